@@ -1,0 +1,18 @@
+/* Per-architecture register access used by the loop (see arch_*.c). */
+#ifndef VEIL_ARCH_H
+#define VEIL_ARCH_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* audit arch of the tracer's own ABI and of the compat ABIs we recognise */
+uint32_t veil_arch_native_audit(void);
+/* map an audit arch + nr to VEIL_ARCH_*; strips the x32 bit from *nr */
+int veil_arch_classify(uint32_t audit_arch, int64_t *nr);
+
+/* Turn the current syscall into a no-op (at entry): the kernel then returns -ENOSYS
+   unless the return value is set at exit. */
+int veil_arch_skip_syscall(pid_t tid);
+int veil_arch_set_return(pid_t tid, int64_t value);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * veil C accelerator: the API that cffi sees.
+ *
+ * Mechanisms only.  Python compiles the policy into a per-syscall action
+ * table (struct veil_sysdesc) and a seccomp-bpf program; this code runs the
+ * waitpid loop, settles what the table says it can settle, records events
+ * into a byte ring, and hands everything else back to Python with the tracee
+ * still stopped.
+ */
+#ifndef VEIL_ENGINE_H
+#define VEIL_ENGINE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VEIL_NR_MAX 1024   /* x86_64 syscall numbers are below this */
+#define VEIL_MAX_ARGS 6
+
+/* sysdesc.flags: what to do with one syscall number */
+#define VEIL_F_STOP      0x01 /* stop at entry (seccomp RET_TRACE or PTRACE_SYSCALL) */
+#define VEIL_F_EXIT      0x02 /* also stop at exit */
+#define VEIL_F_RECORD    0x04 /* write enter/exit records into the ring */
+#define VEIL_F_PY_ENTER  0x08 /* hand the entry stop to Python */
+#define VEIL_F_PY_EXIT   0x10 /* hand the exit stop to Python */
+#define VEIL_F_DENY      0x20 /* fail with -errno (filter, or C in no-seccomp mode) */
+#define VEIL_F_KILL      0x40 /* kill the process */
+
+/* capture kinds: memory copied from the tracee into a record */
+#define VEIL_CAP_NONE      0
+#define VEIL_CAP_CSTR      1 /* NUL-terminated string at entry */
+#define VEIL_CAP_BUF_ARG   2 /* buffer at entry, length = args[param] */
+#define VEIL_CAP_BUF_RET   3 /* buffer at exit, length = return value */
+#define VEIL_CAP_FIXED_IN  4 /* param bytes at entry */
+#define VEIL_CAP_FIXED_OUT 5 /* param bytes at exit, when the call succeeded */
+#define VEIL_CAP_STRV      6 /* NULL-terminated string array at entry (argv) */
+#define VEIL_CAP_PTRV_LEN  7 /* NULL-terminated pointer array: count only (envp) */
+#define VEIL_CAP_IOV_IN    8 /* iovec array at entry, count = args[param] */
+#define VEIL_CAP_IOV_OUT   9 /* iovec array at exit, count = args[param], total = ret */
+#define VEIL_CAP_LEN_IN   10 /* buffer at entry, length = *(u32 *)args[param] */
+#define VEIL_CAP_LEN_OUT  11 /* buffer at exit, length = *(u32 *)args[param] */
+
+struct veil_capture {
+    uint8_t kind;
+    uint8_t param;   /* argument index for *_ARG, *_IOV_*, *_LEN_* */
+    uint16_t limit;  /* byte cap (0: engine default) or fixed size */
+};
+
+struct veil_sysdesc {
+    uint8_t flags;
+    uint8_t ncap;
+    int16_t deny_errno;
+    struct veil_capture cap[VEIL_MAX_ARGS]; /* indexed by argument */
+};
+
+/* record types in the ring */
+#define VEIL_R_ENTER    1
+#define VEIL_R_EXIT     2
+#define VEIL_R_SIGNAL   3 /* signal-delivery stop: payload = siginfo (128 bytes) */
+#define VEIL_R_EXITED   4 /* value = exit code */
+#define VEIL_R_KILLED   5 /* value = signal | 0x80 if core dumped */
+#define VEIL_R_NEWTASK  6 /* value = new tid, aux = 1 fork, 2 vfork, 3 clone */
+#define VEIL_R_EXEC     7 /* value = former tid */
+#define VEIL_R_STOPPED  8 /* group-stop, value = signal */
+#define VEIL_R_ATTACHED 9
+#define VEIL_R_DETACHED 10
+#define VEIL_R_DENIED   11 /* settled in C: value = errno */
+
+/* arch field of enter records */
+#define VEIL_ARCH_X86_64 0
+#define VEIL_ARCH_I386   1
+#define VEIL_ARCH_X32    2
+
+/*
+ * Every record starts with this header; size includes the header and is a
+ * multiple of 8.  Captures follow ENTER/EXIT payloads as
+ * struct veil_cap_hdr + data (padded to 8).
+ */
+struct veil_rec {
+    uint32_t size;
+    uint16_t type;
+    uint8_t arch;
+    uint8_t ncap;
+    int32_t pid;      /* thread group id */
+    int32_t tid;
+    uint64_t ts_ns;   /* CLOCK_REALTIME */
+    int64_t nr;       /* syscall number, or -1 */
+    int64_t value;    /* ENTER: 0; EXIT: return value; events: see above */
+    int64_t aux;
+};
+
+struct veil_rec_enter {
+    struct veil_rec h;
+    uint64_t args[VEIL_MAX_ARGS];
+};
+
+struct veil_cap_hdr {
+    uint8_t arg;
+    uint8_t kind;
+    uint8_t truncated;
+    uint8_t fault;     /* memory could not be read */
+    uint32_t len;      /* data bytes that follow */
+    uint64_t count;    /* STRV/PTRV: element count; IOV: total bytes */
+};
+
+/* events that next() hands to Python */
+#define VEIL_EV_NONE        0  /* no tracee left */
+#define VEIL_EV_DRAIN       1  /* ring wants draining (nothing stopped) */
+#define VEIL_EV_ENTER       2  /* syscall entry, tracee stopped */
+#define VEIL_EV_EXIT        3  /* syscall exit, tracee stopped */
+#define VEIL_EV_INTERRUPTED 4  /* veil got a signal that asks to stop (attach mode) */
+
+struct veil_event {
+    int kind;
+    int32_t pid;
+    int32_t tid;
+    int arch;
+    int64_t nr;
+    uint64_t args[VEIL_MAX_ARGS];
+    int64_t ret;
+    uint64_t ts_ns;
+};
+
+/* resume verdicts */
+#define VEIL_V_ALLOW   0
+#define VEIL_V_DENY    1 /* value = errno */
+#define VEIL_V_EMULATE 2 /* skip the call, return value */
+#define VEIL_V_KILL    3
+#define VEIL_V_SETRET  4 /* at exit: replace the return value */
+
+struct veil_engine;
+
+struct veil_stats {
+    uint64_t stops;          /* every ptrace stop the loop took */
+    uint64_t syscall_stops;  /* seccomp + syscall entry/exit stops */
+    uint64_t tasks_seen;
+    uint64_t records;
+    uint64_t ring_drains;
+};
+
+struct veil_engine *veil_new(uint32_t ring_bytes);
+void veil_free(struct veil_engine *e);
+
+/* table[VEIL_NR_MAX] plus one default row for unknown / foreign-arch calls */
+struct veil_sysdesc *veil_table(struct veil_engine *e);
+struct veil_sysdesc *veil_foreign(struct veil_engine *e);
+void veil_set_options(struct veil_engine *e, int seccomp, int follow,
+                      int affinity_cpu, uint32_t strsize);
+
+int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
+               char *const envp[], const char *cwd,
+               const void *bpf, uint32_t bpf_len, int32_t *pid_out);
+/* errno of a failed exec in the spawned child (0 if it exec'd), once it exited */
+int veil_spawn_error(struct veil_engine *e);
+int veil_attach(struct veil_engine *e, int32_t pid);
+int veil_detach_all(struct veil_engine *e);
+void veil_kill_all(struct veil_engine *e);
+
+int veil_next(struct veil_engine *e, struct veil_event *ev);
+int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value);
+
+/* the ring: records [0, used) are ready; Python reads then resets */
+const uint8_t *veil_ring(struct veil_engine *e, uint32_t *used);
+void veil_ring_reset(struct veil_engine *e);
+void veil_get_stats(struct veil_engine *e, struct veil_stats *out);
+
+/* exit status of the first spawned process (raw wait status), -1 if unknown */
+int veil_main_status(struct veil_engine *e);
+int veil_live_tasks(struct veil_engine *e);
+
+/* signal handling while the loop runs: forward INT/TERM/HUP/QUIT sent to veil */
+int veil_signals_install(struct veil_engine *e, int forward);
+void veil_signals_restore(struct veil_engine *e);
+
+/* memory access for Python hooks */
+long veil_read_mem(int32_t tid, uint64_t addr, void *buf, size_t len);
+long veil_write_mem(int32_t tid, uint64_t addr, const void *buf, size_t len);
+long veil_read_cstr(int32_t tid, uint64_t addr, char *buf, size_t cap, int *truncated);
+
+#endif

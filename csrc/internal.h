@@ -1,0 +1,87 @@
+/* Shared between the C files of the accelerator; not seen by cffi. */
+#ifndef VEIL_INTERNAL_H
+#define VEIL_INTERNAL_H
+
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine.h"
+
+/* task.flags */
+#define T_IN_SYSCALL  0x01 /* between entry and exit of a syscall we stopped */
+#define T_WANT_EXIT   0x02 /* resume with PTRACE_SYSCALL to get the exit stop */
+#define T_HELD        0x04 /* stopped and handed to Python */
+#define T_RECORDING   0x08 /* this syscall's exit gets a record */
+#define T_DENY        0x10 /* set -deny_errno at exit */
+#define T_EMULATE     0x20 /* set emulate value at exit */
+#define T_LISTENING   0x40 /* in group-stop under PTRACE_LISTEN */
+#define T_ATTACHED    0x80 /* attached with -p (no seccomp filter) */
+
+struct task {
+    int32_t tid;      /* 0: free slot */
+    int32_t pid;      /* thread group id */
+    uint32_t flags;
+    uint8_t arch;
+    int64_t nr;
+    uint64_t args[VEIL_MAX_ARGS];
+    int64_t exit_value;
+};
+
+struct task_table {
+    struct task *slots;
+    uint32_t cap;   /* power of two */
+    uint32_t count;
+};
+
+struct task *tasks_find(struct task_table *t, int32_t tid);
+struct task *tasks_add(struct task_table *t, int32_t tid);
+void tasks_remove(struct task_table *t, int32_t tid);
+void tasks_free(struct task_table *t);
+
+struct ring {
+    uint8_t *buf;
+    uint32_t cap;
+    uint32_t used;
+};
+
+/* the largest record one stop may write; next() drains before free space drops below it */
+#define RING_RECORD_MAX (320u * 1024u)
+
+struct veil_engine {
+    struct veil_sysdesc table[VEIL_NR_MAX];
+    struct veil_sysdesc foreign;
+    struct task_table tasks;
+    struct ring ring;
+    struct veil_stats stats;
+    int use_seccomp;
+    int follow;
+    int affinity;        /* -1 off, -2 auto, >= 0 fixed cpu */
+    int pinned_cpu;      /* cpu we pinned to, -1 when not pinned */
+    int last_pin_cpu;    /* cpu of the most recent pin, -1 if never */
+    cpu_set_t orig_mask; /* veil's mask before placement */
+    uint32_t strsize;
+    int32_t main_pid;
+    int main_status;     /* raw wait status of main_pid, -1 until known */
+    int spawn_err_fd;    /* child's exec errno arrives here */
+};
+
+/* capture.c */
+void capture_entry(struct veil_engine *e, struct task *t, uint64_t ts);
+void capture_exit(struct veil_engine *e, struct task *t, int64_t ret, uint64_t ts);
+uint8_t *ring_reserve(struct ring *r, uint32_t size);
+void ring_event(struct veil_engine *e, uint16_t type, int32_t pid, int32_t tid,
+                int64_t value, int64_t aux, const void *payload, uint32_t plen);
+uint64_t now_ns(void);
+
+/* signals.c */
+extern volatile sig_atomic_t veil_flush_requested;
+extern volatile sig_atomic_t veil_stop_requested;
+
+/* placement.c */
+void placement_pin(struct veil_engine *e, int32_t tid);
+void placement_update(struct veil_engine *e);
+void placement_fix_affinity_result(struct veil_engine *e, struct task *t, int64_t ret);
+
+#endif

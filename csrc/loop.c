@@ -1,0 +1,699 @@
+/*
+ * The waitpid loop: spawn/attach, classify every stop, settle what the
+ * action table allows in C, hand the rest to Python with the tracee stopped.
+ * ptrace(2) "Stopped states" is the reference for the classification.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "arch.h"
+#include "internal.h"
+
+#define SEIZE_OPTIONS                                                                    \
+    (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT |                   \
+     PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL)
+#define FOLLOW_OPTIONS (PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE)
+
+#define SYSCALL_TRAP (SIGTRAP | 0x80)
+
+struct veil_engine *veil_new(uint32_t ring_bytes)
+{
+    struct veil_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    if (ring_bytes < 2 * RING_RECORD_MAX)
+        ring_bytes = 2 * RING_RECORD_MAX;
+    e->ring.buf = malloc(ring_bytes);
+    if (!e->ring.buf) {
+        free(e);
+        return NULL;
+    }
+    e->ring.cap = ring_bytes;
+    e->use_seccomp = 1;
+    e->follow = 1;
+    e->affinity = -2;
+    e->pinned_cpu = -1;
+    e->last_pin_cpu = -1;
+    e->strsize = 32;
+    e->main_pid = -1;
+    e->main_status = -1;
+    e->spawn_err_fd = -1;
+    return e;
+}
+
+void veil_free(struct veil_engine *e)
+{
+    if (!e)
+        return;
+    tasks_free(&e->tasks);
+    if (e->spawn_err_fd >= 0)
+        close(e->spawn_err_fd);
+    free(e->ring.buf);
+    free(e);
+}
+
+struct veil_sysdesc *veil_table(struct veil_engine *e)
+{
+    return e->table;
+}
+
+struct veil_sysdesc *veil_foreign(struct veil_engine *e)
+{
+    return &e->foreign;
+}
+
+void veil_set_options(struct veil_engine *e, int seccomp, int follow, int affinity_cpu,
+                      uint32_t strsize)
+{
+    e->use_seccomp = seccomp;
+    e->follow = follow;
+    e->affinity = affinity_cpu;
+    e->strsize = strsize;
+}
+
+const uint8_t *veil_ring(struct veil_engine *e, uint32_t *used)
+{
+    *used = e->ring.used;
+    return e->ring.buf;
+}
+
+void veil_ring_reset(struct veil_engine *e)
+{
+    e->ring.used = 0;
+    e->stats.ring_drains++;
+}
+
+void veil_get_stats(struct veil_engine *e, struct veil_stats *out)
+{
+    *out = e->stats;
+}
+
+int veil_main_status(struct veil_engine *e)
+{
+    return e->main_status;
+}
+
+int veil_live_tasks(struct veil_engine *e)
+{
+    return (int)e->tasks.count;
+}
+
+static unsigned options_for(struct veil_engine *e)
+{
+    return SEIZE_OPTIONS | (e->follow ? FOLLOW_OPTIONS : 0);
+}
+
+static struct task *track(struct veil_engine *e, int32_t tid, int32_t pid, uint32_t flags)
+{
+    struct task *t = tasks_find(&e->tasks, tid);
+    if (t)
+        return t;
+    t = tasks_add(&e->tasks, tid);
+    if (!t)
+        return NULL;
+    t->pid = pid;
+    t->flags = flags;
+    e->stats.tasks_seen++;
+    placement_update(e);
+    return t;
+}
+
+static void untrack(struct veil_engine *e, int32_t tid)
+{
+    tasks_remove(&e->tasks, tid);
+    placement_update(e);
+}
+
+/* --- spawn --------------------------------------------------------------- */
+
+static void child_fail(int fd, int err)
+{
+    ssize_t unused = write(fd, &err, sizeof err);
+    (void)unused;
+    _exit(127);
+}
+
+static int install_filter(const void *bpf, uint32_t len)
+{
+    struct sock_fprog prog = {(unsigned short)len, (struct sock_filter *)bpf};
+    /* Without CAP_SYS_ADMIN the kernel insists on no_new_privs, which means a
+       setuid program run under veil will not gain its privileges. */
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
+        return 0;
+    if (errno != EACCES)
+        return -1;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
+               char *const envp[], const char *cwd, const void *bpf, uint32_t bpf_len,
+               int32_t *pid_out)
+{
+    int go[2], err[2];
+    if (pipe2(go, O_CLOEXEC) < 0)
+        return -errno;
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        int saved = errno;
+        close(go[0]);
+        close(go[1]);
+        return -saved;
+    }
+    if (!e->use_seccomp)
+        bpf = NULL;
+    placement_pin(e, 0);
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        close(go[0]);
+        close(go[1]);
+        close(err[0]);
+        close(err[1]);
+        return -saved;
+    }
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        close(err[0]);
+        /* Python ignores these; a program started from a shell would not */
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGXFSZ, SIG_DFL);
+        if (read(go[0], &c, 1) != 1)
+            _exit(127);
+        if (cwd && chdir(cwd) < 0)
+            child_fail(err[1], errno);
+        if (bpf && install_filter(bpf, bpf_len) < 0)
+            child_fail(err[1], errno);
+        execve(path, argv, envp);
+        child_fail(err[1], errno);
+    }
+    close(go[0]);
+    close(err[1]);
+    if (ptrace(PTRACE_SEIZE, pid, 0L, (long)options_for(e)) < 0) {
+        int saved = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(go[1]);
+        close(err[0]);
+        return -saved;
+    }
+    e->main_pid = pid;
+    struct task *t = track(e, pid, pid, 0);
+    if (!t) {
+        kill(pid, SIGKILL);
+        close(go[1]);
+        close(err[0]);
+        return -ENOMEM;
+    }
+    if (e->pinned_cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(e->pinned_cpu, &one);
+        sched_setaffinity(pid, sizeof one, &one);
+    }
+    int rc = write(go[1], "g", 1) == 1 ? 0 : -errno;
+    close(go[1]);
+    /* The child's exec failure (if any) arrives on err[0]; the fd is kept
+       non-blocking and read once the child has exited. */
+    if (fcntl(err[0], F_SETFL, O_NONBLOCK) < 0 && rc == 0)
+        rc = -errno;
+    e->spawn_err_fd = err[0];
+    *pid_out = pid;
+    return rc;
+}
+
+int veil_spawn_error(struct veil_engine *e)
+{
+    int child_errno = 0;
+    if (e->spawn_err_fd < 0)
+        return 0;
+    if (read(e->spawn_err_fd, &child_errno, sizeof child_errno) != sizeof child_errno)
+        child_errno = 0;
+    return child_errno;
+}
+
+static void on_gone(struct veil_engine *e, int32_t tid, int status);
+
+/* --- attach / detach ----------------------------------------------------- */
+
+static int attach_threads(struct veil_engine *e, int32_t pid)
+{
+    char path[64];
+    int added;
+    /* threads may be created while we attach: list again until nothing new */
+    do {
+        added = 0;
+        snprintf(path, sizeof path, "/proc/%d/task", pid);
+        DIR *d = opendir(path);
+        if (!d)
+            return -errno;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            int32_t tid = (int32_t)atoi(de->d_name);
+            if (tid <= 0 || tasks_find(&e->tasks, tid))
+                continue;
+            if (ptrace(PTRACE_SEIZE, tid, 0L, (long)(options_for(e) & ~PTRACE_O_EXITKILL)) < 0) {
+                if (errno == ESRCH)
+                    continue;
+                int saved = errno;
+                closedir(d);
+                return -saved;
+            }
+            if (ptrace(PTRACE_INTERRUPT, tid, 0L, 0L) < 0 && errno != ESRCH) {
+                int saved = errno;
+                closedir(d);
+                return -saved;
+            }
+            track(e, tid, pid, T_ATTACHED);
+            ring_event(e, VEIL_R_ATTACHED, pid, tid, 0, 0, NULL, 0);
+            added = 1;
+        }
+        if (closedir(d) < 0)
+            return -errno;
+    } while (added);
+    return 0;
+}
+
+int veil_attach(struct veil_engine *e, int32_t pid)
+{
+    e->use_seccomp = 0;
+    if (e->main_pid < 0)
+        e->main_pid = pid;
+    return attach_threads(e, pid);
+}
+
+/* Stop every tracee and detach it, leaving it running as before. */
+int veil_detach_all(struct veil_engine *e)
+{
+    for (uint32_t i = 0; i < e->tasks.cap; i++) {
+        struct task *t = &e->tasks.slots[i];
+        if (t->tid && !(t->flags & T_HELD))
+            ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L); /* ESRCH: its exit is coming */
+    }
+    for (uint32_t i = 0; i < e->tasks.cap; i++) {
+        struct task *t = &e->tasks.slots[i];
+        if (t->tid && (t->flags & T_HELD)) {
+            ptrace(PTRACE_DETACH, t->tid, 0L, 0L);
+            ring_event(e, VEIL_R_DETACHED, t->pid, t->tid, 0, 0, NULL, 0);
+            untrack(e, t->tid);
+            i = (uint32_t)-1; /* table changed: rescan */
+        }
+    }
+    while (e->tasks.count > 0) {
+        int status;
+        int32_t tid = waitpid(-1, &status, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        struct task *t = tasks_find(&e->tasks, tid);
+        if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            on_gone(e, tid, status);
+            continue;
+        }
+        int sig = WSTOPSIG(status);
+        int event = (unsigned)status >> 16;
+        /* a signal-delivery stop: hand the signal back as we leave */
+        int inject = (event == 0 && sig != SYSCALL_TRAP) ? sig : 0;
+        ptrace(PTRACE_DETACH, tid, 0L, (long)inject);
+        if (t) {
+            ring_event(e, VEIL_R_DETACHED, t->pid, tid, 0, 0, NULL, 0);
+            untrack(e, tid);
+        }
+    }
+    return 0;
+}
+
+void veil_kill_all(struct veil_engine *e)
+{
+    for (uint32_t i = 0; i < e->tasks.cap; i++)
+        if (e->tasks.slots[i].tid)
+            kill(e->tasks.slots[i].tid, SIGKILL);
+    while (e->tasks.count > 0) {
+        int status;
+        int32_t tid = waitpid(-1, &status, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            if (tid == e->main_pid)
+                e->main_status = status;
+            untrack(e, tid);
+        }
+    }
+}
+
+/* --- the loop ------------------------------------------------------------ */
+
+static int resume_task(struct veil_engine *e, struct task *t, int sig)
+{
+    int req = (!e->use_seccomp || (t->flags & T_ATTACHED) || (t->flags & T_WANT_EXIT))
+                  ? PTRACE_SYSCALL
+                  : PTRACE_CONT;
+    if (ptrace(req, t->tid, 0L, (long)sig) < 0)
+        return errno == ESRCH ? 0 : -errno; /* killed while stopped: its exit follows */
+    return 0;
+}
+
+static const struct veil_sysdesc *desc_for(struct veil_engine *e, struct task *t)
+{
+    if (t->arch == VEIL_ARCH_X86_64 && t->nr >= 0 && t->nr < VEIL_NR_MAX)
+        return &e->table[t->nr];
+    return &e->foreign;
+}
+
+static void fill_event(struct veil_event *ev, int kind, struct task *t, int64_t ret, uint64_t ts)
+{
+    ev->kind = kind;
+    ev->pid = t->pid;
+    ev->tid = t->tid;
+    ev->arch = t->arch;
+    ev->nr = t->nr;
+    memcpy(ev->args, t->args, sizeof t->args);
+    ev->ret = ret;
+    ev->ts_ns = ts;
+}
+
+/* Thread group of a task first seen through a clone event or its own stop. */
+static int32_t tgid_of(int32_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tid;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return tid;
+    buf[n] = 0;
+    char *p = strstr(buf, "\nTgid:");
+    return p ? (int32_t)atoi(p + 6) : tid;
+}
+
+static int on_syscall_entry(struct veil_engine *e, struct task *t,
+                            const struct __ptrace_syscall_info *si, int from_seccomp,
+                            struct veil_event *ev)
+{
+    uint64_t ts = now_ns();
+    int64_t nr = (int64_t)(from_seccomp ? si->seccomp.nr : si->entry.nr);
+    const uint64_t *args = from_seccomp ? si->seccomp.args : si->entry.args;
+    t->arch = (uint8_t)veil_arch_classify(si->arch, &nr);
+    t->nr = nr;
+    memcpy(t->args, args, sizeof t->args);
+    t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
+
+    const struct veil_sysdesc *d = desc_for(e, t);
+    if (!(d->flags & VEIL_F_STOP) && !from_seccomp)
+        return resume_task(e, t, 0); /* no-seccomp mode: not ours */
+
+    t->flags |= T_IN_SYSCALL;
+    if (d->flags & VEIL_F_KILL) {
+        ring_event(e, VEIL_R_DENIED, t->pid, t->tid, -1, nr, NULL, 0);
+        kill(t->pid, SIGKILL);
+        return 0;
+    }
+    if (d->flags & VEIL_F_RECORD) {
+        capture_entry(e, t, ts);
+        t->flags |= T_RECORDING | T_WANT_EXIT;
+    }
+    if (d->flags & (VEIL_F_EXIT | VEIL_F_PY_EXIT))
+        t->flags |= T_WANT_EXIT;
+    if (d->flags & VEIL_F_DENY) {
+        /* only reached without seccomp; the filter settles it otherwise */
+        veil_arch_skip_syscall(t->tid);
+        t->exit_value = -(int64_t)d->deny_errno;
+        t->flags |= T_DENY | T_WANT_EXIT;
+    }
+    if (d->flags & VEIL_F_PY_ENTER) {
+        t->flags |= T_HELD;
+        fill_event(ev, VEIL_EV_ENTER, t, 0, ts);
+        return 1;
+    }
+    return resume_task(e, t, 0);
+}
+
+static int on_syscall_exit(struct veil_engine *e, struct task *t,
+                           const struct __ptrace_syscall_info *si, struct veil_event *ev)
+{
+    uint64_t ts = now_ns();
+    if (!(t->flags & T_IN_SYSCALL)) {
+        t->flags &= ~T_WANT_EXIT;
+        return resume_task(e, t, 0);
+    }
+    int64_t ret = si->exit.rval;
+    if (t->flags & (T_DENY | T_EMULATE)) {
+        ret = t->exit_value;
+        veil_arch_set_return(t->tid, ret);
+    }
+    if (t->arch == VEIL_ARCH_X86_64 && t->nr == 204 /* sched_getaffinity */)
+        placement_fix_affinity_result(e, t, ret);
+    const struct veil_sysdesc *d = desc_for(e, t);
+    if (t->flags & T_RECORDING)
+        capture_exit(e, t, ret, ts);
+    t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
+    if (d->flags & VEIL_F_PY_EXIT) {
+        t->flags |= T_HELD;
+        fill_event(ev, VEIL_EV_EXIT, t, ret, ts);
+        return 1;
+    }
+    return resume_task(e, t, 0);
+}
+
+static int on_syscall_stop(struct veil_engine *e, struct task *t, int seccomp_event,
+                           struct veil_event *ev)
+{
+    struct __ptrace_syscall_info si;
+    e->stats.syscall_stops++;
+    long n = ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, (void *)sizeof si, &si);
+    if (n < 0)
+        return errno == ESRCH ? 0 : -errno;
+    switch (si.op) {
+    case PTRACE_SYSCALL_INFO_SECCOMP:
+        return on_syscall_entry(e, t, &si, 1, ev);
+    case PTRACE_SYSCALL_INFO_ENTRY:
+        return on_syscall_entry(e, t, &si, 0, ev);
+    case PTRACE_SYSCALL_INFO_EXIT:
+        return on_syscall_exit(e, t, &si, ev);
+    default:
+        (void)seccomp_event;
+        return resume_task(e, t, 0);
+    }
+}
+
+static int on_event_stop(struct veil_engine *e, struct task *t, int event, int sig)
+{
+    unsigned long msg = 0;
+    switch (event) {
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+    case PTRACE_EVENT_CLONE: {
+        if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg) < 0)
+            return errno == ESRCH ? 0 : -errno;
+        int32_t child = (int32_t)msg;
+        int32_t child_pid = event == PTRACE_EVENT_CLONE ? tgid_of(child) : child;
+        /* the child's own first stop may already have been seen */
+        struct task *c = tasks_find(&e->tasks, child);
+        if (c)
+            c->pid = child_pid;
+        else
+            c = track(e, child, child_pid, t->flags & T_ATTACHED);
+        if (c && (t->flags & T_ATTACHED))
+            c->flags |= T_ATTACHED;
+        ring_event(e, VEIL_R_NEWTASK, t->pid, t->tid, child,
+                   event == PTRACE_EVENT_FORK ? 1 : event == PTRACE_EVENT_VFORK ? 2 : 3,
+                   &child_pid, sizeof child_pid);
+        return resume_task(e, t, 0);
+    }
+    case PTRACE_EVENT_EXEC: {
+        if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg) < 0)
+            return errno == ESRCH ? 0 : -errno;
+        int32_t former = (int32_t)msg;
+        if (former != t->tid) {
+            /* exec in a non-leader thread: it now carries the leader's tid
+               and the other threads are gone without an exit report */
+            struct task *old = tasks_find(&e->tasks, former);
+            if (old) {
+                struct task moved = *old;
+                untrack(e, former);
+                t = tasks_find(&e->tasks, moved.pid);
+                if (t) {
+                    moved.tid = t->tid;
+                    *t = moved;
+                }
+            }
+            for (uint32_t i = 0; t && i < e->tasks.cap; i++) {
+                struct task *o = &e->tasks.slots[i];
+                if (o->tid && o->pid == t->pid && o->tid != t->tid) {
+                    untrack(e, o->tid);
+                    i = (uint32_t)-1; /* table changed: rescan */
+                }
+            }
+        }
+        if (!t)
+            return 0;
+        ring_event(e, VEIL_R_EXEC, t->pid, t->tid, former, 0, NULL, 0);
+        return resume_task(e, t, 0);
+    }
+    case PTRACE_EVENT_EXIT:
+        return resume_task(e, t, 0);
+    case PTRACE_EVENT_SECCOMP:
+        return 1; /* handled by caller */
+    case PTRACE_EVENT_STOP:
+        if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+            /* group-stop: stay stopped but let us see SIGCONT */
+            ring_event(e, VEIL_R_STOPPED, t->pid, t->tid, sig, 0, NULL, 0);
+            t->flags |= T_LISTENING;
+            if (ptrace(PTRACE_LISTEN, t->tid, 0L, 0L) < 0 && errno != ESRCH)
+                return -errno;
+            return 0;
+        }
+        /* new child's first stop, or PTRACE_INTERRUPT, or LISTEN woken up */
+        t->flags &= ~T_LISTENING;
+        return resume_task(e, t, 0);
+    }
+    return resume_task(e, t, 0);
+}
+
+static int on_signal_stop(struct veil_engine *e, struct task *t, int sig)
+{
+    siginfo_t si;
+    if (ptrace(PTRACE_GETSIGINFO, t->tid, 0L, &si) < 0) {
+        if (errno == ESRCH)
+            return 0;
+        /* EINVAL: a group-stop seen as a signal stop (not under SEIZE) */
+        return resume_task(e, t, 0);
+    }
+    ring_event(e, VEIL_R_SIGNAL, t->pid, t->tid, sig, 0, &si, sizeof si);
+    return resume_task(e, t, sig);
+}
+
+static void on_gone(struct veil_engine *e, int32_t tid, int status)
+{
+    struct task *t = tasks_find(&e->tasks, tid);
+    int32_t pid = t ? t->pid : tid;
+    if (WIFEXITED(status))
+        ring_event(e, VEIL_R_EXITED, pid, tid, WEXITSTATUS(status), 0, NULL, 0);
+    else
+        ring_event(e, VEIL_R_KILLED, pid, tid, WTERMSIG(status) | (WCOREDUMP(status) ? 0x80 : 0),
+                   0, NULL, 0);
+    if (tid == e->main_pid)
+        e->main_status = status;
+    if (t)
+        untrack(e, tid);
+}
+
+int veil_next(struct veil_engine *e, struct veil_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    for (;;) {
+        if (e->ring.used + RING_RECORD_MAX > e->ring.cap) {
+            ev->kind = VEIL_EV_DRAIN;
+            return VEIL_EV_DRAIN;
+        }
+        if (veil_flush_requested && e->ring.used > 0) {
+            veil_flush_requested = 0;
+            ev->kind = VEIL_EV_DRAIN;
+            return VEIL_EV_DRAIN;
+        }
+        if (veil_stop_requested) {
+            veil_stop_requested = 0;
+            ev->kind = VEIL_EV_INTERRUPTED;
+            return VEIL_EV_INTERRUPTED;
+        }
+        if (e->tasks.count == 0) {
+            ev->kind = e->ring.used ? VEIL_EV_DRAIN : VEIL_EV_NONE;
+            return ev->kind;
+        }
+        int status;
+        int32_t tid = waitpid(-1, &status, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ECHILD) {
+                /* nothing left to wait for: forget what we still track */
+                tasks_free(&e->tasks);
+                continue;
+            }
+            return -errno;
+        }
+        e->stats.stops++;
+        if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            on_gone(e, tid, status);
+            continue;
+        }
+        if (!WIFSTOPPED(status))
+            continue;
+        struct task *t = tasks_find(&e->tasks, tid);
+        if (!t) {
+            /* a new child reporting before its parent's fork event */
+            t = track(e, tid, tgid_of(tid), 0);
+            if (!t)
+                return -ENOMEM;
+        }
+        int sig = WSTOPSIG(status);
+        int event = (unsigned)status >> 16;
+        int rc;
+        if (sig == SYSCALL_TRAP)
+            rc = on_syscall_stop(e, t, 0, ev);
+        else if (event == PTRACE_EVENT_SECCOMP)
+            rc = on_syscall_stop(e, t, 1, ev);
+        else if (event != 0)
+            rc = on_event_stop(e, t, event, sig);
+        else
+            rc = on_signal_stop(e, t, sig);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            return ev->kind;
+    }
+}
+
+int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value)
+{
+    struct task *t = tasks_find(&e->tasks, tid);
+    if (!t || !(t->flags & T_HELD))
+        return -ESRCH;
+    t->flags &= ~T_HELD;
+    int at_entry = (t->flags & T_IN_SYSCALL) != 0;
+    switch (verdict) {
+    case VEIL_V_ALLOW:
+        break;
+    case VEIL_V_DENY:
+    case VEIL_V_EMULATE:
+        if (!at_entry)
+            return -EINVAL;
+        if (veil_arch_skip_syscall(tid) < 0)
+            return -errno;
+        t->exit_value = verdict == VEIL_V_DENY ? -value : value;
+        t->flags |= (verdict == VEIL_V_DENY ? T_DENY : T_EMULATE) | T_WANT_EXIT;
+        break;
+    case VEIL_V_SETRET:
+        if (at_entry)
+            return -EINVAL;
+        if (veil_arch_set_return(tid, value) < 0)
+            return -errno;
+        break;
+    case VEIL_V_KILL:
+        kill(t->pid, SIGKILL);
+        return 0;
+    default:
+        return -EINVAL;
+    }
+    return resume_task(e, t, 0);
+}
