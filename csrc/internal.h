@@ -18,6 +18,7 @@
 #define T_EMULATE     0x20 /* set emulate value at exit */
 #define T_LISTENING   0x40 /* in group-stop under PTRACE_LISTEN */
 #define T_ATTACHED    0x80 /* attached with -p (no seccomp filter) */
+#define T_SILENT     0x100 /* not followed (-f off): hooks apply, nothing is recorded */
 
 struct task {
     int32_t tid;      /* 0: free slot */

@@ -108,9 +108,13 @@ int veil_live_tasks(struct veil_engine *e)
     return (int)e->tasks.count;
 }
 
+/* Children are always traced: they inherit the seccomp filter, and a
+   SECCOMP_RET_TRACE with no tracer fails the call with ENOSYS.  Without
+   follow they are only kept silent (T_SILENT). */
 static unsigned options_for(struct veil_engine *e)
 {
-    return SEIZE_OPTIONS | (e->follow ? FOLLOW_OPTIONS : 0);
+    (void)e;
+    return SEIZE_OPTIONS | FOLLOW_OPTIONS;
 }
 
 static struct task *track(struct veil_engine *e, int32_t tid, int32_t pid, uint32_t flags)
@@ -428,7 +432,7 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         kill(t->pid, SIGKILL);
         return 0;
     }
-    if (d->flags & VEIL_F_RECORD) {
+    if ((d->flags & VEIL_F_RECORD) && !(t->flags & T_SILENT)) {
         capture_entry(e, t, ts);
         t->flags |= T_RECORDING | T_WANT_EXIT;
     }
@@ -515,7 +519,10 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             c = track(e, child, child_pid, t->flags & T_ATTACHED);
         if (c && (t->flags & T_ATTACHED))
             c->flags |= T_ATTACHED;
-        ring_event(e, VEIL_R_NEWTASK, t->pid, t->tid, child,
+        if (c && !e->follow)
+            c->flags |= T_SILENT;
+        if (!(t->flags & T_SILENT) && e->follow)
+            ring_event(e, VEIL_R_NEWTASK, t->pid, t->tid, child,
                    event == PTRACE_EVENT_FORK ? 1 : event == PTRACE_EVENT_VFORK ? 2 : 3,
                    &child_pid, sizeof child_pid);
         return resume_task(e, t, 0);
@@ -547,7 +554,8 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
         }
         if (!t)
             return 0;
-        ring_event(e, VEIL_R_EXEC, t->pid, t->tid, former, 0, NULL, 0);
+        if (!(t->flags & T_SILENT))
+            ring_event(e, VEIL_R_EXEC, t->pid, t->tid, former, 0, NULL, 0);
         return resume_task(e, t, 0);
     }
     case PTRACE_EVENT_EXIT:
@@ -557,7 +565,8 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
     case PTRACE_EVENT_STOP:
         if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
             /* group-stop: stay stopped but let us see SIGCONT */
-            ring_event(e, VEIL_R_STOPPED, t->pid, t->tid, sig, 0, NULL, 0);
+            if (!(t->flags & T_SILENT))
+                ring_event(e, VEIL_R_STOPPED, t->pid, t->tid, sig, 0, NULL, 0);
             t->flags |= T_LISTENING;
             if (ptrace(PTRACE_LISTEN, t->tid, 0L, 0L) < 0 && errno != ESRCH)
                 return -errno;
@@ -579,7 +588,8 @@ static int on_signal_stop(struct veil_engine *e, struct task *t, int sig)
         /* EINVAL: a group-stop seen as a signal stop (not under SEIZE) */
         return resume_task(e, t, 0);
     }
-    ring_event(e, VEIL_R_SIGNAL, t->pid, t->tid, sig, 0, &si, sizeof si);
+    if (!(t->flags & T_SILENT))
+        ring_event(e, VEIL_R_SIGNAL, t->pid, t->tid, sig, 0, &si, sizeof si);
     return resume_task(e, t, sig);
 }
 
@@ -587,7 +597,9 @@ static void on_gone(struct veil_engine *e, int32_t tid, int status)
 {
     struct task *t = tasks_find(&e->tasks, tid);
     int32_t pid = t ? t->pid : tid;
-    if (WIFEXITED(status))
+    if (t && (t->flags & T_SILENT))
+        ;
+    else if (WIFEXITED(status))
         ring_event(e, VEIL_R_EXITED, pid, tid, WEXITSTATUS(status), 0, NULL, 0);
     else
         ring_event(e, VEIL_R_KILLED, pid, tid, WTERMSIG(status) | (WCOREDUMP(status) ? 0x80 : 0),
@@ -642,7 +654,7 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
         struct task *t = tasks_find(&e->tasks, tid);
         if (!t) {
             /* a new child reporting before its parent's fork event */
-            t = track(e, tid, tgid_of(tid), 0);
+            t = track(e, tid, tgid_of(tid), e->follow ? 0 : T_SILENT);
             if (!t)
                 return -ENOMEM;
         }

@@ -379,7 +379,7 @@ X86_64 = (
     (331, "pkey_free", (("pkey", "int"),), 0, "int", "decoded"),
     (332, "statx", (("dirfd", "dirfd"), ("pathname", "path"), ("flags", "flags:statx_flags"), ("mask", "flags:statx_mask"), ("statxbuf", "outstruct:statx")), FILE|DESC|FSTAT|STAT_LIKE, "int", "decoded"),
     (333, "io_pgetevents", (("ctx_id", "hex"), ("min_nr", "long"), ("nr", "long"), ("events", "outstruct:io_event"), ("timeout", "struct:timespec"), ("usig", "struct:aio_sigset")), 0, "int", "decoded"),
-    (334, "rseq", (("rseq", "ptr"), ("rseq_len", "uint"), ("flags", "flags:rseq_flags"), ("sig", "hex")), 0, "int", "decoded"),
+    (334, "rseq", (("rseq", "ptr"), ("rseq_len", "hex"), ("flags", "flags:rseq_flags"), ("sig", "hex")), 0, "int", "decoded"),
     (335, "uretprobe", (), 0, "int", "decoded"),
     (336, "uprobe", (), 0, "int", "decoded"),
     (424, "pidfd_send_signal", (("pidfd", "fd"), ("sig", "signal"), ("info", "struct:siginfo"), ("flags", "uint")), DESC|PROCESS|SIGNAL, "int", "decoded"),

@@ -1,0 +1,198 @@
+"""The ``veil`` command line."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional, Sequence
+
+from .errors import UsageError, VeilError
+
+USAGE = """veil trace [-f|-ff] [-o FILE] [-e EXPR] [-c|-C] [-T] [-t|-tt|-ttt] [-s N] [-y] [-q]
+           [--format text|json] [--affinity auto|off|CPU] [--no-seccomp] (-p PID ... | [--] CMD ...)
+veil syscalls [SET]"""
+
+
+def _trace_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="veil trace", add_help=True,
+                                description="Trace the system calls of a program (strace's flags).")
+    p.add_argument("-f", dest="follow", action="count", default=0,
+                   help="follow forks, vforks and clones; -ff with -o writes FILE.PID per process")
+    p.add_argument("-o", dest="output", metavar="FILE", help="write the trace to FILE")
+    p.add_argument("-e", dest="exprs", action="append", default=[], metavar="EXPR",
+                   help="trace=SET (names, %%class, /regex, !negation), status=successful|failed")
+    p.add_argument("-c", dest="summary_only", action="store_true",
+                   help="count time, calls and errors per syscall; print a summary at the end")
+    p.add_argument("-C", dest="summary_too", action="store_true",
+                   help="like -c, and print the trace too")
+    p.add_argument("-S", dest="sortby", default="time",
+                   choices=["time", "calls", "errors", "name", "nothing"], help="summary order")
+    p.add_argument("-w", dest="wall", action="store_true",
+                   help="summary times are wall time between entry and exit (always the case)")
+    p.add_argument("-T", dest="durations", action="store_true", help="show time spent in each call")
+    p.add_argument("-t", dest="timestamps", action="count", default=0,
+                   help="prefix each line with the time; -tt with microseconds; -ttt epoch")
+    p.add_argument("-s", dest="strsize", type=int, default=32, metavar="N",
+                   help="print at most N bytes of each string (default 32)")
+    p.add_argument("-p", dest="pids", action="append", default=[], metavar="PID",
+                   help="attach to PID (repeatable, or comma separated)")
+    p.add_argument("-y", dest="decorate", action="count", default=0, help="print paths of fds")
+    p.add_argument("-x", dest="hex", action="store_true", help="print strings in hex")
+    p.add_argument("-q", dest="quiet", action="count", default=0,
+                   help="-q: no attach/detach messages; -qq: no exit status lines either")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--affinity", default="auto", metavar="auto|off|CPU",
+                   help="keep veil on the tracee's core while it has one task (default auto)")
+    p.add_argument("--no-seccomp", dest="seccomp", action="store_false",
+                   help="stop at every syscall (PTRACE_SYSCALL) instead of filtering in the kernel")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the program and its arguments")
+    return p
+
+
+def _parse_exprs(exprs: Sequence[str]):
+    trace = "all"
+    status = None
+    for e in exprs:
+        key, eq, value = e.partition("=")
+        if not eq:
+            key, value = "trace", e
+        key = key.strip()
+        if key in ("trace", "t"):
+            trace = value
+        elif key == "status":
+            if value not in ("successful", "failed"):
+                raise UsageError(f"invalid -e status value {value!r}: use successful or failed")
+            status = value
+        else:
+            raise UsageError(f"unsupported -e qualifier {key!r}: use trace= or status=")
+    return trace, status
+
+
+def _parse_pids(values: Sequence[str]) -> List[int]:
+    pids = []
+    for v in values:
+        for part in v.replace(" ", ",").split(","):
+            if not part:
+                continue
+            if not part.isdigit() or int(part) <= 0:
+                raise UsageError(f"invalid process id: {part!r}")
+            pid = int(part)
+            if not os.path.exists(f"/proc/{pid}"):
+                raise UsageError(f"attach: process {pid} does not exist")
+            pids.append(pid)
+    return pids
+
+
+def cmd_trace(argv: Sequence[str]) -> int:
+    from .decoders import Ctx
+    from .observers import SyscallStats
+    from .output.jsonl import JsonWriter
+    from .output.summary import write_summary
+    from .output.text import TextWriter
+    from .session import Session
+    from .syscalls.lookup import UnknownSyscallError, resolve_set
+
+    args = _trace_parser().parse_args(argv)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    pids = _parse_pids(args.pids)
+    if not command and not pids:
+        raise UsageError("must have a command to run or -p PID")
+    if command and pids:
+        raise UsageError("give a command or -p PID, not both")
+    if args.strsize < 0:
+        raise UsageError(f"invalid -s value {args.strsize}: must be 0 or more")
+    trace_expr, status = _parse_exprs(args.exprs)
+    try:
+        traced = resolve_set(trace_expr)
+    except UnknownSyscallError as e:
+        raise UsageError(str(e)) from None
+    per_process = args.follow >= 2 and bool(args.output)
+
+    out = sys.stderr
+    opened = None
+    if args.output and not per_process:
+        try:
+            opened = out = open(args.output, "w")
+        except OSError as e:
+            raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
+
+    ctx = Ctx(strsize=args.strsize, hex_all=args.hex, decorate_fds=bool(args.decorate),
+              fd_path=_fd_path if args.decorate else None)
+    observers = []
+    stats = None
+    if args.summary_only or args.summary_too:
+        stats = SyscallStats()
+        observers.append(stats)
+    if not args.summary_only:
+        if args.format == "json":
+            observers.append(JsonWriter(out, ctx, status))
+        else:
+            observers.append(TextWriter(out, path=args.output, per_process=per_process,
+                                        follow=bool(args.follow), to_file=bool(args.output),
+                                        timestamps=args.timestamps, durations=args.durations,
+                                        ctx=ctx, status=status, quiet=args.quiet))
+    session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
+                      strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
+                      observers=observers)
+    try:
+        result = session.run()
+    finally:
+        if stats is not None:
+            write_summary(stats, out, args.sortby)
+        if opened is not None:
+            opened.close()
+    return result.exit_code
+
+
+def _fd_path(pid: int, fd: int) -> Optional[str]:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def cmd_syscalls(argv: Sequence[str]) -> int:
+    from .syscalls.lookup import BY_NR, UnknownSyscallError, resolve_set
+    p = argparse.ArgumentParser(prog="veil syscalls",
+                                description="List the syscalls a -e trace= set selects.")
+    p.add_argument("set", nargs="?", default="all")
+    a = p.parse_args(argv)
+    try:
+        nrs = resolve_set(a.set)
+    except UnknownSyscallError as e:
+        raise UsageError(str(e)) from None
+    for nr in sorted(nrs):
+        sc = BY_NR.get(nr)
+        if sc is not None:
+            print(f"{nr:4d} {sc.name:24s} {' '.join(sc.class_names)}")
+    return 0
+
+
+COMMANDS = {"trace": cmd_trace, "syscalls": cmd_syscalls}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: {USAGE}")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    fn = COMMANDS.get(name)
+    if fn is None:
+        print(f"veil: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return fn(rest)
+    except VeilError as e:
+        print(f"veil: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Pieces every decoder family uses: strings, flag sets, errno and signal names."""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import signal as _signal
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+
+class DecodeError(Exception):
+    """A decoder could not make sense of what it was given."""
+
+
+# --- strings --------------------------------------------------------------
+
+_ESCAPES = {9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 34: '\\"', 92: "\\\\"}
+
+
+def _build_escape_table() -> List[str]:
+    table = []
+    for b in range(256):
+        if b in _ESCAPES:
+            table.append(_ESCAPES[b])
+        elif 32 <= b < 127:
+            table.append(chr(b))
+        else:
+            table.append(None)  # octal, depends on the next byte
+    return table
+
+
+_TABLE = _build_escape_table()
+_OCTAL_DIGITS = set(b"01234567")
+
+
+def escape_bytes(data: bytes, hex_all: bool = False) -> str:
+    """strace's quoting: C escapes, other non-printables in octal (shortest
+    form unless an octal digit follows)."""
+    if hex_all:
+        return "".join(f"\\x{b:02x}" for b in data)
+    out = []
+    table = _TABLE
+    n = len(data)
+    for i, b in enumerate(data):
+        s = table[b]
+        if s is None:
+            if i + 1 < n and data[i + 1] in _OCTAL_DIGITS:
+                s = f"\\{b:03o}"
+            else:
+                s = f"\\{b:o}"
+        out.append(s)
+    return "".join(out)
+
+
+def quote(data: bytes, truncated: bool = False, hex_all: bool = False) -> str:
+    s = '"' + escape_bytes(data, hex_all) + '"'
+    return s + "..." if truncated else s
+
+
+def quote_limited(data: bytes, total: int, strsize: int, hex_all: bool = False) -> str:
+    """A buffer of ``total`` bytes of which ``data`` was captured, cut at strsize."""
+    shown = data[:strsize]
+    return quote(shown, truncated=total > len(shown), hex_all=hex_all)
+
+
+def ptr(value: int) -> str:
+    return "NULL" if value == 0 else f"{value:#x}"
+
+
+# --- numbers --------------------------------------------------------------
+
+def s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def s64(v: int) -> int:
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def u32(v: int) -> int:
+    return v & 0xFFFFFFFF
+
+
+# --- flag sets --------------------------------------------------------------
+
+def flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0") -> str:
+    """Bits named by ``table`` joined with |, leftover bits in hex."""
+    names = []
+    left = value
+    for bit, name in table:
+        if bit and (left & bit) == bit:
+            names.append(name)
+            left &= ~bit
+    if left:
+        names.append(f"{left:#x}")
+    if not names:
+        return zero if zero is not None else "0"
+    return "|".join(names)
+
+
+def enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> str:
+    name = table.get(value)
+    if name is not None:
+        return name
+    if fallback is not None:
+        return fallback
+    return f"{value:#x}" if value > 9 or value < 0 else str(value)
+
+
+# --- errno ------------------------------------------------------------------
+
+# kernel-internal restart codes (include/linux/errno.h); only tracers see them
+RESTART_CODES = {
+    512: ("ERESTARTSYS", "To be restarted if SA_RESTART is set"),
+    513: ("ERESTARTNOINTR", "To be restarted"),
+    514: ("ERESTARTNOHAND", "To be restarted if no handler"),
+    515: ("ENOIOCTLCMD", "No ioctl command"),
+    516: ("ERESTART_RESTARTBLOCK", "Interrupted by signal"),
+    517: ("EPROBE_DEFER", "Driver requests probe retry"),
+    518: ("EOPENSTALE", "An open with O_CREAT to a stale file handle"),
+    521: ("EBADHANDLE", "Illegal NFS file handle"),
+    524: ("ENOTSUPP", "Operation not supported"),
+}
+
+# errno module aliases we do not want (strace prints the kernel's first name)
+_PREFERRED = {_errno.EAGAIN: "EAGAIN", _errno.EDEADLK: "EDEADLK", _errno.ENOTSUP: "EOPNOTSUPP"}
+
+
+def errno_name(err: int) -> str:
+    if err in RESTART_CODES:
+        return RESTART_CODES[err][0]
+    return _PREFERRED.get(err) or _errno.errorcode.get(err, f"errno {err}")
+
+
+def errno_text(err: int) -> str:
+    if err in RESTART_CODES:
+        return RESTART_CODES[err][1]
+    return os.strerror(err)
+
+
+def is_error_return(ret: int) -> bool:
+    return -4095 <= ret < 0
+
+
+# --- signals ----------------------------------------------------------------
+
+SIGNAL_NAMES: Dict[int, str] = {}
+for _s in _signal.Signals:
+    if _s.name.startswith("SIG") and not _s.name.startswith("SIG_") and _s.value not in SIGNAL_NAMES:
+        SIGNAL_NAMES[_s.value] = _s.name
+SIGNAL_NAMES[_signal.SIGIOT if hasattr(_signal, "SIGIOT") else 6] = "SIGABRT"
+SIGNAL_NAMES[29] = "SIGIO"
+SIGNAL_NAMES[17] = "SIGCHLD"
+_SIGRTMIN = 32
+
+
+def signal_name(sig: int) -> str:
+    if sig in SIGNAL_NAMES and sig < _SIGRTMIN:
+        return SIGNAL_NAMES[sig]
+    if sig == 32:
+        return "SIGRTMIN"  # glibc's internal SIGRTMIN is 34; the kernel's is 32
+    if 33 <= sig <= 64:
+        return f"SIGRT_{sig - 32}"
+    return str(sig)
+
+
+def sigset(data: bytes, size: int = 8) -> str:
+    """A kernel sigset: [INT CHLD], or ~[...] when more than half is set (as strace)."""
+    if not data:
+        return "[]"
+    bits = int.from_bytes(data[:size], "little")
+    nsig = 8 * min(size, len(data))
+    present = [s for s in range(1, nsig + 1) if bits >> (s - 1) & 1]
+    invert = len(present) > nsig // 2
+    if invert:
+        present = [s for s in range(1, nsig + 1) if not bits >> (s - 1) & 1]
+    names = []
+    for s in present:
+        n = signal_name(s)
+        if n == "SIGRTMIN":
+            names.append("RTMIN")
+        elif n.startswith("SIGRT_"):
+            names.append("RT_" + n[6:])
+        else:
+            names.append(n[3:] if n.startswith("SIG") else n)
+    return ("~[" if invert else "[") + " ".join(names) + "]"

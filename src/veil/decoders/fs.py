@@ -1,0 +1,192 @@
+"""File-system family: open flags, *at flags, modes, struct stat/statx/statfs."""
+from __future__ import annotations
+
+import struct as _struct
+
+from .common import enum, flags, ptr, s32, u32
+from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
+
+O_ACCMODE = 3
+O_CREAT = 0o100
+O_TMPFILE = 0o20000000 | 0o200000
+
+OPEN_FLAGS = [
+    (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"),
+    (0o20000, "O_ASYNC"), (0o40000, "O_DIRECT"), (0o100000, "O_LARGEFILE"),
+    (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"),
+    (0o20200000, "O_TMPFILE"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
+]
+_ACC = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR", 3: "O_ACCMODE"}
+
+
+@flag_set("open")
+def open_flags(v: int) -> str:
+    v = u32(v)
+    rest = flags(v & ~O_ACCMODE, OPEN_FLAGS, zero=None)
+    acc = _ACC[v & O_ACCMODE]
+    return acc if rest == "0" else f"{acc}|{rest}"
+
+
+AT_FLAGS = [
+    (0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
+    (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH"), (0x2000, "AT_STATX_FORCE_SYNC"),
+    (0x4000, "AT_STATX_DONT_SYNC"), (0x8000, "AT_RECURSIVE"),
+]
+
+
+@flag_set("at")
+def at_flags(v: int) -> str:
+    return flags(u32(v), AT_FLAGS)
+
+
+@flag_set("statx_flags")
+def statx_flags(v: int) -> str:
+    v = u32(v)
+    out = flags(v, AT_FLAGS, zero=None)
+    if not v & 0x6000:
+        return "AT_STATX_SYNC_AS_STAT" if out == "0" else f"{out}|AT_STATX_SYNC_AS_STAT"
+    return out
+
+
+@flag_set("unlinkat_flags")
+def unlinkat_flags(v: int) -> str:
+    return flags(u32(v), [(0x200, "AT_REMOVEDIR")])
+
+
+@flag_set("faccessat_flags")
+def faccessat_flags(v: int) -> str:
+    return flags(u32(v), [(0x200, "AT_EACCESS"), (0x100, "AT_SYMLINK_NOFOLLOW"),
+                          (0x1000, "AT_EMPTY_PATH")])
+
+
+@flag_set("access_mode")
+def access_mode(v: int) -> str:
+    return flags(u32(v), [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")], zero="F_OK")
+
+
+@flag_set("renameat2_flags")
+def renameat2_flags(v: int) -> str:
+    return flags(u32(v), [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")])
+
+
+STATX_MASK = [
+    (0x1, "STATX_TYPE"), (0x2, "STATX_MODE"), (0x4, "STATX_NLINK"), (0x8, "STATX_UID"),
+    (0x10, "STATX_GID"), (0x20, "STATX_ATIME"), (0x40, "STATX_MTIME"), (0x80, "STATX_CTIME"),
+    (0x100, "STATX_INO"), (0x200, "STATX_SIZE"), (0x400, "STATX_BLOCKS"),
+    (0x800, "STATX_BTIME"), (0x1000, "STATX_MNT_ID"), (0x2000, "STATX_DIOALIGN"),
+]
+
+
+@flag_set("statx_mask")
+def statx_mask(v: int) -> str:
+    v = u32(v)
+    if v & 0xFFF == 0xFFF:
+        rest = flags(v & ~0xFFF, STATX_MASK, zero=None)
+        return "STATX_ALL" if rest == "0" else f"STATX_ALL|{rest}"
+    if v & 0x7FF == 0x7FF:
+        rest = flags(v & ~0x7FF, STATX_MASK, zero=None)
+        return "STATX_BASIC_STATS" if rest == "0" else f"STATX_BASIC_STATS|{rest}"
+    return flags(v, STATX_MASK)
+
+
+_S_IFMT = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o60000: "S_IFBLK",
+           0o40000: "S_IFDIR", 0o20000: "S_IFCHR", 0o10000: "S_IFIFO"}
+
+
+def file_mode(mode: int) -> str:
+    """S_IFREG|0644 style (type and permission bits, as strace prints st_mode)."""
+    fmt = mode & 0o170000
+    perm = mode & 0o7777
+    perm_s = f"0{perm:03o}"
+    name = _S_IFMT.get(fmt)
+    if name:
+        return f"{name}|{perm_s}"
+    return perm_s if not fmt else f"{fmt:#o}|{perm_s}"
+
+
+def makedev(dev: int) -> str:
+    major = ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF)
+    minor = (dev & 0xFF) | ((dev >> 12) & ~0xFF)
+    return f"makedev({major:#x}, {minor:#x})"
+
+
+_STAT = _struct.Struct("<QQQIII4xQqqq")
+
+
+@struct("stat", 144)
+def stat_struct(data: bytes, call, ctx) -> str:
+    dev, ino, nlink, mode, uid, gid, rdev, size, blksize, blocks = _STAT.unpack_from(data)
+    fmt = mode & 0o170000
+    if fmt in (0o20000, 0o60000):
+        return f"{{st_mode={file_mode(mode)}, st_rdev={makedev(rdev)}, ...}}"
+    return f"{{st_mode={file_mode(mode)}, st_size={size}, ...}}"
+
+
+_STATX = _struct.Struct("<IIQIIIHxxQQQQ")
+
+
+@struct("statx", 256)
+def statx_struct(data: bytes, call, ctx) -> str:
+    mask, blksize, attrs, nlink, uid, gid, mode, ino, size, blocks, attr_mask = \
+        _STATX.unpack_from(data)
+    return (f"{{stx_mask={statx_mask(mask)}, stx_attributes={attrs:#x}"
+            f"{'' if attrs else ''}, stx_mode={file_mode(mode)}, stx_size={size}, ...}}"
+            ).replace("stx_attributes=0x0", "stx_attributes=0")
+
+
+@struct("statfs", 120)
+def statfs_struct(data: bytes, call, ctx) -> str:
+    ftype, bsize, blocks, bfree, bavail, files, ffree = _struct.unpack_from("<qqQQQQQ", data)
+    return (f"{{f_type={ftype:#x}, f_bsize={bsize}, f_blocks={blocks}, f_bfree={bfree}, "
+            f"f_bavail={bavail}, f_files={files}, f_ffree={ffree}, ...}}")
+
+
+def _with_mode(call, ctx, flags_idx: int, mode_idx: int):
+    from . import format_arg
+    sc = call.sc
+    out = [format_arg(call, i, kind, ctx) for i, (_, kind) in enumerate(sc.args)]
+    fl = u32(call.args[flags_idx])
+    if not (fl & O_CREAT or (fl & O_TMPFILE) == O_TMPFILE):
+        del out[mode_idx]
+    return out
+
+
+@special("open")
+def _open(call, ctx):
+    return _with_mode(call, ctx, 1, 2)
+
+
+@special("openat")
+def _openat(call, ctx):
+    return _with_mode(call, ctx, 2, 3)
+
+
+_OPEN_HOW = _struct.Struct("<QQQ")
+RESOLVE_FLAGS = [(1, "RESOLVE_NO_XDEV"), (2, "RESOLVE_NO_MAGICLINKS"),
+                 (4, "RESOLVE_NO_SYMLINKS"), (8, "RESOLVE_BENEATH"), (16, "RESOLVE_IN_ROOT"),
+                 (32, "RESOLVE_CACHED")]
+
+
+@struct("open_how", 24)
+def open_how(data: bytes, call, ctx) -> str:
+    fl, mode, resolve = _OPEN_HOW.unpack_from(data)
+    parts = [f"flags={open_flags(fl)}"]
+    if fl & O_CREAT or (fl & O_TMPFILE) == O_TMPFILE or mode:
+        parts.append(f"mode=0{mode:03o}")
+    if resolve:
+        parts.append(f"resolve={flags(resolve, RESOLVE_FLAGS)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+@struct("utsname", 390)
+def utsname(data: bytes, call, ctx) -> str:
+    fields = [data[i * 65:(i + 1) * 65].split(b"\0", 1)[0].decode("utf-8", "replace")
+              for i in range(6)]
+    return (f'{{sysname="{fields[0]}", nodename="{fields[1]}", ...}}')
+
+
+@enum_set("seek_whence")
+def seek_whence(v: int) -> str:
+    return enum(s32(v), {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA",
+                         4: "SEEK_HOLE"})

@@ -1,0 +1,64 @@
+"""Where decoder families register what they know.
+
+Every family module (fs, desc, proc, mem, net, signal) fills these tables at
+import; the argument kinds of the syscall table name the entries:
+``flags:open`` looks up FLAG_SETS["open"], ``outstruct:stat`` STRUCTS["stat"].
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional, Tuple
+
+# name -> function(value) -> str
+FLAG_SETS: Dict[str, Callable[[int], str]] = {}
+ENUM_SETS: Dict[str, Callable[[int], str]] = {}
+# name -> (size in bytes, function(data: bytes, call, ctx) -> str)
+STRUCTS: Dict[str, Tuple[int, Callable]] = {}
+# syscall name -> function(call, ctx) -> list of argument strings (or None: use generic)
+SPECIAL: Dict[str, Callable] = {}
+# syscall name -> function(call, ctx) -> return value string (or None: generic)
+SPECIAL_RET: Dict[str, Callable] = {}
+# syscall name -> {argument index: (capture kind, param, limit)} overriding the kind-derived capture
+EXTRA_CAPTURES: Dict[str, Dict[int, Tuple[int, int, int]]] = {}
+
+
+def flag_set(name: str):
+    def deco(fn):
+        FLAG_SETS[name] = fn
+        return fn
+    return deco
+
+
+def enum_set(name: str):
+    def deco(fn):
+        ENUM_SETS[name] = fn
+        return fn
+    return deco
+
+
+def struct(name: str, size: int):
+    def deco(fn):
+        STRUCTS[name] = (size, fn)
+        return fn
+    return deco
+
+
+def special(*names: str):
+    def deco(fn):
+        for n in names:
+            SPECIAL[n] = fn
+        return fn
+    return deco
+
+
+def special_ret(*names: str):
+    def deco(fn):
+        for n in names:
+            SPECIAL_RET[n] = fn
+        return fn
+    return deco
+
+# syscall name -> index of the first argument only known at exit (for <unfinished ...>
+# lines), where the argument kinds alone do not tell
+SPLIT: Dict[str, int] = {"clone": 2, "wait4": 1, "waitid": 2}
+# calls whose resumed half starts with ", " (their entry half ends without a comma)
+RESUME_WITH_COMMA = {"clone"}

@@ -1,0 +1,192 @@
+"""Thin Python face of the C accelerator (csrc/, built as veil._veil_c).
+
+Turns negative errno returns into OSError and keeps cffi types out of the
+rest of the code.  Policy lives above this module, in the Session.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ._veil_c import ffi, lib
+
+F_STOP = lib.VEIL_F_STOP
+F_EXIT = lib.VEIL_F_EXIT
+F_RECORD = lib.VEIL_F_RECORD
+F_PY_ENTER = lib.VEIL_F_PY_ENTER
+F_PY_EXIT = lib.VEIL_F_PY_EXIT
+F_DENY = lib.VEIL_F_DENY
+F_KILL = lib.VEIL_F_KILL
+
+EV_NONE = lib.VEIL_EV_NONE
+EV_DRAIN = lib.VEIL_EV_DRAIN
+EV_ENTER = lib.VEIL_EV_ENTER
+EV_EXIT = lib.VEIL_EV_EXIT
+EV_INTERRUPTED = lib.VEIL_EV_INTERRUPTED
+
+V_ALLOW = lib.VEIL_V_ALLOW
+V_DENY = lib.VEIL_V_DENY
+V_EMULATE = lib.VEIL_V_EMULATE
+V_KILL = lib.VEIL_V_KILL
+V_SETRET = lib.VEIL_V_SETRET
+
+NR_MAX = lib.VEIL_NR_MAX
+
+AFFINITY_OFF = -1
+AFFINITY_AUTO = -2
+
+
+@dataclass
+class SysAction:
+    """What the C loop does with one syscall number."""
+
+    flags: int = 0
+    deny_errno: int = 0
+    # (argument index, capture kind, param, limit)
+    captures: List[Tuple[int, int, int, int]] = field(default_factory=list)
+
+
+@dataclass
+class StopEvent:
+    """A syscall stop handed to Python; the thread stays stopped until resumed."""
+
+    kind: int
+    pid: int
+    tid: int
+    arch: int
+    nr: int
+    args: Tuple[int, ...]
+    ret: int
+    ts_ns: int
+
+
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
+    return rc
+
+
+class Engine:
+    def __init__(self, ring_bytes: int = 4 << 20):
+        self._e = ffi.gc(lib.veil_new(ring_bytes), lib.veil_free)
+        if self._e == ffi.NULL:
+            raise MemoryError("veil_new")
+        self._ev = ffi.new("struct veil_event *")
+        self._used = ffi.new("uint32_t *")
+        self._stats = ffi.new("struct veil_stats *")
+        self._keep: list = []
+        self.main_pid: Optional[int] = None
+
+    # --- configuration ---------------------------------------------------
+    def set_options(self, *, seccomp: bool, follow: bool, affinity: int, strsize: int) -> None:
+        lib.veil_set_options(self._e, int(seccomp), int(follow), affinity, strsize)
+
+    def set_actions(self, actions: Dict[int, SysAction], foreign: SysAction) -> None:
+        table = lib.veil_table(self._e)
+        for nr in range(NR_MAX):
+            self._fill(table[nr], actions.get(nr))
+        self._fill(lib.veil_foreign(self._e), foreign)
+
+    @staticmethod
+    def _fill(row, act: Optional[SysAction]) -> None:
+        row.flags = act.flags if act else 0
+        row.deny_errno = act.deny_errno if act else 0
+        row.ncap = 0
+        for i in range(6):
+            row.cap[i].kind = 0
+            row.cap[i].param = 0
+            row.cap[i].limit = 0
+        if act:
+            for arg, kind, param, limit in act.captures:
+                row.cap[arg].kind = kind
+                row.cap[arg].param = param
+                row.cap[arg].limit = min(limit, 65535)
+            row.ncap = len(act.captures)
+
+    # --- processes -------------------------------------------------------
+    def spawn(self, path: str, argv: Sequence[str], env: Dict[str, str],
+              cwd: Optional[str], bpf: Optional[bytes]) -> int:
+        c_argv = [ffi.new("char[]", os.fsencode(a)) for a in argv]
+        c_env = [ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env.items()]
+        argv_arr = ffi.new("char *[]", c_argv + [ffi.NULL])
+        env_arr = ffi.new("char *[]", c_env + [ffi.NULL])
+        c_path = ffi.new("char[]", os.fsencode(path))
+        c_cwd = ffi.new("char[]", os.fsencode(cwd)) if cwd else ffi.NULL
+        c_bpf = ffi.from_buffer(bpf) if bpf else ffi.NULL
+        pid = ffi.new("int32_t *")
+        rc = lib.veil_spawn(self._e, c_path, argv_arr, env_arr, c_cwd, c_bpf,
+                            len(bpf) // 8 if bpf else 0, pid)
+        _check(rc, f"spawn {path}")
+        self.main_pid = pid[0]
+        return pid[0]
+
+    def spawn_error(self) -> int:
+        """errno of a failed exec in the child, 0 if it exec'd."""
+        return lib.veil_spawn_error(self._e)
+
+    def attach(self, pid: int) -> None:
+        _check(lib.veil_attach(self._e, pid), f"attach {pid}")
+        if self.main_pid is None:
+            self.main_pid = pid
+
+    def detach_all(self) -> None:
+        lib.veil_detach_all(self._e)
+
+    def kill_all(self) -> None:
+        lib.veil_kill_all(self._e)
+
+    def install_signals(self, forward: bool) -> None:
+        _check(lib.veil_signals_install(self._e, int(forward)), "signal handlers")
+
+    def restore_signals(self) -> None:
+        lib.veil_signals_restore(self._e)
+
+    # --- the loop --------------------------------------------------------
+    def next(self) -> int:
+        """Run until something needs Python; returns an EV_* code."""
+        return _check(lib.veil_next(self._e, self._ev), "wait loop")
+
+    def event(self) -> StopEvent:
+        ev = self._ev
+        return StopEvent(ev.kind, ev.pid, ev.tid, ev.arch, ev.nr, tuple(ev.args), ev.ret, ev.ts_ns)
+
+    def resume(self, tid: int, verdict: int = V_ALLOW, value: int = 0) -> None:
+        _check(lib.veil_resume(self._e, tid, verdict, value), f"resume {tid}")
+
+    def ring(self) -> memoryview:
+        """The undrained records; valid until reset_ring()."""
+        base = lib.veil_ring(self._e, self._used)
+        return memoryview(ffi.buffer(base, self._used[0]))
+
+    def reset_ring(self) -> None:
+        lib.veil_ring_reset(self._e)
+
+    def main_status(self) -> int:
+        return lib.veil_main_status(self._e)
+
+    def live_tasks(self) -> int:
+        return lib.veil_live_tasks(self._e)
+
+    def stats(self) -> Dict[str, int]:
+        lib.veil_get_stats(self._e, self._stats)
+        s = self._stats
+        return {"stops": s.stops, "syscall_stops": s.syscall_stops,
+                "tasks_seen": s.tasks_seen, "records": s.records, "ring_drains": s.ring_drains}
+
+
+def read_memory(tid: int, addr: int, size: int) -> bytes:
+    buf = ffi.new("char[]", size)
+    n = _check(lib.veil_read_mem(tid, addr, buf, size), f"read memory of {tid}")
+    return ffi.buffer(buf, n)[:]
+
+
+def write_memory(tid: int, addr: int, data: bytes) -> int:
+    return _check(lib.veil_write_mem(tid, addr, data, len(data)), f"write memory of {tid}")
+
+
+def read_string(tid: int, addr: int, limit: int = 4096) -> bytes:
+    buf = ffi.new("char[]", limit + 1)
+    trunc = ffi.new("int *")
+    n = _check(lib.veil_read_cstr(tid, addr, buf, limit + 1, trunc), f"read string of {tid}")
+    return ffi.buffer(buf, n)[:]

@@ -1,0 +1,72 @@
+"""Observers: consumers of recorded events (trace writers, statistics).
+
+The Session drains the C ring in batches and calls these methods in record
+order.  ``enter`` and ``exit`` receive the same :class:`veil.decoders.Call`
+object; its ``ret``/``ts_exit`` are filled at exit.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+from .decoders import Call
+
+
+class Observer:
+    def enter(self, call: Call) -> None:
+        pass
+
+    def exit(self, call: Call) -> None:
+        pass
+
+    def signal(self, pid: int, tid: int, sig: int, siginfo: bytes, ts: int) -> None:
+        pass
+
+    def exited(self, pid: int, tid: int, code: int, ts: int) -> None:
+        pass
+
+    def killed(self, pid: int, tid: int, sig: int, core: bool, ts: int) -> None:
+        pass
+
+    def new_task(self, parent_tid: int, child_tid: int, child_pid: int, how: str, ts: int) -> None:
+        pass
+
+    def exec(self, pid: int, tid: int, former_tid: int, ts: int) -> None:
+        pass
+
+    def stopped(self, pid: int, tid: int, sig: int, ts: int) -> None:
+        pass
+
+    def attached(self, pid: int, tid: int, ts: int) -> None:
+        pass
+
+    def detached(self, pid: int, tid: int, ts: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class SyscallStats(Observer):
+    """Per-syscall counts, errors and time between entry and exit (strace -c -w)."""
+
+    def __init__(self) -> None:
+        self.calls: Dict[str, int] = {}
+        self.errors: Dict[str, int] = {}
+        self.time_ns: Dict[str, int] = {}
+
+    def exit(self, call: Call) -> None:
+        name = call.name
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if call.failed:
+            self.errors[name] = self.errors.get(name, 0) + 1
+        if call.ts_exit is not None:
+            self.time_ns[name] = self.time_ns.get(name, 0) + (call.ts_exit - call.ts_enter)
+
+    def as_dict(self) -> Dict[str, Dict[str, float]]:
+        return {name: {"calls": n, "errors": self.errors.get(name, 0),
+                       "seconds": self.time_ns.get(name, 0) / 1e9}
+                for name, n in self.calls.items()}
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())

@@ -1,0 +1,1 @@
+"""Trace writers: strace text, JSON lines, and the -c summary."""

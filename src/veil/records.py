@@ -1,0 +1,150 @@
+"""Records written by the C loop into the ring, parsed into Python objects.
+
+The byte layout is csrc/engine.h's ``struct veil_rec`` (48 bytes), followed
+for ENTER by six u64 arguments, then by the captures: each a
+``struct veil_cap_hdr`` (16 bytes) and its data, padded to 8 bytes.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Dict, Iterator, List, Optional, Tuple
+
+R_ENTER = 1
+R_EXIT = 2
+R_SIGNAL = 3
+R_EXITED = 4
+R_KILLED = 5
+R_NEWTASK = 6
+R_EXEC = 7
+R_STOPPED = 8
+R_ATTACHED = 9
+R_DETACHED = 10
+R_DENIED = 11
+
+ARCH_X86_64 = 0
+ARCH_I386 = 1
+ARCH_X32 = 2
+
+CAP_CSTR = 1
+CAP_BUF_ARG = 2
+CAP_BUF_RET = 3
+CAP_FIXED_IN = 4
+CAP_FIXED_OUT = 5
+CAP_STRV = 6
+CAP_PTRV_LEN = 7
+CAP_IOV_IN = 8
+CAP_IOV_OUT = 9
+CAP_LEN_IN = 10
+CAP_LEN_OUT = 11
+
+HEADER = struct.Struct("<IHBBiiQqqq")
+ARGS = struct.Struct("<6Q")
+CAPHDR = struct.Struct("<BBBBIQ")
+HEADER_SIZE = HEADER.size
+assert HEADER_SIZE == 48 and CAPHDR.size == 16
+
+
+class Capture:
+    """Memory copied from the tracee for one argument."""
+
+    __slots__ = ("kind", "data", "truncated", "fault", "count")
+
+    def __init__(self, kind: int, data: bytes, truncated: bool, fault: bool, count: int):
+        self.kind = kind
+        self.data = data
+        self.truncated = truncated
+        self.fault = fault
+        self.count = count
+
+    def strings(self) -> List[Tuple[bytes, bool]]:
+        """Elements of a CAP_STRV capture: (bytes, truncated)."""
+        out = []
+        d = self.data
+        i = 0
+        while i + 4 <= len(d):
+            n = d[i] | (d[i + 1] << 8)
+            out.append((d[i + 4:i + 4 + n], bool(d[i + 2])))
+            i += 4 + n
+        return out
+
+    def iovecs(self) -> Tuple[List[Tuple[int, int, bytes]], bool]:
+        """Elements of an iovec capture: ([(base, len, bytes)], more_iovecs_than_shown)."""
+        d = self.data
+        if len(d) < 8:
+            return [], False
+        n, more = struct.unpack_from("<II", d, 0)
+        pos = 8 + 24 * n
+        out = []
+        for i in range(n):
+            base, ln, got = struct.unpack_from("<QQI", d, 8 + 24 * i)
+            out.append((base, ln, d[pos:pos + got]))
+            pos += got
+        return out, bool(more)
+
+    def __repr__(self) -> str:
+        return f"Capture(kind={self.kind}, data={self.data[:40]!r}, count={self.count})"
+
+
+class Record:
+    """One ring record.  ``caps`` maps argument index to its Capture."""
+
+    __slots__ = ("type", "arch", "pid", "tid", "ts_ns", "nr", "value", "aux", "args", "caps",
+                 "payload")
+
+    def __init__(self, type: int, arch: int, pid: int, tid: int, ts_ns: int, nr: int,
+                 value: int, aux: int, args: Optional[Tuple[int, ...]],
+                 caps: Optional[Dict[int, Capture]], payload: bytes):
+        self.type = type
+        self.arch = arch
+        self.pid = pid
+        self.tid = tid
+        self.ts_ns = ts_ns
+        self.nr = nr
+        self.value = value
+        self.aux = aux
+        self.args = args
+        self.caps = caps
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return (f"Record(type={self.type}, pid={self.pid}, tid={self.tid}, nr={self.nr}, "
+                f"value={self.value}, aux={self.aux})")
+
+
+class CorruptRecord(ValueError):
+    def __init__(self, offset: int, reason: str):
+        super().__init__(f"corrupt record at byte {offset}: {reason}")
+        self.offset = offset
+
+
+def parse(buf, start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
+    """Parse records from ``buf[start:end]``."""
+    if end is None:
+        end = len(buf)
+    unpack_header = HEADER.unpack_from
+    unpack_caphdr = CAPHDR.unpack_from
+    pos = start
+    while pos < end:
+        if pos + HEADER_SIZE > end:
+            raise CorruptRecord(pos, "truncated header")
+        size, rtype, arch, ncap, pid, tid, ts, nr, value, aux = unpack_header(buf, pos)
+        if size < HEADER_SIZE or size % 8 or pos + size > end:
+            raise CorruptRecord(pos, f"bad size {size}")
+        body = pos + HEADER_SIZE
+        args = None
+        caps = None
+        payload = b""
+        if rtype == R_ENTER:
+            args = ARGS.unpack_from(buf, body)
+            body += 48
+        if ncap:
+            caps = {}
+            for _ in range(ncap):
+                arg, kind, trunc, fault, ln, count = unpack_caphdr(buf, body)
+                data = bytes(buf[body + 16:body + 16 + ln])
+                caps[arg] = Capture(kind, data, bool(trunc), bool(fault), count)
+                body += (16 + ln + 7) & ~7
+        elif rtype not in (R_ENTER, R_EXIT) and size > HEADER_SIZE:
+            payload = bytes(buf[body:pos + size])
+        yield Record(rtype, arch, pid, tid, ts, nr, value, aux, args, caps, payload)
+        pos += size

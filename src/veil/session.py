@@ -1,0 +1,368 @@
+"""The Session: one traced program (or set of attached pids) and its loop.
+
+The loop is::
+
+    while (stop := session.next()) is not None:
+        session.resume(stop, verdict)
+
+``next()`` returns only the syscall stops a hook asked for (the thread stays
+stopped until ``resume``); everything else is settled in C and reaches the
+observers through the ring, drained in batches.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+
+from . import engine as E
+from . import filter as bpf
+from . import records as R
+from .decoders import Call, call_name, captures_for
+from .errors import CommandNotFound, VeilError
+from .observers import Observer
+from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
+
+SCHED_GETAFFINITY = 204
+
+
+class Allow:
+    """Let the call run (the default verdict)."""
+
+    def __repr__(self) -> str:
+        return "Allow()"
+
+
+ALLOW = Allow()
+
+
+@dataclass
+class Deny:
+    """Fail the call with -errno without running it."""
+
+    errno: int = _errno.EPERM
+
+
+@dataclass
+class Emulate:
+    """Skip the call; it returns ``retval``."""
+
+    retval: int = 0
+
+
+@dataclass
+class Kill:
+    """Kill the calling process."""
+
+    reason: str = ""
+
+
+Verdict = Union[Allow, Deny, Emulate, Kill, None]
+
+
+@dataclass
+class Stop:
+    """A syscall stop handed to Python.  ``phase`` is "enter" or "exit"."""
+
+    phase: str
+    pid: int
+    tid: int
+    name: str
+    nr: int
+    args: Tuple[int, ...]
+    result: Optional[int]
+    ts_ns: int
+
+
+@dataclass
+class Result:
+    """How a traced run ended."""
+
+    exit_code: int
+    status: Optional[int]            # raw wait status of the main process
+    signal: Optional[int]            # set if the main process was killed by a signal
+    core_dumped: bool
+    duration: float
+    engine_stats: Dict[str, int] = field(default_factory=dict)
+    stats: Optional[Dict[str, Dict[str, float]]] = None
+
+
+def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
+    """Find the program as execvp would; raise CommandNotFound like a shell."""
+    if "/" in argv0:
+        if not os.path.exists(argv0):
+            raise CommandNotFound(argv0, "No such file or directory", 127)
+        if os.path.isdir(argv0) or not os.access(argv0, os.X_OK):
+            raise CommandNotFound(argv0, "Permission denied", 126)
+        return argv0
+    found = shutil.which(argv0, path=path_env if path_env is not None else os.environ.get("PATH", os.defpath))
+    if found is None:
+        raise CommandNotFound(argv0, "command not found", 127)
+    return found
+
+
+class _Assembler:
+    """Turns ring records into observer calls, pairing each ENTER with its EXIT."""
+
+    def __init__(self, observers: Sequence[Observer]):
+        self.observers = list(observers)
+        self.pending: Dict[int, Call] = {}
+
+    def feed(self, buf) -> None:
+        obs = self.observers
+        pending = self.pending
+        for rec in R.parse(buf):
+            t = rec.type
+            if t == R.R_ENTER:
+                call = Call(rec.pid, rec.tid, rec.arch, rec.nr, rec.args, rec.caps, rec.ts_ns)
+                pending[rec.tid] = call
+                for o in obs:
+                    o.enter(call)
+            elif t == R.R_EXIT:
+                call = pending.pop(rec.tid, None)
+                if call is None or call.nr != rec.nr:
+                    continue
+                if rec.caps:
+                    call.caps.update(rec.caps)
+                call.ret = rec.value
+                call.ts_exit = rec.ts_ns
+                call.finished = True
+                for o in obs:
+                    o.exit(call)
+            elif t == R.R_SIGNAL:
+                for o in obs:
+                    o.signal(rec.pid, rec.tid, rec.value, rec.payload, rec.ts_ns)
+            elif t == R.R_EXITED:
+                pending.pop(rec.tid, None)
+                for o in obs:
+                    o.exited(rec.pid, rec.tid, rec.value, rec.ts_ns)
+            elif t == R.R_KILLED:
+                pending.pop(rec.tid, None)
+                for o in obs:
+                    o.killed(rec.pid, rec.tid, rec.value & 0x7F, bool(rec.value & 0x80), rec.ts_ns)
+            elif t == R.R_NEWTASK:
+                how = {1: "fork", 2: "vfork", 3: "clone"}.get(rec.aux, "clone")
+                child_pid = int.from_bytes(rec.payload[:4], "little", signed=True) if rec.payload else rec.value
+                for o in obs:
+                    o.new_task(rec.tid, rec.value, child_pid, how, rec.ts_ns)
+            elif t == R.R_EXEC:
+                former = rec.value
+                if former != rec.tid and former in pending:
+                    pending[rec.tid] = pending.pop(former)
+                    pending[rec.tid].tid = rec.tid
+                for o in obs:
+                    o.exec(rec.pid, rec.tid, former, rec.ts_ns)
+            elif t == R.R_STOPPED:
+                for o in obs:
+                    o.stopped(rec.pid, rec.tid, rec.value, rec.ts_ns)
+            elif t == R.R_ATTACHED:
+                for o in obs:
+                    o.attached(rec.pid, rec.tid, rec.ts_ns)
+            elif t == R.R_DETACHED:
+                for o in obs:
+                    o.detached(rec.pid, rec.tid, rec.ts_ns)
+
+
+Hook = Callable[[Stop], Verdict]
+
+
+class Session:
+    """A traced program.  Build it, add observers and hooks, then ``run()``
+    (or drive ``next()``/``resume()`` yourself)."""
+
+    def __init__(self, argv: Optional[Sequence[str]] = None, *, pids: Sequence[int] = (),
+                 trace: Union[str, Iterable[int], None] = "all", follow: bool = True,
+                 strsize: int = 32, seccomp: bool = True, affinity: Union[str, int] = "auto",
+                 env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                 observers: Sequence[Observer] = ()):
+        if not argv and not pids:
+            raise VeilError("nothing to trace: give a command or pids")
+        if argv and pids:
+            raise VeilError("give a command or pids, not both")
+        self.argv = list(argv) if argv else []
+        self.pids = list(pids)
+        self.traced: Set[int] = (resolve_set(trace) if isinstance(trace, str)
+                                 else set(trace) if trace is not None else set())
+        self.follow = follow
+        self.strsize = strsize
+        self.seccomp = seccomp and not self.pids
+        self.affinity = _parse_affinity(affinity)
+        self.env = dict(os.environ) if env is None else dict(env)
+        self.cwd = cwd
+        self.observers: List[Observer] = list(observers)
+        self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
+        self._engine: Optional[E.Engine] = None
+        self._assembler: Optional[_Assembler] = None
+        self._started = 0.0
+        self._path: Optional[str] = None
+        self.interrupted = False
+
+    # --- configuration ---------------------------------------------------
+    def add_observer(self, obs: Observer) -> None:
+        self.observers.append(obs)
+
+    def watch(self, names: Iterable[Union[str, int]], hook: Hook, phase: str = "enter") -> None:
+        """Call ``hook`` at every ``phase`` ("enter"/"exit") stop of these syscalls."""
+        if phase not in ("enter", "exit"):
+            raise ValueError(f"phase must be 'enter' or 'exit', not {phase!r}")
+        for n in names:
+            nrs = resolve_set(n) if isinstance(n, str) else {n}
+            for nr in nrs:
+                self._hooks.setdefault((nr, phase), []).append(hook)
+
+    def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, int]]:
+        actions: Dict[int, E.SysAction] = {}
+        filt: Dict[int, int] = {}
+        for nr in range(E.NR_MAX):
+            flags = 0
+            caps: List[Tuple[int, int, int, int]] = []
+            if nr in self.traced:
+                flags |= E.F_STOP | E.F_RECORD
+                sc = BY_NR.get(nr)
+                if sc is not None:
+                    caps = captures_for(sc, self.strsize)
+            if (nr, "enter") in self._hooks:
+                flags |= E.F_STOP | E.F_PY_ENTER
+            if (nr, "exit") in self._hooks:
+                flags |= E.F_STOP | E.F_EXIT | E.F_PY_EXIT
+            if nr == SCHED_GETAFFINITY and self.affinity != E.AFFINITY_OFF:
+                flags |= E.F_STOP | E.F_EXIT  # placement hides its one-CPU mask
+            if flags:
+                actions[nr] = E.SysAction(flags, 0, caps)
+                filt[nr] = bpf.trace()
+        return actions, filt
+
+    # --- running -----------------------------------------------------------
+    def start(self) -> None:
+        eng = E.Engine()
+        eng.set_options(seccomp=self.seccomp, follow=self.follow, affinity=self.affinity,
+                        strsize=self.strsize)
+        actions, filt = self._actions()
+        # i386/x32 calls from an x86_64 process are shown as such, never mis-named
+        foreign = E.SysAction(E.F_STOP | E.F_RECORD) if self.traced else E.SysAction()
+        eng.set_actions(actions, foreign)
+        self._assembler = _Assembler(self.observers)
+        self._engine = eng
+        self._started = time.monotonic()
+        if self.argv:
+            self._path = resolve_command(self.argv[0], self.env.get("PATH"))
+            prog = bpf.compile_filter(filt, bpf.allow(),
+                                      bpf.trace() if self.traced else bpf.allow())
+            eng.spawn(self._path, self.argv, self.env, self.cwd, bpf.pack(prog))
+            eng.install_signals(forward=True)
+        else:
+            eng.install_signals(forward=False)
+            try:
+                for pid in self.pids:
+                    eng.attach(pid)
+            except OSError:
+                eng.detach_all()
+                eng.restore_signals()
+                raise
+
+    def _drain(self) -> None:
+        eng = self._engine
+        buf = eng.ring()
+        try:
+            if len(buf):
+                self._assembler.feed(buf)
+        finally:
+            buf.release()
+            eng.reset_ring()
+
+    def next(self) -> Optional[Stop]:
+        """Run until a hooked syscall stops; None once every tracee is gone."""
+        if self._engine is None:
+            self.start()
+        eng = self._engine
+        while True:
+            kind = eng.next()
+            if kind == E.EV_DRAIN:
+                self._drain()
+                continue
+            if kind == E.EV_NONE:
+                return None
+            if kind == E.EV_INTERRUPTED:
+                self.interrupted = True
+                self._drain()
+                eng.detach_all()
+                self._drain()
+                continue
+            ev = eng.event()
+            self._drain()
+            phase = "enter" if kind == E.EV_ENTER else "exit"
+            name = call_name(ev.arch, ev.nr)
+            return Stop(phase, ev.pid, ev.tid, name, ev.nr, ev.args,
+                        ev.ret if phase == "exit" else None, ev.ts_ns)
+
+    def resume(self, stop: Stop, verdict: Verdict = None) -> None:
+        eng = self._engine
+        if verdict is None or isinstance(verdict, Allow):
+            eng.resume(stop.tid)
+        elif isinstance(verdict, Deny):
+            eng.resume(stop.tid, E.V_DENY, verdict.errno)
+        elif isinstance(verdict, Emulate):
+            eng.resume(stop.tid, E.V_EMULATE if stop.phase == "enter" else E.V_SETRET,
+                       verdict.retval)
+        elif isinstance(verdict, Kill):
+            eng.resume(stop.tid, E.V_KILL)
+        else:
+            raise TypeError(f"not a verdict: {verdict!r}")
+
+    def dispatch(self, stop: Stop) -> Verdict:
+        for hook in self._hooks.get((stop.nr, stop.phase), ()):
+            v = hook(stop)
+            if v is not None and not isinstance(v, Allow):
+                return v
+        return None
+
+    def run(self) -> Result:
+        """Trace until every tracee is gone; kill them all if Python fails."""
+        try:
+            while (stop := self.next()) is not None:
+                self.resume(stop, self.dispatch(stop))
+        except BaseException:
+            if self._engine is not None:
+                self._engine.kill_all()
+            raise
+        finally:
+            if self._engine is not None:
+                self._engine.restore_signals()
+                self._drain()
+            for o in self.observers:
+                o.close()
+        return self.result()
+
+    def result(self) -> Result:
+        eng = self._engine
+        status = eng.main_status()
+        duration = time.monotonic() - self._started
+        if self.pids:
+            return Result(0, None, None, False, duration, eng.stats())
+        err = eng.spawn_error() if status != -1 else 0
+        if err:
+            raise CommandNotFound(self.argv[0], os.strerror(err),
+                                  127 if err == _errno.ENOENT else 126)
+        if status == -1:
+            return Result(1, None, None, False, duration, eng.stats())
+        if os.WIFEXITED(status):
+            return Result(os.WEXITSTATUS(status), status, None, False, duration, eng.stats())
+        sig = os.WTERMSIG(status)
+        return Result(128 + sig, status, sig, os.WCOREDUMP(status), duration, eng.stats())
+
+
+def _parse_affinity(value: Union[str, int]) -> int:
+    if value in ("auto", None):
+        return E.AFFINITY_AUTO
+    if value == "off":
+        return E.AFFINITY_OFF
+    try:
+        cpu = int(value)
+    except (TypeError, ValueError):
+        raise VeilError(f"invalid --affinity value {value!r}: use auto, off or a CPU number") from None
+    if cpu < 0 or cpu not in os.sched_getaffinity(0):
+        raise VeilError(f"invalid --affinity value {value!r}: CPU {cpu} is not available")
+    return cpu
