@@ -154,7 +154,7 @@ def format_arg(call: Call, i: int, kind: str, ctx: Ctx) -> str:
     f = _KIND_FORMATTERS.get(base)
     if f is not None:
         return f(call, i, value, param, ctx)
-    return f"{value:#x}"
+    return f"{value:#x}" if value else "0"
 
 
 def _k_int(call, i, v, p, ctx):
@@ -174,7 +174,7 @@ def _k_ulong(call, i, v, p, ctx):
 
 
 def _k_hex(call, i, v, p, ctx):
-    return f"{v:#x}"
+    return f"{v:#x}" if v else "0"  # C's %#x prints zero as "0"
 
 
 def _k_ptr(call, i, v, p, ctx):
@@ -350,7 +350,7 @@ _KIND_FORMATTERS: Dict[str, Callable] = {
 def format_args(call: Call, ctx: Ctx) -> List[str]:
     sc = call.sc
     if sc is None:
-        return [f"{a:#x}" for a in call.args[:6]]
+        return [f"{a:#x}" if a else "0" for a in call.args[:6]]
     sp = registry.SPECIAL.get(sc.name)
     if sp is not None:
         out = sp(call, ctx)

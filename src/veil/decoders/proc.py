@@ -226,3 +226,45 @@ def itimer_which(v: int) -> str:
 def _utsname_full(data: bytes, call, ctx) -> str:
     from .fs import utsname
     return utsname(data, call, ctx)
+
+
+def cpu_mask(data: bytes) -> str:
+    bits = int.from_bytes(data, "little")
+    return "[" + " ".join(str(i) for i in range(len(data) * 8) if bits >> i & 1) + "]"
+
+
+EXTRA_CAPTURES["sched_getaffinity"] = {2: (R.CAP_BUF_RET, 0, 1024)}
+EXTRA_CAPTURES["sched_setaffinity"] = {2: (R.CAP_BUF_ARG, 1, 1024)}
+
+
+@special("sched_getaffinity", "sched_setaffinity")
+def _affinity(call, ctx):
+    c = call.cap(2)
+    getter = call.name == "sched_getaffinity"
+    if c is None or (getter and (call.ret is None or call.failed)):
+        mask = ptr(call.args[2])
+    else:
+        mask = cpu_mask(c.data[:call.ret] if getter else c.data)
+    return [str(s32(call.args[0])), str(call.args[1]), mask]
+
+
+# the remaining time is written only when a signal interrupts the sleep
+EXTRA_CAPTURES["nanosleep"] = {1: (R.CAP_FIXED_OUT, 0, 16)}
+EXTRA_CAPTURES["clock_nanosleep"] = {3: (R.CAP_FIXED_OUT, 0, 16)}
+
+
+@special("nanosleep", "clock_nanosleep")
+def _nanosleep(call, ctx):
+    from . import format_arg
+    sc = call.sc
+    out = [format_arg(call, i, kind, ctx) for i, (_, kind) in enumerate(sc.args)]
+    last = len(sc.args) - 1
+    remain = call.args[last]
+    if remain == 0:
+        out[last] = "NULL"
+    elif call.ret is not None and call.ret == -4:  # EINTR
+        c = call.caps.get(last)
+        out[last] = timespec(c.data, call, ctx) if c is not None and not c.fault and c.data else ptr(remain)
+    else:
+        out[last] = ptr(remain)
+    return out
