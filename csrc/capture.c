@@ -215,6 +215,7 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
         return cap_buffer(t->tid, a, (uint64_t)ret, clamp_limit(c->limit, e->strsize), out, h);
     case VEIL_CAP_FIXED_IN:
     case VEIL_CAP_FIXED_OUT:
+    case VEIL_CAP_FIXED_ANY:
         if (c->kind == VEIL_CAP_FIXED_OUT && ret < 0)
             return 0;
         return cap_buffer(t->tid, a, c->limit, clamp_limit(c->limit, c->limit), out, h);

@@ -38,6 +38,7 @@
 #define VEIL_CAP_IOV_OUT   9 /* iovec array at exit, count = args[param], total = ret */
 #define VEIL_CAP_LEN_IN   10 /* buffer at entry, length = *(u32 *)args[param] */
 #define VEIL_CAP_LEN_OUT  11 /* buffer at exit, length = *(u32 *)args[param] */
+#define VEIL_CAP_FIXED_ANY 12 /* limit bytes at exit, whatever the result */
 
 struct veil_capture {
     uint8_t kind;

@@ -36,6 +36,7 @@ CAP_IOV_IN = 8
 CAP_IOV_OUT = 9
 CAP_LEN_IN = 10
 CAP_LEN_OUT = 11
+CAP_FIXED_ANY = 12
 
 HEADER = struct.Struct("<IHBBiiQqqq")
 ARGS = struct.Struct("<6Q")

@@ -249,8 +249,8 @@ def _affinity(call, ctx):
 
 
 # the remaining time is written only when a signal interrupts the sleep
-EXTRA_CAPTURES["nanosleep"] = {1: (R.CAP_FIXED_OUT, 0, 16)}
-EXTRA_CAPTURES["clock_nanosleep"] = {3: (R.CAP_FIXED_OUT, 0, 16)}
+EXTRA_CAPTURES["nanosleep"] = {1: (R.CAP_FIXED_ANY, 0, 16)}
+EXTRA_CAPTURES["clock_nanosleep"] = {3: (R.CAP_FIXED_ANY, 0, 16)}
 
 
 @special("nanosleep", "clock_nanosleep")
