@@ -1,0 +1,30 @@
+/* fileloop N: N x { openat("/etc/passwd", O_RDONLY), fstat, close }. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+int main(int argc, char **argv)
+{
+    long n = bench_count(argc, argv, 1, 50000);
+    struct stat st;
+
+    for (long i = 0; i < n; i++) {
+        int fd = openat(AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            perror("fileloop: openat /etc/passwd");
+            return 1;
+        }
+        if (fstat(fd, &st) != 0) {
+            perror("fileloop: fstat");
+            return 1;
+        }
+        if (close(fd) != 0) {
+            perror("fileloop: close");
+            return 1;
+        }
+    }
+    return 0;
+}
