@@ -513,6 +513,15 @@ def write_csv(path, results):
             })
 
 
+def loadavg():
+    """The 1/5/15-minute load averages: anything else running skews the figures."""
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
 def machine_info(args, sizes):
     def first_line(argv):
         try:
@@ -539,7 +548,8 @@ def machine_info(args, sizes):
             len(os.sched_getaffinity(0))),
         "python %s; %s; %s" % (platform.python_version(), first_line(["strace", "-V"]),
                                first_line([args.cc, "--version"])),
-        "commit: %s" % (commit if re.fullmatch(r"[0-9a-f]+", commit) else "(none)"),
+        "commit: %s; load average at start: %s" % (
+            commit if re.fullmatch(r"[0-9a-f]+", commit) else "(none)", loadavg()),
         "runs: %d per peer (median), %s; sizes: %s" % (
             args.runs, "no warm-up" if args.quick or args.no_warmup else "1 small warm-up round",
             ", ".join("%s=%d" % kv for kv in sizes.items())),
@@ -704,13 +714,15 @@ def main(argv=None):
         text = render(rows)
         print("\n" + text)
         elapsed = time.perf_counter() - started
-        print("\n(%d runs per peer; whole suite %.0f s)" % (args.runs, elapsed))
+        footer = "(%d runs per peer; whole suite %.0f s; load average at end: %s)" % (
+            args.runs, elapsed, loadavg())
+        print("\n" + footer)
 
         if csv_path:
             write_csv(csv_path, results)
             txt = os.path.splitext(csv_path)[0] + ".txt"
             with open(txt, "w") as f:
-                f.write("\n".join(header) + "\n\n" + text + "\n")
+                f.write("\n".join(header) + "\n\n" + text + "\n\n" + footer + "\n")
                 for name, why in skipped.items():
                     f.write("\nskipped %s: %s" % (name, why))
                 f.write("\n")
