@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -81,10 +82,13 @@ int veil_signals_install(struct veil_engine *e, int forward)
     sigemptyset(&sa.sa_mask);
     if (sigaction(flush_signal(), &sa, &saved_timer) < 0)
         return -errno;
+    /* aimed at this thread: the one blocked in waitpid (veil may run its
+       loop in a worker thread while another thread formats the records) */
     struct sigevent sev;
     memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = flush_signal();
+    sev._sigev_un._tid = gettid();
     if (timer_create(CLOCK_MONOTONIC, &sev, &flush_timer) < 0)
         return -errno;
     struct itimerspec its = {{0, 100 * 1000 * 1000}, {0, 100 * 1000 * 1000}};

@@ -162,6 +162,13 @@ class Engine:
     def reset_ring(self) -> None:
         lib.veil_ring_reset(self._e)
 
+    def take_ring(self) -> bytes:
+        """A copy of the undrained records; the ring is empty afterwards."""
+        base = lib.veil_ring(self._e, self._used)
+        data = ffi.buffer(base, self._used[0])[:]
+        lib.veil_ring_reset(self._e)
+        return data
+
     def main_status(self) -> int:
         return lib.veil_main_status(self._e)
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import queue
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
@@ -27,6 +30,8 @@ from .observers import Observer
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
 SCHED_GETAFFINITY = 204
+_LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                 signal.SIGRTMIN + 3}
 
 
 class Allow:
@@ -199,6 +204,7 @@ class Session:
         self._started = 0.0
         self._path: Optional[str] = None
         self.interrupted = False
+        self._abort = False
 
     # --- configuration ---------------------------------------------------
     def add_observer(self, obs: Observer) -> None:
@@ -244,7 +250,8 @@ class Session:
         # i386/x32 calls from an x86_64 process are shown as such, never mis-named
         foreign = E.SysAction(E.F_STOP | E.F_RECORD) if self.traced else E.SysAction()
         eng.set_actions(actions, foreign)
-        self._assembler = _Assembler(self.observers)
+        if self._assembler is None:
+            self._assembler = _Assembler(self.observers)
         self._engine = eng
         self._started = time.monotonic()
         if self.argv:
@@ -273,30 +280,40 @@ class Session:
             buf.release()
             eng.reset_ring()
 
-    def next(self) -> Optional[Stop]:
-        """Run until a hooked syscall stops; None once every tracee is gone."""
+    def _step(self, deliver: Callable[[bytes], None]) -> Optional[Stop]:
+        """Run the engine until a hooked stop (returned) or the end (None);
+        recorded events go to ``deliver`` in order."""
         if self._engine is None:
             self.start()
         eng = self._engine
         while True:
             kind = eng.next()
             if kind == E.EV_DRAIN:
-                self._drain()
+                deliver(eng.take_ring())
+                if self._abort:
+                    eng.kill_all()
                 continue
             if kind == E.EV_NONE:
                 return None
             if kind == E.EV_INTERRUPTED:
                 self.interrupted = True
-                self._drain()
                 eng.detach_all()
-                self._drain()
+                deliver(eng.take_ring())
                 continue
             ev = eng.event()
-            self._drain()
+            deliver(eng.take_ring())
             phase = "enter" if kind == E.EV_ENTER else "exit"
             name = call_name(ev.arch, ev.nr)
             return Stop(phase, ev.pid, ev.tid, name, ev.nr, ev.args,
                         ev.ret if phase == "exit" else None, ev.ts_ns)
+
+    def next(self) -> Optional[Stop]:
+        """Run until a hooked syscall stops; None once every tracee is gone."""
+        return self._step(self._assembler_feed)
+
+    def _assembler_feed(self, data: bytes) -> None:
+        if data:
+            self._assembler.feed(data)
 
     def resume(self, stop: Stop, verdict: Verdict = None) -> None:
         eng = self._engine
@@ -320,20 +337,62 @@ class Session:
         return None
 
     def run(self) -> Result:
-        """Trace until every tracee is gone; kill them all if Python fails."""
+        """Trace until every tracee is gone.
+
+        The ptrace loop (and the hooks) run in a worker thread, pinned with
+        the tracee when placement allows; the observers format records in
+        this thread at the same time, on the other core.  If a hook or an
+        observer fails, every tracee is killed and the error is raised here.
+        """
+        if self._assembler is None:
+            self._assembler = _Assembler(self.observers)
+        records: "queue.SimpleQueue" = queue.SimpleQueue()
+        done = object()
+        self._abort = False
+
+        def worker() -> None:
+            try:
+                while (stop := self._step(records.put)) is not None:
+                    self.resume(stop, self.dispatch(stop))
+            except BaseException as e:  # a failing hook: fail closed
+                if self._engine is not None:
+                    self._engine.kill_all()
+                records.put(e)
+            finally:
+                if self._engine is not None:
+                    self._engine.restore_signals()
+                    records.put(self._engine.take_ring())
+                records.put(done)
+
+        thread = threading.Thread(target=worker, name="veil-loop", daemon=True)
+        thread.start()
+        # signals to veil must interrupt the worker's waitpid, not this thread
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _LOOP_SIGNALS)
+        error: Optional[BaseException] = None
         try:
-            while (stop := self.next()) is not None:
-                self.resume(stop, self.dispatch(stop))
-        except BaseException:
-            if self._engine is not None:
-                self._engine.kill_all()
-            raise
+            while True:
+                item = records.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    error = error or item
+                    continue
+                if item and error is None:
+                    try:
+                        self._assembler.feed(item)
+                    except BaseException as e:
+                        error = e
+                        self._abort = True
         finally:
-            if self._engine is not None:
-                self._engine.restore_signals()
-                self._drain()
+            thread.join()
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             for o in self.observers:
-                o.close()
+                try:
+                    o.close()
+                except BaseException as e:
+                    error = error or e
+        if error is not None:
+            raise error
         return self.result()
 
     def result(self) -> Result:
