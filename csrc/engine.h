@@ -24,6 +24,7 @@
 #define VEIL_F_PY_EXIT   0x10 /* hand the exit stop to Python */
 #define VEIL_F_DENY      0x20 /* fail with -errno (filter, or C in no-seccomp mode) */
 #define VEIL_F_KILL      0x40 /* kill the process */
+#define VEIL_F_BLOCKS    0x80 /* the caller usually sleeps in it (placement counts it idle) */
 
 /* capture kinds: memory copied from the tracee into a record */
 #define VEIL_CAP_NONE      0

@@ -19,6 +19,7 @@
 #define T_LISTENING   0x40 /* in group-stop under PTRACE_LISTEN */
 #define T_ATTACHED    0x80 /* attached with -p (no seccomp filter) */
 #define T_SILENT     0x100 /* not followed (-f off): hooks apply, nothing is recorded */
+#define T_BLOCKED    0x200 /* inside a VEIL_F_BLOCKS syscall */
 
 struct task {
     int32_t tid;      /* 0: free slot */
@@ -61,6 +62,7 @@ struct veil_engine {
     int affinity;        /* -1 off, -2 auto, >= 0 fixed cpu */
     int pinned_cpu;      /* cpu we pinned to, -1 when not pinned */
     int last_pin_cpu;    /* cpu of the most recent pin, -1 if never */
+    uint32_t blocked;    /* tasks with T_BLOCKED */
     cpu_set_t orig_mask; /* veil's mask before placement */
     uint32_t strsize;
     int32_t main_pid;
@@ -83,6 +85,7 @@ extern volatile sig_atomic_t veil_stop_requested;
 /* placement.c */
 void placement_pin(struct veil_engine *e, int32_t tid);
 void placement_update(struct veil_engine *e);
+void placement_set_blocked(struct veil_engine *e, struct task *t, int blocked);
 void placement_fix_affinity_result(struct veil_engine *e, struct task *t, int64_t ret);
 
 #endif

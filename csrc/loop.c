@@ -134,6 +134,9 @@ static struct task *track(struct veil_engine *e, int32_t tid, int32_t pid, uint3
 
 static void untrack(struct veil_engine *e, int32_t tid)
 {
+    struct task *t = tasks_find(&e->tasks, tid);
+    if (t && (t->flags & T_BLOCKED))
+        e->blocked--;
     tasks_remove(&e->tasks, tid);
     placement_update(e);
 }
@@ -438,6 +441,10 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     }
     if (d->flags & (VEIL_F_EXIT | VEIL_F_PY_EXIT))
         t->flags |= T_WANT_EXIT;
+    if (d->flags & VEIL_F_BLOCKS) {
+        t->flags |= T_WANT_EXIT;
+        placement_set_blocked(e, t, 1);
+    }
     if (d->flags & VEIL_F_DENY) {
         /* only reached without seccomp; the filter settles it otherwise */
         veil_arch_skip_syscall(t->tid);
@@ -461,6 +468,8 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         return resume_task(e, t, 0);
     }
     int64_t ret = si->exit.rval;
+    if (t->flags & T_BLOCKED)
+        placement_set_blocked(e, t, 0);
     if (t->flags & (T_DENY | T_EMULATE)) {
         ret = t->exit_value;
         veil_arch_set_return(t->tid, ret);
@@ -537,9 +546,12 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             struct task *old = tasks_find(&e->tasks, former);
             if (old) {
                 struct task moved = *old;
+                moved.flags &= ~T_BLOCKED;
                 untrack(e, former);
                 t = tasks_find(&e->tasks, moved.pid);
                 if (t) {
+                    if (t->flags & T_BLOCKED)
+                        e->blocked--;
                     moved.tid = t->tid;
                     *t = moved;
                 }

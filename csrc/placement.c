@@ -1,6 +1,6 @@
 /*
  * Placement: keep veil on the tracee's core while the traced tree has one
- * task.  Every ptrace stop is a pair of context switches; when tracer and
+ * runnable task (tasks asleep in wait4, poll, nanosleep... do not count).  Every ptrace stop is a pair of context switches; when tracer and
  * tracee sit on different cores each one wakes an idle core, which costs
  * several times the switch itself on small VMs.  With more than one task the
  * tree gets all of veil's original CPUs back so it can run in parallel.
@@ -60,9 +60,10 @@ void placement_update(struct veil_engine *e)
 {
     if (e->affinity != -2)
         return;
-    if (e->tasks.count > 1 && e->pinned_cpu >= 0)
+    uint32_t runnable = e->tasks.count - e->blocked;
+    if (runnable > 1 && e->pinned_cpu >= 0)
         unpin(e);
-    else if (e->tasks.count == 1 && e->pinned_cpu < 0) {
+    else if (runnable <= 1 && e->tasks.count > 0 && e->pinned_cpu < 0) {
         int cpu = sched_getcpu();
         if (cpu >= 0)
             pin_to(e, cpu);
@@ -84,4 +85,18 @@ void placement_fix_affinity_result(struct veil_engine *e, struct task *t, int64_
     if (CPU_COUNT(&seen) != 1 || !CPU_ISSET(e->last_pin_cpu, &seen))
         return;
     veil_write_mem(t->tid, t->args[2], &e->orig_mask, n);
+}
+
+void placement_set_blocked(struct veil_engine *e, struct task *t, int blocked)
+{
+    if (blocked == !!(t->flags & T_BLOCKED))
+        return;
+    if (blocked) {
+        t->flags |= T_BLOCKED;
+        e->blocked++;
+    } else {
+        t->flags &= ~T_BLOCKED;
+        e->blocked--;
+    }
+    placement_update(e);
 }

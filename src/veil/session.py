@@ -30,6 +30,10 @@ from .observers import Observer
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
 SCHED_GETAFFINITY = 204
+# calls a task usually sleeps in: placement does not count it as runnable meanwhile
+SLEEPING_CALLS = ("wait4", "waitid", "pause", "rt_sigsuspend", "rt_sigtimedwait", "nanosleep",
+                  "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait",
+                  "epoll_pwait", "epoll_pwait2")
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGRTMIN + 3}
 
@@ -222,6 +226,8 @@ class Session:
     def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, int]]:
         actions: Dict[int, E.SysAction] = {}
         filt: Dict[int, int] = {}
+        sleeping = ({BY_NAME[n].nr for n in SLEEPING_CALLS if n in BY_NAME}
+                    if self.affinity == E.AFFINITY_AUTO else set())
         for nr in range(E.NR_MAX):
             flags = 0
             caps: List[Tuple[int, int, int, int]] = []
@@ -236,6 +242,8 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT | E.F_PY_EXIT
             if nr == SCHED_GETAFFINITY and self.affinity != E.AFFINITY_OFF:
                 flags |= E.F_STOP | E.F_EXIT  # placement hides its one-CPU mask
+            if nr in sleeping:
+                flags |= E.F_STOP | E.F_BLOCKS
             if flags:
                 actions[nr] = E.SysAction(flags, 0, caps)
                 filt[nr] = bpf.trace()
