@@ -347,17 +347,33 @@ _KIND_FORMATTERS: Dict[str, Callable] = {
 }
 
 
+_PLANS: Dict[int, Tuple[Optional[Callable], Tuple[Tuple[int, Callable, str], ...]]] = {}
+
+
+def _plan(sc: Syscall):
+    """The special decoder (if any) and the per-argument formatters of a syscall, once."""
+    steps = []
+    for i, (name, kind) in enumerate(sc.args):
+        if name[0] == "_":
+            continue
+        base, _, param = kind.partition(":")
+        steps.append((i, _KIND_FORMATTERS.get(base, _k_hex), param))
+    plan = (registry.SPECIAL.get(sc.name), tuple(steps))
+    _PLANS[sc.nr] = plan
+    return plan
+
+
 def format_args(call: Call, ctx: Ctx) -> List[str]:
     sc = call.sc
     if sc is None:
         return [f"{a:#x}" if a else "0" for a in call.args[:6]]
-    sp = registry.SPECIAL.get(sc.name)
-    if sp is not None:
-        out = sp(call, ctx)
+    plan = _PLANS.get(sc.nr) or _plan(sc)
+    if plan[0] is not None:
+        out = plan[0](call, ctx)
         if out is not None:
             return out
-    return [format_arg(call, i, kind, ctx) for i, (name, kind) in enumerate(sc.args)
-            if name[0] != "_"]
+    args = call.args
+    return [fn(call, i, args[i], param, ctx) for i, fn, param in plan[1]]
 
 
 def format_ret(call: Call, ctx: Ctx) -> str:
