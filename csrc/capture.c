@@ -1,7 +1,9 @@
 /* Records into the ring, with tracee memory captured as the action table says. */
 #include <string.h>
 #include <sys/uio.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -174,7 +176,27 @@ static int is_entry_kind(uint8_t k)
 {
     return k == VEIL_CAP_CSTR || k == VEIL_CAP_BUF_ARG || k == VEIL_CAP_FIXED_IN ||
            k == VEIL_CAP_STRV || k == VEIL_CAP_PTRV_LEN || k == VEIL_CAP_IOV_IN ||
-           k == VEIL_CAP_LEN_IN;
+           k == VEIL_CAP_LEN_IN || k == VEIL_CAP_FDPATH || k == VEIL_CAP_SP_FIXED;
+}
+
+/* The file an fd of the tracee names, as /proc shows it (-y). */
+static uint32_t cap_fdpath(int32_t tid, int64_t fd, uint8_t *out, uint32_t limit,
+                           struct veil_cap_hdr *h)
+{
+    char link[64];
+    if (fd == -100)
+        snprintf(link, sizeof link, "/proc/%d/cwd", tid);
+    else if (fd >= 0 && fd <= INT32_MAX)
+        snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, (int)fd);
+    else
+        return 0;
+    ssize_t n = readlink(link, (char *)out, limit);
+    if (n < 0) {
+        h->fault = 1;
+        return 0;
+    }
+    h->truncated = (uint32_t)n == limit;
+    return (uint32_t)n;
 }
 
 static const struct veil_sysdesc *desc_of(struct veil_engine *e, struct task *t)
@@ -188,9 +210,18 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
                             const struct veil_capture *c, int64_t ret, uint8_t *out,
                             uint32_t room, struct veil_cap_hdr *h)
 {
-    uint64_t a = t->args[arg];
+    uint64_t a = arg < VEIL_MAX_ARGS ? t->args[arg] : (uint64_t)ret;
     uint32_t lim;
     switch (c->kind) {
+    case VEIL_CAP_FDPATH:
+        return cap_fdpath(t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h);
+    case VEIL_CAP_FDPATH_RET:
+        if (ret < 0)
+            return 0;
+        return cap_fdpath(t->tid, ret, out, clamp_limit(c->limit, 4096), h);
+    case VEIL_CAP_SP_FIXED:
+        return cap_buffer(t->tid, t->sp + 8u * c->param, c->limit, clamp_limit(c->limit, c->limit),
+                          out, h);
     case VEIL_CAP_CSTR: {
         int trunc = 0;
         lim = clamp_limit(c->limit, CSTR_DEFAULT);
@@ -260,7 +291,7 @@ static void write_record(struct veil_engine *e, struct task *t, uint16_t type,
     uint8_t ncap = 0;
     if (type == VEIL_R_ENTER)
         memcpy(((struct veil_rec_enter *)rec)->args, t->args, sizeof t->args);
-    for (int i = 0; i < VEIL_MAX_ARGS && d->ncap; i++) {
+    for (int i = 0; i <= VEIL_CAP_RESULT && d->ncap; i++) {
         const struct veil_capture *c = &d->cap[i];
         if (c->kind == VEIL_CAP_NONE || is_entry_kind(c->kind) != at_entry)
             continue;

@@ -40,6 +40,10 @@
 #define VEIL_CAP_LEN_IN   10 /* buffer at entry, length = *(u32 *)args[param] */
 #define VEIL_CAP_LEN_OUT  11 /* buffer at exit, length = *(u32 *)args[param] */
 #define VEIL_CAP_FIXED_ANY 12 /* limit bytes at exit, whatever the result */
+#define VEIL_CAP_FDPATH    13 /* at entry: what fd args[i] names (readlink of /proc/TID/fd/N) */
+#define VEIL_CAP_FDPATH_RET 14 /* at exit: what the returned fd names (slot VEIL_CAP_RESULT) */
+#define VEIL_CAP_SP_FIXED  15 /* at entry: limit bytes at stack pointer + 8 * param */
+#define VEIL_CAP_RESULT     6 /* capture slot for the return value */
 
 struct veil_capture {
     uint8_t kind;
@@ -51,7 +55,7 @@ struct veil_sysdesc {
     uint8_t flags;
     uint8_t ncap;
     int16_t deny_errno;
-    struct veil_capture cap[VEIL_MAX_ARGS]; /* indexed by argument */
+    struct veil_capture cap[VEIL_MAX_ARGS + 1]; /* indexed by argument; [6]: result */
 };
 
 /* record types in the ring */

@@ -28,6 +28,7 @@ struct task {
     uint8_t arch;
     int64_t nr;
     uint64_t args[VEIL_MAX_ARGS];
+    uint64_t sp;
     int64_t exit_value;
 };
 

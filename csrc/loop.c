@@ -358,10 +358,16 @@ void veil_kill_all(struct veil_engine *e)
             break;
         }
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
-            if (tid == e->main_pid)
-                e->main_status = status;
-            untrack(e, tid);
+            on_gone(e, tid, status);
+            continue;
         }
+        /* a killed tracee still stops at PTRACE_EVENT_EXIT (and a child
+           born meanwhile at its first stop): let it go on to die */
+        if (!tasks_find(&e->tasks, tid)) {
+            track(e, tid, tid, 0);
+            kill(tid, SIGKILL);
+        }
+        ptrace(PTRACE_CONT, tid, 0L, 0L);
     }
 }
 
@@ -422,6 +428,7 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     const uint64_t *args = from_seccomp ? si->seccomp.args : si->entry.args;
     t->arch = (uint8_t)veil_arch_classify(si->arch, &nr);
     t->nr = nr;
+    t->sp = si->stack_pointer;
     memcpy(t->args, args, sizeof t->args);
     t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
 

@@ -74,7 +74,7 @@ FLAG_SETS = (
     "fallocate_mode", "splice_flags", "xattr_flags", "rseq_flags",
 )
 ENUM_SETS = (
-    "madvise", "fcntl_cmd", "seek_whence", "socket_domain", "shutdown_how",
+    "madvise", "fadvise_advice", "fcntl_cmd", "seek_whence", "socket_domain", "shutdown_how",
     "sockopt_level", "prctl_option", "arch_prctl_code", "futex_op",
     "epoll_ctl_op", "rlimit_resource", "sigprocmask_how", "sched_policy",
     "clock_id", "itimer_which", "ptrace_request", "seccomp_op", "ioctl_cmd",

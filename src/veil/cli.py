@@ -118,8 +118,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         except OSError as e:
             raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
 
-    ctx = Ctx(strsize=args.strsize, hex_all=args.hex, decorate_fds=bool(args.decorate),
-              fd_path=_fd_path if args.decorate else None)
+    ctx = Ctx(strsize=args.strsize, hex_all=args.hex, decorate_fds=bool(args.decorate))
     observers = []
     stats = None
     if args.summary_only or args.summary_too:
@@ -130,12 +129,13 @@ def cmd_trace(argv: Sequence[str]) -> int:
             observers.append(JsonWriter(out, ctx, status))
         else:
             observers.append(TextWriter(out, path=args.output, per_process=per_process,
-                                        follow=bool(args.follow), to_file=bool(args.output),
+                                        follow=bool(args.follow),
+                                        to_file=bool(args.output),
                                         timestamps=args.timestamps, durations=args.durations,
                                         ctx=ctx, status=status, quiet=args.quiet))
     session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
-                      observers=observers)
+                      observers=observers, decorate_fds=bool(args.decorate))
     try:
         result = session.run()
     finally:
@@ -144,13 +144,6 @@ def cmd_trace(argv: Sequence[str]) -> int:
         if opened is not None:
             opened.close()
     return result.exit_code
-
-
-def _fd_path(pid: int, fd: int) -> Optional[str]:
-    try:
-        return os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        return None
 
 
 def cmd_syscalls(argv: Sequence[str]) -> int:

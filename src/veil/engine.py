@@ -94,7 +94,7 @@ class Engine:
         row.flags = act.flags if act else 0
         row.deny_errno = act.deny_errno if act else 0
         row.ncap = 0
-        for i in range(6):
+        for i in range(7):
             row.cap[i].kind = 0
             row.cap[i].param = 0
             row.cap[i].limit = 0

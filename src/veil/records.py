@@ -37,6 +37,10 @@ CAP_IOV_OUT = 9
 CAP_LEN_IN = 10
 CAP_LEN_OUT = 11
 CAP_FIXED_ANY = 12
+CAP_FDPATH = 13
+CAP_FDPATH_RET = 14
+CAP_SP_FIXED = 15
+CAP_RESULT = 6  # capture slot of the return value
 
 HEADER = struct.Struct("<IHBBiiQqqq")
 ARGS = struct.Struct("<6Q")

@@ -191,11 +191,13 @@ class _Assembler:
                 o.new_task(rec.tid, rec.value, child_pid, how, rec.ts_ns)
         elif t == R.R_EXEC:
             former = rec.value
-            if former != rec.tid and former in pending:
-                pending[rec.tid] = pending.pop(former)
-                pending[rec.tid].tid = rec.tid
             for o in obs:
                 o.exec(rec.pid, rec.tid, former, rec.ts_ns)
+            if former != rec.tid:
+                pending.pop(rec.tid, None)  # the leader's call never returns
+                if former in pending:
+                    call = pending[rec.tid] = pending.pop(former)
+                    call.tid = rec.tid
         elif t == R.R_STOPPED:
             for o in obs:
                 o.stopped(rec.pid, rec.tid, rec.value, rec.ts_ns)
@@ -218,7 +220,7 @@ class Session:
                  trace: Union[str, Iterable[int], None] = "all", follow: bool = True,
                  strsize: int = 32, seccomp: bool = True, affinity: Union[str, int] = "auto",
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-                 observers: Sequence[Observer] = ()):
+                 observers: Sequence[Observer] = (), decorate_fds: bool = False):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -234,6 +236,7 @@ class Session:
         self.env = dict(os.environ) if env is None else dict(env)
         self.cwd = cwd
         self.observers: List[Observer] = list(observers)
+        self.decorate_fds = decorate_fds
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._engine: Optional[E.Engine] = None
         self._assembler: Optional[_Assembler] = None
@@ -267,7 +270,7 @@ class Session:
                 flags |= E.F_STOP | E.F_RECORD
                 sc = BY_NR.get(nr)
                 if sc is not None:
-                    caps = captures_for(sc, self.strsize)
+                    caps = captures_for(sc, self.strsize, self.decorate_fds)
             if (nr, "enter") in self._hooks:
                 flags |= E.F_STOP | E.F_PY_ENTER
             if (nr, "exit") in self._hooks:

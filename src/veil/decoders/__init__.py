@@ -13,23 +13,21 @@ from typing import Callable, Dict, List, Optional, Tuple
 from .. import records as R
 from ..syscalls.lookup import BY_NR, I386_NAMES, X32_NAMES, Syscall
 from . import registry
-from .common import (DecodeError, errno_name, errno_text, is_error_return, ptr, quote,
+from .common import (DecodeError, errno_name, errno_text, escape_bytes, is_error_return, ptr, quote,
                      quote_limited, s32, s64, signal_name, sigset, u32)
 
 __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError"]
 
 
 class Ctx:
-    """Formatting options (strace's -s, -x, -y) and fd decoration."""
+    """Formatting options: strace's -s, -x and -y."""
 
-    __slots__ = ("strsize", "hex_all", "decorate_fds", "fd_path")
+    __slots__ = ("strsize", "hex_all", "decorate_fds")
 
-    def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False,
-                 fd_path: Optional[Callable[[int, int], Optional[str]]] = None):
+    def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False):
         self.strsize = strsize
         self.hex_all = hex_all
         self.decorate_fds = decorate_fds
-        self.fd_path = fd_path
 
 
 class Call:
@@ -115,13 +113,18 @@ def _capture_for_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, in
     return None
 
 
-def captures_for(sc: Syscall, strsize: int) -> List[Tuple[int, int, int, int]]:
-    """(arg index, capture kind, param, limit) for each argument worth copying."""
+def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
+                 ) -> List[Tuple[int, int, int, int]]:
+    """(slot, capture kind, param, limit) for each argument worth copying; slot 6 is the result."""
     out: Dict[int, Tuple[int, int, int, int]] = {}
     for i, (_, kind) in enumerate(sc.args):
         c = _capture_for_kind(i, kind, strsize)
         if c:
             out[i] = c
+        elif decorate_fds and kind in ("fd", "dirfd"):
+            out[i] = (i, R.CAP_FDPATH, 0, 4096)
+    if decorate_fds and sc.ret == "fd":
+        out[R.CAP_RESULT] = (R.CAP_RESULT, R.CAP_FDPATH_RET, 0, 4096)
     for i, (kind, param, limit) in registry.EXTRA_CAPTURES.get(sc.name, {}).items():
         out[i] = (i, kind, param, limit if limit else strsize)
     return [out[i] for i in sorted(out)]
@@ -129,13 +132,15 @@ def captures_for(sc: Syscall, strsize: int) -> List[Tuple[int, int, int, int]]:
 
 # --- formatting ----------------------------------------------------------------
 
-def fmt_fd(value: int, call: Call, ctx: Ctx) -> str:
+def fmt_fd(value: int, call: Call, ctx: Ctx, slot: int = 0) -> str:
+    """An fd, with -y the file it named when the call was made (captured by C then)."""
     fd = s32(value)
-    if ctx.decorate_fds and fd >= 0 and ctx.fd_path:
-        path = ctx.fd_path(call.pid, fd)
-        if path is not None:
-            return f"{fd}<{path}>"
-    return str(fd)
+    text = "AT_FDCWD" if fd == -100 else str(fd)
+    if ctx.decorate_fds:
+        c = call.caps.get(slot)
+        if c is not None and c.kind in (R.CAP_FDPATH, R.CAP_FDPATH_RET) and not c.fault and c.data:
+            return f"{text}<{escape_bytes(c.data)}>"
+    return text
 
 
 def _fmt_string_cap(call: Call, i: int, value: int, ctx: Ctx, limited: bool) -> str:
@@ -182,11 +187,11 @@ def _k_ptr(call, i, v, p, ctx):
 
 
 def _k_fd(call, i, v, p, ctx):
-    return fmt_fd(v, call, ctx)
+    return fmt_fd(v, call, ctx, i)
 
 
 def _k_dirfd(call, i, v, p, ctx):
-    return "AT_FDCWD" if s32(v) == -100 else fmt_fd(v, call, ctx)
+    return fmt_fd(v, call, ctx, i)
 
 
 def _k_path(call, i, v, p, ctx):
@@ -215,7 +220,10 @@ def _k_outstr(call, i, v, p, ctx):
     c = call.caps.get(i)
     if call.ret is None or call.failed or c is None or c.fault:
         return ptr(v)
-    return quote(c.data[:call.ret], False, ctx.hex_all)
+    data = c.data[:call.ret]
+    if data.endswith(b"\0"):  # getcwd's length counts the NUL
+        data = data[:-1]
+    return quote(data, False, ctx.hex_all)
 
 
 def _k_flags(call, i, v, p, ctx):
@@ -395,7 +403,7 @@ def format_ret(call: Call, ctx: Ctx) -> str:
     if kind == "hex":
         return f"{ret & 0xFFFFFFFFFFFFFFFF:#x}"
     if kind == "fd":
-        return fmt_fd(ret, call, ctx)
+        return fmt_fd(ret, call, ctx, R.CAP_RESULT)
     if kind == "none":
         return "?"
     return str(ret)

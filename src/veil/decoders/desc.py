@@ -61,7 +61,7 @@ def _fcntl_ret(call, ctx):
         return f"{call.ret:#x} (seals {flags(call.ret, SEALS)})" if call.ret else "0"
     if cmd in (0, 1030):
         from . import fmt_fd
-        return fmt_fd(call.ret, call, ctx)
+        return fmt_fd(call.ret, call, ctx, R.CAP_RESULT)
     return None
 
 
@@ -132,7 +132,9 @@ def int_ref(data: bytes, call, ctx) -> str:
 def _getdents(call, ctx):
     from . import fmt_fd
     buf = ptr(call.args[1])
-    if call.ret is not None and call.ret > 0:
+    if call.ret is not None and call.ret == 0:
+        buf += " /* 0 entries */"
+    elif call.ret is not None and call.ret > 0:
         c = call.caps.get(1)
         n = _count_dirents(c.data) if c is not None and not c.fault else None
         if n is not None:

@@ -44,9 +44,23 @@ def at_flags(v: int) -> str:
 def statx_flags(v: int) -> str:
     v = u32(v)
     out = flags(v, AT_FLAGS, zero=None)
-    if not v & 0x6000:
-        return "AT_STATX_SYNC_AS_STAT" if out == "0" else f"{out}|AT_STATX_SYNC_AS_STAT"
+    if not v & 0x6000:  # the sync type is a 2-bit field whose zero value has a name
+        return "AT_STATX_SYNC_AS_STAT" if out == "0" else f"AT_STATX_SYNC_AS_STAT|{out}"
     return out
+
+
+STATX_ATTRS = [(0x4, "STATX_ATTR_COMPRESSED"), (0x10, "STATX_ATTR_IMMUTABLE"),
+               (0x20, "STATX_ATTR_APPEND"), (0x40, "STATX_ATTR_NODUMP"),
+               (0x800, "STATX_ATTR_ENCRYPTED"), (0x1000, "STATX_ATTR_AUTOMOUNT"),
+               (0x2000, "STATX_ATTR_MOUNT_ROOT"), (0x100000, "STATX_ATTR_VERITY"),
+               (0x200000, "STATX_ATTR_DAX")]
+
+
+@enum_set("fadvise_advice")
+def fadvise_advice(v: int) -> str:
+    return enum(s32(v), {0: "POSIX_FADV_NORMAL", 1: "POSIX_FADV_RANDOM",
+                         2: "POSIX_FADV_SEQUENTIAL", 3: "POSIX_FADV_WILLNEED",
+                         4: "POSIX_FADV_DONTNEED", 5: "POSIX_FADV_NOREUSE"})
 
 
 @flag_set("unlinkat_flags")
@@ -130,9 +144,8 @@ _STATX = _struct.Struct("<IIQIIIHxxQQQQ")
 def statx_struct(data: bytes, call, ctx) -> str:
     mask, blksize, attrs, nlink, uid, gid, mode, ino, size, blocks, attr_mask = \
         _STATX.unpack_from(data)
-    return (f"{{stx_mask={statx_mask(mask)}, stx_attributes={attrs:#x}"
-            f"{'' if attrs else ''}, stx_mode={file_mode(mode)}, stx_size={size}, ...}}"
-            ).replace("stx_attributes=0x0", "stx_attributes=0")
+    return (f"{{stx_mask={statx_mask(mask)}, stx_attributes={flags(attrs, STATX_ATTRS)}, "
+            f"stx_mode={file_mode(mode)}, stx_size={size}, ...}}")
 
 
 @struct("statfs", 120)

@@ -52,10 +52,13 @@ class JsonWriter(Observer):
 def _call_object(call: Call, ctx: Ctx) -> dict:
     texts = format_args(call, ctx)
     sc = call.sc
-    if sc is not None and len(texts) == len(sc.args):
-        args = {name: _typed(text) for (name, _), text in zip(sc.args, texts)}
-    else:
-        args = {f"arg{i}": _typed(t) for i, t in enumerate(texts)}
+    names = [name for name, _ in sc.args if name[0] != "_"] if sc is not None else []
+    args = {}
+    for i, text in enumerate(texts):
+        key = names[i] if i < len(names) else f"arg{i}"
+        if "=" in text and not text.startswith(("{", "[", '"')):  # clone's key=value style
+            key, _, text = text.partition("=")
+        args[key] = _typed(text)
     err = call.errno
     return {
         "pid": call.pid, "tid": call.tid, "syscall": call.name, "args": args,

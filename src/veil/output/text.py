@@ -58,6 +58,7 @@ class TextWriter(Observer):
         self._open: Optional[Call] = None      # the call whose line is pending
         self._unfinished: Dict[int, Call] = {}  # tid -> call whose line was cut
         self._live = 1
+        self._attached = 0
         self._write = out.write if out is not None else None
 
     # --- output plumbing -------------------------------------------------
@@ -72,10 +73,10 @@ class TextWriter(Observer):
 
     def _prefix(self, tid: int, ts_ns: int) -> str:
         p = ""
-        if not self.per_process and self.follow:
-            if self.to_file:
+        if not self.per_process:
+            if self.to_file and (self.follow or self._live > 1):
                 p = f"{tid:<5d} "
-            elif self._live > 1:
+            elif not self.to_file and self._live > 1:
                 p = f"[pid {tid:5d}] "
         if self.timestamps:
             p += _timestamp(ts_ns, self.timestamps) + " "
@@ -94,14 +95,17 @@ class TextWriter(Observer):
             return
         self._open = None
         self._unfinished[call.tid] = call
-        if self.status is not None:
-            return
+        if self.status is None:
+            self._cut(call, "<unfinished ...>")
+
+    def _cut(self, call: Call, note: str) -> None:
+        """Write the entry half of a call: what is known before it returns."""
         args = format_args(call, self.ctx)
         split = _split_index(call)
         head = ", ".join(args[:split])
         sep = ", " if 0 < split < len(args) and call.name not in RESUME_WITH_COMMA else ""
         self._emit(call.tid, f"{self._prefix(call.tid, call.ts_enter)}{call.name}({head}{sep}"
-                             f" <unfinished ...>\n")
+                             f" {note}\n")
 
     # --- observer --------------------------------------------------------
     def enter(self, call: Call) -> None:
@@ -186,13 +190,29 @@ class TextWriter(Observer):
         self._live += 1
 
     def exec(self, pid: int, tid: int, former_tid: int, ts: int) -> None:
-        if former_tid != tid:
-            self._live = max(1, self._live - 1)
-            if self._open is not None and self._open.tid == former_tid:
-                self._open.tid = tid
-            if self.quiet < 2:
-                self._emit(tid, f"{self._prefix(tid, ts)}+++ superseded by execve in pid "
-                                f"{former_tid} +++\n")
+        if former_tid == tid:
+            return
+        # a non-leader thread exec'd: the leader's call never returns, the
+        # thread's execve goes on under the leader's tid (ptrace(2), "execve(2) under ptrace")
+        self._live = max(1, self._live - 1)
+        leader_call = self._open if self._open is not None and self._open.tid == tid else None
+        if leader_call is not None:
+            self._open = None
+        else:
+            leader_call = self._unfinished.get(tid)
+        if leader_call is not None:
+            leader_call.ret = None
+            leader_call.ts_exit = ts
+            self._finish(leader_call)
+        if self.quiet < 2:
+            self._emit(tid, f"{self._prefix(tid, ts)}+++ superseded by execve in pid "
+                            f"{former_tid} +++\n")
+        execve = self._open if self._open is not None and self._open.tid == former_tid else None
+        if execve is not None:
+            self._cut_open(-1)
+        execve = self._unfinished.pop(former_tid, None) or execve
+        if execve is not None:
+            self._unfinished[tid] = execve
 
     def stopped(self, pid: int, tid: int, sig: int, ts: int) -> None:
         self._cut_open(tid)
@@ -200,11 +220,18 @@ class TextWriter(Observer):
             self._emit(tid, f"{self._prefix(tid, ts)}--- stopped by {signal_name(sig)} ---\n")
 
     def attached(self, pid: int, tid: int, ts: int) -> None:
+        self._attached += 1
+        self._live = max(self._live, self._attached)
         if self.quiet < 1:
             self._emit(tid, f"veil: Process {tid} attached\n")
 
     def detached(self, pid: int, tid: int, ts: int) -> None:
         self._cut_open(tid)
+        call = self._open if self._open is not None and self._open.tid == tid else None
+        if call is not None:
+            self._open = None
+            self._cut(call, "<detached ...>")
+        self._unfinished.pop(tid, None)
         if self.quiet < 1:
             self._emit(tid, f"veil: Process {tid} detached\n")
 

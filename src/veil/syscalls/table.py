@@ -31,10 +31,11 @@ FLAG_SETS = (
     "fallocate_mode", "splice_flags", "xattr_flags", "rseq_flags",
 )
 ENUM_SETS = (
-    "madvise", "fcntl_cmd", "seek_whence", "socket_domain", "shutdown_how",
-    "sockopt_level", "prctl_option", "arch_prctl_code", "futex_op",
-    "epoll_ctl_op", "rlimit_resource", "sigprocmask_how", "sched_policy",
-    "clock_id", "itimer_which", "ptrace_request", "seccomp_op", "ioctl_cmd",
+    "madvise", "fadvise_advice", "fcntl_cmd", "seek_whence", "socket_domain",
+    "shutdown_how", "sockopt_level", "prctl_option", "arch_prctl_code",
+    "futex_op", "epoll_ctl_op", "rlimit_resource", "sigprocmask_how",
+    "sched_policy", "clock_id", "itimer_which", "ptrace_request", "seccomp_op",
+    "ioctl_cmd",
 )
 RET_KINDS = (
     "int", "fd", "pid", "size", "hex", "none", "uid", "gid",
@@ -266,7 +267,7 @@ X86_64 = (
     (218, "set_tid_address", (("tidptr", "ptr"),), 0, "pid", "decoded"),
     (219, "restart_syscall", (), 0, "int", "decoded"),
     (220, "semtimedop", (("semid", "int"), ("sops", "struct:sembuf"), ("nsops", "size"), ("timeout", "struct:timespec")), IPC, "int", "decoded"),
-    (221, "fadvise64", (("fd", "fd"), ("offset", "off"), ("len", "off"), ("advice", "int")), DESC, "int", "decoded"),
+    (221, "fadvise64", (("fd", "fd"), ("offset", "off"), ("len", "off"), ("advice", "enum:fadvise_advice")), DESC, "int", "decoded"),
     (222, "timer_create", (("clockid", "enum:clock_id"), ("sevp", "struct:sigevent"), ("timerid", "outstruct:timer_t")), 0, "int", "decoded"),
     (223, "timer_settime", (("timerid", "int"), ("flags", "hex"), ("new_value", "struct:itimerspec"), ("old_value", "outstruct:itimerspec")), 0, "int", "decoded"),
     (224, "timer_gettime", (("timerid", "int"), ("curr_value", "outstruct:itimerspec")), 0, "int", "decoded"),
