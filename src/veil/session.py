@@ -116,9 +116,13 @@ def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
 class _Assembler:
     """Turns ring records into observer calls, pairing each ENTER with its EXIT."""
 
-    def __init__(self, observers: Sequence[Observer]):
+    def __init__(self, observers: Sequence[Observer],
+                 foreign_names: Optional[Set[str]] = None):
         self.observers = list(observers)
         self.pending: Dict[int, Call] = {}
+        # i386/x32 calls all reach us (C has one row for them); show those whose
+        # name the trace set selects.  None: show every one.
+        self.foreign_names = foreign_names
 
     def feed(self, buf) -> None:
         # the hot path: ENTER/EXIT records are parsed inline into Call objects;
@@ -150,6 +154,10 @@ class _Assembler:
                         body += (16 + ln + 7) & ~7
                 if rtype == R.R_ENTER:
                     call = Call(pid, tid, arch, nr, args, caps, ts)
+                    if arch and self.foreign_names is not None and \
+                            call.name.partition("[")[0] not in self.foreign_names:
+                        pos += size
+                        continue
                     pending[tid] = call
                     for o in obs:
                         o.enter(call)
@@ -284,6 +292,11 @@ class Session:
                 filt[nr] = bpf.trace()
         return actions, filt
 
+    def _make_assembler(self) -> _Assembler:
+        everything = all(nr in self.traced for nr in BY_NR)
+        names = None if everything else {BY_NR[nr].name for nr in self.traced if nr in BY_NR}
+        return _Assembler(self.observers, names)
+
     # --- running -----------------------------------------------------------
     def start(self) -> None:
         eng = E.Engine()
@@ -294,7 +307,7 @@ class Session:
         foreign = E.SysAction(E.F_STOP | E.F_RECORD) if self.traced else E.SysAction()
         eng.set_actions(actions, foreign)
         if self._assembler is None:
-            self._assembler = _Assembler(self.observers)
+            self._assembler = self._make_assembler()
         self._engine = eng
         self._started = time.monotonic()
         if self.argv:
@@ -388,7 +401,7 @@ class Session:
         observer fails, every tracee is killed and the error is raised here.
         """
         if self._assembler is None:
-            self._assembler = _Assembler(self.observers)
+            self._assembler = self._make_assembler()
         records: "queue.SimpleQueue" = queue.SimpleQueue()
         done = object()
         self._abort = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import records as R
-from ..syscalls.lookup import BY_NR, I386_NAMES, X32_NAMES, Syscall
+from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall
 from . import registry
 from .common import (DecodeError, errno_name, errno_text, escape_bytes, is_error_return, ptr, quote,
                      quote_limited, s32, s64, signal_name, sigset, u32)
@@ -371,10 +371,20 @@ def _plan(sc: Syscall):
     return plan
 
 
+def _foreign_args(call: Call) -> List[str]:
+    """An i386/x32 call (or an unknown number): raw values, as many as the
+    x86_64 call of the same name takes (all six if there is none)."""
+    names = I386_NAMES if call.arch == R.ARCH_I386 else X32_NAMES if call.arch == R.ARCH_X32 else {}
+    twin = BY_NAME.get(names.get(call.nr, ""))
+    n = twin.nargs if twin is not None else 6
+    mask = 0xFFFFFFFF if call.arch == R.ARCH_I386 else 0xFFFFFFFFFFFFFFFF
+    return [f"{a & mask:#x}" if a & mask else "0" for a in call.args[:n]]
+
+
 def format_args(call: Call, ctx: Ctx) -> List[str]:
     sc = call.sc
     if sc is None:
-        return [f"{a:#x}" if a else "0" for a in call.args[:6]]
+        return _foreign_args(call)
     plan = _PLANS.get(sc.nr) or _plan(sc)
     if plan[0] is not None:
         out = plan[0](call, ctx)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import struct as _struct
 
 from .common import enum, flags, ptr, s32, signal_name, sigset, u32
-from .registry import enum_set, special, struct
+from .. import records as R
+from .registry import EXTRA_CAPTURES, enum_set, special, struct
 
 SA_FLAGS = [(0x00000001, "SA_NOCLDSTOP"), (0x00000002, "SA_NOCLDWAIT"),
             (0x00000004, "SA_SIGINFO"), (0x04000000, "SA_RESTORER"), (0x08000000, "SA_ONSTACK"),
@@ -70,3 +71,18 @@ def siginfo(data: bytes) -> str:
         addr = _struct.unpack_from("<Q", data, 16)[0]
         parts.append(f"si_addr={ptr(addr)}")
     return "{" + ", ".join(parts) + "}"
+
+
+# rt_sigreturn reads the signal frame on the stack: at the call the handler has
+# returned through pretcode, so the stack pointer is at the frame's ucontext,
+# whose uc_sigmask follows uc_flags, uc_link, uc_stack (24) and the sigcontext (256).
+_UC_SIGMASK_OFFSET = 8 + 8 + 24 + 256
+EXTRA_CAPTURES["rt_sigreturn"] = {0: (R.CAP_SP_FIXED, _UC_SIGMASK_OFFSET // 8, 8)}
+
+
+@special("rt_sigreturn")
+def _rt_sigreturn(call, ctx):
+    c = call.cap(0)
+    if c is None or c.kind != R.CAP_SP_FIXED or len(c.data) < 8:
+        return []
+    return [f"{{mask={sigset(c.data)}}}"]
