@@ -246,6 +246,8 @@ class Session:
         self.observers: List[Observer] = list(observers)
         self.decorate_fds = decorate_fds
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
+        self._deny: Dict[int, int] = {}
+        self._kill: Set[int] = set()
         self._engine: Optional[E.Engine] = None
         self._assembler: Optional[_Assembler] = None
         self._started = 0.0
@@ -265,6 +267,27 @@ class Session:
             nrs = resolve_set(n) if isinstance(n, str) else {n}
             for nr in nrs:
                 self._hooks.setdefault((nr, phase), []).append(hook)
+
+    def deny(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM) -> None:
+        """Fail these syscalls with ``-errno``, settled by the kernel's filter
+        (or by C at the stop when they are traced): no Python at run time."""
+        if not 0 <= errno <= 4095:
+            raise VeilError(f"invalid errno {errno}: must be 0..4095")
+        for nr in self._resolve(names):
+            self._deny[nr] = errno
+
+    def kill_on(self, names: Union[str, Iterable[Union[str, int]]]) -> None:
+        """Kill the process that makes one of these syscalls (the kernel does it)."""
+        self._kill.update(self._resolve(names))
+
+    @staticmethod
+    def _resolve(names: Union[str, Iterable[Union[str, int]]]) -> Set[int]:
+        if isinstance(names, str):
+            return resolve_set(names)
+        out: Set[int] = set()
+        for n in names:
+            out |= resolve_set(n) if isinstance(n, str) else {n}
+        return out
 
     def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, int]]:
         actions: Dict[int, E.SysAction] = {}
@@ -287,7 +310,17 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT  # placement hides its one-CPU mask
             if nr in sleeping:
                 flags |= E.F_STOP | E.F_BLOCKS
-            if flags:
+            if nr in self._kill:
+                # the kernel kills (SIGSYS, uncatchable); C kills without seccomp
+                actions[nr] = E.SysAction(E.F_STOP | E.F_KILL)
+                filt[nr] = bpf.kill()
+            elif nr in self._deny:
+                err = self._deny[nr]
+                # denied in the filter unless the call stops anyway (traced or
+                # hooked): then C denies it at the stop and the trace shows it
+                filt[nr] = bpf.trace() if flags else bpf.errno_ret(err)
+                actions[nr] = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
+            elif flags:
                 actions[nr] = E.SysAction(flags, 0, caps)
                 filt[nr] = bpf.trace()
         return actions, filt
