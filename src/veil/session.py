@@ -245,6 +245,7 @@ class Session:
         self.cwd = cwd
         self.observers: List[Observer] = list(observers)
         self.decorate_fds = decorate_fds
+        self.raw_sinks: List[Callable[[bytes], None]] = []
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._deny: Dict[int, int] = {}
         self._kill: Set[int] = set()
@@ -258,6 +259,11 @@ class Session:
     # --- configuration ---------------------------------------------------
     def add_observer(self, obs: Observer) -> None:
         self.observers.append(obs)
+
+    def add_raw_sink(self, sink: Callable[[bytes], None]) -> None:
+        """``sink(data)`` gets every batch of ring records as bytes (the layout of
+        veil.records), with no per-event Python work: the binary trace writer."""
+        self.raw_sinks.append(sink)
 
     def watch(self, names: Iterable[Union[str, int]], hook: Hook, phase: str = "enter") -> None:
         """Call ``hook`` at every ``phase`` ("enter"/"exit") stop of these syscalls."""
@@ -359,16 +365,6 @@ class Session:
                 eng.restore_signals()
                 raise
 
-    def _drain(self) -> None:
-        eng = self._engine
-        buf = eng.ring()
-        try:
-            if len(buf):
-                self._assembler.feed(buf)
-        finally:
-            buf.release()
-            eng.reset_ring()
-
     def _step(self, deliver: Callable[[bytes], None]) -> Optional[Stop]:
         """Run the engine until a hooked stop (returned) or the end (None);
         recorded events go to ``deliver`` in order."""
@@ -398,10 +394,15 @@ class Session:
 
     def next(self) -> Optional[Stop]:
         """Run until a hooked syscall stops; None once every tracee is gone."""
-        return self._step(self._assembler_feed)
+        return self._step(self._consume)
 
-    def _assembler_feed(self, data: bytes) -> None:
-        if data:
+    def _consume(self, data: bytes) -> None:
+        """One batch of ring records: raw sinks get the bytes, observers the events."""
+        if not data:
+            return
+        for sink in self.raw_sinks:
+            sink(data)
+        if self.observers:
             self._assembler.feed(data)
 
     def resume(self, stop: Stop, verdict: Verdict = None) -> None:
@@ -468,7 +469,7 @@ class Session:
                     continue
                 if item and error is None:
                     try:
-                        self._assembler.feed(item)
+                        self._consume(item)
                     except BaseException as e:
                         error = e
                         self._abort = True
