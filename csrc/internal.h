@@ -20,6 +20,7 @@
 #define T_ATTACHED    0x80 /* attached with -p (no seccomp filter) */
 #define T_SILENT     0x100 /* not followed (-f off): hooks apply, nothing is recorded */
 #define T_BLOCKED    0x200 /* inside a VEIL_F_BLOCKS syscall */
+#define T_OWN_MASK   0x400 /* the program set its own CPU affinity: placement keeps off */
 
 struct task {
     int32_t tid;      /* 0: free slot */
@@ -64,6 +65,8 @@ struct veil_engine {
     int pinned_cpu;      /* cpu we pinned to, -1 when not pinned */
     int last_pin_cpu;    /* cpu of the most recent pin, -1 if never */
     uint32_t blocked;    /* tasks with T_BLOCKED */
+    int stop_bound;      /* stops come so fast that the tree stays on one core */
+    uint64_t window_start, window_stops;
     cpu_set_t orig_mask; /* veil's mask before placement */
     uint32_t strsize;
     int32_t main_pid;
@@ -87,6 +90,8 @@ extern volatile sig_atomic_t veil_stop_requested;
 void placement_pin(struct veil_engine *e, int32_t tid);
 void placement_update(struct veil_engine *e);
 void placement_set_blocked(struct veil_engine *e, struct task *t, int blocked);
+void placement_tick(struct veil_engine *e, uint64_t now);
+void placement_note_own_mask(struct veil_engine *e, struct task *t, int64_t ret);
 void placement_fix_affinity_result(struct veil_engine *e, struct task *t, int64_t ret);
 
 #endif

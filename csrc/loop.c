@@ -483,6 +483,8 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
     }
     if (t->arch == VEIL_ARCH_X86_64 && t->nr == 204 /* sched_getaffinity */)
         placement_fix_affinity_result(e, t, ret);
+    if (t->arch == VEIL_ARCH_X86_64 && t->nr == 203 /* sched_setaffinity */)
+        placement_note_own_mask(e, t, ret);
     const struct veil_sysdesc *d = desc_for(e, t);
     if (t->flags & T_RECORDING)
         capture_exit(e, t, ret, ts);
@@ -537,6 +539,8 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             c->flags |= T_ATTACHED;
         if (c && !e->follow)
             c->flags |= T_SILENT;
+        if (c)
+            c->flags |= t->flags & T_OWN_MASK; /* the mask is inherited */
         if (!(t->flags & T_SILENT) && e->follow)
             ring_event(e, VEIL_R_NEWTASK, t->pid, t->tid, child,
                    event == PTRACE_EVENT_FORK ? 1 : event == PTRACE_EVENT_VFORK ? 2 : 3,
@@ -654,8 +658,10 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
         int status;
         int32_t tid = waitpid(-1, &status, __WALL);
         if (tid < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR) {
+                placement_tick(e, now_ns());
                 continue;
+            }
             if (errno == ECHILD) {
                 /* nothing left to wait for: forget what we still track */
                 tasks_free(&e->tasks);
@@ -664,6 +670,9 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
             return -errno;
         }
         e->stats.stops++;
+        e->window_stops++;
+        if ((e->window_stops & 63) == 0)
+            placement_tick(e, now_ns());
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
             on_gone(e, tid, status);
             continue;

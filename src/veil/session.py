@@ -29,6 +29,7 @@ from .errors import CommandNotFound, VeilError
 from .observers import Observer
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
+SCHED_SETAFFINITY = 203
 SCHED_GETAFFINITY = 204
 # calls a task usually sleeps in: placement does not count it as runnable meanwhile
 SLEEPING_CALLS = ("wait4", "waitid", "pause", "rt_sigsuspend", "rt_sigtimedwait", "nanosleep",
@@ -312,8 +313,9 @@ class Session:
                 flags |= E.F_STOP | E.F_PY_ENTER
             if (nr, "exit") in self._hooks:
                 flags |= E.F_STOP | E.F_EXIT | E.F_PY_EXIT
-            if nr == SCHED_GETAFFINITY and self.affinity != E.AFFINITY_OFF:
-                flags |= E.F_STOP | E.F_EXIT  # placement hides its one-CPU mask
+            if nr in (SCHED_GETAFFINITY, SCHED_SETAFFINITY) and self.affinity != E.AFFINITY_OFF:
+                # placement hides its one-CPU mask, and keeps off a mask the program chose
+                flags |= E.F_STOP | E.F_EXIT
             if nr in sleeping:
                 flags |= E.F_STOP | E.F_BLOCKS
             if nr in self._kill:
