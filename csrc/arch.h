@@ -14,5 +14,6 @@ int veil_arch_classify(uint32_t audit_arch, int64_t *nr);
    unless the return value is set at exit. */
 int veil_arch_skip_syscall(pid_t tid);
 int veil_arch_set_return(pid_t tid, int64_t value);
+int veil_arch_set_arg(pid_t tid, int idx, uint64_t value);
 
 #endif

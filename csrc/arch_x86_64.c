@@ -41,3 +41,19 @@ int veil_arch_set_return(pid_t tid, int64_t value)
         return -errno;
     return 0;
 }
+
+/* the x86_64 syscall argument registers, in order */
+static const size_t arg_offsets[6] = {
+    offsetof(struct user_regs_struct, rdi), offsetof(struct user_regs_struct, rsi),
+    offsetof(struct user_regs_struct, rdx), offsetof(struct user_regs_struct, r10),
+    offsetof(struct user_regs_struct, r8),  offsetof(struct user_regs_struct, r9),
+};
+
+int veil_arch_set_arg(pid_t tid, int idx, uint64_t value)
+{
+    if (idx < 0 || idx > 5)
+        return -EINVAL;
+    if (ptrace(PTRACE_POKEUSER, tid, arg_offsets[idx], value) < 0)
+        return -errno;
+    return 0;
+}

@@ -124,6 +124,7 @@ struct veil_event {
     uint64_t args[VEIL_MAX_ARGS];
     int64_t ret;
     uint64_t ts_ns;
+    uint64_t sp;      /* stack pointer at entry: scratch space for rewrites lies below */
 };
 
 /* resume verdicts */
@@ -163,6 +164,9 @@ void veil_kill_all(struct veil_engine *e);
 
 int veil_next(struct veil_engine *e, struct veil_event *ev);
 int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value);
+/* While a thread is held at entry: change argument idx; the caller's register
+   is put back at the exit stop, so only the kernel sees the new value. */
+int veil_set_arg(struct veil_engine *e, int32_t tid, int idx, uint64_t value);
 
 /* the ring: records [0, used) are ready; Python reads then resets */
 const uint8_t *veil_ring(struct veil_engine *e, uint32_t *used);

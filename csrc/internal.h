@@ -21,6 +21,7 @@
 #define T_SILENT     0x100 /* not followed (-f off): hooks apply, nothing is recorded */
 #define T_BLOCKED    0x200 /* inside a VEIL_F_BLOCKS syscall */
 #define T_OWN_MASK   0x400 /* the program set its own CPU affinity: placement keeps off */
+#define T_RESTORE    0x800 /* put saved_args back at exit (rewritten arguments) */
 
 struct task {
     int32_t tid;      /* 0: free slot */
@@ -31,6 +32,8 @@ struct task {
     uint64_t args[VEIL_MAX_ARGS];
     uint64_t sp;
     int64_t exit_value;
+    uint64_t saved_args[VEIL_MAX_ARGS];
+    uint8_t saved_mask; /* which saved_args to restore */
 };
 
 struct task_table {

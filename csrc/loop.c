@@ -400,6 +400,7 @@ static void fill_event(struct veil_event *ev, int kind, struct task *t, int64_t 
     memcpy(ev->args, t->args, sizeof t->args);
     ev->ret = ret;
     ev->ts_ns = ts;
+    ev->sp = t->sp;
 }
 
 /* Thread group of a task first seen through a clone event or its own stop. */
@@ -477,6 +478,13 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
     int64_t ret = si->exit.rval;
     if (t->flags & T_BLOCKED)
         placement_set_blocked(e, t, 0);
+    if (t->flags & T_RESTORE) {
+        for (int i = 0; i < VEIL_MAX_ARGS; i++)
+            if (t->saved_mask & (1u << i))
+                veil_arch_set_arg(t->tid, i, t->saved_args[i]);
+        t->saved_mask = 0;
+        t->flags &= ~T_RESTORE;
+    }
     if (t->flags & (T_DENY | T_EMULATE)) {
         ret = t->exit_value;
         veil_arch_set_return(t->tid, ret);
@@ -736,4 +744,22 @@ int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value)
         return -EINVAL;
     }
     return resume_task(e, t, 0);
+}
+
+int veil_set_arg(struct veil_engine *e, int32_t tid, int idx, uint64_t value)
+{
+    struct task *t = tasks_find(&e->tasks, tid);
+    if (!t || !(t->flags & T_HELD) || !(t->flags & T_IN_SYSCALL) || idx < 0 ||
+        idx >= VEIL_MAX_ARGS)
+        return -EINVAL;
+    int rc = veil_arch_set_arg(tid, idx, value);
+    if (rc < 0)
+        return rc;
+    if (!(t->saved_mask & (1u << idx))) {
+        t->saved_args[idx] = t->args[idx];
+        t->saved_mask |= (uint8_t)(1u << idx);
+    }
+    t->args[idx] = value;
+    t->flags |= T_RESTORE | T_WANT_EXIT;
+    return 0;
 }

@@ -96,7 +96,8 @@ def test_exec_from_non_leader_thread(progs, tmp_path):
     assert thread_execs, "the thread's execve(\"/bin/true\") line is missing:\n" + text[-3000:]
     assert thread_execs[0][0] != leader
     thread = thread_execs[0][0]
-    assert f"{leader} +++ superseded by execve in pid {thread} +++" in text, text[-3000:]
+    assert re.search(rf"^{leader} +\+\+\+ superseded by execve in pid {thread} \+\+\+$", text,
+                     re.M), text[-3000:]
     # after the exec the program is /bin/true under the leader's pid, which exits 0
     assert re.search(rf"^{leader} +<\.\.\. execve resumed>\) += 0$", text, re.M), text[-3000:]
     assert lines[-1] == (leader, "+++ exited with 0 +++")

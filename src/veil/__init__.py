@@ -1,11 +1,15 @@
 """veil: run, trace and virtualize Linux programs under ptrace + seccomp interception."""
 from __future__ import annotations
 
-from .api import trace
+from .api import run, trace
 from .errors import CommandNotFound, UsageError, VeilError
+from .policy import Arg, Policy
 from .observers import Observer, SyscallStats
-from .session import ALLOW, Allow, Deny, Emulate, Kill, Result, Session, Stop
+from .session import Result, Session
+from .stop import Stop
+from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
 
-__all__ = ["trace", "Session", "Stop", "Result", "Observer", "SyscallStats", "Allow", "ALLOW",
-           "Deny", "Emulate", "Kill", "VeilError", "UsageError", "CommandNotFound"]
+__all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observer", "SyscallStats", "Allow", "ALLOW",
+           "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError",
+           "CommandNotFound"]
 __version__ = "0.1.0"

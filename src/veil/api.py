@@ -47,3 +47,33 @@ def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterabl
             opened.close()
     result.stats = stats.as_dict()
     return result
+
+
+def run(argv: Sequence[str], *, policy=None, follow: bool = True,
+        trace: Union[str, Iterable[int]] = "none", output: Union[None, str, IO[str]] = None,
+        seccomp: bool = True, affinity: Union[str, int] = "auto",
+        observers: Sequence[Observer] = ()) -> Result:
+    """Run ``argv`` under one policy or a list of policies (composed in order:
+    the first verdict that is not Allow wins).  ``trace`` and ``output`` add a
+    trace as ``veil.trace`` writes it.  ``Result.stats`` counts the traced calls."""
+    from .output.text import TextWriter
+
+    policies = [] if policy is None else list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    stats = SyscallStats()
+    obs = [stats, *observers]
+    opened = None
+    if output is not None:
+        stream = opened = open(output, "w") if isinstance(output, str) else None
+        obs.append(TextWriter(stream or output, follow=follow, to_file=True, ctx=Ctx()))
+    session = Session(argv, trace=trace, follow=follow, seccomp=seccomp, affinity=affinity,
+                      observers=obs)
+    for p in policies:
+        p.apply(session)
+    try:
+        result = session.run()
+    finally:
+        if opened is not None:
+            opened.close()
+    result.stats = stats.as_dict()
+    result.kills = list(session.kills)
+    return result

@@ -60,6 +60,7 @@ class StopEvent:
     args: Tuple[int, ...]
     ret: int
     ts_ns: int
+    sp: int = 0
 
 
 def _check(rc: int, what: str) -> int:
@@ -150,10 +151,15 @@ class Engine:
 
     def event(self) -> StopEvent:
         ev = self._ev
-        return StopEvent(ev.kind, ev.pid, ev.tid, ev.arch, ev.nr, tuple(ev.args), ev.ret, ev.ts_ns)
+        return StopEvent(ev.kind, ev.pid, ev.tid, ev.arch, ev.nr, tuple(ev.args), ev.ret, ev.ts_ns,
+                         ev.sp)
 
     def resume(self, tid: int, verdict: int = V_ALLOW, value: int = 0) -> None:
         _check(lib.veil_resume(self._e, tid, verdict, value), f"resume {tid}")
+
+    def set_arg(self, tid: int, index: int, value: int) -> None:
+        """Change an argument of a thread held at entry (restored for the caller at exit)."""
+        _check(lib.veil_set_arg(self._e, tid, index, value & 0xFFFFFFFFFFFFFFFF), f"set arg of {tid}")
 
     def ring(self) -> memoryview:
         """The undrained records; valid until reset_ring()."""

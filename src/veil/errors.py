@@ -17,3 +17,4 @@ class CommandNotFound(VeilError):
         super().__init__(f"{command}: {reason}")
         self.command = command
         self.exit_code = exit_code
+

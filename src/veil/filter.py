@@ -22,12 +22,54 @@ X32_SYSCALL_BIT = 0x40000000
 # classic BPF opcodes (linux/filter.h)
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
+_JGT_K = 0x25
 _JGE_K = 0x35
 _JA = 0x05
 _RET_K = 0x06
+_AND_K = 0x54
 
 _OFF_NR = 0
 _OFF_ARCH = 4
+_OFF_ARGS = 16  # struct seccomp_data: nr, arch, instruction_pointer, args[6] (u64 each)
+
+# argument comparisons, as libseccomp and the OCI runtime spec name them
+OPS = ("EQ", "NE", "LT", "LE", "GT", "GE", "MASKED_EQ")
+
+
+class Cond:
+    """args[index] OP value (64-bit, unsigned), or (args[index] & mask) == value."""
+
+    __slots__ = ("index", "op", "value", "mask")
+
+    def __init__(self, index: int, op: str, value: int, mask: int = 0):
+        if not 0 <= index < 6:
+            raise ValueError(f"argument index must be 0..5, not {index}")
+        if op not in OPS:
+            raise ValueError(f"unknown comparison {op!r}: use one of {', '.join(OPS)}")
+        self.index = index
+        self.op = op
+        self.value = value & 0xFFFFFFFFFFFFFFFF
+        self.mask = mask & 0xFFFFFFFFFFFFFFFF
+
+    def holds(self, args: Sequence[int]) -> bool:
+        a = args[self.index] & 0xFFFFFFFFFFFFFFFF
+        v = self.value
+        return {"EQ": a == v, "NE": a != v, "LT": a < v, "LE": a <= v, "GT": a > v,
+                "GE": a >= v, "MASKED_EQ": (a & self.mask) == v}[self.op]
+
+    def __repr__(self) -> str:
+        if self.op == "MASKED_EQ":
+            return f"(arg{self.index} & {self.mask:#x}) == {self.value:#x}"
+        return f"arg{self.index} {self.op} {self.value:#x}"
+
+
+class Conditional:
+    """A filter entry that tests arguments: the first rule whose conditions all
+    hold gives the action; none does -> ``otherwise``."""
+
+    def __init__(self, rules: Sequence[Tuple[Sequence[Cond], int]], otherwise: int):
+        self.rules = [(tuple(c), a) for c, a in rules]
+        self.otherwise = otherwise
 
 Insn = Tuple[int, int, int, int]  # code, jt, jf, k
 
@@ -57,18 +99,88 @@ def _runs(actions: Sequence[int]) -> List[Tuple[int, int]]:
     return runs
 
 
-def _search(runs: List[Tuple[int, int]]) -> List[Insn]:
+def _cond_code(c: Cond) -> List[Tuple[int, object, object, int]]:
+    """Code for one condition; jumps are labels: "ok" (next condition) or "fail"."""
+    lo_off = _OFF_ARGS + 8 * c.index
+    hi_off = lo_off + 4
+    v_hi, v_lo = c.value >> 32, c.value & 0xFFFFFFFF
+    op = c.op
+    if op in ("EQ", "MASKED_EQ"):
+        code = [(_LD_W_ABS, 0, 0, hi_off)]
+        if op == "MASKED_EQ":
+            code.append((_AND_K, 0, 0, c.mask >> 32))
+        code.append((_JEQ_K, 0, "fail", v_hi))
+        code.append((_LD_W_ABS, 0, 0, lo_off))
+        if op == "MASKED_EQ":
+            code.append((_AND_K, 0, 0, c.mask & 0xFFFFFFFF))
+        code.append((_JEQ_K, "ok", "fail", v_lo))
+        return code
+    if op == "NE":
+        return [(_LD_W_ABS, 0, 0, hi_off), (_JEQ_K, 0, "ok", v_hi),
+                (_LD_W_ABS, 0, 0, lo_off), (_JEQ_K, "fail", "ok", v_lo)]
+    # ordered comparisons: the high words decide unless they are equal
+    below, above = ("fail", "ok") if op in ("GT", "GE") else ("ok", "fail")
+    last = {"GT": (_JGT_K, "ok", "fail"), "GE": (_JGE_K, "ok", "fail"),
+            "LT": (_JGE_K, "fail", "ok"), "LE": (_JGT_K, "fail", "ok")}[op]
+    return [(_LD_W_ABS, 0, 0, hi_off),
+            (_JGT_K, above, 0, v_hi),
+            (_JEQ_K, 0, below, v_hi),
+            (_LD_W_ABS, 0, 0, lo_off),
+            (last[0], last[1], last[2], v_lo)]
+
+
+def _conditional_code(entry: Conditional) -> List[Insn]:
+    out: List[Insn] = []
+    for conds, action in entry.rules:
+        block: List[Tuple[int, object, object, int]] = []
+        for c in conds:
+            block.extend(_cond_code(c))
+        block.append((_RET_K, 0, 0, action))
+        # resolve labels: "ok" falls through to the next instruction after the
+        # condition's code; "fail" goes past this rule's RET
+        resolved: List[Insn] = []
+        ends = []
+        pos = 0
+        for c in conds:
+            pos += len(_cond_code(c))
+            ends.append(pos)
+        fail_target = len(block)  # index just past RET
+        ci = 0
+        for idx, (code, jt, jf, k) in enumerate(block):
+            while ci < len(ends) and idx >= ends[ci]:
+                ci += 1
+            ok_target = ends[ci] if ci < len(ends) else idx + 1
+
+            def rel(label):
+                if label == "ok":
+                    return ok_target - idx - 1
+                if label == "fail":
+                    return fail_target - idx - 1
+                return label
+            jt2, jf2 = rel(jt), rel(jf)
+            if not (0 <= jt2 <= 255 and 0 <= jf2 <= 255):
+                raise ValueError("argument conditions too long for one filter block")
+            resolved.append((code, jt2, jf2, k))
+        out.extend(resolved)
+    out.append((_RET_K, 0, 0, entry.otherwise))
+    return out
+
+
+def _search(runs: List[Tuple[int, object]]) -> List[Insn]:
     if len(runs) == 1:
-        return [(_RET_K, 0, 0, runs[0][1])]
+        act = runs[0][1]
+        if isinstance(act, Conditional):
+            return _conditional_code(act)
+        return [(_RET_K, 0, 0, act)]
     mid = len(runs) // 2
     left, right = _search(runs[:mid]), _search(runs[mid:])
     # nr >= pivot: fall into the JA that jumps over the left half
     return [(_JGE_K, 0, 1, runs[mid][0]), (_JA, 0, 0, len(left))] + left + right
 
 
-def compile_filter(actions: Dict[int, int], default: int, foreign: int,
+def compile_filter(actions: Dict[int, object], default: int, foreign: int,
                    nr_limit: int = 1024) -> List[Insn]:
-    """actions: x86_64 nr -> seccomp return value; others get ``default``.
+    """actions: x86_64 nr -> seccomp return value (or a Conditional); others get ``default``.
 
     ``foreign`` is returned for i386 and x32 calls.
     """
@@ -89,9 +201,14 @@ def pack(prog: List[Insn]) -> bytes:
     return b"".join(struct.pack("<HBBI", code, jt, jf, k & 0xFFFFFFFF) for code, jt, jf, k in prog)
 
 
-def run(prog: List[Insn], nr: int, arch: int = AUDIT_ARCH_X86_64) -> int:
-    """Interpret the program for one call (used by tests and `veil syscalls --explain`)."""
+def run(prog: List[Insn], nr: int, arch: int = AUDIT_ARCH_X86_64,
+        args: Sequence[int] = (0, 0, 0, 0, 0, 0)) -> int:
+    """Interpret the program for one call (used by tests)."""
     data = {_OFF_NR: nr & 0xFFFFFFFF, _OFF_ARCH: arch}
+    for i, a in enumerate(args):
+        a &= 0xFFFFFFFFFFFFFFFF
+        data[_OFF_ARGS + 8 * i] = a & 0xFFFFFFFF
+        data[_OFF_ARGS + 8 * i + 4] = a >> 32
     acc = 0
     pc = 0
     while True:
@@ -103,6 +220,10 @@ def run(prog: List[Insn], nr: int, arch: int = AUDIT_ARCH_X86_64) -> int:
             pc += jt if acc == k else jf
         elif code == _JGE_K:
             pc += jt if acc >= k else jf
+        elif code == _JGT_K:
+            pc += jt if acc > k else jf
+        elif code == _AND_K:
+            acc &= k
         elif code == _JA:
             pc += k
         elif code == _RET_K:

@@ -27,6 +27,8 @@ from . import records as R
 from .decoders import Call, call_name, captures_for
 from .errors import CommandNotFound, VeilError
 from .observers import Observer
+from .stop import Stop
+from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
 SCHED_SETAFFINITY = 203
@@ -37,54 +39,6 @@ SLEEPING_CALLS = ("wait4", "waitid", "pause", "rt_sigsuspend", "rt_sigtimedwait"
                   "epoll_pwait", "epoll_pwait2")
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGRTMIN + 3}
-
-
-class Allow:
-    """Let the call run (the default verdict)."""
-
-    def __repr__(self) -> str:
-        return "Allow()"
-
-
-ALLOW = Allow()
-
-
-@dataclass
-class Deny:
-    """Fail the call with -errno without running it."""
-
-    errno: int = _errno.EPERM
-
-
-@dataclass
-class Emulate:
-    """Skip the call; it returns ``retval``."""
-
-    retval: int = 0
-
-
-@dataclass
-class Kill:
-    """Kill the calling process."""
-
-    reason: str = ""
-
-
-Verdict = Union[Allow, Deny, Emulate, Kill, None]
-
-
-@dataclass
-class Stop:
-    """A syscall stop handed to Python.  ``phase`` is "enter" or "exit"."""
-
-    phase: str
-    pid: int
-    tid: int
-    name: str
-    nr: int
-    args: Tuple[int, ...]
-    result: Optional[int]
-    ts_ns: int
 
 
 @dataclass
@@ -98,6 +52,7 @@ class Result:
     duration: float
     engine_stats: Dict[str, int] = field(default_factory=dict)
     stats: Optional[Dict[str, Dict[str, float]]] = None
+    kills: List[Tuple[int, str, str]] = field(default_factory=list)  # (pid, syscall, reason)
 
 
 def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
@@ -248,8 +203,8 @@ class Session:
         self.decorate_fds = decorate_fds
         self.raw_sinks: List[Callable[[bytes], None]] = []
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
-        self._deny: Dict[int, int] = {}
-        self._kill: Set[int] = set()
+        self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
+        self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
         self._engine: Optional[E.Engine] = None
         self._assembler: Optional[_Assembler] = None
         self._started = 0.0
@@ -275,17 +230,27 @@ class Session:
             for nr in nrs:
                 self._hooks.setdefault((nr, phase), []).append(hook)
 
-    def deny(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM) -> None:
+    def deny(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
+             where: Sequence[bpf.Cond] = ()) -> None:
         """Fail these syscalls with ``-errno``, settled by the kernel's filter
-        (or by C at the stop when they are traced): no Python at run time."""
+        (or by C at the stop when they are traced): no Python at run time.
+        ``where``: argument conditions (``veil.Arg(0) == 3``) that must all hold."""
         if not 0 <= errno <= 4095:
             raise VeilError(f"invalid errno {errno}: must be 0..4095")
-        for nr in self._resolve(names):
-            self._deny[nr] = errno
+        self.add_rule(self._resolve(names), ("deny", errno), where)
 
-    def kill_on(self, names: Union[str, Iterable[Union[str, int]]]) -> None:
+    def kill_on(self, names: Union[str, Iterable[Union[str, int]]],
+                where: Sequence[bpf.Cond] = ()) -> None:
         """Kill the process that makes one of these syscalls (the kernel does it)."""
-        self._kill.update(self._resolve(names))
+        self.add_rule(self._resolve(names), ("kill", 0), where)
+
+    def add_rule(self, nrs: Iterable[int], action: Tuple[str, int],
+                 where: Union[bpf.Cond, Sequence[bpf.Cond]] = ()) -> None:
+        """A rule for the filter: action ("deny", errno) or ("kill", 0) when every
+        condition holds.  Rules of one syscall are tried in the order added."""
+        conds = (where,) if isinstance(where, bpf.Cond) else tuple(where)
+        for nr in nrs:
+            self._rules.setdefault(nr, []).append((conds, action))
 
     @staticmethod
     def _resolve(names: Union[str, Iterable[Union[str, int]]]) -> Set[int]:
@@ -295,6 +260,43 @@ class Session:
         for n in names:
             out |= resolve_set(n) if isinstance(n, str) else {n}
         return out
+
+    def _compile_rules(self, rules, flags: int, caps):
+        """The C row and the filter entry of a syscall with deny/kill rules."""
+        unconditional = next((i for i, (conds, _) in enumerate(rules) if not conds), None)
+        conditional = rules[:unconditional] if unconditional is not None else rules
+        otherwise = bpf.trace() if flags else bpf.allow()
+        row = E.SysAction(flags, 0, caps)
+        if unconditional is not None:
+            kind, err = rules[unconditional][1]
+            if kind == "kill":
+                # the kernel kills (SIGSYS, uncatchable); C kills without seccomp
+                row = E.SysAction(E.F_STOP | E.F_KILL)
+                otherwise = bpf.kill()
+            else:
+                # denied in the filter unless the call stops anyway (traced or
+                # hooked): then C denies it at the stop and the trace shows it
+                row = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
+                otherwise = bpf.trace() if flags else bpf.errno_ret(err)
+        if not conditional:
+            return row, otherwise
+        return row, bpf.Conditional(
+            [(conds, bpf.kill() if kind == "kill" else bpf.errno_ret(err))
+             for conds, (kind, err) in conditional], otherwise)
+
+    def _conditional_hooks(self) -> None:
+        """Without seccomp, argument conditions are checked by a hook instead."""
+        for nr, rules in self._rules.items():
+            conditional = [r for r in rules if r[0]]
+            if not conditional:
+                continue
+
+            def check(stop: Stop, conditional=conditional) -> Verdict:
+                for conds, (kind, err) in conditional:
+                    if all(c.holds(stop.args) for c in conds):
+                        return Kill("rule") if kind == "kill" else Deny(err)
+                return None
+            self._hooks.setdefault((nr, "enter"), []).insert(0, check)
 
     def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, int]]:
         actions: Dict[int, E.SysAction] = {}
@@ -318,16 +320,11 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT
             if nr in sleeping:
                 flags |= E.F_STOP | E.F_BLOCKS
-            if nr in self._kill:
-                # the kernel kills (SIGSYS, uncatchable); C kills without seccomp
-                actions[nr] = E.SysAction(E.F_STOP | E.F_KILL)
-                filt[nr] = bpf.kill()
-            elif nr in self._deny:
-                err = self._deny[nr]
-                # denied in the filter unless the call stops anyway (traced or
-                # hooked): then C denies it at the stop and the trace shows it
-                filt[nr] = bpf.trace() if flags else bpf.errno_ret(err)
-                actions[nr] = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
+            rules = self._rules.get(nr)
+            if rules:
+                act, flt = self._compile_rules(rules, flags, caps)
+                actions[nr] = act
+                filt[nr] = flt
             elif flags:
                 actions[nr] = E.SysAction(flags, 0, caps)
                 filt[nr] = bpf.trace()
@@ -340,6 +337,8 @@ class Session:
 
     # --- running -----------------------------------------------------------
     def start(self) -> None:
+        if not self.seccomp:
+            self._conditional_hooks()
         eng = E.Engine()
         eng.set_options(seccomp=self.seccomp, follow=self.follow, affinity=self.affinity,
                         strsize=self.strsize)
@@ -390,9 +389,8 @@ class Session:
             ev = eng.event()
             deliver(eng.take_ring())
             phase = "enter" if kind == E.EV_ENTER else "exit"
-            name = call_name(ev.arch, ev.nr)
-            return Stop(phase, ev.pid, ev.tid, name, ev.nr, ev.args,
-                        ev.ret if phase == "exit" else None, ev.ts_ns)
+            return Stop(phase, ev.pid, ev.tid, ev.arch, ev.nr, ev.args,
+                        ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp)
 
     def next(self) -> Optional[Stop]:
         """Run until a hooked syscall stops; None once every tracee is gone."""
@@ -408,22 +406,73 @@ class Session:
             self._assembler.feed(data)
 
     def resume(self, stop: Stop, verdict: Verdict = None) -> None:
+        """Let a held thread go on, as ``verdict`` says."""
         eng = self._engine
         if verdict is None or isinstance(verdict, Allow):
             eng.resume(stop.tid)
         elif isinstance(verdict, Deny):
+            self._check_entry(stop, verdict)
             eng.resume(stop.tid, E.V_DENY, verdict.errno)
         elif isinstance(verdict, Emulate):
             eng.resume(stop.tid, E.V_EMULATE if stop.phase == "enter" else E.V_SETRET,
                        verdict.retval)
         elif isinstance(verdict, Kill):
+            self.kills.append((stop.pid, stop.name, verdict.reason))
             eng.resume(stop.tid, E.V_KILL)
+        elif isinstance(verdict, Rewrite):
+            self._check_entry(stop, verdict)
+            self._rewrite(stop, verdict)
+            eng.resume(stop.tid)
+        elif isinstance(verdict, Inject):
+            if verdict.signal:
+                os.kill(stop.pid, verdict.signal)
+            if verdict.error is not None:
+                self.resume(stop, Deny(verdict.error) if stop.phase == "enter"
+                            else Emulate(-verdict.error))
+            elif verdict.retval is not None:
+                self.resume(stop, Emulate(verdict.retval))
+            else:
+                eng.resume(stop.tid)
         else:
             raise TypeError(f"not a verdict: {verdict!r}")
 
+    @staticmethod
+    def _check_entry(stop: Stop, verdict: Verdict) -> None:
+        if stop.phase != "enter":
+            raise VeilError(f"{verdict!r} is only possible at syscall entry, "
+                            f"not at the exit of {stop.name}")
+
+    def _rewrite(self, stop: Stop, verdict: Rewrite) -> None:
+        # Strings go below the red zone of the stack (the x86_64 ABI lets leaf
+        # code use 128 bytes below %rsp), 16-byte aligned, one under the other.
+        scratch = (stop.sp - 128 - 4096) & ~0xF if stop.sp else 0
+        for key, value in verdict.args.items():
+            i = stop.args.index_of(key)
+            if isinstance(value, (str, bytes)):
+                data = (os.fsencode(value) if isinstance(value, str) else value) + b"\0"
+                if not scratch:
+                    raise VeilError("no stack pointer for rewriting a string argument")
+                scratch = (scratch - len(data)) & ~0xF
+                stop.write(scratch, data)
+                self._engine.set_arg(stop.tid, i, scratch)
+            elif isinstance(value, int):
+                self._engine.set_arg(stop.tid, i, value)
+            else:
+                raise TypeError(f"Rewrite({key}=...) takes an int, str or bytes, not {value!r}")
+
     def dispatch(self, stop: Stop) -> Verdict:
+        """The verdict of the hooks on a stop: the first that is not Allow wins.
+        A hook that raises fails closed: its exception propagates (run() kills
+        every tracee first), with a note naming the hook and the stop."""
         for hook in self._hooks.get((stop.nr, stop.phase), ()):
-            v = hook(stop)
+            try:
+                v = hook(stop)
+            except Exception as e:
+                if hasattr(e, "add_note"):  # Python 3.11+
+                    name = getattr(hook, "__qualname__", repr(hook))
+                    e.add_note(f"veil: raised by hook {name} at {stop.phase} of {stop.name} "
+                               f"(pid {stop.pid}); the tracees were killed")
+                raise
             if v is not None and not isinstance(v, Allow):
                 return v
         return None

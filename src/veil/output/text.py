@@ -195,6 +195,9 @@ class TextWriter(Observer):
         # a non-leader thread exec'd: the leader's call never returns, the
         # thread's execve goes on under the leader's tid (ptrace(2), "execve(2) under ptrace")
         self._live = max(1, self._live - 1)
+        # the thread's execve was entered before: its entry half comes first
+        if self._open is not None and self._open.tid == former_tid:
+            self._cut_open(-1)
         leader_call = self._open if self._open is not None and self._open.tid == tid else None
         if leader_call is not None:
             self._open = None
@@ -207,10 +210,7 @@ class TextWriter(Observer):
         if self.quiet < 2:
             self._emit(tid, f"{self._prefix(tid, ts)}+++ superseded by execve in pid "
                             f"{former_tid} +++\n")
-        execve = self._open if self._open is not None and self._open.tid == former_tid else None
-        if execve is not None:
-            self._cut_open(-1)
-        execve = self._unfinished.pop(former_tid, None) or execve
+        execve = self._unfinished.pop(former_tid, None)
         if execve is not None:
             self._unfinished[tid] = execve
 

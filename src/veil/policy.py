@@ -1,0 +1,325 @@
+"""Scripted syscall policies: hooks that return verdicts, and declarative rules
+that compile to the seccomp filter (no Python at run time).
+
+    policy = veil.Policy()
+
+    @policy.on_enter("openat", "open")
+    def no_shadow(call):
+        if call.args.path == "/etc/shadow":
+            return veil.Deny(errno.EACCES)
+
+    policy.deny("ptrace")                                   # in the filter
+    policy.deny("socket", errno=EAFNOSUPPORT, where=veil.Arg(0) == AF_INET6)
+    policy.inject("write", error=errno.ENOSPC, when="3..4")  # strace's -e inject=
+    veil.run(["prog"], policy=policy)
+"""
+from __future__ import annotations
+
+import errno as _errno
+import fnmatch
+import re
+import signal as _signal
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from .errors import UsageError
+from .filter import Cond
+from .stop import Stop
+from .syscalls.lookup import BY_NR, UnknownSyscallError, resolve_set
+from .verdicts import Deny, Emulate, Inject, Verdict
+
+Names = Union[str, Iterable[Union[str, int]]]
+Hook = Callable[[Stop], Verdict]
+
+
+class Arg:
+    """A syscall argument in a rule: ``Arg(0) == 3``, ``Arg(1) >= 4096``,
+    ``Arg(2).masked(0o3) == os.O_WRONLY`` (compared as unsigned 64-bit values,
+    as libseccomp and the OCI runtime spec do)."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, index: int, mask: Optional[int] = None):
+        if not 0 <= index < 6:
+            raise ValueError(f"argument index must be 0..5, not {index}")
+        self.index = index
+        self.mask = mask
+
+    def masked(self, mask: int) -> "Arg":
+        return Arg(self.index, mask)
+
+    def _cond(self, op: str, value: int) -> Cond:
+        if self.mask is not None:
+            if op != "EQ":
+                raise ValueError("a masked argument can only be compared with ==")
+            return Cond(self.index, "MASKED_EQ", value, self.mask)
+        return Cond(self.index, op, value)
+
+    def __eq__(self, v):  # type: ignore[override]
+        return self._cond("EQ", v)
+
+    def __ne__(self, v):  # type: ignore[override]
+        return self._cond("NE", v)
+
+    def __lt__(self, v):
+        return self._cond("LT", v)
+
+    def __le__(self, v):
+        return self._cond("LE", v)
+
+    def __gt__(self, v):
+        return self._cond("GT", v)
+
+    def __ge__(self, v):
+        return self._cond("GE", v)
+
+
+def _conds(where) -> Tuple[Cond, ...]:
+    if where is None:
+        return ()
+    if isinstance(where, Cond):
+        return (where,)
+    out = tuple(where)
+    if not all(isinstance(c, Cond) for c in out):
+        raise TypeError("where= takes conditions such as veil.Arg(0) == 3")
+    return out
+
+
+def _nrs(names: Names) -> List[int]:
+    try:
+        if isinstance(names, str):
+            return sorted(resolve_set(names))
+        out = set()
+        for n in names:
+            out |= resolve_set(n) if isinstance(n, str) else {int(n)}
+        return sorted(out)
+    except UnknownSyscallError as e:
+        raise UsageError(str(e)) from None
+
+
+class When:
+    """strace's ``when=FIRST[..LAST][+[STEP]]``: which invocations (1-based) match."""
+
+    _RE = re.compile(r"^(\d+)(?:\.\.(\d+))?(?:\+(\d*))?$")
+
+    def __init__(self, spec: Optional[str]):
+        self.spec = spec
+        if spec is None:
+            self.first, self.last, self.step = 1, None, 1
+            return
+        m = self._RE.match(spec)
+        if not m or int(m.group(1)) < 1:
+            raise UsageError(f"invalid when={spec!r}: use FIRST, FIRST..LAST, FIRST+STEP "
+                             f"or FIRST..LAST+STEP (counting from 1)")
+        self.first = int(m.group(1))
+        self.last = int(m.group(2)) if m.group(2) else None
+        plus = m.group(3)
+        if plus is None:
+            self.step = 0 if self.last is None else 1  # "N": only the Nth
+        else:
+            self.step = int(plus) if plus else 1
+        if self.last is not None and self.last < self.first:
+            raise UsageError(f"invalid when={spec!r}: LAST is before FIRST")
+
+    def matches(self, n: int) -> bool:
+        if n < self.first or (self.last is not None and n > self.last):
+            return False
+        if self.step == 0:
+            return n == self.first
+        return (n - self.first) % self.step == 0
+
+
+@dataclass
+class InjectRule:
+    """One fault-injection rule (see Policy.inject)."""
+
+    nrs: List[int]
+    error: Optional[int] = None
+    retval: Optional[int] = None
+    signal: int = 0
+    delay_enter: float = 0.0  # seconds
+    delay_exit: float = 0.0
+    when: When = field(default_factory=lambda: When(None))
+    path: Optional[str] = None
+    fd: Optional[int] = None
+    counts: Dict[Tuple[int, int], int] = field(default_factory=dict)
+
+    def needs_python(self) -> bool:
+        return (self.when.spec is not None or self.path is not None or self.fd is not None
+                or self.signal != 0 or self.delay_enter or self.delay_exit
+                or self.retval is not None)
+
+    def _selects(self, stop: Stop) -> bool:
+        if self.path is not None:
+            try:
+                path = stop.args.path
+            except AttributeError:
+                return False
+            if path is None or not fnmatch.fnmatchcase(path, self.path):
+                return False
+        if self.fd is not None:
+            try:
+                if stop.args.fd != self.fd:
+                    return False
+            except AttributeError:
+                return False
+        key = (stop.pid, stop.nr)
+        n = self.counts.get(key, 0) + 1
+        self.counts[key] = n
+        return self.when.matches(n)
+
+    def on_enter(self, stop: Stop) -> Verdict:
+        if not self._selects(stop):
+            return None
+        if self.delay_enter:
+            time.sleep(self.delay_enter)
+        if self.error is not None or self.retval is not None or self.signal:
+            return Inject(signal=self.signal, error=self.error, retval=self.retval)
+        return None
+
+
+class Policy:
+    """Hooks and rules; apply to a Session with ``policy.apply(session)`` or pass
+    to ``veil.run(..., policy=...)``.  Several policies compose in order: the
+    first verdict that is not Allow wins."""
+
+    def __init__(self) -> None:
+        self.hooks: List[Tuple[List[int], str, Hook]] = []
+        self.denies: List[Tuple[List[int], int, Tuple[Cond, ...]]] = []
+        self.kills: List[Tuple[List[int], Tuple[Cond, ...]]] = []
+        self.injects: List[InjectRule] = []
+
+    # --- hooks -------------------------------------------------------------
+    def on_enter(self, *names: Union[str, int]) -> Callable[[Hook], Hook]:
+        return self._hook(names, "enter")
+
+    def on_exit(self, *names: Union[str, int]) -> Callable[[Hook], Hook]:
+        return self._hook(names, "exit")
+
+    def _hook(self, names, phase):
+        if not names:
+            raise UsageError("name at least one syscall or class, e.g. on_enter('openat')")
+        nrs = _nrs(names)
+
+        def register(fn: Hook) -> Hook:
+            self.hooks.append((nrs, phase, fn))
+            return fn
+        return register
+
+    # --- rules (settled without Python) ------------------------------------
+    def deny(self, names: Names, errno: int = _errno.EPERM, where=None) -> "Policy":
+        if not 0 <= errno <= 4095:
+            raise UsageError(f"invalid errno {errno}: must be 0..4095")
+        self.denies.append((_nrs(names), errno, _conds(where)))
+        return self
+
+    def kill(self, names: Names, where=None) -> "Policy":
+        self.kills.append((_nrs(names), _conds(where)))
+        return self
+
+    def inject(self, names: Names, *, error: Union[int, str, None] = None,
+               retval: Optional[int] = None, signal: Union[int, str, None] = None,
+               delay_enter: float = 0.0, delay_exit: float = 0.0, when: Optional[str] = None,
+               path: Optional[str] = None, fd: Optional[int] = None) -> "Policy":
+        """Fault injection, as strace's ``-e inject=``: fail with ``error`` (errno
+        number or name), return ``retval`` without running, deliver ``signal``,
+        or delay entry/exit (seconds); on the invocations ``when`` selects,
+        optionally only where the path matches the glob ``path`` or the fd is ``fd``."""
+        err = _parse_errno(error) if error is not None else None
+        sig = _parse_signal(signal) if signal is not None else 0
+        if err is not None and retval is not None:
+            raise UsageError("inject: give error= or retval=, not both")
+        if err is None and retval is None and not sig and not delay_enter and not delay_exit:
+            raise UsageError("inject: give error=, retval=, signal=, delay_enter= or delay_exit=")
+        self.injects.append(InjectRule(_nrs(names), err, retval, sig, delay_enter, delay_exit,
+                                       When(when), path, fd))
+        return self
+
+    # --- applying ------------------------------------------------------------
+    def apply(self, session) -> None:
+        for nrs, errno, conds in self.denies:
+            session.add_rule(nrs, ("deny", errno), conds)
+        for nrs, conds in self.kills:
+            session.add_rule(nrs, ("kill", 0), conds)
+        for rule in self.injects:
+            if not rule.needs_python() and rule.error is not None:
+                session.add_rule(rule.nrs, ("deny", rule.error), ())
+                continue
+            session.watch(rule.nrs, rule.on_enter, "enter")
+            if rule.delay_exit:
+                session.watch(rule.nrs, _sleeper(rule.delay_exit), "exit")
+        for nrs, phase, fn in self.hooks:
+            session.watch(nrs, fn, phase)
+
+
+def _sleeper(seconds: float) -> Hook:
+    def sleep_at_exit(stop: Stop) -> Verdict:
+        time.sleep(seconds)
+        return None
+    return sleep_at_exit
+
+
+def _parse_errno(e: Union[int, str]) -> int:
+    if isinstance(e, int):
+        if not 0 < e <= 4095:
+            raise UsageError(f"invalid errno {e}: must be 1..4095")
+        return e
+    value = getattr(_errno, e, None) if e.isupper() else None
+    if not isinstance(value, int):
+        if e.isdigit():
+            return _parse_errno(int(e))
+        raise UsageError(f"unknown error name {e!r} (use e.g. ENOSPC or a number)")
+    return value
+
+
+def _parse_signal(s: Union[int, str]) -> int:
+    if isinstance(s, int):
+        if not 0 < s < 65:
+            raise UsageError(f"invalid signal {s}")
+        return s
+    if s.isdigit():
+        return _parse_signal(int(s))
+    name = s if s.startswith("SIG") else "SIG" + s
+    try:
+        return int(_signal.Signals[name])
+    except KeyError:
+        raise UsageError(f"unknown signal {s!r}") from None
+
+
+def parse_inject(spec: str) -> Tuple[str, Dict[str, object]]:
+    """strace's ``SET:error=E|retval=N|signal=S|delay_enter=US|delay_exit=US[:when=W]``
+    (plus veil's ``path=GLOB`` and ``fd=N``) -> (set, keyword arguments of Policy.inject)."""
+    parts = spec.split(":")
+    sset, opts = parts[0], parts[1:]
+    if not sset or not opts:
+        raise UsageError(f"invalid -e inject={spec!r}: use SET:error=ERRNO[:when=EXPR]")
+    kw: Dict[str, object] = {}
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if not eq or not value:
+            raise UsageError(f"invalid inject option {opt!r} in {spec!r}")
+        if key == "error":
+            kw["error"] = value
+        elif key == "retval":
+            try:
+                kw["retval"] = int(value, 0)
+            except ValueError:
+                raise UsageError(f"invalid retval={value!r}: not a number") from None
+        elif key == "signal":
+            kw["signal"] = value
+        elif key in ("delay_enter", "delay_exit"):
+            if not value.isdigit():
+                raise UsageError(f"invalid {key}={value!r}: microseconds expected")
+            kw[key] = int(value) / 1e6
+        elif key == "when":
+            kw["when"] = value
+        elif key == "path":
+            kw["path"] = value
+        elif key == "fd":
+            if not value.lstrip("-").isdigit():
+                raise UsageError(f"invalid fd={value!r}")
+            kw["fd"] = int(value)
+        else:
+            raise UsageError(f"unknown inject option {key!r} in {spec!r}")
+    return sset, kw
