@@ -9,7 +9,10 @@ from typing import List, Optional, Sequence
 from .errors import UsageError, VeilError
 
 USAGE = """veil trace [-f|-ff] [-o FILE] [-e EXPR] [-c|-C] [-T] [-t|-tt|-ttt] [-s N] [-y] [-q]
-           [--format text|json] [--affinity auto|off|CPU] [--no-seccomp] (-p PID ... | [--] CMD ...)
+           [--format text|json|binary|perfetto] [--affinity auto|off|CPU] [--no-seccomp]
+           (-p PID ... | [--] CMD ...)
+veil show [-f] [-e EXPR] [-c|-C] [-T] [-t|-tt|-ttt] [-s N] [-y] [-o FILE]
+          [--format text|json|perfetto] [--info] FILE.veil
 veil syscalls [SET]"""
 
 
@@ -40,7 +43,10 @@ def _trace_parser() -> argparse.ArgumentParser:
     p.add_argument("-x", dest="hex", action="store_true", help="print strings in hex")
     p.add_argument("-q", dest="quiet", action="count", default=0,
                    help="-q: no attach/detach messages; -qq: no exit status lines either")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json", "binary", "perfetto"], default="text",
+                   help="text: strace's notation; json: one typed object per line; binary: "
+                        "the raw records (needs -o FILE.veil; read it with veil show); "
+                        "perfetto: a Chrome trace-event JSON timeline (needs -o FILE.json)")
     p.add_argument("--affinity", default="auto", metavar="auto|off|CPU",
                    help="keep veil on the tracee's core while it has one task (default auto)")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false",
@@ -109,12 +115,21 @@ def cmd_trace(argv: Sequence[str]) -> int:
     except UnknownSyscallError as e:
         raise UsageError(str(e)) from None
     per_process = args.follow >= 2 and bool(args.output)
+    if args.format in ("binary", "perfetto"):
+        if not args.output:
+            raise UsageError(f"--format {args.format} needs -o FILE")
+        if per_process:
+            raise UsageError(f"-ff cannot be combined with --format {args.format}: "
+                             f"the file holds every process")
+        if args.summary_only or args.summary_too:
+            raise UsageError(f"-c/-C cannot be combined with --format {args.format}"
+                             + ("; use veil show -c FILE" if args.format == "binary" else ""))
 
     out = sys.stderr
     opened = None
     if args.output and not per_process:
         try:
-            opened = out = open(args.output, "w")
+            opened = out = open(args.output, "wb" if args.format == "binary" else "w")
         except OSError as e:
             raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
 
@@ -124,9 +139,19 @@ def cmd_trace(argv: Sequence[str]) -> int:
     if args.summary_only or args.summary_too:
         stats = SyscallStats()
         observers.append(stats)
-    if not args.summary_only:
+    binary = None
+    if args.format == "binary":
+        from .output.binary import BinaryWriter
+        binary = BinaryWriter(out, argv=command, attach_pids=pids, traced=traced,
+                              trace_expr=trace_expr, strsize=args.strsize,
+                              follow=bool(args.follow) or bool(pids),
+                              decorate_fds=bool(args.decorate), seccomp=args.seccomp)
+    elif not args.summary_only:
         if args.format == "json":
             observers.append(JsonWriter(out, ctx, status))
+        elif args.format == "perfetto":
+            from .output.perfetto import PerfettoWriter
+            observers.append(PerfettoWriter(out, ctx, status=status, command=command or None))
         else:
             observers.append(TextWriter(out, path=args.output, per_process=per_process,
                                         follow=bool(args.follow),
@@ -136,9 +161,14 @@ def cmd_trace(argv: Sequence[str]) -> int:
     session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
                       observers=observers, decorate_fds=bool(args.decorate))
+    if binary is not None:
+        session.add_raw_sink(binary.write)
+    result = None
     try:
         result = session.run()
     finally:
+        if binary is not None:
+            binary.finish(result, interrupted=session.interrupted)
         if stats is not None:
             write_summary(stats, out, args.sortby)
         if opened is not None:
@@ -163,7 +193,12 @@ def cmd_syscalls(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"trace": cmd_trace, "syscalls": cmd_syscalls}
+def cmd_show(argv: Sequence[str]) -> int:
+    from .show import cmd_show as show
+    return show(argv)
+
+
+COMMANDS = {"trace": cmd_trace, "show": cmd_show, "syscalls": cmd_syscalls}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,39 +1,776 @@
-"""JSON lines: one object per finished syscall and per process event."""
+"""JSON lines: one object per finished syscall and per process event.
+
+Arguments are typed values built from the recorded registers and captured
+memory, not strace's text: numbers are numbers, flag sets are lists of names,
+paths and buffers are strings, sockaddrs and the common kernel structs are
+objects.  docs/FORMATS.md is the schema.
+
+Bytes become strings by decoding them as UTF-8 with ``surrogateescape``: a
+byte that is not part of valid UTF-8 becomes the lone surrogate U+DC80+byte,
+written ``"\\udcXX"`` (every non-ASCII character is written as a ``\\u``
+escape, so the file is ASCII).  Python gets the exact bytes back with
+``s.encode("utf-8", "surrogateescape")``.
+"""
 from __future__ import annotations
 
+import ipaddress
 import json
-from typing import TextIO
+import struct as _struct
+from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
-from ..decoders import Call, Ctx, format_args, format_ret
+from construct import (Array, Bytes, Int16ul, Int32sl, Int32ul, Int64sl, Int64ul, Padding,
+                       Struct)
+
+from .. import records as R
+from ..decoders import Call, Ctx, format_args, format_ret, registry
 from ..decoders.common import errno_name, signal_name
 from ..observers import Observer
 
+AT_FDCWD = -100
+O_CREAT = 0o100
+O_TMPFILE = 0o20200000
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _s64(v: int) -> int:
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def _ptr(v: int) -> Optional[str]:
+    return None if v == 0 else f"{v:#x}"
+
+
+def _names(text: str) -> List[Any]:
+    """A flag set as strace writes it (A|B|0x40) as a list; "0" is the empty set."""
+    if text in ("0", ""):
+        return []
+    return text.split("|")
+
+
+def _flag_list(set_name: str, v: int):
+    fn = registry.FLAG_SETS.get(set_name)
+    if fn is None:
+        return v
+    return _names(fn(v))
+
+
+def _enum_value(set_name: str, v: int):
+    fn = registry.ENUM_SETS.get(set_name)
+    if fn is None:
+        return _s32(v)
+    text = fn(v)
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _signal(v: int):
+    v = _s32(v)
+    return signal_name(v) if v > 0 else v
+
+
+def _sigset(data: bytes) -> List[str]:
+    mask = int.from_bytes(data[:8], "little")
+    return [signal_name(i + 1) for i in range(64) if mask >> i & 1]
+
+
+# --- kernel structs (construct) -----------------------------------------------------
+
+Timespec = Struct("tv_sec" / Int64sl, "tv_nsec" / Int64sl)
+Timeval = Struct("tv_sec" / Int64sl, "tv_usec" / Int64sl)
+Stat = Struct(
+    "st_dev" / Int64ul, "st_ino" / Int64ul, "st_nlink" / Int64ul,
+    "st_mode" / Int32ul, "st_uid" / Int32ul, "st_gid" / Int32ul, Padding(4),
+    "st_rdev" / Int64ul, "st_size" / Int64sl, "st_blksize" / Int64sl, "st_blocks" / Int64sl,
+    "st_atime" / Timespec, "st_mtime" / Timespec, "st_ctime" / Timespec,
+)
+StatxTimestamp = Struct("tv_sec" / Int64sl, "tv_nsec" / Int32ul, Padding(4))
+Statx = Struct(
+    "stx_mask" / Int32ul, "stx_blksize" / Int32ul, "stx_attributes" / Int64ul,
+    "stx_nlink" / Int32ul, "stx_uid" / Int32ul, "stx_gid" / Int32ul, "stx_mode" / Int16ul,
+    Padding(2), "stx_ino" / Int64ul, "stx_size" / Int64ul, "stx_blocks" / Int64ul,
+    "stx_attributes_mask" / Int64ul,
+    "stx_atime" / StatxTimestamp, "stx_btime" / StatxTimestamp,
+    "stx_ctime" / StatxTimestamp, "stx_mtime" / StatxTimestamp,
+    "stx_rdev_major" / Int32ul, "stx_rdev_minor" / Int32ul,
+    "stx_dev_major" / Int32ul, "stx_dev_minor" / Int32ul,
+)
+Rlimit = Struct("rlim_cur" / Int64ul, "rlim_max" / Int64ul)
+Utsname = Struct(*[name / Bytes(65) for name in
+                   ("sysname", "nodename", "release", "version", "machine", "domainname")])
+OpenHow = Struct("flags" / Int64ul, "mode" / Int64ul, "resolve" / Int64ul)
+CloneArgs = Struct(
+    "flags" / Int64ul, "pidfd" / Int64ul, "child_tid" / Int64ul, "parent_tid" / Int64ul,
+    "exit_signal" / Int64ul, "stack" / Int64ul, "stack_size" / Int64ul, "tls" / Int64ul,
+)
+KSigaction = Struct("sa_handler" / Int64ul, "sa_flags" / Int64ul, "sa_restorer" / Int64ul,
+                    "sa_mask" / Bytes(8))
+EpollEvent = Struct("events" / Int32ul, "data" / Int64ul)  # packed on x86_64
+Int2 = Array(2, Int32sl)
+
+_S_IFMT = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o060000: "S_IFBLK",
+           0o040000: "S_IFDIR", 0o020000: "S_IFCHR", 0o010000: "S_IFIFO"}
+_RESOLVE = [(0x01, "RESOLVE_NO_XDEV"), (0x02, "RESOLVE_NO_MAGICLINKS"),
+            (0x04, "RESOLVE_NO_SYMLINKS"), (0x08, "RESOLVE_BENEATH"), (0x10, "RESOLVE_IN_ROOT"),
+            (0x20, "RESOLVE_CACHED")]
+_SA_FLAGS = [(0x00000001, "SA_NOCLDSTOP"), (0x00000002, "SA_NOCLDWAIT"), (0x00000004, "SA_SIGINFO"),
+             (0x04000000, "SA_RESTORER"), (0x08000000, "SA_ONSTACK"), (0x10000000, "SA_RESTART"),
+             (0x40000000, "SA_NODEFER"), (0x80000000, "SA_RESETHAND")]
+_EPOLL = [(0x001, "EPOLLIN"), (0x002, "EPOLLPRI"), (0x004, "EPOLLOUT"), (0x008, "EPOLLERR"),
+          (0x010, "EPOLLHUP"), (0x020, "EPOLLNVAL"), (0x040, "EPOLLRDNORM"),
+          (0x080, "EPOLLRDBAND"), (0x100, "EPOLLWRNORM"), (0x200, "EPOLLWRBAND"),
+          (0x400, "EPOLLMSG"), (0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"),
+          (1 << 29, "EPOLLWAKEUP"), (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET")]
+_DT = {0: "DT_UNKNOWN", 1: "DT_FIFO", 2: "DT_CHR", 4: "DT_DIR", 6: "DT_BLK", 8: "DT_REG",
+       10: "DT_LNK", 12: "DT_SOCK", 14: "DT_WHT"}
+_AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK",
+       17: "AF_PACKET", 40: "AF_VSOCK"}
+
+
+def _bits(v: int, table) -> List[str]:
+    out = []
+    for bit, name in table:
+        if v & bit:
+            out.append(name)
+            v &= ~bit
+    if v:
+        out.append(f"{v:#x}")
+    return out
+
+
+def _ts(t) -> Dict[str, int]:
+    return {"tv_sec": t.tv_sec, "tv_nsec": t.tv_nsec}
+
+
+def _stat(data: bytes) -> dict:
+    s = Stat.parse(data)
+    return {"st_dev": s.st_dev, "st_ino": s.st_ino, "st_mode": s.st_mode,
+            "st_type": _S_IFMT.get(s.st_mode & 0o170000), "st_nlink": s.st_nlink,
+            "st_uid": s.st_uid, "st_gid": s.st_gid, "st_rdev": s.st_rdev, "st_size": s.st_size,
+            "st_blksize": s.st_blksize, "st_blocks": s.st_blocks,
+            "st_atime": _ts(s.st_atime), "st_mtime": _ts(s.st_mtime), "st_ctime": _ts(s.st_ctime)}
+
+
+def _statx(data: bytes) -> dict:
+    s = Statx.parse(data)
+    out = {k: v for k, v in s.items() if not k.startswith("_") and not k.endswith("time")}
+    out["stx_mask"] = _flag_list("statx_mask", s.stx_mask)
+    out["stx_type"] = _S_IFMT.get(s.stx_mode & 0o170000)
+    for k in ("stx_atime", "stx_btime", "stx_ctime", "stx_mtime"):
+        out[k] = _ts(s[k])
+    return out
+
+
+def _rlim(v: int):
+    return "RLIM64_INFINITY" if v == RLIM_INFINITY else v
+
+
+def _rlimit(data: bytes) -> dict:
+    r = Rlimit.parse(data)
+    return {"rlim_cur": _rlim(r.rlim_cur), "rlim_max": _rlim(r.rlim_max)}
+
+
+def _utsname(data: bytes) -> dict:
+    u = Utsname.parse(data)
+    return {k: _text(bytes(v).split(b"\0", 1)[0]) for k, v in u.items() if not k.startswith("_")}
+
+
+def _open_how(data: bytes) -> dict:
+    h = OpenHow.parse(data)
+    return {"flags": _flag_list("open", h.flags), "mode": h.mode,
+            "resolve": _bits(h.resolve, _RESOLVE)}
+
+
+def _clone_args(data: bytes) -> dict:
+    c = CloneArgs.parse(data)
+    return {"flags": _flag_list("clone", c.flags & ~0xFF), "pidfd": _ptr(c.pidfd),
+            "child_tid": _ptr(c.child_tid), "parent_tid": _ptr(c.parent_tid),
+            "exit_signal": _signal(c.exit_signal), "stack": _ptr(c.stack),
+            "stack_size": c.stack_size, "tls": _ptr(c.tls)}
+
+
+def _sigaction(data: bytes) -> dict:
+    a = KSigaction.parse(data)
+    handler = {0: "SIG_DFL", 1: "SIG_IGN"}.get(a.sa_handler, f"{a.sa_handler:#x}")
+    out = {"sa_handler": handler, "sa_mask": _sigset(a.sa_mask),
+           "sa_flags": _bits(a.sa_flags, _SA_FLAGS)}
+    if a.sa_flags & 0x04000000:
+        out["sa_restorer"] = _ptr(a.sa_restorer)
+    return out
+
+
+def _epoll_event(data: bytes) -> dict:
+    e = EpollEvent.parse(data)
+    return {"events": _bits(e.events, _EPOLL), "data": e.data}
+
+
+def wait_status(st: int) -> dict:
+    """A wait status as the <sys/wait.h> macros see it."""
+    st &= 0xFFFFFFFF
+    if st & 0x7F == 0:
+        return {"WIFEXITED": True, "WEXITSTATUS": (st >> 8) & 0xFF}
+    if st & 0xFF == 0x7F:
+        return {"WIFSTOPPED": True, "WSTOPSIG": signal_name((st >> 8) & 0xFF)}
+    if st == 0xFFFF:
+        return {"WIFCONTINUED": True}
+    return {"WIFSIGNALED": True, "WTERMSIG": signal_name(st & 0x7F), "WCOREDUMP": bool(st & 0x80)}
+
+
+def sockaddr(data: bytes) -> dict:
+    """``{"family", "addr", "port"}`` (AF_INET/AF_INET6), ``{"family", "addr"}``
+    (AF_UNIX; an abstract name starts with "@"), ``{"family", "pid", "groups"}``
+    (AF_NETLINK), else ``{"family", "data"}`` (hex)."""
+    if len(data) < 2:
+        return {"family": "AF_UNSPEC"}
+    fam = _struct.unpack_from("<H", data)[0]
+    name = _AF.get(fam, fam)
+    if fam == 2 and len(data) >= 8:
+        port = _struct.unpack_from(">H", data, 2)[0]
+        return {"family": name, "addr": str(ipaddress.IPv4Address(data[4:8])), "port": port}
+    if fam == 10 and len(data) >= 24:
+        port, flow = _struct.unpack_from(">HI", data, 2)
+        scope = _struct.unpack_from("<I", data, 24)[0] if len(data) >= 28 else 0
+        return {"family": name, "addr": str(ipaddress.IPv6Address(data[8:24])), "port": port,
+                "flowinfo": flow, "scope_id": scope}
+    if fam == 1:
+        path = data[2:]
+        if path[:1] == b"\0":
+            return {"family": name, "addr": "@" + _text(path[1:].rstrip(b"\0")), "abstract": True}
+        return {"family": name, "addr": _text(path.split(b"\0", 1)[0])}
+    if fam == 16 and len(data) >= 12:
+        pid, groups = _struct.unpack_from("<II", data, 4)
+        return {"family": name, "pid": pid, "groups": groups}
+    return {"family": name, "data": data[2:].hex()}
+
+
+def _int(data: bytes) -> int:
+    return _struct.unpack_from("<i", data)[0]
+
+
+def _uint(data: bytes) -> int:
+    return _struct.unpack_from("<I", data)[0]
+
+
+# struct name (the table's struct:NAME / outstruct:NAME) -> bytes -> JSON value
+STRUCTS: Dict[str, Callable[[bytes], Any]] = {
+    "stat": _stat, "statx": _statx, "rlimit": _rlimit, "utsname": _utsname,
+    "utsname_full": _utsname, "open_how": _open_how, "clone_args": _clone_args,
+    "sigaction": _sigaction, "epoll_event": _epoll_event,
+    "timespec": lambda d: _ts(Timespec.parse(d)),
+    "timeval": lambda d: dict((k, v) for k, v in Timeval.parse(d).items() if k[0] != "_"),
+    "int": _int, "uint": _uint, "socklen": _uint, "int2": lambda d: list(Int2.parse(d)),
+    "wstatus": lambda d: wait_status(_uint(d)), "wait_status": lambda d: wait_status(_uint(d)),
+    "loff_t": lambda d: _struct.unpack_from("<q", d)[0],
+}
+
+
+# --- strace notation -> JSON (for structs decoded only as text) ------------------------
+
+class _NotationError(ValueError):
+    pass
+
+
+_C_ESCAPES = {"n": 10, "t": 9, "r": 13, "v": 11, "f": 12, "\\": 92, '"': 34, "a": 7, "b": 8,
+              "e": 27}
+
+
+def parse_notation(text: str):
+    """strace's ``{key=value, ...}`` / ``[a, b]`` / ``"str"`` notation as JSON
+    values; raises ValueError when the text is something else."""
+    p = _Notation(text)
+    v = p.value()
+    p.ws()
+    if p.i != len(text):
+        raise _NotationError(f"trailing text at {p.i}")
+    return v
+
+
+class _Notation:
+    def __init__(self, text: str):
+        self.s = text
+        self.i = 0
+
+    def ws(self):
+        s = self.s
+        while self.i < len(s) and s[self.i] == " ":
+            self.i += 1
+
+    def value(self):
+        self.ws()
+        s = self.s
+        if self.i >= len(s):
+            raise _NotationError("end of text")
+        c = s[self.i]
+        if c == "{":
+            return self.obj()
+        if c == "[":
+            return self.arr("]")
+        if c == '"':
+            return self.string()
+        return self.atom()
+
+    def obj(self):
+        self.i += 1
+        out = {}
+        s = self.s
+        while True:
+            self.ws()
+            if s.startswith("}", self.i):
+                self.i += 1
+                return out
+            if s.startswith("...", self.i):
+                self.i += 3
+                continue
+            j = s.find("=", self.i)
+            if j < 0:
+                raise _NotationError("no =")
+            key = s[self.i:j].strip()
+            if not key or not key.replace("_", "").replace(".", "").isalnum():
+                raise _NotationError(f"bad key {key!r}")
+            self.i = j + 1
+            out[key] = self.value()
+            self.ws()
+            if s.startswith(",", self.i):
+                self.i += 1
+            elif not s.startswith("}", self.i):
+                raise _NotationError("expected , or }")
+
+    def arr(self, close: str):
+        self.i += 1
+        out = []
+        s = self.s
+        while True:
+            self.ws()
+            if s.startswith(close, self.i):
+                self.i += 1
+                return out
+            if s.startswith("...", self.i):
+                self.i += 3
+                continue
+            out.append(self.value())
+            self.ws()
+            if s.startswith(",", self.i):
+                self.i += 1
+            elif not s.startswith(close, self.i):
+                raise _NotationError("expected , or ]")
+
+    def string(self):
+        s = self.s
+        i = self.i + 1
+        out = bytearray()
+        while True:
+            if i >= len(s):
+                raise _NotationError("unterminated string")
+            c = s[i]
+            if c == '"':
+                i += 1
+                break
+            if c == "\\":
+                n = s[i + 1:i + 2]
+                if n in _C_ESCAPES:
+                    out.append(_C_ESCAPES[n])
+                    i += 2
+                elif n == "x":
+                    out.append(int(s[i + 2:i + 4], 16))
+                    i += 4
+                elif n.isdigit():
+                    j = i + 1
+                    while j < len(s) and j < i + 4 and s[j] in "01234567":
+                        j += 1
+                    out.append(int(s[i + 1:j], 8) & 0xFF)
+                    i = j
+                else:
+                    raise _NotationError("bad escape")
+            else:
+                out += c.encode("utf-8", "surrogateescape")
+                i += 1
+        if s.startswith("...", i):
+            i += 3
+        self.i = i
+        return _text(bytes(out))
+
+    def atom(self):
+        s = self.s
+        start = self.i
+        depth = 0
+        while self.i < len(s):
+            c = s[self.i]
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif c == "," and depth == 0:
+                break
+            self.i += 1
+        text = s[start:self.i].strip()
+        if not text:
+            raise _NotationError("empty value")
+        if text.lstrip("-").isdigit():
+            return int(text)
+        if "|" in text and all(p.replace("_", "").isalnum() for p in text.split("|")):
+            return text.split("|")
+        return text
+
+
+# --- arguments by kind -------------------------------------------------------------------
+
+class _Out:
+    """What one call's arguments collect besides their values."""
+
+    __slots__ = ("truncated", "fd_paths")
+
+    def __init__(self):
+        self.truncated: List[str] = []
+        self.fd_paths: Dict[str, str] = {}
+
+
+def _cap(call: Call, i: int) -> Optional[R.Capture]:
+    c = call.caps.get(i)
+    return None if c is None or c.fault else c
+
+
+def _string_arg(call, i, v, name, ctx, out, limited):
+    if v == 0:
+        return None
+    c = _cap(call, i)
+    if c is None or c.kind != R.CAP_CSTR:
+        return _ptr(v)
+    data = c.data
+    cut = c.truncated
+    if limited and len(data) > ctx.strsize:
+        data, cut = data[:ctx.strsize], True
+    if cut:
+        out.truncated.append(name)
+    return _text(data)
+
+
+def _buffer(data: bytes, total: int, name: str, ctx, out) -> str:
+    shown = data[:min(total, ctx.strsize)]
+    if total > len(shown):
+        out.truncated.append(name)
+    return _text(shown)
+
+
+def _struct_arg(call, i, v, p, name, ctx, out, at_exit):
+    if v == 0:
+        return None
+    if at_exit and (call.ret is None or call.failed):
+        return _ptr(v)
+    c = _cap(call, i)
+    if c is None or not c.data:
+        return _ptr(v)
+    fn = STRUCTS.get(p)
+    if fn is not None:
+        try:
+            return fn(c.data)
+        except Exception:  # short or odd data: the address
+            return _ptr(v)
+    entry = registry.STRUCTS.get(p)
+    if entry is None:
+        return _ptr(v)
+    try:
+        text = entry[1](c.data, call, ctx)
+    except Exception:
+        return _ptr(v)
+    try:
+        return parse_notation(text)
+    except (ValueError, IndexError):
+        return text
+
+
+def _iovecs(call, i, v, name, ctx, out, total: Optional[int]):
+    c = _cap(call, i)
+    if c is None:
+        return _ptr(v)
+    iovs, more = c.iovecs()
+    left = total
+    items = []
+    for base, ln, data in iovs:
+        n = ln if left is None else max(0, min(ln, left))
+        if left is not None:
+            left -= n
+        items.append({"iov_base": _buffer(data, n, name, ctx, out), "iov_len": ln})
+    if more and name not in out.truncated:
+        out.truncated.append(name)
+    return items
+
+
+def typed_arg(call: Call, i: int, name: str, kind: str, ctx: Ctx, out: _Out):
+    """The JSON value of argument ``i`` (called ``name``, of table kind ``kind``)."""
+    v = call.args[i]
+    base, _, p = kind.partition(":")
+    if base in ("int", "pid", "uid", "gid"):
+        return _s32(v)
+    if base == "uint":
+        return v & 0xFFFFFFFF
+    if base in ("long", "off"):
+        return _s64(v)
+    if base in ("ulong", "size", "hex"):
+        return v
+    if base == "ptr":
+        return _ptr(v)
+    if base in ("fd", "dirfd"):
+        fd = _s32(v)
+        if ctx.decorate_fds:
+            c = call.caps.get(i)
+            if c is not None and c.kind == R.CAP_FDPATH and not c.fault and c.data:
+                out.fd_paths[name] = _text(c.data)
+        return "AT_FDCWD" if fd == AT_FDCWD and base == "dirfd" else fd
+    if base == "path":
+        return _string_arg(call, i, v, name, ctx, out, False)
+    if base == "str":
+        return _string_arg(call, i, v, name, ctx, out, True)
+    if base == "inbuf":
+        c = _cap(call, i)
+        return _ptr(v) if c is None else _buffer(c.data, c.count or len(c.data), name, ctx, out)
+    if base == "outbuf":
+        c = _cap(call, i)
+        if call.ret is None or call.failed or c is None:
+            return _ptr(v)
+        return _buffer(c.data, call.ret, name, ctx, out)
+    if base == "outstr":
+        c = _cap(call, i)
+        if call.ret is None or call.failed or c is None:
+            return _ptr(v)
+        data = c.data[:call.ret]
+        return _text(data[:-1] if data.endswith(b"\0") else data)
+    if base == "flags":
+        return _flag_list(p, v)
+    if base == "enum":
+        return _enum_value(p, v)
+    if base in ("mode", "umask"):
+        return v & 0xFFFFFFFF
+    if base == "signal":
+        return _signal(v)
+    if base == "argv":
+        c = _cap(call, i)
+        if c is None:
+            return _ptr(v)
+        items = []
+        cut = c.count > len(c.strings())
+        for s, t in c.strings():
+            if t or len(s) > ctx.strsize:
+                cut = True
+            items.append(_text(s[:ctx.strsize]))
+        if cut:
+            out.truncated.append(name)
+        return items
+    if base == "envp":
+        c = _cap(call, i)
+        return _ptr(v) if c is None else {"count": c.count}
+    if base in ("struct", "outstruct"):
+        return _struct_arg(call, i, v, p, name, ctx, out, base == "outstruct")
+    if base in ("sockaddr", "outsockaddr"):
+        if v == 0:
+            return None
+        if base == "outsockaddr" and (call.ret is None or call.failed):
+            return _ptr(v)
+        c = _cap(call, i)
+        return _ptr(v) if c is None else sockaddr(c.data)
+    if base == "iovec":
+        return _iovecs(call, i, v, name, ctx, out, None)
+    if base == "outiovec":
+        if call.ret is None or call.failed:
+            return _ptr(v)
+        return _iovecs(call, i, v, name, ctx, out, call.ret)
+    if base in ("sigset", "outsigset"):
+        if v == 0:
+            return None
+        if base == "outsigset" and (call.ret is None or call.failed):
+            return _ptr(v)
+        c = _cap(call, i)
+        return _ptr(v) if c is None else _sigset(c.data)
+    return v
+
+
+# --- per-syscall refinements -------------------------------------------------------------
+
+def _open_mode(call, args, ctx, out):
+    flags = call.args[1 if call.name == "open" else 2]
+    if not flags & (O_CREAT | O_TMPFILE):
+        args.pop("mode", None)
+
+
+_FCNTL_FD_FLAGS = {0: [], 1: ["FD_CLOEXEC"]}
+
+
+def _fcntl(call, args, ctx, out):
+    cmd = _s32(call.args[1])
+    arg = call.args[2]
+    if cmd in (1, 3, 9, 1025, 1032, 1034):  # F_GETFD, F_GETFL, F_GETOWN, F_GETLEASE, F_GETPIPE_SZ, F_GET_SEALS
+        args.pop("arg", None)
+    elif cmd == 2:  # F_SETFD
+        args["arg"] = _bits(arg & 0xFFFFFFFF, [(1, "FD_CLOEXEC")])
+    elif cmd == 4:  # F_SETFL
+        args["arg"] = _flag_list("open", arg & 0xFFFFFFFF)
+    elif cmd in (0, 1030, 8, 1031, 1024):  # F_DUPFD(_CLOEXEC), F_SETOWN, F_SETPIPE_SZ, F_SETLEASE
+        args["arg"] = _s32(arg)
+
+
+def _dirents(call, args, ctx, out):
+    c = _cap(call, 1)
+    if call.ret is None or call.failed or c is None:
+        return
+    data = c.data[:call.ret]
+    entries = []
+    pos = 0
+    new = call.name == "getdents64"
+    while pos + 19 <= len(data):
+        if new:
+            ino, off, reclen, dtype = _struct.unpack_from("<QqHB", data, pos)
+            name = data[pos + 19:pos + reclen]
+        else:
+            ino, off, reclen = _struct.unpack_from("<QqH", data, pos)
+            name = data[pos + 18:pos + reclen - 1]
+            dtype = data[pos + reclen - 1] if reclen else 0
+        if reclen == 0 or pos + reclen > len(data):
+            break
+        entries.append({"d_ino": ino, "d_type": _DT.get(dtype, dtype),
+                        "d_name": _text(name.split(b"\0", 1)[0])})
+        pos += reclen
+    if call.ret > len(c.data) or pos < len(data):
+        out.truncated.append("dirp")
+    args["dirp"] = entries
+
+
+def _cpu_mask(call, args, ctx, out):
+    c = _cap(call, 2)
+    if call.ret is None or call.failed or c is None:
+        return
+    data = c.data[:call.ret]
+    bits = int.from_bytes(data, "little")
+    args["mask"] = [i for i in range(len(data) * 8) if bits >> i & 1]
+    if "mask" in out.truncated:
+        out.truncated.remove("mask")
+
+
+def _wait4(call, args, ctx, out):
+    if "wstatus" in args and isinstance(args["wstatus"], int):
+        args["wstatus"] = wait_status(args["wstatus"])
+
+
+REFINE: Dict[str, Callable] = {
+    "open": _open_mode, "openat": _open_mode, "fcntl": _fcntl,
+    "getdents64": _dirents, "getdents": _dirents, "sched_getaffinity": _cpu_mask,
+    "wait4": _wait4,
+}
+
+
+def call_object(call: Call, ctx: Ctx) -> dict:
+    """The JSON object of one finished (or never-returning) call."""
+    sc = call.sc
+    out = _Out()
+    args: Dict[str, Any] = {}
+    extra: Dict[str, Any] = {}
+    if sc is None:
+        # an i386/x32 call or an unknown number: raw values
+        texts = format_args(call, ctx)
+        for i, t in enumerate(texts):
+            args[f"arg{i}"] = int(t, 0)
+        if call.arch:
+            extra["arch"] = {R.ARCH_I386: "i386", R.ARCH_X32: "x32"}.get(call.arch, call.arch)
+    else:
+        for i, (name, kind) in enumerate(sc.args):
+            if name[0] == "_":
+                continue
+            args[name] = typed_arg(call, i, name, kind, ctx, out)
+        refine = REFINE.get(sc.name)
+        if refine is not None:
+            refine(call, args, ctx, out)
+        if ctx.decorate_fds and sc.ret == "fd" and call.ret is not None and not call.failed:
+            c = call.caps.get(R.CAP_RESULT)
+            if c is not None and c.kind == R.CAP_FDPATH_RET and not c.fault and c.data:
+                out.fd_paths["result"] = _text(c.data)
+    err = call.errno
+    obj = {
+        "pid": call.pid, "tid": call.tid, "syscall": call.name, "args": args,
+        "result": None if call.ret is None else (call.ret if err is None else -1),
+        "errno": errno_name(err) if err is not None else None,
+        "retval": format_ret(call, ctx) if call.ret is not None and err is None else None,
+        "start": call.ts_enter / 1e9,
+        "duration": (None if call.ts_exit is None or call.ret is None
+                     else (call.ts_exit - call.ts_enter) / 1e9),
+    }
+    obj.update(extra)
+    if out.truncated:
+        obj["truncated"] = out.truncated
+    if out.fd_paths:
+        obj["fd_paths"] = out.fd_paths
+    return obj
+
+
+def _siginfo(info: bytes):
+    if len(info) < 16:
+        return None
+    try:
+        from ..decoders.signals import siginfo
+        text = siginfo(info)
+    except Exception:
+        return None
+    try:
+        return parse_notation(text)
+    except (ValueError, IndexError):
+        return text
+
 
 class JsonWriter(Observer):
-    """``{"pid", "tid", "syscall", "args", "result", "errno", "start", "duration"}`` per call."""
+    """One JSON object per line: a call (``"syscall"`` key) or a process
+    event (``"event"`` key).  Calls are written when they return, or when
+    their thread is gone (``exit_group``, a call cut by a kill: ``result``
+    null)."""
 
-    def __init__(self, out: TextIO, ctx: Ctx, status: str = None):
+    def __init__(self, out: TextIO, ctx: Optional[Ctx] = None, status: Optional[str] = None):
         self.out = out
-        self.ctx = ctx
+        self.ctx = ctx or Ctx()
         self.status = status
+        self._pending: Dict[int, Call] = {}
+        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True,
+                                       check_circular=False).encode
 
     def _emit(self, obj) -> None:
-        self.out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        self.out.write(self._dumps(obj) + "\n")
+
+    def enter(self, call: Call) -> None:
+        self._pending[call.tid] = call
 
     def exit(self, call: Call) -> None:
+        if self._pending.get(call.tid) is call:
+            del self._pending[call.tid]
         if (self.status == "successful" and call.failed) or \
                 (self.status == "failed" and not call.failed):
             return
-        self._emit(_call_object(call, self.ctx))
+        self._emit(call_object(call, self.ctx))
+
+    def _unreturned(self, tid: int) -> None:
+        call = self._pending.pop(tid, None)
+        if call is not None and self.status is None:
+            call.ret = None
+            self._emit(call_object(call, self.ctx))
 
     def signal(self, pid, tid, sig, info, ts):
-        self._emit({"event": "signal", "pid": pid, "tid": tid, "signal": signal_name(sig),
-                    "time": ts / 1e9})
+        obj = {"event": "signal", "pid": pid, "tid": tid, "signal": signal_name(sig),
+               "time": ts / 1e9}
+        si = _siginfo(info)
+        if si is not None:
+            obj["siginfo"] = si
+        self._emit(obj)
 
     def exited(self, pid, tid, code, ts):
+        self._unreturned(tid)
         self._emit({"event": "exited", "pid": pid, "tid": tid, "code": code, "time": ts / 1e9})
 
     def killed(self, pid, tid, sig, core, ts):
+        self._unreturned(tid)
         self._emit({"event": "killed", "pid": pid, "tid": tid, "signal": signal_name(sig),
                     "core_dumped": core, "time": ts / 1e9})
 
@@ -42,43 +779,28 @@ class JsonWriter(Observer):
                     "child_pid": child_pid, "time": ts / 1e9})
 
     def exec(self, pid, tid, former_tid, ts):
+        if former_tid != tid:
+            # a thread exec'd: the leader's pending call never returns; the
+            # execve goes on under the leader's tid
+            self._unreturned(tid)
+            call = self._pending.pop(former_tid, None)
+            if call is not None:
+                self._pending[tid] = call
         self._emit({"event": "exec", "pid": pid, "tid": tid, "former_tid": former_tid,
                     "time": ts / 1e9})
 
+    def stopped(self, pid, tid, sig, ts):
+        self._emit({"event": "stopped", "pid": pid, "tid": tid, "signal": signal_name(sig),
+                    "time": ts / 1e9})
+
+    def attached(self, pid, tid, ts):
+        self._emit({"event": "attached", "pid": pid, "tid": tid, "time": ts / 1e9})
+
+    def detached(self, pid, tid, ts):
+        self._pending.pop(tid, None)
+        self._emit({"event": "detached", "pid": pid, "tid": tid, "time": ts / 1e9})
+
     def close(self) -> None:
+        for tid in list(self._pending):
+            self._unreturned(tid)
         self.out.flush()
-
-
-def _call_object(call: Call, ctx: Ctx) -> dict:
-    texts = format_args(call, ctx)
-    sc = call.sc
-    names = [name for name, _ in sc.args if name[0] != "_"] if sc is not None else []
-    args = {}
-    for i, text in enumerate(texts):
-        key = names[i] if i < len(names) else f"arg{i}"
-        if "=" in text and not text.startswith(("{", "[", '"')):  # clone's key=value style
-            key, _, text = text.partition("=")
-        args[key] = _typed(text)
-    err = call.errno
-    return {
-        "pid": call.pid, "tid": call.tid, "syscall": call.name, "args": args,
-        "result": None if call.ret is None else (call.ret if err is None else -1),
-        "errno": errno_name(err) if err is not None else None,
-        "retval": format_ret(call, ctx) if call.ret is not None and err is None else None,
-        "start": call.ts_enter / 1e9,
-        "duration": None if call.ts_exit is None else (call.ts_exit - call.ts_enter) / 1e9,
-    }
-
-
-def _typed(text: str):
-    """Integers as numbers, quoted strings as strings, flag sets as lists, the rest as text."""
-    if text.lstrip("-").isdigit():
-        return int(text)
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"' and '", "' not in text:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    if "|" in text and all(p.replace("_", "").isalnum() for p in text.split("|")):
-        return text.split("|")
-    return text
