@@ -23,7 +23,8 @@ def _trace_parser() -> argparse.ArgumentParser:
                    help="follow forks, vforks and clones; -ff with -o writes FILE.PID per process")
     p.add_argument("-o", dest="output", metavar="FILE", help="write the trace to FILE")
     p.add_argument("-e", dest="exprs", action="append", default=[], metavar="EXPR",
-                   help="trace=SET (names, %%class, /regex, !negation), status=successful|failed")
+                   help="trace=SET (names, %%class, /regex, !negation), status=successful|failed, "
+                        "inject=SET:error=E|retval=N|signal=S[:when=FIRST[..LAST][+STEP]][:path=GLOB]")
     p.add_argument("-c", dest="summary_only", action="store_true",
                    help="count time, calls and errors per syscall; print a summary at the end")
     p.add_argument("-C", dest="summary_too", action="store_true",
@@ -69,9 +70,23 @@ def _parse_exprs(exprs: Sequence[str]):
             if value not in ("successful", "failed"):
                 raise UsageError(f"invalid -e status value {value!r}: use successful or failed")
             status = value
+        elif key == "inject":
+            continue  # see _inject_policy
         else:
-            raise UsageError(f"unsupported -e qualifier {key!r}: use trace= or status=")
+            raise UsageError(f"unsupported -e qualifier {key!r}: use trace=, status= or inject=")
     return trace, status
+
+
+def _inject_policy(exprs: Sequence[str]):
+    """-e inject=SET:error=E|retval=N|signal=S|delay_enter=US|delay_exit=US[:when=W][:path=G][:fd=N]"""
+    from .policy import Policy, parse_inject
+    policy = Policy()
+    for e in exprs:
+        key, eq, value = e.partition("=")
+        if key.strip() == "inject" and eq:
+            sset, kw = parse_inject(value)
+            policy.inject(sset, **kw)
+    return policy
 
 
 def _parse_pids(values: Sequence[str]) -> List[int]:
@@ -161,6 +176,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
     session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
                       observers=observers, decorate_fds=bool(args.decorate))
+    _inject_policy(args.exprs).apply(session)
     if binary is not None:
         session.add_raw_sink(binary.write)
     result = None
