@@ -50,6 +50,9 @@ def _trace_parser() -> argparse.ArgumentParser:
                         "perfetto: a Chrome trace-event JSON timeline (needs -o FILE.json)")
     p.add_argument("--affinity", default="auto", metavar="auto|off|CPU",
                    help="keep veil on the tracee's core while it has one task (default auto)")
+    p.add_argument("--learn-seccomp", metavar="PROFILE.json",
+                   help="write the least-privilege OCI seccomp profile that allows exactly "
+                        "the syscalls this run made")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false",
                    help="stop at every syscall (PTRACE_SYSCALL) instead of filtering in the kernel")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the program and its arguments")
@@ -177,6 +180,13 @@ def cmd_trace(argv: Sequence[str]) -> int:
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
                       observers=observers, decorate_fds=bool(args.decorate))
     _inject_policy(args.exprs).apply(session)
+    learner = None
+    if args.learn_seccomp:
+        from .oci import SyscallLearner
+        if trace_expr != "all":
+            raise UsageError("--learn-seccomp needs every syscall traced (no -e trace=)")
+        learner = SyscallLearner()
+        session.add_observer(learner)
     if binary is not None:
         session.add_raw_sink(binary.write)
     result = None
@@ -189,6 +199,12 @@ def cmd_trace(argv: Sequence[str]) -> int:
             write_summary(stats, out, args.sortby)
         if opened is not None:
             opened.close()
+    if learner is not None:
+        from .oci import write_profile
+        try:
+            write_profile(args.learn_seccomp, learner.names)
+        except OSError as e:
+            raise VeilError(f"cannot write {args.learn_seccomp}: {e.strerror}") from None
     return result.exit_code
 
 
@@ -214,7 +230,12 @@ def cmd_show(argv: Sequence[str]) -> int:
     return show(argv)
 
 
-COMMANDS = {"trace": cmd_trace, "show": cmd_show, "syscalls": cmd_syscalls}
+def cmd_run(argv: Sequence[str]) -> int:
+    from .runcmd import cmd_run as run
+    return run(argv)
+
+
+COMMANDS = {"trace": cmd_trace, "run": cmd_run, "show": cmd_show, "syscalls": cmd_syscalls}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -186,9 +186,10 @@ class Policy:
 
     def __init__(self) -> None:
         self.hooks: List[Tuple[List[int], str, Hook]] = []
-        self.denies: List[Tuple[List[int], int, Tuple[Cond, ...]]] = []
-        self.kills: List[Tuple[List[int], Tuple[Cond, ...]]] = []
+        # (syscalls, (kind, errno), conditions); kind: "allow", "deny", "kill"
+        self.rules: List[Tuple[List[int], Tuple[str, int], Tuple[Cond, ...]]] = []
         self.injects: List[InjectRule] = []
+        self.foreign: Optional[Tuple[str, int]] = None  # i386/x32 calls, if ruled
 
     # --- hooks -------------------------------------------------------------
     def on_enter(self, *names: Union[str, int]) -> Callable[[Hook], Hook]:
@@ -211,11 +212,16 @@ class Policy:
     def deny(self, names: Names, errno: int = _errno.EPERM, where=None) -> "Policy":
         if not 0 <= errno <= 4095:
             raise UsageError(f"invalid errno {errno}: must be 0..4095")
-        self.denies.append((_nrs(names), errno, _conds(where)))
+        self.rules.append((_nrs(names), ("deny", errno), _conds(where)))
         return self
 
     def kill(self, names: Names, where=None) -> "Policy":
-        self.kills.append((_nrs(names), _conds(where)))
+        self.rules.append((_nrs(names), ("kill", 0), _conds(where)))
+        return self
+
+    def allow(self, names: Names, where=None) -> "Policy":
+        """Let these calls through, ending the rules for them (for allowlists)."""
+        self.rules.append((_nrs(names), ("allow", 0), _conds(where)))
         return self
 
     def inject(self, names: Names, *, error: Union[int, str, None] = None,
@@ -238,10 +244,10 @@ class Policy:
 
     # --- applying ------------------------------------------------------------
     def apply(self, session) -> None:
-        for nrs, errno, conds in self.denies:
-            session.add_rule(nrs, ("deny", errno), conds)
-        for nrs, conds in self.kills:
-            session.add_rule(nrs, ("kill", 0), conds)
+        for nrs, action, conds in self.rules:
+            session.add_rule(nrs, action, conds)
+        if self.foreign is not None:
+            session.foreign_rule = self.foreign
         for rule in self.injects:
             if not rule.needs_python() and rule.error is not None:
                 session.add_rule(rule.nrs, ("deny", rule.error), ())

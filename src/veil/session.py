@@ -204,6 +204,7 @@ class Session:
         self.raw_sinks: List[Callable[[bytes], None]] = []
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
+        self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
         self._engine: Optional[E.Engine] = None
         self._assembler: Optional[_Assembler] = None
@@ -262,10 +263,16 @@ class Session:
         return out
 
     def _compile_rules(self, rules, flags: int, caps):
-        """The C row and the filter entry of a syscall with deny/kill rules."""
+        """The C row and the filter entry of a syscall with allow/deny/kill rules:
+        the first rule whose conditions hold decides."""
+        go_on = bpf.trace() if flags else bpf.allow()
+
+        def action(kind: str, err: int) -> int:
+            return {"allow": go_on, "kill": bpf.kill()}.get(kind) or bpf.errno_ret(err)
+
         unconditional = next((i for i, (conds, _) in enumerate(rules) if not conds), None)
         conditional = rules[:unconditional] if unconditional is not None else rules
-        otherwise = bpf.trace() if flags else bpf.allow()
+        otherwise = go_on
         row = E.SysAction(flags, 0, caps)
         if unconditional is not None:
             kind, err = rules[unconditional][1]
@@ -273,16 +280,15 @@ class Session:
                 # the kernel kills (SIGSYS, uncatchable); C kills without seccomp
                 row = E.SysAction(E.F_STOP | E.F_KILL)
                 otherwise = bpf.kill()
-            else:
+            elif kind == "deny":
                 # denied in the filter unless the call stops anyway (traced or
                 # hooked): then C denies it at the stop and the trace shows it
                 row = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
                 otherwise = bpf.trace() if flags else bpf.errno_ret(err)
         if not conditional:
             return row, otherwise
-        return row, bpf.Conditional(
-            [(conds, bpf.kill() if kind == "kill" else bpf.errno_ret(err))
-             for conds, (kind, err) in conditional], otherwise)
+        return row, bpf.Conditional([(conds, action(kind, err))
+                                     for conds, (kind, err) in conditional], otherwise)
 
     def _conditional_hooks(self) -> None:
         """Without seccomp, argument conditions are checked by a hook instead."""
@@ -294,6 +300,8 @@ class Session:
             def check(stop: Stop, conditional=conditional) -> Verdict:
                 for conds, (kind, err) in conditional:
                     if all(c.holds(stop.args) for c in conds):
+                        if kind == "allow":
+                            return ALLOW
                         return Kill("rule") if kind == "kill" else Deny(err)
                 return None
             self._hooks.setdefault((nr, "enter"), []).insert(0, check)
@@ -345,6 +353,11 @@ class Session:
         actions, filt = self._actions()
         # i386/x32 calls from an x86_64 process are shown as such, never mis-named
         foreign = E.SysAction(E.F_STOP | E.F_RECORD) if self.traced else E.SysAction()
+        foreign_ret = bpf.trace() if self.traced else bpf.allow()
+        if self.foreign_rule is not None and self.foreign_rule[0] != "allow":
+            kind, err = self.foreign_rule
+            foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
+            foreign_ret = bpf.kill() if kind == "kill" else bpf.errno_ret(err)
         eng.set_actions(actions, foreign)
         if self._assembler is None:
             self._assembler = self._make_assembler()
@@ -352,8 +365,7 @@ class Session:
         self._started = time.monotonic()
         if self.argv:
             self._path = resolve_command(self.argv[0], self.env.get("PATH"))
-            prog = bpf.compile_filter(filt, bpf.allow(),
-                                      bpf.trace() if self.traced else bpf.allow())
+            prog = bpf.compile_filter(filt, bpf.allow(), foreign_ret)
             eng.spawn(self._path, self.argv, self.env, self.cwd, bpf.pack(prog))
             eng.install_signals(forward=True)
         else:
