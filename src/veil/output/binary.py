@@ -348,6 +348,9 @@ def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
         if pending:
             return TraceFileError(f"{name}: {what} at byte {offset}, in record {nrec + 1} "
                                   f"(records 1-{nrec} shown)", offset, nrec + 1)
+        if not nrec:
+            return TraceFileError(f"{name}: {what} at byte {offset}, before record 1 (nothing shown)",
+                                  offset, 1)
         return TraceFileError(f"{name}: {what} at byte {offset}, after record {nrec}",
                               offset, nrec + 1)
 
@@ -400,6 +403,9 @@ def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
             if pending:
                 raise cut("truncated record before the end marker", pos)
             info.records_read = nrec
+            if f.read(1):
+                raise cut("unexpected data after the end marker",
+                          pos + FRAME_SIZE + length)
             return info
         else:
             whole_records()
