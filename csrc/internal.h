@@ -22,6 +22,7 @@
 #define T_BLOCKED    0x200 /* inside a VEIL_F_BLOCKS syscall */
 #define T_OWN_MASK   0x400 /* the program set its own CPU affinity: placement keeps off */
 #define T_RESTORE    0x800 /* put saved_args back at exit (rewritten arguments) */
+#define T_SECCOMP_ENTRY 0x1000 /* this entry was a seccomp stop */
 
 struct task {
     int32_t tid;      /* 0: free slot */

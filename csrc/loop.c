@@ -420,6 +420,36 @@ static int32_t tgid_of(int32_t tid)
     return p ? (int32_t)atoi(p + 6) : tid;
 }
 
+/*
+ * Skip the call the thread is entering; it returns `value`.  At a seccomp
+ * stop this takes no further stop: the kernel returns what the tracer put in
+ * the return register of a skipped call (seccomp(2), SECCOMP_RET_TRACE).
+ * After a PTRACE_SYSCALL entry stop the value is set at the exit stop.
+ */
+static int settle_at_entry(struct veil_engine *e, struct task *t, int64_t value,
+                           uint32_t how, uint64_t ts)
+{
+    int rc = veil_arch_skip_syscall(t->tid);
+    if (rc < 0)
+        return rc == -ESRCH ? 0 : rc;
+    const struct veil_sysdesc *d = desc_for(e, t);
+    if ((t->flags & T_SECCOMP_ENTRY) && !(d->flags & VEIL_F_PY_EXIT) &&
+        !(t->flags & T_RESTORE)) {
+        rc = veil_arch_set_return(t->tid, value);
+        if (rc < 0)
+            return rc == -ESRCH ? 0 : rc;
+        if (t->flags & T_RECORDING)
+            capture_exit(e, t, value, ts);
+        if (t->flags & T_BLOCKED)
+            placement_set_blocked(e, t, 0);
+        t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
+        return resume_task(e, t, 0);
+    }
+    t->exit_value = value;
+    t->flags |= how | T_WANT_EXIT;
+    return resume_task(e, t, 0);
+}
+
 static int on_syscall_entry(struct veil_engine *e, struct task *t,
                             const struct __ptrace_syscall_info *si, int from_seccomp,
                             struct veil_event *ev)
@@ -431,7 +461,9 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     t->nr = nr;
     t->sp = si->stack_pointer;
     memcpy(t->args, args, sizeof t->args);
-    t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
+    t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE | T_SECCOMP_ENTRY);
+    if (from_seccomp)
+        t->flags |= T_SECCOMP_ENTRY;
 
     const struct veil_sysdesc *d = desc_for(e, t);
     if (!(d->flags & VEIL_F_STOP) && !from_seccomp)
@@ -453,8 +485,9 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         t->flags |= T_WANT_EXIT;
         placement_set_blocked(e, t, 1);
     }
+    if ((d->flags & VEIL_F_DENY) && !(d->flags & VEIL_F_PY_ENTER))
+        return settle_at_entry(e, t, -(int64_t)d->deny_errno, T_DENY, ts);
     if (d->flags & VEIL_F_DENY) {
-        /* only reached without seccomp; the filter settles it otherwise */
         veil_arch_skip_syscall(t->tid);
         t->exit_value = -(int64_t)d->deny_errno;
         t->flags |= T_DENY | T_WANT_EXIT;
@@ -726,11 +759,8 @@ int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value)
     case VEIL_V_EMULATE:
         if (!at_entry)
             return -EINVAL;
-        if (veil_arch_skip_syscall(tid) < 0)
-            return -errno;
-        t->exit_value = verdict == VEIL_V_DENY ? -value : value;
-        t->flags |= (verdict == VEIL_V_DENY ? T_DENY : T_EMULATE) | T_WANT_EXIT;
-        break;
+        return settle_at_entry(e, t, verdict == VEIL_V_DENY ? -value : value,
+                               verdict == VEIL_V_DENY ? T_DENY : T_EMULATE, now_ns());
     case VEIL_V_SETRET:
         if (at_entry)
             return -EINVAL;
