@@ -202,7 +202,7 @@ class Mintracer(Peer):
 
 
 class Veil(Peer):
-    """`veil trace -f -o FILE -- CMD`, optionally with `--affinity off`.
+    """`veil trace -f -o FILE -- CMD`, optionally with `--affinity off` or `--format binary|json`.
 
     Which veil: --veil CMD if given; else `veil` on PATH, `python3 -m veil`,
     and `python3 -m veil` with this checkout's src/ on PYTHONPATH, the first
@@ -249,7 +249,7 @@ class Veil(Peer):
 
 
 PEER_NAMES = ["native", "strace", "mintracer", "mintracer-seccomp", "veil", "veil-noaffinity",
-              "proot"]
+              "veil-binary", "veil-json", "proot"]
 # mintracer-pin is the floor for veil's default placement (loop on the
 # tracee's core); plain mintracer is the floor for veil-noaffinity.
 DEFAULT_PEERS = ["native", "strace", "mintracer", "mintracer-seccomp", "mintracer-pin", "veil",
@@ -274,6 +274,10 @@ def make_peer(name, build_dir, veil_cmd):
         return Veil(name, [], veil_cmd, pin)
     if base == "veil-noaffinity":
         return Veil(name, ["--affinity", "off"], veil_cmd, pin)
+    if base == "veil-binary":
+        return Veil(name, ["--format", "binary"], veil_cmd, pin)
+    if base == "veil-json":
+        return Veil(name, ["--format", "json"], veil_cmd, pin)
     raise ValueError(name)
 
 

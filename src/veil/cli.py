@@ -110,7 +110,6 @@ def _parse_pids(values: Sequence[str]) -> List[int]:
 def cmd_trace(argv: Sequence[str]) -> int:
     from .decoders import Ctx
     from .observers import SyscallStats
-    from .output.jsonl import JsonWriter
     from .output.summary import write_summary
     from .output.text import TextWriter
     from .session import Session
@@ -166,6 +165,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
                               decorate_fds=bool(args.decorate), seccomp=args.seccomp)
     elif not args.summary_only:
         if args.format == "json":
+            from .output.jsonl import JsonWriter  # construct: imported only when needed
             observers.append(JsonWriter(out, ctx, status))
         elif args.format == "perfetto":
             from .output.perfetto import PerfettoWriter
