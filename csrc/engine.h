@@ -156,6 +156,8 @@ void veil_set_options(struct veil_engine *e, int seccomp, int follow,
 int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
                char *const envp[], const char *cwd,
                const void *bpf, uint32_t bpf_len, int32_t *pid_out);
+/* stdin/stdout/stderr of the next spawned child (-1: inherit veil's) */
+void veil_set_stdio(struct veil_engine *e, int in, int out, int err);
 /* errno of a failed exec in the spawned child (0 if it exec'd), once it exited */
 int veil_spawn_error(struct veil_engine *e);
 int veil_attach(struct veil_engine *e, int32_t pid);

@@ -76,6 +76,7 @@ struct veil_engine {
     int32_t main_pid;
     int main_status;     /* raw wait status of main_pid, -1 until known */
     int spawn_err_fd;    /* child's exec errno arrives here */
+    int stdio[3];        /* fds the child gets as 0, 1, 2 (-1: inherit) */
 };
 
 /* capture.c */

@@ -48,6 +48,7 @@ struct veil_engine *veil_new(uint32_t ring_bytes)
     e->main_pid = -1;
     e->main_status = -1;
     e->spawn_err_fd = -1;
+    e->stdio[0] = e->stdio[1] = e->stdio[2] = -1;
     return e;
 }
 
@@ -199,6 +200,9 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
         signal(SIGXFSZ, SIG_DFL);
         if (read(go[0], &c, 1) != 1)
             _exit(127);
+        for (int i = 0; i < 3; i++)
+            if (e->stdio[i] >= 0 && e->stdio[i] != i && dup2(e->stdio[i], i) < 0)
+                child_fail(err[1], errno);
         if (cwd && chdir(cwd) < 0)
             child_fail(err[1], errno);
         if (bpf && install_filter(bpf, bpf_len) < 0)
@@ -239,6 +243,13 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
     e->spawn_err_fd = err[0];
     *pid_out = pid;
     return rc;
+}
+
+void veil_set_stdio(struct veil_engine *e, int in, int out, int err)
+{
+    e->stdio[0] = in;
+    e->stdio[1] = out;
+    e->stdio[2] = err;
 }
 
 int veil_spawn_error(struct veil_engine *e)

@@ -123,6 +123,10 @@ class Engine:
         self.main_pid = pid[0]
         return pid[0]
 
+    def set_stdio(self, stdin: int = -1, stdout: int = -1, stderr: int = -1) -> None:
+        """fds the next spawned child gets as 0, 1, 2 (-1: veil's own)."""
+        lib.veil_set_stdio(self._e, stdin, stdout, stderr)
+
     def spawn_error(self) -> int:
         """errno of a failed exec in the child, 0 if it exec'd."""
         return lib.veil_spawn_error(self._e)

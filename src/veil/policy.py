@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno as _errno
 import fnmatch
+import os
 import re
 import signal as _signal
 import time
@@ -152,10 +153,7 @@ class InjectRule:
 
     def _selects(self, stop: Stop) -> bool:
         if self.path is not None:
-            try:
-                path = stop.args.path
-            except AttributeError:
-                return False
+            path = _path_of(stop)
             if path is None or not fnmatch.fnmatchcase(path, self.path):
                 return False
         if self.fd is not None:
@@ -231,7 +229,8 @@ class Policy:
         """Fault injection, as strace's ``-e inject=``: fail with ``error`` (errno
         number or name), return ``retval`` without running, deliver ``signal``,
         or delay entry/exit (seconds); on the invocations ``when`` selects,
-        optionally only where the path matches the glob ``path`` or the fd is ``fd``."""
+        optionally only where the path (or the file of the fd argument) matches
+        the glob ``path``, or the fd is ``fd``."""
         err = _parse_errno(error) if error is not None else None
         sig = _parse_signal(signal) if signal is not None else 0
         if err is not None and retval is not None:
@@ -257,6 +256,23 @@ class Policy:
                 session.watch(rule.nrs, _sleeper(rule.delay_exit), "exit")
         for nrs, phase, fn in self.hooks:
             session.watch(nrs, fn, phase)
+
+
+def _path_of(stop: Stop) -> Optional[str]:
+    """The path a call names, or the file its fd argument refers to (read
+    from /proc while the caller is stopped, so it is the fd's file now)."""
+    try:
+        return stop.args.path
+    except AttributeError:
+        pass
+    try:
+        fd = stop.args.fd
+    except AttributeError:
+        return None
+    try:
+        return os.readlink(f"/proc/{stop.pid}/fd/{fd}")
+    except OSError:
+        return None
 
 
 def _sleeper(seconds: float) -> Hook:

@@ -184,7 +184,9 @@ class Session:
                  trace: Union[str, Iterable[int], None] = "all", follow: bool = True,
                  strsize: int = 32, seccomp: bool = True, affinity: Union[str, int] = "auto",
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-                 observers: Sequence[Observer] = (), decorate_fds: bool = False):
+                 observers: Sequence[Observer] = (), decorate_fds: bool = False,
+                 stdin: Optional[int] = None, stdout: Optional[int] = None,
+                 stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -202,6 +204,10 @@ class Session:
         self.observers: List[Observer] = list(observers)
         self.decorate_fds = decorate_fds
         self.raw_sinks: List[Callable[[bytes], None]] = []
+        self.stdio = tuple(-1 if f is None else f for f in (stdin, stdout, stderr))
+        # called once the tracees are traced (in the loop's thread): e.g. to let
+        # a forked child that waits to be attached go on
+        self.after_start = after_start
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
@@ -366,6 +372,7 @@ class Session:
         if self.argv:
             self._path = resolve_command(self.argv[0], self.env.get("PATH"))
             prog = bpf.compile_filter(filt, bpf.allow(), foreign_ret)
+            eng.set_stdio(*self.stdio)
             eng.spawn(self._path, self.argv, self.env, self.cwd, bpf.pack(prog))
             eng.install_signals(forward=True)
         else:
@@ -377,6 +384,8 @@ class Session:
                 eng.detach_all()
                 eng.restore_signals()
                 raise
+        if self.after_start is not None:
+            self.after_start()
 
     def _step(self, deliver: Callable[[bytes], None]) -> Optional[Stop]:
         """Run the engine until a hooked stop (returned) or the end (None);
@@ -552,9 +561,9 @@ class Session:
         eng = self._engine
         status = eng.main_status()
         duration = time.monotonic() - self._started
-        if self.pids:
+        if self.pids and status == -1:
             return Result(0, None, None, False, duration, eng.stats())
-        err = eng.spawn_error() if status != -1 else 0
+        err = eng.spawn_error() if status != -1 and not self.pids else 0
         if err:
             raise CommandNotFound(self.argv[0], os.strerror(err),
                                   127 if err == _errno.ENOENT else 126)

@@ -1,0 +1,149 @@
+"""pytest plugin (entry point ``pytest11``): run code under a syscall policy.
+
+    def test_report_survives_full_disk(veil_run):
+        r = veil_run(["./report", "out.txt"], inject={"write": "ENOSPC"})
+        assert r.exit_code != 0, "the program claimed success on a full disk"
+
+    def test_save(veil_call, tmp_path):
+        r = veil_call(save_report, tmp_path / "r.txt", inject={"write": "ENOSPC"})
+        assert isinstance(r.exception, OSError)
+
+``inject`` maps syscall names (or sets such as "%file") to an error name, or to
+the keyword arguments of :meth:`veil.Policy.inject` (``{"error": "EIO", "when":
+"2"}``); ``policy`` takes a veil.Policy or a list of them.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import tempfile
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import pytest
+
+from .policy import Policy
+from .session import Session
+
+
+_BOX_SIZE = 16 << 20
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    signal: Optional[int] = None
+
+
+@dataclass
+class CallResult:
+    exit_code: int
+    value: Any = None
+    exception: Optional[BaseException] = None
+    traceback: str = ""
+
+
+def _policies(policy, inject) -> List[Policy]:
+    out = [] if policy is None else list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    if inject:
+        p = Policy()
+        for names, spec in inject.items():
+            kw = {"error": spec} if isinstance(spec, (str, int)) else dict(spec)
+            p.inject(names, **kw)
+        out.insert(0, p)
+    return out
+
+
+def run_under_policy(argv: Sequence[str], *, policy=None, inject: Optional[Dict] = None,
+                     cwd: Optional[str] = None, env: Optional[Dict[str, str]] = None) -> RunResult:
+    """Run a command under policies; capture its stdout and stderr."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        session = Session(list(map(str, argv)), trace="none", cwd=cwd, env=env,
+                          stdin=os.open(os.devnull, os.O_RDONLY), stdout=out.fileno(),
+                          stderr=err.fileno())
+        for p in _policies(policy, inject):
+            p.apply(session)
+        try:
+            result = session.run()
+        finally:
+            os.close(session.stdio[0])
+        out.seek(0)
+        err.seek(0)
+        return RunResult(result.exit_code, out.read().decode(errors="replace"),
+                         err.read().decode(errors="replace"), result.signal)
+
+
+def call_under_policy(fn: Callable, *args, policy=None, inject: Optional[Dict] = None,
+                      **kwargs) -> CallResult:
+    """Call ``fn(*args, **kwargs)`` in a forked child traced under the policies.
+
+    The child waits until veil has attached, runs the call, and sends back its
+    value or exception (pickled).  Attached processes are traced without the
+    seccomp prefilter, so every syscall of the child stops once (slower, same
+    verdicts)."""
+    go_r, go_w = os.pipe()
+    # the outcome comes back through shared memory: no syscall the policy could touch
+    box = mmap.mmap(-1, _BOX_SIZE)
+    pid = os.fork()
+    if pid == 0:  # the child: wait to be traced, call, report, leave
+        code = 0
+        try:
+            os.close(go_w)
+            os.read(go_r, 1)
+            try:
+                outcome = ("value", fn(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001 - reported to the parent
+                outcome = ("exception", e, traceback.format_exc())
+                code = 1
+            try:
+                data = pickle.dumps(outcome)
+            except Exception as e:  # an unpicklable result
+                data = pickle.dumps(("exception", RuntimeError(f"unpicklable result: {e}"), ""))
+            if len(data) > _BOX_SIZE - 8:
+                data = pickle.dumps(("exception", RuntimeError("result too large"), ""))
+            box[8:8 + len(data)] = data
+            box[0:8] = len(data).to_bytes(8, "little")
+        finally:
+            os._exit(code)
+    os.close(go_r)
+
+    def release() -> None:
+        os.write(go_w, b"g")
+        os.close(go_w)
+
+    try:
+        session = Session(pids=[pid], trace="none", after_start=release)
+        for p in _policies(policy, inject):
+            p.apply(session)
+        result = session.run()
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        size = int.from_bytes(box[0:8], "little")
+        raw = box[8:8 + size]
+        if not size:
+            return CallResult(result.exit_code, exception=RuntimeError(
+                f"the child ended without a result (exit status {result.exit_code})"))
+        outcome = pickle.loads(raw)
+        if outcome[0] == "value":
+            return CallResult(result.exit_code, value=outcome[1])
+        return CallResult(result.exit_code, exception=outcome[1], traceback=outcome[2])
+    finally:
+        box.close()
+
+
+@pytest.fixture
+def veil_run():
+    """``veil_run(argv, inject={...}, policy=...) -> RunResult(exit_code, stdout, stderr)``"""
+    return run_under_policy
+
+
+@pytest.fixture
+def veil_call():
+    """``veil_call(fn, *args, inject={...}, policy=...) -> CallResult(exit_code, value, exception)``"""
+    return call_under_policy
