@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import struct as _struct
 from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
@@ -54,7 +55,12 @@ def _names(text: str) -> List[Any]:
     """A flag set as strace writes it (A|B|0x40) as a list; "0" is the empty set."""
     if text in ("0", ""):
         return []
-    return text.split("|")
+    out = []
+    for part in text.split("|"):
+        part = part.split(" /*", 1)[0].strip()
+        if part and part != "0":
+            out.append(part)
+    return out
 
 
 def _flag_list(set_name: str, v: int):
@@ -64,12 +70,16 @@ def _flag_list(set_name: str, v: int):
     return _names(fn(v))
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
 def _enum_value(set_name: str, v: int):
+    """The name of an enum value; its number when it has no plain name."""
     fn = registry.ENUM_SETS.get(set_name)
     if fn is None:
         return _s32(v)
     text = fn(v)
-    return int(text) if text.lstrip("-").isdigit() else text
+    return text if _NAME.match(text) else _s32(v)
 
 
 def _signal(v: int):
@@ -269,6 +279,8 @@ STRUCTS: Dict[str, Callable[[bytes], Any]] = {
     "int": _int, "uint": _uint, "socklen": _uint, "int2": lambda d: list(Int2.parse(d)),
     "wstatus": lambda d: wait_status(_uint(d)), "wait_status": lambda d: wait_status(_uint(d)),
     "loff_t": lambda d: _struct.unpack_from("<q", d)[0],
+    "uid": _uint, "gid": _uint, "pid": _int, "size": lambda d: _struct.unpack_from("<Q", d)[0],
+    "sched_param": lambda d: {"sched_priority": _int(d)},
 }
 
 
@@ -417,6 +429,8 @@ class _Notation:
             raise _NotationError("empty value")
         if text.lstrip("-").isdigit():
             return int(text)
+        if text == "NULL":
+            return None
         if "|" in text and all(p.replace("_", "").isalnum() for p in text.split("|")):
             return text.split("|")
         return text
@@ -647,7 +661,8 @@ def _cpu_mask(call, args, ctx, out):
     c = _cap(call, 2)
     if call.ret is None or call.failed or c is None:
         return
-    data = c.data[:call.ret]
+    getting = call.name == "sched_getaffinity"
+    data = c.data[:call.ret] if getting else c.data[:call.args[1]]
     bits = int.from_bytes(data, "little")
     args["mask"] = [i for i in range(len(data) * 8) if bits >> i & 1]
     if "mask" in out.truncated:
@@ -662,12 +677,47 @@ def _wait4(call, args, ctx, out):
 REFINE: Dict[str, Callable] = {
     "open": _open_mode, "openat": _open_mode, "fcntl": _fcntl,
     "getdents64": _dirents, "getdents": _dirents, "sched_getaffinity": _cpu_mask,
+    "sched_setaffinity": _cpu_mask,
     "wait4": _wait4,
 }
 
 
 def call_object(call: Call, ctx: Ctx) -> dict:
-    """The JSON object of one finished (or never-returning) call."""
+    """The JSON object of one finished (or never-returning) call.  Never
+    raises: a call that the typed decoding cannot handle gets its arguments
+    as strace's text (one string per argument) and ``"decode_error"``."""
+    try:
+        return _call_object(call, ctx)
+    except Exception as e:  # an observer must not kill the trace
+        obj = _base_object(call, ctx)
+        try:
+            texts = format_args(call, ctx)
+        except Exception:
+            texts = [f"{a:#x}" for a in (call.args or ())]
+        names = ([n for n, _ in call.sc.args if n[0] != "_"] if call.sc is not None else [])
+        obj["args"] = {(names[i] if i < len(names) else f"arg{i}"): t for i, t in enumerate(texts)}
+        obj["decode_error"] = f"{type(e).__name__}: {e}"
+        return obj
+
+
+def _base_object(call: Call, ctx: Ctx) -> dict:
+    err = call.errno
+    try:
+        retval = format_ret(call, ctx) if call.ret is not None and err is None else None
+    except Exception:
+        retval = str(call.ret)
+    return {
+        "pid": call.pid, "tid": call.tid, "syscall": call.name, "args": {},
+        "result": None if call.ret is None else (call.ret if err is None else -1),
+        "errno": errno_name(err) if err is not None else None,
+        "retval": retval,
+        "start": call.ts_enter / 1e9,
+        "duration": (None if call.ts_exit is None or call.ret is None
+                     else (call.ts_exit - call.ts_enter) / 1e9),
+    }
+
+
+def _call_object(call: Call, ctx: Ctx) -> dict:
     sc = call.sc
     out = _Out()
     args: Dict[str, Any] = {}
@@ -691,16 +741,8 @@ def call_object(call: Call, ctx: Ctx) -> dict:
             c = call.caps.get(R.CAP_RESULT)
             if c is not None and c.kind == R.CAP_FDPATH_RET and not c.fault and c.data:
                 out.fd_paths["result"] = _text(c.data)
-    err = call.errno
-    obj = {
-        "pid": call.pid, "tid": call.tid, "syscall": call.name, "args": args,
-        "result": None if call.ret is None else (call.ret if err is None else -1),
-        "errno": errno_name(err) if err is not None else None,
-        "retval": format_ret(call, ctx) if call.ret is not None and err is None else None,
-        "start": call.ts_enter / 1e9,
-        "duration": (None if call.ts_exit is None or call.ret is None
-                     else (call.ts_exit - call.ts_enter) / 1e9),
-    }
+    obj = _base_object(call, ctx)
+    obj["args"] = args
     obj.update(extra)
     if out.truncated:
         obj["truncated"] = out.truncated
