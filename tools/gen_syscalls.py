@@ -72,12 +72,14 @@ FLAG_SETS = (
     "close_range_flags", "getrandom_flags", "mremap_flags", "msync_flags",
     "mlock_flags", "personality", "mount_flags", "umount_flags",
     "fallocate_mode", "splice_flags", "xattr_flags", "rseq_flags",
+    "faccessat_flags", "timer_flags", "unshare_flags", "mlockall_flags", "ipc_flags",
 )
 ENUM_SETS = (
     "madvise", "fadvise_advice", "fcntl_cmd", "seek_whence", "socket_domain", "shutdown_how",
     "sockopt_level", "prctl_option", "arch_prctl_code", "futex_op",
     "epoll_ctl_op", "rlimit_resource", "sigprocmask_how", "sched_policy",
     "clock_id", "itimer_which", "ptrace_request", "seccomp_op", "ioctl_cmd",
+    "idtype", "ipc_cmd",
 )
 
 RET_KINDS = ("int", "fd", "pid", "size", "hex", "none", "uid", "gid")

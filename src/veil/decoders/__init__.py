@@ -12,9 +12,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall
-from . import registry
-from .common import (DecodeError, errno_name, errno_text, escape_bytes, is_error_return, ptr, quote,
-                     quote_limited, s32, s64, signal_name, sigset, u32)
+from . import capture, registry
+from .common import (RESTART_QUESTION, DecodeError, errno_name, errno_text, escape_bytes,
+                     is_error_return, octal, ptr, quote, quote_limited, s32, s64, signal_name, sigset,
+                     u32)
 
 __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError"]
 
@@ -239,7 +240,7 @@ def _k_enum(call, i, v, p, ctx):
 
 
 def _k_mode(call, i, v, p, ctx):
-    return f"0{u32(v) & 0o7777:03o}" if u32(v) & ~0o7777 == 0 else f"{u32(v):#o}"
+    return octal(u32(v))
 
 
 def _k_signal(call, i, v, p, ctx):
@@ -278,7 +279,7 @@ def _k_struct(call, i, v, p, ctx):
         return ptr(v)
     try:
         return entry[1](c.data, call, ctx)
-    except Exception:  # a short or odd struct prints as its address
+    except DecodeError:  # a short or odd struct prints as its address
         return ptr(v)
 
 
@@ -289,13 +290,13 @@ def _k_outstruct(call, i, v, p, ctx):
 
 
 def _k_sockaddr(call, i, v, p, ctx):
-    from .net import sockaddr
+    from .net import sockaddr_or_addr
     c = call.caps.get(i)
     if v == 0:
         return "NULL"
     if c is None or c.fault:
         return ptr(v)
-    return sockaddr(c.data)
+    return sockaddr_or_addr(c.data, len(c.data), v)
 
 
 def _k_outsockaddr(call, i, v, p, ctx):
@@ -308,10 +309,20 @@ def _fmt_iov(call, i, v, ctx, total):
     c = call.caps.get(i)
     if c is None or c.fault:
         return ptr(v)
-    iovs, more = c.iovecs()
+    iovs, more = capture.iovecs(c.data)
+    if not iovs and (c.data is None or len(c.data) < 8):
+        return ptr(v)
+    return iov_text(iovs, more, ctx)
+
+
+def iov_text(iovs, more: bool, ctx: "Ctx") -> str:
+    """[{iov_base="...", iov_len=N}, ...] from capture.iovecs() elements."""
     parts = []
-    for base, ln, data in iovs:
-        parts.append("{iov_base=" + quote_limited(data, ln, ctx.strsize, ctx.hex_all)
+    for n, (base, ln, data, avail) in enumerate(iovs):
+        if n >= max(ctx.strsize, 1):
+            more = True
+            break
+        parts.append("{iov_base=" + quote_limited(data, avail, ctx.strsize, ctx.hex_all)
                      + f", iov_len={ln}}}")
     if more:
         parts.append("...")
@@ -400,6 +411,10 @@ def format_ret(call: Call, ctx: Ctx) -> str:
         return "?"
     if is_error_return(ret):
         err = -ret
+        if err in RESTART_QUESTION:
+            if err == 516 and call.sc is not None:  # restart_syscall will name it
+                registry.note_restart(call.tid, call.sc.name)
+            return f"? {errno_name(err)} ({errno_text(err)})"
         return f"-1 {errno_name(err)} ({errno_text(err)})"
     sc = call.sc
     if sc is None:
@@ -420,4 +435,4 @@ def format_ret(call: Call, ctx: Ctx) -> str:
 
 
 # families register themselves on import
-from . import desc, fs, mem, net, proc, signals  # noqa: E402,F401
+from . import desc, fs, ipc, mem, net, proc, signals, time  # noqa: E402,F401

@@ -84,18 +84,22 @@ def u32(v: int) -> int:
 
 # --- flag sets --------------------------------------------------------------
 
-def flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0") -> str:
-    """Bits named by ``table`` joined with |, leftover bits in hex."""
+def flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0",
+          dflt: Optional[str] = None) -> str:
+    """Bits named by ``table`` joined with |, leftover bits in hex (strace's printflags):
+    nothing known at all prints ``0x... /* dflt */`` when ``dflt`` is given."""
     names = []
     left = value
     for bit, name in table:
         if bit and (left & bit) == bit:
             names.append(name)
             left &= ~bit
+    if not names:
+        if left:
+            return f"{left:#x} /* {dflt} */" if dflt else f"{left:#x}"
+        return zero if zero is not None else "0"
     if left:
         names.append(f"{left:#x}")
-    if not names:
-        return zero if zero is not None else "0"
     return "|".join(names)
 
 
@@ -106,6 +110,54 @@ def enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> s
     if fallback is not None:
         return fallback
     return f"{value:#x}" if value > 9 or value < 0 else str(value)
+
+
+def xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+    """strace's printxval: the name, else ``0x... /* dflt */`` (plain hex without dflt)."""
+    name = table.get(value)
+    if name is not None:
+        return name
+    text = f"{value:#x}" if value >= 0 else f"{value & 0xFFFFFFFF:#x}"
+    if value == 0:
+        text = "0"
+    return f"{text} /* {dflt} */" if dflt else text
+
+
+def xval_d(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+    """As xval, but an unknown value is printed in decimal (strace's printxval_d)."""
+    name = table.get(value)
+    if name is not None:
+        return name
+    return f"{value} /* {dflt} */" if dflt else str(value)
+
+
+def octal(v: int) -> str:
+    """C's %#03o (strace's print_numeric_umode_t): 022, 0755, 000."""
+    s = "0" + format(v, "o") if v else "0"
+    return s.rjust(3, "0")
+
+
+def unpack(fmt, data: bytes, offset: int = 0):
+    """struct.unpack_from that raises DecodeError on short or missing data."""
+    import struct as _st
+    st = fmt if isinstance(fmt, _st.Struct) else _st.Struct(fmt)
+    if data is None or offset < 0 or len(data) < offset + st.size:
+        raise DecodeError(f"need {st.size} bytes at {offset}, have {0 if data is None else len(data)}")
+    return st.unpack_from(data, offset)
+
+
+def array(items: Iterable[str], limit: int, more: bool = False) -> str:
+    """[a, b, ...] cut after ``limit`` elements, as strace's print_array."""
+    out = []
+    cut = more
+    for i, it in enumerate(items):
+        if i >= limit:
+            cut = True
+            break
+        out.append(it)
+    if cut:
+        out.append("...")
+    return "[" + ", ".join(out) + "]"
 
 
 # --- errno ------------------------------------------------------------------
@@ -125,6 +177,10 @@ RESTART_CODES = {
 
 # errno module aliases we do not want (strace prints the kernel's first name)
 _PREFERRED = {_errno.EAGAIN: "EAGAIN", _errno.EDEADLK: "EDEADLK", _errno.ENOTSUP: "EOPNOTSUPP"}
+
+
+# the restart codes strace prints as "? NAME (text)" rather than "-1 NAME (text)"
+RESTART_QUESTION = {512, 513, 514, 516}
 
 
 def errno_name(err: int) -> str:

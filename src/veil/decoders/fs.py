@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import struct as _struct
 
-from .common import enum, flags, ptr, s32, u32
+from .. import records as R
+
+from .common import DecodeError, flags, octal, ptr, quote, s32, u32, unpack, xval
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
 
 O_ACCMODE = 3
@@ -37,16 +39,16 @@ AT_FLAGS = [
 
 @flag_set("at")
 def at_flags(v: int) -> str:
-    return flags(u32(v), AT_FLAGS)
+    return flags(u32(v), AT_FLAGS, dflt="AT_???")
 
 
 @flag_set("statx_flags")
 def statx_flags(v: int) -> str:
     v = u32(v)
-    out = flags(v, AT_FLAGS, zero=None)
     if not v & 0x6000:  # the sync type is a 2-bit field whose zero value has a name
-        return "AT_STATX_SYNC_AS_STAT" if out == "0" else f"AT_STATX_SYNC_AS_STAT|{out}"
-    return out
+        return "AT_STATX_SYNC_AS_STAT" if not v else \
+            f"AT_STATX_SYNC_AS_STAT|{flags(v, AT_FLAGS, dflt='AT_???')}"
+    return flags(v, AT_FLAGS, dflt="AT_???")
 
 
 STATX_ATTRS = [(0x4, "STATX_ATTR_COMPRESSED"), (0x10, "STATX_ATTR_IMMUTABLE"),
@@ -58,30 +60,31 @@ STATX_ATTRS = [(0x4, "STATX_ATTR_COMPRESSED"), (0x10, "STATX_ATTR_IMMUTABLE"),
 
 @enum_set("fadvise_advice")
 def fadvise_advice(v: int) -> str:
-    return enum(s32(v), {0: "POSIX_FADV_NORMAL", 1: "POSIX_FADV_RANDOM",
+    return xval(u32(v), {0: "POSIX_FADV_NORMAL", 1: "POSIX_FADV_RANDOM",
                          2: "POSIX_FADV_SEQUENTIAL", 3: "POSIX_FADV_WILLNEED",
-                         4: "POSIX_FADV_DONTNEED", 5: "POSIX_FADV_NOREUSE"})
+                         4: "POSIX_FADV_DONTNEED", 5: "POSIX_FADV_NOREUSE"}, "POSIX_FADV_???")
 
 
 @flag_set("unlinkat_flags")
 def unlinkat_flags(v: int) -> str:
-    return flags(u32(v), [(0x200, "AT_REMOVEDIR")])
+    return flags(u32(v), [(0x200, "AT_REMOVEDIR")], dflt="AT_???")
 
 
 @flag_set("faccessat_flags")
 def faccessat_flags(v: int) -> str:
-    return flags(u32(v), [(0x200, "AT_EACCESS"), (0x100, "AT_SYMLINK_NOFOLLOW"),
-                          (0x1000, "AT_EMPTY_PATH")])
+    return flags(u32(v), [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_EACCESS"),
+                          (0x1000, "AT_EMPTY_PATH")], dflt="AT_???")
 
 
 @flag_set("access_mode")
 def access_mode(v: int) -> str:
-    return flags(u32(v), [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")], zero="F_OK")
+    return flags(u32(v), [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")], zero="F_OK", dflt="?_OK")
 
 
 @flag_set("renameat2_flags")
 def renameat2_flags(v: int) -> str:
-    return flags(u32(v), [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")])
+    return flags(u32(v), [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")],
+                 dflt="RENAME_???")
 
 
 STATX_MASK = [
@@ -101,7 +104,7 @@ def statx_mask(v: int) -> str:
     if v & 0x7FF == 0x7FF:
         rest = flags(v & ~0x7FF, STATX_MASK, zero=None)
         return "STATX_BASIC_STATS" if rest == "0" else f"STATX_BASIC_STATS|{rest}"
-    return flags(v, STATX_MASK)
+    return flags(v, STATX_MASK, dflt="STATX_???")
 
 
 _S_IFMT = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o60000: "S_IFBLK",
@@ -112,7 +115,7 @@ def file_mode(mode: int) -> str:
     """S_IFREG|0644 style (type and permission bits, as strace prints st_mode)."""
     fmt = mode & 0o170000
     perm = mode & 0o7777
-    perm_s = f"0{perm:03o}"
+    perm_s = octal(perm)
     name = _S_IFMT.get(fmt)
     if name:
         return f"{name}|{perm_s}"
@@ -130,7 +133,7 @@ _STAT = _struct.Struct("<QQQIII4xQqqq")
 
 @struct("stat", 144)
 def stat_struct(data: bytes, call, ctx) -> str:
-    dev, ino, nlink, mode, uid, gid, rdev, size, blksize, blocks = _STAT.unpack_from(data)
+    dev, ino, nlink, mode, uid, gid, rdev, size, blksize, blocks = unpack(_STAT, data)
     fmt = mode & 0o170000
     if fmt in (0o20000, 0o60000):
         return f"{{st_mode={file_mode(mode)}, st_rdev={makedev(rdev)}, ...}}"
@@ -143,14 +146,15 @@ _STATX = _struct.Struct("<IIQIIIHxxQQQQ")
 @struct("statx", 256)
 def statx_struct(data: bytes, call, ctx) -> str:
     mask, blksize, attrs, nlink, uid, gid, mode, ino, size, blocks, attr_mask = \
-        _STATX.unpack_from(data)
-    return (f"{{stx_mask={statx_mask(mask)}, stx_attributes={flags(attrs, STATX_ATTRS)}, "
+        unpack(_STATX, data)
+    return (f"{{stx_mask={statx_mask(mask)}, "
+            f"stx_attributes={flags(attrs, STATX_ATTRS, dflt='STATX_ATTR_???')}, "
             f"stx_mode={file_mode(mode)}, stx_size={size}, ...}}")
 
 
 @struct("statfs", 120)
 def statfs_struct(data: bytes, call, ctx) -> str:
-    ftype, bsize, blocks, bfree, bavail, files, ffree = _struct.unpack_from("<qqQQQQQ", data)
+    ftype, bsize, blocks, bfree, bavail, files, ffree = unpack("<qqQQQQQ", data)
     return (f"{{f_type={ftype:#x}, f_bsize={bsize}, f_blocks={blocks}, f_bfree={bfree}, "
             f"f_bavail={bavail}, f_files={files}, f_ffree={ffree}, ...}}")
 
@@ -181,25 +185,131 @@ RESOLVE_FLAGS = [(1, "RESOLVE_NO_XDEV"), (2, "RESOLVE_NO_MAGICLINKS"),
                  (32, "RESOLVE_CACHED")]
 
 
+def open_flags64(v: int) -> str:
+    low = open_flags(v & 0xFFFFFFFF)
+    high = v & ~0xFFFFFFFF
+    return low if not high else f"{low}|{high:#x}"
+
+
 @struct("open_how", 24)
-def open_how(data: bytes, call, ctx) -> str:
-    fl, mode, resolve = _OPEN_HOW.unpack_from(data)
-    parts = [f"flags={open_flags(fl)}"]
+def open_how(data: bytes, call=None, ctx=None) -> str:
+    fl, mode, resolve = unpack(_OPEN_HOW, data)
+    parts = [f"flags={open_flags64(fl)}"]
     if fl & O_CREAT or (fl & O_TMPFILE) == O_TMPFILE or mode:
-        parts.append(f"mode=0{mode:03o}")
-    if resolve:
-        parts.append(f"resolve={flags(resolve, RESOLVE_FLAGS)}")
+        parts.append(f"mode={octal(mode)}")
+    parts.append(f"resolve={flags(resolve, RESOLVE_FLAGS, dflt='RESOLVE_???')}")
     return "{" + ", ".join(parts) + "}"
 
 
+# open_how may grow: capture what the size argument says (up to a page)
+EXTRA_CAPTURES["openat2"] = {2: (R.CAP_BUF_ARG, 3, 4096)}
+
+
+@special("openat2")
+def _openat2(call, ctx):
+    from . import fmt_fd, format_arg
+    a = call.args
+    size = a[3]
+    c = call.cap(2)
+    if a[2] == 0:
+        how = "NULL"
+    elif c is None or size < 24 or len(c.data) < 24:
+        how = ptr(a[2])
+    else:
+        how = open_how(c.data)
+        extra = c.data[24:size]
+        if extra.strip(bytes(1)):  # unknown non-zero tail: shown as strace does
+            how = how[:-1] + ", ...}"
+    return [fmt_fd(a[0], call, ctx, 0), format_arg(call, 1, "path", ctx), how, str(size)]
+
+
 @struct("utsname", 390)
-def utsname(data: bytes, call, ctx) -> str:
-    fields = [data[i * 65:(i + 1) * 65].split(b"\0", 1)[0].decode("utf-8", "replace")
-              for i in range(6)]
-    return (f'{{sysname="{fields[0]}", nodename="{fields[1]}", ...}}')
+def utsname(data: bytes, call=None, ctx=None) -> str:
+    if data is None or len(data) < 130:
+        raise DecodeError("short utsname")
+    fields = [data[i * 65:(i + 1) * 65].split(b"\0", 1)[0] for i in range(2)]
+    return f"{{sysname={quote(fields[0])}, nodename={quote(fields[1])}, ...}}"
+
+
+def _mknod_args(call, ctx, base: int):
+    from . import fmt_fd, format_arg
+    a = call.args
+    out = [fmt_fd(a[0], call, ctx, 0)] if base else []
+    out.append(format_arg(call, base, "path", ctx))
+    mode = u32(a[base + 1])
+    out.append(file_mode(mode))
+    if mode & 0o170000 in (0o20000, 0o60000):
+        out.append(makedev(a[base + 2]))
+    return out
+
+
+@special("mknod")
+def _mknod(call, ctx):
+    return _mknod_args(call, ctx, 0)
+
+
+@special("mknodat")
+def _mknodat(call, ctx):
+    return _mknod_args(call, ctx, 1)
 
 
 @enum_set("seek_whence")
 def seek_whence(v: int) -> str:
-    return enum(s32(v), {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA",
-                         4: "SEEK_HOLE"})
+    return xval(u32(v), {0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA",
+                         4: "SEEK_HOLE"}, "SEEK_???")
+
+
+MS_FLAGS = [(1, "MS_RDONLY"), (2, "MS_NOSUID"), (4, "MS_NODEV"), (8, "MS_NOEXEC"),
+            (16, "MS_SYNCHRONOUS"), (32, "MS_REMOUNT"), (64, "MS_MANDLOCK"), (128, "MS_DIRSYNC"),
+            (256, "MS_NOSYMFOLLOW"), (1024, "MS_NOATIME"), (2048, "MS_NODIRATIME"),
+            (4096, "MS_BIND"), (8192, "MS_MOVE"), (16384, "MS_REC"), (32768, "MS_SILENT"),
+            (1 << 16, "MS_POSIXACL"), (1 << 17, "MS_UNBINDABLE"), (1 << 18, "MS_PRIVATE"),
+            (1 << 19, "MS_SLAVE"), (1 << 20, "MS_SHARED"), (1 << 21, "MS_RELATIME"),
+            (1 << 22, "MS_KERNMOUNT"), (1 << 23, "MS_I_VERSION"), (1 << 24, "MS_STRICTATIME"),
+            (1 << 25, "MS_LAZYTIME"), (1 << 27, "MS_SUBMOUNT"), (1 << 28, "MS_NOREMOTELOCK"),
+            (1 << 29, "MS_NOSEC"), (1 << 30, "MS_BORN"), (1 << 31, "MS_ACTIVE")]
+
+
+@flag_set("mount_flags")
+def mount_flags(v: int) -> str:
+    v &= 0xFFFFFFFFFFFFFFFF
+    if v >> 16 == 0xC0ED:  # MS_MGC_VAL in the high half
+        rest = v & 0xFFFF
+        return "MS_MGC_VAL" if not rest else f"MS_MGC_VAL|{flags(rest, MS_FLAGS, dflt='MS_???')}"
+    return flags(v, MS_FLAGS, dflt="MS_???")
+
+
+@flag_set("umount_flags")
+def umount_flags(v: int) -> str:
+    return flags(u32(v), [(1, "MNT_FORCE"), (2, "MNT_DETACH"), (4, "MNT_EXPIRE"),
+                          (8, "UMOUNT_NOFOLLOW")], dflt="MNT_???")
+
+
+@flag_set("xattr_flags")
+def xattr_flags(v: int) -> str:
+    return flags(u32(v), [(1, "XATTR_CREATE"), (2, "XATTR_REPLACE")], dflt="XATTR_???")
+
+
+@struct("loff_t", 8)
+def loff_ref(data: bytes, call=None, ctx=None) -> str:
+    return f"[{unpack('<q', data)[0]}]"
+
+
+@struct("size", 8)
+def size_ref(data: bytes, call=None, ctx=None) -> str:
+    return f"[{unpack('<Q', data)[0]}]"
+
+
+@struct("ptr", 8)
+def ptr_ref(data: bytes, call=None, ctx=None) -> str:
+    return f"[{ptr(unpack('<Q', data)[0])}]"
+
+
+@struct("socklen", 4)
+def socklen_ref(data: bytes, call=None, ctx=None) -> str:
+    return f"[{unpack('<i', data)[0]}]"
+
+
+@struct("timer_t", 4)
+def timer_ref(data: bytes, call=None, ctx=None) -> str:
+    return f"[{unpack('<i', data)[0]}]"

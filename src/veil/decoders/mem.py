@@ -1,8 +1,9 @@
 """Memory family: mmap protections and flags, madvise, mremap, msync, mlock."""
 from __future__ import annotations
 
-from .common import enum, flags, ptr, s32, u32
-from .registry import enum_set, flag_set, special
+from .. import records as R
+from .common import array, flags, ptr, s32, u32, xval
+from .registry import EXTRA_CAPTURES, enum_set, flag_set, special
 
 PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC"), (0x8, "PROT_SEM"),
         (0x01000000, "PROT_GROWSDOWN"), (0x02000000, "PROT_GROWSUP")]
@@ -18,16 +19,16 @@ MAP_FLAGS = [(0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"),
 
 @flag_set("mmap_prot")
 def mmap_prot(v: int) -> str:
-    return flags(u32(v), PROT, zero="PROT_NONE")
+    return flags(u32(v), PROT, zero="PROT_NONE", dflt="PROT_???")
 
 
 @flag_set("mmap_flags")
 def mmap_flags(v: int) -> str:
     v = u32(v)
     head = MAP_TYPES[v & 3]
-    rest = flags(v & ~3, MAP_FLAGS, zero=None)
-    if rest == "0":
+    if not v & ~3:
         return head
+    rest = flags(v & ~3, MAP_FLAGS, zero=None, dflt="MAP_???")
     return rest if head == "0" else f"{head}|{rest}"
 
 
@@ -48,19 +49,52 @@ MADVISE = {0: "MADV_NORMAL", 1: "MADV_RANDOM", 2: "MADV_SEQUENTIAL", 3: "MADV_WI
 
 @enum_set("madvise")
 def madvise(v: int) -> str:
-    return enum(s32(v), MADVISE)
+    return xval(u32(v), MADVISE, "MADV_???")
 
 
 @flag_set("mremap_flags")
 def mremap_flags(v: int) -> str:
-    return flags(u32(v), [(1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED"), (4, "MREMAP_DONTUNMAP")])
+    return flags(u32(v), [(1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED"), (4, "MREMAP_DONTUNMAP")],
+                 dflt="MREMAP_???")
+
+
+@special("mremap")
+def _mremap(call, ctx):
+    a = call.args
+    out = [ptr(a[0]), str(a[1]), str(a[2]), mremap_flags(a[3])]
+    if u32(a[3]) & 2:
+        out.append(ptr(a[4]))
+    return out
+
+
+# mincore's vector: one byte per page of the range (read past its end if need be)
+EXTRA_CAPTURES["mincore"] = {2: (R.CAP_FIXED_OUT, 0, 256)}
+
+
+@special("mincore")
+def _mincore(call, ctx):
+    a = call.args
+    c = call.cap(2)
+    if a[2] == 0 or call.ret is None or call.failed or c is None:
+        vec = ptr(a[2])
+    else:
+        n = (a[1] + 4095) // 4096
+        have = len(c.data)
+        vec = array((str(b) for b in c.data[:min(n, have)]), max(ctx.strsize, 1),
+                    more=n > have)
+    return [ptr(a[0]), str(a[1]), vec]
 
 
 @flag_set("msync_flags")
 def msync_flags(v: int) -> str:
-    return flags(u32(v), [(1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC")])
+    return flags(u32(v), [(1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC")], dflt="MS_???")
 
 
 @flag_set("mlock_flags")
 def mlock_flags(v: int) -> str:
-    return flags(u32(v), [(1, "MLOCK_ONFAULT")])
+    return flags(u32(v), [(1, "MLOCK_ONFAULT")], dflt="MLOCK_???")
+
+
+@flag_set("mlockall_flags")
+def mlockall_flags(v: int) -> str:
+    return flags(u32(v), [(1, "MCL_CURRENT"), (2, "MCL_FUTURE"), (4, "MCL_ONFAULT")], dflt="MCL_???")

@@ -62,3 +62,22 @@ def special_ret(*names: str):
 SPLIT: Dict[str, int] = {"clone": 2, "wait4": 1, "waitid": 2}
 # calls whose resumed half starts with ", " (their entry half ends without a comma)
 RESUME_WITH_COMMA = {"clone"}
+
+
+# tid -> name of its last call interrupted with ERESTART_RESTARTBLOCK: the
+# restart_syscall that follows says what it resumes (strace's notation)
+LAST_RESTART: Dict[int, str] = {}
+
+
+def note_restart(tid: int, name: str) -> None:
+    if len(LAST_RESTART) > 4096:
+        LAST_RESTART.clear()
+    LAST_RESTART[tid] = name
+
+
+def _restart_syscall(call, ctx):
+    name = LAST_RESTART.get(call.tid)
+    return [f"<... resuming interrupted {name or 'call'} ...>"]
+
+
+SPECIAL["restart_syscall"] = _restart_syscall
