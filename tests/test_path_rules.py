@@ -1,0 +1,33 @@
+"""Policy.deny_paths / readonly_paths: paths canonicalised (cwd, dirfd,
+symlinks) before matching."""
+import os
+
+from test_api import run_api
+
+
+def test_deny_and_readonly_paths(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "f").write_text("data\n")
+    os.symlink(ro / "f", tmp_path / "link")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "k").write_text("key\n")
+    p, r = run_api(tmp_path, """
+        policy = (veil.Policy().deny_paths([{secret}])
+                  .readonly_paths([{ro}]))
+        R["read_ro"] = veil.run(["cat", {f}], policy=policy).exit_code
+        R["write_ro"] = veil.run(["sh", "-c", "echo y > " + {f}], policy=policy).exit_code
+        R["via_link"] = veil.run(["sh", "-c", "echo y > " + {link}], policy=policy).exit_code
+        R["relative"] = veil.run(["sh", "-c", "cd " + {d} + " && echo z > ro/new"], policy=policy).exit_code
+        R["rm"] = veil.run(["rm", {f}], policy=policy).exit_code
+        R["secret"] = veil.run(["cat", {k}], policy=policy).exit_code
+        R["secret_rel"] = veil.run(["sh", "-c", "cd " + {d} + "/secret && cat ./k"], policy=policy).exit_code
+        R["elsewhere"] = veil.run(["sh", "-c", "echo ok > " + {d} + "/free"], policy=policy).exit_code
+    """, secret=str(tmp_path / "secret") + "/**", ro=str(ro) + "/**", f=str(ro / "f"),
+        link=str(tmp_path / "link"), d=str(tmp_path), k=str(tmp_path / "secret" / "k"))
+    assert r["read_ro"] == 0 and p.stdout.startswith("data")
+    assert r["write_ro"] != 0 and r["via_link"] != 0 and r["relative"] != 0 and r["rm"] != 0
+    assert (ro / "f").read_text() == "data\n" and not (ro / "new").exists()
+    assert "Read-only file system" in p.stderr
+    assert r["secret"] != 0 and r["secret_rel"] != 0 and "key" not in p.stdout
+    assert r["elsewhere"] == 0 and (tmp_path / "free").read_text() == "ok\n"
