@@ -73,11 +73,13 @@ class Capture:
         return out
 
     def iovecs(self) -> Tuple[List[Tuple[int, int, bytes]], bool]:
-        """Elements of an iovec capture: ([(base, len, bytes)], more_iovecs_than_shown)."""
+        """Elements of an iovec capture: ([(base, len, bytes)], more_iovecs_than_shown).
+        A short or damaged capture yields what it holds."""
         d = self.data
         if len(d) < 8:
             return [], False
         n, more = struct.unpack_from("<II", d, 0)
+        n = min(n, (len(d) - 8) // 24)
         pos = 8 + 24 * n
         out = []
         for i in range(n):
