@@ -169,3 +169,17 @@ def test_bad_inject_is_one_line_error(spec):
     r = run_veil(["trace", "-e", spec, "--", "true"])
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_connect_hook_sees_decoded_address(tmp_path):
+    p, r = run_api(tmp_path, """
+        policy = veil.Policy()
+        seen = []
+        @policy.on_exit("connect")
+        def log(call):
+            seen.append([list(call.args.addr), call.result])
+        veil.run(["python3", "-c", "import socket\\ns = socket.socket()\\n"
+                  "try: s.connect(('127.0.0.1', 9))\\nexcept OSError: pass"], policy=policy)
+        R["seen"] = seen
+    """)
+    assert r["seen"] == [[["127.0.0.1", 9], -111]]  # ECONNREFUSED

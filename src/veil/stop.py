@@ -69,6 +69,9 @@ class Args:
             if value == 0:
                 return None
             return os.fsdecode(self._stop.read_string(value))
+        if base == "sockaddr" and value:
+            size_arg = int(self.kind_of(i).partition(":")[2] or 0)
+            return sockaddr_value(self._stop.read(value, min(self._raw[size_arg] & 0xFFFFFFFF, 128)))
         if base in ("int", "fd", "dirfd", "pid", "uid", "gid", "signal", "long", "off"):
             value &= 0xFFFFFFFFFFFFFFFF if base in ("long", "off") else 0xFFFFFFFF
             bits = 64 if base in ("long", "off") else 32
@@ -81,6 +84,26 @@ class Args:
             name = self._names[i] if i < len(self._names) else f"arg{i}"
             shown.append(f"{name}={raw:#x}")
         return "Args(" + ", ".join(shown) + ")"
+
+
+def sockaddr_value(data: bytes):
+    """A sockaddr as Python's socket module writes addresses: (host, port) for
+    AF_INET/AF_INET6, the path (or "\0abstract") for AF_UNIX, else the bytes."""
+    import ipaddress
+    import struct
+    if len(data) < 2:
+        return data
+    family = struct.unpack_from("<H", data)[0]
+    if family == 2 and len(data) >= 8:
+        return (str(ipaddress.IPv4Address(data[4:8])), struct.unpack_from(">H", data, 2)[0])
+    if family == 10 and len(data) >= 24:
+        return (str(ipaddress.IPv6Address(data[8:24])), struct.unpack_from(">H", data, 2)[0])
+    if family == 1:
+        path = data[2:]
+        if path[:1] == b"\0":
+            return "\0" + path[1:].rstrip(b"\0").decode(errors="surrogateescape")
+        return os.fsdecode(path.split(b"\0", 1)[0])
+    return data
 
 
 class Process:
