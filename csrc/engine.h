@@ -25,6 +25,8 @@
 #define VEIL_F_DENY      0x20 /* fail with -errno (filter, or C in no-seccomp mode) */
 #define VEIL_F_KILL      0x40 /* kill the process */
 #define VEIL_F_BLOCKS    0x80 /* the caller usually sleeps in it (placement counts it idle) */
+#define VEIL_F_PATHS    0x100 /* check its path arguments against the path rules */
+#define VEIL_F_MUTATES  0x200 /* it changes what its path names (read-only rules apply) */
 
 /* capture kinds: memory copied from the tracee into a record */
 #define VEIL_CAP_NONE      0
@@ -52,9 +54,13 @@ struct veil_capture {
 };
 
 struct veil_sysdesc {
-    uint8_t flags;
+    uint16_t flags;
     uint8_t ncap;
     int16_t deny_errno;
+    uint8_t path_args;      /* VEIL_F_PATHS: bit i = argument i is a path */
+    uint8_t dirfd_args;     /* bit i = argument i is the dirfd of argument i+1 */
+    int8_t open_flags_arg;  /* opens: the O_* flags argument (read-only rules), else -1 */
+    int8_t open_flags_ptr;  /* openat2: the argument pointing at a u64 of O_* flags, else -1 */
     struct veil_capture cap[VEIL_MAX_ARGS + 1]; /* indexed by argument; [6]: result */
 };
 
@@ -156,6 +162,14 @@ void veil_set_options(struct veil_engine *e, int seccomp, int follow,
 int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
                char *const envp[], const char *cwd,
                const void *bpf, uint32_t bpf_len, int32_t *pid_out);
+/* Path rules, checked in C at the entry of VEIL_F_PATHS calls: a path
+   (absolute, symlinks resolved, against the caller's cwd or dirfd) that
+   equals `pattern` or lies below it (is_prefix), or matches the fnmatch(3)
+   glob, fails the call with -errno.  writes_only: only calls that write
+   (VEIL_F_MUTATES, or an open with write/create/truncate flags). */
+int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix,
+                       int err, int writes_only);
+
 /* stdin/stdout/stderr of the next spawned child (-1: inherit veil's) */
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err);
 /* errno of a failed exec in the spawned child (0 if it exec'd), once it exited */

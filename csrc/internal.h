@@ -57,6 +57,14 @@ struct ring {
 /* the largest record one stop may write; next() drains before free space drops below it */
 #define RING_RECORD_MAX (320u * 1024u)
 
+struct path_rule {
+    char *pattern;
+    size_t len;
+    int is_prefix;
+    int err;
+    int writes_only;
+};
+
 struct veil_engine {
     struct veil_sysdesc table[VEIL_NR_MAX];
     struct veil_sysdesc foreign;
@@ -77,6 +85,8 @@ struct veil_engine {
     int main_status;     /* raw wait status of main_pid, -1 until known */
     int spawn_err_fd;    /* child's exec errno arrives here */
     int stdio[3];        /* fds the child gets as 0, 1, 2 (-1: inherit) */
+    struct path_rule *path_rules;
+    uint32_t npath_rules, cap_path_rules;
 };
 
 /* capture.c */
@@ -86,6 +96,10 @@ uint8_t *ring_reserve(struct ring *r, uint32_t size);
 void ring_event(struct veil_engine *e, uint16_t type, int32_t pid, int32_t tid,
                 int64_t value, int64_t aux, const void *payload, uint32_t plen);
 uint64_t now_ns(void);
+
+/* paths.c */
+int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
+void paths_free(struct veil_engine *e);
 
 /* signals.c */
 extern volatile sig_atomic_t veil_flush_requested;

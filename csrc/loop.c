@@ -57,6 +57,7 @@ void veil_free(struct veil_engine *e)
     if (!e)
         return;
     tasks_free(&e->tasks);
+    paths_free(e);
     if (e->spawn_err_fd >= 0)
         close(e->spawn_err_fd);
     free(e->ring.buf);
@@ -495,6 +496,11 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     if (d->flags & VEIL_F_BLOCKS) {
         t->flags |= T_WANT_EXIT;
         placement_set_blocked(e, t, 1);
+    }
+    if ((d->flags & VEIL_F_PATHS) && e->npath_rules) {
+        int rc = paths_check(e, t, d);
+        if (rc < 0)
+            return settle_at_entry(e, t, rc, T_DENY, ts);
     }
     if ((d->flags & VEIL_F_DENY) && !(d->flags & VEIL_F_PY_ENTER))
         return settle_at_entry(e, t, -(int64_t)d->deny_errno, T_DENY, ts);

@@ -31,3 +31,36 @@ def test_deny_and_readonly_paths(tmp_path):
     assert "Read-only file system" in p.stderr
     assert r["secret"] != 0 and r["secret_rel"] != 0 and "key" not in p.stdout
     assert r["elsewhere"] == 0 and (tmp_path / "free").read_text() == "ok\n"
+
+
+def test_path_rules_are_settled_in_c_and_shown_in_the_trace(tmp_path):
+    p, r = run_api(tmp_path, """
+        out = io.StringIO()
+        from veil.output.text import TextWriter
+        s = veil.Session(["cat", "/etc/hostname"], trace="openat", observers=[TextWriter(out)])
+        veil.Policy().deny_paths(["/etc/host*"]).apply(s)
+        res = s.run()
+        R["code"] = res.exit_code
+        R["lines"] = [l for l in out.getvalue().splitlines() if "/etc/hostname" in l]
+        R["py_stops"] = res.engine_stats["syscall_stops"]
+    """)
+    assert r["code"] == 1
+    assert r["lines"] == ['openat(AT_FDCWD, "/etc/hostname", O_RDONLY) = -1 EACCES (Permission denied)']
+
+
+def test_openat2_write_under_readonly(tmp_path, progs):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "f").write_text("x\n")
+    p, r = run_api(tmp_path, """
+        code = ("import ctypes, os, struct\\n"
+                "libc = ctypes.CDLL(None, use_errno=True)\\n"
+                "def o2(path, flags):\\n"
+                "    how = struct.pack('QQQ', flags, 0, 0)\\n"
+                "    fd = libc.syscall(437, -100, path.encode(), how, len(how))\\n"
+                "    return fd if fd >= 0 else -ctypes.get_errno()\\n"
+                "print(o2(" + repr({f}) + ", os.O_RDONLY) >= 0, o2(" + repr({f}) + ", os.O_WRONLY))\\n")
+        R["code"] = veil.run(["python3", "-c", code],
+                             policy=veil.Policy().readonly_paths([{ro}])).exit_code
+    """, f=str(ro / "f"), ro=str(ro) + "/**")
+    assert r["code"] == 0 and p.stdout.split() == ["True", "-30"], p.stderr  # EROFS

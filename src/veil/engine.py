@@ -19,6 +19,8 @@ F_PY_EXIT = lib.VEIL_F_PY_EXIT
 F_DENY = lib.VEIL_F_DENY
 F_KILL = lib.VEIL_F_KILL
 F_BLOCKS = lib.VEIL_F_BLOCKS
+F_PATHS = lib.VEIL_F_PATHS
+F_MUTATES = lib.VEIL_F_MUTATES
 
 EV_NONE = lib.VEIL_EV_NONE
 EV_DRAIN = lib.VEIL_EV_DRAIN
@@ -46,6 +48,10 @@ class SysAction:
     deny_errno: int = 0
     # (argument index, capture kind, param, limit)
     captures: List[Tuple[int, int, int, int]] = field(default_factory=list)
+    path_args: int = 0      # F_PATHS: bit i = argument i is a path
+    dirfd_args: int = 0     # bit i = argument i is the dirfd of argument i+1
+    open_flags_arg: int = -1
+    open_flags_ptr: int = -1
 
 
 @dataclass
@@ -94,6 +100,10 @@ class Engine:
     def _fill(row, act: Optional[SysAction]) -> None:
         row.flags = act.flags if act else 0
         row.deny_errno = act.deny_errno if act else 0
+        row.path_args = act.path_args if act else 0
+        row.dirfd_args = act.dirfd_args if act else 0
+        row.open_flags_arg = act.open_flags_arg if act else -1
+        row.open_flags_ptr = act.open_flags_ptr if act else -1
         row.ncap = 0
         for i in range(7):
             row.cap[i].kind = 0
@@ -122,6 +132,10 @@ class Engine:
         _check(rc, f"spawn {path}")
         self.main_pid = pid[0]
         return pid[0]
+
+    def add_path_rule(self, pattern: str, is_prefix: bool, err: int, writes_only: bool) -> None:
+        _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), int(is_prefix), err,
+                                      int(writes_only)), "path rule")
 
     def set_stdio(self, stdin: int = -1, stdout: int = -1, stderr: int = -1) -> None:
         """fds the next spawned child gets as 0, 1, 2 (-1: veil's own)."""

@@ -188,6 +188,7 @@ class Policy:
         self.rules: List[Tuple[List[int], Tuple[str, int], Tuple[Cond, ...]]] = []
         self.injects: List[InjectRule] = []
         self.foreign: Optional[Tuple[str, int]] = None  # i386/x32 calls, if ruled
+        self.path_rules: List[Tuple[str, int, bool]] = []  # (pattern, errno, writes only)
 
     # --- hooks -------------------------------------------------------------
     def on_enter(self, *names: Union[str, int]) -> Callable[[Hook], Hook]:
@@ -244,16 +245,15 @@ class Policy:
     def deny_paths(self, patterns: Sequence[str], errno: int = _errno.EACCES) -> "Policy":
         """Any call naming one of these paths fails with ``errno``.  Patterns are
         absolute globs; ``/dir/**`` is the directory and everything below it.
-        Paths are made absolute against the caller's cwd or dirfd and symlinks are
-        resolved before matching."""
-        self.hooks.append((_nrs("%file"), "enter", _path_rule(patterns, errno, False)))
+        Checked in C at the stop, on the path made absolute against the
+        caller's cwd or dirfd with symlinks resolved."""
+        self.path_rules.extend((p, errno, False) for p in patterns)
         return self
 
     def readonly_paths(self, patterns: Sequence[str]) -> "Policy":
-        """Writes under these paths (opens for writing, creating, removing,
-        renaming, chmod/chown, ...) fail with EROFS; reads work."""
-        nrs = _nrs(",".join(n for n in _OPENS + _MUTATING if _known(n)))
-        self.hooks.append((nrs, "enter", _path_rule(patterns, _errno.EROFS, True)))
+        """Writes under these paths (opens for writing, creating or truncating,
+        unlink, rename, mkdir, chmod/chown, ...) fail with EROFS; reads work."""
+        self.path_rules.extend((p, _errno.EROFS, True) for p in patterns)
         return self
 
     # --- applying ------------------------------------------------------------
@@ -262,6 +262,8 @@ class Policy:
             session.add_rule(nrs, action, conds)
         if self.foreign is not None:
             session.foreign_rule = self.foreign
+        for pattern, errno, writes_only in self.path_rules:
+            session.add_path_rule(pattern, errno, writes_only)
         for rule in self.injects:
             if not rule.needs_python() and rule.error is not None:
                 session.add_rule(rule.nrs, ("deny", rule.error), ())
@@ -360,82 +362,3 @@ def parse_inject(spec: str) -> Tuple[str, Dict[str, object]]:
         else:
             raise UsageError(f"unknown inject option {key!r} in {spec!r}")
     return sset, kw
-
-
-# --- path rules ----------------------------------------------------------------
-
-# calls that change what a path names (the "path" argument is the one they change)
-_MUTATING = ("creat", "truncate", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat",
-             "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat",
-             "chmod", "fchmodat", "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes",
-             "utimensat", "futimesat", "mknod", "mknodat", "setxattr", "lsetxattr",
-             "removexattr", "lremovexattr")
-_OPENS = ("open", "openat", "openat2")
-_WRITE_OPEN = 0o1 | 0o2 | 0o100 | 0o1000  # O_WRONLY O_RDWR O_CREAT O_TRUNC
-AT_FDCWD = -100
-
-
-def canonical_path(stop: Stop, path: str, dirfd: int = AT_FDCWD) -> str:
-    """The absolute, normalised path a call names, as the caller sees it:
-    relative paths join its cwd (or dirfd's directory), symlinks are resolved
-    (the last component too: it is what the kernel would open)."""
-    if not os.path.isabs(path):
-        base = (f"/proc/{stop.pid}/cwd" if dirfd == AT_FDCWD
-                else f"/proc/{stop.pid}/fd/{dirfd}")
-        try:
-            path = os.path.join(os.readlink(base), path)
-        except OSError:
-            path = os.path.join("/", path)
-    return os.path.realpath(path)
-
-
-def _matches(path: str, patterns: Sequence[str]) -> bool:
-    for pat in patterns:
-        if pat.endswith("/**"):
-            root = pat[:-3].rstrip("/") or "/"
-            if path == root or path.startswith(root.rstrip("/") + "/"):
-                return True
-        elif fnmatch.fnmatchcase(path, pat):
-            return True
-    return False
-
-
-def _call_paths(stop: Stop) -> List[Tuple[str, int]]:
-    """(path, dirfd) pairs a call names, from its decoded arguments."""
-    out = []
-    names = stop.args._names
-    for i, (name, kind) in enumerate(zip(names, stop.args._kinds)):
-        if kind.partition(":")[0] != "path":
-            continue
-        value = getattr(stop.args, name)
-        if value is None:
-            continue
-        dirfd = AT_FDCWD
-        # the dirfd argument just before the path (openat, renameat, linkat...)
-        if i > 0 and stop.args._kinds[i - 1].partition(":")[0] == "dirfd":
-            dirfd = getattr(stop.args, names[i - 1])
-        out.append((value, dirfd))
-    return out
-
-
-def _path_rule(patterns: Sequence[str], errno: int, writes_only: bool) -> Hook:
-    pats = [p if p.endswith("/**") else os.path.normpath(p) for p in patterns]
-
-    def check(stop: Stop) -> Verdict:
-        if writes_only and stop.name in _OPENS:
-            flags = stop.args[2] if stop.name == "openat" else stop.args[1]
-            if stop.name == "openat2":
-                flags = int.from_bytes(stop.read(stop.args[2], 8), "little")
-            if not flags & _WRITE_OPEN:
-                return None
-        for path, dirfd in _call_paths(stop):
-            if _matches(canonical_path(stop, path, dirfd), pats):
-                return Deny(errno)
-        return None
-    return check
-
-
-def _known(name: str) -> bool:
-    from .syscalls.lookup import BY_NAME
-    return name in BY_NAME
-

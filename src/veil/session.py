@@ -37,6 +37,13 @@ SCHED_GETAFFINITY = 204
 SLEEPING_CALLS = ("wait4", "waitid", "pause", "rt_sigsuspend", "rt_sigtimedwait", "nanosleep",
                   "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait",
                   "epoll_pwait", "epoll_pwait2")
+# calls that change what their path names: read-only path rules apply to them
+MUTATING_CALLS = frozenset((
+    "creat", "truncate", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename",
+    "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmodat",
+    "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "utimensat", "futimesat",
+    "mknod", "mknodat", "setxattr", "lsetxattr", "removexattr", "lremovexattr", "swapon",
+    "mount", "umount2", "acct", "chroot", "pivot_root"))
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGRTMIN + 3}
 
@@ -211,6 +218,7 @@ class Session:
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
+        self._path_rules: List[Tuple[str, bool, int, bool]] = []
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
         self._engine: Optional[E.Engine] = None
         self._assembler: Optional[_Assembler] = None
@@ -267,6 +275,34 @@ class Session:
         for n in names:
             out |= resolve_set(n) if isinstance(n, str) else {n}
         return out
+
+    def add_path_rule(self, pattern: str, errno: int, writes_only: bool = False) -> None:
+        """Fail calls naming ``pattern`` (an absolute glob; ``/dir/**`` is the
+        directory and all below it) with ``errno``, checked in C at the stop
+        on the canonical path (cwd/dirfd joined, symlinks resolved).
+        ``writes_only``: only calls that write there (read-only paths)."""
+        if not pattern.startswith("/"):
+            raise VeilError(f"path rule {pattern!r}: an absolute path or glob is needed")
+        if pattern.endswith("/**"):
+            root = os.path.normpath(pattern[:-3] or "/")
+            self._path_rules.append((root, True, errno, writes_only))
+        elif not any(c in pattern for c in "*?["):
+            self._path_rules.append((os.path.normpath(pattern), True, errno, writes_only))
+        else:
+            self._path_rules.append((pattern, False, errno, writes_only))
+
+    def _path_rule_fields(self, sc) -> Dict[str, int]:
+        path_args = dirfd_args = 0
+        kinds = [k.partition(":")[0] for _, k in sc.args]
+        for i, k in enumerate(kinds):
+            if k == "path":
+                path_args |= 1 << i
+                if i > 0 and kinds[i - 1] == "dirfd":
+                    dirfd_args |= 1 << (i - 1)
+        flags_arg = {"open": 1, "openat": 2}.get(sc.name, -1)
+        flags_ptr = 2 if sc.name == "openat2" else -1  # struct open_how starts with flags
+        return {"path_args": path_args, "dirfd_args": dirfd_args, "open_flags_arg": flags_arg,
+                "open_flags_ptr": flags_ptr}
 
     def _compile_rules(self, rules, flags: int, caps):
         """The C row and the filter entry of a syscall with allow/deny/kill rules:
@@ -334,6 +370,12 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT
             if nr in sleeping:
                 flags |= E.F_STOP | E.F_BLOCKS
+            path_fields = {}
+            sc = BY_NR.get(nr)
+            if self._path_rules and sc is not None and any(
+                    k.startswith("path") for _, k in sc.args):
+                path_fields = self._path_rule_fields(sc)
+                flags |= E.F_STOP | E.F_PATHS | (E.F_MUTATES if sc.name in MUTATING_CALLS else 0)
             rules = self._rules.get(nr)
             if rules:
                 act, flt = self._compile_rules(rules, flags, caps)
@@ -342,6 +384,9 @@ class Session:
             elif flags:
                 actions[nr] = E.SysAction(flags, 0, caps)
                 filt[nr] = bpf.trace()
+            if path_fields and nr in actions:
+                for key, value in path_fields.items():
+                    setattr(actions[nr], key, value)
         return actions, filt
 
     def _make_assembler(self) -> _Assembler:
@@ -365,6 +410,8 @@ class Session:
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
             foreign_ret = bpf.kill() if kind == "kill" else bpf.errno_ret(err)
         eng.set_actions(actions, foreign)
+        for pattern, is_prefix, err, writes_only in self._path_rules:
+            eng.add_path_rule(pattern, is_prefix, err, writes_only)
         if self._assembler is None:
             self._assembler = self._make_assembler()
         self._engine = eng
