@@ -183,3 +183,23 @@ def test_connect_hook_sees_decoded_address(tmp_path):
         R["seen"] = seen
     """)
     assert r["seen"] == [[["127.0.0.1", 9], -111]]  # ECONNREFUSED
+
+
+def test_rewrite_connect_address(tmp_path):
+    p, r = run_api(tmp_path, """
+        import socket, threading
+        srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+        port = srv.getsockname()[1]
+        def serve():
+            c, _ = srv.accept(); c.sendall(b"real server\\n"); c.close()
+        threading.Thread(target=serve, daemon=True).start()
+        policy = veil.Policy()
+        @policy.on_enter("connect")
+        def redirect(call):
+            if call.args.addr == ("10.9.9.9", 80):
+                return veil.Rewrite(addr=("127.0.0.1", port))
+        R["code"] = veil.run(["python3", "-c",
+            "import socket\\ns = socket.create_connection(('10.9.9.9', 80), timeout=5)\\n"
+            "print(s.recv(100).decode().strip())"], policy=policy).exit_code
+    """)
+    assert r["code"] == 0 and p.stdout.strip() == "real server"

@@ -516,8 +516,16 @@ class Session:
         scratch = (stop.sp - 128 - 4096) & ~0xF if stop.sp else 0
         for key, value in verdict.args.items():
             i = stop.args.index_of(key)
+            if isinstance(value, tuple):  # (host, port) for a sockaddr argument
+                kind = stop.args.kind_of(i)
+                if not kind.startswith("sockaddr:"):
+                    raise VeilError(f"Rewrite({key}=(host, port)): {stop.name}'s {key} is not "
+                                    f"a socket address")
+                value = _pack_sockaddr(*value)
+                self._engine.set_arg(stop.tid, int(kind.partition(":")[2]), len(value))
             if isinstance(value, (str, bytes)):
-                data = (os.fsencode(value) if isinstance(value, str) else value) + b"\0"
+                terminator = b"\0" if isinstance(value, str) else b""
+                data = (os.fsencode(value) if isinstance(value, str) else value) + terminator
                 if not scratch:
                     raise VeilError("no stack pointer for rewriting a string argument")
                 scratch = (scratch - len(data)) & ~0xF
@@ -526,7 +534,8 @@ class Session:
             elif isinstance(value, int):
                 self._engine.set_arg(stop.tid, i, value)
             else:
-                raise TypeError(f"Rewrite({key}=...) takes an int, str or bytes, not {value!r}")
+                raise TypeError(f"Rewrite({key}=...) takes an int, str, bytes or (host, port), "
+                                f"not {value!r}")
 
     def dispatch(self, stop: Stop) -> Verdict:
         """The verdict of the hooks on a stop: the first that is not Allow wins.
@@ -620,6 +629,16 @@ class Session:
             return Result(os.WEXITSTATUS(status), status, None, False, duration, eng.stats())
         sig = os.WTERMSIG(status)
         return Result(128 + sig, status, sig, os.WCOREDUMP(status), duration, eng.stats())
+
+
+def _pack_sockaddr(host: str, port: int) -> bytes:
+    """struct sockaddr_in / sockaddr_in6 for (host, port)."""
+    import ipaddress
+    import struct
+    ip = ipaddress.ip_address(host)
+    if ip.version == 4:
+        return struct.pack("<H", 2) + struct.pack(">H", port) + ip.packed + bytes(8)
+    return struct.pack("<H", 10) + struct.pack(">HI", port, 0) + ip.packed + struct.pack("<I", 0)
 
 
 def _parse_affinity(value: Union[str, int]) -> int:

@@ -47,11 +47,13 @@ class Rewrite:
     """Run the call with changed arguments: ``Rewrite(path="/tmp/x", flags=0)``.
 
     Keys are argument names from the syscall table (``path`` also names
-    ``pathname``/``filename``) or ``arg0``..``arg5``.  Strings and bytes are
-    written into scratch memory of the tracee (below its stack, never over the
-    caller's buffer); the caller's registers are put back at exit."""
+    ``pathname``/``filename``) or ``arg0``..``arg5``.  Strings (NUL-terminated)
+    and bytes (as they are) are written into scratch memory of the tracee
+    (below its stack, never over the caller's buffer); a ``(host, port)``
+    tuple for a socket address becomes a sockaddr_in/in6 and sets the length
+    argument too.  The caller's registers are put back at exit."""
 
-    def __init__(self, **args: Union[int, str, bytes]):
+    def __init__(self, **args: Union[int, str, bytes, tuple]):
         if not args:
             raise ValueError("Rewrite needs at least one argument")
         self.args: Dict[str, Union[int, str, bytes]] = args
