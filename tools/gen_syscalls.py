@@ -73,6 +73,7 @@ FLAG_SETS = (
     "mlock_flags", "personality", "mount_flags", "umount_flags",
     "fallocate_mode", "splice_flags", "xattr_flags", "rseq_flags",
     "faccessat_flags", "timer_flags", "unshare_flags", "mlockall_flags", "ipc_flags",
+    "flock_op",
 )
 ENUM_SETS = (
     "madvise", "fadvise_advice", "fcntl_cmd", "seek_whence", "socket_domain", "shutdown_how",

@@ -38,6 +38,19 @@ static void tcp4(void)
     getsockopt(c, SOL_SOCKET, SO_ERROR, &v, &vl);
     vl = sizeof v;
     getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &vl);
+    struct timeval tmo = {3, 500};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
+    socklen_t tl = sizeof tmo;
+    getsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tmo, &tl);
+    int tos = 0x10;
+    setsockopt(c, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+    vl = sizeof v;
+    getsockopt(c, IPPROTO_IP, IP_TOS, &v, &vl);
+    setsockopt(c, 9999, 1, &one, sizeof one);
+    getsockopt(-1, SOL_SOCKET, SO_TYPE, &v, &vl);
+    char small[2];
+    socklen_t sl = sizeof small;
+    getsockopt(c, SOL_SOCKET, SO_KEEPALIVE, small, &sl);
     struct linger lg = {1, 5};
     setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     sendto(c, "ping", 4, MSG_NOSIGNAL, NULL, 0);
@@ -75,7 +88,7 @@ static void udp6(void)
 
 static void unix_sockets(void)
 {
-    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     /* abstract name: length-bound, may contain NULs */
     memcpy(a.sun_path, "\0veil-dec-net\0x", 15);
@@ -93,6 +106,13 @@ static void unix_sockets(void)
     getpeername(c, (struct sockaddr *)&b, &blen);
     blen = sizeof b;
     getpeername(x, (struct sockaddr *)&b, &blen);
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    getsockopt(x, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
+    int acc = 0;
+    socklen_t al = sizeof acc;
+    getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al);
+    accept4(s, NULL, NULL, SOCK_NONBLOCK);
     close(x);
     close(c);
     close(s);
@@ -158,8 +178,14 @@ static void netlink(void)
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     struct sockaddr_nl a = {.nl_family = AF_NETLINK};
     bind(s, (struct sockaddr *)&a, sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &len);
     close(s);
     socket(AF_PACKET + 1000, SOCK_STREAM, 0); /* EAFNOSUPPORT */
+    int v6 = socket(AF_INET6, SOCK_STREAM, 0);
+    int on = 1;
+    setsockopt(v6, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    close(v6);
 }
 
 int main(void)

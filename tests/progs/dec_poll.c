@@ -45,6 +45,12 @@ int main(void)
     select(0, NULL, NULL, NULL, &tv);
     FD_ZERO(&r);
     FD_SET(p[0], &r);
+    tv.tv_sec = 0;
+    tv.tv_usec = 0;
+    syscall(SYS_select, p[0] + 1, &r, NULL, NULL, &tv);
+    syscall(SYS_select, 0, NULL, NULL, NULL, &tv);
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
     struct timespec pts = {0, 0};
     pselect(p[0] + 1, &r, NULL, NULL, &pts, &ss);
     FD_ZERO(&r);
@@ -62,6 +68,8 @@ int main(void)
     struct epoll_event out[4];
     epoll_wait(ep, out, 4, 0);
     epoll_pwait(ep, out, 1, 0, &ss);
+    struct timespec t0 = {0, 0};
+    syscall(SYS_epoll_pwait2, ep, out, 4, &t0, NULL, 8);
     epoll_ctl(ep, EPOLL_CTL_DEL, p[1], NULL);
     epoll_ctl(ep, EPOLL_CTL_DEL, 99, NULL);
     close(ep);

@@ -124,7 +124,7 @@ def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
             out[i] = c
         elif decorate_fds and kind in ("fd", "dirfd"):
             out[i] = (i, R.CAP_FDPATH, 0, 4096)
-    if decorate_fds and sc.ret == "fd":
+    if decorate_fds and (sc.ret == "fd" or sc.name in registry.FD_RESULT):
         out[R.CAP_RESULT] = (R.CAP_RESULT, R.CAP_FDPATH_RET, 0, 4096)
     for i, (kind, param, limit) in registry.EXTRA_CAPTURES.get(sc.name, {}).items():
         out[i] = (i, kind, param, limit if limit else strsize)
@@ -140,8 +140,15 @@ def fmt_fd(value: int, call: Call, ctx: Ctx, slot: int = 0) -> str:
     if ctx.decorate_fds:
         c = call.caps.get(slot)
         if c is not None and c.kind in (R.CAP_FDPATH, R.CAP_FDPATH_RET) and not c.fault and c.data:
-            return f"{text}<{escape_bytes(c.data)}>"
+            return fd_decoration(text, c.data)
     return text
+
+
+def fd_decoration(text: str, path: bytes) -> str:
+    """N<path> as strace's -y prints it: a deleted file is N</path>(deleted)."""
+    if path.endswith(b" (deleted)"):
+        return f"{text}<{escape_bytes(path[:-10])}>(deleted)"
+    return f"{text}<{escape_bytes(path)}>"
 
 
 def _fmt_string_cap(call: Call, i: int, value: int, ctx: Ctx, limited: bool) -> str:

@@ -12,12 +12,13 @@ O_ACCMODE = 3
 O_CREAT = 0o100
 O_TMPFILE = 0o20000000 | 0o200000
 
-OPEN_FLAGS = [
+OPEN_FLAGS = [  # strace's open_mode_flags order
     (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"),
-    (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"),
-    (0o20000, "O_ASYNC"), (0o40000, "O_DIRECT"), (0o100000, "O_LARGEFILE"),
-    (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"),
-    (0o20200000, "O_TMPFILE"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"),
+    (0o2000, "O_APPEND"), (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"),
+    (0o4000000, "__O_SYNC"), (0o10000, "O_DSYNC"), (0o40000, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"), (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"), (0o20200000, "O_TMPFILE"),
+    (0o20000000, "__O_TMPFILE"), (0o200000, "O_DIRECTORY"), (0o20000, "FASYNC"),
 ]
 _ACC = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR", 3: "O_ACCMODE"}
 
@@ -313,3 +314,10 @@ def socklen_ref(data: bytes, call=None, ctx=None) -> str:
 @struct("timer_t", 4)
 def timer_ref(data: bytes, call=None, ctx=None) -> str:
     return f"[{unpack('<i', data)[0]}]"
+
+
+@flag_set("flock_op")
+def flock_op(v: int) -> str:
+    return flags(u32(v), [(1, "LOCK_SH"), (2, "LOCK_EX"), (4, "LOCK_NB"), (8, "LOCK_UN"),
+                          (32, "LOCK_MAND"), (64, "LOCK_READ"), (128, "LOCK_WRITE")],
+                 dflt="LOCK_???")

@@ -35,7 +35,8 @@ def mmap_flags(v: int) -> str:
 @special("mmap")
 def _mmap(call, ctx):
     a = call.args
-    return [ptr(a[0]), str(a[1]), mmap_prot(a[2]), mmap_flags(a[3]), str(s32(a[4])),
+    from . import fmt_fd
+    return [ptr(a[0]), str(a[1]), mmap_prot(a[2]), mmap_flags(a[3]), fmt_fd(a[4], call, ctx, 4),
             f"{a[5]:#x}" if a[5] else "0"]
 
 

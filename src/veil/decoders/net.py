@@ -263,6 +263,11 @@ def sockopt_name(level: int, name: int, getter: bool) -> str:
     return xval(name, table[0], table[1])
 
 
+# SOL_SOCKET options whose value is an int (strace's "int-like options")
+SO_INTS = {1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 18, 19, 27, 29, 30, 32, 33, 34, 35, 36,
+           37, 40, 41, 42, 43, 44, 45, 46, 49, 53, 56, 60, 63, 64, 65, 68, 69, 70, 73, 75}
+
+
 def _int_val(data: bytes) -> str:
     return f"[{s32(int.from_bytes(data[:4], 'little'))}]"
 
@@ -292,6 +297,8 @@ def _setsockopt(call, ctx):
         val = ptr(addr)
     elif level == 1 and name == 13:
         val = ptr(addr) if length < 8 or len(c.data) < 8 else _linger(c.data, 8)
+    elif level == 1 and name in SO_INTS:
+        val = ptr(addr) if length < 4 or len(c.data) < 4 else _int_val(c.data)
     elif level == 270:
         val = ptr(addr) if length < 4 or len(c.data) < 4 else _int_val(c.data)
     elif length == 4 and len(c.data) >= 4:
@@ -334,10 +341,15 @@ def _getsockopt(call, ctx):
     elif level == 1 and name == 17 and len(c.data) >= 12:
         pid, uid, gid = _struct.unpack_from("<iII", c.data)
         val = f"{{pid={pid}, uid={uid}, gid={gid}}}"
-    elif level == 1 and name == 4 and len(c.data) >= 4:
+    elif level == 1 and name == 4 and len(c.data) >= min(rlen, 4):
         from .common import errno_name
-        err = u32(int.from_bytes(c.data[:4], "little"))
+        err = u32(int.from_bytes(c.data[:min(rlen, 4)], "little"))
         val = f"[{errno_name(err) if err else 0}]"
+    elif level == 1 and name in SO_INTS:
+        val = _int_val(c.data) if rlen >= 4 and len(c.data) >= 4 else \
+            quote_limited(c.data, rlen, ctx.strsize, True)
+    elif level == 270 and name != 9:
+        val = _int_val(c.data) if len(c.data) >= 4 else ptr(addr)
     elif rlen == 4 and len(c.data) >= 4:
         val = _int_val(c.data)
     else:

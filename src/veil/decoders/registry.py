@@ -57,6 +57,9 @@ def special_ret(*names: str):
         return fn
     return deco
 
+# calls whose result is sometimes a new fd (their SPECIAL_RET decides): -y captures it
+FD_RESULT = {"fcntl"}
+
 # syscall name -> index of the first argument only known at exit (for <unfinished ...>
 # lines), where the argument kinds alone do not tell
 SPLIT: Dict[str, int] = {"clone": 2, "wait4": 1, "waitid": 2}

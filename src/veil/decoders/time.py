@@ -174,3 +174,27 @@ def _nanosleep(call, ctx):
 
 
 __all__ = ["timespec_text", "timeval_text", "time_comment", "clock_id"]
+
+
+SIGEV_NOTIFY = {0: "SIGEV_SIGNAL", 1: "SIGEV_NONE", 2: "SIGEV_THREAD", 4: "SIGEV_THREAD_ID"}
+
+
+@struct("sigevent", 64)
+def sigevent(data: bytes, call=None, ctx=None) -> str:
+    from .common import signal_name
+    sival, signo, notify, tid = unpack("<Qiii", data)
+    parts = []
+    if notify != 1:  # SIGEV_NONE carries no value
+        parts.append(f"sigev_value={{sival_int={s32(sival)}, sival_ptr={ptr(sival)}}}")
+    if notify in (0, 2, 4):
+        parts.append(f"sigev_signo={signal_name(signo) if signo > 0 else signo}")
+    else:
+        parts.append(f"sigev_signo={u32(signo)}")
+    parts.append(f"sigev_notify={xval(u32(notify), SIGEV_NOTIFY, 'SIGEV_???')}")
+    if notify == 4:
+        parts.append(f"sigev_notify_thread_id={tid}")
+    elif notify == 2:
+        fn, attr = unpack("<QQ", data, 16)
+        parts.append(f"sigev_notify_function={ptr(fn)}")
+        parts.append(f"sigev_notify_attributes={ptr(attr)}")
+    return "{" + ", ".join(parts) + "}"

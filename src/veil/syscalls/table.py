@@ -30,7 +30,7 @@ FLAG_SETS = (
     "mlock_flags", "personality", "mount_flags", "umount_flags",
     "fallocate_mode", "splice_flags", "xattr_flags", "rseq_flags",
     "faccessat_flags", "timer_flags", "unshare_flags", "mlockall_flags",
-    "ipc_flags",
+    "ipc_flags", "flock_op",
 )
 ENUM_SETS = (
     "madvise", "fadvise_advice", "fcntl_cmd", "seek_whence", "socket_domain",
@@ -121,7 +121,7 @@ X86_64 = (
     (70, "msgrcv", (("msqid", "int"), ("msgp", "ptr"), ("msgsz", "size"), ("msgtyp", "long"), ("msgflg", "hex")), IPC, "size", "decoded"),
     (71, "msgctl", (("msqid", "int"), ("cmd", "int"), ("buf", "ptr")), IPC, "int", "decoded"),
     (72, "fcntl", (("fd", "fd"), ("cmd", "enum:fcntl_cmd"), ("arg", "hex")), DESC, "int", "decoded"),
-    (73, "flock", (("fd", "fd"), ("operation", "hex")), DESC, "int", "decoded"),
+    (73, "flock", (("fd", "fd"), ("operation", "flags:flock_op")), DESC, "int", "decoded"),
     (74, "fsync", (("fd", "fd"),), DESC, "int", "decoded"),
     (75, "fdatasync", (("fd", "fd"),), DESC, "int", "decoded"),
     (76, "truncate", (("path", "path"), ("length", "off")), FILE, "int", "decoded"),
