@@ -153,11 +153,72 @@ def statx_struct(data: bytes, call, ctx) -> str:
             f"stx_mode={file_mode(mode)}, stx_size={size}, ...}}")
 
 
+FS_MAGIC = {
+    0x2f: "QNX4_SUPER_MAGIC", 0x33: "Z3FOLD_MAGIC", 0x187: "AUTOFS_SUPER_MAGIC",
+    0x1373: "DEVFS_SUPER_MAGIC", 0x137d: "EXT_SUPER_MAGIC", 0x137f: "MINIX_SUPER_MAGIC",
+    0x138f: "MINIX_SUPER_MAGIC2", 0x1cd1: "DEVPTS_SUPER_MAGIC", 0x2468: "MINIX2_SUPER_MAGIC",
+    0x2478: "MINIX2_SUPER_MAGIC2", 0x3434: "NILFS_SUPER_MAGIC", 0x4244: "HFS_SUPER_MAGIC",
+    0x482b: "HFSPLUS_SUPER_MAGIC", 0x4d44: "MSDOS_SUPER_MAGIC", 0x4d5a: "MINIX3_SUPER_MAGIC",
+    0x517b: "SMB_SUPER_MAGIC", 0x564c: "NCP_SUPER_MAGIC", 0x5df5: "EXOFS_SUPER_MAGIC",
+    0x6969: "NFS_SUPER_MAGIC", 0x7275: "ROMFS_MAGIC", 0x72b6: "JFFS2_SUPER_MAGIC",
+    0x9660: "ISOFS_SUPER_MAGIC", 0x9fa0: "PROC_SUPER_MAGIC", 0x9fa1: "OPENPROM_SUPER_MAGIC",
+    0x9fa2: "USBDEVICE_SUPER_MAGIC", 0xadf5: "ADFS_SUPER_MAGIC", 0xadff: "AFFS_SUPER_MAGIC",
+    0xef51: "EXT2_OLD_SUPER_MAGIC", 0xef53: "EXT2_SUPER_MAGIC", 0xf15f: "ECRYPTFS_SUPER_MAGIC",
+    0x11954: "UFS_MAGIC", 0x27e0eb: "CGROUP_SUPER_MAGIC", 0x414a53: "EFS_SUPER_MAGIC",
+    0xc0ffee: "HOSTFS_SUPER_MAGIC", 0xc36400: "CEPH_SUPER_MAGIC", 0x1021994: "TMPFS_MAGIC",
+    0x1021997: "V9FS_MAGIC", 0x1161970: "GFS2_MAGIC", 0x12fd16d: "XIAFS_SUPER_MAGIC",
+    0x12ff7b4: "XENIX_SUPER_MAGIC", 0x12ff7b5: "SYSV4_SUPER_MAGIC",
+    0x12ff7b6: "SYSV2_SUPER_MAGIC", 0x12ff7b7: "COH_SUPER_MAGIC",
+    0x2011994: "SHMFS_SUPER_MAGIC", 0x9041934: "ANON_INODE_FS_MAGIC",
+    0xbad1dea: "FUTEXFS_SUPER_MAGIC", 0xbd00bd0: "LL_SUPER_MAGIC",
+    0xbd00bd1: "LUSTRE_SUPER_MAGIC", 0x11307854: "MTD_INODE_FS_MAGIC",
+    0x13661366: "BALLOON_KVM_MAGIC", 0x15013346: "UDF_SUPER_MAGIC", 0x1badface: "BFS_MAGIC",
+    0x2011bab0: "EXFAT_SUPER_MAGIC", 0x24051905: "UBIFS_SUPER_MAGIC",
+    0x28cd3d45: "CRAMFS_MAGIC", 0x2fc12fc1: "ZFS_SUPER_MAGIC", 0x3153464a: "JFS_SUPER_MAGIC",
+    0x42465331: "BEFS_SUPER_MAGIC", 0x42494e4d: "BINFMTFS_MAGIC", 0x43415d53: "SMACK_MAGIC",
+    0x444d4142: "DMA_BUF_MAGIC", 0x453dcd28: "CRAMFS_MAGIC_WEND", 0x454d444d: "DEVMEM_MAGIC",
+    0x47504653: "GPFS_SUPER_MAGIC", 0x50494446: "PID_FS_MAGIC", 0x50495045: "PIPEFS_MAGIC",
+    0x52654973: "REISERFS_SUPER_MAGIC", 0x5345434d: "SECRETMEM_MAGIC",
+    0x5346414f: "AFS_SUPER_MAGIC", 0x5346544e: "NTFS_SB_MAGIC", 0x534f434b: "SOCKFS_MAGIC",
+    0x54190100: "UFS_CIGAM", 0x565a4653: "VZFS_SUPER_MAGIC", 0x57ac6e9d: "STACK_END_MAGIC",
+    0x58295829: "ZSMALLOC_MAGIC", 0x58465342: "XFS_SUPER_MAGIC", 0x5a3c69f0: "AAFS_MAGIC",
+    0x5a4f4653: "ZONEFS_MAGIC", 0x6165676c: "PSTOREFS_MAGIC", 0x61756673: "AUFS_SUPER_MAGIC",
+    0x62646576: "BDEVFS_MAGIC", 0x62656570: "CONFIGFS_MAGIC", 0x62656572: "SYSFS_MAGIC",
+    0x63677270: "CGROUP2_SUPER_MAGIC", 0x64626720: "DEBUGFS_MAGIC", 0x64646178: "DAXFS_MAGIC",
+    0x65735543: "FUSE_CTL_SUPER_MAGIC", 0x65735546: "FUSE_SUPER_MAGIC",
+    0x68191122: "QNX6_SUPER_MAGIC", 0x6b414653: "AFS_FS_MAGIC",
+    0x6c6f6f70: "BINDERFS_SUPER_MAGIC", 0x6e736673: "NSFS_MAGIC",
+    0x73636673: "SECURITYFS_MAGIC", 0x73717368: "SQUASHFS_MAGIC",
+    0x73727279: "BTRFS_TEST_MAGIC", 0x73757245: "CODA_SUPER_MAGIC",
+    0x7461636f: "OCFS2_SUPER_MAGIC", 0x74726163: "TRACEFS_MAGIC",
+    0x794c7630: "OVERLAYFS_SUPER_MAGIC", 0x858458f6: "RAMFS_MAGIC",
+    0x9123683e: "BTRFS_SUPER_MAGIC", 0x958458f6: "HUGETLBFS_MAGIC",
+    0xa501fcf5: "VXFS_SUPER_MAGIC", 0xabba1974: "XENFS_SUPER_MAGIC",
+    0xc7571590: "PPC_CMM_MAGIC", 0xc97e8168: "LOGFS_MAGIC", 0xca451a4e: "BCACHEFS_SUPER_MAGIC",
+    0xcafe4a11: "BPF_FS_MAGIC", 0xde5e81e4: "EFIVARFS_MAGIC",
+    0xe0f5e1e2: "EROFS_SUPER_MAGIC_V1", 0xf2f52010: "F2FS_SUPER_MAGIC",
+    0xf97cff8c: "SELINUX_MAGIC", 0xf995e849: "HPFS_SUPER_MAGIC",
+    0xfe534d42: "SMB2_SUPER_MAGIC", 0xff534d42: "CIFS_SUPER_MAGIC",
+}
+ST_FLAGS = [(0x20, "ST_VALID"), (0x1, "ST_RDONLY"), (0x2, "ST_NOSUID"), (0x4, "ST_NODEV"),
+            (0x8, "ST_NOEXEC"), (0x10, "ST_SYNCHRONOUS"), (0x40, "ST_MANDLOCK"),
+            (0x400, "ST_NOATIME"), (0x800, "ST_NODIRATIME"), (0x1000, "ST_RELATIME"),
+            (0x2000, "ST_NOSYMFOLLOW")]
+
+
+def _hx(v: int) -> str:
+    return f"{v:#x}" if v else "0"
+
+
 @struct("statfs", 120)
-def statfs_struct(data: bytes, call, ctx) -> str:
-    ftype, bsize, blocks, bfree, bavail, files, ffree = unpack("<qqQQQQQ", data)
-    return (f"{{f_type={ftype:#x}, f_bsize={bsize}, f_blocks={blocks}, f_bfree={bfree}, "
-            f"f_bavail={bavail}, f_files={files}, f_ffree={ffree}, ...}}")
+def statfs_struct(data: bytes, call=None, ctx=None) -> str:
+    ftype, bsize, blocks, bfree, bavail, files, ffree, fs0, fs1, namelen, frsize, fl = \
+        unpack("<qqQQQQQiiqqq", data)
+    return (f"{{f_type={xval(ftype & 0xFFFFFFFF, FS_MAGIC)}, f_bsize={bsize}, "
+            f"f_blocks={blocks}, f_bfree={bfree}, f_bavail={bavail}, f_files={files}, "
+            f"f_ffree={ffree}, f_fsid={{val=[{_hx(fs0 & 0xFFFFFFFF)}, {_hx(fs1 & 0xFFFFFFFF)}]}}, "
+            f"f_namelen={namelen}, f_frsize={frsize}, "
+            f"f_flags={flags(fl & 0xFFFFFFFFFFFFFFFF, ST_FLAGS, dflt='ST_???')}}}")
 
 
 def _with_mode(call, ctx, flags_idx: int, mode_idx: int):

@@ -8,7 +8,7 @@ from .. import records as R
 from . import capture
 from .common import (DecodeError, array, escape_bytes, flags, ptr, quote_limited, s32, u32,
                      unpack, xval)
-from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
+from .registry import EXTRA_CAPTURES, SPLIT, enum_set, flag_set, special, struct
 
 AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 3: "AF_AX25", 4: "AF_IPX", 5: "AF_APPLETALK",
       6: "AF_NETROM", 7: "AF_BRIDGE", 8: "AF_ATMPVC", 9: "AF_X25", 10: "AF_INET6",
@@ -319,6 +319,9 @@ def _ulen(call, i: int):
     if d is None or len(d) < 4:
         return None
     return s32(int.from_bytes(d[:4], "little"))
+
+
+SPLIT["getsockopt"] = 3  # optval and optlen are printed at exit
 
 
 @special("getsockopt")

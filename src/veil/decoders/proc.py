@@ -7,7 +7,8 @@ from .. import records as R
 from . import capture
 from .common import (DecodeError, array, escape_bytes, flags, ptr, quote, s32, signal_name,
                      u32, unpack, xval)
-from .registry import EXTRA_CAPTURES, SPLIT, enum_set, flag_set, special, special_ret, struct
+from .registry import (EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, SPLIT, enum_set, flag_set,
+                       special, special_ret, struct)
 
 CLONE_FLAGS = [
     (0x100, "CLONE_VM"), (0x200, "CLONE_FS"), (0x400, "CLONE_FILES"), (0x800, "CLONE_SIGHAND"),
@@ -106,7 +107,7 @@ def clone_args(data: bytes, size: int) -> str:
     if set_tid or set_tid_size:
         parts.append(f"set_tid={ptr(set_tid)}")
         parts.append(f"set_tid_size={set_tid_size}")
-    if len(data) >= 88 and size > 80 and (cgroup or fl & 0x200000):
+    if len(data) >= 88 and size > 80 and (cgroup or fl & 0x200000000):
         parts.append(f"cgroup={cgroup}")
     return "{" + ", ".join(parts) + "}"
 
@@ -119,6 +120,31 @@ def _clone_args(data: bytes, call=None, ctx=None) -> str:
 # the pidfd that clone3 stores through clone_args.pidfd, where C can follow it
 if capture.CAP_DEREF_OUT is not None:
     EXTRA_CAPTURES["clone3"] = {1: (capture.CAP_DEREF_OUT, (0 << 5) | 1, 4)}
+
+
+def _clone3_after(call):
+    """The " => {pidfd=[N], parent_tid=[N]}" that strace adds at exit, or None."""
+    c = call.cap(0)
+    if call.ret is None or call.failed or c is None or len(c.data) < 64 or call.args[1] < 64:
+        return None
+    fl = int.from_bytes(c.data[:8], "little")
+    after = []
+    if fl & 0x1000:
+        p = call.cap(1)
+        if p is None or p.kind != capture.KIND_DEREF_OUT or len(p.data) < 4:
+            return None
+        after.append(f"pidfd=[{s32(int.from_bytes(p.data[:4], 'little'))}]")
+    if fl & 0x100000:
+        after.append(f"parent_tid=[{call.ret}]")
+    return " => {" + ", ".join(after) + "}" if after else None
+
+
+def _clone3_resumed(call, ctx) -> str:
+    """What follows "<... clone3 resumed>": the exit part of the struct, then the size."""
+    return (_clone3_after(call) or "") + f", {call.args[1]}"
+
+
+RESUMED["clone3"] = _clone3_resumed
 
 
 @special("clone3")
@@ -136,19 +162,7 @@ def _clone3(call, ctx):
         except DecodeError:
             text = ptr(addr)
         else:
-            if call.ret is not None and not call.failed and len(c.data) >= 24:
-                fl = int.from_bytes(c.data[:8], "little")
-                after = []
-                if fl & 0x1000:
-                    p = call.cap(1)
-                    if p is not None and p.kind == capture.KIND_DEREF_OUT and len(p.data) >= 4:
-                        after.append(f"pidfd=[{s32(int.from_bytes(p.data[:4], 'little'))}]")
-                    else:
-                        after = None
-                if after is not None and fl & 0x100000:
-                    after.append(f"parent_tid=[{call.ret}]")
-                if after:
-                    text += " => {" + ", ".join(after) + "}"
+            text += _clone3_after(call) or ""
     return [text, str(size)]
 
 
@@ -241,6 +255,7 @@ def _waitid(call, ctx):
 
 
 SPLIT.update({"clone3": 1, "waitid": 2, "wait4": 1})
+RESUME_WITH_COMMA.add("clone3")  # "clone3({...} <unfinished ...>": no comma before the cut
 
 
 @struct("rusage", 144)
@@ -605,3 +620,18 @@ PTRACE_REQUESTS = {0: "PTRACE_TRACEME", 1: "PTRACE_PEEKTEXT", 2: "PTRACE_PEEKDAT
 @enum_set("ptrace_request")
 def ptrace_request(v: int) -> str:
     return xval(u32(v), PTRACE_REQUESTS, "PTRACE_???")
+
+
+@struct("sysinfo", 112)
+def sysinfo(data: bytes, call=None, ctx=None) -> str:
+    up, l1, l2, l3, tr, fr, sr, br, ts, fs, procs = unpack("<qQQQQQQQQQH", data)
+    th, fh, unit = unpack("<QQI", data, 88)
+    return (f"{{uptime={up}, loads=[{l1}, {l2}, {l3}], totalram={tr}, freeram={fr}, "
+            f"sharedram={sr}, bufferram={br}, totalswap={ts}, freeswap={fs}, procs={procs}, "
+            f"totalhigh={th}, freehigh={fh}, mem_unit={unit}}}")
+
+
+@struct("tms", 32)
+def tms(data: bytes, call=None, ctx=None) -> str:
+    u, s_, cu, cs = unpack("<qqqq", data)
+    return f"{{tms_utime={u}, tms_stime={s_}, tms_cutime={cu}, tms_cstime={cs}}}"

@@ -65,6 +65,9 @@ FD_RESULT = {"fcntl"}
 SPLIT: Dict[str, int] = {"clone": 2, "wait4": 1, "waitid": 2}
 # calls whose resumed half starts with ", " (their entry half ends without a comma)
 RESUME_WITH_COMMA = {"clone"}
+# syscall name -> function(call, ctx) -> the text between "<... NAME resumed>" and ")"
+# where it is not the arguments from SPLIT on (clone3's " => {parent_tid=[N]}, 88")
+RESUMED: Dict[str, Callable] = {}
 
 
 # tid -> name of its last call interrupted with ERESTART_RESTARTBLOCK: the

@@ -62,7 +62,7 @@ def siginfo(data: bytes) -> str:
     if errno_:
         from .common import errno_name
         parts.append(f"si_errno={errno_name(errno_) if errno_ > 0 else errno_}")
-    if code <= 0 or code == 0x80:
+    if code <= 0:  # SI_FROMUSER
         parts.append(f"si_code={SI_CODES.get(code, code)}")
         if code in (0, -6):
             pid, uid = _struct.unpack_from("<iI", data, 16)
@@ -75,7 +75,7 @@ def siginfo(data: bytes) -> str:
             parts += [f"si_timerid={tid:#x}" if tid else "si_timerid=0",
                       f"si_overrun={overrun}", _sigval(data)]
         return "{" + ", ".join(parts) + "}"
-    if signo == 17:
+    if signo == 17 and code != 0x80:
         pid, uid, status = _struct.unpack_from("<iIi", data, 16)
         utime, stime = _struct.unpack_from("<qq", data, 32)
         parts.append(f"si_code={CLD_CODES.get(code, code)}")
@@ -85,7 +85,10 @@ def siginfo(data: bytes) -> str:
         return "{" + ", ".join(parts) + "}"
     table = {11: SEGV_CODES, 7: BUS_CODES, 8: FPE_CODES, 4: ILL_CODES, 5: TRAP_CODES,
              29: POLL_CODES, 31: {1: "SYS_SECCOMP", 2: "SYS_USER_DISPATCH"}}.get(signo)
-    parts.append(f"si_code={table.get(code, code) if table else code}")
+    if code == 0x80:
+        parts.append("si_code=SI_KERNEL")
+    else:
+        parts.append(f"si_code={table.get(code, code) if table else code}")
     if signo in (11, 7, 8, 4, 5):
         addr = _struct.unpack_from("<Q", data, 16)[0]
         parts.append(f"si_addr={ptr(addr)}")
@@ -94,7 +97,10 @@ def siginfo(data: bytes) -> str:
         parts += [f"si_band={band}", f"si_fd={fd}"]
     elif signo == 31 and code == 1:
         addr, nr, arch = _struct.unpack_from("<QiI", data, 16)
-        parts += [f"si_call_addr={ptr(addr)}", f"si_syscall={nr}",
+        from ..syscalls.lookup import BY_NR
+        sc = BY_NR.get(nr) if arch == 0xC000003E else None
+        parts += [f"si_call_addr={ptr(addr)}",
+                  f"si_syscall={'__NR_' + sc.name if sc is not None else nr}",
                   f"si_arch={'AUDIT_ARCH_X86_64' if arch == 0xC000003E else hex(arch)}"]
     return "{" + ", ".join(parts) + "}"
 
