@@ -88,11 +88,7 @@ ALLOWED: List[Tuple[str, str, str, str]] = [
      "arguments and results only"),
 ]
 
-def _iov_full_len_supported() -> bool:
-    return False  # the C iovec capture does not yet report (see HOWTO_ADD_SYSCALL.md)
-
-
-if _iov_full_len_supported():
+if capture.IOV_FULL_LEN_SUPPORTED:
     ALLOWED = [a for a in ALLOWED if a[2] != "IOV_FULL_LEN"]
 ALLOWED = [a for a in ALLOWED if a[2] is not None]
 

@@ -71,6 +71,25 @@ int main(void)
     CPU_SET(0, &cs);
     sched_setaffinity(0, sizeof cs, &cs);
     sched_setscheduler(0, 77, &sp);
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t prio;
+        uint64_t runtime, deadline, period;
+        uint32_t umin, umax;
+    } attr = {0};
+    syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0);
+    attr.size = 48;
+    attr.policy = SCHED_BATCH;
+    attr.nice = 0;
+    syscall(SYS_sched_setattr, 0, &attr, 0);
+    syscall(SYS_sched_getattr, 0, &attr, 48, 0);
+    attr.policy = SCHED_OTHER;
+    syscall(SYS_sched_setattr, 0, &attr, 0);
+    syscall(SYS_sched_setparam, 0, &sp);
+    struct timespec rr;
+    sched_rr_get_interval(0, &rr);
 
     getuid(); geteuid(); getgid(); getegid();
     uid_t r, e, s;

@@ -50,6 +50,8 @@ KIND_DEREF_IN = CAP_DEREF_IN if CAP_DEREF_IN is not None else 19
 KIND_DEREF_OUT = CAP_DEREF_OUT if CAP_DEREF_OUT is not None else 20
 
 IOV_FULL_LEN = 2  # bit of the iovec block's second word: metadata = (base, iov_len, got, avail)
+# the C side says it writes that metadata by defining VEIL_IOV_FULL_LEN (= 2)
+IOV_FULL_LEN_SUPPORTED = _const("VEIL_IOV_FULL_LEN") is not None
 
 _EXIT_ONLY = (R.CAP_FIXED_OUT, R.CAP_FIXED_ANY, R.CAP_BUF_RET, R.CAP_LEN_OUT, R.CAP_IOV_OUT)
 
