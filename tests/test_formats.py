@@ -444,6 +444,45 @@ def test_binary_reader_api(sh_run):
     assert recs[0].type == R.R_ENTER
 
 
+def test_binary_header_matches_construct():
+    """The writer packs by hand what binformat's construct definitions say."""
+    from veil.output import binary as B
+    from veil.output.binformat import EndBody, Header
+    kw = dict(argv=["cat", "/etc/p\u00e4sswd", "x" * 300], attach_pids=[], traced={0, 1, 59, 435},
+              trace_expr="!%memory", strsize=80, follow=False, decorate_fds=True, seccomp=False,
+              start_ns=1234567890123456789, cwd="/tmp/d\u00ffr")
+    raw = B.build_header(**kw)
+    h = Header.parse(raw)
+    b = h.body.value
+    assert (h.version, b.record_version, b.strsize, b.chunk_size, b.start_ns) == \
+        (B.FORMAT_VERSION, B.RECORD_VERSION, 80, B.CHUNK_SIZE, 1234567890123456789)
+    assert (b.flags.follow, b.flags.decorate_fds, b.flags.seccomp, b.flags.attach) == \
+        (False, True, False, False)
+    assert B.nrs_of_bitmap(b.traced) == {0, 1, 59, 435} and b.trace_expr == "!%memory"
+    assert [bytes(a) for a in b.argv] == [os.fsencode(a) for a in kw["argv"]]
+    assert bytes(b.cwd) == os.fsencode(kw["cwd"]) and bytes(b.table_fingerprint) == \
+        B.syscall_table_fingerprint()
+    rebuilt = Header.build(dict(version=h.version, body=dict(value=b)))
+    assert rebuilt == raw
+    with_pids = Header.parse(B.build_header(attach_pids=[12, 34]))
+    assert list(with_pids.body.value.attach_pids) == [12, 34] and with_pids.body.value.flags.attach
+
+    class Res:
+        exit_code, status = 137, 9
+        engine_stats = {"stops": 5, "syscall_stops": 4, "tasks_seen": 3, "records": 2,
+                        "ring_drains": 1}
+    import io
+    f = io.BytesIO()
+    w = B.BinaryWriter(f, argv=["x"])
+    w.finish(Res(), interrupted=True)
+    tail = f.getvalue()[len(B.build_header(argv=["x"])):]
+    tag, length, crc = B.FRAME.unpack_from(tail)
+    end = EndBody.parse(tail[B.FRAME_SIZE:])
+    assert tag == B.TAG_END and length == EndBody.sizeof() == len(tail) - B.FRAME_SIZE
+    assert (end.exit_code, end.status, end.interrupted, end.stops, end.ring_drains) == \
+        (137, 9, 1, 5, 1)
+
+
 # --- Perfetto ---------------------------------------------------------------------------------
 
 def check_perfetto(path):

@@ -23,10 +23,6 @@ import time
 import zlib
 from typing import IO, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from construct import (Bytes, Checksum, Const, ConstructError, FlagsEnum, GreedyBytes, Int8ul,
-                       Int16ul, Int32sl, Int32ul, Int64sl, Int64ul, PascalString, Prefixed,
-                       PrefixedArray, RawCopy, Struct, this)
-
 from .. import records as R
 
 MAGIC = b"\x89VEIL\r\n\x1a"
@@ -38,6 +34,7 @@ CHUNK_SIZE = 16384  # bytes of records per chunk (before compression)
 ARCH_NAMES = {0: "x86_64"}
 ARCH_X86_64 = 0
 NR_BITMAP_BYTES = 128  # VEIL_NR_MAX (1024) bits
+FLAG_FOLLOW, FLAG_DECORATE_FDS, FLAG_SECCOMP, FLAG_ATTACH = 1, 2, 4, 8
 
 TAG_CHUNK = b"VCHK"   # raw records
 TAG_ZCHUNK = b"VCHZ"  # zlib-compressed records
@@ -45,55 +42,12 @@ TAG_END = b"VEND"
 FRAME = struct.Struct("<4sII")  # tag, length, crc32
 FRAME_SIZE = FRAME.size
 
-_Str16 = PascalString(Int16ul, "utf8")
-
-HeaderBody = Struct(
-    "record_version" / Int16ul,
-    "arch" / Int8ul,
-    "flags" / FlagsEnum(Int8ul, follow=1, decorate_fds=2, seccomp=4, attach=8),
-    "strsize" / Int32ul,
-    "chunk_size" / Int32ul,
-    "start_ns" / Int64ul,                       # CLOCK_REALTIME when recording began
-    "table_fingerprint" / Bytes(16),            # syscall_table_fingerprint()
-    "traced" / Bytes(NR_BITMAP_BYTES),          # bit nr set: syscall nr was traced
-    "trace_expr" / _Str16,                      # the -e trace= expression as given
-    "veil_version" / _Str16,
-    "kernel" / _Str16,                          # uname: sysname release machine
-    "hostname" / _Str16,
-    "cwd" / Prefixed(Int32ul, GreedyBytes),
-    "argv" / PrefixedArray(Int32ul, Prefixed(Int32ul, GreedyBytes)),
-    "attach_pids" / PrefixedArray(Int32ul, Int32sl),
-    # fields added by later versions of format 1 go here; readers skip what
-    # they do not know (the body is length-prefixed)
-)
-
-Header = Struct(
-    "magic" / Const(MAGIC),
-    "version" / Int16ul,
-    "body" / RawCopy(Prefixed(Int32ul, HeaderBody)),
-    "crc" / Checksum(Int32ul, zlib.crc32, this.body.data),   # of length + body
-)
-
-EndBody = Struct(
-    "end_ns" / Int64ul,
-    "exit_code" / Int32sl,          # veil's exit status (the tracee's, 128+N on signal)
-    "status" / Int32sl,             # raw wait status of the main process, -1 if unknown
-    "interrupted" / Int8ul,         # 1: veil was interrupted and detached
-    "stops" / Int64ul,
-    "syscall_stops" / Int64ul,
-    "tasks_seen" / Int64ul,
-    "records" / Int64ul,
-    "ring_drains" / Int64ul,
-)
-
-# what follows the header: a sequence of frames (documentation and the reader's
-# tests; the writer packs FRAME by hand on the hot path)
-Frame = Struct(
-    "tag" / Bytes(4),
-    "length" / Int32ul,
-    "crc" / Int32ul,
-    "data" / Bytes(this.length),
-)
+# The file's structures are construct definitions (veil.output.binformat:
+# Header, HeaderBody, Frame, EndBody), used by the reader.  The writer packs
+# the same bytes with struct, which saves veil trace construct's import time
+# (tests/test_formats.py checks that both agree).
+_HEAD_FIXED = struct.Struct("<HBBIIQ16s128s")
+_END = struct.Struct("<QiiBQQQQQ")
 
 
 class TraceFileError(Exception):
@@ -133,26 +87,36 @@ def _uname() -> str:
     return f"{u.sysname} {u.release} {u.machine}"
 
 
+def _str16(text: str) -> bytes:
+    b = text.encode("utf-8")[:0xFFFF]
+    return struct.pack("<H", len(b)) + b
+
+
+def _bytes32(b: bytes) -> bytes:
+    return struct.pack("<I", len(b)) + b
+
+
 def build_header(*, argv: Sequence[str] = (), attach_pids: Sequence[int] = (),
                  traced: Iterable[int] = (), trace_expr: str = "all", strsize: int = 32,
                  follow: bool = True, decorate_fds: bool = False, seccomp: bool = True,
                  start_ns: Optional[int] = None, cwd: Optional[str] = None,
                  chunk_size: int = CHUNK_SIZE) -> bytes:
-    """The file header: what was traced, how, and where."""
+    """The file header (binformat.Header): what was traced, how, and where."""
     from .. import __version__
-    body = dict(
-        record_version=RECORD_VERSION, arch=ARCH_X86_64,
-        flags=dict(follow=follow, decorate_fds=decorate_fds, seccomp=seccomp,
-                   attach=bool(attach_pids)),
-        strsize=strsize, chunk_size=chunk_size,
-        start_ns=time.time_ns() if start_ns is None else start_ns,
-        table_fingerprint=syscall_table_fingerprint(), traced=nr_bitmap(traced),
-        trace_expr=trace_expr, veil_version=__version__, kernel=_uname(),
-        hostname=os.uname().nodename,
-        cwd=os.fsencode(os.getcwd() if cwd is None else cwd),
-        argv=[os.fsencode(a) for a in argv], attach_pids=list(attach_pids),
-    )
-    return Header.build(dict(version=FORMAT_VERSION, body=dict(value=body)))
+    flags = ((FLAG_FOLLOW if follow else 0) | (FLAG_DECORATE_FDS if decorate_fds else 0)
+             | (FLAG_SECCOMP if seccomp else 0) | (FLAG_ATTACH if attach_pids else 0))
+    body = b"".join([
+        _HEAD_FIXED.pack(RECORD_VERSION, ARCH_X86_64, flags, strsize, chunk_size,
+                         time.time_ns() if start_ns is None else start_ns,
+                         syscall_table_fingerprint(), nr_bitmap(traced)),
+        _str16(trace_expr), _str16(__version__), _str16(_uname()), _str16(os.uname().nodename),
+        _bytes32(os.fsencode(os.getcwd() if cwd is None else cwd)),
+        struct.pack("<I", len(argv)), *(_bytes32(os.fsencode(a)) for a in argv),
+        struct.pack("<I", len(attach_pids)), *(struct.pack("<i", p) for p in attach_pids),
+    ])
+    prefixed = struct.pack("<I", len(body)) + body
+    return MAGIC + struct.pack("<H", FORMAT_VERSION) + prefixed + \
+        struct.pack("<I", zlib.crc32(prefixed))
 
 
 class BinaryWriter:
@@ -204,14 +168,12 @@ class BinaryWriter:
         """The trailer: how the run ended.  A file without it is reported as truncated."""
         st: Dict[str, int] = dict(getattr(result, "engine_stats", None) or {})
         status = getattr(result, "status", None)
-        body = EndBody.build(dict(
-            end_ns=time.time_ns(),
-            exit_code=getattr(result, "exit_code", -1) if result is not None else -1,
-            status=-1 if status is None else status,
-            interrupted=int(interrupted),
-            stops=st.get("stops", 0), syscall_stops=st.get("syscall_stops", 0),
-            tasks_seen=st.get("tasks_seen", 0), records=st.get("records", 0),
-            ring_drains=st.get("ring_drains", 0)))
+        body = _END.pack(time.time_ns(),
+                         getattr(result, "exit_code", -1) if result is not None else -1,
+                         -1 if status is None else status, int(interrupted),
+                         st.get("stops", 0), st.get("syscall_stops", 0),
+                         st.get("tasks_seen", 0), st.get("records", 0),
+                         st.get("ring_drains", 0))
         self._write(FRAME.pack(TAG_END, len(body), zlib.crc32(body)) + body)
         self.out.flush()
 
@@ -251,6 +213,8 @@ class TraceInfo:
 
 
 def read_header(f: IO[bytes], name: str = "file") -> TraceInfo:
+    from construct import ConstructError
+    from .binformat import Header
     head = f.read(len(MAGIC) + 2 + 4)
     if len(head) < len(MAGIC) or head[:len(MAGIC)] != MAGIC:
         raise TraceFileError(f"{name}: not a veil trace file (no veil magic at the start)", 0)
@@ -291,6 +255,8 @@ def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
     whole records.  Raises :class:`TraceFileError` at the first chunk that is
     cut short or fails its checksum, or at a record that makes no sense,
     after everything before it was fed; also when the trailer is missing."""
+    from construct import ConstructError
+    from .binformat import EndBody
     if info is None:
         info = read_header(f, name)
     pos = info.header_size            # file offset of the next frame
