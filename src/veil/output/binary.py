@@ -61,12 +61,15 @@ class TraceFileError(Exception):
 
 
 def syscall_table_fingerprint() -> bytes:
-    """16 bytes naming the syscall table (numbers, names, argument kinds) that
-    decodes the records: a file shown with another table says so."""
-    from ..syscalls.lookup import SYSCALLS
+    """16 bytes naming the syscall table's numbering (x86_64, i386 and x32
+    numbers and names) that the records refer to: a file shown by a veil that
+    numbers syscalls differently says so.  Better decoders (argument kinds)
+    do not change it: a file is shown with the decoders of the veil showing it."""
+    from ..syscalls.lookup import I386_NAMES, SYSCALLS, X32_NAMES
     h = hashlib.sha256()
-    for sc in SYSCALLS:
-        h.update(repr((sc.nr, sc.name, sc.args, sc.ret)).encode())
+    h.update(repr([(sc.nr, sc.name) for sc in SYSCALLS]).encode())
+    h.update(repr(sorted(I386_NAMES.items())).encode())
+    h.update(repr(sorted(X32_NAMES.items())).encode())
     return h.digest()[:16]
 
 
