@@ -21,7 +21,10 @@ __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_nam
 
 
 class Ctx:
-    """Formatting options: strace's -s, -x and -y."""
+    """Formatting options: strace's -s, -x and -y.
+
+    ``hex_all`` is the -x level: 0, 1 (-x: non-printable strings in hex) or
+    2 (-xx: every string in hex); True counts as 1."""
 
     __slots__ = ("strsize", "hex_all", "decorate_fds")
 
@@ -303,7 +306,7 @@ def _k_sockaddr(call, i, v, p, ctx):
         return "NULL"
     if c is None or c.fault:
         return ptr(v)
-    return sockaddr_or_addr(c.data, len(c.data), v)
+    return sockaddr_or_addr(c.data, len(c.data), v, ctx.hex_all)
 
 
 def _k_outsockaddr(call, i, v, p, ctx):

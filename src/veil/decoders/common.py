@@ -32,10 +32,19 @@ _TABLE = _build_escape_table()
 _OCTAL_DIGITS = set(b"01234567")
 
 
-def escape_bytes(data: bytes, hex_all: bool = False) -> str:
+def _needs_hex(data: bytes) -> bool:
+    """strace -x: a string with a byte that is neither printable nor whitespace."""
+    for b in data:
+        if b > 0x7E or (b < 0x20 and not 9 <= b <= 13):
+            return True
+    return False
+
+
+def escape_bytes(data: bytes, hex_all: int = 0) -> str:
     """strace's quoting: C escapes, other non-printables in octal (shortest
-    form unless an octal digit follows)."""
-    if hex_all:
+    form unless an octal digit follows).  ``hex_all`` is strace's -x level:
+    1 prints a string in hex when it has a non-printable byte, 2 always."""
+    if hex_all and (hex_all >= 2 or _needs_hex(data)):
         return "".join(f"\\x{b:02x}" for b in data)
     out = []
     table = _TABLE
@@ -51,12 +60,12 @@ def escape_bytes(data: bytes, hex_all: bool = False) -> str:
     return "".join(out)
 
 
-def quote(data: bytes, truncated: bool = False, hex_all: bool = False) -> str:
+def quote(data: bytes, truncated: bool = False, hex_all: int = 0) -> str:
     s = '"' + escape_bytes(data, hex_all) + '"'
     return s + "..." if truncated else s
 
 
-def quote_limited(data: bytes, total: int, strsize: int, hex_all: bool = False) -> str:
+def quote_limited(data: bytes, total: int, strsize: int, hex_all: int = 0) -> str:
     """A buffer of ``total`` bytes of which ``data`` was captured, cut at strsize."""
     shown = data[:strsize]
     return quote(shown, truncated=total > len(shown), hex_all=hex_all)

@@ -44,7 +44,7 @@ def _inet4(data: bytes, off: int) -> str:
     return str(ipaddress.IPv4Address(data[off:off + 4]))
 
 
-def sockaddr(data: bytes) -> str:
+def sockaddr(data: bytes, hex_all: int = 0) -> str:
     """A socket address of len(data) bytes, in strace's notation."""
     if data is None:
         raise DecodeError("no sockaddr")
@@ -71,23 +71,24 @@ def sockaddr(data: bytes) -> str:
             return "{sa_family=AF_UNIX}"
         if path[:1] == b"\0":  # abstract: the length bounds it, NULs and all
             body = path[1:]
-            return f'{{sa_family=AF_UNIX, sun_path=@"{escape_bytes(body)}"}}'
-        return f'{{sa_family=AF_UNIX, sun_path="{escape_bytes(path.split(bytes(1), 1)[0])}"}}'
+            return f'{{sa_family=AF_UNIX, sun_path=@"{escape_bytes(body, hex_all)}"}}'
+        return (f'{{sa_family=AF_UNIX, '
+                f'sun_path="{escape_bytes(path.split(bytes(1), 1)[0], hex_all)}"}}')
     if fam == 16 and n >= 12:
         pid, groups = _struct.unpack_from("<II", data, 4)
         return f"{{sa_family=AF_NETLINK, nl_pid={pid}, nl_groups={groups:08x}}}"
     if n == 2:
         return f"{{sa_family={name}}}"
-    return f'{{sa_family={name}, sa_data="{escape_bytes(data[2:])}"}}'
+    return f'{{sa_family={name}, sa_data="{escape_bytes(data[2:], hex_all)}"}}'
 
 
-def sockaddr_or_addr(data, length: int, addr: int) -> str:
+def sockaddr_or_addr(data, length: int, addr: int, hex_all: int = 0) -> str:
     """strace's decode_sockaddr: an address shorter than its family prints as a pointer."""
     if addr == 0:
         return "NULL"
     if data is None or length < 2:
         return ptr(addr)
-    return sockaddr(data[:length])
+    return sockaddr(data[:length], hex_all)
 
 
 @enum_set("socket_domain")
@@ -350,7 +351,7 @@ def _getsockopt(call, ctx):
         val = f"[{errno_name(err) if err else 0}]"
     elif level == 1 and name in SO_INTS:
         val = _int_val(c.data) if rlen >= 4 and len(c.data) >= 4 else \
-            quote_limited(c.data, rlen, ctx.strsize, True)
+            quote_limited(c.data, rlen, ctx.strsize, 2)
     elif level == 270 and name != 9:
         val = _int_val(c.data) if len(c.data) >= 4 else ptr(addr)
     elif rlen == 4 and len(c.data) >= 4:
@@ -368,7 +369,7 @@ for _n in ("accept", "accept4", "getsockname", "getpeername"):
 EXTRA_CAPTURES["recvfrom"] = {4: (R.CAP_LEN_OUT, 5, 128), 5: (R.CAP_FIXED_IN, 0, 4)}
 
 
-def _sockname_pair(call, ai: int, li: int):
+def _sockname_pair(call, ai: int, li: int, ctx):
     """The (addr, addrlen) pair of a call that returns a socket address."""
     a = call.args
     addr, lenp = a[ai], a[li]
@@ -380,20 +381,20 @@ def _sockname_pair(call, ai: int, li: int):
         return [ptr(addr), f"[{ulen}]"]
     rlen = s32(c.count)
     n = min(ulen, rlen)
-    text = ptr(addr) if c.fault else sockaddr_or_addr(c.data, n, addr)
+    text = ptr(addr) if c.fault else sockaddr_or_addr(c.data, n, addr, ctx.hex_all)
     return [text, f"[{ulen}]" if ulen == rlen else f"[{ulen} => {rlen}]"]
 
 
 @special("accept", "getsockname", "getpeername")
 def _sockname(call, ctx):
     from . import fmt_fd
-    return [fmt_fd(call.args[0], call, ctx)] + _sockname_pair(call, 1, 2)
+    return [fmt_fd(call.args[0], call, ctx)] + _sockname_pair(call, 1, 2, ctx)
 
 
 @special("accept4")
 def _accept4(call, ctx):
     from . import fmt_fd
-    return [fmt_fd(call.args[0], call, ctx)] + _sockname_pair(call, 1, 2) + \
+    return [fmt_fd(call.args[0], call, ctx)] + _sockname_pair(call, 1, 2, ctx) + \
         [sock_flags(call.args[3])]
 
 
@@ -402,7 +403,7 @@ def _recvfrom(call, ctx):
     from . import fmt_fd, format_arg
     a = call.args
     return [fmt_fd(a[0], call, ctx), format_arg(call, 1, "outbuf:2", ctx), str(a[2]),
-            msg_flags(a[3])] + _sockname_pair(call, 4, 5)
+            msg_flags(a[3])] + _sockname_pair(call, 4, 5, ctx)
 
 
 # --- msghdr and cmsg ---------------------------------------------------------
@@ -466,7 +467,8 @@ def msghdr_full(data: bytes, ctx, user_namelen=None) -> str:
     ctl_b = data[pos:pos + clen]
     pos += clen
     shown_len = namelen if user_namelen is None or namelen <= user_namelen else user_namelen
-    parts = ["msg_name=" + (sockaddr_or_addr(name_b, min(shown_len, len(name_b)), name)
+    parts = ["msg_name=" + (sockaddr_or_addr(name_b, min(shown_len, len(name_b)), name,
+                                             ctx.hex_all)
                             if name and name_b else ptr(name))]
     nl = f"msg_namelen={namelen}"
     if user_namelen is not None and user_namelen != namelen:

@@ -450,7 +450,7 @@ def getrandom_flags(v: int) -> str:
 @special("getrandom")
 def _getrandom(call, ctx):
     from . import Ctx, format_arg
-    hexctx = Ctx(ctx.strsize, True, ctx.decorate_fds)  # strace shows random bytes in hex
+    hexctx = Ctx(ctx.strsize, 2, ctx.decorate_fds)  # strace shows random bytes in hex
     return [format_arg(call, 0, "outbuf:1", hexctx), str(call.args[1]),
             getrandom_flags(call.args[2])]
 
