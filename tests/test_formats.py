@@ -492,12 +492,20 @@ def check_perfetto(path):
     assert xs
     for e in xs:
         assert {"name", "ts", "dur", "pid", "tid", "args"} <= set(e)
-        assert isinstance(e["ts"], (int, float)) and e["dur"] >= 0
+        assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0 and e["dur"] >= 0
         assert isinstance(e["args"]["args"], str)
     threads = {e["tid"]: e["args"]["name"] for e in events
                if e["ph"] == "M" and e["name"] == "thread_name"}
     procs = {e["pid"]: e["args"]["name"] for e in events
              if e["ph"] == "M" and e["name"] == "process_name"}
+    # slices on one track do not overlap (the UI needs them nested)
+    tracks = {}
+    for e in xs:
+        tracks.setdefault(e["tid"], []).append((e["ts"], e["ts"] + e["dur"]))
+    for spans in tracks.values():
+        spans.sort()
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+            assert b0 >= a1 - 0.002, (a0, a1, b0, b1)
     # every track has a name
     assert {e["tid"] for e in xs} <= set(threads)
     assert {e["pid"] for e in xs} <= set(procs)
@@ -520,6 +528,15 @@ def test_perfetto(tmp_path):
     assert len([e for e in flows if e["ph"] == "s"]) >= 2
     # a slice per call: as many as the calls of the same program traced as JSON
     assert len(xs) > 100
+
+
+def test_perfetto_exec_from_thread(progs, tmp_path):
+    out = tmp_path / "p.json"
+    r = run_veil(["trace", "-f", "--format", "perfetto", "-o", out, "--", progs["exec_thread"]])
+    assert r.returncode == 0, r.stderr
+    doc, xs, threads, procs = check_perfetto(out)
+    execs = [e for e in xs if e["name"] == "execve"]
+    assert len(execs) == 2 and execs[0]["tid"] != execs[1]["tid"]
 
 
 def test_perfetto_threads_and_show(progs, tmp_path):

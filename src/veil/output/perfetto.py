@@ -31,6 +31,7 @@ class PerfettoWriter(Observer):
         self._proc_name: Dict[int, str] = {}         # pid -> name
         self._thread_name: Dict[int, str] = {}       # tid -> name
         self._flows: Dict[int, int] = {}             # child tid -> flow id, until its first event
+        self._track: Dict[Call, int] = {}            # execve of a non-leader thread: its own track
         self._next_flow = 1
         self._last_ts = 0
         self._closed = False
@@ -70,10 +71,12 @@ class PerfettoWriter(Observer):
         args = {"args": ", ".join(format_args(call, self.ctx)), "result": result}
         self._emit({"ph": "X", "name": call.name, "cat": "syscall",
                     "ts": start, "dur": max(0.0, round(self._us(end_ts) - start, 3)),
-                    "pid": call.pid, "tid": call.tid, "args": args})
+                    "pid": call.pid, "tid": self._track.pop(call, call.tid), "args": args})
 
     # --- observer --------------------------------------------------------
     def enter(self, call: Call) -> None:
+        if self._t0 is None:
+            self._t0 = call.ts_enter  # time 0: the first record, which may be a call's entry
         if call.tid in self._flows or call.tid not in self._pid_of:
             self._seen(call.pid, call.tid, call.ts_enter)
         self._pending[call.tid] = call
@@ -150,7 +153,10 @@ class PerfettoWriter(Observer):
             self._unreturned(tid, ts)
             call = self._pending.pop(former_tid, None)
             if call is not None:
+                # the execve goes on under the leader's tid; its slice stays on
+                # the track of the thread that made it (slices on a track nest)
                 self._pending[tid] = call
+                self._track[call] = former_tid
         self._instant("exec", pid, tid, ts, {"former_tid": former_tid}, "process")
 
     def stopped(self, pid, tid, sig, ts):
