@@ -1,8 +1,6 @@
 """``veil.trace()``: the CLI's options as a function."""
 from __future__ import annotations
 
-import io
-import sys
 from typing import IO, Iterable, Optional, Sequence, Union
 
 from .decoders import Ctx

@@ -6,7 +6,7 @@ object; its ``ret``/``ts_exit`` are filled at exit.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 from .decoders import Call
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno as _errno
 import json
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, Set, Tuple
 
 from .errors import UsageError
 from .filter import Cond

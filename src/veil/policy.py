@@ -27,8 +27,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 from .errors import UsageError
 from .filter import Cond
 from .stop import Stop
-from .syscalls.lookup import BY_NR, UnknownSyscallError, resolve_set
-from .verdicts import Deny, Emulate, Inject, Verdict
+from .syscalls.lookup import UnknownSyscallError, resolve_set
+from .verdicts import Inject, Verdict
 
 Names = Union[str, Iterable[Union[str, int]]]
 Hook = Callable[[Stop], Verdict]

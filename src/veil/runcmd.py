@@ -8,7 +8,7 @@ import os
 import runpy
 import sys
 import traceback
-from typing import List, Optional, Sequence
+from typing import Sequence
 
 from .errors import UsageError, VeilError
 

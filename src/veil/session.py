@@ -23,9 +23,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 from . import engine as E
 from . import filter as bpf
-from . import records as R
-from .decoders import Call, call_name, captures_for
+from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
+from .assembler import Assembler
 from .observers import Observer
 from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
@@ -76,110 +76,6 @@ def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
     return found
 
 
-class _Assembler:
-    """Turns ring records into observer calls, pairing each ENTER with its EXIT."""
-
-    def __init__(self, observers: Sequence[Observer],
-                 foreign_names: Optional[Set[str]] = None):
-        self.observers = list(observers)
-        self.pending: Dict[int, Call] = {}
-        # i386/x32 calls all reach us (C has one row for them); show those whose
-        # name the trace set selects.  None: show every one.
-        self.foreign_names = foreign_names
-
-    def feed(self, buf) -> None:
-        # the hot path: ENTER/EXIT records are parsed inline into Call objects;
-        # other records go through records.parse's Record.
-        obs = self.observers
-        pending = self.pending
-        header = R.HEADER.unpack_from
-        args6 = R.ARGS.unpack_from
-        caphdr = R.CAPHDR.unpack_from
-        Capture = R.Capture
-        end = len(buf)
-        pos = 0
-        while pos < end:
-            size, rtype, arch, ncap, pid, tid, ts, nr, value, aux = header(buf, pos)
-            if size < R.HEADER_SIZE or pos + size > end:
-                raise R.CorruptRecord(pos, f"bad size {size}")
-            if rtype == R.R_ENTER or rtype == R.R_EXIT:
-                body = pos + 48
-                if rtype == R.R_ENTER:
-                    args = args6(buf, body)
-                    body += 48
-                caps = None
-                if ncap:
-                    caps = {}
-                    for _ in range(ncap):
-                        arg, kind, trunc, fault, ln, count = caphdr(buf, body)
-                        caps[arg] = Capture(kind, bytes(buf[body + 16:body + 16 + ln]),
-                                            bool(trunc), bool(fault), count)
-                        body += (16 + ln + 7) & ~7
-                if rtype == R.R_ENTER:
-                    call = Call(pid, tid, arch, nr, args, caps, ts)
-                    if arch and self.foreign_names is not None and \
-                            call.name.partition("[")[0] not in self.foreign_names:
-                        pos += size
-                        continue
-                    pending[tid] = call
-                    for o in obs:
-                        o.enter(call)
-                else:
-                    call = pending.pop(tid, None)
-                    if call is not None and call.nr == nr:
-                        if caps:
-                            call.caps.update(caps)
-                        call.ret = value
-                        call.ts_exit = ts
-                        call.finished = True
-                        for o in obs:
-                            o.exit(call)
-            else:
-                for rec in R.parse(buf, pos, pos + size):
-                    self._event(rec)
-            pos += size
-
-    def _event(self, rec: R.Record) -> None:
-        obs = self.observers
-        pending = self.pending
-        t = rec.type
-        if t == R.R_SIGNAL:
-            for o in obs:
-                o.signal(rec.pid, rec.tid, rec.value, rec.payload, rec.ts_ns)
-        elif t == R.R_EXITED:
-            pending.pop(rec.tid, None)
-            for o in obs:
-                o.exited(rec.pid, rec.tid, rec.value, rec.ts_ns)
-        elif t == R.R_KILLED:
-            pending.pop(rec.tid, None)
-            for o in obs:
-                o.killed(rec.pid, rec.tid, rec.value & 0x7F, bool(rec.value & 0x80), rec.ts_ns)
-        elif t == R.R_NEWTASK:
-            how = {1: "fork", 2: "vfork", 3: "clone"}.get(rec.aux, "clone")
-            child_pid = (int.from_bytes(rec.payload[:4], "little", signed=True)
-                         if rec.payload else rec.value)
-            for o in obs:
-                o.new_task(rec.tid, rec.value, child_pid, how, rec.ts_ns)
-        elif t == R.R_EXEC:
-            former = rec.value
-            for o in obs:
-                o.exec(rec.pid, rec.tid, former, rec.ts_ns)
-            if former != rec.tid:
-                pending.pop(rec.tid, None)  # the leader's call never returns
-                if former in pending:
-                    call = pending[rec.tid] = pending.pop(former)
-                    call.tid = rec.tid
-        elif t == R.R_STOPPED:
-            for o in obs:
-                o.stopped(rec.pid, rec.tid, rec.value, rec.ts_ns)
-        elif t == R.R_ATTACHED:
-            for o in obs:
-                o.attached(rec.pid, rec.tid, rec.ts_ns)
-        elif t == R.R_DETACHED:
-            for o in obs:
-                o.detached(rec.pid, rec.tid, rec.ts_ns)
-
-
 Hook = Callable[[Stop], Verdict]
 
 
@@ -221,7 +117,7 @@ class Session:
         self._path_rules: List[Tuple[str, bool, int, bool]] = []
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
         self._engine: Optional[E.Engine] = None
-        self._assembler: Optional[_Assembler] = None
+        self._assembler: Optional[Assembler] = None
         self._started = 0.0
         self._path: Optional[str] = None
         self.interrupted = False
@@ -389,10 +285,10 @@ class Session:
                     setattr(actions[nr], key, value)
         return actions, filt
 
-    def _make_assembler(self) -> _Assembler:
+    def _make_assembler(self) -> Assembler:
         everything = all(nr in self.traced for nr in BY_NR)
         names = None if everything else {BY_NR[nr].name for nr in self.traced if nr in BY_NR}
-        return _Assembler(self.observers, names)
+        return Assembler(self.observers, names)
 
     # --- running -----------------------------------------------------------
     def start(self) -> None:

@@ -150,7 +150,7 @@ def cmd_show(argv: Sequence[str]) -> int:
     from .output.perfetto import PerfettoWriter
     from .output.summary import write_summary
     from .output.text import TextWriter
-    from .session import _Assembler
+    from .assembler import Assembler as _Assembler
     from .syscalls.lookup import BY_NR, UnknownSyscallError, resolve_set
 
     args = _parser().parse_args(argv)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Union
+from dataclasses import dataclass
+from typing import Dict, Optional, Union
 
 
 class Allow:

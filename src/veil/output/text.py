@@ -7,9 +7,8 @@ with ``<... name resumed>``.
 """
 from __future__ import annotations
 
-import os
 import time
-from typing import IO, Callable, Dict, Optional, Set, TextIO
+from typing import Dict, Optional, Set, TextIO
 
 from ..decoders import Call, Ctx, format_args, format_ret
 from ..decoders.common import signal_name
