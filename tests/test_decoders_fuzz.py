@@ -62,7 +62,7 @@ def _call(arch, nr, args, caps, ret):
     return c
 
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=400, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -80,7 +80,7 @@ def test_every_syscall_formats(args, caps, ret, ctx):
                 pass
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=500, deadline=None, derandomize=True)
 @given(st.sampled_from([R.ARCH_X86_64, R.ARCH_I386, R.ARCH_X32]), st.integers(-5, 2000),
        st.lists(u64, min_size=6, max_size=6), captures, rets, ctxs)
 def test_foreign_and_unknown_numbers(arch, nr, args, caps, ret, ctx):
@@ -93,7 +93,7 @@ def test_foreign_and_unknown_numbers(arch, nr, args, caps, ret, ctx):
         pass
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(u64)
 def test_flag_and_enum_sets(v):
     for name, fn in list(registry.FLAG_SETS.items()) + list(registry.ENUM_SETS.items()):
@@ -142,7 +142,7 @@ def test_special_printers(args, caps, ret, ctx):
             pass
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=500, deadline=None, derandomize=True)
 @given(st.binary(max_size=200))
 def test_siginfo(data):
     try:
