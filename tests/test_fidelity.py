@@ -86,6 +86,9 @@ ALLOWED: List[Tuple[str, str, str, str]] = [
     ("-y", r"^(pipe2|socketpair)\(.*\[\d+<", _NEED_FDPATHS,
      "-y: the two new fds are written to memory; C resolves the paths of fds in "
      "arguments and results only"),
+    ("-y", r"cmsg_data=\[\d+<", _NEED_FDPATHS,
+     "-y: SCM_RIGHTS fds are in the control buffer; C resolves the paths of fds in "
+     "arguments and results only"),
 ]
 
 if capture.IOV_FULL_LEN_SUPPORTED:
