@@ -5,8 +5,7 @@ import struct as _struct
 
 from .. import records as R
 from . import capture
-from .common import (DecodeError, array, errno_name, flags, ptr, s32, signal_name, sigset,
-                     u32, unpack, xval)
+from .common import DecodeError, array, flags, ptr, s32, signal_name, sigset, u32, unpack, xval
 from .fs import open_flags, seek_whence
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, special_ret, struct
 
@@ -162,8 +161,7 @@ IOCTLS = {0x5401: "TCGETS", 0x5402: "SNDCTL_TMR_START or TCSETS",
           0x40086602: "FS_IOC_SETFLAGS", 0x80086601: "FS_IOC_GETFLAGS",
           0x40049409: "BTRFS_IOC_CLONE or FICLONE", 0x80081272: "BLKGETSIZE64",
           0x1260: "BLKGETSIZE", 0x127B: "BLKPBSZGET", 0x1268: "BLKSSZGET",
-          0xC020660B: "FS_IOC_FIEMAP", 0x40045402: "SNDCTL_TMR_TIMEBASE?"}
-IOCTLS.pop(0x40045402)
+          0xC020660B: "FS_IOC_FIEMAP"}
 
 _IOC_DIRS = {0: "_IOC_NONE", 1: "_IOC_WRITE", 2: "_IOC_READ", 3: "_IOC_READ|_IOC_WRITE"}
 
@@ -364,19 +362,18 @@ def _getdents(call, ctx):
         buf += " /* 0 entries */"
     elif call.ret is not None and call.ret > 0:
         c = call.caps.get(1)
-        n = _count_dirents(c.data, call.ret, call.name == "getdents64") \
-            if c is not None and not c.fault else None
+        n = _count_dirents(c.data, call.ret) if c is not None and not c.fault else None
         if n is not None:
             buf += f" /* {n} entries */"
     return [fmt_fd(call.args[0], call, ctx), buf, str(u32(call.args[2]))]
 
 
-def _count_dirents(data: bytes, total: int, is64: bool):
+def _count_dirents(data: bytes, total: int):
     n = 0
     pos = 0
-    off = 16 if is64 else 16  # d_reclen follows d_ino and d_off in both layouts
-    while pos + off + 2 <= len(data):
-        reclen = _struct.unpack_from("<H", data, pos + off)[0]
+    # d_reclen follows d_ino and d_off (8 bytes each) in both dirent layouts
+    while pos + 18 <= len(data):
+        reclen = _struct.unpack_from("<H", data, pos + 16)[0]
         if reclen == 0:
             return None
         n += 1
@@ -708,5 +705,3 @@ def fallocate_mode(v: int) -> str:
                           (0x10, "FALLOC_FL_ZERO_RANGE"), (0x20, "FALLOC_FL_INSERT_RANGE"),
                           (0x40, "FALLOC_FL_UNSHARE_RANGE")], dflt="FALLOC_FL_???")
 
-
-__all__ = ["errno_name"]

@@ -5,7 +5,7 @@ import struct as _struct
 
 from .. import records as R
 
-from .common import DecodeError, flags, octal, ptr, quote, s32, u32, unpack, xval
+from .common import DecodeError, flags, octal, ptr, quote, u32, unpack, xval
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
 
 O_ACCMODE = 3

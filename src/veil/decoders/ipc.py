@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import records as R
-from .common import DecodeError, flags, ptr, s32, u32, xval
+from .common import DecodeError, flags, ptr, u32, xval
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special
 
 FUTEX_CMDS = ["FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_FD", "FUTEX_REQUEUE", "FUTEX_CMP_REQUEUE",
@@ -115,5 +115,3 @@ def ipc_flags(v: int) -> str:
 def ipc_cmd(v: int) -> str:
     return xval(u32(v), {0: "IPC_RMID", 1: "IPC_SET", 2: "IPC_STAT", 3: "IPC_INFO"}, "IPC_???")
 
-
-__all__ = ["futex_op", "s32"]

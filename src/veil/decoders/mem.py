@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import records as R
-from .common import array, flags, ptr, s32, u32, xval
+from .common import array, flags, ptr, u32, xval
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special
 
 PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC"), (0x8, "PROT_SEM"),

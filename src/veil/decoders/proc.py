@@ -5,10 +5,10 @@ import struct as _struct
 
 from .. import records as R
 from . import capture
-from .common import (DecodeError, array, escape_bytes, flags, ptr, quote, s32, signal_name,
-                     u32, unpack, xval)
+from .common import DecodeError, array, flags, ptr, quote, s32, signal_name, u32, unpack, xval
 from .registry import (EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, SPLIT, enum_set, flag_set,
                        special, special_ret, struct)
+from .registry import STRUCTS as _STRUCTS
 
 CLONE_FLAGS = [
     (0x100, "CLONE_VM"), (0x200, "CLONE_FS"), (0x400, "CLONE_FILES"), (0x800, "CLONE_SIGHAND"),
@@ -193,9 +193,7 @@ def _wait_status(data: bytes, call=None, ctx=None) -> str:
     return wait_status(unpack("<I", data)[0])
 
 
-STRUCTS_ALIAS = {"wstatus": "wait_status"}
-from .registry import STRUCTS as _STRUCTS  # noqa: E402
-_STRUCTS["wstatus"] = _STRUCTS["wait_status"]
+_STRUCTS["wstatus"] = _STRUCTS["wait_status"]  # the table's name for it
 
 
 @flag_set("wait_options")
@@ -579,8 +577,6 @@ def _umask_ret(call, ctx):
     from .common import octal
     return octal(call.ret)
 
-
-__all__ = ["escape_bytes", "clone_flags", "wait_status", "cpu_mask"]
 
 
 @flag_set("rseq_flags")

@@ -6,7 +6,7 @@ import; the argument kinds of the syscall table name the entries:
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
 # name -> function(value) -> str
 FLAG_SETS: Dict[str, Callable[[int], str]] = {}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import struct as _struct
 
-from .common import DecodeError, flags, ptr, s32, signal_name, sigset, u32, unpack, xval
+from .common import DecodeError, flags, ptr, signal_name, sigset, u32, unpack, xval
 from .. import records as R
 from .registry import EXTRA_CAPTURES, enum_set, special, special_ret, struct
 
