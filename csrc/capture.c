@@ -146,9 +146,8 @@ static uint32_t cap_iov(int32_t tid, uint64_t addr, uint64_t niov, uint64_t tota
     }
     uint32_t meta = 8 + (uint32_t)n * 24;
     uint32_t used = meta;
-    uint32_t *count_out = (uint32_t *)out;
-    count_out[0] = (uint32_t)n;
-    count_out[1] = (uint32_t)(niov > n);
+    uint32_t head[2] = {(uint32_t)n, (uint32_t)(niov > n) | VEIL_IOV_FULL_LEN};
+    memcpy(out, head, sizeof head);
     uint64_t left = total;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t *m = out + 8 + i * 24;
@@ -162,10 +161,11 @@ static uint32_t cap_iov(int32_t tid, uint64_t addr, uint64_t niov, uint64_t tota
         if (got < 0)
             got = 0;
         uint32_t g = (uint32_t)got;
+        uint32_t moved = avail > UINT32_MAX ? UINT32_MAX : (uint32_t)avail;
         memcpy(m, &base, 8);
-        memcpy(m + 8, &avail, 8);
+        memcpy(m + 8, &len, 8);
         memcpy(m + 16, &g, 4);
-        memset(m + 20, 0, 4);
+        memcpy(m + 20, &moved, 4);
         used += g;
     }
     h->count = total;
@@ -176,7 +176,58 @@ static int is_entry_kind(uint8_t k)
 {
     return k == VEIL_CAP_CSTR || k == VEIL_CAP_BUF_ARG || k == VEIL_CAP_FIXED_IN ||
            k == VEIL_CAP_STRV || k == VEIL_CAP_PTRV_LEN || k == VEIL_CAP_IOV_IN ||
-           k == VEIL_CAP_LEN_IN || k == VEIL_CAP_FDPATH || k == VEIL_CAP_SP_FIXED;
+           k == VEIL_CAP_LEN_IN || k == VEIL_CAP_FDPATH || k == VEIL_CAP_SP_FIXED ||
+           k == VEIL_CAP_FIXED_INOUT || k == VEIL_CAP_MSGHDR_IN || k == VEIL_CAP_DEREF_IN;
+}
+
+/* struct msghdr (x86_64): name, namelen, iov, iovlen, control, controllen, flags */
+struct msghdr64 {
+    uint64_t name;
+    uint32_t namelen, pad0;
+    uint64_t iov, iovlen, control, controllen;
+    int32_t flags, pad1;
+};
+
+/* the msghdr, u32 name_len, u32 control_len, the name, the control data,
+   then the iovec block as cap_iov writes it */
+static uint32_t cap_msghdr(int32_t tid, uint64_t addr, uint64_t total, uint32_t limit,
+                           uint8_t *out, uint32_t room, struct veil_cap_hdr *h)
+{
+    struct msghdr64 m;
+    if (addr == 0 || veil_read_mem(tid, addr, &m, sizeof m) != (long)sizeof m) {
+        h->fault = 1;
+        return 0;
+    }
+    memcpy(out, &m, sizeof m);
+    uint32_t used = sizeof m + 8;
+    uint32_t name_len = m.name ? (m.namelen < 128 ? m.namelen : 128) : 0;
+    uint32_t control_len = m.control ? (m.controllen < 4096 ? (uint32_t)m.controllen : 4096) : 0;
+    if (name_len && veil_read_mem(tid, m.name, out + used, name_len) != (long)name_len)
+        name_len = 0;
+    used += name_len;
+    if (control_len && veil_read_mem(tid, m.control, out + used, control_len) != (long)control_len)
+        control_len = 0;
+    used += control_len;
+    memcpy(out + sizeof m, &name_len, 4);
+    memcpy(out + sizeof m + 4, &control_len, 4);
+    struct veil_cap_hdr ih;
+    memset(&ih, 0, sizeof ih);
+    if (room > used + 8 + 64 * 24 + CAP_HARD_MAX)
+        used += cap_iov(tid, m.iov, m.iovlen, total, limit, out + used, &ih);
+    h->count = total;
+    return used;
+}
+
+static uint32_t cap_deref(int32_t tid, uint64_t base, uint8_t param, uint32_t limit,
+                          uint8_t *out, struct veil_cap_hdr *h)
+{
+    uint64_t ptr;
+    if (base == 0 ||
+        veil_read_mem(tid, base + 8u * (param & 31u), &ptr, sizeof ptr) != sizeof ptr) {
+        h->fault = 1;
+        return 0;
+    }
+    return cap_buffer(tid, ptr, limit, limit, out, h);
 }
 
 /* The file an fd of the tracee names, as /proc shows it (-y). */
@@ -219,6 +270,20 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
         if (ret < 0)
             return 0;
         return cap_fdpath(t->tid, ret, out, clamp_limit(c->limit, 4096), h);
+    case VEIL_CAP_FIXED_INOUT:
+        return cap_buffer(t->tid, a, c->limit, clamp_limit(c->limit, c->limit), out, h);
+    case VEIL_CAP_MSGHDR_IN:
+        return cap_msghdr(t->tid, t->args[c->param % VEIL_MAX_ARGS], UINT64_MAX,
+                          clamp_limit(c->limit, e->strsize), out, room, h);
+    case VEIL_CAP_MSGHDR_OUT:
+        if (ret < 0)
+            return 0;
+        return cap_msghdr(t->tid, t->args[c->param % VEIL_MAX_ARGS], (uint64_t)ret,
+                          clamp_limit(c->limit, e->strsize), out, room, h);
+    case VEIL_CAP_DEREF_IN:
+    case VEIL_CAP_DEREF_OUT:
+        return cap_deref(t->tid, t->args[(c->param >> 5) % VEIL_MAX_ARGS], c->param,
+                         clamp_limit(c->limit, c->limit), out, h);
     case VEIL_CAP_SP_FIXED:
         return cap_buffer(t->tid, t->sp + 8u * c->param, c->limit, clamp_limit(c->limit, c->limit),
                           out, h);
@@ -258,7 +323,7 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
         return cap_iov(t->tid, a, t->args[c->param], UINT64_MAX,
                        clamp_limit(c->limit, e->strsize), out, h);
     case VEIL_CAP_IOV_OUT:
-        if (ret <= 0)
+        if (ret < 0)
             return 0;
         return cap_iov(t->tid, a, t->args[c->param], (uint64_t)ret,
                        clamp_limit(c->limit, e->strsize), out, h);
@@ -293,11 +358,12 @@ static void write_record(struct veil_engine *e, struct task *t, uint16_t type,
         memcpy(((struct veil_rec_enter *)rec)->args, t->args, sizeof t->args);
     for (int i = 0; i <= VEIL_CAP_RESULT && d->ncap; i++) {
         const struct veil_capture *c = &d->cap[i];
-        if (c->kind == VEIL_CAP_NONE || is_entry_kind(c->kind) != at_entry)
+        int inout = c->kind == VEIL_CAP_FIXED_INOUT;
+        if (c->kind == VEIL_CAP_NONE || (!inout && is_entry_kind(c->kind) != at_entry))
             continue;
         struct veil_cap_hdr *h = (struct veil_cap_hdr *)(base + off);
         memset(h, 0, sizeof *h);
-        h->arg = (uint8_t)i;
+        h->arg = (uint8_t)(inout && !at_entry ? i + VEIL_CAP_EXIT_SLOT : i);
         h->kind = c->kind;
         uint32_t room = RING_RECORD_MAX - off - (uint32_t)sizeof *h - 8;
         uint32_t n = capture_one(e, t, i, c, ret, (uint8_t *)(h + 1), room, h);

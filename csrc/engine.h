@@ -46,6 +46,13 @@
 #define VEIL_CAP_FDPATH_RET 14 /* at exit: what the returned fd names (slot VEIL_CAP_RESULT) */
 #define VEIL_CAP_SP_FIXED  15 /* at entry: limit bytes at stack pointer + 8 * param */
 #define VEIL_CAP_RESULT     6 /* capture slot for the return value */
+#define VEIL_CAP_FIXED_INOUT 16 /* limit bytes at entry (slot i) and at exit whatever the result (slot i + EXIT_SLOT) */
+#define VEIL_CAP_MSGHDR_IN  17 /* at entry: the msghdr at args[param], its name, control and iovec data */
+#define VEIL_CAP_MSGHDR_OUT 18 /* the same at exit, when the call succeeded */
+#define VEIL_CAP_DEREF_IN   19 /* at entry: limit bytes at the pointer in word (param & 31) of the struct at args[param >> 5] */
+#define VEIL_CAP_DEREF_OUT  20 /* the same at exit, whatever the result */
+#define VEIL_CAP_EXIT_SLOT   8 /* FIXED_INOUT: the exit copy of slot i is slot i + 8 */
+#define VEIL_IOV_FULL_LEN    2 /* iovec blocks: element = {base, iov_len, captured, transferred} */
 
 struct veil_capture {
     uint8_t kind;

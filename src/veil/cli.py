@@ -41,7 +41,8 @@ def _trace_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", dest="pids", action="append", default=[], metavar="PID",
                    help="attach to PID (repeatable, or comma separated)")
     p.add_argument("-y", dest="decorate", action="count", default=0, help="print paths of fds")
-    p.add_argument("-x", dest="hex", action="store_true", help="print strings in hex")
+    p.add_argument("-x", dest="hex", action="count", default=0,
+                   help="print non-printable strings in hex; -xx: every string")
     p.add_argument("-q", dest="quiet", action="count", default=0,
                    help="-q: no attach/detach messages; -qq: no exit status lines either")
     p.add_argument("--format", choices=["text", "json", "binary", "perfetto"], default="text",

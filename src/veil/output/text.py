@@ -12,7 +12,7 @@ from typing import Dict, Optional, Set, TextIO
 
 from ..decoders import Call, Ctx, format_args, format_ret
 from ..decoders.common import signal_name
-from ..decoders.registry import RESUME_WITH_COMMA, SPLIT
+from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, SPLIT
 from ..decoders.signals import siginfo
 from ..observers import Observer
 
@@ -128,10 +128,14 @@ class TextWriter(Observer):
         args = format_args(call, ctx)
         ret = format_ret(call, ctx)
         if self._unfinished.pop(call.tid, None) is not None and self.status is None:
-            split = _split_index(call)
-            rest = ", ".join(args[split:])
-            lead = ", " if call.name in RESUME_WITH_COMMA and rest else ""
-            body = f"<... {call.name} resumed>{lead}{rest})"
+            resumed = RESUMED.get(call.name)
+            if resumed is not None:
+                body = f"<... {call.name} resumed>{resumed(call, ctx)})"
+            else:
+                split = _split_index(call)
+                rest = ", ".join(args[split:])
+                lead = ", " if call.name in RESUME_WITH_COMMA and rest else ""
+                body = f"<... {call.name} resumed>{lead}{rest})"
             prefix = self._prefix(call.tid, call.ts_exit or call.ts_enter)
         else:
             body = f"{call.name}({', '.join(args)})"
