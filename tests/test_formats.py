@@ -329,6 +329,8 @@ def test_trace_binary_usage(tmp_path):
     assert r.returncode == 2 and "veil show -c" in r.stderr
     r = run_veil(["trace", "-ff", "--format", "perfetto", "-o", tmp_path / "x", "--", "true"])
     assert r.returncode == 2
+    r = run_veil(["trace", "-ff", "--format", "json", "-o", tmp_path / "x", "--", "true"])
+    assert r.returncode == 2 and "-ff" in r.stderr
 
 
 def _one_line_error(r):

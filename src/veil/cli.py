@@ -133,6 +133,9 @@ def cmd_trace(argv: Sequence[str]) -> int:
     except UnknownSyscallError as e:
         raise UsageError(str(e)) from None
     per_process = args.follow >= 2 and bool(args.output)
+    if args.format == "json" and per_process:
+        raise UsageError("-ff cannot be combined with --format json: every object has its pid "
+                         "(jq 'select(.pid == N)' splits the file)")
     if args.format in ("binary", "perfetto"):
         if not args.output:
             raise UsageError(f"--format {args.format} needs -o FILE")
