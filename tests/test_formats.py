@@ -582,3 +582,38 @@ def test_json_never_fails_on_odd_records():
         assert "decode_error" not in obj, (sc.name, obj)
         json.loads(json.dumps(obj))
     check()
+
+
+def test_show_attach(progs, tmp_path):
+    """-p PID recorded as binary: shown as the text trace writes it (no pid column
+    for one task, the attach and detach lines)."""
+    from conftest import popen_veil, reap, wait_for
+    import signal
+    sleeper = subprocess.Popen([progs["sleeper"], "0"], stdout=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True)
+    try:
+        pid = int(sleeper.stdout.readline())
+        out = tmp_path / "a.veil"
+        v = popen_veil(["trace", "--format", "binary", "-o", out, "-p", pid],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            from veil.output.binary import read_header
+            # wait until the first batch of records is in the file
+            def grown():
+                with open(out, "rb") as f:
+                    return os.path.getsize(out) > read_header(f).header_size
+            assert wait_for(lambda: out.exists() and out.stat().st_size > 300 and grown(), 10)
+            v.send_signal(signal.SIGINT)
+            assert v.wait(timeout=10) == 0
+        finally:
+            reap(v)
+        r = show(out)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] == f"veil: Process {pid} attached" and lines[-1] == f"veil: Process {pid} detached"
+        assert all(not re.match(r"\d+ ", l) for l in lines), lines
+        assert any(re.match(r"(clock_)?nanosleep\(|getppid\(", l) for l in lines), lines
+        info = show("--info", out).stdout
+        assert f"attach to {pid}" in info and "interrupted" in info
+    finally:
+        reap(sleeper)

@@ -165,7 +165,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         from .output.binary import BinaryWriter
         binary = BinaryWriter(out, argv=command, attach_pids=pids, traced=traced,
                               trace_expr=trace_expr, strsize=args.strsize,
-                              follow=bool(args.follow) or bool(pids),
+                              follow=bool(args.follow),  # as the text writer's: line prefixes
                               decorate_fds=bool(args.decorate), seccomp=args.seccomp)
     elif not args.summary_only:
         if args.format == "json":
