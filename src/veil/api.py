@@ -15,9 +15,11 @@ def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterabl
           observers: Sequence[Observer] = ()) -> Result:
     """Run ``argv`` under the tracer.
 
-    ``output`` is a path, an open text stream, or None (no trace written; the
-    statistics are still in ``Result.stats``).  ``trace`` takes strace's
-    ``-e trace=`` syntax.  Returns the exit status and per-syscall statistics.
+    ``output`` is a path, an open stream (binary for ``format="binary"``), or
+    None (no trace written; the statistics are still in ``Result.stats``).
+    ``format``: "text", "json", "binary" (read it with ``veil show``) or
+    "perfetto".  ``trace`` takes strace's ``-e trace=`` syntax.  Returns the
+    exit status and per-syscall statistics.
     """
     from .output.jsonl import JsonWriter
     from .output.text import TextWriter
@@ -26,21 +28,41 @@ def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterabl
     stats = SyscallStats()
     obs = [stats, *observers]
     opened = None
+    binary = None
+    if format not in ("text", "json", "binary", "perfetto"):
+        raise ValueError(f"format must be text, json, binary or perfetto, not {format!r}")
     if output is not None:
-        stream = opened = open(output, "w") if isinstance(output, str) else None
-        stream = stream or output
+        if isinstance(output, str):
+            stream = opened = open(output, "wb" if format == "binary" else "w")
+        else:
+            stream = output
         if format == "json":
+            from .output.jsonl import JsonWriter
             obs.append(JsonWriter(stream, ctx, status))
-        elif format == "text":
+        elif format == "perfetto":
+            from .output.perfetto import PerfettoWriter
+            obs.append(PerfettoWriter(stream, ctx, status=status, command=list(argv)))
+        elif format == "binary":
+            from .output.binary import BinaryWriter
+            from .syscalls.lookup import resolve_set
+            traced = resolve_set(trace) if isinstance(trace, str) else set(trace)
+            binary = BinaryWriter(stream, argv=list(argv), attach_pids=(), traced=traced,
+                                  trace_expr=trace if isinstance(trace, str) else "",
+                                  strsize=strsize, follow=follow, decorate_fds=False,
+                                  seccomp=seccomp)
+        else:
             obs.append(TextWriter(stream, follow=follow, to_file=True, timestamps=timestamps,
                                   durations=durations, ctx=ctx, status=status))
-        else:
-            raise ValueError(f"format must be 'text' or 'json', not {format!r}")
     session = Session(argv, trace=trace, follow=follow, strsize=strsize, seccomp=seccomp,
                       affinity=affinity, observers=obs)
+    if binary is not None:
+        session.add_raw_sink(binary.write)
+    result = None
     try:
         result = session.run()
     finally:
+        if binary is not None:
+            binary.finish(result, interrupted=session.interrupted)
         if opened is not None:
             opened.close()
     result.stats = stats.as_dict()
