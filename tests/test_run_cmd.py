@@ -55,3 +55,17 @@ def test_hook_error_in_policy_file_shows_traceback_and_kills(tmp_path):
 def test_missing_command_in_run():
     r = run_veil(["run", "--", "nosuchcmd-xyz"])
     assert r.returncode == 127 and r.stderr.strip() == "veil: nosuchcmd-xyz: command not found"
+
+
+def test_kill_verdict_kills_the_tree_and_says_why(tmp_path):
+    pf = tmp_path / "kill.py"
+    pf.write_text("import veil\npolicy = veil.Policy()\n"
+                  "@policy.on_enter('mkdir', 'mkdirat')\n"
+                  "def no_mkdir(call):\n"
+                  "    return veil.Kill('mkdir is not allowed here')\n")
+    marker = tmp_path / "parent-went-on"
+    r = run_veil(["run", "--policy", pf, "--", "sh", "-c",
+                  f"mkdir {tmp_path}/d; touch {marker}"], timeout=30)
+    assert r.returncode == 137  # sh itself was killed too
+    assert not marker.exists() and not (tmp_path / "d").exists()
+    assert "mkdir is not allowed here" in r.stderr and "called mkdir" in r.stderr

@@ -97,6 +97,6 @@ def cmd_run(argv: Sequence[str]) -> int:
         if opened is not None:
             opened.close()
     for pid, name, reason in session.kills:
-        print(f"veil: killed process {pid} at {name}" + (f": {reason}" if reason else ""),
-              file=sys.stderr)
+        print(f"veil: killed the traced processes: process {pid} called {name}"
+              + (f" ({reason})" if reason else ""), file=sys.stderr)
     return result.exit_code

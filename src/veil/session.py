@@ -381,8 +381,10 @@ class Session:
             eng.resume(stop.tid, E.V_EMULATE if stop.phase == "enter" else E.V_SETRET,
                        verdict.retval)
         elif isinstance(verdict, Kill):
+            # the whole traced tree goes, not just the caller (fail closed)
             self.kills.append((stop.pid, stop.name, verdict.reason))
             eng.resume(stop.tid, E.V_KILL)
+            eng.kill_all()
         elif isinstance(verdict, Rewrite):
             self._check_entry(stop, verdict)
             self._rewrite(stop, verdict)

@@ -38,7 +38,7 @@ class Emulate:
 
 @dataclass
 class Kill:
-    """Kill the calling process; ``reason`` is reported."""
+    """Kill every traced process (the caller first); ``reason`` is reported."""
 
     reason: str = ""
 
