@@ -8,7 +8,7 @@ with ``<... name resumed>``.
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Set, TextIO
+from typing import Dict, Optional, TextIO
 
 from ..decoders import Call, Ctx, format_args, format_ret
 from ..decoders.common import signal_name
@@ -40,8 +40,7 @@ class TextWriter(Observer):
     def __init__(self, out: Optional[TextIO] = None, *, path: Optional[str] = None,
                  per_process: bool = False, follow: bool = True, to_file: bool = False,
                  timestamps: int = 0, durations: bool = False, ctx: Optional[Ctx] = None,
-                 status: Optional[str] = None, quiet: int = 0,
-                 show: Optional[Set[str]] = None):
+                 status: Optional[str] = None, quiet: int = 0):
         self.out = out
         self.path = path
         self.per_process = per_process
@@ -52,7 +51,6 @@ class TextWriter(Observer):
         self.ctx = ctx or Ctx()
         self.status = status  # None, "successful", "failed"
         self.quiet = quiet
-        self.show = show
         self._files: Dict[int, TextIO] = {}
         self._open: Optional[Call] = None      # the call whose line is pending
         self._unfinished: Dict[int, Call] = {}  # tid -> call whose line was cut
