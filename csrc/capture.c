@@ -231,8 +231,8 @@ static uint32_t cap_deref(int32_t tid, uint64_t base, uint8_t param, uint32_t li
 }
 
 /* The file an fd of the tracee names, as /proc shows it (-y). */
-static uint32_t cap_fdpath(int32_t tid, int64_t fd, uint8_t *out, uint32_t limit,
-                           struct veil_cap_hdr *h)
+static uint32_t cap_fdpath(struct veil_engine *e, int32_t tid, int64_t fd, uint8_t *out,
+                           uint32_t limit, struct veil_cap_hdr *h)
 {
     char link[64];
     if (fd == -100)
@@ -247,6 +247,10 @@ static uint32_t cap_fdpath(int32_t tid, int64_t fd, uint8_t *out, uint32_t limit
         return 0;
     }
     h->truncated = (uint32_t)n == limit;
+    if (e->socket_detail && (size_t)n < limit && strncmp((char *)out, "socket:[", 8) == 0) {
+        out[n] = 0;
+        n += sockinfo_append(tid, (int)fd, link, (char *)out, out + n, 1024);
+    }
     return (uint32_t)n;
 }
 
@@ -265,11 +269,27 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
     uint32_t lim;
     switch (c->kind) {
     case VEIL_CAP_FDPATH:
-        return cap_fdpath(t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h);
+        return cap_fdpath(e, t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h);
     case VEIL_CAP_FDPATH_RET:
         if (ret < 0)
             return 0;
-        return cap_fdpath(t->tid, ret, out, clamp_limit(c->limit, 4096), h);
+        return cap_fdpath(e, t->tid, ret, out, clamp_limit(c->limit, 4096), h);
+    case VEIL_CAP_FDPAIR: {
+        int32_t fds[2];
+        if (ret != 0 || veil_read_mem(t->tid, a, fds, sizeof fds) != sizeof fds)
+            return 0;
+        memcpy(out, fds, sizeof fds);
+        uint32_t used = sizeof fds;
+        for (int k = 0; k < 2; k++) {
+            struct veil_cap_hdr sub;
+            memset(&sub, 0, sizeof sub);
+            uint32_t n = cap_fdpath(e, t->tid, fds[k], out + used + 4, 2048, &sub);
+            memcpy(out + used, &n, 4);
+            used += 4 + n;
+        }
+        h->count = 2;
+        return used;
+    }
     case VEIL_CAP_FIXED_INOUT:
         return cap_buffer(t->tid, a, c->limit, clamp_limit(c->limit, c->limit), out, h);
     case VEIL_CAP_MSGHDR_IN:

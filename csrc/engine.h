@@ -51,6 +51,7 @@
 #define VEIL_CAP_MSGHDR_OUT 18 /* the same at exit, when the call succeeded */
 #define VEIL_CAP_DEREF_IN   19 /* at entry: limit bytes at the pointer in word (param & 31) of the struct at args[param >> 5] */
 #define VEIL_CAP_DEREF_OUT  20 /* the same at exit, whatever the result */
+#define VEIL_CAP_FDPAIR     21 /* at exit, on success: the 2 ints at args[i] and, for each, u32 len + what the fd names (-y) */
 #define VEIL_CAP_EXIT_SLOT   8 /* FIXED_INOUT: the exit copy of slot i is slot i + 8 */
 #define VEIL_IOV_FULL_LEN    2 /* iovec blocks: element = {base, iov_len, captured, transferred} */
 
@@ -176,6 +177,9 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
    (VEIL_F_MUTATES, or an open with write/create/truncate flags). */
 int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix,
                        int err, int writes_only);
+
+/* -yy: FDPATH captures of sockets append "\0PROTO\0PROC_NET_LINE\0PEER\0NAME" */
+void veil_set_socket_detail(struct veil_engine *e, int on);
 
 /* stdin/stdout/stderr of the next spawned child (-1: inherit veil's) */
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err);

@@ -85,6 +85,7 @@ struct veil_engine {
     int main_status;     /* raw wait status of main_pid, -1 until known */
     int spawn_err_fd;    /* child's exec errno arrives here */
     int stdio[3];        /* fds the child gets as 0, 1, 2 (-1: inherit) */
+    int socket_detail;   /* -yy: describe socket fds */
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;
 };
@@ -96,6 +97,10 @@ uint8_t *ring_reserve(struct ring *r, uint32_t size);
 void ring_event(struct veil_engine *e, uint16_t type, int32_t pid, int32_t tid,
                 int64_t value, int64_t aux, const void *payload, uint32_t plen);
 uint64_t now_ns(void);
+
+/* sockinfo.c */
+uint32_t sockinfo_append(int32_t tid, int fd, const char *link, const char *target,
+                         uint8_t *out, uint32_t room);
 
 /* paths.c */
 int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);

@@ -246,6 +246,11 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
     return rc;
 }
 
+void veil_set_socket_detail(struct veil_engine *e, int on)
+{
+    e->socket_detail = on;
+}
+
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err)
 {
     e->stdio[0] = in;

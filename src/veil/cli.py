@@ -40,7 +40,8 @@ def _trace_parser() -> argparse.ArgumentParser:
                    help="print at most N bytes of each string (default 32)")
     p.add_argument("-p", dest="pids", action="append", default=[], metavar="PID",
                    help="attach to PID (repeatable, or comma separated)")
-    p.add_argument("-y", dest="decorate", action="count", default=0, help="print paths of fds")
+    p.add_argument("-y", dest="decorate", action="count", default=0,
+                   help="print paths of fds; -yy: protocol and addresses of sockets too")
     p.add_argument("-x", dest="hex", action="count", default=0,
                    help="print non-printable strings in hex; -xx: every string")
     p.add_argument("-q", dest="quiet", action="count", default=0,
@@ -182,7 +183,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
                                         ctx=ctx, status=status, quiet=args.quiet))
     session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
-                      observers=observers, decorate_fds=bool(args.decorate))
+                      observers=observers, decorate_fds=args.decorate)
     _inject_policy(args.exprs).apply(session)
     learner = None
     if args.learn_seccomp:

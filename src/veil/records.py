@@ -41,6 +41,7 @@ CAP_FDPATH = 13
 CAP_FDPATH_RET = 14
 CAP_SP_FIXED = 15
 CAP_RESULT = 6  # capture slot of the return value
+CAP_FDPAIR = 21  # pipe/socketpair results with what each fd names (-y)
 
 HEADER = struct.Struct("<IHBBiiQqqq")
 ARGS = struct.Struct("<6Q")

@@ -87,7 +87,7 @@ class Session:
                  trace: Union[str, Iterable[int], None] = "all", follow: bool = True,
                  strsize: int = 32, seccomp: bool = True, affinity: Union[str, int] = "auto",
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-                 observers: Sequence[Observer] = (), decorate_fds: bool = False,
+                 observers: Sequence[Observer] = (), decorate_fds: int = 0,
                  stdin: Optional[int] = None, stdout: Optional[int] = None,
                  stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None):
         if not argv and not pids:
@@ -105,7 +105,7 @@ class Session:
         self.env = dict(os.environ) if env is None else dict(env)
         self.cwd = cwd
         self.observers: List[Observer] = list(observers)
-        self.decorate_fds = decorate_fds
+        self.decorate_fds = int(decorate_fds)  # 1: -y, 2: -yy
         self.raw_sinks: List[Callable[[bytes], None]] = []
         self.stdio = tuple(-1 if f is None else f for f in (stdin, stdout, stderr))
         # called once the tracees are traced (in the loop's thread): e.g. to let
@@ -306,6 +306,7 @@ class Session:
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
             foreign_ret = bpf.kill() if kind == "kill" else bpf.errno_ret(err)
         eng.set_actions(actions, foreign)
+        eng.set_socket_detail(self.decorate_fds >= 2)
         for pattern, is_prefix, err, writes_only in self._path_rules:
             eng.add_path_rule(pattern, is_prefix, err, writes_only)
         if self._assembler is None:

@@ -123,7 +123,9 @@ def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
     out: Dict[int, Tuple[int, int, int, int]] = {}
     for i, (_, kind) in enumerate(sc.args):
         c = _capture_for_kind(i, kind, strsize)
-        if c:
+        if decorate_fds and kind == "outstruct:int2":  # pipe, pipe2, socketpair
+            out[i] = (i, R.CAP_FDPAIR, 0, 0)
+        elif c:
             out[i] = c
         elif decorate_fds and kind in ("fd", "dirfd"):
             out[i] = (i, R.CAP_FDPATH, 0, 4096)
@@ -148,10 +150,21 @@ def fmt_fd(value: int, call: Call, ctx: Ctx, slot: int = 0) -> str:
 
 
 def fd_decoration(text: str, path: bytes) -> str:
-    """N<path> as strace's -y prints it: a deleted file is N</path>(deleted)."""
+    """N<path> as strace's -y prints it: a deleted file is N</path>(deleted);
+    with -yy a socket is N<TCP:[1.2.3.4:5->6.7.8.9:10]>, N<UNIX-STREAM:[ino->peer]>."""
+    if b"\0" in path:
+        return f"{text}<{fd_target(path)}>"
     if path.endswith(b" (deleted)"):
         return f"{text}<{escape_bytes(path[:-10])}>(deleted)"
     return f"{text}<{escape_bytes(path)}>"
+
+
+def fd_target(data: bytes) -> str:
+    """What an fd capture names, as text (the -yy socket form when C described it)."""
+    if b"\0" not in data:
+        return escape_bytes(data)
+    from .net import socket_description
+    return socket_description(data)
 
 
 def _fmt_string_cap(call: Call, i: int, value: int, ctx: Ctx, limited: bool) -> str:

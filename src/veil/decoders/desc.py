@@ -338,8 +338,18 @@ def dup3_flags(v: int) -> str:
 
 @struct("int2", 8)
 def int_pair(data: bytes, call, ctx) -> str:
-    a, b = unpack("<ii", data)
-    return f"[{a}, {b}]"
+    """[3, 4]; with -y the files the two fds name, when C captured them (FDPAIR)."""
+    a, b = unpack("<ii", data[:8])
+    if len(data) <= 8 or not ctx.decorate_fds:
+        return f"[{a}, {b}]"
+    from . import fd_decoration
+    texts, pos = [], 8
+    for fd in (a, b):
+        n = int.from_bytes(data[pos:pos + 4], "little")
+        target = data[pos + 4:pos + 4 + n]
+        pos += 4 + n
+        texts.append(fd_decoration(str(fd), target) if target else str(fd))
+    return "[" + ", ".join(texts) + "]"
 
 
 @struct("int", 4)

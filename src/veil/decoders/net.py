@@ -546,3 +546,37 @@ def _recvmsg(call, ctx):
         except DecodeError:
             m = ptr(a[1])
     return [fmt_fd(a[0], call, ctx), m, msg_flags(a[2])]
+
+
+def _sockaddr_text(raw: bytes) -> str:
+    """ip:port / [ip6]:port of a sockaddr_in/in6."""
+    if len(raw) >= 8 and raw[0] == 2:
+        return f"{ipaddress.IPv4Address(raw[4:8])}:{_struct.unpack_from('>H', raw, 2)[0]}"
+    if len(raw) >= 24 and raw[0] == 10:
+        return f"[{ipaddress.IPv6Address(raw[8:24])}]:{_struct.unpack_from('>H', raw, 2)[0]}"
+    raise ValueError("not an inet address")
+
+
+def socket_description(data: bytes) -> str:
+    """-yy text of a socket fd from C's capture
+    "socket:[INO]\\0PROTO\\0LOCAL,REMOTE\\0PEER\\0NAME" (addresses as hex sockaddrs)."""
+    parts = data.split(b"\0")
+    target, proto, line, peer, name = (parts + [b""] * 5)[:5]
+    ino = target[8:-1].decode(errors="replace") if target.startswith(b"socket:[") else "?"
+    proto_s = proto.decode(errors="replace") or "socket"
+    if proto_s.startswith("UNIX"):
+        inner = ino + (f"->{peer.decode()}" if peer else "")
+        if name:
+            inner += ',"' + escape_bytes(name) + '"'
+        return f"{proto_s}:[{inner}]"
+    local_hex, _, remote_hex = line.decode(errors="replace").partition(",")
+    try:
+        local = _sockaddr_text(bytes.fromhex(local_hex))
+    except ValueError:
+        return f"{proto_s}:[{ino}]"
+    if local.endswith(":0") and local.startswith(("0.0.0.0", "[::]")):
+        return f"{proto_s}:[{ino}]"  # not bound yet
+    try:
+        return f"{proto_s}:[{local}->{_sockaddr_text(bytes.fromhex(remote_hex))}]"
+    except ValueError:
+        return f"{proto_s}:[{local}]"

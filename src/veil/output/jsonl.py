@@ -23,7 +23,7 @@ from construct import (Array, Bytes, Int16ul, Int32sl, Int32ul, Int64sl, Int64ul
                        Struct)
 
 from .. import records as R
-from ..decoders import Call, Ctx, format_args, format_ret, registry
+from ..decoders import Call, Ctx, fd_target, format_args, format_ret, registry
 from ..decoders.common import errno_name, signal_name
 from ..observers import Observer
 
@@ -538,7 +538,7 @@ def typed_arg(call: Call, i: int, name: str, kind: str, ctx: Ctx, out: _Out):
         if ctx.decorate_fds:
             c = call.caps.get(i)
             if c is not None and c.kind == R.CAP_FDPATH and not c.fault and c.data:
-                out.fd_paths[name] = _text(c.data)
+                out.fd_paths[name] = fd_target(c.data)
         return "AT_FDCWD" if fd == AT_FDCWD and base == "dirfd" else fd
     if base == "path":
         return _string_arg(call, i, v, name, ctx, out, False)
@@ -740,7 +740,7 @@ def _call_object(call: Call, ctx: Ctx) -> dict:
         if ctx.decorate_fds and sc.ret == "fd" and call.ret is not None and not call.failed:
             c = call.caps.get(R.CAP_RESULT)
             if c is not None and c.kind == R.CAP_FDPATH_RET and not c.fault and c.data:
-                out.fd_paths["result"] = _text(c.data)
+                out.fd_paths["result"] = fd_target(c.data)
     obj = _base_object(call, ctx)
     obj["args"] = args
     obj.update(extra)
