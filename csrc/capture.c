@@ -1,5 +1,6 @@
 /* Records into the ring, with tracee memory captured as the action table says. */
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <stdio.h>
 #include <time.h>
@@ -190,8 +191,48 @@ struct msghdr64 {
 
 /* the msghdr, u32 name_len, u32 control_len, the name, the control data,
    then the iovec block as cap_iov writes it */
-static uint32_t cap_msghdr(int32_t tid, uint64_t addr, uint64_t total, uint32_t limit,
-                           uint8_t *out, uint32_t room, struct veil_cap_hdr *h)
+static uint32_t cap_fdpath(struct veil_engine *e, int32_t tid, int64_t fd, uint8_t *out,
+                           uint32_t limit, struct veil_cap_hdr *h);
+
+#define FD_PATHS_MARK 0x53504446u /* "FDPS": what the SCM_RIGHTS fds name follows */
+
+/* -y: for each fd passed in SCM_RIGHTS messages of a control buffer, u32 len
+   + what it names (in the process whose fds they are at this stop) */
+static uint32_t cap_rights_paths(struct veil_engine *e, int32_t tid, const uint8_t *ctl,
+                                 uint32_t len, uint8_t *out, uint32_t room)
+{
+    uint32_t used = 8, count = 0, pos = 0;
+    while (pos + 16 <= len) {
+        uint64_t clen;
+        int32_t level, type;
+        memcpy(&clen, ctl + pos, 8);
+        memcpy(&level, ctl + pos + 8, 4);
+        memcpy(&type, ctl + pos + 12, 4);
+        if (clen < 16)
+            break;
+        uint64_t end = pos + clen < len ? pos + clen : len;
+        if (level == SOL_SOCKET && type == SCM_RIGHTS) {
+            for (uint64_t k = pos + 16; k + 4 <= end && used + 4 + 4096 < room; k += 4) {
+                int32_t fd;
+                memcpy(&fd, ctl + k, 4);
+                struct veil_cap_hdr sub;
+                memset(&sub, 0, sizeof sub);
+                uint32_t n = cap_fdpath(e, tid, fd, out + used + 4, 4096, &sub);
+                memcpy(out + used, &n, 4);
+                used += 4 + n;
+                count++;
+            }
+        }
+        pos += (uint32_t)((clen + 7) & ~7ull);
+    }
+    uint32_t mark = FD_PATHS_MARK;
+    memcpy(out, &mark, 4);
+    memcpy(out + 4, &count, 4);
+    return count ? used : 0;
+}
+
+static uint32_t cap_msghdr(struct veil_engine *e, int32_t tid, uint64_t addr, uint64_t total,
+                           uint32_t limit, uint8_t *out, uint32_t room, struct veil_cap_hdr *h)
 {
     struct msghdr64 m;
     if (addr == 0 || veil_read_mem(tid, addr, &m, sizeof m) != (long)sizeof m) {
@@ -214,6 +255,11 @@ static uint32_t cap_msghdr(int32_t tid, uint64_t addr, uint64_t total, uint32_t 
     memset(&ih, 0, sizeof ih);
     if (room > used + 8 + 64 * 24 + CAP_HARD_MAX)
         used += cap_iov(tid, m.iov, m.iovlen, total, limit, out + used, &ih);
+    else
+        return used;
+    uint32_t ctl_at = (uint32_t)sizeof m + 8 + name_len;
+    if (e->decorate >= 1 && control_len && room > used + 16)
+        used += cap_rights_paths(e, tid, out + ctl_at, control_len, out + used, room - used);
     h->count = total;
     return used;
 }
@@ -247,7 +293,7 @@ static uint32_t cap_fdpath(struct veil_engine *e, int32_t tid, int64_t fd, uint8
         return 0;
     }
     h->truncated = (uint32_t)n == limit;
-    if (e->socket_detail && (size_t)n < limit && strncmp((char *)out, "socket:[", 8) == 0) {
+    if (e->decorate >= 2 && (size_t)n < limit && strncmp((char *)out, "socket:[", 8) == 0) {
         out[n] = 0;
         n += sockinfo_append(tid, (int)fd, link, (char *)out, out + n, 1024);
     }
@@ -293,12 +339,12 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
     case VEIL_CAP_FIXED_INOUT:
         return cap_buffer(t->tid, a, c->limit, clamp_limit(c->limit, c->limit), out, h);
     case VEIL_CAP_MSGHDR_IN:
-        return cap_msghdr(t->tid, t->args[c->param % VEIL_MAX_ARGS], UINT64_MAX,
+        return cap_msghdr(e, t->tid, t->args[c->param % VEIL_MAX_ARGS], UINT64_MAX,
                           clamp_limit(c->limit, e->strsize), out, room, h);
     case VEIL_CAP_MSGHDR_OUT:
         if (ret < 0)
             return 0;
-        return cap_msghdr(t->tid, t->args[c->param % VEIL_MAX_ARGS], (uint64_t)ret,
+        return cap_msghdr(e, t->tid, t->args[c->param % VEIL_MAX_ARGS], (uint64_t)ret,
                           clamp_limit(c->limit, e->strsize), out, room, h);
     case VEIL_CAP_DEREF_IN:
     case VEIL_CAP_DEREF_OUT:

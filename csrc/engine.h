@@ -178,8 +178,9 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
 int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix,
                        int err, int writes_only);
 
-/* -yy: FDPATH captures of sockets append "\0PROTO\0PROC_NET_LINE\0PEER\0NAME" */
-void veil_set_socket_detail(struct veil_engine *e, int on);
+/* -y level: 1 adds what SCM_RIGHTS fds name to MSGHDR captures; 2 (-yy) makes
+   FDPATH captures of sockets append "\0PROTO\0LOCAL,REMOTE\0PEER\0NAME" */
+void veil_set_decorate(struct veil_engine *e, int level);
 
 /* stdin/stdout/stderr of the next spawned child (-1: inherit veil's) */
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err);

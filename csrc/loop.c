@@ -246,9 +246,9 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
     return rc;
 }
 
-void veil_set_socket_detail(struct veil_engine *e, int on)
+void veil_set_decorate(struct veil_engine *e, int level)
 {
-    e->socket_detail = on;
+    e->decorate = level;
 }
 
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err)

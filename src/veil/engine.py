@@ -133,9 +133,9 @@ class Engine:
         self.main_pid = pid[0]
         return pid[0]
 
-    def set_socket_detail(self, on: bool) -> None:
-        """-yy: fd captures of sockets carry protocol, addresses and unix peers."""
-        lib.veil_set_socket_detail(self._e, int(on))
+    def set_decorate(self, level: int) -> None:
+        """-y (1): SCM_RIGHTS fds are resolved too; -yy (2): socket fds are described."""
+        lib.veil_set_decorate(self._e, level)
 
     def add_path_rule(self, pattern: str, is_prefix: bool, err: int, writes_only: bool) -> None:
         _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), int(is_prefix), err,

@@ -306,7 +306,7 @@ class Session:
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
             foreign_ret = bpf.kill() if kind == "kill" else bpf.errno_ret(err)
         eng.set_actions(actions, foreign)
-        eng.set_socket_detail(self.decorate_fds >= 2)
+        eng.set_decorate(self.decorate_fds)
         for pattern, is_prefix, err, writes_only in self._path_rules:
             eng.add_path_rule(pattern, is_prefix, err, writes_only)
         if self._assembler is None:

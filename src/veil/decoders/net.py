@@ -415,8 +415,11 @@ IP_CMSG = {1: "IP_TOS", 2: "IP_TTL", 4: "IP_OPTIONS", 6: "IP_RECVOPTS", 7: "IP_R
            8: "IP_PKTINFO", 11: "IP_RECVERR", 20: "IP_ORIGDSTADDR", 23: "IP_CHECKSUM"}
 
 
-def cmsgs(data: bytes, total: int, ctx) -> str:
-    """A control buffer: [{cmsg_len=..., cmsg_level=..., cmsg_type=..., cmsg_data=...}, ...]."""
+def cmsgs(data: bytes, total: int, ctx, fd_paths=None) -> str:
+    """A control buffer: [{cmsg_len=..., cmsg_level=..., cmsg_type=..., cmsg_data=...}, ...].
+    ``fd_paths``: what the SCM_RIGHTS fds name, in order (-y), when C captured it."""
+    from . import fd_decoration
+    paths = list(fd_paths or [])
     out = []
     buf = data
     pos = 0
@@ -431,6 +434,8 @@ def cmsgs(data: bytes, total: int, ctx) -> str:
             if typ == 1 and len(body) >= 4:
                 fds = [str(s32(int.from_bytes(body[k:k + 4], "little")))
                        for k in range(0, len(body) - len(body) % 4, 4)]
+                if ctx.decorate_fds and paths:
+                    fds = [fd_decoration(fd, paths.pop(0)) if paths else fd for fd in fds]
                 item += ", cmsg_data=" + array(fds, max(ctx.strsize, 1))
             elif typ == 2 and len(body) >= 12:
                 pid, uid, gid = _struct.unpack_from("<iII", body)
@@ -456,6 +461,32 @@ def cmsgs(data: bytes, total: int, ctx) -> str:
     return "[" + ", ".join(out) + "]"
 
 
+_FD_PATHS_MARK = 0x53504446  # "FDPS", after the iovec block of a MSGHDR capture (-y)
+
+
+def _rights_paths(data: bytes, iov_at: int):
+    """What the SCM_RIGHTS fds name, from the section C appends after the iovec block."""
+    if len(data) < iov_at + 8:
+        return None
+    n = int.from_bytes(data[iov_at:iov_at + 4], "little")
+    end = iov_at + 8 + 24 * n
+    if end > len(data):
+        return None
+    for k in range(n):
+        end += int.from_bytes(data[iov_at + 8 + 24 * k + 16:iov_at + 8 + 24 * k + 20], "little")
+    if len(data) < end + 8 or int.from_bytes(data[end:end + 4], "little") != _FD_PATHS_MARK:
+        return None
+    count = int.from_bytes(data[end + 4:end + 8], "little")
+    pos, out = end + 8, []
+    for _ in range(count):
+        if pos + 4 > len(data):
+            break
+        ln = int.from_bytes(data[pos:pos + 4], "little")
+        out.append(data[pos + 4:pos + 4 + ln])
+        pos += 4 + ln
+    return out
+
+
 def msghdr_full(data: bytes, ctx, user_namelen=None) -> str:
     """A MSGHDR_IN/MSGHDR_OUT capture: the struct, its name, control buffer and iovecs."""
     from . import iov_text
@@ -478,8 +509,9 @@ def msghdr_full(data: bytes, ctx, user_namelen=None) -> str:
     parts.append("msg_iov=" + (iov_text(iovs, more, ctx) if iov and len(data) >= pos + 8
                                else ptr(iov)))
     parts.append(f"msg_iovlen={iovlen}")
+    fd_paths = _rights_paths(data, pos)
     if controllen:
-        parts.append("msg_control=" + (cmsgs(ctl_b, controllen, ctx)
+        parts.append("msg_control=" + (cmsgs(ctl_b, controllen, ctx, fd_paths)
                                        if control and len(ctl_b) >= 16 else ptr(control)))
     parts.append(f"msg_controllen={controllen}")
     parts.append(f"msg_flags={msg_flags(mflags)}")
