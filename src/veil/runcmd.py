@@ -25,6 +25,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="inject=SET:error=E|retval=N|signal=S[:when=W][:path=GLOB][:fd=N]")
     p.add_argument("-o", dest="output", metavar="FILE", help="also write a trace (strace text) to FILE")
     p.add_argument("--trace", default=None, metavar="SET", help="what -o traces (default: all)")
+    g = p.add_argument_group("system identity")
+    g.add_argument("--hostname", help="uname's nodename (sethostname changes only this value)")
+    g.add_argument("--domainname", help="uname's domainname")
+    g.add_argument("--kernel-release", help="uname -r")
+    g.add_argument("--kernel-version", help="uname -v")
+    g.add_argument("--machine", help="uname -m")
+    g.add_argument("--sysname", help="uname -s")
+    g.add_argument("-0", "--root-id", dest="root", action="store_true",
+                   help="fake root: every id call reports 0, setuid/chown succeed virtually")
+    g.add_argument("-i", dest="ids", metavar="UID:GID", help="report this uid and gid")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false")
     p.add_argument("--affinity", default="auto")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -57,6 +67,21 @@ def load_policy_file(path: str, session) -> None:
         configure(session)
 
 
+def _identity(args):
+    from .identity import Identity, identity_policy, parse_ids
+    uid = gid = None
+    if args.root and args.ids:
+        raise UsageError("give -0 or -i, not both")
+    if args.root:
+        uid = gid = 0
+    elif args.ids:
+        uid, gid = parse_ids(args.ids)
+    return identity_policy(Identity(hostname=args.hostname, domainname=args.domainname,
+                                    sysname=args.sysname, kernel_release=args.kernel_release,
+                                    kernel_version=args.kernel_version, machine=args.machine,
+                                    uid=uid, gid=gid))
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     from .cli import _inject_policy
     from .decoders import Ctx
@@ -80,6 +105,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         observers.append(TextWriter(opened, follow=True, to_file=True, ctx=Ctx()))
     session = Session(command, trace=(args.trace or "all") if args.output else "none",
                       seccomp=args.seccomp, affinity=args.affinity, observers=observers)
+    _identity(args).apply(session)
     for path in args.seccomp_profile:
         load_profile(path).apply(session)
     _inject_policy(args.exprs).apply(session)

@@ -1,0 +1,119 @@
+"""A fake system identity as a policy: hostname and uname fields, fake root or
+another uid/gid.  (The virtual /proc and /etc files that go with it come with
+the layout; see issue 6.)
+
+    policy = identity_policy(hostname="db2", kernel_release="6.1.0", root=True)
+    veil.run(["sh", "-c", "hostname; uname -r; id -u"], policy=policy)
+"""
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+from .errors import UsageError
+from .policy import Policy
+from .stop import Stop
+from .verdicts import Deny, Emulate, Verdict
+
+_UTS_LEN = 65
+_UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
+
+
+@dataclass
+class Identity:
+    """What the program is told.  None: the real value."""
+
+    hostname: Optional[str] = None
+    domainname: Optional[str] = None
+    sysname: Optional[str] = None
+    kernel_release: Optional[str] = None
+    kernel_version: Optional[str] = None
+    machine: Optional[str] = None
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+
+    def uts(self) -> Dict[str, Optional[str]]:
+        return {"sysname": self.sysname, "nodename": self.hostname,
+                "release": self.kernel_release, "version": self.kernel_version,
+                "machine": self.machine, "domainname": self.domainname}
+
+
+def _check_uts(name: str, value: Optional[str]) -> None:
+    if value is not None and len(value.encode()) >= _UTS_LEN:
+        raise UsageError(f"--{name}: at most {_UTS_LEN - 1} bytes, not {len(value.encode())}")
+
+
+def identity_policy(ident: Identity) -> Policy:
+    """The hooks and rules that make the program see ``ident``."""
+    for key, value in ident.uts().items():
+        _check_uts(key, value)
+    policy = Policy()
+    state = {k: v for k, v in ident.uts().items()}
+
+    @policy.on_exit("uname")
+    def fake_uname(call: Stop) -> Verdict:
+        if call.result != 0 or not call.args[0]:
+            return None
+        for i, key in enumerate(_UTS_FIELDS):
+            value = state.get(key)
+            if value is not None:
+                call.write(call.args[0] + i * _UTS_LEN, value.encode().ljust(_UTS_LEN, b"\0"))
+        return None
+
+    def setter(key: str):
+        def set_name(call: Stop) -> Verdict:
+            length = call.args[1]
+            if length > _UTS_LEN - 1:
+                return Deny(_errno.EINVAL)
+            state[key] = call.read(call.args[0], length).split(b"\0", 1)[0].decode(
+                errors="replace") if length else ""
+            return Emulate(0)  # only the virtual value changes
+        set_name.__qualname__ = f"virtual_{key}"
+        return set_name
+
+    policy.on_enter("sethostname")(setter("nodename"))
+    policy.on_enter("setdomainname")(setter("domainname"))
+
+    if ident.uid is not None or ident.gid is not None:
+        uid = ident.uid if ident.uid is not None else 0
+        gid = ident.gid if ident.gid is not None else uid
+        _fake_ids(policy, uid, gid)
+    return policy
+
+
+def _fake_ids(policy: Policy, uid: int, gid: int) -> None:
+    if uid == 0 and gid == 0:
+        # the filter answers these itself: SECCOMP_RET_ERRNO with 0 returns 0
+        policy.deny(["getuid", "geteuid", "getgid", "getegid"], errno=0)
+    else:
+        for names, value in ((("getuid", "geteuid"), uid), (("getgid", "getegid"), gid)):
+            policy.on_enter(*names)(lambda call, v=value: Emulate(v))
+
+    def triple(value: int):
+        def fake(call: Stop) -> Verdict:
+            for i in range(3):
+                if call.args[i]:
+                    call.write(call.args[i], value.to_bytes(4, "little"))
+            return Emulate(0)
+        return fake
+
+    policy.on_enter("getresuid")(triple(uid))
+    policy.on_enter("getresgid")(triple(gid))
+    # changing ids, and owners, succeeds virtually (not remembered yet)
+    policy.on_enter("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+                    "setfsuid", "setfsgid", "setgroups")(lambda call: Emulate(0))
+    policy.on_enter("chown", "fchown", "lchown", "fchownat")(lambda call: Emulate(0))
+
+
+def parse_ids(text: str) -> Tuple[int, int]:
+    """-i UID:GID (or UID)."""
+    uid_s, _, gid_s = text.partition(":")
+    try:
+        uid = int(uid_s)
+        gid = int(gid_s) if gid_s else uid
+    except ValueError:
+        raise UsageError(f"invalid -i value {text!r}: use UID:GID") from None
+    if not (0 <= uid < 2**32 - 1 and 0 <= gid < 2**32 - 1):
+        raise UsageError(f"invalid -i value {text!r}: ids are 0..4294967294")
+    return uid, gid

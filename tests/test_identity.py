@@ -1,0 +1,45 @@
+"""veil run's system identity flags (a first slice of the identity issue):
+uname fields, a virtual hostname, fake ids."""
+import os
+import socket
+import sys
+
+from conftest import run_veil
+
+
+def test_hostname_and_uname_fields():
+    r = run_veil(["run", "--hostname", "db2", "--kernel-release", "9.9.9-veil", "--machine",
+                  "riscv64", "--", "sh", "-c",
+                  "hostname; uname -n; uname -r; uname -m; "
+                  f"{sys.executable} -c 'import socket, os; print(socket.gethostname(), os.uname().release)'"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:5] == ["db2", "db2", "9.9.9-veil", "riscv64", "db2 9.9.9-veil"]
+
+
+def test_sethostname_changes_only_the_virtual_value():
+    real = socket.gethostname()
+    r = run_veil(["run", "--hostname", "a", "--", "sh", "-c", "hostname b && hostname"])
+    assert r.returncode == 0 and r.stdout.strip() == "b"
+    assert socket.gethostname() == real
+
+
+def test_fake_ids():
+    r = run_veil(["run", "-i", "1000:1001", "--", "sh", "-c", "id -u; id -g; id -ru"])
+    assert r.stdout.split() == ["1000", "1001", "1000"], r.stderr
+    r = run_veil(["run", "-0", "--", "id", "-u"])
+    assert r.stdout.strip() == "0"
+
+
+def test_fake_root_chown_succeeds_virtually(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    r = run_veil(["run", "-i", "1000:1000", "--", "chown", "4242:4242", str(f)])
+    assert r.returncode == 0, r.stderr
+    assert f.stat().st_uid == os.getuid()  # nothing changed on the host
+
+
+def test_bad_identity_values_are_one_line_errors():
+    for args in (["--hostname", "x" * 80], ["-i", "abc"], ["-0", "-i", "1:1"]):
+        r = run_veil(["run", *args, "--", "true"])
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
