@@ -43,3 +43,20 @@ def test_bad_identity_values_are_one_line_errors():
         r = run_veil(["run", *args, "--", "true"])
         assert r.returncode != 0 and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_virtual_files_and_cpus_agree():
+    r = run_veil(["run", "--cpus", "1", "--hostname", "zz", "--kernel-release", "1.2.3", "--",
+                  "sh", "-c", "nproc; " + sys.executable + " -c 'import os; print(os.cpu_count())'; "
+                  "grep -c ^processor /proc/cpuinfo; cat /sys/devices/system/cpu/online "
+                  "/proc/sys/kernel/hostname /etc/hostname /proc/sys/kernel/osrelease; "
+                  "cut -d' ' -f3 /proc/version"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1", "1", "0", "zz", "zz", "1.2.3", "1.2.3"]
+
+
+def test_no_identity_flags_change_nothing():
+    real = socket.gethostname()
+    r = run_veil(["run", "--", "sh", "-c", "hostname; uname -n; nproc"])
+    assert r.stdout.split()[:2] == [real, real]
+    assert r.stdout.split()[2] == str(len(os.sched_getaffinity(0)))

@@ -1,6 +1,7 @@
 """A fake system identity as a policy: hostname and uname fields, fake root or
-another uid/gid.  (The virtual /proc and /etc files that go with it come with
-the layout; see issue 6.)
+another uid/gid.  /proc/sys/kernel/hostname, /etc/hostname, /proc/version,
+/proc/sys/kernel/osrelease, /proc/cpuinfo and /sys/devices/system/cpu/online
+agree: veil serves them.
 
     policy = identity_policy(hostname="db2", kernel_release="6.1.0", root=True)
     veil.run(["sh", "-c", "hostname; uname -r; id -u"], policy=policy)
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from .errors import UsageError
 from .policy import Policy
 from .stop import Stop
-from .verdicts import Deny, Emulate, Verdict
+from .verdicts import Deny, Emulate, Rewrite, Verdict
 
 _UTS_LEN = 65
 _UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
@@ -32,6 +33,7 @@ class Identity:
     machine: Optional[str] = None
     uid: Optional[int] = None
     gid: Optional[int] = None
+    cpus: Optional[int] = None
 
     def uts(self) -> Dict[str, Optional[str]]:
         return {"sysname": self.sysname, "nodename": self.hostname,
@@ -50,7 +52,19 @@ def identity_policy(ident: Identity) -> Policy:
         _check_uts(key, value)
     policy = Policy()
     state = {k: v for k, v in ident.uts().items()}
+    if any(v is not None for v in state.values()):
+        _fake_uts(policy, state)
+    if ident.uid is not None or ident.gid is not None:
+        uid = ident.uid if ident.uid is not None else 0
+        gid = ident.gid if ident.gid is not None else uid
+        _fake_ids(policy, uid, gid)
+    if ident.cpus is not None:
+        _fake_cpus(policy, ident.cpus)
+    _virtual_files(policy, state, ident)
+    return policy
 
+
+def _fake_uts(policy: Policy, state: Dict[str, Optional[str]]) -> None:
     @policy.on_exit("uname")
     def fake_uname(call: Stop) -> Verdict:
         if call.result != 0 or not call.args[0]:
@@ -75,11 +89,90 @@ def identity_policy(ident: Identity) -> Policy:
     policy.on_enter("sethostname")(setter("nodename"))
     policy.on_enter("setdomainname")(setter("domainname"))
 
-    if ident.uid is not None or ident.gid is not None:
-        uid = ident.uid if ident.uid is not None else 0
-        gid = ident.gid if ident.gid is not None else uid
-        _fake_ids(policy, uid, gid)
-    return policy
+
+def _real(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], ident: Identity) -> None:
+    """/proc and /etc files that must agree with the fake identity are served
+    by veil: opening one opens a file veil wrote with the virtual content."""
+    import os
+    import tempfile
+    from .policy import _path_of
+
+    def hostname() -> str:
+        return (state["nodename"] or os.uname().nodename) + "\n"
+
+    def version() -> str:
+        real = _real("/proc/version")
+        u = os.uname()
+        if state["release"]:
+            real = real.replace(u.release, state["release"], 1)
+        if state["version"]:
+            real = real.replace(u.version, state["version"], 1)
+        return real
+
+    def cpuinfo() -> str:
+        blocks = _real("/proc/cpuinfo").strip("\n").split("\n\n")
+        return "\n\n".join(blocks[:ident.cpus]) + "\n\n"
+
+    files: Dict[str, Callable[[], str]] = {}
+    if state["nodename"] is not None:
+        files["/proc/sys/kernel/hostname"] = hostname
+        files["/etc/hostname"] = hostname
+    if state["domainname"] is not None:
+        files["/proc/sys/kernel/domainname"] = lambda: state["domainname"] + "\n"
+    if state["release"] is not None:
+        files["/proc/sys/kernel/osrelease"] = lambda: state["release"] + "\n"
+    if state["release"] is not None or state["version"] is not None:
+        files["/proc/version"] = version
+    if state["version"] is not None:
+        files["/proc/sys/kernel/version"] = lambda: state["version"] + "\n"
+    if ident.cpus is not None:
+        span = "0" if ident.cpus == 1 else f"0-{ident.cpus - 1}"
+        for name in ("online", "possible", "present"):
+            files[f"/sys/devices/system/cpu/{name}"] = lambda s=span: s + "\n"
+        files["/proc/cpuinfo"] = cpuinfo
+    if not files:
+        return
+    workdir = tempfile.mkdtemp(prefix="veil-files-")
+
+    @policy.on_enter("open", "openat", "openat2")
+    def serve(call: Stop) -> Verdict:
+        path = _path_of(call)
+        if path is None:
+            return None
+        make = files.get(os.path.normpath(path))
+        if make is None:
+            return None
+        served = os.path.join(workdir, path.strip("/").replace("/", "_"))
+        with open(served, "w") as f:
+            f.write(make())
+        return Rewrite(path=served)
+
+
+def _fake_cpus(policy: Policy, n: int) -> None:
+    if n < 1:
+        raise UsageError(f"--cpus must be 1 or more, not {n}")
+
+    @policy.on_exit("sched_getaffinity")
+    def fewer_cpus(call: Stop) -> Verdict:
+        if call.result is None or call.result <= 0:
+            return None
+        mask = bytearray(call.read(call.args[2], call.result))
+        kept = 0
+        for i in range(len(mask) * 8):
+            if mask[i // 8] >> (i % 8) & 1:
+                kept += 1
+                if kept > n:
+                    mask[i // 8] &= ~(1 << (i % 8)) & 0xFF
+        call.write(call.args[2], bytes(mask))
+        return None
 
 
 def _fake_ids(policy: Policy, uid: int, gid: int) -> None:

@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-0", "--root-id", dest="root", action="store_true",
                    help="fake root: every id call reports 0, setuid/chown succeed virtually")
     g.add_argument("-i", dest="ids", metavar="UID:GID", help="report this uid and gid")
+    g.add_argument("--cpus", type=int, metavar="N",
+                   help="the program sees N CPUs (sched_getaffinity, /proc/cpuinfo, .../cpu/online)")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false")
     p.add_argument("--affinity", default="auto")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -79,7 +81,7 @@ def _identity(args):
     return identity_policy(Identity(hostname=args.hostname, domainname=args.domainname,
                                     sysname=args.sysname, kernel_release=args.kernel_release,
                                     kernel_version=args.kernel_version, machine=args.machine,
-                                    uid=uid, gid=gid))
+                                    uid=uid, gid=gid, cpus=args.cpus))
 
 
 def cmd_run(argv: Sequence[str]) -> int:
