@@ -182,6 +182,10 @@ int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix
    FDPATH captures of sockets append "\0PROTO\0LOCAL,REMOTE\0PEER\0NAME" */
 void veil_set_decorate(struct veil_engine *e, int level);
 
+/* applied in the spawned child before execve: umask (-1: keep), resource limits */
+void veil_set_umask(struct veil_engine *e, int mask);
+int veil_add_rlimit(struct veil_engine *e, int resource, uint64_t soft, uint64_t hard);
+
 /* stdin/stdout/stderr of the next spawned child (-1: inherit veil's) */
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err);
 /* errno of a failed exec in the spawned child (0 if it exec'd), once it exited */

@@ -85,6 +85,9 @@ struct veil_engine {
     int main_status;     /* raw wait status of main_pid, -1 until known */
     int spawn_err_fd;    /* child's exec errno arrives here */
     int stdio[3];        /* fds the child gets as 0, 1, 2 (-1: inherit) */
+    int child_umask;     /* -1: inherit */
+    int nlimits;
+    struct { int resource; uint64_t soft, hard; } limits[16];
     int decorate;        /* 1 (-y): fd paths in memory too; 2 (-yy): sockets described */
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;

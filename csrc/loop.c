@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +51,7 @@ struct veil_engine *veil_new(uint32_t ring_bytes)
     e->main_status = -1;
     e->spawn_err_fd = -1;
     e->stdio[0] = e->stdio[1] = e->stdio[2] = -1;
+    e->child_umask = -1;
     return e;
 }
 
@@ -206,6 +209,13 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
                 child_fail(err[1], errno);
         if (cwd && chdir(cwd) < 0)
             child_fail(err[1], errno);
+        if (e->child_umask >= 0)
+            umask((mode_t)e->child_umask);
+        for (int i = 0; i < e->nlimits; i++) {
+            struct rlimit rl = {e->limits[i].soft, e->limits[i].hard};
+            if (setrlimit(e->limits[i].resource, &rl) < 0)
+                child_fail(err[1], errno);
+        }
         if (bpf && install_filter(bpf, bpf_len) < 0)
             child_fail(err[1], errno);
         execve(path, argv, envp);
@@ -249,6 +259,22 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
 void veil_set_decorate(struct veil_engine *e, int level)
 {
     e->decorate = level;
+}
+
+void veil_set_umask(struct veil_engine *e, int mask)
+{
+    e->child_umask = mask;
+}
+
+int veil_add_rlimit(struct veil_engine *e, int resource, uint64_t soft, uint64_t hard)
+{
+    if (e->nlimits >= (int)(sizeof e->limits / sizeof e->limits[0]))
+        return -E2BIG;
+    e->limits[e->nlimits].resource = resource;
+    e->limits[e->nlimits].soft = soft;
+    e->limits[e->nlimits].hard = hard;
+    e->nlimits++;
+    return 0;
 }
 
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err)

@@ -60,3 +60,24 @@ def test_no_identity_flags_change_nothing():
     r = run_veil(["run", "--", "sh", "-c", "hostname; uname -n; nproc"])
     assert r.stdout.split()[:2] == [real, real]
     assert r.stdout.split()[2] == str(len(os.sched_getaffinity(0)))
+
+
+def test_execution_environment(tmp_path):
+    r = run_veil(["run", "--clear-env", "--env", "A=1", "--env", "PATH=/usr/bin:/bin",
+                  "-w", str(tmp_path), "--umask", "027", "--rlimit", "nofile=123",
+                  "--argv0", "myname", "--", "sh", "-c",
+                  "env | grep -v ^PWD= | sort; pwd; umask; ulimit -n; echo $0; touch f; stat -c %a f"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:8] == ["A=1", "PATH=/usr/bin:/bin", str(tmp_path), "0027", "123",
+                                        "myname", "640", ""]
+
+
+def test_unset_and_bad_environment_flags():
+    r = run_veil(["run", "--env", "VEIL_T=1", "--unset", "HOME", "--", "sh", "-c",
+                  'echo "$VEIL_T:${HOME-unset}"'])
+    assert r.stdout.strip() == "1:unset"
+    for args in (["--env", "NOEQUALS"], ["--umask", "9"], ["--rlimit", "bogus=1"],
+                 ["--rlimit", "nofile=10:5"], ["-w", "/nonexistent-dir"]):
+        r = run_veil(["run", *args, "--", "true"])
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)

@@ -141,6 +141,12 @@ class Engine:
         _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), int(is_prefix), err,
                                       int(writes_only)), "path rule")
 
+    def set_umask(self, mask: int) -> None:
+        lib.veil_set_umask(self._e, mask)
+
+    def add_rlimit(self, resource: int, soft: int, hard: int) -> None:
+        _check(lib.veil_add_rlimit(self._e, resource, soft, hard), "rlimit")
+
     def set_stdio(self, stdin: int = -1, stdout: int = -1, stderr: int = -1) -> None:
         """fds the next spawned child gets as 0, 1, 2 (-1: veil's own)."""
         lib.veil_set_stdio(self._e, stdin, stdout, stderr)

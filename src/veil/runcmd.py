@@ -37,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-i", dest="ids", metavar="UID:GID", help="report this uid and gid")
     g.add_argument("--cpus", type=int, metavar="N",
                    help="the program sees N CPUs (sched_getaffinity, /proc/cpuinfo, .../cpu/online)")
+    x = p.add_argument_group("execution environment")
+    x.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
+    x.add_argument("--unset", action="append", default=[], metavar="NAME", help="remove a variable")
+    x.add_argument("--clear-env", action="store_true", help="start from an empty environment")
+    x.add_argument("-w", "--cwd", metavar="DIR", help="working directory of the program")
+    x.add_argument("--umask", metavar="MODE", help="umask of the program (octal)")
+    x.add_argument("--rlimit", action="append", default=[], metavar="NAME=SOFT[:HARD]",
+                   help="a resource limit, e.g. nofile=256 or core=0:0 (unlimited: 'unlimited')")
+    x.add_argument("--argv0", metavar="NAME", help="argv[0] the program sees")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false")
     p.add_argument("--affinity", default="auto")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -84,6 +93,50 @@ def _identity(args):
                                     uid=uid, gid=gid, cpus=args.cpus))
 
 
+def _environment(args):
+    """env, umask and rlimits from the execution-environment flags."""
+    import resource
+    env = {} if args.clear_env else dict(os.environ)
+    for name in args.unset:
+        env.pop(name, None)
+    for item in args.env:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"invalid --env {item!r}: use NAME=VALUE")
+        env[name] = value
+    if args.cwd is not None and not os.path.isdir(args.cwd):
+        raise UsageError(f"-w {args.cwd}: not a directory")
+    umask = None
+    if args.umask is not None:
+        try:
+            umask = int(args.umask, 8)
+        except ValueError:
+            raise UsageError(f"invalid --umask {args.umask!r}: an octal mode like 022") from None
+        if not 0 <= umask <= 0o777:
+            raise UsageError(f"invalid --umask {args.umask!r}: 000..777")
+    limits = []
+    for item in args.rlimit:
+        name, eq, value = item.partition("=")
+        res = getattr(resource, "RLIMIT_" + name.upper(), None)
+        if not eq or res is None:
+            raise UsageError(f"invalid --rlimit {item!r}: use NAME=SOFT[:HARD] with NAME like "
+                             f"nofile, core, stack, nproc, as, cpu, fsize")
+        soft_s, _, hard_s = value.partition(":")
+
+        def num(v: str) -> int:
+            if v in ("unlimited", "infinity"):
+                return resource.RLIM_INFINITY
+            if not v.isdigit():
+                raise UsageError(f"invalid --rlimit {item!r}: {v!r} is not a number")
+            return int(v)
+        soft = num(soft_s)
+        hard = num(hard_s) if hard_s else resource.getrlimit(res)[1]
+        if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+            raise UsageError(f"invalid --rlimit {item!r}: the soft limit is above the hard one")
+        limits.append((res, soft & 0xFFFFFFFFFFFFFFFF, hard & 0xFFFFFFFFFFFFFFFF))
+    return env, umask, limits
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     from .cli import _inject_policy
     from .decoders import Ctx
@@ -105,8 +158,10 @@ def cmd_run(argv: Sequence[str]) -> int:
         except OSError as e:
             raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
         observers.append(TextWriter(opened, follow=True, to_file=True, ctx=Ctx()))
+    env, umask, limits = _environment(args)
     session = Session(command, trace=(args.trace or "all") if args.output else "none",
-                      seccomp=args.seccomp, affinity=args.affinity, observers=observers)
+                      seccomp=args.seccomp, affinity=args.affinity, observers=observers,
+                      env=env, cwd=args.cwd, umask=umask, rlimits=limits, argv0=args.argv0)
     _identity(args).apply(session)
     for path in args.seccomp_profile:
         load_profile(path).apply(session)

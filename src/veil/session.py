@@ -89,7 +89,9 @@ class Session:
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
                  observers: Sequence[Observer] = (), decorate_fds: int = 0,
                  stdin: Optional[int] = None, stdout: Optional[int] = None,
-                 stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None):
+                 stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
+                 umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
+                 argv0: Optional[str] = None):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -111,6 +113,9 @@ class Session:
         # called once the tracees are traced (in the loop's thread): e.g. to let
         # a forked child that waits to be attached go on
         self.after_start = after_start
+        self.umask = umask          # applied in the child before execve
+        self.rlimits = list(rlimits)  # (resource, soft, hard)
+        self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
@@ -317,7 +322,12 @@ class Session:
             self._path = resolve_command(self.argv[0], self.env.get("PATH"))
             prog = bpf.compile_filter(filt, bpf.allow(), foreign_ret)
             eng.set_stdio(*self.stdio)
-            eng.spawn(self._path, self.argv, self.env, self.cwd, bpf.pack(prog))
+            if self.umask is not None:
+                eng.set_umask(self.umask)
+            for resource, soft, hard in self.rlimits:
+                eng.add_rlimit(resource, soft, hard)
+            argv = [self.argv0, *self.argv[1:]] if self.argv0 is not None else self.argv
+            eng.spawn(self._path, argv, self.env, self.cwd, bpf.pack(prog))
             eng.install_signals(forward=True)
         else:
             eng.install_signals(forward=False)
