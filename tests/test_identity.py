@@ -81,3 +81,32 @@ def test_unset_and_bad_environment_flags():
         r = run_veil(["run", *args, "--", "true"])
         assert r.returncode != 0 and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
+def test_ownership_db_two_runs(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    db = tmp_path / "owners.json"
+    r = run_veil(["run", "-0", "--ownership-db", db, "--", "sh", "-c",
+                  f"chown 1234:5678 {f} && stat -c '%u %g' {f} && ls -ln {f}"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[0] == "1234 5678" and " 1234 5678 " in r.stdout
+    assert (f.stat().st_uid, f.stat().st_gid) == (os.getuid(), os.getgid())  # host unchanged
+    again = run_veil(["run", "-0", "--ownership-db", db, "--", "stat", "-c", "%u %g", f])
+    assert again.stdout.strip() == "1234 5678"
+    plain = run_veil(["run", "--", "stat", "-c", "%u %g", f])
+    assert plain.stdout.strip() == f"{os.getuid()} {os.getgid()}"
+
+
+def test_chown_recursive_and_tar_same_owner(tmp_path):
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "a").write_text("a")
+    r = run_veil(["run", "-0", "--", "sh", "-c",
+                  f"chown -R 777:888 {src} && stat -c '%u:%g' {src}/d {src}/d/a && "
+                  f"tar -C {src} -cf {tmp_path}/t.tar d && mkdir {tmp_path}/out && "
+                  f"tar -C {tmp_path}/out --same-owner -xf {tmp_path}/t.tar && "
+                  f"tar -tvf {tmp_path}/t.tar | head -1 | cut -d' ' -f2"])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[:2] == ["777:888", "777:888"] and lines[2] == "777/888"

@@ -193,10 +193,9 @@ def _fake_ids(policy: Policy, uid: int, gid: int) -> None:
 
     policy.on_enter("getresuid")(triple(uid))
     policy.on_enter("getresgid")(triple(gid))
-    # changing ids, and owners, succeeds virtually (not remembered yet)
+    # changing ids succeeds virtually; owners: see ownership_policy
     policy.on_enter("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
                     "setfsuid", "setfsgid", "setgroups")(lambda call: Emulate(0))
-    policy.on_enter("chown", "fchown", "lchown", "fchownat")(lambda call: Emulate(0))
 
 
 def parse_ids(text: str) -> Tuple[int, int]:
@@ -210,3 +209,114 @@ def parse_ids(text: str) -> Tuple[int, int]:
     if not (0 <= uid < 2**32 - 1 and 0 <= gid < 2**32 - 1):
         raise UsageError(f"invalid -i value {text!r}: ids are 0..4294967294")
     return uid, gid
+
+
+# --- the ownership database (fakeroot's job) ------------------------------------
+
+import json as _json
+import os as _os
+
+
+class OwnershipDB:
+    """Owners, and device types faked by mknod, that the program set under a fake
+    identity, keyed by (st_dev, st_ino); stat results show them.  Saved to and
+    loaded from a JSON file so a second run sees the first run's chowns."""
+
+    def __init__(self, path: Optional[str] = None):
+        self.path = path
+        self.entries: Dict[Tuple[int, int], Dict[str, int]] = {}
+        if path and _os.path.exists(path):
+            try:
+                with open(path) as f:
+                    for row in _json.load(f):
+                        self.entries[(row["dev"], row["ino"])] = {
+                            k: v for k, v in row.items() if k not in ("dev", "ino")}
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise UsageError(f"--ownership-db {path}: unreadable ({e})") from None
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        rows = [{"dev": d, "ino": i, **v} for (d, i), v in sorted(self.entries.items())]
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            _json.dump(rows, f)
+        _os.replace(tmp, self.path)
+
+    def chown(self, st: _os.stat_result, uid: int, gid: int) -> None:
+        e = self.entries.setdefault((st.st_dev, st.st_ino), {})
+        if uid != 0xFFFFFFFF:
+            e["uid"] = uid
+        if gid != 0xFFFFFFFF:
+            e["gid"] = gid
+
+
+def _target_stat(call: Stop, follow: bool) -> Optional[_os.stat_result]:
+    """stat of what a chown-like call names, from the tracer (same file system view)."""
+    AT_FDCWD_VALUE = -100
+    name = call.name
+    try:
+        if name == "fchown":
+            return _os.stat(f"/proc/{call.pid}/fd/{call.args.fd}")
+        if name == "fchownat":
+            dirfd = call.args.dirfd
+            path = call.args.path or ""
+            at_flags = call.args[4]
+            follow = not at_flags & 0x100  # AT_SYMLINK_NOFOLLOW
+            if not path and at_flags & 0x1000:  # AT_EMPTY_PATH
+                return _os.stat(f"/proc/{call.pid}/fd/{dirfd}")
+        else:
+            dirfd, path = AT_FDCWD_VALUE, call.args.path
+        if not _os.path.isabs(path):
+            base = f"/proc/{call.pid}/cwd" if dirfd == AT_FDCWD_VALUE else f"/proc/{call.pid}/fd/{dirfd}"
+            path = _os.path.join(_os.readlink(base), path)
+        return _os.stat(path) if follow else _os.lstat(path)
+    except OSError:
+        return None
+
+
+def ownership_policy(db: OwnershipDB) -> Policy:
+    """chown is remembered instead of done; stat results show what was remembered."""
+    policy = Policy()
+
+    @policy.on_enter("chown", "fchown", "lchown", "fchownat")
+    def remember_chown(call: Stop) -> Verdict:
+        st = _target_stat(call, follow=call.name != "lchown")
+        if st is None:
+            return Deny(_errno.ENOENT)
+        owner = (2, 3) if call.name == "fchownat" else (1, 2)
+        db.chown(st, call.args[owner[0]] & 0xFFFFFFFF, call.args[owner[1]] & 0xFFFFFFFF)
+        return Emulate(0)
+
+    @policy.on_exit("stat", "lstat", "fstat", "newfstatat")
+    def show_owner(call: Stop) -> Verdict:
+        if call.result != 0:
+            return None
+        buf = call.args[1] if call.name != "newfstatat" else call.args[2]
+        raw = call.read(buf, 48)
+        dev, ino = int.from_bytes(raw[0:8], "little"), int.from_bytes(raw[8:16], "little")
+        e = db.entries.get((dev, ino))
+        if e:
+            if "uid" in e:
+                call.write(buf + 28, e["uid"].to_bytes(4, "little"))
+            if "gid" in e:
+                call.write(buf + 32, e["gid"].to_bytes(4, "little"))
+        return None
+
+    @policy.on_exit("statx")
+    def show_owner_x(call: Stop) -> Verdict:
+        if call.result != 0:
+            return None
+        buf = call.args[4]
+        raw = call.read(buf, 144)
+        ino = int.from_bytes(raw[32:40], "little")
+        dev = _os.makedev(int.from_bytes(raw[136:140], "little"),
+                          int.from_bytes(raw[140:144], "little"))
+        e = db.entries.get((dev, ino))
+        if e:
+            if "uid" in e:
+                call.write(buf + 20, e["uid"].to_bytes(4, "little"))
+            if "gid" in e:
+                call.write(buf + 24, e["gid"].to_bytes(4, "little"))
+        return None
+    return policy

@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-0", "--root-id", dest="root", action="store_true",
                    help="fake root: every id call reports 0, setuid/chown succeed virtually")
     g.add_argument("-i", dest="ids", metavar="UID:GID", help="report this uid and gid")
+    g.add_argument("--ownership-db", metavar="FILE",
+                   help="with -0/-i: keep the owners chown set in FILE, for later runs")
     g.add_argument("--cpus", type=int, metavar="N",
                    help="the program sees N CPUs (sched_getaffinity, /proc/cpuinfo, .../cpu/online)")
     x = p.add_argument_group("execution environment")
@@ -163,6 +165,13 @@ def cmd_run(argv: Sequence[str]) -> int:
                       seccomp=args.seccomp, affinity=args.affinity, observers=observers,
                       env=env, cwd=args.cwd, umask=umask, rlimits=limits, argv0=args.argv0)
     _identity(args).apply(session)
+    owners = None
+    if args.root or args.ids:
+        from .identity import OwnershipDB, ownership_policy
+        owners = OwnershipDB(args.ownership_db)
+        ownership_policy(owners).apply(session)
+    elif args.ownership_db:
+        raise UsageError("--ownership-db goes with -0 or -i")
     for path in args.seccomp_profile:
         load_profile(path).apply(session)
     _inject_policy(args.exprs).apply(session)
@@ -179,6 +188,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     finally:
         if opened is not None:
             opened.close()
+        if owners is not None:
+            owners.save()
     for pid, name, reason in session.kills:
         print(f"veil: killed the traced processes: process {pid} called {name}"
               + (f" ({reason})" if reason else ""), file=sys.stderr)
