@@ -110,3 +110,13 @@ def test_chown_recursive_and_tar_same_owner(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split()
     assert lines[:2] == ["777:888", "777:888"] and lines[2] == "777/888"
+
+
+def test_mknod_device_is_faked(tmp_path):
+    node = tmp_path / "null"
+    r = run_veil(["run", "-0", "--", "sh", "-c",
+                  f"mknod {node} c 1 3 && stat -c '%F %t %T %a' {node} && ls -l {node} | cut -c1"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["character special file 1 3 644", "c"]
+    import stat as st
+    assert st.S_ISREG(node.stat().st_mode)  # on the host: a plain file

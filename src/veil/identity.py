@@ -258,14 +258,16 @@ def _target_stat(call: Stop, follow: bool) -> Optional[_os.stat_result]:
     try:
         if name == "fchown":
             return _os.stat(f"/proc/{call.pid}/fd/{call.args.fd}")
-        if name == "fchownat":
+        if name == "mknodat":
+            dirfd, path = call.args.dirfd, call.args.path
+        elif name == "fchownat":
             dirfd = call.args.dirfd
             path = call.args.path or ""
             at_flags = call.args[4]
             follow = not at_flags & 0x100  # AT_SYMLINK_NOFOLLOW
             if not path and at_flags & 0x1000:  # AT_EMPTY_PATH
                 return _os.stat(f"/proc/{call.pid}/fd/{dirfd}")
-        else:
+        if name not in ("fchownat", "mknodat"):
             dirfd, path = AT_FDCWD_VALUE, call.args.path
         if not _os.path.isabs(path):
             base = f"/proc/{call.pid}/cwd" if dirfd == AT_FDCWD_VALUE else f"/proc/{call.pid}/fd/{dirfd}"
@@ -288,6 +290,28 @@ def ownership_policy(db: OwnershipDB) -> Policy:
         db.chown(st, call.args[owner[0]] & 0xFFFFFFFF, call.args[owner[1]] & 0xFFFFFFFF)
         return Emulate(0)
 
+    pending: Dict[int, Tuple[int, int]] = {}  # tid -> (file type, rdev) of a faked mknod
+
+    @policy.on_enter("mknod", "mknodat")
+    def fake_device(call: Stop) -> Verdict:
+        mode = call.args.mode
+        kind = mode & 0o170000
+        if kind not in (0o020000, 0o060000):  # character or block device
+            return None
+        pending[call.tid] = (kind, call.args.dev)
+        return Rewrite(mode=0o100000 | (mode & 0o7777), dev=0)  # a regular file instead
+
+    @policy.on_exit("mknod", "mknodat")
+    def remember_device(call: Stop) -> Verdict:
+        faked = pending.pop(call.tid, None)
+        if faked is None or call.result != 0:
+            return None
+        st = _target_stat(call, follow=False)
+        if st is not None:
+            e = db.entries.setdefault((st.st_dev, st.st_ino), {})
+            e["type"], e["rdev"] = faked
+        return None
+
     @policy.on_exit("stat", "lstat", "fstat", "newfstatat")
     def show_owner(call: Stop) -> Verdict:
         if call.result != 0:
@@ -301,6 +325,10 @@ def ownership_policy(db: OwnershipDB) -> Policy:
                 call.write(buf + 28, e["uid"].to_bytes(4, "little"))
             if "gid" in e:
                 call.write(buf + 32, e["gid"].to_bytes(4, "little"))
+            if "type" in e:
+                mode = int.from_bytes(raw[24:28], "little")
+                call.write(buf + 24, ((mode & 0o7777) | e["type"]).to_bytes(4, "little"))
+                call.write(buf + 40, e["rdev"].to_bytes(8, "little"))
         return None
 
     @policy.on_exit("statx")
@@ -318,5 +346,10 @@ def ownership_policy(db: OwnershipDB) -> Policy:
                 call.write(buf + 20, e["uid"].to_bytes(4, "little"))
             if "gid" in e:
                 call.write(buf + 24, e["gid"].to_bytes(4, "little"))
+            if "type" in e:
+                mode = int.from_bytes(raw[28:30], "little")
+                call.write(buf + 28, ((mode & 0o7777) | e["type"]).to_bytes(2, "little"))
+                call.write(buf + 128, _os.major(e["rdev"]).to_bytes(4, "little")
+                           + _os.minor(e["rdev"]).to_bytes(4, "little"))
         return None
     return policy
