@@ -21,48 +21,29 @@ def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterabl
     "perfetto".  ``trace`` takes strace's ``-e trace=`` syntax.  Returns the
     exit status and per-syscall statistics.
     """
-    from .output.jsonl import JsonWriter
-    from .output.text import TextWriter
+    from .output import FORMATS, add_writer
 
-    ctx = Ctx(strsize=strsize)
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
     stats = SyscallStats()
-    obs = [stats, *observers]
+    session = Session(argv, trace=trace, follow=follow, strsize=strsize, seccomp=seccomp,
+                      affinity=affinity, observers=[stats, *observers])
     opened = None
-    binary = None
-    if format not in ("text", "json", "binary", "perfetto"):
-        raise ValueError(f"format must be text, json, binary or perfetto, not {format!r}")
+    finish = None
     if output is not None:
         if isinstance(output, str):
             stream = opened = open(output, "wb" if format == "binary" else "w")
         else:
             stream = output
-        if format == "json":
-            from .output.jsonl import JsonWriter
-            obs.append(JsonWriter(stream, ctx, status))
-        elif format == "perfetto":
-            from .output.perfetto import PerfettoWriter
-            obs.append(PerfettoWriter(stream, ctx, status=status, command=list(argv)))
-        elif format == "binary":
-            from .output.binary import BinaryWriter
-            from .syscalls.lookup import resolve_set
-            traced = resolve_set(trace) if isinstance(trace, str) else set(trace)
-            binary = BinaryWriter(stream, argv=list(argv), attach_pids=(), traced=traced,
-                                  trace_expr=trace if isinstance(trace, str) else "",
-                                  strsize=strsize, follow=follow, decorate_fds=False,
-                                  seccomp=seccomp)
-        else:
-            obs.append(TextWriter(stream, follow=follow, to_file=True, timestamps=timestamps,
-                                  durations=durations, ctx=ctx, status=status))
-    session = Session(argv, trace=trace, follow=follow, strsize=strsize, seccomp=seccomp,
-                      affinity=affinity, observers=obs)
-    if binary is not None:
-        session.add_raw_sink(binary.write)
+        finish = add_writer(session, format, stream, Ctx(strsize=strsize), status=status,
+                            follow=follow, trace_expr=trace if isinstance(trace, str) else "",
+                            to_file=True, timestamps=timestamps, durations=durations)
     result = None
     try:
         result = session.run()
     finally:
-        if binary is not None:
-            binary.finish(result, interrupted=session.interrupted)
+        if finish is not None:
+            finish(result)
         if opened is not None:
             opened.close()
     result.stats = stats.as_dict()

@@ -113,7 +113,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
     from .decoders import Ctx
     from .observers import SyscallStats
     from .output.summary import write_summary
-    from .output.text import TextWriter
+    from .output import add_writer
     from .session import Session
     from .syscalls.lookup import UnknownSyscallError, resolve_set
 
@@ -161,29 +161,16 @@ def cmd_trace(argv: Sequence[str]) -> int:
     if args.summary_only or args.summary_too:
         stats = SyscallStats()
         observers.append(stats)
-    binary = None
-    if args.format == "binary":
-        from .output.binary import BinaryWriter
-        binary = BinaryWriter(out, argv=command, attach_pids=pids, traced=traced,
-                              trace_expr=trace_expr, strsize=args.strsize,
-                              follow=bool(args.follow),  # as the text writer's: line prefixes
-                              decorate_fds=bool(args.decorate), seccomp=args.seccomp)
-    elif not args.summary_only:
-        if args.format == "json":
-            from .output.jsonl import JsonWriter  # construct: imported only when needed
-            observers.append(JsonWriter(out, ctx, status))
-        elif args.format == "perfetto":
-            from .output.perfetto import PerfettoWriter
-            observers.append(PerfettoWriter(out, ctx, status=status, command=command or None))
-        else:
-            observers.append(TextWriter(out, path=args.output, per_process=per_process,
-                                        follow=bool(args.follow),
-                                        to_file=bool(args.output),
-                                        timestamps=args.timestamps, durations=args.durations,
-                                        ctx=ctx, status=status, quiet=args.quiet))
     session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
                       observers=observers, decorate_fds=args.decorate)
+    finish = None
+    if args.format == "binary" or not args.summary_only:
+        finish = add_writer(session, args.format, out, ctx, status=status,
+                            follow=bool(args.follow), trace_expr=trace_expr,
+                            path=args.output, per_process=per_process, to_file=bool(args.output),
+                            timestamps=args.timestamps, durations=args.durations,
+                            quiet=args.quiet)
     _inject_policy(args.exprs).apply(session)
     learner = None
     if args.learn_seccomp:
@@ -192,14 +179,12 @@ def cmd_trace(argv: Sequence[str]) -> int:
             raise UsageError("--learn-seccomp needs every syscall traced (no -e trace=)")
         learner = SyscallLearner()
         session.add_observer(learner)
-    if binary is not None:
-        session.add_raw_sink(binary.write)
     result = None
     try:
         result = session.run()
     finally:
-        if binary is not None:
-            binary.finish(result, interrupted=session.interrupted)
+        if finish is not None:
+            finish(result)
         if stats is not None:
             write_summary(stats, out, args.sortby)
         if opened is not None:

@@ -1,1 +1,36 @@
-"""Trace writers: strace text, JSON lines, and the -c summary."""
+"""Trace writers: strace text, JSON lines, the binary record, Perfetto, and the -c summary."""
+from __future__ import annotations
+
+from typing import Callable, IO, Optional
+
+FORMATS = ("text", "json", "binary", "perfetto")
+
+
+def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = None,
+               follow: bool = True, trace_expr: str = "",
+               **text_options) -> Callable[[object], None]:
+    """Give ``session`` the writer of ``fmt`` on ``stream``: an observer, or for
+    "binary" a raw sink.  Returns what to call with the Result (or None) when
+    the run ends.  ``text_options`` go to the TextWriter."""
+    if fmt == "binary":
+        from .binary import BinaryWriter
+        binary = BinaryWriter(stream, argv=session.argv, attach_pids=session.pids,
+                              traced=session.traced, trace_expr=trace_expr,
+                              strsize=session.strsize, follow=follow,  # line prefixes in show
+                              decorate_fds=bool(session.decorate_fds), seccomp=session.seccomp)
+        session.add_raw_sink(binary.write)
+        return lambda result: binary.finish(result, interrupted=session.interrupted)
+    if fmt == "json":
+        from .jsonl import JsonWriter  # construct: imported only when needed
+        session.add_observer(JsonWriter(stream, ctx, status))
+    elif fmt == "perfetto":
+        from .perfetto import PerfettoWriter
+        session.add_observer(PerfettoWriter(stream, ctx, status=status,
+                                            command=session.argv or None))
+    elif fmt == "text":
+        from .text import TextWriter
+        session.add_observer(TextWriter(stream, follow=follow, ctx=ctx, status=status,
+                                        **text_options))
+    else:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    return lambda result: None
