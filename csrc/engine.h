@@ -27,6 +27,16 @@
 #define VEIL_F_BLOCKS    0x80 /* the caller usually sleeps in it (placement counts it idle) */
 #define VEIL_F_PATHS    0x100 /* check its path arguments against the path rules */
 #define VEIL_F_MUTATES  0x200 /* it changes what its path names (read-only rules apply) */
+#define VEIL_F_TRANSLATE 0x400 /* the layout translates it (sysdesc.layout_op says how) */
+
+/* sysdesc.layout_op: what the layout does with a call */
+#define VEIL_L_PATHS    1 /* path_args (with dirfd_args) resolved in the guest, host paths passed */
+#define VEIL_L_EXEC     2 /* execve/execveat: program, #! and PT_INTERP found in the guest */
+#define VEIL_L_GETCWD   3 /* answered at entry from the guest's view */
+#define VEIL_L_READLINK 4 /* paths translated; /proc magic links answered from the guest's view */
+#define VEIL_L_CHROOT   5 /* emulated: later paths of the process resolve below the new root */
+#define VEIL_L_SOCK_IN  6 /* AF_UNIX path in the sockaddr at args[sock_arg], length args[sock_arg+1] */
+#define VEIL_L_SOCK_OUT 7 /* at exit: the AF_UNIX path written at args[sock_arg] (length pointer next) */
 
 /* capture kinds: memory copied from the tracee into a record */
 #define VEIL_CAP_NONE      0
@@ -69,6 +79,12 @@ struct veil_sysdesc {
     uint8_t dirfd_args;     /* bit i = argument i is the dirfd of argument i+1 */
     int8_t open_flags_arg;  /* opens: the O_* flags argument (read-only rules), else -1 */
     int8_t open_flags_ptr;  /* openat2: the argument pointing at a u64 of O_* flags, else -1 */
+    uint8_t layout_op;      /* VEIL_L_* */
+    uint8_t nofollow_args;  /* bit i: path argument i never follows a final symlink */
+    int8_t follow_flag_arg; /* the other path arguments follow by this flags argument, else -1 */
+    uint8_t follow_flag_sets; /* 1: the flag asks to follow (AT_SYMLINK_FOLLOW); 0: not to */
+    uint32_t follow_flag_mask;
+    int8_t sock_arg;        /* VEIL_L_SOCK_*: the sockaddr argument */
     struct veil_capture cap[VEIL_MAX_ARGS + 1]; /* indexed by argument; [6]: result */
 };
 
@@ -177,6 +193,16 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
    (VEIL_F_MUTATES, or an open with write/create/truncate flags). */
 int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix,
                        int err, int writes_only);
+
+/* The guest's layout: paths of VEIL_F_TRANSLATE calls are resolved in a
+   tree made of host_root plus binds (host directory or file shown at guest
+   path; the longest guest prefix wins).  Path rules then apply to guest
+   paths. */
+int veil_layout_set_root(struct veil_engine *e, const char *host_root);
+int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *guest);
+/* Resolve a guest path as the guest's root sees it (cwd "/"); outputs hold PATH_MAX. */
+int veil_layout_resolve(struct veil_engine *e, const char *guest, int follow, char *host_out,
+                        char *guest_out);
 
 /* -y level: 1 adds what SCM_RIGHTS fds name to MSGHDR captures; 2 (-yy) makes
    FDPATH captures of sockets append "\0PROTO\0LOCAL,REMOTE\0PEER\0NAME" */

@@ -35,6 +35,7 @@ struct task {
     int64_t exit_value;
     uint64_t saved_args[VEIL_MAX_ARGS];
     uint8_t saved_mask; /* which saved_args to restore */
+    uint32_t sock_cap;  /* VEIL_L_SOCK_OUT: the caller's address buffer size */
 };
 
 struct task_table {
@@ -65,6 +66,28 @@ struct path_rule {
     int writes_only;
 };
 
+struct bind {
+    char *host, *guest; /* no trailing slash; "" is "/" */
+    size_t hlen, glen;
+};
+
+struct proc_view {
+    int32_t pid;
+    char *exe;         /* guest path of the program when the loader was started for it */
+    char *pending_exe; /* the same, between execve entry and its success */
+    char *root;        /* guest path chroot(2) set; NULL: the layout's root */
+};
+
+struct layout {
+    int active;
+    char *root;        /* host directory shown as "/" ("" for the host's /) */
+    size_t rootlen;
+    struct bind *binds;
+    uint32_t nbinds;
+    struct proc_view *procs;
+    uint32_t nprocs;
+};
+
 struct veil_engine {
     struct veil_sysdesc table[VEIL_NR_MAX];
     struct veil_sysdesc foreign;
@@ -91,6 +114,7 @@ struct veil_engine {
     int decorate;        /* 1 (-y): fd paths in memory too; 2 (-yy): sockets described */
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;
+    struct layout layout;
 };
 
 /* capture.c */
@@ -107,7 +131,18 @@ uint32_t sockinfo_append(int32_t tid, int fd, const char *link, const char *targ
 
 /* paths.c */
 int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
+int paths_rule_errno(struct veil_engine *e, const char *canon, int writes);
+uint64_t paths_open_flags(struct task *t, const struct veil_sysdesc *d);
+int paths_call_writes(struct task *t, const struct veil_sysdesc *d);
 void paths_free(struct veil_engine *e);
+
+/* layout.c */
+int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                 int64_t *value);
+void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d, int64_t ret);
+void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid);
+void layout_gone(struct veil_engine *e, int32_t pid);
+void layout_free(struct veil_engine *e);
 
 /* signals.c */
 extern volatile sig_atomic_t veil_flush_requested;

@@ -61,6 +61,7 @@ void veil_free(struct veil_engine *e)
         return;
     tasks_free(&e->tasks);
     paths_free(e);
+    layout_free(e);
     if (e->spawn_err_fd >= 0)
         close(e->spawn_err_fd);
     free(e->ring.buf);
@@ -528,7 +529,14 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         t->flags |= T_WANT_EXIT;
         placement_set_blocked(e, t, 1);
     }
-    if ((d->flags & VEIL_F_PATHS) && e->npath_rules) {
+    if ((d->flags & VEIL_F_TRANSLATE) && e->layout.active) {
+        int64_t value = 0;
+        int rc = layout_enter(e, t, d, &value);
+        if (rc < 0)
+            return settle_at_entry(e, t, rc, T_DENY, ts);
+        if (rc > 0)
+            return settle_at_entry(e, t, value, T_EMULATE, ts);
+    } else if ((d->flags & VEIL_F_PATHS) && e->npath_rules) {
         int rc = paths_check(e, t, d);
         if (rc < 0)
             return settle_at_entry(e, t, rc, T_DENY, ts);
@@ -557,8 +565,11 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         return resume_task(e, t, 0);
     }
     int64_t ret = si->exit.rval;
+    const struct veil_sysdesc *d = desc_for(e, t);
     if (t->flags & T_BLOCKED)
         placement_set_blocked(e, t, 0);
+    if ((d->flags & VEIL_F_TRANSLATE) && e->layout.active && !(t->flags & (T_DENY | T_EMULATE)))
+        layout_exit(e, t, d, ret); /* before the restore: a new program keeps its registers */
     if (t->flags & T_RESTORE) {
         for (int i = 0; i < VEIL_MAX_ARGS; i++)
             if (t->saved_mask & (1u << i))
@@ -574,7 +585,6 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         placement_fix_affinity_result(e, t, ret);
     if (t->arch == VEIL_ARCH_X86_64 && t->nr == 203 /* sched_setaffinity */)
         placement_note_own_mask(e, t, ret);
-    const struct veil_sysdesc *d = desc_for(e, t);
     if (t->flags & T_RECORDING)
         capture_exit(e, t, ret, ts);
     t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
@@ -630,6 +640,7 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             c->flags |= T_SILENT;
         if (c)
             c->flags |= t->flags & T_OWN_MASK; /* the mask is inherited */
+        layout_forked(e, t->pid, child_pid);
         if (!(t->flags & T_SILENT) && e->follow)
             ring_event(e, VEIL_R_NEWTASK, t->pid, t->tid, child,
                    event == PTRACE_EVENT_FORK ? 1 : event == PTRACE_EVENT_VFORK ? 2 : 3,
@@ -718,6 +729,8 @@ static void on_gone(struct veil_engine *e, int32_t tid, int status)
                    0, NULL, 0);
     if (tid == e->main_pid)
         e->main_status = status;
+    if (tid == pid)
+        layout_gone(e, pid);
     if (t)
         untrack(e, tid);
 }

@@ -90,8 +90,7 @@ static int rule_matches(const struct path_rule *r, const char *path)
     return fnmatch(r->pattern, path, 0) == 0;
 }
 
-/* -errno of the first rule a path argument of this call breaks, else 0. */
-int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d)
+uint64_t paths_open_flags(struct task *t, const struct veil_sysdesc *d)
 {
     uint64_t open_flags = 0;
     if (d->open_flags_arg >= 0)
@@ -100,7 +99,31 @@ int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc
              veil_read_mem(t->tid, t->args[d->open_flags_ptr], &open_flags, sizeof open_flags) !=
                  sizeof open_flags)
         open_flags = WRITE_OPEN_FLAGS; /* unreadable: the kernel fails it; assume a write */
-    int writes = (d->flags & VEIL_F_MUTATES) || (open_flags & WRITE_OPEN_FLAGS);
+    return open_flags;
+}
+
+int paths_call_writes(struct task *t, const struct veil_sysdesc *d)
+{
+    return (d->flags & VEIL_F_MUTATES) || (paths_open_flags(t, d) & WRITE_OPEN_FLAGS);
+}
+
+/* -errno of the first rule a canonical path breaks, else 0. */
+int paths_rule_errno(struct veil_engine *e, const char *canon, int writes)
+{
+    for (uint32_t r = 0; r < e->npath_rules; r++) {
+        const struct path_rule *rule = &e->path_rules[r];
+        if (rule->writes_only && !writes)
+            continue;
+        if (rule_matches(rule, canon))
+            return -rule->err;
+    }
+    return 0;
+}
+
+/* -errno of the first rule a path argument of this call breaks, else 0. */
+int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d)
+{
+    int writes = paths_call_writes(t, d);
     for (int i = 0; i < VEIL_MAX_ARGS; i++) {
         if (!(d->path_args & (1u << i)) || t->args[i] == 0)
             continue;
@@ -113,13 +136,9 @@ int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc
                             : AT_FDCWD_VALUE;
         if (path[0] == 0 || canonical(t->tid, dirfd, path, canon) < 0)
             continue;
-        for (uint32_t r = 0; r < e->npath_rules; r++) {
-            const struct path_rule *rule = &e->path_rules[r];
-            if (rule->writes_only && !writes)
-                continue;
-            if (rule_matches(rule, canon))
-                return -rule->err;
-        }
+        int rc = paths_rule_errno(e, canon, writes);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

@@ -21,6 +21,15 @@ F_KILL = lib.VEIL_F_KILL
 F_BLOCKS = lib.VEIL_F_BLOCKS
 F_PATHS = lib.VEIL_F_PATHS
 F_MUTATES = lib.VEIL_F_MUTATES
+F_TRANSLATE = lib.VEIL_F_TRANSLATE
+
+L_PATHS = lib.VEIL_L_PATHS
+L_EXEC = lib.VEIL_L_EXEC
+L_GETCWD = lib.VEIL_L_GETCWD
+L_READLINK = lib.VEIL_L_READLINK
+L_CHROOT = lib.VEIL_L_CHROOT
+L_SOCK_IN = lib.VEIL_L_SOCK_IN
+L_SOCK_OUT = lib.VEIL_L_SOCK_OUT
 
 EV_NONE = lib.VEIL_EV_NONE
 EV_DRAIN = lib.VEIL_EV_DRAIN
@@ -52,6 +61,12 @@ class SysAction:
     dirfd_args: int = 0     # bit i = argument i is the dirfd of argument i+1
     open_flags_arg: int = -1
     open_flags_ptr: int = -1
+    layout_op: int = 0       # F_TRANSLATE: L_*
+    nofollow_args: int = 0   # bit i: path argument i never follows a final symlink
+    follow_flag_arg: int = -1
+    follow_flag_mask: int = 0
+    follow_flag_sets: bool = False  # the flag asks to follow (else: asks not to)
+    sock_arg: int = -1
 
 
 @dataclass
@@ -104,6 +119,12 @@ class Engine:
         row.dirfd_args = act.dirfd_args if act else 0
         row.open_flags_arg = act.open_flags_arg if act else -1
         row.open_flags_ptr = act.open_flags_ptr if act else -1
+        row.layout_op = act.layout_op if act else 0
+        row.nofollow_args = act.nofollow_args if act else 0
+        row.follow_flag_arg = act.follow_flag_arg if act else -1
+        row.follow_flag_mask = act.follow_flag_mask if act else 0
+        row.follow_flag_sets = int(act.follow_flag_sets) if act else 0
+        row.sock_arg = act.sock_arg if act else -1
         row.ncap = 0
         for i in range(7):
             row.cap[i].kind = 0
@@ -140,6 +161,21 @@ class Engine:
     def add_path_rule(self, pattern: str, is_prefix: bool, err: int, writes_only: bool) -> None:
         _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), int(is_prefix), err,
                                       int(writes_only)), "path rule")
+
+    def set_layout_root(self, host_root: str) -> None:
+        _check(lib.veil_layout_set_root(self._e, os.fsencode(host_root)), f"layout root {host_root}")
+
+    def add_layout_bind(self, host: str, guest: str) -> None:
+        _check(lib.veil_layout_add_bind(self._e, os.fsencode(host), os.fsencode(guest)),
+               f"bind {host}:{guest}")
+
+    def layout_resolve(self, guest: str, follow: bool = True) -> Tuple[str, str]:
+        """(host path, canonical guest path) of a guest path, as the guest's root sees it."""
+        host = ffi.new("char[]", 4096)
+        canon = ffi.new("char[]", 4096)
+        _check(lib.veil_layout_resolve(self._e, os.fsencode(guest), int(follow), host, canon),
+               f"resolve {guest}")
+        return os.fsdecode(ffi.string(host)), os.fsdecode(ffi.string(canon))
 
     def set_umask(self, mask: int) -> None:
         lib.veil_set_umask(self._e, mask)

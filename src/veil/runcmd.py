@@ -39,6 +39,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="with -0/-i: keep the owners chown set in FILE, for later runs")
     g.add_argument("--cpus", type=int, metavar="N",
                    help="the program sees N CPUs (sched_getaffinity, /proc/cpuinfo, .../cpu/online)")
+    lay = p.add_argument_group("directory layout (PRoot's flags)")
+    lay.add_argument("-r", "--rootfs", dest="layout_root", metavar="ROOT",
+                     help="the guest's / is the host directory ROOT")
+    lay.add_argument("-R", dest="layout_root_binds", metavar="ROOT",
+                     help="like -r, and bind the host's /proc /dev /sys /tmp /run, network and "
+                          "user files and $HOME (as PRoot's -R)")
+    lay.add_argument("-b", "--bind", "-m", "--mount", dest="binds", action="append", default=[],
+                     metavar="HOST[:GUEST]", help="show the host path HOST at GUEST (default: the "
+                     "same path) in the guest; ':ro' at the end makes it read-only")
+    lay.add_argument("--hidden", action="append", default=[], metavar="GUEST_PATH",
+                     help="the path does not exist for the program (ENOENT)")
+    lay.add_argument("--readonly", action="append", default=[], metavar="GUEST_PATH",
+                     help="writes below the path fail (EROFS)")
+    lay.add_argument("--private-tmp", action="store_true",
+                     help="a fresh host directory is the guest's /tmp, removed at the end")
+    lay.add_argument("--keep-tmp", action="store_true", help="keep the --private-tmp directory")
     x = p.add_argument_group("execution environment")
     x.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
     x.add_argument("--unset", action="append", default=[], metavar="NAME", help="remove a variable")
@@ -48,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--rlimit", action="append", default=[], metavar="NAME=SOFT[:HARD]",
                    help="a resource limit, e.g. nofile=256 or core=0:0 (unlimited: 'unlimited')")
     x.add_argument("--argv0", metavar="NAME", help="argv[0] the program sees")
+    p.add_argument("--profile", metavar="PROFILE.toml",
+                   help="a veil profile: [environment] [layout] [system] [security]; flags win")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override one profile value")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false")
     p.add_argument("--affinity", default="auto")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -106,7 +126,7 @@ def _environment(args):
         if not eq or not name:
             raise UsageError(f"invalid --env {item!r}: use NAME=VALUE")
         env[name] = value
-    if args.cwd is not None and not os.path.isdir(args.cwd):
+    if args.cwd is not None and not layout_active(args) and not os.path.isdir(args.cwd):
         raise UsageError(f"-w {args.cwd}: not a directory")
     umask = None
     if args.umask is not None:
@@ -139,6 +159,49 @@ def _environment(args):
     return env, umask, limits
 
 
+# PRoot's -R: host files a guest usually wants (those that exist are bound)
+RECOMMENDED_BINDS = ("/proc", "/dev", "/sys", "/tmp", "/run", "/etc/resolv.conf", "/etc/hosts",
+                     "/etc/host.conf", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
+                     "/etc/localtime")
+
+
+def layout_active(args) -> bool:
+    return bool(getattr(args, "layout_root", None) or getattr(args, "layout_root_binds", None)
+                or getattr(args, "binds", None) or getattr(args, "hidden", None)
+                or getattr(args, "readonly", None) or getattr(args, "private_tmp", False))
+
+
+def _layout(args):
+    from .layout import Bind, Layout, parse_bind
+    if not layout_active(args):
+        if args.keep_tmp:
+            raise UsageError("--keep-tmp goes with --private-tmp")
+        return None
+    if args.layout_root and args.layout_root_binds:
+        raise UsageError("give -r or -R, not both")
+    binds = [parse_bind(b) for b in args.binds]
+    if args.layout_root_binds:
+        home = os.environ.get("HOME")
+        extra = [Bind(p, p) for p in (*RECOMMENDED_BINDS, home) if p and os.path.exists(p)]
+        binds = extra + binds
+    return Layout(root=args.layout_root or args.layout_root_binds or "/", binds=binds,
+                  hidden=list(args.hidden), readonly=list(args.readonly),
+                  private_tmp=args.private_tmp, keep_tmp=args.keep_tmp)
+
+
+def _guest_cwd(args, layout) -> str:
+    """-w, else (as PRoot) the current directory if the guest shows it, else /."""
+    if args.cwd:
+        return args.cwd
+    here = os.getcwd()
+    shown = [(b.host, b.guest) for b in layout.binds] + [(os.path.realpath(layout.root), "/")]
+    for host, guest in sorted(shown, key=lambda hg: -len(hg[0])):
+        host = os.path.realpath(host)
+        if here == host or here.startswith(host.rstrip("/") + "/"):
+            return os.path.normpath(guest + "/" + here[len(host):])
+    return "/"
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     from .cli import _inject_policy
     from .decoders import Ctx
@@ -147,6 +210,11 @@ def cmd_run(argv: Sequence[str]) -> int:
     from .session import Session
 
     args = _parser().parse_args(argv)
+    if args.profile or args.overrides:
+        from .profile import apply_profile, load_profile as load_run_profile
+        if not args.profile:
+            raise UsageError("--set needs --profile")
+        apply_profile(args, load_run_profile(args.profile, args.overrides))
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -161,9 +229,14 @@ def cmd_run(argv: Sequence[str]) -> int:
             raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
         observers.append(TextWriter(opened, follow=True, to_file=True, ctx=Ctx()))
     env, umask, limits = _environment(args)
+    layout = _layout(args)
+    if layout is not None:
+        layout.check()
+    cwd = _guest_cwd(args, layout) if layout is not None else args.cwd
     session = Session(command, trace=(args.trace or "all") if args.output else "none",
                       seccomp=args.seccomp, affinity=args.affinity, observers=observers,
-                      env=env, cwd=args.cwd, umask=umask, rlimits=limits, argv0=args.argv0)
+                      env=env, cwd=cwd, umask=umask, rlimits=limits, argv0=args.argv0,
+                      layout=layout)
     _identity(args).apply(session)
     owners = None
     if args.root or args.ids:

@@ -25,6 +25,7 @@ from . import engine as E
 from . import filter as bpf
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
+from .layout import DENIED as LAYOUT_DENIED, action_fields as layout_action_fields, translated_calls
 from .assembler import Assembler
 from .observers import Observer
 from .stop import Stop
@@ -76,6 +77,34 @@ def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
     return found
 
 
+def resolve_guest_command(eng: E.Engine, argv0: str, path_env: Optional[str]) -> str:
+    """The guest path of the program, found as execvp would inside the guest."""
+    def runnable(guest: str) -> Optional[str]:
+        try:
+            host, _ = eng.layout_resolve(guest)
+        except OSError:
+            return None
+        return guest if os.path.isfile(host) and os.access(host, os.X_OK) else None
+
+    if "/" in argv0:
+        guest = argv0 if argv0.startswith("/") else "/" + argv0
+        try:
+            host, _ = eng.layout_resolve(guest)
+        except OSError as e:
+            raise CommandNotFound(argv0, e.strerror, 127) from None
+        if not os.path.exists(host):
+            raise CommandNotFound(argv0, "No such file or directory", 127)
+        if not runnable(guest):
+            raise CommandNotFound(argv0, "Permission denied", 126)
+        return argv0
+    for d in (path_env if path_env is not None else os.defpath).split(":"):
+        found = runnable(os.path.join(d or ".", argv0) if (d or ".").startswith("/") else
+                         "/" + os.path.join(d or ".", argv0))
+        if found:
+            return found
+    raise CommandNotFound(argv0, "command not found", 127)
+
+
 Hook = Callable[[Stop], Verdict]
 
 
@@ -91,7 +120,7 @@ class Session:
                  stdin: Optional[int] = None, stdout: Optional[int] = None,
                  stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
                  umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
-                 argv0: Optional[str] = None):
+                 argv0: Optional[str] = None, layout: Optional["Layout"] = None):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -116,6 +145,10 @@ class Session:
         self.umask = umask          # applied in the child before execve
         self.rlimits = list(rlimits)  # (resource, soft, hard)
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
+        self.layout = layout        # the guest's directory tree (veil.layout.Layout)
+        if layout is not None and not self.seccomp:
+            raise VeilError("a layout (-r/-b) needs the seccomp filter: drop --no-seccomp, "
+                            "and run the program under veil rather than attach to it")
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
@@ -252,6 +285,7 @@ class Session:
     def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, int]]:
         actions: Dict[int, E.SysAction] = {}
         filt: Dict[int, int] = {}
+        translated = translated_calls() if self.layout is not None else {}
         sleeping = ({BY_NAME[n].nr for n in SLEEPING_CALLS if n in BY_NAME}
                     if self.affinity == E.AFFINITY_AUTO else set())
         for nr in range(E.NR_MAX):
@@ -273,10 +307,14 @@ class Session:
                 flags |= E.F_STOP | E.F_BLOCKS
             path_fields = {}
             sc = BY_NR.get(nr)
-            if self._path_rules and sc is not None and any(
+            if (self._path_rules or self.layout) and sc is not None and any(
                     k.startswith("path") for _, k in sc.args):
                 path_fields = self._path_rule_fields(sc)
                 flags |= E.F_STOP | E.F_PATHS | (E.F_MUTATES if sc.name in MUTATING_CALLS else 0)
+            if self.layout is not None and sc is not None and sc.name in translated:
+                path_fields = {**(path_fields or self._path_rule_fields(sc)),
+                               **layout_action_fields(sc.name)}
+                flags |= E.F_STOP | E.F_TRANSLATE
             rules = self._rules.get(nr)
             if rules:
                 act, flt = self._compile_rules(rules, flags, caps)
@@ -296,7 +334,18 @@ class Session:
         return Assembler(self.observers, names)
 
     # --- running -----------------------------------------------------------
+    def _configure_layout(self) -> list:
+        """Rules the layout brings (denied calls, hidden and read-only guest
+        paths); the binds to install."""
+        self.layout.check()
+        binds = self.layout.prepare()
+        self.deny([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM)
+        for guest, err, writes_only in self.layout.path_rules(binds):
+            self.add_path_rule(guest, err, writes_only)
+        return binds
+
     def start(self) -> None:
+        binds = self._configure_layout() if self.layout is not None else []
         if not self.seccomp:
             self._conditional_hooks()
         eng = E.Engine()
@@ -311,6 +360,8 @@ class Session:
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
             foreign_ret = bpf.kill() if kind == "kill" else bpf.errno_ret(err)
         eng.set_actions(actions, foreign)
+        if self.layout is not None:
+            self.layout.install(eng, binds)
         eng.set_decorate(self.decorate_fds)
         for pattern, is_prefix, err, writes_only in self._path_rules:
             eng.add_path_rule(pattern, is_prefix, err, writes_only)
@@ -319,7 +370,12 @@ class Session:
         self._engine = eng
         self._started = time.monotonic()
         if self.argv:
-            self._path = resolve_command(self.argv[0], self.env.get("PATH"))
+            cwd = self.cwd
+            if self.layout is not None:
+                self._path = resolve_guest_command(eng, self.argv[0], self.env.get("PATH"))
+                cwd = eng.layout_resolve(cwd or "/")[0]
+            else:
+                self._path = resolve_command(self.argv[0], self.env.get("PATH"))
             prog = bpf.compile_filter(filt, bpf.allow(), foreign_ret)
             eng.set_stdio(*self.stdio)
             if self.umask is not None:
@@ -327,7 +383,7 @@ class Session:
             for resource, soft, hard in self.rlimits:
                 eng.add_rlimit(resource, soft, hard)
             argv = [self.argv0, *self.argv[1:]] if self.argv0 is not None else self.argv
-            eng.spawn(self._path, argv, self.env, self.cwd, bpf.pack(prog))
+            eng.spawn(self._path, argv, self.env, cwd, bpf.pack(prog))
             eng.install_signals(forward=True)
         else:
             eng.install_signals(forward=False)
@@ -513,6 +569,8 @@ class Session:
         finally:
             thread.join()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            if self.layout is not None:
+                self.layout.cleanup()
             for o in self.observers:
                 try:
                     o.close()

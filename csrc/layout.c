@@ -1,0 +1,1120 @@
+/*
+ * The guest's directory layout: a root directory plus binds, and the
+ * translation of every path a call names from the guest's view to the host's
+ * (and of the paths some calls return, back).
+ *
+ * Paths are resolved here, component by component, in the guest's view:
+ * `..` stops at the guest root, symlinks (absolute or relative) are read and
+ * followed inside the guest, /proc magic links of traced processes are
+ * answered from the guest's view.  The kernel then gets an absolute host path
+ * with no symlink left for it to follow but (where the call follows it) the
+ * last one's target already substituted.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "internal.h"
+
+#define AT_FDCWD_VALUE (-100)
+#define MAX_SYMLINKS 40            /* path_resolution(7) */
+#define RED_ZONE 128               /* x86_64 ABI: below sp, the leaf function's */
+#define SCRATCH_MAX (256u * 1024u) /* how far below sp new strings may go */
+#define O_CREAT_EXCL (0100 | 0200)
+#define O_NOFOLLOW_FLAG 0400000
+#define MAX_INTERP_DEPTH 4         /* binfmt_script: nesting the kernel allows */
+
+/* --- configuration --------------------------------------------------------- */
+
+static int set_prefix(char **dst, size_t *len, const char *path)
+{
+    char *copy = strdup(strcmp(path, "/") == 0 ? "" : path);
+    if (!copy)
+        return -ENOMEM;
+    size_t n = strlen(copy);
+    while (n > 0 && copy[n - 1] == '/')
+        copy[--n] = 0;
+    free(*dst);
+    *dst = copy;
+    *len = n;
+    return 0;
+}
+
+int veil_layout_set_root(struct veil_engine *e, const char *host_root)
+{
+    if (host_root[0] != '/')
+        return -EINVAL;
+    e->layout.active = 1;
+    return set_prefix(&e->layout.root, &e->layout.rootlen, host_root);
+}
+
+int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *guest)
+{
+    struct layout *L = &e->layout;
+    if (host[0] != '/' || guest[0] != '/')
+        return -EINVAL;
+    struct bind *n = realloc(L->binds, (L->nbinds + 1) * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    L->binds = n;
+    struct bind *b = &L->binds[L->nbinds];
+    memset(b, 0, sizeof *b);
+    if (set_prefix(&b->host, &b->hlen, host) < 0 || set_prefix(&b->guest, &b->glen, guest) < 0) {
+        free(b->host);
+        free(b->guest);
+        return -ENOMEM;
+    }
+    L->nbinds++;
+    return 0;
+}
+
+void layout_free(struct veil_engine *e)
+{
+    struct layout *L = &e->layout;
+    for (uint32_t i = 0; i < L->nbinds; i++) {
+        free(L->binds[i].host);
+        free(L->binds[i].guest);
+    }
+    free(L->binds);
+    free(L->root);
+    for (uint32_t i = 0; i < L->nprocs; i++) {
+        free(L->procs[i].exe);
+        free(L->procs[i].root);
+    }
+    free(L->procs);
+    memset(L, 0, sizeof *L);
+}
+
+/* --- per-process state: the exe the guest sees, the root chroot set ------- */
+
+static struct proc_view *proc_find(struct layout *L, int32_t pid)
+{
+    for (uint32_t i = 0; i < L->nprocs; i++)
+        if (L->procs[i].pid == pid)
+            return &L->procs[i];
+    return NULL;
+}
+
+static struct proc_view *proc_get(struct layout *L, int32_t pid)
+{
+    struct proc_view *p = proc_find(L, pid);
+    if (p)
+        return p;
+    p = realloc(L->procs, (L->nprocs + 1) * sizeof *p);
+    if (!p)
+        return NULL;
+    L->procs = p;
+    p = &L->procs[L->nprocs++];
+    memset(p, 0, sizeof *p);
+    p->pid = pid;
+    return p;
+}
+
+static int replace_str(char **dst, const char *src)
+{
+    char *copy = src ? strdup(src) : NULL;
+    if (src && !copy)
+        return -ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
+{
+    struct layout *L = &e->layout;
+    struct proc_view *parent = proc_find(L, parent_pid);
+    if (!L->active || !parent || parent_pid == child_pid)
+        return;
+    char *exe = parent->exe, *root = parent->root; /* proc_get may move the array */
+    exe = exe ? strdup(exe) : NULL;
+    root = root ? strdup(root) : NULL;
+    struct proc_view *child = proc_get(L, child_pid);
+    if (!child) {
+        free(exe);
+        free(root);
+        return;
+    }
+    free(child->exe);
+    free(child->root);
+    child->exe = exe;
+    child->root = root;
+}
+
+void layout_gone(struct veil_engine *e, int32_t pid)
+{
+    struct layout *L = &e->layout;
+    struct proc_view *p = proc_find(L, pid);
+    if (!p)
+        return;
+    free(p->exe);
+    free(p->root);
+    *p = L->procs[--L->nprocs];
+}
+
+/* the guest path of the root a process sees ("" = the layout's root) */
+static const char *root_of(struct layout *L, int32_t pid)
+{
+    struct proc_view *p = L->nprocs ? proc_find(L, pid) : NULL;
+    return p && p->root ? p->root : "";
+}
+
+/* --- guest <-> host ---------------------------------------------------------- */
+
+static int under(const char *path, const char *prefix, size_t len)
+{
+    return strncmp(path, prefix, len) == 0 && (path[len] == 0 || path[len] == '/');
+}
+
+static int join(char *out, size_t cap, const char *a, const char *b)
+{
+    int n = snprintf(out, cap, "%s%s", a, b);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    if (out[0] == 0)
+        strcpy(out, "/");
+    return 0;
+}
+
+/* guest: absolute, canonical ("/a/b") */
+static int to_host(const struct layout *L, const char *guest, char *out)
+{
+    const struct bind *best = NULL;
+    for (uint32_t i = 0; i < L->nbinds; i++) {
+        const struct bind *b = &L->binds[i];
+        if ((!best || b->glen > best->glen) && under(guest, b->guest, b->glen))
+            best = b;
+    }
+    if (best)
+        return join(out, PATH_MAX, best->host, guest + best->glen);
+    return join(out, PATH_MAX, L->root, strcmp(guest, "/") ? guest : "");
+}
+
+/* host: absolute, canonical.  -ENOENT: not visible in the guest. */
+static int to_guest(const struct layout *L, const char *host, char *out)
+{
+    const struct bind *best = NULL;
+    for (uint32_t i = 0; i < L->nbinds; i++) {
+        const struct bind *b = &L->binds[i];
+        if ((!best || b->hlen > best->hlen) && under(host, b->host, b->hlen))
+            best = b;
+    }
+    if (best)
+        return join(out, PATH_MAX, best->guest, host + best->hlen);
+    if (!under(host, L->root, L->rootlen))
+        return -ENOENT;
+    return join(out, PATH_MAX, "", host + L->rootlen);
+}
+
+/* a guest path as a process under chroot sees it; -ENOENT if outside */
+static int in_view(const char *root, const char *guest, char *out)
+{
+    size_t n = strlen(root);
+    if (n == 0) {
+        if (out != guest)
+            memmove(out, guest, strlen(guest) + 1);
+        return 0;
+    }
+    if (!under(guest, root, n))
+        return -ENOENT;
+    memmove(out, guest + n, strlen(guest + n) + 1);
+    if (out[0] == 0)
+        strcpy(out, "/");
+    return 0;
+}
+
+/* The guest path of a host path the kernel reported for this process
+   (cwd, fd target, exe), in the process's view. */
+static int host_to_view(struct veil_engine *e, int32_t pid, const char *host, char *out)
+{
+    char guest[PATH_MAX];
+    int rc = to_guest(&e->layout, host, guest);
+    if (rc < 0)
+        return rc;
+    return in_view(root_of(&e->layout, pid), guest, out);
+}
+
+/* --- /proc ------------------------------------------------------------------ */
+
+enum magic { M_NONE, M_EXE, M_CWD, M_ROOT, M_FD };
+
+/* /proc/PID/{exe,cwd,root,fd/N} and the same under task/TID: links whose
+   target the kernel reads from a process, not from the file system. */
+static enum magic proc_magic(const char *host, int32_t *pid)
+{
+    const char *p = host;
+    if (strncmp(p, "/proc/", 6) != 0)
+        return M_NONE;
+    p += 6;
+    char *end;
+    long n = strtol(p, &end, 10);
+    if (end == p || *end != '/')
+        return M_NONE;
+    *pid = (int32_t)n;
+    p = end + 1;
+    if (strncmp(p, "task/", 5) == 0) {
+        strtol(p + 5, &end, 10);
+        if (end == p + 5 || *end != '/')
+            return M_NONE;
+        p = end + 1;
+    }
+    if (strcmp(p, "exe") == 0)
+        return M_EXE;
+    if (strcmp(p, "cwd") == 0)
+        return M_CWD;
+    if (strcmp(p, "root") == 0)
+        return M_ROOT;
+    if (strncmp(p, "fd/", 3) == 0) {
+        strtol(p + 3, &end, 10);
+        if (end != p + 3 && *end == 0)
+            return M_FD;
+    }
+    return M_NONE;
+}
+
+static int read_link(const char *path, char *out)
+{
+    ssize_t n = readlink(path, out, PATH_MAX - 1);
+    if (n < 0)
+        return -errno;
+    out[n] = 0;
+    return 0;
+}
+
+/*
+ * What a magic link shows the guest: its target in the guest's view.
+ * Returns 1 if `out` is a guest path, 0 if the target is not a path
+ * ("pipe:[7]") or lies outside the guest (out = the host text), -errno.
+ */
+static int magic_target(struct veil_engine *e, enum magic kind, int32_t pid, const char *host,
+                        char *out)
+{
+    if (!tasks_find(&e->tasks, pid))
+        return -EACCES; /* a process outside the sandbox */
+    if (kind == M_ROOT) {
+        strcpy(out, "/");
+        return 1;
+    }
+    struct proc_view *pv = kind == M_EXE ? proc_find(&e->layout, pid) : NULL;
+    if (pv && pv->exe && in_view(root_of(&e->layout, pid), pv->exe, out) == 0)
+        return 1;
+    char target[PATH_MAX];
+    int rc = read_link(host, target);
+    if (rc < 0)
+        return rc;
+    if (target[0] != '/') {
+        strcpy(out, target);
+        return 0;
+    }
+    static const char deleted[] = " (deleted)";
+    size_t n = strlen(target), dn = sizeof deleted - 1;
+    int is_deleted = n > dn && strcmp(target + n - dn, deleted) == 0;
+    if (is_deleted)
+        target[n - dn] = 0;
+    if (host_to_view(e, pid, target, out) < 0) {
+        strcpy(out, target);
+        return 0;
+    }
+    if (is_deleted) {
+        strcat(out, deleted);
+        return 0;
+    }
+    return 1;
+}
+
+/* --- resolution ---------------------------------------------------------- */
+
+struct resolved {
+    char guest[PATH_MAX]; /* canonical, in the layout's terms (chroot prefix kept) */
+    char host[PATH_MAX];
+};
+
+static void pop_component(char *g, size_t floor)
+{
+    char *slash = strrchr(g, '/');
+    if (slash && (size_t)(slash - g) >= floor)
+        *slash = 0;
+}
+
+/*
+ * Resolve `path` starting in guest directory `start` (for a relative path);
+ * `root` is the process's guest root ("" = the layout root).  pid/tid are
+ * the caller's (0 when veil itself asks).
+ */
+static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *root,
+                   const char *start, const char *path, int follow_last, struct resolved *out)
+{
+    const struct layout *L = &e->layout;
+    char rest[2 * PATH_MAX], target[PATH_MAX], host[PATH_MAX];
+    char *g = out->guest;
+    size_t floor = strlen(root);
+    int links = 0;
+    if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
+        return -ENAMETOOLONG;
+    snprintf(g, PATH_MAX, "%s", path[0] == '/' ? root : start);
+    if (strcmp(g, "/") == 0)
+        g[0] = 0; /* the empty string is the guest root: components append "/name" */
+    const char *p = rest;
+    int trailing = 0;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *end = strchrnul(p, '/');
+        size_t n = (size_t)(end - p);
+        const char *after = end;
+        while (*after == '/')
+            after++;
+        int last = *after == 0;
+        trailing = last && *end == '/';
+        if (n == 1 && p[0] == '.') {
+            p = end;
+            continue;
+        }
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            pop_component(g, floor);
+            p = end;
+            continue;
+        }
+        size_t glen = strlen(g);
+        if (glen + 1 + n >= PATH_MAX)
+            return -ENAMETOOLONG;
+        g[glen] = '/';
+        memcpy(g + glen + 1, p, n);
+        g[glen + 1 + n] = 0;
+        if (last && !follow_last && !trailing)
+            break;
+        int rc = to_host(L, g, host);
+        if (rc < 0)
+            return rc;
+        /* /proc/self as veil reads it names veil: answer for the caller */
+        const char *self_target = NULL;
+        char self_buf[64];
+        if (pid && strncmp(host, "/proc/", 6) == 0) {
+            if (strcmp(host, "/proc/self") == 0) {
+                snprintf(self_buf, sizeof self_buf, "%d", pid);
+                self_target = self_buf;
+            } else if (strcmp(host, "/proc/thread-self") == 0) {
+                snprintf(self_buf, sizeof self_buf, "%d/task/%d", pid, tid);
+                self_target = self_buf;
+            }
+        }
+        struct stat st;
+        if (!self_target && lstat(host, &st) < 0) {
+            /* the kernel meets the same error on the same component */
+            if (snprintf(g + glen + 1 + n, PATH_MAX - glen - 1 - n, "%s", end) >=
+                (int)(PATH_MAX - glen - 1 - n))
+                return -ENAMETOOLONG;
+            trailing = 0;
+            break;
+        }
+        if (!self_target && !S_ISLNK(st.st_mode)) {
+            p = end;
+            continue;
+        }
+        if (++links > MAX_SYMLINKS)
+            return -ELOOP;
+        int32_t owner = 0;
+        enum magic kind = self_target ? M_NONE : proc_magic(host, &owner);
+        if (self_target) {
+            snprintf(target, sizeof target, "%s", self_target);
+        } else if (kind != M_NONE) {
+            int m = magic_target(e, kind, owner, host, target);
+            if (m < 0)
+                return m;
+            if (m == 0) {
+                if (!last)
+                    return -ENOTDIR;
+                /* a pipe, a deleted file, a file outside the guest that the
+                   process holds: the kernel opens what the link names */
+                return snprintf(out->host, PATH_MAX, "%s", host) >= PATH_MAX ? -ENAMETOOLONG
+                                                                            : 0;
+            }
+            if (kind == M_FD && last) {
+                /* reopen through the link: works for O_PATH and unlinked files too */
+                snprintf(out->host, PATH_MAX, "%s", host);
+                return 0;
+            }
+        } else {
+            rc = read_link(host, target);
+            if (rc < 0)
+                return rc;
+        }
+        char joined[2 * PATH_MAX];
+        if (snprintf(joined, sizeof joined, "%s%s", target, end) >= (int)sizeof joined)
+            return -ENAMETOOLONG;
+        strcpy(rest, joined);
+        p = rest;
+        g[glen] = 0;
+        if (target[0] == '/')
+            snprintf(g, PATH_MAX, "%s", root);
+    }
+    if (g[0] == 0)
+        strcpy(g, "/");
+    int rc = to_host(L, g, out->host);
+    if (rc < 0)
+        return rc;
+    if (trailing && strcmp(out->host, "/") != 0) {
+        size_t n = strlen(out->host);
+        if (n + 1 >= PATH_MAX)
+            return -ENAMETOOLONG;
+        out->host[n] = '/';
+        out->host[n + 1] = 0;
+    }
+    return 0;
+}
+
+/* The guest directory a relative path starts from: the cwd or a dirfd. */
+static int start_dir(struct veil_engine *e, struct task *t, int64_t dirfd, char *out)
+{
+    char link[64], host[PATH_MAX];
+    if (dirfd == AT_FDCWD_VALUE)
+        snprintf(link, sizeof link, "/proc/%d/cwd", t->tid);
+    else
+        snprintf(link, sizeof link, "/proc/%d/fd/%d", t->tid, (int)dirfd);
+    int rc = read_link(link, host);
+    if (rc < 0)
+        return rc == -ENOENT ? -EBADF : rc;
+    if (host[0] != '/')
+        return -ENOTDIR;
+    if (to_guest(&e->layout, host, out) < 0)
+        return -EACCES; /* a directory outside the guest (inherited, or passed in) */
+    return 0;
+}
+
+static int resolve_arg(struct veil_engine *e, struct task *t, int64_t dirfd, const char *path,
+                       int follow, struct resolved *out)
+{
+    char start[PATH_MAX] = "/";
+    if (path[0] != '/') {
+        int rc = start_dir(e, t, dirfd, start);
+        if (rc < 0)
+            return rc;
+    }
+    return resolve(e, t->pid, t->tid, root_of(&e->layout, t->pid), start, path, follow, out);
+}
+
+int veil_layout_resolve(struct veil_engine *e, const char *guest, int follow, char *host_out,
+                        char *guest_out)
+{
+    struct resolved r;
+    int rc = resolve(e, 0, 0, "", "/", guest, follow, &r);
+    if (rc < 0)
+        return rc;
+    strcpy(host_out, r.host);
+    strcpy(guest_out, r.guest);
+    return 0;
+}
+
+/* --- scratch memory below the caller's stack pointer ------------------------ */
+
+struct scratch {
+    int32_t tid;
+    uint64_t top;
+    uint64_t floor;
+};
+
+static void scratch_init(struct scratch *s, struct task *t)
+{
+    s->tid = t->tid;
+    s->top = (t->sp - RED_ZONE) & ~(uint64_t)15;
+    s->floor = s->top - SCRATCH_MAX;
+}
+
+/* copy data into the tracee; 0 if it does not fit or cannot be written */
+static uint64_t scratch_put(struct scratch *s, const void *data, size_t len)
+{
+    if (len > s->top - s->floor)
+        return 0;
+    uint64_t at = (s->top - len) & ~(uint64_t)15;
+    if (at < s->floor || veil_write_mem(s->tid, at, data, len) != (long)len)
+        return 0;
+    s->top = at;
+    return at;
+}
+
+static int set_arg(struct task *t, int idx, uint64_t value)
+{
+    int rc = veil_arch_set_arg(t->tid, idx, value);
+    if (rc < 0)
+        return rc;
+    if (!(t->saved_mask & (1u << idx))) {
+        t->saved_args[idx] = t->args[idx];
+        t->saved_mask |= (uint8_t)(1u << idx);
+    }
+    t->args[idx] = value;
+    t->flags |= T_RESTORE | T_WANT_EXIT;
+    return 0;
+}
+
+static int put_path_arg(struct scratch *s, struct task *t, int idx, const char *host)
+{
+    uint64_t at = scratch_put(s, host, strlen(host) + 1);
+    if (!at)
+        return -ENOMEM;
+    return set_arg(t, idx, at);
+}
+
+/* --- the calls -------------------------------------------------------------- */
+
+static int follows(const struct veil_sysdesc *d, struct task *t, int idx, uint64_t open_flags)
+{
+    if (d->nofollow_args & (1u << idx))
+        return 0;
+    if (d->open_flags_arg >= 0 || d->open_flags_ptr >= 0) {
+        if (open_flags & O_NOFOLLOW_FLAG)
+            return 0;
+        return (open_flags & O_CREAT_EXCL) != O_CREAT_EXCL;
+    }
+    if (d->follow_flag_arg < 0)
+        return 1;
+    int set = (t->args[d->follow_flag_arg] & d->follow_flag_mask) != 0;
+    return d->follow_flag_sets ? set : !set;
+}
+
+static int read_path(struct task *t, int idx, char *out)
+{
+    int trunc = 0;
+    long n = veil_read_cstr(t->tid, t->args[idx], out, PATH_MAX, &trunc);
+    if (n < 0)
+        return (int)n;
+    return trunc ? -ENAMETOOLONG : 0;
+}
+
+static int64_t dirfd_of(const struct veil_sysdesc *d, struct task *t, int idx)
+{
+    if (idx > 0 && (d->dirfd_args & (1u << (idx - 1))))
+        return (int64_t)(int32_t)t->args[idx - 1];
+    return AT_FDCWD_VALUE;
+}
+
+static int check_rules(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                       const char *guest)
+{
+    if (!e->npath_rules)
+        return 0;
+    return paths_rule_errno(e, guest, paths_call_writes(t, d));
+}
+
+/* Translate every path argument.  Returns 0 or -errno for the caller. */
+static int translate_paths(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                           struct scratch *s)
+{
+    uint64_t open_flags = paths_open_flags(t, d);
+    for (int i = 0; i < VEIL_MAX_ARGS; i++) {
+        if (!(d->path_args & (1u << i)) || t->args[i] == 0)
+            continue;
+        char path[PATH_MAX];
+        int rc = read_path(t, i, path);
+        if (rc < 0)
+            return rc;
+        if (path[0] == 0)
+            continue; /* AT_EMPTY_PATH, or ENOENT from the kernel */
+        struct resolved r;
+        rc = resolve_arg(e, t, dirfd_of(d, t, i), path, follows(d, t, i, open_flags), &r);
+        if (rc < 0)
+            return rc;
+        rc = check_rules(e, t, d, r.guest);
+        if (rc < 0)
+            return rc;
+        rc = put_path_arg(s, t, i, r.host);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* getcwd(2) answered from the guest's view: no exit stop needed. */
+static int emulate_getcwd(struct veil_engine *e, struct task *t, int64_t *value)
+{
+    char link[64], host[PATH_MAX], guest[PATH_MAX + 16];
+    snprintf(link, sizeof link, "/proc/%d/cwd", t->tid);
+    int rc = read_link(link, host);
+    if (rc < 0)
+        return rc;
+    if (host_to_view(e, t->pid, host, guest) < 0)
+        snprintf(guest, sizeof guest, "(unreachable)%s", host); /* as getcwd(2) says */
+    size_t n = strlen(guest) + 1;
+    if (n > t->args[1])
+        return -ERANGE;
+    if (veil_write_mem(t->tid, t->args[0], guest, n) != (long)n)
+        return -EFAULT;
+    *value = (int64_t)n;
+    return 1;
+}
+
+/* readlink(at) of a /proc magic link: its target as the guest sees it. */
+static int translate_readlink(struct veil_engine *e, struct task *t,
+                              const struct veil_sysdesc *d, struct scratch *s, int64_t *value)
+{
+    int pidx = d->path_args & 1 ? 0 : 1;
+    char path[PATH_MAX];
+    int rc = read_path(t, pidx, path);
+    if (rc < 0 || path[0] == 0)
+        return rc;
+    struct resolved r;
+    rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, 0, &r);
+    if (rc < 0)
+        return rc;
+    rc = check_rules(e, t, d, r.guest);
+    if (rc < 0)
+        return rc;
+    int32_t owner;
+    enum magic kind = proc_magic(r.host, &owner);
+    if (kind == M_NONE)
+        return put_path_arg(s, t, pidx, r.host);
+    char target[PATH_MAX + 16];
+    rc = magic_target(e, kind, owner, r.host, target);
+    if (rc < 0)
+        return rc;
+    int64_t bufsiz = (int64_t)t->args[pidx + 2];
+    if (bufsiz <= 0)
+        return -EINVAL;
+    size_t n = strlen(target);
+    if ((int64_t)n > bufsiz)
+        n = (size_t)bufsiz; /* readlink(2) truncates silently */
+    if (veil_write_mem(t->tid, t->args[pidx + 1], target, n) != (long)n)
+        return -EFAULT;
+    *value = (int64_t)n;
+    return 1;
+}
+
+/* chroot(2) inside the guest: later paths of the process resolve below it. */
+static int emulate_chroot(struct veil_engine *e, struct task *t, int64_t *value)
+{
+    char path[PATH_MAX];
+    int rc = read_path(t, 0, path);
+    if (rc < 0)
+        return rc;
+    struct resolved r;
+    rc = resolve_arg(e, t, AT_FDCWD_VALUE, path, 1, &r);
+    if (rc < 0)
+        return rc;
+    struct stat st;
+    if (stat(r.host, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    struct proc_view *pv = proc_get(&e->layout, t->pid);
+    if (!pv)
+        return -ENOMEM;
+    rc = replace_str(&pv->root, strcmp(r.guest, "/") ? r.guest : NULL);
+    if (rc < 0)
+        return rc;
+    *value = 0;
+    return 1;
+}
+
+/* AF_UNIX path in a sockaddr the call passes in: bind/connect/sendto. */
+static int translate_sockaddr_in(struct veil_engine *e, struct task *t,
+                                 const struct veil_sysdesc *d, struct scratch *s)
+{
+    int ai = d->sock_arg;
+    uint64_t addr = t->args[ai], len = t->args[ai + 1];
+    struct sockaddr_un un;
+    if (!addr || len <= offsetof(struct sockaddr_un, sun_path) || len > sizeof un)
+        return 0;
+    if (veil_read_mem(t->tid, addr, &un, len) != (long)len || un.sun_family != AF_UNIX)
+        return 0;
+    size_t plen = len - offsetof(struct sockaddr_un, sun_path);
+    if (un.sun_path[0] == 0)
+        return 0; /* abstract: no file system name */
+    char path[sizeof un.sun_path + 1];
+    memcpy(path, un.sun_path, plen);
+    path[plen] = 0;
+    struct resolved r;
+    int binding = t->nr == 49; /* bind creates the name: never follow it */
+    int rc = resolve_arg(e, t, AT_FDCWD_VALUE, path, !binding, &r);
+    if (rc < 0)
+        return rc;
+    rc = check_rules(e, t, d, r.guest);
+    if (rc < 0)
+        return rc;
+    size_t hn = strlen(r.host);
+    if (hn >= sizeof un.sun_path)
+        return -ENAMETOOLONG;
+    memcpy(un.sun_path, r.host, hn + 1);
+    uint64_t at = scratch_put(s, &un, sizeof un);
+    if (!at)
+        return -ENOMEM;
+    rc = set_arg(t, ai, at);
+    return rc < 0 ? rc : set_arg(t, ai + 1, offsetof(struct sockaddr_un, sun_path) + hn + 1);
+}
+
+/* At exit: an AF_UNIX address the kernel wrote back (getsockname, accept...). */
+static void translate_sockaddr_out(struct veil_engine *e, struct task *t,
+                                   const struct veil_sysdesc *d, int64_t ret)
+{
+    int ai = d->sock_arg;
+    uint64_t addr = t->args[ai], lenp = t->args[ai + 1];
+    uint32_t len;
+    struct sockaddr_un un;
+    if (ret < 0 || !addr || !lenp || veil_read_mem(t->tid, lenp, &len, sizeof len) != sizeof len)
+        return;
+    size_t cap = t->sock_cap < sizeof un ? t->sock_cap : sizeof un;
+    size_t have = len < cap ? len : cap;
+    if (have <= offsetof(struct sockaddr_un, sun_path) ||
+        veil_read_mem(t->tid, addr, &un, have) != (long)have || un.sun_family != AF_UNIX)
+        return;
+    size_t plen = len - offsetof(struct sockaddr_un, sun_path);
+    if (plen > sizeof un.sun_path || un.sun_path[0] == 0 || have < len)
+        return;
+    char host[sizeof un.sun_path + 1], guest[PATH_MAX];
+    memcpy(host, un.sun_path, plen);
+    host[plen] = 0;
+    if (host[0] != '/' || host_to_view(e, t->pid, host, guest) < 0)
+        return;
+    size_t gn = strlen(guest);
+    if (gn >= sizeof un.sun_path)
+        return;
+    memcpy(un.sun_path, guest, gn + 1);
+    uint32_t full = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + gn + 1);
+    size_t wrote = full < cap ? full : cap;
+    if (veil_write_mem(t->tid, addr, &un, wrote) == (long)wrote)
+        veil_write_mem(t->tid, lenp, &full, sizeof full);
+}
+
+/* --- execve ------------------------------------------------------------------- */
+
+struct exec_plan {
+    char prefix[8][PATH_MAX]; /* argv entries put before the program's argv[1..] */
+    int nprefix;
+    int drop_argv0;           /* the original argv[0] is replaced by the prefix */
+};
+
+static int push_arg(struct exec_plan *p, const char *s)
+{
+    if (p->nprefix >= 8 || strlen(s) >= PATH_MAX)
+        return -E2BIG;
+    strcpy(p->prefix[p->nprefix++], s);
+    return 0;
+}
+
+/* PT_INTERP of an ELF file, "" if it has none; -ENOEXEC if not ELF. */
+static int elf_interp(int fd, char *out)
+{
+    unsigned char ident[EI_NIDENT];
+    out[0] = 0;
+    if (pread(fd, ident, sizeof ident, 0) != (ssize_t)sizeof ident ||
+        memcmp(ident, ELFMAG, SELFMAG) != 0)
+        return -ENOEXEC;
+    uint64_t phoff, phnum, phentsize;
+    int is64 = ident[EI_CLASS] == ELFCLASS64;
+    if (is64) {
+        Elf64_Ehdr eh;
+        if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
+            return -ENOEXEC;
+        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+    } else {
+        Elf32_Ehdr eh;
+        if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
+            return -ENOEXEC;
+        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+    }
+    for (uint64_t i = 0; i < phnum && i < 128; i++) {
+        uint32_t type;
+        uint64_t off, size;
+        if (is64) {
+            Elf64_Phdr ph;
+            if (pread(fd, &ph, sizeof ph, (off_t)(phoff + i * phentsize)) != (ssize_t)sizeof ph)
+                return -ENOEXEC;
+            type = ph.p_type, off = ph.p_offset, size = ph.p_filesz;
+        } else {
+            Elf32_Phdr ph;
+            if (pread(fd, &ph, sizeof ph, (off_t)(phoff + i * phentsize)) != (ssize_t)sizeof ph)
+                return -ENOEXEC;
+            type = ph.p_type, off = ph.p_offset, size = ph.p_filesz;
+        }
+        if (type != PT_INTERP)
+            continue;
+        if (size == 0 || size >= PATH_MAX)
+            return -ENOEXEC;
+        if (pread(fd, out, size, (off_t)off) != (ssize_t)size)
+            return -ENOEXEC;
+        out[size] = 0;
+        return 0;
+    }
+    return 0;
+}
+
+/* Does this dynamic loader take --argv0 (glibc 2.33 and later)? */
+static int loader_takes_argv0(const char *host)
+{
+    int fd = open(host, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    static const char needle[] = "--argv0";
+    char buf[65536 + sizeof needle];
+    size_t keep = 0;
+    int found = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + keep, sizeof buf - keep);
+        if (n <= 0)
+            break;
+        size_t have = keep + (size_t)n;
+        if (memmem(buf, have, needle, sizeof needle - 1)) {
+            found = 1;
+            break;
+        }
+        keep = sizeof needle - 1;
+        memmove(buf, buf + have - keep, keep);
+    }
+    close(fd);
+    return found;
+}
+
+/* "#!interp [arg]" of a script; 0 if the file is no script. */
+static int shebang(int fd, char *interp, char *arg)
+{
+    char buf[256];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n < 2 || buf[0] != '#' || buf[1] != '!')
+        return 0;
+    buf[n] = 0;
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = 0;
+    char *p = buf + 2;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    char *end = p;
+    while (*end && *end != ' ' && *end != '\t')
+        end++;
+    if (end == p)
+        return -ENOEXEC;
+    size_t len = (size_t)(end - p);
+    memcpy(interp, p, len);
+    interp[len] = 0;
+    p = end;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    *end = 0;
+    strcpy(arg, p);
+    return 1;
+}
+
+static int executable(const char *host)
+{
+    struct stat st;
+    if (stat(host, &st) < 0)
+        return -errno;
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111))
+        return -EACCES;
+    return 0;
+}
+
+/*
+ * execve(at) of a guest program.  The kernel would look for a script's
+ * interpreter and an ELF's PT_INTERP on the host, so veil finds them in the
+ * guest and starts what the kernel has to start itself: the interpreter
+ * (with the script's guest path as its argument, as binfmt_script does) and,
+ * for a dynamic ELF whose loader is not at the same place on the host, the
+ * guest's loader run as a program (`ld.so --argv0 ARGV0 PROGRAM ARGS`).
+ */
+static int translate_exec(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                          struct scratch *s)
+{
+    int pidx = t->nr == 59 ? 0 : 1, aidx = pidx + 1;
+    char path[PATH_MAX];
+    int rc = read_path(t, pidx, path);
+    if (rc < 0 || path[0] == 0)
+        return rc;
+    int follow = t->nr == 59 ? 1 : !(t->args[4] & 0x100 /* AT_SYMLINK_NOFOLLOW */);
+    struct resolved prog;
+    rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, follow, &prog);
+    if (rc < 0)
+        return rc;
+    rc = check_rules(e, t, d, prog.guest);
+    if (rc < 0)
+        return rc;
+    rc = executable(prog.host);
+    if (rc < 0)
+        return rc;
+
+    struct proc_view *pv = proc_find(&e->layout, t->pid);
+    if (pv)
+        replace_str(&pv->pending_exe, NULL);
+    static struct exec_plan plan, next;
+    memset(&plan, 0, sizeof plan);
+    char script_arg[PATH_MAX];
+    snprintf(script_arg, sizeof script_arg, "%s", path);
+    for (int depth = 0;; depth++) {
+        int fd = open(prog.host, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        char interp[256], arg[256];
+        int is_script = shebang(fd, interp, arg);
+        char ld[PATH_MAX];
+        int elf = is_script ? -ENOEXEC : elf_interp(fd, ld);
+        close(fd);
+        if (is_script < 0)
+            return is_script;
+        if (is_script) {
+            if (depth >= MAX_INTERP_DEPTH)
+                return -ELOOP;
+            /* binfmt_script: argv = interp [arg] script argv[1..] */
+            memset(&next, 0, sizeof next);
+            if (push_arg(&next, interp) < 0 || (arg[0] && push_arg(&next, arg) < 0) ||
+                push_arg(&next, script_arg) < 0)
+                return -E2BIG;
+            for (int i = plan.drop_argv0 ? 1 : 0; i < plan.nprefix; i++)
+                if (push_arg(&next, plan.prefix[i]) < 0)
+                    return -E2BIG;
+            next.drop_argv0 = 1;
+            plan = next;
+            snprintf(script_arg, sizeof script_arg, "%s", interp);
+            rc = resolve_arg(e, t, AT_FDCWD_VALUE, interp, 1, &prog);
+            if (rc < 0)
+                return rc;
+            rc = executable(prog.host);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (elf < 0 || ld[0] == 0)
+            break; /* static, or not ELF: the kernel decides (ENOEXEC) */
+        struct resolved loader;
+        rc = resolve_arg(e, t, AT_FDCWD_VALUE, ld, 1, &loader);
+        if (rc < 0)
+            return rc == -ENOENT ? -ENOENT : rc;
+        if (strcmp(loader.host, ld) == 0)
+            break; /* the kernel finds the guest's loader at the same host path */
+        /* ld.so PROGRAM: the loader opens PROGRAM by its guest path, through us */
+        memset(&next, 0, sizeof next);
+        char argv0[PATH_MAX];
+        argv0[0] = 0;
+        if (plan.nprefix)
+            snprintf(argv0, sizeof argv0, "%s", plan.prefix[0]);
+        else {
+            uint64_t p0 = 0;
+            int trunc;
+            if (t->args[aidx] && veil_read_mem(t->tid, t->args[aidx], &p0, 8) == 8 && p0)
+                veil_read_cstr(t->tid, p0, argv0, sizeof argv0, &trunc);
+        }
+        if (push_arg(&next, ld) < 0)
+            return -E2BIG;
+        if (loader_takes_argv0(loader.host) &&
+            (push_arg(&next, "--argv0") < 0 || push_arg(&next, argv0) < 0))
+            return -E2BIG;
+        if (push_arg(&next, prog.guest) < 0)
+            return -E2BIG;
+        for (int i = 1; i < plan.nprefix; i++)
+            if (push_arg(&next, plan.prefix[i]) < 0)
+                return -E2BIG;
+        next.drop_argv0 = 1;
+        plan = next;
+        pv = proc_get(&e->layout, t->pid);
+        if (pv)
+            replace_str(&pv->pending_exe, prog.guest);
+        strcpy(prog.host, loader.host);
+        break;
+    }
+    if (plan.nprefix) {
+        /* the new argv: prefix, then the caller's argv[1..] */
+        uint64_t old[1024];
+        size_t nold = 0;
+        if (t->args[aidx]) {
+            for (;;) {
+                if (nold == sizeof old / sizeof old[0])
+                    return -E2BIG;
+                if (veil_read_mem(t->tid, t->args[aidx] + nold * 8, &old[nold], 8) != 8)
+                    return -EFAULT;
+                if (old[nold] == 0)
+                    break;
+                nold++;
+            }
+        }
+        uint64_t vec[1024 + 8];
+        size_t n = 0;
+        for (int i = 0; i < plan.nprefix; i++) {
+            uint64_t at = scratch_put(s, plan.prefix[i], strlen(plan.prefix[i]) + 1);
+            if (!at)
+                return -ENOMEM;
+            vec[n++] = at;
+        }
+        for (size_t i = 1; i < nold; i++)
+            vec[n++] = old[i];
+        vec[n++] = 0;
+        uint64_t at = scratch_put(s, vec, n * 8);
+        if (!at)
+            return -ENOMEM;
+        rc = set_arg(t, aidx, at);
+        if (rc < 0)
+            return rc;
+    }
+    return put_path_arg(s, t, pidx, prog.host);
+}
+
+void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
+{
+    struct proc_view *pv = proc_find(&e->layout, t->pid);
+    if (ret == 0) {
+        /* registers belong to the new program now */
+        t->saved_mask = 0;
+        t->flags &= ~T_RESTORE;
+    }
+    if (!pv)
+        return;
+    if (ret == 0) {
+        free(pv->exe);
+        pv->exe = pv->pending_exe;
+        pv->pending_exe = NULL;
+    } else {
+        replace_str(&pv->pending_exe, NULL);
+    }
+}
+
+/* --- entry and exit ------------------------------------------------------------ */
+
+int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                 int64_t *value)
+{
+    struct scratch s;
+    scratch_init(&s, t);
+    switch (d->layout_op) {
+    case VEIL_L_PATHS:
+        return translate_paths(e, t, d, &s);
+    case VEIL_L_EXEC:
+        return translate_exec(e, t, d, &s);
+    case VEIL_L_GETCWD:
+        return emulate_getcwd(e, t, value);
+    case VEIL_L_READLINK:
+        return translate_readlink(e, t, d, &s, value);
+    case VEIL_L_CHROOT:
+        return emulate_chroot(e, t, value);
+    case VEIL_L_SOCK_IN:
+        return translate_sockaddr_in(e, t, d, &s);
+    case VEIL_L_SOCK_OUT: {
+        uint32_t cap = 0;
+        uint64_t lenp = t->args[d->sock_arg + 1];
+        if (lenp && veil_read_mem(t->tid, lenp, &cap, sizeof cap) != sizeof cap)
+            cap = 0;
+        t->sock_cap = cap;
+        t->flags |= T_WANT_EXIT;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d, int64_t ret)
+{
+    if (d->layout_op == VEIL_L_SOCK_OUT)
+        translate_sockaddr_out(e, t, d, ret);
+    else if (d->layout_op == VEIL_L_EXEC)
+        layout_exec_done(e, t, ret);
+}

@@ -1,0 +1,188 @@
+"""The guest's directory layout (PRoot's -r/-b): what each path-taking call
+needs from the C translator, and the layout a session runs in.
+
+The translation itself is in C (csrc/layout.c); this module says, per
+syscall, which arguments are paths, which of them follow a final symlink,
+and which calls are answered or denied instead of translated.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import engine as E
+from .errors import UsageError
+from .syscalls.lookup import BY_NAME, SYSCALLS as ALL
+
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_SYMLINK_FOLLOW = 0x400
+IN_DONT_FOLLOW = 0x02000000
+FAN_MARK_DONT_FOLLOW = 0x04
+
+
+@dataclass(frozen=True)
+class Translation:
+    op: int = E.L_PATHS
+    nofollow: Tuple[int, ...] = ()     # path arguments whose last symlink is never followed
+    flag_arg: int = -1                 # the flags argument that decides for the others
+    flag_mask: int = 0
+    flag_follows: bool = False         # the flag asks to follow (AT_SYMLINK_FOLLOW)
+    sock_arg: int = -1
+
+
+def _nofollow(*args: int) -> Translation:
+    return Translation(nofollow=args)
+
+
+def _at_nofollow(arg: int, mask: int = AT_SYMLINK_NOFOLLOW) -> Translation:
+    return Translation(flag_arg=arg, flag_mask=mask)
+
+
+# Every call not named here follows the last symlink of each path argument
+# (open/openat/openat2 decide by O_NOFOLLOW and O_CREAT|O_EXCL in C).
+TRANSLATIONS: Dict[str, Translation] = {
+    "lstat": _nofollow(0), "lchown": _nofollow(0), "lgetxattr": _nofollow(0),
+    "llistxattr": _nofollow(0), "lsetxattr": _nofollow(0), "lremovexattr": _nofollow(0),
+    "unlink": _nofollow(0), "unlinkat": _nofollow(1), "rmdir": _nofollow(0),
+    "rename": _nofollow(0, 1), "renameat": _nofollow(1, 3), "renameat2": _nofollow(1, 3),
+    "link": _nofollow(0, 1),  # link(2): Linux does not dereference oldpath
+    "linkat": Translation(nofollow=(3,), flag_arg=4, flag_mask=AT_SYMLINK_FOLLOW,
+                          flag_follows=True),
+    "symlink": _nofollow(1), "symlinkat": _nofollow(2),
+    "mkdir": _nofollow(0), "mkdirat": _nofollow(1), "mknod": _nofollow(0),
+    "mknodat": _nofollow(1),
+    "newfstatat": _at_nofollow(3), "fchownat": _at_nofollow(4), "utimensat": _at_nofollow(3),
+    "fchmodat2": _at_nofollow(3), "statx": _at_nofollow(2), "faccessat2": _at_nofollow(3),
+    "setxattrat": _at_nofollow(2), "getxattrat": _at_nofollow(2),
+    "listxattrat": _at_nofollow(2), "removexattrat": _at_nofollow(2),
+    "file_getattr": _at_nofollow(4), "file_setattr": _at_nofollow(4),
+    "inotify_add_watch": _at_nofollow(2, IN_DONT_FOLLOW),
+    "fanotify_mark": _at_nofollow(1, FAN_MARK_DONT_FOLLOW),
+    "execve": Translation(op=E.L_EXEC), "execveat": Translation(op=E.L_EXEC),
+    "readlink": Translation(op=E.L_READLINK, nofollow=(0,)),
+    "readlinkat": Translation(op=E.L_READLINK, nofollow=(1,)),
+    "getcwd": Translation(op=E.L_GETCWD),
+    "chroot": Translation(op=E.L_CHROOT),
+    "bind": Translation(op=E.L_SOCK_IN, sock_arg=1),
+    "connect": Translation(op=E.L_SOCK_IN, sock_arg=1),
+    "sendto": Translation(op=E.L_SOCK_IN, sock_arg=4),
+    "getsockname": Translation(op=E.L_SOCK_OUT, sock_arg=1),
+    "getpeername": Translation(op=E.L_SOCK_OUT, sock_arg=1),
+    "accept": Translation(op=E.L_SOCK_OUT, sock_arg=1),
+    "accept4": Translation(op=E.L_SOCK_OUT, sock_arg=1),
+    "recvfrom": Translation(op=E.L_SOCK_OUT, sock_arg=4),
+}
+
+# Calls that would reach past the guest's tree; a layout fails them (EPERM).
+DENIED: Tuple[str, ...] = (
+    "mount", "umount2", "pivot_root", "swapon", "swapoff", "name_to_handle_at",
+    "open_by_handle_at", "open_tree", "open_tree_attr", "move_mount", "fsopen", "fsconfig",
+    "fsmount", "fspick", "mount_setattr", "uselib", "acct", "quotactl", "quotactl_fd",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "lookup_dcookie",
+)
+
+
+def _has_path(sc) -> bool:
+    return any(kind.split(":")[0] == "path" for _, kind in sc.args)
+
+
+def translated_calls() -> Dict[str, Translation]:
+    """Every call the layout translates, with how."""
+    out = {sc.name: TRANSLATIONS.get(sc.name, Translation())
+           for sc in ALL if _has_path(sc) and sc.name not in DENIED}
+    out.update({n: t for n, t in TRANSLATIONS.items() if n in BY_NAME})
+    return out
+
+
+def untranslated_calls() -> List[str]:
+    """Calls that take a path but that the layout neither translates nor denies
+    (empty when every one is covered; `veil syscalls --untranslated`)."""
+    covered = set(translated_calls()) | set(DENIED)
+    return sorted(sc.name for sc in ALL if _has_path(sc) and sc.name not in covered)
+
+
+@dataclass
+class Bind:
+    host: str
+    guest: str
+    readonly: bool = False
+
+
+def parse_bind(spec: str) -> Bind:
+    """PRoot's -b HOST[:GUEST], plus an optional ':ro' suffix."""
+    readonly = spec.endswith(":ro")
+    if readonly:
+        spec = spec[:-3]
+    host, sep, guest = spec.partition(":")
+    if not host:
+        raise UsageError(f"invalid bind {spec!r}: use HOST[:GUEST]")
+    return Bind(host, guest if sep and guest else host, readonly)
+
+
+@dataclass
+class Layout:
+    """A guest tree: ``root`` shown as /, ``binds`` shown at their guest paths."""
+
+    root: str = "/"
+    binds: List[Bind] = field(default_factory=list)
+    hidden: List[str] = field(default_factory=list)    # ENOENT
+    readonly: List[str] = field(default_factory=list)  # EROFS on writes
+    private_tmp: bool = False
+    keep_tmp: bool = False
+    _tmp: Optional[str] = field(default=None, repr=False)
+
+    def check(self) -> None:
+        """One clear line for a root or bind that cannot be used."""
+        if not os.path.isdir(self.root):
+            raise UsageError(f"-r {self.root}: not a directory" if os.path.exists(self.root)
+                             else f"-r {self.root}: no such directory")
+        for b in self.binds:
+            if not os.path.exists(b.host):
+                raise UsageError(f"-b {b.host}: no such file or directory")
+            if not b.guest.startswith("/"):
+                raise UsageError(f"-b {b.host}:{b.guest}: the guest path must be absolute")
+        for p in (*self.hidden, *self.readonly):
+            if not p.startswith("/"):
+                raise UsageError(f"{p}: hidden and read-only paths are absolute guest paths")
+
+    def prepare(self) -> List[Bind]:
+        """The binds to install, with a fresh host directory for a private /tmp."""
+        binds = [Bind(os.path.realpath(b.host), os.path.normpath(b.guest), b.readonly)
+                 for b in self.binds]
+        if self.private_tmp:
+            self._tmp = tempfile.mkdtemp(prefix="veil-tmp-")
+            os.chmod(self._tmp, 0o1777)
+            binds.append(Bind(self._tmp, "/tmp"))
+        return binds
+
+    def cleanup(self) -> Optional[str]:
+        """Remove the private /tmp unless asked to keep it; its path if kept."""
+        tmp, self._tmp = self._tmp, None
+        if tmp and not self.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        return tmp
+
+    def install(self, eng: E.Engine, binds: Sequence[Bind]) -> None:
+        eng.set_layout_root(os.path.realpath(self.root))
+        for b in binds:
+            eng.add_layout_bind(b.host, b.guest)
+
+    def path_rules(self, binds: Sequence[Bind]) -> List[Tuple[str, int, bool]]:
+        """(guest path, errno, writes only) rules the layout adds."""
+        rules = [(p, errno.ENOENT, False) for p in self.hidden]
+        rules += [(p, errno.EROFS, True) for p in self.readonly]
+        rules += [(b.guest, errno.EROFS, True) for b in binds if b.readonly]
+        return rules
+
+
+def action_fields(name: str) -> Dict[str, int]:
+    """The SysAction fields of a translated call."""
+    t = translated_calls()[name]
+    return {"layout_op": t.op, "nofollow_args": sum(1 << i for i in t.nofollow),
+            "follow_flag_arg": t.flag_arg, "follow_flag_mask": t.flag_mask,
+            "follow_flag_sets": t.flag_follows, "sock_arg": t.sock_arg}
