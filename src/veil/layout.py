@@ -133,6 +133,7 @@ class Layout:
     readonly: List[str] = field(default_factory=list)  # EROFS on writes
     private_tmp: bool = False
     keep_tmp: bool = False
+    cwd_is_guess: bool = False  # the session's cwd was not asked for: / if the guest lacks it
     _tmp: Optional[str] = field(default=None, repr=False)
 
     def check(self) -> None:

@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="a veil profile: [environment] [layout] [system] [security]; flags win")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE", help="override one profile value")
+    p.add_argument("--deny", action="append", default=[], metavar="SET",
+                   help="fail these syscalls with EPERM (names, %%classes, as -e trace=)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (ENOSYS) every call veil does not know: unknown numbers, i386 and "
+                        "x32 calls, path calls a layout does not translate")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false")
     p.add_argument("--affinity", default="auto")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -202,6 +207,17 @@ def _guest_cwd(args, layout) -> str:
     return "/"
 
 
+def _strict(session) -> None:
+    import errno
+    from . import engine as E
+    from .layout import untranslated_calls
+    from .syscalls.lookup import BY_NR
+    session.deny([nr for nr in range(E.NR_MAX) if nr not in BY_NR], errno.ENOSYS)
+    if session.layout is not None and untranslated_calls():
+        session.deny(untranslated_calls(), errno.ENOSYS)
+    session.foreign_rule = ("deny", errno.ENOSYS)
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     from .cli import _inject_policy
     from .decoders import Ctx
@@ -232,11 +248,22 @@ def cmd_run(argv: Sequence[str]) -> int:
     layout = _layout(args)
     if layout is not None:
         layout.check()
-    cwd = _guest_cwd(args, layout) if layout is not None else args.cwd
+    cwd = args.cwd
+    if layout is not None:
+        cwd = _guest_cwd(args, layout)
+        layout.cwd_is_guess = not args.cwd
     session = Session(command, trace=(args.trace or "all") if args.output else "none",
                       seccomp=args.seccomp, affinity=args.affinity, observers=observers,
                       env=env, cwd=cwd, umask=umask, rlimits=limits, argv0=args.argv0,
                       layout=layout)
+    if args.strict:
+        _strict(session)
+    for spec in args.deny:
+        from .syscalls.lookup import UnknownSyscallError, resolve_set
+        try:
+            session.deny(sorted(resolve_set(spec)))
+        except UnknownSyscallError as e:
+            raise UsageError(f"--deny {spec}: {e}") from None
     _identity(args).apply(session)
     owners = None
     if args.root or args.ids:

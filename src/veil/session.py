@@ -340,9 +340,22 @@ class Session:
         self.layout.check()
         binds = self.layout.prepare()
         self.deny([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM)
+        if self.foreign_rule is None:
+            # an i386 or x32 call would name paths the translator never sees
+            self.foreign_rule = ("deny", _errno.ENOSYS)
         for guest, err, writes_only in self.layout.path_rules(binds):
             self.add_path_rule(guest, err, writes_only)
         return binds
+
+    def _guest_cwd(self, eng: E.Engine) -> str:
+        """The host directory the program starts in: -w in the guest, or (when
+        the cwd was only a guess) the guest's / if the guess does not exist."""
+        host = eng.layout_resolve(self.cwd or "/")[0]
+        if os.path.isdir(host):
+            return host
+        if self.layout.cwd_is_guess:
+            return eng.layout_resolve("/")[0]
+        raise VeilError(f"-w {self.cwd}: no such directory in the guest")
 
     def start(self) -> None:
         binds = self._configure_layout() if self.layout is not None else []
@@ -373,7 +386,7 @@ class Session:
             cwd = self.cwd
             if self.layout is not None:
                 self._path = resolve_guest_command(eng, self.argv[0], self.env.get("PATH"))
-                cwd = eng.layout_resolve(cwd or "/")[0]
+                cwd = self._guest_cwd(eng)
             else:
                 self._path = resolve_command(self.argv[0], self.env.get("PATH"))
             prog = bpf.compile_filter(filt, bpf.allow(), foreign_ret)
