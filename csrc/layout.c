@@ -493,14 +493,26 @@ static int start_dir(struct veil_engine *e, struct task *t, int64_t dirfd, char 
     return 0;
 }
 
+/* `native`: the host path the kernel would walk for the call as made (the
+   start directory's host path joined with a relative path), so that a call
+   the translation leaves unchanged needs no rewrite and no exit stop. */
 static int resolve_arg(struct veil_engine *e, struct task *t, int64_t dirfd, const char *path,
-                       int follow, struct resolved *out)
+                       int follow, struct resolved *out, char *native)
 {
     char start[PATH_MAX] = "/";
     if (path[0] != '/') {
         int rc = start_dir(e, t, dirfd, start);
         if (rc < 0)
             return rc;
+    }
+    if (native) {
+        char start_host[PATH_MAX];
+        if (path[0] == '/')
+            snprintf(native, PATH_MAX, "%s", path);
+        else if (to_host(&e->layout, start, start_host) < 0 ||
+                 snprintf(native, PATH_MAX, "%s/%s", strcmp(start_host, "/") ? start_host : "",
+                          path) >= PATH_MAX)
+            native[0] = 0;
     }
     return resolve(e, t->pid, t->tid, root_of(&e->layout, t->pid), start, path, follow, out);
 }
@@ -622,12 +634,16 @@ static int translate_paths(struct veil_engine *e, struct task *t, const struct v
         if (path[0] == 0)
             continue; /* AT_EMPTY_PATH, or ENOENT from the kernel */
         struct resolved r;
-        rc = resolve_arg(e, t, dirfd_of(d, t, i), path, follows(d, t, i, open_flags), &r);
+        char native[PATH_MAX];
+        rc = resolve_arg(e, t, dirfd_of(d, t, i), path, follows(d, t, i, open_flags), &r,
+                         native);
         if (rc < 0)
             return rc;
         rc = check_rules(e, t, d, r.guest);
         if (rc < 0)
             return rc;
+        if (strcmp(r.host, native) == 0)
+            continue; /* the kernel walks the same components: leave the call alone */
         rc = put_path_arg(s, t, i, r.host);
         if (rc < 0)
             return rc;
@@ -664,7 +680,8 @@ static int translate_readlink(struct veil_engine *e, struct task *t,
     if (rc < 0 || path[0] == 0)
         return rc;
     struct resolved r;
-    rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, 0, &r);
+    char native[PATH_MAX];
+    rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, 0, &r, native);
     if (rc < 0)
         return rc;
     rc = check_rules(e, t, d, r.guest);
@@ -673,7 +690,7 @@ static int translate_readlink(struct veil_engine *e, struct task *t,
     int32_t owner;
     enum magic kind = proc_magic(r.host, &owner);
     if (kind == M_NONE)
-        return put_path_arg(s, t, pidx, r.host);
+        return strcmp(r.host, native) == 0 ? 0 : put_path_arg(s, t, pidx, r.host);
     char target[PATH_MAX + 16];
     rc = magic_target(e, kind, owner, r.host, target);
     if (rc < 0)
@@ -698,7 +715,7 @@ static int emulate_chroot(struct veil_engine *e, struct task *t, int64_t *value)
     if (rc < 0)
         return rc;
     struct resolved r;
-    rc = resolve_arg(e, t, AT_FDCWD_VALUE, path, 1, &r);
+    rc = resolve_arg(e, t, AT_FDCWD_VALUE, path, 1, &r, NULL);
     if (rc < 0)
         return rc;
     struct stat st;
@@ -735,7 +752,7 @@ static int translate_sockaddr_in(struct veil_engine *e, struct task *t,
     path[plen] = 0;
     struct resolved r;
     int binding = t->nr == 49; /* bind creates the name: never follow it */
-    int rc = resolve_arg(e, t, AT_FDCWD_VALUE, path, !binding, &r);
+    int rc = resolve_arg(e, t, AT_FDCWD_VALUE, path, !binding, &r, NULL);
     if (rc < 0)
         return rc;
     rc = check_rules(e, t, d, r.guest);
@@ -935,7 +952,8 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         return rc;
     int follow = t->nr == 59 ? 1 : !(t->args[4] & 0x100 /* AT_SYMLINK_NOFOLLOW */);
     struct resolved prog;
-    rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, follow, &prog);
+    char native[PATH_MAX];
+    rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, follow, &prog, native);
     if (rc < 0)
         return rc;
     rc = check_rules(e, t, d, prog.guest);
@@ -977,7 +995,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
             next.drop_argv0 = 1;
             plan = next;
             snprintf(script_arg, sizeof script_arg, "%s", interp);
-            rc = resolve_arg(e, t, AT_FDCWD_VALUE, interp, 1, &prog);
+            rc = resolve_arg(e, t, AT_FDCWD_VALUE, interp, 1, &prog, NULL);
             if (rc < 0)
                 return rc;
             rc = executable(prog.host);
@@ -988,7 +1006,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (elf < 0 || ld[0] == 0)
             break; /* static, or not ELF: the kernel decides (ENOEXEC) */
         struct resolved loader;
-        rc = resolve_arg(e, t, AT_FDCWD_VALUE, ld, 1, &loader);
+        rc = resolve_arg(e, t, AT_FDCWD_VALUE, ld, 1, &loader, NULL);
         if (rc < 0)
             return rc == -ENOENT ? -ENOENT : rc;
         if (strcmp(loader.host, ld) == 0)
@@ -1055,6 +1073,8 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         rc = set_arg(t, aidx, at);
         if (rc < 0)
             return rc;
+    } else if (strcmp(prog.host, native) == 0) {
+        return 0;
     }
     return put_path_arg(s, t, pidx, prog.host);
 }

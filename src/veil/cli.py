@@ -272,6 +272,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 141
+    except OSError as e:
+        # the kernel refused veil itself (ptrace, seccomp, a file): one line, no traceback
+        print(f"veil: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

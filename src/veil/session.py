@@ -77,7 +77,8 @@ def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
     return found
 
 
-def resolve_guest_command(eng: E.Engine, argv0: str, path_env: Optional[str]) -> str:
+def resolve_guest_command(eng: E.Engine, argv0: str, path_env: Optional[str],
+                          cwd: str = "/") -> str:
     """The guest path of the program, found as execvp would inside the guest."""
     def runnable(guest: str) -> Optional[str]:
         try:
@@ -87,7 +88,7 @@ def resolve_guest_command(eng: E.Engine, argv0: str, path_env: Optional[str]) ->
         return guest if os.path.isfile(host) and os.access(host, os.X_OK) else None
 
     if "/" in argv0:
-        guest = argv0 if argv0.startswith("/") else "/" + argv0
+        guest = os.path.join(cwd, argv0)
         try:
             host, _ = eng.layout_resolve(guest)
         except OSError as e:
@@ -98,8 +99,7 @@ def resolve_guest_command(eng: E.Engine, argv0: str, path_env: Optional[str]) ->
             raise CommandNotFound(argv0, "Permission denied", 126)
         return argv0
     for d in (path_env if path_env is not None else os.defpath).split(":"):
-        found = runnable(os.path.join(d or ".", argv0) if (d or ".").startswith("/") else
-                         "/" + os.path.join(d or ".", argv0))
+        found = runnable(os.path.join(cwd, d or ".", argv0))
         if found:
             return found
     raise CommandNotFound(argv0, "command not found", 127)
@@ -347,14 +347,14 @@ class Session:
             self.add_path_rule(guest, err, writes_only)
         return binds
 
-    def _guest_cwd(self, eng: E.Engine) -> str:
-        """The host directory the program starts in: -w in the guest, or (when
-        the cwd was only a guess) the guest's / if the guess does not exist."""
-        host = eng.layout_resolve(self.cwd or "/")[0]
+    def _guest_cwd(self, eng: E.Engine) -> Tuple[str, str]:
+        """(host, guest) directory the program starts in: -w in the guest, or
+        (when the cwd was only a guess) the guest's / if the guess does not exist."""
+        host, guest = eng.layout_resolve(self.cwd or "/")
         if os.path.isdir(host):
-            return host
+            return host, guest
         if self.layout.cwd_is_guess:
-            return eng.layout_resolve("/")[0]
+            return eng.layout_resolve("/")
         raise VeilError(f"-w {self.cwd}: no such directory in the guest")
 
     def start(self) -> None:
@@ -385,8 +385,9 @@ class Session:
         if self.argv:
             cwd = self.cwd
             if self.layout is not None:
-                self._path = resolve_guest_command(eng, self.argv[0], self.env.get("PATH"))
-                cwd = self._guest_cwd(eng)
+                cwd, guest_cwd = self._guest_cwd(eng)
+                self._path = resolve_guest_command(eng, self.argv[0], self.env.get("PATH"),
+                                                   guest_cwd)
             else:
                 self._path = resolve_command(self.argv[0], self.env.get("PATH"))
             prog = bpf.compile_filter(filt, bpf.allow(), foreign_ret)
