@@ -337,6 +337,8 @@ static int magic_target(struct veil_engine *e, enum magic kind, int32_t pid, con
 struct resolved {
     char guest[PATH_MAX]; /* canonical, in the layout's terms (chroot prefix kept) */
     char host[PATH_MAX];
+    int links;            /* symlinks followed on the way */
+    int magic;            /* of which /proc magic links */
 };
 
 static void pop_component(char *g, size_t floor)
@@ -359,6 +361,7 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
     char *g = out->guest;
     size_t floor = strlen(root);
     int links = 0;
+    out->links = out->magic = 0;
     if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
         return -ENAMETOOLONG;
     snprintf(g, PATH_MAX, "%s", path[0] == '/' ? root : start);
@@ -425,8 +428,11 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
         }
         if (++links > MAX_SYMLINKS)
             return -ELOOP;
+        out->links = links;
         int32_t owner = 0;
         enum magic kind = self_target ? M_NONE : proc_magic(host, &owner);
+        if (kind != M_NONE)
+            out->magic++;
         if (self_target) {
             snprintf(target, sizeof target, "%s", self_target);
         } else if (kind != M_NONE) {
@@ -493,9 +499,14 @@ static int start_dir(struct veil_engine *e, struct task *t, int64_t dirfd, char 
     return 0;
 }
 
-/* `native`: the host path the kernel would walk for the call as made (the
-   start directory's host path joined with a relative path), so that a call
-   the translation leaves unchanged needs no rewrite and no exit stop. */
+/*
+ * `native`: the host path the kernel would walk for the call as made (the
+ * start directory's host path joined with a relative path), so that a call
+ * the translation leaves unchanged needs no rewrite and no exit stop.  Only
+ * where the guest sees the host's tree unchanged (root /, no bind, no path
+ * rule): elsewhere a second thread could change the caller's buffer between
+ * veil's check and the kernel's read, so the kernel always gets veil's copy.
+ */
 static int resolve_arg(struct veil_engine *e, struct task *t, int64_t dirfd, const char *path,
                        int follow, struct resolved *out, char *native)
 {
@@ -505,7 +516,9 @@ static int resolve_arg(struct veil_engine *e, struct task *t, int64_t dirfd, con
         if (rc < 0)
             return rc;
     }
-    if (native) {
+    if (native && (e->layout.rootlen || e->layout.nbinds || e->npath_rules)) {
+        native[0] = 0;
+    } else if (native) {
         char start_host[PATH_MAX];
         if (path[0] == '/')
             snprintf(native, PATH_MAX, "%s", path);
@@ -620,7 +633,7 @@ static int check_rules(struct veil_engine *e, struct task *t, const struct veil_
 }
 
 /* Translate every path argument.  Returns 0 or -errno for the caller. */
-static int translate_paths(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+static int translate_paths_plain(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
                            struct scratch *s)
 {
     uint64_t open_flags = paths_open_flags(t, d);
@@ -649,6 +662,76 @@ static int translate_paths(struct veil_engine *e, struct task *t, const struct v
             return rc;
     }
     return 0;
+}
+
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#define RESOLVE_IN_ROOT 0x10
+
+/*
+ * openat2(2)'s RESOLVE_* flags, applied in the guest's view: IN_ROOT makes
+ * dirfd the root of the walk, BENEATH refuses to leave it, NO_SYMLINKS and
+ * NO_MAGICLINKS refuse what veil's walk followed.  The kernel then gets the
+ * host path with those flags cleared (it would apply them to the host path).
+ */
+static int translate_openat2(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                             struct scratch *s)
+{
+    struct { uint64_t flags, mode, resolve; } how;
+    char path[PATH_MAX], start[PATH_MAX] = "/";
+    if (t->args[3] < sizeof how || veil_read_mem(t->tid, t->args[2], &how, sizeof how) !=
+                                        (long)sizeof how)
+        return translate_paths_plain(e, t, d, s); /* the kernel fails it */
+    int rc = read_path(t, 1, path);
+    if (rc < 0 || path[0] == 0)
+        return rc;
+    uint64_t scoped = how.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH);
+    if (scoped || path[0] != '/') {
+        rc = start_dir(e, t, (int64_t)(int32_t)t->args[0], start);
+        if (rc < 0)
+            return rc;
+    }
+    if ((how.resolve & RESOLVE_BENEATH) && path[0] == '/')
+        return -EXDEV;
+    char root[PATH_MAX];
+    snprintf(root, sizeof root, "%s",
+             (how.resolve & RESOLVE_IN_ROOT) ? (strcmp(start, "/") ? start : "")
+                                             : root_of(&e->layout, t->pid));
+    int follow = !(how.flags & O_NOFOLLOW_FLAG) && (how.flags & O_CREAT_EXCL) != O_CREAT_EXCL;
+    struct resolved r;
+    rc = resolve(e, t->pid, t->tid, root, start, path, follow, &r);
+    if (rc < 0)
+        return rc;
+    if (scoped && r.magic)
+        return -EXDEV;
+    if ((how.resolve & RESOLVE_BENEATH) && strcmp(start, "/") != 0 &&
+        !under(r.guest, start, strlen(start)))
+        return -EXDEV;
+    if ((how.resolve & RESOLVE_NO_SYMLINKS) && r.links)
+        return -ELOOP;
+    if ((how.resolve & RESOLVE_NO_MAGICLINKS) && r.magic)
+        return -ELOOP;
+    rc = check_rules(e, t, d, r.guest);
+    if (rc < 0)
+        return rc;
+    how.resolve &= ~(uint64_t)(RESOLVE_IN_ROOT | RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+                               RESOLVE_NO_MAGICLINKS);
+    uint64_t at = scratch_put(s, &how, sizeof how);
+    if (!at)
+        return -ENOMEM;
+    rc = set_arg(t, 2, at);
+    if (rc == 0)
+        rc = set_arg(t, 3, sizeof how);
+    return rc < 0 ? rc : put_path_arg(s, t, 1, r.host);
+}
+
+static int translate_paths(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                           struct scratch *s)
+{
+    if (d->open_flags_ptr >= 0)
+        return translate_openat2(e, t, d, s);
+    return translate_paths_plain(e, t, d, s);
 }
 
 /* getcwd(2) answered from the guest's view: no exit stop needed. */
