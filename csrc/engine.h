@@ -154,7 +154,9 @@ struct veil_event {
     uint64_t args[VEIL_MAX_ARGS];
     int64_t ret;
     uint64_t ts_ns;
-    uint64_t sp;      /* stack pointer at entry: scratch space for rewrites lies below */
+    uint64_t sp;      /* stack pointer at entry */
+    uint64_t scratch; /* free tracee memory for rewrites lies below this (under the red zone
+                         and what the layout's translation already used) */
 };
 
 /* resume verdicts */

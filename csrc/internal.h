@@ -36,6 +36,7 @@ struct task {
     uint64_t saved_args[VEIL_MAX_ARGS];
     uint8_t saved_mask; /* which saved_args to restore */
     uint32_t sock_cap;  /* VEIL_L_SOCK_OUT: the caller's address buffer size */
+    uint64_t scratch_low; /* lowest tracee address the layout wrote at this stop (0: none) */
 };
 
 struct task_table {

@@ -1188,11 +1188,15 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
 {
     struct scratch s;
     scratch_init(&s, t);
+    int rc;
+    t->scratch_low = 0;
     switch (d->layout_op) {
     case VEIL_L_PATHS:
-        return translate_paths(e, t, d, &s);
+        rc = translate_paths(e, t, d, &s);
+        break;
     case VEIL_L_EXEC:
-        return translate_exec(e, t, d, &s);
+        rc = translate_exec(e, t, d, &s);
+        break;
     case VEIL_L_GETCWD:
         return emulate_getcwd(e, t, value);
     case VEIL_L_READLINK:
@@ -1200,7 +1204,8 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
     case VEIL_L_CHROOT:
         return emulate_chroot(e, t, value);
     case VEIL_L_SOCK_IN:
-        return translate_sockaddr_in(e, t, d, &s);
+        rc = translate_sockaddr_in(e, t, d, &s);
+        break;
     case VEIL_L_SOCK_OUT: {
         uint32_t cap = 0;
         uint64_t lenp = t->args[d->sock_arg + 1];
@@ -1210,8 +1215,12 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
         t->flags |= T_WANT_EXIT;
         return 0;
     }
+    default:
+        return 0;
     }
-    return 0;
+    if (s.top != ((t->sp - RED_ZONE) & ~(uint64_t)15))
+        t->scratch_low = s.top;
+    return rc;
 }
 
 void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d, int64_t ret)

@@ -442,9 +442,14 @@ static void fill_event(struct veil_event *ev, int kind, struct task *t, int64_t 
     ev->arch = t->arch;
     ev->nr = t->nr;
     memcpy(ev->args, t->args, sizeof t->args);
+    /* hooks see the call as the program made it (guest paths), not the layout's rewrite */
+    for (int i = 0; i < VEIL_MAX_ARGS; i++)
+        if (t->saved_mask & (1u << i))
+            ev->args[i] = t->saved_args[i];
     ev->ret = ret;
     ev->ts_ns = ts;
     ev->sp = t->sp;
+    ev->scratch = t->scratch_low ? t->scratch_low : (t->sp - 128) & ~(uint64_t)15;
 }
 
 /* Thread group of a task first seen through a clone event or its own stop. */

@@ -28,9 +28,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 

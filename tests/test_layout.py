@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import popen_veil, reap, run_veil, veil_cmd, wait_for
+from conftest import popen_veil, reap, run_veil
 from rootfs import (BUSYBOX_NAME, DEBIAN_MARK, HOSTBIN_NAME, build_guest_dynamic, busybox_root,  # noqa: F401
                     busybox_template, chroot_run, debian_root, guest_env, hostbin_root,
                     hostbin_template, layout_progs)

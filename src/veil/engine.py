@@ -82,6 +82,7 @@ class StopEvent:
     ret: int
     ts_ns: int
     sp: int = 0
+    scratch: int = 0
 
 
 def _check(rc: int, what: str) -> int:
@@ -216,7 +217,7 @@ class Engine:
     def event(self) -> StopEvent:
         ev = self._ev
         return StopEvent(ev.kind, ev.pid, ev.tid, ev.arch, ev.nr, tuple(ev.args), ev.ret, ev.ts_ns,
-                         ev.sp)
+                         ev.sp, ev.scratch)
 
     def resume(self, tid: int, verdict: int = V_ALLOW, value: int = 0) -> None:
         _check(lib.veil_resume(self._e, tid, verdict, value), f"resume {tid}")

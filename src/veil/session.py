@@ -435,7 +435,7 @@ class Session:
             deliver(eng.take_ring())
             phase = "enter" if kind == E.EV_ENTER else "exit"
             return Stop(phase, ev.pid, ev.tid, ev.arch, ev.nr, ev.args,
-                        ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp)
+                        ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp, ev.scratch)
 
     def next(self) -> Optional[Stop]:
         """Run until a hooked syscall stops; None once every tracee is gone."""
@@ -492,7 +492,7 @@ class Session:
     def _rewrite(self, stop: Stop, verdict: Rewrite) -> None:
         # Strings go below the red zone of the stack (the x86_64 ABI lets leaf
         # code use 128 bytes below %rsp), 16-byte aligned, one under the other.
-        scratch = (stop.sp - 128 - 4096) & ~0xF if stop.sp else 0
+        scratch = (stop.scratch - 4096) & ~0xF if stop.scratch else 0
         for key, value in verdict.args.items():
             i = stop.args.index_of(key)
             if isinstance(value, tuple):  # (host, port) for a sockaddr argument

@@ -145,11 +145,12 @@ class Stop:
     ``errno`` at exit; ``process``; ``read``/``read_string``/``write`` on the
     tracee's memory (valid only while it is stopped)."""
 
-    __slots__ = ("phase", "pid", "tid", "arch", "nr", "name", "result", "ts_ns", "sp", "args",
-                 "_process")
+    __slots__ = ("phase", "pid", "tid", "arch", "nr", "name", "result", "ts_ns", "sp", "scratch",
+                 "args", "_process")
 
     def __init__(self, phase: str, pid: int, tid: int, arch: int, nr: int,
-                 raw_args: Tuple[int, ...], result: Optional[int], ts_ns: int, sp: int = 0):
+                 raw_args: Tuple[int, ...], result: Optional[int], ts_ns: int, sp: int = 0,
+                 scratch: int = 0):
         self.phase = phase
         self.pid = pid
         self.tid = tid
@@ -159,6 +160,7 @@ class Stop:
         self.result = result
         self.ts_ns = ts_ns
         self.sp = sp
+        self.scratch = scratch or ((sp - 128) & ~0xF if sp else 0)  # rewrites go below this
         self.args = Args(self, raw_args)
         self._process: Optional[Process] = None
 
