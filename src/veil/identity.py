@@ -176,6 +176,16 @@ def _fake_cpus(policy: Policy, n: int) -> None:
 
 
 def _fake_ids(policy: Policy, uid: int, gid: int) -> None:
+    if _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3:
+        _report_ids(policy, uid, gid)
+    # else the program already has these ids (veil runs as them): the id calls are
+    # left alone, and the kernel's seccomp cache lets them pass without the filter
+    # changing ids succeeds virtually; owners: see ownership_policy
+    policy.on_enter("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+                    "setfsuid", "setfsgid", "setgroups")(lambda call: Emulate(0))
+
+
+def _report_ids(policy: Policy, uid: int, gid: int) -> None:
     if uid == 0 and gid == 0:
         # the filter answers these itself: SECCOMP_RET_ERRNO with 0 returns 0
         policy.deny(["getuid", "geteuid", "getgid", "getegid"], errno=0)
@@ -193,9 +203,7 @@ def _fake_ids(policy: Policy, uid: int, gid: int) -> None:
 
     policy.on_enter("getresuid")(triple(uid))
     policy.on_enter("getresgid")(triple(gid))
-    # changing ids succeeds virtually; owners: see ownership_policy
-    policy.on_enter("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-                    "setfsuid", "setfsgid", "setgroups")(lambda call: Emulate(0))
+
 
 
 def parse_ids(text: str) -> Tuple[int, int]:
