@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .api import run, trace
 from .errors import CommandNotFound, UsageError, VeilError
+from .layout import Bind, Layout
 from .policy import Arg, Policy
 from .observers import Observer, SyscallStats
 from .session import Result, Session
@@ -11,5 +12,5 @@ from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdic
 
 __all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observer", "SyscallStats", "Allow", "ALLOW",
            "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError",
-           "CommandNotFound"]
+           "CommandNotFound", "Layout", "Bind"]
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import IO, Iterable, Optional, Sequence, Union
 
 from .decoders import Ctx
+from .layout import Layout
 from .observers import Observer, SyscallStats
 from .session import Result, Session
 
@@ -53,10 +54,13 @@ def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterabl
 def run(argv: Sequence[str], *, policy=None, follow: bool = True,
         trace: Union[str, Iterable[int]] = "none", output: Union[None, str, IO[str]] = None,
         seccomp: bool = True, affinity: Union[str, int] = "auto",
-        observers: Sequence[Observer] = ()) -> Result:
+        observers: Sequence[Observer] = (), layout: Optional[Layout] = None,
+        cwd: Optional[str] = None) -> Result:
     """Run ``argv`` under one policy or a list of policies (composed in order:
     the first verdict that is not Allow wins).  ``trace`` and ``output`` add a
-    trace as ``veil.trace`` writes it.  ``Result.stats`` counts the traced calls."""
+    trace as ``veil.trace`` writes it.  ``Result.stats`` counts the traced calls.
+    ``layout`` (a ``veil.Layout``) runs it in a guest directory tree; ``cwd`` is
+    then a guest path."""
     from .output.text import TextWriter
 
     policies = [] if policy is None else list(policy) if isinstance(policy, (list, tuple)) else [policy]
@@ -67,7 +71,7 @@ def run(argv: Sequence[str], *, policy=None, follow: bool = True,
         stream = opened = open(output, "w") if isinstance(output, str) else None
         obs.append(TextWriter(stream or output, follow=follow, to_file=True, ctx=Ctx()))
     session = Session(argv, trace=trace, follow=follow, seccomp=seccomp, affinity=affinity,
-                      observers=obs)
+                      observers=obs, layout=layout, cwd=cwd)
     for p in policies:
         p.apply(session)
     try:
