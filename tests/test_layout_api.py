@@ -68,3 +68,16 @@ def test_untranslated_list_is_empty_and_layout_table_covers_path_calls():
     rows = {line.split()[1]: " ".join(line.split()[2:]) for line in r.stdout.splitlines()}
     assert rows["openat"] == "translated" and rows["mount"] == "denied (EPERM)"
     assert rows["getcwd"] == "answered" and rows["chroot"] == "emulated"
+
+
+def test_identity_inside_layout(hostbin_root):
+    """The virtual /etc/hostname, /proc and /sys files are veil's own inside a guest
+    tree too (the guest has neither /proc nor /sys bound here), and -0 shows root."""
+    (hostbin_root / "etc/hostname").write_text("guest-file-host\n")
+    r = subprocess.run([sys.executable, "-m", "veil", "run", "-r", str(hostbin_root),
+                        "--hostname", "vhost", "--cpus", "3", "-0", "--",
+                        "/bin/sh", "-c", "cat /etc/hostname /proc/sys/kernel/hostname "
+                        "/sys/devices/system/cpu/online; id -u; stat -c %u:%g /etc/os-release"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["vhost", "vhost", "0-2", "0", "0:0"]
