@@ -37,6 +37,8 @@
 #define VEIL_L_CHROOT   5 /* emulated: later paths of the process resolve below the new root */
 #define VEIL_L_SOCK_IN  6 /* AF_UNIX path in the sockaddr at args[sock_arg], length args[sock_arg+1] */
 #define VEIL_L_SOCK_OUT 7 /* at exit: the AF_UNIX path written at args[sock_arg] (length pointer next) */
+#define VEIL_L_MSG_IN   8 /* sendmsg: AF_UNIX msg_name of the msghdr at args[sock_arg] (sendmmsg: refused) */
+#define VEIL_L_MSG_OUT  9 /* recvmsg at exit: its msg_name back in the guest's view */
 
 /* capture kinds: memory copied from the tracee into a record */
 #define VEIL_CAP_NONE      0

@@ -816,25 +816,26 @@ static int emulate_chroot(struct veil_engine *e, struct task *t, int64_t *value)
     return 1;
 }
 
-/* AF_UNIX path in a sockaddr the call passes in: bind/connect/sendto. */
-static int translate_sockaddr_in(struct veil_engine *e, struct task *t,
-                                 const struct veil_sysdesc *d, struct scratch *s)
+/*
+ * The host address for an AF_UNIX sockaddr the caller passes in: 1 and
+ * `out`/`outlen` if it names a path, 0 if it is no AF_UNIX path (abstract,
+ * another family: the kernel takes it as it is), -errno.
+ */
+static int unix_name_in(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                        uint64_t addr, uint64_t len, int binding, struct sockaddr_un *out,
+                        uint32_t *outlen)
 {
-    int ai = d->sock_arg;
-    uint64_t addr = t->args[ai], len = t->args[ai + 1];
-    struct sockaddr_un un;
-    if (!addr || len <= offsetof(struct sockaddr_un, sun_path) || len > sizeof un)
+    if (!addr || len <= offsetof(struct sockaddr_un, sun_path) || len > sizeof *out)
         return 0;
-    if (veil_read_mem(t->tid, addr, &un, len) != (long)len || un.sun_family != AF_UNIX)
+    if (veil_read_mem(t->tid, addr, out, len) != (long)len || out->sun_family != AF_UNIX)
         return 0;
     size_t plen = len - offsetof(struct sockaddr_un, sun_path);
-    if (un.sun_path[0] == 0)
+    if (out->sun_path[0] == 0)
         return 0; /* abstract: no file system name */
-    char path[sizeof un.sun_path + 1];
-    memcpy(path, un.sun_path, plen);
+    char path[sizeof out->sun_path + 1];
+    memcpy(path, out->sun_path, plen);
     path[plen] = 0;
     struct resolved r;
-    int binding = t->nr == 49; /* bind creates the name: never follow it */
     int rc = resolve_arg(e, t, AT_FDCWD_VALUE, path, !binding, &r, NULL);
     if (rc < 0)
         return rc;
@@ -842,14 +843,102 @@ static int translate_sockaddr_in(struct veil_engine *e, struct task *t,
     if (rc < 0)
         return rc;
     size_t hn = strlen(r.host);
-    if (hn >= sizeof un.sun_path)
+    if (hn >= sizeof out->sun_path)
         return -ENAMETOOLONG;
-    memcpy(un.sun_path, r.host, hn + 1);
+    memcpy(out->sun_path, r.host, hn + 1);
+    *outlen = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + hn + 1);
+    return 1;
+}
+
+/* bind/connect/sendto */
+static int translate_sockaddr_in(struct veil_engine *e, struct task *t,
+                                 const struct veil_sysdesc *d, struct scratch *s)
+{
+    int ai = d->sock_arg;
+    struct sockaddr_un un;
+    uint32_t len;
+    int binding = t->nr == 49; /* bind creates the name: never follow it */
+    int rc = unix_name_in(e, t, d, t->args[ai], t->args[ai + 1], binding, &un, &len);
+    if (rc <= 0)
+        return rc;
     uint64_t at = scratch_put(s, &un, sizeof un);
     if (!at)
         return -ENOMEM;
     rc = set_arg(t, ai, at);
-    return rc < 0 ? rc : set_arg(t, ai + 1, offsetof(struct sockaddr_un, sun_path) + hn + 1);
+    return rc < 0 ? rc : set_arg(t, ai + 1, len);
+}
+
+struct msghdr64 {
+    uint64_t name;
+    uint32_t namelen, pad;
+    uint64_t iov, iovlen, control, controllen;
+    uint32_t flags, pad2;
+};
+
+/* sendmsg: a copy of the msghdr pointing at the host address */
+static int translate_msg_in(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                            struct scratch *s)
+{
+    struct msghdr64 mh;
+    int ai = d->sock_arg;
+    if (t->nr == 307 /* sendmmsg */) {
+        /* each message's name is read again by the kernel: refuse AF_UNIX paths there */
+        uint64_t vlen = t->args[2] < 1024 ? t->args[2] : 1024;
+        for (uint64_t i = 0; i < vlen; i++) {
+            struct sockaddr_un un;
+            uint32_t len;
+            if (veil_read_mem(t->tid, t->args[ai] + i * 64, &mh, sizeof mh) != sizeof mh)
+                return 0;
+            int rc = unix_name_in(e, t, d, mh.name, mh.namelen, 0, &un, &len);
+            if (rc != 0)
+                return rc < 0 ? rc : -EOPNOTSUPP;
+        }
+        return 0;
+    }
+    if (veil_read_mem(t->tid, t->args[ai], &mh, sizeof mh) != sizeof mh)
+        return 0;
+    struct sockaddr_un un;
+    uint32_t len;
+    int rc = unix_name_in(e, t, d, mh.name, mh.namelen, 0, &un, &len);
+    if (rc <= 0)
+        return rc;
+    uint64_t at = scratch_put(s, &un, sizeof un);
+    if (!at)
+        return -ENOMEM;
+    mh.name = at;
+    mh.namelen = len;
+    at = scratch_put(s, &mh, sizeof mh);
+    if (!at)
+        return -ENOMEM;
+    return set_arg(t, ai, at);
+}
+
+/* recvmsg at exit: the sender's AF_UNIX path in the guest's view */
+static void translate_msg_out(struct veil_engine *e, struct task *t,
+                              const struct veil_sysdesc *d, int64_t ret)
+{
+    struct msghdr64 mh;
+    struct sockaddr_un un;
+    uint64_t at = t->args[d->sock_arg];
+    if (ret < 0 || veil_read_mem(t->tid, at, &mh, sizeof mh) != sizeof mh || !mh.name)
+        return;
+    size_t cap = t->sock_cap < sizeof un ? t->sock_cap : sizeof un;
+    size_t have = mh.namelen < cap ? mh.namelen : cap;
+    if (have <= offsetof(struct sockaddr_un, sun_path) || have < mh.namelen ||
+        veil_read_mem(t->tid, mh.name, &un, have) != (long)have || un.sun_family != AF_UNIX)
+        return;
+    size_t plen = have - offsetof(struct sockaddr_un, sun_path);
+    char host[sizeof un.sun_path + 1], guest[PATH_MAX];
+    memcpy(host, un.sun_path, plen);
+    host[plen] = 0;
+    if (host[0] != '/' || host_to_view(e, t->pid, host, guest) < 0 ||
+        strlen(guest) >= sizeof un.sun_path)
+        return;
+    strcpy(un.sun_path, guest);
+    uint32_t full = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + strlen(guest) + 1);
+    size_t wrote = full < cap ? full : cap;
+    if (veil_write_mem(t->tid, mh.name, &un, wrote) == (long)wrote)
+        veil_write_mem(t->tid, at + offsetof(struct msghdr64, namelen), &full, sizeof full);
 }
 
 /* At exit: an AF_UNIX address the kernel wrote back (getsockname, accept...). */
@@ -1206,6 +1295,17 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
     case VEIL_L_SOCK_IN:
         rc = translate_sockaddr_in(e, t, d, &s);
         break;
+    case VEIL_L_MSG_IN:
+        rc = translate_msg_in(e, t, d, &s);
+        break;
+    case VEIL_L_MSG_OUT: {
+        struct msghdr64 mh;
+        t->sock_cap = veil_read_mem(t->tid, t->args[d->sock_arg], &mh, sizeof mh) == sizeof mh
+                          ? mh.namelen
+                          : 0;
+        t->flags |= T_WANT_EXIT;
+        return 0;
+    }
     case VEIL_L_SOCK_OUT: {
         uint32_t cap = 0;
         uint64_t lenp = t->args[d->sock_arg + 1];
@@ -1227,6 +1327,8 @@ void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdes
 {
     if (d->layout_op == VEIL_L_SOCK_OUT)
         translate_sockaddr_out(e, t, d, ret);
+    else if (d->layout_op == VEIL_L_MSG_OUT)
+        translate_msg_out(e, t, d, ret);
     else if (d->layout_op == VEIL_L_EXEC)
         layout_exec_done(e, t, ret);
 }

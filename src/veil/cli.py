@@ -223,7 +223,8 @@ def cmd_syscalls(argv: Sequence[str]) -> int:
         ops = {E.L_PATHS: "translated", E.L_EXEC: "translated (exec)",
                E.L_GETCWD: "answered", E.L_READLINK: "translated (magic links answered)",
                E.L_CHROOT: "emulated", E.L_SOCK_IN: "translated (AF_UNIX)",
-               E.L_SOCK_OUT: "translated back (AF_UNIX)"}
+               E.L_SOCK_OUT: "translated back (AF_UNIX)", E.L_MSG_IN: "translated (AF_UNIX)",
+               E.L_MSG_OUT: "translated back (AF_UNIX)"}
         rows = {n: ops[t.op] for n, t in translated_calls().items()}
         rows.update({n: "denied (EPERM)" for n in DENIED if n in BY_NAME})
         for name in sorted(rows, key=lambda n: BY_NAME[n].nr):

@@ -75,6 +75,9 @@ TRANSLATIONS: Dict[str, Translation] = {
     "accept": Translation(op=E.L_SOCK_OUT, sock_arg=1),
     "accept4": Translation(op=E.L_SOCK_OUT, sock_arg=1),
     "recvfrom": Translation(op=E.L_SOCK_OUT, sock_arg=4),
+    "sendmsg": Translation(op=E.L_MSG_IN, sock_arg=1),
+    "sendmmsg": Translation(op=E.L_MSG_IN, sock_arg=1),
+    "recvmsg": Translation(op=E.L_MSG_OUT, sock_arg=1),
 }
 
 # Calls that would reach past the guest's tree; a layout fails them (EPERM).
