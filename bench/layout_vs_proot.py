@@ -377,16 +377,19 @@ class Veil(Peer):
     (PYTHONPATH, as bench/run.py does; then `--unset PYTHONPATH`, so the
     workload does not inherit it)."""
 
-    def __init__(self, name, layout, veil_cmd, veil_src):
+    def __init__(self, name, layout, veil_cmd, veil_src, binds=()):
         super().__init__(name)
         self.layout = layout
+        self.binds = list(binds)
         self.veil_cmd = veil_cmd
         self.veil_src = veil_src
-        self.what = "veil run %s-- CMD" % ("-r / " if layout else "")
+        self.what = "veil run %s-- CMD" % ("-r / " + "".join("-b %s " % b for b in self.binds) if layout else "")
         self.base = self.run_args = None
 
     def prefix(self):
-        return self.base + ["run"] + self.run_args + (["-r", "/"] if self.layout else []) + ["--"]
+        binds = [a for b in self.binds for a in ("-b", b)]
+        return (self.base + ["run"] + self.run_args + (["-r", "/"] + binds if self.layout else [])
+                + ["--"])
 
     def candidates(self):
         if self.veil_cmd:
@@ -420,7 +423,7 @@ class Veil(Peer):
         raise Skip("; ".join(reasons))
 
 
-PEER_NAMES = ["native", "proot", "veil", "veil-nolayout"]
+PEER_NAMES = ["native", "proot", "veil", "veil-bind", "veil-nolayout"]
 
 
 def make_peer(name, veil_cmd, veil_src=None):
@@ -430,6 +433,9 @@ def make_peer(name, veil_cmd, veil_src=None):
         return Proot(name)
     if name == "veil":
         return Veil(name, True, veil_cmd, veil_src)
+    if name == "veil-bind":
+        # a bind makes the layout translate (and rewrite) every path, as a rootfs does
+        return Veil(name, True, veil_cmd, veil_src, binds=["/dev/shm:/dev/shm"])
     if name == "veil-nolayout":
         return Veil(name, False, veil_cmd, veil_src)
     raise ValueError(name)

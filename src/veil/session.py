@@ -146,6 +146,7 @@ class Session:
         self.rlimits = list(rlimits)  # (resource, soft, hard)
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
         self.layout = layout        # the guest's directory tree (veil.layout.Layout)
+        self._translating = False
         if layout is not None and not self.seccomp:
             raise VeilError("a layout (-r/-b) needs the seccomp filter: drop --no-seccomp, "
                             "and run the program under veil rather than attach to it")
@@ -285,7 +286,7 @@ class Session:
     def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, int]]:
         actions: Dict[int, E.SysAction] = {}
         filt: Dict[int, int] = {}
-        translated = translated_calls() if self.layout is not None else {}
+        translated = translated_calls() if self._translating else {}
         sleeping = ({BY_NAME[n].nr for n in SLEEPING_CALLS if n in BY_NAME}
                     if self.affinity == E.AFFINITY_AUTO else set())
         for nr in range(E.NR_MAX):
@@ -339,6 +340,7 @@ class Session:
         paths); the binds to install."""
         self.layout.check()
         binds = self.layout.prepare()
+        self._translating = not self.layout.is_identity(binds) or bool(self._path_rules)
         self.deny([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM)
         if self.foreign_rule is None:
             # an i386 or x32 call would name paths the translator never sees
