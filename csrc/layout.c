@@ -1120,20 +1120,38 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
     int pidx = t->nr == 59 ? 0 : 1, aidx = pidx + 1;
     char path[PATH_MAX];
     int rc = read_path(t, pidx, path);
-    if (rc < 0 || path[0] == 0)
+    if (rc < 0)
         return rc;
-    int follow = t->nr == 59 ? 1 : !(t->args[4] & 0x100 /* AT_SYMLINK_NOFOLLOW */);
     struct resolved prog;
     char native[PATH_MAX];
-    rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, follow, &prog, native);
-    if (rc < 0)
-        return rc;
-    rc = check_rules(e, t, d, prog.guest);
-    if (rc < 0)
-        return rc;
-    rc = executable(prog.host);
-    if (rc < 0)
-        return rc;
+    int by_fd = path[0] == 0 && t->nr == 322 && (t->args[4] & 0x1000 /* AT_EMPTY_PATH */);
+    if (by_fd) {
+        /* fexecve: the program is the file the fd holds (a memfd too); the loader
+           and a script's interpreter still come from the guest */
+        int fd = (int)(int32_t)t->args[0];
+        snprintf(prog.host, PATH_MAX, "/proc/%d/fd/%d", t->tid, fd);
+        snprintf(path, sizeof path, "/dev/fd/%d", fd); /* what binfmt_script passes */
+        /* the loader opens the program by name after the exec, when a close-on-exec
+           fd is gone: name the file itself where it has a guest path */
+        char target[PATH_MAX];
+        if (read_link(prog.host, target) < 0 || target[0] != '/' ||
+            host_to_view(e, t->pid, target, prog.guest) < 0)
+            snprintf(prog.guest, PATH_MAX, "/proc/self/fd/%d", fd);
+        native[0] = 0;
+    } else {
+        if (path[0] == 0)
+            return 0;
+        int follow = t->nr == 59 ? 1 : !(t->args[4] & 0x100 /* AT_SYMLINK_NOFOLLOW */);
+        rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, follow, &prog, native);
+        if (rc < 0)
+            return rc;
+        rc = check_rules(e, t, d, prog.guest);
+        if (rc < 0)
+            return rc;
+        rc = executable(prog.host);
+        if (rc < 0)
+            return rc;
+    }
 
     struct proc_view *pv = proc_find(&e->layout, t->pid);
     if (pv)
@@ -1245,8 +1263,16 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         rc = set_arg(t, aidx, at);
         if (rc < 0)
             return rc;
-    } else if (strcmp(prog.host, native) == 0) {
-        return 0;
+    } else if (by_fd || strcmp(prog.host, native) == 0) {
+        return 0; /* the kernel runs the same file with no interpreter to find */
+    }
+    if (by_fd) {
+        /* execveat(fd, "", AT_EMPTY_PATH) becomes execveat(AT_FDCWD, interpreter, 0) */
+        rc = set_arg(t, 0, (uint64_t)(int64_t)AT_FDCWD_VALUE);
+        if (rc == 0)
+            rc = set_arg(t, 4, 0);
+        if (rc < 0)
+            return rc;
     }
     return put_path_arg(s, t, pidx, prog.host);
 }

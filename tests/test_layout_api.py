@@ -81,3 +81,16 @@ def test_identity_inside_layout(hostbin_root):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["vhost", "vhost", "0-2", "0", "0:0"]
+
+
+def test_fexecve_of_a_guest_only_dynamic_program(hostbin_root, tmp_path):
+    """execveat(fd, "", AT_EMPTY_PATH) of a program whose ELF interpreter exists only
+    in the guest: veil starts the guest's loader for it (with and without close-on-exec)."""
+    from rootfs import build_guest_dynamic
+    prog = build_guest_dynamic(hostbin_root, tmp_path)
+    for opts in ([], ["-c"]):
+        r = subprocess.run([sys.executable, "-m", "veil", "run", "-r", str(hostbin_root),
+                            "-b", "/proc", "--", "/usr/local/bin/layout_fexecve", *opts, prog],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (opts, r.stderr)
+        assert r.stdout == "guest-dynamic: from-guest-lib\n", (opts, r.stdout)

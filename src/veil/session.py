@@ -308,7 +308,7 @@ class Session:
                 flags |= E.F_STOP | E.F_BLOCKS
             path_fields = {}
             sc = BY_NR.get(nr)
-            if (self._path_rules or self.layout) and sc is not None and any(
+            if (self._path_rules or self._translating) and sc is not None and any(
                     k.startswith("path") for _, k in sc.args):
                 path_fields = self._path_rule_fields(sc)
                 flags |= E.F_STOP | E.F_PATHS | (E.F_MUTATES if sc.name in MUTATING_CALLS else 0)
