@@ -192,7 +192,7 @@ struct msghdr64 {
 /* the msghdr, u32 name_len, u32 control_len, the name, the control data,
    then the iovec block as cap_iov writes it */
 static uint32_t cap_fdpath(struct veil_engine *e, int32_t tid, int64_t fd, uint8_t *out,
-                           uint32_t limit, struct veil_cap_hdr *h);
+                           uint32_t limit, struct veil_cap_hdr *h, int describe);
 
 #define FD_PATHS_MARK 0x53504446u /* "FDPS": what the SCM_RIGHTS fds name follows */
 
@@ -217,7 +217,7 @@ static uint32_t cap_rights_paths(struct veil_engine *e, int32_t tid, const uint8
                 memcpy(&fd, ctl + k, 4);
                 struct veil_cap_hdr sub;
                 memset(&sub, 0, sizeof sub);
-                uint32_t n = cap_fdpath(e, tid, fd, out + used + 4, 4096, &sub);
+                uint32_t n = cap_fdpath(e, tid, fd, out + used + 4, 4096, &sub, 0);
                 memcpy(out + used, &n, 4);
                 used += 4 + n;
                 count++;
@@ -278,7 +278,7 @@ static uint32_t cap_deref(int32_t tid, uint64_t base, uint8_t param, uint32_t li
 
 /* The file an fd of the tracee names, as /proc shows it (-y). */
 static uint32_t cap_fdpath(struct veil_engine *e, int32_t tid, int64_t fd, uint8_t *out,
-                           uint32_t limit, struct veil_cap_hdr *h)
+                           uint32_t limit, struct veil_cap_hdr *h, int describe)
 {
     char link[64];
     if (fd == -100)
@@ -293,7 +293,8 @@ static uint32_t cap_fdpath(struct veil_engine *e, int32_t tid, int64_t fd, uint8
         return 0;
     }
     h->truncated = (uint32_t)n == limit;
-    if (e->decorate >= 2 && (size_t)n < limit && strncmp((char *)out, "socket:[", 8) == 0) {
+    if ((e->decorate >= 2 || describe) && (size_t)n < limit &&
+        strncmp((char *)out, "socket:[", 8) == 0) {
         out[n] = 0;
         n += sockinfo_append(tid, (int)fd, link, (char *)out, out + n, 1024);
     }
@@ -315,11 +316,13 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
     uint32_t lim;
     switch (c->kind) {
     case VEIL_CAP_FDPATH:
-        return cap_fdpath(e, t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h);
+        return cap_fdpath(e, t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h,
+                          c->param == VEIL_FDPATH_DESCRIBE);
     case VEIL_CAP_FDPATH_RET:
         if (ret < 0)
             return 0;
-        return cap_fdpath(e, t->tid, ret, out, clamp_limit(c->limit, 4096), h);
+        return cap_fdpath(e, t->tid, ret, out, clamp_limit(c->limit, 4096), h,
+                          c->param == VEIL_FDPATH_DESCRIBE);
     case VEIL_CAP_FDPAIR: {
         int32_t fds[2];
         if (ret != 0 || veil_read_mem(t->tid, a, fds, sizeof fds) != sizeof fds)
@@ -329,7 +332,7 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
         for (int k = 0; k < 2; k++) {
             struct veil_cap_hdr sub;
             memset(&sub, 0, sizeof sub);
-            uint32_t n = cap_fdpath(e, t->tid, fds[k], out + used + 4, 2048, &sub);
+            uint32_t n = cap_fdpath(e, t->tid, fds[k], out + used + 4, 2048, &sub, 0);
             memcpy(out + used, &n, 4);
             used += 4 + n;
         }

@@ -66,6 +66,7 @@
 #define VEIL_CAP_FDPAIR     21 /* at exit, on success: the 2 ints at args[i] and, for each, u32 len + what the fd names (-y) */
 #define VEIL_CAP_EXIT_SLOT   8 /* FIXED_INOUT: the exit copy of slot i is slot i + 8 */
 #define VEIL_IOV_FULL_LEN    2 /* iovec blocks: element = {base, iov_len, captured, transferred} */
+#define VEIL_FDPATH_DESCRIBE 2 /* FDPATH param: describe a socket as -yy does, whatever the level */
 
 struct veil_capture {
     uint8_t kind;
@@ -87,6 +88,7 @@ struct veil_sysdesc {
     uint8_t follow_flag_sets; /* 1: the flag asks to follow (AT_SYMLINK_FOLLOW); 0: not to */
     uint32_t follow_flag_mask;
     int8_t sock_arg;        /* VEIL_L_SOCK_*: the sockaddr argument */
+    int8_t sockfd_arg;      /* >= 0: record the call only when this fd argument is a socket */
     struct veil_capture cap[VEIL_MAX_ARGS + 1]; /* indexed by argument; [6]: result */
 };
 
@@ -242,6 +244,18 @@ int veil_live_tasks(struct veil_engine *e);
 /* signal handling while the loop runs: forward INT/TERM/HUP/QUIT sent to veil */
 int veil_signals_install(struct veil_engine *e, int forward);
 void veil_signals_restore(struct veil_engine *e);
+
+/* The kernel's view of socket fd of process pid (through pidfd_getfd). */
+struct veil_sockq {
+    uint8_t local[128], remote[128]; /* sockaddrs */
+    uint32_t local_len, remote_len;  /* 0: none */
+    int domain, type, protocol;
+    int listening;
+    int inq, outq;                   /* bytes queued (SIOCINQ / SIOCOUTQ), -1 unknown */
+    int tcp_state;                   /* TCP_ESTABLISHED... (-1: not TCP) */
+    uint32_t tcp_unacked, tcp_sacked; /* listener: accept queue now, and its limit */
+};
+int veil_sock_query(int32_t pid, int fd, struct veil_sockq *q);
 
 /* memory access for Python hooks */
 long veil_read_mem(int32_t tid, uint64_t addr, void *buf, size_t len);

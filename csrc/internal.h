@@ -130,6 +130,9 @@ uint64_t now_ns(void);
 uint32_t sockinfo_append(int32_t tid, int fd, const char *link, const char *target,
                          uint8_t *out, uint32_t room);
 
+/* sockquery.c */
+int fd_is_socket(int32_t tid, uint64_t fd);
+
 /* paths.c */
 int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
 int paths_rule_errno(struct veil_engine *e, const char *canon, int writes);

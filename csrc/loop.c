@@ -524,7 +524,8 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         kill(t->pid, SIGKILL);
         return 0;
     }
-    if ((d->flags & VEIL_F_RECORD) && !(t->flags & T_SILENT)) {
+    if ((d->flags & VEIL_F_RECORD) && !(t->flags & T_SILENT) &&
+        (d->sockfd_arg < 0 || fd_is_socket(t->tid, t->args[d->sockfd_arg]))) {
         capture_entry(e, t, ts);
         t->flags |= T_RECORDING | T_WANT_EXIT;
     }

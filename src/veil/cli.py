@@ -251,7 +251,13 @@ def cmd_run(argv: Sequence[str]) -> int:
     return run(argv)
 
 
-COMMANDS = {"trace": cmd_trace, "run": cmd_run, "show": cmd_show, "syscalls": cmd_syscalls}
+def cmd_sockets(argv: Sequence[str]) -> int:
+    from .sockets import cmd_sockets as sockets
+    return sockets(argv)
+
+
+COMMANDS = {"trace": cmd_trace, "run": cmd_run, "show": cmd_show, "syscalls": cmd_syscalls,
+            "sockets": cmd_sockets}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

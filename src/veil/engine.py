@@ -69,6 +69,7 @@ class SysAction:
     follow_flag_mask: int = 0
     follow_flag_sets: bool = False  # the flag asks to follow (else: asks not to)
     sock_arg: int = -1
+    sockfd_arg: int = -1     # record only when this fd argument is a socket
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Engine:
         row.follow_flag_mask = act.follow_flag_mask if act else 0
         row.follow_flag_sets = int(act.follow_flag_sets) if act else 0
         row.sock_arg = act.sock_arg if act else -1
+        row.sockfd_arg = act.sockfd_arg if act else -1
         row.ncap = 0
         for i in range(7):
             row.cap[i].kind = 0
@@ -254,6 +256,18 @@ class Engine:
         s = self._stats
         return {"stops": s.stops, "syscall_stops": s.syscall_stops,
                 "tasks_seen": s.tasks_seen, "records": s.records, "ring_drains": s.ring_drains}
+
+
+def sock_query(pid: int, fd: int) -> Optional[Dict[str, object]]:
+    """The kernel's view of a socket fd of a live process (None if it is gone)."""
+    q = ffi.new("struct veil_sockq *")
+    if lib.veil_sock_query(pid, fd, q) < 0:
+        return None
+    return {"local": bytes(ffi.buffer(q.local, q.local_len)),
+            "remote": bytes(ffi.buffer(q.remote, q.remote_len)),
+            "domain": q.domain, "type": q.type, "protocol": q.protocol,
+            "listening": bool(q.listening), "inq": q.inq, "outq": q.outq,
+            "tcp_state": q.tcp_state, "tcp_unacked": q.tcp_unacked, "tcp_sacked": q.tcp_sacked}
 
 
 def read_memory(tid: int, addr: int, size: int) -> bytes:

@@ -70,3 +70,48 @@ class SyscallStats(Observer):
     @property
     def total_calls(self) -> int:
         return sum(self.calls.values())
+
+
+class OnlyCalls(Observer):
+    """Passes ``inner`` only the x86_64 calls whose number is in ``nrs`` (and
+    every process event): an observer that must not see calls added for
+    another's sake."""
+
+    def __init__(self, inner: Observer, nrs: set) -> None:
+        self.inner = inner
+        self.nrs = nrs
+
+    def enter(self, call: Call) -> None:
+        if call.arch or call.nr in self.nrs:
+            self.inner.enter(call)
+
+    def exit(self, call: Call) -> None:
+        if call.arch or call.nr in self.nrs:
+            self.inner.exit(call)
+
+    def signal(self, pid: int, tid: int, sig: int, siginfo: bytes, ts: int) -> None:
+        self.inner.signal(pid, tid, sig, siginfo, ts)
+
+    def exited(self, pid: int, tid: int, code: int, ts: int) -> None:
+        self.inner.exited(pid, tid, code, ts)
+
+    def killed(self, pid: int, tid: int, sig: int, core: bool, ts: int) -> None:
+        self.inner.killed(pid, tid, sig, core, ts)
+
+    def new_task(self, parent_tid: int, child_tid: int, child_pid: int, how: str, ts: int) -> None:
+        self.inner.new_task(parent_tid, child_tid, child_pid, how, ts)
+
+    def exec(self, pid: int, tid: int, former_tid: int, ts: int) -> None:
+        self.inner.exec(pid, tid, former_tid, ts)
+
+    def stopped(self, pid: int, tid: int, sig: int, ts: int) -> None:
+        self.inner.stopped(pid, tid, sig, ts)
+
+    def attached(self, pid: int, tid: int, ts: int) -> None:
+        self.inner.attached(pid, tid, ts)
+
+    def detached(self, pid: int, tid: int, ts: int) -> None:
+        self.inner.detached(pid, tid, ts)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--rlimit", action="append", default=[], metavar="NAME=SOFT[:HARD]",
                    help="a resource limit, e.g. nofile=256 or core=0:0 (unlimited: 'unlimited')")
     x.add_argument("--argv0", metavar="NAME", help="argv[0] the program sees")
+    net = p.add_argument_group("sockets")
+    net.add_argument("--sockets-out", metavar="TABLE.json",
+                     help="keep the socket table and write it here at the end (SIGUSR1 to veil: now)")
+    net.add_argument("--net-map", action="append", default=[], metavar="VIRT_IP[:PORT]=HOST_IP[:PORT]",
+                     help="the program's connect/bind/sendto to VIRT go to HOST, and it sees VIRT")
+    net.add_argument("--capture-bytes", type=int, default=0, metavar="N",
+                     help="with --sockets-out: keep the last N bytes each way per socket")
     p.add_argument("--profile", metavar="PROFILE.toml",
                    help="a veil profile: [environment] [layout] [system] [security]; flags win")
     p.add_argument("--set", dest="overrides", action="append", default=[],
@@ -207,6 +214,18 @@ def _guest_cwd(args, layout) -> str:
     return "/"
 
 
+def _snapshot_on_usr1(session, path: str) -> None:
+    """SIGUSR1 to veil writes the socket table as the kernel shows it now."""
+    import signal
+
+    def write_snapshot(signum, frame) -> None:
+        try:
+            session.sockets.write(path, session.sockets.snapshot())
+        except OSError as e:
+            print(f"veil: cannot write {path}: {e.strerror}", file=sys.stderr)
+    signal.signal(signal.SIGUSR1, write_snapshot)
+
+
 def _strict(session) -> None:
     import errno
     from . import engine as E
@@ -255,7 +274,16 @@ def cmd_run(argv: Sequence[str]) -> int:
     session = Session(command, trace=(args.trace or "all") if args.output else "none",
                       seccomp=args.seccomp, affinity=args.affinity, observers=observers,
                       env=env, cwd=cwd, umask=umask, rlimits=limits, argv0=args.argv0,
-                      layout=layout)
+                      layout=layout, sockets=bool(args.sockets_out),
+                      capture_bytes=max(args.capture_bytes, 0))
+    if args.sockets_out:
+        _snapshot_on_usr1(session, args.sockets_out)
+    if args.net_map:
+        from .netmap import address_view, net_map_args, net_map_policy
+        maps = net_map_args(args.net_map)
+        net_map_policy(maps).apply(session)
+        if session.sockets is not None:
+            session.sockets.address_view = address_view(maps)
     if args.strict:
         _strict(session)
     for spec in args.deny:
@@ -290,6 +318,8 @@ def cmd_run(argv: Sequence[str]) -> int:
             opened.close()
         if owners is not None:
             owners.save()
+        if args.sockets_out and session.sockets is not None:
+            session.sockets.write(args.sockets_out, session.sockets.finish())
     for pid, name, reason in session.kills:
         print(f"veil: killed the traced processes: process {pid} called {name}"
               + (f" ({reason})" if reason else ""), file=sys.stderr)

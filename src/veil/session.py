@@ -27,7 +27,8 @@ from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
 from .layout import DENIED as LAYOUT_DENIED, action_fields as layout_action_fields, translated_calls
 from .assembler import Assembler
-from .observers import Observer
+from .observers import Observer, OnlyCalls
+from .sockets import SOCKET_CALLS, SOCKFD_CALLS, SocketTable, captures as socket_captures
 from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
@@ -61,6 +62,7 @@ class Result:
     engine_stats: Dict[str, int] = field(default_factory=dict)
     stats: Optional[Dict[str, Dict[str, float]]] = None
     kills: List[Tuple[int, str, str]] = field(default_factory=list)  # (pid, syscall, reason)
+    sockets: Optional[List[Dict[str, object]]] = None  # the socket table at the end
 
 
 def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
@@ -120,7 +122,8 @@ class Session:
                  stdin: Optional[int] = None, stdout: Optional[int] = None,
                  stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
                  umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
-                 argv0: Optional[str] = None, layout: Optional["Layout"] = None):
+                 argv0: Optional[str] = None, layout: Optional["Layout"] = None,
+                 sockets: bool = False, capture_bytes: int = 0):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -147,6 +150,19 @@ class Session:
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
         self.layout = layout        # the guest's directory tree (veil.layout.Layout)
         self._translating = False
+        # the socket table: the calls it needs are recorded (read/write/close only
+        # on sockets, decided in C); other observers still see only `trace`
+        self.sockets: Optional[SocketTable] = None
+        self._socket_rows: Dict[int, int] = {}
+        if sockets:
+            self.sockets = SocketTable(capture_bytes)
+            self.strsize_sockets = max(self.strsize, capture_bytes)
+            rows = {**{n: -1 for n in SOCKET_CALLS}, **SOCKFD_CALLS}
+            self._socket_rows = {BY_NAME[n].nr: arg for n, arg in rows.items()
+                                 if n in BY_NAME and BY_NAME[n].nr not in self.traced}
+            if self._socket_rows:
+                self.observers = [OnlyCalls(o, set(self.traced)) for o in self.observers]
+            self.observers.append(self.sockets)
         if layout is not None and not self.seccomp:
             raise VeilError("a layout (-r/-b) needs the seccomp filter: drop --no-seccomp, "
                             "and run the program under veil rather than attach to it")
@@ -292,10 +308,12 @@ class Session:
         for nr in range(E.NR_MAX):
             flags = 0
             caps: List[Tuple[int, int, int, int]] = []
-            if nr in self.traced:
+            if nr in self.traced or nr in self._socket_rows:
                 flags |= E.F_STOP | E.F_RECORD
                 sc = BY_NR.get(nr)
-                if sc is not None:
+                if sc is not None and nr in self._socket_rows:
+                    caps = socket_captures(sc, self.strsize_sockets)
+                elif sc is not None:
                     caps = captures_for(sc, self.strsize, self.decorate_fds)
             if (nr, "enter") in self._hooks:
                 flags |= E.F_STOP | E.F_PY_ENTER
@@ -327,10 +345,12 @@ class Session:
             if path_fields and nr in actions:
                 for key, value in path_fields.items():
                     setattr(actions[nr], key, value)
+            if nr in actions and nr in self._socket_rows:
+                actions[nr].sockfd_arg = self._socket_rows[nr]
         return actions, filt
 
     def _make_assembler(self) -> Assembler:
-        everything = all(nr in self.traced for nr in BY_NR)
+        everything = all(nr in self.traced or nr in self._socket_rows for nr in BY_NR)
         names = None if everything else {BY_NR[nr].name for nr in self.traced if nr in BY_NR}
         return Assembler(self.observers, names)
 
@@ -594,7 +614,10 @@ class Session:
                     error = error or e
         if error is not None:
             raise error
-        return self.result()
+        result = self.result()
+        if self.sockets is not None:
+            result.sockets = self.sockets.finish()
+        return result
 
     def result(self) -> Result:
         eng = self._engine

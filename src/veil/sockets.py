@@ -1,0 +1,508 @@
+"""The socket table (the seed's socket table 4800): one entry per socket the
+traced programs hold, kept from their syscalls and checked against the
+kernel's own view when a snapshot is taken.
+
+The C loop records the calls that create, name, connect and move data on
+sockets, and read/write/close only when their fd is a socket; this observer
+turns them into entries.  Which fds hold a socket, its queues and its TCP
+state are read from the kernel at a snapshot (/proc/PID/fd, pidfd_getfd).
+"""
+from __future__ import annotations
+
+import base64
+import errno as _errno
+import ipaddress
+import json
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Set, Tuple
+
+from . import engine as E
+from .decoders import Call
+from .decoders.net import socket_domain, socket_type, sockopt_level, sockopt_name
+from .observers import Observer
+
+# always recorded when the table is on
+SOCKET_CALLS = ("socket", "socketpair", "bind", "listen", "connect", "accept", "accept4",
+                "shutdown", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
+                "sendmmsg", "recvmmsg", "epoll_ctl", "splice")
+# recorded only when this fd argument is a socket (decided in C at the stop)
+SOCKFD_CALLS = {"read": 0, "write": 0, "readv": 0, "writev": 0, "close": 0, "sendfile": 0,
+                "fcntl": 0}
+
+SOCKET_CALLS = SOCKET_CALLS + ("getsockname", "getpeername")
+
+
+def captures(sc, strsize: int) -> List[Tuple[int, int, int, int]]:
+    """The captures of a call recorded for the table: every fd named (the socket's
+    inode), a close's socket described by the kernel (its final addresses)."""
+    from .decoders import captures_for
+    caps = captures_for(sc, strsize, True)
+    if sc.name == "close":
+        caps = [(0, E.lib.VEIL_CAP_FDPATH, E.lib.VEIL_FDPATH_DESCRIBE, 4096)]
+    return caps
+
+
+SENDS = {"sendto", "sendmsg", "write", "writev", "sendfile"}
+RECEIVES = {"recvfrom", "recvmsg", "read", "readv"}
+SOCK_NONBLOCK = 0o4000
+TCP_STATES = {1: "connected", 2: "connecting", 3: "connecting", 4: "shutdown", 5: "shutdown",
+              6: "disconnected", 7: "disconnected", 8: "disconnected", 9: "disconnected",
+              10: "listening", 11: "shutdown"}
+BROKEN = {_errno.EPIPE, _errno.ECONNRESET, _errno.ECONNREFUSED, _errno.ETIMEDOUT,
+          _errno.ECONNABORTED, _errno.EHOSTUNREACH, _errno.ENETUNREACH}
+
+
+def address_text(raw: bytes) -> Optional[str]:
+    """127.0.0.1:80, [::1]:53, /path, @abstract, netlink:PID (None: no address)."""
+    if len(raw) < 2:
+        return None
+    fam = struct.unpack_from("<H", raw)[0]
+    if fam == 2 and len(raw) >= 8:
+        return f"{ipaddress.IPv4Address(raw[4:8])}:{struct.unpack_from('>H', raw, 2)[0]}"
+    if fam == 10 and len(raw) >= 24:
+        return f"[{ipaddress.IPv6Address(raw[8:24]).compressed}]:{struct.unpack_from('>H', raw, 2)[0]}"
+    if fam == 1:
+        path = raw[2:]
+        if not path:
+            return None
+        if path[:1] == b"\0":
+            return "@" + path[1:].decode("utf-8", "backslashreplace")
+        return path.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+    if fam == 16 and len(raw) >= 8:
+        return f"netlink:{struct.unpack_from('<I', raw, 4)[0]}"
+    return None
+
+
+def _inode(data: Optional[bytes]) -> Optional[int]:
+    if not data or not data.startswith(b"socket:["):
+        return None
+    try:
+        return int(data[8:data.index(b"]")])
+    except ValueError:
+        return None
+
+
+@dataclass
+class SocketEntry:
+    id: int
+    inode: int
+    family: Optional[str] = None
+    type: Optional[str] = None
+    protocol: Optional[int] = None
+    local: Optional[str] = None
+    remote: Optional[str] = None
+    state: str = "unconnected"
+    shutdown: Optional[str] = None
+    error: Optional[str] = None
+    nonblocking: bool = False
+    interest: List[Dict[str, object]] = field(default_factory=list)
+    holders: List[Dict[str, int]] = field(default_factory=list)
+    options: List[Dict[str, object]] = field(default_factory=list)
+    sent: int = 0
+    received: int = 0
+    send_queue: Optional[int] = None
+    recv_queue: Optional[int] = None
+    backlog: Optional[int] = None
+    accepted: int = 0
+    pending: Optional[int] = None
+    last_sent: Optional[str] = None
+    last_received: Optional[str] = None
+    created_ns: Optional[int] = None
+    closed_ns: Optional[int] = None
+    last_state: Optional[str] = None  # the state it was in when it was closed
+
+    def terminate(self, ts: int) -> None:
+        if self.state != "terminated":
+            self.last_state, self.state = self.state, "terminated"
+            self.closed_ns = self.closed_ns or ts
+
+    def as_dict(self) -> Dict[str, object]:
+        return dict(self.__dict__)
+
+
+class SocketTable(Observer):
+    """Live socket table; ``entries()`` returns copies, ``snapshot()`` first
+    asks the kernel who holds each socket and what is queued."""
+
+    def __init__(self, capture_bytes: int = 0) -> None:
+        self.capture_bytes = capture_bytes
+        self._by_inode: Dict[int, SocketEntry] = {}
+        self._next_id = 1
+        self._pids: Set[int] = set()
+        self._epoll: Dict[Tuple[int, int, int], int] = {}  # (pid, epfd, inode) -> events
+        self._lock = threading.RLock()  # a SIGUSR1 snapshot may interrupt an update
+        self._last_ns = 0
+        # kernel-reported addresses as the program sees them (--net-map sets it)
+        self.address_view: Callable[[Optional[str]], Optional[str]] = lambda a: a
+
+    # --- entries ------------------------------------------------------------
+    def _entry(self, inode: int, ts: int) -> SocketEntry:
+        e = self._by_inode.get(inode)
+        if e is None:
+            e = self._by_inode[inode] = SocketEntry(self._next_id, inode, created_ns=ts)
+            self._next_id += 1
+        return e
+
+    def _by_cap(self, call: Call, slot: int) -> Optional[SocketEntry]:
+        c = call.cap(slot)
+        ino = _inode(c.data) if c is not None else None
+        return self._entry(ino, call.ts_exit) if ino is not None else None
+
+    # --- observer -----------------------------------------------------------
+    def exit(self, call: Call) -> None:
+        handler = _HANDLERS.get(call.name)
+        if handler is None:
+            return
+        self._pids.add(call.pid)
+        with self._lock:
+            self._last_ns = call.ts_exit
+            handler(self, call)
+
+    def new_task(self, parent_tid: int, child_tid: int, child_pid: int, how: str, ts: int) -> None:
+        self._pids.add(child_pid)
+
+    def exited(self, pid: int, tid: int, code: int, ts: int) -> None:
+        if pid == tid:
+            self._pids.discard(pid)
+
+    def killed(self, pid: int, tid: int, sig: int, core: bool, ts: int) -> None:
+        self.exited(pid, tid, 0, ts)
+
+    # --- the calls ----------------------------------------------------------
+    def _created(self, call: Call, e: SocketEntry, domain: int, stype: int, proto: int) -> None:
+        e.family = socket_domain(domain)
+        e.type = socket_type(stype & 0xF)
+        e.protocol = proto
+        e.nonblocking = bool(stype & SOCK_NONBLOCK)
+
+    def _socket(self, call: Call) -> None:
+        e = self._by_cap(call, E.lib.VEIL_CAP_RESULT) if not call.failed else None
+        if e is not None:
+            self._created(call, e, call.args[0], call.args[1], call.args[2])
+
+    def _socketpair(self, call: Call) -> None:
+        c = call.cap(3)
+        if call.failed or c is None or len(c.data) < 8:
+            return
+        inodes, pos = [], 8
+        for _ in range(2):
+            if pos + 4 > len(c.data):
+                return
+            n = struct.unpack_from("<I", c.data, pos)[0]
+            inodes.append(_inode(c.data[pos + 4:pos + 4 + n]))
+            pos += 4 + n
+        pair = [self._entry(i, call.ts_exit) for i in inodes if i is not None]
+        for e in pair:
+            self._created(call, e, call.args[0], call.args[1], call.args[2])
+            e.state = "connected"
+        if len(pair) == 2:
+            pair[0].remote, pair[1].remote = f"socket:{pair[1].id}", f"socket:{pair[0].id}"
+
+    def _bind(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        c = call.cap(1)
+        if e is not None and not call.failed:
+            e.local = address_text(c.data) if c is not None else e.local
+            if e.state == "unconnected":
+                e.state = "bound"
+
+    def _listen(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        if e is not None and not call.failed:
+            e.state = "listening"
+            e.backlog = int(call.args[1] & 0x7FFFFFFF)
+
+    def _connect(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        if e is None:
+            return
+        c = call.cap(1)
+        if c is not None:
+            e.remote = address_text(c.data) or e.remote
+        err = call.errno
+        if err is None or err == _errno.EISCONN:
+            e.state = "connected"
+        elif err in (_errno.EINPROGRESS, _errno.EALREADY):
+            e.state = "connecting"
+        elif err in BROKEN:
+            e.state, e.error = "disconnected", _errno.errorcode.get(err)
+
+    def _accept(self, call: Call) -> None:
+        lst = self._by_cap(call, 0)
+        new = self._by_cap(call, E.lib.VEIL_CAP_RESULT) if not call.failed else None
+        if lst is None or new is None:
+            return
+        lst.accepted += 1
+        new.family, new.type, new.protocol = lst.family, lst.type, lst.protocol
+        new.local = lst.local
+        c = call.cap(1)
+        if c is not None:
+            new.remote = address_text(c.data) or new.remote
+        new.state = "connected"
+        flags = call.args[3] if call.name == "accept4" else 0
+        new.nonblocking = bool(flags & SOCK_NONBLOCK)
+
+    def _shutdown(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        if e is None or call.failed:
+            return
+        how = {0: {"read"}, 1: {"write"}, 2: {"read", "write"}}.get(call.args[1], set())
+        now = how | ({"read", "write"} if e.shutdown == "both" else {e.shutdown} - {None})
+        e.shutdown = "both" if now >= {"read", "write"} else next(iter(now), None)
+        e.state = "shutdown"
+
+    def _setsockopt(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        if e is None or call.failed:
+            return
+        level, name = call.args[1] & 0xFFFFFFFF, call.args[2] & 0xFFFFFFFF
+        c = call.cap(3)
+        value: object = None
+        if c is not None:
+            value = (struct.unpack("<i", c.data)[0] if len(c.data) == 4
+                     else base64.b64encode(c.data).decode())
+        e.options.append({"level": sockopt_level(level), "name": sockopt_name(level, name, False),
+                          "value": value})
+
+    def _data(self, call: Call, slot: int = 0, sending: Optional[bool] = None) -> None:
+        e = self._by_cap(call, slot)
+        if e is None:
+            return
+        name = call.name
+        sending = name in SENDS if sending is None else sending
+        if call.failed:
+            if call.errno in BROKEN:
+                e.state, e.error = "disconnected", _errno.errorcode.get(call.errno)
+            return
+        n = call.ret
+        if sending:
+            e.sent += n
+        else:
+            e.received += n
+            if n == 0 and e.type in ("SOCK_STREAM", "SOCK_SEQPACKET") and call.args[2]:
+                e.state = "disconnected"  # the peer closed
+                return
+        if e.state in ("connected", "sending", "receiving", "bound", "unconnected"):
+            e.state = "sending" if sending else "receiving"
+        addr_slot = {"sendto": 4, "recvfrom": 4}.get(name)
+        if addr_slot is not None and call.args[addr_slot]:
+            c = call.cap(addr_slot)
+            if c is not None:
+                e.remote = address_text(c.data) or e.remote
+        if self.capture_bytes and name in ("sendto", "recvfrom", "write", "read"):
+            c = call.cap(1)
+            if c is not None:
+                data = c.data[:n][-self.capture_bytes:]
+                key = "last_sent" if sending else "last_received"
+                old = base64.b64decode(getattr(e, key) or "")
+                setattr(e, key, base64.b64encode((old + data)[-self.capture_bytes:]).decode())
+
+    def _splice(self, call: Call) -> None:
+        if not call.failed and call.ret > 0:
+            for slot, sending in ((0, False), (2, True)):
+                if self._by_cap(call, slot) is not None:
+                    self._data(call, slot, sending)
+
+    def _close(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        if e is None or call.failed:
+            return
+        e.closed_ns = call.ts_exit
+        parts = call.cap(0).data.split(b"\0")  # socket:[N] PROTO LOCAL,REMOTE PEER NAME
+        if len(parts) >= 3 and b"," in parts[2]:
+            local, _, remote = parts[2].partition(b",")
+            for attr, hexed in (("local", local), ("remote", remote)):
+                try:
+                    text = address_text(bytes.fromhex(hexed.decode()))
+                except ValueError:
+                    text = None
+                if text:
+                    setattr(e, attr, self.address_view(text))
+        elif len(parts) >= 5 and parts[4]:
+            e.local = parts[4].decode("utf-8", "backslashreplace")
+
+    def _sockname(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        c = call.cap(1)
+        if e is not None and not call.failed and c is not None:
+            text = address_text(c.data)
+            if text:
+                setattr(e, "local" if call.name == "getsockname" else "remote", text)
+
+    def _fcntl(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        if e is not None and not call.failed and call.args[1] == 4:  # F_SETFL
+            e.nonblocking = bool(call.args[2] & SOCK_NONBLOCK)
+
+    def _epoll_ctl(self, call: Call) -> None:
+        c = call.cap(2)
+        ino = _inode(c.data) if c is not None else None
+        if ino is None or call.failed:
+            return
+        self._entry(ino, call.ts_exit)
+        key = (call.pid, call.args[0] & 0xFFFFFFFF, ino)
+        if call.args[1] == 2:  # EPOLL_CTL_DEL
+            self._epoll.pop(key, None)
+        else:
+            ev = call.cap(3)
+            self._epoll[key] = struct.unpack_from("<I", ev.data)[0] if ev and len(ev.data) >= 4 else 0
+
+    # --- the kernel's view --------------------------------------------------
+    def snapshot(self) -> List[Dict[str, object]]:
+        """Ask the kernel who holds each socket now and what is queued; the entries."""
+        held: Dict[int, List[Tuple[int, int]]] = {}
+        for pid in sorted(self._pids):
+            try:
+                names = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    ino = _inode(os.readlink(f"/proc/{pid}/fd/{name}").encode())
+                except OSError:
+                    continue
+                if ino is not None:
+                    held.setdefault(ino, []).append((pid, int(name)))
+        with self._lock:
+            for ino, holders in held.items():
+                e = self._entry(ino, time.time_ns())
+                e.holders = [{"pid": p, "fd": fd} for p, fd in sorted(holders)]
+                self._ask_kernel(e, *holders[0])
+            for e in self._by_inode.values():
+                if e.inode not in held:
+                    e.holders = []
+                    e.terminate(self._last_ns or time.time_ns())
+            return self.entries_locked()
+
+    def _ask_kernel(self, e: SocketEntry, pid: int, fd: int) -> None:
+        q = E.sock_query(pid, fd)
+        if q is None:
+            return
+        e.family = e.family or socket_domain(q["domain"])
+        e.type = e.type or socket_type(q["type"] & 0xF)
+        e.protocol = q["protocol"] if e.protocol is None else e.protocol
+        e.local = self.address_view(address_text(q["local"])) or e.local
+        e.remote = self.address_view(address_text(q["remote"])) or e.remote
+        if q["inq"] >= 0:
+            e.recv_queue = q["inq"]
+        if q["outq"] >= 0:
+            e.send_queue = q["outq"]
+        if q["listening"]:
+            e.state = "listening"
+            if q["tcp_state"] >= 0:
+                e.pending = q["tcp_unacked"]
+        elif q["tcp_state"] in (2, 3) and e.state in ("unconnected", "bound", "connecting"):
+            e.state = "connecting"
+        elif q["tcp_state"] == 1 and e.state in ("connecting", "unconnected", "bound"):
+            e.state = "connected"
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("flags:"):
+                        e.nonblocking = bool(int(line.split()[1], 8) & SOCK_NONBLOCK)
+        except OSError:
+            pass
+        e.interest = [{"pid": p, "via": "epoll", "epfd": epfd, "events": _epoll_events(ev)}
+                      for (p, epfd, ino), ev in self._epoll.items() if ino == e.inode]
+
+    def entries_locked(self) -> List[Dict[str, object]]:
+        return [e.as_dict() for e in sorted(self._by_inode.values(), key=lambda e: e.id)]
+
+    def entries(self) -> List[Dict[str, object]]:
+        with self._lock:
+            return self.entries_locked()
+
+    def finish(self) -> List[Dict[str, object]]:
+        """The table once every process is gone: every socket is terminated."""
+        with self._lock:
+            for e in self._by_inode.values():
+                e.holders = []
+                e.terminate(self._last_ns)
+            return self.entries_locked()
+
+    def write(self, path: str, entries: Optional[List[Dict[str, object]]] = None) -> None:
+        doc = {"version": 1, "taken_ns": time.time_ns(),
+               "sockets": entries if entries is not None else self.entries()}
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+
+
+def _epoll_events(mask: int) -> str:
+    names = [(0x001, "EPOLLIN"), (0x004, "EPOLLOUT"), (0x008, "EPOLLERR"), (0x010, "EPOLLHUP"),
+             (0x002, "EPOLLPRI"), (0x2000, "EPOLLRDHUP"), (1 << 31, "EPOLLET"),
+             (1 << 30, "EPOLLONESHOT"), (1 << 28, "EPOLLEXCLUSIVE")]
+    return "|".join(n for bit, n in names if mask & bit) or "0"
+
+
+_HANDLERS = {
+    "socket": SocketTable._socket, "socketpair": SocketTable._socketpair,
+    "bind": SocketTable._bind, "listen": SocketTable._listen, "connect": SocketTable._connect,
+    "accept": SocketTable._accept, "accept4": SocketTable._accept,
+    "shutdown": SocketTable._shutdown, "setsockopt": SocketTable._setsockopt,
+    "close": SocketTable._close, "fcntl": SocketTable._fcntl, "epoll_ctl": SocketTable._epoll_ctl,
+    "splice": SocketTable._splice, "getsockname": SocketTable._sockname,
+    "getpeername": SocketTable._sockname,
+    **{n: SocketTable._data for n in ("sendto", "recvfrom", "sendmsg", "recvmsg", "read", "write",
+                                      "readv", "writev", "sendfile")},
+}
+
+
+# --- `veil sockets FILE` --------------------------------------------------------
+
+COLUMNS = (("ID", "id"), ("FAMILY", "family"), ("TYPE", "type"), ("STATE", "state"),
+           ("LOCAL", "local"), ("REMOTE", "remote"), ("SENT", "sent"), ("RECV", "received"),
+           ("HOLDERS", "holders"))
+
+
+def load_table(path: str) -> Dict[str, object]:
+    """A table file written by --sockets-out; UsageError with one line if it is not one."""
+    from .errors import UsageError
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path}:{e.lineno}: not a socket table ({e.msg})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sockets"), list):
+        raise UsageError(f"{path}: not a socket table (no \"sockets\" list)")
+    return doc
+
+
+def format_table(entries: List[Dict[str, object]]) -> str:
+    def cell(e: Dict[str, object], key: str) -> str:
+        v = e.get(key)
+        if key == "holders":
+            return ",".join(f"{h['pid']}:{h['fd']}" for h in v or []) or "-"
+        if key == "type" and isinstance(v, str):
+            v = v.replace("SOCK_", "")
+        if key == "family" and isinstance(v, str):
+            v = v.replace("AF_", "")
+        if key == "state" and e.get("state") == "terminated" and e.get("last_state"):
+            v = f"terminated ({e['last_state']})"
+        return "-" if v is None else str(v)
+    rows = [[h for h, _ in COLUMNS]] + [[cell(e, k) for _, k in COLUMNS] for e in entries]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def cmd_sockets(argv) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="veil sockets",
+                                description="Print a socket table written by veil run --sockets-out.")
+    p.add_argument("file")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    a = p.parse_args(argv)
+    doc = load_table(a.file)
+    if a.format == "json":
+        print(json.dumps(doc, indent=1))
+    else:
+        print(format_table(doc["sockets"]))
+    return 0
