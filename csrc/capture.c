@@ -318,6 +318,9 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
     case VEIL_CAP_FDPATH:
         return cap_fdpath(e, t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h,
                           c->param == VEIL_FDPATH_DESCRIBE);
+    case VEIL_CAP_FDPATH_EXIT:
+        return cap_fdpath(e, t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h,
+                          c->param == VEIL_FDPATH_DESCRIBE);
     case VEIL_CAP_FDPATH_RET:
         if (ret < 0)
             return 0;

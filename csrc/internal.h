@@ -132,6 +132,7 @@ uint32_t sockinfo_append(int32_t tid, int fd, const char *link, const char *targ
 
 /* sockquery.c */
 int fd_is_socket(int32_t tid, uint64_t fd);
+int fd_copy(int32_t tid, int fd);
 
 /* paths.c */
 int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);

@@ -25,11 +25,7 @@
    (pidfd_getfd, Linux 5.6+; the tracer may take it) */
 static int inet_addrs(int32_t tid, int fd, char *out, size_t cap)
 {
-    int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
-    if (pidfd < 0)
-        return 0;
-    int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-    close(pidfd);
+    int copy = fd_copy(tid, fd);
     if (copy < 0)
         return 0;
     struct sockaddr_storage local, remote;

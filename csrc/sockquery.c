@@ -5,6 +5,7 @@
  * (SO_ERROR is left alone: reading it clears the pending error).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 
 #include "internal.h"
 
+#define PIDFD_THREAD_FLAG O_EXCL /* pidfd_open(2): PIDFD_THREAD */
+
 int fd_is_socket(int32_t tid, uint64_t fd)
 {
     char link[64], target[16];
@@ -27,18 +30,27 @@ int fd_is_socket(int32_t tid, uint64_t fd)
     return n >= 7 && memcmp(target, "socket:", 7) == 0;
 }
 
-int veil_sock_query(int32_t pid, int fd, struct veil_sockq *q)
+/* A copy of fd of process (or thread) tid, or -errno. */
+int fd_copy(int32_t tid, int fd)
 {
-    memset(q, 0, sizeof *q);
-    q->inq = q->outq = q->tcp_state = -1;
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
+    if (pidfd < 0 && (errno == ENOENT || errno == EINVAL)) /* not a leader */
+        pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD_FLAG); /* a thread: Linux 6.9+ */
     if (pidfd < 0)
         return -errno;
     int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
     int saved = errno;
     close(pidfd);
+    return copy < 0 ? -saved : copy;
+}
+
+int veil_sock_query(int32_t pid, int fd, struct veil_sockq *q)
+{
+    memset(q, 0, sizeof *q);
+    q->inq = q->outq = q->tcp_state = -1;
+    int copy = fd_copy(pid, fd);
     if (copy < 0)
-        return -saved;
+        return copy;
     socklen_t len = sizeof q->local;
     if (getsockname(copy, (struct sockaddr *)q->local, &len) == 0)
         q->local_len = len;

@@ -125,6 +125,36 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
             return None
         return hook
 
+    def sendmsg(call: Stop) -> Verdict:
+        hdr = call.read(call.args[1], 56)
+        name, namelen = struct.unpack_from("<QI", hdr)
+        if not name or not 8 <= namelen <= 128:
+            return None
+        raw = call.read(name, namelen)
+        addr = _unpack(raw)
+        mapped = map_out(addr) if addr else None
+        if mapped is None:
+            return None
+        # the new address below veil's scratch mark; the msghdr copy (Rewrite) goes lower
+        at = (call.scratch - 512) & ~0xF
+        call.write(at, _repack(raw, mapped))
+        return Rewrite(arg1=struct.pack("<Q", at) + hdr[8:])
+
+    def recvmsg(call: Stop) -> Verdict:
+        if call.result is None or call.result < 0:
+            return None
+        name, namelen = struct.unpack_from("<QI", call.read(call.args[1], 12))
+        if not name or not 8 <= namelen <= 128:
+            return None
+        raw = call.read(name, namelen)
+        addr = _unpack(raw)
+        mapped = map_in(addr) if addr else None
+        if mapped is not None:
+            call.write(name, _repack(raw, mapped))
+        return None
+
+    policy.on_enter("sendmsg")(sendmsg)
+    policy.on_exit("recvmsg")(recvmsg)
     policy.on_enter("connect", "bind")(outgoing(1, 2))
     policy.on_enter("sendto")(outgoing(4, 5))
     policy.on_exit("getsockname", "getpeername", "accept", "accept4")(incoming(1, 2))

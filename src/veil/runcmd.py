@@ -218,12 +218,15 @@ def _snapshot_on_usr1(session, path: str) -> None:
     """SIGUSR1 to veil writes the socket table as the kernel shows it now."""
     import signal
 
-    def write_snapshot(signum, frame) -> None:
+    def write_snapshot() -> None:
         try:
             session.sockets.write(path, session.sockets.snapshot())
         except OSError as e:
             print(f"veil: cannot write {path}: {e.strerror}", file=sys.stderr)
-    signal.signal(signal.SIGUSR1, write_snapshot)
+        except Exception as e:  # a snapshot must never stop the run
+            import traceback; traceback.print_exc()
+            print(f"veil: socket snapshot failed: {type(e).__name__}: {e}", file=sys.stderr)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: session.request_snapshot(write_snapshot))
 
 
 def _strict(session) -> None:

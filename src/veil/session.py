@@ -28,7 +28,8 @@ from .errors import CommandNotFound, VeilError
 from .layout import DENIED as LAYOUT_DENIED, action_fields as layout_action_fields, translated_calls
 from .assembler import Assembler
 from .observers import Observer, OnlyCalls
-from .sockets import SOCKET_CALLS, SOCKFD_CALLS, SocketTable, captures as socket_captures
+from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SocketTable, captures as socket_captures,
+                      merge_captures)
 from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
@@ -154,10 +155,12 @@ class Session:
         # on sockets, decided in C); other observers still see only `trace`
         self.sockets: Optional[SocketTable] = None
         self._socket_rows: Dict[int, int] = {}
+        self._snapshots: List[Tuple[float, Callable[[], None]]] = []
         if sockets:
             self.sockets = SocketTable(capture_bytes)
             self.strsize_sockets = max(self.strsize, capture_bytes)
             rows = {**{n: -1 for n in SOCKET_CALLS}, **SOCKFD_CALLS}
+            self._socket_names = set(rows)
             self._socket_rows = {BY_NAME[n].nr: arg for n, arg in rows.items()
                                  if n in BY_NAME and BY_NAME[n].nr not in self.traced}
             if self._socket_rows:
@@ -311,10 +314,10 @@ class Session:
             if nr in self.traced or nr in self._socket_rows:
                 flags |= E.F_STOP | E.F_RECORD
                 sc = BY_NR.get(nr)
-                if sc is not None and nr in self._socket_rows:
-                    caps = socket_captures(sc, self.strsize_sockets)
-                elif sc is not None:
+                if sc is not None:
                     caps = captures_for(sc, self.strsize, self.decorate_fds)
+                    if self.sockets is not None and sc.name in self._socket_names:
+                        caps = merge_captures(caps, socket_captures(sc, self.strsize_sockets))
             if (nr, "enter") in self._hooks:
                 flags |= E.F_STOP | E.F_PY_ENTER
             if (nr, "exit") in self._hooks:
@@ -420,6 +423,8 @@ class Session:
                 eng.add_rlimit(resource, soft, hard)
             argv = [self.argv0, *self.argv[1:]] if self.argv0 is not None else self.argv
             eng.spawn(self._path, argv, self.env, cwd, bpf.pack(prog))
+            if self.sockets is not None:
+                self.sockets.root_pid = eng.main_pid
             eng.install_signals(forward=True)
         else:
             eng.install_signals(forward=False)
@@ -538,6 +543,19 @@ class Session:
                 raise TypeError(f"Rewrite({key}=...) takes an int, str, bytes or (host, port), "
                                 f"not {value!r}")
 
+    # the C loop's ring is flushed to the observers at least every 100 ms
+    RING_FLUSH_S = 0.1
+
+    def request_snapshot(self, write: Callable[[], None]) -> None:
+        """Call ``write()`` in run()'s thread once every call made before now
+        has reached the observers (e.g. a SIGUSR1 snapshot of the socket table)."""
+        self._snapshots.append((time.monotonic() + 2.5 * self.RING_FLUSH_S, write))
+
+    def _due_snapshots(self) -> None:
+        now = time.monotonic()
+        while self._snapshots and self._snapshots[0][0] <= now:
+            self._snapshots.pop(0)[1]()
+
     def dispatch(self, stop: Stop) -> Verdict:
         """The verdict of the hooks on a stop: the first that is not Allow wins.
         A hook that raises fails closed: its exception propagates (run() kills
@@ -565,7 +583,10 @@ class Session:
         """
         if self._assembler is None:
             self._assembler = self._make_assembler()
-        records: "queue.SimpleQueue" = queue.SimpleQueue()
+        # queue.Queue, not SimpleQueue: with Python 3.11, a signal handled while
+        # SimpleQueue.get(timeout=...) waits (SIGUSR1 asks for a socket
+        # snapshot) was seen to leave it waiting for good
+        records: "queue.Queue" = queue.Queue()
         done = object()
         self._abort = False
 
@@ -590,7 +611,13 @@ class Session:
         error: Optional[BaseException] = None
         try:
             while True:
-                item = records.get()
+                try:
+                    item = records.get(timeout=0.05)
+                except queue.Empty:
+                    item = None
+                self._due_snapshots()
+                if item is None:
+                    continue
                 if item is done:
                     break
                 if isinstance(item, BaseException):

@@ -33,17 +33,30 @@ SOCKET_CALLS = ("socket", "socketpair", "bind", "listen", "connect", "accept", "
 SOCKFD_CALLS = {"read": 0, "write": 0, "readv": 0, "writev": 0, "close": 0, "sendfile": 0,
                 "fcntl": 0}
 
-SOCKET_CALLS = SOCKET_CALLS + ("getsockname", "getpeername")
+SOCKET_CALLS = SOCKET_CALLS + ("getsockname", "getpeername", "getsockopt", "poll", "ppoll",
+                               "select", "pselect6")
 
 
 def captures(sc, strsize: int) -> List[Tuple[int, int, int, int]]:
     """The captures of a call recorded for the table: every fd named (the socket's
     inode), a close's socket described by the kernel (its final addresses)."""
     from .decoders import captures_for
-    caps = captures_for(sc, strsize, True)
+    caps = {c[0]: c for c in captures_for(sc, strsize, True)}
     if sc.name == "close":
-        caps = [(0, E.lib.VEIL_CAP_FDPATH, E.lib.VEIL_FDPATH_DESCRIBE, 4096)]
-    return caps
+        caps = {0: (0, E.lib.VEIL_CAP_FDPATH, E.lib.VEIL_FDPATH_DESCRIBE, 4096)}
+    elif sc.name == "getsockopt":
+        caps[3] = (3, E.lib.VEIL_CAP_LEN_OUT, 4, 64)
+    elif sc.name == "connect":
+        # the local address exists once connect has run
+        caps[0] = (0, E.lib.VEIL_CAP_FDPATH_EXIT, E.lib.VEIL_FDPATH_DESCRIBE, 4096)
+    return [caps[i] for i in sorted(caps)]
+
+
+def merge_captures(regular, table) -> List[Tuple[int, int, int, int]]:
+    """A traced call's captures with the table's added (the table's win a slot)."""
+    caps = {c[0]: c for c in regular}
+    caps.update({c[0]: c for c in table})
+    return [caps[i] for i in sorted(caps)]
 
 
 SENDS = {"sendto", "sendmsg", "write", "writev", "sendfile"}
@@ -114,6 +127,7 @@ class SocketEntry:
     created_ns: Optional[int] = None
     closed_ns: Optional[int] = None
     last_state: Optional[str] = None  # the state it was in when it was closed
+    last_peer: Optional[str] = None   # datagrams: the address of the last sendto/recvfrom
 
     def terminate(self, ts: int) -> None:
         if self.state != "terminated":
@@ -134,6 +148,8 @@ class SocketTable(Observer):
         self._next_id = 1
         self._pids: Set[int] = set()
         self._epoll: Dict[Tuple[int, int, int], int] = {}  # (pid, epfd, inode) -> events
+        self._polled: Dict[Tuple[int, int], Tuple[str, str]] = {}  # (pid, fd) -> (via, events)
+        self.root_pid: Optional[int] = None  # the program veil started (its tree is scanned)
         self._lock = threading.RLock()  # a SIGUSR1 snapshot may interrupt an update
         self._last_ns = 0
         # kernel-reported addresses as the program sees them (--net-map sets it)
@@ -153,6 +169,13 @@ class SocketTable(Observer):
         return self._entry(ino, call.ts_exit) if ino is not None else None
 
     # --- observer -----------------------------------------------------------
+    def enter(self, call: Call) -> None:
+        # what a poll/select watches matters while it waits: taken at entry
+        handler = _ENTER_HANDLERS.get(call.name)
+        if handler is not None:
+            with self._lock:
+                handler(self, call)
+
     def exit(self, call: Call) -> None:
         handler = _HANDLERS.get(call.name)
         if handler is None:
@@ -220,6 +243,7 @@ class SocketTable(Observer):
         e = self._by_cap(call, 0)
         if e is None:
             return
+        self._described(e, call.cap(0).data)
         c = call.cap(1)
         if c is not None:
             e.remote = address_text(c.data) or e.remote
@@ -241,7 +265,7 @@ class SocketTable(Observer):
         new.local = lst.local
         c = call.cap(1)
         if c is not None:
-            new.remote = address_text(c.data) or new.remote
+            new.remote = self.address_view(address_text(c.data)) or new.remote
         new.state = "connected"
         flags = call.args[3] if call.name == "accept4" else 0
         new.nonblocking = bool(flags & SOCK_NONBLOCK)
@@ -292,7 +316,9 @@ class SocketTable(Observer):
         if addr_slot is not None and call.args[addr_slot]:
             c = call.cap(addr_slot)
             if c is not None:
-                e.remote = address_text(c.data) or e.remote
+                # sendto's is the program's own; recvfrom's the kernel wrote
+                text = address_text(c.data)
+                e.last_peer = (text if name == "sendto" else self.address_view(text)) or e.last_peer
         if self.capture_bytes and name in ("sendto", "recvfrom", "write", "read"):
             c = call.cap(1)
             if c is not None:
@@ -300,6 +326,41 @@ class SocketTable(Observer):
                 key = "last_sent" if sending else "last_received"
                 old = base64.b64decode(getattr(e, key) or "")
                 setattr(e, key, base64.b64encode((old + data)[-self.capture_bytes:]).decode())
+
+    def _getsockopt(self, call: Call) -> None:
+        e = self._by_cap(call, 0)
+        c = call.cap(3)
+        if e is None or call.failed or c is None or len(c.data) < 4:
+            return
+        if call.args[1] == 1 and call.args[2] == 4:  # SOL_SOCKET, SO_ERROR
+            err = struct.unpack_from("<i", c.data)[0]
+            if err:
+                e.state, e.error = "disconnected", _errno.errorcode.get(err, str(err))
+            elif e.state == "connecting":
+                e.state = "connected"
+
+    def _poll(self, call: Call) -> None:
+        c = call.cap(0)
+        if c is None:
+            return
+        n = min(call.args[1] & 0xFFFFFFFF, len(c.data) // 8)
+        for i in range(n):
+            fd, events, _ = struct.unpack_from("<ihh", c.data, 8 * i)
+            if fd >= 0:
+                self._polled[(call.pid, fd)] = ("poll", _poll_events(events & 0xFFFF))
+
+    def _select(self, call: Call) -> None:
+        nfds = min(call.args[0] & 0xFFFFFFFF, 1024)
+        sets = [(slot, name) for slot, name in ((1, "POLLIN"), (2, "POLLOUT"), (3, "POLLPRI"))
+                if call.args[slot] and call.cap(slot) is not None]
+        wanted: Dict[int, List[str]] = {}
+        for slot, name in sets:
+            bits = int.from_bytes(call.cap(slot).data, "little")
+            for fd in range(nfds):
+                if bits >> fd & 1:
+                    wanted.setdefault(fd, []).append(name)
+        for fd, names in wanted.items():
+            self._polled[(call.pid, fd)] = ("select", "|".join(names))
 
     def _splice(self, call: Call) -> None:
         if not call.failed and call.ret > 0:
@@ -312,7 +373,11 @@ class SocketTable(Observer):
         if e is None or call.failed:
             return
         e.closed_ns = call.ts_exit
-        parts = call.cap(0).data.split(b"\0")  # socket:[N] PROTO LOCAL,REMOTE PEER NAME
+        self._described(e, call.cap(0).data)
+
+    def _described(self, e: SocketEntry, data: bytes) -> None:
+        """Addresses from an fd capture C described (-yy form)."""
+        parts = data.split(b"\0")  # socket:[N] PROTO LOCAL,REMOTE PEER NAME
         if len(parts) >= 3 and b"," in parts[2]:
             local, _, remote = parts[2].partition(b",")
             for attr, hexed in (("local", local), ("remote", remote)):
@@ -329,7 +394,7 @@ class SocketTable(Observer):
         e = self._by_cap(call, 0)
         c = call.cap(1)
         if e is not None and not call.failed and c is not None:
-            text = address_text(c.data)
+            text = self.address_view(address_text(c.data))
             if text:
                 setattr(e, "local" if call.name == "getsockname" else "remote", text)
 
@@ -355,7 +420,7 @@ class SocketTable(Observer):
     def snapshot(self) -> List[Dict[str, object]]:
         """Ask the kernel who holds each socket now and what is queued; the entries."""
         held: Dict[int, List[Tuple[int, int]]] = {}
-        for pid in sorted(self._pids):
+        for pid in sorted(self._pids | self._tree()):
             try:
                 names = os.listdir(f"/proc/{pid}/fd")
             except OSError:
@@ -377,6 +442,18 @@ class SocketTable(Observer):
                     e.holders = []
                     e.terminate(self._last_ns or time.time_ns())
             return self.entries_locked()
+
+    def _tree(self) -> Set[int]:
+        """The program and its descendants now (the calls that name them may not
+        have reached the table yet)."""
+        if self.root_pid is None:
+            return set()
+        import psutil
+        try:
+            root = psutil.Process(self.root_pid)
+            return {root.pid, *(p.pid for p in root.children(recursive=True))}
+        except psutil.Error:
+            return set()
 
     def _ask_kernel(self, e: SocketEntry, pid: int, fd: int) -> None:
         q = E.sock_query(pid, fd)
@@ -408,6 +485,10 @@ class SocketTable(Observer):
             pass
         e.interest = [{"pid": p, "via": "epoll", "epfd": epfd, "events": _epoll_events(ev)}
                       for (p, epfd, ino), ev in self._epoll.items() if ino == e.inode]
+        for h in e.holders:
+            polled = self._polled.get((h["pid"], h["fd"]))
+            if polled:
+                e.interest.append({"pid": h["pid"], "via": polled[0], "events": polled[1]})
 
     def entries_locked(self) -> List[Dict[str, object]]:
         return [e.as_dict() for e in sorted(self._by_inode.values(), key=lambda e: e.id)]
@@ -434,6 +515,11 @@ class SocketTable(Observer):
         os.replace(tmp, path)
 
 
+def _poll_events(mask: int) -> str:
+    names = [(0x001, "POLLIN"), (0x002, "POLLPRI"), (0x004, "POLLOUT"), (0x2000, "POLLRDHUP")]
+    return "|".join(n for bit, n in names if mask & bit) or "0"
+
+
 def _epoll_events(mask: int) -> str:
     names = [(0x001, "EPOLLIN"), (0x004, "EPOLLOUT"), (0x008, "EPOLLERR"), (0x010, "EPOLLHUP"),
              (0x002, "EPOLLPRI"), (0x2000, "EPOLLRDHUP"), (1 << 31, "EPOLLET"),
@@ -448,7 +534,7 @@ _HANDLERS = {
     "shutdown": SocketTable._shutdown, "setsockopt": SocketTable._setsockopt,
     "close": SocketTable._close, "fcntl": SocketTable._fcntl, "epoll_ctl": SocketTable._epoll_ctl,
     "splice": SocketTable._splice, "getsockname": SocketTable._sockname,
-    "getpeername": SocketTable._sockname,
+    "getpeername": SocketTable._sockname, "getsockopt": SocketTable._getsockopt,
     **{n: SocketTable._data for n in ("sendto", "recvfrom", "sendmsg", "recvmsg", "read", "write",
                                       "readv", "writev", "sendfile")},
 }
@@ -506,3 +592,6 @@ def cmd_sockets(argv) -> int:
     else:
         print(format_table(doc["sockets"]))
     return 0
+
+_ENTER_HANDLERS = {"poll": SocketTable._poll, "ppoll": SocketTable._poll,
+                   "select": SocketTable._select, "pselect6": SocketTable._select}
