@@ -75,6 +75,10 @@ class Security:
     deny: Optional[List[str]] = None
     paths_read: Optional[List[str]] = None
     paths_written: Optional[List[str]] = None
+    net_allow: Optional[List[str]] = None
+    net_deny: Optional[List[str]] = None
+    net_default: Optional[str] = None
+    net_map: Optional[List[str]] = None
 
 
 @dataclass
@@ -209,6 +213,31 @@ def _bind(value: Any, base: str) -> Bind:
                 _flag(value.get("readonly", False)))
 
 
+def _net_rule(allow: bool) -> Check:
+    def check(value: Any, base: str = "") -> str:
+        from .netrules import parse_rule
+        try:
+            parse_rule(_string(value), allow)
+        except UsageError as e:
+            raise _Bad(str(e).split(": ", 1)[-1]) from None
+        return value
+    return check
+
+
+def _net_map(value: Any, base: str = "") -> str:
+    from .netmap import parse_net_map
+    try:
+        parse_net_map(_string(value))
+    except UsageError as e:
+        raise _Bad(str(e).split(": ", 1)[-1]) from None
+    return value
+
+
+def _net_default(value: Any, base: str = "") -> str:
+    _expect(value in ("allow", "deny"), '"allow" or "deny"', value)
+    return value
+
+
 def _syscall_set(value: Any, base: str = "") -> str:
     from .syscalls import UnknownSyscallError, resolve_set
     try:
@@ -234,7 +263,9 @@ _SCHEMA: Dict[str, Dict[str, Check]] = {
         "policy": _array(_host_path, one_ok=True),
         "seccomp_profile": _array(_host_path, one_ok=True),
         "strict": _flag, "deny": _array(_syscall_set), "paths_read": _array(_string),
-        "paths_written": _array(_string)},
+        "paths_written": _array(_string), "net_allow": _array(_net_rule(True)),
+        "net_deny": _array(_net_rule(False)), "net_default": _net_default,
+        "net_map": _array(_net_map)},
 }
 _TABLES = {("environment", "env"), ("environment", "rlimits")}
 _PATHS = {("layout", "root"), ("system", "ownership_db"), ("security", "policy"),
@@ -389,9 +420,10 @@ def apply_profile(ns: argparse.Namespace, prof: Profile) -> None:
         extend(name, getattr(layout, name))
     for name in ("private_tmp", "keep_tmp"):
         fill(name, getattr(layout, name))
-    for name in ("policy", "seccomp_profile", "deny"):
+    for name in ("policy", "seccomp_profile", "deny", "net_allow", "net_deny", "net_map"):
         extend(name, getattr(security, name))
     fill("strict", security.strict)
+    fill("net_default", security.net_default)
 
 
 def _quote(text: str) -> str:

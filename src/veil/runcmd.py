@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="keep the socket table and write it here at the end (SIGUSR1 to veil: now)")
     net.add_argument("--net-map", action="append", default=[], metavar="VIRT_IP[:PORT]=HOST_IP[:PORT]",
                      help="the program's connect/bind/sendto to VIRT go to HOST, and it sees VIRT")
+    net.add_argument("--net-allow", action="append", default=[], metavar="CIDR[:PORTS]",
+                     help="let connect/bind/sendto/sendmsg reach these addresses")
+    net.add_argument("--net-deny", action="append", default=[], metavar="CIDR[:PORTS][=ERRNO]",
+                     help="refuse connect/bind/sendto/sendmsg to these addresses (errno: EACCES); "
+                          "denies are checked before allows")
+    net.add_argument("--net-default", choices=("allow", "deny"), default=None,
+                     help="what addresses no rule names get (default: allow)")
     net.add_argument("--capture-bytes", type=int, default=0, metavar="N",
                      help="with --sockets-out: keep the last N bytes each way per socket")
     p.add_argument("--profile", metavar="PROFILE.toml",
@@ -281,6 +288,12 @@ def cmd_run(argv: Sequence[str]) -> int:
                       capture_bytes=max(args.capture_bytes, 0))
     if args.sockets_out:
         _snapshot_on_usr1(session, args.sockets_out)
+    if args.net_allow or args.net_deny or args.net_default == "deny":
+        from .netrules import net_rules_policy, parse_rule
+        # denies first, so that a deny inside an allowed range wins
+        rules = ([parse_rule(r, False) for r in args.net_deny] +
+                 [parse_rule(r, True) for r in args.net_allow])
+        net_rules_policy(rules, default_deny=args.net_default == "deny").apply(session)
     if args.net_map:
         from .netmap import address_view, net_map_args, net_map_policy
         maps = net_map_args(args.net_map)
