@@ -318,6 +318,20 @@ static uint32_t capture_one(struct veil_engine *e, struct task *t, int arg,
     case VEIL_CAP_FDPATH:
         return cap_fdpath(e, t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h,
                           c->param == VEIL_FDPATH_DESCRIBE);
+    case VEIL_CAP_BUF_TAIL: {
+        /* the last `limit` bytes the call moved through the buffer args[param] */
+        if (ret <= 0 || c->param >= VEIL_MAX_ARGS)
+            return 0;
+        uint32_t want = clamp_limit(c->limit, room);
+        uint64_t n = (uint64_t)ret < want ? (uint64_t)ret : want;
+        long got = veil_read_mem(t->tid, t->args[c->param] + (uint64_t)ret - n, out, n);
+        if (got < 0) {
+            h->fault = 1;
+            return 0;
+        }
+        h->count = (uint64_t)ret;
+        return (uint32_t)got;
+    }
     case VEIL_CAP_FDPATH_EXIT:
         return cap_fdpath(e, t->tid, (int64_t)(int32_t)a, out, clamp_limit(c->limit, 4096), h,
                           c->param == VEIL_FDPATH_DESCRIBE);

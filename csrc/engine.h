@@ -65,6 +65,7 @@
 #define VEIL_CAP_DEREF_OUT  20 /* the same at exit, whatever the result */
 #define VEIL_CAP_FDPAIR     21 /* at exit, on success: the 2 ints at args[i] and, for each, u32 len + what the fd names (-y) */
 #define VEIL_CAP_FDPATH_EXIT 22 /* at exit: what fd args[i] names (a socket's addresses are set by then) */
+#define VEIL_CAP_BUF_TAIL   23 /* at exit: the last limit bytes of the ret bytes moved through args[param] */
 #define VEIL_CAP_EXIT_SLOT   8 /* FIXED_INOUT: the exit copy of slot i is slot i + 8 */
 #define VEIL_IOV_FULL_LEN    2 /* iovec blocks: element = {base, iov_len, captured, transferred} */
 #define VEIL_FDPATH_DESCRIBE 2 /* FDPATH param: describe a socket as -yy does, whatever the level */

@@ -1050,3 +1050,23 @@ def test_veil_sockets_bad_file(tmp_path, content):
     assert err and "\n" not in err, r.stderr
     assert "Traceback" not in r.stderr
     assert str(f) in err or "t.json" in err, err
+
+
+def test_capture_bytes_keeps_the_tail_of_long_messages(tmp_path):
+    """N smaller than one message: the last N bytes of the stream, not of a prefix."""
+    code = """
+import socket
+L = socket.socket(); L.bind(("127.0.0.1", 0)); L.listen()
+c = socket.create_connection(L.getsockname()); a, _ = L.accept()
+msg = bytes(range(65, 65 + 60)) * 20
+c.sendall(msg); got = b""
+while len(got) < len(msg): got += a.recv(7)
+print("%s:%d" % c.getsockname())
+"""
+    r, entries = py_run(tmp_path, code, opts=["--capture-bytes", "5"])
+    import base64
+    c = one(entries, local=r.stdout.strip())
+    server = one(entries, remote=r.stdout.strip())
+    tail = (bytes(range(65, 125)) * 20)[-5:]
+    assert base64.b64decode(c["last_sent"]) == tail, c
+    assert base64.b64decode(server["last_received"]) == tail, server

@@ -158,7 +158,7 @@ class Session:
         self._snapshots: List[Tuple[float, Callable[[], None]]] = []
         if sockets:
             self.sockets = SocketTable(capture_bytes)
-            self.strsize_sockets = max(self.strsize, capture_bytes)
+            self.capture_bytes = capture_bytes
             rows = {**{n: -1 for n in SOCKET_CALLS}, **SOCKFD_CALLS}
             self._socket_names = set(rows)
             self._socket_rows = {BY_NAME[n].nr: arg for n, arg in rows.items()
@@ -317,7 +317,8 @@ class Session:
                 if sc is not None:
                     caps = captures_for(sc, self.strsize, self.decorate_fds)
                     if self.sockets is not None and sc.name in self._socket_names:
-                        caps = merge_captures(caps, socket_captures(sc, self.strsize_sockets))
+                        caps = merge_captures(caps, socket_captures(sc, self.strsize,
+                                                                    self.capture_bytes))
             if (nr, "enter") in self._hooks:
                 flags |= E.F_STOP | E.F_PY_ENTER
             if (nr, "exit") in self._hooks:

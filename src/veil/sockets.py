@@ -37,7 +37,10 @@ SOCKET_CALLS = SOCKET_CALLS + ("getsockname", "getpeername", "getsockopt", "poll
                                "select", "pselect6")
 
 
-def captures(sc, strsize: int) -> List[Tuple[int, int, int, int]]:
+TAIL_CALLS = ("sendto", "recvfrom", "write", "read")
+
+
+def captures(sc, strsize: int, capture_bytes: int = 0) -> List[Tuple[int, int, int, int]]:
     """The captures of a call recorded for the table: every fd named (the socket's
     inode), a close's socket described by the kernel (its final addresses)."""
     from .decoders import captures_for
@@ -49,6 +52,10 @@ def captures(sc, strsize: int) -> List[Tuple[int, int, int, int]]:
     elif sc.name == "connect":
         # the local address exists once connect has run
         caps[0] = (0, E.lib.VEIL_CAP_FDPATH_EXIT, E.lib.VEIL_FDPATH_DESCRIBE, 4096)
+    if capture_bytes and sc.name in TAIL_CALLS:
+        # the result slot (these return a size): the tail of what moved, at exit
+        slot = E.lib.VEIL_CAP_RESULT
+        caps[slot] = (slot, E.lib.VEIL_CAP_BUF_TAIL, 1, min(capture_bytes, 65535))
     return [caps[i] for i in sorted(caps)]
 
 
@@ -319,10 +326,10 @@ class SocketTable(Observer):
                 # sendto's is the program's own; recvfrom's the kernel wrote
                 text = address_text(c.data)
                 e.last_peer = (text if name == "sendto" else self.address_view(text)) or e.last_peer
-        if self.capture_bytes and name in ("sendto", "recvfrom", "write", "read"):
-            c = call.cap(1)
+        if self.capture_bytes and name in TAIL_CALLS:
+            c = call.cap(E.lib.VEIL_CAP_RESULT)
             if c is not None:
-                data = c.data[:n][-self.capture_bytes:]
+                data = c.data[-self.capture_bytes:]
                 key = "last_sent" if sending else "last_received"
                 old = base64.b64decode(getattr(e, key) or "")
                 setattr(e, key, base64.b64encode((old + data)[-self.capture_bytes:]).decode())
