@@ -753,7 +753,13 @@ static int emulate_getcwd(struct veil_engine *e, struct task *t, int64_t *value)
     return 1;
 }
 
-/* readlink(at) of a /proc magic link: its target as the guest sees it. */
+/*
+ * readlink(at), answered at entry (one stop, nothing rewritten): a /proc
+ * magic link shows its target in the guest's view, any other symlink its
+ * content, read by veil; anything else fails as readlink(2) would.  The
+ * host path of /proc/self and /proc/thread-self names veil, so those are
+ * left to the kernel.
+ */
 static int translate_readlink(struct veil_engine *e, struct task *t,
                               const struct veil_sysdesc *d, struct scratch *s, int64_t *value)
 {
@@ -772,12 +778,18 @@ static int translate_readlink(struct veil_engine *e, struct task *t,
         return rc;
     int32_t owner;
     enum magic kind = proc_magic(r.host, &owner);
-    if (kind == M_NONE)
-        return strcmp(r.host, native) == 0 ? 0 : put_path_arg(s, t, pidx, r.host);
     char target[PATH_MAX + 16];
-    rc = magic_target(e, kind, owner, r.host, target);
-    if (rc < 0)
-        return rc;
+    if (kind == M_NONE) {
+        if (strcmp(r.host, native) == 0 || strncmp(r.host, "/proc/", 6) == 0)
+            return strcmp(r.host, native) == 0 ? 0 : put_path_arg(s, t, pidx, r.host);
+        rc = read_link(r.host, target);
+        if (rc < 0)
+            return rc;
+    } else {
+        rc = magic_target(e, kind, owner, r.host, target);
+        if (rc < 0)
+            return rc;
+    }
     int64_t bufsiz = (int64_t)t->args[pidx + 2];
     if (bufsiz <= 0)
         return -EINVAL;
