@@ -15,5 +15,8 @@ int veil_arch_classify(uint32_t audit_arch, int64_t *nr);
 int veil_arch_skip_syscall(pid_t tid);
 int veil_arch_set_return(pid_t tid, int64_t value);
 int veil_arch_set_arg(pid_t tid, int idx, uint64_t value);
+/* at a syscall-exit stop: run syscall nr(args) in the thread, registers kept */
+int veil_arch_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *result,
+                             int *pending_sig, int *gone_status);
 
 #endif

@@ -1,7 +1,9 @@
 /* x86_64 register access.  The only file that knows user_regs_struct. */
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/user.h>
 #include <linux/audit.h>
 
@@ -54,6 +56,51 @@ int veil_arch_set_arg(pid_t tid, int idx, uint64_t value)
     if (idx < 0 || idx > 5)
         return -EINVAL;
     if (ptrace(PTRACE_POKEUSER, tid, arg_offsets[idx], value) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * Run one syscall in a thread held at a syscall-exit stop, then put every
+ * register back: rip is moved back over the 2-byte `syscall` instruction
+ * the thread just returned from, so it executes it again with our number
+ * and arguments.  A signal that arrives meanwhile is kept in *pending_sig
+ * for the caller to deliver; if the thread dies, *gone_status gets its wait
+ * status and -ESRCH is returned.
+ */
+int veil_arch_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *result,
+                             int *pending_sig, int *gone_status)
+{
+    struct user_regs_struct saved, regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0L, &saved) < 0)
+        return -errno;
+    regs = saved;
+    regs.rax = (unsigned long long)nr;
+    regs.orig_rax = (unsigned long long)nr;
+    regs.rdi = args[0], regs.rsi = args[1], regs.rdx = args[2];
+    regs.r10 = args[3], regs.r8 = args[4], regs.r9 = args[5];
+    regs.rip -= 2;
+    if (ptrace(PTRACE_SETREGS, tid, 0L, &regs) < 0)
+        return -errno;
+    for (int stops = 0; stops < 2;) { /* its entry, then its exit */
+        if (ptrace(PTRACE_SYSCALL, tid, 0L, 0L) < 0)
+            return -errno;
+        int status;
+        if (waitpid(tid, &status, __WALL) < 0)
+            return -errno;
+        if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            *gone_status = status;
+            return -ESRCH;
+        }
+        if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80))
+            stops++;
+        else if (WIFSTOPPED(status) && (status >> 16) == 0 && !*pending_sig)
+            *pending_sig = WSTOPSIG(status); /* delivered once we are done */
+    }
+    if (ptrace(PTRACE_GETREGS, tid, 0L, &regs) < 0)
+        return -errno;
+    *result = (int64_t)regs.rax;
+    if (ptrace(PTRACE_SETREGS, tid, 0L, &saved) < 0)
         return -errno;
     return 0;
 }

@@ -28,6 +28,7 @@
 #define VEIL_F_PATHS    0x100 /* check its path arguments against the path rules */
 #define VEIL_F_MUTATES  0x200 /* it changes what its path names (read-only rules apply) */
 #define VEIL_F_TRANSLATE 0x400 /* the layout translates it (sysdesc.layout_op says how) */
+#define VEIL_F_NEWFD    0x800 /* at exit: an fd it made that is a socket gets its filter (sockfd.c) */
 
 /* sysdesc.layout_op: what the layout does with a call */
 #define VEIL_L_PATHS    1 /* path_args (with dirfd_args) resolved in the guest, host paths passed */
@@ -246,6 +247,11 @@ int veil_live_tasks(struct veil_engine *e);
 /* signal handling while the loop runs: forward INT/TERM/HUP/QUIT sent to veil */
 int veil_signals_install(struct veil_engine *e, int forward);
 void veil_signals_restore(struct veil_engine *e);
+
+/* Calls the tracee's per-socket-fd filters trace (read, write, close...): the
+   base filter lets them pass; a VEIL_F_NEWFD call that makes a socket fd stacks
+   a filter tracing them on that fd into the process.  n = 0: off. */
+int veil_set_sockfd_calls(struct veil_engine *e, const int32_t *nrs, int n);
 
 /* The kernel's view of socket fd of process pid (through pidfd_getfd). */
 struct veil_sockq {

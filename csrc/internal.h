@@ -37,6 +37,7 @@ struct task {
     uint8_t saved_mask; /* which saved_args to restore */
     uint32_t sock_cap;  /* VEIL_L_SOCK_OUT: the caller's address buffer size */
     uint64_t scratch_low; /* lowest tracee address the layout wrote at this stop (0: none) */
+    int pending_sig;      /* a signal to deliver at the next resume (sockfd.c) */
 };
 
 struct task_table {
@@ -89,6 +90,12 @@ struct layout {
     uint32_t nprocs;
 };
 
+struct fd_bits {
+    int32_t pid;
+    uint64_t *words; /* bit fd: its socket filter is in the process's filter stack */
+    uint32_t nwords;
+};
+
 struct veil_engine {
     struct veil_sysdesc table[VEIL_NR_MAX];
     struct veil_sysdesc foreign;
@@ -116,6 +123,10 @@ struct veil_engine {
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;
     struct layout layout;
+    int32_t sockfd_nrs[16]; /* calls traced on socket fds only (sockfd.c) */
+    int n_sockfd_nrs;
+    struct fd_bits *fd_bits;
+    uint32_t n_fd_bits;
 };
 
 /* capture.c */
@@ -140,6 +151,13 @@ int paths_rule_errno(struct veil_engine *e, const char *canon, int writes);
 uint64_t paths_open_flags(struct task *t, const struct veil_sysdesc *d);
 int paths_call_writes(struct task *t, const struct veil_sysdesc *d);
 void paths_free(struct veil_engine *e);
+
+/* sockfd.c */
+int sockfd_after_exit(struct veil_engine *e, struct task *t, int64_t ret, int *pending_sig,
+                      int *gone_status);
+void sockfd_forked(struct veil_engine *e, int32_t parent, int32_t child);
+void sockfd_gone(struct veil_engine *e, int32_t pid);
+void sockfd_free(struct veil_engine *e);
 
 /* layout.c */
 int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,

@@ -62,6 +62,7 @@ void veil_free(struct veil_engine *e)
     tasks_free(&e->tasks);
     paths_free(e);
     layout_free(e);
+    sockfd_free(e);
     if (e->spawn_err_fd >= 0)
         close(e->spawn_err_fd);
     free(e->ring.buf);
@@ -419,6 +420,10 @@ void veil_kill_all(struct veil_engine *e)
 
 static int resume_task(struct veil_engine *e, struct task *t, int sig)
 {
+    if (!sig && t->pending_sig) { /* arrived while veil ran a call in the thread */
+        sig = t->pending_sig;
+        t->pending_sig = 0;
+    }
     int req = (!e->use_seccomp || (t->flags & T_ATTACHED) || (t->flags & T_WANT_EXIT))
                   ? PTRACE_SYSCALL
                   : PTRACE_CONT;
@@ -594,6 +599,13 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
     if (t->flags & T_RECORDING)
         capture_exit(e, t, ret, ts);
     t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
+    if ((d->flags & VEIL_F_NEWFD) && t->arch == VEIL_ARCH_X86_64 && ret >= 0) {
+        int gone_status = 0;
+        if (sockfd_after_exit(e, t, ret, &t->pending_sig, &gone_status) == -ESRCH) {
+            on_gone(e, t->tid, gone_status);
+            return 0;
+        }
+    }
     if (d->flags & VEIL_F_PY_EXIT) {
         t->flags |= T_HELD;
         fill_event(ev, VEIL_EV_EXIT, t, ret, ts);
@@ -647,6 +659,7 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
         if (c)
             c->flags |= t->flags & T_OWN_MASK; /* the mask is inherited */
         layout_forked(e, t->pid, child_pid);
+        sockfd_forked(e, t->pid, child_pid);
         if (!(t->flags & T_SILENT) && e->follow)
             ring_event(e, VEIL_R_NEWTASK, t->pid, t->tid, child,
                    event == PTRACE_EVENT_FORK ? 1 : event == PTRACE_EVENT_VFORK ? 2 : 3,
@@ -735,8 +748,10 @@ static void on_gone(struct veil_engine *e, int32_t tid, int status)
                    0, NULL, 0);
     if (tid == e->main_pid)
         e->main_status = status;
-    if (tid == pid)
+    if (tid == pid) {
         layout_gone(e, pid);
+        sockfd_gone(e, pid);
+    }
     if (t)
         untrack(e, tid);
 }

@@ -22,6 +22,7 @@ F_BLOCKS = lib.VEIL_F_BLOCKS
 F_PATHS = lib.VEIL_F_PATHS
 F_MUTATES = lib.VEIL_F_MUTATES
 F_TRANSLATE = lib.VEIL_F_TRANSLATE
+F_NEWFD = lib.VEIL_F_NEWFD
 
 L_PATHS = lib.VEIL_L_PATHS
 L_EXEC = lib.VEIL_L_EXEC
@@ -166,6 +167,11 @@ class Engine:
     def add_path_rule(self, pattern: str, is_prefix: bool, err: int, writes_only: bool) -> None:
         _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), int(is_prefix), err,
                                       int(writes_only)), "path rule")
+
+    def set_sockfd_calls(self, nrs: Sequence[int]) -> None:
+        """Calls traced only on socket fds, through filters stacked into the tracee."""
+        arr = ffi.new("int32_t[]", list(nrs))
+        _check(lib.veil_set_sockfd_calls(self._e, arr, len(nrs)), "socket fd calls")
 
     def set_layout_root(self, host_root: str) -> None:
         _check(lib.veil_layout_set_root(self._e, os.fsencode(host_root)), f"layout root {host_root}")

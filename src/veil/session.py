@@ -28,7 +28,7 @@ from .errors import CommandNotFound, VeilError
 from .layout import DENIED as LAYOUT_DENIED, action_fields as layout_action_fields, translated_calls
 from .assembler import Assembler
 from .observers import Observer, OnlyCalls
-from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SocketTable, captures as socket_captures,
+from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
                       merge_captures)
 from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
@@ -156,6 +156,8 @@ class Session:
         self.sockets: Optional[SocketTable] = None
         self._socket_rows: Dict[int, int] = {}
         self._snapshots: List[Tuple[float, Callable[[], None]]] = []
+        # socket fds get their own filters in the tracee (root can stack them)
+        self._sockfd_filters = bool(sockets) and self.seccomp and os.geteuid() == 0
         if sockets:
             self.sockets = SocketTable(capture_bytes)
             self.capture_bytes = capture_bytes
@@ -351,7 +353,19 @@ class Session:
                     setattr(actions[nr], key, value)
             if nr in actions and nr in self._socket_rows:
                 actions[nr].sockfd_arg = self._socket_rows[nr]
+                self._socket_row_filter(nr, actions[nr], filt, rules)
         return actions, filt
+
+    def _socket_row_filter(self, nr: int, act: E.SysAction, filt: Dict[int, int],
+                           rules) -> None:
+        """With per-socket-fd filters, read/write/close... on files never stop:
+        the base filter lets them pass when nothing else wants them."""
+        name = BY_NR[nr].name
+        if name in SOCKFD_NEWFD:
+            act.flags |= E.F_NEWFD | E.F_EXIT
+        only_table = act.flags & ~(E.F_STOP | E.F_RECORD | E.F_NEWFD | E.F_EXIT) == 0
+        if self._sockfd_filters and name in SOCKFD_CALLS and only_table and not rules:
+            filt[nr] = bpf.allow()
 
     def _make_assembler(self) -> Assembler:
         everything = all(nr in self.traced or nr in self._socket_rows for nr in BY_NR)
@@ -399,6 +413,8 @@ class Session:
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
             foreign_ret = bpf.kill() if kind == "kill" else bpf.errno_ret(err)
         eng.set_actions(actions, foreign)
+        if self._sockfd_filters:
+            eng.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
         if self.layout is not None:
             self.layout.install(eng, binds)
         eng.set_decorate(self.decorate_fds)

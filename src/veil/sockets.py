@@ -31,7 +31,10 @@ SOCKET_CALLS = ("socket", "socketpair", "bind", "listen", "connect", "accept", "
                 "sendmmsg", "recvmmsg", "epoll_ctl", "splice")
 # recorded only when this fd argument is a socket (decided in C at the stop)
 SOCKFD_CALLS = {"read": 0, "write": 0, "readv": 0, "writev": 0, "close": 0, "sendfile": 0,
-                "fcntl": 0}
+                "fcntl": 0, "dup": 0, "dup2": 0, "dup3": 0}
+# calls whose new fd, if a socket, gets a filter of its own in the tracee
+SOCKFD_NEWFD = frozenset(("socket", "socketpair", "accept", "accept4", "dup", "dup2", "dup3",
+                          "fcntl"))
 
 SOCKET_CALLS = SOCKET_CALLS + ("getsockname", "getpeername", "getsockopt", "poll", "ppoll",
                                "select", "pselect6")
