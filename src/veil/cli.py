@@ -256,8 +256,13 @@ def cmd_sockets(argv: Sequence[str]) -> int:
     return sockets(argv)
 
 
+def cmd_prep(argv: Sequence[str]) -> int:
+    from .prep import main as prep
+    return prep(argv)
+
+
 COMMANDS = {"trace": cmd_trace, "run": cmd_run, "show": cmd_show, "syscalls": cmd_syscalls,
-            "sockets": cmd_sockets}
+            "sockets": cmd_sockets, "prep": cmd_prep}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

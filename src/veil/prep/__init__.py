@@ -1,0 +1,21 @@
+"""``veil prep``: preprocessing a program for packaging (``analyze`` so far)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import UsageError
+
+USAGE = "veil prep analyze BINARY [--json]"
+SUBCOMMANDS = ("analyze",)
+
+
+def main(argv: Sequence[str]) -> int:
+    argv = list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: {USAGE}")
+        return 0 if argv else 2
+    sub, rest = argv[0], argv[1:]
+    if sub == "analyze":
+        from .analyze import cmd_analyze
+        return cmd_analyze(rest)
+    raise UsageError(f"prep: unknown subcommand {sub!r}; subcommands: {', '.join(SUBCOMMANDS)}")
