@@ -7,8 +7,10 @@
  * have their filter.  Filters are inherited by fork and kept across execve,
  * and all threads get them (SECCOMP_FILTER_FLAG_TSYNC).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -113,14 +115,42 @@ static int add_filter(struct veil_engine *e, struct task *t, int fd, int *pendin
     return result == 0 ? 0 : result < 0 ? (int)result : -EBUSY; /* TSYNC: a thread diverged */
 }
 
+/* fds passed in by recvmsg (SCM_RIGHTS): those the process holds that have no filter yet */
+static int passed_fds(struct veil_engine *e, struct task *t, int *fds, int cap)
+{
+    uint64_t controllen = 0; /* struct msghdr: msg_controllen at offset 40, set by the kernel */
+    if (veil_read_mem(t->tid, t->args[1] + 40, &controllen, sizeof controllen) !=
+            sizeof controllen || controllen == 0)
+        return 0;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", t->tid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    const struct fd_bits *b = bits_of(e, t->pid, 0);
+    int n = 0;
+    struct dirent *de;
+    while (n < cap && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        int fd = atoi(de->d_name);
+        if (!has_bit(b, fd))
+            fds[n++] = fd;
+    }
+    closedir(d);
+    return n;
+}
+
 /* After a call that may have made socket fds: give each new one its filter. */
 int sockfd_after_exit(struct veil_engine *e, struct task *t, int64_t ret, int *pending_sig,
                       int *gone_status)
 {
-    int fds[2], nfds = 0;
+    int fds[64], nfds = 0;
     if (ret < 0 || !e->n_sockfd_nrs)
         return 0;
-    if (t->nr == 53 /* socketpair */) {
+    if (t->nr == 47 /* recvmsg */) {
+        nfds = passed_fds(e, t, fds, 64);
+    } else if (t->nr == 53 /* socketpair */) {
         if (ret != 0 || veil_read_mem(t->tid, t->args[3], fds, sizeof fds) != sizeof fds)
             return 0;
         nfds = 2;

@@ -1070,3 +1070,31 @@ print("%s:%d" % c.getsockname())
     tail = (bytes(range(65, 125)) * 20)[-5:]
     assert base64.b64decode(c["last_sent"]) == tail, c
     assert base64.b64decode(server["last_received"]) == tail, server
+
+
+def test_socket_passed_over_scm_rights_counts_writes_in_the_receiver(tmp_path):
+    """The receiver's os.write on a socket it got over SCM_RIGHTS is counted:
+    veil gives the passed fd its own filter at the recvmsg exit."""
+    code = """
+import socket, os, array
+L = socket.socket(); L.bind(("127.0.0.1", 0)); L.listen()
+c = socket.create_connection(L.getsockname()); a, _ = L.accept()
+p, q = socket.socketpair()
+if os.fork() == 0:
+    msg, anc, flags, addr = q.recvmsg(10, socket.CMSG_SPACE(4))
+    fd = array.array("i", anc[0][2])[0]
+    os.write(fd, b"abcdef")
+    os._exit(0)
+p.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [c.fileno()]))])
+os.wait()
+assert a.recv(10) == b"abcdef"
+print("%s:%d" % c.getsockname())
+"""
+    r, entries = py_run(tmp_path, code)
+    c = one(entries, local=r.stdout.strip())
+    assert c["sent"] == 6, c
+
+
+def test_sockets_out_in_a_missing_directory_is_refused_up_front(tmp_path):
+    r = run_veil(["run", "--sockets-out", tmp_path / "no" / "t.json", "--", "true"])
+    assert r.returncode == 2 and r.stderr.startswith("veil: --sockets-out"), r.stderr

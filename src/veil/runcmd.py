@@ -287,6 +287,9 @@ def cmd_run(argv: Sequence[str]) -> int:
                       layout=layout, sockets=bool(args.sockets_out),
                       capture_bytes=max(args.capture_bytes, 0))
     if args.sockets_out:
+        where = os.path.dirname(os.path.abspath(args.sockets_out))
+        if not os.path.isdir(where) or not os.access(where, os.W_OK):
+            raise UsageError(f"--sockets-out {args.sockets_out}: cannot write in {where}")
         _snapshot_on_usr1(session, args.sockets_out)
     if args.net_allow or args.net_deny or args.net_default == "deny":
         from .netrules import net_rules_policy, parse_rule

@@ -34,7 +34,7 @@ SOCKFD_CALLS = {"read": 0, "write": 0, "readv": 0, "writev": 0, "close": 0, "sen
                 "fcntl": 0, "dup": 0, "dup2": 0, "dup3": 0}
 # calls whose new fd, if a socket, gets a filter of its own in the tracee
 SOCKFD_NEWFD = frozenset(("socket", "socketpair", "accept", "accept4", "dup", "dup2", "dup3",
-                          "fcntl"))
+                          "fcntl", "recvmsg"))
 
 SOCKET_CALLS = SOCKET_CALLS + ("getsockname", "getpeername", "getsockopt", "poll", "ppoll",
                                "select", "pselect6")
