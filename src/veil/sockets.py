@@ -50,6 +50,10 @@ def captures(sc, strsize: int, capture_bytes: int = 0) -> List[Tuple[int, int, i
     caps = {c[0]: c for c in captures_for(sc, strsize, True)}
     if sc.name == "close":
         caps = {0: (0, E.lib.VEIL_CAP_FDPATH, E.lib.VEIL_FDPATH_DESCRIBE, 4096)}
+    elif sc.name in ("accept", "accept4"):
+        # the new socket's own addresses, as the kernel has them at the exit
+        slot = E.lib.VEIL_CAP_RESULT
+        caps[slot] = (slot, E.lib.VEIL_CAP_FDPATH_RET, E.lib.VEIL_FDPATH_DESCRIBE, 4096)
     elif sc.name == "getsockopt":
         caps[3] = (3, E.lib.VEIL_CAP_LEN_OUT, 4, 64)
     elif sc.name == "connect":
@@ -87,7 +91,9 @@ def address_text(raw: bytes) -> Optional[str]:
     if fam == 2 and len(raw) >= 8:
         return f"{ipaddress.IPv4Address(raw[4:8])}:{struct.unpack_from('>H', raw, 2)[0]}"
     if fam == 10 and len(raw) >= 24:
-        return f"[{ipaddress.IPv6Address(raw[8:24]).compressed}]:{struct.unpack_from('>H', raw, 2)[0]}"
+        ip6 = ipaddress.IPv6Address(raw[8:24])
+        text = f"::ffff:{ip6.ipv4_mapped}" if ip6.ipv4_mapped else ip6.compressed
+        return f"[{text}]:{struct.unpack_from('>H', raw, 2)[0]}"
     if fam == 1:
         path = raw[2:]
         if not path:
@@ -277,6 +283,7 @@ class SocketTable(Observer):
         if c is not None:
             new.remote = self.address_view(address_text(c.data)) or new.remote
         new.state = "connected"
+        self._described(new, call.cap(E.lib.VEIL_CAP_RESULT).data)
         flags = call.args[3] if call.name == "accept4" else 0
         new.nonblocking = bool(flags & SOCK_NONBLOCK)
 
