@@ -68,12 +68,19 @@ def parse_net_map(spec: str) -> NetMap:
     return NetMap(vip, vport, hip, hport)
 
 
-def _unpack(raw: bytes) -> Optional[Addr]:
+def inet_address(raw: bytes) -> Optional[Addr]:
+    """(ip, port) of a sockaddr_in/in6, None for other families."""
     if len(raw) >= 8 and raw[:2] == b"\x02\x00":
         return str(ipaddress.IPv4Address(raw[4:8])), struct.unpack_from(">H", raw, 2)[0]
     if len(raw) >= 24 and raw[:2] == b"\x0a\x00":
         return str(ipaddress.IPv6Address(raw[8:24])), struct.unpack_from(">H", raw, 2)[0]
     return None
+
+
+def msg_name(call: Stop) -> Tuple[int, int]:
+    """(address, length) of the msg_name of the msghdr at args[1] (sendmsg/recvmsg)."""
+    name, namelen = struct.unpack_from("<QI", call.read(call.args[1], 12))
+    return name, namelen
 
 
 def _repack(raw: bytes, addr: Addr) -> bytes:
@@ -102,7 +109,7 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
             if not ptr or not 8 <= length <= 128:
                 return None
             raw = call.read(ptr, length)
-            addr = _unpack(raw)
+            addr = inet_address(raw)
             mapped = map_out(addr) if addr else None
             if mapped is None:
                 return None
@@ -118,7 +125,7 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
             if not 8 <= length <= 128:
                 return None
             raw = call.read(ptr, length)
-            addr = _unpack(raw)
+            addr = inet_address(raw)
             mapped = map_in(addr) if addr else None
             if mapped is not None:
                 call.write(ptr, _repack(raw, mapped))
@@ -127,11 +134,11 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
 
     def sendmsg(call: Stop) -> Verdict:
         hdr = call.read(call.args[1], 56)
-        name, namelen = struct.unpack_from("<QI", hdr)
+        name, namelen = msg_name(call)
         if not name or not 8 <= namelen <= 128:
             return None
         raw = call.read(name, namelen)
-        addr = _unpack(raw)
+        addr = inet_address(raw)
         mapped = map_out(addr) if addr else None
         if mapped is None:
             return None
@@ -143,11 +150,11 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
     def recvmsg(call: Stop) -> Verdict:
         if call.result is None or call.result < 0:
             return None
-        name, namelen = struct.unpack_from("<QI", call.read(call.args[1], 12))
+        name, namelen = msg_name(call)
         if not name or not 8 <= namelen <= 128:
             return None
         raw = call.read(name, namelen)
-        addr = _unpack(raw)
+        addr = inet_address(raw)
         mapped = map_in(addr) if addr else None
         if mapped is not None:
             call.write(name, _repack(raw, mapped))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import errno as _errno
 import ipaddress
-import struct
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 from .errors import UsageError
+from .netmap import inet_address, msg_name
 from .policy import Policy
 from .stop import Stop
 from .verdicts import Deny, Verdict
@@ -68,20 +68,12 @@ def parse_rule(spec: str, allow: bool) -> NetRule:
     return NetRule(allow, network, rng, err)
 
 
-def _inet(raw: bytes) -> Optional[Tuple[str, int]]:
-    if len(raw) >= 8 and raw[:2] == b"\x02\x00":
-        return str(ipaddress.IPv4Address(raw[4:8])), struct.unpack_from(">H", raw, 2)[0]
-    if len(raw) >= 24 and raw[:2] == b"\x0a\x00":
-        return str(ipaddress.IPv6Address(raw[8:24])), struct.unpack_from(">H", raw, 2)[0]
-    return None
-
-
 def net_rules_policy(rules: Sequence[NetRule], default_deny: bool = False,
                      default_errno: int = DEFAULT_ERRNO) -> Policy:
     policy = Policy()
 
     def decide(raw: bytes) -> Verdict:
-        addr = _inet(raw)
+        addr = inet_address(raw)
         if addr is None:
             return None
         for rule in rules:
@@ -98,7 +90,7 @@ def net_rules_policy(rules: Sequence[NetRule], default_deny: bool = False,
         return hook
 
     def sendmsg(call: Stop) -> Verdict:
-        name, namelen = struct.unpack_from("<QI", call.read(call.args[1], 12))
+        name, namelen = msg_name(call)
         if not name or not 8 <= namelen <= 128:
             return None
         return decide(call.read(name, namelen))
