@@ -123,7 +123,7 @@ class Session:
                  stdin: Optional[int] = None, stdout: Optional[int] = None,
                  stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
                  umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
-                 argv0: Optional[str] = None, layout: Optional["Layout"] = None,
+                 argv0: Optional[str] = None, layout: Optional[Layout] = None,
                  sockets: bool = False, capture_bytes: int = 0):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
