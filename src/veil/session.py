@@ -25,7 +25,8 @@ from . import engine as E
 from . import filter as bpf
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
-from .layout import DENIED as LAYOUT_DENIED, action_fields as layout_action_fields, translated_calls
+from .layout import DENIED as LAYOUT_DENIED, Layout, translated_calls
+from .layout import action_fields as layout_action_fields
 from .assembler import Assembler
 from .observers import Observer, OnlyCalls
 from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
