@@ -3,9 +3,14 @@ from __future__ import annotations
 
 
 class VeilError(Exception):
-    """A user-facing error: printed as ``veil: <message>``, exit status ``exit_code``."""
+    """A user-facing error: printed as ``veil: <message>``, exit status ``exit_code``.
+    The message stays on one line: line breaks from user input are shown escaped."""
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class UsageError(VeilError):

@@ -576,6 +576,9 @@ def load_table(path: str) -> Dict[str, object]:
         raise UsageError(f"{path}:{e.lineno}: not a socket table ({e.msg})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("sockets"), list):
         raise UsageError(f"{path}: not a socket table (no \"sockets\" list)")
+    for i, e in enumerate(doc["sockets"]):
+        if not isinstance(e, dict) or not isinstance(e.get("holders", []), list):
+            raise UsageError(f"{path}: not a socket table (entry {i} is not a socket)")
     return doc
 
 
@@ -583,7 +586,8 @@ def format_table(entries: List[Dict[str, object]]) -> str:
     def cell(e: Dict[str, object], key: str) -> str:
         v = e.get(key)
         if key == "holders":
-            return ",".join(f"{h['pid']}:{h['fd']}" for h in v or []) or "-"
+            return ",".join(f"{h.get('pid')}:{h.get('fd')}" if isinstance(h, dict) else str(h)
+                            for h in v or []) or "-"
         if key == "type" and isinstance(v, str):
             v = v.replace("SOCK_", "")
         if key == "family" and isinstance(v, str):
