@@ -247,6 +247,23 @@ def _strict(session) -> None:
     session.foreign_rule = ("deny", errno.ENOSYS)
 
 
+def _bundle_form(argv: list, args: argparse.Namespace) -> argparse.Namespace:
+    """``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is a
+    directory is a bundle, run as ``--profile BUNDLE/profile.toml`` with ARGS appended to its
+    argv; options after BUNDLE (before ``--``) are veil's."""
+    command = list(args.command)
+    lead = 1 if command[:1] == ["--"] else 0
+    if len(command) <= lead or not os.path.isdir(command[lead]):
+        return args
+    bundle = command[lead]
+    if not os.path.isfile(os.path.join(bundle, "profile.toml")):
+        raise UsageError(f"veil run {bundle}: not a bundle (no profile.toml in the directory)")
+    if args.profile:
+        raise UsageError(f"veil run {bundle}: give a bundle or --profile, not both")
+    before = argv[:len(argv) - len(command)]
+    return _parser().parse_args(before + ["--profile", bundle] + command[lead + 1:])
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     from .cli import _inject_policy
     from .decoders import Ctx
@@ -255,6 +272,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     from .session import Session
 
     args = _parser().parse_args(argv)
+    args = _bundle_form(list(argv), args)
     if args.profile or args.overrides:
         from .profile import apply_profile, load_profile as load_run_profile
         if not args.profile:

@@ -1,12 +1,14 @@
-"""``veil prep``: preprocessing a program for packaging (``analyze`` so far)."""
+"""``veil prep``: preprocessing a program for packaging (``analyze``, ``pack``)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 from ..errors import UsageError
 
-USAGE = "veil prep analyze BINARY [--json]"
-SUBCOMMANDS = ("analyze",)
+USAGE = ("veil prep analyze BINARY [--json]\n"
+         "       veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... "
+         "[--share PATH,...] -- CMD ARGS")
+SUBCOMMANDS = ("analyze", "pack")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -18,4 +20,7 @@ def main(argv: Sequence[str]) -> int:
     if sub == "analyze":
         from .analyze import cmd_analyze
         return cmd_analyze(rest)
+    if sub == "pack":
+        from .pack import cmd_pack
+        return cmd_pack(rest)
     raise UsageError(f"prep: unknown subcommand {sub!r}; subcommands: {', '.join(SUBCOMMANDS)}")

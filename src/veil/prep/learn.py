@@ -1,0 +1,157 @@
+"""The learning run of ``veil prep pack``: an observer that records every path
+the traced programs opened, executed, stat'ed, listed or changed.
+
+Paths are made absolute with the process's working directory (followed
+through chdir/fchdir and inherited across fork) or with the directory an
+``*at`` call's dirfd was opened on (a table of the fds each process opened).
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Set
+
+from ..decoders import Call
+from ..observers import Observer
+from ..syscalls.lookup import resolve_set
+
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+O_ACCMODE = 0o3
+O_CREAT = 0o100
+O_TRUNC = 0o1000
+O_EXCL = 0o200
+
+# what the learning run traces: every path-taking call, the process calls (exec, fork,
+# chdir) and the fd calls that name an opened directory
+TRACE_SET = "%file,%process,getdents,getdents64,fchdir"
+
+# calls that change what their path names (as veil.session.MUTATING_CALLS)
+WRITING = frozenset((
+    "creat", "truncate", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename",
+    "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmodat",
+    "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "utimensat", "futimesat",
+    "mknod", "mknodat", "setxattr", "lsetxattr", "removexattr", "lremovexattr"))
+EXECS = frozenset(("execve", "execveat"))
+OPENS = {"open": 1, "openat": 2, "creat": -1}      # call -> index of its flags argument
+LISTS = frozenset(("getdents", "getdents64"))
+
+
+def _int(value: int) -> int:
+    """A register argument as the C int the kernel reads (dirfds, fds)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+class Learner(Observer):
+    """Records ``paths[path] = {"read", "write", "exec", "stat", "list", "create"}``
+    (successful calls only) for every process of the run; "create" is a path the run made
+    (mkdir, open with O_CREAT|O_EXCL), so it did not exist before."""
+
+    def __init__(self, cwd: Optional[str] = None) -> None:
+        self.start_cwd = cwd or os.getcwd()
+        self.paths: Dict[str, Set[str]] = {}
+        self.cwd: Dict[int, str] = {}                  # pid -> its working directory
+        self.fds: Dict[int, Dict[int, str]] = {}       # pid -> fd -> path it was opened on
+        self.tid_pid: Dict[int, int] = {}
+        self.traced = resolve_set(TRACE_SET)
+
+    # --- state per process ---------------------------------------------------
+
+    def _cwd(self, pid: int) -> str:
+        return self.cwd.setdefault(pid, self.start_cwd)
+
+    def _fds(self, pid: int) -> Dict[int, str]:
+        return self.fds.setdefault(pid, {})
+
+    def _base(self, pid: int, dirfd: int) -> Optional[str]:
+        if dirfd == AT_FDCWD:
+            return self._cwd(pid)
+        return self._fds(pid).get(dirfd)
+
+    def _abs(self, pid: int, path: str, dirfd: int = AT_FDCWD) -> Optional[str]:
+        if path.startswith("/"):
+            return path
+        base = self._base(pid, dirfd)
+        return None if base is None else os.path.join(base, path)
+
+    def note(self, path: Optional[str], what: str) -> None:
+        if path:
+            self.paths.setdefault(path, set()).add(what)
+
+    # --- observer -------------------------------------------------------------
+
+    def new_task(self, parent_tid: int, child_tid: int, child_pid: int, how: str, ts: int) -> None:
+        parent = self.tid_pid.get(parent_tid, parent_tid)
+        self.tid_pid[child_tid] = child_pid
+        if child_pid != parent:
+            self.cwd[child_pid] = self._cwd(parent)
+            self.fds[child_pid] = dict(self._fds(parent))
+
+    def exit(self, call: Call) -> None:
+        sc = call.sc
+        if sc is None or call.ret is None or call.failed:
+            return
+        pid, name = call.pid, sc.name
+        self.tid_pid[call.tid] = pid
+        paths = []          # (index of the path argument, absolute path)
+        for i, (_arg, kind) in enumerate(sc.args):
+            if kind.partition(":")[0] != "path":
+                continue
+            cap = call.cap(i)
+            if cap is None:
+                continue
+            text = os.fsdecode(cap.data)
+            dirfd = AT_FDCWD
+            if i > 0 and sc.args[i - 1][1] == "dirfd":
+                dirfd = _int(call.args[i - 1])
+            if not text:
+                if dirfd != AT_FDCWD:           # AT_EMPTY_PATH: the fd itself
+                    fd_path = self._fds(pid).get(dirfd)
+                    if fd_path:
+                        paths.append((i, fd_path))
+                continue
+            full = self._abs(pid, text, dirfd)
+            if full:
+                paths.append((i, full))
+        if name in OPENS:
+            if not paths:
+                return
+            path = paths[0][1]
+            flags_at = OPENS[name]
+            flags = O_CREAT | 1 if flags_at < 0 else call.args[flags_at]
+            acc = flags & O_ACCMODE
+            if acc in (0, 2):
+                self.note(path, "read")
+            if acc in (1, 2) or flags & (O_CREAT | O_TRUNC):
+                self.note(path, "write")
+            if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL:
+                self.note(path, "create")
+            self._fds(pid)[_int(call.ret)] = path
+        elif name in EXECS:
+            for _, path in paths:
+                self.note(path, "exec")
+            self.fds[pid] = {}          # O_CLOEXEC ones are gone; the rest rarely name dirs
+        elif name == "chdir":
+            if paths:
+                self.cwd[pid] = os.path.normpath(paths[0][1])
+                self.note(paths[0][1], "stat")
+        elif name == "fchdir":
+            where = self._fds(pid).get(_int(call.args[0]))
+            if where:
+                self.cwd[pid] = where
+        elif name in LISTS:
+            self.note(self._fds(pid).get(_int(call.args[0])), "list")
+        elif name in WRITING:
+            for _, path in paths:
+                self.note(path, "write")
+            if name in ("mkdir", "mkdirat") and paths:
+                self.note(paths[0][1], "create")
+        elif name == "openat2":
+            # flags live in struct open_how (not captured): count it as a read
+            for _, path in paths:
+                self.note(path, "read")
+            if paths:
+                self._fds(pid)[_int(call.ret)] = paths[0][1]
+        else:
+            for _, path in paths:
+                self.note(path, "stat")

@@ -1,0 +1,388 @@
+"""``veil prep pack``: a learning run, then a relocatable bundle.
+
+    veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... [--share PATHS] -- CMD ARGS
+
+BUNDLE/root/ receives, at their guest paths, the files the run read, executed
+or stat'ed, the library closures and interpreters of the ELF programs it
+executed, the directories it listed (one level of entries), and every
+symlink along those paths (kept as symlinks).  BUNDLE/profile.toml says how
+to run it: ``veil run BUNDLE [-- ARGS]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import stat
+import sys
+from typing import Dict, List, Optional, Sequence, Set
+
+from ..errors import UsageError, VeilError
+
+DEFAULT_SHARE = ("/proc", "/dev", "/sys")
+LISTED_FILE_MAX = 1 << 20          # a file seen only in a directory listing: copied up to 1 MiB
+LISTED_BUDGET = 16 << 20           # and up to 16 MiB for all of them
+ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "USER", "LOGNAME", "SHELL",
+            "TMPDIR", "PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH")
+MAX_LINKS = 40
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="veil prep pack",
+        description="Run a program once, learn the files it uses, and copy them with a profile "
+                    "into a bundle that `veil run BUNDLE` runs.")
+    p.add_argument("-o", "--output", required=True, metavar="BUNDLE",
+                   help="the bundle directory to create (must not exist, or be empty)")
+    p.add_argument("--config", action="append", default=[], metavar="PATH",
+                   help="also copy this configuration file (or directory tree)")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="also copy this data file (or directory tree)")
+    p.add_argument("--share", action="append", default=[], metavar="PATH[,PATH...]",
+                   help="bind these host paths instead of copying them (always: "
+                        + ",".join(DEFAULT_SHARE) + ")")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    return p
+
+
+class Packer:
+    """Copies host paths into ROOT at the same (guest) paths."""
+
+    def __init__(self, root: str, shared: Sequence[str], exclude: Sequence[str] = ()):
+        self.root = root
+        self.shared = [os.path.normpath(p) for p in shared]
+        self.exclude = [os.path.normpath(os.path.abspath(p)) for p in exclude]
+        self.files: Set[str] = set()
+        self.links: Set[str] = set()
+        self.dirs: Set[str] = set()
+        self.bytes = 0
+        self.libraries: Set[str] = set()
+        self.skipped: Dict[str, str] = {}        # path -> reason
+        self.listed_bytes = 0
+
+    @staticmethod
+    def _under(path: str, prefixes: Sequence[str]) -> Optional[str]:
+        for p in prefixes:
+            if path == p or path.startswith(p.rstrip("/") + "/"):
+                return p
+        return None
+
+    def shared_by(self, path: str) -> Optional[str]:
+        return self._under(path, self.shared)
+
+    def _dest(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def _skip(self, path: str, reason: str) -> None:
+        self.skipped.setdefault(path, reason)
+
+    def _mkdir(self, path: str, st: Optional[os.stat_result] = None) -> None:
+        if path in self.dirs or path == "/":
+            return
+        dest = self._dest(path)
+        os.makedirs(dest, exist_ok=True)
+        try:
+            st = st or os.stat(path)
+            os.chmod(dest, stat.S_IMODE(st.st_mode) | 0o700)
+        except OSError:
+            pass
+        self.dirs.add(path)
+
+    def _symlink(self, path: str) -> None:
+        if path in self.links:
+            return
+        dest = self._dest(path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if not os.path.lexists(dest):
+            os.symlink(os.readlink(path), dest)
+        self.links.add(path)
+
+    def walk(self, path: str, follow_last: bool = True, depth: int = 0) -> Optional[str]:
+        """Create in ROOT every directory and symlink along PATH (following the symlinks on
+        the host, as the kernel would); the real host path it names, or None (missing,
+        shared, excluded)."""
+        if depth > MAX_LINKS:
+            self._skip(path, "too many levels of symbolic links")
+            return None
+        parts = [p for p in path.split("/") if p and p != "."]
+        cur = "/"
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part == "..":
+                cur = os.path.dirname(cur)
+                continue
+            nxt = os.path.join(cur, part)
+            share = self.shared_by(nxt)
+            if share:
+                self._skip(share, "shared (bound from the host)")
+                if self._under(nxt, DEFAULT_SHARE):
+                    return None     # kernel file systems: nothing to follow
+            if self._under(nxt, self.exclude):
+                self._skip(nxt, "inside the bundle")
+                return None
+            try:
+                st = os.lstat(nxt)
+            except OSError:
+                return None
+            if stat.S_ISLNK(st.st_mode):
+                if not share:
+                    self._symlink(nxt)
+                if last and not follow_last:
+                    return nxt
+                target = os.readlink(nxt)
+                resolved = self.walk(os.path.join(cur, target), True, depth + 1)
+                if resolved is None:
+                    return None
+                cur = resolved
+            elif stat.S_ISDIR(st.st_mode):
+                if not share:
+                    self._mkdir(nxt, st)
+                cur = nxt
+            else:
+                if not last:
+                    return None
+                cur = nxt
+        return cur
+
+    def add(self, path: str, copy: bool = True, follow_last: bool = True) -> Optional[str]:
+        """Bring PATH into the bundle (a regular file copied when COPY); its real host path."""
+        real = self.walk(path, follow_last)
+        if real is None or real == "/" or self.shared_by(real):
+            return real
+        try:
+            st = os.lstat(real)
+        except OSError:
+            return None
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            return real
+        if not stat.S_ISREG(st.st_mode):
+            self._skip(real, "not a regular file")
+            return real
+        if copy:
+            self.copy_file(real, st)
+        return real
+
+    def copy_file(self, real: str, st: os.stat_result) -> None:
+        if real in self.files:
+            return
+        dest = self._dest(real)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        try:
+            shutil.copy2(real, dest, follow_symlinks=False)
+        except OSError as e:
+            self._skip(real, f"cannot copy: {e.strerror}")
+            return
+        self.files.add(real)
+        self.bytes += st.st_size
+
+    def add_tree(self, path: str) -> None:
+        """A --config/--data argument: a file, or a directory with everything below it."""
+        real = self.add(path)
+        if real is None:
+            raise UsageError(f"prep pack: {path}: no such file or directory")
+        if os.path.isdir(real):
+            for top, dirs, files in os.walk(real):
+                for name in dirs + files:
+                    self.add(os.path.join(top, name), follow_last=False)
+
+    def add_listing(self, path: str) -> None:
+        """A directory the program listed: its entries (subdirectories empty, small files)."""
+        real = self.walk(path)
+        if real is None or self.shared_by(real) or not os.path.isdir(real):
+            return
+        try:
+            names = os.listdir(real)
+        except OSError:
+            return
+        for name in names:
+            entry = os.path.join(real, name)
+            if self.shared_by(entry) or self._under(entry, self.exclude):
+                continue
+            try:
+                st = os.lstat(entry)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                self._symlink(entry)
+            elif stat.S_ISDIR(st.st_mode):
+                self._mkdir(entry, st)
+            elif stat.S_ISREG(st.st_mode) and entry not in self.files:
+                if st.st_size > LISTED_FILE_MAX or self.listed_bytes + st.st_size > LISTED_BUDGET:
+                    self._skip(entry, "only listed, too large to copy")
+                    continue
+                self.listed_bytes += st.st_size
+                self.copy_file(entry, st)
+
+    def add_program(self, path: str, env: Dict[str, str], seen: Set[str]) -> None:
+        """An executed file: itself, its #! interpreter, or its ELF interpreter and libraries."""
+        real = self.add(path)
+        if real is None or real in seen or not os.path.isfile(real):
+            return
+        seen.add(real)
+        try:
+            with open(real, "rb") as f:
+                head = f.read(256)
+        except OSError:
+            return
+        if head.startswith(b"#!"):
+            words = head[2:].split(b"\n", 1)[0].split()
+            if words:
+                self.add_program(os.fsdecode(words[0]), env, seen)
+            return
+        from .elfheader import read_ident
+        from .elfinfo import LiefError, read_elf
+        from .resolve import resolve_closure
+        ident = read_ident(real)
+        if ident is None:
+            return
+        try:
+            info = read_elf(real, full=False)
+        except LiefError as e:
+            self._skip(real, f"not analyzed: {e}")
+            return
+        wanted: List[str] = []
+        if info.interpreter:
+            wanted.append(info.interpreter)
+        if info.needed:
+            for lib in resolve_closure(real, info, ident, env):
+                if lib.path:
+                    wanted.append(lib.path)
+                else:
+                    self._skip(lib.name, f"library not found (needed by {real})")
+        for lib_path in wanted:
+            lib_real = self.add(lib_path)
+            if lib_real is not None:
+                self.libraries.add(lib_real)
+
+
+def _environment(env: Dict[str, str]) -> Dict[str, str]:
+    return {k: v for k, v in env.items() if k in ENV_KEEP or k.startswith("LC_")}
+
+
+def _umask() -> str:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return f"{mask:03o}"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
+         data: Sequence[str] = (), share: Sequence[str] = (), quiet: bool = False,
+         env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> Dict[str, object]:
+    """Learn COMMAND, then write BUNDLE; returns the summary."""
+    from ..profile import Bind, Environment, Layout, Profile, Security, System, dump_profile
+    from ..session import Session
+    from .learn import TRACE_SET, Learner
+
+    bundle = os.path.abspath(bundle)
+    if os.path.exists(bundle) and (not os.path.isdir(bundle) or os.listdir(bundle)):
+        raise UsageError(f"prep pack: {bundle} exists and is not an empty directory")
+    shared = list(DEFAULT_SHARE)
+    for item in share:
+        for p in item.split(","):
+            if p and not p.startswith("/"):
+                raise UsageError(f"prep pack: --share {p}: an absolute path is needed")
+            if p and os.path.normpath(p) not in shared:
+                shared.append(os.path.normpath(p))
+    for path in (*config, *data):
+        if not os.path.exists(path):
+            raise UsageError(f"prep pack: {path}: no such file or directory")
+    env = dict(os.environ) if env is None else dict(env)
+    cwd = os.path.abspath(cwd or os.getcwd())
+
+    learner = Learner(cwd)
+    session = Session(list(command), trace=TRACE_SET, observers=[learner], env=env, cwd=cwd)
+    result = session.run()
+
+    root = os.path.join(bundle, "root")
+    os.makedirs(root, exist_ok=True)
+    packer = Packer(root, shared, exclude=[bundle])
+    seen: Set[str] = set()
+    read: Set[str] = set()
+    written: Set[str] = set()
+    created = sorted(os.path.normpath(p) for p, how in learner.paths.items() if "create" in how)
+    for path in sorted(learner.paths):
+        how = learner.paths[path] - {"create"}
+        norm = os.path.normpath(path)
+        if how - {"write"}:
+            read.add(norm)
+        if "write" in how:
+            written.add(norm)
+        new = Packer._under(norm, created)
+        if new and "exec" not in how:
+            packer.walk(os.path.dirname(new))      # made by the learning run: not copied
+            if new == norm:
+                packer._skip(norm, "created by the run")
+        elif "exec" in how:
+            packer.add_program(path, env, seen)
+        elif how == {"write"}:
+            packer.walk(os.path.dirname(norm))     # created or overwritten: its directory only
+        else:
+            packer.add(path)
+        if "list" in how:
+            packer.add_listing(path)
+    for path in (*config, *data):
+        packer.add_tree(os.path.abspath(path))
+    packer.walk(cwd)
+    tmp = os.path.join(root, "tmp")
+    if not os.path.lexists(tmp):
+        os.makedirs(tmp)
+        os.chmod(tmp, 0o1777)
+
+    uts = os.uname()
+    binds = [Bind(p, p) for p in shared if os.path.exists(p)]
+    prof = Profile(
+        environment=Environment(argv=list(command), env=_environment(env), clear_env=True,
+                                cwd=cwd, umask=_umask()),
+        layout=Layout(root=root, binds=binds),
+        system=System(hostname=socket.gethostname(), sysname=uts.sysname,
+                      kernel_release=uts.release, kernel_version=uts.version,
+                      machine=uts.machine, cpus=os.cpu_count() or 1),
+        security=Security(paths_read=sorted(read), paths_written=sorted(written)))
+    with open(os.path.join(bundle, "profile.toml"), "w", encoding="utf-8") as f:
+        f.write(f"# veil bundle: veil run {os.path.basename(bundle)} [-- ARGS]\n")
+        f.write(f"# packed from: {' '.join(command)}\n")
+        f.write(dump_profile(prof, relative_to=bundle))
+
+    skipped = dict(sorted(packer.skipped.items()))
+    reasons: Dict[str, int] = {}
+    for reason in skipped.values():
+        key = reason.split(" (")[0] if reason.startswith("library") else reason
+        reasons[key] = reasons.get(key, 0) + 1
+    summary = {"bundle": bundle, "files": len(packer.files), "bytes": packer.bytes,
+               "libraries": len(packer.libraries), "symlinks": len(packer.links),
+               "directories": len(packer.dirs), "skipped": skipped,
+               "exit_code": result.exit_code}
+    if not quiet:
+        why = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+        print(f"veil: packed {bundle}: {summary['files']} files ({_size(packer.bytes)}), "
+              f"{summary['libraries']} libraries, {summary['symlinks']} symlinks, "
+              f"{summary['directories']} directories; skipped {len(skipped)}"
+              + (f" ({why})" if why else ""), file=sys.stderr)
+        if result.exit_code:
+            print(f"veil: note: the learning run exited with status {result.exit_code}",
+                  file=sys.stderr)
+    return summary
+
+
+def cmd_pack(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UsageError("prep pack: a command to learn is needed: veil prep pack -o BUNDLE -- CMD")
+    try:
+        pack(command, args.output, args.config, args.data, args.share, args.quiet)
+    except OSError as e:
+        raise VeilError(f"prep pack: {e.filename or args.output}: {e.strerror}") from None
+    return 0
