@@ -261,8 +261,13 @@ def cmd_prep(argv: Sequence[str]) -> int:
     return prep(argv)
 
 
+def cmd_bench(argv: Sequence[str]) -> int:
+    from .benchcmd import cmd_bench as bench
+    return bench(argv)
+
+
 COMMANDS = {"trace": cmd_trace, "run": cmd_run, "show": cmd_show, "syscalls": cmd_syscalls,
-            "sockets": cmd_sockets, "prep": cmd_prep}
+            "sockets": cmd_sockets, "prep": cmd_prep, "bench": cmd_bench}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
