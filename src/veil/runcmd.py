@@ -268,6 +268,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     from .cli import _inject_policy
     from .decoders import Ctx
     from .oci import load_profile
+    from .output.guard import GuardedStream
     from .output.text import TextWriter
     from .session import Session
 
@@ -287,7 +288,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     opened = None
     if args.output:
         try:
-            opened = open(args.output, "w")
+            opened = GuardedStream(open(args.output, "w"), args.output)
         except OSError as e:
             raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
         observers.append(TextWriter(opened, follow=True, to_file=True, ctx=Ctx()))
@@ -360,4 +361,6 @@ def cmd_run(argv: Sequence[str]) -> int:
     for pid, name, reason in session.kills:
         print(f"veil: killed the traced processes: process {pid} called {name}"
               + (f" ({reason})" if reason else ""), file=sys.stderr)
+    if opened is not None and opened.report():
+        print(f"veil: {opened.report()}", file=sys.stderr)
     return result.exit_code
