@@ -236,6 +236,25 @@ def _snapshot_on_usr1(session, path: str) -> None:
     signal.signal(signal.SIGUSR1, lambda signum, frame: session.request_snapshot(write_snapshot))
 
 
+def _protect_veil(session) -> None:
+    """The program cannot signal, trace or write into veil itself (which would
+    end or take over its own confinement): EPERM, decided in the filter."""
+    import errno
+    from . import filter as bpf
+    from .syscalls.lookup import BY_NAME
+    me, group = os.getpid(), os.getpgrp()
+
+    def deny(name: str, *conds) -> None:
+        if name in BY_NAME:
+            session.add_rule([BY_NAME[name].nr], ("deny", errno.EPERM), list(conds))
+    for target in (me, -group, 0):  # veil, its process group, the caller's group (veil's)
+        deny("kill", bpf.Cond(0, "MASKED_EQ", target & 0xFFFFFFFF, 0xFFFFFFFF))
+    for name, index in (("tgkill", 0), ("pidfd_open", 0), ("process_vm_writev", 0),
+                        ("process_vm_readv", 0), ("ptrace", 1), ("rt_sigqueueinfo", 0),
+                        ("rt_tgsigqueueinfo", 0), ("tkill", 0)):
+        deny(name, bpf.Cond(index, "MASKED_EQ", me, 0xFFFFFFFF))
+
+
 def _strict(session) -> None:
     import errno
     from . import engine as E
@@ -322,6 +341,8 @@ def cmd_run(argv: Sequence[str]) -> int:
         net_map_policy(maps).apply(session)
         if session.sockets is not None:
             session.sockets.address_view = address_view(maps)
+    if args.strict or layout is not None:
+        _protect_veil(session)
     if args.strict:
         _strict(session)
     for spec in args.deny:
