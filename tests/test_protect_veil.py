@@ -44,3 +44,17 @@ def test_strict_protects_veil():
 def test_layout_protects_veil():
     r = run(["-r", "/", "-b", "/tmp:/tmp"])
     assert r.returncode == 0 and "kill-veil refused 1" in r.stdout and "alive" in r.stdout, r.stdout
+
+
+def test_clone_untraced_refused_under_strict(progs):
+    prog = progs["untraced_clone"]
+    native = subprocess.run([prog], capture_output=True, text=True, timeout=30)
+    assert native.stdout == "clone=ok fork=ok\n"
+    r = subprocess.run([sys.executable, "-m", "veil", "run", "--strict", "--", prog],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout == "clone=EPERM fork=ok\n", (r.stdout, r.stderr)
+    # threads still work (glibc falls back from clone3 to clone)
+    r = subprocess.run([sys.executable, "-m", "veil", "run", "--strict", "--", sys.executable, "-c",
+                        "import threading; t = threading.Thread(target=print, args=('thread',)); "
+                        "t.start(); t.join()"], capture_output=True, text=True, timeout=60)
+    assert r.stdout == "thread\n", r.stderr

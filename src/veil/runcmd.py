@@ -236,6 +236,9 @@ def _snapshot_on_usr1(session, path: str) -> None:
     signal.signal(signal.SIGUSR1, lambda signum, frame: session.request_snapshot(write_snapshot))
 
 
+CLONE_UNTRACED = 0x00800000
+
+
 def _protect_veil(session) -> None:
     """The program cannot signal, trace or write into veil itself (which would
     end or take over its own confinement): EPERM, decided in the filter."""
@@ -253,6 +256,11 @@ def _protect_veil(session) -> None:
                         ("process_vm_readv", 0), ("ptrace", 1), ("rt_sigqueueinfo", 0),
                         ("rt_tgsigqueueinfo", 0), ("tkill", 0)):
         deny(name, bpf.Cond(index, "MASKED_EQ", me, 0xFFFFFFFF))
+    # a child made with CLONE_UNTRACED would run untraced (clone(2)); clone3's
+    # flags lie in memory the filter cannot read: ENOSYS makes libc fall back to clone
+    deny("clone", bpf.Cond(0, "MASKED_EQ", CLONE_UNTRACED, CLONE_UNTRACED))
+    if "clone3" in BY_NAME:
+        session.add_rule([BY_NAME["clone3"].nr], ("deny", errno.ENOSYS))
 
 
 def _strict(session) -> None:
