@@ -57,6 +57,8 @@ def _trace_parser() -> argparse.ArgumentParser:
                         "the syscalls this run made")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false",
                    help="stop at every syscall (PTRACE_SYSCALL) instead of filtering in the kernel")
+    p.add_argument("--backend", choices=["c", "python"], default="c",
+                   help="python: the python-ptrace reference engine (no seccomp, slow)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the program and its arguments")
     return p
 
@@ -114,6 +116,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
     from .observers import SyscallStats
     from .output.summary import write_summary
     from .output import add_writer
+    from .output.guard import GuardedStream
     from .session import Session
     from .syscalls.lookup import UnknownSyscallError, resolve_set
 
@@ -151,7 +154,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
     opened = None
     if args.output and not per_process:
         try:
-            opened = out = open(args.output, "wb" if args.format == "binary" else "w")
+            opened = out = GuardedStream(open(args.output, "wb" if args.format == "binary"
+                                              else "w"), args.output)
         except OSError as e:
             raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
 
@@ -163,7 +167,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         observers.append(stats)
     session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
-                      observers=observers, decorate_fds=args.decorate)
+                      observers=observers, decorate_fds=args.decorate, backend=args.backend)
     finish = None
     if args.format == "binary" or not args.summary_only:
         finish = add_writer(session, args.format, out, ctx, status=status,
@@ -195,6 +199,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
             write_profile(args.learn_seccomp, learner.names)
         except OSError as e:
             raise VeilError(f"cannot write {args.learn_seccomp}: {e.strerror}") from None
+    if opened is not None and opened.report():
+        print(f"veil: {opened.report()}", file=sys.stderr)
     return result.exit_code
 
 

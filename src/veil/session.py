@@ -28,6 +28,7 @@ from .errors import CommandNotFound, VeilError
 from .layout import DENIED as LAYOUT_DENIED, Layout, translated_calls
 from .layout import action_fields as layout_action_fields
 from .assembler import Assembler
+from .backends import get_engine
 from .observers import Observer, OnlyCalls
 from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
                       merge_captures)
@@ -125,7 +126,7 @@ class Session:
                  stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
                  umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
                  argv0: Optional[str] = None, layout: Optional[Layout] = None,
-                 sockets: bool = False, capture_bytes: int = 0):
+                 sockets: bool = False, capture_bytes: int = 0, backend: str = "c"):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -136,7 +137,8 @@ class Session:
                                  else set(trace) if trace is not None else set())
         self.follow = follow
         self.strsize = strsize
-        self.seccomp = seccomp and not self.pids
+        self.backend = backend  # "c" (the C engine) or "python" (python-ptrace, no seccomp)
+        self.seccomp = seccomp and not self.pids and backend != "python"
         self.affinity = _parse_affinity(affinity)
         self.env = dict(os.environ) if env is None else dict(env)
         self.cwd = cwd
@@ -402,7 +404,7 @@ class Session:
         binds = self._configure_layout() if self.layout is not None else []
         if not self.seccomp:
             self._conditional_hooks()
-        eng = E.Engine()
+        eng = get_engine(self.backend)
         eng.set_options(seccomp=self.seccomp, follow=self.follow, affinity=self.affinity,
                         strsize=self.strsize)
         actions, filt = self._actions()

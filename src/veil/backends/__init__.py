@@ -1,0 +1,18 @@
+"""Alternative engines with the Session-facing API of :class:`veil.engine.Engine`.
+
+``python_ptrace.PtraceEngine`` is the pure-Python reference backend
+(``--backend python``): no seccomp, no C fast path, a stop at every syscall
+entry and exit.  It writes the same ring records as the C loop, so observers
+and hooks cannot tell the two apart (except by speed).
+"""
+
+
+def get_engine(backend: str):
+    """A fresh engine for ``backend`` ("c" or "python")."""
+    if backend == "python":
+        from .python_ptrace import PtraceEngine
+        return PtraceEngine()
+    if backend == "c":
+        from ..engine import Engine
+        return Engine()
+    raise ValueError(f"unknown backend {backend!r}: use 'c' or 'python'")
