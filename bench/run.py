@@ -160,8 +160,12 @@ class Native(Peer):
 
 
 class Strace(Peer):
+    def __init__(self, name, pin=False, extra=()):
+        super().__init__(name, pin)
+        self.extra = list(extra)
+
     def prefix(self, outfile):
-        return [self.exe, "-f", "-o", outfile]
+        return [self.exe, "-f", *self.extra, "-o", outfile]
 
     def probe(self, tmpdir):
         self.exe = shutil.which("strace")
@@ -248,8 +252,8 @@ class Veil(Peer):
         raise Skip("veil not runnable (%s)" % "; ".join(reasons))
 
 
-PEER_NAMES = ["native", "strace", "mintracer", "mintracer-seccomp", "veil", "veil-noaffinity",
-              "veil-binary", "veil-json", "proot"]
+PEER_NAMES = ["native", "strace", "strace-seccomp", "mintracer", "mintracer-seccomp", "veil",
+              "veil-noaffinity", "veil-binary", "veil-json", "veil-python", "proot"]
 # mintracer-pin is the floor for veil's default placement (loop on the
 # tracee's core); plain mintracer is the floor for veil-noaffinity.
 DEFAULT_PEERS = ["native", "strace", "mintracer", "mintracer-seccomp", "mintracer-pin", "veil",
@@ -264,6 +268,9 @@ def make_peer(name, build_dir, veil_cmd):
         return Native(name, pin)
     if base == "strace":
         return Strace(name, pin)
+    if base == "strace-seccomp":
+        # strace's own kernel filter, tracing one class (all syscalls would stop anyway)
+        return Strace(name, pin, ["--seccomp-bpf", "-e", "trace=%file"])
     if base == "proot":
         return Proot(name, pin)
     if base == "mintracer":
@@ -278,6 +285,9 @@ def make_peer(name, build_dir, veil_cmd):
         return Veil(name, ["--format", "binary"], veil_cmd, pin)
     if base == "veil-json":
         return Veil(name, ["--format", "json"], veil_cmd, pin)
+    if base == "veil-python":
+        # the python-ptrace reference backend: what the C accelerator buys
+        return Veil(name, ["--backend", "python"], veil_cmd, pin)
     raise ValueError(name)
 
 
