@@ -7,7 +7,8 @@ from ..errors import UsageError
 
 USAGE = ("veil prep analyze BINARY [--json]\n"
          "       veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... "
-         "[--share PATH,...] -- CMD ARGS")
+         "[--share PATH,...]\n"
+         "                      [--rewrite OLD=NEW]... -- CMD ARGS")
 SUBCOMMANDS = ("analyze", "pack")
 
 

@@ -91,6 +91,8 @@ class Learner(Observer):
         sc = call.sc
         if sc is None or call.ret is None or call.failed:
             return
+        if sc.nr not in self.traced:
+            return          # the run may trace more (e.g. every call, for the seccomp profile)
         pid, name = call.pid, sc.name
         self.tid_pid[call.tid] = pid
         paths = []          # (index of the path argument, absolute path)

@@ -1,12 +1,15 @@
 """``veil prep pack``: a learning run, then a relocatable bundle.
 
-    veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... [--share PATHS] -- CMD ARGS
+    veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... [--share PATHS]
+                   [--rewrite OLD=NEW]... -- CMD ARGS
 
 BUNDLE/root/ receives, at their guest paths, the files the run read, executed
 or stat'ed, the library closures and interpreters of the ELF programs it
 executed, the directories it listed (one level of entries), and every
-symlink along those paths (kept as symlinks).  BUNDLE/profile.toml says how
-to run it: ``veil run BUNDLE [-- ARGS]``.
+symlink along those paths (kept as symlinks).  ``--rewrite OLD=NEW`` replaces
+byte strings in the copies of the --config/--data files.  BUNDLE/seccomp.json
+is the syscall allowlist the run needed (an OCI profile).  BUNDLE/profile.toml
+says how to run it: ``veil run BUNDLE [-- ARGS]``.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import shutil
 import socket
 import stat
 import sys
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import UsageError, VeilError
 
@@ -26,6 +29,8 @@ LISTED_BUDGET = 16 << 20           # and up to 16 MiB for all of them
 ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "USER", "LOGNAME", "SHELL",
             "TMPDIR", "PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH")
 MAX_LINKS = 40
+BINARY_SNIFF = 8192                # a file with a NUL byte in its first 8 KiB is binary
+SECCOMP_FILE = "seccomp.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="append", default=[], metavar="PATH[,PATH...]",
                    help="bind these host paths instead of copying them (always: "
                         + ",".join(DEFAULT_SHARE) + ")")
+    p.add_argument("--rewrite", action="append", default=[], metavar="OLD=NEW",
+                   help="in the copies of the --config/--data files, replace every OLD with "
+                        "NEW (host names, ports, paths); binary files are left alone")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.add_argument("command", nargs=argparse.REMAINDER)
     return p
@@ -61,6 +69,7 @@ class Packer:
         self.libraries: Set[str] = set()
         self.skipped: Dict[str, str] = {}        # path -> reason
         self.listed_bytes = 0
+        self.chosen: Set[str] = set()            # real paths of the --config/--data files
 
     @staticmethod
     def _under(path: str, prefixes: Sequence[str]) -> Optional[str]:
@@ -185,7 +194,46 @@ class Packer:
         if os.path.isdir(real):
             for top, dirs, files in os.walk(real):
                 for name in dirs + files:
-                    self.add(os.path.join(top, name), follow_last=False)
+                    entry = self.add(os.path.join(top, name), follow_last=False)
+                    if entry in self.files:
+                        self.chosen.add(entry)
+        elif real in self.files:
+            self.chosen.add(real)
+
+    def rewrite(self, pairs: Sequence[Tuple[bytes, bytes]]) -> Tuple[Dict[str, int], List[str]]:
+        """Apply PAIRS (in order) to the copies of the --config/--data files: {path:
+        replacements} of the copies changed, and the binary files left alone."""
+        changed: Dict[str, int] = {}
+        binary: List[str] = []
+        if not pairs:
+            return changed, binary
+        for real in sorted(self.chosen):
+            dest = self._dest(real)
+            try:
+                with open(dest, "rb") as f:
+                    text = f.read()
+            except OSError as e:
+                self._skip(real, f"cannot rewrite: {e.strerror}")
+                continue
+            if b"\0" in text[:BINARY_SNIFF]:
+                binary.append(real)
+                continue
+            count = 0
+            for old, new in pairs:
+                n = text.count(old)
+                if n:
+                    text = text.replace(old, new)
+                    count += n
+            if not count:
+                continue
+            before = os.lstat(dest)
+            os.chmod(dest, stat.S_IMODE(before.st_mode) | stat.S_IWUSR)
+            with open(dest, "wb") as f:        # a copy: the host file is never opened to write
+                f.write(text)
+            shutil.copystat(real, dest)        # the original's mode and times
+            self.bytes += len(text) - before.st_size
+            changed[real] = count
+        return changed, binary
 
     def add_listing(self, path: str) -> None:
         """A directory the program listed: its entries (subdirectories empty, small files)."""
@@ -275,13 +323,27 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def parse_rewrites(specs: Sequence[str]) -> List[Tuple[bytes, bytes]]:
+    """``OLD=NEW`` specs (split at the first '='; OLD not empty) as byte pairs."""
+    pairs = []
+    for spec in specs:
+        old, eq, new = spec.partition("=")
+        if not eq or not old:
+            raise UsageError(f"prep pack: --rewrite {spec!r}: OLD=NEW expected "
+                             f"(OLD not empty)")
+        pairs.append((os.fsencode(old), os.fsencode(new)))
+    return pairs
+
+
 def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
          data: Sequence[str] = (), share: Sequence[str] = (), quiet: bool = False,
-         env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> Dict[str, object]:
+         env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+         rewrite: Sequence[str] = ()) -> Dict[str, object]:
     """Learn COMMAND, then write BUNDLE; returns the summary."""
+    from ..oci import SyscallLearner, write_profile
     from ..profile import Bind, Environment, Layout, Profile, Security, System, dump_profile
     from ..session import Session
-    from .learn import TRACE_SET, Learner
+    from .learn import Learner
 
     bundle = os.path.abspath(bundle)
     if os.path.exists(bundle) and (not os.path.isdir(bundle) or os.listdir(bundle)):
@@ -296,11 +358,15 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
     for path in (*config, *data):
         if not os.path.exists(path):
             raise UsageError(f"prep pack: {path}: no such file or directory")
+    pairs = parse_rewrites(rewrite)
     env = dict(os.environ) if env is None else dict(env)
     cwd = os.path.abspath(cwd or os.getcwd())
 
+    # every call is traced: the Learner looks at its own (path and process) calls, the
+    # SyscallLearner collects the names of all of them for the seccomp profile
     learner = Learner(cwd)
-    session = Session(list(command), trace=TRACE_SET, observers=[learner], env=env, cwd=cwd)
+    calls = SyscallLearner()
+    session = Session(list(command), trace="all", observers=[learner, calls], env=env, cwd=cwd)
     result = session.run()
 
     root = os.path.join(bundle, "root")
@@ -332,11 +398,15 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
             packer.add_listing(path)
     for path in (*config, *data):
         packer.add_tree(os.path.abspath(path))
+    rewritten, binary = packer.rewrite(pairs)
     packer.walk(cwd)
     tmp = os.path.join(root, "tmp")
     if not os.path.lexists(tmp):
         os.makedirs(tmp)
         os.chmod(tmp, 0o1777)
+
+    seccomp = os.path.join(bundle, SECCOMP_FILE)
+    write_profile(seccomp, calls.names)
 
     uts = os.uname()
     binds = [Bind(p, p) for p in shared if os.path.exists(p)]
@@ -347,7 +417,8 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
         system=System(hostname=socket.gethostname(), sysname=uts.sysname,
                       kernel_release=uts.release, kernel_version=uts.version,
                       machine=uts.machine, cpus=os.cpu_count() or 1),
-        security=Security(paths_read=sorted(read), paths_written=sorted(written)))
+        security=Security(seccomp_profile=[seccomp], paths_read=sorted(read),
+                          paths_written=sorted(written)))
     with open(os.path.join(bundle, "profile.toml"), "w", encoding="utf-8") as f:
         f.write(f"# veil bundle: veil run {os.path.basename(bundle)} [-- ARGS]\n")
         f.write(f"# packed from: {' '.join(command)}\n")
@@ -361,13 +432,22 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
     summary = {"bundle": bundle, "files": len(packer.files), "bytes": packer.bytes,
                "libraries": len(packer.libraries), "symlinks": len(packer.links),
                "directories": len(packer.dirs), "skipped": skipped,
+               "syscalls": len(calls.names), "rewritten": rewritten,
+               "not_rewritten": {p: "binary" for p in binary},
                "exit_code": result.exit_code}
     if not quiet:
         why = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+        notes = ""
+        if pairs:
+            notes += (f"; rewrote {len(rewritten)} files "
+                      f"({sum(rewritten.values())} replacements)")
+            if binary:
+                notes += f", {len(binary)} binary files not rewritten"
         print(f"veil: packed {bundle}: {summary['files']} files ({_size(packer.bytes)}), "
               f"{summary['libraries']} libraries, {summary['symlinks']} symlinks, "
-              f"{summary['directories']} directories; skipped {len(skipped)}"
-              + (f" ({why})" if why else ""), file=sys.stderr)
+              f"{summary['directories']} directories, {len(calls.names)} syscalls; "
+              f"skipped {len(skipped)}" + (f" ({why})" if why else "") + notes,
+              file=sys.stderr)
         if result.exit_code:
             print(f"veil: note: the learning run exited with status {result.exit_code}",
                   file=sys.stderr)
@@ -382,7 +462,8 @@ def cmd_pack(argv: Sequence[str]) -> int:
     if not command:
         raise UsageError("prep pack: a command to learn is needed: veil prep pack -o BUNDLE -- CMD")
     try:
-        pack(command, args.output, args.config, args.data, args.share, args.quiet)
+        pack(command, args.output, args.config, args.data, args.share, args.quiet,
+             rewrite=args.rewrite)
     except OSError as e:
         raise VeilError(f"prep pack: {e.filename or args.output}: {e.strerror}") from None
     return 0
