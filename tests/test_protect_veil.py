@@ -58,3 +58,15 @@ def test_clone_untraced_refused_under_strict(progs):
                         "import threading; t = threading.Thread(target=print, args=('thread',)); "
                         "t.start(); t.join()"], capture_output=True, text=True, timeout=60)
     assert r.stdout == "thread\n", r.stderr
+
+
+def test_strict_refuses_personality_flags():
+    code = ("import ctypes; libc = ctypes.CDLL(None, use_errno=True)\n"
+            "print(libc.personality(0xffffffff) >= 0)\n"             # query: allowed
+            "r = libc.personality(0x0400000)\n"                    # READ_IMPLIES_EXEC
+            "print(r, ctypes.get_errno())\n")
+    native = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert native.stdout.splitlines()[1].split()[0] != "-1"
+    r = subprocess.run([sys.executable, "-m", "veil", "run", "--strict", "--", sys.executable, "-c", code],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.splitlines() == ["True", "-1 1"], (r.stdout, r.stderr)

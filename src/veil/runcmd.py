@@ -272,6 +272,14 @@ def _strict(session) -> None:
     if session.layout is not None and untranslated_calls():
         session.deny(untranslated_calls(), errno.ENOSYS)
     session.foreign_rule = ("deny", errno.ENOSYS)
+    # personality(2): only the plain Linux persona and the query; flags such as
+    # READ_IMPLIES_EXEC or ADDR_LIMIT_* change how memory can be mapped
+    from . import filter as bpf
+    from .syscalls.lookup import BY_NAME
+    nr = BY_NAME["personality"].nr
+    session.add_rule([nr], ("allow", 0), bpf.Cond(0, "MASKED_EQ", 0, 0xFFFFFFFF))
+    session.add_rule([nr], ("allow", 0), bpf.Cond(0, "MASKED_EQ", 0xFFFFFFFF, 0xFFFFFFFF))
+    session.add_rule([nr], ("deny", errno.EPERM))
 
 
 def _bundle_form(argv: list, args: argparse.Namespace) -> argparse.Namespace:
