@@ -302,20 +302,7 @@ class Run:
         self.wall, self.cpu = wall, cpu
 
 
-class Result:
-    def __init__(self, workload, peer):
-        self.workload, self.peer = workload, peer
-        self.runs = []
-        self.status, self.note = "ok", ""
-        self.startup = None
-
-    def median(self, attr="wall"):
-        vals = [getattr(r, attr) for r in self.runs]
-        return statistics.median(vals) if vals and self.status == "ok" else None
-
-    def range(self):
-        vals = [r.wall for r in self.runs]
-        return (min(vals), max(vals)) if vals and self.status == "ok" else (None, None)
+Result = lvp.Result  # runs, status, median(), range(): the same bookkeeping
 
 
 def ratio(by, peer, ref):
