@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import json
 import shutil
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -58,11 +60,18 @@ def test_pack_shell_and_run(tmp_path):
     command = ["/bin/sh", "-c", "cat /etc/os-release; ls /usr/share/doc | head -3"]
     native = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     bundle = tmp_path / "bundle"
-    r = pack(tmp_path, bundle, "--", *command)
+    r = run_veil(["prep", "pack", "-o", bundle, "--", *command], cwd=tmp_path, text=False)
+    assert r.returncode == 0, r.stderr
+    assert b"\r" not in r.stderr           # no progress bar into a pipe
+    r = subprocess.CompletedProcess(r.args, 0, r.stdout.decode(), r.stderr.decode())
     assert r.stdout == native.stdout
-    summary = r.stderr.strip().splitlines()[-1]
+    lines = r.stderr.strip().splitlines()
+    summary = next(line for line in lines if line.startswith("veil: packed"))
     assert summary.startswith(f"veil: packed {bundle}:") and "libraries" in summary
-    assert "skipped" in summary and "shared" in summary
+    assert "skipped" in summary
+    # what was skipped, and why, one line per reason
+    assert any(line.startswith("veil:   skipped ") and "shared (bound from the host)" in line
+               and "/proc" in line for line in lines)
     prof = tomllib.loads((bundle / "profile.toml").read_text())
     assert prof["environment"]["argv"] == command
     assert prof["layout"]["root"] == "root"
@@ -229,3 +238,152 @@ def test_seccomp_profile(tmp_path, app):
         {**spec, "syscalls": [{"names": sorted(names), "action": "SCMP_ACT_ALLOW"}]}))
     r = run_veil(["run", moved], cwd="/")
     assert (r.returncode, r.stdout) == (0, expected), r.stderr
+
+
+PY_APP = """
+import json, os, sqlite3, sys, tempfile
+rows = json.load(open(sys.argv[1]))
+with tempfile.TemporaryDirectory() as d:
+    db = sqlite3.connect(os.path.join(d, "t.db"))
+    db.execute("create table fruit (name text, n int)")
+    db.executemany("insert into fruit values (?, ?)", rows)
+    db.commit()
+    print(db.execute("select name, sum(n) from fruit group by name order by name").fetchall())
+print("exists", [os.path.exists(p) for p in sys.argv[2:]])
+print("libsqlite3", [line.split()[-1] for line in open("/proc/self/maps")
+                     if "/libsqlite3.so" in line][0])
+"""
+
+
+def test_pack_python_json_sqlite(tmp_path):
+    """python3 with json and sqlite3 doing real work; in the bundle run only what was packed
+    exists (a stdlib module the run never imported is not there)."""
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([["pear", 2], ["apple", 1], ["pear", 3]]))
+    # a stdlib package the program never imports (the directories python lists are copied
+    # one level deep, so a file at the top of the stdlib would be there)
+    unused = subprocess.run([python, "-c", "import os; print(os.path.dirname(os.__file__))"],
+                             capture_output=True, text=True).stdout.strip() + "/xml/dom/minidom.py"
+    if not os.path.exists(unused):
+        pytest.skip(f"{unused} is not installed")
+    bundle = tmp_path / "bundle"
+    r = pack(tmp_path, bundle, "--standalone", "--", python, "-c", PY_APP, rows)
+    result = "[('apple', 1), ('pear', 5)]\n"
+    out, lib = r.stdout.rsplit("libsqlite3 ", 1)
+    assert out == result + "exists []\n" and lib.startswith("/usr/lib/")
+    # without veil: the bundle's python, and the bundle's libsqlite3 (python dlopens it)
+    standalone = subprocess.run([bundle / "run"], capture_output=True, text=True, timeout=60)
+    assert standalone.stdout == f"{result}exists []\nlibsqlite3 {bundle}/standalone{lib}", \
+        standalone.stderr
+    rows.unlink()
+    # the extra argument (appended to the packed argv) is a host file the run never used
+    r = run_veil(["run", bundle, "--", unused])
+    # (/proc/self/maps is not translated: it shows the host path of the bundle's copy)
+    assert (r.returncode, r.stdout) == (0, f"{result}exists [False]\nlibsqlite3 "
+                                           f"{bundle}/root{lib}"), r.stderr
+    assert os.path.exists(unused)
+
+
+def test_missing_program(tmp_path):
+    """A missing program: exit 127 and one line, as a shell; no bundle is left."""
+    r = run_veil(["prep", "pack", "-o", tmp_path / "b", "--", tmp_path / "nope"])
+    assert r.returncode == 127
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope" in lines[0] and "No such file" in lines[0]
+    assert not (tmp_path / "b").exists()
+    r = run_veil(["prep", "pack", "-o", tmp_path / "b", "--", "no-such-command-here"])
+    assert r.returncode == 127 and "command not found" in r.stderr
+
+
+def test_bundle_missing_files(tmp_path):
+    """A bundle whose program or seccomp profile went missing: one line naming it."""
+    bundle = tmp_path / "bundle"
+    pack(tmp_path, bundle, "--", "/bin/echo", "hi")
+    (bundle / "seccomp.json").rename(tmp_path / "seccomp.json")
+    r = run_veil(["run", bundle])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "seccomp.json" in lines[0]
+    (tmp_path / "seccomp.json").rename(bundle / "seccomp.json")
+    echo = bundle / "root" / os.path.realpath("/bin/echo").lstrip("/")
+    echo.unlink()
+    r = run_veil(["run", bundle])
+    assert (r.returncode, r.stdout) == (127, "")
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "/bin/echo: not in the bundle" in lines[0], lines
+
+
+@pytest.mark.parametrize("line, key", [
+    ("bogus = 1", "bogus"),
+    ("strict = \"yes\"", "strict"),
+])
+def test_bad_profile_in_bundle(tmp_path, line, key):
+    """An edited profile.toml with an unknown key or a wrong type: the key and its line."""
+    bundle = tmp_path / "bundle"
+    pack(tmp_path, bundle, "--", "/bin/true")
+    profile = bundle / "profile.toml"
+    text = profile.read_text()
+    profile.write_text(text + line + "\n")        # [security] is the last section
+    lineno = len(text.splitlines()) + 1
+    r = run_veil(["run", bundle])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"profile.toml:{lineno}:" in lines[0] and f"[security] {key}" in lines[0], lines[0]
+
+
+def test_progress_and_skipped_summary(tmp_path):
+    """--progress draws a bar even into a pipe; the summary names what was skipped and why
+    (a socket among the --data files, a --share path) and summary.json has it all."""
+    import socket
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "table.txt").write_text("1\n")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(data / "control.sock"))
+    try:
+        bundle = tmp_path / "bundle"
+        r = run_veil(["prep", "pack", "--progress", "-o", bundle, "--data", data,
+                      "--share", "/etc", "--", "/bin/cat", "/etc/hostname"], cwd=tmp_path,
+                     text=False)
+    finally:
+        sock.close()
+    assert r.returncode == 0, r.stderr
+    bar, _, rest = r.stderr.decode().rpartition("\r\x1b[K")
+    assert "\rveil: copying [" in bar and "files" in bar
+    lines = rest.strip().splitlines()
+    assert lines[0].startswith(f"veil: packed {bundle}:")
+    assert any("skipped 1, a socket: " + str(data / "control.sock") in ln for ln in lines)
+    assert any("shared (bound from the host)" in ln and "/etc" in ln for ln in lines)
+    summary = json.loads((bundle / "summary.json").read_text())
+    assert summary["skipped"][str(data / "control.sock")] == "a socket"
+    assert summary["files"] >= 3 and summary["bytes"] > 0 and summary["libraries"] >= 1
+    assert (bundle / "root" / str(data / "table.txt").lstrip("/")).read_text() == "1\n"
+
+
+def test_progress_only_on_a_terminal(tmp_path):
+    """Without --progress the bar is drawn when stderr is a terminal, and -q silences it."""
+    import pty
+    for quiet in ([], ["-q"]):
+        master, slave = pty.openpty()
+        bundle = tmp_path / f"bundle{len(quiet)}"
+        proc = subprocess.Popen([sys.executable, "-m", "veil", "prep", "pack", *quiet, "-o",
+                                 str(bundle), "--", "/bin/true"], stdout=subprocess.DEVNULL,
+                                stderr=slave, stdin=subprocess.DEVNULL, cwd=tmp_path)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:            # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        assert proc.wait(timeout=60) == 0, out
+        if quiet:
+            assert out == b""
+        else:
+            assert b"\rveil: copying [" in out and b"veil: packed" in out

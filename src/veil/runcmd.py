@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from .errors import UsageError, VeilError
+from .errors import CommandNotFound, UsageError, VeilError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -296,7 +296,9 @@ def _bundle_form(argv: list, args: argparse.Namespace) -> argparse.Namespace:
     if args.profile:
         raise UsageError(f"veil run {bundle}: give a bundle or --profile, not both")
     before = argv[:len(argv) - len(command)]
-    return _parser().parse_args(before + ["--profile", bundle] + command[lead + 1:])
+    args = _parser().parse_args(before + ["--profile", bundle] + command[lead + 1:])
+    args.bundle = bundle
+    return args
 
 
 def cmd_run(argv: Sequence[str]) -> int:
@@ -382,6 +384,13 @@ def cmd_run(argv: Sequence[str]) -> int:
         load_policy_file(path, session)
     try:
         result = session.run()
+    except CommandNotFound as e:
+        if getattr(args, "bundle", None) and layout is not None and e.exit_code == 127:
+            where = (f" (no {os.path.join(layout.root, e.command.lstrip('/'))})"
+                     if e.command.startswith("/") else "")
+            raise CommandNotFound(e.command, f"not in the bundle {args.bundle}{where}",
+                                  127) from None
+        raise
     except Exception as e:
         note = getattr(e, "__notes__", None)
         if note and any("raised by hook" in n for n in note):

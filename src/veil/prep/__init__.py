@@ -8,7 +8,7 @@ from ..errors import UsageError
 USAGE = ("veil prep analyze BINARY [--json]\n"
          "       veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... "
          "[--share PATH,...]\n"
-         "                      [--rewrite OLD=NEW]... -- CMD ARGS")
+         "                      [--rewrite OLD=NEW]... [--standalone] [--progress] [-q] -- CMD ARGS")
 SUBCOMMANDS = ("analyze", "pack")
 
 

@@ -1,7 +1,7 @@
 """``veil prep pack``: a learning run, then a relocatable bundle.
 
     veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... [--share PATHS]
-                   [--rewrite OLD=NEW]... -- CMD ARGS
+                   [--rewrite OLD=NEW]... [--standalone] [--progress] -- CMD ARGS
 
 BUNDLE/root/ receives, at their guest paths, the files the run read, executed
 or stat'ed, the library closures and interpreters of the ELF programs it
@@ -9,12 +9,17 @@ executed, the directories it listed (one level of entries), and every
 symlink along those paths (kept as symlinks).  ``--rewrite OLD=NEW`` replaces
 byte strings in the copies of the --config/--data files.  BUNDLE/seccomp.json
 is the syscall allowlist the run needed (an OCI profile).  BUNDLE/profile.toml
-says how to run it: ``veil run BUNDLE [-- ARGS]``.
+says how to run it: ``veil run BUNDLE [-- ARGS]``.  ``--standalone`` adds
+BUNDLE/standalone/ and the launcher BUNDLE/run (see :mod:`.standalone`).
+BUNDLE/summary.json lists what was packed and what was skipped, and why.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import stat
@@ -22,6 +27,7 @@ import sys
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import UsageError, VeilError
+from .progress import Progress, human_size
 
 DEFAULT_SHARE = ("/proc", "/dev", "/sys")
 LISTED_FILE_MAX = 1 << 20          # a file seen only in a directory listing: copied up to 1 MiB
@@ -31,6 +37,9 @@ ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "USER", "LOGNAME",
 MAX_LINKS = 40
 BINARY_SNIFF = 8192                # a file with a NUL byte in its first 8 KiB is binary
 SECCOMP_FILE = "seccomp.json"
+SUMMARY_FILE = "summary.json"
+SHOWN_PER_REASON = 4               # skipped paths named on stderr for each reason
+LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rewrite", action="append", default=[], metavar="OLD=NEW",
                    help="in the copies of the --config/--data files, replace every OLD with "
                         "NEW (host names, ports, paths); binary files are left alone")
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("--standalone", action="store_true",
+                   help="also write lief-patched copies of the programs and libraries "
+                        "(BUNDLE/standalone) and a launcher, BUNDLE/run, that runs the "
+                        "bundle without veil")
+    p.add_argument("--progress", action="store_true",
+                   help="show a progress bar on stderr even when it is not a terminal")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     p.add_argument("command", nargs=argparse.REMAINDER)
     return p
 
@@ -70,6 +85,8 @@ class Packer:
         self.skipped: Dict[str, str] = {}        # path -> reason
         self.listed_bytes = 0
         self.chosen: Set[str] = set()            # real paths of the --config/--data files
+        self.loaders: Set[str] = set()           # real paths of the ELF interpreters
+        self.progress: Optional[Progress] = None
 
     @staticmethod
     def _under(path: str, prefixes: Sequence[str]) -> Optional[str]:
@@ -167,7 +184,7 @@ class Packer:
         if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
             return real
         if not stat.S_ISREG(st.st_mode):
-            self._skip(real, "not a regular file")
+            self._skip(real, _kind_of(st.st_mode))
             return real
         if copy:
             self.copy_file(real, st)
@@ -185,6 +202,8 @@ class Packer:
             return
         self.files.add(real)
         self.bytes += st.st_size
+        if self.progress is not None:
+            self.progress.step(files=1, nbytes=st.st_size, items=0)
 
     def add_tree(self, path: str) -> None:
         """A --config/--data argument: a file, or a directory with everything below it."""
@@ -303,6 +322,22 @@ class Packer:
             lib_real = self.add(lib_path)
             if lib_real is not None:
                 self.libraries.add(lib_real)
+        if info.interpreter:
+            loader = self.walk(info.interpreter)
+            if loader is not None:
+                self.loaders.add(loader)
+
+    def library_files(self) -> Set[str]:
+        """The closures' libraries and every other copied lib*.so* (dlopen'ed ones)."""
+        return self.libraries | {p for p in self.files if LIBRARY_NAME.match(os.path.basename(p))}
+
+
+def _kind_of(mode: int) -> str:
+    for test, what in ((stat.S_ISSOCK, "a socket"), (stat.S_ISFIFO, "a fifo"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "not a regular file"
 
 
 def _environment(env: Dict[str, str]) -> Dict[str, str]:
@@ -313,14 +348,6 @@ def _umask() -> str:
     mask = os.umask(0o022)
     os.umask(mask)
     return f"{mask:03o}"
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def parse_rewrites(specs: Sequence[str]) -> List[Tuple[bytes, bytes]]:
@@ -335,19 +362,7 @@ def parse_rewrites(specs: Sequence[str]) -> List[Tuple[bytes, bytes]]:
     return pairs
 
 
-def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
-         data: Sequence[str] = (), share: Sequence[str] = (), quiet: bool = False,
-         env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-         rewrite: Sequence[str] = ()) -> Dict[str, object]:
-    """Learn COMMAND, then write BUNDLE; returns the summary."""
-    from ..oci import SyscallLearner, write_profile
-    from ..profile import Bind, Environment, Layout, Profile, Security, System, dump_profile
-    from ..session import Session
-    from .learn import Learner
-
-    bundle = os.path.abspath(bundle)
-    if os.path.exists(bundle) and (not os.path.isdir(bundle) or os.listdir(bundle)):
-        raise UsageError(f"prep pack: {bundle} exists and is not an empty directory")
+def _shared_paths(share: Sequence[str]) -> List[str]:
     shared = list(DEFAULT_SHARE)
     for item in share:
         for p in item.split(","):
@@ -355,29 +370,20 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
                 raise UsageError(f"prep pack: --share {p}: an absolute path is needed")
             if p and os.path.normpath(p) not in shared:
                 shared.append(os.path.normpath(p))
-    for path in (*config, *data):
-        if not os.path.exists(path):
-            raise UsageError(f"prep pack: {path}: no such file or directory")
-    pairs = parse_rewrites(rewrite)
-    env = dict(os.environ) if env is None else dict(env)
-    cwd = os.path.abspath(cwd or os.getcwd())
+    return shared
 
-    # every call is traced: the Learner looks at its own (path and process) calls, the
-    # SyscallLearner collects the names of all of them for the seccomp profile
-    learner = Learner(cwd)
-    calls = SyscallLearner()
-    session = Session(list(command), trace="all", observers=[learner, calls], env=env, cwd=cwd)
-    result = session.run()
 
-    root = os.path.join(bundle, "root")
-    os.makedirs(root, exist_ok=True)
-    packer = Packer(root, shared, exclude=[bundle])
+def _copy_learned(packer: Packer, paths: Dict[str, Set[str]], env: Dict[str, str],
+                  progress: Progress) -> Tuple[Set[str], Set[str]]:
+    """Bring what the learning run used into the bundle; the paths (read, written)."""
     seen: Set[str] = set()
     read: Set[str] = set()
     written: Set[str] = set()
-    created = sorted(os.path.normpath(p) for p, how in learner.paths.items() if "create" in how)
-    for path in sorted(learner.paths):
-        how = learner.paths[path] - {"create"}
+    created = sorted(os.path.normpath(p) for p, how in paths.items() if "create" in how)
+    progress.phase("copying", len(paths))
+    for path in sorted(paths):
+        progress.step()
+        how = paths[path] - {"create"}
         norm = os.path.normpath(path)
         if how - {"write"}:
             read.add(norm)
@@ -396,14 +402,72 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
             packer.add(path)
         if "list" in how:
             packer.add_listing(path)
+    return read, written
+
+
+def _skipped_lines(skipped: Dict[str, str]) -> List[str]:
+    """One line per reason: how many, and the first few paths."""
+    by_reason: Dict[str, List[str]] = {}
+    for path, reason in sorted(skipped.items()):
+        by_reason.setdefault(reason, []).append(path)
+    lines = []
+    for reason, paths in sorted(by_reason.items()):
+        shown = ", ".join(paths[:SHOWN_PER_REASON])
+        more = f" and {len(paths) - SHOWN_PER_REASON} more" if len(paths) > SHOWN_PER_REASON else ""
+        lines.append(f"veil:   skipped {len(paths)}, {reason}: {shown}{more}")
+    return lines
+
+
+def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
+         data: Sequence[str] = (), share: Sequence[str] = (), quiet: bool = False,
+         env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+         rewrite: Sequence[str] = (), standalone: bool = False,
+         progress: Optional[bool] = None) -> Dict[str, object]:
+    """Learn COMMAND, then write BUNDLE; returns the summary (also BUNDLE/summary.json).
+    PROGRESS: True or False, or None for a bar only when stderr is a terminal."""
+    from ..oci import SyscallLearner, write_profile
+    from ..profile import Bind, Environment, Layout, Profile, Security, System, dump_profile
+    from ..session import Session
+    from .learn import Learner
+
+    bundle = os.path.abspath(bundle)
+    if os.path.exists(bundle) and (not os.path.isdir(bundle) or os.listdir(bundle)):
+        raise UsageError(f"prep pack: {bundle} exists and is not an empty directory")
+    shared = _shared_paths(share)
     for path in (*config, *data):
-        packer.add_tree(os.path.abspath(path))
-    rewritten, binary = packer.rewrite(pairs)
-    packer.walk(cwd)
-    tmp = os.path.join(root, "tmp")
-    if not os.path.lexists(tmp):
-        os.makedirs(tmp)
-        os.chmod(tmp, 0o1777)
+        if not os.path.exists(path):
+            raise UsageError(f"prep pack: {path}: no such file or directory")
+    pairs = parse_rewrites(rewrite)
+    env = dict(os.environ) if env is None else dict(env)
+    cwd = os.path.abspath(cwd or os.getcwd())
+
+    # every call is traced: the Learner looks at its own (path and process) calls, the
+    # SyscallLearner collects the names of all of them for the seccomp profile
+    learner = Learner(cwd)
+    calls = SyscallLearner()
+    session = Session(list(command), trace="all", observers=[learner, calls], env=env, cwd=cwd)
+    result = session.run()
+
+    root = os.path.join(bundle, "root")
+    os.makedirs(root, exist_ok=True)
+    packer = Packer(root, shared, exclude=[bundle])
+    bar = Progress(False if quiet else progress)
+    packer.progress = bar
+    try:
+        read, written = _copy_learned(packer, learner.paths, env, bar)
+        for path in (*config, *data):
+            packer.add_tree(os.path.abspath(path))
+        rewritten, binary = packer.rewrite(pairs)
+        packer.walk(cwd)
+        tmp = os.path.join(root, "tmp")
+        if not os.path.lexists(tmp):
+            os.makedirs(tmp)
+            os.chmod(tmp, 0o1777)
+        alone = None
+        if standalone:
+            alone = _standalone(bundle, packer, list(command), env, cwd, bar)
+    finally:
+        bar.close()
 
     seccomp = os.path.join(bundle, SECCOMP_FILE)
     write_profile(seccomp, calls.names)
@@ -421,37 +485,65 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
                           paths_written=sorted(written)))
     with open(os.path.join(bundle, "profile.toml"), "w", encoding="utf-8") as f:
         f.write(f"# veil bundle: veil run {os.path.basename(bundle)} [-- ARGS]\n")
-        f.write(f"# packed from: {' '.join(command)}\n")
+        # a comment is one line: a command's line breaks are shown escaped
+        shown = shlex.join(command).replace("\r", "\\r").replace("\n", "\\n")
+        f.write(f"# packed from: {shown}\n")
         f.write(dump_profile(prof, relative_to=bundle))
 
     skipped = dict(sorted(packer.skipped.items()))
-    reasons: Dict[str, int] = {}
-    for reason in skipped.values():
-        key = reason.split(" (")[0] if reason.startswith("library") else reason
-        reasons[key] = reasons.get(key, 0) + 1
     summary = {"bundle": bundle, "files": len(packer.files), "bytes": packer.bytes,
                "libraries": len(packer.libraries), "symlinks": len(packer.links),
                "directories": len(packer.dirs), "skipped": skipped,
                "syscalls": len(calls.names), "rewritten": rewritten,
                "not_rewritten": {p: "binary" for p in binary},
                "exit_code": result.exit_code}
+    if alone is not None:
+        summary["standalone"] = alone
+    with open(os.path.join(bundle, SUMMARY_FILE), "w", encoding="utf-8") as f:
+        json.dump({**summary, "bundle": "."}, f, indent=1)
+        f.write("\n")
     if not quiet:
-        why = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
-        notes = ""
-        if pairs:
-            notes += (f"; rewrote {len(rewritten)} files "
-                      f"({sum(rewritten.values())} replacements)")
-            if binary:
-                notes += f", {len(binary)} binary files not rewritten"
-        print(f"veil: packed {bundle}: {summary['files']} files ({_size(packer.bytes)}), "
-              f"{summary['libraries']} libraries, {summary['symlinks']} symlinks, "
-              f"{summary['directories']} directories, {len(calls.names)} syscalls; "
-              f"skipped {len(skipped)}" + (f" ({why})" if why else "") + notes,
-              file=sys.stderr)
+        _report(summary, pairs, alone)
         if result.exit_code:
             print(f"veil: note: the learning run exited with status {result.exit_code}",
                   file=sys.stderr)
     return summary
+
+
+def _standalone(bundle: str, packer: Packer, command: List[str], env: Dict[str, str],
+                cwd: str, bar: Progress) -> Dict[str, object]:
+    from .standalone import LAUNCHER, StandaloneWriter, library_dirs, new_link
+    first = [os.path.realpath(d) for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    writer = StandaloneWriter(bundle, new_link(), library_dirs(packer.library_files(), first),
+                              packer.loaders)
+    total = sum(len(files) for _, _, files in os.walk(packer.root))
+    bar.phase("standalone", total)
+    writer.write(lambda size: bar.step())
+    writer.launcher(command, env.get("PATH", ""), cwd)
+    packer.skipped.update(writer.skipped)
+    return {"launcher": LAUNCHER, "link": writer.link, "patched": len(writer.patched),
+            "scripts": len(writer.scripts), "linked": writer.linked, "bytes": writer.bytes,
+            "library_dirs": writer.lib_dirs}
+
+
+def _report(summary: Dict[str, object], pairs: Sequence[Tuple[bytes, bytes]],
+            alone: Optional[Dict[str, object]]) -> None:
+    skipped = summary["skipped"]
+    notes = ""
+    if pairs:
+        rewritten = summary["rewritten"]
+        notes += f"; rewrote {len(rewritten)} files ({sum(rewritten.values())} replacements)"
+        if summary["not_rewritten"]:
+            notes += f", {len(summary['not_rewritten'])} binary files not rewritten"
+    if alone is not None:
+        notes += (f"; standalone: {alone['patched']} patched ELF files, {alone['scripts']} "
+                  f"scripts ({human_size(alone['bytes'])}), launcher {summary['bundle']}/run")
+    print(f"veil: packed {summary['bundle']}: {summary['files']} files "
+          f"({human_size(summary['bytes'])}), {summary['libraries']} libraries, "
+          f"{summary['symlinks']} symlinks, {summary['directories']} directories, "
+          f"{summary['syscalls']} syscalls; skipped {len(skipped)}" + notes, file=sys.stderr)
+    for line in _skipped_lines(skipped):
+        print(line, file=sys.stderr)
 
 
 def cmd_pack(argv: Sequence[str]) -> int:
@@ -463,7 +555,8 @@ def cmd_pack(argv: Sequence[str]) -> int:
         raise UsageError("prep pack: a command to learn is needed: veil prep pack -o BUNDLE -- CMD")
     try:
         pack(command, args.output, args.config, args.data, args.share, args.quiet,
-             rewrite=args.rewrite)
+             rewrite=args.rewrite, standalone=args.standalone,
+             progress=True if args.progress else None)
     except OSError as e:
         raise VeilError(f"prep pack: {e.filename or args.output}: {e.strerror}") from None
     return 0

@@ -1,0 +1,152 @@
+"""``veil prep pack --standalone``: the bundle runs without veil, through BUNDLE/run, with
+the bundle's own loader and libraries; the host's files are never changed."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import run_veil
+from veil.prep.elfinfo import read_elf
+
+SCRIPT = """#!/bin/sh
+# a shell script calling coreutils found through PATH
+printf 'pear\\napple\\n' | sort | tr a-z A-Z
+echo "words: $(echo one two three | wc -w)"
+cat /proc/self/maps
+"""
+
+
+def sha(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def mapped_files(maps: str):
+    """The files a /proc/PID/maps text maps (no [heap], [vdso], anonymous)."""
+    return {line.split(None, 5)[5] for line in maps.splitlines()
+            if len(line.split(None, 5)) == 6 and line.split(None, 5)[5].startswith("/")}
+
+
+def shared_objects(files):
+    return {f for f in files if ".so" in os.path.basename(f)}
+
+
+def launch(bundle, *args, **kw):
+    r = subprocess.run([bundle / "run", *map(str, args)], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL, **kw)
+    return r
+
+
+def pack(tmp_path, bundle, *args):
+    r = run_veil(["prep", "pack", "--standalone", "-o", bundle, *args], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_shell_script_standalone_and_moved(tmp_path):
+    script = tmp_path / "tool.sh"
+    script.write_text(SCRIPT)
+    script.chmod(0o755)
+    host_files = [script, *(os.path.realpath(shutil.which(p)) for p in
+                            ("sh", "sort", "tr", "wc", "cat"))]
+    host_files += [os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6"),
+                   os.path.realpath("/lib64/ld-linux-x86-64.so.2")]
+    before = {str(p): sha(p) for p in host_files}
+    bundle = tmp_path / "bundle"
+    r = pack(tmp_path, bundle, "--", script)
+    assert r.stdout.startswith("APPLE\nPEAR\nwords: 3\n")
+    assert "standalone: " in r.stderr and "launcher" in r.stderr
+    # the originals are never changed; root/ keeps plain copies (veil needs no patching)
+    assert {str(p): sha(p) for p in host_files} == before
+    sh_real = os.path.realpath(shutil.which("sh"))
+    assert sha(bundle / "root" / sh_real.lstrip("/")) == before[sh_real]
+    # the standalone copies: PT_INTERP through the launcher's link, RUNPATH from $ORIGIN
+    summary = json.loads((bundle / "summary.json").read_text())
+    link = summary["standalone"]["link"]
+    patched = read_elf(str(bundle / "standalone" / sh_real.lstrip("/")), full=False)
+    assert patched.interpreter == link + "/s/lib64/ld-linux-x86-64.so.2"
+    assert patched.runpath and patched.runpath.startswith("$ORIGIN/")
+    assert (bundle / "standalone" / str(script).lstrip("/")).read_text().startswith(
+        f"#!{link}/s/bin/sh\n")
+
+    for where in (bundle, tmp_path / "moved" / "b"):
+        if where != bundle:
+            where.parent.mkdir()
+            bundle.rename(where)
+        r = launch(where, cwd="/")
+        assert r.returncode == 0, r.stderr
+        text, maps = r.stdout.split("words: 3\n")
+        assert text == "APPLE\nPEAR\n"
+        # `cat` (a program the script found through PATH) and every library it maps
+        # are the bundle's, wherever the bundle is now
+        files = mapped_files(maps)
+        tree = str(where / "standalone") + "/"
+        assert os.path.join(tree, "usr/bin/cat") in files
+        libs = shared_objects(files)
+        assert libs and all(f.startswith(tree) for f in libs), libs
+        assert any(os.path.basename(f) == "libc.so.6" for f in libs)
+        r = run_veil(["run", where], cwd="/")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("APPLE\nPEAR\nwords: 3\n")
+
+
+ORIGIN_LIB = "const char *greeting(void) { return \"hello from libgreet\"; }\n"
+ORIGIN_MAIN = r"""
+#include <stdio.h>
+const char *greeting(void);
+int main(void) {
+    puts(greeting());
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
+    return 0;
+}
+"""
+
+
+def test_origin_runpath_program(tmp_path):
+    """A program finding its library through $ORIGIN: packed, its host directory deleted,
+    it runs from the bundle with veil and without."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed")
+    app = tmp_path / "app"
+    (app / "bin").mkdir(parents=True)
+    (app / "lib").mkdir()
+    (tmp_path / "greet.c").write_text(ORIGIN_LIB)
+    (tmp_path / "main.c").write_text(ORIGIN_MAIN)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", app / "lib/libgreet.so",
+                    tmp_path / "greet.c"], check=True)
+    subprocess.run(["gcc", "-o", app / "bin/hello", tmp_path / "main.c", "-L", app / "lib",
+                    "-lgreet", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"], check=True)
+    assert read_elf(str(app / "bin/hello"), full=False).runpath == "$ORIGIN/../lib"
+    bundle = tmp_path / "bundle"
+    r = pack(tmp_path, bundle, "--", app / "bin/hello")
+    assert r.stdout.startswith("hello from libgreet\n")
+    assert (bundle / "root" / str(app / "lib/libgreet.so").lstrip("/")).is_file()
+    shutil.rmtree(app)
+    assert not app.exists()
+    r = run_veil(["run", bundle])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("hello from libgreet\n")
+    r = launch(bundle)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("hello from libgreet\n")
+    libs = shared_objects(mapped_files(r.stdout))
+    greet = str(bundle / "standalone" / str(app / "lib/libgreet.so").lstrip("/"))
+    assert greet in libs
+    assert all(f.startswith(str(bundle / "standalone") + "/") for f in libs), libs
+
+
+def test_launcher_errors(tmp_path):
+    bundle = tmp_path / "bundle"
+    pack(tmp_path, bundle, "--", "/bin/true")
+    shutil.rmtree(bundle / "standalone")
+    r = launch(bundle)
+    assert r.returncode == 126
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "standalone is missing" in lines[0]
