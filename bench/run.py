@@ -21,6 +21,7 @@ See bench/README.md for what the workloads and peers are.
 import argparse
 import csv
 import datetime
+import json
 import os
 import platform
 import re
@@ -38,6 +39,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 import gen_make  # noqa: E402  (bench/gen_make.py)
+import summary  # noqa: E402  (bench/summary.py)
 
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
 
@@ -46,41 +48,115 @@ CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
 # workloads
 
 class Workload:
-    """A command to benchmark, parametrised by one size."""
+    """A command to benchmark, parametrised by one size.
 
-    def __init__(self, name, default, quick, what, unit, cmd):
+    `cmd(ctx, size)` gives the argv (ctx.build: compiled workloads, ctx.scratch:
+    a scratch directory on /dev/shm where there is one); `prepare(ctx, size)`,
+    if given, runs before every run, untimed (tar: a fresh, empty destination).
+    """
+
+    def __init__(self, name, default, quick, what, unit, cmd, prepare=None, warm=None,
+                 quiet=False):
         self.name = name
         self.default = default      # size of the default run
         self.quick = quick          # size for --quick (and the warm-up floor)
         self.what = what            # one line for the table header / README
         self.unit = unit            # what the size counts
-        self._cmd = cmd             # (build_dir, size) -> argv
+        self._cmd = cmd
+        self._prepare = prepare
+        self.warm = warm            # size of the warm-up run (default: a tenth)
+        self.quiet = quiet          # stdout to /dev/null (find prints every entry)
 
-    def argv(self, build_dir, size):
-        return self._cmd(build_dir, size)
+    def argv(self, ctx, size):
+        return self._cmd(ctx, size)
+
+    def prepare(self, ctx, size):
+        if self._prepare:
+            self._prepare(ctx, size)
+
+    def warm_size(self, size):
+        return min(size, self.warm or max(self.quick, size // 10))
 
 
-def _make_argv(build_dir, nfiles):
-    tree = gen_make.generate(os.path.join(build_dir, "make-%d" % nfiles), nfiles)
+class Context:
+    """Where the workloads live: build (compiled, generated make trees), scratch (tar)."""
+
+    def __init__(self, build, scratch):
+        self.build, self.scratch = build, scratch
+
+
+def _make_argv(ctx, nfiles):
+    tree = gen_make.generate(os.path.join(ctx.build, "make-%d" % nfiles), nfiles)
     # -B: rebuild everything every time, so every run does the same work.
     return ["make", "-B", "-j2", "-s", "-C", tree]
 
 
+# the system's python3 (not a pyenv shim: that is a shell script that execs more)
+PYTHON = next((p for p in ("/usr/bin/python3", sys.executable) if os.access(p, os.X_OK)))
+IMPORTS = "import json, email, http.client, sqlite3"
+
+
+def _python_argv(ctx, n):
+    return ["sh", "-c", 'i=0; while [ $i -lt %d ]; do %s -c "%s" || exit 1; i=$((i+1)); done'
+            % (n, PYTHON, IMPORTS)]
+
+
+def _tarball(ctx, nfiles):
+    """bench scratch/tar-N.tar: N files of 1-3 KiB in directories of 50, made once."""
+    path = os.path.join(ctx.scratch, "tar-%d.tar" % nfiles)
+    if not os.path.exists(path):
+        import io
+        import tarfile
+        with tarfile.open(path + ".tmp", "w") as tf:
+            for i in range(nfiles):
+                data = (b"veil bench file %d\n" % i) * (64 + (i * 37) % 128)
+                info = tarfile.TarInfo("tree/d%03d/f%05d.txt" % (i // 50, i))
+                info.size, info.mtime, info.mode = len(data), 1700000000 + i, 0o644
+                tf.addfile(info, io.BytesIO(data))
+        os.rename(path + ".tmp", path)
+    return path
+
+
+def _tar_dest(ctx, nfiles):
+    return os.path.join(ctx.scratch, "tar-%d.out" % nfiles)
+
+
+def _tar_prepare(ctx, nfiles):
+    dest = _tar_dest(ctx, nfiles)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.mkdir(dest)
+
+
+def _tar_argv(ctx, nfiles):
+    return ["tar", "-C", _tar_dest(ctx, nfiles), "-xf", _tarball(ctx, nfiles)]
+
+
+def _bin(name, *fixed):
+    return lambda ctx, n: [os.path.join(ctx.build, name), str(n), *fixed]
+
+
 WORKLOADS = {
     w.name: w for w in [
-        Workload("getppid", 30000, 2000, "N x syscall(SYS_getppid)", "calls",
-                 lambda b, n: [os.path.join(b, "getppid"), str(n)]),
+        Workload("getppid", 30000, 2000, "N x syscall(SYS_getppid)", "calls", _bin("getppid")),
         Workload("fileloop", 10000, 500, "N x {openat /etc/passwd, fstat, close}", "loops",
-                 lambda b, n: [os.path.join(b, "fileloop"), str(n)]),
+                 _bin("fileloop")),
         Workload("forkexec", 500, 20, "N x {fork, child execs /bin/true, waitpid}", "children",
-                 lambda b, n: [os.path.join(b, "forkexec"), str(n)]),
-        Workload("make", 40, 4, "make -B -j2 of N generated C files", "files",
-                 _make_argv),
+                 _bin("forkexec")),
+        Workload("python", 5, 1, "N x python3 -c '%s' in an sh loop" % IMPORTS, "imports",
+                 _python_argv),
+        Workload("tar", 4000, 100, "tar -xf of a generated tarball of N files onto /dev/shm",
+                 "files", _tar_argv, prepare=_tar_prepare),
+        Workload("make", 40, 2, "make -B -j2 of N generated C files", "files", _make_argv),
+        Workload("find", 99, 2, "find /usr -xdev -maxdepth N, output to /dev/null", "depth",
+                 lambda ctx, n: ["find", "/usr", "-xdev", "-maxdepth", str(n)], warm=2,
+                 quiet=True),
+        Workload("echo", 5000, 200, "N x 64-byte round trips over TCP on 127.0.0.1, "
+                 "server thread + client thread", "round trips", _bin("echo", "64", "send")),
         Workload("threads", 15000, 1000, "2 threads x N getppid (multi-threaded)", "calls/thread",
-                 lambda b, n: [os.path.join(b, "threads"), str(n), "2"]),
+                 _bin("threads", "2")),
     ]
 }
-DEFAULT_WORKLOADS = ["getppid", "fileloop", "forkexec", "make", "threads"]
+DEFAULT_WORKLOADS = list(WORKLOADS)
 
 
 def build(build_dir, cc):
@@ -93,6 +169,7 @@ def build(build_dir, cc):
         ("fileloop", [os.path.join(wdir, "fileloop.c")], [common], []),
         ("forkexec", [os.path.join(wdir, "forkexec.c")], [common], []),
         ("threads", [os.path.join(wdir, "threads.c")], [common], ["-pthread"]),
+        ("echo", [os.path.join(wdir, "echo.c")], [common], ["-pthread"]),
         ("mintracer", [os.path.join(BENCH, "mintracer.c")], [], []),
     ]
     for name, srcs, deps, extra in targets:
@@ -115,47 +192,71 @@ class Skip(Exception):
     """A peer cannot run here; the message says why."""
 
 
+class Files:
+    """Per-run paths a peer may use: the trace output, veil's stats file."""
+
+    def __init__(self, tmpdir, tag):
+        self.out = os.path.join(tmpdir, tag + ".trace")
+        self.stats = os.path.join(tmpdir, tag + ".stats")
+        self.err = os.path.join(tmpdir, tag + ".stderr")
+
+    def remove(self):
+        for f in (self.out, self.stats, self.err):
+            try:
+                os.unlink(f)
+            except FileNotFoundError:
+                pass
+
+
 class Peer:
     """A way of running a command: natively, or under some tracer.
 
-    `prefix(outfile)` returns the argv to put in front of the workload's argv.
-    `pin` runs the peer (tracer and tracees) on a single CPU.
+    `prefix(files)` returns the argv to put in front of the workload's argv.
+    `pin` runs the peer (tracer and tracees) on a single CPU.  `collect`
+    returns what the peer itself reported about one run: (stops, seconds
+    inside its session), each None if it does not say.
     """
 
-    measures_stops = False
+    env = None   # the environment of its runs (None: the runner's, less PYTHONPATH)
 
     def __init__(self, name, pin=False):
         self.name = name
         self.pin = pin
-        self.env = None
+        self.info = ""  # one line for the results header, if any
 
-    def prefix(self, outfile):
+    def prefix(self, files):
         raise NotImplementedError
 
-    def argv(self, cmd, outfile):
-        return self.prefix(outfile) + cmd
+    def argv(self, cmd, files):
+        return self.prefix(files) + cmd
 
-    def probe(self, tmpdir):
-        """Raise Skip if the peer cannot run; called once before the runs."""
-        argv = self.argv(["/bin/true"], os.path.join(tmpdir, "probe.out"))
+    def probe(self, tmpdir, pin_cpu):
+        """Raise Skip if the peer cannot run; called once before the runs.
+        The run on /bin/true is kept as self.probed."""
         try:
-            res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, env=self.env, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise Skip("%s: %s" % (shlex.join(argv), e))
-        if res.returncode != 0:
-            tail = res.stdout.strip().splitlines()[-1:] or ["(no output)"]
-            e = Skip("`%s` exited %d: %s" % (shlex.join(argv), res.returncode, tail[0]))
-            e.short = "exited %d: %s" % (res.returncode, tail[0])
+            self.probed = run = run_once(self, ["/bin/true"], tmpdir, "probe", 120, pin_cpu)
+        except OSError as e:
+            raise Skip("%s: %s" % (shlex.join(self.argv(["/bin/true"], Files(tmpdir, "probe"))),
+                                   e))
+        if run.rc != 0:
+            argv = self.argv(["/bin/true"], Files(tmpdir, "probe"))
+            tail = run.err.strip().splitlines()[-1:] or ["(no output)"]
+            e = Skip("`%s` exited %d: %s" % (shlex.join(argv), run.rc, tail[0]))
+            e.short = "exited %d: %s" % (run.rc, tail[0])
             raise e
 
-    def stops(self, stderr_text):
-        """Stops taken in one run, if the peer reports them."""
-        return None
+    def run_env(self):
+        if self.env is not None:
+            return self.env
+        # the runner's own PYTHONPATH (e.g. a veil checkout) is not the workload's
+        return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def collect(self, files, stderr_text):
+        return None, None
 
 
 class Native(Peer):
-    def prefix(self, outfile):
+    def prefix(self, files):
         return []
 
 
@@ -164,29 +265,61 @@ class Strace(Peer):
         super().__init__(name, pin)
         self.extra = list(extra)
 
-    def prefix(self, outfile):
-        return [self.exe, "-f", *self.extra, "-o", outfile]
+    def prefix(self, files):
+        return [self.exe, "-f", *self.extra, "-o", files.out]
 
-    def probe(self, tmpdir):
+    def probe(self, tmpdir, pin_cpu):
         self.exe = shutil.which("strace")
         if not self.exe:
             raise Skip("strace not installed (apt-get install strace)")
-        super().probe(tmpdir)
+        super().probe(tmpdir, pin_cpu)
 
 
 class Proot(Peer):
-    def prefix(self, outfile):
+    """`proot CMD`; with seccomp=False, PROOT_NO_SECCOMP=1 in its environment."""
+
+    def __init__(self, name, pin=False, seccomp=True):
+        super().__init__(name, pin)
+        self.seccomp = seccomp
+
+    def prefix(self, files):
         return [self.exe]
 
-    def probe(self, tmpdir):
+    def run_env(self):
+        env = super().run_env()
+        if not self.seccomp:
+            env["PROOT_NO_SECCOMP"] = "1"
+        return env
+
+    def probe(self, tmpdir, pin_cpu):
         self.exe = shutil.which("proot")
         if not self.exe:
             raise Skip("proot not installed (apt-get install proot)")
-        super().probe(tmpdir)
+        super().probe(tmpdir, pin_cpu)
+        self.info = proot_seccomp_info(self.exe, self.run_env())
+
+
+def proot_seccomp_info(exe, env):
+    """Whether this proot can use seccomp: its own -V line, and the tracee's
+    Seccomp field in /proc/self/status (2 = a filter is installed)."""
+    def out(argv):
+        try:
+            return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, env=env, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return str(e)
+    ver = out([exe, "-V"])
+    v = re.search(r"\b(\d+\.\d+\.\d+)\b", ver)
+    acc = re.search(r"built-in accelerators: (.*)", ver)
+    status = re.search(r"^Seccomp:\s*(\d+)", out([exe, "grep", "^Seccomp:", "/proc/self/status"]),
+                       re.M)
+    return "proot %s (%s); tracee's Seccomp: %s%s" % (
+        v.group(1) if v else "?", acc.group(1).strip() if acc else "accelerators: ?",
+        status.group(1) if status else "?",
+        " (PROOT_NO_SECCOMP=1)" if env.get("PROOT_NO_SECCOMP") else "")
 
 
 class Mintracer(Peer):
-    measures_stops = True
     STATS = re.compile(r"mintracer: (\d+) syscall-entry, (\d+) syscall-exit, (\d+) seccomp, "
                        r"(\d+) event, (\d+) signal, (\d+) group stops")
 
@@ -195,53 +328,68 @@ class Mintracer(Peer):
         self.exe = os.path.join(build_dir, "mintracer")
         self.flags = ["--seccomp"] if seccomp else []
 
-    def prefix(self, outfile):
+    def prefix(self, files):
         return [self.exe, "--stats"] + self.flags + ["--"]
 
-    def stops(self, stderr_text):
+    def collect(self, files, stderr_text):
         m = None
         for m in self.STATS.finditer(stderr_text):
             pass
-        return sum(int(g) for g in m.groups()) if m else None
+        return (sum(int(g) for g in m.groups()) if m else None), None
+
+
+# `python -m veil.benchcmd --child STATS VEIL-ARGS` from a given src/ directory,
+# without putting it on the workload's PYTHONPATH
+_FROM_SRC = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
+             "runpy.run_module('veil.benchcmd', run_name='__main__', alter_sys=True)")
 
 
 class Veil(Peer):
-    """`veil trace -f -o FILE -- CMD`, optionally with `--affinity off` or `--format binary|json`.
+    """`veil SUBCOMMAND EXTRA... -- CMD` (`trace -f -o FILE`, `run -r / ...`).
 
-    Which veil: --veil CMD if given; else `veil` on PATH, `python3 -m veil`,
-    and `python3 -m veil` with this checkout's src/ on PYTHONPATH, the first
-    that can trace /bin/true.
+    Which veil: --veil CMD if given; else this checkout's src/ (if its C part
+    is built), else the installed package, the first that can trace /bin/true.
+    The last two run as `python -m veil.benchcmd --child STATS` (the veil CLI
+    unchanged; STATS gets the engine's stop count and the time spent inside
+    the session, which leaves Python's start-up out of the cost per stop).
     """
 
-    def __init__(self, name, extra, veil_cmd, pin=False):
+    def __init__(self, name, subcmd, extra, veil_cmd, pin=False):
         super().__init__(name, pin)
+        self.subcmd = subcmd
         self.extra = extra
         self.veil_cmd = veil_cmd
         self.base = None
+        self.with_stats = False
 
-    def prefix(self, outfile):
-        return self.base + ["trace"] + self.extra + ["-f", "-o", outfile, "--"]
+    def prefix(self, files):
+        base = self.base + (["--child", files.stats] if self.with_stats else [])
+        words = self.extra + (["-f", "-o", files.out] if self.subcmd == "trace" else [])
+        return base + [self.subcmd] + words + ["--"]
 
     def candidates(self):
-        """(label, argv prefix, env) for each way of running veil to try."""
+        """(label, argv prefix, env, reports stats?) for each way of running veil to try."""
         if self.veil_cmd:
-            yield self.veil_cmd, shlex.split(self.veil_cmd), None
+            yield self.veil_cmd, shlex.split(self.veil_cmd), dict(os.environ), False
             return
-        exe = shutil.which("veil")
-        if exe:
-            yield "veil", [exe], None
-        yield "python3 -m veil", [sys.executable, "-m", "veil"], None
         src = os.path.join(REPO, "src")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        yield "PYTHONPATH=src python3 -m veil", [sys.executable, "-m", "veil"], env
+        if os.path.isdir(os.path.join(src, "veil")):
+            # an installed package has its bytecode compiled, a checkout may not
+            # (PYTHONDONTWRITEBYTECODE): compiling every module at each start
+            # would triple veil's start-up
+            subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(src, "veil")],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            yield "veil from %s" % os.path.relpath(src), [sys.executable, "-c", _FROM_SRC, src], \
+                None, True
+        yield "installed veil", [sys.executable, "-m", "veil.benchcmd"], None, True
 
-    def probe(self, tmpdir):
+    def probe(self, tmpdir, pin_cpu):
         reasons = []
-        for label, base, env in self.candidates():
-            self.base, self.env = base, env
+        for label, base, env, stats in self.candidates():
+            self.base, self.env, self.with_stats = base, env, stats
             try:
-                super().probe(tmpdir)
+                super().probe(tmpdir, pin_cpu)
                 self.label = label
                 return
             except Skip as e:
@@ -251,13 +399,43 @@ class Veil(Peer):
         self.base = self.env = None
         raise Skip("veil not runnable (%s)" % "; ".join(reasons))
 
+    def collect(self, files, stderr_text):
+        try:
+            with open(files.stats) as f:
+                st = json.load(f)
+        except (OSError, ValueError):
+            return None, None
+        return st.get("engine", {}).get("stops"), st.get("duration")
 
-PEER_NAMES = ["native", "strace", "strace-seccomp", "mintracer", "mintracer-seccomp", "veil",
-              "veil-noaffinity", "veil-binary", "veil-json", "veil-python", "proot"]
+
+VEIL_PEERS = {
+    # name: (subcommand, extra words)
+    "veil": ("trace", []),                                 # text trace to a file
+    "veil-noaffinity": ("trace", ["--affinity", "off"]),
+    "veil-binary": ("trace", ["--format", "binary"]),      # raw records: the C loop's stops
+    "veil-binary-noaffinity": ("trace", ["--format", "binary", "--affinity", "off"]),
+    "veil-json": ("trace", ["--format", "json"]),
+    "veil-python": ("trace", ["--backend", "python"]),     # python-ptrace: what C buys
+    # one class traced: the C engine's seccomp filter stops only those calls,
+    # the python-ptrace backend (no seccomp) still stops at every one
+    "veil-file": ("trace", ["-e", "trace=%file"]),
+    "veil-python-file": ("trace", ["--backend", "python", "-e", "trace=%file"]),
+    # a layout (a bind makes veil resolve every path call in the guest's view);
+    # calls that take no path are not stopped at all
+    "veil-layout": ("run", ["-r", "/", "-b", "/tmp:/tmp"]),
+}
+PEER_NAMES = ["native", "strace", "strace-seccomp", "proot", "proot-noseccomp", "mintracer",
+              "mintracer-seccomp", *VEIL_PEERS]
 # mintracer-pin is the floor for veil's default placement (loop on the
 # tracee's core); plain mintracer is the floor for veil-noaffinity.
-DEFAULT_PEERS = ["native", "strace", "mintracer", "mintracer-seccomp", "mintracer-pin", "veil",
-                 "veil-noaffinity", "proot"]
+DEFAULT_PEERS = ["native", "strace", "strace-seccomp", "proot", "proot-noseccomp", "mintracer",
+                 "mintracer-pin", "veil", "veil-noaffinity", "veil-pin", "veil-binary",
+                 "veil-binary-noaffinity", "veil-binary-pin", "veil-layout", "veil-python",
+                 "veil-file", "veil-python-file"]
+# --quick checks that every mode works: every peer, -pin once for each kind of
+# tracer (a -pin peer is its base peer under a one-CPU mask)
+QUICK_PEERS = [p for p in DEFAULT_PEERS if p not in ("veil-binary-noaffinity", "veil-binary-pin")
+               ] + ["mintracer-seccomp", "veil-json", "strace-pin"]
 
 
 def make_peer(name, build_dir, veil_cmd):
@@ -271,23 +449,12 @@ def make_peer(name, build_dir, veil_cmd):
     if base == "strace-seccomp":
         # strace's own kernel filter, tracing one class (all syscalls would stop anyway)
         return Strace(name, pin, ["--seccomp-bpf", "-e", "trace=%file"])
-    if base == "proot":
-        return Proot(name, pin)
-    if base == "mintracer":
-        return Mintracer(name, build_dir, seccomp=False, pin=pin)
-    if base == "mintracer-seccomp":
-        return Mintracer(name, build_dir, seccomp=True, pin=pin)
-    if base == "veil":
-        return Veil(name, [], veil_cmd, pin)
-    if base == "veil-noaffinity":
-        return Veil(name, ["--affinity", "off"], veil_cmd, pin)
-    if base == "veil-binary":
-        return Veil(name, ["--format", "binary"], veil_cmd, pin)
-    if base == "veil-json":
-        return Veil(name, ["--format", "json"], veil_cmd, pin)
-    if base == "veil-python":
-        # the python-ptrace reference backend: what the C accelerator buys
-        return Veil(name, ["--backend", "python"], veil_cmd, pin)
+    if base in ("proot", "proot-noseccomp"):
+        return Proot(name, pin, seccomp=base == "proot")
+    if base in ("mintracer", "mintracer-seccomp"):
+        return Mintracer(name, build_dir, seccomp=base == "mintracer-seccomp", pin=pin)
+    if base in VEIL_PEERS:
+        return Veil(name, *VEIL_PEERS[base], veil_cmd, pin)
     raise ValueError(name)
 
 
@@ -295,8 +462,12 @@ def make_peer(name, build_dir, veil_cmd):
 # measuring
 
 class Run:
-    def __init__(self, rc, wall, user, sys_, stops, err):
-        self.rc, self.wall, self.user, self.sys, self.stops, self.err = rc, wall, user, sys_, stops, err
+    """One run: exit status, wall and CPU seconds, and what the peer reported
+    (stops taken, seconds inside its session), None where it reports nothing."""
+
+    def __init__(self, rc, wall, user, sys_, stops, inner, err):
+        self.rc, self.wall, self.user, self.sys, self.err = rc, wall, user, sys_, err
+        self.stops, self.inner = stops, inner
 
     @property
     def cpu(self):
@@ -317,11 +488,10 @@ def _kill_group(holder):
 NEW_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 
 
-def run_once(peer, cmd, tmpdir, tag, timeout, pin_cpu):
-    """Run `cmd` under `peer` once; returns a Run."""
-    outfile = os.path.join(tmpdir, tag + ".trace")
-    errfile = os.path.join(tmpdir, tag + ".stderr")
-    argv = peer.argv(cmd, outfile)
+def run_once(peer, cmd, tmpdir, tag, timeout, pin_cpu, quiet=False):
+    """Run `cmd` under `peer` once; returns a Run.  quiet: its stdout to /dev/null."""
+    files = Files(tmpdir, tag)
+    argv = peer.argv(cmd, files)
     holder = {}
     # The watchdog sleeps in one timed wait (no polling while we measure).
     timer = threading.Timer(timeout, _kill_group, [holder])
@@ -333,12 +503,13 @@ def run_once(peer, cmd, tmpdir, tag, timeout, pin_cpu):
         saved_affinity = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {pin_cpu})
     try:
-        with open(errfile, "w+") as ferr:
+        with open(files.err, "w+") as ferr, open(os.devnull, "w") as null:
             r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             try:
-                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=ferr, stderr=ferr,
-                                     env=peer.env, **NEW_GROUP)
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=null if quiet else ferr, stderr=ferr,
+                                     env=peer.run_env(), **NEW_GROUP)
             finally:
                 if saved_affinity is not None:
                     os.sched_setaffinity(0, saved_affinity)
@@ -349,17 +520,14 @@ def run_once(peer, cmd, tmpdir, tag, timeout, pin_cpu):
             timer.cancel()
             ferr.seek(0)
             err = ferr.read()
+        stops, inner = peer.collect(files, err)
     finally:
         timer.cancel()
-        for f in (outfile, errfile):
-            try:
-                os.unlink(f)
-            except FileNotFoundError:
-                pass
+        files.remove()
     if holder.get("timed_out"):
         err += "\n(killed after %d s)" % timeout
     return Run(rc, t1 - t0, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime,
-               peer.stops(err), err)
+               stops, inner, err)
 
 
 def count_syscalls(cmd, tmpdir):
@@ -395,18 +563,30 @@ class Result:
         self.syscalls = None
         self.native = None   # Result of native on this workload, if measured
         self.strace = None
-        self.startup = None  # the peer's wall time on /bin/true
+        self.startup = None  # the peer's Run-medians on /bin/true: (wall, inner or None)
 
     def ok_runs(self):
         return [r for r in self.runs if r.rc == 0]
 
     def median(self, attr="wall"):
         vals = [getattr(r, attr) for r in self.ok_runs()]
-        return statistics.median(vals) if vals else None
+        return statistics.median(vals) if vals and None not in vals else None
 
     def wall_range(self):
         vals = [r.wall for r in self.ok_runs()]
         return (min(vals), max(vals)) if vals else (None, None)
+
+    def net(self):
+        """Seconds the workload adds to the peer's own start-up: the median
+        minus the peer's time on /bin/true.  For veil both are the time inside
+        its session (Python's start-up is left out); for the others wall."""
+        if self.startup is None:
+            return None
+        inner, inner0 = self.median("inner"), self.startup[1]
+        if inner is not None and inner0 is not None:
+            return inner - inner0
+        wall = self.median()
+        return None if wall is None else wall - self.startup[0]
 
     def stops(self):
         """(stops per run, measured?) -- measured if the peer counts them,
@@ -426,12 +606,27 @@ class Result:
         a, b = self.median(), other.median()
         return a / b if a and b else None
 
-    def overhead_us(self, per):
-        """Microseconds added over native, per syscall or per stop."""
-        if self.peer.startswith("native") or self.native is None:
+    def net_ratio(self):
+        """net / native's net: what the peer costs the workload, start-up aside."""
+        if self.native is None:
             return None
-        a, b = self.median(), self.native.median()
-        if a is None or b is None or not per:
+        a, b = self.net(), self.native.net()
+        return a / b if a is not None and b and b > 0 else None
+
+    def per_stop_us(self):
+        """overhead_us per stop; None where the peer stops at few of the calls
+        (under 5%: then the cost is not the stops')."""
+        stops, _ = self.stops()
+        if not stops or (self.syscalls and stops < 0.05 * self.syscalls):
+            return None
+        return self.overhead_us(stops)
+
+    def overhead_us(self, per):
+        """Microseconds the peer adds over native (start-ups aside), per syscall or stop."""
+        if self.peer.startswith("native") or self.native is None or not per:
+            return None
+        a, b = self.net(), self.native.net()
+        if a is None or b is None:
             return None
         return (a - b) / per * 1e6
 
@@ -451,7 +646,7 @@ def fmt_ratio(v):
 
 def table_rows(results):
     head = ["workload", "peer", "median s", "min-max s", "cpu s", "start ms", "x native",
-            "x strace", "syscalls", "stops", "us/syscall", "us/stop"]
+            "net x native", "x strace", "syscalls", "stops", "us/stop"]
     rows = [head]
     for r in results:
         if r.status != "ok":
@@ -464,12 +659,11 @@ def table_rows(results):
             r.workload, r.peer, fmt(r.median(), ".3f"),
             "%s-%s" % (fmt(lo, ".3f"), fmt(hi, ".3f")),
             fmt(r.median("cpu"), ".3f"),
-            fmt(r.startup * 1e3 if r.startup is not None else None, ".1f"),
-            fmt_ratio(r.ratio(r.native)), fmt_ratio(r.ratio(r.strace)),
+            fmt(r.startup[0] * 1e3 if r.startup is not None else None, ".1f"),
+            fmt_ratio(r.ratio(r.native)), fmt_ratio(r.net_ratio()), fmt_ratio(r.ratio(r.strace)),
             fmt(r.syscalls, "d"),
             "-" if stops is None else ("%d" % stops if measured else "~%d" % stops),
-            fmt(r.overhead_us(r.syscalls), ".1f"),
-            fmt(r.overhead_us(stops) if stops else None, ".1f"),
+            fmt(r.per_stop_us(), ".1f"),
         ])
     return rows
 
@@ -493,7 +687,8 @@ def render(rows):
 
 
 CSV_FIELDS = ["workload", "size", "peer", "status", "note", "runs", "wall_median_s", "wall_min_s",
-              "wall_max_s", "cpu_median_s", "startup_s", "user_median_s", "sys_median_s", "ratio_native",
+              "wall_max_s", "cpu_median_s", "startup_s", "user_median_s", "sys_median_s",
+              "inner_median_s", "startup_inner_s", "net_s", "ratio_native", "ratio_native_net",
               "ratio_strace", "syscalls", "stops", "stops_measured", "us_per_syscall",
               "us_per_stop", "walls_s"]
 
@@ -514,7 +709,10 @@ def write_csv(path, results):
                 "note": r.note, "runs": len(r.ok_runs()),
                 "wall_median_s": num(r.median(), ".4f"), "wall_min_s": num(lo, ".4f"),
                 "wall_max_s": num(hi, ".4f"), "cpu_median_s": num(r.median("cpu"), ".4f"),
-                "startup_s": num(r.startup, ".4f"),
+                "startup_s": num(r.startup and r.startup[0], ".4f"),
+                "inner_median_s": num(r.median("inner"), ".4f"),
+                "startup_inner_s": num(r.startup and r.startup[1], ".4f"),
+                "net_s": num(r.net(), ".4f"), "ratio_native_net": num(r.net_ratio(), ".3f"),
                 "user_median_s": num(r.median("user"), ".4f"),
                 "sys_median_s": num(r.median("sys"), ".4f"),
                 "ratio_native": num(r.ratio(r.native), ".3f"),
@@ -522,7 +720,7 @@ def write_csv(path, results):
                 "syscalls": num(r.syscalls, "d"), "stops": num(stops, "d"),
                 "stops_measured": int(measured) if stops is not None else "",
                 "us_per_syscall": num(r.overhead_us(r.syscalls), ".2f"),
-                "us_per_stop": num(r.overhead_us(stops) if stops else None, ".2f"),
+                "us_per_stop": num(r.per_stop_us(), ".2f"),
                 "walls_s": " ".join("%.4f" % x.wall for x in r.ok_runs()),
             })
 
@@ -604,9 +802,10 @@ def main(argv=None):
     ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                     type=lambda s: csv_list(s, list(WORKLOADS), "workload"),
                     help="comma list (default: %(default)s)")
-    ap.add_argument("--peers", default=",".join(DEFAULT_PEERS),
+    ap.add_argument("--peers", default=None,
                     type=lambda s: csv_list(s, PEER_NAMES, "peer"),
-                    help="comma list (default: %(default)s)")
+                    help="comma list (default: %s; --quick adds %s)" % (
+                        ",".join(DEFAULT_PEERS), ",".join(QUICK_PEERS[len(DEFAULT_PEERS):])))
     ap.add_argument("--size", default={}, type=parse_sizes, metavar="NAME=N,...",
                     help="override workload sizes, e.g. getppid=200000,make=80")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every default size")
@@ -614,6 +813,8 @@ def main(argv=None):
                     help="write results here (default bench/results/latest.csv; "
                          "with --quick only if given); a .txt with the table is written beside it")
     ap.add_argument("--no-csv", action="store_true", help="write no result files")
+    ap.add_argument("--plot", default=None, metavar="F.png",
+                    help="the chart (matplotlib; default: beside the CSV, .png)")
     ap.add_argument("--build-dir", default=os.path.join(BENCH, "build"))
     ap.add_argument("--cc", default=os.environ.get("CC", "gcc"))
     ap.add_argument("--veil", default=os.environ.get("VEIL"), metavar="CMD",
@@ -629,6 +830,8 @@ def main(argv=None):
 
     if args.runs is None:
         args.runs = 1 if args.quick else 3
+    if args.peers is None:
+        args.peers = QUICK_PEERS if args.quick else DEFAULT_PEERS
     if args.runs < 1:
         ap.error("--runs must be >= 1")
     if args.timeout is None:
@@ -640,6 +843,7 @@ def main(argv=None):
         csv_path = os.path.join(BENCH, "results", "latest.csv")
     if args.no_csv:
         csv_path = None
+    plot_path = args.plot or (os.path.splitext(csv_path)[0] + ".png" if csv_path else None)
 
     sizes = {}
     for name in args.workloads:
@@ -649,35 +853,45 @@ def main(argv=None):
 
     started = time.perf_counter()
     build(args.build_dir, args.cc)
-    header = machine_info(args, sizes)
-    for line in header:
-        print(line)
-
     tmpdir = tempfile.mkdtemp(prefix="veil-bench-")
+    # tar extracts onto a tmpfs: onto this VM's disk, writeback makes it vary 10x run to run
+    scratch = tempfile.mkdtemp(prefix="veil-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm")
+                               else None)
+    ctx = Context(args.build_dir, scratch)
     try:
         # Which peers can run here at all.
         peers, skipped = [], {}
         for name in args.peers:
             peer = make_peer(name, args.build_dir, args.veil)
             try:
-                peer.probe(tmpdir)
+                peer.probe(tmpdir, args.pin_cpu)
                 peers.append(peer)
             except Skip as e:
                 skipped[name] = str(e)
                 print("peer %s: skipped: %s" % (name, e))
                 continue
             # Fixed cost of the peer itself (tracer start-up, imports, exit):
-            # the wall time of /bin/true under it, median of 3.
-            walls = [run_once(peer, ["/bin/true"], tmpdir, "startup", args.timeout,
-                              args.pin_cpu).wall for _ in range(3)]
-            peer.startup = statistics.median(walls)
-            print("peer %s: ok, start-up %.1f ms" % (name, peer.startup * 1e3))
+            # its time on /bin/true, median of 3 (--quick: of the probe).
+            runs = [peer.probed] + [
+                run_once(peer, ["/bin/true"], tmpdir, "startup", args.timeout, args.pin_cpu)
+                for _ in range(0 if args.quick else 3)]
+            runs = runs[1:] or runs
+            inner = [r.inner for r in runs]
+            peer.startup = (statistics.median(r.wall for r in runs),
+                            None if None in inner else statistics.median(inner))
+            print("peer %s: ok, start-up %.1f ms%s" % (
+                name, peer.startup[0] * 1e3, " (%s)" % peer.label if hasattr(peer, "label") else ""))
+        header = machine_info(args, sizes)
+        header += sorted({p.info for p in peers if p.info})
+        header += ["veil: %s" % next((p.label for p in peers if hasattr(p, "label")), "not run")]
+        print("\n".join(header))
 
         results, failed = [], []
         for wname in args.workloads:
             wl = WORKLOADS[wname]
             size = sizes[wname]
-            cmd = wl.argv(args.build_dir, size)
+            cmd = wl.argv(ctx, size)
+            wl.prepare(ctx, size)
             syscalls, why = count_syscalls(cmd, tmpdir)
             print("\n== %s (%s, %s=%d): %s syscalls%s" % (
                 wname, wl.what, wl.unit, size, syscalls if syscalls is not None else "?",
@@ -701,9 +915,11 @@ def main(argv=None):
                     res.strace = None
 
             if not args.quick and not args.no_warmup:
-                warm = wl.argv(args.build_dir, min(size, max(wl.quick, size // 10)))
+                wsize = wl.warm_size(size)
+                warm = wl.argv(ctx, wsize)
                 for peer in peers:
-                    run_once(peer, warm, tmpdir, "warmup", args.timeout, args.pin_cpu)
+                    wl.prepare(ctx, wsize)
+                    run_once(peer, warm, tmpdir, "warmup", args.timeout, args.pin_cpu, wl.quiet)
 
             for rnd in range(args.runs):
                 order = peers if rnd % 2 == 0 else peers[::-1]
@@ -711,22 +927,23 @@ def main(argv=None):
                     res = by_peer[peer.name]
                     if res.status != "ok":
                         continue  # failed earlier: don't keep paying for it
+                    wl.prepare(ctx, size)
                     run = run_once(peer, cmd, tmpdir, "%s-%s-%d" % (wname, peer.name, rnd),
-                                   args.timeout, args.pin_cpu)
+                                   args.timeout, args.pin_cpu, wl.quiet)
                     res.runs.append(run)
                     tail = run.err.strip().splitlines()[-1:] or [""]
                     if run.rc != 0:
                         res.status = "failed"
                         res.note = "exit %d: %s" % (run.rc, tail[0][:200])
                         failed.append("%s/%s" % (wname, peer.name))
-                    print("  %-8s %-20s run %d/%d: %8.3f s  cpu %7.3f s%s" % (
+                    print("  %-8s %-22s run %d/%d: %8.3f s  cpu %7.3f s%s" % (
                         wname, peer.name, rnd + 1, args.runs, run.wall, run.cpu,
                         "" if run.rc == 0 else "  FAILED (%s)" % res.note), flush=True)
             results.extend(by_peer.values())
 
-        rows = table_rows(results)
-        text = render(rows)
-        print("\n" + text)
+        text = render(table_rows(results))
+        extra = summary.sections(results, args.workloads)
+        print("\n" + text + "\n\n" + extra)
         elapsed = time.perf_counter() - started
         footer = "(%d runs per peer; whole suite %.0f s; load average at end: %s)" % (
             args.runs, elapsed, loadavg())
@@ -736,13 +953,18 @@ def main(argv=None):
             write_csv(csv_path, results)
             txt = os.path.splitext(csv_path)[0] + ".txt"
             with open(txt, "w") as f:
-                f.write("\n".join(header) + "\n\n" + text + "\n\n" + footer + "\n")
+                f.write("\n".join(header) + "\n\n" + text + "\n\n" + extra + "\n\n" + footer + "\n")
                 for name, why in skipped.items():
                     f.write("\nskipped %s: %s" % (name, why))
                 f.write("\n")
             print("wrote %s and %s" % (os.path.relpath(csv_path), os.path.relpath(txt)))
+        if plot_path:
+            why = summary.plot(results, args.workloads, plot_path, header)
+            print("wrote %s" % os.path.relpath(plot_path) if why is None else
+                  "no chart: %s" % why)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
     rc = 0
     if failed:
