@@ -24,7 +24,6 @@ _ACTIONS = {"SCMP_ACT_ALLOW": "allow", "SCMP_ACT_LOG": "allow", "SCMP_ACT_ERRNO"
             "SCMP_ACT_KILL_PROCESS": "kill"}
 _OPS = {"SCMP_CMP_EQ": "EQ", "SCMP_CMP_NE": "NE", "SCMP_CMP_LT": "LT", "SCMP_CMP_LE": "LE",
         "SCMP_CMP_GT": "GT", "SCMP_CMP_GE": "GE", "SCMP_CMP_MASKED_EQ": "MASKED_EQ"}
-_ARCHES = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}
 _TOP_KEYS = {"defaultAction", "defaultErrnoRet", "architectures", "syscalls", "archMap",
              "flags", "listenerPath", "listenerMetadata"}
 _RULE_KEYS = {"names", "name", "action", "errnoRet", "args", "comment", "includes", "excludes"}
@@ -66,6 +65,10 @@ def _conds(where: str, args: object) -> Tuple[Cond, ...]:
         index, value = a.get("index"), a.get("value", 0)
         if not isinstance(index, int) or not 0 <= index < 6:
             raise ProfileError(f"{w}.index: 0..5 expected, not {index!r}")
+        for key in ("value", "valueTwo"):
+            v = a.get(key, 0)
+            if not isinstance(v, int) or isinstance(v, bool) or not -2**63 <= v < 2**64:
+                raise ProfileError(f"{w}.{key}: a 64-bit integer expected, not {v!r}")
         if op == "MASKED_EQ":  # OCI: value is the mask, valueTwo the datum
             out.append(Cond(index, op, a.get("valueTwo", 0), mask=value))
         else:
@@ -95,9 +98,9 @@ def load_profile(path: str):
     default = _action(f"{path}: defaultAction", data.get("defaultAction"), default_errno,
                       default_errno)
     arches = data.get("architectures") or ["SCMP_ARCH_X86_64"]
-    for a in arches:
-        if a not in _ARCHES:
-            continue  # another machine's architecture: nothing to do on x86_64
+    if not isinstance(arches, list) or not all(isinstance(a, str) for a in arches):
+        raise ProfileError(f"{path}: architectures must be a list of names")
+    # names of other machines' architectures are accepted: nothing to do for them on x86_64
     policy = Policy()
     listed: Set[int] = set()
     rules = data.get("syscalls") or []
@@ -114,6 +117,8 @@ def load_profile(path: str):
             raise ProfileError(f"{where}: unsupported field "
                                f"{'includes' if rule.get('includes') else 'excludes'!r}")
         names = rule.get("names") or ([rule["name"]] if "name" in rule else [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ProfileError(f"{where}: names must be a list of syscall names")
         nrs = [BY_NAME[n].nr for n in names if n in BY_NAME]
         kind, err = _action(f"{where}.action", rule.get("action"), rule.get("errnoRet"),
                             default_errno)

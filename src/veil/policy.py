@@ -31,6 +31,7 @@ from .syscalls.lookup import UnknownSyscallError, resolve_set
 from .verdicts import Inject, Verdict
 
 Names = Union[str, Iterable[Union[str, int]]]
+MAX_DELAY = 86400.0 * 365  # seconds; time.sleep() overflows time_t far above this
 Hook = Callable[[Stop], Verdict]
 
 
@@ -238,6 +239,13 @@ class Policy:
             raise UsageError("inject: give error= or retval=, not both")
         if err is None and retval is None and not sig and not delay_enter and not delay_exit:
             raise UsageError("inject: give error=, retval=, signal=, delay_enter= or delay_exit=")
+        if retval is not None:
+            if not -2**63 <= retval < 2**64:
+                raise UsageError(f"inject: retval={retval} does not fit in a 64-bit register")
+            retval = retval - 2**64 if retval >= 2**63 else retval  # as the register holds it
+        for what, delay in (("delay_enter", delay_enter), ("delay_exit", delay_exit)):
+            if not 0 <= delay <= MAX_DELAY:
+                raise UsageError(f"inject: {what} must be 0..{MAX_DELAY:.0f} seconds, not {delay}")
         self.injects.append(InjectRule(_nrs(names), err, retval, sig, delay_enter, delay_exit,
                                        When(when), path, fd))
         return self
@@ -348,7 +356,7 @@ def parse_inject(spec: str) -> Tuple[str, Dict[str, object]]:
         elif key == "signal":
             kw["signal"] = value
         elif key in ("delay_enter", "delay_exit"):
-            if not value.isdigit():
+            if not re.fullmatch(r"[0-9]+", value):
                 raise UsageError(f"invalid {key}={value!r}: microseconds expected")
             kw[key] = int(value) / 1e6
         elif key == "when":
@@ -356,7 +364,7 @@ def parse_inject(spec: str) -> Tuple[str, Dict[str, object]]:
         elif key == "path":
             kw["path"] = value
         elif key == "fd":
-            if not value.lstrip("-").isdigit():
+            if not re.fullmatch(r"-?[0-9]+", value):
                 raise UsageError(f"invalid fd={value!r}")
             kw["fd"] = int(value)
         else:

@@ -98,14 +98,18 @@ def load_policy_file(path: str, session) -> None:
     from .policy import Policy
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such policy file")
+
+    def failed(e: Exception) -> UsageError:
+        """The error as one line naming the policy file's line it came from."""
+        line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
+                     if os.path.abspath(f.filename) == os.path.abspath(path)), "?")
+        return UsageError(f"{path}:{line}: {type(e).__name__}: {e}")
     try:
         ns = runpy.run_path(path, run_name="veil_policy")
     except SyntaxError as e:
         raise UsageError(f"{path}:{e.lineno}: {e.msg}") from None
     except Exception as e:
-        line = next((f.lineno for f in reversed(traceback.extract_tb(e.__traceback__))
-                     if os.path.abspath(f.filename) == os.path.abspath(path)), "?")
-        raise UsageError(f"{path}:{line}: {type(e).__name__}: {e}") from None
+        raise failed(e) from None
     policy, configure = ns.get("policy"), ns.get("configure")
     if policy is None and configure is None:
         raise UsageError(f"{path}: defines neither `policy` nor `configure(session)`")
@@ -116,7 +120,12 @@ def load_policy_file(path: str, session) -> None:
                                  f"not {type(p).__name__}")
             p.apply(session)
     if configure is not None:
-        configure(session)
+        try:
+            configure(session)
+        except VeilError:
+            raise
+        except Exception as e:
+            raise failed(e) from None
 
 
 def _identity(args):
@@ -333,6 +342,10 @@ def cmd_run(argv: Sequence[str]) -> int:
     layout = _layout(args)
     if layout is not None:
         layout.check()
+        if not os.access(layout.root, os.R_OK | os.X_OK):
+            # e.g. mode 000 for a user other than root: every path would be ENOENT/EACCES
+            raise UsageError(f"-r {layout.root}: permission denied (veil must read and "
+                             f"search the guest's root)")
     cwd = args.cwd
     if layout is not None:
         cwd = _guest_cwd(args, layout)

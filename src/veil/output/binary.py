@@ -252,6 +252,22 @@ _TYPES = frozenset(range(R.R_ENTER, R.R_DENIED + 1))
 _MAX_RECORD = 1 << 20
 
 
+def _bad_body(buf, p: int, size: int, rtype: int, ncap: int) -> Optional[str]:
+    """Why the arguments and captures of the record at ``p`` do not fit in its
+    ``size`` bytes (the live ring is written by C; a file may be anything)."""
+    end = p + size
+    body = p + R.HEADER_SIZE + (R.ARGS.size if rtype == R.R_ENTER else 0)
+    if body > end:
+        return f"size {size} too small for a type {rtype} record"
+    for i in range(ncap):
+        if body + R.CAPHDR.size > end:
+            return f"capture {i + 1} of {ncap} outside the record"
+        body += (R.CAPHDR.size + R.CAPHDR.unpack_from(buf, body)[4] + 7) & ~7
+        if body > end:
+            return f"capture {i + 1} of {ncap} longer than the record"
+    return None
+
+
 def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
                info: Optional[TraceInfo] = None) -> TraceInfo:
     """Read the header, then give ``feed`` the records, in order, in runs of
@@ -292,6 +308,9 @@ def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
                 bad = f"size {size}, type {rtype}"
                 break
             if p + size > end:
+                break
+            bad = _bad_body(buf, p, size, rtype, ncap)
+            if bad is not None:
                 break
             p += size
             n += 1

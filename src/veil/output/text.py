@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Dict, Optional, TextIO
 
-from ..decoders import Call, Ctx, format_args, format_ret
+from ..decoders import Call, Ctx, DecodeError, format_args, format_ret
 from ..decoders.common import signal_name
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, SPLIT
 from ..decoders.signals import siginfo
@@ -163,7 +163,10 @@ class TextWriter(Observer):
         self._cut_open(tid)
         if self.quiet >= 3:
             return
-        detail = siginfo(info) if len(info) >= 16 else "{}"
+        try:
+            detail = siginfo(info)
+        except DecodeError:  # a siginfo cut short (a damaged trace file)
+            detail = "{}"
         self._emit(tid, f"{self._prefix(tid, ts)}--- {signal_name(sig)} {detail} ---\n")
 
     def exited(self, pid: int, tid: int, code: int, ts: int) -> None:

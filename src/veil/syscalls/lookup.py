@@ -201,7 +201,7 @@ def _resolve_token(tok, arch, name_to_nr):
         if optional:
             return set()
         raise UnknownSyscallError(f"unknown syscall class: {tok!r}")
-    if tok.isdigit():
+    if tok.isascii() and tok.isdigit():
         nr = int(tok)
         if nr in _nr_to_name(arch):
             return {nr}
