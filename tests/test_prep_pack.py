@@ -312,6 +312,14 @@ def test_bundle_missing_files(tmp_path):
     assert (r.returncode, r.stdout) == (127, "")
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "/bin/echo: not in the bundle" in lines[0], lines
+    # a library gone: the loader's own line (the learned allowlist lets it be written)
+    shutil.copy2("/bin/echo", echo)
+    libc = bundle / "root" / os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6").lstrip("/")
+    libc.unlink()
+    r = run_veil(["run", bundle])
+    assert (r.returncode, r.stdout) == (127, "")
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "libc.so.6: cannot open shared object file" in lines[0], lines
 
 
 @pytest.mark.parametrize("line, key", [

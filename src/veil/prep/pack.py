@@ -38,6 +38,9 @@ MAX_LINKS = 40
 BINARY_SNIFF = 8192                # a file with a NUL byte in its first 8 KiB is binary
 SECCOMP_FILE = "seccomp.json"
 SUMMARY_FILE = "summary.json"
+# allowed by the learned seccomp profile whatever the run made: a bundle run that fails
+# another way still says why and exits (ld.so reports a missing library with writev)
+ALWAYS_ALLOWED = frozenset(("write", "writev", "exit", "exit_group", "rt_sigreturn"))
 SHOWN_PER_REASON = 4               # skipped paths named on stderr for each reason
 LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$")
 
@@ -470,7 +473,7 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
         bar.close()
 
     seccomp = os.path.join(bundle, SECCOMP_FILE)
-    write_profile(seccomp, calls.names)
+    write_profile(seccomp, calls.names | ALWAYS_ALLOWED)
 
     uts = os.uname()
     binds = [Bind(p, p) for p in shared if os.path.exists(p)]
