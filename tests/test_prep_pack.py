@@ -153,6 +153,10 @@ def test_pack_errors(tmp_path):
     assert r.returncode == 2 and "not an empty directory" in r.stderr
     r = run_veil(["prep", "pack", "-o", tmp_path / "b"])
     assert r.returncode == 2 and "command" in r.stderr
+    for args in (["--bogus", "-o", tmp_path / "b", "--", "/bin/true"], ["--", "/bin/true"]):
+        r = run_veil(["prep", "pack", *args])       # an unknown option, no -o: no usage block
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("veil: prep pack:")
 
 
 def test_created_not_copied_and_share(tmp_path):

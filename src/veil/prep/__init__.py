@@ -1,7 +1,8 @@
 """``veil prep``: preprocessing a program for packaging (``analyze``, ``pack``)."""
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+from typing import NoReturn, Sequence
 
 from ..errors import UsageError
 
@@ -10,6 +11,13 @@ USAGE = ("veil prep analyze BINARY [--json]\n"
          "[--share PATH,...]\n"
          "                      [--rewrite OLD=NEW]... [--standalone] [--progress] [-q] -- CMD ARGS")
 SUBCOMMANDS = ("analyze", "pack")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad option is one line (``veil: PROG: MESSAGE``, exit status 2), no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog.removeprefix('veil ')}: {message}")
 
 
 def main(argv: Sequence[str]) -> int:

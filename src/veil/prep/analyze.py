@@ -9,6 +9,7 @@ import stat
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import OneLineParser
 from ..errors import UsageError
 from .elfheader import ElfError, ElfIdent, check_elf
 from .elfinfo import (CANARY_SYMBOLS, DF_1_NOW, DF_1_PIE, DF_BIND_NOW, FORTIFIED, PF_X,
@@ -143,7 +144,7 @@ def format_text(result: Dict[str, Any]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="veil prep analyze", description=(
+    p = OneLineParser(prog="veil prep analyze", description=(
         "Describe an ELF program: class, machine, type, interpreter, the needed libraries "
         "resolved as the dynamic loader would, symbol versions, setuid bits and hardening."))
     p.add_argument("binary", metavar="BINARY", help="the ELF file to analyze")

@@ -26,6 +26,7 @@ import stat
 import sys
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from . import OneLineParser
 from ..errors import UsageError, VeilError
 from .progress import Progress, human_size
 
@@ -46,7 +47,7 @@ LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="veil prep pack",
         description="Run a program once, learn the files it uses, and copy them with a profile "
                     "into a bundle that `veil run BUNDLE` runs.")
