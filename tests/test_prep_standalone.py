@@ -142,9 +142,19 @@ def test_origin_runpath_program(tmp_path):
     assert all(f.startswith(str(bundle / "standalone") + "/") for f in libs), libs
 
 
-def test_launcher_errors(tmp_path):
+def test_setuid_dropped_and_launcher_errors(tmp_path):
+    """A patched copy never keeps setuid (its loader comes through the user's link); the
+    launcher without its tree says so in one line."""
+    prog = tmp_path / "suid-true"
+    shutil.copy2("/bin/true", prog)
+    prog.chmod(0o4755)
     bundle = tmp_path / "bundle"
-    pack(tmp_path, bundle, "--", "/bin/true")
+    pack(tmp_path, bundle, "--", prog)
+    copy = bundle / "standalone" / str(prog).lstrip("/")
+    assert read_elf(str(copy), full=False).interpreter.startswith("/tmp/.veil-")
+    assert not copy.stat().st_mode & 0o6000
+    assert prog.stat().st_mode & 0o4000
+    assert launch(bundle).returncode == 0
     shutil.rmtree(bundle / "standalone")
     r = launch(bundle)
     assert r.returncode == 126

@@ -56,6 +56,15 @@ def library_dirs(libraries: Iterable[str], first: Sequence[str] = ()) -> List[st
     return order + [d for d in SYSTEM_DIRS if d in dirs]
 
 
+def _copy_stat(src: str, dest: str) -> None:
+    """SRC's mode and times on a modified copy, without setuid and setgid: the copy's
+    loader comes through a link the launching user makes, so it must not raise privileges."""
+    shutil.copystat(src, dest)
+    mode = stat.S_IMODE(os.stat(dest).st_mode)
+    if mode & (stat.S_ISUID | stat.S_ISGID):
+        os.chmod(dest, mode & ~(stat.S_ISUID | stat.S_ISGID))
+
+
 class StandaloneWriter:
     """Writes BUNDLE/standalone/ from BUNDLE/root/ and the launcher BUNDLE/run."""
 
@@ -139,7 +148,7 @@ class StandaloneWriter:
             if os.path.lexists(dest):
                 os.unlink(dest)
             return False
-        shutil.copystat(src, dest)
+        _copy_stat(src, dest)
         self.patched.append(guest)
         self.bytes += os.path.getsize(dest)
         return True
@@ -157,7 +166,7 @@ class StandaloneWriter:
         new = b"#!" + line.replace(interp, os.fsencode(self.link + "/s") + interp, 1)
         with open(dest, "wb") as f:
             f.write(new + text[2 + len(line):])
-        shutil.copystat(src, dest)
+        _copy_stat(src, dest)
         self.scripts.append(_guest(self.root, src))
         self.bytes += len(text) + len(new) - len(line) - 2
         return True
