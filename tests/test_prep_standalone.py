@@ -65,12 +65,12 @@ def test_shell_script_standalone_and_moved(tmp_path):
     assert {str(p): sha(p) for p in host_files} == before
     sh_real = os.path.realpath(shutil.which("sh"))
     assert sha(bundle / "root" / sh_real.lstrip("/")) == before[sh_real]
-    # the standalone copies: PT_INTERP through the launcher's link, RUNPATH from $ORIGIN
+    # the standalone copies: PT_INTERP through the launcher's link, RPATH from $ORIGIN
     summary = json.loads((bundle / "summary.json").read_text())
     link = summary["standalone"]["link"]
     patched = read_elf(str(bundle / "standalone" / sh_real.lstrip("/")), full=False)
     assert patched.interpreter == link + "/s/lib64/ld-linux-x86-64.so.2"
-    assert patched.runpath and patched.runpath.startswith("$ORIGIN/")
+    assert patched.runpath is None and patched.rpath.startswith("$ORIGIN/")
     assert (bundle / "standalone" / str(script).lstrip("/")).read_text().startswith(
         f"#!{link}/s/bin/sh\n")
 
@@ -119,15 +119,23 @@ def test_origin_runpath_program(tmp_path):
     (app / "lib").mkdir()
     (tmp_path / "greet.c").write_text(ORIGIN_LIB)
     (tmp_path / "main.c").write_text(ORIGIN_MAIN)
+    # the library's own RUNPATH names a host directory: the standalone copy loses it
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", app / "lib/libgreet.so",
-                    tmp_path / "greet.c"], check=True)
+                    tmp_path / "greet.c", f"-Wl,--enable-new-dtags,-rpath,{app}/lib"],
+                   check=True)
     subprocess.run(["gcc", "-o", app / "bin/hello", tmp_path / "main.c", "-L", app / "lib",
                     "-lgreet", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib"], check=True)
     assert read_elf(str(app / "bin/hello"), full=False).runpath == "$ORIGIN/../lib"
     bundle = tmp_path / "bundle"
     r = pack(tmp_path, bundle, "--", app / "bin/hello")
     assert r.stdout.startswith("hello from libgreet\n")
-    assert (bundle / "root" / str(app / "lib/libgreet.so").lstrip("/")).is_file()
+    lib = str(app / "lib/libgreet.so").lstrip("/")
+    original = read_elf(str(bundle / "root" / lib), full=False)
+    assert original.runpath == f"{app}/lib"
+    copy = read_elf(str(bundle / "standalone" / lib), full=False)
+    assert (copy.runpath, copy.rpath, copy.needed) == (None, None, original.needed)
+    hello = read_elf(str(bundle / "standalone" / str(app / "bin/hello").lstrip("/")), full=False)
+    assert hello.runpath is None and hello.rpath.split(":")[0] == "$ORIGIN/../lib"
     shutil.rmtree(app)
     assert not app.exists()
     r = run_veil(["run", bundle])

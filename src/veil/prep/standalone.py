@@ -2,9 +2,11 @@
 
 BUNDLE/standalone/ mirrors BUNDLE/root/ (which stays as it is, for ``veil run``):
 
-- every ELF program and library is a copy patched with lief: DT_RUNPATH lists,
-  relative to ``$ORIGIN``, the bundle's library directories (DT_RPATH removed),
-  and a program's PT_INTERP is ``/tmp/.veil-ID/s`` + its loader's path;
+- every ELF program is a copy patched with lief: PT_INTERP is ``/tmp/.veil-ID/s``
+  + its loader's path, one DT_RPATH lists the bundle's library directories
+  relative to ``$ORIGIN`` (an RPATH, unlike a RUNPATH, also serves the libraries
+  loaded under the program); a library with its own RPATH/RUNPATH is a copy
+  without them (edited in place, see :mod:`.elfpatch`);
 - a ``#!`` script whose interpreter is in the bundle is a copy whose ``#!``
   line names that interpreter under ``/tmp/.veil-ID/s``;
 - every other file is a hard link to its copy in root/; symlinks are kept,
@@ -25,6 +27,8 @@ import shutil
 import stat
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
+from .elfpatch import DT_RPATH, DT_RUNPATH, remove_dynamic_tags
+
 TREE = "standalone"
 LAUNCHER = "run"
 LINK_PREFIX = "/tmp/.veil-"
@@ -42,7 +46,7 @@ def _guest(root: str, host: str) -> str:
     return "/" + os.path.relpath(host, root) if host != root else "/"
 
 
-def _relative_runpath(dirs: Sequence[str], origin: str) -> str:
+def _relative_path_list(dirs: Sequence[str], origin: str) -> str:
     return ":".join("$ORIGIN" if d == origin else "$ORIGIN/" + os.path.relpath(d, origin)
                     for d in dirs)
 
@@ -119,7 +123,30 @@ class StandaloneWriter:
         self.linked += 1
 
     def _patch_elf(self, src: str, dest: str, guest: str) -> bool:
-        """A patched copy of SRC at DEST; False when there is nothing to patch."""
+        """A patched copy of SRC at DEST; False when there is nothing to patch.
+
+        A program gets its PT_INTERP under the link and one DT_RPATH (not RUNPATH: an
+        RPATH is inherited, so the libraries it loads, and those they dlopen, search the
+        bundle too); a library only loses its own RPATH/RUNPATH (in place), which would
+        name host directories and stop that inheritance."""
+        from .elfinfo import LiefError, read_elf
+        try:
+            info = read_elf(src, full=False)
+        except LiefError as e:
+            self.skipped[guest] = f"not patched: {e}"
+            return False
+        if info.interpreter and not info.soname:
+            return self._patch_program(src, dest, guest, bool(info.needed))
+        if not (info.rpath or info.runpath):
+            return False        # static, or a library without search paths of its own
+        shutil.copy2(src, dest)
+        remove_dynamic_tags(dest, (DT_RPATH, DT_RUNPATH))
+        _copy_stat(src, dest)
+        self.patched.append(guest)
+        self.bytes += os.path.getsize(dest)
+        return True
+
+    def _patch_program(self, src: str, dest: str, guest: str, needed: bool) -> bool:
         import lief
         from .elfinfo import TAG
         try:
@@ -129,18 +156,12 @@ class StandaloneWriter:
         if binary is None:
             self.skipped[guest] = "not patched: lief could not parse it"
             return False
-        needed = [e for e in binary.dynamic_entries if e.tag == TAG.NEEDED]
-        has_soname = any(e.tag == TAG.SONAME for e in binary.dynamic_entries)
-        program = binary.has_interpreter and not has_soname
-        if not needed and not program:
-            return False        # static, or a library needing nothing
-        if program:
-            binary.interpreter = self.link + "/s" + binary.interpreter
+        binary.interpreter = self.link + "/s" + binary.interpreter
         if needed:
             binary.remove(TAG.RPATH)
             binary.remove(TAG.RUNPATH)
-            runpath = _relative_runpath(self.lib_dirs, os.path.dirname(guest))
-            binary.add(lief.ELF.DynamicEntryRunPath(runpath))
+            rpath = _relative_path_list(self.lib_dirs, os.path.dirname(guest))
+            binary.add(lief.ELF.DynamicEntryRpath(rpath))
         try:
             binary.write(dest)
         except Exception as e:     # lief's own types; the plain copy is used then
