@@ -107,8 +107,26 @@ def _parse_pids(values: Sequence[str]) -> List[int]:
             pid = int(part)
             if not os.path.exists(f"/proc/{pid}"):
                 raise UsageError(f"attach: process {pid} does not exist")
+            tracer = _tracer_of(pid)
+            if tracer:
+                # ptrace(2): EPERM, "the process is already being traced"
+                raise VeilError(f"attach {pid}: process {pid} is already traced by "
+                                f"process {tracer}")
             pids.append(pid)
     return pids
+
+
+def _tracer_of(pid: int) -> str:
+    """'PID (NAME)' of the process tracing ``pid``, or '' if none."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            tracer = next((line.split()[1] for line in f if line.startswith("TracerPid:")), "0")
+        if tracer == "0":
+            return ""
+        with open(f"/proc/{tracer}/comm") as f:
+            return f"{tracer} ({f.read().strip()})"
+    except OSError:  # either process just went away
+        return ""
 
 
 def cmd_trace(argv: Sequence[str]) -> int:
@@ -201,6 +219,10 @@ def cmd_trace(argv: Sequence[str]) -> int:
             raise VeilError(f"cannot write {args.learn_seccomp}: {e.strerror}") from None
     if opened is not None and opened.report():
         print(f"veil: {opened.report()}", file=sys.stderr)
+    from .output import death_line
+    died = death_line(command[0], result) if command else None
+    if died and (args.output or args.summary_only or args.quiet >= 2 or args.format != "text"):
+        print(died, file=sys.stderr)  # else the trace on stderr just said "+++ killed by"
     return result.exit_code
 
 
@@ -297,7 +319,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 141
     except OSError as e:
         # the kernel refused veil itself (ptrace, seccomp, a file): one line, no traceback
-        print(f"veil: {e}", file=sys.stderr)
+        what = f"{e.filename}: {e.strerror}" if e.filename else e.strerror or str(e)
+        print(f"veil: {what}", file=sys.stderr)
         return 1
 
 

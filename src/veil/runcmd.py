@@ -422,4 +422,8 @@ def cmd_run(argv: Sequence[str]) -> int:
               + (f" ({reason})" if reason else ""), file=sys.stderr)
     if opened is not None and opened.report():
         print(f"veil: {opened.report()}", file=sys.stderr)
+    from .output import death_line
+    died = death_line(command[0], result)
+    if died:
+        print(died, file=sys.stderr)
     return result.exit_code

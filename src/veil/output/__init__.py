@@ -34,3 +34,17 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
     else:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     return lambda result: None
+
+
+def death_line(command: str, result) -> Optional[str]:
+    """The line a shell would print for a program killed by a signal (bash:
+    "Segmentation fault (core dumped)"; nothing for SIGINT and SIGPIPE).  veil
+    exits with 128+N instead of dying of the signal, so the shell above veil
+    says nothing: veil says it, with the core-dump flag the kernel reported."""
+    import signal as _signal
+    sig = getattr(result, "signal", None)
+    if not sig or sig in (_signal.SIGINT, _signal.SIGPIPE):
+        return None
+    from ..decoders.common import signal_name
+    return (f"veil: {command} killed by {signal_name(sig)}"
+            + (" (core dumped)" if result.core_dumped else ""))
