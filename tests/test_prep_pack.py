@@ -11,6 +11,7 @@ import tomllib
 import pytest
 
 from conftest import run_veil
+from test_prep_standalone import remove_launch_links  # noqa: F401 (a fixture)
 
 APP_C = r"""
 #include <stdio.h>
@@ -259,6 +260,7 @@ print("libsqlite3", [line.split()[-1] for line in open("/proc/self/maps")
 """
 
 
+@pytest.mark.usefixtures("remove_launch_links")
 def test_pack_python_json_sqlite(tmp_path):
     """python3 with json and sqlite3 doing real work; in the bundle run only what was packed
     exists (a stdlib module the run never imported is not there)."""

@@ -21,6 +21,16 @@ cat /proc/self/maps
 """
 
 
+@pytest.fixture(autouse=True)
+def remove_launch_links(tmp_path):
+    """The /tmp/.veil-ID directories the launchers of this test's bundles made go after it."""
+    yield
+    for summary in tmp_path.rglob("summary.json"):
+        link = json.loads(summary.read_text()).get("standalone", {}).get("link")
+        if link and link.startswith("/tmp/.veil-"):
+            shutil.rmtree(link, ignore_errors=True)
+
+
 def sha(path) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
