@@ -79,6 +79,10 @@ def test_pack_shell_and_run(tmp_path):
     assert {b["host"] for b in prof["layout"]["binds"]} >= {"/proc", "/dev"}
     assert "/etc/os-release" in prof["security"]["paths_read"]
     assert prof["system"]["hostname"] == os.uname().nodename
+    # the packing ids are recorded, not applied (faking them would emulate set*id)
+    assert "uid" not in prof["system"]
+    assert (f"# packed by uid {os.getuid()} gid {os.getgid()}; to present them: "
+            f"--set system.uid={os.getuid()}") in (bundle / "profile.toml").read_text()
     # symlinks are kept as symlinks (Debian: /etc/os-release -> ../usr/lib/os-release)
     if os.path.islink("/etc/os-release"):
         assert os.readlink(bundle / "root/etc/os-release") == os.readlink("/etc/os-release")

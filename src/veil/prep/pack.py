@@ -492,7 +492,12 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
         # a comment is one line: a command's line breaks are shown escaped
         shown = shlex.join(command).replace("\r", "\\r").replace("\n", "\\n")
         f.write(f"# packed from: {shown}\n")
-        f.write(dump_profile(prof, relative_to=bundle))
+        # the packing ids are recorded, not applied: faking ids also emulates set*id(2),
+        # which would keep a program that drops its privileges privileged
+        uid, gid = os.getuid(), os.getgid()
+        f.write(dump_profile(prof, relative_to=bundle).replace(
+            "[system]\n", f"[system]\n# packed by uid {uid} gid {gid}; to present them: "
+                          f"--set system.uid={uid} --set system.gid={gid}\n", 1))
 
     skipped = dict(sorted(packer.skipped.items()))
     summary = {"bundle": bundle, "files": len(packer.files), "bytes": packer.bytes,
