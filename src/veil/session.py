@@ -68,6 +68,35 @@ class Result:
     sockets: Optional[List[Dict[str, object]]] = None  # the socket table at the end
 
 
+class _Backlog:
+    """Bytes of records the loop has handed to run()'s thread and that are not
+    formatted yet.  The loop waits while there are more than ``limit``: a trace
+    written slower than the program makes records slows the program (strace
+    writes as it traces) instead of filling veil's memory."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.bytes = 0
+        self._cond = threading.Condition()
+
+    def add(self, n: int) -> None:
+        with self._cond:
+            while self.bytes > self.limit:
+                self._cond.wait()
+            self.bytes += n
+
+    def done(self, n: int) -> None:
+        with self._cond:
+            self.bytes -= n
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Nobody formats any more: never wait again."""
+        with self._cond:
+            self.limit = float("inf")
+            self._cond.notify_all()
+
+
 def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
     """Find the program as execvp would; raise CommandNotFound like a shell."""
     if "/" in argv0:
@@ -565,6 +594,8 @@ class Session:
 
     # the C loop's ring is flushed to the observers at least every 100 ms
     RING_FLUSH_S = 0.1
+    # records handed to the observers and not formatted yet, at most (then the loop waits)
+    BACKLOG_BYTES = 8 << 20
 
     def request_snapshot(self, write: Callable[[], None]) -> None:
         """Call ``write()`` in run()'s thread once every call made before now
@@ -607,12 +638,17 @@ class Session:
         # SimpleQueue.get(timeout=...) waits (SIGUSR1 asks for a socket
         # snapshot) was seen to leave it waiting for good
         records: "queue.Queue" = queue.Queue()
+        backlog = _Backlog(self.BACKLOG_BYTES)
         done = object()
         self._abort = False
 
+        def deliver(data: bytes) -> None:
+            backlog.add(len(data))
+            records.put(data)
+
         def worker() -> None:
             try:
-                while (stop := self._step(records.put)) is not None:
+                while (stop := self._step(deliver)) is not None:
                     self.resume(stop, self.dispatch(stop))
             except BaseException as e:  # a failing hook: fail closed
                 if self._engine is not None:
@@ -621,7 +657,7 @@ class Session:
             finally:
                 if self._engine is not None:
                     self._engine.restore_signals()
-                    records.put(self._engine.take_ring())
+                    deliver(self._engine.take_ring())
                 records.put(done)
 
         thread = threading.Thread(target=worker, name="veil-loop", daemon=True)
@@ -649,7 +685,9 @@ class Session:
                     except BaseException as e:
                         error = e
                         self._abort = True
+                backlog.done(len(item))
         finally:
+            backlog.close()
             thread.join()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             if self.layout is not None:
