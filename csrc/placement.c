@@ -14,9 +14,20 @@
  * ~7 us per pinned and ~40 us per unpinned stop, two tasks gain from running
  * apart once they compute more than ~25 us between stops, i.e. below some
  * 25-30k stops per second.)
+ *
+ * The core the tree shares is chosen when it is pinned and then followed:
+ * if, over a window, the loop thread waited for that core (runnable, not
+ * running: someone else's work is there) for more than a fifth of the
+ * time, and another CPU veil may use was idle for a third of it or more,
+ * the tree moves there.  Without that, a busy neighbour on the pinned core
+ * halves the tree's speed while the other core may be idle (the scheduler
+ * cannot move what is pinned); when every core is busy, it stays.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -69,6 +80,77 @@ void placement_pin(struct veil_engine *e, int32_t tid)
 #define WINDOW_NS 100000000ull
 #define BUSY_RATE 20000u
 #define CALM_RATE 10000u
+#define CROWDED_DIV 5u /* waited more than 1/CROWDED_DIV of a window: move */
+
+/* Nanoseconds the calling thread has been runnable but waiting for a CPU
+   (the second field of /proc/thread-self/schedstat); 0 if unknown. */
+static uint64_t runqueue_wait_ns(void)
+{
+    char buf[96];
+    int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    unsigned long long run, wait;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+        return 0;
+    return wait;
+}
+
+/* Idle ticks (idle + iowait) of each cpu < 64 from /proc/stat into idle[];
+   0 on success. */
+static int read_idle(uint64_t idle[64])
+{
+    char buf[8192];
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    memset(idle, 0, 64 * sizeof idle[0]);
+    for (char *line = strchr(buf, '\n'); line && strncmp(line + 1, "cpu", 3) == 0;
+         line = strchr(line + 1, '\n')) {
+        unsigned cpu;
+        unsigned long long f[5];
+        if (sscanf(line + 4, "%u %llu %llu %llu %llu %llu", &cpu, &f[0], &f[1], &f[2], &f[3],
+                   &f[4]) == 6 && cpu < 64)
+            idle[cpu] = f[3] + f[4];
+    }
+    return 0;
+}
+
+/* End of a window while pinned: if the shared core was crowded and another
+   CPU of veil's own mask was mostly free, take the tree there. */
+static void follow_free_core(struct veil_engine *e, uint64_t span)
+{
+    uint64_t wait = runqueue_wait_ns(), idle[64];
+    uint64_t waited = wait >= e->window_wait ? wait - e->window_wait : 0;
+    e->window_wait = wait;
+    if (e->pinned_cpu < 0 || read_idle(idle) < 0)
+        return;
+    int best = -1;
+    uint64_t best_idle = 0;
+    for (int cpu = 0; cpu < 64; cpu++) {
+        uint64_t d = idle[cpu] >= e->cpu_idle[cpu] ? idle[cpu] - e->cpu_idle[cpu] : 0;
+        e->cpu_idle[cpu] = idle[cpu];
+        if (cpu != e->pinned_cpu && CPU_ISSET(cpu, &e->orig_mask) && d > best_idle) {
+            best = cpu;
+            best_idle = d;
+        }
+    }
+    /* idle ticks are of 1/USER_HZ s; the window is span ns */
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t ticks = span * (uint64_t)(hz > 0 ? hz : 100) / 1000000000ull;
+    if (wait != 0 && waited * CROWDED_DIV >= span && best >= 0 && best_idle * 3 >= ticks)
+        pin_to(e, best);
+}
 
 void placement_update(struct veil_engine *e)
 {
@@ -124,6 +206,8 @@ void placement_tick(struct veil_engine *e, uint64_t now)
     if (e->window_start == 0) {
         e->window_start = now;
         e->window_stops = 0;
+        e->window_wait = runqueue_wait_ns();
+        read_idle(e->cpu_idle); /* left as it was if unreadable: no move follows */
         return;
     }
     uint64_t span = now - e->window_start;
@@ -139,6 +223,7 @@ void placement_tick(struct veil_engine *e, uint64_t now)
     e->window_stops = 0;
     if (was != e->stop_bound)
         placement_update(e);
+    follow_free_core(e, span);
 }
 
 /* sched_setaffinity(pid, ...) succeeded: that task's mask is the program's now. */
