@@ -44,6 +44,16 @@ int veil_arch_set_return(pid_t tid, int64_t value)
     return 0;
 }
 
+/* At a seccomp stop the tracer may change the call (seccomp(2): the filters are
+   run again on the new one, where RET_TRACE then allows it).  At the exit stop,
+   putting the old number back makes a restarted call (-ERESTARTSYS) the old one. */
+int veil_arch_set_nr(pid_t tid, int64_t nr)
+{
+    if (ptrace(PTRACE_POKEUSER, tid, offsetof(struct user_regs_struct, orig_rax), nr) < 0)
+        return -errno;
+    return 0;
+}
+
 /* the x86_64 syscall argument registers, in order */
 static const size_t arg_offsets[6] = {
     offsetof(struct user_regs_struct, rdi), offsetof(struct user_regs_struct, rsi),
@@ -60,29 +70,18 @@ int veil_arch_set_arg(pid_t tid, int idx, uint64_t value)
     return 0;
 }
 
-/*
- * Run one syscall in a thread held at a syscall-exit stop, then put every
- * register back: rip is moved back over the 2-byte `syscall` instruction
- * the thread just returned from, so it executes it again with our number
- * and arguments.  A signal that arrives meanwhile is kept in *pending_sig
- * for the caller to deliver; if the thread dies, *gone_status gets its wait
- * status and -ESRCH is returned.
- */
-int veil_arch_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *result,
-                             int *pending_sig, int *gone_status)
+/* Let the thread run with regs (nr, args) until `stops` syscall stops, then read
+   the result.  Signals that stop it meanwhile go to *pending_sig (delivered by the
+   caller); a death gives -ESRCH and *gone_status. */
+static int run_call(pid_t tid, struct user_regs_struct regs, long nr, const uint64_t args[6],
+                    int stops, int64_t *result, int *pending_sig, int *gone_status)
 {
-    struct user_regs_struct saved, regs;
-    if (ptrace(PTRACE_GETREGS, tid, 0L, &saved) < 0)
-        return -errno;
-    regs = saved;
-    regs.rax = (unsigned long long)nr;
     regs.orig_rax = (unsigned long long)nr;
     regs.rdi = args[0], regs.rsi = args[1], regs.rdx = args[2];
     regs.r10 = args[3], regs.r8 = args[4], regs.r9 = args[5];
-    regs.rip -= 2;
     if (ptrace(PTRACE_SETREGS, tid, 0L, &regs) < 0)
         return -errno;
-    for (int stops = 0; stops < 2;) { /* its entry, then its exit */
+    for (int seen = 0; seen < stops;) {
         if (ptrace(PTRACE_SYSCALL, tid, 0L, 0L) < 0)
             return -errno;
         int status;
@@ -93,13 +92,58 @@ int veil_arch_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t
             return -ESRCH;
         }
         if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80))
-            stops++;
+            seen++;
         else if (WIFSTOPPED(status) && (status >> 16) == 0 && !*pending_sig)
             *pending_sig = WSTOPSIG(status); /* delivered once we are done */
     }
     if (ptrace(PTRACE_GETREGS, tid, 0L, &regs) < 0)
         return -errno;
     *result = (int64_t)regs.rax;
+    return 0;
+}
+
+/*
+ * Run one syscall in a thread held at a syscall-exit stop, then put every
+ * register back: rip is moved back over the 2-byte `syscall` instruction
+ * the thread just returned from, so it executes it again with our number
+ * and arguments (an entry stop, then an exit stop).
+ */
+int veil_arch_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *result,
+                             int *pending_sig, int *gone_status)
+{
+    struct user_regs_struct saved, regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0L, &saved) < 0)
+        return -errno;
+    regs = saved;
+    regs.rax = (unsigned long long)nr;
+    regs.rip -= 2;
+    int rc = run_call(tid, regs, nr, args, 2, result, pending_sig, gone_status);
+    if (rc < 0)
+        return rc;
+    if (ptrace(PTRACE_SETREGS, tid, 0L, &saved) < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * At a seccomp stop: run syscall nr(args) in place of the one the thread is
+ * entering, then set the thread up to make its own call again: rip goes back
+ * over the `syscall` instruction with the caller's number in rax, so once
+ * resumed it stops at that call's seccomp stop anew.  Resuming from a seccomp
+ * stop with PTRACE_SYSCALL gives the exit stop of the call (the entry stop
+ * came first; ptrace(2), "Syscall-stops").
+ */
+int veil_arch_replace_and_restart(pid_t tid, long nr, const uint64_t args[6], int64_t *result,
+                                  int *pending_sig, int *gone_status)
+{
+    struct user_regs_struct saved;
+    if (ptrace(PTRACE_GETREGS, tid, 0L, &saved) < 0)
+        return -errno;
+    int rc = run_call(tid, saved, nr, args, 1, result, pending_sig, gone_status);
+    if (rc < 0)
+        return rc;
+    saved.rip -= 2;
+    saved.rax = saved.orig_rax;
     if (ptrace(PTRACE_SETREGS, tid, 0L, &saved) < 0)
         return -errno;
     return 0;

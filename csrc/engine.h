@@ -30,6 +30,11 @@
 #define VEIL_F_TRANSLATE 0x400 /* the layout translates it (sysdesc.layout_op says how) */
 #define VEIL_F_NEWFD    0x800 /* at exit: an fd it made that is a socket gets its filter (sockfd.c) */
 
+/* SECCOMP_RET_TRACE data of a call veil's filter refuses and reports: the errno is
+   the low 12 bits; veil records a VEIL_R_DENIED event (value errno, aux nr, payload
+   the audit arch) and fails the call */
+#define VEIL_TRACE_REFUSE 0x8000
+
 /* sysdesc.layout_op: what the layout does with a call */
 #define VEIL_L_PATHS    1 /* path_args (with dirfd_args) resolved in the guest, host paths passed */
 #define VEIL_L_EXEC     2 /* execve/execveat: program, #! and PT_INTERP found in the guest */
@@ -40,6 +45,14 @@
 #define VEIL_L_SOCK_OUT 7 /* at exit: the AF_UNIX path written at args[sock_arg] (length pointer next) */
 #define VEIL_L_MSG_IN   8 /* sendmsg: AF_UNIX msg_name of the msghdr at args[sock_arg] (sendmmsg: refused) */
 #define VEIL_L_MSG_OUT  9 /* recvmsg at exit: its msg_name back in the guest's view */
+#define VEIL_L_MEMGUARD 10 /* mmap/munmap/mprotect/mremap/madvise/shmat: not over veil's scratch */
+
+/* veil's scratch area in every tracee under a layout: mapped read-only at this
+   fixed address (the filter can then guard it), written by veil through
+   /proc/PID/mem (FOLL_FORCE); translated paths go there, out of the reach of
+   the program's other threads */
+#define VEIL_SCRATCH_BASE 0x200000000
+#define VEIL_SCRATCH_SIZE 0x400000
 
 /* capture kinds: memory copied from the tracee into a record */
 #define VEIL_CAP_NONE      0
@@ -106,7 +119,7 @@ struct veil_sysdesc {
 #define VEIL_R_STOPPED  8 /* group-stop, value = signal */
 #define VEIL_R_ATTACHED 9
 #define VEIL_R_DETACHED 10
-#define VEIL_R_DENIED   11 /* settled in C: value = errno */
+#define VEIL_R_DENIED   11 /* settled in C: value = errno (-1: killed), aux = nr */
 
 /* arch field of enter records */
 #define VEIL_ARCH_X86_64 0
@@ -209,6 +222,12 @@ int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix
    paths. */
 int veil_layout_set_root(struct veil_engine *e, const char *host_root);
 int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *guest);
+/* on: the paths of non-open calls reach the kernel as /proc/VEIL/fd/N[/NAME], N a
+   file or directory veil opened without following symlinks (a directory swapped
+   for a symlink after veil's walk cannot take the call out of the guest); the
+   program must be able to read veil's fds (the same user).  Opens always get
+   openat2(RESOLVE_NO_SYMLINKS) where the kernel has it. */
+void veil_layout_pin_paths(struct veil_engine *e, int on);
 /* Resolve a guest path as the guest's root sees it (cwd "/"); outputs hold PATH_MAX. */
 int veil_layout_resolve(struct veil_engine *e, const char *guest, int follow, char *host_out,
                         char *guest_out);

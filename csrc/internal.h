@@ -23,6 +23,8 @@
 #define T_OWN_MASK   0x400 /* the program set its own CPU affinity: placement keeps off */
 #define T_RESTORE    0x800 /* put saved_args back at exit (rewritten arguments) */
 #define T_SECCOMP_ENTRY 0x1000 /* this entry was a seccomp stop */
+#define T_NEW_NR     0x2000 /* the layout made the call another one (nr is the caller's) */
+#define T_RACE_ELOOP 0x4000 /* -ELOOP at exit means the path changed under the call */
 
 struct task {
     int32_t tid;      /* 0: free slot */
@@ -38,6 +40,7 @@ struct task {
     uint32_t sock_cap;  /* VEIL_L_SOCK_OUT: the caller's address buffer size */
     uint64_t scratch_low; /* lowest tracee address the layout wrote at this stop (0: none) */
     int pending_sig;      /* a signal to deliver at the next resume (sockfd.c) */
+    int scratch_slot;     /* 1 + its slot of veil's scratch area (layout.c), 0: none */
 };
 
 struct task_table {
@@ -78,10 +81,20 @@ struct proc_view {
     char *exe;         /* guest path of the program when the loader was started for it */
     char *pending_exe; /* the same, between execve entry and its success */
     char *root;        /* guest path chroot(2) set; NULL: the layout's root */
+    int scratch;       /* veil's scratch area in its memory: 0 not yet, 1 mapped, -1 failed */
+};
+
+struct pin {
+    int32_t tid, pid;
+    int fd;            /* veil's fd of what the kernel walks from (layout.c) */
 };
 
 struct layout {
     int active;
+    int pin_paths;     /* path calls walk from directories veil opened (--strict) */
+    struct pin *pins;
+    uint32_t npins;
+    int32_t slot_owner[128]; /* the thread that last wrote in each scratch slot */
     char *root;        /* host directory shown as "/" ("" for the host's /) */
     size_t rootlen;
     struct bind *binds;
@@ -129,6 +142,8 @@ struct veil_engine {
     int n_sockfd_nrs;
     struct fd_bits *fd_bits;
     uint32_t n_fd_bits;
+    void *prog;          /* the seccomp program installed (struct sock_filter[]), filter.c */
+    uint32_t prog_len;
 };
 
 /* capture.c */
@@ -146,6 +161,12 @@ uint32_t sockinfo_append(int32_t tid, int fd, const char *link, const char *targ
 /* sockquery.c */
 int fd_is_socket(int32_t tid, uint64_t fd);
 int fd_copy(int32_t tid, int fd);
+
+/* filter.c */
+struct __ptrace_syscall_info;
+int filter_keep(struct veil_engine *e, const void *bpf, uint32_t len);
+void filter_free(struct veil_engine *e);
+uint32_t filter_run(const struct veil_engine *e, const struct __ptrace_syscall_info *si);
 
 /* paths.c */
 int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
@@ -168,6 +189,10 @@ void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdes
 void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid);
 void layout_gone(struct veil_engine *e, int32_t pid);
 void layout_free(struct veil_engine *e);
+int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status);
+
+/* mem.c */
+long veil_write_mem_force(int32_t tid, uint64_t addr, const void *buf, size_t len);
 
 /* signals.c */
 extern volatile sig_atomic_t veil_flush_requested;

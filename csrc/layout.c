@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -92,8 +93,17 @@ void layout_free(struct veil_engine *e)
         free(L->procs[i].root);
     }
     free(L->procs);
+    for (uint32_t i = 0; i < L->npins; i++)
+        close(L->pins[i].fd);
+    free(L->pins);
     memset(L, 0, sizeof *L);
 }
+
+static void pins_close(struct layout *L, int32_t tid, int32_t pid);
+static void report(struct veil_engine *e, struct task *t, int err, const char *why);
+static int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
+                           uint64_t open_flags);
+static int guard_scratch(struct veil_engine *e, struct task *t);
 
 /* --- per-process state: the exe the guest sees, the root chroot set ------- */
 
@@ -137,6 +147,7 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
     if (!L->active || !parent || parent_pid == child_pid)
         return;
     char *exe = parent->exe, *root = parent->root; /* proc_get may move the array */
+    int scratch = parent->scratch; /* a copy (fork) or the same (CLONE_VM) address space */
     exe = exe ? strdup(exe) : NULL;
     root = root ? strdup(root) : NULL;
     struct proc_view *child = proc_get(L, child_pid);
@@ -149,11 +160,14 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
     free(child->root);
     child->exe = exe;
     child->root = root;
+    child->scratch = scratch;
 }
 
 void layout_gone(struct veil_engine *e, int32_t pid)
 {
     struct layout *L = &e->layout;
+    if (L->npins)
+        pins_close(L, 0, pid);
     struct proc_view *p = proc_find(L, pid);
     if (!p)
         return;
@@ -339,7 +353,27 @@ struct resolved {
     char host[PATH_MAX];
     int links;            /* symlinks followed on the way */
     int magic;            /* of which /proc magic links */
+    int kernel_link;      /* host is a /proc magic link the kernel must follow itself */
 };
+
+/* Does a bind lie below guest directory g (which may not exist in the root)? */
+static int bind_below(const struct layout *L, const char *g)
+{
+    size_t n = strlen(g);
+    for (uint32_t i = 0; i < L->nbinds; i++)
+        if (L->binds[i].glen > n && strncmp(L->binds[i].guest, g, n) == 0 &&
+            L->binds[i].guest[n] == '/')
+            return 1;
+    return 0;
+}
+
+static int has_dotdot(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == 0 || p[2] == '/'))
+            return 1;
+    return 0;
+}
 
 static void pop_component(char *g, size_t floor)
 {
@@ -361,7 +395,7 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
     char *g = out->guest;
     size_t floor = strlen(root);
     int links = 0;
-    out->links = out->magic = 0;
+    out->links = out->magic = out->kernel_link = 0;
     if (snprintf(rest, sizeof rest, "%s", path) >= (int)sizeof rest)
         return -ENAMETOOLONG;
     snprintf(g, PATH_MAX, "%s", path[0] == '/' ? root : start);
@@ -415,7 +449,15 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
         }
         struct stat st;
         if (!self_target && lstat(host, &st) < 0) {
-            /* the kernel meets the same error on the same component */
+            /* The kernel meets the same error on the same component.  Not when
+               ".." follows: the component created meanwhile (a directory) would
+               let "x/../../.." climb out of the guest. */
+            if (!last && bind_below(L, g)) {
+                p = end; /* a directory only the path to a bind makes */
+                continue;
+            }
+            if (!last && has_dotdot(end))
+                return -errno;
             if (snprintf(g + glen + 1 + n, PATH_MAX - glen - 1 - n, "%s", end) >=
                 (int)(PATH_MAX - glen - 1 - n))
                 return -ENAMETOOLONG;
@@ -444,11 +486,13 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
                     return -ENOTDIR;
                 /* a pipe, a deleted file, a file outside the guest that the
                    process holds: the kernel opens what the link names */
+                out->kernel_link = 1;
                 return snprintf(out->host, PATH_MAX, "%s", host) >= PATH_MAX ? -ENAMETOOLONG
                                                                             : 0;
             }
             if (kind == M_FD && last) {
                 /* reopen through the link: works for O_PATH and unlinked files too */
+                out->kernel_link = 1;
                 snprintf(out->host, PATH_MAX, "%s", host);
                 return 0;
             }
@@ -494,8 +538,11 @@ static int start_dir(struct veil_engine *e, struct task *t, int64_t dirfd, char 
         return rc == -ENOENT ? -EBADF : rc;
     if (host[0] != '/')
         return -ENOTDIR;
-    if (to_guest(&e->layout, host, out) < 0)
-        return -EACCES; /* a directory outside the guest (inherited, or passed in) */
+    if (to_guest(&e->layout, host, out) < 0) {
+        report(e, t, EACCES, "a path relative to a directory outside the guest (an fd "
+                             "passed in or inherited)");
+        return -EACCES;
+    }
     return 0;
 }
 
@@ -548,13 +595,53 @@ struct scratch {
     int32_t tid;
     uint64_t top;
     uint64_t floor;
+    int forced; /* in veil's read-only area: written through /proc/PID/mem */
 };
 
-static void scratch_init(struct scratch *s, struct task *t)
+#define SCRATCH_SLOTS 128
+#define SLOT_BYTES (VEIL_SCRATCH_SIZE / SCRATCH_SLOTS)
+
+/* a slot no call in flight uses: the caller's last one, or one whose owner is gone
+   or no longer inside a call */
+static int scratch_slot(struct veil_engine *e, struct task *t)
 {
+    struct layout *L = &e->layout;
+    if (t->scratch_slot && L->slot_owner[t->scratch_slot - 1] == t->tid)
+        return t->scratch_slot - 1;
+    for (int k = 0; k < SCRATCH_SLOTS; k++) {
+        int32_t owner = L->slot_owner[k];
+        struct task *o = owner ? tasks_find(&e->tasks, owner) : NULL;
+        if (!o || o->scratch_slot != k + 1 || !(o->flags & T_IN_SYSCALL)) {
+            L->slot_owner[k] = t->tid;
+            t->scratch_slot = k + 1;
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* Where this call's rewritten arguments go: a slot of veil's read-only area, else
+   (not mapped: no room at its address, or an old kernel) below the stack pointer,
+   which the program's other threads can write; under pin_paths (--strict) not at
+   all (the call fails). */
+static int scratch_init(struct veil_engine *e, struct scratch *s, struct task *t)
+{
+    struct proc_view *pv = proc_find(&e->layout, t->pid);
+    int slot = pv && pv->scratch == 1 ? scratch_slot(e, t) : -1;
     s->tid = t->tid;
+    s->forced = slot >= 0;
+    if (slot >= 0) {
+        s->floor = VEIL_SCRATCH_BASE + (uint64_t)slot * SLOT_BYTES;
+        s->top = s->floor + SLOT_BYTES;
+        return 0;
+    }
     s->top = (t->sp - RED_ZONE) & ~(uint64_t)15;
     s->floor = s->top - SCRATCH_MAX;
+    if (e->layout.pin_paths) {
+        s->floor = s->top; /* nothing fits */
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 /* copy data into the tracee; 0 if it does not fit or cannot be written */
@@ -563,10 +650,44 @@ static uint64_t scratch_put(struct scratch *s, const void *data, size_t len)
     if (len > s->top - s->floor)
         return 0;
     uint64_t at = (s->top - len) & ~(uint64_t)15;
-    if (at < s->floor || veil_write_mem(s->tid, at, data, len) != (long)len)
+    long n = s->forced ? veil_write_mem_force(s->tid, at, data, len)
+                       : veil_write_mem(s->tid, at, data, len);
+    if (at < s->floor || n != (long)len)
         return 0;
     s->top = at;
     return at;
+}
+
+/*
+ * Before the first translated call of a process (and after each execve): map
+ * veil's scratch area read-only in it, in place of the call, which then starts
+ * again (1: the thread is set up for that; resume it).  MAP_FIXED_NOREPLACE is
+ * Linux 4.17; EEXIST (something of the program's is there) leaves the area
+ * unmapped.
+ */
+int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status)
+{
+    struct proc_view *pv = proc_get(&e->layout, t->pid);
+    if (!pv || pv->scratch != 0 || !(t->flags & T_SECCOMP_ENTRY) || t->arch != VEIL_ARCH_X86_64)
+        return 0;
+    uint64_t args[6] = {VEIL_SCRATCH_BASE, VEIL_SCRATCH_SIZE, 1 /* PROT_READ */,
+                        0x02 | 0x20 | 0x4000 | 0x100000 /* PRIVATE ANONYMOUS NORESERVE
+                                                           FIXED_NOREPLACE */,
+                        (uint64_t)-1, 0};
+    int64_t got = 0;
+    int rc = veil_arch_replace_and_restart(t->tid, 9 /* mmap */, args, &got, &t->pending_sig,
+                                           gone_status);
+    if (rc == -ESRCH)
+        return rc;
+    pv = proc_find(&e->layout, t->pid);
+    if (!pv)
+        return rc == 0;
+    char probe = 0;
+    pv->scratch = rc == 0 && (uint64_t)got == VEIL_SCRATCH_BASE &&
+                          veil_write_mem_force(t->tid, VEIL_SCRATCH_BASE, &probe, 1) == 1
+                      ? 1
+                      : -1;
+    return rc == 0;
 }
 
 static int set_arg(struct task *t, int idx, uint64_t value)
@@ -589,6 +710,200 @@ static int put_path_arg(struct scratch *s, struct task *t, int idx, const char *
     if (!at)
         return -ENOMEM;
     return set_arg(t, idx, at);
+}
+
+/* --- the kernel walks what veil checked -------------------------------------
+
+   veil resolves every symlink itself and hands the kernel a canonical host path
+   with none left, but the kernel walks that path again: a directory of the
+   guest swapped for a symlink to "/" in between (another thread, another
+   process) would take the call out of the guest.  Opens become
+   openat2(RESOLVE_NO_SYMLINKS), so that such a swap fails the call (ELOOP,
+   reported).  With pin_paths, other calls get /proc/VEIL/fd/N[/NAME]: N is the
+   file, or the directory that holds NAME, opened by veil the same way; the
+   kernel starts from what veil opened. */
+
+#define OPENAT2_NR 437
+#define RESOLVE_NO_SYMLINKS_FLAG 0x04
+#define O_PATH_FLAG 010000000
+#define O_TMPFILE_FLAG 020000000
+#define O_LARGEFILE_FLAG 0100000
+#define VALID_OPEN_FLAGS 037777703 /* fs/fcntl.c VALID_OPEN_FLAGS on x86_64 (O_* up to __O_TMPFILE) */
+#define O_PATH_FLAGS (O_PATH_FLAG | 0200000 /* O_DIRECTORY */ | O_NOFOLLOW_FLAG | 02000000)
+
+struct open_how64 {
+    uint64_t flags, mode, resolve;
+};
+
+static void report(struct veil_engine *e, struct task *t, int err, const char *why)
+{
+    struct {
+        uint32_t arch;
+        char why[124];
+    } p;
+    p.arch = veil_arch_native_audit();
+    snprintf(p.why, sizeof p.why, "%s", why);
+    ring_event(e, VEIL_R_DENIED, t->pid, t->tid, err, t->nr, &p,
+               (uint32_t)(sizeof p.arch + strlen(p.why) + 1));
+}
+
+/* openat2(2) is Linux 5.6; fd or -errno */
+static int open_nosym(const char *path, uint64_t flags)
+{
+    struct open_how64 how = {flags | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS_FLAG};
+    long fd = syscall(OPENAT2_NR, AT_FDCWD_VALUE, path, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+static int have_openat2(void)
+{
+    static int known = -1;
+    if (known < 0) {
+        int fd = open_nosym("/", O_PATH_FLAG);
+        known = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    return known;
+}
+
+/* open(2) flags as openat2(2) takes them: open(2) ignores unknown bits and a
+   mode without O_CREAT, and O_PATH drops the others (fs/open.c build_open_how) */
+static struct open_how64 open_how_of(uint64_t flags, uint64_t mode)
+{
+    struct open_how64 how;
+    how.flags = ((uint32_t)flags & VALID_OPEN_FLAGS) | O_LARGEFILE_FLAG;
+    if (how.flags & O_PATH_FLAG)
+        how.flags &= O_PATH_FLAGS;
+    how.mode = (how.flags & (0100 | O_TMPFILE_FLAG)) ? (mode & 07777) : 0;
+    how.resolve = RESOLVE_NO_SYMLINKS_FLAG;
+    return how;
+}
+
+static void pins_close(struct layout *L, int32_t tid, int32_t pid)
+{
+    for (uint32_t i = 0; i < L->npins;) {
+        if ((tid && L->pins[i].tid == tid) || (pid && L->pins[i].pid == pid)) {
+            close(L->pins[i].fd);
+            L->pins[i] = L->pins[--L->npins];
+        } else {
+            i++;
+        }
+    }
+}
+
+void veil_layout_pin_paths(struct veil_engine *e, int on)
+{
+    e->layout.pin_paths = on;
+}
+
+/* Can the caller walk /proc/VEIL/fd (ptrace read access: the same fsuid)? */
+static int can_read_our_fds(struct task *t)
+{
+    if (geteuid() != 0)
+        return 1; /* it cannot have another uid: no_new_privs, or the same user */
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/status", t->tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *uid = strstr(buf, "\nUid:");
+    unsigned r, eu, su, fsu;
+    return uid && sscanf(uid + 5, "%u %u %u %u", &r, &eu, &su, &fsu) == 4 && fsu == 0;
+}
+
+/*
+ * `host` as the kernel should walk it: 1 and `out` = /proc/VEIL/fd/N (the file,
+ * for a call that follows its last component) or /proc/VEIL/fd/N/NAME (its
+ * directory, for one that does not); 0: leave host as it is; -errno.
+ */
+static int pin(struct veil_engine *e, struct task *t, const char *host, int follow, char *out)
+{
+    struct layout *L = &e->layout;
+    char dir[PATH_MAX];
+    const char *name = NULL;
+    size_t n = strlen(host);
+    int slash = n > 1 && host[n - 1] == '/';
+    snprintf(dir, sizeof dir, "%s", host);
+    while (n > 1 && dir[n - 1] == '/')
+        dir[--n] = 0;
+    if (!follow) {
+        char *cut = strrchr(dir, '/');
+        if (!cut || !cut[1])
+            return 0;
+        name = cut + 1;
+        if (cut == dir) {
+            memmove(dir + 1, dir, strlen(dir) + 1); /* "/name" -> "/" + "name" */
+            name = dir + 2;
+            cut = dir + 1;
+        }
+        *cut = 0;
+    }
+    if (!can_read_our_fds(t))
+        return 0;
+    struct pin *grown = realloc(L->pins, (L->npins + 1) * sizeof *grown);
+    if (!grown)
+        return -ENOMEM;
+    L->pins = grown;
+    int fd = open_nosym(dir, O_PATH_FLAG | (name ? 0200000 /* O_DIRECTORY */ : 0));
+    if (fd == -ELOOP) {
+        report(e, t, ELOOP, "a directory of the path was replaced by a symlink (a race)");
+        return fd;
+    }
+    if (fd < 0)
+        return fd; /* the kernel would fail it the same way on the same component */
+    L->pins[L->npins++] = (struct pin){t->tid, t->pid, fd};
+    int len = name ? snprintf(out, PATH_MAX, "/proc/%d/fd/%d/%s%s", (int)getpid(), fd, name,
+                              slash ? "/" : "")
+                   : snprintf(out, PATH_MAX, "/proc/%d/fd/%d", (int)getpid(), fd);
+    return len >= PATH_MAX ? -ENAMETOOLONG : 1;
+}
+
+/* open/openat/creat of `host` become openat2(AT_FDCWD, host, RESOLVE_NO_SYMLINKS) */
+static int open_as_openat2(struct veil_engine *e, struct task *t, struct scratch *s,
+                           const char *host, uint64_t flags, uint64_t mode)
+{
+    struct open_how64 how = open_how_of(flags, mode);
+    uint64_t follow = !(how.flags & O_NOFOLLOW_FLAG) && (how.flags & O_CREAT_EXCL) != O_CREAT_EXCL;
+    struct stat st;
+    /* a last symlink the call does not follow fails it with ELOOP anyway */
+    int expected_loop = !follow && lstat(host, &st) == 0 && S_ISLNK(st.st_mode);
+    (void)e;
+    uint64_t at = scratch_put(s, &how, sizeof how);
+    if (!at)
+        return -ENOMEM;
+    uint64_t path = scratch_put(s, host, strlen(host) + 1);
+    if (!path)
+        return -ENOMEM;
+    int rc = veil_arch_set_nr(t->tid, OPENAT2_NR);
+    if (rc == 0)
+        rc = set_arg(t, 0, (uint64_t)(int64_t)AT_FDCWD_VALUE);
+    if (rc == 0)
+        rc = set_arg(t, 1, path);
+    if (rc == 0)
+        rc = set_arg(t, 2, at);
+    if (rc == 0)
+        rc = set_arg(t, 3, sizeof how);
+    if (rc < 0)
+        return rc;
+    t->flags |= T_NEW_NR | (expected_loop ? 0 : T_RACE_ELOOP);
+    return 0;
+}
+
+static void paths_exit(struct veil_engine *e, struct task *t, int64_t ret)
+{
+    if (t->flags & T_NEW_NR)
+        veil_arch_set_nr(t->tid, t->nr);
+    if (ret == -ELOOP && (t->flags & T_RACE_ELOOP))
+        report(e, t, ELOOP, "a directory of the path was replaced by a symlink (a race)");
+    t->flags &= ~(T_NEW_NR | T_RACE_ELOOP);
+    if (e->layout.npins)
+        pins_close(&e->layout, t->tid, 0);
 }
 
 /* --- the calls -------------------------------------------------------------- */
@@ -657,7 +972,24 @@ static int translate_paths_plain(struct veil_engine *e, struct task *t, const st
             return rc;
         if (strcmp(r.host, native) == 0)
             continue; /* the kernel walks the same components: leave the call alone */
-        rc = put_path_arg(s, t, i, r.host);
+        int is_open = d->open_flags_arg >= 0 || t->nr == 85 /* creat */;
+        if (is_open && (rc = writes_proc_mem(e, t, r.host, t->nr == 85 ? 1 : open_flags)) < 0)
+            return rc;
+        if (is_open && !r.kernel_link && have_openat2()) {
+            if (t->nr == 85)
+                return open_as_openat2(e, t, s, r.host, 0100 | 01 | 01000, t->args[1]);
+            return open_as_openat2(e, t, s, r.host, open_flags, t->args[d->open_flags_arg + 1]);
+        }
+        const char *give = r.host;
+        char pinned[PATH_MAX];
+        if (e->layout.pin_paths && !is_open && !r.kernel_link) {
+            rc = pin(e, t, r.host, follows(d, t, i, open_flags), pinned);
+            if (rc < 0)
+                return rc;
+            if (rc > 0)
+                give = pinned;
+        }
+        rc = put_path_arg(s, t, i, give);
         if (rc < 0)
             return rc;
     }
@@ -713,10 +1045,18 @@ static int translate_openat2(struct veil_engine *e, struct task *t, const struct
     if ((how.resolve & RESOLVE_NO_MAGICLINKS) && r.magic)
         return -ELOOP;
     rc = check_rules(e, t, d, r.guest);
+    if (rc == 0)
+        rc = writes_proc_mem(e, t, r.host, how.flags);
     if (rc < 0)
         return rc;
     how.resolve &= ~(uint64_t)(RESOLVE_IN_ROOT | RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
                                RESOLVE_NO_MAGICLINKS);
+    if (!r.kernel_link) {
+        struct stat st;
+        how.resolve |= RESOLVE_NO_SYMLINKS; /* see open_as_openat2 */
+        if (follow || lstat(r.host, &st) < 0 || !S_ISLNK(st.st_mode))
+            t->flags |= T_RACE_ELOOP;
+    }
     uint64_t at = scratch_put(s, &how, sizeof how);
     if (!at)
         return -ENOMEM;
@@ -1303,9 +1643,75 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         free(pv->exe);
         pv->exe = pv->pending_exe;
         pv->pending_exe = NULL;
+        pv->scratch = 0; /* a new address space */
     } else {
         replace_str(&pv->pending_exe, NULL);
     }
+}
+
+/* --- veil's scratch area stays as veil mapped it ------------------------------ */
+
+static int overlaps_scratch(uint64_t addr, uint64_t len)
+{
+    uint64_t end = addr + len;
+    if (end < addr)
+        end = UINT64_MAX;
+    return addr < VEIL_SCRATCH_BASE + VEIL_SCRATCH_SIZE && end > VEIL_SCRATCH_BASE;
+}
+
+/* mmap(hint or MAP_FIXED), munmap, mprotect, pkey_mprotect, madvise, mremap and
+   shmat over the area would let the program write what the kernel reads there */
+static int guard_scratch(struct veil_engine *e, struct task *t)
+{
+    const uint64_t *a = t->args;
+    int hit;
+    switch (t->nr) {
+    case 25: /* mremap: the old range, and the new one with MREMAP_FIXED */
+        hit = overlaps_scratch(a[0], a[1]) || ((a[3] & 2) && overlaps_scratch(a[4], a[2]));
+        break;
+    case 30: /* shmat: its size is the segment's */
+        hit = a[1] && overlaps_scratch(a[1], UINT64_MAX - a[1]);
+        break;
+    case 9: /* mmap: a hint too, before the area is mapped */
+        hit = a[0] && overlaps_scratch(a[0], a[1]);
+        break;
+    default: /* munmap, mprotect, pkey_mprotect, madvise */
+        hit = overlaps_scratch(a[0], a[1]);
+        break;
+    }
+    if (!hit)
+        return 0;
+    report(e, t, EPERM, "veil's read-only scratch area cannot be remapped, unmapped or "
+                        "made writable");
+    return -EPERM;
+}
+
+/* /proc/PID/mem (or .../task/TID/mem, or an fd of one) writes through page
+   protections: a writable open of it fails */
+static int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
+                           uint64_t open_flags)
+{
+    char link[PATH_MAX], *end;
+    int32_t pid;
+    if (!(open_flags & 3))
+        return 0;
+    if (proc_magic(host, &pid) == M_FD && read_link(host, link) == 0)
+        host = link;
+    const char *p = host + 6;
+    if (strncmp(host, "/proc/", 6) != 0 || (strtol(p, &end, 10), end == p))
+        return 0;
+    p = end;
+    if (strncmp(p, "/task/", 6) == 0) {
+        strtol(p + 6, &end, 10);
+        if (end == p + 6)
+            return 0;
+        p = end;
+    }
+    if (strcmp(p, "/mem") != 0)
+        return 0;
+    report(e, t, EACCES, "writing a process's memory through /proc/PID/mem would reach "
+                         "veil's read-only scratch area");
+    return -EACCES;
 }
 
 /* --- entry and exit ------------------------------------------------------------ */
@@ -1314,9 +1720,12 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
                  int64_t *value)
 {
     struct scratch s;
-    scratch_init(&s, t);
+    int no_scratch = scratch_init(e, &s, t);
     int rc;
     t->scratch_low = 0;
+    t->flags &= ~(T_NEW_NR | T_RACE_ELOOP);
+    if (e->layout.npins)
+        pins_close(&e->layout, t->tid, 0); /* its last call is over */
     switch (d->layout_op) {
     case VEIL_L_PATHS:
         rc = translate_paths(e, t, d, &s);
@@ -1330,6 +1739,8 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
         return translate_readlink(e, t, d, &s, value);
     case VEIL_L_CHROOT:
         return emulate_chroot(e, t, value);
+    case VEIL_L_MEMGUARD:
+        return guard_scratch(e, t);
     case VEIL_L_SOCK_IN:
         rc = translate_sockaddr_in(e, t, d, &s);
         break;
@@ -1356,8 +1767,10 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
     default:
         return 0;
     }
-    if (s.top != ((t->sp - RED_ZONE) & ~(uint64_t)15))
+    if (!s.forced && s.top != ((t->sp - RED_ZONE) & ~(uint64_t)15))
         t->scratch_low = s.top;
+    if (rc == -ENOMEM && no_scratch)
+        report(e, t, ENOMEM, "veil's read-only scratch area is not mapped in the process");
     return rc;
 }
 
@@ -1369,4 +1782,6 @@ void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdes
         translate_msg_out(e, t, d, ret);
     else if (d->layout_op == VEIL_L_EXEC)
         layout_exec_done(e, t, ret);
+    else if (d->layout_op == VEIL_L_PATHS)
+        paths_exit(e, t, ret);
 }

@@ -63,6 +63,7 @@ void veil_free(struct veil_engine *e)
     paths_free(e);
     layout_free(e);
     sockfd_free(e);
+    filter_free(e);
     if (e->spawn_err_fd >= 0)
         close(e->spawn_err_fd);
     free(e->ring.buf);
@@ -186,6 +187,14 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
     }
     if (!e->use_seccomp)
         bpf = NULL;
+    int kept = filter_keep(e, bpf, bpf_len);
+    if (kept < 0) {
+        close(go[0]);
+        close(go[1]);
+        close(err[0]);
+        close(err[1]);
+        return kept;
+    }
     placement_pin(e, 0);
 
     pid_t pid = fork();
@@ -524,6 +533,36 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         return resume_task(e, t, 0); /* no-seccomp mode: not ours */
 
     t->flags |= T_IN_SYSCALL;
+    if (from_seccomp && e->prog) {
+        /* what veil's own program says, whatever data the stop carries (filter.c) */
+        uint32_t act = filter_run(e, si);
+        uint32_t action = act & SECCOMP_RET_ACTION_FULL;
+        if (action == SECCOMP_RET_TRACE && (act & VEIL_TRACE_REFUSE)) {
+            uint32_t arch = si->arch;
+            ring_event(e, VEIL_R_DENIED, t->pid, t->tid, act & 0xfff, (int64_t)si->seccomp.nr,
+                       &arch, sizeof arch);
+            return settle_at_entry(e, t, -(int64_t)(act & 0xfff), T_DENY, ts);
+        }
+        if (action == SECCOMP_RET_ERRNO)
+            return settle_at_entry(e, t, -(int64_t)(act & SECCOMP_RET_DATA), T_DENY, ts);
+        if (action != SECCOMP_RET_TRACE && action != SECCOMP_RET_ALLOW &&
+            action != SECCOMP_RET_LOG) {
+            kill(t->pid, SIGKILL);
+            return 0;
+        }
+    }
+    if ((d->flags & VEIL_F_TRANSLATE) && e->layout.active) {
+        int gone_status = 0;
+        int rc = layout_prepare(e, t, &gone_status); /* veil's scratch area (layout.c) */
+        if (rc == -ESRCH) {
+            on_gone(e, t->tid, gone_status);
+            return 0;
+        }
+        if (rc > 0) { /* mapped in place of the call, which starts again */
+            t->flags &= ~(T_IN_SYSCALL | T_SECCOMP_ENTRY);
+            return resume_task(e, t, 0);
+        }
+    }
     if (d->flags & VEIL_F_KILL) {
         ring_event(e, VEIL_R_DENIED, t->pid, t->tid, -1, nr, NULL, 0);
         kill(t->pid, SIGKILL);

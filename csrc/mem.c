@@ -6,7 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "internal.h"
 
 static long proc_mem_io(pid_t tid, uint64_t addr, void *buf, size_t len, int write)
 {
@@ -50,6 +50,12 @@ long veil_write_mem(int32_t tid, uint64_t addr, const void *buf, size_t len)
     /* process_vm_writev honours page protections (EFAULT on read-only
        pages); /proc/PID/mem writes through them (FOLL_FORCE), as ptrace
        POKEDATA does. */
+    return proc_mem_io(tid, addr, (void *)buf, len, 1);
+}
+
+/* through page protections (FOLL_FORCE): veil's read-only scratch area */
+long veil_write_mem_force(int32_t tid, uint64_t addr, const void *buf, size_t len)
+{
     return proc_mem_io(tid, addr, (void *)buf, len, 1);
 }
 

@@ -33,6 +33,9 @@ L_SOCK_IN = lib.VEIL_L_SOCK_IN
 L_SOCK_OUT = lib.VEIL_L_SOCK_OUT
 L_MSG_IN = lib.VEIL_L_MSG_IN
 L_MSG_OUT = lib.VEIL_L_MSG_OUT
+L_MEMGUARD = lib.VEIL_L_MEMGUARD
+SCRATCH_BASE = lib.VEIL_SCRATCH_BASE   # veil's read-only scratch area in each tracee
+SCRATCH_SIZE = lib.VEIL_SCRATCH_SIZE
 
 EV_NONE = lib.VEIL_EV_NONE
 EV_DRAIN = lib.VEIL_EV_DRAIN
@@ -179,6 +182,11 @@ class Engine:
     def add_layout_bind(self, host: str, guest: str) -> None:
         _check(lib.veil_layout_add_bind(self._e, os.fsencode(host), os.fsencode(guest)),
                f"bind {host}:{guest}")
+
+    def layout_pin_paths(self, on: bool) -> None:
+        """Path calls other than opens reach the kernel through fds veil opened
+        (a symlink swapped in after veil's walk cannot redirect them)."""
+        lib.veil_layout_pin_paths(self._e, int(on))
 
     def layout_resolve(self, guest: str, follow: bool = True) -> Tuple[str, str]:
         """(host path, canonical guest path) of a guest path, as the guest's root sees it."""

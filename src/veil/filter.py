@@ -86,6 +86,17 @@ def errno_ret(err: int) -> int:
     return RET_ERRNO | (err & 0xFFFF)
 
 
+# SECCOMP_RET_TRACE data of a refused call (csrc/engine.h VEIL_TRACE_REFUSE): veil's C
+# loop runs its own program again at the stop, fails the call with the errno in the
+# low 12 bits and records the refusal; the data the kernel reports is never trusted
+TRACE_REFUSE = 0x8000
+
+
+def refuse(err: int) -> int:
+    """Fail the call with ``err`` and report it (it stops once, in C)."""
+    return RET_TRACE | TRACE_REFUSE | (err & 0xFFF)
+
+
 def kill() -> int:
     return RET_KILL_PROCESS
 

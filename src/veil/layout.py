@@ -89,6 +89,21 @@ DENIED: Tuple[str, ...] = (
 )
 
 
+# Calls that could remap, unmap or unprotect veil's read-only scratch area (where
+# the translated paths lie, csrc/layout.c): the filter stops them only when their
+# address lies below the area's end; C checks the whole range and refuses (EPERM,
+# reported) one that overlaps it.
+_END = E.SCRATCH_BASE + E.SCRATCH_SIZE
+_BELOW_END = ((0, "LT", _END),)
+SCRATCH_GUARDS: Dict[str, Tuple[Tuple[Tuple, ...], ...]] = {
+    "mmap": (((0, "NE", 0), (0, "LT", _END)),),
+    "munmap": (_BELOW_END,), "mprotect": (_BELOW_END,), "pkey_mprotect": (_BELOW_END,),
+    "madvise": (_BELOW_END,),
+    "mremap": (_BELOW_END, ((3, "MASKED_EQ", 2, 2), (4, "LT", _END))),  # MREMAP_FIXED
+    "shmat": (((1, "NE", 0), (1, "LT", _END)),),
+}
+
+
 def _has_path(sc) -> bool:
     return any(kind.split(":")[0] == "path" for _, kind in sc.args)
 

@@ -23,9 +23,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 from . import engine as E
 from . import filter as bpf
+from . import records as R
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
-from .layout import DENIED as LAYOUT_DENIED, Layout, translated_calls
+from .layout import DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, Layout, translated_calls
 from .layout import action_fields as layout_action_fields
 from .assembler import Assembler
 from .backends import get_engine
@@ -51,6 +52,22 @@ MUTATING_CALLS = frozenset((
     "mount", "umount2", "acct", "chroot", "pivot_root"))
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGRTMIN + 3}
+
+
+@dataclass
+class Refusal:
+    """A call veil refused and reports (Session.refuse): who, what, why."""
+
+    pid: int
+    tid: int
+    name: str
+    errno: int
+    reason: str
+
+    def line(self) -> str:
+        err = _errno.errorcode.get(self.errno, str(self.errno))
+        why = f": {self.reason}" if self.reason else ""
+        return f"veil: refused {self.name} ({err}) in process {self.pid}{why}"
 
 
 @dataclass
@@ -182,6 +199,7 @@ class Session:
         self.rlimits = list(rlimits)  # (resource, soft, hard)
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
         self.layout = layout        # the guest's directory tree (veil.layout.Layout)
+        self.pin_paths = False      # path calls walk from fds veil opened (--strict)
         self._translating = False
         # the socket table: the calls it needs are recorded (read/write/close only
         # on sockets, decided in C); other observers still see only `trace`
@@ -208,6 +226,10 @@ class Session:
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
         self._path_rules: List[Tuple[str, bool, int, bool]] = []
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
+        # calls refused with a report (refuse()): reasons by (nr or -1 for i386/x32, errno)
+        self._refuse_reasons: Dict[Tuple[int, int], str] = {}
+        self.refusals: List[Refusal] = []
+        self.on_refusal: Optional[Callable[[Refusal], None]] = None
         self._engine: Optional[E.Engine] = None
         self._assembler: Optional[Assembler] = None
         self._started = 0.0
@@ -241,6 +263,53 @@ class Session:
         if not 0 <= errno <= 4095:
             raise VeilError(f"invalid errno {errno}: must be 0..4095")
         self.add_rule(self._resolve(names), ("deny", errno), where)
+
+    def refuse(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
+               reason: str = "", where: Sequence[bpf.Cond] = ()) -> None:
+        """Like deny(), and every refused call is reported: ``session.refusals``
+        and ``on_refusal`` (veil run prints one line per kind).  Each costs one
+        stop, in C; the decision is the filter's own program (csrc/filter.c)."""
+        if not 0 < errno <= 4095:
+            raise VeilError(f"invalid errno {errno}: must be 1..4095")
+        nrs = self._resolve(names)
+        self.add_rule(nrs, ("refuse", errno), where)
+        for nr in nrs:
+            self._refuse_reasons.setdefault((nr, errno), reason)
+
+    def refuse_foreign(self, errno: int, reason: str) -> None:
+        """i386 (int 0x80) and x32 calls fail with errno and are reported."""
+        self.foreign_rule = ("refuse", errno)
+        self._refuse_reasons.setdefault((-1, errno), reason)
+
+    def note_refusal(self, pid: int, tid: int, name: str, errno: int, reason: str) -> None:
+        """A hook's own refusal, reported as the filter's are."""
+        ref = Refusal(pid, tid, name, errno, reason)
+        self.refusals.append(ref)
+        if self.on_refusal is not None:
+            self.on_refusal(ref)
+
+    def _note_refusals(self, data: bytes) -> None:
+        """A raw sink: the VEIL_R_DENIED records of refused calls."""
+        header, size0 = R.HEADER.unpack_from, R.HEADER_SIZE
+        pos, end = 0, len(data)
+        while pos + size0 <= end:
+            size, rtype, _, _, pid, tid, _, _, value, aux = header(data, pos)
+            if size < size0:
+                break
+            if rtype == R.R_DENIED and value > 0:
+                arch = int.from_bytes(data[pos + size0:pos + size0 + 4], "little")
+                native = arch == bpf.AUDIT_ARCH_X86_64 and not aux & bpf.X32_SYSCALL_BIT
+                if native:
+                    sc = BY_NR.get(aux)
+                    name = sc.name if sc else f"syscall {aux}"
+                else:
+                    abi = "x32" if arch == bpf.AUDIT_ARCH_X86_64 else "i386"
+                    name = f"{abi} syscall {aux & ~bpf.X32_SYSCALL_BIT}"
+                text = bytes(data[pos + size0 + 4:pos + size]).split(b"\0", 1)[0]
+                reason = (text.decode(errors="replace") if text else
+                          self._refuse_reasons.get((aux if native else -1, value), ""))
+                self.note_refusal(pid, tid, name, value, reason)
+            pos += size
 
     def kill_on(self, names: Union[str, Iterable[Union[str, int]]],
                 where: Sequence[bpf.Cond] = ()) -> None:
@@ -298,7 +367,8 @@ class Session:
         go_on = bpf.trace() if flags else bpf.allow()
 
         def action(kind: str, err: int) -> int:
-            return {"allow": go_on, "kill": bpf.kill()}.get(kind) or bpf.errno_ret(err)
+            return ({"allow": go_on, "kill": bpf.kill()}.get(kind)
+                    or (bpf.refuse(err) if kind == "refuse" else bpf.errno_ret(err)))
 
         unconditional = next((i for i, (conds, _) in enumerate(rules) if not conds), None)
         conditional = rules[:unconditional] if unconditional is not None else rules
@@ -315,6 +385,9 @@ class Session:
                 # hooked): then C denies it at the stop and the trace shows it
                 row = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
                 otherwise = bpf.trace() if flags else bpf.errno_ret(err)
+            elif kind == "refuse":
+                row = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
+                otherwise = bpf.refuse(err)
         if not conditional:
             return row, otherwise
         return row, bpf.Conditional([(conds, action(kind, err))
@@ -373,7 +446,20 @@ class Session:
                                **layout_action_fields(sc.name)}
                 flags |= E.F_STOP | E.F_TRANSLATE
             rules = self._rules.get(nr)
-            if rules:
+            guard = (SCRATCH_GUARDS.get(sc.name) if self.layout is not None and sc is not None
+                     else None)
+            if guard and not path_fields:
+                guard_only = not flags and not rules
+                flags |= E.F_STOP | E.F_TRANSLATE
+                path_fields = {"layout_op": E.L_MEMGUARD}
+                if guard_only:  # stop only where the range may touch the area
+                    actions[nr] = E.SysAction(flags, 0, caps)
+                    filt[nr] = bpf.Conditional(
+                        [(tuple(bpf.Cond(*c) for c in conds), bpf.trace()) for conds in guard],
+                        bpf.allow())
+            if nr in actions:
+                pass
+            elif rules:
                 act, flt = self._compile_rules(rules, flags, caps)
                 actions[nr] = act
                 filt[nr] = flt
@@ -411,10 +497,11 @@ class Session:
         self.layout.check()
         binds = self.layout.prepare()
         self._translating = not self.layout.is_identity(binds) or bool(self._path_rules)
-        self.deny([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM)
+        self.refuse([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM,
+                    "the layout refuses calls that reach past the guest's tree")
         if self.foreign_rule is None:
             # an i386 or x32 call would name paths the translator never sees
-            self.foreign_rule = ("deny", _errno.ENOSYS)
+            self.refuse_foreign(_errno.ENOSYS, "i386 and x32 calls are not translated")
         for guest, err, writes_only in self.layout.path_rules(binds):
             self.add_path_rule(guest, err, writes_only)
         return binds
@@ -443,12 +530,17 @@ class Session:
         if self.foreign_rule is not None and self.foreign_rule[0] != "allow":
             kind, err = self.foreign_rule
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
-            foreign_ret = bpf.kill() if kind == "kill" else bpf.errno_ret(err)
+            foreign_ret = {"kill": bpf.kill(), "refuse": bpf.refuse(err)}.get(kind,
+                                                                             bpf.errno_ret(err))
+        if self._refuse_reasons and self._note_refusals not in self.raw_sinks:
+            self.raw_sinks.append(self._note_refusals)
         eng.set_actions(actions, foreign)
         if self._sockfd_filters:
             eng.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
         if self.layout is not None:
             self.layout.install(eng, binds)
+            if self.pin_paths and hasattr(eng, "layout_pin_paths"):
+                eng.layout_pin_paths(True)
         eng.set_decorate(self.decorate_fds)
         for pattern, is_prefix, err, writes_only in self._path_rules:
             eng.add_path_rule(pattern, is_prefix, err, writes_only)

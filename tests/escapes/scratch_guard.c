@@ -1,0 +1,39 @@
+/* scratch_guard: veil's read-only scratch area (VEIL_SCRATCH_BASE, 4 MiB) holds the
+ * translated paths the kernel is about to read; the program must not be able to
+ * write there by any way: mprotect/pkey_mprotect, munmap, mmap(MAP_FIXED) over it,
+ * mremap onto it, madvise, a writable /proc/self/mem, process_vm_writev.
+ * Under veil: EPERM for the mapping calls and EACCES for /proc/self/mem (reported),
+ * EFAULT for process_vm_writev (the page is read-only).  Natively there is no
+ * such area: not run. */
+#include "esc.h"
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#define BASE 0x200000000ul
+#define SIZE 0x400000ul
+
+int main(void)
+{
+    say("mprotect", mprotect((void *)BASE, 4096, PROT_READ | PROT_WRITE), "made writable");
+    say("mprotect below", mprotect((void *)(BASE - 4096), 8192, PROT_READ | PROT_WRITE),
+        "made writable");
+    say("munmap", munmap((void *)(BASE + SIZE - 4096), 4096), "unmapped");
+    void *m = mmap((void *)BASE, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+                   MAP_FIXED, -1, 0);
+    say("mmap fixed", m == MAP_FAILED ? -1 : 0, "replaced");
+    void *other = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *moved = mremap(other, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)BASE);
+    say("mremap onto", moved == MAP_FAILED ? -1 : 0, "a writable page moved over it");
+    say("madvise", madvise((void *)BASE, 4096, MADV_DONTNEED), "dropped");
+    say("open /proc/self/mem rw", open("/proc/self/mem", O_RDWR), "writes through protections");
+    int ro = open("/proc/self/mem", O_RDONLY);
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", ro);
+    say("reopen mem fd rw", open(link, O_RDWR), "writes through protections");
+    char c = 'x';
+    struct iovec local = {&c, 1}, remote = {(void *)BASE, 1};
+    say("process_vm_writev", process_vm_writev(getpid(), &local, 1, &remote, 1, 0),
+        "written");
+    return 0;
+}

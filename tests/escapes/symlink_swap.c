@@ -1,0 +1,99 @@
+/* symlink_swap DIR HOSTDIR MARKER N OP: a thread keeps exchanging DIR/d (a guest
+ * directory holding "target") with DIR/d.sym, a symlink to the absolute HOSTDIR
+ * (renameat2 RENAME_EXCHANGE: atomic), while the main thread runs OP on
+ * DIR/d/target N times.  A tracer that resolves the path itself and hands the
+ * kernel the host path loses the race whenever the swap lands between its walk
+ * and the kernel's: the kernel follows d to HOSTDIR.
+ *   OP open:   open+read; stat: stat (the host file is longer than the guest's);
+ *   chmod:     chmod 0600 (the host file's mode must not change);
+ *   unlink:    unlink d/victim (only the host has one: it must survive);
+ *   mkdir:     mkdir+rmdir d/made (must never appear in HOSTDIR).
+ * Prints "OP host=H guest=G errors=E".  Natively (no confinement) host>0 shows
+ * that the swap does land during the calls.  Under veil: host=0. */
+#include "esc.h"
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+static atomic_int stop;
+static char d[4096], dsym[4096];
+static long flips;
+
+static void *swapper(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop))
+        if (syscall(SYS_renameat2, AT_FDCWD, d, AT_FDCWD, dsym, RENAME_EXCHANGE) == 0)
+            flips++;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6)
+        return 2;
+    const char *dir = argv[1], *hostdir = argv[2], *marker = argv[3], *op = argv[5];
+    long n = atol(argv[4]), host = 0, guest = 0, err = 0;
+    char target[4200], file[4200];
+    snprintf(d, sizeof d, "%s/d", dir);
+    snprintf(dsym, sizeof dsym, "%s/d.sym", dir);
+    mkdir(d, 0755);
+    snprintf(file, sizeof file, "%s/target", d);
+    FILE *f = fopen(file, "w");
+    if (!f || fputs("guest\n", f) < 0 || fclose(f) != 0) {
+        say("setup", -1, "");
+        return 1;
+    }
+    unlink(dsym);
+    if (symlink(hostdir, dsym) < 0) {
+        say("symlink", -1, "");
+        return 1;
+    }
+    const char *leaf = strcmp(op, "unlink") == 0 ? "victim" : strcmp(op, "mkdir") == 0 ? "made"
+                                                                                       : "target";
+    snprintf(target, sizeof target, "%s/%s", d, leaf);
+    pthread_t th;
+    pthread_create(&th, NULL, swapper, NULL);
+    for (long i = 0; i < n; i++) {
+        char buf[256];
+        struct stat st;
+        long rc;
+        if (strcmp(op, "open") == 0) {
+            int fd = open(target, O_RDONLY);
+            rc = fd;
+            if (fd >= 0) {
+                ssize_t got = read(fd, buf, sizeof buf - 1);
+                close(fd);
+                buf[got > 0 ? got : 0] = 0;
+                rc = strstr(buf, marker) ? 1 : 0;
+            }
+        } else if (strcmp(op, "stat") == 0) {
+            rc = stat(target, &st);
+            if (rc == 0)
+                rc = st.st_size == (off_t)strlen(marker) + 1;
+        } else if (strcmp(op, "chmod") == 0) {
+            rc = chmod(target, 0600);
+        } else if (strcmp(op, "unlink") == 0) {
+            rc = unlink(target);
+            if (rc == 0)
+                rc = 1; /* only the host has a victim */
+        } else {
+            rc = mkdir(target, 0755);
+            if (rc == 0 && rmdir(target) < 0)
+                rc = -1;
+        }
+        if (rc < 0)
+            err++;
+        else if (rc == 1)
+            host++;
+        else
+            guest++;
+    }
+    atomic_store(&stop, 1);
+    pthread_join(th, NULL);
+    printf("%s host=%ld guest=%ld errors=%ld flips=%ld\n", op, host, guest, err, flips);
+    return 0;
+}
