@@ -20,7 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <linux/seccomp.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -869,11 +871,18 @@ static int open_as_openat2(struct veil_engine *e, struct task *t, struct scratch
                            const char *host, uint64_t flags, uint64_t mode)
 {
     struct open_how64 how = open_how_of(flags, mode);
+    /* the filter runs again on the new call (seccomp(2)): only where it lets openat2 by */
+    struct __ptrace_syscall_info si;
+    memset(&si, 0, sizeof si);
+    si.arch = veil_arch_native_audit();
+    si.seccomp.nr = OPENAT2_NR;
+    uint32_t act = filter_run(e, &si) & SECCOMP_RET_ACTION_FULL;
+    if (act != SECCOMP_RET_TRACE && act != SECCOMP_RET_ALLOW)
+        return put_path_arg(s, t, 1 - (t->nr == 2 || t->nr == 85), host);
     uint64_t follow = !(how.flags & O_NOFOLLOW_FLAG) && (how.flags & O_CREAT_EXCL) != O_CREAT_EXCL;
     struct stat st;
     /* a last symlink the call does not follow fails it with ELOOP anyway */
     int expected_loop = !follow && lstat(host, &st) == 0 && S_ISLNK(st.st_mode);
-    (void)e;
     uint64_t at = scratch_put(s, &how, sizeof how);
     if (!at)
         return -ENOMEM;
