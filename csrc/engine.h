@@ -46,6 +46,7 @@
 #define VEIL_L_MSG_IN   8 /* sendmsg: AF_UNIX msg_name of the msghdr at args[sock_arg] (sendmmsg: refused) */
 #define VEIL_L_MSG_OUT  9 /* recvmsg at exit: its msg_name back in the guest's view */
 #define VEIL_L_MEMGUARD 10 /* mmap/munmap/mprotect/mremap/madvise/shmat: not over veil's scratch */
+#define VEIL_L_CREDS    11 /* set*uid/set*gid: what the process may read of veil changes */
 
 /* veil's scratch area in every tracee under a layout: mapped read-only at this
    fixed address (the filter can then guard it), written by veil through

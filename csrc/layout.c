@@ -102,6 +102,7 @@ void layout_free(struct veil_engine *e)
 }
 
 static void pins_close(struct layout *L, int32_t tid, int32_t pid);
+static int own_fsuid_is_root(struct task *t);
 static void report(struct veil_engine *e, struct task *t, int err, const char *why);
 static int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
                            uint64_t open_flags);
@@ -150,6 +151,7 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
         return;
     char *exe = parent->exe, *root = parent->root; /* proc_get may move the array */
     int scratch = parent->scratch; /* a copy (fork) or the same (CLONE_VM) address space */
+    int fds_ok = parent->fds_ok;
     exe = exe ? strdup(exe) : NULL;
     root = root ? strdup(root) : NULL;
     struct proc_view *child = proc_get(L, child_pid);
@@ -163,6 +165,7 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
     child->exe = exe;
     child->root = root;
     child->scratch = scratch;
+    child->fds_ok = fds_ok;
 }
 
 void layout_gone(struct veil_engine *e, int32_t pid)
@@ -799,11 +802,23 @@ void veil_layout_pin_paths(struct veil_engine *e, int on)
     e->layout.pin_paths = on;
 }
 
-/* Can the caller walk /proc/VEIL/fd (ptrace read access: the same fsuid)? */
-static int can_read_our_fds(struct task *t)
+/* Can the caller walk /proc/VEIL/fd (ptrace read access: the same fsuid)?  Known
+   per process until it execs or changes its ids (VEIL_L_CREDS). */
+static int can_read_our_fds(struct veil_engine *e, struct task *t)
 {
     if (geteuid() != 0)
         return 1; /* it cannot have another uid: no_new_privs, or the same user */
+    struct proc_view *pv = proc_get(&e->layout, t->pid);
+    if (pv && pv->fds_ok)
+        return pv->fds_ok > 0;
+    int ok = own_fsuid_is_root(t);
+    if (pv)
+        pv->fds_ok = ok ? 1 : -1;
+    return ok;
+}
+
+static int own_fsuid_is_root(struct task *t)
+{
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/status", t->tid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -846,7 +861,7 @@ static int pin(struct veil_engine *e, struct task *t, const char *host, int foll
         }
         *cut = 0;
     }
-    if (!can_read_our_fds(t))
+    if (!can_read_our_fds(e, t))
         return 0;
     struct pin *grown = realloc(L->pins, (L->npins + 1) * sizeof *grown);
     if (!grown)
@@ -866,18 +881,24 @@ static int pin(struct veil_engine *e, struct task *t, const char *host, int foll
     return len >= PATH_MAX ? -ENAMETOOLONG : 1;
 }
 
+/* The filters run again on a call the tracer changed (seccomp(2)): does veil's own
+   let `nr` by?  (The program's own filters may still refuse it.) */
+static int filter_lets(struct veil_engine *e, int nr)
+{
+    struct __ptrace_syscall_info si;
+    memset(&si, 0, sizeof si);
+    si.arch = veil_arch_native_audit();
+    si.seccomp.nr = nr;
+    uint32_t act = filter_run(e, &si) & SECCOMP_RET_ACTION_FULL;
+    return act == SECCOMP_RET_TRACE || act == SECCOMP_RET_ALLOW;
+}
+
 /* open/openat/creat of `host` become openat2(AT_FDCWD, host, RESOLVE_NO_SYMLINKS) */
 static int open_as_openat2(struct veil_engine *e, struct task *t, struct scratch *s,
                            const char *host, uint64_t flags, uint64_t mode)
 {
     struct open_how64 how = open_how_of(flags, mode);
-    /* the filter runs again on the new call (seccomp(2)): only where it lets openat2 by */
-    struct __ptrace_syscall_info si;
-    memset(&si, 0, sizeof si);
-    si.arch = veil_arch_native_audit();
-    si.seccomp.nr = OPENAT2_NR;
-    uint32_t act = filter_run(e, &si) & SECCOMP_RET_ACTION_FULL;
-    if (act != SECCOMP_RET_TRACE && act != SECCOMP_RET_ALLOW)
+    if (!filter_lets(e, OPENAT2_NR))
         return put_path_arg(s, t, 1 - (t->nr == 2 || t->nr == 85), host);
     uint64_t follow = !(how.flags & O_NOFOLLOW_FLAG) && (how.flags & O_CREAT_EXCL) != O_CREAT_EXCL;
     struct stat st;
@@ -1467,6 +1488,33 @@ static int executable(const char *host)
     return 0;
 }
 
+/* execve(path, argv, envp) or execveat(...) of a pinned path (/proc/VEIL/fd/N/NAME)
+   becomes execveat(AT_FDCWD, pinned, argv, envp, AT_SYMLINK_NOFOLLOW): NAME swapped
+   for a symlink fails it (ELOOP) */
+static int exec_nofollow(struct task *t, struct scratch *s, const char *pinned)
+{
+    uint64_t path = scratch_put(s, pinned, strlen(pinned) + 1);
+    if (!path)
+        return -ENOMEM;
+    uint64_t argv = t->args[t->nr == 59 ? 1 : 2], envp = t->args[t->nr == 59 ? 2 : 3];
+    uint64_t flags = t->nr == 59 ? 0 : t->args[4] & ~(uint64_t)0x1000 /* AT_EMPTY_PATH */;
+    int rc = t->nr == 59 ? veil_arch_set_nr(t->tid, 322) : 0;
+    if (rc == 0)
+        rc = set_arg(t, 0, (uint64_t)(int64_t)AT_FDCWD_VALUE);
+    if (rc == 0)
+        rc = set_arg(t, 1, path);
+    if (rc == 0)
+        rc = set_arg(t, 2, argv);
+    if (rc == 0)
+        rc = set_arg(t, 3, envp);
+    if (rc == 0)
+        rc = set_arg(t, 4, flags | 0x100 /* AT_SYMLINK_NOFOLLOW */);
+    if (rc < 0)
+        return rc;
+    t->flags |= (t->nr == 59 ? T_NEW_NR : 0) | T_RACE_ELOOP;
+    return 0;
+}
+
 /*
  * execve(at) of a guest program.  The kernel would look for a script's
  * interpreter and an ELF's PT_INTERP on the host, so veil finds them in the
@@ -1635,6 +1683,14 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
     }
+    if (e->layout.pin_paths && filter_lets(e, 322)) {
+        char pinned[PATH_MAX];
+        rc = pin(e, t, prog.host, 0, pinned);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            return exec_nofollow(t, s, pinned);
+    }
     return put_path_arg(s, t, pidx, prog.host);
 }
 
@@ -1653,6 +1709,7 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         pv->exe = pv->pending_exe;
         pv->pending_exe = NULL;
         pv->scratch = 0; /* a new address space */
+        pv->fds_ok = 0;  /* and perhaps new ids (setuid programs) */
     } else {
         replace_str(&pv->pending_exe, NULL);
     }
@@ -1750,6 +1807,12 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
         return emulate_chroot(e, t, value);
     case VEIL_L_MEMGUARD:
         return guard_scratch(e, t);
+    case VEIL_L_CREDS: {
+        struct proc_view *pv = proc_find(&e->layout, t->pid);
+        if (pv)
+            pv->fds_ok = 0; /* ask again at its next path call */
+        return 0;
+    }
     case VEIL_L_SOCK_IN:
         rc = translate_sockaddr_in(e, t, d, &s);
         break;
@@ -1789,8 +1852,10 @@ void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdes
         translate_sockaddr_out(e, t, d, ret);
     else if (d->layout_op == VEIL_L_MSG_OUT)
         translate_msg_out(e, t, d, ret);
-    else if (d->layout_op == VEIL_L_EXEC)
+    else if (d->layout_op == VEIL_L_EXEC) {
         layout_exec_done(e, t, ret);
+        paths_exit(e, t, ret);
+    }
     else if (d->layout_op == VEIL_L_PATHS)
         paths_exit(e, t, ret);
 }

@@ -312,26 +312,28 @@ def test_chroot_escape(guest, hostonly, escapes):
     assert res["open after chroot escape"] == "ENOENT", r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("op", ["open", "stat", "chmod", "unlink", "mkdir"])
+@pytest.mark.parametrize("op", ["open", "stat", "chmod", "unlink", "mkdir", "exec"])
 def test_symlink_swap(guest, hostonly, escapes, tmp_path, op):
     """A guest directory swapped for a symlink to a host directory between veil's walk
-    and the kernel's: the call must stay in the guest (10,000 rounds)."""
+    and the kernel's: the call must stay in the guest (10,000 rounds; exec: 1,000)."""
     d, marker = hostonly
-    if op == "open":
+    shutil.copy2(escapes["exit42"], d / "prog")
+    rounds = 1000 if op == "exec" else 10000
+    if op in ("open", "exec"):
         # natively the swap lands during the calls: the race the test needs is live
         nat_dir = tmp_path / "native"
         nat_dir.mkdir()
         for _ in range(5):  # on a busy machine the swapper may start late: try again
-            nat = native(escapes["symlink_swap"], nat_dir, d, marker, 50000, op)
+            nat = native(escapes["symlink_swap"], nat_dir, d, marker, rounds * (1 if op == "exec" else 5), op)
             if counts(nat.stdout)["host"] > 0:
                 break
         assert counts(nat.stdout)["host"] > 0, nat.stdout
-    before = {p.name: (p.stat().st_mode, p.read_text()) for p in d.iterdir()}
-    r = veil(guest, "/usr/local/bin/symlink_swap", "/tmp", d, marker, 10000, op)
+    before = {p.name: (p.stat().st_mode, p.read_bytes()) for p in d.iterdir()}
+    r = veil(guest, "/usr/local/bin/symlink_swap", "/tmp", d, marker, rounds, op)
     clean(r, marker)
     c = counts(r.stdout)
     assert c["host"] == 0 and c["flips"] > 0, r.stdout
-    assert {p.name: (p.stat().st_mode, p.read_text()) for p in d.iterdir()} == before, \
+    assert {p.name: (p.stat().st_mode, p.read_bytes()) for p in d.iterdir()} == before, \
         "a host file was changed from the guest"
     assert c["guest"] > 0 or op in ("unlink", "mkdir"), r.stdout
 
@@ -362,7 +364,7 @@ def test_scratch_guard(guest):
 
 def test_sibling(guest, hostonly, escapes):
     d, marker = hostonly
-    nat = results(native(escapes["sibling"], "/nonexistent", d / "target", marker, 50).stdout)
+    nat = results(native(escapes["sibling"], "/nonexistent", d / "target", marker, 200000).stdout)
     assert nat["ptrace attach"].startswith("ESCAPED"), nat
     r = veil(guest, "/usr/local/bin/sibling", "/etc/guest-only-file", d / "target", marker, 3000)
     clean(r, marker)

@@ -34,6 +34,7 @@ L_SOCK_OUT = lib.VEIL_L_SOCK_OUT
 L_MSG_IN = lib.VEIL_L_MSG_IN
 L_MSG_OUT = lib.VEIL_L_MSG_OUT
 L_MEMGUARD = lib.VEIL_L_MEMGUARD
+L_CREDS = lib.VEIL_L_CREDS
 SCRATCH_BASE = lib.VEIL_SCRATCH_BASE   # veil's read-only scratch area in each tracee
 SCRATCH_SIZE = lib.VEIL_SCRATCH_SIZE
 

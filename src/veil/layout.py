@@ -104,6 +104,12 @@ SCRATCH_GUARDS: Dict[str, Tuple[Tuple[Tuple, ...], ...]] = {
 }
 
 
+# With pinned paths (--strict), a process that changes its ids may no longer read
+# veil's fds: veil asks again at its next path call.
+CRED_CALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+              "setfsuid", "setfsgid")
+
+
 def _has_path(sc) -> bool:
     return any(kind.split(":")[0] == "path" for _, kind in sc.args)
 

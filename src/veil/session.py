@@ -26,7 +26,7 @@ from . import filter as bpf
 from . import records as R
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
-from .layout import DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, Layout, translated_calls
+from .layout import CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, Layout, translated_calls
 from .layout import action_fields as layout_action_fields
 from .assembler import Assembler
 from .backends import get_engine
@@ -457,6 +457,10 @@ class Session:
                     filt[nr] = bpf.Conditional(
                         [(tuple(bpf.Cond(*c) for c in conds), bpf.trace()) for conds in guard],
                         bpf.allow())
+            if (self.pin_paths and self.layout is not None and sc is not None
+                    and sc.name in CRED_CALLS and not path_fields):
+                flags |= E.F_STOP | E.F_TRANSLATE
+                path_fields = {"layout_op": E.L_CREDS}
             if nr in actions:
                 pass
             elif rules:

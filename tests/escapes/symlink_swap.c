@@ -7,7 +7,9 @@
  *   OP open:   open+read; stat: stat (the host file is longer than the guest's);
  *   chmod:     chmod 0600 (the host file's mode must not change);
  *   unlink:    unlink d/victim (only the host has one: it must survive);
- *   mkdir:     mkdir+rmdir d/made (must never appear in HOSTDIR).
+ *   mkdir:     mkdir+rmdir d/made (must never appear in HOSTDIR);
+ *   exec:      fork + execve d/prog (the guest's is a copy of this program, which
+ *              exits 2 when run without arguments; HOSTDIR/prog exits 42).
  * Prints "OP host=H guest=G errors=E".  Natively (no confinement) host>0 shows
  * that the swap does land during the calls.  Under veil: host=0. */
 #include "esc.h"
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 static atomic_int stop;
 static char d[4096], dsym[4096];
@@ -52,8 +55,25 @@ int main(int argc, char **argv)
         say("symlink", -1, "");
         return 1;
     }
-    const char *leaf = strcmp(op, "unlink") == 0 ? "victim" : strcmp(op, "mkdir") == 0 ? "made"
-                                                                                       : "target";
+    const char *leaf = strcmp(op, "unlink") == 0  ? "victim"
+                       : strcmp(op, "mkdir") == 0 ? "made"
+                       : strcmp(op, "exec") == 0  ? "prog"
+                                                  : "target";
+    if (strcmp(op, "exec") == 0) { /* d/prog: a copy of this program */
+        char prog[4200], buf[65536];
+        snprintf(prog, sizeof prog, "%s/prog", d);
+        int in = open("/proc/self/exe", O_RDONLY), out = open(prog, O_WRONLY | O_CREAT | O_TRUNC,
+                                                             0755);
+        ssize_t got;
+        while (in >= 0 && out >= 0 && (got = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)got) != got)
+                return 1;
+        if (in < 0 || out < 0 || close(out) < 0) {
+            say("copy", -1, "");
+            return 1;
+        }
+        close(in);
+    }
     snprintf(target, sizeof target, "%s/%s", d, leaf);
     pthread_t th;
     pthread_create(&th, NULL, swapper, NULL);
@@ -80,6 +100,17 @@ int main(int argc, char **argv)
             rc = unlink(target);
             if (rc == 0)
                 rc = 1; /* only the host has a victim */
+        } else if (strcmp(op, "exec") == 0) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                char *args[] = {target, NULL};
+                execv(target, args);
+                _exit(127);
+            }
+            int status = 0;
+            rc = pid < 0 || waitpid(pid, &status, 0) < 0 ? -1 : WEXITSTATUS(status) == 42 ? 1
+                 : WEXITSTATUS(status) == 2                                             ? 0
+                                                                                        : -1;
         } else {
             rc = mkdir(target, 0755);
             if (rc == 0 && rmdir(target) < 0)
