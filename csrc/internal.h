@@ -83,6 +83,7 @@ struct proc_view {
     char *root;        /* guest path chroot(2) set; NULL: the layout's root */
     int scratch;       /* veil's scratch area in its memory: 0 not yet, 1 mapped, -1 failed */
     int fds_ok;        /* it can walk /proc/VEIL/fd: 0 not known, 1 yes, -1 no */
+    int mem_fd1;       /* 1 + veil's fd of its /proc/PID/mem (0: none), layout.c */
 };
 
 struct pin {

@@ -37,6 +37,13 @@
 #define O_NOFOLLOW_FLAG 0400000
 #define MAX_INTERP_DEPTH 4         /* binfmt_script: nesting the kernel allows */
 
+static void mem_fd_close(struct proc_view *p)
+{
+    if (p->mem_fd1)
+        close(p->mem_fd1 - 1);
+    p->mem_fd1 = 0;
+}
+
 /* --- configuration --------------------------------------------------------- */
 
 static int set_prefix(char **dst, size_t *len, const char *path)
@@ -93,6 +100,7 @@ void layout_free(struct veil_engine *e)
     for (uint32_t i = 0; i < L->nprocs; i++) {
         free(L->procs[i].exe);
         free(L->procs[i].root);
+        mem_fd_close(&L->procs[i]);
     }
     free(L->procs);
     for (uint32_t i = 0; i < L->npins; i++)
@@ -102,6 +110,7 @@ void layout_free(struct veil_engine *e)
 }
 
 static void pins_close(struct layout *L, int32_t tid, int32_t pid);
+
 static int own_fsuid_is_root(struct task *t);
 static void report(struct veil_engine *e, struct task *t, int err, const char *why);
 static int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
@@ -178,6 +187,7 @@ void layout_gone(struct veil_engine *e, int32_t pid)
         return;
     free(p->exe);
     free(p->root);
+    mem_fd_close(p);
     *p = L->procs[--L->nprocs];
 }
 
@@ -601,6 +611,7 @@ struct scratch {
     uint64_t top;
     uint64_t floor;
     int forced; /* in veil's read-only area: written through /proc/PID/mem */
+    int mem_fd; /* the process's /proc/PID/mem, kept open by veil (-1: open one each time) */
 };
 
 #define SCRATCH_SLOTS 128
@@ -635,6 +646,14 @@ static int scratch_init(struct veil_engine *e, struct scratch *s, struct task *t
     int slot = pv && pv->scratch == 1 ? scratch_slot(e, t) : -1;
     s->tid = t->tid;
     s->forced = slot >= 0;
+    if (slot >= 0 && !pv->mem_fd1) {
+        /* bound to this address space (proc(5)): closed when it execs or is gone */
+        char mem[64];
+        snprintf(mem, sizeof mem, "/proc/%d/mem", t->tid);
+        int fd = open(mem, O_WRONLY | O_CLOEXEC);
+        pv->mem_fd1 = fd >= 0 ? fd + 1 : 0;
+    }
+    s->mem_fd = pv ? pv->mem_fd1 - 1 : -1;
     if (slot >= 0) {
         s->floor = VEIL_SCRATCH_BASE + (uint64_t)slot * SLOT_BYTES;
         s->top = s->floor + SLOT_BYTES;
@@ -655,8 +674,9 @@ static uint64_t scratch_put(struct scratch *s, const void *data, size_t len)
     if (len > s->top - s->floor)
         return 0;
     uint64_t at = (s->top - len) & ~(uint64_t)15;
-    long n = s->forced ? veil_write_mem_force(s->tid, at, data, len)
-                       : veil_write_mem(s->tid, at, data, len);
+    long n = !s->forced        ? veil_write_mem(s->tid, at, data, len)
+             : s->mem_fd >= 0 ? (long)pwrite(s->mem_fd, data, len, (off_t)at)
+                              : veil_write_mem_force(s->tid, at, data, len);
     if (at < s->floor || n != (long)len)
         return 0;
     s->top = at;
@@ -1528,6 +1548,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
 {
     int pidx = t->nr == 59 ? 0 : 1, aidx = pidx + 1;
     char path[PATH_MAX];
+    t->flags |= T_WANT_EXIT; /* a new address space: its scratch area is mapped again */
     int rc = read_path(t, pidx, path);
     if (rc < 0)
         return rc;
@@ -1709,6 +1730,7 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         pv->exe = pv->pending_exe;
         pv->pending_exe = NULL;
         pv->scratch = 0; /* a new address space */
+        mem_fd_close(pv);
         pv->fds_ok = 0;  /* and perhaps new ids (setuid programs) */
     } else {
         replace_str(&pv->pending_exe, NULL);
@@ -1842,7 +1864,8 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
     if (!s.forced && s.top != ((t->sp - RED_ZONE) & ~(uint64_t)15))
         t->scratch_low = s.top;
     if (rc == -ENOMEM && no_scratch)
-        report(e, t, ENOMEM, "veil's read-only scratch area is not mapped in the process");
+        report(e, t, ENOMEM, "veil's read-only scratch area is not mapped in the process, "
+                             "or all its slots are in use");
     return rc;
 }
 
