@@ -88,6 +88,35 @@ def test_sigkill_to_veil_run_kills_the_whole_tree(tmp_path, opts):
     assert left, f"tracees survived veil's SIGKILL: {survivors}"
 
 
+def test_sigkill_to_veil_attached_leaves_the_process_running_untraced(progs, tmp_path):
+    """Attached with -p (no EXITKILL: the process is not veil's to kill): veil
+    killed at any moment of the trace leaves every thread running, untraced."""
+    sleeper = subprocess.Popen([progs["sleeper"], "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(sleeper.stdout.readline())
+        tids = os.listdir(f"/proc/{pid}/task")
+        for delay in (0.05, 0.3, 0.7):
+            proc = popen_veil(["trace", "-o", tmp_path / "t", "-p", pid],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                assert wait_for(lambda: proc_status(pid).get("TracerPid", "0") != "0", 10)
+                time.sleep(delay)
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+            finally:
+                reap(proc)
+
+            def untraced_and_running():
+                sts = [proc_status(f"{pid}/task/{t}") for t in tids]
+                return all(st.get("TracerPid") == "0" and st.get("State", "")[:1] in "SR"
+                           for st in sts)
+            assert wait_for(untraced_and_running, 5), \
+                [proc_status(f"{pid}/task/{t}") for t in tids]
+        assert sleeper.poll() is None
+    finally:
+        reap(sleeper)
+
+
 # --- the tracee killed by a signal ----------------------------------------------------
 
 def _native_core_flag(prog, tmp_path, core_limit):
