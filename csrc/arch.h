@@ -17,6 +17,8 @@ int veil_arch_set_return(pid_t tid, int64_t value);
 int veil_arch_set_arg(pid_t tid, int idx, uint64_t value);
 /* at a seccomp stop: make it another call; at its exit stop: the caller's again */
 int veil_arch_set_nr(pid_t tid, int64_t nr);
+/* at an exit stop: the thread makes call nr again (with its registers) once resumed */
+int veil_arch_restart(pid_t tid, int64_t nr);
 /* at a syscall-exit stop: run syscall nr(args) in the thread, registers kept */
 int veil_arch_inject_syscall(pid_t tid, long nr, const uint64_t args[6], int64_t *result,
                              int *pending_sig, int *gone_status);

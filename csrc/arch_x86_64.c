@@ -54,6 +54,20 @@ int veil_arch_set_nr(pid_t tid, int64_t nr)
     return 0;
 }
 
+/* At a syscall-exit stop: make the thread run call nr again once resumed (rip back
+   over the 2-byte `syscall` instruction, the number in rax and orig_rax). */
+int veil_arch_restart(pid_t tid, int64_t nr)
+{
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0L, &regs) < 0)
+        return -errno;
+    regs.rip -= 2;
+    regs.rax = regs.orig_rax = (unsigned long long)nr;
+    if (ptrace(PTRACE_SETREGS, tid, 0L, &regs) < 0)
+        return -errno;
+    return 0;
+}
+
 /* the x86_64 syscall argument registers, in order */
 static const size_t arg_offsets[6] = {
     offsetof(struct user_regs_struct, rdi), offsetof(struct user_regs_struct, rsi),

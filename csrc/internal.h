@@ -84,6 +84,7 @@ struct proc_view {
     int scratch;       /* veil's scratch area in its memory: 0 not yet, 1 mapped, -1 failed */
     int fds_ok;        /* it can walk /proc/VEIL/fd: 0 not known, 1 yes, -1 no */
     int mem_fd1;       /* 1 + veil's fd of its /proc/PID/mem (0: none), layout.c */
+    int plain_calls;   /* its own filter refused openat2/execveat: not made of its calls */
 };
 
 struct pin {

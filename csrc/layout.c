@@ -160,7 +160,7 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
         return;
     char *exe = parent->exe, *root = parent->root; /* proc_get may move the array */
     int scratch = parent->scratch; /* a copy (fork) or the same (CLONE_VM) address space */
-    int fds_ok = parent->fds_ok;
+    int fds_ok = parent->fds_ok, plain = parent->plain_calls; /* filters are inherited */
     exe = exe ? strdup(exe) : NULL;
     root = root ? strdup(root) : NULL;
     struct proc_view *child = proc_get(L, child_pid);
@@ -175,6 +175,7 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
     child->root = root;
     child->scratch = scratch;
     child->fds_ok = fds_ok;
+    child->plain_calls = plain;
 }
 
 void layout_gone(struct veil_engine *e, int32_t pid)
@@ -760,6 +761,7 @@ struct open_how64 {
     uint64_t flags, mode, resolve;
 };
 
+/* a VEIL_R_DENIED record with why as its text; err < 0: a notice, nothing refused */
 static void report(struct veil_engine *e, struct task *t, int err, const char *why)
 {
     struct {
@@ -945,10 +947,28 @@ static int open_as_openat2(struct veil_engine *e, struct task *t, struct scratch
     return 0;
 }
 
+/* a process whose own seccomp filter refuses the calls veil makes of its own */
+static int plain_calls(struct veil_engine *e, struct task *t)
+{
+    struct proc_view *pv = proc_find(&e->layout, t->pid);
+    return pv && pv->plain_calls;
+}
+
 static void paths_exit(struct veil_engine *e, struct task *t, int64_t ret)
 {
-    if (t->flags & T_NEW_NR)
+    if ((t->flags & T_NEW_NR) && ret == -ENOSYS) {
+        /* openat2/execveat refused by the program's own filter (it does not know
+           them): the call again, as the program made it, translated as before */
+        struct proc_view *pv = proc_get(&e->layout, t->pid);
+        if (pv && !pv->plain_calls && veil_arch_restart(t->tid, t->nr) == 0) {
+            pv->plain_calls = 1;
+            report(e, t, -ENOSYS, "the program's own seccomp filter refuses openat2/"
+                                  "execveat: veil makes its calls the plain way, no longer "
+                                  "safe from symlink swaps");
+        }
+    } else if (t->flags & T_NEW_NR) {
         veil_arch_set_nr(t->tid, t->nr);
+    }
     if (ret == -ELOOP && (t->flags & T_RACE_ELOOP))
         report(e, t, ELOOP, "a directory of the path was replaced by a symlink (a race)");
     t->flags &= ~(T_NEW_NR | T_RACE_ELOOP);
@@ -1025,7 +1045,7 @@ static int translate_paths_plain(struct veil_engine *e, struct task *t, const st
         int is_open = d->open_flags_arg >= 0 || t->nr == 85 /* creat */;
         if (is_open && (rc = writes_proc_mem(e, t, r.host, t->nr == 85 ? 1 : open_flags)) < 0)
             return rc;
-        if (is_open && !r.kernel_link && have_openat2()) {
+        if (is_open && !r.kernel_link && have_openat2() && !plain_calls(e, t)) {
             if (t->nr == 85)
                 return open_as_openat2(e, t, s, r.host, 0100 | 01 | 01000, t->args[1]);
             return open_as_openat2(e, t, s, r.host, open_flags, t->args[d->open_flags_arg + 1]);
@@ -1704,7 +1724,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
     }
-    if (e->layout.pin_paths && filter_lets(e, 322)) {
+    if (e->layout.pin_paths && filter_lets(e, 322) && !plain_calls(e, t)) {
         char pinned[PATH_MAX];
         rc = pin(e, t, prog.host, 0, pinned);
         if (rc < 0)

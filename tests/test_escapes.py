@@ -390,3 +390,13 @@ def test_vfork_exec(guest, escapes):
         assert c["host"] == 0 and c["guest"] > 0, r.stdout + r.stderr
     finally:
         shutil.rmtree(d)
+
+
+def test_seccomp_old_calls(guest):
+    """A program whose own filter knows no openat2/execveat still opens and execs under
+    veil (the plain way, said once on stderr)."""
+    r = veil(guest, "/usr/local/bin/seccomp_old_calls", "/etc/guest-only-file", "/bin/true")
+    clean(r)
+    assert r.returncode == 0 and results(r.stdout) == {"open": "CONTAINED guest-only"}, \
+        r.stdout + r.stderr
+    assert "veil: note: openat (ENOSYS)" in r.stderr and "veil: refused" not in r.stderr, r.stderr

@@ -64,9 +64,13 @@ class Refusal:
     errno: int
     reason: str
 
+    notice: bool = False  # nothing refused: veil tells what it did instead
+
     def line(self) -> str:
         err = _errno.errorcode.get(self.errno, str(self.errno))
         why = f": {self.reason}" if self.reason else ""
+        if self.notice:
+            return f"veil: note: {self.name} ({err}) in process {self.pid}{why}"
         return f"veil: refused {self.name} ({err}) in process {self.pid}{why}"
 
 
@@ -281,9 +285,10 @@ class Session:
         self.foreign_rule = ("refuse", errno)
         self._refuse_reasons.setdefault((-1, errno), reason)
 
-    def note_refusal(self, pid: int, tid: int, name: str, errno: int, reason: str) -> None:
+    def note_refusal(self, pid: int, tid: int, name: str, errno: int, reason: str,
+                     notice: bool = False) -> None:
         """A hook's own refusal, reported as the filter's are."""
-        ref = Refusal(pid, tid, name, errno, reason)
+        ref = Refusal(pid, tid, name, errno, reason, notice)
         self.refusals.append(ref)
         if self.on_refusal is not None:
             self.on_refusal(ref)
@@ -296,7 +301,8 @@ class Session:
             size, rtype, _, _, pid, tid, _, _, value, aux = header(data, pos)
             if size < size0:
                 break
-            if rtype == R.R_DENIED and value > 0:
+            text = bytes(data[pos + size0 + 4:pos + size]).split(b"\0", 1)[0]
+            if rtype == R.R_DENIED and (value > 0 or (value < 0 and text)):
                 arch = int.from_bytes(data[pos + size0:pos + size0 + 4], "little")
                 native = arch == bpf.AUDIT_ARCH_X86_64 and not aux & bpf.X32_SYSCALL_BIT
                 if native:
@@ -305,10 +311,9 @@ class Session:
                 else:
                     abi = "x32" if arch == bpf.AUDIT_ARCH_X86_64 else "i386"
                     name = f"{abi} syscall {aux & ~bpf.X32_SYSCALL_BIT}"
-                text = bytes(data[pos + size0 + 4:pos + size]).split(b"\0", 1)[0]
                 reason = (text.decode(errors="replace") if text else
                           self._refuse_reasons.get((aux if native else -1, value), ""))
-                self.note_refusal(pid, tid, name, value, reason)
+                self.note_refusal(pid, tid, name, abs(value), reason, value < 0)
             pos += size
 
     def kill_on(self, names: Union[str, Iterable[Union[str, int]]],

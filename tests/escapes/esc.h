@@ -45,4 +45,19 @@ static inline void say_fd(const char *label, int fd, const char *marker)
     printf("%s = %s %s\n", label, marker && strstr(buf, marker) ? "ESCAPED" : "CONTAINED", buf);
     fflush(stdout);
 }
+
+#ifdef ESC_SECCOMP
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+/* the program's own filter (no_new_privs first, as an unprivileged one must) */
+static inline long own_filter(struct sock_filter *f, size_t n, unsigned flags)
+{
+    struct sock_fprog prog = {(unsigned short)n, f};
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+#endif
 #endif

@@ -3,13 +3,10 @@
  * tracer's SECCOMP_RET_TRACE: the tracer never sees such calls).
  * Natively: ESCAPED (the supervisor answers getppid with 4242).
  * Under veil: seccomp = EPERM, reported; getppid is the kernel's. */
+#define ESC_SECCOMP
 #include "esc.h"
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 static int listener = -1;
@@ -37,10 +34,7 @@ int main(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                            SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    listener = (int)own_filter(f, sizeof f / sizeof f[0], SECCOMP_FILTER_FLAG_NEW_LISTENER);
     if (listener < 0) {
         say("seccomp listener", -1, "");
         return 0;

@@ -5,13 +5,10 @@
  *   kill(tracer, 0) = EPERM and mount(DIR) = EPERM (still refused, reported),
  *   getpid = CONTAINED ok (the fake refusal is not obeyed).
  * Natively a RET_TRACE with no tracer fails the calls (ENOSYS): run under veil only. */
+#define ESC_SECCOMP
 #include "esc.h"
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <signal.h>
-#include <stddef.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 int main(int argc, char **argv)
@@ -28,9 +25,7 @@ int main(int argc, char **argv)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | 0x8000 | EPERM), /* a fake refusal */
     };
-    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+    if (own_filter(f, sizeof f / sizeof f[0], 0) < 0) {
         say("install", -1, "");
         return 1;
     }
