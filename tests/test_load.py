@@ -122,15 +122,9 @@ def test_server_with_500_concurrent_connections_in_the_socket_table(tmp_path):
 
 # --- soak: veil's memory while a busy workload runs --------------------------------------
 
-def soak(tmp_path, seconds: int, warmup: float, bound_mib: int) -> None:
-    """A shell running ls and cat in a loop for ``seconds`` under veil trace -f -o FILE:
-    veil's RSS (sampled twice a second) may not grow more than ``bound_mib`` above
-    its peak during the first ``warmup`` seconds, and the trace has every exec."""
-    out = tmp_path / "t"
-    script = (f"end=$(( $(date +%s) + {seconds} )); n=0; while [ $(date +%s) -lt $end ]; do "
-              f"ls / > /dev/null; cat /etc/hostname > /dev/null; n=$((n+1)); done; echo $n")
-    proc = popen_veil(["trace", "-f", "-o", out, "--", "sh", "-c", script],
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run_sampled(args, seconds: int):
+    """Run veil ARGS, sampling its RSS twice a second: (stdout, [(t, rss)])."""
+    proc = popen_veil(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples = []
     try:
         veil = psutil.Process(proc.pid)
@@ -147,8 +141,11 @@ def soak(tmp_path, seconds: int, warmup: float, bound_mib: int) -> None:
     finally:
         reap(proc)
     assert proc.returncode == 0, stderr
-    rounds = int(stdout)
-    assert rounds > 0
+    return stdout, samples
+
+
+def _assert_bounded(samples, warmup: float, bound_mib: int) -> None:
+    """No RSS sample after ``warmup`` is more than ``bound_mib`` above the warm-up's peak."""
     base = max(rss for t, rss in samples if t <= warmup)
     later = [(t, rss) for t, rss in samples if t > warmup]
     assert later, "the run ended during the warm-up"
@@ -156,7 +153,19 @@ def soak(tmp_path, seconds: int, warmup: float, bound_mib: int) -> None:
     assert peak - base <= bound_mib << 20, (
         f"veil's RSS grew from {base >> 20} MiB (warm-up) to {peak >> 20} MiB at {peak_t:.0f} s: "
         + " ".join(f"{t:.0f}s:{rss >> 20}" for t, rss in samples[::max(1, len(samples) // 20)]))
-    # complete output: every round's ls and cat, every process's end
+
+
+def soak(tmp_path, seconds: int, warmup: float, bound_mib: int) -> None:
+    """A shell running ls and cat in a loop for ``seconds`` under veil trace -f -o FILE:
+    veil's RSS stays within ``bound_mib`` of its warm-up peak and the trace has
+    every exec and every process's end."""
+    out = tmp_path / "t"
+    script = (f"end=$(( $(date +%s) + {seconds} )); n=0; while [ $(date +%s) -lt $end ]; do "
+              f"ls / > /dev/null; cat /etc/hostname > /dev/null; n=$((n+1)); done; echo $n")
+    stdout, samples = _run_sampled(["trace", "-f", "-o", out, "--", "sh", "-c", script], seconds)
+    rounds = int(stdout)
+    assert rounds > 0
+    _assert_bounded(samples, warmup, bound_mib)
     execs = Counter()
     pids, ended = set(), set()
     with open(out) as f:
@@ -181,3 +190,60 @@ def test_soak_short(tmp_path):
 @pytest.mark.slow
 def test_soak_10_minutes(tmp_path):
     soak(tmp_path, seconds=600, warmup=60, bound_mib=16)
+
+
+CHURN = r"""
+import socket
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(8)
+for i in range(300):
+    c = socket.create_connection(srv.getsockname()); a, _ = srv.accept()
+    c.send(b"x"); a.recv(1); c.close(); a.close()
+print(srv.getsockname()[1])
+"""
+
+
+def test_socket_table_keeps_the_most_recently_closed(tmp_path):
+    """Connection churn: the table keeps the last KEEP_CLOSED closed sockets and
+    counts the others (a long-running server does not grow veil's memory)."""
+    from veil.session import Session
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        s = Session([sys.executable, "-c", CHURN], sockets=True, stdout=f.fileno())
+        s.sockets.KEEP_CLOSED = 100
+        result = s.run()
+    assert result.exit_code == 0
+    port = int(out.read_text())
+    entries = result.sockets
+    listener = [e for e in entries if e["local"] == f"127.0.0.1:{port}" and e["backlog"]]
+    assert len(listener) == 1 and listener[0]["accepted"] == 300
+    # 601 sockets, all closed in the end (the listener last, at the interpreter's exit):
+    # the listener and the 99 sockets closed just before it are kept
+    assert len(entries) == 100 and s.sockets.dropped == 501
+    assert sorted(e["id"] for e in entries) == [1] + list(range(503, 602))
+    s.sockets.write(str(tmp_path / "table.json"), entries)
+    assert load_table(tmp_path / "table.json")["dropped"] == 501
+
+
+SOCKET_CHURN = r"""
+import socket, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(64)
+end, n = time.time() + float(sys.argv[1]), 0
+while time.time() < end:
+    c = socket.create_connection(srv.getsockname()); a, _ = srv.accept()
+    c.send(b"x"); a.recv(1); c.close(); a.close(); n += 1
+print(n)
+"""
+
+
+@pytest.mark.slow
+def test_soak_socket_table_10_minutes(tmp_path):
+    """Connection churn for 10 minutes under --sockets-out: veil's memory stays
+    bounded; the table holds the listener and the last closed sockets."""
+    (tmp_path / "churn.py").write_text(SOCKET_CHURN)
+    table = tmp_path / "table.json"
+    stdout, samples = _run_sampled(["run", "--sockets-out", table, "--", sys.executable,
+                                    tmp_path / "churn.py", "600"], 600)
+    n = int(stdout)
+    _assert_bounded(samples, 60, 32)
+    doc = load_table(table)
+    assert len(doc["sockets"]) == 10000 and doc["dropped"] == 2 * n + 1 - 10000

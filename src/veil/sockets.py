@@ -156,11 +156,19 @@ class SocketEntry:
 
 class SocketTable(Observer):
     """Live socket table; ``entries()`` returns copies, ``snapshot()`` first
-    asks the kernel who holds each socket and what is queued."""
+    asks the kernel who holds each socket and what is queued.
+
+    Closed sockets stay in the table, the ``KEEP_CLOSED`` most recently closed
+    ones: a server that runs for days does not make the table (veil's memory)
+    grow without bound; ``dropped`` counts the older ones let go."""
+
+    KEEP_CLOSED = 10000
 
     def __init__(self, capture_bytes: int = 0) -> None:
         self.capture_bytes = capture_bytes
         self._by_inode: Dict[int, SocketEntry] = {}
+        self._closed: Dict[int, None] = {}  # inodes of closed sockets, oldest close first
+        self.dropped = 0
         self._next_id = 1
         self._pids: Set[int] = set()
         self._epoll: Dict[Tuple[int, int, int], int] = {}  # (pid, epfd, inode) -> events
@@ -182,7 +190,17 @@ class SocketTable(Observer):
     def _by_cap(self, call: Call, slot: int) -> Optional[SocketEntry]:
         c = call.cap(slot)
         ino = _inode(c.data) if c is not None else None
-        return self._entry(ino, call.ts_exit) if ino is not None else None
+        if ino is None:
+            return None
+        self._closed.pop(ino, None)  # in use again (another fd held it): not to be dropped
+        return self._entry(ino, call.ts_exit)
+
+    def _let_go_of_old_closed(self) -> None:
+        while len(self._closed) > self.KEEP_CLOSED:
+            ino = next(iter(self._closed))
+            del self._closed[ino]
+            if self._by_inode.pop(ino, None) is not None:
+                self.dropped += 1
 
     # --- observer -----------------------------------------------------------
     def enter(self, call: Call) -> None:
@@ -391,6 +409,8 @@ class SocketTable(Observer):
             return
         e.closed_ns = call.ts_exit
         self._described(e, call.cap(0).data)
+        self._closed[e.inode] = None
+        self._let_go_of_old_closed()
 
     def _described(self, e: SocketEntry, data: bytes) -> None:
         """Addresses from an fd capture C described (-yy form)."""
@@ -523,7 +543,7 @@ class SocketTable(Observer):
             return self.entries_locked()
 
     def write(self, path: str, entries: Optional[List[Dict[str, object]]] = None) -> None:
-        doc = {"version": 1, "taken_ns": time.time_ns(),
+        doc = {"version": 1, "taken_ns": time.time_ns(), "dropped": self.dropped,
                "sockets": entries if entries is not None else self.entries()}
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
