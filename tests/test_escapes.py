@@ -46,7 +46,8 @@ ROUTES = {
     "symlink swap during open/stat/chmod/unlink/mkdir (two threads, 10,000 rounds)":
         ("refused", "test_symlink_swap"),
     "a thread rewriting veil's translated path (below the stack pointer)": ("contained", "test_scratch_hammer"),
-    "remapping, unprotecting or writing veil's scratch area": ("refused", "test_scratch_guard"),
+    "remapping, unprotecting, writing or userfaultfd-ing veil's scratch area":
+        ("refused", "test_scratch_guard"),
     "ptrace / process_vm_writev against a sibling": ("refused", "test_sibling"),
     "kill, ptrace, pidfd_open, process_vm_* against veil": ("refused", "test_kill_veil"),
     "a seccomp filter with SECCOMP_RET_TRACE data": ("refused", "test_seccomp_trace_data"),
@@ -357,7 +358,8 @@ def test_scratch_guard(guest):
         assert res[k] == "EPERM", r.stdout
     assert res["open /proc/self/mem rw"] == "EACCES" and res["reopen mem fd rw"] == "EACCES"
     assert res["process_vm_writev"] == "EFAULT", r.stdout
-    for name in ("mprotect", "munmap", "mmap", "mremap", "madvise"):
+    assert res["userfaultfd"] == "EPERM" and res.get("UFFDIO_API", "EPERM") == "EPERM", r.stdout
+    for name in ("mprotect", "munmap", "mmap", "mremap", "madvise", "userfaultfd"):
         reported(r, name, "EPERM")
     reported(r, "openat", "EACCES")
 

@@ -104,6 +104,12 @@ SCRATCH_GUARDS: Dict[str, Tuple[Tuple[Tuple, ...], ...]] = {
 }
 
 
+# userfaultfd could move pages out of veil's scratch area (UFFDIO_MOVE, Linux 6.8)
+# and fill the hole with the program's own: no userfaultfd(2), and no UFFDIO_API
+# or UFFDIO_REGISTER on an fd of /dev/userfaultfd however the program got it.
+UFFDIO_API = 0xC018AA3F
+UFFDIO_REGISTER = 0xC020AA00
+
 # With pinned paths (--strict), a process that changes its ids may no longer read
 # veil's fds: veil asks again at its next path call.
 CRED_CALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",

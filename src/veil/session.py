@@ -26,7 +26,8 @@ from . import filter as bpf
 from . import records as R
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
-from .layout import CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, Layout, translated_calls
+from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO_API,
+                     UFFDIO_REGISTER, Layout, translated_calls)
 from .layout import action_fields as layout_action_fields
 from .assembler import Assembler
 from .backends import get_engine
@@ -508,6 +509,10 @@ class Session:
         self._translating = not self.layout.is_identity(binds) or bool(self._path_rules)
         self.refuse([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM,
                     "the layout refuses calls that reach past the guest's tree")
+        uffd = "userfaultfd could replace the pages of veil's read-only scratch area"
+        self.refuse(["userfaultfd"], _errno.EPERM, uffd)
+        for cmd in (UFFDIO_API, UFFDIO_REGISTER):
+            self.refuse(["ioctl"], _errno.EPERM, uffd, [bpf.Cond(1, "MASKED_EQ", cmd, 0xFFFFFFFF)])
         if self.foreign_rule is None:
             # an i386 or x32 call would name paths the translator never sees
             self.refuse_foreign(_errno.ENOSYS, "i386 and x32 calls are not translated")

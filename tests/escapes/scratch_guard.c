@@ -1,13 +1,18 @@
 /* scratch_guard: veil's read-only scratch area (VEIL_SCRATCH_BASE, 4 MiB) holds the
  * translated paths the kernel is about to read; the program must not be able to
  * write there by any way: mprotect/pkey_mprotect, munmap, mmap(MAP_FIXED) over it,
- * mremap onto it, madvise, a writable /proc/self/mem, process_vm_writev.
- * Under veil: EPERM for the mapping calls and EACCES for /proc/self/mem (reported),
+ * mremap onto it, madvise, a writable /proc/self/mem, process_vm_writev, and
+ * userfaultfd (UFFDIO_MOVE takes pages out of a range, the handler fills them).
+ * Under veil: EPERM for the mapping calls and userfaultfd (the syscall, and
+ * UFFDIO_API on /dev/userfaultfd), EACCES for /proc/self/mem (reported),
  * EFAULT for process_vm_writev (the page is read-only).  Natively there is no
  * such area: not run. */
 #include "esc.h"
 #include <stdint.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #define BASE 0x200000000ul
@@ -35,5 +40,13 @@ int main(void)
     struct iovec local = {&c, 1}, remote = {(void *)BASE, 1};
     say("process_vm_writev", process_vm_writev(getpid(), &local, 1, &remote, 1, 0),
         "written");
+    long uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+    say("userfaultfd", uffd, "a userfaultfd");
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev >= 0) {
+        long fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+        struct uffdio_api api = {.api = UFFD_API};
+        say("UFFDIO_API", fd < 0 ? -1 : ioctl((int)fd, UFFDIO_API, &api), "a userfaultfd");
+    }
     return 0;
 }
