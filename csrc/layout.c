@@ -684,6 +684,27 @@ static uint64_t scratch_put(struct scratch *s, const void *data, size_t len)
     return at;
 }
 
+/* EEXIST: is what is there the area, mapped while the memory was shared (a vfork
+   child's, CLONE_VM)?  A private read-only anonymous mapping of exactly its range
+   no thread can write, whoever made it (mmap over the range is refused). */
+static int area_there(int32_t tid)
+{
+    char path[64], line[256], want[96];
+    snprintf(path, sizeof path, "/proc/%d/maps", tid);
+    snprintf(want, sizeof want, "%llx-%llx r--p 00000000 00:00 0",
+             (unsigned long long)VEIL_SCRATCH_BASE,
+             (unsigned long long)(VEIL_SCRATCH_BASE + VEIL_SCRATCH_SIZE));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strncmp(line, want, strlen(want)) == 0 &&
+                strspn(line + strlen(want), " \n") == strlen(line + strlen(want));
+    fclose(f);
+    return found;
+}
+
 /*
  * Before the first translated call of a process (and after each execve): map
  * veil's scratch area read-only in it, in place of the call, which then starts
@@ -709,7 +730,8 @@ int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status)
     if (!pv)
         return rc == 0;
     char probe = 0;
-    pv->scratch = rc == 0 && (uint64_t)got == VEIL_SCRATCH_BASE &&
+    int ours = (uint64_t)got == VEIL_SCRATCH_BASE || (got == -EEXIST && area_there(t->tid));
+    pv->scratch = rc == 0 && ours &&
                           veil_write_mem_force(t->tid, VEIL_SCRATCH_BASE, &probe, 1) == 1
                       ? 1
                       : -1;

@@ -402,3 +402,9 @@ def test_seccomp_old_calls(guest):
     assert r.returncode == 0 and results(r.stdout) == {"open": "CONTAINED guest-only"}, \
         r.stdout + r.stderr
     assert "veil: note: openat (ENOSYS)" in r.stderr and "veil: refused" not in r.stderr, r.stderr
+
+
+def test_scratch_area_mapped_by_a_vfork_child(guest):
+    r = veil(guest, "/usr/local/bin/vfork_first", "/etc/guest-only-file", "/bin/true")
+    clean(r)
+    assert results(r.stdout) == {"open": "CONTAINED guest-only"}, r.stdout + r.stderr
