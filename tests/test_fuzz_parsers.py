@@ -9,6 +9,8 @@ tables in test_fuzz_inputs.py.
 from __future__ import annotations
 
 import io
+import re
+import subprocess
 import json
 import struct
 import sys
@@ -219,7 +221,7 @@ def _parse_e(exprs):
     from veil.cli import _inject_policy, _parse_exprs
     from veil.syscalls.lookup import UnknownSyscallError, resolve_set
     try:
-        trace, _ = _parse_exprs(exprs)
+        trace, _, _ = _parse_exprs(exprs)
         try:
             resolve_set(trace)
         except UnknownSyscallError as e:  # what veil trace and veil show make of it
@@ -244,7 +246,7 @@ def test_e_any_text(exprs):
 
 def test_e_bad_values_from_the_command_line():
     for expr in ("inject=read:delay_enter=99999999999999999999", "inject=bogus:error=EPERM",
-                 "signal=all", "trace=/(", "status=maybe"):
+                 "signal=SIGFOO", "signal=", "trace=/(", "status=maybe"):
         r = run_veil(["trace", "-o", "/dev/null", "-e", expr, "--", "/bin/true"])
         assert r.returncode == 2, (expr, r.stderr)
         assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("veil: "), (expr, r.stderr)
@@ -333,3 +335,21 @@ def test_bad_policy_file(tmp_path, text, expected):
     (tmp_path / "p.py").write_text(text)
     r = run_veil(["run", "--policy", "p.py", "--", "/bin/true"], cwd=tmp_path)
     _one_line_error(r, expected)
+
+
+@pytest.mark.parametrize("sigset", ["none", "!USR1", "CHLD,usr1"])
+def test_e_signal_sets_as_strace(progs, strace, tmp_path, sigset):
+    """-e signal=SET shows the signals strace shows with the same set (trace and show)."""
+    cmd = ["sh", "-c", f"{progs['signals']}; /bin/true"]
+    masked = lambda text: re.sub(r"\d+", "N", "\n".join(
+        l.split(" ", 1)[-1].strip() for l in text.splitlines() if "--- SIG" in l))
+    subprocess.run([strace, "-f", "-qq", "-o", tmp_path / "s", "-e", f"signal={sigset}", *cmd],
+                   check=True, timeout=60, capture_output=True)
+    want = masked((tmp_path / "s").read_text())
+    r = run_veil(["trace", "-f", "-o", tmp_path / "v", "-e", f"signal={sigset}", "--", *cmd])
+    assert r.returncode == 0, r.stderr
+    assert masked((tmp_path / "v").read_text()) == want
+    r = run_veil(["trace", "-f", "--format", "binary", "-o", tmp_path / "b.veil", "--", *cmd])
+    assert r.returncode == 0, r.stderr
+    r = run_veil(["show", "-e", f"signal={sigset}", tmp_path / "b.veil"])
+    assert r.returncode == 0 and masked(r.stdout) == want, r.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Set
 
 from .errors import UsageError, VeilError
 
@@ -24,6 +24,7 @@ def _trace_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", dest="output", metavar="FILE", help="write the trace to FILE")
     p.add_argument("-e", dest="exprs", action="append", default=[], metavar="EXPR",
                    help="trace=SET (names, %%class, /regex, !negation), status=successful|failed, "
+                        "signal=SET (SIGCHLD, CHLD, 17, all, none, !negation), "
                         "inject=SET:error=E|retval=N|signal=S[:when=FIRST[..LAST][+STEP]][:path=GLOB]")
     p.add_argument("-c", dest="summary_only", action="store_true",
                    help="count time, calls and errors per syscall; print a summary at the end")
@@ -63,25 +64,51 @@ def _trace_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parse_exprs(exprs: Sequence[str]):
+def _parse_exprs(exprs: Sequence[str], allowed: Sequence[str] = ("trace", "status", "signal",
+                                                                  "inject")):
+    """-e EXPR...: (trace set, status filter, signal set or None); qualifiers
+    outside ``allowed`` are refused."""
     trace = "all"
     status = None
+    signals = None
     for e in exprs:
         key, eq, value = e.partition("=")
         if not eq:
             key, value = "trace", e
         key = key.strip()
-        if key in ("trace", "t"):
+        if key == "t":
+            key = "trace"
+        if key not in allowed:
+            raise UsageError(f"unsupported -e qualifier {key!r}: use "
+                             + ", ".join(f"{k}=" for k in allowed))
+        if key == "trace":
             trace = value
         elif key == "status":
             if value not in ("successful", "failed"):
                 raise UsageError(f"invalid -e status value {value!r}: use successful or failed")
             status = value
-        elif key == "inject":
-            continue  # see _inject_policy
-        else:
-            raise UsageError(f"unsupported -e qualifier {key!r}: use trace=, status= or inject=")
-    return trace, status
+        elif key == "signal":
+            signals = parse_signal_set(value)
+        # inject=: see _inject_policy
+    return trace, status, signals
+
+
+def parse_signal_set(spec: str) -> Set[int]:
+    """strace's -e signal=SET: names (SIGCHLD or CHLD) or numbers, "all", "none",
+    comma separated, "!" in front for every signal but these."""
+    from .policy import _parse_signal
+    text = spec.strip()
+    negate = text.startswith("!")
+    tokens = [t.strip() for t in text.lstrip("!").split(",") if t.strip()]
+    if not tokens:
+        raise UsageError(f"invalid -e signal={spec!r}: an empty set")
+    chosen: Set[int] = set()
+    for t in tokens:
+        if t == "all":
+            chosen |= set(range(1, 65))
+        elif t != "none":
+            chosen.add(_parse_signal(t.upper()))
+    return set(range(1, 65)) - chosen if negate else chosen
 
 
 def _inject_policy(exprs: Sequence[str]):
@@ -149,7 +176,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         raise UsageError("give a command or -p PID, not both")
     if args.strsize < 0:
         raise UsageError(f"invalid -s value {args.strsize}: must be 0 or more")
-    trace_expr, status = _parse_exprs(args.exprs)
+    trace_expr, status, signals = _parse_exprs(args.exprs)
     try:
         traced = resolve_set(trace_expr)
     except UnknownSyscallError as e:
@@ -188,7 +215,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
                       observers=observers, decorate_fds=args.decorate, backend=args.backend)
     finish = None
     if args.format == "binary" or not args.summary_only:
-        finish = add_writer(session, args.format, out, ctx, status=status,
+        finish = add_writer(session, args.format, out, ctx, status=status, signals=signals,
                             follow=bool(args.follow), trace_expr=trace_expr,
                             path=args.output, per_process=per_process, to_file=bool(args.output),
                             timestamps=args.timestamps, durations=args.durations,

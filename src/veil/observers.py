@@ -115,3 +115,21 @@ class OnlyCalls(Observer):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _Everything:
+    def __contains__(self, item) -> bool:
+        return True
+
+
+class OnlySignals(OnlyCalls):
+    """Passes ``inner`` every call and event but the signals not in ``sigs``
+    (strace's -e signal=SET)."""
+
+    def __init__(self, inner: Observer, sigs: set) -> None:
+        super().__init__(inner, _Everything())  # type: ignore[arg-type]
+        self.sigs = sigs
+
+    def signal(self, pid: int, tid: int, sig: int, siginfo: bytes, ts: int) -> None:
+        if sig in self.sigs:
+            self.inner.signal(pid, tid, sig, siginfo, ts)

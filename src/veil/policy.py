@@ -325,7 +325,7 @@ def _parse_signal(s: Union[int, str]) -> int:
         if not 0 < s < 65:
             raise UsageError(f"invalid signal {s}")
         return s
-    if s.isdigit():
+    if s.isascii() and s.isdigit():
         return _parse_signal(int(s))
     name = s if s.startswith("SIG") else "SIG" + s
     try:

@@ -342,7 +342,7 @@ def _bundle_form(argv: list, args: argparse.Namespace) -> argparse.Namespace:
 
 
 def cmd_run(argv: Sequence[str]) -> int:
-    from .cli import _inject_policy
+    from .cli import _inject_policy, _parse_exprs
     from .decoders import Ctx
     from .oci import load_profile
     from .output.guard import GuardedStream
@@ -351,6 +351,7 @@ def cmd_run(argv: Sequence[str]) -> int:
 
     args = _parser().parse_args(argv)
     args = _bundle_form(list(argv), args)
+    _parse_exprs(args.exprs, ("inject",))  # what -o traces is --trace SET
     if args.profile or args.overrides:
         from .profile import apply_profile, load_profile as load_run_profile
         if not args.profile:
@@ -462,6 +463,6 @@ def cmd_run(argv: Sequence[str]) -> int:
         print(f"veil: {opened.report()}", file=sys.stderr)
     from .output import death_line
     died = death_line(command[0], result)
-    if died:
+    if died and not session.kills:  # a Kill verdict was just reported
         print(died, file=sys.stderr)
     return result.exit_code

@@ -145,6 +145,7 @@ def cmd_show(argv: Sequence[str]) -> int:
     from .cli import _parse_exprs
     from .decoders import Ctx
     from .observers import SyscallStats
+    from .output import only_signals
     from .output.binary import TraceFileError, read_header, read_trace
     from .output.jsonl import JsonWriter
     from .output.perfetto import PerfettoWriter
@@ -154,7 +155,7 @@ def cmd_show(argv: Sequence[str]) -> int:
     from .syscalls.lookup import BY_NR, UnknownSyscallError, resolve_set
 
     args = _parser().parse_args(argv)
-    trace_expr, status = _parse_exprs(args.exprs)
+    trace_expr, status, signals = _parse_exprs(args.exprs, ("trace", "status", "signal"))
     try:
         wanted = resolve_set(trace_expr)
     except UnknownSyscallError as e:
@@ -208,13 +209,14 @@ def cmd_show(argv: Sequence[str]) -> int:
             observers.append(stats)
         if not args.summary_only:
             if args.format == "json":
-                observers.append(JsonWriter(out, ctx, status))
+                writer: Observer = JsonWriter(out, ctx, status)
             elif args.format == "perfetto":
-                observers.append(PerfettoWriter(out, ctx, status=status))
+                writer = PerfettoWriter(out, ctx, status=status)
             else:
-                observers.append(TextWriter(out, follow=follow, to_file=True,
-                                            timestamps=args.timestamps, durations=args.durations,
-                                            ctx=ctx, status=status, quiet=args.quiet))
+                writer = TextWriter(out, follow=follow, to_file=True,
+                                    timestamps=args.timestamps, durations=args.durations,
+                                    ctx=ctx, status=status, quiet=args.quiet)
+            observers.append(writer if signals is None else only_signals(writer, signals))
         shown = info.traced & wanted
         everything = all(nr in shown for nr in BY_NR)
         names = {BY_NR[nr].name for nr in shown if nr in BY_NR}

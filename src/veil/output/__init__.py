@@ -1,17 +1,18 @@
 """Trace writers: strace text, JSON lines, the binary record, Perfetto, and the -c summary."""
 from __future__ import annotations
 
-from typing import Callable, IO, Optional
+from typing import Callable, IO, Optional, Set
 
 FORMATS = ("text", "json", "binary", "perfetto")
 
 
 def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = None,
-               follow: bool = True, trace_expr: str = "",
+               follow: bool = True, trace_expr: str = "", signals: Optional[Set[int]] = None,
                **text_options) -> Callable[[object], None]:
     """Give ``session`` the writer of ``fmt`` on ``stream``: an observer, or for
-    "binary" a raw sink.  Returns what to call with the Result (or None) when
-    the run ends.  ``text_options`` go to the TextWriter."""
+    "binary" a raw sink (which keeps everything).  Returns what to call with the
+    Result (or None) when the run ends.  ``signals``: show only these (-e
+    signal=).  ``text_options`` go to the TextWriter."""
     if fmt == "binary":
         from .binary import BinaryWriter
         binary = BinaryWriter(stream, argv=session.argv, attach_pids=session.pids,
@@ -22,18 +23,22 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
         return lambda result: binary.finish(result, interrupted=session.interrupted)
     if fmt == "json":
         from .jsonl import JsonWriter  # construct: imported only when needed
-        session.add_observer(JsonWriter(stream, ctx, status))
+        writer = JsonWriter(stream, ctx, status)
     elif fmt == "perfetto":
         from .perfetto import PerfettoWriter
-        session.add_observer(PerfettoWriter(stream, ctx, status=status,
-                                            command=session.argv or None))
+        writer = PerfettoWriter(stream, ctx, status=status, command=session.argv or None)
     elif fmt == "text":
         from .text import TextWriter
-        session.add_observer(TextWriter(stream, follow=follow, ctx=ctx, status=status,
-                                        **text_options))
+        writer = TextWriter(stream, follow=follow, ctx=ctx, status=status, **text_options)
     else:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    session.add_observer(writer if signals is None else only_signals(writer, signals))
     return lambda result: None
+
+
+def only_signals(writer, signals: Set[int]):
+    from ..observers import OnlySignals
+    return OnlySignals(writer, signals)
 
 
 def death_line(command: str, result) -> Optional[str]:
