@@ -60,12 +60,21 @@ static int set_prefix(char **dst, size_t *len, const char *path)
     return 0;
 }
 
+/* host prefixes without symlinks: the kernel walks them with RESOLVE_NO_SYMLINKS */
+static int set_host_prefix(char **dst, size_t *len, const char *path)
+{
+    char *canon = realpath(path, NULL);
+    int rc = set_prefix(dst, len, canon ? canon : path);
+    free(canon);
+    return rc;
+}
+
 int veil_layout_set_root(struct veil_engine *e, const char *host_root)
 {
     if (host_root[0] != '/')
         return -EINVAL;
     e->layout.active = 1;
-    return set_prefix(&e->layout.root, &e->layout.rootlen, host_root);
+    return set_host_prefix(&e->layout.root, &e->layout.rootlen, host_root);
 }
 
 int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *guest)
@@ -79,7 +88,8 @@ int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *gu
     L->binds = n;
     struct bind *b = &L->binds[L->nbinds];
     memset(b, 0, sizeof *b);
-    if (set_prefix(&b->host, &b->hlen, host) < 0 || set_prefix(&b->guest, &b->glen, guest) < 0) {
+    if (set_host_prefix(&b->host, &b->hlen, host) < 0 ||
+        set_prefix(&b->guest, &b->glen, guest) < 0) {
         free(b->host);
         free(b->guest);
         return -ENOMEM;
@@ -1746,7 +1756,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
     }
-    if (e->layout.pin_paths && filter_lets(e, 322) && !plain_calls(e, t)) {
+    if (e->layout.pin_paths && !prog.kernel_link && filter_lets(e, 322) && !plain_calls(e, t)) {
         char pinned[PATH_MAX];
         rc = pin(e, t, prog.host, 0, pinned);
         if (rc < 0)

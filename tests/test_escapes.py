@@ -250,6 +250,10 @@ def test_memfd_exec(guest, escapes):
     assert results(r.stdout) == {"execveat": "ENOENT"}, r.stdout + r.stderr
     r = veil(guest, "/usr/local/bin/dyn_hello")  # the same, run by its path
     assert "ESCAPED" not in r.stdout and r.returncode != 0
+    # a static program of the guest does run from a memfd, by fd and by /proc/self/fd/N
+    for how in ([], ["path"]):
+        r = veil(guest, "/usr/local/bin/memfd_exec", "/usr/local/bin/exit42", *how)
+        assert r.returncode == 42, (how, r.stdout + r.stderr)
 
 
 def _serve_dirfd(sock_path: Path, dirfd: int, stop: threading.Event):
