@@ -41,6 +41,7 @@ struct task {
     uint64_t scratch_low; /* lowest tracee address the layout wrote at this stop (0: none) */
     int pending_sig;      /* a signal to deliver at the next resume (sockfd.c) */
     int scratch_slot;     /* 1 + its slot of veil's scratch area (layout.c), 0: none */
+    int race_retries;     /* its call made again after a symlink swap raced it (layout.c) */
 };
 
 struct task_table {

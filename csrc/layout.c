@@ -776,12 +776,15 @@ static int put_path_arg(struct scratch *s, struct task *t, int idx, const char *
    with none left, but the kernel walks that path again: a directory of the
    guest swapped for a symlink to "/" in between (another thread, another
    process) would take the call out of the guest.  Opens become
-   openat2(RESOLVE_NO_SYMLINKS), so that such a swap fails the call (ELOOP,
-   reported).  With pin_paths, other calls get /proc/VEIL/fd/N[/NAME]: N is the
+   openat2(RESOLVE_NO_SYMLINKS), so that such a swap fails the call (ELOOP: veil
+   makes it again, translated anew, up to RACE_RETRIES times, then reports
+   it).  With pin_paths, other calls get /proc/VEIL/fd/N[/NAME]: N is the
    file, or the directory that holds NAME, opened by veil the same way; the
    kernel starts from what veil opened. */
 
 #define OPENAT2_NR 437
+#define RACE_RETRIES 3
+#define RACE_REPORT "a directory of the path was replaced by a symlink (a race)"
 #define RESOLVE_NO_SYMLINKS_FLAG 0x04
 #define O_PATH_FLAG 010000000
 #define O_TMPFILE_FLAG 020000000
@@ -922,11 +925,7 @@ static int pin(struct veil_engine *e, struct task *t, const char *host, int foll
         return -ENOMEM;
     L->pins = grown;
     int fd = open_nosym(dir, O_PATH_FLAG | (name ? 0200000 /* O_DIRECTORY */ : 0));
-    if (fd == -ELOOP) {
-        report(e, t, ELOOP, "a directory of the path was replaced by a symlink (a race)");
-        return fd;
-    }
-    if (fd < 0)
+    if (fd < 0) /* ELOOP: swapped since veil's walk (the caller walks again) */
         return fd; /* the kernel would fail it the same way on the same component */
     L->pins[L->npins++] = (struct pin){t->tid, t->pid, fd};
     int len = name ? snprintf(out, PATH_MAX, "/proc/%d/fd/%d/%s%s", (int)getpid(), fd, name,
@@ -1001,8 +1000,15 @@ static void paths_exit(struct veil_engine *e, struct task *t, int64_t ret)
     } else if (t->flags & T_NEW_NR) {
         veil_arch_set_nr(t->tid, t->nr);
     }
-    if (ret == -ELOOP && (t->flags & T_RACE_ELOOP))
-        report(e, t, ELOOP, "a directory of the path was replaced by a symlink (a race)");
+    if (ret == -ELOOP && (t->flags & T_RACE_ELOOP)) {
+        /* the call again (translated anew) a few times, then its ELOOP stands */
+        if (t->race_retries < RACE_RETRIES && veil_arch_restart(t->tid, t->nr) == 0)
+            t->race_retries++;
+        else
+            report(e, t, ELOOP, RACE_REPORT);
+    } else {
+        t->race_retries = 0;
+    }
     t->flags &= ~(T_NEW_NR | T_RACE_ELOOP);
     if (e->layout.npins)
         pins_close(&e->layout, t->tid, 0);
@@ -1086,10 +1092,20 @@ static int translate_paths_plain(struct veil_engine *e, struct task *t, const st
         char pinned[PATH_MAX];
         if (e->layout.pin_paths && !is_open && !r.kernel_link) {
             rc = pin(e, t, r.host, follows(d, t, i, open_flags), pinned);
+            for (int again = 0; rc == -ELOOP && again < RACE_RETRIES; again++) {
+                rc = resolve_arg(e, t, dirfd_of(d, t, i), path, follows(d, t, i, open_flags),
+                                 &r, native);
+                if (rc == 0)
+                    rc = check_rules(e, t, d, r.guest);
+                if (rc == 0)
+                    rc = r.kernel_link ? 0 : pin(e, t, r.host, follows(d, t, i, open_flags),
+                                                 pinned);
+            }
+            if (rc == -ELOOP)
+                report(e, t, ELOOP, RACE_REPORT);
             if (rc < 0)
                 return rc;
-            if (rc > 0)
-                give = pinned;
+            give = rc > 0 ? pinned : r.host;
         }
         rc = put_path_arg(s, t, i, give);
         if (rc < 0)
@@ -1759,6 +1775,8 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
     if (e->layout.pin_paths && !prog.kernel_link && filter_lets(e, 322) && !plain_calls(e, t)) {
         char pinned[PATH_MAX];
         rc = pin(e, t, prog.host, 0, pinned);
+        if (rc == -ELOOP)
+            report(e, t, ELOOP, RACE_REPORT);
         if (rc < 0)
             return rc;
         if (rc > 0)
