@@ -476,6 +476,37 @@ def test_private_tmp(busybox_root):
     assert not os.path.exists(hosttmp), "the private /tmp must be removed at the end"
 
 
+def test_private_tmp_of_a_killed_veil_is_swept_and_kept_tmp_is_reported(busybox_root, tmp_path):
+    """veil SIGKILLed cannot remove its private /tmp; the next veil that makes one does."""
+    root = busybox_root
+    env = {**guest_env(), "TMPDIR": str(tmp_path)}
+    p = popen_veil(["run", "-r", str(root), "--private-tmp", "--", "/bin/sh", "-c",
+                    "echo x > /tmp/f; echo ready; sleep 60"],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                   start_new_session=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        left = [n for n in os.listdir(tmp_path) if n.startswith("veil-tmp-")]
+        assert len(left) == 1 and (tmp_path / left[0] / "f").exists()
+        os.kill(p.pid, 9)              # veil only: the kernel kills the guest with it
+    finally:
+        reap(p)
+        if p.poll() is None:
+            os.killpg(p.pid, 9)
+    assert (tmp_path / left[0]).exists()
+    r = run_veil(["run", "-r", str(root), "--private-tmp", "--keep-tmp", "--", "/bin/sh", "-c",
+                  "echo kept > /tmp/k"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / left[0]).exists(), "the dead veil's private /tmp was not swept"
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("veil: the private /tmp is kept at "), r.stderr
+    kept = Path(line.rsplit(" ", 1)[-1])
+    assert kept.parent == tmp_path and (kept / "k").read_text() == "kept\n"
+    # a kept directory is not swept by the next run
+    assert run_veil(["run", "-r", str(root), "--private-tmp", "--", "/bin/true"], env=env).returncode == 0
+    assert kept.exists()
+
+
 # --- AF_UNIX -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rootname", ["busybox_root", "hostbin_root"])

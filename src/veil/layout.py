@@ -142,6 +142,28 @@ class Bind:
     readonly: bool = False
 
 
+_PRIVATE_TMP = "veil-tmp-"
+
+
+def _sweep_private_tmps(parent: str) -> None:
+    """Remove the private /tmp directories of veils that are gone without
+    cleaning up (SIGKILL): their names carry the pid of the veil that made them."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_PRIVATE_TMP):].split("-", 1)[0]
+        if not name.startswith(_PRIVATE_TMP) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        except OSError:
+            pass
+
+
 def parse_bind(spec: str) -> Bind:
     """PRoot's -b HOST[:GUEST], plus an optional ':ro' suffix."""
     readonly = spec.endswith(":ro")
@@ -185,18 +207,27 @@ class Layout:
         binds = [Bind(os.path.realpath(b.host), os.path.normpath(b.guest), b.readonly)
                  for b in self.binds]
         if self.private_tmp:
-            self._tmp = tempfile.mkdtemp(prefix="veil-tmp-")
+            _sweep_private_tmps(tempfile.gettempdir())
+            self._tmp = tempfile.mkdtemp(prefix=f"{_PRIVATE_TMP}{os.getpid()}-")
             os.chmod(self._tmp, 0o1777)
             binds.append(Bind(self._tmp, "/tmp"))
         return binds
 
     def cleanup(self) -> Optional[str]:
-        """Remove the private /tmp unless asked to keep it; its path if kept."""
+        """Remove the private /tmp unless asked to keep it; its path if kept
+        (renamed without veil's pid, so that no later sweep takes it)."""
         tmp, self._tmp = self._tmp, None
-        if tmp and not self.keep_tmp:
+        if not tmp:
+            return None
+        if not self.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
             return None
-        return tmp
+        kept = os.path.join(os.path.dirname(tmp), f"{_PRIVATE_TMP}kept-{os.path.basename(tmp).rsplit('-', 1)[-1]}")
+        try:
+            os.rename(tmp, kept)
+        except OSError:
+            return tmp
+        return kept
 
     def is_identity(self, binds: Sequence[Bind]) -> bool:
         """The guest sees the host's tree unchanged (-r / and nothing else): no

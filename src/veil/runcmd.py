@@ -459,6 +459,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     for pid, name, reason in session.kills:
         print(f"veil: killed the traced processes: process {pid} called {name}"
               + (f" ({reason})" if reason else ""), file=sys.stderr)
+    if result.kept_tmp:
+        print(f"veil: the private /tmp is kept at {result.kept_tmp}", file=sys.stderr)
     if opened is not None and opened.report():
         print(f"veil: {opened.report()}", file=sys.stderr)
     from .output import death_line

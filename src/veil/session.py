@@ -88,6 +88,7 @@ class Result:
     stats: Optional[Dict[str, Dict[str, float]]] = None
     kills: List[Tuple[int, str, str]] = field(default_factory=list)  # (pid, syscall, reason)
     sockets: Optional[List[Dict[str, object]]] = None  # the socket table at the end
+    kept_tmp: Optional[str] = None   # the private /tmp's host directory, if kept
 
 
 class _Backlog:
@@ -796,8 +797,7 @@ class Session:
             backlog.close()
             thread.join()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            if self.layout is not None:
-                self.layout.cleanup()
+            kept_tmp = self.layout.cleanup() if self.layout is not None else None
             for o in self.observers:
                 try:
                     o.close()
@@ -806,6 +806,7 @@ class Session:
         if error is not None:
             raise error
         result = self.result()
+        result.kept_tmp = kept_tmp
         if self.sockets is not None:
             result.sockets = self.sockets.finish()
         return result
