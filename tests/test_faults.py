@@ -79,7 +79,7 @@ def test_sigkill_to_veil_run_kills_the_whole_tree(tmp_path, opts):
         time.sleep(0.3)  # the exec loop and the socket chatter are running
         tree = _descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
         left = wait_for(lambda: not any(_alive(p) for p in tree), 5)
         survivors = [(p.pid, proc_status(p.pid).get("State"), proc_status(p.pid).get("TracerPid"))
                      for p in tree if _alive(p)]
@@ -102,7 +102,7 @@ def test_sigkill_to_veil_attached_leaves_the_process_running_untraced(progs, tmp
                 assert wait_for(lambda: proc_status(pid).get("TracerPid", "0") != "0", 10)
                 time.sleep(delay)
                 os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                proc.wait(timeout=30)
             finally:
                 reap(proc)
 
@@ -158,7 +158,7 @@ def test_tracee_killed_by_sigkill_from_outside(progs, tmp_path):
         pid = int(proc.stdout.readline())
         time.sleep(0.2)
         os.kill(pid, signal.SIGKILL)
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=30)
         err = proc.stderr.read()
     finally:
         reap(proc)
@@ -183,7 +183,7 @@ def test_tracee_ignoring_sigterm_under_run(progs, tmp_path):
             time.sleep(0.2)
         assert proc.poll() is None, "veil ended although its tracee ignores SIGTERM"
         os.kill(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=30)
         err = proc.stderr.read()
     finally:
         reap(proc)

@@ -47,7 +47,7 @@ def test_sigint_to_veil_reaches_tracee(progs, tmp_path):
     try:
         assert _readline(proc) == "ready\n"
         os.kill(proc.pid, signal.SIGINT)  # si_code SI_USER, as kill(1) would send it
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=30)
         err = proc.stderr.read()
     finally:
         reap(proc)
@@ -70,7 +70,7 @@ def test_sigterm_ignored_by_tracee_is_not_fatal_to_it(progs, tmp_path):
         time.sleep(0.5)
         assert proc.poll() is None, "veil ended although its tracee ignores SIGTERM"
         os.kill(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=30)
     finally:
         reap(proc)
     assert rc == 0
@@ -86,7 +86,7 @@ def test_sigterm_to_veil(tmp_path):
         time.sleep(0.2)
         t0 = time.monotonic()
         os.kill(proc.pid, signal.SIGTERM)
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=30)
         elapsed = time.monotonic() - t0
         err = proc.stderr.read()
     finally:
@@ -179,7 +179,7 @@ def test_tracee_stdio_with_ctrl_c_group(progs, tmp_path):
     try:
         assert _readline(proc) == "ready\n"
         os.killpg(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=30)
     finally:
         reap(proc)
     assert rc == 0
