@@ -196,6 +196,7 @@ void layout_free(struct veil_engine *e);
 int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status);
 
 /* mem.c */
+ssize_t veil_read_proc(const char *path, char *buf, size_t size);
 long veil_write_mem_force(int32_t tid, uint64_t addr, const void *buf, size_t len);
 
 /* signals.c */

@@ -878,14 +878,8 @@ static int own_fsuid_is_root(struct task *t)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/status", t->tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (veil_read_proc(path, buf, sizeof buf) < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     const char *uid = strstr(buf, "\nUid:");
     unsigned r, eu, su, fsu;
     return uid && sscanf(uid + 5, "%u %u %u %u", &r, &eu, &su, &fsu) == 4 && fsu == 0;

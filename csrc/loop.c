@@ -471,14 +471,8 @@ static int32_t tgid_of(int32_t tid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (veil_read_proc(path, buf, sizeof buf) < 0)
         return tid;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return tid;
-    buf[n] = 0;
     char *p = strstr(buf, "\nTgid:");
     return p ? (int32_t)atoi(p + 6) : tid;
 }

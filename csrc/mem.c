@@ -95,3 +95,17 @@ long veil_read_cstr(int32_t tid, uint64_t addr, char *buf, size_t cap, int *trun
     *truncated = 1;
     return (long)got;
 }
+
+/* The start of a small /proc file, NUL-terminated, in buf; its length, or -1. */
+ssize_t veil_read_proc(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    return n;
+}

@@ -87,14 +87,8 @@ void placement_pin(struct veil_engine *e, int32_t tid)
 static uint64_t runqueue_wait_ns(void)
 {
     char buf[96];
-    int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (veil_read_proc("/proc/thread-self/schedstat", buf, sizeof buf) < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     unsigned long long run, wait;
     if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
         return 0;
@@ -106,14 +100,8 @@ static uint64_t runqueue_wait_ns(void)
 static int read_idle(uint64_t idle[64])
 {
     char buf[8192];
-    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (veil_read_proc("/proc/stat", buf, sizeof buf) < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
     memset(idle, 0, 64 * sizeof idle[0]);
     for (char *line = strchr(buf, '\n'); line && strncmp(line + 1, "cpu", 3) == 0;
          line = strchr(line + 1, '\n')) {
