@@ -25,6 +25,7 @@ def _trace_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", dest="exprs", action="append", default=[], metavar="EXPR",
                    help="trace=SET (names, %%class, /regex, !negation), status=successful|failed, "
                         "signal=SET (SIGCHLD, CHLD, 17, all, none, !negation), "
+                        "raw=SET (arguments undecoded, in hex: no tracee memory is read), "
                         "inject=SET:error=E|retval=N|signal=S[:when=FIRST[..LAST][+STEP]][:path=GLOB]")
     p.add_argument("-c", dest="summary_only", action="store_true",
                    help="count time, calls and errors per syscall; print a summary at the end")
@@ -65,7 +66,7 @@ def _trace_parser() -> argparse.ArgumentParser:
 
 
 def _parse_exprs(exprs: Sequence[str], allowed: Sequence[str] = ("trace", "status", "signal",
-                                                                  "inject")):
+                                                                  "inject", "raw")):
     """-e EXPR...: (trace set, status filter, signal set or None); qualifiers
     outside ``allowed`` are refused."""
     trace = "all"
@@ -89,8 +90,23 @@ def _parse_exprs(exprs: Sequence[str], allowed: Sequence[str] = ("trace", "statu
             status = value
         elif key == "signal":
             signals = parse_signal_set(value)
-        # inject=: see _inject_policy
+        # inject=: see _inject_policy; raw=: _raw_set
     return trace, status, signals
+
+
+def _raw_set(exprs: Sequence[str]) -> Set[int]:
+    """-e raw=SET (strace's): the syscalls shown undecoded, whose memory veil
+    does not read; the last -e raw= wins."""
+    from .syscalls.lookup import UnknownSyscallError, resolve_set
+    raw: Set[int] = set()
+    for e in exprs:
+        key, eq, value = e.partition("=")
+        if eq and key.strip() == "raw":
+            try:
+                raw = resolve_set(value)
+            except UnknownSyscallError as err:
+                raise UsageError(f"-e raw=: {err}") from None
+    return raw
 
 
 def parse_signal_set(spec: str) -> Set[int]:
@@ -204,7 +220,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
         except OSError as e:
             raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
 
-    ctx = Ctx(strsize=args.strsize, hex_all=args.hex, decorate_fds=bool(args.decorate))
+    raw = _raw_set(args.exprs)
+    ctx = Ctx(strsize=args.strsize, hex_all=args.hex, decorate_fds=bool(args.decorate), raw=raw)
     observers = []
     stats = None
     if args.summary_only or args.summary_too:
@@ -212,7 +229,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
         observers.append(stats)
     session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
                       strsize=args.strsize, seccomp=args.seccomp, affinity=args.affinity,
-                      observers=observers, decorate_fds=args.decorate, backend=args.backend)
+                      observers=observers, decorate_fds=args.decorate, backend=args.backend,
+                      raw=raw)
     finish = None
     if args.format == "binary" or not args.summary_only:
         finish = add_writer(session, args.format, out, ctx, status=status, signals=signals,

@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import engine as E
 from . import filter as bpf
@@ -178,7 +178,8 @@ class Session:
                  stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
                  umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
                  argv0: Optional[str] = None, layout: Optional[Layout] = None,
-                 sockets: bool = False, capture_bytes: int = 0, backend: str = "c"):
+                 sockets: bool = False, capture_bytes: int = 0, backend: str = "c",
+                 raw: Iterable[int] = ()):
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -189,6 +190,8 @@ class Session:
                                  else set(trace) if trace is not None else set())
         self.follow = follow
         self.strsize = strsize
+        # strace's -e raw=: traced calls whose memory is not read (args shown in hex)
+        self.raw: FrozenSet[int] = frozenset(raw)
         self.backend = backend  # "c" (the C engine) or "python" (python-ptrace, no seccomp)
         self.seccomp = seccomp and not self.pids and backend != "python"
         self.affinity = _parse_affinity(affinity)
@@ -429,7 +432,8 @@ class Session:
                 flags |= E.F_STOP | E.F_RECORD
                 sc = BY_NR.get(nr)
                 if sc is not None:
-                    caps = captures_for(sc, self.strsize, self.decorate_fds)
+                    if nr not in self.raw:
+                        caps = captures_for(sc, self.strsize, self.decorate_fds)
                     if self.sockets is not None and sc.name in self._socket_names:
                         caps = merge_captures(caps, socket_captures(sc, self.strsize,
                                                                     self.capture_bytes))

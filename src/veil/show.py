@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-f", dest="follow", action="count", default=0,
                    help="prefix lines with the thread id (default: as recorded with -f)")
     p.add_argument("-e", dest="exprs", action="append", default=[], metavar="EXPR",
-                   help="trace=SET, status=successful|failed: show only these calls")
+                   help="trace=SET, status=successful|failed: show only these calls; "
+                        "raw=SET: show these calls' arguments undecoded, in hex")
     p.add_argument("-c", dest="summary_only", action="store_true",
                    help="count time, calls and errors per syscall; print the summary only")
     p.add_argument("-C", dest="summary_too", action="store_true",
@@ -130,6 +131,11 @@ def _info_lines(info, name: str) -> List[str]:
              f"({info.kernel}), veil {info.veil_version}",
              f"traced: {info.trace_expr} ({len(info.traced)} syscalls); strsize {info.strsize}; "
              f"{', '.join(opts) or 'no options'}"]
+    if info.raw:
+        from .syscalls.lookup import BY_NR
+        names = sorted(BY_NR[nr].name if nr in BY_NR else str(nr) for nr in info.raw)
+        lines.append(f"raw (undecoded, no memory read): {len(names)} syscalls: "
+                     + (", ".join(names) if len(names) <= 12 else ", ".join(names[:12]) + ", ..."))
     if not info.same_table:
         lines.append("syscall table: differs from this veil's (names may be decoded differently)")
     end = info.end
@@ -142,7 +148,7 @@ def _info_lines(info, name: str) -> List[str]:
 
 
 def cmd_show(argv: Sequence[str]) -> int:
-    from .cli import _parse_exprs
+    from .cli import _parse_exprs, _raw_set
     from .decoders import Ctx
     from .observers import SyscallStats
     from .output import only_signals
@@ -155,7 +161,8 @@ def cmd_show(argv: Sequence[str]) -> int:
     from .syscalls.lookup import BY_NR, UnknownSyscallError, resolve_set
 
     args = _parser().parse_args(argv)
-    trace_expr, status, signals = _parse_exprs(args.exprs, ("trace", "status", "signal"))
+    trace_expr, status, signals = _parse_exprs(args.exprs, ("trace", "status", "signal", "raw"))
+    raw = _raw_set(args.exprs)
     try:
         wanted = resolve_set(trace_expr)
     except UnknownSyscallError as e:
@@ -200,7 +207,8 @@ def cmd_show(argv: Sequence[str]) -> int:
                 raise VeilError(f"cannot write {args.output}: {e.strerror}") from None
 
         ctx = Ctx(strsize=info.strsize if args.strsize is None else args.strsize,
-                  hex_all=args.hex, decorate_fds=bool(args.decorate) or info.decorate_fds)
+                  hex_all=args.hex, decorate_fds=bool(args.decorate) or info.decorate_fds,
+                  raw=raw | info.raw)
         follow = bool(args.follow) or info.follow
         observers: List[Observer] = []
         stats = None

@@ -8,7 +8,7 @@ sets, structs and per-syscall special cases in ``registry``.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall
@@ -17,21 +17,25 @@ from .common import (RESTART_QUESTION, DecodeError, errno_name, errno_text, esca
                      is_error_return, octal, ptr, quote, quote_limited, s32, s64, signal_name, sigset,
                      u32)
 
-__all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError"]
+__all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError",
+           "is_raw", "raw_hex"]
 
 
 class Ctx:
-    """Formatting options: strace's -s, -x and -y.
+    """Formatting options: strace's -s, -x, -y and -e raw=.
 
     ``hex_all`` is the -x level: 0, 1 (-x: non-printable strings in hex) or
-    2 (-xx: every string in hex); True counts as 1."""
+    2 (-xx: every string in hex); True counts as 1.  ``raw``: the x86_64
+    syscall numbers whose arguments are shown undecoded, in hex."""
 
-    __slots__ = ("strsize", "hex_all", "decorate_fds")
+    __slots__ = ("strsize", "hex_all", "decorate_fds", "raw")
 
-    def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False):
+    def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False,
+                 raw: Iterable[int] = ()):
         self.strsize = strsize
         self.hex_all = hex_all
         self.decorate_fds = decorate_fds
+        self.raw = frozenset(raw)
 
 
 class Call:
@@ -415,10 +419,22 @@ def _foreign_args(call: Call) -> List[str]:
     return [f"{a & mask:#x}" if a & mask else "0" for a in call.args[:n]]
 
 
+def is_raw(call: Call, ctx: Ctx) -> bool:
+    """-e raw=: this call's arguments and result are shown as the registers held them."""
+    return call.sc is not None and call.nr in ctx.raw
+
+
+def raw_hex(v: int) -> str:
+    v &= 0xFFFFFFFFFFFFFFFF
+    return f"{v:#x}" if v else "0"
+
+
 def format_args(call: Call, ctx: Ctx) -> List[str]:
     sc = call.sc
     if sc is None:
         return _foreign_args(call)
+    if call.nr in ctx.raw:
+        return [raw_hex(a) for a in call.args[:sc.nargs]]
     plan = _PLANS.get(sc.nr) or _plan(sc)
     if plan[0] is not None:
         out = plan[0](call, ctx)
@@ -442,6 +458,8 @@ def format_ret(call: Call, ctx: Ctx) -> str:
     sc = call.sc
     if sc is None:
         return str(ret)
+    if call.nr in ctx.raw:
+        return raw_hex(ret)
     sp = registry.SPECIAL_RET.get(sc.name)
     if sp is not None:
         out = sp(call, ctx)

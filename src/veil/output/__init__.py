@@ -18,7 +18,8 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
         binary = BinaryWriter(stream, argv=session.argv, attach_pids=session.pids,
                               traced=session.traced, trace_expr=trace_expr,
                               strsize=session.strsize, follow=follow,  # line prefixes in show
-                              decorate_fds=bool(session.decorate_fds), seccomp=session.seccomp)
+                              decorate_fds=bool(session.decorate_fds), seccomp=session.seccomp,
+                              raw=session.raw)
         session.add_raw_sink(binary.write)
         return lambda result: binary.finish(result, interrupted=session.interrupted)
     if fmt == "json":

@@ -103,7 +103,7 @@ def build_header(*, argv: Sequence[str] = (), attach_pids: Sequence[int] = (),
                  traced: Iterable[int] = (), trace_expr: str = "all", strsize: int = 32,
                  follow: bool = True, decorate_fds: bool = False, seccomp: bool = True,
                  start_ns: Optional[int] = None, cwd: Optional[str] = None,
-                 chunk_size: int = CHUNK_SIZE) -> bytes:
+                 chunk_size: int = CHUNK_SIZE, raw: Iterable[int] = ()) -> bytes:
     """The file header (binformat.Header): what was traced, how, and where."""
     from .. import __version__
     flags = ((FLAG_FOLLOW if follow else 0) | (FLAG_DECORATE_FDS if decorate_fds else 0)
@@ -116,6 +116,7 @@ def build_header(*, argv: Sequence[str] = (), attach_pids: Sequence[int] = (),
         _bytes32(os.fsencode(os.getcwd() if cwd is None else cwd)),
         struct.pack("<I", len(argv)), *(_bytes32(os.fsencode(a)) for a in argv),
         struct.pack("<I", len(attach_pids)), *(struct.pack("<i", p) for p in attach_pids),
+        nr_bitmap(raw),
     ])
     prefixed = struct.pack("<I", len(body)) + body
     return MAGIC + struct.pack("<H", FORMAT_VERSION) + prefixed + \
@@ -200,6 +201,8 @@ class TraceInfo:
         self.start_ns = body.start_ns
         self.table_fingerprint = bytes(body.table_fingerprint)
         self.traced = nrs_of_bitmap(body.traced)
+        # -e raw= when recording (absent from files of older veils)
+        self.raw = nrs_of_bitmap(body.raw) if body.get("raw") is not None else set()
         self.trace_expr = body.trace_expr
         self.veil_version = body.veil_version
         self.kernel = body.kernel

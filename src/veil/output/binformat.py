@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 
 from construct import (Bytes, Checksum, Const, FlagsEnum, GreedyBytes, Int8ul,
-                       Int16ul, Int32sl, Int32ul, Int64sl, Int64ul, PascalString, Prefixed,
+                       Int16ul, Int32sl, Int32ul, Int64sl, Int64ul, Optional, PascalString, Prefixed,
                        PrefixedArray, RawCopy, Struct, this)
 
 from .binary import MAGIC, NR_BITMAP_BYTES
@@ -35,6 +35,7 @@ HeaderBody = Struct(
     "attach_pids" / PrefixedArray(Int32ul, Int32sl),
     # fields added by later versions of format 1 go here; readers skip what
     # they do not know (the body is length-prefixed)
+    "raw" / Optional(Bytes(NR_BITMAP_BYTES)),   # bit nr set: -e raw= (no memory read); 0.x+
 )
 
 Header = Struct(

@@ -729,6 +729,11 @@ def _call_object(call: Call, ctx: Ctx) -> dict:
             args[f"arg{i}"] = int(t, 0)
         if call.arch:
             extra["arch"] = {R.ARCH_I386: "i386", R.ARCH_X32: "x32"}.get(call.arch, call.arch)
+    elif call.nr in ctx.raw:
+        # -e raw=: the registers, unsigned (nothing was read from the tracee)
+        names = [n for n, _ in sc.args]
+        for i, v in enumerate(call.args[:sc.nargs]):
+            args[names[i].lstrip("_") if i < len(names) else f"arg{i}"] = v & 0xFFFFFFFFFFFFFFFF
     else:
         for i, (name, kind) in enumerate(sc.args):
             if name[0] == "_":
