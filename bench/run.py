@@ -136,6 +136,22 @@ def _tar_argv(ctx, nfiles):
     return ["tar", "-C", _tar_dest(ctx, nfiles), "-xf", _tarball(ctx, nfiles)]
 
 
+def _fileread_argv(ctx, mib):
+    """bench scratch/read-1M: 1 MiB, made once; fileread goes over it again and again."""
+    path = os.path.join(ctx.scratch, "read-1M")
+    if not os.path.exists(path):
+        with open(path + ".tmp", "wb") as f:
+            f.write(bytes(range(256)) * 4096)
+        os.rename(path + ".tmp", path)
+    return [os.path.join(ctx.build, "fileread"), path, str(mib), "4096"]
+
+
+# the peers under which a workload's calls never stop (what the kernel's filter
+# costs them: seccomp-floor has a filter that allows everything)
+OUTSIDE_POLICY_PEERS = ("native", "seccomp-floor", "veil-layout", "veil-file")
+UNTRACED_PEERS = ("native", "seccomp-floor")  # no tracer: no stops
+
+
 def _bin(name, *fixed):
     return lambda ctx, n: [os.path.join(ctx.build, name), str(n), *fixed]
 
@@ -162,8 +178,10 @@ WORKLOADS = {
         # calls outside the policy: long enough (native ~0.5 s) that the
         # session's fixed cost is noise, so only under the peers that let it pass
         Workload("getppid-big", 2000000, 20000, "N x getppid under the peers that do not stop it",
-                 "calls", _bin("getppid"), only=("native", "veil-layout", "veil-file"),
-                 linear=True),
+                 "calls", _bin("getppid"), only=OUTSIDE_POLICY_PEERS, linear=True),
+        Workload("read-big", 1024, 16, "read N MiB of a 1 MiB file in 4 KiB read()s, under "
+                 "the peers that do not stop it", "MiB", _fileread_argv,
+                 only=OUTSIDE_POLICY_PEERS, quiet=True, linear=True),
     ]
 }
 DEFAULT_WORKLOADS = list(WORKLOADS)
@@ -180,7 +198,9 @@ def build(build_dir, cc):
         ("forkexec", [os.path.join(wdir, "forkexec.c")], [common], []),
         ("threads", [os.path.join(wdir, "threads.c")], [common], ["-pthread"]),
         ("echo", [os.path.join(wdir, "echo.c")], [common], ["-pthread"]),
+        ("fileread", [os.path.join(wdir, "fileread.c")], [common], []),
         ("mintracer", [os.path.join(BENCH, "mintracer.c")], [], []),
+        ("seccomp_allow", [os.path.join(BENCH, "seccomp_allow.c")], [], []),
     ]
     for name, srcs, deps, extra in targets:
         out = os.path.join(build_dir, name)
@@ -268,6 +288,18 @@ class Peer:
 class Native(Peer):
     def prefix(self, files):
         return []
+
+
+class SeccompFloor(Peer):
+    """The workload natively, under a one-instruction allow-all seccomp filter
+    (bench/seccomp_allow.c): what any filter costs calls that never stop."""
+
+    def __init__(self, name, build_dir, pin=False):
+        super().__init__(name, pin)
+        self.exe = os.path.join(build_dir, "seccomp_allow")
+
+    def prefix(self, files):
+        return [self.exe]
 
 
 class Strace(Peer):
@@ -424,6 +456,9 @@ VEIL_PEERS = {
     "veil-noaffinity": ("trace", ["--affinity", "off"]),
     "veil-binary": ("trace", ["--format", "binary"]),      # raw records: the C loop's stops
     "veil-binary-noaffinity": ("trace", ["--format", "binary", "--affinity", "off"]),
+    # -e raw=all: the same stops and records without reading argument memory,
+    # i.e. the work mintracer does (GET_SYSCALL_INFO, resume) plus the record
+    "veil-binary-raw": ("trace", ["--format", "binary", "-e", "raw=all"]),
     "veil-json": ("trace", ["--format", "json"]),
     "veil-python": ("trace", ["--backend", "python"]),     # python-ptrace: what C buys
     "veil-python-binary": ("trace", ["--backend", "python", "--format", "binary"]),
@@ -435,18 +470,22 @@ VEIL_PEERS = {
     # calls that take no path are not stopped at all
     "veil-layout": ("run", ["-r", "/", "-b", "/tmp:/tmp"]),
 }
-PEER_NAMES = ["native", "strace", "strace-seccomp", "proot", "proot-noseccomp", "mintracer",
-              "mintracer-seccomp", *VEIL_PEERS]
+PEER_NAMES = ["native", "seccomp-floor", "strace", "strace-seccomp", "proot", "proot-noseccomp",
+              "mintracer", "mintracer-seccomp", *VEIL_PEERS]
 # mintracer-pin is the floor for veil's default placement (loop on the
-# tracee's core); plain mintracer is the floor for veil-noaffinity.
-DEFAULT_PEERS = ["native", "strace", "strace-seccomp", "proot", "proot-noseccomp", "mintracer",
-                 "mintracer-pin", "veil", "veil-noaffinity", "veil-pin", "veil-binary",
-                 "veil-binary-noaffinity", "veil-binary-pin", "veil-layout", "veil-python",
-                 "veil-python-binary", "veil-file", "veil-python-file"]
+# tracee's core); plain mintracer is the floor for veil-noaffinity;
+# mintracer-seccomp-pin takes the stops veil takes (a seccomp stop, then the
+# exit stop) and is the like-for-like floor of veil-binary(-raw).
+DEFAULT_PEERS = ["native", "seccomp-floor", "strace", "strace-seccomp", "proot", "proot-noseccomp",
+                 "mintracer", "mintracer-pin", "mintracer-seccomp-pin", "veil", "veil-noaffinity",
+                 "veil-pin", "veil-binary", "veil-binary-raw", "veil-binary-noaffinity",
+                 "veil-binary-pin", "veil-layout", "veil-python", "veil-python-binary",
+                 "veil-file", "veil-python-file"]
 # --quick checks that every mode works: the default peers (the -pin of veil's
 # binary trace and its --affinity off are veil-pin's and veil-noaffinity's
 # modes again), and mintracer --seccomp
-QUICK_PEERS = [p for p in DEFAULT_PEERS if p not in ("veil-binary-noaffinity", "veil-binary-pin")
+QUICK_PEERS = [p for p in DEFAULT_PEERS if p not in ("veil-binary-noaffinity", "veil-binary-pin",
+                                                     "veil-binary-raw", "mintracer-seccomp-pin")
                ] + ["mintracer-seccomp"]
 
 
@@ -456,6 +495,8 @@ def make_peer(name, build_dir, veil_cmd):
     base = name[:-4] if pin else name
     if base == "native":
         return Native(name, pin)
+    if base == "seccomp-floor":
+        return SeccompFloor(name, build_dir, pin)
     if base == "strace":
         return Strace(name, pin)
     if base == "strace-seccomp":
@@ -619,7 +660,7 @@ class Result:
         measured = [r.stops for r in self.ok_runs() if r.stops is not None]
         if measured:
             return int(statistics.median(measured)), True
-        if self.peer.startswith("native"):
+        if self.peer.startswith(UNTRACED_PEERS):
             return 0, True
         if self.syscalls:
             return 2 * self.syscalls, False
@@ -648,7 +689,7 @@ class Result:
 
     def overhead_us(self, per):
         """Microseconds the peer adds over native (start-ups aside), per syscall or stop."""
-        if self.peer.startswith("native") or self.native is None or not per:
+        if self.peer.startswith(UNTRACED_PEERS) or self.native is None or not per:
             return None
         a, b = self.net(), self.native.net()
         if a is None or b is None:
