@@ -56,7 +56,7 @@ class Workload:
     """
 
     def __init__(self, name, default, quick, what, unit, cmd, prepare=None, warm=None,
-                 quiet=False, only=None, linear=False):
+                 quiet=False, only=None, linear=False, runs_factor=1):
         self.name = name
         self.default = default      # size of the default run
         self.quick = quick          # size for --quick (and the warm-up floor)
@@ -68,6 +68,7 @@ class Workload:
         self.quiet = quiet          # stdout to /dev/null (find prints every entry)
         self.only = only            # the peers it runs under (None: every one)
         self.linear = linear        # syscalls grow linearly with the size: count small ones
+        self.runs_factor = runs_factor  # short and noisy: this many times --runs
 
     def argv(self, ctx, size):
         return self._cmd(ctx, size)
@@ -158,9 +159,12 @@ def _bin(name, *fixed):
 
 WORKLOADS = {
     w.name: w for w in [
-        Workload("getppid", 30000, 2000, "N x syscall(SYS_getppid)", "calls", _bin("getppid")),
+        # the per-stop targets' workloads: each run is short (~0.3 s under a
+        # tracer) and the VM's speed drifts by 10-20%, so they get more runs
+        Workload("getppid", 30000, 2000, "N x syscall(SYS_getppid)", "calls", _bin("getppid"),
+                 runs_factor=3),
         Workload("fileloop", 10000, 500, "N x {openat /etc/passwd, fstat, close}", "loops",
-                 _bin("fileloop")),
+                 _bin("fileloop"), runs_factor=3),
         Workload("forkexec", 500, 20, "N x {fork, child execs /bin/true, waitpid}", "children",
                  _bin("forkexec")),
         Workload("python", 5, 1, "N x python3 -c '%s' in an sh loop" % IMPORTS, "imports",
@@ -174,14 +178,15 @@ WORKLOADS = {
         Workload("echo", 5000, 200, "N x 64-byte round trips over TCP on 127.0.0.1, "
                  "server thread + client thread", "round trips", _bin("echo", "64", "send")),
         Workload("threads", 15000, 1000, "2 threads x N getppid (multi-threaded)", "calls/thread",
-                 _bin("threads", "2")),
+                 _bin("threads", "2"), runs_factor=3),
         # calls outside the policy: long enough (native ~0.5 s) that the
-        # session's fixed cost is noise, so only under the peers that let it pass
-        Workload("getppid-big", 2000000, 20000, "N x getppid under the peers that do not stop it",
-                 "calls", _bin("getppid"), only=OUTSIDE_POLICY_PEERS, linear=True),
-        Workload("read-big", 1024, 16, "read N MiB of a 1 MiB file in 4 KiB read()s, under "
+        # session's fixed cost is noise (and they time their own loop), so only under the peers that let it pass
+        Workload("getppid-big", 4000000, 20000, "N x getppid under the peers that do not stop it",
+                 "calls", _bin("getppid"), only=OUTSIDE_POLICY_PEERS, linear=True,
+                 runs_factor=3),
+        Workload("read-big", 4096, 16, "read N MiB of a 1 MiB file in 4 KiB read()s, under "
                  "the peers that do not stop it", "MiB", _fileread_argv,
-                 only=OUTSIDE_POLICY_PEERS, quiet=True, linear=True),
+                 only=OUTSIDE_POLICY_PEERS, quiet=True, linear=True, runs_factor=3),
     ]
 }
 DEFAULT_WORKLOADS = list(WORKLOADS)
@@ -277,9 +282,12 @@ class Peer:
 
     def run_env(self):
         if self.env is not None:
-            return self.env
-        # the runner's own PYTHONPATH (e.g. a veil checkout) is not the workload's
-        return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            return dict(self.env, BENCH_LOOP="1")
+        # the runner's own PYTHONPATH (e.g. a veil checkout) is not the workload's;
+        # BENCH_LOOP: the workloads that can time their loop say so on stderr
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["BENCH_LOOP"] = "1"
+        return env
 
     def collect(self, files, stderr_text):
         return None, None
@@ -514,6 +522,9 @@ def make_peer(name, build_dir, veil_cmd):
 # --------------------------------------------------------------------------
 # measuring
 
+LOOP_LINE = re.compile(r"^bench: loop ([0-9.]+) s$", re.M)
+
+
 class Run:
     """One run: exit status, wall and CPU seconds, and what the peer reported
     (stops taken, seconds inside its session), None where it reports nothing."""
@@ -521,6 +532,9 @@ class Run:
     def __init__(self, rc, wall, user, sys_, stops, inner, err):
         self.rc, self.wall, self.user, self.sys, self.err = rc, wall, user, sys_, err
         self.stops, self.inner = stops, inner
+        # the workload's own timing of its loop (workloads/common.h), if it has one
+        m = LOOP_LINE.search(err)
+        self.loop = float(m.group(1)) if m else None
 
     @property
     def cpu(self):
@@ -679,12 +693,27 @@ class Result:
         a, b = self.net(), self.native.net()
         return a / b if a is not None and b and b > 0 else None
 
+    def loop_ratio(self):
+        """The workload's own loop time under the peer / natively (None if it does not time it)."""
+        if self.native is None:
+            return None
+        a, b = self.median("loop"), self.native.median("loop")
+        return a / b if a is not None and b else None
+
     def per_stop_us(self):
-        """overhead_us per stop; None where the peer stops at few of the calls
-        (under 5%: then the cost is not the stops')."""
+        """Microseconds the peer adds per stop; None where the peer stops at few
+        of the calls (under 5%: then the cost is not the stops').  Where the
+        workload times its own loop, (loop - native loop) / stops: no peer's
+        start-up or shut-down in it; else overhead_us per stop."""
         stops, _ = self.stops()
         if not stops or (self.syscalls and stops < 0.05 * self.syscalls):
             return None
+        if self.peer.startswith(UNTRACED_PEERS):
+            return None
+        a = self.median("loop")
+        b = self.native.median("loop") if self.native is not None else None
+        if a is not None and b is not None:
+            return (a - b) / stops * 1e6
         return self.overhead_us(stops)
 
     def overhead_us(self, per):
@@ -756,7 +785,7 @@ CSV_FIELDS = ["workload", "size", "peer", "status", "note", "runs", "wall_median
               "wall_max_s", "cpu_median_s", "startup_s", "user_median_s", "sys_median_s",
               "inner_median_s", "startup_inner_s", "net_s", "ratio_native", "ratio_native_net",
               "ratio_strace", "syscalls", "stops", "stops_measured", "us_per_syscall",
-              "us_per_stop", "walls_s"]
+              "us_per_stop", "loop_median_s", "ratio_native_loop", "walls_s"]
 
 
 def write_csv(path, results):
@@ -787,6 +816,8 @@ def write_csv(path, results):
                 "stops_measured": int(measured) if stops is not None else "",
                 "us_per_syscall": num(r.overhead_us(r.syscalls), ".2f"),
                 "us_per_stop": num(r.per_stop_us(), ".2f"),
+                "loop_median_s": num(r.median("loop"), ".4f"),
+                "ratio_native_loop": num(r.loop_ratio(), ".3f"),
                 "walls_s": " ".join("%.4f" % x.wall for x in r.ok_runs()),
             })
 
@@ -828,8 +859,11 @@ def machine_info(args, sizes):
                                first_line([args.cc, "--version"])),
         "commit: %s; load average at start: %s" % (
             commit if re.fullmatch(r"[0-9a-f]+", commit) else "(none)", loadavg()),
-        "runs: %d per peer (median), %s; sizes: %s" % (
-            args.runs, "no warm-up" if args.quick or args.no_warmup else "1 small warm-up round",
+        "runs: %d per peer (median; %s), %s; sizes: %s" % (
+            args.runs, "x3 on %s, python-ptrace aside" % ", ".join(
+                n for n, w in WORKLOADS.items() if w.runs_factor > 1)
+            if not args.quick else "no more for any",
+            "no warm-up" if args.quick or args.no_warmup else "1 small warm-up round",
             ", ".join("%s=%d" % kv for kv in sizes.items())),
     ]
 
@@ -987,12 +1021,15 @@ def main(argv=None):
                     wl.prepare(ctx, wsize)
                     run_once(peer, warm, tmpdir, "warmup", args.timeout, args.pin_cpu, wl.quiet)
 
-            for rnd in range(args.runs):
+            nruns = args.runs if args.quick else args.runs * wl.runs_factor
+            for rnd in range(nruns):
                 order = peers if rnd % 2 == 0 else peers[::-1]
                 for peer in order:
                     res = by_peer.get(peer.name)
                     if res is None or res.status != "ok":
                         continue  # failed earlier: don't keep paying for it
+                    if rnd >= args.runs and "python" in peer.name:
+                        continue  # the factor against C needs no precision (and takes ~10x longer)
                     wl.prepare(ctx, size)
                     run = run_once(peer, cmd, tmpdir, "%s-%s-%d" % (wname, peer.name, rnd),
                                    args.timeout, args.pin_cpu, wl.quiet)
@@ -1003,7 +1040,8 @@ def main(argv=None):
                         res.note = "exit %d: %s" % (run.rc, tail[0][:200])
                         failed.append("%s/%s" % (wname, peer.name))
                     print("  %-8s %-22s run %d/%d: %8.3f s  cpu %7.3f s%s" % (
-                        wname, peer.name, rnd + 1, args.runs, run.wall, run.cpu,
+                        wname, peer.name, rnd + 1,
+                        args.runs if "python" in peer.name else nruns, run.wall, run.cpu,
                         "" if run.rc == 0 else "  FAILED (%s)" % res.note), flush=True)
             results.extend(by_peer.values())
 

@@ -82,11 +82,14 @@ def test_json_parses():
 def test_more_modes_run():
     r = run_veil(["bench", "--runs", "1", "--warmup", "0", "--json", "--mode", "layout",
                   "--mode", "sockets", "--mode", "hook:openat", "--mode", "trace-class:%file",
-                  "--", "/bin/true"])
+                  "--mode", "trace-binary", "--mode", "trace-raw", "--", "/bin/true"])
     assert r.returncode == 0, r.stderr
     modes = {m["mode"]: m for m in json.loads(r.stdout)["modes"]}
-    for name in ("layout", "sockets", "hook:openat", "trace-class:%file"):
+    for name in ("layout", "sockets", "hook:openat", "trace-class:%file", "trace-binary",
+                 "trace-raw"):
         assert modes[name]["status"] == "ok", modes[name]
+    # the binary modes take the stops the text trace takes
+    assert modes["trace-binary"]["stops"] == modes["trace-raw"]["stops"] > 0
 
 
 def test_failing_mode_is_reported_not_timed():

@@ -10,6 +10,7 @@ int main(int argc, char **argv)
 {
     long n = bench_count(argc, argv, 1, 50000);
     struct stat st;
+    double start = bench_now();
 
     for (long i = 0; i < n; i++) {
         int fd = openat(AT_FDCWD, "/etc/passwd", O_RDONLY | O_CLOEXEC);
@@ -26,5 +27,6 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    bench_loop_done(start);
     return 0;
 }

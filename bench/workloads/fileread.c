@@ -33,6 +33,7 @@ int main(int argc, char **argv)
         perror("fileread: open");
         return 1;
     }
+    double start = bench_now();
     while (got < want) {
         size_t len = (size_t)(want - got) < chunk ? (size_t)(want - got) : chunk;
         ssize_t n = read(fd, buf, len);
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
         }
         got += n;
     }
+    bench_loop_done(start);
     close(fd);
     printf("fileread: %lld bytes in %ld reads\n", got, reads);
     return 0;

@@ -10,6 +10,7 @@ int main(int argc, char **argv)
 {
     long n = bench_count(argc, argv, 1, 200000);
     long ppid = syscall(SYS_getppid);
+    double start = bench_now();
 
     for (long i = 0; i < n; i++) {
         if (syscall(SYS_getppid) != ppid) {
@@ -17,5 +18,6 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    bench_loop_done(start);
     return 0;
 }

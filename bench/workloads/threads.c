@@ -28,6 +28,7 @@ int main(int argc, char **argv)
     long nthreads = bench_count(argc, argv, 2, 2);
     pthread_t tids[64];
     int rc = 0;
+    double start = bench_now();
 
     iterations = bench_count(argc, argv, 1, 100000);
     if (nthreads < 1 || nthreads > 64) {
@@ -51,5 +52,6 @@ int main(int argc, char **argv)
         if (res != NULL)
             rc = 1;
     }
+    bench_loop_done(start);
     return rc;
 }

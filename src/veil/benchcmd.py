@@ -29,8 +29,8 @@ from typing import Dict, List, Optional, Sequence
 
 from .errors import UsageError
 
-MODES_HELP = ("trace, trace-class:CLASS (e.g. trace-class:%file), run, layout, sockets, "
-              "hook:SYSCALL, python")
+MODES_HELP = ("trace, trace-binary, trace-raw, trace-class:CLASS (e.g. trace-class:%file), run, "
+              "layout, sockets, hook:SYSCALL, python")
 PEERS = ("native", "strace", "proot")
 
 
@@ -68,6 +68,11 @@ def make_mode(name: str, tmp: str) -> Mode:
     kind, _, arg = name.partition(":")
     if name == "trace":
         return Mode(name, ["trace", "-f", "-o", os.devnull], veil=True)
+    if name in ("trace-binary", "trace-raw"):
+        # the C loop's records, written unformatted: what the engine itself costs
+        raw = ["-e", "raw=all"] if name == "trace-raw" else []
+        return Mode(name, ["trace", "--format", "binary", *raw, "-f", "-o",
+                           os.path.join(tmp, name + ".veil")], veil=True)
     if kind == "trace-class" and arg:
         _check_set(arg, name)
         return Mode(name, ["trace", "-f", "-o", os.devnull, "-e", "trace=" + arg], veil=True)
