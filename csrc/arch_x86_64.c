@@ -99,7 +99,14 @@ static int run_call(pid_t tid, struct user_regs_struct regs, long nr, const uint
         if (ptrace(PTRACE_SYSCALL, tid, 0L, 0L) < 0)
             return -errno;
         int status;
-        if (waitpid(tid, &status, __WALL) < 0)
+        /* EINTR: veil's flush timer or a forwarded signal, whose handlers only
+           set flags.  Giving up here would leave the thread running our call
+           while the loop takes it for still stopped at its own (seen: a
+           process's first path call under a layout failing now and then) */
+        pid_t w;
+        while ((w = waitpid(tid, &status, __WALL)) < 0 && errno == EINTR)
+            ;
+        if (w < 0)
             return -errno;
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
             *gone_status = status;
