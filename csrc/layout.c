@@ -171,12 +171,27 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
     char *exe = parent->exe, *root = parent->root; /* proc_get may move the array */
     int scratch = parent->scratch; /* a copy (fork) or the same (CLONE_VM) address space */
     int fds_ok = parent->fds_ok, plain = parent->plain_calls; /* filters are inherited */
+    /* A child may stop before its parent's fork event is seen, and may even have
+       exec'd by then (a vfork child): what its own stops set up is its own.  Its
+       scratch state then describes its address space, the parent's would not
+       (0 is always safe: the next path call maps or finds the area). */
+    int seen = proc_find(L, child_pid) != NULL;
     exe = exe ? strdup(exe) : NULL;
     root = root ? strdup(root) : NULL;
     struct proc_view *child = proc_get(L, child_pid);
     if (!child) {
         free(exe);
         free(root);
+        return;
+    }
+    if (seen) {
+        if (!child->exe)
+            child->exe = exe, exe = NULL;
+        if (!child->root)
+            child->root = root, root = NULL;
+        free(exe);
+        free(root);
+        child->plain_calls |= plain;
         return;
     }
     free(child->exe);
