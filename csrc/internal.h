@@ -127,6 +127,7 @@ struct veil_engine {
     uint32_t blocked;    /* tasks with T_BLOCKED */
     int stop_bound;      /* stops come so fast that the tree stays on one core */
     uint64_t window_start, window_stops;
+    uint32_t windows;    /* stop-rate windows measured so far */
     uint64_t window_wait; /* the loop thread's run-queue wait (ns) at the window's start */
     uint64_t cpu_idle[64]; /* idle ticks of each cpu (/proc/stat) at the window's start */
     cpu_set_t orig_mask; /* veil's mask before placement */

@@ -74,10 +74,14 @@ void placement_pin(struct veil_engine *e, int32_t tid)
         e->affinity = -1;
         return;
     }
+    /* a program starts with a burst of calls (the loader, its own start-up):
+       the tree starts together, even with threads, until a window shows it calm */
+    e->stop_bound = 1;
     pin_to(e, cpu);
 }
 
 #define WINDOW_NS 100000000ull
+#define FIRST_WINDOW_NS 20000000ull /* the first: a wrong start is paid for briefly */
 #define BUSY_RATE 20000u
 #define CALM_RATE 10000u
 #define CROWDED_DIV 5u /* waited more than 1/CROWDED_DIV of a window: move */
@@ -199,8 +203,9 @@ void placement_tick(struct veil_engine *e, uint64_t now)
         return;
     }
     uint64_t span = now - e->window_start;
-    if (span < WINDOW_NS)
+    if (span < (e->windows ? WINDOW_NS : FIRST_WINDOW_NS))
         return;
+    e->windows++;
     uint64_t rate = e->window_stops * 1000000000ull / span;
     int was = e->stop_bound;
     if (rate >= BUSY_RATE)
