@@ -18,7 +18,7 @@ from .common import (RESTART_QUESTION, DecodeError, errno_name, errno_text, esca
                      u32)
 
 __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError",
-           "is_raw", "raw_hex"]
+           "raw_hex"]
 
 
 class Ctx:
@@ -419,12 +419,8 @@ def _foreign_args(call: Call) -> List[str]:
     return [f"{a & mask:#x}" if a & mask else "0" for a in call.args[:n]]
 
 
-def is_raw(call: Call, ctx: Ctx) -> bool:
-    """-e raw=: this call's arguments and result are shown as the registers held them."""
-    return call.sc is not None and call.nr in ctx.raw
-
-
 def raw_hex(v: int) -> str:
+    """-e raw=: a register as strace prints it undecoded."""
     v &= 0xFFFFFFFFFFFFFFFF
     return f"{v:#x}" if v else "0"
 
