@@ -8,8 +8,6 @@
 
 #include "internal.h"
 
-#define CSTR_FIRST_READ 256
-
 static long proc_mem_io(pid_t tid, uint64_t addr, void *buf, size_t len, int write)
 {
     char path[64];
@@ -77,10 +75,6 @@ long veil_read_cstr(int32_t tid, uint64_t addr, char *buf, size_t cap, int *trun
         size_t want = cap - 1 - got;
         if (want > page_left)
             want = page_left;
-        /* most strings are short: a first small read spares copying the
-           rest of the page (the copy, not the call, is what grows) */
-        if (got == 0 && want > CSTR_FIRST_READ)
-            want = CSTR_FIRST_READ;
         long n = veil_read_mem(tid, addr + got, buf + got, want);
         if (n <= 0) {
             if (got == 0)
