@@ -102,7 +102,8 @@ PORT_RE = re.compile(r"htons\((\d+)\)")
 TMPFILE_RE = re.compile(r"/#\d+>")  # an O_TMPFILE file's name is its inode number
 INODE_RE = re.compile(r"(pipe|socket|anon_inode:\[\w+\]|net):\[(\d+)\]")
 GETRANDOM_RE = re.compile(r'^getrandom\("[^"]*"(\.\.\.)?')
-TIMES_RE = re.compile(r"(si_utime|si_stime)=\d+")
+# strace adds "/* 5242.88 s */" after a CPU time it finds large
+TIMES_RE = re.compile(r"(si_utime|si_stime)=\d+(?: /\* [^*]* \*/)?")
 PREFIX_RE = re.compile(r"^(\d+) +(.*)$")
 UNFINISHED_RE = re.compile(r"^(.*?) ?<unfinished \.\.\.>$")
 RESUMED_RE = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
