@@ -1,25 +1,26 @@
 """Bad input never gets a traceback: the profile loader, --set overrides, the
 network and bind flag parsers and the socket-table reader either accept their
-input or raise UsageError (one line)."""
+input or raise UsageError (one line); a spec's checks raise SpecError (one line)."""
 from __future__ import annotations
 
 import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from veil.errors import UsageError
-from veil.layout import parse_bind
+from veil.errors import UsageError, VeilError
 from veil.netmap import parse_net_map
 from veil.netrules import parse_rule
-from veil.profile import load_profile
+from veil.spec import RunSpec
+from veil.spec.checks import check
 from veil.sockets import format_table, load_table
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-SECTIONS = ["environment", "layout", "system", "security", "bogus"]
+SECTIONS = ["environment", "layout", "system", "network", "security", "observation", "bogus"]
 KEYS = ["argv", "env", "cwd", "umask", "rlimits", "root", "binds", "hidden", "cpus", "uid",
-        "hostname", "fake_root", "policy", "deny", "net_allow", "net_map", "private_tmp", "x"]
+        "hostname", "fake_root", "policy", "deny", "net_allow", "net_map", "private_tmp", "x",
+        "allow", "map", "default", "inject", "strict", "trace", "capture_bytes", "affinity"]
 VALUES = st.one_of(st.integers(-5, 10 ** 6), st.booleans(), st.text(max_size=12).map(json.dumps),
                    st.lists(st.text(max_size=8).map(json.dumps), max_size=3).map(
                        lambda xs: "[" + ", ".join(xs) + "]"),
@@ -27,7 +28,11 @@ VALUES = st.one_of(st.integers(-5, 10 ** 6), st.booleans(), st.text(max_size=12)
                                     '[{host = "/tmp"}]', '"/proc"', "[1, 2]", "nan", "x y"]))
 
 
-def one_line(e: UsageError) -> None:
+def load_profile(path, overrides=()):
+    return RunSpec.from_profile(path, overrides)
+
+
+def one_line(e: VeilError) -> None:
     assert "\n" not in str(e) and str(e)
 
 
@@ -68,10 +73,13 @@ def test_profile_overrides(tmp_path_factory, overrides):
 @FAST
 @given(st.text(max_size=40), st.booleans())
 def test_flag_parsers(text, allow):
-    for parse in (lambda t: parse_rule(t, allow), parse_net_map, parse_bind):
+    for parse in (lambda t: parse_rule(t, allow), parse_net_map,
+                  lambda t: check("layout", "binds", [t]),
+                  lambda t: check("environment", "rlimits", {"nofile": t}),
+                  lambda t: check("security", "inject", [t])):
         try:
             parse(text)
-        except UsageError as e:
+        except VeilError as e:
             one_line(e)
 
 

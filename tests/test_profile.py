@@ -1,13 +1,23 @@
-"""The veil profile (one TOML file): parsing, validation errors that name
-file:line and key, --set overrides, filling veil run's options, TOML output."""
+"""The veil profile (one TOML file, a RunSpec's text form): parsing, validation
+errors that name file:line and key, --set overrides, veil run's flags over a
+profile, TOML output."""
+import resource
 import shutil
 
 import pytest
 
+from veil.cli.run import spec_of
 from veil.errors import UsageError
-from veil.profile import (Bind, Environment, Layout, Profile, Security, System, apply_profile,
-                          dump_profile, load_profile)
-from veil.runcmd import _parser
+from veil.spec import Bind, Environment, Layout, Network, RunSpec, Security, System
+
+
+def load_profile(path, overrides=()):
+    return RunSpec.from_profile(path, overrides)
+
+
+def dump_profile(spec, relative_to=None):
+    return spec.to_profile(relative_to)
+
 
 FULL = '''\
 [environment]
@@ -78,6 +88,9 @@ def test_every_section_is_parsed(tmp_path):
         argv=["/usr/bin/app", "--serve"], env={"LANG": "C.UTF-8", "my.var": 'a "quoted" value'},
         unset=["LD_PRELOAD"], clear_env=True, cwd="/srv", umask="027",
         rlimits={"nofile": "256", "core": "0:0", "stack": "unlimited"}, argv0="app")
+    assert prof.environment.umask == 0o27
+    assert prof.environment.rlimits == {"nofile": (256, None), "core": (0, 0),
+                                        "stack": (resource.RLIM_INFINITY, None)}
     assert prof.layout == Layout(
         root=f"{d}/root",
         binds=[Bind("/proc", "/proc"), Bind("/dev", "/dev"), Bind(f"{d}/data", "/data", True),
@@ -95,12 +108,12 @@ def test_every_section_is_parsed(tmp_path):
 
 def test_empty_profile_and_bundle_directory(tmp_path):
     write(tmp_path, "")
-    assert load_profile(str(tmp_path)) == Profile()
+    assert load_profile(str(tmp_path)) == RunSpec()
 
 
 def test_umask_as_integer_and_fake_root(tmp_path):
     prof = load_profile(write(tmp_path, "[environment]\numask = 0o022\n[system]\nfake_root = true\n"))
-    assert prof.environment.umask == "022" and prof.system.fake_root is True
+    assert prof.environment.umask == 0o22 and prof.system.fake_root is True
 
 
 def test_relative_paths_follow_the_profile_not_the_cwd(tmp_path, monkeypatch):
@@ -114,7 +127,7 @@ def test_relative_paths_follow_the_profile_not_the_cwd(tmp_path, monkeypatch):
         prof = load_profile("bundle/profile.toml" if where == bundle else str(moved / "profile.toml"))
         assert prof.layout.root == f"{where}/root"
         assert prof.layout.binds[2].host == f"{where}/data"
-        assert prof.security.policy == [f"{where}/policies/net.py"]
+        assert prof.security.policy == (f"{where}/policies/net.py",)
         assert prof.system.ownership_db == f"{where}/owners.json"
         assert prof.environment.cwd == "/srv"
 
@@ -131,7 +144,13 @@ def test_relative_paths_follow_the_profile_not_the_cwd(tmp_path, monkeypatch):
     ('[environment]\numask = "1000"\n', 'profile.toml:2: [environment] umask: expected an octal mode'),
     ('[system]\nhostname = "a"\ncores = 2\n', "profile.toml:3: [system] cores: unknown key (known: "),
     ('[system]\ncpus = 2\n\n[network]\nports = [80]\n',
-     "profile.toml:4: [network]: unknown section (known: environment, layout, system, security)"),
+     "profile.toml:5: [network] ports: unknown key (known: allow, deny, default, map)"),
+    ('[system]\ncpus = 2\n\n[net]\nports = [80]\n',
+     "profile.toml:4: [net]: unknown section (known: environment, layout, system, network, "
+     "security, observation)"),
+    ('[security]\nnet_deny = ["10.0.0.0/8=EBOGUS"]\n', "profile.toml:2: [security] net_deny[0]: "),
+    ('[observation]\ncapture_bytes = -1\n',
+     "profile.toml:2: [observation] capture_bytes: expected an integer >= 0, got -1"),
     ('[environment.rlimits]\nnofile = 1\nnofilez = 2\n',
      'profile.toml:3: [environment] rlimits.nofilez: unknown resource limit "nofilez"'),
     ('[environment]\nrlimits = { core = "2:1" }\n',
@@ -174,9 +193,9 @@ def test_set_overrides(tmp_path, monkeypatch):
     assert prof.system.kernel_release == "6.1"
     assert prof.layout.private_tmp is True
     assert prof.environment.env == {"A": "1", "FOO": "bar baz", "N": "1"}
-    assert prof.layout.hidden == ["/etc/shadow"] and prof.layout.readonly == ["/usr", "/etc"]
+    assert prof.layout.hidden == ("/etc/shadow",) and prof.layout.readonly == ("/usr", "/etc")
     assert prof.layout.root == f"{tmp_path}/other/root"
-    assert prof.environment.rlimits == {"nofile": "64"} and prof.environment.umask == "077"
+    assert prof.environment.rlimits == {"nofile": (64, None)} and prof.environment.umask == 0o77
 
 
 @pytest.mark.parametrize("item, expected", [
@@ -193,46 +212,58 @@ def test_bad_set(tmp_path, item, expected):
     assert message.startswith(expected), message
 
 
-def namespace(argv, text, tmp_path, overrides=()):
-    ns = _parser().parse_args(argv)
-    apply_profile(ns, load_profile(write(tmp_path, text), overrides))
-    return ns
+def spec_from(argv, text, tmp_path, overrides=()):
+    """veil run's flags over a profile: (spec, command)."""
+    sets = [a for o in overrides for a in ("--set", o)]
+    spec, command, _, _ = spec_of(["--profile", write(tmp_path, text), *sets, *argv])
+    return spec, command
 
 
-def test_apply_profile_fills_what_the_command_line_left_unset(tmp_path):
-    ns = namespace(["--hostname", "cli", "--env", "A=cli", "--policy", "cli.py", "--",
-                    "--verbose"], FULL, tmp_path)
+def test_flags_add_to_what_the_profile_says(tmp_path):
+    spec, command = spec_from(["--hostname", "cli", "--env", "A=cli", "--policy", "cli.py", "--",
+                               "--verbose"], FULL, tmp_path)
     d = str(tmp_path)
-    assert ns.hostname == "cli" and ns.domainname == "example" and ns.cpus == 2
-    assert ns.ids == "1000:1001" and ns.root is False
-    assert ns.env == ["LANG=C.UTF-8", 'my.var=a "quoted" value', "A=cli"]
-    assert ns.unset == ["LD_PRELOAD"] and ns.clear_env is True
-    assert ns.cwd == "/srv" and ns.umask == "027" and ns.argv0 == "app"
-    assert ns.rlimit == ["nofile=256", "core=0:0", "stack=unlimited"]
-    assert ns.policy == [f"{d}/policies/net.py", "cli.py"]
-    assert ns.seccomp_profile == [f"{d}/seccomp.json"]
-    assert ns.command == ["/usr/bin/app", "--serve", "--verbose"]
-    assert ns.layout_root == f"{d}/root"
-    assert ns.binds == ["/proc:/proc", "/dev:/dev", f"{d}/data:/data:ro",
-                        "/etc/resolv.conf:/etc/resolv.conf:ro"]
-    assert ns.hidden == ["/etc/shadow"] and ns.readonly == ["/usr"]
-    assert ns.private_tmp is True and ns.keep_tmp is False and ns.strict is True
-    assert ns.deny == ["ptrace", "%network"]
-    assert ns.ownership_db == f"{d}/owners.json"
+    env, lay, system, sec = spec.environment, spec.layout, spec.system, spec.security
+    assert system.hostname == "cli" and system.domainname == "example" and system.cpus == 2
+    assert system.ids == (1000, 1001) and system.fake_root is False
+    assert env.env == {"LANG": "C.UTF-8", "my.var": 'a "quoted" value', "A": "cli"}
+    assert env.unset == ("LD_PRELOAD",) and env.clear_env is True
+    assert env.cwd == "/srv" and env.umask == 0o27 and env.argv0 == "app"
+    assert list(env.rlimits) == ["nofile", "core", "stack"]
+    assert sec.policy == (f"{d}/policies/net.py", f"{tmp_path.cwd()}/cli.py")
+    assert sec.seccomp_profile == (f"{d}/seccomp.json",)
+    assert command == ["/usr/bin/app", "--serve", "--verbose"]
+    assert lay.root == f"{d}/root"
+    assert lay.binds == (Bind("/proc", "/proc"), Bind("/dev", "/dev"), Bind(f"{d}/data", "/data", True),
+                         Bind("/etc/resolv.conf", "/etc/resolv.conf", True))
+    assert lay.hidden == ("/etc/shadow",) and lay.readonly == ("/usr",)
+    assert lay.private_tmp is True and lay.keep_tmp is False and sec.strict is True
+    assert sec.deny == ("ptrace", "%network")
+    assert system.ownership_db == f"{d}/owners.json"
 
 
-def test_apply_profile_command_line_wins(tmp_path):
+def test_flags_win(tmp_path):
     text = '[system]\ncpus = 4\nfake_root = true\n[environment]\ncwd = "/srv"\numask = "022"\n'
-    ns = namespace(["--cpus", "1", "-i", "5:5", "-w", "/tmp", "--umask", "077", "--", "ls"],
-                   text, tmp_path)
-    assert ns.cpus == 1 and ns.ids == "5:5" and ns.root is False
-    assert ns.cwd == "/tmp" and ns.umask == "077" and ns.command == ["--", "ls"]
-    ns = namespace(["-0", "ls"], "[system]\nuid = 7\n", tmp_path)
-    assert ns.root is True and ns.ids is None
-    ns = namespace(["ls"], "[system]\nuid = 7\n", tmp_path)
-    assert ns.ids == "7:7" and ns.command == ["ls"]
-    ns = namespace([], "[system]\nfake_root = true\n", tmp_path, ["system.cpus=3"])
-    assert ns.root is True and ns.cpus == 3 and ns.command == []
+    spec, command = spec_from(["--cpus", "1", "-i", "5:5", "-w", "/tmp", "--umask", "077", "--", "ls"],
+                              text, tmp_path)
+    assert spec.system.cpus == 1 and spec.system.ids == (5, 5) and not spec.system.fake_root
+    assert spec.environment.cwd == "/tmp" and spec.environment.umask == 0o77 and command == ["ls"]
+    spec, _ = spec_from(["-0", "ls"], "[system]\nuid = 7\n", tmp_path)
+    assert spec.system.fake_root and spec.system.uid is None
+    spec, command = spec_from(["ls"], "[system]\nuid = 7\n", tmp_path)
+    assert spec.system.ids == (7, 7) and command == ["ls"]
+    with pytest.raises(UsageError, match="a command to run is needed"):
+        spec_from([], "[system]\nfake_root = true\n", tmp_path, ["system.cpus=3"])
+
+
+def test_flag_errors_name_the_flag(tmp_path):
+    for argv, expected in ((["--cpus", "0", "ls"], "invalid --cpus: expected an integer >= 1, got 0"),
+                           (["--umask", "999", "ls"], "invalid --umask: expected an octal mode"),
+                           (["--net-deny", "1.2.3.4=EBOGUS", "ls"], "invalid --net-deny: unknown errno"),
+                           (["--keep-tmp", "ls"], "invalid --keep-tmp: goes with private_tmp")):
+        with pytest.raises(UsageError) as info:
+            spec_of(argv)
+        assert str(info.value).startswith(expected), (argv, str(info.value))
 
 
 def test_dump_and_load_round_trip(tmp_path):
@@ -243,16 +274,17 @@ def test_dump_and_load_round_trip(tmp_path):
     moved.mkdir()
     again = load_profile(write(moved, text))
     assert again.environment == prof.environment and again.system.uid == 1000
-    assert again.layout.root == f"{moved}/root" and again.security.policy == [f"{moved}/policies/net.py"]
+    assert again.layout.root == f"{moved}/root" and again.security.policy == (f"{moved}/policies/net.py",)
     assert load_profile(write(tmp_path, dump_profile(prof), "abs.toml")) == prof
 
 
 def test_dump_quotes_what_toml_needs(tmp_path):
     odd = 'tab\there "q" back\\slash \x7f \x01 é\nline'
-    prof = Profile(environment=Environment(env={"we ird.x": odd, "B": ""}, argv=[odd] * 5, umask="002"),
+    prof = RunSpec(environment=Environment(env={"we ird.x": odd, "B": ""}, argv=[odd] * 5, umask="002"),
                    layout=Layout(binds=[Bind("/a:b", "/c", True)], hidden=[]),
                    system=System(cpus=3, fake_root=False),
-                   security=Security(paths_read=[f"/p{i}" for i in range(20)]))
+                   network=Network(deny=["10.0.0.0/8:5432=ECONNREFUSED"], default="deny"),
+                   security=Security(paths_read=[f"/p{i}" for i in range(20)], inject=["write:error=ENOSPC"]))
     text = dump_profile(prof)
     assert load_profile(write(tmp_path, text)) == prof, text
 

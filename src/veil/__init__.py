@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from .api import run, trace
 from .errors import CommandNotFound, UsageError, VeilError
-from .layout import Bind, Layout
 from .policy import Arg, Policy
 from .observers import Observer, SyscallStats
 from .session import Result, Session
+from .spec import (Bind, Environment, Layout, Network, Observation, RunSpec, Security, SpecError,
+                   System)
 from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
 
 __all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observer", "SyscallStats", "Allow", "ALLOW",
            "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError",
-           "CommandNotFound", "Layout", "Bind"]
+           "CommandNotFound", "RunSpec", "Environment", "Layout", "System", "Network", "Security",
+           "Observation", "Bind", "SpecError"]
 __version__ = "0.1.0"

@@ -1,12 +1,13 @@
-"""``veil.trace()``: the CLI's options as a function."""
+"""``veil.trace()`` and ``veil.run()``: the CLI's commands as functions."""
 from __future__ import annotations
 
 from typing import IO, Iterable, Optional, Sequence, Union
 
 from .decoders import Ctx
-from .layout import Layout
+from .errors import VeilError
 from .observers import Observer, SyscallStats
 from .session import Result, Session
+from .spec import Layout, RunSpec
 
 
 def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterable[int]] = "all",
@@ -51,34 +52,48 @@ def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterabl
     return result
 
 
-def run(argv: Sequence[str], *, policy=None, follow: bool = True,
-        trace: Union[str, Iterable[int]] = "none", output: Union[None, str, IO[str]] = None,
-        seccomp: bool = True, affinity: Union[str, int] = "auto",
-        observers: Sequence[Observer] = (), layout: Optional[Layout] = None,
-        cwd: Optional[str] = None) -> Result:
-    """Run ``argv`` under one policy or a list of policies (composed in order:
-    the first verdict that is not Allow wins).  ``trace`` and ``output`` add a
-    trace as ``veil.trace`` writes it.  ``Result.stats`` counts the traced calls.
-    ``layout`` (a ``veil.Layout``) runs it in a guest directory tree; ``cwd`` is
-    then a guest path."""
+def run(argv: Optional[Sequence[str]] = None, *, spec: Optional[RunSpec] = None, policy=None,
+        follow: bool = True, trace: Union[str, Iterable[int]] = "none",
+        output: Union[None, str, IO[str]] = None, seccomp: bool = True,
+        affinity: Union[str, int] = "auto", observers: Sequence[Observer] = (),
+        layout: Optional[Layout] = None, cwd: Optional[str] = None) -> Result:
+    """Run ``argv`` (else the spec's ``[environment] argv``) as ``spec`` describes
+    it, with every protection ``veil run`` applies, under one policy or a list
+    of policies (composed in order after the spec's own: the first verdict that
+    is not Allow wins).
+
+    Without a spec, ``layout`` (a ``veil.Layout``; ``cwd`` is then a guest path),
+    ``cwd``, ``trace``, ``output`` (a text trace as ``veil.trace`` writes it),
+    ``seccomp`` and ``affinity`` make one.  ``Result.stats`` counts the traced
+    calls, ``Result.refusals`` lists the calls veil refused and reported."""
     from .output.text import TextWriter
 
     policies = [] if policy is None else list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    if spec is None:
+        observation = {"trace": trace if isinstance(trace, str) else None, "seccomp": seccomp,
+                       "affinity": str(affinity)}
+        spec = RunSpec(layout=layout or Layout(), environment={"cwd": cwd} if cwd else {},
+                       observation=observation)
+        traced = {} if isinstance(trace, str) else {"trace": trace}
+    elif layout is not None or cwd is not None:
+        raise VeilError("veil.run(spec=...): give the layout and cwd in the spec")
+    else:
+        traced = {}
     stats = SyscallStats()
     obs = [stats, *observers]
     opened = None
     if output is not None:
         stream = opened = open(output, "w") if isinstance(output, str) else None
         obs.append(TextWriter(stream or output, follow=follow, to_file=True, ctx=Ctx()))
-    session = Session(argv, trace=trace, follow=follow, seccomp=seccomp, affinity=affinity,
-                      observers=obs, layout=layout, cwd=cwd)
-    for p in policies:
-        p.apply(session)
+    if traced:  # a set of numbers: the spec holds -e trace= text only
+        spec = spec.replace(observation={"trace": None})
+    session = Session(argv, spec=spec, policies=policies, follow=follow, observers=obs)
+    if traced:
+        session.traced = set(traced["trace"])
     try:
         result = session.run()
     finally:
         if opened is not None:
             opened.close()
     result.stats = stats.as_dict()
-    result.kills = list(session.kills)
     return result

@@ -11,11 +11,10 @@ import errno
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import engine as E
-from .errors import UsageError
 from .syscalls.lookup import BY_NAME, SYSCALLS as ALL
 
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -135,8 +134,10 @@ def untranslated_calls() -> List[str]:
     return sorted(sc.name for sc in ALL if _has_path(sc) and sc.name not in covered)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Bind:
+    """The host path ``host`` shown at ``guest`` in the guest's tree."""
+
     host: str
     guest: str
     readonly: bool = False
@@ -164,43 +165,21 @@ def _sweep_private_tmps(parent: str) -> None:
             pass
 
 
-def parse_bind(spec: str) -> Bind:
-    """PRoot's -b HOST[:GUEST], plus an optional ':ro' suffix."""
-    readonly = spec.endswith(":ro")
-    if readonly:
-        spec = spec[:-3]
-    host, sep, guest = spec.partition(":")
-    if not host:
-        raise UsageError(f"invalid bind {spec!r}: use HOST[:GUEST]")
-    return Bind(host, guest if sep and guest else host, readonly)
+class GuestTree:
+    """The guest tree of one session, made from a spec's layout: the root shown as
+    /, the binds at their guest paths, and the private /tmp while it exists."""
 
-
-@dataclass
-class Layout:
-    """A guest tree: ``root`` shown as /, ``binds`` shown at their guest paths."""
-
-    root: str = "/"
-    binds: List[Bind] = field(default_factory=list)
-    hidden: List[str] = field(default_factory=list)    # ENOENT
-    readonly: List[str] = field(default_factory=list)  # EROFS on writes
-    private_tmp: bool = False
-    keep_tmp: bool = False
-    cwd_is_guess: bool = False  # the session's cwd was not asked for: / if the guest lacks it
-    _tmp: Optional[str] = field(default=None, repr=False)
-
-    def check(self) -> None:
-        """One clear line for a root or bind that cannot be used."""
-        if not os.path.isdir(self.root):
-            raise UsageError(f"-r {self.root}: not a directory" if os.path.exists(self.root)
-                             else f"-r {self.root}: no such directory")
-        for b in self.binds:
-            if not os.path.exists(b.host):
-                raise UsageError(f"-b {b.host}: no such file or directory")
-            if not b.guest.startswith("/"):
-                raise UsageError(f"-b {b.host}:{b.guest}: the guest path must be absolute")
-        for p in (*self.hidden, *self.readonly):
-            if not p.startswith("/"):
-                raise UsageError(f"{p}: hidden and read-only paths are absolute guest paths")
+    def __init__(self, root: str = "/", binds: Sequence[Bind] = (), hidden: Sequence[str] = (),
+                 readonly: Sequence[str] = (), private_tmp: bool = False, keep_tmp: bool = False,
+                 cwd_is_guess: bool = False):
+        self.root = root
+        self.binds = list(binds)
+        self.hidden = list(hidden)      # ENOENT
+        self.readonly = list(readonly)  # EROFS on writes
+        self.private_tmp = private_tmp
+        self.keep_tmp = keep_tmp
+        self.cwd_is_guess = cwd_is_guess  # the session's cwd was not asked for: / if the guest lacks it
+        self._tmp: Optional[str] = None
 
     def prepare(self) -> List[Bind]:
         """The binds to install, with a fresh host directory for a private /tmp."""

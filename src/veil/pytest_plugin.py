@@ -24,8 +24,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pytest
 
+from .errors import VeilError
 from .policy import Policy
 from .session import Session
+from .spec import RunSpec
 
 
 _BOX_SIZE = 16 << 20
@@ -59,14 +61,19 @@ def _policies(policy, inject) -> List[Policy]:
 
 
 def run_under_policy(argv: Sequence[str], *, policy=None, inject: Optional[Dict] = None,
-                     cwd: Optional[str] = None, env: Optional[Dict[str, str]] = None) -> RunResult:
-    """Run a command under policies; capture its stdout and stderr."""
+                     cwd: Optional[str] = None, env: Optional[Dict[str, str]] = None,
+                     spec: Optional[RunSpec] = None) -> RunResult:
+    """Run a command as ``spec`` describes (or in ``cwd`` with ``env``) under
+    policies, confined as ``veil run`` would; capture its stdout and stderr."""
+    if spec is None:
+        spec = RunSpec(environment={"cwd": None if cwd is None else str(cwd), "env": env,
+                                    "clear_env": env is not None})
+    elif cwd is not None or env is not None:
+        raise VeilError("veil_run(spec=...): give cwd and env in the spec")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        session = Session(list(map(str, argv)), trace="none", cwd=cwd, env=env,
+        session = Session(list(map(str, argv)), spec=spec, policies=_policies(policy, inject),
                           stdin=os.open(os.devnull, os.O_RDONLY), stdout=out.fileno(),
                           stderr=err.fileno())
-        for p in _policies(policy, inject):
-            p.apply(session)
         try:
             result = session.run()
         finally:
@@ -116,9 +123,8 @@ def call_under_policy(fn: Callable, *args, policy=None, inject: Optional[Dict] =
         os.close(go_w)
 
     try:
-        session = Session(pids=[pid], trace="none", after_start=release)
-        for p in _policies(policy, inject):
-            p.apply(session)
+        session = Session(pids=[pid], spec=RunSpec(), policies=_policies(policy, inject),
+                          after_start=release)
         result = session.run()
         try:
             os.waitpid(pid, os.WNOHANG)

@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import engine as E
 from . import filter as bpf
@@ -27,7 +27,7 @@ from . import records as R
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
 from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO_API,
-                     UFFDIO_REGISTER, Layout, translated_calls)
+                     UFFDIO_REGISTER, GuestTree, translated_calls)
 from .layout import action_fields as layout_action_fields
 from .assembler import Assembler
 from .backends import get_engine
@@ -38,6 +38,10 @@ from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
+if TYPE_CHECKING:
+    from .spec import Layout as SpecLayout, RunSpec
+
+_UNSET: Any = object()  # an argument not given (a spec decides it)
 SCHED_SETAFFINITY = 203
 SCHED_GETAFFINITY = 204
 # calls a task usually sleeps in: placement does not count it as runnable meanwhile
@@ -89,6 +93,7 @@ class Result:
     kills: List[Tuple[int, str, str]] = field(default_factory=list)  # (pid, syscall, reason)
     sockets: Optional[List[Dict[str, object]]] = None  # the socket table at the end
     kept_tmp: Optional[str] = None   # the private /tmp's host directory, if kept
+    refusals: List["Refusal"] = field(default_factory=list)  # calls veil refused and reported
 
 
 class _Backlog:
@@ -169,17 +174,52 @@ class Session:
     """A traced program.  Build it, add observers and hooks, then ``run()``
     (or drive ``next()``/``resume()`` yourself)."""
 
-    def __init__(self, argv: Optional[Sequence[str]] = None, *, pids: Sequence[int] = (),
-                 trace: Union[str, Iterable[int], None] = "all", follow: bool = True,
-                 strsize: int = 32, seccomp: bool = True, affinity: Union[str, int] = "auto",
+    def __init__(self, argv: Optional[Sequence[str]] = None, *, spec: Optional["RunSpec"] = None,
+                 policies: Sequence[Any] = (), pids: Sequence[int] = (),
+                 trace: Union[str, Iterable[int], None] = _UNSET, follow: bool = True,
+                 strsize: int = 32, seccomp: bool = _UNSET, affinity: Union[str, int] = _UNSET,
                  env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
                  observers: Sequence[Observer] = (), decorate_fds: int = 0,
                  stdin: Optional[int] = None, stdout: Optional[int] = None,
                  stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
                  umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
-                 argv0: Optional[str] = None, layout: Optional[Layout] = None,
+                 argv0: Optional[str] = None, layout: Union["SpecLayout", GuestTree, None] = None,
                  sockets: bool = False, capture_bytes: int = 0, backend: str = "c",
                  raw: Iterable[int] = ()):
+        """``spec`` (a veil.RunSpec) describes the run: its environment, layout,
+        identity, network, security and what is observed, with every protection
+        ``veil run`` applies; ``policies`` are applied after the spec's own.
+        Without a spec the other arguments set the session up directly (a bare
+        trace: nothing is confined); ``layout`` (a veil.Layout) makes a spec."""
+        from .spec import Layout as SpecLayout, RunSpec
+        from .spec.build import command_of, configure, session_options
+        if isinstance(layout, SpecLayout):
+            if spec is not None:
+                raise VeilError("give the layout in the spec, not as Session(layout=...)")
+            spec = RunSpec(layout=layout, environment={"cwd": cwd} if cwd else {})
+            layout, cwd = None, None
+        if spec is not None:
+            given = [name for name, value in (("env", env), ("cwd", cwd), ("umask", umask),
+                                               ("argv0", argv0), ("layout", layout))
+                     if value is not None]
+            given += [name for name, value in (("rlimits", rlimits), ("sockets", sockets),
+                                               ("capture_bytes", capture_bytes)) if value]
+            given += [name for name, value in (("trace", trace), ("seccomp", seccomp),
+                                               ("affinity", affinity)) if value is not _UNSET]
+            if given:
+                raise VeilError(f"Session(spec=...): give {', '.join(given)} in the spec, "
+                                f"not as arguments")
+            if not pids:
+                argv = command_of(spec, argv)
+            options = session_options(spec)
+            env, cwd, umask, rlimits = (options["env"], options["cwd"], options["umask"],
+                                        options["rlimits"])
+            argv0, layout, sockets = options["argv0"], options.get("layout"), options["sockets"]
+            capture_bytes, seccomp = options["capture_bytes"], options["seccomp"]
+            affinity, trace = options["affinity"], options["trace"]
+        trace = "all" if trace is _UNSET else trace
+        seccomp = True if seccomp is _UNSET else seccomp
+        affinity = "auto" if affinity is _UNSET else affinity
         if not argv and not pids:
             raise VeilError("nothing to trace: give a command or pids")
         if argv and pids:
@@ -207,7 +247,7 @@ class Session:
         self.umask = umask          # applied in the child before execve
         self.rlimits = list(rlimits)  # (resource, soft, hard)
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
-        self.layout = layout        # the guest's directory tree (veil.layout.Layout)
+        self.layout: Optional[GuestTree] = layout  # the guest's directory tree
         self.pin_paths = False      # path calls walk from fds veil opened (--strict)
         self._translating = False
         # the socket table: the calls it needs are recorded (read/write/close only
@@ -245,8 +285,20 @@ class Session:
         self._path: Optional[str] = None
         self.interrupted = False
         self._abort = False
+        self._at_end: List[Callable[[], None]] = []
+        self.trace_stream = None  # the trace file a spec's observation.output opened
+        self.spec = spec
+        if spec is not None:
+            configure(self, spec, policies)
+        else:
+            for policy in policies:
+                policy.apply(self)
 
     # --- configuration ---------------------------------------------------
+    def at_end(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` when run() ends, however it ends (in the order added)."""
+        self._at_end.append(fn)
+
     def add_observer(self, obs: Observer) -> None:
         self.observers.append(obs)
 
@@ -509,7 +561,6 @@ class Session:
     def _configure_layout(self) -> list:
         """Rules the layout brings (denied calls, hidden and read-only guest
         paths); the binds to install."""
-        self.layout.check()
         binds = self.layout.prepare()
         self._translating = not self.layout.is_identity(binds) or bool(self._path_rules)
         self.refuse([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM,
@@ -807,10 +858,17 @@ class Session:
                     o.close()
                 except BaseException as e:
                     error = error or e
+            for fn in self._at_end:
+                try:
+                    fn()
+                except BaseException as e:
+                    error = error or e
         if error is not None:
             raise error
         result = self.result()
         result.kept_tmp = kept_tmp
+        result.kills = list(self.kills)
+        result.refusals = list(self.refusals)
         if self.sockets is not None:
             result.sockets = self.sockets.finish()
         return result

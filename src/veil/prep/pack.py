@@ -15,7 +15,6 @@ BUNDLE/summary.json lists what was packed and what was skipped, and why.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -26,8 +25,7 @@ import stat
 import sys
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from . import OneLineParser
-from ..errors import UsageError, VeilError
+from ..errors import UsageError
 from .progress import Progress, human_size
 
 DEFAULT_SHARE = ("/proc", "/dev", "/sys")
@@ -44,34 +42,6 @@ SUMMARY_FILE = "summary.json"
 ALWAYS_ALLOWED = frozenset(("write", "writev", "exit", "exit_group", "rt_sigreturn"))
 SHOWN_PER_REASON = 4               # skipped paths named on stderr for each reason
 LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
-        prog="veil prep pack",
-        description="Run a program once, learn the files it uses, and copy them with a profile "
-                    "into a bundle that `veil run BUNDLE` runs.")
-    p.add_argument("-o", "--output", required=True, metavar="BUNDLE",
-                   help="the bundle directory to create (must not exist, or be empty)")
-    p.add_argument("--config", action="append", default=[], metavar="PATH",
-                   help="also copy this configuration file (or directory tree)")
-    p.add_argument("--data", action="append", default=[], metavar="PATH",
-                   help="also copy this data file (or directory tree)")
-    p.add_argument("--share", action="append", default=[], metavar="PATH[,PATH...]",
-                   help="bind these host paths instead of copying them (always: "
-                        + ",".join(DEFAULT_SHARE) + ")")
-    p.add_argument("--rewrite", action="append", default=[], metavar="OLD=NEW",
-                   help="in the copies of the --config/--data files, replace every OLD with "
-                        "NEW (host names, ports, paths); binary files are left alone")
-    p.add_argument("--standalone", action="store_true",
-                   help="also write lief-patched copies of the programs and libraries "
-                        "(BUNDLE/standalone) and a launcher, BUNDLE/run, that runs the "
-                        "bundle without veil")
-    p.add_argument("--progress", action="store_true",
-                   help="show a progress bar on stderr even when it is not a terminal")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
-    p.add_argument("command", nargs=argparse.REMAINDER)
-    return p
 
 
 class Packer:
@@ -430,8 +400,8 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
     """Learn COMMAND, then write BUNDLE; returns the summary (also BUNDLE/summary.json).
     PROGRESS: True or False, or None for a bar only when stderr is a terminal."""
     from ..oci import SyscallLearner, write_profile
-    from ..profile import Bind, Environment, Layout, Profile, Security, System, dump_profile
     from ..session import Session
+    from ..spec import Bind, Environment, Layout, RunSpec, Security, System
     from .learn import Learner
 
     bundle = os.path.abspath(bundle)
@@ -449,8 +419,9 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
     # SyscallLearner collects the names of all of them for the seccomp profile
     learner = Learner(cwd)
     calls = SyscallLearner()
-    session = Session(list(command), trace="all", observers=[learner, calls], env=env, cwd=cwd)
-    result = session.run()
+    learning = RunSpec(environment=Environment(env=env, clear_env=True, cwd=cwd),
+                       observation={"trace": "all"})
+    result = Session(list(command), spec=learning, observers=[learner, calls]).run()
 
     root = os.path.join(bundle, "root")
     os.makedirs(root, exist_ok=True)
@@ -478,7 +449,7 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
 
     uts = os.uname()
     binds = [Bind(p, p) for p in shared if os.path.exists(p)]
-    prof = Profile(
+    prof = RunSpec(
         environment=Environment(argv=list(command), env=_environment(env), clear_env=True,
                                 cwd=cwd, umask=_umask()),
         layout=Layout(root=root, binds=binds),
@@ -495,7 +466,7 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
         # the packing ids are recorded, not applied: faking ids also emulates set*id(2),
         # which would keep a program that drops its privileges privileged
         uid, gid = os.getuid(), os.getgid()
-        f.write(dump_profile(prof, relative_to=bundle).replace(
+        f.write(prof.to_profile(relative_to=bundle).replace(
             "[system]\n", f"[system]\n# packed by uid {uid} gid {gid}; to present them: "
                           f"--set system.uid={uid} --set system.gid={gid}\n", 1))
 
@@ -553,19 +524,3 @@ def _report(summary: Dict[str, object], pairs: Sequence[Tuple[bytes, bytes]],
           f"{summary['syscalls']} syscalls; skipped {len(skipped)}" + notes, file=sys.stderr)
     for line in _skipped_lines(skipped):
         print(line, file=sys.stderr)
-
-
-def cmd_pack(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(list(argv))
-    command = list(args.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
-    if not command:
-        raise UsageError("prep pack: a command to learn is needed: veil prep pack -o BUNDLE -- CMD")
-    try:
-        pack(command, args.output, args.config, args.data, args.share, args.quiet,
-             rewrite=args.rewrite, standalone=args.standalone,
-             progress=True if args.progress else None)
-    except OSError as e:
-        raise VeilError(f"prep pack: {e.filename or args.output}: {e.strerror}") from None
-    return 0

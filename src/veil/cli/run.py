@@ -1,0 +1,284 @@
+"""``veil run``: parse the flags into a RunSpec (over a profile or a bundle, if
+given), run it, print what happened.  What a run means lives in veil.spec."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Any, Dict, List, Sequence
+
+from ..errors import CommandNotFound, UsageError, VeilError
+from ..spec import RunSpec, SpecError
+from .common import VeilArgumentParser, parse_exprs, strip_dashes
+
+
+def parser() -> argparse.ArgumentParser:
+    p = VeilArgumentParser(prog="veil run", description="Run a program confined: a directory "
+                           "layout, a system identity, network rules and policies.")
+    p.add_argument("--policy", action="append", default=[], metavar="FILE.py",
+                   help="a Python file that defines `policy` (a veil.Policy or a list of them) "
+                        "or `def configure(session)`; repeatable, applied in order")
+    p.add_argument("--seccomp-profile", action="append", default=[], metavar="PROFILE.json",
+                   help="an OCI/Docker seccomp profile")
+    p.add_argument("-e", dest="exprs", action="append", default=[], metavar="inject=...",
+                   help="inject=SET:error=E|retval=N|signal=S[:when=W][:path=GLOB][:fd=N]")
+    p.add_argument("-o", dest="output", metavar="FILE", help="also write a trace (strace text) to FILE")
+    p.add_argument("--trace", default=None, metavar="SET", help="what -o traces (default: all)")
+    g = p.add_argument_group("system identity")
+    g.add_argument("--hostname", help="uname's nodename (sethostname changes only this value)")
+    g.add_argument("--domainname", help="uname's domainname")
+    g.add_argument("--kernel-release", help="uname -r")
+    g.add_argument("--kernel-version", help="uname -v")
+    g.add_argument("--machine", help="uname -m")
+    g.add_argument("--sysname", help="uname -s")
+    g.add_argument("-0", "--root-id", dest="root", action="store_true",
+                   help="fake root: every id call reports 0, setuid/chown succeed virtually")
+    g.add_argument("-i", dest="ids", metavar="UID:GID", help="report this uid and gid")
+    g.add_argument("--ownership-db", metavar="FILE",
+                   help="with -0/-i: keep the owners chown set in FILE, for later runs")
+    g.add_argument("--cpus", type=int, metavar="N",
+                   help="the program sees N CPUs (sched_getaffinity, /proc/cpuinfo, .../cpu/online)")
+    lay = p.add_argument_group("directory layout (PRoot's flags)")
+    lay.add_argument("-r", "--rootfs", dest="layout_root", metavar="ROOT",
+                     help="the guest's / is the host directory ROOT")
+    lay.add_argument("-R", dest="layout_root_binds", metavar="ROOT",
+                     help="like -r, and bind the host's /proc /dev /sys /tmp /run, network and "
+                          "user files and $HOME (as PRoot's -R)")
+    lay.add_argument("-b", "--bind", "-m", "--mount", dest="binds", action="append", default=[],
+                     metavar="HOST[:GUEST]", help="show the host path HOST at GUEST (default: the "
+                     "same path) in the guest; ':ro' at the end makes it read-only")
+    lay.add_argument("--hidden", action="append", default=[], metavar="GUEST_PATH",
+                     help="the path does not exist for the program (ENOENT)")
+    lay.add_argument("--readonly", action="append", default=[], metavar="GUEST_PATH",
+                     help="writes below the path fail (EROFS)")
+    lay.add_argument("--private-tmp", action="store_true",
+                     help="a fresh host directory is the guest's /tmp, removed at the end")
+    lay.add_argument("--keep-tmp", action="store_true", help="keep the --private-tmp directory")
+    x = p.add_argument_group("execution environment")
+    x.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
+    x.add_argument("--unset", action="append", default=[], metavar="NAME", help="remove a variable")
+    x.add_argument("--clear-env", action="store_true", help="start from an empty environment")
+    x.add_argument("-w", "--cwd", metavar="DIR", help="working directory of the program")
+    x.add_argument("--umask", metavar="MODE", help="umask of the program (octal)")
+    x.add_argument("--rlimit", action="append", default=[], metavar="NAME=SOFT[:HARD]",
+                   help="a resource limit, e.g. nofile=256 or core=0:0 (unlimited: 'unlimited')")
+    x.add_argument("--argv0", metavar="NAME", help="argv[0] the program sees")
+    net = p.add_argument_group("sockets")
+    net.add_argument("--sockets-out", metavar="TABLE.json",
+                     help="keep the socket table and write it here at the end (SIGUSR1 to veil: now)")
+    net.add_argument("--net-map", action="append", default=[], metavar="VIRT_IP[:PORT]=HOST_IP[:PORT]",
+                     help="the program's connect/bind/sendto to VIRT go to HOST, and it sees VIRT")
+    net.add_argument("--net-allow", action="append", default=[], metavar="CIDR[:PORTS]",
+                     help="let connect/bind/sendto/sendmsg reach these addresses")
+    net.add_argument("--net-deny", action="append", default=[], metavar="CIDR[:PORTS][=ERRNO]",
+                     help="refuse connect/bind/sendto/sendmsg to these addresses (errno: EACCES); "
+                          "denies are checked before allows")
+    net.add_argument("--net-default", choices=("allow", "deny"), default=None,
+                     help="what addresses no rule names get (default: allow)")
+    net.add_argument("--capture-bytes", type=int, default=None, metavar="N",
+                     help="with --sockets-out: keep the last N bytes each way per socket")
+    p.add_argument("--profile", metavar="PROFILE.toml",
+                   help="a veil profile: [environment] [layout] [system] [network] [security] "
+                        "[observation]; flags add to it and win")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override one profile value")
+    p.add_argument("--deny", action="append", default=[], metavar="SET",
+                   help="fail these syscalls with EPERM (names, %%classes, as -e trace=)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (ENOSYS) every call veil does not know: unknown numbers, i386 and "
+                        "x32 calls, path calls a layout does not translate")
+    p.add_argument("--no-seccomp", dest="seccomp", action="store_false",
+                   help="stop at every syscall instead of filtering in the kernel")
+    p.add_argument("--affinity", default=None, metavar="auto|off|CPU",
+                   help="keep veil on the tracee's core while it has one task (default auto)")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    return p
+
+
+# PRoot's -R: host files a guest usually wants (those that exist are bound)
+RECOMMENDED_BINDS = ("/proc", "/dev", "/sys", "/tmp", "/run", "/etc/resolv.conf", "/etc/hosts",
+                     "/etc/host.conf", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
+                     "/etc/localtime")
+
+# the flag that sets each key of a spec, for errors
+FLAGS = {
+    ("environment", "env"): "--env", ("environment", "unset"): "--unset",
+    ("environment", "clear_env"): "--clear-env", ("environment", "cwd"): "-w",
+    ("environment", "umask"): "--umask", ("environment", "rlimits"): "--rlimit",
+    ("environment", "argv0"): "--argv0", ("environment", "argv"): "the command",
+    ("layout", "root"): "-r", ("layout", "binds"): "-b", ("layout", "hidden"): "--hidden",
+    ("layout", "readonly"): "--readonly", ("layout", "private_tmp"): "--private-tmp",
+    ("layout", "keep_tmp"): "--keep-tmp",
+    ("system", "kernel_release"): "--kernel-release", ("system", "kernel_version"): "--kernel-version",
+    ("system", "uid"): "-i", ("system", "gid"): "-i", ("system", "fake_root"): "-0",
+    ("system", "ownership_db"): "--ownership-db",
+    ("network", "allow"): "--net-allow", ("network", "deny"): "--net-deny",
+    ("network", "default"): "--net-default", ("network", "map"): "--net-map",
+    ("security", "seccomp_profile"): "--seccomp-profile", ("security", "inject"): "-e inject=",
+    ("observation", "trace"): "--trace", ("observation", "output"): "-o",
+    ("observation", "sockets_out"): "--sockets-out",
+    ("observation", "capture_bytes"): "--capture-bytes", ("observation", "seccomp"): "--no-seccomp",
+}
+
+
+def flag_of(section: str, key: str) -> str:
+    return FLAGS.get((section, key), "--" + key.replace("_", "-"))
+
+
+def flag_error(e: SpecError) -> UsageError:
+    """A spec's error as the command line reports it: naming the flag."""
+    flag = flag_of(e.section, e.key)
+    if e.value is not None:
+        return UsageError(f"{flag} {e.value}: {e.message}")
+    return UsageError(f"invalid {flag}{e.sub if e.sub.startswith('.') else ''}: {e.message}")
+
+
+def _pairs(items: Sequence[str], flag: str, form: str) -> Dict[str, str]:
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"invalid {flag} {item!r}: use {form}")
+        out[name] = value
+    return out
+
+
+def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    """What the flags say, section by section (only what was given)."""
+    from ..identity import parse_ids
+    if args.layout_root and args.layout_root_binds:
+        raise UsageError("give -r or -R, not both")
+    if args.root and args.ids:
+        raise UsageError("give -0 or -i, not both")
+    given = {
+        "environment": dict(env=_pairs(args.env, "--env", "NAME=VALUE"), unset=args.unset,
+                            clear_env=args.clear_env, cwd=args.cwd, umask=args.umask,
+                            rlimits=_pairs(args.rlimit, "--rlimit", "NAME=SOFT[:HARD]"),
+                            argv0=args.argv0),
+        "layout": dict(root=args.layout_root or args.layout_root_binds, binds=args.binds,
+                       hidden=args.hidden, readonly=args.readonly,
+                       private_tmp=args.private_tmp, keep_tmp=args.keep_tmp),
+        "system": dict(hostname=args.hostname, domainname=args.domainname,
+                       sysname=args.sysname, kernel_release=args.kernel_release,
+                       kernel_version=args.kernel_version, machine=args.machine,
+                       cpus=args.cpus, ownership_db=args.ownership_db),
+        "network": dict(allow=args.net_allow, deny=args.net_deny, default=args.net_default,
+                        map=args.net_map),
+        "security": dict(strict=args.strict, deny=args.deny, seccomp_profile=args.seccomp_profile,
+                         policy=args.policy,
+                         inject=[e.partition("=")[2] for e in args.exprs
+                                 if e.partition("=")[0].strip() == "inject"]),
+        "observation": dict(output=args.output, trace=args.trace if args.output else None,
+                            sockets_out=args.sockets_out, capture_bytes=args.capture_bytes,
+                            seccomp=args.seccomp, affinity=args.affinity),
+    }
+    if args.layout_root_binds:
+        home = os.environ.get("HOME")
+        given["layout"]["binds"] = [p for p in (*RECOMMENDED_BINDS, home)
+                                    if p and os.path.exists(p)] + list(args.binds)
+    if args.root:
+        given["system"]["fake_root"] = True
+    elif args.ids:
+        given["system"]["uid"], given["system"]["gid"] = parse_ids(args.ids)
+    if not args.seccomp:
+        given["observation"]["seccomp"] = False
+    defaults = (None, False, [], {})
+    return {name: {k: v for k, v in keys.items() if not any(v is d or v == d and type(v) is type(d)
+                                                              for d in defaults)}
+            for name, keys in given.items()}
+
+
+def spec_of(argv: Sequence[str]) -> tuple:
+    """(spec, command, bundle) from veil run's arguments.
+
+    ``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is
+    a directory is a bundle, ARGS are appended to its argv; options after BUNDLE
+    (before ``--``) are veil's."""
+    p = parser()
+    args = p.parse_args(argv)
+    command = list(args.command)
+    lead = 1 if command[:1] == ["--"] else 0
+    bundle = None
+    if len(command) > lead and os.path.isdir(command[lead]):
+        bundle = command[lead]
+        if not os.path.isfile(os.path.join(bundle, "profile.toml")):
+            raise UsageError(f"veil run {bundle}: not a bundle (no profile.toml in the directory)")
+        if args.profile:
+            raise UsageError(f"veil run {bundle}: give a bundle or --profile, not both")
+        before = list(argv)[:len(argv) - len(command)]
+        args = p.parse_args(before + command[lead + 1:])
+        command = list(args.command)
+    parse_exprs(args.exprs, ("inject",))  # what -o traces is --trace SET
+    if args.overrides and not (args.profile or bundle):
+        raise UsageError("--set needs --profile")
+    if bundle:
+        base = RunSpec.from_bundle(bundle, args.overrides)
+    elif args.profile:
+        base = RunSpec.from_profile(args.profile, args.overrides)
+    else:
+        base = RunSpec()
+    flagged = flag_sections(args)
+    try:
+        spec = base.extended(**flagged)
+    except SpecError as e:
+        raise flag_error(e) from None
+    command = list(spec.environment.argv) + strip_dashes(command)
+    if not command:
+        raise UsageError("veil run: a command to run is needed")
+    return spec, command, bundle, {(s, k) for s, keys in flagged.items() for k in keys}
+
+
+def _reported(e: SpecError, spec: RunSpec, flagged: set) -> UsageError:
+    """A spec's error naming the flag that gave the value, else the profile's key."""
+    if (e.section, e.key) in flagged or not spec.source:
+        return flag_error(e)
+    return UsageError(f"{spec.source}: {e}")
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    from ..output import death_line
+    from ..session import Session
+
+    spec, command, bundle, flagged = spec_of(argv)
+    seen = set()
+
+    def report(ref) -> None:
+        if (ref.name, ref.errno) not in seen:  # one line per kind of call refused
+            seen.add((ref.name, ref.errno))
+            print(ref.line(), file=sys.stderr, flush=True)
+    try:
+        session = Session(command, spec=spec)
+    except SpecError as e:
+        raise _reported(e, spec, flagged) from None
+    session.on_refusal = report
+    try:
+        result = session.run()
+    except CommandNotFound as e:
+        if bundle and spec.layout.active and e.exit_code == 127:
+            where = (f" (no {os.path.join(spec.layout.root or '/', e.command.lstrip('/'))})"
+                     if e.command.startswith("/") else "")
+            raise CommandNotFound(e.command, f"not in the bundle {bundle}{where}", 127) from None
+        raise
+    except SpecError as e:
+        raise _reported(e, spec, flagged) from None
+    except VeilError:
+        raise
+    except Exception as e:
+        note = getattr(e, "__notes__", None)
+        if note and any("raised by hook" in n for n in note):
+            traceback.print_exception(e, file=sys.stderr)
+            return 1
+        raise
+    for pid, name, reason in result.kills:
+        print(f"veil: killed the traced processes: process {pid} called {name}"
+              + (f" ({reason})" if reason else ""), file=sys.stderr)
+    if result.kept_tmp:
+        print(f"veil: the private /tmp is kept at {result.kept_tmp}", file=sys.stderr)
+    stream = session.trace_stream
+    if stream is not None and stream.report():
+        print(f"veil: {stream.report()}", file=sys.stderr)
+    died = death_line(command[0], result)
+    if died and not result.kills:  # a Kill verdict was just reported
+        print(died, file=sys.stderr)
+    return result.exit_code

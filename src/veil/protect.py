@@ -1,0 +1,85 @@
+"""What veil refuses a guest so that it keeps no power over veil (signals,
+ptrace, memory writes, untraced children, seccomp listeners), and what
+``strict`` adds.  The builder (veil.spec.build) applies them to every run that
+confines its program, whether it was started from the shell or from Python."""
+from __future__ import annotations
+
+import os
+
+CLONE_UNTRACED = 0x00800000
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+
+
+def protect_veil(session) -> None:
+    """The program cannot signal, trace or write into veil itself (which would
+    end or take over its own confinement): EPERM, decided in the filter and
+    reported."""
+    import errno
+    from . import filter as bpf
+    from .syscalls.lookup import BY_NAME
+    me, group = os.getpid(), os.getpgrp()
+
+    def refuse(name: str, reason: str, *conds, err: int = errno.EPERM) -> None:
+        if name in BY_NAME:
+            session.refuse([BY_NAME[name].nr], err, reason, list(conds))
+    for target in (me, -group, 0):  # veil, its process group, the caller's group (veil's)
+        refuse("kill", "veil itself cannot be signalled",
+               bpf.Cond(0, "MASKED_EQ", target & 0xFFFFFFFF, 0xFFFFFFFF))
+    for name, index in (("tgkill", 0), ("pidfd_open", 0), ("process_vm_writev", 0),
+                        ("process_vm_readv", 0), ("ptrace", 1), ("rt_sigqueueinfo", 0),
+                        ("rt_tgsigqueueinfo", 0), ("tkill", 0)):
+        refuse(name, "veil itself cannot be signalled, traced or written",
+               bpf.Cond(index, "MASKED_EQ", me, 0xFFFFFFFF))
+    # a child made with CLONE_UNTRACED would run untraced (clone(2))
+    untraced = "a child made with CLONE_UNTRACED would escape the tracer"
+    refuse("clone", untraced, bpf.Cond(0, "MASKED_EQ", CLONE_UNTRACED, CLONE_UNTRACED))
+    if "clone3" in BY_NAME:
+        # clone3's flags lie in memory the filter cannot read, and that another
+        # thread may change: every clone3 fails, ENOSYS (libc falls back to clone),
+        # and one asking for CLONE_UNTRACED is reported (EPERM)
+        from .verdicts import Deny
+
+        def clone3(stop):
+            try:
+                head = stop.read(stop.args[0], 8) if stop.args[0] else b""
+            except OSError:
+                head = b""  # the kernel would fail it with EFAULT
+            if len(head) == 8 and int.from_bytes(head, "little") & CLONE_UNTRACED:
+                session.note_refusal(stop.pid, stop.tid, "clone3", errno.EPERM, untraced)
+                return Deny(errno.EPERM)
+            return Deny(errno.ENOSYS)
+        session.watch(["clone3"], clone3)
+    # seccomp(2) with a listener: a supervisor holding it would answer the calls its
+    # filter sends it (SECCOMP_RET_USER_NOTIF wins over veil's TRACE), calls veil
+    # never sees.  Without a listener such a filter fails them with ENOSYS.
+    refuse("seccomp", "a seccomp listener (SECCOMP_FILTER_FLAG_NEW_LISTENER) would "
+           "answer calls veil never sees",
+           bpf.Cond(0, "EQ", SECCOMP_SET_MODE_FILTER),
+           bpf.Cond(1, "MASKED_EQ", SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                    SECCOMP_FILTER_FLAG_NEW_LISTENER))
+
+
+def strict(session) -> None:
+    """--strict: every call veil does not know fails, paths are pinned, only the
+    plain Linux personality."""
+    import errno
+    from . import engine as E
+    from .layout import untranslated_calls
+    from .syscalls.lookup import BY_NR
+    session.refuse([nr for nr in range(E.NR_MAX) if nr not in BY_NR], errno.ENOSYS,
+                   "--strict refuses calls veil does not know")
+    if session.layout is not None and untranslated_calls():
+        session.refuse(untranslated_calls(), errno.ENOSYS,
+                       "--strict refuses path calls the layout does not translate")
+    session.refuse_foreign(errno.ENOSYS, "--strict refuses i386 and x32 calls")
+    # a symlink swapped into a path after veil's walk cannot redirect the call
+    session.pin_paths = True
+    # personality(2): only the plain Linux persona and the query; flags such as
+    # READ_IMPLIES_EXEC or ADDR_LIMIT_* change how memory can be mapped
+    from . import filter as bpf
+    from .syscalls.lookup import BY_NAME
+    nr = BY_NAME["personality"].nr
+    session.add_rule([nr], ("allow", 0), bpf.Cond(0, "MASKED_EQ", 0, 0xFFFFFFFF))
+    session.add_rule([nr], ("allow", 0), bpf.Cond(0, "MASKED_EQ", 0xFFFFFFFF, 0xFFFFFFFF))
+    session.refuse([nr], errno.EPERM, "--strict allows only the plain Linux personality")

@@ -1,0 +1,203 @@
+"""The builder: a RunSpec becomes a configured Session, with every protection.
+
+``veil run``, ``veil run BUNDLE``, ``veil.run(spec=...)``, ``Session(spec=...)``,
+the pytest plugin and ``veil prep pack``'s learning run all come here, so a run
+started from Python is exactly as confined as the same run from the shell.
+
+Errors about the host (a root that does not exist, a bind source that is
+missing) are SpecErrors naming the key; the command line names its flag.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import VeilError
+from ..layout import GuestTree
+from .checks import RLIM_INFINITY, SpecError
+from .model import Environment, Layout, RunSpec
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+
+def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int, int]]]:
+    """The program's variables and its resource limits (resource, soft, hard)."""
+    env = {} if spec.clear_env else dict(os.environ)
+    for name in spec.unset:
+        env.pop(name, None)
+    env.update(spec.env or {})
+    limits = []
+    for name, (soft, hard) in spec.rlimits.items():
+        res = getattr(resource, "RLIMIT_" + name.upper())
+        if hard is None:
+            hard = resource.getrlimit(res)[1]
+            if hard != RLIM_INFINITY and (soft == RLIM_INFINITY or soft > hard):
+                raise SpecError("environment", "rlimits", "the soft limit is above the "
+                                f"current hard one ({hard})", f".{name}")
+        limits.append((res, soft & 0xFFFFFFFFFFFFFFFF, hard & 0xFFFFFFFFFFFFFFFF))
+    return env, limits
+
+
+def guest_tree(spec: Layout, cwd: Optional[str]) -> Tuple[GuestTree, str]:
+    """The session's guest tree and the guest directory the program starts in."""
+    root = spec.root or "/"
+    if not os.path.isdir(root):
+        raise SpecError("layout", "root", "not a directory" if os.path.exists(root)
+                        else "no such directory", value=root)
+    if not os.access(root, os.R_OK | os.X_OK):
+        # e.g. mode 000 for a user other than root: every path would be ENOENT/EACCES
+        raise SpecError("layout", "root", "permission denied (veil must read and search "
+                        "the guest's root)", value=root)
+    for i, b in enumerate(spec.binds):
+        if not os.path.exists(b.host):
+            raise SpecError("layout", "binds", "no such file or directory", f"[{i}]",
+                            value=b.host)
+    tree = GuestTree(root, spec.binds, spec.hidden, spec.readonly, spec.private_tmp,
+                     spec.keep_tmp, cwd_is_guess=cwd is None)
+    return tree, cwd if cwd is not None else _guessed_cwd(tree)
+
+
+def _guessed_cwd(tree: GuestTree) -> str:
+    """As PRoot: the current directory if the guest shows it, else /."""
+    here = os.getcwd()
+    shown = [(b.host, b.guest) for b in tree.binds] + [(os.path.realpath(tree.root), "/")]
+    for host, guest in sorted(shown, key=lambda hg: -len(hg[0])):
+        host = os.path.realpath(host)
+        if here == host or here.startswith(host.rstrip("/") + "/"):
+            return os.path.normpath(guest + "/" + here[len(host):])
+    return "/"
+
+
+def session_options(spec: RunSpec) -> Dict[str, Any]:
+    """The Session's own settings that the spec decides."""
+    env_spec, obs = spec.environment, spec.observation
+    env, limits = environment(env_spec)
+    options: Dict[str, Any] = dict(
+        env=env, cwd=env_spec.cwd, umask=env_spec.umask, rlimits=limits, argv0=env_spec.argv0,
+        sockets=obs.keeps_sockets, capture_bytes=obs.capture_bytes, seccomp=obs.seccomp,
+        affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
+    if spec.layout.active:
+        options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd)
+    elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
+        raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
+    return options
+
+
+def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -> None:
+    """Everything the spec asks of a session beyond its settings: the trace file,
+    the socket table's file, network rules and map, veil's protections, strict
+    mode, denied calls, the identity and ownership database, OCI profiles,
+    injections, policy files, then the caller's ``policies`` in order."""
+    from .. import protect
+    from ..identity import Identity, OwnershipDB, identity_policy, ownership_policy
+    from ..oci import load_profile as load_seccomp_profile
+    from ..policy import Policy, parse_inject
+    from ..policyfile import load_policy_file
+    from ..syscalls.lookup import resolve_set
+
+    obs, system, security, network = spec.observation, spec.system, spec.security, spec.network
+    if obs.output:
+        _trace_file(session, obs.output)
+    if obs.sockets_out:
+        where = os.path.dirname(os.path.abspath(obs.sockets_out))
+        if not os.path.isdir(where) or not os.access(where, os.W_OK):
+            raise SpecError("observation", "sockets_out", f"cannot write in {where}",
+                            value=obs.sockets_out)
+        _sockets_file(session, obs.sockets_out)
+    if network.allow or network.deny or network.default == "deny":
+        from ..netrules import net_rules_policy, parse_rule
+        # denies first, so that a deny inside an allowed range wins
+        rules = ([parse_rule(r, False) for r in network.deny] +
+                 [parse_rule(r, True) for r in network.allow])
+        net_rules_policy(rules, default_deny=network.default == "deny").apply(session)
+    if network.map:
+        from ..netmap import address_view, net_map_args, net_map_policy
+        maps = net_map_args(network.map)
+        net_map_policy(maps).apply(session)
+        if session.sockets is not None:
+            session.sockets.address_view = address_view(maps)
+    if spec.confines or policies:
+        protect.protect_veil(session)
+    if security.strict:
+        protect.strict(session)
+    for names in security.deny:
+        session.deny(sorted(resolve_set(names)))
+    ids = system.ids
+    identity_policy(Identity(hostname=system.hostname, domainname=system.domainname,
+                             sysname=system.sysname, kernel_release=system.kernel_release,
+                             kernel_version=system.kernel_version, machine=system.machine,
+                             uid=ids[0] if ids else None, gid=ids[1] if ids else None,
+                             cpus=system.cpus)).apply(session)
+    if ids is not None:
+        owners = OwnershipDB(system.ownership_db)
+        ownership_policy(owners).apply(session)
+        session.at_end(owners.save)
+    for path in security.seccomp_profile:
+        load_seccomp_profile(path).apply(session)
+    if security.inject:
+        injected = Policy()
+        for text in security.inject:
+            names, kw = parse_inject(text)
+            injected.inject(names, **kw)
+        injected.apply(session)
+    for path in security.policy:
+        load_policy_file(path, session)
+    for policy in policies:
+        policy.apply(session)
+
+
+def _trace_file(session: "Session", path: str) -> None:
+    """The trace (strace's text) written to ``path``."""
+    from ..decoders import Ctx
+    from ..output.guard import GuardedStream
+    from ..output.text import TextWriter
+    try:
+        stream = GuardedStream(open(path, "w"), path)
+    except OSError as e:
+        raise SpecError("observation", "output", f"cannot write: {e.strerror}", value=path) from None
+    session.trace_stream = stream
+    session.add_observer(TextWriter(stream, follow=True, to_file=True, ctx=Ctx()))
+    session.at_end(stream.close)
+
+
+def _sockets_file(session: "Session", path: str) -> None:
+    """The socket table written to ``path`` at the end, and whenever veil gets
+    SIGUSR1 (the table as the kernel shows it then)."""
+    def write_snapshot() -> None:
+        try:
+            session.sockets.write(path, session.sockets.snapshot())
+        except OSError as e:
+            print(f"veil: cannot write {path}: {e.strerror}", file=sys.stderr)
+        except Exception as e:  # a snapshot must never stop the run
+            print(f"veil: socket snapshot failed: {type(e).__name__}: {e}", file=sys.stderr)
+
+    def write_table() -> None:
+        if session.sockets is not None:
+            session.sockets.write(path, session.sockets.finish())
+    session.at_end(write_table)
+    if threading.current_thread() is threading.main_thread():
+        before = signal.signal(signal.SIGUSR1,
+                               lambda signum, frame: session.request_snapshot(write_snapshot))
+        session.at_end(lambda: signal.signal(signal.SIGUSR1, before))
+
+
+def build_session(spec: RunSpec, argv: Optional[Sequence[str]] = None, *,
+                  policies: Sequence[Any] = (), **options: Any) -> "Session":
+    """A Session for ``spec`` (``argv``: else the spec's own), with every protection
+    the spec calls for; ``options`` are Session's other arguments (observers,
+    stdin/stdout/stderr, ...)."""
+    from ..session import Session
+    return Session(argv, spec=spec, policies=policies, **options)
+
+
+def command_of(spec: RunSpec, argv: Optional[Sequence[str]]) -> List[str]:
+    """The command a run of ``spec`` starts."""
+    command = list(argv) if argv else list(spec.environment.argv)
+    if not command:
+        raise VeilError("nothing to run: give a command or [environment] argv")
+    return command

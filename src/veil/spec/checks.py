@@ -1,0 +1,287 @@
+"""The one place where a run's description is checked.
+
+Every value of a RunSpec, whether it comes from a profile, a ``--set``, a
+command-line flag or Python, passes through the check of its key here.  A
+check takes what a user may write (a TOML value, a flag's text or a Python
+value) and returns the canonical value, or raises SpecError naming the key.
+Checks are idempotent: a canonical value passes unchanged.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import re
+import resource
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from ..errors import VeilError
+from ..layout import Bind
+
+UTS_LEN = 65  # struct utsname fields are 65 bytes, NUL included (uname(2))
+RLIM_INFINITY = resource.RLIM_INFINITY
+
+
+class SpecError(VeilError):
+    """A value of a run's description that cannot be used: names its key
+    (``[system] cpus``) and, inside a list or table, the entry."""
+
+    def __init__(self, section: str, key: str, message: str, sub: str = "",
+                 value: Optional[str] = None):
+        self.section, self.key, self.message, self.sub = section, key, message, sub
+        self.value = value  # the offending value, where the message does not show it
+        shown = f"{value}: " if value is not None else ""
+        super().__init__(f"[{section}] {key}{sub}: {shown}{message}")
+
+
+class Bad(Exception):
+    """A rejected value inside a check; ``sub`` locates it in the key (``.NAME`` or ``[i]``)."""
+
+    def __init__(self, message: str, sub: str = ""):
+        super().__init__(message)
+        self.sub = sub
+
+
+Check = Callable[[Any, str], Any]
+
+
+def show(value: Any) -> str:
+    """A value as TOML would write it (for messages)."""
+    from .toml import toml_value
+    try:
+        return toml_value(value)
+    except TypeError:
+        return str(value)
+
+
+def _expect(ok: bool, what: str, value: Any) -> None:
+    if not ok:
+        raise Bad(f"expected {what}, got {show(value)}")
+
+
+def _kind(test: Callable[[Any], bool], what: str) -> Check:
+    def check(value: Any, base: str = "") -> Any:
+        _expect(test(value), what, value)
+        return value
+    return check
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+string = _kind(lambda v: isinstance(v, str), "a string")
+flag = _kind(lambda v: isinstance(v, bool), "true or false")
+guest_path = _kind(lambda v: isinstance(v, str) and v.startswith("/"), "an absolute guest path")
+uts = _kind(lambda v: isinstance(v, str) and len(v.encode()) < UTS_LEN,
+            f"a string of at most {UTS_LEN - 1} bytes")
+count = _kind(lambda v: is_int(v) and v >= 1, "an integer >= 1")
+an_id = _kind(lambda v: is_int(v) and 0 <= v <= 2**32 - 2, "an integer 0..4294967294")
+size = _kind(lambda v: is_int(v) and v >= 0, "an integer >= 0")
+
+
+def host_path(value: Any, base: str) -> str:
+    """A host path; a relative one is relative to ``base`` (the profile's directory,
+    else the current directory)."""
+    return os.path.normpath(os.path.join(base or os.getcwd(), string(value)))
+
+
+def array(check: Check, one_ok: bool = False) -> Check:
+    def checked(value: Any, base: str) -> tuple:
+        value = [value] if one_ok and isinstance(value, str) else value
+        _expect(isinstance(value, (list, tuple)), "an array", value)
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(check(item, base))
+            except Bad as e:
+                raise Bad(str(e), f"[{i}]") from None
+        return tuple(out)
+    return checked
+
+
+def table(check: Callable[[str, Any], Tuple[str, Any]]) -> Check:
+    def checked(value: Any, base: str) -> Dict[str, Any]:
+        _expect(isinstance(value, Mapping), "a table", value)
+        out = {}
+        for name, item in value.items():
+            try:
+                key, out_value = check(name, item)
+            except Bad as e:
+                raise Bad(str(e), f".{name}") from None
+            out[key] = out_value
+        return out
+    return checked
+
+
+def umask(value: Any, base: str = "") -> int:
+    """An int is the mode itself (TOML ``0o022``); a string is octal (``"022"``)."""
+    mode = value if is_int(value) else -1
+    if isinstance(value, str) and re.fullmatch(r"[0-7]{1,4}", value):
+        mode = int(value, 8)
+    _expect(0 <= mode <= 0o777, 'an octal mode like "022"', value)
+    return mode
+
+
+RLIMITS = sorted(n[len("RLIMIT_"):].lower() for n in dir(resource) if n.startswith("RLIMIT_"))
+
+
+def _limit_text(n: Optional[int]) -> str:
+    return "unlimited" if n == RLIM_INFINITY else str(n)
+
+
+def rlimit_text(limits: Tuple[int, Optional[int]]) -> str:
+    """(soft, hard) as a profile writes it: ``256``, ``0:0``, ``unlimited``."""
+    soft, hard = limits
+    return _limit_text(soft) + ("" if hard is None else ":" + _limit_text(hard))
+
+
+def rlimit(name: str, value: Any) -> Tuple[str, Tuple[int, Optional[int]]]:
+    """NAME = SOFT[:HARD] (a number, "unlimited"), or a (soft, hard) pair; a missing
+    hard limit (None) keeps the current one."""
+    if not isinstance(name, str) or name.lower() not in RLIMITS:
+        raise Bad(f"unknown resource limit {show(name)} (known: {', '.join(RLIMITS)})")
+    if isinstance(value, tuple) and len(value) == 2:
+        value = rlimit_text(value)
+    value = str(value) if is_int(value) and value >= 0 else value
+    parts = value.split(":") if isinstance(value, str) else []
+    numbers = [RLIM_INFINITY if p in ("unlimited", "infinity") else int(p)
+               if re.fullmatch("[0-9]+", p) else None for p in parts]
+    _expect(1 <= len(parts) <= 2 and None not in numbers,
+            'SOFT[:HARD] like 256, "0:0" or "unlimited"', value)
+    soft, hard = numbers[0], (numbers[1] if len(numbers) == 2 else None)
+    if hard is not None and hard != RLIM_INFINITY and (soft == RLIM_INFINITY or soft > hard):
+        raise Bad(f"the soft limit is above the hard one in {show(value)}")
+    return name.lower(), (soft, hard)
+
+
+def variable(name: str, value: Any) -> Tuple[str, str]:
+    if not isinstance(name, str) or not name or "=" in name:
+        raise Bad(f"invalid variable name {show(name)}")
+    return name, string(value)
+
+
+def bind(value: Any, base: str) -> Bind:
+    """"HOST[:GUEST[:ro]]", {host, guest, readonly} or a Bind."""
+    if isinstance(value, Bind):
+        value = {"host": value.host, "guest": value.guest, "readonly": value.readonly}
+    if isinstance(value, str):
+        parts = value.split(":")
+        _expect(len(parts) <= 2 or (len(parts) == 3 and parts[2] in ("ro", "rw")),
+                '"HOST[:GUEST[:ro]]"', value)
+        value = {"host": parts[0], "guest": parts[1] if len(parts) > 1 and parts[1] else None,
+                 "readonly": len(parts) == 3 and parts[2] == "ro"}
+    _expect(isinstance(value, Mapping) and "host" in value
+            and set(value) <= {"host", "guest", "readonly"} and value["host"],
+            "{host = ..., guest = ..., readonly = ...}", value)
+    host = host_path(value["host"], base)
+    guest = value.get("guest")
+    guest = os.path.normpath(guest_path(guest)) if guest is not None else host
+    return Bind(host, guest, flag(value.get("readonly", False)))
+
+
+def net_rule(allow: bool) -> Check:
+    def check(value: Any, base: str = "") -> str:
+        from ..netrules import parse_rule
+        try:
+            parse_rule(string(value), allow)
+        except VeilError as e:
+            raise Bad(str(e).split(": ", 1)[-1]) from None
+        return value
+    return check
+
+
+def net_map(value: Any, base: str = "") -> str:
+    from ..netmap import parse_net_map
+    try:
+        parse_net_map(string(value))
+    except VeilError as e:
+        raise Bad(str(e).split(": ", 1)[-1]) from None
+    return value
+
+
+def net_default(value: Any, base: str = "") -> str:
+    _expect(value in ("allow", "deny"), '"allow" or "deny"', value)
+    return value
+
+
+def syscall_set(value: Any, base: str = "") -> str:
+    from ..syscalls import UnknownSyscallError, resolve_set
+    try:
+        resolve_set(string(value))
+    except UnknownSyscallError as e:
+        raise Bad(str(e)) from None
+    return value
+
+
+def inject(value: Any, base: str = "") -> str:
+    """strace's inject expression: SET:error=E|retval=N|signal=S[:when=W]..."""
+    from ..policy import Policy, parse_inject
+    try:
+        names, kw = parse_inject(string(value))
+        Policy().inject(names, **kw)
+    except VeilError as e:
+        raise Bad(str(e)) from None
+    return value
+
+
+def affinity(value: Any, base: str = "") -> str:
+    text = str(value) if is_int(value) else value
+    _expect(isinstance(text, str) and (text in ("auto", "off") or text.isdigit()),
+            '"auto", "off" or a CPU number', value)
+    return text
+
+
+# section -> key -> check.  The order of sections is the profile's.
+SCHEMA: Dict[str, Dict[str, Check]] = {
+    "environment": {
+        "argv": array(string), "env": table(variable), "unset": array(string),
+        "clear_env": flag, "cwd": string, "umask": umask, "rlimits": table(rlimit),
+        "argv0": string},
+    "layout": {
+        "root": host_path, "binds": array(bind), "hidden": array(guest_path),
+        "readonly": array(guest_path), "private_tmp": flag, "keep_tmp": flag},
+    "system": {
+        **dict.fromkeys(("hostname", "domainname", "sysname", "kernel_release",
+                         "kernel_version", "machine"), uts),
+        "uid": an_id, "gid": an_id, "fake_root": flag, "cpus": count,
+        "ownership_db": host_path},
+    "network": {
+        "allow": array(net_rule(True)), "deny": array(net_rule(False)),
+        "default": net_default, "map": array(net_map)},
+    "security": {
+        "strict": flag, "deny": array(syscall_set),
+        "seccomp_profile": array(host_path, one_ok=True), "inject": array(inject),
+        "policy": array(host_path, one_ok=True),
+        "paths_read": array(string), "paths_written": array(string)},
+    "observation": {
+        "trace": syscall_set, "output": host_path, "sockets": flag,
+        "sockets_out": host_path, "capture_bytes": size, "seccomp": flag,
+        "affinity": affinity},
+}
+# keys whose value is a table (``--set environment.env.NAME=VALUE``)
+TABLES = {("environment", "env"), ("environment", "rlimits")}
+# keys that hold host paths (written relative to a bundle)
+PATHS = {("layout", "root"), ("system", "ownership_db"), ("security", "policy"),
+         ("security", "seccomp_profile"), ("observation", "output"),
+         ("observation", "sockets_out")}
+
+
+def check(section: str, key: str, value: Any, base: str = "") -> Any:
+    """The canonical value of ``[section] key``, or SpecError."""
+    checker = SCHEMA.get(section, {}).get(key)
+    if checker is None:
+        raise SpecError(section, key, "unknown key (known: "
+                        f"{', '.join(SCHEMA.get(section, {}))})")
+    try:
+        return checker(value, base)
+    except Bad as e:
+        raise SpecError(section, key, str(e), e.sub) from None
+
+
+def check_errno(value: Any) -> int:
+    """An errno number 1..4095 or a name (ECONNREFUSED)."""
+    if is_int(value) and 0 < value <= 4095:
+        return value
+    if isinstance(value, str) and isinstance(getattr(_errno, value.upper(), None), int):
+        return getattr(_errno, value.upper())
+    raise Bad(f"expected an errno name or 1..4095, got {show(value)}")

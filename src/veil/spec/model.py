@@ -1,0 +1,263 @@
+"""RunSpec: the whole description of a run, in the profile's sections.
+
+A RunSpec is an immutable value.  The command line, a profile, a bundle, the
+Python API and the pytest plugin each make one; ``veil.spec.build`` turns it
+into a Session with every protection the run calls for.  Constructing a
+section checks its values (``veil.spec.checks``): a wrong one raises
+SpecError naming its key.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Sequence, Tuple
+
+from ..layout import Bind
+from . import checks
+from .checks import SpecError
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return MappingProxyType(dict(value))
+    return value
+
+
+class Section:
+    """A profile section: checks and freezes its values when made."""
+
+    NAME = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value != _default(f):
+                value = checks.check(self.NAME, f.name, value)
+            object.__setattr__(self, f.name, _frozen(value))
+        self._consistent()
+
+    def _consistent(self) -> None:
+        """Checks that concern several keys."""
+
+    def given(self) -> dict:
+        """The keys set to something else than their default."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None and getattr(self, f.name) != _default(f)}
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+@dataclass(frozen=True)
+class Environment(Section):
+    """What the program starts with.  ``env`` None: veil's own environment."""
+
+    NAME = "environment"
+    argv: Tuple[str, ...] = ()
+    env: Optional[Mapping[str, str]] = None
+    unset: Tuple[str, ...] = ()
+    clear_env: bool = False
+    cwd: Optional[str] = None                    # a guest path
+    umask: Optional[int] = None
+    rlimits: Mapping[str, Tuple[int, Optional[int]]] = field(default_factory=dict)
+    argv0: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Layout(Section):
+    """The guest's directory tree (PRoot's -r/-b).  Active when anything is set."""
+
+    NAME = "layout"
+    root: Optional[str] = None
+    binds: Tuple[Bind, ...] = ()
+    hidden: Tuple[str, ...] = ()
+    readonly: Tuple[str, ...] = ()
+    private_tmp: bool = False
+    keep_tmp: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.root or self.binds or self.hidden or self.readonly or self.private_tmp)
+
+    def _consistent(self) -> None:
+        if self.keep_tmp and not self.private_tmp:
+            raise SpecError("layout", "keep_tmp", "goes with private_tmp")
+
+
+@dataclass(frozen=True)
+class System(Section):
+    """The system identity the program is shown.  None: the real value."""
+
+    NAME = "system"
+    hostname: Optional[str] = None
+    domainname: Optional[str] = None
+    sysname: Optional[str] = None
+    kernel_release: Optional[str] = None
+    kernel_version: Optional[str] = None
+    machine: Optional[str] = None
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+    fake_root: bool = False
+    cpus: Optional[int] = None
+    ownership_db: Optional[str] = None
+
+    def _consistent(self) -> None:
+        if self.fake_root and (self.uid is not None or self.gid is not None):
+            raise SpecError("system", "fake_root", "fake_root and uid/gid exclude each other")
+        if self.gid is not None and self.uid is None:
+            raise SpecError("system", "gid", "a gid needs a uid")
+        if self.ownership_db and not (self.fake_root or self.uid is not None):
+            raise SpecError("system", "ownership_db", "goes with fake_root or uid")
+
+    @property
+    def ids(self) -> Optional[Tuple[int, int]]:
+        """(uid, gid) the program is shown, or None for its real ids."""
+        if self.fake_root:
+            return 0, 0
+        if self.uid is not None:
+            return self.uid, self.uid if self.gid is None else self.gid
+        return None
+
+
+@dataclass(frozen=True)
+class Network(Section):
+    """Which addresses connect/bind/sendto reach (rules: CIDR[:PORTS][=ERRNO]),
+    and addresses shown to the program in place of others (VIRT=HOST)."""
+
+    NAME = "network"
+    allow: Tuple[str, ...] = ()
+    deny: Tuple[str, ...] = ()
+    default: str = "allow"
+    map: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Security(Section):
+    """``strict``: every call veil does not know fails; ``deny``: syscall sets that
+    fail with EPERM; OCI seccomp profiles, strace-style inject expressions and
+    Python policy files, applied in that order."""
+
+    NAME = "security"
+    strict: bool = False
+    deny: Tuple[str, ...] = ()
+    seccomp_profile: Tuple[str, ...] = ()
+    inject: Tuple[str, ...] = ()
+    policy: Tuple[str, ...] = ()
+    paths_read: Tuple[str, ...] = ()       # recorded by veil prep, not enforced
+    paths_written: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observation(Section):
+    """What veil records of the run and how it traces: ``trace`` (a -e trace= set)
+    written as text to ``output``; the socket table (``sockets``), written to
+    ``sockets_out`` at the end (and on SIGUSR1 to veil)."""
+
+    NAME = "observation"
+    trace: Optional[str] = None
+    output: Optional[str] = None
+    sockets: bool = False
+    sockets_out: Optional[str] = None
+    capture_bytes: int = 0
+    seccomp: bool = True
+    affinity: str = "auto"
+
+    @property
+    def keeps_sockets(self) -> bool:
+        return self.sockets or bool(self.sockets_out)
+
+
+SECTIONS = {cls.NAME: cls for cls in (Environment, Layout, System, Network, Security, Observation)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The whole description of a run.  Make one directly, from a profile
+    (``RunSpec.from_profile``) or from a bundle (``RunSpec.from_bundle``);
+    ``veil.run(spec=...)``, ``veil.Session(spec=...)`` and ``veil run`` run it
+    with the same confinement."""
+
+    environment: Environment = field(default_factory=Environment)
+    layout: Layout = field(default_factory=Layout)
+    system: System = field(default_factory=System)
+    network: Network = field(default_factory=Network)
+    security: Security = field(default_factory=Security)
+    observation: Observation = field(default_factory=Observation)
+    source: Optional[str] = field(default=None, compare=False)  # the profile it came from
+    bundle: Optional[str] = field(default=None, compare=False)  # the bundle directory
+
+    def __post_init__(self) -> None:
+        for name, cls in SECTIONS.items():
+            value = getattr(self, name)
+            if isinstance(value, Mapping):  # RunSpec(system={"hostname": "db2"})
+                object.__setattr__(self, name, cls(**value))
+            elif not isinstance(value, cls):
+                raise SpecError(name, "*", f"expected a veil.spec.{cls.__name__}, "
+                                f"got {type(value).__name__}")
+
+    @classmethod
+    def from_profile(cls, path: str, overrides: Sequence[str] = ()) -> "RunSpec":
+        """Read a profile (TOML); ``overrides`` are ``SECTION.KEY=VALUE`` (``--set``)."""
+        from .toml import load_profile
+        return load_profile(path, overrides)
+
+    @classmethod
+    def from_bundle(cls, directory: str, overrides: Sequence[str] = ()) -> "RunSpec":
+        """A bundle made by ``veil prep pack``: its profile, paths relative to it."""
+        from .toml import load_bundle
+        return load_bundle(directory, overrides)
+
+    def to_profile(self, relative_to: Optional[str] = None) -> str:
+        """The spec as a profile (TOML); host paths under ``relative_to`` are written
+        relative to it."""
+        from .toml import dump_profile
+        return dump_profile(self, relative_to)
+
+    def replace(self, **sections: Any) -> "RunSpec":
+        """A copy with sections replaced; a mapping updates the section's keys:
+        ``spec.replace(system={"hostname": "db2"})``."""
+        new = {}
+        for name, value in sections.items():
+            if name not in SECTIONS:
+                raise SpecError(name, "*", f"no section [{name}] (known: {', '.join(SECTIONS)})")
+            if isinstance(value, Mapping):
+                value = dataclasses.replace(getattr(self, name), **value)
+            new[name] = value
+        return dataclasses.replace(self, **new)
+
+    def extended(self, **sections: Mapping[str, Any]) -> "RunSpec":
+        """A copy with more: lists get these entries after their own, tables are
+        updated, other values replaced (how command-line flags add to a profile).
+        The identity (uid, gid, fake_root) is replaced as a whole."""
+        new = {}
+        for name, given in sections.items():
+            current = getattr(self, name)
+            values = dict(current.given())
+            if name == "system" and {"uid", "gid", "fake_root"} & set(given):
+                for key in ("uid", "gid", "fake_root"):
+                    values.pop(key, None)
+            for key, value in given.items():
+                old = values.get(key)
+                if isinstance(old, tuple) and isinstance(value, (list, tuple)):
+                    value = [*old, *value]
+                elif isinstance(old, Mapping) and isinstance(value, Mapping):
+                    value = {**old, **value}
+                values[key] = value
+            new[name] = SECTIONS[name](**values)
+        return dataclasses.replace(self, **new)
+
+    @property
+    def confines(self) -> bool:
+        """The run changes what the program sees or may do (then veil protects itself)."""
+        return bool(self.layout.active or self.system.given() or self.network.given()
+                    or self.security.strict or self.security.deny
+                    or self.security.seccomp_profile or self.security.inject
+                    or self.security.policy)
