@@ -113,7 +113,7 @@ def trace_file(tmp_path_factory) -> bytes:
 
 
 def _show(data: bytes, tmp_path_factory, flags=()) -> None:
-    from veil.show import cmd_show
+    from veil.cli.show import cmd_show
     d = tmp_path_factory.mktemp("show")
     (d / "f.veil").write_bytes(data)
     try:
@@ -128,7 +128,7 @@ SHOW_FLAGS = st.sampled_from([(), ("-f", "-T", "-y"), ("--format", "json"), ("-C
 
 def test_trace_file_reads_back(trace_file, tmp_path):
     """The fixture is a valid file (so the mutations below start from one)."""
-    from veil.show import cmd_show
+    from veil.cli.show import cmd_show
     (tmp_path / "f.veil").write_bytes(trace_file)
     assert cmd_show(["-o", str(tmp_path / "out"), str(tmp_path / "f.veil")]) == 0
     assert (tmp_path / "out").read_text().endswith("+++ exited with 0 +++\n")
@@ -218,15 +218,15 @@ VALUES = st.one_of(
 
 
 def _parse_e(exprs):
-    from veil.cli import _inject_policy, _parse_exprs
+    from veil.cli.common import inject_policy, parse_exprs
     from veil.syscalls.lookup import UnknownSyscallError, resolve_set
     try:
-        trace, _, _ = _parse_exprs(exprs)
+        trace, _, _ = parse_exprs(exprs)
         try:
             resolve_set(trace)
         except UnknownSyscallError as e:  # what veil trace and veil show make of it
             raise VeilError(str(e)) from None
-        _apply(_inject_policy(exprs))
+        _apply(inject_policy(exprs))
     except Exception as e:
         one_line(e)
 

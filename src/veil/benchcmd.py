@@ -1,10 +1,11 @@
-"""``veil bench``: what veil costs YOUR program, side by side with native (and strace, PRoot).
+"""What veil costs YOUR program, side by side with native (and strace, PRoot): the
+measuring behind ``veil bench`` (veil.cli.bench, which parses the flags).
 
     veil bench [--mode MODE ...] [--runs N] [--warmup N] [--against native,strace,proot]
                [--csv F] [--plot F.png] [--json] -- CMD ARGS
 
 Every measured run is a fresh process: the command itself (native), ``strace -f``,
-``proot -r /``, or ``sys.executable -m veil.benchcmd --child STATS VEIL-ARGS`` for the
+``proot -r /``, or ``sys.executable -m veil.cli.bench --child STATS VEIL-ARGS`` for the
 veil modes: that is ``veil.cli.main(VEIL-ARGS)`` unchanged, with ``Session.run``
 wrapped to write ``result.engine_stats`` and ``result.duration`` to STATS at the
 end, so every veil run reports its own ptrace stops at no measurable cost.  Runs
@@ -17,7 +18,6 @@ See docs/BENCH.md; tables, CSV, JSON and the chart are in veil.benchreport.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -32,6 +32,7 @@ from .errors import UsageError
 MODES_HELP = ("trace, trace-binary, trace-raw, trace-class:CLASS (e.g. trace-class:%file), run, "
               "layout, sockets, hook:SYSCALL, python")
 PEERS = ("native", "strace", "proot")
+CHILD_MODULE = "veil.cli.bench"   # python -m CHILD_MODULE --child STATS VEIL-ARGS
 
 
 class Mode:
@@ -46,7 +47,7 @@ class Mode:
 
     def argv(self, cmd: Sequence[str], stats: Optional[str]) -> List[str]:
         if self.veil:
-            return [sys.executable, "-m", "veil.benchcmd", "--child", stats, *self.prefix,
+            return [sys.executable, "-m", CHILD_MODULE, "--child", stats, *self.prefix,
                     "--", *cmd]
         return self.prefix + list(cmd)
 
@@ -91,9 +92,9 @@ def make_mode(name: str, tmp: str) -> Mode:
         return Mode(name, ["run", "--policy", policy], veil=True)
     if name == "python":
         m = Mode(name, ["trace", "--backend", "python", "-f", "-o", os.devnull], veil=True)
-        from .cli import _trace_parser
-        if "--backend" not in _trace_parser().format_help():
-            m.skip = "not available yet (no python-ptrace backend in this veil)"
+        import importlib.util
+        if importlib.util.find_spec("ptrace") is None:
+            m.skip = "python-ptrace is not installed (pip install python-ptrace)"
         return m
     raise UsageError(f"bench: unknown mode {name!r}; modes: {MODES_HELP}")
 
@@ -107,27 +108,6 @@ def make_peer(name: str) -> Mode:
     if not exe:
         m.skip = f"{name} not installed"
     return m
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block
-        raise UsageError(f"bench: {message}")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="veil bench", description="Measure what veil costs a command.")
-    p.add_argument("--mode", action="append", default=[], metavar="MODE",
-                   help=f"repeatable; one of: {MODES_HELP} (default: trace and run)")
-    p.add_argument("--runs", type=int, default=5, metavar="N", help="measured runs of each (5)")
-    p.add_argument("--warmup", type=int, default=1, metavar="N",
-                   help="unmeasured rounds first (1); they also check every mode works")
-    p.add_argument("--against", default="native", metavar="native,strace,proot",
-                   help="peers measured besides veil (native always is)")
-    p.add_argument("--csv", metavar="FILE", help="write the results as CSV")
-    p.add_argument("--plot", metavar="FILE.png", help="write a bar chart (needs matplotlib)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("command", nargs=argparse.REMAINDER)
-    return p
 
 
 def count_syscalls(cmd: Sequence[str]) -> Optional[int]:
@@ -230,77 +210,3 @@ def peak_rss(modes: List[Mode], cmd: Sequence[str], tmp: str) -> Optional[str]:
                 last = f.read().strip().splitlines()[-1:]
             m.rss_kb = int(last[0]) if last and last[0].isdigit() else None
     return None
-
-
-def cmd_bench(argv: Sequence[str]) -> int:
-    from . import benchreport as R
-    from .session import resolve_command
-
-    args = _parser().parse_args(list(argv))
-    cmd = list(args.command)
-    if cmd[:1] == ["--"]:
-        cmd = cmd[1:]
-    if not cmd:
-        raise UsageError("bench: no command; usage: veil bench [--mode MODE ...] [--runs N] -- CMD ARGS")
-    if args.runs < 1 or args.warmup < 0:
-        raise UsageError("bench: --runs must be 1 or more and --warmup 0 or more")
-    against = [a.strip() for a in args.against.split(",") if a.strip()]
-    bad = [a for a in against if a not in PEERS]
-    if bad:
-        raise UsageError(f"bench: unknown --against peer {bad[0]!r}; peers: {', '.join(PEERS)}")
-    if args.plot:
-        R.check_plot()
-    resolve_command(cmd[0])  # CommandNotFound: exit 127 (126) like veil run
-    tmp = tempfile.mkdtemp(prefix="veil-bench-")
-    try:
-        modes = [make_peer("native")] + [make_peer(a) for a in PEERS[1:] if a in against]
-        names = args.mode or ["trace", "run"]
-        modes += [make_mode(n, tmp) for n in dict.fromkeys(names)]
-        tty = sys.stderr.isatty()
-
-        def progress(line: str) -> None:
-            if tty:
-                sys.stderr.write("\r\033[K" + line)
-                sys.stderr.flush()
-
-        progress("bench: counting syscalls")
-        syscalls = count_syscalls(cmd)
-        measure(modes, cmd, args.runs, args.warmup, tmp, progress)
-        progress("bench: peak RSS (one run each under GNU time)")
-        rss_note = peak_rss(modes, cmd, tmp)
-        if tty:
-            sys.stderr.write("\r\033[K")
-        report = R.summarise(modes, cmd, args.runs, syscalls, rss_note)
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            R.print_table(report, sys.stdout)
-        if args.csv:
-            R.write_csv(report, args.csv)
-        if args.plot:
-            R.write_plot(report, args.plot)
-        return 1 if any(r["status"] == "failed" for r in report["modes"]) else 0
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _child(argv: List[str]) -> int:
-    """``--child STATS VEIL-ARGS``: the veil CLI as is, Session.run's result noted in STATS."""
-    from veil import session as S
-    from veil.cli import main
-    stats, rest = argv[0], argv[1:]
-    real_run = S.Session.run
-
-    def run(self):
-        result = real_run(self)
-        with open(stats, "w") as f:
-            json.dump({"engine": result.engine_stats, "duration": result.duration}, f)
-        return result
-    S.Session.run = run
-    return main(rest)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["--child"] or len(sys.argv) < 3:
-        sys.exit("usage: python -m veil.benchcmd --child STATS VEIL-ARGS (used by veil bench)")
-    sys.exit(_child(sys.argv[2:]))

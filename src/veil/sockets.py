@@ -620,19 +620,5 @@ def format_table(entries: List[Dict[str, object]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def cmd_sockets(argv) -> int:
-    import argparse
-    p = argparse.ArgumentParser(prog="veil sockets",
-                                description="Print a socket table written by veil run --sockets-out.")
-    p.add_argument("file")
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    a = p.parse_args(argv)
-    doc = load_table(a.file)
-    if a.format == "json":
-        print(json.dumps(doc, indent=1))
-    else:
-        print(format_table(doc["sockets"]))
-    return 0
-
 _ENTER_HANDLERS = {"poll": SocketTable._poll, "ppoll": SocketTable._poll,
                    "select": SocketTable._select, "pselect6": SocketTable._select}

@@ -42,6 +42,25 @@ def only_signals(writer, signals: Set[int]):
     return OnlySignals(writer, signals)
 
 
+def parse_signal_set(spec: str) -> Set[int]:
+    """strace's -e signal=SET: names (SIGCHLD or CHLD) or numbers, "all", "none",
+    comma separated, "!" in front for every signal but these.  UsageError if bad."""
+    from ..errors import UsageError
+    from ..policy import parse_signal
+    text = spec.strip()
+    negate = text.startswith("!")
+    tokens = [t.strip() for t in text.lstrip("!").split(",") if t.strip()]
+    if not tokens:
+        raise UsageError(f"invalid -e signal={spec!r}: an empty set")
+    chosen: Set[int] = set()
+    for t in tokens:
+        if t == "all":
+            chosen |= set(range(1, 65))
+        elif t != "none":
+            chosen.add(parse_signal(t, "-e signal"))
+    return set(range(1, 65)) - chosen if negate else chosen
+
+
 def death_line(command: str, result) -> Optional[str]:
     """The line a shell would print for a program killed by a signal (bash:
     "Segmentation fault (core dumped)"; nothing for SIGINT and SIGPIPE).  veil

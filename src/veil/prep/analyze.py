@@ -1,15 +1,12 @@
-"""``veil prep analyze BINARY [--json]``: what a program is and what it needs to run."""
+"""What a program is and what it needs to run (``veil prep analyze BINARY [--json]``,
+veil.cli.prep, prints it)."""
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import stat
-import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from . import OneLineParser
 from ..errors import UsageError
 from .elfheader import ElfError, ElfIdent, check_elf
 from .elfinfo import (CANARY_SYMBOLS, DF_1_NOW, DF_1_PIE, DF_BIND_NOW, FORTIFIED, PF_X,
@@ -141,23 +138,3 @@ def format_text(result: Dict[str, Any]) -> str:
                  f"canary {_yes(h['canary'])}, PIE {_yes(h['pie'])}, "
                  f"FORTIFY {_yes(h['fortify'])}")
     return "\n".join(lines)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="veil prep analyze", description=(
-        "Describe an ELF program: class, machine, type, interpreter, the needed libraries "
-        "resolved as the dynamic loader would, symbol versions, setuid bits and hardening."))
-    p.add_argument("binary", metavar="BINARY", help="the ELF file to analyze")
-    p.add_argument("--json", action="store_true", help="print one JSON object (docs/PREP.md)")
-    return p
-
-
-def cmd_analyze(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(list(argv))
-    result = analyze(args.binary)
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(format_text(result))
-    return 0

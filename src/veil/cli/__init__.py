@@ -1,0 +1,88 @@
+"""The ``veil`` command line: one module per command (veil.cli.trace, .run, .show,
+.sockets, .prep, .bench, .syscalls), what several share in veil.cli.common.
+
+Only this package (and ``python -m veil``) imports it: the library never does.
+A command's module is imported when the command runs, so ``veil -V`` and a
+usage error cost no more than Python's start-up.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Callable, Dict, NamedTuple, Optional, Sequence
+
+from ..errors import VeilError
+
+
+class Command(NamedTuple):
+    module: str      # relative to veil.cli
+    function: str    # cmd_NAME(argv) -> exit status
+    summary: str     # the line `veil --help` shows
+
+    def load(self) -> Callable[[Sequence[str]], int]:
+        return getattr(importlib.import_module(self.module, __name__), self.function)
+
+
+COMMANDS: Dict[str, Command] = {
+    "trace": Command(".trace", "cmd_trace",
+                     "trace the system calls of a program (strace's flags)"),
+    "run": Command(".run", "cmd_run",
+                   "run a program confined: layout, identity, network rules, policies"),
+    "show": Command(".show", "cmd_show",
+                    "render a trace file (veil trace --format binary) as text, JSON or Perfetto"),
+    "sockets": Command(".sockets", "cmd_sockets",
+                       "print a socket table written by veil run --sockets-out"),
+    "prep": Command(".prep", "cmd_prep",
+                    "analyze a program, or pack it with what it uses into a bundle"),
+    "bench": Command(".bench", "cmd_bench",
+                     "measure what veil costs a command, beside native, strace and PRoot"),
+    "syscalls": Command(".syscalls", "cmd_syscalls",
+                        "list the syscalls a -e trace= set selects"),
+}
+
+
+def usage() -> str:
+    """What ``veil --help`` prints."""
+    options = {"-h, --help": "this list; veil COMMAND --help: a command's options",
+               "-V, --version": "print veil's version"}
+    width = max(map(len, [*COMMANDS, *options]))
+    lines = ["usage: veil COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items()]
+    lines += ["", "options:"]
+    lines += [f"  {flags:<{width}}  {text}" for flags, text in options.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from .. import __version__
+        print(f"veil {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        print(f"veil: unknown command {name!r}; commands: {', '.join(COMMANDS)} "
+              f"(veil --help for usage)", file=sys.stderr)
+        return 2
+    try:
+        return command.load()(rest)
+    except VeilError as e:
+        print(f"veil: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+    except OSError as e:
+        # the kernel refused veil itself (ptrace, seccomp, a file): one line, no traceback
+        what = f"{e.filename}: {e.strerror}" if e.filename else e.strerror or str(e)
+        print(f"veil: {what}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
