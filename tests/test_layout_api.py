@@ -46,7 +46,7 @@ argv = ["/bin/sh", "-c", "pwd; cat /etc/os-release; cat /etc/guest-only-file || 
                         "--set", "environment.cwd=/nonexistent"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
-    assert r.stderr.strip() == "veil: -w /nonexistent: no such directory in the guest"
+    assert r.stderr.strip() == f"veil: {prof}: [environment] cwd: /nonexistent: no such directory in the guest"
 
 
 def test_bad_profile_names_key_and_line(tmp_path):

@@ -50,21 +50,21 @@ def _endpoint(text: str, spec: str) -> Tuple[str, Optional[int]]:
     try:
         ip = str(ipaddress.ip_address(host))
     except ValueError:
-        raise UsageError(f"invalid --net-map {spec!r}: {host!r} is not an IP address") from None
+        raise UsageError(f"invalid address map {spec!r}: {host!r} is not an IP address") from None
     if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise UsageError(f"invalid --net-map {spec!r}: {port!r} is not a port")
+        raise UsageError(f"invalid address map {spec!r}: {port!r} is not a port")
     return ip, int(port) if port else None
 
 
 def parse_net_map(spec: str) -> NetMap:
     virt, eq, host = spec.partition("=")
     if not eq:
-        raise UsageError(f"invalid --net-map {spec!r}: use VIRT_IP[:PORT]=HOST_IP[:PORT]")
+        raise UsageError(f"invalid address map {spec!r}: use VIRT_IP[:PORT]=HOST_IP[:PORT]")
     (vip, vport), (hip, hport) = _endpoint(virt, spec), _endpoint(host, spec)
     if ipaddress.ip_address(vip).version != ipaddress.ip_address(hip).version:
-        raise UsageError(f"invalid --net-map {spec!r}: both sides must be IPv4 or both IPv6")
+        raise UsageError(f"invalid address map {spec!r}: both sides must be IPv4 or both IPv6")
     if hport is not None and vport is None:
-        raise UsageError(f"invalid --net-map {spec!r}: a host port needs a virtual port")
+        raise UsageError(f"invalid address map {spec!r}: a host port needs a virtual port")
     return NetMap(vip, vport, hip, hport)
 
 

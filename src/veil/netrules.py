@@ -40,7 +40,7 @@ class NetRule:
 
 
 def parse_rule(spec: str, allow: bool) -> NetRule:
-    flag = "--net-allow" if allow else "--net-deny"
+    flag = "allow rule" if allow else "deny rule"
     body, eq, err_name = spec.partition("=")
     err = DEFAULT_ERRNO
     if eq:

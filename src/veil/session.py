@@ -26,6 +26,7 @@ from . import filter as bpf
 from . import records as R
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
+from .spec.checks import SpecError
 from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO_API,
                      UFFDIO_REGISTER, GuestTree, translated_calls)
 from .layout import action_fields as layout_action_fields
@@ -268,8 +269,8 @@ class Session:
                 self.observers = [OnlyCalls(o, set(self.traced)) for o in self.observers]
             self.observers.append(self.sockets)
         if layout is not None and not self.seccomp:
-            raise VeilError("a layout (-r/-b) needs the seccomp filter: drop --no-seccomp, "
-                            "and run the program under veil rather than attach to it")
+            raise SpecError("observation", "seccomp", "a layout needs the seccomp filter "
+                            "(and a program veil starts, not one it attaches to)")
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
@@ -584,7 +585,7 @@ class Session:
             return host, guest
         if self.layout.cwd_is_guess:
             return eng.layout_resolve("/")
-        raise VeilError(f"-w {self.cwd}: no such directory in the guest")
+        raise SpecError("environment", "cwd", "no such directory in the guest", value=self.cwd)
 
     def start(self) -> None:
         binds = self._configure_layout() if self.layout is not None else []
@@ -772,17 +773,21 @@ class Session:
     def dispatch(self, stop: Stop) -> Verdict:
         """The verdict of the hooks on a stop: the first that is not Allow wins.
         A hook that raises fails closed: its exception propagates (run() kills
-        every tracee first), with a note naming the hook and the stop."""
+        every tracee first), with a note naming the hook and the stop.  A veil
+        error in a hook (a verdict made with a bad value) or an answer that is
+        not a verdict becomes one VeilError naming the hook."""
         for hook in self._hooks.get((stop.nr, stop.phase), ()):
             try:
                 v = hook(stop)
+            except VeilError as e:
+                raise VeilError(f"{_hook_where(hook, stop)}: {e}") from None
             except Exception as e:
-                if hasattr(e, "add_note"):  # Python 3.11+
-                    name = getattr(hook, "__qualname__", repr(hook))
-                    e.add_note(f"veil: raised by hook {name} at {stop.phase} of {stop.name} "
-                               f"(pid {stop.pid}); the tracees were killed")
+                e.add_note(f"veil: raised by {_hook_where(hook, stop)}; the tracees were killed")
                 raise
             if v is not None and not isinstance(v, Allow):
+                if not isinstance(v, (Deny, Emulate, Kill, Rewrite, Inject)):
+                    raise VeilError(f"{_hook_where(hook, stop)}: returned {v!r}, not a verdict "
+                                    f"(Allow, Deny, Emulate, Kill, Rewrite, Inject or None)")
                 return v
         return None
 
@@ -891,6 +896,11 @@ class Session:
         return Result(128 + sig, status, sig, os.WCOREDUMP(status), duration, eng.stats())
 
 
+def _hook_where(hook: Hook, stop: Stop) -> str:
+    name = getattr(hook, "__qualname__", None) or repr(hook)
+    return f"hook {name} at {stop.phase} of {stop.name} (pid {stop.pid})"
+
+
 def _pack_sockaddr(host: str, port: int) -> bytes:
     """struct sockaddr_in / sockaddr_in6 for (host, port)."""
     import ipaddress
@@ -909,7 +919,8 @@ def _parse_affinity(value: Union[str, int]) -> int:
     try:
         cpu = int(value)
     except (TypeError, ValueError):
-        raise VeilError(f"invalid --affinity value {value!r}: use auto, off or a CPU number") from None
+        raise SpecError("observation", "affinity", f"expected auto, off or a CPU number, "
+                        f"got {value!r}") from None
     if cpu < 0 or cpu not in os.sched_getaffinity(0):
-        raise VeilError(f"invalid --affinity value {value!r}: CPU {cpu} is not available")
+        raise SpecError("observation", "affinity", f"CPU {cpu} is not available", value=str(value))
     return cpu

@@ -153,25 +153,25 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         raise UsageError("give -0 or -i, not both")
     given = {
         "environment": dict(env=_pairs(args.env, "--env", "NAME=VALUE"), unset=args.unset,
-                            clear_env=args.clear_env, cwd=args.cwd, umask=args.umask,
+                            clear_env=args.clear_env or None, cwd=args.cwd, umask=args.umask,
                             rlimits=_pairs(args.rlimit, "--rlimit", "NAME=SOFT[:HARD]"),
                             argv0=args.argv0),
         "layout": dict(root=args.layout_root or args.layout_root_binds, binds=args.binds,
                        hidden=args.hidden, readonly=args.readonly,
-                       private_tmp=args.private_tmp, keep_tmp=args.keep_tmp),
+                       private_tmp=args.private_tmp or None, keep_tmp=args.keep_tmp or None),
         "system": dict(hostname=args.hostname, domainname=args.domainname,
                        sysname=args.sysname, kernel_release=args.kernel_release,
                        kernel_version=args.kernel_version, machine=args.machine,
                        cpus=args.cpus, ownership_db=args.ownership_db),
         "network": dict(allow=args.net_allow, deny=args.net_deny, default=args.net_default,
                         map=args.net_map),
-        "security": dict(strict=args.strict, deny=args.deny, seccomp_profile=args.seccomp_profile,
+        "security": dict(strict=args.strict or None, deny=args.deny, seccomp_profile=args.seccomp_profile,
                          policy=args.policy,
                          inject=[e.partition("=")[2] for e in args.exprs
                                  if e.partition("=")[0].strip() == "inject"]),
         "observation": dict(output=args.output, trace=args.trace if args.output else None,
                             sockets_out=args.sockets_out, capture_bytes=args.capture_bytes,
-                            seccomp=args.seccomp, affinity=args.affinity),
+                            seccomp=None if args.seccomp else False, affinity=args.affinity),
     }
     if args.layout_root_binds:
         home = os.environ.get("HOME")
@@ -181,11 +181,7 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         given["system"]["fake_root"] = True
     elif args.ids:
         given["system"]["uid"], given["system"]["gid"] = parse_ids(args.ids)
-    if not args.seccomp:
-        given["observation"]["seccomp"] = False
-    defaults = (None, False, [], {})
-    return {name: {k: v for k, v in keys.items() if not any(v is d or v == d and type(v) is type(d)
-                                                              for d in defaults)}
+    return {name: {k: v for k, v in keys.items() if v is not None and v != [] and v != {}}
             for name, keys in given.items()}
 
 
