@@ -17,8 +17,6 @@ SRC = Path(veil.__file__).resolve().parent          # src/veil
 # stdlib modules imported under a private alias (import errno as _errno) are not names
 # taken from another module; _veil_c is the C accelerator, built by cffi
 ALLOWED_PRIVATE = {"_veil_c"}
-# issue 16: being rewritten by others; runcmd.py becomes veil/cli/run.py
-BEING_MOVED = {"session.py", "runcmd.py", "api.py", "profile.py", "layout.py"}
 
 
 def test_help_lists_every_command():
@@ -50,9 +48,7 @@ def test_unknown_command_is_one_line():
 
 @pytest.mark.parametrize("argv", [
     ["trace", "--bogus-option", "--", "true"],
-    pytest.param(["run", "--bogus-option", "--", "true"], marks=pytest.mark.xfail(
-        strict=False, reason="issue 16: veil run's parser moves to veil/cli/run.py "
-                             "(VeilArgumentParser) in the run rewrite")),
+    ["run", "--bogus-option", "--", "true"],
     ["show", "--bogus-option", "f.veil"],
     ["sockets", "--bogus-option", "t.json"],
     ["prep", "analyze", "--bogus-option", "/bin/true"],
@@ -118,6 +114,23 @@ def _rel(path: Path) -> str:
     return path.relative_to(SRC).as_posix()
 
 
+def test_imports_are_resolved(tmp_path):
+    """The checks below see relative imports, imports inside functions, and
+    ``from . import cli``."""
+    fake = tmp_path / "fake.py"
+    fake.write_text("from ..cli import main\n"
+                    "def f():\n    from ..cli.common import parse_exprs\n"
+                    "    from .. import cli\n    from ..policy import _hidden\n"
+                    "import veil.cli.trace\nimport errno as _errno\n")
+    found = [(target, names) for _, target, names in _imports(fake, "veil.prep.fake")]
+    assert ("veil.cli", ["main"]) in found
+    assert ("veil.cli.common", ["parse_exprs"]) in found
+    assert ("veil.cli", []) in found                      # from .. import cli
+    assert ("veil.policy", ["_hidden"]) in found
+    assert ("veil.cli.trace", []) in found
+    assert ("errno", []) in found
+
+
 def test_modules_found():
     mods = dict((m, p) for p, m in _modules())
     assert "veil.cli" in mods and "veil.cli.common" in mods and "veil.session" in mods
@@ -129,34 +142,20 @@ def test_no_library_module_imports_the_command_line():
         rel = _rel(path)
         if module == "veil.cli" or module.startswith("veil.cli.") or rel == "__main__.py":
             continue
-        if rel == "runcmd.py":   # issue 16: becomes veil/cli/run.py
-            continue
         for line, target, _ in _imports(path, module):
             if target == "veil.cli" or target.startswith("veil.cli."):
                 bad.append(f"{rel}:{line}: imports {target}")
     assert not bad, "\n".join(bad)
 
 
-def _private_imports(skip=frozenset()) -> List[str]:
+def test_no_private_names_across_modules():
+    """``from X import _name`` (absolute or relative, anywhere in a module): a
+    private name is its module's own.  ``import errno as _errno`` is not one."""
     bad = []
     for path, module in _modules():
-        rel = _rel(path)
-        if rel in skip:
-            continue
         for line, target, names in _imports(path, module):
             for name in names:
                 if (name.startswith("_") and not name.startswith("__")
                         and name not in ALLOWED_PRIVATE):
-                    bad.append(f"{rel}:{line}: from {target} import {name}")
-    return bad
-
-
-def test_no_private_names_across_modules_outside_the_moving_ones():
-    bad = _private_imports(skip=BEING_MOVED)
-    assert not bad, "\n".join(bad)
-
-
-@pytest.mark.xfail(strict=False, reason="issue 16: being moved")
-def test_no_private_names_across_modules():
-    bad = _private_imports()
+                    bad.append(f"{_rel(path)}:{line}: from {target} import {name}")
     assert not bad, "\n".join(bad)
