@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .api import run, trace
+from .version import VERSION
 from .errors import CommandNotFound, UsageError, VeilError
 from .policy import Arg, Policy
 from .observers import Observer, SyscallStats
@@ -15,4 +16,4 @@ __all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observ
            "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError",
            "CommandNotFound", "RunSpec", "Environment", "Layout", "System", "Network", "Security",
            "Observation", "Bind", "SpecError"]
-__version__ = "0.1.0"
+__version__ = VERSION

@@ -105,7 +105,7 @@ def build_header(*, argv: Sequence[str] = (), attach_pids: Sequence[int] = (),
                  start_ns: Optional[int] = None, cwd: Optional[str] = None,
                  chunk_size: int = CHUNK_SIZE, raw: Iterable[int] = ()) -> bytes:
     """The file header (binformat.Header): what was traced, how, and where."""
-    from .. import __version__
+    from ..version import VERSION as __version__
     flags = ((FLAG_FOLLOW if follow else 0) | (FLAG_DECORATE_FDS if decorate_fds else 0)
              | (FLAG_SECCOMP if seccomp else 0) | (FLAG_ATTACH if attach_pids else 0))
     body = b"".join([

@@ -1,8 +1,9 @@
 """The builder: a RunSpec becomes a configured Session, with every protection.
 
 ``veil run``, ``veil run BUNDLE``, ``veil.run(spec=...)``, ``Session(spec=...)``,
-the pytest plugin and ``veil prep pack``'s learning run all come here, so a run
-started from Python is exactly as confined as the same run from the shell.
+the pytest plugin and ``veil prep pack``'s learning run all come here (through
+``Session(spec=...)``, which calls ``session_options`` and ``configure``), so a
+run started from Python is exactly as confined as the same run from the shell.
 
 Errors about the host (a root that does not exist, a bind source that is
 missing) are SpecErrors naming the key; the command line names its flag.
@@ -184,15 +185,6 @@ def _sockets_file(session: "Session", path: str) -> None:
         before = signal.signal(signal.SIGUSR1,
                                lambda signum, frame: session.request_snapshot(write_snapshot))
         session.at_end(lambda: signal.signal(signal.SIGUSR1, before))
-
-
-def build_session(spec: RunSpec, argv: Optional[Sequence[str]] = None, *,
-                  policies: Sequence[Any] = (), **options: Any) -> "Session":
-    """A Session for ``spec`` (``argv``: else the spec's own), with every protection
-    the spec calls for; ``options`` are Session's other arguments (observers,
-    stdin/stdout/stderr, ...)."""
-    from ..session import Session
-    return Session(argv, spec=spec, policies=policies, **options)
 
 
 def command_of(spec: RunSpec, argv: Optional[Sequence[str]]) -> List[str]:

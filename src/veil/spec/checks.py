@@ -8,7 +8,7 @@ Checks are idempotent: a canonical value passes unchanged.
 """
 from __future__ import annotations
 
-import errno as _errno
+import json
 import os
 import re
 import resource
@@ -46,11 +46,36 @@ Check = Callable[[Any, str], Any]
 
 def show(value: Any) -> str:
     """A value as TOML would write it (for messages)."""
-    from .toml import toml_value
     try:
         return toml_value(value)
     except TypeError:
         return str(value)
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _quote(name)
+
+
+def toml_value(value: Any) -> str:
+    """A value in TOML's notation (a Bind as its inline table)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, str)):
+        return str(value) if isinstance(value, int) else _quote(value)
+    if isinstance(value, Bind):
+        return toml_value({"host": value.host, "guest": value.guest, "readonly": value.readonly})
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        items = [toml_value(v) for v in value]
+        if len(items) <= 3 and sum(map(len, items)) < 60:
+            return "[" + ", ".join(items) + "]"
+        return "[\n" + "".join(f"    {item},\n" for item in items) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
 def _expect(ok: bool, what: str, value: Any) -> None:
@@ -276,12 +301,3 @@ def check(section: str, key: str, value: Any, base: str = "") -> Any:
         return checker(value, base)
     except Bad as e:
         raise SpecError(section, key, str(e), e.sub) from None
-
-
-def check_errno(value: Any) -> int:
-    """An errno number 1..4095 or a name (ECONNREFUSED)."""
-    if is_int(value) and 0 < value <= 4095:
-        return value
-    if isinstance(value, str) and isinstance(getattr(_errno, value.upper(), None), int):
-        return getattr(_errno, value.upper())
-    raise Bad(f"expected an errno name or 1..4095, got {show(value)}")

@@ -9,12 +9,14 @@ SpecError naming its key.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
+from ..errors import UsageError
 from ..layout import Bind
-from . import checks
+from . import checks, toml
 from .checks import SpecError
 
 
@@ -204,22 +206,28 @@ class RunSpec:
                                 f"got {type(value).__name__}")
 
     @classmethod
-    def from_profile(cls, path: str, overrides: Sequence[str] = ()) -> "RunSpec":
-        """Read a profile (TOML); ``overrides`` are ``SECTION.KEY=VALUE`` (``--set``)."""
-        from .toml import load_profile
-        return load_profile(path, overrides)
+    def from_profile(cls, path: str, overrides: Sequence[str] = (),
+                     bundle: Optional[str] = None) -> "RunSpec":
+        """Read a profile (TOML); ``overrides`` are ``SECTION.KEY=VALUE`` (``--set``).
+        Errors (UsageError) name the file, the line and the key."""
+        def make(values: Mapping[str, Mapping[str, Any]], source: str) -> "RunSpec":
+            return cls(**{name: SECTIONS[name](**keys) for name, keys in values.items()},
+                       source=source, bundle=bundle)
+        return toml.load_profile(path, overrides, make)
 
     @classmethod
     def from_bundle(cls, directory: str, overrides: Sequence[str] = ()) -> "RunSpec":
         """A bundle made by ``veil prep pack``: its profile, paths relative to it."""
-        from .toml import load_bundle
-        return load_bundle(directory, overrides)
+        profile = os.path.join(directory, "profile.toml")
+        if not os.path.isfile(profile):
+            raise UsageError(f"{directory}: not a bundle (no profile.toml in the directory)")
+        return cls.from_profile(profile, overrides, bundle=directory)
 
     def to_profile(self, relative_to: Optional[str] = None) -> str:
         """The spec as a profile (TOML); host paths under ``relative_to`` are written
         relative to it."""
-        from .toml import dump_profile
-        return dump_profile(self, relative_to)
+        return toml.dump_profile({name: getattr(self, name).given() for name in SECTIONS},
+                                 relative_to)
 
     def replace(self, **sections: Any) -> "RunSpec":
         """A copy with sections replaced; a mapping updates the section's keys:

@@ -9,17 +9,15 @@ list replaces the file's list.  Errors name the file, the line and the key.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError
 from ..layout import Bind
 from . import checks
 from .checks import SCHEMA, TABLES, SpecError
-from .model import SECTIONS, RunSpec
 
 # profiles written before [network] existed kept its keys in [security]
 _LEGACY = {("security", "net_allow"): ("network", "allow"),
@@ -108,8 +106,11 @@ def _read(path: str) -> Tuple[str, Dict[str, Any]]:
         raise UsageError(f"{where}: invalid TOML: {detail}") from None
 
 
-def load_profile(path: str, overrides: Sequence[str] = (), bundle: Optional[str] = None) -> RunSpec:
-    """Read and check a profile (or BUNDLE/profile.toml), then apply ``--set`` overrides."""
+def load_profile(path: str, overrides: Sequence[str], make: Callable[[Dict[str, Dict[str, Any]]], Any]
+                 ) -> Any:
+    """Read and check a profile (or BUNDLE/profile.toml), apply ``--set`` overrides,
+    and return ``make(values)`` (values: section -> key -> canonical value); a
+    SpecError from ``make`` is reported at the line of its key."""
     if os.path.isdir(path):
         path = os.path.join(path, "profile.toml")
     text, data = _read(path)
@@ -130,7 +131,7 @@ def load_profile(path: str, overrides: Sequence[str] = (), bundle: Optional[str]
             raise fail((section,), f"expected a table, got {checks.show(table)}")
     sets.update((_parse_set(item, data), item) for item in overrides)
     base = os.path.dirname(os.path.abspath(path))
-    values: Dict[str, Dict[str, Any]] = {name: {} for name in SECTIONS}
+    values: Dict[str, Dict[str, Any]] = {name: {} for name in SCHEMA}
     for section, table in data.items():
         for key, value in table.items():
             target = _schema_key(section, key)
@@ -145,49 +146,15 @@ def load_profile(path: str, overrides: Sequence[str] = (), bundle: Optional[str]
                 nested = e.sub.startswith(".")
                 raise fail((section, key) + ((e.sub[1:],) if nested else ()), e.message,
                            "" if nested else e.sub) from None
-    sections = {}
-    for name, cls in SECTIONS.items():
-        try:
-            sections[name] = cls(**values[name])
-        except SpecError as e:
-            raise fail(written.get((e.section, e.key), (e.section, e.key)), e.message) from None
-    return RunSpec(**sections, source=path, bundle=bundle)
+    try:
+        return make(values, path)
+    except SpecError as e:
+        raise fail(written.get((e.section, e.key), (e.section, e.key)), e.message) from None
 
 
-def load_bundle(directory: str, overrides: Sequence[str] = ()) -> RunSpec:
-    profile = os.path.join(directory, "profile.toml")
-    if not os.path.isfile(profile):
-        raise UsageError(f"{directory}: not a bundle (no profile.toml in the directory)")
-    return load_profile(profile, overrides, bundle=directory)
-
-
-def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _quote(name)
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, str)):
-        return str(value) if isinstance(value, int) else _quote(value)
-    if isinstance(value, Bind):
-        return toml_value({"host": value.host, "guest": value.guest, "readonly": value.readonly})
-    if hasattr(value, "items"):
-        return "{ " + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, (list, tuple)):
-        items = [toml_value(v) for v in value]
-        if len(items) <= 3 and sum(map(len, items)) < 60:
-            return "[" + ", ".join(items) + "]"
-        return "[\n" + "".join(f"    {item},\n" for item in items) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def dump_profile(spec: RunSpec, relative_to: Optional[str] = None) -> str:
-    """The spec as TOML; host paths under ``relative_to`` are written relative to it."""
+def dump_profile(sections: Dict[str, Dict[str, Any]], relative_to: Optional[str] = None) -> str:
+    """Sections (name -> the keys given) as TOML; host paths under ``relative_to``
+    are written relative to it."""
     def rel(path: str) -> str:
         if relative_to is None or not os.path.isabs(path):
             return path
@@ -195,8 +162,8 @@ def dump_profile(spec: RunSpec, relative_to: Optional[str] = None) -> str:
         return os.path.relpath(path, base) if os.path.commonpath([base, path]) == base else path
 
     out: List[str] = []
-    for section in SECTIONS:
-        values = getattr(spec, section).given()
+    for section, values in sections.items():
+        values = dict(values)
         for key, value in values.items():
             if key == "binds":
                 values[key] = [Bind(rel(b.host), b.guest, b.readonly) for b in value]
@@ -209,10 +176,10 @@ def dump_profile(spec: RunSpec, relative_to: Optional[str] = None) -> str:
         if not values:
             continue
         out.append(f"[{section}]")
-        out += [f"{k} = {toml_value(v)}" for k, v in values.items() if not hasattr(v, "items")]
+        out += [f"{k} = {checks.toml_value(v)}" for k, v in values.items() if not hasattr(v, "items")]
         for k, table in values.items():
             if hasattr(table, "items"):
                 out += ["", f"[{section}.{k}]"]
-                out += [f"{_key(n)} = {toml_value(v)}" for n, v in table.items()]
+                out += [f"{checks.toml_key(n)} = {checks.toml_value(v)}" for n, v in table.items()]
         out.append("")
     return "\n".join(out)
