@@ -23,3 +23,11 @@ class CommandNotFound(VeilError):
         self.command = command
         self.exit_code = exit_code
 
+
+
+class VerdictError(VeilError):
+    """A verdict or a rule made with a value veil cannot carry out (an unknown
+    errno name, a signal out of range, ...): raised where it is made, so the
+    traceback (and, inside a hook, the note naming the hook) points at it."""
+
+    exit_code = 2

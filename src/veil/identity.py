@@ -103,7 +103,7 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], ident: Ident
     by veil: opening one opens a file veil wrote with the virtual content."""
     import os
     import tempfile
-    from .policy import _path_of
+    from .policy import path_of
 
     def hostname() -> str:
         return (state["nodename"] or os.uname().nodename) + "\n"
@@ -144,7 +144,7 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], ident: Ident
 
     @policy.on_enter("open", "openat", "openat2")
     def serve(call: Stop) -> Verdict:
-        path = _path_of(call)
+        path = path_of(call)
         if path is None:
             return None
         make = files.get(os.path.normpath(path))

@@ -9,9 +9,13 @@ that compile to the seccomp filter (no Python at run time).
             return veil.Deny(errno.EACCES)
 
     policy.deny("ptrace")                                   # in the filter
-    policy.deny("socket", errno=EAFNOSUPPORT, where=veil.Arg(0) == AF_INET6)
-    policy.inject("write", error=errno.ENOSPC, when="3..4")  # strace's -e inject=
+    policy.deny("socket", errno="EAFNOSUPPORT", where=veil.Arg(0) == AF_INET6)
+    policy.inject("write", error="ENOSPC", when="3..4")     # strace's -e inject=
     veil.run(["prog"], policy=policy)
+
+Every rule method checks its values when it is called (errnos as numbers or
+names, signals as numbers or names) and raises UsageError, one line, if one
+is wrong.
 """
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ import errno as _errno
 import fnmatch
 import os
 import re
-import signal as _signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -28,7 +31,7 @@ from .errors import UsageError
 from .filter import Cond
 from .stop import Stop
 from .syscalls.lookup import UnknownSyscallError, resolve_set
-from .verdicts import Inject, Verdict
+from .verdicts import Inject, Verdict, errno_number, register_value, signal_number
 
 Names = Union[str, Iterable[Union[str, int]]]
 MAX_DELAY = 86400.0 * 365  # seconds; time.sleep() overflows time_t far above this
@@ -82,9 +85,13 @@ def _conds(where) -> Tuple[Cond, ...]:
         return ()
     if isinstance(where, Cond):
         return (where,)
-    out = tuple(where)
+    try:
+        out = tuple(where)
+    except TypeError:
+        out = (where,)
     if not all(isinstance(c, Cond) for c in out):
-        raise TypeError("where= takes conditions such as veil.Arg(0) == 3")
+        raise UsageError("where= takes conditions such as veil.Arg(0) == 3, "
+                         f"not {where!r}")
     return out
 
 
@@ -92,12 +99,23 @@ def _nrs(names: Names) -> List[int]:
     try:
         if isinstance(names, str):
             return sorted(resolve_set(names))
+        if isinstance(names, int) and not isinstance(names, bool):
+            names = [names]
         out = set()
         for n in names:
-            out |= resolve_set(n) if isinstance(n, str) else {int(n)}
+            if isinstance(n, str):
+                out |= resolve_set(n)
+            elif isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+                out.add(int(n))
+            else:
+                raise UsageError(f"{n!r} is not a syscall: give names ('openat'), classes "
+                                 "('%file') or numbers")
         return sorted(out)
     except UnknownSyscallError as e:
         raise UsageError(str(e)) from None
+    except TypeError:
+        raise UsageError(f"{names!r} is not a syscall: give names ('openat'), classes "
+                         "('%file') or numbers") from None
 
 
 class When:
@@ -154,7 +172,7 @@ class InjectRule:
 
     def _selects(self, stop: Stop) -> bool:
         if self.path is not None:
-            path = _path_of(stop)
+            path = path_of(stop)
             if path is None or not fnmatch.fnmatchcase(path, self.path):
                 return False
         if self.fd is not None:
@@ -200,19 +218,27 @@ class Policy:
 
     def _hook(self, names, phase):
         if not names:
-            raise UsageError("name at least one syscall or class, e.g. on_enter('openat')")
+            raise UsageError(f"on_{phase}(): name at least one syscall or class, "
+                             f"e.g. @policy.on_{phase}('openat')")
+        if any(callable(n) for n in names):
+            raise UsageError(f"on_{phase} takes syscall names: @policy.on_{phase}('openat'), "
+                             f"not @policy.on_{phase}")
         nrs = _nrs(names)
 
         def register(fn: Hook) -> Hook:
+            if not callable(fn):
+                raise UsageError(f"on_{phase}(...) decorates a function (the hook), "
+                                 f"not {type(fn).__name__}")
             self.hooks.append((nrs, phase, fn))
             return fn
         return register
 
     # --- rules (settled without Python) ------------------------------------
-    def deny(self, names: Names, errno: int = _errno.EPERM, where=None) -> "Policy":
-        if not 0 <= errno <= 4095:
-            raise UsageError(f"invalid errno {errno}: must be 0..4095")
-        self.rules.append((_nrs(names), ("deny", errno), _conds(where)))
+    def deny(self, names: Names, errno: Union[int, str] = _errno.EPERM, where=None) -> "Policy":
+        """Fail these calls with ``errno`` (a number 0..4095 or a name such as
+        "EACCES"; 0 makes them return 0 without running), in the filter."""
+        err = parse_errno(errno, "errno", lowest=0)
+        self.rules.append((_nrs(names), ("deny", err), _conds(where)))
         return self
 
     def kill(self, names: Names, where=None) -> "Policy":
@@ -229,39 +255,53 @@ class Policy:
                delay_enter: float = 0.0, delay_exit: float = 0.0, when: Optional[str] = None,
                path: Optional[str] = None, fd: Optional[int] = None) -> "Policy":
         """Fault injection, as strace's ``-e inject=``: fail with ``error`` (errno
-        number or name), return ``retval`` without running, deliver ``signal``,
-        or delay entry/exit (seconds); on the invocations ``when`` selects,
-        optionally only where the path (or the file of the fd argument) matches
-        the glob ``path``, or the fd is ``fd``."""
-        err = _parse_errno(error) if error is not None else None
-        sig = _parse_signal(signal) if signal is not None else 0
+        number 1..4095 or name), return ``retval`` without running, deliver
+        ``signal`` (number 1..64 or name: "SIGUSR1", "USR1"), or delay
+        entry/exit (seconds); on the invocations ``when`` selects, optionally
+        only where the path (or the file of the fd argument) matches the glob
+        ``path``, or the fd is ``fd``."""
+        err = parse_errno(error, "error") if error is not None else None
+        sig = parse_signal(signal, "signal") if signal is not None else 0
         if err is not None and retval is not None:
             raise UsageError("inject: give error= or retval=, not both")
-        if err is None and retval is None and not sig and not delay_enter and not delay_exit:
-            raise UsageError("inject: give error=, retval=, signal=, delay_enter= or delay_exit=")
         if retval is not None:
-            if not -2**63 <= retval < 2**64:
-                raise UsageError(f"inject: retval={retval} does not fit in a 64-bit register")
-            retval = retval - 2**64 if retval >= 2**63 else retval  # as the register holds it
+            try:
+                retval = register_value(retval)  # signed, as the register holds it
+            except ValueError as e:
+                raise UsageError(f"inject: invalid retval={retval!r}: {e}") from None
+        delays = []
         for what, delay in (("delay_enter", delay_enter), ("delay_exit", delay_exit)):
-            if not 0 <= delay <= MAX_DELAY:
+            if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+                raise UsageError(f"inject: {what} is a number of seconds, not {delay!r}")
+            if not 0 <= delay <= MAX_DELAY:  # NaN fails too
                 raise UsageError(f"inject: {what} must be 0..{MAX_DELAY:.0f} seconds, not {delay}")
-        self.injects.append(InjectRule(_nrs(names), err, retval, sig, delay_enter, delay_exit,
+            delays.append(float(delay))
+        if err is None and retval is None and not sig and not any(delays):
+            raise UsageError("inject: give error=, retval=, signal=, delay_enter= or delay_exit=")
+        for what, value, kind in (("when", when, str), ("path", path, str), ("fd", fd, int)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+                raise UsageError(f"inject: {what} must be {'an int' if kind is int else 'a str'}, "
+                                 f"not {value!r}")
+        self.injects.append(InjectRule(_nrs(names), err, retval, sig, delays[0], delays[1],
                                        When(when), path, fd))
         return self
 
-    def deny_paths(self, patterns: Sequence[str], errno: int = _errno.EACCES) -> "Policy":
-        """Any call naming one of these paths fails with ``errno``.  Patterns are
-        absolute globs; ``/dir/**`` is the directory and everything below it.
-        Checked in C at the stop, on the path made absolute against the
-        caller's cwd or dirfd with symlinks resolved."""
-        self.path_rules.extend((p, errno, False) for p in patterns)
+    def deny_paths(self, patterns: Union[str, Sequence[str]],
+                   errno: Union[int, str] = _errno.EACCES) -> "Policy":
+        """Any call naming one of these paths fails with ``errno`` (a number
+        1..4095 or a name).  Patterns are absolute globs; ``/dir/**`` is the
+        directory and everything below it.  Checked in C at the stop, on the
+        path made absolute against the caller's cwd or dirfd with symlinks
+        resolved."""
+        err = parse_errno(errno, "errno")
+        self.path_rules.extend((p, err, False) for p in _patterns(patterns, "deny_paths"))
         return self
 
-    def readonly_paths(self, patterns: Sequence[str]) -> "Policy":
+    def readonly_paths(self, patterns: Union[str, Sequence[str]]) -> "Policy":
         """Writes under these paths (opens for writing, creating or truncating,
         unlink, rename, mkdir, chmod/chown, ...) fail with EROFS; reads work."""
-        self.path_rules.extend((p, _errno.EROFS, True) for p in patterns)
+        self.path_rules.extend((p, _errno.EROFS, True)
+                               for p in _patterns(patterns, "readonly_paths"))
         return self
 
     # --- applying ------------------------------------------------------------
@@ -283,7 +323,7 @@ class Policy:
             session.watch(nrs, fn, phase)
 
 
-def _path_of(stop: Stop) -> Optional[str]:
+def path_of(stop: Stop) -> Optional[str]:
     """The path a call names, or the file its fd argument refers to (read
     from /proc while the caller is stopped, so it is the fd's file now)."""
     try:
@@ -307,31 +347,30 @@ def _sleeper(seconds: float) -> Hook:
     return sleep_at_exit
 
 
-def _parse_errno(e: Union[int, str]) -> int:
-    if isinstance(e, int):
-        if not 0 < e <= 4095:
-            raise UsageError(f"invalid errno {e}: must be 1..4095")
-        return e
-    value = getattr(_errno, e, None) if e.isupper() else None
-    if not isinstance(value, int):
-        if e.isdigit():
-            return _parse_errno(int(e))
-        raise UsageError(f"unknown error name {e!r} (use e.g. ENOSPC or a number)")
-    return value
+def _patterns(patterns: Union[str, Sequence[str]], method: str) -> List[str]:
+    out = [patterns] if isinstance(patterns, str) else list(patterns)
+    for p in out:
+        if not isinstance(p, str) or not p.startswith("/"):
+            raise UsageError(f"{method}: {p!r} is not an absolute path or glob")
+    return out
 
 
-def _parse_signal(s: Union[int, str]) -> int:
-    if isinstance(s, int):
-        if not 0 < s < 65:
-            raise UsageError(f"invalid signal {s}")
-        return s
-    if s.isascii() and s.isdigit():
-        return _parse_signal(int(s))
-    name = s if s.startswith("SIG") else "SIG" + s
+def parse_errno(e: Union[int, str], key: str = "error", lowest: int = 1) -> int:
+    """An errno from a number or a name, as strace's ``error=`` takes it:
+    28, "28", "ENOSPC", "enospc" -> 28 (lowest..4095); UsageError naming ``key``."""
     try:
-        return int(_signal.Signals[name])
-    except KeyError:
-        raise UsageError(f"unknown signal {s!r}") from None
+        return errno_number(e, lowest)
+    except ValueError as reason:
+        raise UsageError(f"invalid {key}={e!r}: {reason}") from None
+
+
+def parse_signal(s: Union[int, str], key: str = "signal") -> int:
+    """A signal from a number 1..64 or a name: 10, "10", "SIGUSR1", "USR1",
+    "usr1" -> 10; UsageError naming ``key``."""
+    try:
+        return signal_number(s)
+    except ValueError as reason:
+        raise UsageError(f"invalid {key}={s!r}: {reason}") from None
 
 
 def parse_inject(spec: str) -> Tuple[str, Dict[str, object]]:
