@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .api import run, trace
 from .version import VERSION
-from .errors import CommandNotFound, UsageError, VeilError
+from .errors import CommandNotFound, UsageError, VeilError, VerdictError
 from .policy import Arg, Policy
 from .observers import Observer, SyscallStats
 from .session import Result, Session
@@ -13,7 +13,7 @@ from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
 
 __all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observer", "SyscallStats", "Allow", "ALLOW",
-           "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError",
+           "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError", "VerdictError",
            "CommandNotFound", "RunSpec", "Environment", "Layout", "System", "Network", "Security",
            "Observation", "Bind", "SpecError"]
 __version__ = VERSION

@@ -780,7 +780,7 @@ class Session:
             try:
                 v = hook(stop)
             except VeilError as e:
-                raise VeilError(f"{_hook_where(hook, stop)}: {e}") from None
+                raise VeilError(f"{_hook_where(hook, stop, e)}: {e}") from None
             except Exception as e:
                 e.add_note(f"veil: raised by {_hook_where(hook, stop)}; the tracees were killed")
                 raise
@@ -896,9 +896,19 @@ class Session:
         return Result(128 + sig, status, sig, os.WCOREDUMP(status), duration, eng.stats())
 
 
-def _hook_where(hook: Hook, stop: Stop) -> str:
+def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -> str:
+    """``FILE:LINE: hook NAME at enter of openat (pid N)``: the line of the hook's
+    file where ``error`` was raised, if any."""
+    import traceback
     name = getattr(hook, "__qualname__", None) or repr(hook)
-    return f"hook {name} at {stop.phase} of {stop.name} (pid {stop.pid})"
+    where = ""
+    code = getattr(hook, "__code__", None)
+    if error is not None and code is not None:
+        lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+                 if f.filename == code.co_filename]
+        if lines:
+            where = f"{code.co_filename}:{lines[-1]}: "
+    return f"{where}hook {name} at {stop.phase} of {stop.name} (pid {stop.pid})"
 
 
 def _pack_sockaddr(host: str, port: int) -> bytes:
