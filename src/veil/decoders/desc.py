@@ -7,6 +7,7 @@ from .. import records as R
 from . import capture
 from .common import DecodeError, array, flags, ptr, s32, signal_name, sigset, u32, unpack, xval
 from .fs import open_flags, seek_whence
+from .kinds import fd_decoration, fmt_fd, format_arg
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, special_ret, struct
 
 # --- fcntl -------------------------------------------------------------------
@@ -64,7 +65,6 @@ _FCNTL_NOARG = {1, 3, 9, 11, 1025, 1032, 1034, 17, 1035, 1037}
 
 @special("fcntl")
 def _fcntl(call, ctx):
-    from . import fmt_fd
     cmd = u32(call.args[1])
     out = [fmt_fd(call.args[0], call, ctx), fcntl_cmd(cmd)]
     arg = call.args[2]
@@ -125,7 +125,6 @@ def _fcntl_ret(call, ctx):
     if cmd == 11:
         return f"{ret} ({signal_name(ret)})" if ret else "0"
     if cmd in (0, 1030):
-        from . import fmt_fd
         return fmt_fd(ret, call, ctx, R.CAP_RESULT)
     return None
 
@@ -278,7 +277,6 @@ EXTRA_CAPTURES["ioctl"] = {2: capture.inout(64)}
 
 @special("ioctl")
 def _ioctl(call, ctx):
-    from . import fmt_fd
     req = u32(call.args[1])
     out = [fmt_fd(call.args[0], call, ctx), ioctl_cmd(req)]
     arg = call.args[2]
@@ -342,7 +340,6 @@ def int_pair(data: bytes, call, ctx) -> str:
     a, b = unpack("<ii", data[:8])
     if len(data) <= 8 or not ctx.decorate_fds:
         return f"[{a}, {b}]"
-    from . import fd_decoration
     texts, pos = [], 8
     for fd in (a, b):
         n = int.from_bytes(data[pos:pos + 4], "little")
@@ -366,7 +363,6 @@ def uint_ref(data: bytes, call, ctx) -> str:
 
 @special("getdents64", "getdents")
 def _getdents(call, ctx):
-    from . import fmt_fd
     buf = ptr(call.args[1])
     if call.ret is not None and call.ret == 0:
         buf += " /* 0 entries */"
@@ -459,14 +455,12 @@ for _n in ("epoll_wait", "epoll_pwait", "epoll_pwait2"):
 
 @special("epoll_wait")
 def _epoll_wait(call, ctx):
-    from . import fmt_fd
     a = call.args
     return [fmt_fd(a[0], call, ctx), _epoll_events(call, ctx, 1), str(s32(a[2])), str(s32(a[3]))]
 
 
 @special("epoll_pwait", "epoll_pwait2")
 def _epoll_pwait(call, ctx):
-    from . import fmt_fd, format_arg
     a = call.args
     sc = call.sc
     out = [fmt_fd(a[0], call, ctx), _epoll_events(call, ctx, 1), str(s32(a[2]))]
@@ -530,7 +524,6 @@ def _poll(call, ctx):
 
 @special("ppoll")
 def _ppoll(call, ctx):
-    from . import format_arg
     a = call.args
     return [_pollfds_in(call, ctx), str(u32(a[1])), _timeout_in(call, 2, ctx, "timespec"),
             format_arg(call, 3, "sigset:4", ctx), str(a[4])]

@@ -6,6 +6,7 @@ import struct as _struct
 from .. import records as R
 
 from .common import DecodeError, flags, octal, ptr, quote, u32, unpack, xval
+from .kinds import fmt_fd, format_arg
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
 
 O_ACCMODE = 3
@@ -222,7 +223,6 @@ def statfs_struct(data: bytes, call=None, ctx=None) -> str:
 
 
 def _with_mode(call, ctx, flags_idx: int, mode_idx: int):
-    from . import format_arg
     sc = call.sc
     out = [format_arg(call, i, kind, ctx) for i, (_, kind) in enumerate(sc.args)]
     fl = u32(call.args[flags_idx])
@@ -269,7 +269,6 @@ EXTRA_CAPTURES["openat2"] = {2: (R.CAP_BUF_ARG, 3, 4096)}
 
 @special("openat2")
 def _openat2(call, ctx):
-    from . import fmt_fd, format_arg
     a = call.args
     size = a[3]
     c = call.cap(2)
@@ -294,7 +293,6 @@ def utsname(data: bytes, call=None, ctx=None) -> str:
 
 
 def _mknod_args(call, ctx, base: int):
-    from . import fmt_fd, format_arg
     a = call.args
     out = [fmt_fd(a[0], call, ctx, 0)] if base else []
     out.append(format_arg(call, base, "path", ctx))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import records as R
 from .common import array, flags, ptr, u32, xval
+from .kinds import fmt_fd
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special
 
 PROT = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC"), (0x8, "PROT_SEM"),
@@ -35,7 +36,6 @@ def mmap_flags(v: int) -> str:
 @special("mmap")
 def _mmap(call, ctx):
     a = call.args
-    from . import fmt_fd
     return [ptr(a[0]), str(a[1]), mmap_prot(a[2]), mmap_flags(a[3]), fmt_fd(a[4], call, ctx, 4),
             f"{a[5]:#x}" if a[5] else "0"]
 

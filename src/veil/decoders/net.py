@@ -1,24 +1,15 @@
-"""Network family: sockaddr families, sockets, socket options, msghdr and cmsg."""
+"""Network family: sockets, socket options, msghdr and cmsg (socket addresses are in
+veil.decoders.sockaddr)."""
 from __future__ import annotations
 
-import ipaddress
 import struct as _struct
 
 from .. import records as R
 from . import capture
-from .common import (DecodeError, array, escape_bytes, flags, ptr, quote_limited, s32, u32,
-                     unpack, xval)
+from .common import DecodeError, array, flags, ptr, quote_limited, s32, u32, unpack, xval
+from .kinds import fd_decoration, fmt_fd, format_arg, iov_text
 from .registry import EXTRA_CAPTURES, SPLIT, enum_set, flag_set, special, struct
-
-AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 3: "AF_AX25", 4: "AF_IPX", 5: "AF_APPLETALK",
-      6: "AF_NETROM", 7: "AF_BRIDGE", 8: "AF_ATMPVC", 9: "AF_X25", 10: "AF_INET6",
-      11: "AF_ROSE", 12: "AF_DECnet", 13: "AF_NETBEUI", 14: "AF_SECURITY", 15: "AF_KEY",
-      16: "AF_NETLINK", 17: "AF_PACKET", 18: "AF_ASH", 19: "AF_ECONET", 20: "AF_ATMSVC",
-      21: "AF_RDS", 22: "AF_SNA", 23: "AF_IRDA", 24: "AF_PPPOX", 25: "AF_WANPIPE",
-      26: "AF_LLC", 27: "AF_IB", 28: "AF_MPLS", 29: "AF_CAN", 30: "AF_TIPC",
-      31: "AF_BLUETOOTH", 32: "AF_IUCV", 33: "AF_RXRPC", 34: "AF_ISDN", 35: "AF_PHONET",
-      36: "AF_IEEE802154", 37: "AF_CAIF", 38: "AF_ALG", 39: "AF_NFC", 40: "AF_VSOCK",
-      41: "AF_KCM", 42: "AF_QIPCRTR", 43: "AF_SMC", 44: "AF_XDP", 45: "AF_MCTP"}
+from .sockaddr import AF, sockaddr, sockaddr_or_addr, socket_description  # noqa: F401 (re-exported)
 
 IPPROTO = {0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 2: "IPPROTO_IGMP", 4: "IPPROTO_IPIP",
            6: "IPPROTO_TCP", 8: "IPPROTO_EGP", 12: "IPPROTO_PUP", 17: "IPPROTO_UDP",
@@ -38,57 +29,6 @@ NETLINK_PROTO = {0: "NETLINK_ROUTE", 1: "NETLINK_UNUSED", 2: "NETLINK_USERSOCK",
                  15: "NETLINK_KOBJECT_UEVENT", 16: "NETLINK_GENERIC", 18: "NETLINK_SCSITRANSPORT",
                  19: "NETLINK_ECRYPTFS", 20: "NETLINK_RDMA", 21: "NETLINK_CRYPTO",
                  22: "NETLINK_SMC"}
-
-
-def _inet4(data: bytes, off: int) -> str:
-    return str(ipaddress.IPv4Address(data[off:off + 4]))
-
-
-def sockaddr(data: bytes, hex_all: int = 0) -> str:
-    """A socket address of len(data) bytes, in strace's notation."""
-    if data is None:
-        raise DecodeError("no sockaddr")
-    n = len(data)
-    if n < 2:
-        return "{sa_family=AF_UNSPEC}" if not n else '{sa_data="' + escape_bytes(data) + '"}'
-    fam = _struct.unpack_from("<H", data)[0]
-    name = xval(fam, AF, "AF_???")
-    if fam == 2 and n >= 8:  # sockaddr_in (sin_zero need not be there)
-        port = _struct.unpack_from(">H", data, 2)[0]
-        return (f'{{sa_family=AF_INET, sin_port=htons({port}), '
-                f'sin_addr=inet_addr("{_inet4(data, 4)}")}}')
-    if fam == 10 and n >= 24:
-        port, flow = _struct.unpack_from(">HI", data, 2)
-        addr = ipaddress.IPv6Address(data[8:24])
-        text = (f'{{sa_family=AF_INET6, sin6_port=htons({port}), sin6_flowinfo=htonl({flow}), '
-                f'inet_pton(AF_INET6, "{addr.compressed}", &sin6_addr)')
-        if n >= 28:
-            text += f", sin6_scope_id={_struct.unpack_from('<I', data, 24)[0]}"
-        return text + "}"
-    if fam == 1:
-        path = data[2:]
-        if not path:
-            return "{sa_family=AF_UNIX}"
-        if path[:1] == b"\0":  # abstract: the length bounds it, NULs and all
-            body = path[1:]
-            return f'{{sa_family=AF_UNIX, sun_path=@"{escape_bytes(body, hex_all)}"}}'
-        return (f'{{sa_family=AF_UNIX, '
-                f'sun_path="{escape_bytes(path.split(bytes(1), 1)[0], hex_all)}"}}')
-    if fam == 16 and n >= 12:
-        pid, groups = _struct.unpack_from("<II", data, 4)
-        return f"{{sa_family=AF_NETLINK, nl_pid={pid}, nl_groups={groups:08x}}}"
-    if n == 2:
-        return f"{{sa_family={name}}}"
-    return f'{{sa_family={name}, sa_data="{escape_bytes(data[2:], hex_all)}"}}'
-
-
-def sockaddr_or_addr(data, length: int, addr: int, hex_all: int = 0) -> str:
-    """strace's decode_sockaddr: an address shorter than its family prints as a pointer."""
-    if addr == 0:
-        return "NULL"
-    if data is None or length < 2:
-        return ptr(addr)
-    return sockaddr(data[:length], hex_all)
 
 
 @enum_set("socket_domain")
@@ -133,7 +73,6 @@ def _socket(call, ctx):
 
 @special("socketpair")
 def _socketpair(call, ctx):
-    from . import format_arg
     a = call.args
     return [socket_domain(a[0]), socket_type(a[1]), str(u32(a[2])),
             format_arg(call, 3, "outstruct:int2", ctx)]
@@ -288,7 +227,6 @@ EXTRA_CAPTURES["setsockopt"] = {3: (R.CAP_BUF_ARG, 4, 256)}
 
 @special("setsockopt")
 def _setsockopt(call, ctx):
-    from . import fmt_fd
     a = call.args
     level, name, addr, length = u32(a[1]), u32(a[2]), a[3], s32(a[4])
     c = call.cap(3)
@@ -327,7 +265,6 @@ SPLIT["getsockopt"] = 3  # optval and optlen are printed at exit
 
 @special("getsockopt")
 def _getsockopt(call, ctx):
-    from . import fmt_fd
     a = call.args
     level, name, addr = u32(a[1]), u32(a[2]), a[3]
     head = [fmt_fd(a[0], call, ctx), sockopt_level(level), sockopt_name(level, name, True)]
@@ -387,20 +324,17 @@ def _sockname_pair(call, ai: int, li: int, ctx):
 
 @special("accept", "getsockname", "getpeername")
 def _sockname(call, ctx):
-    from . import fmt_fd
     return [fmt_fd(call.args[0], call, ctx)] + _sockname_pair(call, 1, 2, ctx)
 
 
 @special("accept4")
 def _accept4(call, ctx):
-    from . import fmt_fd
     return [fmt_fd(call.args[0], call, ctx)] + _sockname_pair(call, 1, 2, ctx) + \
         [sock_flags(call.args[3])]
 
 
 @special("recvfrom")
 def _recvfrom(call, ctx):
-    from . import fmt_fd, format_arg
     a = call.args
     return [fmt_fd(a[0], call, ctx), format_arg(call, 1, "outbuf:2", ctx), str(a[2]),
             msg_flags(a[3])] + _sockname_pair(call, 4, 5, ctx)
@@ -418,7 +352,6 @@ IP_CMSG = {1: "IP_TOS", 2: "IP_TTL", 4: "IP_OPTIONS", 6: "IP_RECVOPTS", 7: "IP_R
 def cmsgs(data: bytes, total: int, ctx, fd_paths=None) -> str:
     """A control buffer: [{cmsg_len=..., cmsg_level=..., cmsg_type=..., cmsg_data=...}, ...].
     ``fd_paths``: what the SCM_RIGHTS fds name, in order (-y), when C captured it."""
-    from . import fd_decoration
     paths = list(fd_paths or [])
     out = []
     buf = data
@@ -489,7 +422,6 @@ def _rights_paths(data: bytes, iov_at: int):
 
 def msghdr_full(data: bytes, ctx, user_namelen=None) -> str:
     """A MSGHDR_IN/MSGHDR_OUT capture: the struct, its name, control buffer and iovecs."""
-    from . import iov_text
     name, namelen, iov, iovlen, control, controllen, mflags = unpack(_MSGHDR, data)
     nlen, clen = unpack("<II", data, 56)
     pos = 64
@@ -541,7 +473,6 @@ else:
 
 @special("sendmsg")
 def _sendmsg(call, ctx):
-    from . import fmt_fd
     a = call.args
     c = call.cap(1)
     if a[1] == 0:
@@ -558,7 +489,6 @@ def _sendmsg(call, ctx):
 
 @special("recvmsg")
 def _recvmsg(call, ctx):
-    from . import fmt_fd
     a = call.args
     entry = call.cap(1)
     user_namelen = None
@@ -578,37 +508,3 @@ def _recvmsg(call, ctx):
         except DecodeError:
             m = ptr(a[1])
     return [fmt_fd(a[0], call, ctx), m, msg_flags(a[2])]
-
-
-def _sockaddr_text(raw: bytes) -> str:
-    """ip:port / [ip6]:port of a sockaddr_in/in6."""
-    if len(raw) >= 8 and raw[0] == 2:
-        return f"{ipaddress.IPv4Address(raw[4:8])}:{_struct.unpack_from('>H', raw, 2)[0]}"
-    if len(raw) >= 24 and raw[0] == 10:
-        return f"[{ipaddress.IPv6Address(raw[8:24])}]:{_struct.unpack_from('>H', raw, 2)[0]}"
-    raise ValueError("not an inet address")
-
-
-def socket_description(data: bytes) -> str:
-    """-yy text of a socket fd from C's capture
-    "socket:[INO]\\0PROTO\\0LOCAL,REMOTE\\0PEER\\0NAME" (addresses as hex sockaddrs)."""
-    parts = data.split(b"\0")
-    target, proto, line, peer, name = (parts + [b""] * 5)[:5]
-    ino = target[8:-1].decode(errors="replace") if target.startswith(b"socket:[") else "?"
-    proto_s = proto.decode(errors="replace") or "socket"
-    if proto_s.startswith("UNIX"):
-        inner = ino + (f"->{peer.decode()}" if peer else "")
-        if name:
-            inner += ',"' + escape_bytes(name) + '"'
-        return f"{proto_s}:[{inner}]"
-    local_hex, _, remote_hex = line.decode(errors="replace").partition(",")
-    try:
-        local = _sockaddr_text(bytes.fromhex(local_hex))
-    except ValueError:
-        return f"{proto_s}:[{ino}]"
-    if local.endswith(":0") and local.startswith(("0.0.0.0", "[::]")):
-        return f"{proto_s}:[{ino}]"  # not bound yet
-    try:
-        return f"{proto_s}:[{local}->{_sockaddr_text(bytes.fromhex(remote_hex))}]"
-    except ValueError:
-        return f"{proto_s}:[{local}]"

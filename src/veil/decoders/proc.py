@@ -6,6 +6,7 @@ import struct as _struct
 from .. import records as R
 from . import capture
 from .common import DecodeError, array, flags, ptr, quote, s32, signal_name, u32, unpack, xval
+from .kinds import Ctx, format_arg
 from .registry import (EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, SPLIT, enum_set, flag_set,
                        special, special_ret, struct)
 from .registry import STRUCTS as _STRUCTS
@@ -215,7 +216,6 @@ EXTRA_CAPTURES["wait4"] = {1: (R.CAP_FIXED_OUT, 0, 4)}
 
 @special("wait4")
 def _wait4(call, ctx):
-    from . import format_arg
     status = ptr(call.args[1])
     c = call.cap(1)
     if call.args[1] and c and len(c.data) >= 4 and call.ret and call.ret > 0:
@@ -234,7 +234,6 @@ def idtype(v: int) -> str:
 
 @special("waitid")
 def _waitid(call, ctx):
-    from . import format_arg
     from .signals import siginfo
     a = call.args
     info = ptr(a[2])
@@ -447,7 +446,6 @@ def getrandom_flags(v: int) -> str:
 
 @special("getrandom")
 def _getrandom(call, ctx):
-    from . import Ctx, format_arg
     hexctx = Ctx(ctx.strsize, 2, ctx.decorate_fds)  # strace shows random bytes in hex
     return [format_arg(call, 0, "outbuf:1", hexctx), str(call.args[1]),
             getrandom_flags(call.args[2])]

@@ -7,6 +7,7 @@ from typing import Optional
 
 from .. import records as R
 from .common import DecodeError, ptr, s32, u32, unpack, xval
+from .kinds import format_arg
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, special_ret, struct
 
 _TS = _struct.Struct("<qq")
@@ -155,7 +156,6 @@ EXTRA_CAPTURES["clock_nanosleep"] = {3: (R.CAP_FIXED_ANY, 0, 16)}
 
 @special("nanosleep", "clock_nanosleep")
 def _nanosleep(call, ctx):
-    from . import format_arg
     sc = call.sc
     out = [format_arg(call, i, kind, ctx) for i, (_, kind) in enumerate(sc.args)]
     last = len(sc.args) - 1

@@ -24,8 +24,8 @@ import zlib
 from typing import IO, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from .. import records as R
+from .binconst import MAGIC, NR_BITMAP_BYTES
 
-MAGIC = b"\x89VEIL\r\n\x1a"
 FORMAT_VERSION = 1
 # the ring record layout this file's chunks hold (csrc/engine.h, veil.records);
 # bump when struct veil_rec or the capture layout changes
@@ -33,7 +33,6 @@ RECORD_VERSION = 1
 CHUNK_SIZE = 16384  # bytes of records per chunk (before compression)
 ARCH_NAMES = {0: "x86_64"}
 ARCH_X86_64 = 0
-NR_BITMAP_BYTES = 128  # VEIL_NR_MAX (1024) bits
 FLAG_FOLLOW, FLAG_DECORATE_FDS, FLAG_SECCOMP, FLAG_ATTACH = 1, 2, 4, 8
 
 TAG_CHUNK = b"VCHK"   # raw records

@@ -13,7 +13,7 @@ from construct import (Bytes, Checksum, Const, FlagsEnum, GreedyBytes, Int8ul,
                        Int16ul, Int32sl, Int32ul, Int64sl, Int64ul, Optional, PascalString, Prefixed,
                        PrefixedArray, RawCopy, Struct, this)
 
-from .binary import MAGIC, NR_BITMAP_BYTES
+from .binconst import MAGIC, NR_BITMAP_BYTES
 
 _Str16 = PascalString(Int16ul, "utf8")
 
