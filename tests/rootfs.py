@@ -333,11 +333,37 @@ def layout_args(root: Path, *opts: str) -> List[str]:
 _NATIVE_SCRIPT = r"""
 r=$1; w=$2; n=$3; shift 3
 while [ "$n" -gt 0 ]; do
-    mount --bind "$1" "$r$2" || exit 99
+    # in a user namespace a tree with submounts (/dev: pts, shm) binds only recursively
+    mount --bind "$1" "$r$2" 2>/dev/null || mount --rbind "$1" "$r$2" || exit 99
     shift 2; n=$((n - 1))
 done
 exec chroot "$r" /bin/sh -c 'PATH=$VEIL_NATIVE_PATH; unset VEIL_NATIVE_PATH; cd "$0" && exec "$@"' "$w" "$@"
 """
+
+
+def native_prefix() -> List[str]:
+    """The command that gives a native reference run a private mount namespace where
+    it may mount and chroot: ``unshare -m`` as root; as any other user, a user
+    namespace too, the user's own uid and gid mapped to themselves (ids and owners
+    read as they do under veil) and the namespace's capabilities kept across exec
+    (so mount, chroot and the escapes natively work as root's would). Skips only
+    when the kernel refuses an unprivileged user namespace."""
+    unshare = shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if unshare is None:
+        pytest.fail("unshare (util-linux) is missing: the native comparisons need it")
+    if os.geteuid() == 0:
+        return [unshare, "-m", "--propagation", "private"]
+    prefix = [unshare, "--user", "--map-current-user", "--keep-caps", "-m", "--propagation", "private"]
+    if "userns" not in _cache:
+        r = subprocess.run([*prefix, "true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=30)
+        _cache["userns"] = r.returncode == 0, r.stdout.strip()
+    works, why = _cache["userns"]  # type: ignore[misc]
+    if not works:
+        if "unrecognized option" in why:
+            pytest.fail(f"unshare is too old for --map-current-user --keep-caps (util-linux >= 2.38): {why}")
+        pytest.skip(f"the kernel refuses an unprivileged user namespace here: {why}")
+    return prefix
 
 
 def chroot_run(root: Path, argv: Sequence[str], *, cwd: str = "/",
@@ -346,10 +372,12 @@ def chroot_run(root: Path, argv: Sequence[str], *, cwd: str = "/",
     """Run ARGV natively under a real ``chroot ROOT`` -- the reference of the
     native-vs-virtual comparisons -- in a private mount namespace (``unshare -m``)
     where each bind ``HOST[:GUEST]`` is a real bind mount (the guest path must exist
-    in ROOT). Needs root; skips otherwise. The guest must have /bin/sh."""
-    unshare, chroot = shutil.which("unshare"), shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    if os.geteuid() != 0 or unshare is None or chroot is None:
-        pytest.skip("native comparison needs root, unshare and chroot")
+    in ROOT). As root, a mount namespace; as another user, a user namespace too
+    (``native_prefix``). The guest must have /bin/sh."""
+    prefix = native_prefix()
+    chroot = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if chroot is None:
+        pytest.fail("chroot (coreutils) is missing: the native comparisons need it")
     env = dict(env or guest_env())
     env.pop("PYTHONPATH", None)
     env["VEIL_NATIVE_PATH"] = env.get("PATH", GUEST_PATH)
@@ -358,7 +386,7 @@ def chroot_run(root: Path, argv: Sequence[str], *, cwd: str = "/",
     for b in binds:
         host, _, guest = b.partition(":")
         pairs += [host, guest or host]
-    cmd = [unshare, "-m", "--propagation", "private", "/bin/sh", "-c", _NATIVE_SCRIPT,
+    cmd = [*prefix, "/bin/sh", "-c", _NATIVE_SCRIPT,
            "native", str(root), cwd, str(len(pairs) // 2), *pairs, *argv]
     return subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=timeout)

@@ -178,6 +178,8 @@ def _fake_cpus(policy: Policy, n: int) -> None:
 def _fake_ids(policy: Policy, uid: int, gid: int) -> None:
     if _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3:
         _report_ids(policy, uid, gid)
+    if (_os.geteuid(), _os.getegid()) != (uid, gid):
+        _own_files_show_fake_ids(policy, uid, gid)
     # else the program already has these ids (veil runs as them): the id calls are
     # left alone, and the kernel's seccomp cache lets them pass without the filter
     # changing ids succeeds virtually; owners: see ownership_policy
@@ -204,6 +206,32 @@ def _report_ids(policy: Policy, uid: int, gid: int) -> None:
     policy.on_enter("getresuid")(triple(uid))
     policy.on_enter("getresgid")(triple(gid))
 
+
+# where st_uid and st_gid lie in struct stat and struct statx (x86_64)
+_STAT_OWNER = {"stat": (1, 28, 32), "lstat": (1, 28, 32), "fstat": (1, 28, 32),
+               "newfstatat": (2, 28, 32), "statx": (4, 20, 24)}
+
+
+def _own_files_show_fake_ids(policy: Policy, uid: int, gid: int) -> None:
+    """The files the program's real user owns read as the fake user's (PRoot's -0
+    and -i, fakeroot): under -0 what veil's user made is root's.  Owners that
+    ownership_policy remembered are written after this hook, so they win."""
+    real_uid, real_gid = _os.geteuid(), _os.getegid()
+
+    @policy.on_exit(*_STAT_OWNER)
+    def own_files(call: Stop) -> Verdict:
+        if call.result != 0:
+            return None
+        arg, uid_at, gid_at = _STAT_OWNER[call.name]
+        buf = call.args[arg]
+        if not buf:
+            return None
+        raw = call.read(buf + uid_at, 8)
+        if int.from_bytes(raw[:4], "little") == real_uid:
+            call.write(buf + uid_at, uid.to_bytes(4, "little"))
+        if int.from_bytes(raw[4:], "little") == real_gid:
+            call.write(buf + gid_at, gid.to_bytes(4, "little"))
+        return None
 
 
 def parse_ids(text: str) -> Tuple[int, int]:

@@ -93,9 +93,10 @@ int main(void)
     res("chmod", syscall(SYS_chmod, "/tmp/c4", 0600), NULL);
     r = syscall(SYS_fchmodat, AT_FDCWD, "/tmp/l2", 0640);
     res("fchmodat", r, size_of("/tmp/c4"));
-    res("chown", syscall(SYS_chown, "/tmp/c4", 0, 0), NULL);
-    res("lchown", syscall(SYS_lchown, "/tmp/s1", 0, 0), NULL);
-    res("fchownat", syscall(SYS_fchownat, AT_FDCWD, "/tmp/c4", 0, 0, AT_SYMLINK_NOFOLLOW), NULL);
+    /* to one's own ids: allowed to every user (what is compared is the path) */
+    res("chown", syscall(SYS_chown, "/tmp/c4", getuid(), getgid()), NULL);
+    res("lchown", syscall(SYS_lchown, "/tmp/s1", getuid(), getgid()), NULL);
+    res("fchownat", syscall(SYS_fchownat, AT_FDCWD, "/tmp/c4", getuid(), getgid(), AT_SYMLINK_NOFOLLOW), NULL);
     int fd = open("/tmp/c4", O_WRONLY);
     if (fd >= 0) {
         if (write(fd, "0123456789", 10) < 0) {}
