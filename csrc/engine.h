@@ -240,6 +240,10 @@ void veil_set_decorate(struct veil_engine *e, int level);
 /* applied in the spawned child before execve: umask (-1: keep), resource limits */
 void veil_set_umask(struct veil_engine *e, int mask);
 int veil_add_rlimit(struct veil_engine *e, int resource, uint64_t soft, uint64_t hard);
+/* also in the child, after the seccomp filter: only the capabilities whose bit is set in
+   keep stay (bounding, permitted, effective, inheritable; ambient cleared), and
+   no_new_privs is set; all ones (the default): capabilities and no_new_privs untouched */
+void veil_set_caps(struct veil_engine *e, uint64_t keep);
 
 /* stdin/stdout/stderr of the next spawned child (-1: inherit veil's) */
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err);

@@ -139,6 +139,10 @@ struct veil_engine {
     int child_umask;     /* -1: inherit */
     int nlimits;
     struct { int resource; uint64_t soft, hard; } limits[16];
+    int drop_caps;       /* caps.c: apply keep_caps in the spawned child */
+    int cap_last;        /* the kernel's highest capability number */
+    uint64_t keep_caps;
+    int fd_holder;       /* caps.c: it holds a reference on the thread that names veil's fds */
     int decorate;        /* 1 (-y): fd paths in memory too; 2 (-yy): sockets described */
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;
@@ -195,6 +199,11 @@ void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid)
 void layout_gone(struct veil_engine *e, int32_t pid);
 void layout_free(struct veil_engine *e);
 int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status);
+
+/* caps.c */
+int caps_apply(const struct veil_engine *e);
+void caps_fd_dir(struct veil_engine *e, char *out, size_t size);
+void caps_free(struct veil_engine *e);
 
 /* mem.c */
 ssize_t veil_read_proc(const char *path, char *buf, size_t size);

@@ -937,9 +937,10 @@ static int pin(struct veil_engine *e, struct task *t, const char *host, int foll
     if (fd < 0) /* ELOOP: swapped since veil's walk (the caller walks again) */
         return fd; /* the kernel would fail it the same way on the same component */
     L->pins[L->npins++] = (struct pin){t->tid, t->pid, fd};
-    int len = name ? snprintf(out, PATH_MAX, "/proc/%d/fd/%d/%s%s", (int)getpid(), fd, name,
-                              slash ? "/" : "")
-                   : snprintf(out, PATH_MAX, "/proc/%d/fd/%d", (int)getpid(), fd);
+    char fds[64]; /* walkable by a program without veil's capabilities (caps.c) */
+    caps_fd_dir(e, fds, sizeof fds);
+    int len = name ? snprintf(out, PATH_MAX, "%s/%d/%s%s", fds, fd, name, slash ? "/" : "")
+                   : snprintf(out, PATH_MAX, "%s/%d", fds, fd);
     return len >= PATH_MAX ? -ENAMETOOLONG : 1;
 }
 

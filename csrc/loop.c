@@ -62,6 +62,7 @@ void veil_free(struct veil_engine *e)
     tasks_free(&e->tasks);
     paths_free(e);
     layout_free(e);
+    caps_free(e);
     sockfd_free(e);
     filter_free(e);
     if (e->spawn_err_fd >= 0)
@@ -228,6 +229,8 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
                 child_fail(err[1], errno);
         }
         if (bpf && install_filter(bpf, bpf_len) < 0)
+            child_fail(err[1], errno);
+        if (caps_apply(e) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
             child_fail(err[1], errno);
         execve(path, argv, envp);
         child_fail(err[1], errno);

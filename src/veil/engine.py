@@ -55,6 +55,27 @@ NR_MAX = lib.VEIL_NR_MAX
 AFFINITY_OFF = -1
 AFFINITY_AUTO = -2
 
+# capability numbers (linux/capability.h), by name without CAP_
+CAPABILITIES = {name: nr for nr, name in enumerate((
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+    "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",
+    "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE",
+    "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
+    "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
+    "PERFMON", "BPF", "CHECKPOINT_RESTORE"))}
+ALL_CAPS = (1 << 64) - 1
+
+
+def caps_mask(names) -> int:
+    """The capability bit mask of ``names`` ("SYS_ADMIN" or "CAP_SYS_ADMIN")."""
+    mask = 0
+    for name in names:
+        key = name.upper().removeprefix("CAP_")
+        if key not in CAPABILITIES:
+            raise ValueError(f"unknown capability {name!r}")
+        mask |= 1 << CAPABILITIES[key]
+    return mask
 
 @dataclass
 class SysAction:
@@ -202,6 +223,12 @@ class Engine:
 
     def add_rlimit(self, resource: int, soft: int, hard: int) -> None:
         _check(lib.veil_add_rlimit(self._e, resource, soft, hard), "rlimit")
+
+    def set_caps(self, keep: int) -> None:
+        """The spawned program keeps only the capabilities in the mask ``keep``
+        (bounding, permitted, effective, inheritable; ambient cleared) and gets
+        no_new_privs; ALL_CAPS (the default): both untouched."""
+        lib.veil_set_caps(self._e, keep & ALL_CAPS)
 
     def set_stdio(self, stdin: int = -1, stdout: int = -1, stderr: int = -1) -> None:
         """fds the next spawned child gets as 0, 1, 2 (-1: veil's own)."""

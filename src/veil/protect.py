@@ -60,6 +60,13 @@ def protect_veil(session) -> None:
                     SECCOMP_FILTER_FLAG_NEW_LISTENER))
 
 
+# What a container runtime grants by default (moby, oci/caps/defaults.go): under
+# --strict the program keeps only these capabilities and gets no_new_privs
+DOCKER_DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW",
+                       "SETGID", "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE",
+                       "SYS_CHROOT", "KILL", "AUDIT_WRITE")
+
+
 def strict(session) -> None:
     """--strict: every call veil does not know fails, paths are pinned, only the
     plain Linux personality."""
@@ -75,6 +82,8 @@ def strict(session) -> None:
     session.refuse_foreign(errno.ENOSYS, "--strict refuses i386 and x32 calls")
     # a symlink swapped into a path after veil's walk cannot redirect the call
     session.pin_paths = True
+    # no CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH...: host root's powers stay out
+    session.keep_caps = DOCKER_DEFAULT_CAPS
     # personality(2): only the plain Linux persona and the query; flags such as
     # READ_IMPLIES_EXEC or ADDR_LIMIT_* change how memory can be mapped
     from . import filter as bpf

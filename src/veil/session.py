@@ -247,6 +247,8 @@ class Session:
         self.after_start = after_start
         self.umask = umask          # applied in the child before execve
         self.rlimits = list(rlimits)  # (resource, soft, hard)
+        # capability names the program keeps, no_new_privs set (--strict); None: untouched
+        self.keep_caps: Optional[Sequence[str]] = None
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
         self.layout: Optional[GuestTree] = layout  # the guest's directory tree
         self.pin_paths = False      # path calls walk from fds veil opened (--strict)
@@ -633,6 +635,8 @@ class Session:
                 eng.set_umask(self.umask)
             for resource, soft, hard in self.rlimits:
                 eng.add_rlimit(resource, soft, hard)
+            if self.keep_caps is not None:
+                eng.set_caps(E.caps_mask(self.keep_caps))
             argv = [self.argv0, *self.argv[1:]] if self.argv0 is not None else self.argv
             eng.spawn(self._path, argv, self.env, cwd, bpf.pack(prog))
             if self.sockets is not None:

@@ -68,6 +68,50 @@ _ENTRY = struct.Struct("<Q6Q")            # nr, args
 _EXIT = struct.Struct("<qB")              # rval, is_error
 
 
+
+def _caps_dropper(keep: int):
+    """A function for the forked child: drop every capability not in ``keep``
+    (bounding set when the caller has CAP_SETPCAP, ambient, then capset) and set
+    no_new_privs, as csrc/caps.c does; OSError on failure.  Everything it needs
+    is made here, before the fork."""
+    if keep == E.ALL_CAPS:
+        return lambda: None
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = max(E.CAPABILITIES.values())
+    hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()               # 2 x {effective, permitted, inheritable}
+    pr_capbset_read, pr_capbset_drop, pr_cap_ambient, pr_set_nnp = 23, 24, 47, 38
+    sys_capget, sys_capset, cap_setpcap = 125, 126, 8
+
+    def fail() -> None:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+    def drop() -> None:
+        if libc.syscall(sys_capget, hdr, data) < 0:
+            fail()
+        if data[0] & (1 << cap_setpcap):  # effective: CAP_SETPCAP
+            for cap in range(last + 1):
+                if keep >> cap & 1:
+                    continue
+                held = libc.prctl(pr_capbset_read, cap, 0, 0, 0)
+                if held < 0 or (held and libc.prctl(pr_capbset_drop, cap, 0, 0, 0) < 0):
+                    fail()
+        if (libc.prctl(pr_cap_ambient, 4, 0, 0, 0) < 0  # PR_CAP_AMBIENT_CLEAR_ALL
+                and ctypes.get_errno() != _errno.EINVAL):
+            fail()
+        for i in range(6):
+            data[i] &= keep >> (32 * (i // 3)) & 0xFFFFFFFF
+        hdr[0], hdr[1] = 0x20080522, 0
+        if libc.syscall(sys_capset, hdr, data) < 0 or libc.prctl(pr_set_nnp, 1, 0, 0, 0) < 0:
+            fail()
+    return drop
+
+
 class Unsupported(VeilError, NotImplementedError):
     """A feature only the C engine has (a one-line error in the CLI)."""
 
@@ -141,6 +185,7 @@ class PtraceEngine:
         self._stdio = (-1, -1, -1)
         self._umask: Optional[int] = None
         self._rlimits: List[Tuple[int, int, int]] = []
+        self._keep_caps = E.ALL_CAPS
         self._info = ctypes.create_string_buffer(88)
         self._stats = {"stops": 0, "syscall_stops": 0, "tasks_seen": 0, "records": 0,
                        "ring_drains": 0}
@@ -175,6 +220,11 @@ class PtraceEngine:
     def add_rlimit(self, resource_: int, soft: int, hard: int) -> None:
         self._rlimits.append((resource_, soft, hard))
 
+    def set_caps(self, keep: int) -> None:
+        """As the C engine's: the child keeps only the capabilities in ``keep``
+        and gets no_new_privs (E.ALL_CAPS: untouched)."""
+        self._keep_caps = keep & E.ALL_CAPS
+
     def set_stdio(self, stdin: int = -1, stdout: int = -1, stderr: int = -1) -> None:
         self._stdio = (stdin, stdout, stderr)
 
@@ -193,6 +243,7 @@ class PtraceEngine:
         c_argv = [os.fsencode(a) for a in argv]
         c_env = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
         stdio, umask, limits = self._stdio, self._umask, self._rlimits
+        drop_caps = _caps_dropper(self._keep_caps)
         traceme = PF.ptrace_traceme
         pid = os.fork()
         if pid == 0:  # the child: nothing here may take a lock another thread held
@@ -213,6 +264,7 @@ class PtraceEngine:
                     os.umask(umask)
                 for res, soft, hard in limits:
                     resource.setrlimit(res, (soft, hard))
+                drop_caps()
                 traceme()
                 os.kill(os.getpid(), signal.SIGSTOP)
                 os.execve(c_path, c_argv, c_env)
