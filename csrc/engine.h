@@ -29,6 +29,7 @@
 #define VEIL_F_MUTATES  0x200 /* it changes what its path names (read-only rules apply) */
 #define VEIL_F_TRANSLATE 0x400 /* the layout translates it (sysdesc.layout_op says how) */
 #define VEIL_F_NEWFD    0x800 /* at exit: an fd it made that is a socket gets its filter (sockfd.c) */
+#define VEIL_F_TARGETS 0x1000 /* the processes it names must be traced (targets.c): else EPERM */
 
 /* SECCOMP_RET_TRACE data of a call veil's filter refuses and reports: the errno is
    the low 12 bits; veil records a VEIL_R_DENIED event (value errno, aux nr, payload
@@ -106,6 +107,10 @@ struct veil_sysdesc {
     uint32_t follow_flag_mask;
     int8_t sock_arg;        /* VEIL_L_SOCK_*: the sockaddr argument */
     int8_t sockfd_arg;      /* >= 0: record the call only when this fd argument is a socket */
+    uint8_t pid_args;       /* VEIL_F_TARGETS: bit i = argument i is a pid or tid (0: the
+                               caller; -N: process group N) */
+    uint8_t pidfd_args;     /* VEIL_F_TARGETS: bit i = argument i is a pidfd (or an fd of a
+                               /proc/PID directory) */
     struct veil_capture cap[VEIL_MAX_ARGS + 1]; /* indexed by argument; [6]: result */
 };
 

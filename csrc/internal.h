@@ -200,6 +200,9 @@ void layout_gone(struct veil_engine *e, int32_t pid);
 void layout_free(struct veil_engine *e);
 int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status);
 
+/* targets.c */
+int targets_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
+
 /* caps.c */
 int caps_apply(const struct veil_engine *e);
 void caps_fd_dir(struct veil_engine *e, char *out, size_t size);

@@ -588,6 +588,14 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         if (rc < 0)
             return settle_at_entry(e, t, rc, T_DENY, ts);
     }
+    if (d->flags & VEIL_F_TARGETS) {
+        int rc = targets_check(e, t, d);
+        if (rc < 0) {
+            uint32_t arch = veil_arch_native_audit(); /* only native calls have the flag */
+            ring_event(e, VEIL_R_DENIED, t->pid, t->tid, -rc, nr, &arch, sizeof arch);
+            return settle_at_entry(e, t, rc, T_DENY, ts);
+        }
+    }
     if ((d->flags & VEIL_F_DENY) && !(d->flags & VEIL_F_PY_ENTER))
         return settle_at_entry(e, t, -(int64_t)d->deny_errno, T_DENY, ts);
     if (d->flags & VEIL_F_DENY) {

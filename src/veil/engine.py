@@ -23,6 +23,7 @@ F_PATHS = lib.VEIL_F_PATHS
 F_MUTATES = lib.VEIL_F_MUTATES
 F_TRANSLATE = lib.VEIL_F_TRANSLATE
 F_NEWFD = lib.VEIL_F_NEWFD
+F_TARGETS = lib.VEIL_F_TARGETS
 
 L_PATHS = lib.VEIL_L_PATHS
 L_EXEC = lib.VEIL_L_EXEC
@@ -77,6 +78,7 @@ def caps_mask(names) -> int:
         mask |= 1 << CAPABILITIES[key]
     return mask
 
+
 @dataclass
 class SysAction:
     """What the C loop does with one syscall number."""
@@ -96,6 +98,8 @@ class SysAction:
     follow_flag_sets: bool = False  # the flag asks to follow (else: asks not to)
     sock_arg: int = -1
     sockfd_arg: int = -1     # record only when this fd argument is a socket
+    pid_args: int = 0        # F_TARGETS: bit i = argument i names a process (pid, tid, -pgrp)
+    pidfd_args: int = 0      # F_TARGETS: bit i = argument i is a pidfd
 
 
 @dataclass
@@ -156,6 +160,8 @@ class Engine:
         row.follow_flag_sets = int(act.follow_flag_sets) if act else 0
         row.sock_arg = act.sock_arg if act else -1
         row.sockfd_arg = act.sockfd_arg if act else -1
+        row.pid_args = act.pid_args if act else 0
+        row.pidfd_args = act.pidfd_args if act else 0
         row.ncap = 0
         for i in range(7):
             row.cap[i].kind = 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 from .errors import UsageError
+from .spec.checks import SpecError
 from .policy import Policy
 from .stop import Stop
 from .verdicts import Deny, Emulate, Rewrite, Verdict
@@ -158,7 +159,7 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], ident: Ident
 
 def _fake_cpus(policy: Policy, n: int) -> None:
     if n < 1:
-        raise UsageError(f"--cpus must be 1 or more, not {n}")
+        raise UsageError(f"cpus must be 1 or more, not {n}")
 
     @policy.on_exit("sched_getaffinity")
     def fewer_cpus(call: Stop) -> Verdict:
@@ -268,7 +269,7 @@ class OwnershipDB:
                         self.entries[(row["dev"], row["ino"])] = {
                             k: v for k, v in row.items() if k not in ("dev", "ino")}
             except (OSError, ValueError, KeyError, TypeError) as e:
-                raise UsageError(f"--ownership-db {path}: unreadable ({e})") from None
+                raise SpecError("system", "ownership_db", f"unreadable ({e})", value=path) from None
 
     def save(self) -> None:
         if not self.path:

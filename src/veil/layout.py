@@ -20,7 +20,6 @@ from .syscalls.lookup import BY_NAME, SYSCALLS as ALL
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400
 IN_DONT_FOLLOW = 0x02000000
-FAN_MARK_DONT_FOLLOW = 0x04
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,6 @@ TRANSLATIONS: Dict[str, Translation] = {
     "listxattrat": _at_nofollow(2), "removexattrat": _at_nofollow(2),
     "file_getattr": _at_nofollow(4), "file_setattr": _at_nofollow(4),
     "inotify_add_watch": _at_nofollow(2, IN_DONT_FOLLOW),
-    "fanotify_mark": _at_nofollow(1, FAN_MARK_DONT_FOLLOW),
     "execve": Translation(op=E.L_EXEC), "execveat": Translation(op=E.L_EXEC),
     "readlink": Translation(op=E.L_READLINK, nofollow=(0,)),
     "readlinkat": Translation(op=E.L_READLINK, nofollow=(1,)),
@@ -85,6 +83,9 @@ DENIED: Tuple[str, ...] = (
     "open_by_handle_at", "open_tree", "open_tree_attr", "move_mount", "fsopen", "fsconfig",
     "fsmount", "fspick", "mount_setattr", "uselib", "acct", "quotactl", "quotactl_fd",
     "io_uring_setup", "io_uring_enter", "io_uring_register", "lookup_dcookie",
+    # a mark on the guest's / covers the host's whole mount or file system, and the
+    # events hand out fds of files veil itself opens (fanotify(7))
+    "fanotify_init", "fanotify_mark",
 )
 
 

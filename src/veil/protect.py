@@ -11,26 +11,44 @@ SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 
 
+# Calls that name another process: (indexes of pid/tid arguments, of pidfd arguments).
+# 0 names the caller; a negative pid (kill, setpriority's PRIO_PGRP) a process group.
+TARGET_ARGS = {
+    "kill": ((0,), ()), "tkill": ((0,), ()), "tgkill": ((0, 1), ()),
+    "rt_sigqueueinfo": ((0,), ()), "rt_tgsigqueueinfo": ((0, 1), ()),
+    "pidfd_open": ((0,), ()), "ptrace": ((1,), ()),
+    "process_vm_readv": ((0,), ()), "process_vm_writev": ((0,), ()),
+    "prlimit64": ((0,), ()), "sched_setaffinity": ((0,), ()), "sched_setparam": ((0,), ()),
+    "sched_setscheduler": ((0,), ()), "sched_setattr": ((0,), ()),
+    "setpriority": ((1,), ()), "ioprio_set": ((1,), ()), "kcmp": ((0, 1), ()),
+    "get_robust_list": ((0,), ()), "migrate_pages": ((0,), ()), "move_pages": ((0,), ()),
+    "perf_event_open": ((1,), ()),
+    "pidfd_send_signal": ((), (0,)), "pidfd_getfd": ((), (0,)),
+    "process_madvise": ((), (0,)), "process_mrelease": ((), (0,)),
+}
+PRIO_USER = 2         # setpriority(2): every process of a user
+IOPRIO_WHO_USER = 3   # ioprio_set(2)
+
+
 def protect_veil(session) -> None:
-    """The program cannot signal, trace or write into veil itself (which would
-    end or take over its own confinement): EPERM, decided in the filter and
-    reported."""
+    """The program reaches only the processes veil traces: it cannot signal,
+    trace, read, write or reprioritize veil (any of its threads) or any other
+    host process (EPERM, decided in C at the stop, and reported)."""
     import errno
     from . import filter as bpf
     from .syscalls.lookup import BY_NAME
-    me, group = os.getpid(), os.getpgrp()
 
     def refuse(name: str, reason: str, *conds, err: int = errno.EPERM) -> None:
         if name in BY_NAME:
             session.refuse([BY_NAME[name].nr], err, reason, list(conds))
-    for target in (me, -group, 0):  # veil, its process group, the caller's group (veil's)
-        refuse("kill", "veil itself cannot be signalled",
-               bpf.Cond(0, "MASKED_EQ", target & 0xFFFFFFFF, 0xFFFFFFFF))
-    for name, index in (("tgkill", 0), ("pidfd_open", 0), ("process_vm_writev", 0),
-                        ("process_vm_readv", 0), ("ptrace", 1), ("rt_sigqueueinfo", 0),
-                        ("rt_tgsigqueueinfo", 0), ("tkill", 0)):
-        refuse(name, "veil itself cannot be signalled, traced or written",
-               bpf.Cond(index, "MASKED_EQ", me, 0xFFFFFFFF))
+    session.restrict_targets(TARGET_ARGS, "the program reaches only processes veil traces")
+    # kill(0, ...) signals the caller's process group, which veil shares
+    refuse("kill", "the program's process group is veil's",
+           bpf.Cond(0, "MASKED_EQ", 0, 0xFFFFFFFF))
+    refuse("setpriority", "PRIO_USER reaches every process of the user",
+           bpf.Cond(0, "MASKED_EQ", PRIO_USER, 0xFFFFFFFF))
+    refuse("ioprio_set", "IOPRIO_WHO_USER reaches every process of the user",
+           bpf.Cond(0, "MASKED_EQ", IOPRIO_WHO_USER, 0xFFFFFFFF))
     # a child made with CLONE_UNTRACED would run untraced (clone(2))
     untraced = "a child made with CLONE_UNTRACED would escape the tracer"
     refuse("clone", untraced, bpf.Cond(0, "MASKED_EQ", CLONE_UNTRACED, CLONE_UNTRACED))

@@ -277,6 +277,7 @@ class Session:
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
         self._path_rules: List[Tuple[str, bool, int, bool]] = []
+        self._targets: Dict[int, Tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
         # calls refused with a report (refuse()): reasons by (nr or -1 for i386/x32, errno)
         self._refuse_reasons: Dict[Tuple[int, int], str] = {}
@@ -339,6 +340,19 @@ class Session:
         self.add_rule(nrs, ("refuse", errno), where)
         for nr in nrs:
             self._refuse_reasons.setdefault((nr, errno), reason)
+
+    def restrict_targets(self, calls: Dict[str, Tuple[Sequence[int], Sequence[int]]],
+                         reason: str) -> None:
+        """Calls that name another process reach only processes of the traced tree:
+        ``calls`` maps a syscall name to (indexes of its pid/tid arguments, indexes
+        of its pidfd arguments).  Any other target (veil's threads, a host process)
+        fails with EPERM, decided in C at the stop, and is reported."""
+        for name, (pids, pidfds) in calls.items():
+            if name not in BY_NAME:
+                continue
+            nr = BY_NAME[name].nr
+            self._targets[nr] = (sum(1 << i for i in pids), sum(1 << i for i in pidfds))
+            self._refuse_reasons.setdefault((nr, _errno.EPERM), reason)
 
     def refuse_foreign(self, errno: int, reason: str) -> None:
         """i386 (int 0x80) and x32 calls fail with errno and are reported."""
@@ -501,6 +515,8 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT
             if nr in sleeping:
                 flags |= E.F_STOP | E.F_BLOCKS
+            if nr in self._targets:
+                flags |= E.F_STOP | E.F_TARGETS
             path_fields = {}
             sc = BY_NR.get(nr)
             if (self._path_rules or self._translating) and sc is not None and any(
@@ -539,6 +555,9 @@ class Session:
             if path_fields and nr in actions:
                 for key, value in path_fields.items():
                     setattr(actions[nr], key, value)
+            if nr in self._targets and nr in actions:
+                actions[nr].flags |= E.F_STOP | E.F_TARGETS
+                actions[nr].pid_args, actions[nr].pidfd_args = self._targets[nr]
             if nr in actions and nr in self._socket_rows:
                 actions[nr].sockfd_arg = self._socket_rows[nr]
                 self._socket_row_filter(nr, actions[nr], filt, rules)

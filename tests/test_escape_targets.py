@@ -1,0 +1,101 @@
+"""Issue 17, routes 1 and 2: a guest reaches only the processes veil traces.
+Every call that names another process (signals, ptrace, process_vm_*, pidfds,
+limits, priorities, affinity, kcmp) fails with EPERM and is reported when it
+names veil's loop thread (the TracerPid the guest reads) or an untraced host
+process; the same calls on the guest's own processes work."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from test_escapes import clean, escapes, guest, hostonly, native, reported, results, veil  # noqa: F401
+from rootfs import busybox_root, busybox_template, layout_progs  # noqa: F401
+
+LABELS = {"process_vm_readv", "kill", "tkill", "tgkill", "sigqueue", "prlimit", "setpriority",
+          "sched_setaffinity", "kcmp", "pidfd_open", "pidfd_send_signal(/proc dir)"}
+CALLS = ("process_vm_readv", "kill", "tkill", "tgkill", "rt_sigqueueinfo", "prlimit64",
+         "setpriority", "sched_setaffinity", "kcmp", "pidfd_open", "pidfd_send_signal")
+
+
+@pytest.fixture
+def host_process(escapes):  # noqa: F811
+    """An untraced host process of the test's user holding a secret: (pid, addr, secret)."""
+    secret = "VEIL-HOST-PROCESS-SECRET"
+    p = subprocess.Popen([escapes["other_process"], "hold", secret], stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        addr = p.stdout.readline().strip().split("=", 1)[1]
+        yield p.pid, addr, secret
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "layout"])
+def test_host_process_out_of_reach(guest, escapes, host_process, strict):  # noqa: F811
+    pid, addr, secret = host_process
+    nat = results(native(escapes["other_process"], pid, addr, secret).stdout)
+    assert nat["process_vm_readv"] == f"ESCAPED {secret}", nat
+    assert all(v.startswith("ESCAPED") for v in nat.values()), nat
+    r = veil(guest, "/usr/local/bin/other_process", pid, addr, secret, strict=strict)
+    clean(r, secret)
+    res = results(r.stdout)
+    assert set(res) == LABELS | {"ptrace seize"} and set(res.values()) == {"EPERM"}, r.stdout
+    for name in (*CALLS, "ptrace"):
+        reported(r, name, "EPERM")
+
+
+def test_veil_threads_out_of_reach(guest):  # noqa: F811
+    """The guest reads TracerPid: veil's loop thread, not veil's pid."""
+    r = veil(guest, "/usr/local/bin/other_process", "tracer")
+    clean(r)
+    res = results(r.stdout)
+    assert set(res) == LABELS and set(res.values()) == {"EPERM"}, r.stdout
+
+
+def test_own_processes_still_reachable(guest):  # noqa: F811
+    """Signals, priorities and limits within the traced tree work as natively."""
+    r = veil(guest, "/bin/sh", "-c", "sleep 30 & pid=$!; renice -n 5 -p $pid >/dev/null && "
+             "echo reniced; kill $pid; wait $pid; echo status=$?; kill -0 $$ && echo self")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["reniced", "status=143", "self"], (r.stdout, r.stderr)
+    assert "refused" not in r.stderr, r.stderr
+
+
+def _fanotify(argv, target, run):
+    """Run the fanotify program; open the host-only file once it is ready."""
+    import threading
+    import time
+
+    def opener():
+        for _ in range(40):
+            time.sleep(0.1)
+            try:
+                with open(target) as f:
+                    f.read()
+            except OSError:
+                pass
+    t = threading.Thread(target=opener, daemon=True)
+    t.start()
+    r = run(argv)
+    t.join()
+    return r
+
+
+def test_fanotify_refused_under_a_layout(guest, escapes, hostonly):  # noqa: F811
+    """Route 5: a filesystem-wide fanotify mark on the guest's / would watch the
+    host's whole file system and hand out fds of the host's files."""
+    import os
+    d, marker = hostonly
+    if os.geteuid() == 0:
+        nat = results(_fanotify([escapes["fanotify_root"], d / "target", marker, guest],
+                                d / "target",
+                                lambda a: native(*a)).stdout)
+        assert nat["fanotify event"] == f"ESCAPED {marker}", nat
+    for strict in (True, False):
+        r = _fanotify(["/usr/local/bin/fanotify_root", d / "target", marker], d / "target",
+                      lambda a: veil(guest, *a, strict=strict))
+        clean(r, marker)
+        assert results(r.stdout) == {"fanotify_init": "EPERM"}, r.stdout
+        reported(r, "fanotify_init", "EPERM")
