@@ -477,6 +477,8 @@ VEIL_PEERS = {
     # a layout (a bind makes veil resolve every path call in the guest's view);
     # calls that take no path are not stopped at all
     "veil-layout": ("run", ["-r", "/", "-b", "/tmp:/tmp"]),
+    # the same under --strict: pinned paths, capabilities dropped, unknown calls refused
+    "veil-strict": ("run", ["-r", "/", "-b", "/tmp:/tmp", "--strict"]),
 }
 PEER_NAMES = ["native", "seccomp-floor", "strace", "strace-seccomp", "proot", "proot-noseccomp",
               "mintracer", "mintracer-seccomp", *VEIL_PEERS]
@@ -487,7 +489,7 @@ PEER_NAMES = ["native", "seccomp-floor", "strace", "strace-seccomp", "proot", "p
 DEFAULT_PEERS = ["native", "seccomp-floor", "strace", "strace-seccomp", "proot", "proot-noseccomp",
                  "mintracer", "mintracer-pin", "mintracer-seccomp-pin", "veil", "veil-noaffinity",
                  "veil-pin", "veil-binary", "veil-binary-raw", "veil-binary-noaffinity",
-                 "veil-binary-pin", "veil-layout", "veil-python", "veil-python-binary",
+                 "veil-binary-pin", "veil-layout", "veil-strict", "veil-python", "veil-python-binary",
                  "veil-file", "veil-python-file"]
 # --quick checks that every mode works: the default peers (the -pin of veil's
 # binary trace and its --affinity off are veil-pin's and veil-noaffinity's
