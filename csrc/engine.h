@@ -234,6 +234,10 @@ int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *gu
    program must be able to read veil's fds (the same user).  Opens always get
    openat2(RESOLVE_NO_SYMLINKS) where the kernel has it. */
 void veil_layout_pin_paths(struct veil_engine *e, int on);
+/* on: the guest's /proc/PID (and /proc/TID) of a process veil does not trace does
+   not exist for the program (ENOENT), as in a pid namespace: veil's own threads and
+   the host's processes are out of its sight */
+void veil_layout_proc_scope(struct veil_engine *e, int on);
 /* Resolve a guest path as the guest's root sees it (cwd "/"); outputs hold PATH_MAX. */
 int veil_layout_resolve(struct veil_engine *e, const char *guest, int follow, char *host_out,
                         char *guest_out);

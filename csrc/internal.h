@@ -96,6 +96,7 @@ struct pin {
 struct layout {
     int active;
     int pin_paths;     /* path calls walk from directories veil opened (--strict) */
+    int proc_scope;    /* /proc/PID of an untraced process is ENOENT (--strict) */
     struct pin *pins;
     uint32_t npins;
     int32_t slot_owner[128]; /* the thread that last wrote in each scratch slot */
@@ -202,6 +203,9 @@ int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status);
 
 /* targets.c */
 int targets_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
+int targets_traced(struct veil_engine *e, int32_t id);
+/* -ENOENT if guest path names /proc/PID[/...] of a process not traced, else 0 */
+int targets_proc_path(struct veil_engine *e, const char *guest);
 
 /* caps.c */
 int caps_apply(const struct veil_engine *e);

@@ -874,6 +874,11 @@ void veil_layout_pin_paths(struct veil_engine *e, int on)
     e->layout.pin_paths = on;
 }
 
+void veil_layout_proc_scope(struct veil_engine *e, int on)
+{
+    e->layout.proc_scope = on;
+}
+
 /* Can the caller walk /proc/VEIL/fd (ptrace read access: the same fsuid)?  Known
    per process until it execs or changes its ids (VEIL_L_CREDS). */
 static int can_read_our_fds(struct veil_engine *e, struct task *t)
@@ -1060,6 +1065,11 @@ static int64_t dirfd_of(const struct veil_sysdesc *d, struct task *t, int idx)
 static int check_rules(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
                        const char *guest)
 {
+    if (e->layout.proc_scope) {
+        int rc = targets_proc_path(e, guest);
+        if (rc < 0)
+            return rc;
+    }
     if (!e->npath_rules)
         return 0;
     return paths_rule_errno(e, guest, paths_call_writes(t, d));

@@ -11,7 +11,7 @@
 #include "internal.h"
 
 /* Is `id` (a tid, or a thread group id whose leader may be gone) traced? */
-static int traced(struct veil_engine *e, int32_t id)
+int targets_traced(struct veil_engine *e, int32_t id)
 {
     if (tasks_find(&e->tasks, id))
         return 1;
@@ -63,14 +63,28 @@ int targets_check(struct veil_engine *e, struct task *t, const struct veil_sysde
                 continue; /* the caller itself */
             if (id == INT_MIN)
                 return -EPERM;
-            if (!traced(e, id < 0 ? -id : id)) /* -N: process group N (its leader) */
+            if (!targets_traced(e, id < 0 ? -id : id)) /* -N: process group N (its leader) */
                 return -EPERM;
         }
         if (d->pidfd_args & (1u << i)) {
             int32_t pid = pidfd_target(t->tid, (int)t->args[i]);
-            if (pid < 0 || (pid > 0 && !traced(e, pid)))
+            if (pid < 0 || (pid > 0 && !targets_traced(e, pid)))
                 return -EPERM;
         }
     }
     return 0;
+}
+
+int targets_proc_path(struct veil_engine *e, const char *guest)
+{
+    if (strncmp(guest, "/proc/", 6) != 0)
+        return 0;
+    const char *p = guest + 6;
+    long id = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 10; p++, digits++)
+        id = id * 10 + (*p - '0');
+    if (!digits || (*p && *p != '/') || id > INT_MAX)
+        return 0; /* /proc/self, /proc/cpuinfo, ... */
+    return targets_traced(e, (int32_t)id) ? 0 : -ENOENT;
 }

@@ -41,9 +41,13 @@ def test_host_process_out_of_reach(guest, escapes, host_process, strict):  # noq
     r = veil(guest, "/usr/local/bin/other_process", pid, addr, secret, strict=strict)
     clean(r, secret)
     res = results(r.stdout)
-    assert set(res) == LABELS | {"ptrace seize"} and set(res.values()) == {"EPERM"}, r.stdout
+    # under --strict the /proc/PID directory itself does not exist for the guest
+    assert res.pop("pidfd_send_signal(/proc dir)") == ("ENOENT" if strict else "EPERM"), r.stdout
+    assert set(res) == LABELS - {"pidfd_send_signal(/proc dir)"} | {"ptrace seize"}, r.stdout
+    assert set(res.values()) == {"EPERM"}, r.stdout
     for name in (*CALLS, "ptrace"):
-        reported(r, name, "EPERM")
+        if name != "pidfd_send_signal" or not strict:
+            reported(r, name, "EPERM")
 
 
 def test_veil_threads_out_of_reach(guest):  # noqa: F811
@@ -51,7 +55,9 @@ def test_veil_threads_out_of_reach(guest):  # noqa: F811
     r = veil(guest, "/usr/local/bin/other_process", "tracer")
     clean(r)
     res = results(r.stdout)
-    assert set(res) == LABELS and set(res.values()) == {"EPERM"}, r.stdout
+    assert res.pop("pidfd_send_signal(/proc dir)") == "ENOENT", r.stdout  # --strict: no /proc/TID
+    assert set(res) == LABELS - {"pidfd_send_signal(/proc dir)"}, r.stdout
+    assert set(res.values()) == {"EPERM"}, r.stdout
 
 
 def test_own_processes_still_reachable(guest):  # noqa: F811
@@ -99,3 +105,20 @@ def test_fanotify_refused_under_a_layout(guest, escapes, hostonly):  # noqa: F81
         clean(r, marker)
         assert results(r.stdout) == {"fanotify_init": "EPERM"}, r.stdout
         reported(r, "fanotify_init", "EPERM")
+
+
+def test_strict_proc_shows_only_the_traced_tree(guest, host_process):  # noqa: F811
+    """Under --strict the guest's /proc is scoped as a pid namespace's would be:
+    /proc/PID of veil's threads and of host processes does not exist (their maps,
+    memory, environment, fds); the guest's own processes are there."""
+    pid, _, secret = host_process
+    script = ("tp=$(grep TracerPid /proc/self/status | cut -f2); "
+              "cat /proc/$tp/maps >/dev/null 2>&1 && echo tracer-visible || echo tracer-hidden; "
+              f"cat /proc/{pid}/cmdline 2>/dev/null && echo || echo host-hidden; "
+              "cat /proc/$$/comm >/dev/null && echo self-visible; "
+              "sleep 5 & cat /proc/$!/comm; kill $!")
+    r = veil(guest, "/bin/sh", "-c", script)
+    clean(r, secret)
+    words = r.stdout.split()
+    assert words[:3] == ["tracer-hidden", "host-hidden", "self-visible"], r.stdout
+    assert words[3:] in (["sleep"], ["busybox"]), r.stdout  # the child's own /proc entry

@@ -216,6 +216,10 @@ class Engine:
         (a symlink swapped in after veil's walk cannot redirect them)."""
         lib.veil_layout_pin_paths(self._e, int(on))
 
+    def layout_proc_scope(self, on: bool) -> None:
+        """/proc/PID of a process veil does not trace is ENOENT in the guest."""
+        lib.veil_layout_proc_scope(self._e, int(on))
+
     def layout_resolve(self, guest: str, follow: bool = True) -> Tuple[str, str]:
         """(host path, canonical guest path) of a guest path, as the guest's root sees it."""
         host = ffi.new("char[]", 4096)

@@ -633,6 +633,8 @@ class Session:
             self.layout.install(eng, binds)
             if self.pin_paths and hasattr(eng, "layout_pin_paths"):
                 eng.layout_pin_paths(True)
+                # with it, /proc of veil's threads and of host processes is out of sight
+                eng.layout_proc_scope(True)
         eng.set_decorate(self.decorate_fds)
         for pattern, is_prefix, err, writes_only in self._path_rules:
             eng.add_path_rule(pattern, is_prefix, err, writes_only)

@@ -5,7 +5,8 @@
  *   other_process tracer            aims them at the tracer's thread (TracerPid in
  *                                   /proc/self/status: veil's loop thread, not its pid)
  * Natively (PID a process of the same user): every call = ESCAPED, the read
- * shows SECRET.  Under veil run --strict (or a layout): all EPERM, reported. */
+ * shows SECRET.  Under veil run with a layout: all EPERM, reported; under
+ * --strict the same, and /proc/PID does not exist (ENOENT). */
 #include "esc.h"
 #include <sched.h>
 #include <signal.h>
@@ -102,6 +103,8 @@ int main(int argc, char **argv)
         say("pidfd_send_signal(/proc dir)", syscall(SYS_pidfd_send_signal, dfd, 0, NULL, 0),
             "signalled");
         close(dfd);
+    } else {
+        say("pidfd_send_signal(/proc dir)", -1, ""); /* /proc/PID itself is out of sight */
     }
     if (argc == 4) /* never seize the test runner */
         say("ptrace seize", ptrace(PTRACE_SEIZE, target, 0, 0), "traced");
