@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+import test_escape_targets
 import test_layout_escapes
 import test_protect_veil
 from conftest import run_veil
@@ -50,6 +51,14 @@ ROUTES = {
         ("refused", "test_scratch_guard"),
     "ptrace / process_vm_writev against a sibling": ("refused", "test_sibling"),
     "kill, ptrace, pidfd_open, process_vm_* against veil": ("refused", "test_kill_veil"),
+    "any call naming a process outside the traced tree (veil's threads, host processes)":
+        ("refused", "test_escape_targets::test_host_process_out_of_reach"),
+    "the same aimed at veil's loop thread (the TracerPid the guest reads)":
+        ("refused", "test_escape_targets::test_veil_threads_out_of_reach"),
+    "/proc/PID of veil's threads and host processes (maps, mem, environ) under --strict":
+        ("refused", "test_escape_targets::test_strict_proc_shows_only_the_traced_tree"),
+    "fanotify marks on the guest's / (the host's mount or file system)":
+        ("refused", "test_escape_targets::test_fanotify_refused_under_a_layout"),
     "a seccomp filter with SECCOMP_RET_TRACE data": ("refused", "test_seccomp_trace_data"),
     "a seccomp filter with RET_USER_NOTIF (NEW_LISTENER)": ("refused", "test_seccomp_listener"),
     "personality READ_IMPLIES_EXEC / ADDR_LIMIT_*": ("refused", "test_personality"),
@@ -60,12 +69,23 @@ ROUTES = {
     "chroot inside the guest": ("contained", "test_chroot_escape"),
     "exec of a host-only binary": ("contained", "test_layout_escapes::test_exec_host_only_path"),
     "AF_UNIX connect to a host socket": ("contained", "test_layout_escapes::test_unix_connect_to_host_socket_fails"),
+    "ELF fields the kernel ignores or reads otherwise (EI_CLASS, i386 headers, the first PT_INTERP, "
+    "its stated size)": ("contained", "test_escape_elf::test_elf_fields_contained"),
+    "ELF headers and #! lines veil cannot read as binfmt_elf/binfmt_script do (PT_INTERP without NUL or "
+    "past the file, e_phoff overflow, x32-style headers, a loader that is a #! script or has its own "
+    "PT_INTERP, #! longer than 256 bytes)": ("refused", "test_escape_elf::test_elf_fields_contained"),
+    "an ELF rewritten between veil's check and the kernel's exec (killed before its first instruction)":
+        ("refused", "test_escape_elf::test_elf_rewritten_during_exec"),
+    "binfmt_misc rules whose interpreter is a host path (seen: refused; unseen: killed)":
+        ("refused", "test_escape_elf::test_binfmt_misc"),
 }
 
 
 def test_every_route_has_its_test():
     """The index names tests that exist (the README links them)."""
-    modules = {"test_layout_escapes": test_layout_escapes, "test_protect_veil": test_protect_veil}
+    import test_escape_elf  # not at the top: it imports this module's fixtures
+    modules = {"test_layout_escapes": test_layout_escapes, "test_protect_veil": test_protect_veil,
+               "test_escape_elf": test_escape_elf}
     for route, (outcome, test) in ROUTES.items():
         mod, _, name = test.rpartition("::")
         where = modules[mod] if mod else globals()
