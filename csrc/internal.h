@@ -42,6 +42,9 @@ struct task {
     int pending_sig;      /* a signal to deliver at the next resume (sockfd.c) */
     int scratch_slot;     /* 1 + its slot of veil's scratch area (layout.c), 0: none */
     int race_retries;     /* its call made again after a symlink swap raced it (layout.c) */
+    uint64_t exec_dev, exec_ino; /* elfcheck.c: the file the kernel must run at this exec, */
+    uint64_t exec_interp; /* the interpreter it may load (hash of its path) */
+    uint8_t exec_want;    /* and EXEC_* bits; 0: this exec was not checked */
 };
 
 struct task_table {
@@ -184,6 +187,30 @@ int paths_rule_errno(struct veil_engine *e, const char *canon, int writes);
 uint64_t paths_open_flags(struct task *t, const struct veil_sysdesc *d);
 int paths_call_writes(struct task *t, const struct veil_sysdesc *d);
 void paths_free(struct veil_engine *e);
+
+/* elfcheck.c: what the kernel's exec handlers make of a file, from the fields they read */
+#define EXEC_SCRIPT 1      /* exec_format.kind: binfmt_script */
+#define EXEC_ELF 2         /* binfmt_elf, or compat_binfmt_elf for EM_386 */
+#define EXEC_MAX_SCRIPTS 5 /* fs/exec.c exec_binprm: #! levels before ELOOP */
+struct exec_format {
+    int kind;
+    int machine;          /* EXEC_ELF: e_machine (EM_X86_64, EM_386 or EM_486) */
+    int has_interp;       /* EXEC_ELF: the first PT_INTERP is interp */
+    int has_arg;          /* EXEC_SCRIPT: the #! line gives an argument, arg */
+    const char *why;      /* a refusal veil reports (NULL: the kernel's own answer) */
+    char interp[4096];    /* PATH_MAX: the #! interpreter, or the ELF's PT_INTERP path */
+    char arg[256];
+};
+/* 0, or -errno (why says why when it is veil's refusal); name: the path the kernel gets */
+int exec_format(int fd, const char *name, struct exec_format *f);
+#define EXEC_CHECKED 1     /* task.exec_want */
+#define EXEC_INTERP 2      /* the kernel loads the ELF interpreter itself */
+/* at exec entry: the kernel is to run the file open at fd, and may load the ELF
+   interpreter at host path `host` itself (exec_allow_interp) */
+int exec_expect(struct task *t, int fd);
+void exec_allow_interp(struct task *t, const char *host);
+/* at a successful exec's exit: NULL if the kernel ran what veil checked, else why not */
+const char *exec_verify(struct task *t);
 
 /* sockfd.c */
 int sockfd_after_exit(struct veil_engine *e, struct task *t, int64_t ret, int *pending_sig,

@@ -35,7 +35,6 @@
 #define SCRATCH_MAX (256u * 1024u) /* how far below sp new strings may go */
 #define O_CREAT_EXCL (0100 | 0200)
 #define O_NOFOLLOW_FLAG 0400000
-#define MAX_INTERP_DEPTH 4         /* binfmt_script: nesting the kernel allows */
 
 static void mem_fd_close(struct proc_view *p)
 {
@@ -1466,64 +1465,19 @@ static void translate_sockaddr_out(struct veil_engine *e, struct task *t,
 
 /* --- execve ------------------------------------------------------------------- */
 
+#define PREFIX_MAX 16 /* five #! levels (interpreter, argument) and the loader's own */
+
 struct exec_plan {
-    char prefix[8][PATH_MAX]; /* argv entries put before the program's argv[1..] */
+    char prefix[PREFIX_MAX][PATH_MAX]; /* argv entries put before the program's argv[1..] */
     int nprefix;
     int drop_argv0;           /* the original argv[0] is replaced by the prefix */
 };
 
 static int push_arg(struct exec_plan *p, const char *s)
 {
-    if (p->nprefix >= 8 || strlen(s) >= PATH_MAX)
+    if (p->nprefix >= PREFIX_MAX || strlen(s) >= PATH_MAX)
         return -E2BIG;
     strcpy(p->prefix[p->nprefix++], s);
-    return 0;
-}
-
-/* PT_INTERP of an ELF file, "" if it has none; -ENOEXEC if not ELF. */
-static int elf_interp(int fd, char *out)
-{
-    unsigned char ident[EI_NIDENT];
-    out[0] = 0;
-    if (pread(fd, ident, sizeof ident, 0) != (ssize_t)sizeof ident ||
-        memcmp(ident, ELFMAG, SELFMAG) != 0)
-        return -ENOEXEC;
-    uint64_t phoff, phnum, phentsize;
-    int is64 = ident[EI_CLASS] == ELFCLASS64;
-    if (is64) {
-        Elf64_Ehdr eh;
-        if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
-            return -ENOEXEC;
-        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-    } else {
-        Elf32_Ehdr eh;
-        if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
-            return -ENOEXEC;
-        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
-    }
-    for (uint64_t i = 0; i < phnum && i < 128; i++) {
-        uint32_t type;
-        uint64_t off, size;
-        if (is64) {
-            Elf64_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(phoff + i * phentsize)) != (ssize_t)sizeof ph)
-                return -ENOEXEC;
-            type = ph.p_type, off = ph.p_offset, size = ph.p_filesz;
-        } else {
-            Elf32_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(phoff + i * phentsize)) != (ssize_t)sizeof ph)
-                return -ENOEXEC;
-            type = ph.p_type, off = ph.p_offset, size = ph.p_filesz;
-        }
-        if (type != PT_INTERP)
-            continue;
-        if (size == 0 || size >= PATH_MAX)
-            return -ENOEXEC;
-        if (pread(fd, out, size, (off_t)off) != (ssize_t)size)
-            return -ENOEXEC;
-        out[size] = 0;
-        return 0;
-    }
     return 0;
 }
 
@@ -1551,39 +1505,6 @@ static int loader_takes_argv0(const char *host)
     }
     close(fd);
     return found;
-}
-
-/* "#!interp [arg]" of a script; 0 if the file is no script. */
-static int shebang(int fd, char *interp, char *arg)
-{
-    char buf[256];
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    if (n < 2 || buf[0] != '#' || buf[1] != '!')
-        return 0;
-    buf[n] = 0;
-    char *nl = strchr(buf, '\n');
-    if (nl)
-        *nl = 0;
-    char *p = buf + 2;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    char *end = p;
-    while (*end && *end != ' ' && *end != '\t')
-        end++;
-    if (end == p)
-        return -ENOEXEC;
-    size_t len = (size_t)(end - p);
-    memcpy(interp, p, len);
-    interp[len] = 0;
-    p = end;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    end = p + strlen(p);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-        end--;
-    *end = 0;
-    strcpy(arg, p);
-    return 1;
 }
 
 static int executable(const char *host)
@@ -1637,6 +1558,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
     int pidx = t->nr == 59 ? 0 : 1, aidx = pidx + 1;
     char path[PATH_MAX];
     t->flags |= T_WANT_EXIT; /* a new address space: its scratch area is mapped again */
+    t->exec_want = 0;        /* until the file the kernel is to run has been checked */
     int rc = read_path(t, pidx, path);
     if (rc < 0)
         return rc;
@@ -1678,23 +1600,37 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
     memset(&plan, 0, sizeof plan);
     char script_arg[PATH_MAX];
     snprintf(script_arg, sizeof script_arg, "%s", path);
+    /* each file as the kernel's handlers read it (elfcheck.c); what they would
+       refuse or read otherwise is refused, and the kernel must run the last one */
+    static struct exec_format fmt;
+    int loader_of = 0; /* e_machine of the program whose loader prog now is */
     for (int depth = 0;; depth++) {
-        int fd = open(prog.host, O_RDONLY | O_CLOEXEC);
+        int fd = open(prog.host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             return -errno;
-        char interp[256], arg[256];
-        int is_script = shebang(fd, interp, arg);
-        char ld[PATH_MAX];
-        int elf = is_script ? -ENOEXEC : elf_interp(fd, ld);
-        close(fd);
-        if (is_script < 0)
-            return is_script;
-        if (is_script) {
-            if (depth >= MAX_INTERP_DEPTH)
+        rc = exec_format(fd, prog.host, &fmt);
+        if (rc == 0 && loader_of && (fmt.kind != EXEC_ELF ||
+                                     (fmt.machine == EM_X86_64) != (loader_of == EM_X86_64)))
+            rc = -ELIBBAD, fmt.why = "its ELF interpreter is no ELF file for its machine";
+        else if (rc == 0 && loader_of && fmt.has_interp)
+            rc = -ELIBBAD, fmt.why = "its ELF interpreter has a PT_INTERP of its own";
+        if (rc == 0 && fmt.kind == EXEC_ELF)
+            rc = exec_expect(t, fd);
+        if (close(fd) < 0 && rc == 0)
+            rc = -errno;
+        if (rc < 0) {
+            if (fmt.why)
+                report(e, t, -rc, fmt.why);
+            return rc;
+        }
+        if (loader_of)
+            break; /* the guest's loader, run as the program */
+        if (fmt.kind == EXEC_SCRIPT) {
+            if (depth >= EXEC_MAX_SCRIPTS)
                 return -ELOOP;
             /* binfmt_script: argv = interp [arg] script argv[1..] */
             memset(&next, 0, sizeof next);
-            if (push_arg(&next, interp) < 0 || (arg[0] && push_arg(&next, arg) < 0) ||
+            if (push_arg(&next, fmt.interp) < 0 || (fmt.has_arg && push_arg(&next, fmt.arg) < 0) ||
                 push_arg(&next, script_arg) < 0)
                 return -E2BIG;
             for (int i = plan.drop_argv0 ? 1 : 0; i < plan.nprefix; i++)
@@ -1702,8 +1638,8 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
                     return -E2BIG;
             next.drop_argv0 = 1;
             plan = next;
-            snprintf(script_arg, sizeof script_arg, "%s", interp);
-            rc = resolve_arg(e, t, AT_FDCWD_VALUE, interp, 1, &prog, NULL);
+            snprintf(script_arg, sizeof script_arg, "%s", fmt.interp);
+            rc = resolve_arg(e, t, AT_FDCWD_VALUE, fmt.interp, 1, &prog, NULL);
             if (rc < 0)
                 return rc;
             rc = executable(prog.host);
@@ -1711,14 +1647,17 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
                 return rc;
             continue;
         }
-        if (elf < 0 || ld[0] == 0)
-            break; /* static, or not ELF: the kernel decides (ENOEXEC) */
+        if (!fmt.has_interp)
+            break; /* static: the kernel loads no interpreter */
+        const char *ld = fmt.interp;
         struct resolved loader;
         rc = resolve_arg(e, t, AT_FDCWD_VALUE, ld, 1, &loader, NULL);
         if (rc < 0)
             return rc == -ENOENT ? -ENOENT : rc;
-        if (strcmp(loader.host, ld) == 0)
+        if (strcmp(loader.host, ld) == 0) {
+            exec_allow_interp(t, loader.host);
             break; /* the kernel finds the guest's loader at the same host path */
+        }
         /* ld.so PROGRAM: the loader opens PROGRAM by its guest path, through us */
         memset(&next, 0, sizeof next);
         char argv0[PATH_MAX];
@@ -1747,7 +1686,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (pv)
             replace_str(&pv->pending_exe, prog.guest);
         strcpy(prog.host, loader.host);
-        break;
+        loader_of = fmt.machine; /* checked as the kernel checks an interpreter, and more */
     }
     if (plan.nprefix) {
         /* the new argv: prefix, then the caller's argv[1..] */
@@ -1764,7 +1703,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
                 nold++;
             }
         }
-        uint64_t vec[1024 + 8];
+        uint64_t vec[1024 + PREFIX_MAX];
         size_t n = 0;
         for (int i = 0; i < plan.nprefix; i++) {
             uint64_t at = scratch_put(s, plan.prefix[i], strlen(plan.prefix[i]) + 1);
@@ -1812,6 +1751,13 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         /* registers belong to the new program now */
         t->saved_mask = 0;
         t->flags &= ~T_RESTORE;
+        /* before its first instruction: is it what veil checked? */
+        const char *why = exec_verify(t);
+        if (why) {
+            report(e, t, EACCES, why);
+            if (kill(t->pid, SIGKILL) < 0 && errno != ESRCH)
+                report(e, t, errno, "killing it failed");
+        }
     }
     if (!pv)
         return;
