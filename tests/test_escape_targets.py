@@ -122,3 +122,26 @@ def test_strict_proc_shows_only_the_traced_tree(guest, host_process):  # noqa: F
     words = r.stdout.split()
     assert words[:3] == ["tracer-hidden", "host-hidden", "self-visible"], r.stdout
     assert words[3:] in (["sleep"], ["busybox"]), r.stdout  # the child's own /proc entry
+
+
+@pytest.mark.parametrize("layout", [True, False], ids=["layout", "no-layout"])
+def test_strict_keeps_host_knobs_read_only(layout, tmp_path):
+    """Under --strict, /proc/sys, /proc/sysrq-trigger, ... are read-only and
+    /proc/kcore, /proc/keys, ... do not exist (a container runtime's defaults): a
+    root guest cannot change a sysctl or register a binfmt_misc rule by file
+    permissions alone.  Only opens for writing are tried, nothing is written."""
+    import sys
+    from conftest import run_veil
+    code = ("import os\n"
+            "for p in ('/proc/sys/kernel/domainname', '/proc/sysrq-trigger', '/proc/sys/fs/binfmt_misc/register'):\n"
+            "    try:\n"
+            "        os.close(os.open(p, os.O_WRONLY)); print(p, 'WRITABLE')\n"
+            "    except OSError as e: print(p, e.errno == 30 and 'EROFS' or e.strerror)\n"
+            "print(open('/proc/sys/kernel/ostype').read().strip())\n"
+            "print([p for p in ('/proc/kcore', '/proc/keys', '/proc/timer_list') if os.path.exists(p)])\n")
+    opts = ["-r", "/", "-b", "/tmp"] if layout else []
+    r = run_veil(["run", "--strict", *opts, "--", sys.executable, "-S", "-c", code])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [l.split()[-1] for l in lines[:3]] == ["EROFS"] * 3, r.stdout
+    assert lines[3:] == ["Linux", "[]"], r.stdout

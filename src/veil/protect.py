@@ -85,6 +85,15 @@ DOCKER_DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NE
                        "SYS_CHROOT", "KILL", "AUDIT_WRITE")
 
 
+# What a container runtime keeps read-only or out of sight in /proc and /sys (moby's
+# default readonlyPaths and maskedPaths): host-wide knobs a root guest could turn by
+# file permissions alone (sysctls, binfmt_misc rules, sysrq) and kernel memory.
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                "/sys/firmware", "/sys/devices/virtual/powercap")
+
+
 def strict(session) -> None:
     """--strict: every call veil does not know fails, paths are pinned, only the
     plain Linux personality."""
@@ -102,6 +111,10 @@ def strict(session) -> None:
     session.pin_paths = True
     # no CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH...: host root's powers stay out
     session.keep_caps = DOCKER_DEFAULT_CAPS
+    for path in READONLY_PATHS:
+        session.add_path_rule(path, errno.EROFS, writes_only=True)
+    for path in MASKED_PATHS:
+        session.add_path_rule(path, errno.ENOENT)
     # personality(2): only the plain Linux persona and the query; flags such as
     # READ_IMPLIES_EXEC or ADDR_LIMIT_* change how memory can be mapped
     from . import filter as bpf
