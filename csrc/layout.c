@@ -565,6 +565,30 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
     return 0;
 }
 
+static int open_nosym(const char *path, uint64_t flags);
+
+/* Does the text of a cwd or fd link name the directory the link itself leads to?
+   The text need not: a removed directory's ends in " (deleted)", a name the
+   program can then create (as a symlink to "/"), and an O_PATH fd of a symlink
+   names the symlink.  0, or -errno as the kernel would answer a walk from it. */
+static int start_is_anchored(const char *link, const char *host)
+{
+    struct stat fd_st, text_st;
+    if (stat(link, &fd_st) < 0) /* the object itself, through the magic link */
+        return errno == ENOENT ? -EBADF : -errno;
+    if (!S_ISDIR(fd_st.st_mode))
+        return -ENOTDIR;
+    int fd = open_nosym(host, 010000000 /* O_PATH */ | 0200000 /* O_DIRECTORY */);
+    if (fd == -ENOSYS) /* no openat2 (Linux < 5.6): the last component at least */
+        fd = open(host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -ENOENT; /* removed, or a symlink in its place: nothing to walk from */
+    int same = fstat(fd, &text_st) == 0 && text_st.st_dev == fd_st.st_dev &&
+               text_st.st_ino == fd_st.st_ino;
+    close(fd);
+    return same ? 0 : -ENOENT;
+}
+
 /* The guest directory a relative path starts from: the cwd or a dirfd. */
 static int start_dir(struct veil_engine *e, struct task *t, int64_t dirfd, char *out)
 {
@@ -578,6 +602,9 @@ static int start_dir(struct veil_engine *e, struct task *t, int64_t dirfd, char 
         return rc == -ENOENT ? -EBADF : rc;
     if (host[0] != '/')
         return -ENOTDIR;
+    rc = start_is_anchored(link, host);
+    if (rc < 0)
+        return rc;
     if (to_guest(&e->layout, host, out) < 0) {
         report(e, t, EACCES, "a path relative to a directory outside the guest (an fd "
                              "passed in or inherited)");
@@ -836,9 +863,13 @@ static int have_openat2(void)
     static int known = -1;
     if (known < 0) {
         int fd = open_nosym("/", O_PATH_FLAG);
-        known = fd >= 0;
-        if (fd >= 0)
+        if (fd >= 0) {
+            known = 1;
             close(fd);
+        } else if (fd == -ENOSYS) {
+            known = 0;
+        } /* else (EMFILE, ENOMEM...): veil's own state, not the kernel's; ask again */
+        return fd >= 0 || fd != -ENOSYS;
     }
     return known;
 }

@@ -56,6 +56,8 @@ ROUTES = {
         ("refused", "test_escape_targets::test_veil_threads_out_of_reach"),
     "/proc/PID of veil's threads and host processes (maps, mem, environ) under --strict":
         ("refused", "test_escape_targets::test_strict_proc_shows_only_the_traced_tree"),
+    "a relative path from a removed cwd or an O_PATH symlink fd (the text of /proc/PID/fd/N)":
+        ("contained", "test_escape_paths::test_start_directory_anchored_on_the_fd"),
     "fanotify marks on the guest's / (the host's mount or file system)":
         ("refused", "test_escape_targets::test_fanotify_refused_under_a_layout"),
     "a seccomp filter with SECCOMP_RET_TRACE data": ("refused", "test_seccomp_trace_data"),
