@@ -3,6 +3,8 @@ flags, a profile, a bundle, veil.run(spec=...), veil.Session(spec=...) and the
 pytest plugin all see the same guest and get the same protections."""
 from __future__ import annotations
 
+import errno
+import re
 import socket
 import subprocess
 import sys
@@ -44,6 +46,7 @@ print("mkdir", attempt(lambda: os.mkdir("/tmp/veil-runspec-never")))
 print("mapped", attempt(lambda: connect(("127.9.9.9", 80))))
 print("denied", attempt(lambda: connect(("127.0.0.3", 9))))
 print("env", os.environ.get("VEIL_SPEC_TEST"), "PATH" in os.environ)
+print("signal veil", attempt(lambda: os.kill(os.getppid(), 0)))
 """
 
 
@@ -103,7 +106,8 @@ def test_one_spec_three_ways_same_guest(tmp_path, listener, capfd):
     result = veil.run(spec=spec)
     api = capfd.readouterr().out
     assert result.exit_code == 0
-    assert [r.name for r in result.refusals] == []  # denied by rule, not reported
+    # mkdir is denied by a rule (not reported); signalling veil is refused and reported
+    assert [(r.name, r.errno) for r in result.refusals] == [("kill", errno.EPERM)]
 
     bundle = tmp_path / "bundle"
     bundle.mkdir()
@@ -126,11 +130,17 @@ def test_one_spec_three_ways_same_guest(tmp_path, listener, capfd):
         "mkdir EPERM\n"
         "mapped 127.9.9.9:80\n"
         "denied ECONNREFUSED\n"
-        "env yes False\n")
+        "env yes False\n"
+        "signal veil EPERM\n")
     assert shell.stdout == expected, shell.stdout
     assert api == expected
     assert packed.stdout == expected
     assert fixture.stdout == expected
+    for run in (shell, packed):  # the same refusal, reported once
+        refused = [l for l in run.stderr.splitlines() if l.startswith("veil: refused")]
+        assert len(refused) == 1 and re.fullmatch(
+            r"veil: refused kill \(EPERM\) in process \d+: the program reaches only processes "
+            r"veil traces", refused[0]), run.stderr
 
 
 ATTACKS = ("kill_veil", "clone_untraced", "seccomp_listener")
