@@ -1362,10 +1362,22 @@ static int unix_name_in(struct veil_engine *e, struct task *t, const struct veil
     rc = check_rules(e, t, d, r.guest);
     if (rc < 0)
         return rc;
-    size_t hn = strlen(r.host);
+    const char *host = r.host;
+    char pinned[PATH_MAX];
+    if (e->layout.pin_paths && !binding) {
+        /* connect/sendto walk the name again: through the socket file veil opened
+           (a magic link to it; a name stays short).  bind keeps the host name, which
+           the kernel stores and getsockname shows (the race stays for bind). */
+        rc = pin(e, t, r.host, 1, pinned);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            host = pinned;
+    }
+    size_t hn = strlen(host);
     if (hn >= sizeof out->sun_path)
         return -ENAMETOOLONG;
-    memcpy(out->sun_path, r.host, hn + 1);
+    memcpy(out->sun_path, host, hn + 1);
     *outlen = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + hn + 1);
     return 1;
 }

@@ -509,24 +509,27 @@ def test_private_tmp_of_a_killed_veil_is_swept_and_kept_tmp_is_reported(busybox_
 
 # --- AF_UNIX -------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("strict", [False, True], ids=["plain", "strict"])
 @pytest.mark.parametrize("rootname", ["busybox_root", "hostbin_root"])
-def test_unix_socket_paths(request, rootname):
+def test_unix_socket_paths(request, rootname, strict):
+    """(--strict: connect and sendto reach the socket through a file veil opened.)"""
     root = request.getfixturevalue(rootname)
     name = f"/tmp/s-{uuid.uuid4().hex[:8]}"
     nat = chroot_run(root, ["/usr/local/bin/layout_unix", "stream", name])
     assert nat.returncode == 0, nat.stdout + nat.stderr
     os.unlink(str(root) + name)
-    r = ok(veil_layout(root, ["/usr/local/bin/layout_unix", "stream", name]))
+    opts = ["--strict"] if strict else []
+    r = ok(veil_layout(root, ["/usr/local/bin/layout_unix", "stream", name], *opts))
     assert r.stdout == nat.stdout
     assert f"sockname = '{name}'" in r.stdout and f"peername = '{name}'" in r.stdout
     assert "msg = ping" in r.stdout
     assert stat.S_ISSOCK(os.lstat(str(root) + name).st_mode), "socket not at ROOT/tmp on the host"
     assert not os.path.exists(name)
     # datagrams: recvfrom reports the sender's guest path
-    r = ok(veil_layout(root, ["/usr/local/bin/layout_unix", "dgram", name + "d", name + "p"]))
+    r = ok(veil_layout(root, ["/usr/local/bin/layout_unix", "dgram", name + "d", name + "p"], *opts))
     assert f"recvfrom-sender = '{name}p'" in r.stdout and "msg = dping" in r.stdout
     # a relative path, resolved in the guest cwd
-    r = ok(veil_layout(root, ["/usr/local/bin/layout_unix", "stream", "rel.sock"], "-w", "/tmp"))
+    r = ok(veil_layout(root, ["/usr/local/bin/layout_unix", "stream", "rel.sock"], "-w", "/tmp", *opts))
     assert os.path.exists(root / "tmp/rel.sock")
 
 
