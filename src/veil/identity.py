@@ -3,65 +3,45 @@ another uid/gid.  /proc/sys/kernel/hostname, /etc/hostname, /proc/version,
 /proc/sys/kernel/osrelease, /proc/cpuinfo and /sys/devices/system/cpu/online
 agree: veil serves them.
 
-    policy = identity_policy(hostname="db2", kernel_release="6.1.0", root=True)
-    veil.run(["sh", "-c", "hostname; uname -r; id -u"], policy=policy)
+    spec = veil.RunSpec(system={"hostname": "db2", "kernel_release": "6.1.0", "fake_root": True})
+    veil.run(["sh", "-c", "hostname; uname -r; id -u"], spec=spec)
 """
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 from .errors import UsageError
-from .spec.checks import SpecError
+from .spec.checks import UTS_LEN as _UTS_LEN, SpecError
 from .policy import Policy
 from .stop import Stop
 from .verdicts import Deny, Emulate, Rewrite, Verdict
 
-_UTS_LEN = 65
+if TYPE_CHECKING:
+    from .spec import System
+
 _UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
 
 
-@dataclass
-class Identity:
-    """What the program is told.  None: the real value."""
-
-    hostname: Optional[str] = None
-    domainname: Optional[str] = None
-    sysname: Optional[str] = None
-    kernel_release: Optional[str] = None
-    kernel_version: Optional[str] = None
-    machine: Optional[str] = None
-    uid: Optional[int] = None
-    gid: Optional[int] = None
-    cpus: Optional[int] = None
-
-    def uts(self) -> Dict[str, Optional[str]]:
-        return {"sysname": self.sysname, "nodename": self.hostname,
-                "release": self.kernel_release, "version": self.kernel_version,
-                "machine": self.machine, "domainname": self.domainname}
+def uts_of(system: "System") -> Dict[str, Optional[str]]:
+    """The utsname fields a spec's system section sets (None: the real value)."""
+    return {"sysname": system.sysname, "nodename": system.hostname,
+            "release": system.kernel_release, "version": system.kernel_version,
+            "machine": system.machine, "domainname": system.domainname}
 
 
-def _check_uts(name: str, value: Optional[str]) -> None:
-    if value is not None and len(value.encode()) >= _UTS_LEN:
-        raise UsageError(f"--{name}: at most {_UTS_LEN - 1} bytes, not {len(value.encode())}")
-
-
-def identity_policy(ident: Identity) -> Policy:
-    """The hooks and rules that make the program see ``ident``."""
-    for key, value in ident.uts().items():
-        _check_uts(key, value)
+def identity_policy(system: "System") -> Policy:
+    """The hooks and rules that make the program see the identity of a spec's
+    system section (veil.spec.System: its values are checked there)."""
     policy = Policy()
-    state = {k: v for k, v in ident.uts().items()}
+    state = uts_of(system)
     if any(v is not None for v in state.values()):
         _fake_uts(policy, state)
-    if ident.uid is not None or ident.gid is not None:
-        uid = ident.uid if ident.uid is not None else 0
-        gid = ident.gid if ident.gid is not None else uid
-        _fake_ids(policy, uid, gid)
-    if ident.cpus is not None:
-        _fake_cpus(policy, ident.cpus)
-    _virtual_files(policy, state, ident)
+    if system.ids is not None:
+        _fake_ids(policy, *system.ids)
+    if system.cpus is not None:
+        _fake_cpus(policy, system.cpus)
+    _virtual_files(policy, state, system.cpus)
     return policy
 
 
@@ -99,7 +79,7 @@ def _real(path: str) -> str:
         return ""
 
 
-def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], ident: Identity) -> None:
+def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Optional[int]) -> None:
     """/proc and /etc files that must agree with the fake identity are served
     by veil: opening one opens a file veil wrote with the virtual content."""
     import os
@@ -120,7 +100,7 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], ident: Ident
 
     def cpuinfo() -> str:
         blocks = _real("/proc/cpuinfo").strip("\n").split("\n\n")
-        return "\n\n".join(blocks[:ident.cpus]) + "\n\n"
+        return "\n\n".join(blocks[:cpus]) + "\n\n"
 
     files: Dict[str, Callable[[], str]] = {}
     if state["nodename"] is not None:
@@ -134,8 +114,8 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], ident: Ident
         files["/proc/version"] = version
     if state["version"] is not None:
         files["/proc/sys/kernel/version"] = lambda: state["version"] + "\n"
-    if ident.cpus is not None:
-        span = "0" if ident.cpus == 1 else f"0-{ident.cpus - 1}"
+    if cpus is not None:
+        span = "0" if cpus == 1 else f"0-{cpus - 1}"
         for name in ("online", "possible", "present"):
             files[f"/sys/devices/system/cpu/{name}"] = lambda s=span: s + "\n"
         files["/proc/cpuinfo"] = cpuinfo

@@ -95,7 +95,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     mode, denied calls, the identity and ownership database, OCI profiles,
     injections, policy files, then the caller's ``policies`` in order."""
     from .. import protect
-    from ..identity import Identity, OwnershipDB, identity_policy, ownership_policy
+    from ..identity import OwnershipDB, identity_policy, ownership_policy
     from ..oci import load_profile as load_seccomp_profile
     from ..policy import Policy, parse_inject
     from ..policyfile import load_policy_file
@@ -128,13 +128,8 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         protect.strict(session)
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
-    ids = system.ids
-    identity_policy(Identity(hostname=system.hostname, domainname=system.domainname,
-                             sysname=system.sysname, kernel_release=system.kernel_release,
-                             kernel_version=system.kernel_version, machine=system.machine,
-                             uid=ids[0] if ids else None, gid=ids[1] if ids else None,
-                             cpus=system.cpus)).apply(session)
-    if ids is not None:
+    identity_policy(system).apply(session)
+    if system.ids is not None:
         owners = OwnershipDB(system.ownership_db)
         ownership_policy(owners).apply(session)
         session.at_end(owners.save)
