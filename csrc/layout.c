@@ -565,12 +565,12 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
     return 0;
 }
 
-static int open_nosym(const char *path, uint64_t flags);
-
 /* Does the text of a cwd or fd link name the directory the link itself leads to?
    The text need not: a removed directory's ends in " (deleted)", a name the
    program can then create (as a symlink to "/"), and an O_PATH fd of a symlink
-   names the symlink.  0, or -errno as the kernel would answer a walk from it. */
+   names the symlink.  0, or -errno as the kernel would answer a walk from it.
+   Two syscalls per relative path call; the walk of veil's result is pinned
+   (--strict) or opened without symlinks (opens) as any other path. */
 static int start_is_anchored(const char *link, const char *host)
 {
     struct stat fd_st, text_st;
@@ -578,15 +578,12 @@ static int start_is_anchored(const char *link, const char *host)
         return errno == ENOENT ? -EBADF : -errno;
     if (!S_ISDIR(fd_st.st_mode))
         return -ENOTDIR;
-    int fd = open_nosym(host, 010000000 /* O_PATH */ | 0200000 /* O_DIRECTORY */);
-    if (fd == -ENOSYS) /* no openat2 (Linux < 5.6): the last component at least */
-        fd = open(host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -ENOENT; /* removed, or a symlink in its place: nothing to walk from */
-    int same = fstat(fd, &text_st) == 0 && text_st.st_dev == fd_st.st_dev &&
-               text_st.st_ino == fd_st.st_ino;
-    close(fd);
-    return same ? 0 : -ENOENT;
+    /* the text walked now: a symlink in its place (or above it, leading elsewhere)
+       or a removed directory is another object (d_path's text has no symlink) */
+    if (lstat(host, &text_st) < 0 || text_st.st_dev != fd_st.st_dev ||
+        text_st.st_ino != fd_st.st_ino)
+        return -ENOENT;
+    return 0;
 }
 
 /* The guest directory a relative path starts from: the cwd or a dirfd. */
