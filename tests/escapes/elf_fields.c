@@ -193,13 +193,7 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, " = ESCAPED %s\n", argv[3]);
         static struct img m;
         /* interp64: one PT_LOAD, the code prints argv[0] and the marker */
-        Elf64_Ehdr eh = {0};
-        memcpy(eh.e_ident, ELFMAG, SELFMAG);
-        eh.e_ident[EI_CLASS] = ELFCLASS64, eh.e_ident[EI_DATA] = ELFDATA2LSB;
-        eh.e_ident[EI_VERSION] = EV_CURRENT;
-        eh.e_type = ET_EXEC, eh.e_machine = EM_X86_64, eh.e_version = EV_CURRENT;
-        eh.e_ehsize = sizeof eh, eh.e_phentsize = sizeof(Elf64_Phdr), eh.e_phnum = 1;
-        eh.e_phoff = sizeof eh;
+        Elf64_Ehdr eh = elf64_header(1);
         Elf64_Phdr ph = {0};
         m.n = 0;
         put(&m, &eh, sizeof eh);

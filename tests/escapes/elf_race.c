@@ -51,13 +51,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/flip", argv[2]);
 
     static struct img m;
-    Elf64_Ehdr eh = {0};
-    memcpy(eh.e_ident, ELFMAG, SELFMAG);
-    eh.e_ident[EI_CLASS] = ELFCLASS64, eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    eh.e_ident[EI_VERSION] = EV_CURRENT;
-    eh.e_type = ET_EXEC, eh.e_machine = EM_X86_64, eh.e_version = EV_CURRENT;
-    eh.e_ehsize = sizeof eh, eh.e_phentsize = sizeof(Elf64_Phdr), eh.e_phnum = 2;
-    eh.e_phoff = sizeof eh;
+    Elf64_Ehdr eh = elf64_header(2);
     Elf64_Phdr ph[2];
     memset(ph, 0, sizeof ph);
     put(&m, &eh, sizeof eh);

@@ -63,6 +63,19 @@ struct img {
     size_t n;
 };
 
+/* an x86-64 ELF executable's header: phnum program headers right after it */
+static inline Elf64_Ehdr elf64_header(int phnum)
+{
+    Elf64_Ehdr eh = {0};
+    memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64, eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_type = ET_EXEC, eh.e_machine = EM_X86_64, eh.e_version = EV_CURRENT;
+    eh.e_ehsize = sizeof eh, eh.e_phentsize = sizeof(Elf64_Phdr), eh.e_phnum = phnum;
+    eh.e_phoff = sizeof eh;
+    return eh;
+}
+
 static inline size_t put(struct img *m, const void *p, size_t len)
 {
     size_t at = m->n;
