@@ -242,6 +242,24 @@ void veil_layout_proc_scope(struct veil_engine *e, int on);
 int veil_layout_resolve(struct veil_engine *e, const char *guest, int follow, char *host_out,
                         char *guest_out);
 
+/* The mount layout engine (mountns.c): the spawned child makes a mount namespace
+   (and a user namespace if userns: veil as root maps every id to itself, a user
+   its own uid and gid to uid_inside and gid_inside), shows host_root as / and each
+   added step at its guest path, then pivots into that tree; spawn's cwd is then a
+   guest path.  A failure fails the spawn: veil_spawn_error() returns the errno
+   with VEIL_SPAWN_MOUNTNS set and the step's index + 1 above VEIL_SPAWN_STEP_SHIFT
+   (0: no step). */
+#define VEIL_MNT_RDONLY 1   /* the step's tree is read-only, all of it */
+#define VEIL_MNT_MASK 2     /* the guest path is covered: an empty directory or /dev/null */
+#define VEIL_SPAWN_MOUNTNS 0x10000
+#define VEIL_SPAWN_STEP_SHIFT 20
+int veil_mountns_begin(struct veil_engine *e, const char *host_root, int userns,
+                       uint32_t uid_inside, uint32_t gid_inside);
+/* host NULL: the guest's own tree at guest (read-only or masked) */
+int veil_mountns_add(struct veil_engine *e, const char *host, const char *guest, int flags);
+/* 0 when this process can make the namespaces the engine needs, else -errno */
+int veil_mountns_probe(int userns);
+
 /* -y level: 1 adds what SCM_RIGHTS fds name to MSGHDR captures; 2 (-yy) makes
    FDPATH captures of sockets append "\0PROTO\0LOCAL,REMOTE\0PEER\0NAME" */
 void veil_set_decorate(struct veil_engine *e, int level);

@@ -111,6 +111,22 @@ struct layout {
     uint32_t nprocs;
 };
 
+struct mount_step {
+    char *host;   /* host tree shown at guest; NULL: the guest's own tree at guest */
+    char *guest;
+    int flags;    /* VEIL_MNT_* */
+    int tree;     /* the child's clone of host (mountns.c) */
+};
+
+struct mountns {
+    int on;
+    int userns;
+    uint32_t uid_inside, gid_inside;
+    char *root;
+    struct mount_step *steps;
+    int nsteps;
+};
+
 struct fd_bits {
     int32_t pid;
     uint64_t *words; /* bit fd: its socket filter is in the process's filter stack */
@@ -151,6 +167,7 @@ struct veil_engine {
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;
     struct layout layout;
+    struct mountns mountns; /* the mount layout engine's plan (mountns.c) */
     int32_t sockfd_nrs[16]; /* calls traced on socket fds only (sockfd.c) */
     int n_sockfd_nrs;
     struct fd_bits *fd_bits;
@@ -226,6 +243,13 @@ void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdes
 void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid);
 void layout_gone(struct veil_engine *e, int32_t pid);
 void layout_free(struct veil_engine *e);
+
+/* mountns.c: in the spawned child, build the guest's tree and enter it */
+int mountns_enter(struct veil_engine *e, const char *cwd, int ready_fd, int mapped_fd,
+                  int *failed_step);
+/* in veil: the id maps of the child's user namespace, once it says it made it */
+int mountns_map_child(const struct mountns *m, pid_t pid, int ready_fd, int mapped_fd);
+void mountns_free(struct veil_engine *e);
 int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status);
 
 /* targets.c */

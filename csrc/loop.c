@@ -62,6 +62,7 @@ void veil_free(struct veil_engine *e)
     tasks_free(&e->tasks);
     paths_free(e);
     layout_free(e);
+    mountns_free(e);
     caps_free(e);
     sockfd_free(e);
     filter_free(e);
@@ -152,6 +153,14 @@ static void untrack(struct veil_engine *e, int32_t tid)
 
 /* --- spawn --------------------------------------------------------------- */
 
+/* close the fds of `fds` that are open (>= 0) */
+static void close_all(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
 static void child_fail(int fd, int err)
 {
     ssize_t unused = write(fd, &err, sizeof err);
@@ -197,14 +206,21 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
         return kept;
     }
     placement_pin(e, 0);
+    /* the mount engine's user namespace: the child says when it made it, veil
+       writes its id maps and says so (mountns.c) */
+    int ns_ready[2] = {-1, -1}, ns_mapped[2] = {-1, -1};
+    int userns = e->mountns.on && e->mountns.userns;
+    if (userns && (pipe2(ns_ready, O_CLOEXEC) < 0 || pipe2(ns_mapped, O_CLOEXEC) < 0)) {
+        int saved = errno;
+        close_all((int[]){go[0], go[1], err[0], err[1], ns_ready[0], ns_ready[1]}, 6);
+        return -saved;
+    }
 
     pid_t pid = fork();
     if (pid < 0) {
         int saved = errno;
-        close(go[0]);
-        close(go[1]);
-        close(err[0]);
-        close(err[1]);
+        close_all((int[]){go[0], go[1], err[0], err[1], ns_ready[0], ns_ready[1], ns_mapped[0],
+                          ns_mapped[1]}, 8);
         return -saved;
     }
     if (pid == 0) {
@@ -219,8 +235,14 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
         for (int i = 0; i < 3; i++)
             if (e->stdio[i] >= 0 && e->stdio[i] != i && dup2(e->stdio[i], i) < 0)
                 child_fail(err[1], errno);
-        if (cwd && chdir(cwd) < 0)
+        if (e->mountns.on) {
+            int step;
+            int rc = mountns_enter(e, cwd, ns_ready[1], ns_mapped[0], &step);
+            if (rc < 0)
+                child_fail(err[1], -rc | VEIL_SPAWN_MOUNTNS | ((step + 1) << VEIL_SPAWN_STEP_SHIFT));
+        } else if (cwd && chdir(cwd) < 0) {
             child_fail(err[1], errno);
+        }
         if (e->child_umask >= 0)
             umask((mode_t)e->child_umask);
         for (int i = 0; i < e->nlimits; i++) {
@@ -237,20 +259,19 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
     }
     close(go[0]);
     close(err[1]);
+    close_all((int[]){ns_ready[1], ns_mapped[0]}, 2);
     if (ptrace(PTRACE_SEIZE, pid, 0L, (long)options_for(e)) < 0) {
         int saved = errno;
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        close(go[1]);
-        close(err[0]);
+        close_all((int[]){go[1], err[0], ns_ready[0], ns_mapped[1]}, 4);
         return -saved;
     }
     e->main_pid = pid;
     struct task *t = track(e, pid, pid, 0);
     if (!t) {
         kill(pid, SIGKILL);
-        close(go[1]);
-        close(err[0]);
+        close_all((int[]){go[1], err[0], ns_ready[0], ns_mapped[1]}, 4);
         return -ENOMEM;
     }
     if (e->pinned_cpu >= 0) {
@@ -261,6 +282,9 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
     }
     int rc = write(go[1], "g", 1) == 1 ? 0 : -errno;
     close(go[1]);
+    if (userns && rc == 0)
+        rc = mountns_map_child(&e->mountns, pid, ns_ready[0], ns_mapped[1]);
+    close_all((int[]){ns_ready[0], ns_mapped[1]}, 2);
     /* The child's exec failure (if any) arrives on err[0]; the fd is kept
        non-blocking and read once the child has exited. */
     if (fcntl(err[0], F_SETFL, O_NONBLOCK) < 0 && rc == 0)

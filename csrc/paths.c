@@ -1,10 +1,13 @@
 /* Path rules: canonicalise the paths a call names, match them against a table. */
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -44,9 +47,43 @@ void paths_free(struct veil_engine *e)
     e->npath_rules = e->cap_path_rules = 0;
 }
 
+/* The path of `path` (absolute, in the caller's tree) resolved from the caller's own
+   root: under the mount engine its tree is another mount namespace's.  readlink of
+   an fd opened there gives the path from that namespace's root (d_path). */
+static int resolve_in_root(int32_t tid, const char *path, char *out)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/root", tid);
+    int root = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return -errno;
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+    long fd = syscall(SYS_openat2, root, path, &how, sizeof how);
+    int rc = fd < 0 ? -errno : 0;
+    close(root);
+    if (rc < 0)
+        return rc;
+    snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
+    ssize_t n = readlink(link, out, PATH_MAX - 1);
+    rc = n < 0 ? -errno : 0;
+    close((int)fd);
+    if (rc < 0)
+        return rc;
+    out[n] = 0;
+    return 0;
+}
+
+/* realpath(3) of `path` as the caller sees it */
+static int real_path(int in_root, int32_t tid, const char *path, char *out)
+{
+    if (in_root)
+        return resolve_in_root(tid, path, out);
+    return realpath(path, out) ? 0 : -errno;
+}
+
 /* The absolute path the caller means, symlinks resolved as far as it exists
    (a file about to be created keeps its last component). */
-static int canonical(int32_t tid, int64_t dirfd, const char *path, char *out)
+static int canonical(int in_root, int32_t tid, int64_t dirfd, const char *path, char *out)
 {
     char joined[PATH_MAX * 2], link[64], base[PATH_MAX];
     if (path[0] == '/') {
@@ -62,7 +99,7 @@ static int canonical(int32_t tid, int64_t dirfd, const char *path, char *out)
         base[n] = 0;
         snprintf(joined, sizeof joined, "%s/%s", base, path);
     }
-    if (realpath(joined, out))
+    if (real_path(in_root, tid, joined, out) == 0)
         return 0;
     /* the last component may not exist yet: resolve its directory */
     char *slash = strrchr(joined, '/');
@@ -71,8 +108,9 @@ static int canonical(int32_t tid, int64_t dirfd, const char *path, char *out)
     *slash = 0;
     const char *dir = joined[0] ? joined : "/";
     char resolved[PATH_MAX];
-    if (!realpath(dir, resolved))
-        return -errno;
+    int rc = real_path(in_root, tid, dir, resolved);
+    if (rc < 0)
+        return rc;
     if (snprintf(out, PATH_MAX, "%s/%s", strcmp(resolved, "/") ? resolved : "", slash + 1) >=
         PATH_MAX)
         return -ENAMETOOLONG;
@@ -134,7 +172,7 @@ int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc
         int64_t dirfd = (i > 0 && (d->dirfd_args & (1u << (i - 1))))
                             ? (int64_t)(int32_t)t->args[i - 1]
                             : AT_FDCWD_VALUE;
-        if (path[0] == 0 || canonical(t->tid, dirfd, path, canon) < 0)
+        if (path[0] == 0 || canonical(e->mountns.on, t->tid, dirfd, path, canon) < 0)
             continue;
         int rc = paths_rule_errno(e, canon, writes);
         if (rc < 0)

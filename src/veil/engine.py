@@ -118,6 +118,17 @@ class StopEvent:
     scratch: int = 0
 
 
+MNT_RDONLY = lib.VEIL_MNT_RDONLY
+MNT_MASK = lib.VEIL_MNT_MASK
+SPAWN_MOUNTNS = lib.VEIL_SPAWN_MOUNTNS
+SPAWN_STEP_SHIFT = lib.VEIL_SPAWN_STEP_SHIFT
+
+
+def mountns_probe(userns: bool) -> int:
+    """0 when this process can make the mount engine's namespaces, else -errno."""
+    return lib.veil_mountns_probe(int(userns))
+
+
 def _check(rc: int, what: str) -> int:
     if rc < 0:
         raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
@@ -219,6 +230,16 @@ class Engine:
     def layout_proc_scope(self, on: bool) -> None:
         """/proc/PID of a process veil does not trace is ENOENT in the guest."""
         lib.veil_layout_proc_scope(self._e, int(on))
+
+    def mountns_begin(self, host_root: str, userns: bool, ids_inside: Tuple[int, int]) -> None:
+        """The next spawn builds its tree in a mount namespace (csrc/mountns.c)."""
+        _check(lib.veil_mountns_begin(self._e, os.fsencode(host_root), int(userns),
+                                      ids_inside[0], ids_inside[1]), "mount engine")
+
+    def mountns_add(self, host: Optional[str], guest: str, flags: int) -> None:
+        """A step of that tree: ``host`` at ``guest`` (None: the guest's own path)."""
+        _check(lib.veil_mountns_add(self._e, os.fsencode(host) if host else ffi.NULL,
+                                    os.fsencode(guest), flags), f"mount at {guest}")
 
     def layout_resolve(self, guest: str, follow: bool = True) -> Tuple[str, str]:
         """(host path, canonical guest path) of a guest path, as the guest's root sees it."""

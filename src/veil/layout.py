@@ -172,7 +172,8 @@ class GuestTree:
 
     def __init__(self, root: str = "/", binds: Sequence[Bind] = (), hidden: Sequence[str] = (),
                  readonly: Sequence[str] = (), private_tmp: bool = False, keep_tmp: bool = False,
-                 cwd_is_guess: bool = False):
+                 cwd_is_guess: bool = False, engine: str = "auto", strict: bool = False,
+                 ids: Optional[Tuple[int, int]] = None):
         self.root = root
         self.binds = list(binds)
         self.hidden = list(hidden)      # ENOENT
@@ -180,6 +181,9 @@ class GuestTree:
         self.private_tmp = private_tmp
         self.keep_tmp = keep_tmp
         self.cwd_is_guess = cwd_is_guess  # the session's cwd was not asked for: / if the guest lacks it
+        self.engine = engine  # asked for: "auto", "mount" or "ptrace" (veil.mountns)
+        self.strict = strict
+        self.ids = ids        # (uid, gid) the program is shown, None: its own
         self._tmp: Optional[str] = None
 
     def prepare(self) -> List[Bind]:

@@ -112,9 +112,9 @@ def strict(session) -> None:
     # no CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH...: host root's powers stay out
     session.keep_caps = DOCKER_DEFAULT_CAPS
     for path in READONLY_PATHS:
-        session.add_path_rule(path, errno.EROFS, writes_only=True)
+        session.protect_path(path, "readonly")
     for path in MASKED_PATHS:
-        session.add_path_rule(path, errno.ENOENT)
+        session.protect_path(path, "mask")
     # personality(2): only the plain Linux persona and the query; flags such as
     # READ_IMPLIES_EXEC or ADDR_LIMIT_* change how memory can be mapped
     from . import filter as bpf

@@ -94,6 +94,7 @@ class Result:
     kills: List[Tuple[int, str, str]] = field(default_factory=list)  # (pid, syscall, reason)
     sockets: Optional[List[Dict[str, object]]] = None  # the socket table at the end
     kept_tmp: Optional[str] = None   # the private /tmp's host directory, if kept
+    layout_engine: Optional[Tuple[str, str]] = None  # ("mount" or "ptrace", why) under a layout
     refusals: List["Refusal"] = field(default_factory=list)  # calls veil refused and reported
 
 
@@ -253,6 +254,11 @@ class Session:
         self.layout: Optional[GuestTree] = layout  # the guest's directory tree
         self.pin_paths = False      # path calls walk from fds veil opened (--strict)
         self._translating = False
+        # (engine, why): "mount" (the kernel makes the tree, veil.mountns) or "ptrace"
+        self.layout_engine: Optional[Tuple[str, str]] = None
+        self._mount_steps: List[str] = []
+        # ("readonly" or "mask", guest path): mounts under the mount engine, path rules otherwise
+        self._kernel_paths: List[Tuple[str, str]] = []
         # the socket table: the calls it needs are recorded (read/write/close only
         # on sockets, decided in C); other observers still see only `trace`
         self.sockets: Optional[SocketTable] = None
@@ -427,6 +433,22 @@ class Session:
         else:
             self._path_rules.append((pattern, False, errno, writes_only))
 
+    def protect_path(self, path: str, how: str) -> None:
+        """``how`` "readonly": writes below ``path`` fail (EROFS); "mask": it is not
+        there (ENOENT).  The mount engine makes them mounts (read-only, or an empty
+        directory or /dev/null over it), which cost no stop; otherwise path rules."""
+        if how not in ("readonly", "mask"):
+            raise VeilError(f"protect_path: how is 'readonly' or 'mask', not {how!r}")
+        self._kernel_paths.append((how, path))
+
+    @property
+    def _mount_engine(self) -> bool:
+        return self.layout_engine is not None and self.layout_engine[0] == "mount"
+
+    @property
+    def _ptrace_layout(self) -> bool:
+        return self.layout is not None and not self._mount_engine
+
     def _path_rule_fields(self, sc) -> Dict[str, int]:
         path_args = dirfd_args = 0
         kinds = [k.partition(":")[0] for _, k in sc.args]
@@ -528,7 +550,7 @@ class Session:
                                **layout_action_fields(sc.name)}
                 flags |= E.F_STOP | E.F_TRANSLATE
             rules = self._rules.get(nr)
-            guard = (SCRATCH_GUARDS.get(sc.name) if self.layout is not None and sc is not None
+            guard = (SCRATCH_GUARDS.get(sc.name) if self._ptrace_layout and sc is not None
                      else None)
             if guard and not path_fields:
                 guard_only = not flags and not rules
@@ -539,7 +561,7 @@ class Session:
                     filt[nr] = bpf.Conditional(
                         [(tuple(bpf.Cond(*c) for c in conds), bpf.trace()) for conds in guard],
                         bpf.allow())
-            if (self.pin_paths and self.layout is not None and sc is not None
+            if (self.pin_paths and self._ptrace_layout and sc is not None
                     and sc.name in CRED_CALLS and not path_fields):
                 flags |= E.F_STOP | E.F_TRANSLATE
                 path_fields = {"layout_op": E.L_CREDS}
@@ -583,20 +605,34 @@ class Session:
     def _configure_layout(self) -> list:
         """Rules the layout brings (denied calls, hidden and read-only guest
         paths); the binds to install."""
+        from . import mountns
         binds = self.layout.prepare()
-        self._translating = not self.layout.is_identity(binds) or bool(self._path_rules)
+        self.layout_engine = mountns.choose(self.layout, binds)
+        self._protected_paths()
+        self._translating = not self._mount_engine and (not self.layout.is_identity(binds)
+                                                        or bool(self._path_rules))
         self.refuse([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM,
                     "the layout refuses calls that reach past the guest's tree")
         uffd = "userfaultfd could replace the pages of veil's read-only scratch area"
         self.refuse(["userfaultfd"], _errno.EPERM, uffd)
         for cmd in (UFFDIO_API, UFFDIO_REGISTER):
             self.refuse(["ioctl"], _errno.EPERM, uffd, [bpf.Cond(1, "MASKED_EQ", cmd, 0xFFFFFFFF)])
-        if self.foreign_rule is None:
+        if self.foreign_rule is None and not self._mount_engine:
             # an i386 or x32 call would name paths the translator never sees
             self.refuse_foreign(_errno.ENOSYS, "i386 and x32 calls are not translated")
         for guest, err, writes_only in self.layout.path_rules(binds):
             self.add_path_rule(guest, err, writes_only)
         return binds
+
+    def _protected_paths(self) -> None:
+        """protect_path()'s paths become path rules unless the mount engine makes them."""
+        if self._mount_engine:
+            return
+        for how, path in self._kernel_paths:
+            if how == "mask":
+                self.add_path_rule(path, _errno.ENOENT)
+            else:
+                self.add_path_rule(path, _errno.EROFS, writes_only=True)
 
     def _guest_cwd(self, eng: E.Engine) -> Tuple[str, str]:
         """(host, guest) directory the program starts in: -w in the guest, or
@@ -609,7 +645,11 @@ class Session:
         raise SpecError("environment", "cwd", "no such directory in the guest", value=self.cwd)
 
     def start(self) -> None:
-        binds = self._configure_layout() if self.layout is not None else []
+        if self.layout is not None:
+            binds = self._configure_layout()
+        else:
+            binds = []
+            self._protected_paths()
         if not self.seccomp:
             self._conditional_hooks()
         eng = get_engine(self.backend)
@@ -630,8 +670,13 @@ class Session:
         if self._sockfd_filters:
             eng.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
         if self.layout is not None:
+            # the ptrace engine translates with it; the mount engine's guest paths are
+            # resolved with it too (the command, the start directory, ownership)
             self.layout.install(eng, binds)
-            if self.pin_paths and hasattr(eng, "layout_pin_paths"):
+            if self._mount_engine:
+                from . import mountns
+                self._mount_steps = mountns.install(eng, self.layout, binds, self._kernel_paths)
+            elif self.pin_paths and hasattr(eng, "layout_pin_paths"):
                 eng.layout_pin_paths(True)
                 # with it, /proc of veil's threads and of host processes is out of sight
                 eng.layout_proc_scope(True)
@@ -646,6 +691,8 @@ class Session:
             cwd = self.cwd
             if self.layout is not None:
                 cwd, guest_cwd = self._guest_cwd(eng)
+                if self._mount_engine:
+                    cwd = guest_cwd  # the child is in the guest's tree when it changes directory
                 self._path = resolve_guest_command(eng, self.argv[0], self.env.get("PATH"),
                                                    guest_cwd)
             else:
@@ -897,6 +944,7 @@ class Session:
             raise error
         result = self.result()
         result.kept_tmp = kept_tmp
+        result.layout_engine = self.layout_engine
         result.kills = list(self.kills)
         result.refusals = list(self.refusals)
         if self.sockets is not None:
@@ -910,6 +958,9 @@ class Session:
         if self.pids and status == -1:
             return Result(0, None, None, False, duration, eng.stats())
         err = eng.spawn_error() if status != -1 and not self.pids else 0
+        if err and err & E.SPAWN_MOUNTNS:
+            from .mountns import spawn_failure
+            raise VeilError(spawn_failure(err, self._mount_steps))
         if err:
             raise CommandNotFound(self.argv[0], os.strerror(err),
                                   127 if err == _errno.ENOENT else 126)

@@ -55,6 +55,11 @@ def parser() -> argparse.ArgumentParser:
     lay.add_argument("--private-tmp", action="store_true",
                      help="a fresh host directory is the guest's /tmp, removed at the end")
     lay.add_argument("--keep-tmp", action="store_true", help="keep the --private-tmp directory")
+    lay.add_argument("--layout-engine", choices=("auto", "mount", "ptrace"), metavar="ENGINE",
+                     help="how the tree is made: 'mount' (user and mount namespaces, as "
+                          "bubblewrap: path calls cost nothing), 'ptrace' (every path call "
+                          "translated, as PRoot), or 'auto' (the default: mount where the "
+                          "kernel permits it and it can show the layout; -v says which)")
     x = p.add_argument_group("execution environment")
     x.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
     x.add_argument("--unset", action="append", default=[], metavar="NAME", help="remove a variable")
@@ -85,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
                    metavar="SECTION.KEY=VALUE", help="override one profile value")
     p.add_argument("--deny", action="append", default=[], metavar="SET",
                    help="fail these syscalls with EPERM (names, %%classes, as -e trace=)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="say how the run is made (which layout engine, and why)")
     p.add_argument("--strict", action="store_true",
                    help="fail (ENOSYS) every call veil does not know: unknown numbers, i386 and "
                         "x32 calls, path calls a layout does not translate")
@@ -109,7 +116,7 @@ FLAGS = {
     ("environment", "argv0"): "--argv0", ("environment", "argv"): "the command",
     ("layout", "root"): "-r", ("layout", "binds"): "-b", ("layout", "hidden"): "--hidden",
     ("layout", "readonly"): "--readonly", ("layout", "private_tmp"): "--private-tmp",
-    ("layout", "keep_tmp"): "--keep-tmp",
+    ("layout", "keep_tmp"): "--keep-tmp", ("layout", "engine"): "--layout-engine",
     ("system", "kernel_release"): "--kernel-release", ("system", "kernel_version"): "--kernel-version",
     ("system", "uid"): "-i", ("system", "gid"): "-i", ("system", "fake_root"): "-0",
     ("system", "ownership_db"): "--ownership-db",
@@ -158,7 +165,8 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
                             argv0=args.argv0),
         "layout": dict(root=args.layout_root or args.layout_root_binds, binds=args.binds,
                        hidden=args.hidden, readonly=args.readonly,
-                       private_tmp=args.private_tmp or None, keep_tmp=args.keep_tmp or None),
+                       private_tmp=args.private_tmp or None, keep_tmp=args.keep_tmp or None,
+                       engine=args.layout_engine),
         "system": dict(hostname=args.hostname, domainname=args.domainname,
                        sysname=args.sysname, kernel_release=args.kernel_release,
                        kernel_version=args.kernel_version, machine=args.machine,
@@ -185,12 +193,8 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
             for name, keys in given.items()}
 
 
-def spec_of(argv: Sequence[str]) -> tuple:
-    """(spec, command, bundle) from veil run's arguments.
-
-    ``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is
-    a directory is a bundle, ARGS are appended to its argv; options after BUNDLE
-    (before ``--``) are veil's."""
+def _parsed(argv: Sequence[str]) -> tuple:
+    """(arguments, command, bundle): options after a bundle's path are veil's too."""
     p = parser()
     args = p.parse_args(argv)
     command = list(args.command)
@@ -205,6 +209,16 @@ def spec_of(argv: Sequence[str]) -> tuple:
         before = list(argv)[:len(argv) - len(command)]
         args = p.parse_args(before + command[lead + 1:])
         command = list(args.command)
+    return args, command, bundle
+
+
+def spec_of(argv: Sequence[str]) -> tuple:
+    """(spec, command, bundle) from veil run's arguments.
+
+    ``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is
+    a directory is a bundle, ARGS are appended to its argv; options after BUNDLE
+    (before ``--``) are veil's."""
+    args, command, bundle = _parsed(argv)
     parse_exprs(args.exprs, ("inject",))  # what -o traces is --trace SET
     if args.overrides and not (args.profile or bundle):
         raise UsageError("--set needs --profile")
@@ -248,6 +262,12 @@ def cmd_run(argv: Sequence[str]) -> int:
     except SpecError as e:
         raise _reported(e, spec, flagged) from None
     session.on_refusal = report
+    if _parsed(argv)[0].verbose:
+        def say_engine() -> None:
+            if session.layout_engine is not None:
+                engine, why = session.layout_engine
+                print(f"veil: layout engine: {engine} ({why})", file=sys.stderr, flush=True)
+        session.after_start = say_engine
     try:
         result = session.run()
     except CommandNotFound as e:

@@ -44,7 +44,8 @@ def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int,
     return env, limits
 
 
-def guest_tree(spec: Layout, cwd: Optional[str]) -> Tuple[GuestTree, str]:
+def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
+               ids: Optional[Tuple[int, int]] = None) -> Tuple[GuestTree, str]:
     """The session's guest tree and the guest directory the program starts in."""
     root = spec.root or "/"
     if not os.path.isdir(root):
@@ -59,7 +60,8 @@ def guest_tree(spec: Layout, cwd: Optional[str]) -> Tuple[GuestTree, str]:
             raise SpecError("layout", "binds", "no such file or directory", f"[{i}]",
                             value=b.host)
     tree = GuestTree(root, spec.binds, spec.hidden, spec.readonly, spec.private_tmp,
-                     spec.keep_tmp, cwd_is_guess=cwd is None)
+                     spec.keep_tmp, cwd_is_guess=cwd is None, engine=spec.engine,
+                     strict=strict, ids=ids)
     return tree, cwd if cwd is not None else _guessed_cwd(tree)
 
 
@@ -83,7 +85,8 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
         sockets=obs.keeps_sockets, capture_bytes=obs.capture_bytes, seccomp=obs.seccomp,
         affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
     if spec.layout.active:
-        options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd)
+        options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd,
+                                                       spec.security.strict, spec.system.ids)
     elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
         raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
     return options

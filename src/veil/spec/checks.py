@@ -224,9 +224,15 @@ def net_map(value: Any, base: str = "") -> str:
     return value
 
 
-def net_default(value: Any, base: str = "") -> str:
-    _expect(value in ("allow", "deny"), '"allow" or "deny"', value)
-    return value
+def one_of(*choices: str) -> Check:
+    def check(value: Any, base: str = "") -> str:
+        _expect(value in choices, " or ".join(f'"{c}"' for c in choices), value)
+        return value
+    return check
+
+
+net_default = one_of("allow", "deny")
+LAYOUT_ENGINES = ("auto", "mount", "ptrace")
 
 
 def syscall_set(value: Any, base: str = "") -> str:
@@ -264,7 +270,8 @@ SCHEMA: Dict[str, Dict[str, Check]] = {
         "argv0": string},
     "layout": {
         "root": host_path, "binds": array(bind), "hidden": array(guest_path),
-        "readonly": array(guest_path), "private_tmp": flag, "keep_tmp": flag},
+        "readonly": array(guest_path), "private_tmp": flag, "keep_tmp": flag,
+        "engine": one_of(*LAYOUT_ENGINES)},
     "system": {
         **dict.fromkeys(("hostname", "domainname", "sysname", "kernel_release",
                          "kernel_version", "machine"), uts),

@@ -84,6 +84,7 @@ class Layout(Section):
     readonly: Tuple[str, ...] = ()
     private_tmp: bool = False
     keep_tmp: bool = False
+    engine: str = "auto"  # how the tree is made: "mount", "ptrace" or the first that can
 
     @property
     def active(self) -> bool:

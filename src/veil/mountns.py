@@ -1,0 +1,155 @@
+"""The mount layout engine: the guest's tree made by the kernel from bind mounts in
+a mount namespace of the program's own (csrc/mountns.c), as bubblewrap makes it,
+so that path calls cost no stop.  The ptrace engine (csrc/layout.c) translates
+each path call instead, as PRoot does; it is the fallback where the kernel has no
+unprivileged user namespaces or the layout is one mounts cannot show.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import List, Optional, Sequence, Tuple
+
+from . import engine as E
+from .layout import Bind, GuestTree
+from .spec.checks import SpecError
+
+MOUNT, PTRACE = "mount", "ptrace"
+_MAX_SYMLINKS = 40  # path_resolution(7)
+
+
+@lru_cache(maxsize=None)
+def kernel_refusal(userns: bool) -> Optional[str]:
+    """Why this process cannot make the namespaces the engine needs (None: it can)."""
+    rc = E.mountns_probe(userns)
+    if rc == 0:
+        return None
+    what = "a user and a mount namespace" if userns else "a mount namespace"
+    return f"the kernel refuses {what} ({os.strerror(-rc)})"
+
+
+def uses_userns(strict: bool) -> bool:
+    """veil as root without --strict keeps the host's ids and powers (a mount
+    namespace only; the layout refuses mount(2) and its kin); otherwise the program
+    runs in a user namespace, whose capabilities do not reach the host."""
+    return os.geteuid() != 0 or strict
+
+
+def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
+    """Binds in the order they are mounted: a shorter guest path first (a bind
+    below another shows through it, as the longest guest prefix wins in the ptrace
+    engine), and of binds at one guest path the last given last (it wins)."""
+    return sorted(binds, key=lambda b: len([p for p in b.guest.split("/") if p]))
+
+
+def _host_path(root: str, binds: Sequence[Bind], guest: str) -> str:
+    for b in reversed(binds):
+        base = b.guest.rstrip("/")
+        if guest == b.guest or guest.startswith(base + "/"):
+            return b.host + guest[len(base):]
+    return root.rstrip("/") + guest
+
+
+def host_in_tree(root: str, binds: Sequence[Bind], guest: str) -> Optional[str]:
+    """The host path that ``guest`` names in the tree ``root`` plus ``binds`` (mounted
+    in that order), symlinks followed inside the tree; None if it does not exist."""
+    todo = [p for p in guest.split("/") if p]
+    here, hops = "/", 0
+    while todo:
+        name = todo.pop(0)
+        if name == ".":
+            continue
+        if name == "..":
+            here = os.path.dirname(here)
+            continue
+        step = os.path.join(here, name)
+        host = _host_path(root, binds, step)
+        if not os.path.lexists(host):
+            return None
+        if os.path.islink(host):
+            hops += 1
+            if hops > _MAX_SYMLINKS:
+                return None
+            text = os.readlink(host)
+            todo[:0] = [p for p in text.split("/") if p]
+            if text.startswith("/"):
+                here = "/"
+            continue
+        here = step
+    return _host_path(root, binds, here)
+
+
+def unshowable(tree: GuestTree, binds: Sequence[Bind]) -> Optional[str]:
+    """Why bind mounts cannot show this tree (None: they can).  A mount needs its
+    guest path to exist, as a directory for a directory and a file for a file: the
+    ptrace engine shows the missing ones, the mount engine would have to create them
+    in the user's tree."""
+    root = os.path.realpath(tree.root)
+    done: List[Bind] = []
+    for b in in_mount_order(binds):
+        target = host_in_tree(root, done, b.guest)
+        if target is None:
+            return f"the bind's guest path {b.guest} does not exist in the guest's tree"
+        if os.path.isdir(target) != os.path.isdir(b.host):
+            return f"the bind of {b.host} at {b.guest}: a directory and a file"
+        done.append(b)
+    for path in tree.readonly:
+        if host_in_tree(root, done, path) is None:
+            return f"the read-only path {path} does not exist in the guest's tree"
+    return None
+
+
+def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
+    """(engine, why) for this tree: what the spec asked for, or under "auto" the
+    mount engine where the kernel permits it and mounts can show the tree."""
+    asked = tree.engine
+    if asked == PTRACE:
+        return PTRACE, "asked for (--layout-engine ptrace)"
+    userns = uses_userns(tree.strict)
+    why = kernel_refusal(userns) or unshowable(tree, binds)
+    if why is None and asked != MOUNT and tree.ids is not None and userns:
+        # a user namespace maps only the user's own ids: other users' files would
+        # show as owned by nobody, where -0 and -i (fakeroot's view) show their owners
+        why = "-0 and -i show other users' files as theirs (a user namespace cannot)"
+    if why is None:
+        return MOUNT, ("asked for (--layout-engine mount)" if asked == MOUNT
+                       else "the kernel permits it and mounts show this tree")
+    if asked == MOUNT:
+        raise SpecError("layout", "engine", f"the mount engine cannot make this layout: {why}",
+                        value=MOUNT)
+    return PTRACE, why
+
+
+def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
+            kernel_paths: Sequence[Tuple[str, str]] = ()) -> List[str]:
+    """The plan the spawned child carries out: the root, the binds in mount order,
+    the read-only paths, then ``kernel_paths`` (("readonly" or "mask", guest path):
+    a mask is an empty directory or /dev/null).  The guest path of each step."""
+    root = os.path.realpath(tree.root)
+    ids = tree.ids if tree.ids is not None else (os.geteuid(), os.getegid())
+    eng.mountns_begin(root, uses_userns(tree.strict), ids)
+    ordered = in_mount_order(binds)
+    steps = []
+    for b in ordered:
+        eng.mountns_add(b.host, b.guest, E.MNT_RDONLY if b.readonly else 0)
+        steps.append(b.guest)
+    extra = [("readonly", p) for p in tree.readonly] + list(kernel_paths)
+    for how, path in extra:
+        # the path rules of the ptrace engine fail a call on a path that does not
+        # exist with ENOENT anyway: nothing to cover
+        if host_in_tree(root, ordered, path) is not None:
+            eng.mountns_add(None, path, E.MNT_MASK if how == "mask" else E.MNT_RDONLY)
+            steps.append(path)
+    return steps
+
+
+def spawn_failure(err: int, steps: Sequence[str]) -> Optional[str]:
+    """What failed when the mount engine failed a spawn, from veil_spawn_error()'s
+    value (None: not the mount engine's failure)."""
+    if not err & E.SPAWN_MOUNTNS:
+        return None
+    step = err >> E.SPAWN_STEP_SHIFT
+    reason = os.strerror(err & 0xFFFF)
+    if 0 < step <= len(steps):
+        return f"the mount engine could not mount {steps[step - 1]}: {reason}"
+    return f"the mount engine could not make the guest's tree: {reason}"
