@@ -33,8 +33,31 @@ STRACE = shutil.which("strace")
 strace_available = STRACE is not None
 
 
+# the layout engine `veil run` is given in tests marked layout_engines(...): each such
+# test runs once per engine named (see the layout_engine fixture)
+LAYOUT_ENGINE: Optional[str] = None
+
+
 def veil_cmd(args: Sequence[str]) -> List[str]:
-    return [sys.executable, "-m", "veil", *map(str, args)]
+    args = [str(a) for a in args]
+    if LAYOUT_ENGINE and args[:1] == ["run"] and "--layout-engine" not in args:
+        args = ["run", "--layout-engine", LAYOUT_ENGINE, *args[1:]]
+    return [sys.executable, "-m", "veil", *args]
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("layout_engines")
+    if marker is not None:
+        metafunc.parametrize("layout_engine", marker.args, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def layout_engine(request):
+    """The engine `veil run` is given in this test (None: veil's own choice)."""
+    global LAYOUT_ENGINE
+    LAYOUT_ENGINE = getattr(request, "param", None)
+    yield LAYOUT_ENGINE
+    LAYOUT_ENGINE = None
 
 
 def run_veil(args: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT, check: bool = False,

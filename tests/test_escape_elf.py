@@ -19,6 +19,9 @@ from conftest import veil_cmd
 from rootfs import busybox_root, busybox_template, guest_env, layout_progs  # noqa: F401
 from test_escapes import clean, escapes, guest, hostonly, native, reported, results, veil  # noqa: F401
 
+# every test here runs under both layout engines unless it names one
+pytestmark = pytest.mark.layout_engines("ptrace", "mount")
+
 # label -> outcome natively ("ESCAPED": the host's interpreter ran)
 NATIVE = {
     "class64": "ESCAPED", "class32": "ESCAPED", "classnone": "ESCAPED", "class3": "ESCAPED",

@@ -10,6 +10,9 @@ import pytest
 from test_escapes import clean, escapes, guest, hostonly, native, results, veil  # noqa: F401
 from rootfs import busybox_root, busybox_template, layout_progs  # noqa: F401
 
+# every test here runs under both layout engines unless it names one
+pytestmark = pytest.mark.layout_engines("ptrace", "mount")
+
 EXPECTED = {"deleted cwd fstatat": "ENOENT", "deleted cwd open": "ENOENT",
             "O_PATH symlink fstatat": "ENOTDIR", "O_PATH symlink open": "ENOTDIR"}
 

@@ -12,6 +12,9 @@ import pytest
 from test_escapes import clean, escapes, guest, hostonly, native, reported, results, veil  # noqa: F401
 from rootfs import busybox_root, busybox_template, layout_progs  # noqa: F401
 
+# every test here runs under both layout engines unless it names one
+pytestmark = pytest.mark.layout_engines("ptrace", "mount")
+
 LABELS = {"process_vm_readv", "kill", "tkill", "tgkill", "sigqueue", "prlimit", "setpriority",
           "sched_setaffinity", "kcmp", "pidfd_open", "pidfd_send_signal(/proc dir)"}
 CALLS = ("process_vm_readv", "kill", "tkill", "tgkill", "rt_sigqueueinfo", "prlimit64",

@@ -29,6 +29,9 @@ from conftest import run_veil
 from rootfs import (busybox_root, busybox_template, build_static, chroot_run,  # noqa: F401
                     guest_env, layout_progs, native_prefix)
 
+# every test here runs under both layout engines unless it names one
+pytestmark = pytest.mark.layout_engines("ptrace", "mount")
+
 HERE = Path(__file__).resolve().parent
 ESCAPES = HERE / "escapes"
 

@@ -25,6 +25,9 @@ from rootfs import (BUSYBOX_NAME, DEBIAN_MARK, HOSTBIN_NAME, build_guest_dynamic
                     busybox_template, chroot_run, debian_root, guest_env, hostbin_root,
                     hostbin_template, layout_progs)
 
+# every test here runs under both layout engines unless it names one
+pytestmark = pytest.mark.layout_engines("ptrace", "mount")
+
 ISSUE_CMD = 'cat /etc/os-release; ls /; cd /tmp; echo x > f; cat f; pwd'
 HOST_OS_RELEASE = Path("/etc/os-release").read_text()
 

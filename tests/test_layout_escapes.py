@@ -20,6 +20,9 @@ from conftest import run_veil
 from rootfs import (BUSYBOX_NAME, HOSTBIN_NAME, busybox_root, busybox_template, guest_env,  # noqa: F401
                     hostbin_root, hostbin_template, layout_progs)
 
+# every test here runs under both layout engines unless it names one
+pytestmark = pytest.mark.layout_engines("ptrace", "mount")
+
 ESC = "/usr/local/bin/layout_escapes"
 HOST_NAME_LINE = Path("/etc/os-release").read_text().splitlines()[0]
 

@@ -173,7 +173,7 @@ class GuestTree:
     def __init__(self, root: str = "/", binds: Sequence[Bind] = (), hidden: Sequence[str] = (),
                  readonly: Sequence[str] = (), private_tmp: bool = False, keep_tmp: bool = False,
                  cwd_is_guess: bool = False, engine: str = "auto", strict: bool = False,
-                 ids: Optional[Tuple[int, int]] = None):
+                 ids: Optional[Tuple[int, int]] = None, virtual_files: bool = False):
         self.root = root
         self.binds = list(binds)
         self.hidden = list(hidden)      # ENOENT
@@ -184,6 +184,7 @@ class GuestTree:
         self.engine = engine  # asked for: "auto", "mount" or "ptrace" (veil.mountns)
         self.strict = strict
         self.ids = ids        # (uid, gid) the program is shown, None: its own
+        self.virtual_files = virtual_files  # the identity serves files (veil.identity)
         self._tmp: Optional[str] = None
 
     def prepare(self) -> List[Bind]:

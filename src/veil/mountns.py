@@ -29,10 +29,11 @@ def kernel_refusal(userns: bool) -> Optional[str]:
 
 
 def uses_userns(strict: bool) -> bool:
-    """veil as root without --strict keeps the host's ids and powers (a mount
-    namespace only; the layout refuses mount(2) and its kin); otherwise the program
-    runs in a user namespace, whose capabilities do not reach the host."""
-    return os.geteuid() != 0 or strict
+    """Always: in a user namespace of its own the program's capabilities do not reach
+    the host's processes (/proc/PID/root of veil or of any host process, ptrace,
+    process_vm_*: ptrace_may_access() wants CAP_SYS_PTRACE in their namespace),
+    even when veil and the program run as root."""
+    return True
 
 
 def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
@@ -107,10 +108,14 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
         return PTRACE, "asked for (--layout-engine ptrace)"
     userns = uses_userns(tree.strict)
     why = kernel_refusal(userns) or unshowable(tree, binds)
-    if why is None and asked != MOUNT and tree.ids is not None and userns:
+    if why is None and tree.ids is not None and userns and os.geteuid() != 0:
         # a user namespace maps only the user's own ids: other users' files would
         # show as owned by nobody, where -0 and -i (fakeroot's view) show their owners
         why = "-0 and -i show other users' files as theirs (a user namespace cannot)"
+    if why is None and tree.virtual_files:
+        # veil serves them by rewriting the path of an open to a file of its own
+        why = ("the identity's files (hostname, kernel release, CPU count) are served "
+               "by path translation")
     if why is None:
         return MOUNT, ("asked for (--layout-engine mount)" if asked == MOUNT
                        else "the kernel permits it and mounts show this tree")

@@ -45,7 +45,8 @@ def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int,
 
 
 def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
-               ids: Optional[Tuple[int, int]] = None) -> Tuple[GuestTree, str]:
+               ids: Optional[Tuple[int, int]] = None,
+               virtual_files: bool = False) -> Tuple[GuestTree, str]:
     """The session's guest tree and the guest directory the program starts in."""
     root = spec.root or "/"
     if not os.path.isdir(root):
@@ -61,7 +62,7 @@ def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
                             value=b.host)
     tree = GuestTree(root, spec.binds, spec.hidden, spec.readonly, spec.private_tmp,
                      spec.keep_tmp, cwd_is_guess=cwd is None, engine=spec.engine,
-                     strict=strict, ids=ids)
+                     strict=strict, ids=ids, virtual_files=virtual_files)
     return tree, cwd if cwd is not None else _guessed_cwd(tree)
 
 
@@ -85,8 +86,12 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
         sockets=obs.keeps_sockets, capture_bytes=obs.capture_bytes, seccomp=obs.seccomp,
         affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
     if spec.layout.active:
+        system = spec.system
+        served = any(v is not None for v in (system.hostname, system.domainname,
+                                             system.kernel_release, system.kernel_version,
+                                             system.cpus))
         options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd,
-                                                       spec.security.strict, spec.system.ids)
+                                                       spec.security.strict, system.ids, served)
     elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
         raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
     return options
