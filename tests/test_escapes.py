@@ -297,6 +297,7 @@ def _serve_dirfd(sock_path: Path, dirfd: int, stop: threading.Event):
     return t
 
 
+@pytest.mark.layout_engines("ptrace")  # the mount engine leaves fds passed in from outside to the kernel (README)
 def test_scm_rights(guest, hostonly, escapes, tmp_path):
     """A process outside veil hands the guest a host directory fd through a socket in a
     bind; names relative to it are refused (the fd stays usable for fd-only calls)."""
@@ -375,6 +376,7 @@ def test_scratch_hammer(guest, hostonly, strict):
     assert counts(r.stdout) == {"host": 0, "guest": 10000, "errors": 0}, r.stdout + r.stderr
 
 
+@pytest.mark.layout_engines("ptrace")  # the scratch area is the ptrace engine's
 def test_scratch_guard(guest):
     r = veil(guest, "/usr/local/bin/scratch_guard")
     clean(r)
@@ -419,6 +421,7 @@ def test_vfork_exec(guest, escapes):
         shutil.rmtree(d)
 
 
+@pytest.mark.layout_engines("ptrace")  # openat2/execveat rewrites are the ptrace engine's
 def test_seccomp_old_calls(guest):
     """A program whose own filter knows no openat2/execveat still opens and execs under
     veil (the plain way, said once on stderr)."""
@@ -429,6 +432,7 @@ def test_seccomp_old_calls(guest):
     assert "veil: note: openat (ENOSYS)" in r.stderr and "veil: refused" not in r.stderr, r.stderr
 
 
+@pytest.mark.layout_engines("ptrace")  # the scratch area is the ptrace engine's
 def test_scratch_area_mapped_by_a_vfork_child(guest):
     r = veil(guest, "/usr/local/bin/vfork_first", "/etc/guest-only-file", "/bin/true")
     clean(r)

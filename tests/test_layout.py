@@ -302,6 +302,7 @@ def test_bind_directory(request, rootname, hostdir):
     assert not (root / "mnt/x/newdir").exists() and not (root / "mnt/x/new").exists()
 
 
+@pytest.mark.layout_engines("ptrace")  # a bind's missing guest path: auto takes ptrace
 def test_bind_file_and_same_path(busybox_root, hostdir, tmp_path):
     root = busybox_root
     hn = tmp_path / "myhostname"
@@ -319,6 +320,7 @@ def test_bind_file_and_same_path(busybox_root, hostdir, tmp_path):
     assert (root / "etc/hostname").read_text() == "veil-guest\n"
 
 
+@pytest.mark.layout_engines("ptrace")  # a bind's missing guest path: auto takes ptrace
 def test_bind_onto_path_missing_in_guest(busybox_root, hostdir):
     """PRoot accepts a guest path that does not exist in ROOT (it makes the parents up)."""
     r = ok(veil_layout(busybox_root, ["/usr/local/bin/layout_probe", "open", "/opt/veil/x/hello", "ls", "/opt/veil/x"],
@@ -541,6 +543,7 @@ def test_unix_socket_paths(request, rootname, strict):
     assert os.path.exists(root / "tmp/rel.sock")
 
 
+@pytest.mark.layout_engines("ptrace")  # a bind's missing guest path: auto takes ptrace
 def test_unix_socket_through_bind(busybox_root, tmp_path):
     """A host socket made visible with -b is reachable at its guest path."""
     d = tmp_path / "hs"

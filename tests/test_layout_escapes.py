@@ -220,7 +220,8 @@ def test_unix_connect_to_host_socket_fails(busybox_root):
         r = veil_layout(busybox_root, ["/bin/sh", "-c", f"mkdir -p {d}; /usr/local/bin/layout_unix stream /../..{d}/g"])
         assert r.returncode == 0, r.stdout + r.stderr
         assert not os.path.exists(d / "g") and os.path.exists(f"{busybox_root}{d}/g")
-        assert f"sockname = '{d}/g'" in r.stdout
+        # the ptrace engine shows the canonical path, the kernel (mount engine) the one bound
+        assert f"sockname = '{d}/g'" in r.stdout or f"sockname = '/../..{d}/g'" in r.stdout
     finally:
         srv.close()
         for f in d.iterdir():
