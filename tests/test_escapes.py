@@ -327,7 +327,7 @@ def test_scm_rights(guest, hostonly, escapes, tmp_path):
         os.close(dirfd)
 
 
-def test_chroot_escape(guest, hostonly, escapes):
+def test_chroot_escape(guest, hostonly, escapes, layout_engine):
     d, marker = hostonly
     # natively, inside a real chroot jail: the classic escape reaches the host's file
     nat = chroot_run(guest, ["/usr/local/bin/chroot_escape", str(d / "target"), marker])
@@ -336,6 +336,10 @@ def test_chroot_escape(guest, hostonly, escapes):
     r = veil(guest, "/usr/local/bin/chroot_escape", d / "target", marker)
     clean(r, marker)
     res = results(r.stdout)
+    if layout_engine == "mount" and os.geteuid() != 0 and "open after chroot escape" not in res:
+        # as a user the mount engine leaves chroot(2) to the kernel: EPERM without CAP_SYS_CHROOT
+        assert "EPERM" in r.stdout, r.stdout + r.stderr
+        return
     assert res["open after chroot escape"] == "ENOENT", r.stdout + r.stderr
 
 
