@@ -377,19 +377,23 @@ class Veil(Peer):
     (PYTHONPATH, as bench/run.py does; then `--unset PYTHONPATH`, so the
     workload does not inherit it)."""
 
-    def __init__(self, name, layout, veil_cmd, veil_src, binds=()):
+    def __init__(self, name, layout, veil_cmd, veil_src, binds=(), engine=None):
         super().__init__(name)
         self.layout = layout
         self.binds = list(binds)
+        self.engine = engine  # --layout-engine (None: veil's choice)
         self.veil_cmd = veil_cmd
         self.veil_src = veil_src
-        self.what = "veil run %s-- CMD" % ("-r / " + "".join("-b %s " % b for b in self.binds) if layout else "")
+        self.what = "veil run %s%s-- CMD" % (
+            "--layout-engine %s " % engine if engine else "",
+            "-r / " + "".join("-b %s " % b for b in self.binds) if layout else "")
         self.base = self.run_args = None
 
     def prefix(self):
         binds = [a for b in self.binds for a in ("-b", b)]
-        return (self.base + ["run"] + self.run_args + (["-r", "/"] + binds if self.layout else [])
-                + ["--"])
+        engine = ["--layout-engine", self.engine] if self.engine else []
+        return (self.base + ["run"] + self.run_args + engine
+                + (["-r", "/"] + binds if self.layout else []) + ["--"])
 
     def candidates(self):
         if self.veil_cmd:
@@ -423,7 +427,7 @@ class Veil(Peer):
         raise Skip("; ".join(reasons))
 
 
-PEER_NAMES = ["native", "proot", "veil", "veil-bind", "veil-nolayout"]
+PEER_NAMES = ["native", "proot", "veil", "veil-bind", "veil-mount", "veil-nolayout"]
 
 
 def make_peer(name, veil_cmd, veil_src=None):
@@ -434,8 +438,11 @@ def make_peer(name, veil_cmd, veil_src=None):
     if name == "veil":
         return Veil(name, True, veil_cmd, veil_src)
     if name == "veil-bind":
-        # a bind makes the layout translate (and rewrite) every path, as a rootfs does
-        return Veil(name, True, veil_cmd, veil_src, binds=["/dev/shm:/dev/shm"])
+        # a bind makes the ptrace engine translate (and rewrite) every path, as a rootfs does
+        return Veil(name, True, veil_cmd, veil_src, binds=["/dev/shm:/dev/shm"], engine="ptrace")
+    if name == "veil-mount":
+        # the same layout made by the kernel (a mount namespace): no stop for path calls
+        return Veil(name, True, veil_cmd, veil_src, binds=["/dev/shm:/dev/shm"], engine="mount")
     if name == "veil-nolayout":
         return Veil(name, False, veil_cmd, veil_src)
     raise ValueError(name)
