@@ -660,6 +660,14 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         ret = t->exit_value;
         veil_arch_set_return(t->tid, ret);
     }
+    if (t->arch == VEIL_ARCH_X86_64 && t->nr == 217 /* getdents64 */ && e->layout.proc_scope &&
+        !(t->flags & (T_DENY | T_EMULATE))) {
+        int64_t shown = targets_proc_listing(e, t, ret);
+        if (shown != ret) {
+            ret = shown;
+            veil_arch_set_return(t->tid, ret);
+        }
+    }
     if (t->arch == VEIL_ARCH_X86_64 && t->nr == 204 /* sched_getaffinity */)
         placement_fix_affinity_result(e, t, ret);
     if (t->arch == VEIL_ARCH_X86_64 && t->nr == 203 /* sched_setaffinity */)

@@ -6,9 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "internal.h"
+
+#define PROC_SUPER_MAGIC_VALUE 0x9fa0
+#define PROC_ROOT_INO_VALUE 1
+#define DIRENT64_NAME 19 /* offset of d_name in struct linux_dirent64 */
 
 /* Is `id` (a tid, or a thread group id whose leader may be gone) traced? */
 int targets_traced(struct veil_engine *e, int32_t id)
@@ -87,4 +94,63 @@ int targets_proc_path(struct veil_engine *e, const char *guest)
     if (!digits || (*p && *p != '/') || id > INT_MAX)
         return 0; /* /proc/self, /proc/cpuinfo, ... */
     return targets_traced(e, (int32_t)id) ? 0 : -ENOENT;
+}
+
+static int is_proc_root(int32_t tid, int fd)
+{
+    char path[64];
+    struct statfs sf;
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)tid, fd);
+    return statfs(path, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC_VALUE &&
+           stat(path, &st) == 0 && st.st_ino == PROC_ROOT_INO_VALUE;
+}
+
+static int hidden_pid_entry(struct veil_engine *e, const char *name, size_t room)
+{
+    long id = 0;
+    size_t i = 0;
+    for (; i < room && i < 10 && name[i] >= '0' && name[i] <= '9'; i++)
+        id = id * 10 + (name[i] - '0');
+    if (i == 0 || i >= room || name[i] != 0 || id > INT_MAX)
+        return 0;
+    return !targets_traced(e, (int32_t)id);
+}
+
+/* At the exit of getdents64 under proc_scope: a listing of a /proc directory shows
+   only the traced tree's processes, as the /proc of a pid namespace would.  When
+   every entry it returned was hidden, the call is made again (the directory's
+   position has moved on): returning 0 would say the listing is over.  Returns the
+   call's new result. */
+int64_t targets_proc_listing(struct veil_engine *e, struct task *t, int64_t ret)
+{
+    if (ret <= 0 || !is_proc_root(t->tid, (int)t->args[0]))
+        return ret;
+    size_t len = (size_t)ret;
+    uint8_t *buf = malloc(len);
+    if (!buf)
+        return -ENOMEM;
+    if (veil_read_mem(t->tid, t->args[1], buf, len) != (long)len) {
+        free(buf);
+        return -EFAULT;
+    }
+    size_t kept = 0;
+    for (size_t off = 0; off + DIRENT64_NAME < len;) {
+        uint16_t reclen;
+        memcpy(&reclen, buf + off + 16, sizeof reclen);
+        if (reclen <= DIRENT64_NAME || off + reclen > len)
+            break;
+        if (!hidden_pid_entry(e, (const char *)buf + off + DIRENT64_NAME, reclen - DIRENT64_NAME)) {
+            memmove(buf + kept, buf + off, reclen);
+            kept += reclen;
+        }
+        off += reclen;
+    }
+    int64_t out = (int64_t)kept;
+    if (kept == 0 && veil_arch_restart(t->tid, t->nr) == 0)
+        out = ret; /* made again: this result is never seen */
+    else if (kept < len && veil_write_mem(t->tid, t->args[1], buf, kept) != (long)kept)
+        out = -EFAULT;
+    free(buf);
+    return out;
 }

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 
+import os
+
 import pytest
 
 from test_escapes import clean, escapes, guest, hostonly, native, reported, results, veil  # noqa: F401
@@ -129,6 +131,25 @@ def test_strict_proc_shows_only_the_traced_tree(guest, host_process):  # noqa: F
     words = r.stdout.split()
     assert words[:3] == ["tracer-hidden", "host-hidden", "self-visible"], r.stdout
     assert words[3:] in (["sleep"], ["busybox"]), r.stdout  # the child's own /proc entry
+
+
+@pytest.mark.layout_engines("ptrace")  # the mount engine lists host processes, as bubblewrap does
+def test_strict_proc_lists_only_the_traced_tree(guest, host_process):  # noqa: F811
+    """...and listing /proc shows the traced tree's pids alone (`ps`, `ls /proc`),
+    however many host processes there are (a listing made only of host pids is
+    made again, not ended early)."""
+    pid, _, _ = host_process
+    script = ("sleep 5 & child=$!; "
+              "ls /proc | grep -E '^[0-9]+$' | sort -n | tr '\\n' ' '; echo; "
+              "echo self=$$ child=$child; kill $child")
+    r = veil(guest, "/bin/sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    listed, ids = r.stdout.splitlines()[:2]
+    pids = set(listed.split())
+    me, child = (w.split("=")[1] for w in ids.split())
+    assert {me, child} <= pids, r.stdout
+    assert str(pid) not in pids and str(os.getpid()) not in pids and "1" not in pids, r.stdout
+    assert len(pids) <= 6, r.stdout  # sh, sleep, ls, grep, sort, tr: the traced tree only
 
 
 @pytest.mark.parametrize("layout", [True, False], ids=["layout", "no-layout"])

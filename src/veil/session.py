@@ -565,6 +565,9 @@ class Session:
                     and sc.name in CRED_CALLS and not path_fields):
                 flags |= E.F_STOP | E.F_TRANSLATE
                 path_fields = {"layout_op": E.L_CREDS}
+            if self.pin_paths and self._ptrace_layout and sc is not None and sc.name == "getdents64":
+                # with /proc scoped to the traced tree, its listing is too (csrc/targets.c)
+                flags |= E.F_STOP | E.F_EXIT
             if nr in actions:
                 pass
             elif rules:
