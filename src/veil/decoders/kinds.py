@@ -9,7 +9,7 @@ kind says (``fd``, ``path``, ``flags:NAME``, ``struct:NAME``, ``iovec:N``,
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterable
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Optional
 
 from .. import records as R
 from . import capture, registry
@@ -30,14 +30,16 @@ class Ctx:
     2 (-xx: every string in hex); True counts as 1.  ``raw``: the x86_64
     syscall numbers whose arguments are shown undecoded, in hex."""
 
-    __slots__ = ("strsize", "hex_all", "decorate_fds", "raw")
+    __slots__ = ("strsize", "hex_all", "decorate_fds", "raw", "pid_comm")
 
     def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False,
-                 raw: Iterable[int] = ()):
+                 raw: Iterable[int] = (), pid_comm: Optional[Callable[[int], Optional[str]]] = None):
         self.strsize = strsize
         self.hex_all = hex_all
         self.decorate_fds = decorate_fds
         self.raw = frozenset(raw)
+        # -Y: pid -> its command name (None if unknown), for pid arguments
+        self.pid_comm = pid_comm
 
 
 def fmt_fd(value: int, call: Call, ctx: Ctx, slot: int = 0) -> str:
@@ -117,6 +119,12 @@ def _k_fd(call, i, v, p, ctx):
 
 def _k_dirfd(call, i, v, p, ctx):
     return fmt_fd(v, call, ctx, i)
+
+
+def _k_pid(call, i, v, p, ctx):
+    pid = s32(v)
+    comm = ctx.pid_comm(pid) if ctx.pid_comm is not None and pid > 0 else None
+    return f"{pid}<{comm}>" if comm is not None else str(pid)
 
 
 def _k_path(call, i, v, p, ctx):
@@ -282,7 +290,7 @@ _KIND_FORMATTERS: Dict[str, Callable] = {
     "off": _k_long, "hex": _k_hex, "ptr": _k_ptr, "fd": _k_fd, "dirfd": _k_dirfd,
     "path": _k_path, "str": _k_str, "inbuf": _k_inbuf, "outbuf": _k_outbuf,
     "outstr": _k_outstr, "flags": _k_flags, "enum": _k_enum, "mode": _k_mode, "umask": _k_mode,
-    "signal": _k_signal, "pid": _k_id, "uid": _k_id, "gid": _k_id, "argv": _k_argv,
+    "signal": _k_signal, "pid": _k_pid, "uid": _k_id, "gid": _k_id, "argv": _k_argv,
     "envp": _k_envp, "struct": _k_struct, "outstruct": _k_outstruct,
     "sockaddr": _k_sockaddr, "outsockaddr": _k_outsockaddr, "iovec": _k_iovec,
     "outiovec": _k_outiovec, "sigset": _k_sigset, "outsigset": _k_outsigset,

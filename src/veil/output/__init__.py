@@ -1,18 +1,19 @@
 """Trace writers: strace text, JSON lines, the binary record, Perfetto, and the -c summary."""
 from __future__ import annotations
 
-from typing import Callable, IO, Optional, Set
+from typing import Callable, IO, Optional, Sequence, Set
 
 FORMATS = ("text", "json", "binary", "perfetto")
 
 
 def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = None,
                follow: bool = True, trace_expr: str = "", signals: Optional[Set[int]] = None,
-               **text_options) -> Callable[[object], None]:
+               paths: Sequence[str] = (), **text_options) -> Callable[[object], None]:
     """Give ``session`` the writer of ``fmt`` on ``stream``: an observer, or for
     "binary" a raw sink (which keeps everything).  Returns what to call with the
     Result (or None) when the run ends.  ``signals``: show only these (-e
-    signal=).  ``text_options`` go to the TextWriter."""
+    signal=); ``paths``: only the calls that touch these (-P).
+    ``text_options`` go to the TextWriter."""
     if fmt == "binary":
         from .binary import BinaryWriter
         binary = BinaryWriter(stream, argv=session.argv, attach_pids=session.pids,
@@ -33,6 +34,9 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
         writer = TextWriter(stream, follow=follow, ctx=ctx, status=status, **text_options)
     else:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if paths:
+        from .pathfilter import OnlyPaths
+        writer = OnlyPaths(writer, paths)
     session.add_observer(writer if signals is None else only_signals(writer, signals))
     return lambda result: None
 
