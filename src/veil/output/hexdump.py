@@ -58,7 +58,7 @@ def hexdump(data: bytes) -> Iterator[str]:
     """The dump lines of one buffer."""
     for off in range(0, len(data), 16):
         row = data[off:off + 16]
-        cells = "".join(f"{b:02x} " if k < len(row) else "   " for k in range(16))
+        cells = "".join(f"{row[k]:02x} " if k < len(row) else "   " for k in range(16))
         cells = cells[:24] + " " + cells[24:]
         text = "".join(chr(b) if 0x20 <= b < 0x7f else "." for b in row)
         yield f" | {off:05x}  {cells} {text:<16} |"
@@ -71,6 +71,8 @@ def _iov_dump(data: Optional[bytes], limit: int) -> List[str]:
         n = min(ln, limit) if limit >= 0 else ln
         if limit >= 0:
             limit -= n
+        if n == 0:
+            continue
         out.append(f" * {n} bytes in buffer {k}")
         out.extend(hexdump(chunk[:n]))
         if limit == 0:

@@ -19,6 +19,7 @@ from ..observers import Observer
 from .hexdump import dumps
 
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
+EXIT_NR, EXIT_GROUP_NR = 60, 231
 PRECISION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}  # -T, -r: --syscall-times=PRECISION
 
 _EXIT_KINDS = ("outbuf", "outstr", "outstruct", "outsockaddr", "outiovec", "outsigset")
@@ -62,13 +63,13 @@ class TextWriter(Observer):
         self.column = column - 1
         self.numbers = numbers
         self.comms: Optional[Dict[int, str]] = {} if comm else None
-        if comm:
-            self.ctx.pid_comm = self._comm_of
         self.dump_read = dump_read
         self.dump_write = dump_write
         self._last_nr: Dict[int, int] = {}  # tid -> its last call's number (-n on events)
         self._last_ts: Optional[int] = None  # -r: the previous line's time
         self.ctx = ctx or Ctx()
+        if comm:
+            self.ctx.pid_comm = self._comm_of
         self.status = status  # None, "successful", "failed"
         self.quiet = quiet
         self._files: Dict[int, TextIO] = {}
@@ -237,6 +238,9 @@ class TextWriter(Observer):
         self._emit(tid, f"{self._prefix(tid, ts)}--- {signal_name(sig)} {detail} ---\n")
 
     def exited(self, pid: int, tid: int, code: int, ts: int) -> None:
+        if self.numbers and self._last_nr.get(tid) not in (EXIT_NR, EXIT_GROUP_NR):
+            # a normal end is an exit_group the filter may not have stopped at
+            self._last_nr[tid] = EXIT_GROUP_NR
         self._cut_open(tid)
         self._finish_unreturned(tid, ts)
         if self.quiet < 2:
