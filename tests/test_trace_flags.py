@@ -198,3 +198,39 @@ def test_bad_values_are_one_line(args):
     r = run_veil(["trace", *args, "--", "true"])
     one_line_error(r)
     assert r.returncode == 2
+
+
+# --- -X, -v, -e verbose=, -e abbrev= -----------------------------------------------------------
+
+@pytest.mark.parametrize("opts", [
+    ["-X", "raw"], ["--const-print-style=verbose"], ["-X", "abbrev"],
+    ["-e", "verbose=none"], ["-e", "verbose=!newfstatat"],
+    ["-v", "--trace=execve"], ["--no-abbrev", "--trace=execve,close"],
+    ["-e", "abbrev=!execve", "--trace=execve"],
+], ids=lambda o: " ".join(o))
+def test_constants_and_structures_as_strace(opts, strace, env, tmp_path):
+    vb = same_as_strace(strace, CAT, env, tmp_path, opts)
+    text = "\n".join(vb)
+    if opts[-1] == "raw":
+        assert re.search(r'^openat\(-100, "/etc/passwd", 0\) += 3$', text, re.M), text
+    if opts[0].endswith("verbose"):
+        assert re.search(r'^openat\(-100 /\* AT_FDCWD \*/, "/etc/passwd", 0 /\* O_RDONLY \*/\) '
+                         r'+= 3$', text, re.M), text
+    if "--trace=execve" in opts:
+        assert re.search(r'execve\("/usr/bin/cat", \["cat", "/etc/passwd"\], \["PATH=', text), text
+
+
+def test_verbose_stat_as_strace(strace, env, tmp_path):
+    """-v: every field of a stat structure, times with their date (a file
+    whose times stay put: relatime leaves an atime later than mtime and ctime)."""
+    import time
+    f = tmp_path / "data"
+    f.write_text("x" * 100)
+    now = int(time.time())
+    os.utime(f, (now + 100, now - 3600))
+    vb = same_as_strace(strace, ["cat", str(f)], env, tmp_path, ["-v", "-P", str(f)])
+    stats = [line for line in vb if line.startswith("newfstatat(3, ")]
+    assert len(stats) == 1, vb
+    assert re.search(r"st_dev=makedev\(0x[0-9a-f]+, (0|0x[0-9a-f]+)\), st_ino=\d+, "
+                     r"st_mode=S_IFREG\|0644, st_nlink=1, .* st_size=100, "
+                     rf"st_atime={now + 100} /\* \d{{4}}-.*\*/, st_atime_nsec=0, ", stats[0])

@@ -299,7 +299,8 @@ def _version() -> int:
 
 
 def cmd_trace(argv: Sequence[str]) -> int:
-    from ..decoders import Ctx
+    from ..decoders import Ctx, capture_environments
+    from ..syscalls.lookup import BY_NAME
     from ..observers import SyscallStats
     from ..output.summary import write_summary
     from ..output import add_writer
@@ -352,7 +353,13 @@ def cmd_trace(argv: Sequence[str]) -> int:
                                    append=args.append)
 
     raw = raw_set(args.exprs)
-    ctx = Ctx(strsize=args.strsize, hex_all=args.hex, decorate_fds=bool(args.decorate), raw=raw)
+    verbose = syscall_set(extra["verbose"], "-e verbose=") if "verbose" in extra else None
+    abbrev = (set() if args.verbose_all else
+              syscall_set(extra["abbrev"], "-e abbrev=") if "abbrev" in extra else None)
+    ctx = Ctx(strsize=args.strsize, hex_all=args.hex, decorate_fds=bool(args.decorate), raw=raw,
+              xlat=args.xlat or "abbrev", verbose=verbose, abbrev=abbrev)
+    if abbrev is not None and not {BY_NAME["execve"].nr, BY_NAME["execveat"].nr} <= abbrev:
+        capture_environments()  # -v prints execve's environment
     observers = []
     stats = None
     if args.summary_only or args.summary_too:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, Optional
 
 from .. import records as R
 from . import capture, registry
-from .common import (DecodeError, escape_bytes, octal, ptr, quote, quote_limited, s32, s64,
-                     signal_name, sigset, u32)
+from .common import (DecodeError, escape_bytes, hex_number, octal, ptr, quote, quote_limited,
+                     s32, s64, signal_name, sigset, styled, u32)
 from .sockaddr import sockaddr_or_addr, socket_description
 
 if TYPE_CHECKING:
@@ -30,22 +30,37 @@ class Ctx:
     2 (-xx: every string in hex); True counts as 1.  ``raw``: the x86_64
     syscall numbers whose arguments are shown undecoded, in hex."""
 
-    __slots__ = ("strsize", "hex_all", "decorate_fds", "raw", "pid_comm")
+    __slots__ = ("strsize", "hex_all", "decorate_fds", "raw", "pid_comm", "xlat", "verbose",
+                 "abbrev")
 
     def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False,
-                 raw: Iterable[int] = (), pid_comm: Optional[Callable[[int], Optional[str]]] = None):
+                 raw: Iterable[int] = (), pid_comm: Optional[Callable[[int], Optional[str]]] = None,
+                 xlat: str = "abbrev", verbose: Optional[Iterable[int]] = None,
+                 abbrev: Optional[Iterable[int]] = None):
         self.strsize = strsize
         self.hex_all = hex_all
         self.decorate_fds = decorate_fds
         self.raw = frozenset(raw)
         # -Y: pid -> its command name (None if unknown), for pid arguments
         self.pid_comm = pid_comm
+        # -X: "abbrev" (names), "raw" (numbers), "verbose" (both)
+        self.xlat = xlat
+        # -e verbose=SET: the syscalls whose structures are read (None: all);
+        # -e abbrev=SET: those whose structures and environments are shortened (None: all)
+        self.verbose = None if verbose is None else frozenset(verbose)
+        self.abbrev = None if abbrev is None else frozenset(abbrev)
+
+    def dereferenced(self, call: "Call") -> bool:
+        return self.verbose is None or call.nr in self.verbose
+
+    def abbreviated(self, call: "Call") -> bool:
+        return self.abbrev is None or call.nr in self.abbrev
 
 
 def fmt_fd(value: int, call: Call, ctx: Ctx, slot: int = 0) -> str:
     """An fd, with -y the file it named when the call was made (captured by C then)."""
     fd = s32(value)
-    text = "AT_FDCWD" if fd == -100 else str(fd)
+    text = styled(str(fd), lambda: "AT_FDCWD") if fd == -100 else str(fd)
     if ctx.decorate_fds:
         c = call.caps.get(slot)
         if c is not None and c.kind in (R.CAP_FDPATH, R.CAP_FDPATH_RET) and not c.fault and c.data:
@@ -163,7 +178,7 @@ def _k_flags(call, i, v, p, ctx):
     f = registry.FLAG_SETS.get(p)
     if f is not None:
         return f(v)
-    return f"{v:#x}" if v else "0"
+    return hex_number(v)
 
 
 def _k_enum(call, i, v, p, ctx):
@@ -176,7 +191,8 @@ def _k_mode(call, i, v, p, ctx):
 
 
 def _k_signal(call, i, v, p, ctx):
-    return signal_name(s32(v)) if s32(v) > 0 else str(s32(v))
+    sig = s32(v)
+    return styled(str(sig), lambda: signal_name(sig)) if sig > 0 else str(sig)
 
 
 def _k_id(call, i, v, p, ctx):
@@ -185,7 +201,7 @@ def _k_id(call, i, v, p, ctx):
 
 def _k_argv(call, i, v, p, ctx):
     c = call.caps.get(i)
-    if c is None or c.fault:
+    if c is None or c.fault or c.kind != R.CAP_STRV or not ctx.dereferenced(call):
         return ptr(v)
     items = [quote(s[:ctx.strsize], t or len(s) > ctx.strsize, ctx.hex_all) for s, t in c.strings()]
     more = c.count - len(items)
@@ -196,8 +212,10 @@ def _k_argv(call, i, v, p, ctx):
 
 def _k_envp(call, i, v, p, ctx):
     c = call.caps.get(i)
-    if c is None or c.fault:
+    if c is None or c.fault or not ctx.dereferenced(call):
         return ptr(v)
+    if c.kind == R.CAP_STRV and not ctx.abbreviated(call):  # -v
+        return _k_argv(call, i, v, p, ctx)
     n = c.count
     return f"{ptr(v)} /* {n} var{'' if n == 1 else 's'} */"
 
@@ -207,7 +225,7 @@ def _k_struct(call, i, v, p, ctx):
     entry = registry.STRUCTS.get(p)
     if v == 0:
         return "NULL"
-    if c is None or c.fault or entry is None or not c.data:
+    if c is None or c.fault or entry is None or not c.data or not ctx.dereferenced(call):
         return ptr(v)
     try:
         return entry[1](c.data, call, ctx)
