@@ -250,6 +250,8 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
             if (setrlimit(e->limits[i].resource, &rl) < 0)
                 child_fail(err[1], errno);
         }
+        if (ids_apply(e) < 0)
+            child_fail(err[1], errno);
         if (bpf && install_filter(bpf, bpf_len) < 0)
             child_fail(err[1], errno);
         if (caps_apply(e) < 0) /* after the filter: it may need CAP_SYS_ADMIN */

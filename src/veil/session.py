@@ -247,6 +247,7 @@ class Session:
         # a forked child that waits to be attached go on
         self.after_start = after_start
         self.umask = umask          # applied in the child before execve
+        self.run_as: Optional[Tuple[int, int, Sequence[int]]] = None  # (uid, gid, groups): -u
         self.rlimits = list(rlimits)  # (resource, soft, hard)
         # capability names the program keeps, no_new_privs set (--strict); None: untouched
         self.keep_caps: Optional[Sequence[str]] = None
@@ -701,6 +702,8 @@ class Session:
             eng.set_stdio(*self.stdio)
             if self.umask is not None:
                 eng.set_umask(self.umask)
+            if self.run_as is not None:
+                eng.set_ids(*self.run_as)
             for resource, soft, hard in self.rlimits:
                 eng.add_rlimit(resource, soft, hard)
             if self.keep_caps is not None:

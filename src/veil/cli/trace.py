@@ -292,6 +292,37 @@ def _status(args: argparse.Namespace, status: Optional[str]) -> Optional[str]:
     return status
 
 
+def _environment(changes: Sequence[str]) -> Optional[Dict[str, str]]:
+    """-E VAR=VAL / -E VAR over veil's environment (None: unchanged)."""
+    if not changes:
+        return None
+    env = dict(os.environ)
+    for change in changes:
+        name, eq, value = change.partition("=")
+        if not name:
+            raise UsageError(f"invalid -E {change!r}: VAR=VALUE or VAR expected")
+        if eq:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    return env
+
+
+def _run_as(user: str) -> Tuple[int, int, List[int]]:
+    """-u USER (a name or a uid): its uid, primary gid and groups, as login would set them."""
+    import grp
+    import pwd
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except (KeyError, ValueError):
+        raise UsageError(f"-u: unknown user {user!r}") from None
+    if os.geteuid() != 0:
+        raise VeilError("-u: running a program as another user needs root")
+    groups = sorted({entry.pw_gid, *(g.gr_gid for g in grp.getgrall()
+                                      if entry.pw_name in g.gr_mem)})
+    return entry.pw_uid, entry.pw_gid, groups
+
+
 def _version() -> int:
     from .. import __version__
     print(f"veil -- version {__version__}")
@@ -318,6 +349,14 @@ def cmd_trace(argv: Sequence[str]) -> int:
         raise UsageError("give a command or -p PID, not both")
     if args.strsize < 0:
         raise UsageError(f"invalid -s value {args.strsize}: must be 0 or more")
+    started = [flag for flag, given in (("-E", args.env), ("-u", args.user), ("-D", args.daemonize))
+               if given]
+    if pids and started:
+        raise UsageError(f"{', '.join(started)}: for a command veil starts, not with -p")
+    env = _environment(args.env)
+    run_as = _run_as(args.user) if args.user is not None else None
+    if run_as is not None and args.backend != "c":
+        raise UsageError("-u needs the C engine (not --backend python)")
     trace_expr, status, signals = parse_exprs(args.exprs)
     status = _status(args, status)
     traced = syscall_set(trace_expr)
@@ -371,7 +410,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
                       strsize=max(args.strsize, capture_size), seccomp=args.seccomp,
                       affinity=args.affinity, observers=observers,
                       decorate_fds=max(args.decorate, 1 if args.paths else 0),
-                      backend=args.backend, raw=raw)
+                      backend=args.backend, raw=raw, env=env)
+    session.run_as = run_as
     finish = None
     if args.format == "binary" or not args.summary_only:
         text_options = dict(timestamps=args.timestamps, durations=args.durations, quiet=args.quiet)
