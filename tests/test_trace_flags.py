@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
+import time
 from collections import Counter
 
 import pytest
@@ -223,7 +225,6 @@ def test_constants_and_structures_as_strace(opts, strace, env, tmp_path):
 def test_verbose_stat_as_strace(strace, env, tmp_path):
     """-v: every field of a stat structure, times with their date (a file
     whose times stay put: relatime leaves an atime later than mtime and ctime)."""
-    import time
     f = tmp_path / "data"
     f.write_text("x" * 100)
     now = int(time.time())
@@ -234,3 +235,52 @@ def test_verbose_stat_as_strace(strace, env, tmp_path):
     assert re.search(r"st_dev=makedev\(0x[0-9a-f]+, (0|0x[0-9a-f]+)\), st_ino=\d+, "
                      r"st_mode=S_IFREG\|0644, st_nlink=1, .* st_size=100, "
                      rf"st_atime={now + 100} /\* \d{{4}}-.*\*/, st_atime_nsec=0, ", stats[0])
+
+
+# --- how the program is started: -E, -u, -D ----------------------------------------------------
+
+def test_env_set_and_unset(env, tmp_path, strace):
+    cmd = ["sh", "-c", "echo ${FOO-unset} ${HOME-unset}"]
+    opts = ["-E", "FOO=bar baz", "--env=HOME", "-e", "trace=execve", "-v", "-s", "64"]
+    vb = same_as_strace(strace, cmd, env, tmp_path, opts)
+    assert re.search(r'"FOO=bar baz"', vb[0]) and '"HOME=' not in vb[0], vb
+
+
+def test_run_as_user(env, tmp_path, strace):
+    """-u USER: the program's ids and groups are the user's, set before
+    tracing begins (no setuid line before execve), as strace -u does."""
+    cmd = ["id"]
+    opts = ["-u", "nobody", "-e", "trace=execve,getuid,geteuid,getgid,getgroups"]
+    if os.geteuid() != 0:
+        r = run_veil(["trace", *opts, "--", *cmd])
+        assert "needs root" in one_line_error(r)
+        return
+    vb = same_as_strace(strace, cmd, env, tmp_path, opts)
+    assert vb[0].startswith('execve("/usr/bin/id"'), vb
+    r = run_veil(["trace", "-qq", "-e", "trace=none", "-u", "nobody", "--", "id"])
+    native = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--init-groups",
+                             "id"], stdout=subprocess.PIPE, text=True)
+    assert r.stdout == native.stdout and "uid=65534" in r.stdout, (r.stdout, native.stdout)
+
+
+def test_daemonized_tracer(tmp_path):
+    """-D: the program keeps veil's process (its parent is the one that started
+    veil), traced by a process that is not its parent; the trace begins at execve."""
+    out = tmp_path / "t"
+    script = 'grep -E "^(PPid|TracerPid):" /proc/$$/status'
+    proc = subprocess.Popen([sys.executable, "-m", "veil", "trace", "-D", "-o", str(out), "--",
+                             "sh", "-c", script], stdout=subprocess.PIPE, text=True)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    status = dict(line.split(":\t") for line in stdout.splitlines())
+    assert int(status["PPid"]) == os.getpid()
+    assert int(status["TracerPid"]) not in (0, os.getpid(), proc.pid)
+    # the tracer finishes on its own, after the program
+    for _ in range(200):
+        if out.exists() and out.read_text().endswith("+++ exited with 0 +++\n"):
+            break
+        time.sleep(0.05)
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith('execve("/usr/bin/sh", ["sh", "-c", '), lines[:3]
+    assert lines[-1] == "+++ exited with 0 +++", lines[-3:]
+    assert not [line for line in lines if "attached" in line]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -323,6 +324,42 @@ def _run_as(user: str) -> Tuple[int, int, List[int]]:
     return entry.pw_uid, entry.pw_gid, groups
 
 
+def _daemonize(command: List[str], env: Optional[Dict[str, str]],
+               run_as: Optional[Tuple[int, int, List[int]]]):
+    """-D, as strace's: this process becomes the program, and the tracer is its
+    grandchild (reparented away), which attaches to it.  Returns, in the tracer,
+    (the program's pid, what to call once attached); never returns in the program."""
+    import ctypes
+    from ..session import resolve_command
+    path = resolve_command(command[0], (env or os.environ).get("PATH"))
+    me = os.getpid()
+    # Yama's ptrace_scope 1 lets only ancestors attach, unless the tracee allows it
+    ctypes.CDLL(None, use_errno=True).prctl(0x59616d61, -1, 0, 0, 0)  # PR_SET_PTRACER, ANY
+    ready_r, ready_w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.close(ready_r)
+        if os.fork():
+            os._exit(0)
+        return me, lambda: os.write(ready_w, b"g")  # the tracer: the grandchild
+    os.close(ready_w)
+    os.waitpid(middle, 0)
+    if os.read(ready_r, 1) != b"g":
+        raise VeilError("-D: the tracer could not attach")
+    os.close(ready_r)
+    if run_as is not None:
+        uid, gid, groups = run_as
+        os.setgroups(groups)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; a shell would not
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.execve(path, command, env if env is not None else os.environ)
+    except OSError as e:
+        raise VeilError(f"{command[0]}: {e.strerror}") from None
+
+
 def _version() -> int:
     from .. import __version__
     print(f"veil -- version {__version__}")
@@ -385,6 +422,15 @@ def cmd_trace(argv: Sequence[str]) -> int:
     if text_only and args.format != "text":
         raise UsageError(f"{', '.join(text_only)}: text output only (not --format {args.format})")
 
+    tracee = 0
+    after_start = None
+    if args.daemonize:
+        if args.format == "binary":
+            raise UsageError("-D cannot be combined with --format binary")
+        tracee, after_start = _daemonize(command, env, run_as)
+        pids, command, env, run_as = [tracee], [], None, None
+        args.quiet = max(args.quiet, 1)  # no "attached" line: strace -D has none
+
     out = sys.stderr
     opened = None
     if args.output and not per_process:
@@ -403,10 +449,16 @@ def cmd_trace(argv: Sequence[str]) -> int:
     stats = None
     if args.summary_only or args.summary_too:
         stats = SyscallStats()
-        observers.append(stats)
+        if tracee:
+            from ..output.filters import FromExec
+            observers.append(FromExec(stats, tracee))
+        else:
+            observers.append(stats)
     # -P resolves fds to paths as -y does; -e read=/write= dump whole buffers (up to 64 KiB)
     capture_size = 65536 if dump_read is not None or dump_write is not None else args.strsize
-    session = Session(command or None, pids=pids, trace=traced, follow=bool(args.follow) or bool(pids),
+    session = Session(command or None, pids=pids, trace=traced,
+                      follow=bool(args.follow) or (bool(pids) and not tracee),
+                      after_start=after_start,
                       strsize=max(args.strsize, capture_size), seccomp=args.seccomp,
                       affinity=args.affinity, observers=observers,
                       decorate_fds=max(args.decorate, 1 if args.paths else 0),
@@ -422,7 +474,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         finish = add_writer(session, args.format, out, ctx, status=status, signals=signals,
                             follow=bool(args.follow), trace_expr=trace_expr,
                             path=args.output, per_process=per_process, to_file=bool(args.output),
-                            paths=args.paths, **text_options)
+                            paths=args.paths, from_exec=tracee, **text_options)
     inject_policy(args.exprs).apply(session)
     learner = None
     if args.learn_seccomp:

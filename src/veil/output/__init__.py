@@ -8,11 +8,13 @@ FORMATS = ("text", "json", "binary", "perfetto")
 
 def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = None,
                follow: bool = True, trace_expr: str = "", signals: Optional[Set[int]] = None,
-               paths: Sequence[str] = (), **text_options) -> Callable[[object], None]:
+               paths: Sequence[str] = (), from_exec: int = 0,
+               **text_options) -> Callable[[object], None]:
     """Give ``session`` the writer of ``fmt`` on ``stream``: an observer, or for
     "binary" a raw sink (which keeps everything).  Returns what to call with the
     Result (or None) when the run ends.  ``signals``: show only these (-e
-    signal=); ``paths``: only the calls that touch these (-P).
+    signal=); ``paths``: only the calls that touch these (-P); ``from_exec``: a pid
+    whose events before its first execve are left out (-D).
     ``text_options`` go to the TextWriter."""
     if fmt == "binary":
         from .binary import BinaryWriter
@@ -35,8 +37,11 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
     else:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if paths:
-        from .pathfilter import OnlyPaths
+        from .filters import OnlyPaths
         writer = OnlyPaths(writer, paths)
+    if from_exec:
+        from .filters import FromExec
+        writer = FromExec(writer, from_exec)
     session.add_observer(writer if signals is None else only_signals(writer, signals))
     return lambda result: None
 

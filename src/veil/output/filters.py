@@ -1,9 +1,14 @@
-"""strace's -P PATH: only the calls that touch PATH.
+"""Observers that pass another only part of a trace.
+
+``OnlyPaths``, strace's -P PATH: only the calls that touch PATH.
 
 A call touches PATH when one of its path arguments is PATH as the program
 wrote it (no resolution, as strace), or when one of its fd arguments was open
 on PATH when the call began (the C side reads /proc/PID/fd/N at entry, as for
 -y).  A PATH that is a symbolic link selects its target too.
+
+``FromExec``: nothing of a process before its first execve (-D: veil's own
+process becomes the program once the tracer has attached to it).
 """
 from __future__ import annotations
 
@@ -62,3 +67,29 @@ class OnlyPaths(OnlyCalls):
         if self._passed.get(call.tid) is call:
             del self._passed[call.tid]
             self.inner.exit(call)
+
+
+class FromExec(OnlyCalls):
+    """Passes ``inner`` nothing of process ``pid`` until it enters execve."""
+
+    def __init__(self, inner: Observer, pid: int) -> None:
+        super().__init__(inner, set())
+        self.pid = pid
+
+    def enter(self, call: Call) -> None:
+        if self.pid and call.tid == self.pid and call.name in ("execve", "execveat"):
+            self.pid = 0
+        if call.tid != self.pid:
+            self.inner.enter(call)
+
+    def exit(self, call: Call) -> None:
+        if call.tid != self.pid:
+            self.inner.exit(call)
+
+    def signal(self, pid: int, tid: int, sig: int, siginfo: bytes, ts: int) -> None:
+        if tid != self.pid:
+            self.inner.signal(pid, tid, sig, siginfo, ts)
+
+    def attached(self, pid: int, tid: int, ts: int) -> None:
+        if tid != self.pid:
+            self.inner.attached(pid, tid, ts)
