@@ -284,3 +284,24 @@ def test_daemonized_tracer(tmp_path):
     assert lines[0].startswith('execve("/usr/bin/sh", ["sh", "-c", '), lines[:3]
     assert lines[-1] == "+++ exited with 0 +++", lines[-3:]
     assert not [line for line in lines if "attached" in line]
+
+
+def _share(a_lines, b_lines):
+    import difflib
+    sm = difflib.SequenceMatcher(None, a_lines, b_lines, autojunk=False)
+    same = sum(blk.size for blk in sm.get_matching_blocks())
+    return same / max(len(a_lines), len(b_lines), 1)
+
+
+def test_instruction_pointer_as_strace(strace, env, tmp_path):
+    """-i: [IP] of each call; under ASLR the addresses differ from run to run
+    but not their offset in the page, which must be strace's."""
+    from test_trace_vs_strace import normalise
+    compare(strace, CAT, env, tmp_path, opts=["-i", "-n", "-e", "trace=!rt_sigreturn"])
+    ip = re.compile(r"\[[0-9a-f]{13}([0-9a-f]{3})\]")
+    sa, vb = (normalise(ip.sub(r"[IP\1]", (tmp_path / name).read_text()))
+              for name in ("strace.txt", "veil.txt"))
+    share = _share(sa, vb)
+    assert share >= MIN_SHARE, "\n".join(f"{a}\n{b}" for a, b in zip(sa, vb) if a != b)
+    assert all(re.match(r"\[ *\d+\] \[IP[0-9a-f]{3}\] [a-z]", line) for line in vb[:-1]), vb
+    assert vb[-1] == "[ 231] [????????????????] +++ exited with 0 +++"

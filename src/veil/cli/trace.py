@@ -360,6 +360,25 @@ def _daemonize(command: List[str], env: Optional[Dict[str, str]],
         raise VeilError(f"{command[0]}: {e.strerror}") from None
 
 
+def _watch_ips(session, traced) -> Dict[Tuple[int, int], int]:
+    """-i: (tid, entry time) -> instruction pointer of each traced call, which a hook
+    at its entry reads from /proc/TID/syscall (the last field) while the thread is stopped."""
+    ips: Dict[Tuple[int, int], int] = {}
+
+    def note(stop) -> None:
+        try:
+            with open(f"/proc/{stop.tid}/syscall") as f:
+                fields = f.read().split()
+            ips[(stop.tid, stop.ts_ns)] = int(fields[-1], 16)
+            if len(ips) > 65536:  # calls no line printed (-P, -z): their oldest go
+                del ips[next(iter(ips))]
+        except (OSError, ValueError, IndexError):  # the thread is gone
+            pass
+
+    session.watch(traced, note, "enter")
+    return ips
+
+
 def _version() -> int:
     from .. import __version__
     print(f"veil -- version {__version__}")
@@ -416,7 +435,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
     text_only = [flag for flag, given in (("-e read=", dump_read is not None),
                                           ("-e write=", dump_write is not None),
                                           ("-Y", args.comm), ("-r", args.relative),
-                                          ("-n", args.numbers),
+                                          ("-n", args.numbers), ("-i", args.ip),
                                           ("-P", args.paths and args.format == "binary"))
                  if given]
     if text_only and args.format != "text":
@@ -470,6 +489,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         if args.format == "text":
             text_options.update(column=args.column, relative=args.relative,
                                 numbers=args.numbers, comm=args.comm,
+                                ips=_watch_ips(session, traced) if args.ip else None,
                                 dump_read=dump_read, dump_write=dump_write)
         finish = add_writer(session, args.format, out, ctx, status=status, signals=signals,
                             follow=bool(args.follow), trace_expr=trace_expr,

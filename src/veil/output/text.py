@@ -47,11 +47,14 @@ class TextWriter(Observer):
                  status: Optional[str] = None, quiet: int = 0, column: int = COLUMN + 1,
                  relative: Optional[str] = None, numbers: bool = False, comm: bool = False,
                  dump_read: Optional[Collection[int]] = None,
-                 dump_write: Optional[Collection[int]] = None):
+                 dump_write: Optional[Collection[int]] = None,
+                 ips: Optional[Dict[int, int]] = None):
         """``durations`` (-T) and ``relative`` (-r): False/None, or the precision
         ("s", "ms", "us", "ns"; True is "us"); ``column``: strace's -a;
         ``numbers``: -n; ``comm``: -Y; ``dump_read``/``dump_write``: the fds whose
-        data -e read=/-e write= dumps in hex (an object that contains every fd for all)."""
+        data -e read=/-e write= dumps in hex (an object that contains every fd for all);
+        ``ips``: -i, (tid, entry time) -> the call's instruction pointer (filled by a
+        hook at each call's entry, taken out here)."""
         self.out = out
         self.path = path
         self.per_process = per_process
@@ -65,6 +68,9 @@ class TextWriter(Observer):
         self.comms: Optional[Dict[int, str]] = {} if comm else None
         self.dump_read = dump_read
         self.dump_write = dump_write
+        self.ips = ips
+        self._gone_tids: set = set()  # -i: "[????????????????]" on a process's last line
+        self._ip_of: Dict[int, int] = {}  # -i: tid -> the address of its latest call
         self._last_nr: Dict[int, int] = {}  # tid -> its last call's number (-n on events)
         self._last_ts: Optional[int] = None  # -r: the previous line's time
         self.ctx = ctx or Ctx()
@@ -89,7 +95,7 @@ class TextWriter(Observer):
             self._files[tid] = f
         return f
 
-    def _prefix(self, tid: int, ts_ns: int, nr: Optional[int] = None) -> str:
+    def _prefix(self, tid: int, ts_ns: int, call: Optional[Call] = None) -> str:
         p = ""
         if not self.per_process:
             comm = f"<{self._comm_of(tid)}>" if self.comms is not None else ""
@@ -105,8 +111,13 @@ class TextWriter(Observer):
                 7 + PRECISION_DIGITS[self.relative]) + " "
             self._last_ts = ts_ns
         if self.numbers:
-            nr = self._last_nr.get(tid) if nr is None else nr
+            nr = self._last_nr.get(tid) if call is None else call.nr
             p += f"[{nr:4d}] " if nr is not None else "[????] "
+        if self.ips is not None:
+            if call is not None and (tid, call.ts_enter) in self.ips:
+                self._ip_of[tid] = self.ips.pop((tid, call.ts_enter))
+            ip = None if tid in self._gone_tids else self._ip_of.get(tid)
+            p += f"[{ip:016x}] " if ip is not None else "[????????????????] "
         return p
 
     # --- -Y: a process's command name as it was when its line began ------
@@ -158,7 +169,7 @@ class TextWriter(Observer):
         split = _split_index(call)
         head = ", ".join(args[:split])
         sep = ", " if 0 < split < len(args) and call.name not in RESUME_WITH_COMMA else ""
-        self._emit(call.tid, f"{self._prefix(call.tid, call.ts_enter, call.nr)}{call.name}("
+        self._emit(call.tid, f"{self._prefix(call.tid, call.ts_enter, call)}{call.name}("
                              f"{head}{sep} {note}\n")
 
     # --- observer --------------------------------------------------------
@@ -198,10 +209,10 @@ class TextWriter(Observer):
                 rest = ", ".join(args[split:])
                 lead = ", " if call.name in RESUME_WITH_COMMA and rest else ""
                 body = f"<... {call.name} resumed>{lead}{rest})"
-            prefix = self._prefix(call.tid, call.ts_exit or call.ts_enter, call.nr)
+            prefix = self._prefix(call.tid, call.ts_exit or call.ts_enter, call)
         else:
             body = f"{call.name}({', '.join(args)})"
-            prefix = self._prefix(call.tid, call.ts_enter, call.nr)
+            prefix = self._prefix(call.tid, call.ts_enter, call)
         line = prefix + body
         if len(line) < self.column:
             line += " " * (self.column - len(line))
@@ -243,6 +254,7 @@ class TextWriter(Observer):
             self._last_nr[tid] = EXIT_GROUP_NR
         self._cut_open(tid)
         self._finish_unreturned(tid, ts)
+        self._ended(tid)
         if self.quiet < 2:
             self._emit(tid, f"{self._prefix(tid, ts)}+++ exited with {code} +++\n")
         self._gone(tid)
@@ -250,12 +262,19 @@ class TextWriter(Observer):
     def killed(self, pid: int, tid: int, sig: int, core: bool, ts: int) -> None:
         self._cut_open(tid)
         self._finish_unreturned(tid, ts)
+        self._ended(tid)
         if self.quiet < 2:
             extra = " (core dumped)" if core else ""
             self._emit(tid, f"{self._prefix(tid, ts)}+++ killed by {signal_name(sig)}{extra} +++\n")
         self._gone(tid)
 
+    def _ended(self, tid: int) -> None:
+        if self.ips is not None:
+            self._gone_tids.add(tid)
+
     def _gone(self, tid: int) -> None:
+        self._gone_tids.discard(tid)
+        self._ip_of.pop(tid, None)
         self._live = max(1, self._live - 1)
         f = self._files.pop(tid, None) if self.per_process else None
         if f is not None:
