@@ -8,6 +8,7 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError, VeilError
+from ..syscalls.lookup import BY_NAME
 from .common import (EXPR_KEYS, VeilArgumentParser, inject_policy, open_output, parse_exprs,
                      raw_set, strip_dashes, syscall_set)
 
@@ -379,6 +380,23 @@ def _watch_ips(session, traced) -> Dict[Tuple[int, int], int]:
     return ips
 
 
+def _watch_netlink_sockets(session, traced) -> None:
+    """Netlink data is decoded on the sockets the program's socket() calls made:
+    those calls are recorded for that even when not traced (the other observers
+    still see only the traced calls)."""
+    from ..decoders.kinds import NETLINK_CALLS
+    from ..observers import OnlyCalls
+    from ..output.netlinkfds import NetlinkSockets
+    wanted = {BY_NAME[n].nr for n in NETLINK_CALLS}
+    if not wanted & traced:
+        return
+    extra = {BY_NAME["socket"].nr} - traced
+    if extra:
+        session.observers = [OnlyCalls(o, set(traced)) for o in session.observers]
+        session.traced = set(session.traced) | extra
+    session.add_observer(NetlinkSockets())
+
+
 def _version() -> int:
     from .. import __version__
     print(f"veil -- version {__version__}")
@@ -387,7 +405,6 @@ def _version() -> int:
 
 def cmd_trace(argv: Sequence[str]) -> int:
     from ..decoders import Ctx, capture_environments
-    from ..syscalls.lookup import BY_NAME
     from ..observers import SyscallStats
     from ..output.summary import write_summary
     from ..output import add_writer
@@ -495,6 +512,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
                             follow=bool(args.follow), trace_expr=trace_expr,
                             path=args.output, per_process=per_process, to_file=bool(args.output),
                             paths=args.paths, from_exec=tracee, **text_options)
+    if args.format != "binary":
+        _watch_netlink_sockets(session, traced)
     inject_policy(args.exprs).apply(session)
     learner = None
     if args.learn_seccomp:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, Optional
 
 from .. import records as R
-from . import capture, registry
+from . import capture, netlink, registry
 from .common import (DecodeError, escape_bytes, hex_number, octal, ptr, quote, quote_limited,
                      s32, s64, signal_name, sigset, styled, u32)
 from .sockaddr import sockaddr_or_addr, socket_description
@@ -154,14 +154,27 @@ def _k_inbuf(call, i, v, p, ctx):
     c = call.caps.get(i)
     if c is None or c.fault:
         return ptr(v)
-    return quote_limited(c.data, c.count, ctx.strsize, ctx.hex_all)
+    return netlink_data(call, c.data, c.count, ctx) or \
+        quote_limited(c.data, c.count, ctx.strsize, ctx.hex_all)
 
 
 def _k_outbuf(call, i, v, p, ctx):
     c = call.caps.get(i)
     if call.ret is None or call.failed or c is None or c.fault:
         return ptr(v)
-    return quote_limited(c.data, call.ret, ctx.strsize, ctx.hex_all)
+    return netlink_data(call, c.data, call.ret, ctx) or \
+        quote_limited(c.data, call.ret, ctx.strsize, ctx.hex_all)
+
+
+NETLINK_CALLS = ("sendto", "recvfrom", "sendmsg", "recvmsg")
+
+
+def netlink_data(call: "Call", data: bytes, total: int, ctx: Ctx) -> Optional[str]:
+    """The data of a send/recv call on a netlink socket as messages, else None."""
+    if call.name not in NETLINK_CALLS:
+        return None
+    protocol = netlink.protocol_of(call.pid, s32(call.args[0]))
+    return None if protocol is None else netlink.messages(data, total, protocol, ctx)
 
 
 def _k_outstr(call, i, v, p, ctx):
@@ -264,15 +277,20 @@ def _fmt_iov(call, i, v, ctx, total):
     return iov_text(iovs, more, ctx)
 
 
-def iov_text(iovs, more: bool, ctx: "Ctx") -> str:
-    """[{iov_base="...", iov_len=N}, ...] from capture.iovecs() elements."""
+def iov_text(iovs, more: bool, ctx: "Ctx",
+             decode: Optional[Callable[[bytes, int], Optional[str]]] = None) -> str:
+    """[{iov_base="...", iov_len=N}, ...] from capture.iovecs() elements;
+    ``decode(data, length)``: the element's data as something else than a string
+    (netlink messages), or None."""
     parts = []
     for n, (base, ln, data, avail) in enumerate(iovs):
         if n >= max(ctx.strsize, 1):
             more = True
             break
-        parts.append("{iov_base=" + quote_limited(data, avail, ctx.strsize, ctx.hex_all)
-                     + f", iov_len={ln}}}")
+        base_text = "NULL" if base == 0 else (
+            decode is not None and decode(data, avail)
+            or quote_limited(data, avail, ctx.strsize, ctx.hex_all))
+        parts.append(f"{{iov_base={base_text}, iov_len={ln}}}")
     if more:
         parts.append("...")
     return "[" + ", ".join(parts) + "]"
