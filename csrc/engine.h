@@ -191,6 +191,7 @@ struct veil_event {
 #define VEIL_V_EMULATE 2 /* skip the call, return value */
 #define VEIL_V_KILL    3
 #define VEIL_V_SETRET  4 /* at exit: replace the return value */
+#define VEIL_V_DETACH  5 /* stop tracing the thread; it goes on untraced (strace -b) */
 
 struct veil_engine;
 

@@ -305,3 +305,21 @@ def test_instruction_pointer_as_strace(strace, env, tmp_path):
     assert share >= MIN_SHARE, "\n".join(f"{a}\n{b}" for a, b in zip(sa, vb) if a != b)
     assert all(re.match(r"\[ *\d+\] \[IP[0-9a-f]{3}\] [a-z]", line) for line in vb[:-1]), vb
     assert vb[-1] == "[ 231] [????????????????] +++ exited with 0 +++"
+
+
+def test_detach_on_execve(tmp_path):
+    """-b execve: a child that calls execve is let go (not traced: its TracerPid
+    is 0, no line of it after its execve), the shell is still traced."""
+    out = tmp_path / "t"
+    r = run_veil(["trace", "-f", "-b", "execve", "-o", out, "--", "sh", "-c",
+                  "grep TracerPid /proc/self/status; echo done"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "TracerPid:\t0\ndone\n"
+    text = out.read_text()
+    m = re.search(r'^(\d+) +execve\("/usr/bin/grep", .*<detached \.\.\.>$', text, re.M)
+    assert m, text
+    grep_pid = m.group(1)
+    after = text[m.end():]
+    assert f"{grep_pid} " not in "".join(line[:len(grep_pid) + 1] for line in after.splitlines())
+    assert re.search(r'write\(1, "done\\n", 5\) += 5', after), after
+    assert re.search(r"^\d+ +\+\+\+ exited with 0 \+\+\+$", text.splitlines()[-1]), text

@@ -397,6 +397,21 @@ def _watch_netlink_sockets(session, traced) -> None:
     session.add_observer(NetlinkSockets())
 
 
+def _detach_on_execve(session, started_here: bool) -> None:
+    """-b execve: a process that calls execve is let go (the program's own first
+    execve, when veil started it, excepted)."""
+    from ..verdicts import Detach
+    first = [started_here]
+
+    def detach(stop):
+        if first[0] and stop.pid == session._engine.main_pid:
+            first[0] = False
+            return None
+        return Detach()
+
+    session.watch(["execve", "execveat"], detach, "enter")
+
+
 def _version() -> int:
     from .. import __version__
     print(f"veil -- version {__version__}")
@@ -428,6 +443,13 @@ def cmd_trace(argv: Sequence[str]) -> int:
         raise UsageError(f"{', '.join(started)}: for a command veil starts, not with -p")
     env = _environment(args.env)
     run_as = _run_as(args.user) if args.user is not None else None
+    if args.detach_on is not None:
+        if args.backend != "c":
+            raise UsageError("-b needs the C engine (not --backend python)")
+        if args.seccomp_bpf:  # as strace says
+            print("veil: --seccomp-bpf is not enabled because it is not compatible with -b",
+                  file=sys.stderr)
+        args.seccomp = False  # a thread let go would get ENOSYS from the filter
     if run_as is not None and args.backend != "c":
         raise UsageError("-u needs the C engine (not --backend python)")
     trace_expr, status, signals = parse_exprs(args.exprs)
@@ -514,6 +536,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
                             paths=args.paths, from_exec=tracee, **text_options)
     if args.format != "binary":
         _watch_netlink_sockets(session, traced)
+    if args.detach_on:
+        _detach_on_execve(session, started_here=bool(command))
     inject_policy(args.exprs).apply(session)
     learner = None
     if args.learn_seccomp:
