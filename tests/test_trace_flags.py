@@ -323,3 +323,31 @@ def test_detach_on_execve(tmp_path):
     assert f"{grep_pid} " not in "".join(line[:len(grep_pid) + 1] for line in after.splitlines())
     assert re.search(r'write\(1, "done\\n", 5\) += 5', after), after
     assert re.search(r"^\d+ +\+\+\+ exited with 0 \+\+\+$", text.splitlines()[-1]), text
+
+
+# --- -k ---------------------------------------------------------------------------------------
+
+def test_stack_traces_as_strace(strace, env, tmp_path):
+    """-k: the frames strace prints (file offsets do not move with ASLR)."""
+    opts = ["-k", "-e", "trace=openat,read,write,close"]
+    vb = same_as_strace(strace, ["cat", "/etc/hostname"], env, tmp_path, opts)
+    frames = [line for line in vb if line.startswith(" > ")]
+    assert any(re.match(r" > /\S+/libc\.so\.6\(__open64\+0x[0-9a-f]+\) \[0x[0-9a-f]+\]$", f)
+               for f in frames), frames
+    assert any(re.match(r" > /usr/bin/cat\(\) \[0x[0-9a-f]+\]$", f) for f in frames), frames
+
+
+def test_stack_frames_in_json(tmp_path):
+    import json
+    out = tmp_path / "t.json"
+    r = run_veil(["trace", "-k", "--format", "json", "-o", out, "-e", "trace=openat", "--",
+                  "cat", "/etc/hostname"], stdout=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    calls = [json.loads(line) for line in out.read_text().splitlines()]
+    opened = [c for c in calls if c.get("args", {}).get("pathname") == "/etc/hostname"]
+    assert opened, calls
+    frames = opened[0]["frames"]
+    assert frames[0]["symbol"] in ("__open64", "open64", "__libc_open64"), frames[0]
+    assert frames[0]["file"].endswith("libc.so.6") and frames[0]["offset"] > 0
+    assert frames[-1]["file"] == "/usr/bin/cat" and frames[-1]["symbol"] is None
+    assert all(f["address"] >= f["offset"] for f in frames)

@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="s|ms|us|ns", help="-r, with that precision")
     p.add_argument("-i", "--instruction-pointer", dest="ip", action="store_true",
                    help="print the instruction pointer at each call")
+    p.add_argument("-k", "--stack-traces", dest="stack", action="store_true",
+                   help="print the call stack at each call (libunwind); in JSON a frames array")
     p.add_argument("-n", "--syscall-number", dest="numbers", action="store_true",
                    help="print each call's number before its name")
     p.add_argument("-a", "--columns", dest="column", default="40", metavar="COLUMN",
@@ -475,6 +477,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
                                           ("-e write=", dump_write is not None),
                                           ("-Y", args.comm), ("-r", args.relative),
                                           ("-n", args.numbers), ("-i", args.ip),
+                                          ("-k", args.stack and args.format != "json"),
                                           ("-P", args.paths and args.format == "binary"))
                  if given]
     if text_only and args.format != "text":
@@ -522,6 +525,10 @@ def cmd_trace(argv: Sequence[str]) -> int:
                       decorate_fds=max(args.decorate, 1 if args.paths else 0),
                       backend=args.backend, raw=raw, env=env)
     session.run_as = run_as
+    stacks = None
+    if args.stack:
+        from ..output.stack import watch_stacks
+        stacks = watch_stacks(session, traced)
     finish = None
     if args.format == "binary" or not args.summary_only:
         text_options = dict(timestamps=args.timestamps, durations=args.durations, quiet=args.quiet)
@@ -533,7 +540,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         finish = add_writer(session, args.format, out, ctx, status=status, signals=signals,
                             follow=bool(args.follow), trace_expr=trace_expr,
                             path=args.output, per_process=per_process, to_file=bool(args.output),
-                            paths=args.paths, from_exec=tracee, **text_options)
+                            paths=args.paths, from_exec=tracee, stacks=stacks, **text_options)
     if args.format != "binary":
         _watch_netlink_sockets(session, traced)
     if args.detach_on:

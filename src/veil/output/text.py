@@ -17,6 +17,7 @@ from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, SPLIT
 from ..decoders.signals import siginfo
 from ..observers import Observer
 from .hexdump import dumps
+from .stack import frame_line
 
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
 EXIT_NR, EXIT_GROUP_NR = 60, 231
@@ -48,13 +49,14 @@ class TextWriter(Observer):
                  relative: Optional[str] = None, numbers: bool = False, comm: bool = False,
                  dump_read: Optional[Collection[int]] = None,
                  dump_write: Optional[Collection[int]] = None,
-                 ips: Optional[Dict[int, int]] = None):
+                 ips: Optional[Dict[int, int]] = None, stacks: Optional[Dict] = None):
         """``durations`` (-T) and ``relative`` (-r): False/None, or the precision
         ("s", "ms", "us", "ns"; True is "us"); ``column``: strace's -a;
         ``numbers``: -n; ``comm``: -Y; ``dump_read``/``dump_write``: the fds whose
         data -e read=/-e write= dumps in hex (an object that contains every fd for all);
         ``ips``: -i, (tid, entry time) -> the call's instruction pointer (filled by a
-        hook at each call's entry, taken out here)."""
+        hook at each call's entry, taken out here); ``stacks``: -k, the same for
+        the call's stack frames (veil.output.stack)."""
         self.out = out
         self.path = path
         self.per_process = per_process
@@ -69,6 +71,7 @@ class TextWriter(Observer):
         self.dump_read = dump_read
         self.dump_write = dump_write
         self.ips = ips
+        self.stacks = stacks
         self._gone_tids: set = set()  # -i: "[????????????????]" on a process's last line
         self._ip_of: Dict[int, int] = {}  # -i: tid -> the address of its latest call
         self._last_nr: Dict[int, int] = {}  # tid -> its last call's number (-n on events)
@@ -221,6 +224,10 @@ class TextWriter(Observer):
             line += f" <{_seconds(call.ts_exit - call.ts_enter, self.durations)}>"
         if self.dump_read is not None or self.dump_write is not None:
             line += "".join(dumps(call, self.dump_read, self.dump_write))
+        if self.stacks is not None:
+            frames = self.stacks.pop((call.tid, call.ts_enter), None)
+            if frames:
+                line += "".join("\n" + frame_line(f) for f in frames)
         self._emit(call.tid, line + "\n")
         if self.comms is not None and call.ret == 0 and call.name in ("execve", "execveat"):
             self._note_exec(call)
