@@ -9,17 +9,8 @@ from . import capture
 from .common import DecodeError, array, flags, ptr, quote_limited, s32, u32, unpack, xval
 from .kinds import fd_decoration, fmt_fd, format_arg, iov_text, netlink_data
 from .registry import EXTRA_CAPTURES, SPLIT, enum_set, flag_set, special, struct
-from .sockaddr import AF, sockaddr, sockaddr_or_addr, socket_description  # noqa: F401 (re-exported)
-
-IPPROTO = {0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 2: "IPPROTO_IGMP", 4: "IPPROTO_IPIP",
-           6: "IPPROTO_TCP", 8: "IPPROTO_EGP", 12: "IPPROTO_PUP", 17: "IPPROTO_UDP",
-           22: "IPPROTO_IDP", 29: "IPPROTO_TP", 33: "IPPROTO_DCCP", 41: "IPPROTO_IPV6",
-           46: "IPPROTO_RSVP", 47: "IPPROTO_GRE", 50: "IPPROTO_ESP", 51: "IPPROTO_AH",
-           58: "IPPROTO_ICMPV6", 92: "IPPROTO_MTP", 94: "IPPROTO_BEETPH",
-           98: "IPPROTO_ENCAP", 103: "IPPROTO_PIM", 108: "IPPROTO_COMP", 115: "IPPROTO_L2TP",
-           132: "IPPROTO_SCTP", 135: "IPPROTO_MH", 136: "IPPROTO_UDPLITE",
-           137: "IPPROTO_MPLS", 143: "IPPROTO_ETHERNET", 255: "IPPROTO_RAW",
-           262: "IPPROTO_MPTCP"}
+from .sockaddr import (AF, IPPROTO, sockaddr, sockaddr_or_addr,  # noqa: F401 (re-exported)
+                       socket_description)
 
 NETLINK_PROTO = {0: "NETLINK_ROUTE", 1: "NETLINK_UNUSED", 2: "NETLINK_USERSOCK",
                  3: "NETLINK_FIREWALL", 4: "NETLINK_SOCK_DIAG", 5: "NETLINK_NFLOG",

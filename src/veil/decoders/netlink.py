@@ -19,7 +19,7 @@ import struct as _struct
 from typing import Dict, List, Optional, Tuple
 
 from .common import errno_name, flags, hex_number, quote_limited, s32, xval
-from .sockaddr import AF
+from .sockaddr import AF, IPPROTO
 
 NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
 
@@ -233,7 +233,6 @@ def _states(mask: int) -> str:
 
 
 def _inet_diag_req(d: bytes) -> str:
-    from .net import IPPROTO
     family, proto, ext, _pad, states = _struct.unpack_from("<BBBBI", d)
     return (f"{{sdiag_family={xval(family, AF, 'AF_???')}, "
             f"sdiag_protocol={xval(proto, IPPROTO, 'IPPROTO_???')}, idiag_ext={ext}, "
