@@ -191,6 +191,7 @@ struct veil_event {
 #define VEIL_V_EMULATE 2 /* skip the call, return value */
 #define VEIL_V_KILL    3
 #define VEIL_V_SETRET  4 /* at exit: replace the return value */
+#define VEIL_V_DETACH  5 /* stop tracing the thread; it goes on untraced (strace -b) */
 
 struct veil_engine;
 
@@ -271,6 +272,11 @@ int veil_add_rlimit(struct veil_engine *e, int resource, uint64_t soft, uint64_t
    keep stay (bounding, permitted, effective, inheritable; ambient cleared), and
    no_new_privs is set; all ones (the default): capabilities and no_new_privs untouched */
 void veil_set_caps(struct veil_engine *e, uint64_t keep);
+/* also in the child, before the seccomp filter: setgroups, then gid, then uid
+   (strace's -u); -EINVAL if ngroups exceeds VEIL_MAX_GROUPS */
+#define VEIL_MAX_GROUPS 64
+int veil_set_ids(struct veil_engine *e, uint32_t uid, uint32_t gid, const uint32_t *groups,
+                 int ngroups);
 
 /* stdin/stdout/stderr of the next spawned child (-1: inherit veil's) */
 void veil_set_stdio(struct veil_engine *e, int in, int out, int err);

@@ -164,6 +164,10 @@ struct veil_engine {
     uint64_t keep_caps;
     int fd_holder;       /* caps.c: it holds a reference on the thread that names veil's fds */
     int decorate;        /* 1 (-y): fd paths in memory too; 2 (-yy): sockets described */
+    int run_as;          /* ids.c: the child takes run_uid, run_gid and run_groups */
+    uint32_t run_uid, run_gid;
+    int run_ngroups;
+    uint32_t run_groups[VEIL_MAX_GROUPS];
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;
     struct layout layout;
@@ -259,6 +263,9 @@ int targets_traced(struct veil_engine *e, int32_t id);
 /* getdents64's result under proc_scope: /proc lists the traced tree's pids only */
 int64_t targets_proc_listing(struct veil_engine *e, struct task *t, int64_t ret);
 int targets_proc_path(struct veil_engine *e, const char *guest);
+
+/* ids.c */
+int ids_apply(const struct veil_engine *e);
 
 /* caps.c */
 int caps_apply(const struct veil_engine *e);

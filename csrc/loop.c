@@ -250,6 +250,8 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
             if (setrlimit(e->limits[i].resource, &rl) < 0)
                 child_fail(err[1], errno);
         }
+        if (ids_apply(e) < 0)
+            child_fail(err[1], errno);
         if (bpf && install_filter(bpf, bpf_len) < 0)
             child_fail(err[1], errno);
         if (caps_apply(e) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
@@ -928,6 +930,14 @@ int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value)
     case VEIL_V_KILL:
         kill(t->pid, SIGKILL);
         return 0;
+    case VEIL_V_DETACH: {
+        int32_t pid = t->pid;
+        if (ptrace(PTRACE_DETACH, tid, 0L, 0L) < 0 && errno != ESRCH)
+            return -errno;
+        ring_event(e, VEIL_R_DETACHED, pid, tid, 0, 0, NULL, 0);
+        untrack(e, tid);
+        return 0;
+    }
     default:
         return -EINVAL;
     }

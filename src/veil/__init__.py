@@ -10,10 +10,10 @@ from .session import Result, Session
 from .spec import (Bind, Environment, Layout, Network, Observation, RunSpec, Security, SpecError,
                    System)
 from .stop import Stop
-from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
+from .verdicts import ALLOW, Allow, Deny, Detach, Emulate, Inject, Kill, Rewrite, Verdict
 
 __all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observer", "SyscallStats", "Allow", "ALLOW",
-           "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError", "VerdictError",
+           "Deny", "Emulate", "Kill", "Detach", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError", "VerdictError",
            "CommandNotFound", "RunSpec", "Environment", "Layout", "System", "Network", "Security",
            "Observation", "Bind", "SpecError"]
 __version__ = VERSION

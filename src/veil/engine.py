@@ -50,6 +50,7 @@ V_DENY = lib.VEIL_V_DENY
 V_EMULATE = lib.VEIL_V_EMULATE
 V_KILL = lib.VEIL_V_KILL
 V_SETRET = lib.VEIL_V_SETRET
+V_DETACH = lib.VEIL_V_DETACH
 
 NR_MAX = lib.VEIL_NR_MAX
 
@@ -260,6 +261,11 @@ class Engine:
         (bounding, permitted, effective, inheritable; ambient cleared) and gets
         no_new_privs; ALL_CAPS (the default): both untouched."""
         lib.veil_set_caps(self._e, keep & ALL_CAPS)
+
+    def set_ids(self, uid: int, gid: int, groups: Sequence[int]) -> None:
+        """The spawned program runs with these ids (set before the seccomp filter)."""
+        _check(lib.veil_set_ids(self._e, uid, gid, ffi.new("uint32_t[]", list(groups) or [0]),
+                                len(groups)), "set ids")
 
     def set_stdio(self, stdin: int = -1, stdout: int = -1, stderr: int = -1) -> None:
         """fds the next spawned child gets as 0, 1, 2 (-1: veil's own)."""

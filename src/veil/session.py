@@ -36,7 +36,7 @@ from .observers import Observer, OnlyCalls
 from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
                       merge_captures)
 from .stop import Stop
-from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Rewrite, Verdict
+from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Detach, Rewrite, Verdict
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
 if TYPE_CHECKING:
@@ -247,6 +247,7 @@ class Session:
         # a forked child that waits to be attached go on
         self.after_start = after_start
         self.umask = umask          # applied in the child before execve
+        self.run_as: Optional[Tuple[int, int, Sequence[int]]] = None  # (uid, gid, groups): -u
         self.rlimits = list(rlimits)  # (resource, soft, hard)
         # capability names the program keeps, no_new_privs set (--strict); None: untouched
         self.keep_caps: Optional[Sequence[str]] = None
@@ -704,6 +705,8 @@ class Session:
             eng.set_stdio(*self.stdio)
             if self.umask is not None:
                 eng.set_umask(self.umask)
+            if self.run_as is not None:
+                eng.set_ids(*self.run_as)
             for resource, soft, hard in self.rlimits:
                 eng.add_rlimit(resource, soft, hard)
             if self.keep_caps is not None:
@@ -780,6 +783,10 @@ class Session:
             self.kills.append((stop.pid, stop.name, verdict.reason))
             eng.resume(stop.tid, E.V_KILL)
             eng.kill_all()
+        elif isinstance(verdict, Detach):
+            if self.seccomp:
+                raise VeilError("Detach needs a session without the seccomp filter")
+            eng.resume(stop.tid, E.V_DETACH)
         elif isinstance(verdict, Rewrite):
             self._check_entry(stop, verdict)
             self._rewrite(stop, verdict)
@@ -860,9 +867,10 @@ class Session:
                 e.add_note(f"veil: raised by {_hook_where(hook, stop)}; the tracees were killed")
                 raise
             if v is not None and not isinstance(v, Allow):
-                if not isinstance(v, (Deny, Emulate, Kill, Rewrite, Inject)):
+                if not isinstance(v, (Deny, Emulate, Kill, Detach, Rewrite, Inject)):
                     raise VeilError(f"{_hook_where(hook, stop)}: returned {v!r}, not a verdict "
-                                    f"(Allow, Deny, Emulate, Kill, Rewrite, Inject or None)")
+                                    f"(Allow, Deny, Emulate, Kill, Detach, Rewrite, Inject "
+                                    f"or None)")
                 return v
         return None
 

@@ -18,7 +18,7 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 
 from .errors import VerdictError
 
-__all__ = ["Allow", "ALLOW", "Deny", "Emulate", "Kill", "Rewrite", "Inject", "Verdict",
+__all__ = ["Allow", "ALLOW", "Deny", "Emulate", "Kill", "Detach", "Rewrite", "Inject", "Verdict",
            "VerdictError", "MAX_ERRNO", "errno_number", "signal_number", "register_value"]
 
 MAX_ERRNO = 4095  # the kernel's (and seccomp's) largest errno
@@ -165,6 +165,13 @@ class Kill:
                           f"reason must be a str, not {type(self.reason).__name__}")
 
 
+@dataclass(frozen=True)
+class Detach:
+    """Stop tracing the calling thread: the call and everything after it run
+    untraced (strace's -b execve).  Needs a session without the seccomp filter:
+    a filtered call of a thread nobody traces fails with ENOSYS."""
+
+
 _ARGN = re.compile(r"arg(\d+)")
 RewriteValue = Union[int, str, bytes, Tuple[str, int]]
 
@@ -282,4 +289,4 @@ class Inject:
         object.__setattr__(self, "retval", retval)
 
 
-Verdict = Union[Allow, Deny, Emulate, Kill, Rewrite, Inject, None]
+Verdict = Union[Allow, Deny, Emulate, Kill, Detach, Rewrite, Inject, None]

@@ -93,14 +93,14 @@ def inject_policy(exprs: Sequence[str]):
     return policy
 
 
-def open_output(path: str, binary: bool = False, guard: bool = True):
-    """-o FILE opened for writing.  ``guard``: wrapped in a GuardedStream, so that a
+def open_output(path: str, binary: bool = False, guard: bool = True, append: bool = False):
+    """-o FILE opened for writing (``append``: at its end, strace's -A).  ``guard``: wrapped in a GuardedStream, so that a
     write error (disk full) keeps the traced program running and is reported once
     at the end (``stream.report()``).  VeilError ("cannot write FILE: REASON") if
     it cannot be opened."""
     from ..output.guard import GuardedStream
     try:
-        f = open(path, "wb" if binary else "w")
+        f = open(path, ("a" if append else "w") + ("b" if binary else ""))
     except OSError as e:
         raise VeilError(f"cannot write {path}: {e.strerror}") from None
     return GuardedStream(f, path) if guard else f

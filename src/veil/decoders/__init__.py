@@ -15,11 +15,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall
 from . import capture, registry
-from .common import RESTART_QUESTION, DecodeError, errno_name, errno_text, is_error_return
+from .common import (RESTART_QUESTION, XLAT, DecodeError, errno_name, errno_text,
+                     is_error_return)
 from .kinds import Ctx, fd_decoration, fd_target, fmt_fd, format_arg, formatter, iov_text
 
 __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError",
-           "raw_hex", "fmt_fd", "fd_decoration", "fd_target", "format_arg", "iov_text"]
+           "raw_hex", "capture_environments", "fmt_fd", "fd_decoration", "fd_target", "format_arg", "iov_text"]
 
 
 class Call:
@@ -124,6 +125,17 @@ def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
     return [out[i] for i in sorted(out)]
 
 
+def capture_environments(on: bool = True) -> None:
+    """Copy execve's environment strings, not only their number (strace's -v
+    prints them): asked before a session starts."""
+    for name, slot in (("execve", 2), ("execveat", 3)):
+        extra = registry.EXTRA_CAPTURES.setdefault(name, {})
+        if on:
+            extra[slot] = (R.CAP_STRV, 0, 0)
+        else:
+            extra.pop(slot, None)
+
+
 # --- formatting ----------------------------------------------------------------
 
 _PLANS: Dict[int, Tuple[Optional[Callable], Tuple[Tuple[int, Callable, str], ...]]] = {}
@@ -159,6 +171,7 @@ def raw_hex(v: int) -> str:
 
 
 def format_args(call: Call, ctx: Ctx) -> List[str]:
+    XLAT.style = ctx.xlat
     sc = call.sc
     if sc is None:
         return _foreign_args(call)
@@ -174,6 +187,14 @@ def format_args(call: Call, ctx: Ctx) -> List[str]:
 
 
 def format_ret(call: Call, ctx: Ctx) -> str:
+    XLAT.depth += 1  # strace's -X leaves a result's "(flags O_RDWR)" named
+    try:
+        return _format_ret(call, ctx)
+    finally:
+        XLAT.depth -= 1
+
+
+def _format_ret(call: Call, ctx: Ctx) -> str:
     ret = call.ret
     if ret is None:
         return "?"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import re
 import signal as _signal
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 
 class DecodeError(Exception):
@@ -93,7 +94,65 @@ def u32(v: int) -> int:
 
 # --- flag sets --------------------------------------------------------------
 
+# --- -X raw|abbrev|verbose ----------------------------------------------------
+
+class XlatStyle:
+    """How named constants print (strace's -X): "abbrev" (names), "raw" (the
+    number) or "verbose" (``number /* names */``).  The style applies to the
+    outermost constant being printed: a flag set built from smaller ones prints
+    its whole value once."""
+    style = "abbrev"
+    depth = 0
+
+
+XLAT = XlatStyle()
+_NAMED = re.compile(r"[A-Za-z_]")
+
+
+def styled(number: str, symbolic: Callable[[], str]) -> str:
+    """``symbolic()`` (names) or ``number``, as the -X style says."""
+    if XLAT.style == "abbrev" or XLAT.depth:
+        return symbolic()
+    if XLAT.style == "raw":
+        return number
+    XLAT.depth += 1
+    try:
+        text = symbolic()
+    finally:
+        XLAT.depth -= 1
+    if text == number or not _NAMED.search(re.sub(r"0x[0-9a-f]+", "", text)):
+        return number
+    return f"{number} /* {text} */"
+
+
+def hex_number(value: int) -> str:
+    return f"{value:#x}" if value else "0"
+
+
 def flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0",
+          dflt: Optional[str] = None) -> str:
+    """Bits named by ``table`` joined with |, leftover bits in hex (strace's printflags):
+    nothing known at all prints ``0x... /* dflt */`` when ``dflt`` is given."""
+    return styled(hex_number(value), lambda: _flags(value, table, zero, dflt))
+
+
+def enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> str:
+    return styled(hex_number(value) if value >= 0 else str(value),
+                  lambda: _enum(value, table, fallback))
+
+
+def xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+    """strace's printxval: the name, else ``0x... /* dflt */`` (plain hex without dflt)."""
+    return styled(hex_number(value if value >= 0 else value & 0xFFFFFFFF),
+                  lambda: _xval(value, table, dflt))
+
+
+def xval_d(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+    """As xval, but an unknown value is printed in decimal (strace's printxval_d)."""
+    return styled(str(value), lambda: _xval_d(value, table, dflt))
+
+
+def _flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0",
           dflt: Optional[str] = None) -> str:
     """Bits named by ``table`` joined with |, leftover bits in hex (strace's printflags):
     nothing known at all prints ``0x... /* dflt */`` when ``dflt`` is given."""
@@ -112,7 +171,7 @@ def flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0
     return "|".join(names)
 
 
-def enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> str:
+def _enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> str:
     name = table.get(value)
     if name is not None:
         return name
@@ -121,7 +180,7 @@ def enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> s
     return f"{value:#x}" if value > 9 or value < 0 else str(value)
 
 
-def xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+def _xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
     """strace's printxval: the name, else ``0x... /* dflt */`` (plain hex without dflt)."""
     name = table.get(value)
     if name is not None:
@@ -132,7 +191,7 @@ def xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
     return f"{text} /* {dflt} */" if dflt else text
 
 
-def xval_d(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+def _xval_d(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
     """As xval, but an unknown value is printed in decimal (strace's printxval_d)."""
     name = table.get(value)
     if name is not None:

@@ -159,6 +159,7 @@ IOCTLS = {0x5401: "TCGETS", 0x5402: "SNDCTL_TMR_START or TCSETS",
           0x8921: "SIOCGIFMTU", 0x8927: "SIOCGIFHWADDR", 0x8933: "SIOCGIFINDEX",
           0x40086602: "FS_IOC_SETFLAGS", 0x80086601: "FS_IOC_GETFLAGS",
           0x40049409: "BTRFS_IOC_CLONE or FICLONE", 0x80081272: "BLKGETSIZE64",
+          0x4020940D: "BTRFS_IOC_CLONE_RANGE or FICLONERANGE",
           0x1260: "BLKGETSIZE", 0x127B: "BLKPBSZGET", 0x1268: "BLKSSZGET",
           0xC020660B: "FS_IOC_FIEMAP"}
 
@@ -250,6 +251,7 @@ MODEM = [(0x1, "TIOCM_LE"), (0x2, "TIOCM_DTR"), (0x4, "TIOCM_RTS"), (0x8, "TIOCM
 #   "termios"/"winsize": struct; "int": [N] through the pointer; "modem": [flags];
 #   "none": no argument; "dint": the value in decimal; "flsh"/"xonc": named value
 _IOCTL_ARGS = {
+    0x40049409: ("fd", False), 0x4020940D: ("clone_range", False),
     0x5401: ("termios", True), 0x5456: ("termios", True),
     0x5402: ("termios", False), 0x5403: ("termios", False), 0x5404: ("termios", False),
     0x5457: ("termios", False),
@@ -290,6 +292,9 @@ def _ioctl(call, ctx):
     if kind == "dint":
         out.append(str(s32(arg)))
         return out
+    if kind == "fd":  # FICLONE: the file to clone from
+        out.append(fmt_fd(arg, call, ctx, 2))
+        return out
     if kind == "flsh":
         out.append(xval(arg, TCFLSH, "TC???"))
         return out
@@ -311,6 +316,10 @@ def _ioctl(call, ctx):
             out.append(termios(d))
         elif kind == "winsize":
             out.append(winsize(d))
+        elif kind == "clone_range":
+            src_fd, src_offset, src_length, dest_offset = unpack("<qQQQ", d)
+            out.append(f"{{src_fd={src_fd}, src_offset={src_offset}, "
+                       f"src_length={src_length}, dest_offset={dest_offset}}}")
         elif kind == "modem":
             out.append(f"[{flags(unpack('<I', d)[0], MODEM, dflt='TIOCM_???')}]")
         else:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import struct as _struct
+import time as _time
 
 from .. import records as R
 
-from .common import DecodeError, flags, octal, ptr, quote, u32, unpack, xval
+from .common import DecodeError, flags, octal, ptr, quote, styled, u32, unpack, xval
 from .kinds import fmt_fd, format_arg
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
 
@@ -115,6 +116,10 @@ _S_IFMT = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o600
 
 def file_mode(mode: int) -> str:
     """S_IFREG|0644 style (type and permission bits, as strace prints st_mode)."""
+    return styled(octal(mode), lambda: _file_mode(mode))
+
+
+def _file_mode(mode: int) -> str:
     fmt = mode & 0o170000
     perm = mode & 0o7777
     perm_s = octal(perm)
@@ -127,16 +132,37 @@ def file_mode(mode: int) -> str:
 def makedev(dev: int) -> str:
     major = ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF)
     minor = (dev & 0xFF) | ((dev >> 12) & ~0xFF)
-    return f"makedev({major:#x}, {minor:#x})"
+    return f"makedev({_hx(major)}, {_hx(minor)})"
 
 
 _STAT = _struct.Struct("<QQQIII4xQqqq")
+_STAT_TIMES = _struct.Struct("<qqqqqq")
+
+
+def time_comment(sec: int, nsec: int) -> str:
+    """strace's -v time: ``SEC /* 2026-12-07T08:35:51.813433129+0000 */`` (local time)."""
+    try:
+        t = _time.localtime(sec)
+    except (OverflowError, OSError, ValueError):
+        return str(sec)
+    frac = f".{nsec:09d}" if nsec else ""
+    return f"{sec} /* {_time.strftime('%Y-%m-%dT%H:%M:%S', t)}{frac}{_time.strftime('%z', t)} */"
 
 
 @struct("stat", 144)
 def stat_struct(data: bytes, call, ctx) -> str:
     dev, ino, nlink, mode, uid, gid, rdev, size, blksize, blocks = unpack(_STAT, data)
     fmt = mode & 0o170000
+    if ctx is not None and call is not None and not ctx.abbreviated(call):  # -v
+        times = unpack(_STAT_TIMES, data, _STAT.size)
+        sized = (f"st_rdev={makedev(rdev)}" if fmt in (0o20000, 0o60000)
+                 else f"st_size={size}")
+        stamps = ", ".join(f"st_{name}={time_comment(times[2 * k], times[2 * k + 1])}, "
+                           f"st_{name}_nsec={times[2 * k + 1]}"
+                           for k, name in enumerate(("atime", "mtime", "ctime")))
+        return (f"{{st_dev={makedev(dev)}, st_ino={ino}, st_mode={file_mode(mode)}, "
+                f"st_nlink={nlink}, st_uid={uid}, st_gid={gid}, st_blksize={blksize}, "
+                f"st_blocks={blocks}, {sized}, {stamps}}}")
     if fmt in (0o20000, 0o60000):
         return f"{{st_mode={file_mode(mode)}, st_rdev={makedev(rdev)}, ...}}"
     return f"{{st_mode={file_mode(mode)}, st_size={size}, ...}}"

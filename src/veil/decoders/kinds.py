@@ -9,12 +9,12 @@ kind says (``fd``, ``path``, ``flags:NAME``, ``struct:NAME``, ``iovec:N``,
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterable
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Optional
 
 from .. import records as R
-from . import capture, registry
-from .common import (DecodeError, escape_bytes, octal, ptr, quote, quote_limited, s32, s64,
-                     signal_name, sigset, u32)
+from . import capture, netlink, registry
+from .common import (DecodeError, escape_bytes, hex_number, octal, ptr, quote, quote_limited,
+                     s32, s64, signal_name, sigset, styled, u32)
 from .sockaddr import sockaddr_or_addr, socket_description
 
 if TYPE_CHECKING:
@@ -30,20 +30,37 @@ class Ctx:
     2 (-xx: every string in hex); True counts as 1.  ``raw``: the x86_64
     syscall numbers whose arguments are shown undecoded, in hex."""
 
-    __slots__ = ("strsize", "hex_all", "decorate_fds", "raw")
+    __slots__ = ("strsize", "hex_all", "decorate_fds", "raw", "pid_comm", "xlat", "verbose",
+                 "abbrev")
 
     def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False,
-                 raw: Iterable[int] = ()):
+                 raw: Iterable[int] = (), pid_comm: Optional[Callable[[int], Optional[str]]] = None,
+                 xlat: str = "abbrev", verbose: Optional[Iterable[int]] = None,
+                 abbrev: Optional[Iterable[int]] = None):
         self.strsize = strsize
         self.hex_all = hex_all
         self.decorate_fds = decorate_fds
         self.raw = frozenset(raw)
+        # -Y: pid -> its command name (None if unknown), for pid arguments
+        self.pid_comm = pid_comm
+        # -X: "abbrev" (names), "raw" (numbers), "verbose" (both)
+        self.xlat = xlat
+        # -e verbose=SET: the syscalls whose structures are read (None: all);
+        # -e abbrev=SET: those whose structures and environments are shortened (None: all)
+        self.verbose = None if verbose is None else frozenset(verbose)
+        self.abbrev = None if abbrev is None else frozenset(abbrev)
+
+    def dereferenced(self, call: "Call") -> bool:
+        return self.verbose is None or call.nr in self.verbose
+
+    def abbreviated(self, call: "Call") -> bool:
+        return self.abbrev is None or call.nr in self.abbrev
 
 
 def fmt_fd(value: int, call: Call, ctx: Ctx, slot: int = 0) -> str:
     """An fd, with -y the file it named when the call was made (captured by C then)."""
     fd = s32(value)
-    text = "AT_FDCWD" if fd == -100 else str(fd)
+    text = styled(str(fd), lambda: "AT_FDCWD") if fd == -100 else str(fd)
     if ctx.decorate_fds:
         c = call.caps.get(slot)
         if c is not None and c.kind in (R.CAP_FDPATH, R.CAP_FDPATH_RET) and not c.fault and c.data:
@@ -119,6 +136,12 @@ def _k_dirfd(call, i, v, p, ctx):
     return fmt_fd(v, call, ctx, i)
 
 
+def _k_pid(call, i, v, p, ctx):
+    pid = s32(v)
+    comm = ctx.pid_comm(pid) if ctx.pid_comm is not None and pid > 0 else None
+    return f"{pid}<{comm}>" if comm is not None else str(pid)
+
+
 def _k_path(call, i, v, p, ctx):
     return _fmt_string_cap(call, i, v, ctx, False)
 
@@ -131,14 +154,27 @@ def _k_inbuf(call, i, v, p, ctx):
     c = call.caps.get(i)
     if c is None or c.fault:
         return ptr(v)
-    return quote_limited(c.data, c.count, ctx.strsize, ctx.hex_all)
+    return netlink_data(call, c.data, c.count, ctx) or \
+        quote_limited(c.data, c.count, ctx.strsize, ctx.hex_all)
 
 
 def _k_outbuf(call, i, v, p, ctx):
     c = call.caps.get(i)
     if call.ret is None or call.failed or c is None or c.fault:
         return ptr(v)
-    return quote_limited(c.data, call.ret, ctx.strsize, ctx.hex_all)
+    return netlink_data(call, c.data, call.ret, ctx) or \
+        quote_limited(c.data, call.ret, ctx.strsize, ctx.hex_all)
+
+
+NETLINK_CALLS = ("sendto", "recvfrom", "sendmsg", "recvmsg")
+
+
+def netlink_data(call: "Call", data: bytes, total: int, ctx: Ctx) -> Optional[str]:
+    """The data of a send/recv call on a netlink socket as messages, else None."""
+    if call.name not in NETLINK_CALLS:
+        return None
+    protocol = netlink.protocol_of(call.pid, s32(call.args[0]))
+    return None if protocol is None else netlink.messages(data, total, protocol, ctx)
 
 
 def _k_outstr(call, i, v, p, ctx):
@@ -155,7 +191,7 @@ def _k_flags(call, i, v, p, ctx):
     f = registry.FLAG_SETS.get(p)
     if f is not None:
         return f(v)
-    return f"{v:#x}" if v else "0"
+    return hex_number(v)
 
 
 def _k_enum(call, i, v, p, ctx):
@@ -168,7 +204,8 @@ def _k_mode(call, i, v, p, ctx):
 
 
 def _k_signal(call, i, v, p, ctx):
-    return signal_name(s32(v)) if s32(v) > 0 else str(s32(v))
+    sig = s32(v)
+    return styled(str(sig), lambda: signal_name(sig)) if sig > 0 else str(sig)
 
 
 def _k_id(call, i, v, p, ctx):
@@ -177,7 +214,7 @@ def _k_id(call, i, v, p, ctx):
 
 def _k_argv(call, i, v, p, ctx):
     c = call.caps.get(i)
-    if c is None or c.fault:
+    if c is None or c.fault or c.kind != R.CAP_STRV or not ctx.dereferenced(call):
         return ptr(v)
     items = [quote(s[:ctx.strsize], t or len(s) > ctx.strsize, ctx.hex_all) for s, t in c.strings()]
     more = c.count - len(items)
@@ -188,8 +225,10 @@ def _k_argv(call, i, v, p, ctx):
 
 def _k_envp(call, i, v, p, ctx):
     c = call.caps.get(i)
-    if c is None or c.fault:
+    if c is None or c.fault or not ctx.dereferenced(call):
         return ptr(v)
+    if c.kind == R.CAP_STRV and not ctx.abbreviated(call):  # -v
+        return _k_argv(call, i, v, p, ctx)
     n = c.count
     return f"{ptr(v)} /* {n} var{'' if n == 1 else 's'} */"
 
@@ -199,7 +238,7 @@ def _k_struct(call, i, v, p, ctx):
     entry = registry.STRUCTS.get(p)
     if v == 0:
         return "NULL"
-    if c is None or c.fault or entry is None or not c.data:
+    if c is None or c.fault or entry is None or not c.data or not ctx.dereferenced(call):
         return ptr(v)
     try:
         return entry[1](c.data, call, ctx)
@@ -238,15 +277,20 @@ def _fmt_iov(call, i, v, ctx, total):
     return iov_text(iovs, more, ctx)
 
 
-def iov_text(iovs, more: bool, ctx: "Ctx") -> str:
-    """[{iov_base="...", iov_len=N}, ...] from capture.iovecs() elements."""
+def iov_text(iovs, more: bool, ctx: "Ctx",
+             decode: Optional[Callable[[bytes, int], Optional[str]]] = None) -> str:
+    """[{iov_base="...", iov_len=N}, ...] from capture.iovecs() elements;
+    ``decode(data, length)``: the element's data as something else than a string
+    (netlink messages), or None."""
     parts = []
     for n, (base, ln, data, avail) in enumerate(iovs):
         if n >= max(ctx.strsize, 1):
             more = True
             break
-        parts.append("{iov_base=" + quote_limited(data, avail, ctx.strsize, ctx.hex_all)
-                     + f", iov_len={ln}}}")
+        base_text = "NULL" if base == 0 else (
+            decode is not None and decode(data, avail)
+            or quote_limited(data, avail, ctx.strsize, ctx.hex_all))
+        parts.append(f"{{iov_base={base_text}, iov_len={ln}}}")
     if more:
         parts.append("...")
     return "[" + ", ".join(parts) + "]"
@@ -282,7 +326,7 @@ _KIND_FORMATTERS: Dict[str, Callable] = {
     "off": _k_long, "hex": _k_hex, "ptr": _k_ptr, "fd": _k_fd, "dirfd": _k_dirfd,
     "path": _k_path, "str": _k_str, "inbuf": _k_inbuf, "outbuf": _k_outbuf,
     "outstr": _k_outstr, "flags": _k_flags, "enum": _k_enum, "mode": _k_mode, "umask": _k_mode,
-    "signal": _k_signal, "pid": _k_id, "uid": _k_id, "gid": _k_id, "argv": _k_argv,
+    "signal": _k_signal, "pid": _k_pid, "uid": _k_id, "gid": _k_id, "argv": _k_argv,
     "envp": _k_envp, "struct": _k_struct, "outstruct": _k_outstruct,
     "sockaddr": _k_sockaddr, "outsockaddr": _k_outsockaddr, "iovec": _k_iovec,
     "outiovec": _k_outiovec, "sigset": _k_sigset, "outsigset": _k_outsigset,

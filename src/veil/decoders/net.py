@@ -7,19 +7,10 @@ import struct as _struct
 from .. import records as R
 from . import capture
 from .common import DecodeError, array, flags, ptr, quote_limited, s32, u32, unpack, xval
-from .kinds import fd_decoration, fmt_fd, format_arg, iov_text
+from .kinds import fd_decoration, fmt_fd, format_arg, iov_text, netlink_data
 from .registry import EXTRA_CAPTURES, SPLIT, enum_set, flag_set, special, struct
-from .sockaddr import AF, sockaddr, sockaddr_or_addr, socket_description  # noqa: F401 (re-exported)
-
-IPPROTO = {0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 2: "IPPROTO_IGMP", 4: "IPPROTO_IPIP",
-           6: "IPPROTO_TCP", 8: "IPPROTO_EGP", 12: "IPPROTO_PUP", 17: "IPPROTO_UDP",
-           22: "IPPROTO_IDP", 29: "IPPROTO_TP", 33: "IPPROTO_DCCP", 41: "IPPROTO_IPV6",
-           46: "IPPROTO_RSVP", 47: "IPPROTO_GRE", 50: "IPPROTO_ESP", 51: "IPPROTO_AH",
-           58: "IPPROTO_ICMPV6", 92: "IPPROTO_MTP", 94: "IPPROTO_BEETPH",
-           98: "IPPROTO_ENCAP", 103: "IPPROTO_PIM", 108: "IPPROTO_COMP", 115: "IPPROTO_L2TP",
-           132: "IPPROTO_SCTP", 135: "IPPROTO_MH", 136: "IPPROTO_UDPLITE",
-           137: "IPPROTO_MPLS", 143: "IPPROTO_ETHERNET", 255: "IPPROTO_RAW",
-           262: "IPPROTO_MPTCP"}
+from .sockaddr import (AF, IPPROTO, sockaddr, sockaddr_or_addr,  # noqa: F401 (re-exported)
+                       socket_description)
 
 NETLINK_PROTO = {0: "NETLINK_ROUTE", 1: "NETLINK_UNUSED", 2: "NETLINK_USERSOCK",
                  3: "NETLINK_FIREWALL", 4: "NETLINK_SOCK_DIAG", 5: "NETLINK_NFLOG",
@@ -420,8 +411,9 @@ def _rights_paths(data: bytes, iov_at: int):
     return out
 
 
-def msghdr_full(data: bytes, ctx, user_namelen=None) -> str:
-    """A MSGHDR_IN/MSGHDR_OUT capture: the struct, its name, control buffer and iovecs."""
+def msghdr_full(data: bytes, ctx, user_namelen=None, decode=None) -> str:
+    """A MSGHDR_IN/MSGHDR_OUT capture: the struct, its name, control buffer and iovecs
+    (``decode``: see iov_text)."""
     name, namelen, iov, iovlen, control, controllen, mflags = unpack(_MSGHDR, data)
     nlen, clen = unpack("<II", data, 56)
     pos = 64
@@ -438,7 +430,7 @@ def msghdr_full(data: bytes, ctx, user_namelen=None) -> str:
         nl = f"msg_namelen={user_namelen} => {namelen}"
     parts.append(nl)
     iovs, more = capture.iovecs(data[pos:])
-    parts.append("msg_iov=" + (iov_text(iovs, more, ctx) if iov and len(data) >= pos + 8
+    parts.append("msg_iov=" + (iov_text(iovs, more, ctx, decode) if iov and len(data) >= pos + 8
                                else ptr(iov)))
     parts.append(f"msg_iovlen={iovlen}")
     fd_paths = _rights_paths(data, pos)
@@ -471,6 +463,11 @@ else:
     EXTRA_CAPTURES["recvmsg"] = {1: (R.CAP_FIXED_IN, 0, 56)}
 
 
+def _netlink_decoder(call, ctx):
+    """For iov_text: an element's data as netlink messages, on a netlink socket."""
+    return lambda data, length: netlink_data(call, data, length, ctx)
+
+
 @special("sendmsg")
 def _sendmsg(call, ctx):
     a = call.args
@@ -481,7 +478,8 @@ def _sendmsg(call, ctx):
         m = ptr(a[1])
     else:
         try:
-            m = msghdr_full(c.data, ctx) if c.kind == capture.KIND_MSGHDR_IN else ptr(a[1])
+            m = msghdr_full(c.data, ctx, decode=_netlink_decoder(call, ctx)) \
+                if c.kind == capture.KIND_MSGHDR_IN else ptr(a[1])
         except DecodeError:
             m = ptr(a[1])
     return [fmt_fd(a[0], call, ctx), m, msg_flags(a[2])]
@@ -503,8 +501,8 @@ def _recvmsg(call, ctx):
     else:
         full = call.cap(3)
         try:
-            m = msghdr_full(full.data, ctx, user_namelen) if full is not None and \
-                full.kind == capture.KIND_MSGHDR_OUT else ptr(a[1])
+            m = msghdr_full(full.data, ctx, user_namelen, _netlink_decoder(call, ctx)) \
+                if full is not None and full.kind == capture.KIND_MSGHDR_OUT else ptr(a[1])
         except DecodeError:
             m = ptr(a[1])
     return [fmt_fd(a[0], call, ctx), m, msg_flags(a[2])]

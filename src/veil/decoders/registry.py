@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Tuple
 
+from .common import hex_number, s32, styled
+
 # name -> function(value) -> str
 FLAG_SETS: Dict[str, Callable[[int], str]] = {}
 ENUM_SETS: Dict[str, Callable[[int], str]] = {}
@@ -22,16 +24,24 @@ EXTRA_CAPTURES: Dict[str, Dict[int, Tuple[int, int, int]]] = {}
 
 
 def flag_set(name: str):
+    """Registers a flag set; its function (also under its own name) prints as -X says."""
     def deco(fn):
-        FLAG_SETS[name] = fn
-        return fn
+        def shown(v: int) -> str:
+            return styled(hex_number(v), lambda: fn(v))
+        shown.__name__, shown.__doc__ = fn.__name__, fn.__doc__
+        FLAG_SETS[name] = shown
+        return shown
     return deco
 
 
 def enum_set(name: str):
+    """Registers a set of named values; its function prints as -X says."""
     def deco(fn):
-        ENUM_SETS[name] = fn
-        return fn
+        def shown(v: int) -> str:
+            return styled(hex_number(v) if s32(v) >= 0 else str(s32(v)), lambda: fn(v))
+        shown.__name__, shown.__doc__ = fn.__name__, fn.__doc__
+        ENUM_SETS[name] = shown
+        return shown
     return deco
 
 

@@ -14,7 +14,7 @@ SA_FLAGS = [(0x04000000, "SA_RESTORER"), (0x08000000, "SA_ONSTACK"), (0x10000000
 
 
 def _handler(h: int) -> str:
-    return {0: "SIG_DFL", 1: "SIG_IGN"}.get(h, f"{h:#x}")
+    return xval(h, {0: "SIG_DFL", 1: "SIG_IGN"})
 
 
 @struct("sigaction", 32)

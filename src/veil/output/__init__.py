@@ -1,18 +1,22 @@
 """Trace writers: strace text, JSON lines, the binary record, Perfetto, and the -c summary."""
 from __future__ import annotations
 
-from typing import Callable, IO, Optional, Set
+from typing import Callable, IO, Optional, Sequence, Set
 
 FORMATS = ("text", "json", "binary", "perfetto")
 
 
 def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = None,
                follow: bool = True, trace_expr: str = "", signals: Optional[Set[int]] = None,
+               paths: Sequence[str] = (), from_exec: int = 0, stacks=None,
                **text_options) -> Callable[[object], None]:
     """Give ``session`` the writer of ``fmt`` on ``stream``: an observer, or for
     "binary" a raw sink (which keeps everything).  Returns what to call with the
     Result (or None) when the run ends.  ``signals``: show only these (-e
-    signal=).  ``text_options`` go to the TextWriter."""
+    signal=); ``paths``: only the calls that touch these (-P); ``from_exec``: a pid
+    whose events before its first execve are left out (-D); ``stacks``: the stack
+    frames of the calls (-k, veil.output.stack.watch_stacks), for text and json.
+    ``text_options`` go to the TextWriter."""
     if fmt == "binary":
         from .binary import BinaryWriter
         binary = BinaryWriter(stream, argv=session.argv, attach_pids=session.pids,
@@ -24,15 +28,22 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
         return lambda result: binary.finish(result, interrupted=session.interrupted)
     if fmt == "json":
         from .jsonl import JsonWriter  # construct: imported only when needed
-        writer = JsonWriter(stream, ctx, status)
+        writer = JsonWriter(stream, ctx, status, stacks=stacks)
     elif fmt == "perfetto":
         from .perfetto import PerfettoWriter
         writer = PerfettoWriter(stream, ctx, status=status, command=session.argv or None)
     elif fmt == "text":
         from .text import TextWriter
-        writer = TextWriter(stream, follow=follow, ctx=ctx, status=status, **text_options)
+        writer = TextWriter(stream, follow=follow, ctx=ctx, status=status, stacks=stacks,
+                            **text_options)
     else:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if paths:
+        from .filters import OnlyPaths
+        writer = OnlyPaths(writer, paths)
+    if from_exec:
+        from .filters import FromExec
+        writer = FromExec(writer, from_exec)
     session.add_observer(writer if signals is None else only_signals(writer, signals))
     return lambda result: None
 

@@ -776,10 +776,14 @@ class JsonWriter(Observer):
     their thread is gone (``exit_group``, a call cut by a kill: ``result``
     null)."""
 
-    def __init__(self, out: TextIO, ctx: Optional[Ctx] = None, status: Optional[str] = None):
+    def __init__(self, out: TextIO, ctx: Optional[Ctx] = None, status: Optional[str] = None,
+                 stacks: Optional[Dict] = None):
+        """``stacks``: -k, (tid, entry time) -> the call's stack frames
+        (veil.output.stack), written as the call's ``frames`` array."""
         self.out = out
         self.ctx = ctx or Ctx()
         self.status = status
+        self.stacks = stacks
         self._pending: Dict[int, Call] = {}
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True,
                                        check_circular=False).encode
@@ -796,13 +800,19 @@ class JsonWriter(Observer):
         if (self.status == "successful" and call.failed) or \
                 (self.status == "failed" and not call.failed):
             return
-        self._emit(call_object(call, self.ctx))
+        self._emit(self._object(call))
+
+    def _object(self, call: Call) -> dict:
+        obj = call_object(call, self.ctx)
+        if self.stacks is not None:
+            obj["frames"] = self.stacks.pop((call.tid, call.ts_enter), [])
+        return obj
 
     def _unreturned(self, tid: int) -> None:
         call = self._pending.pop(tid, None)
         if call is not None and self.status is None:
             call.ret = None
-            self._emit(call_object(call, self.ctx))
+            self._emit(self._object(call))
 
     def signal(self, pid, tid, sig, info, ts):
         obj = {"event": "signal", "pid": pid, "tid": tid, "signal": signal_name(sig),

@@ -7,16 +7,21 @@ with ``<... name resumed>``.
 """
 from __future__ import annotations
 
+import os
 import time
-from typing import Dict, Optional, TextIO
+from typing import Collection, Dict, Optional, TextIO
 
 from ..decoders import Call, Ctx, DecodeError, format_args, format_ret
 from ..decoders.common import signal_name
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, SPLIT
 from ..decoders.signals import siginfo
 from ..observers import Observer
+from .hexdump import dumps
+from .stack import frame_line
 
-COLUMN = 39  # strace pads "name(args)" to this column before " = result"
+COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
+EXIT_NR, EXIT_GROUP_NR = 60, 231
+PRECISION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}  # -T, -r: --syscall-times=PRECISION
 
 _EXIT_KINDS = ("outbuf", "outstr", "outstruct", "outsockaddr", "outiovec", "outsigset")
 
@@ -39,16 +44,41 @@ class TextWriter(Observer):
 
     def __init__(self, out: Optional[TextIO] = None, *, path: Optional[str] = None,
                  per_process: bool = False, follow: bool = True, to_file: bool = False,
-                 timestamps: int = 0, durations: bool = False, ctx: Optional[Ctx] = None,
-                 status: Optional[str] = None, quiet: int = 0):
+                 timestamps: int = 0, durations=False, ctx: Optional[Ctx] = None,
+                 status: Optional[str] = None, quiet: int = 0, column: int = COLUMN + 1,
+                 relative: Optional[str] = None, numbers: bool = False, comm: bool = False,
+                 dump_read: Optional[Collection[int]] = None,
+                 dump_write: Optional[Collection[int]] = None,
+                 ips: Optional[Dict[int, int]] = None, stacks: Optional[Dict] = None):
+        """``durations`` (-T) and ``relative`` (-r): False/None, or the precision
+        ("s", "ms", "us", "ns"; True is "us"); ``column``: strace's -a;
+        ``numbers``: -n; ``comm``: -Y; ``dump_read``/``dump_write``: the fds whose
+        data -e read=/-e write= dumps in hex (an object that contains every fd for all);
+        ``ips``: -i, (tid, entry time) -> the call's instruction pointer (filled by a
+        hook at each call's entry, taken out here); ``stacks``: -k, the same for
+        the call's stack frames (veil.output.stack)."""
         self.out = out
         self.path = path
         self.per_process = per_process
         self.follow = follow
         self.to_file = to_file
         self.timestamps = timestamps
-        self.durations = durations
+        self.durations = "us" if durations is True else durations or None
+        self.relative = relative
+        self.column = column - 1
+        self.numbers = numbers
+        self.comms: Optional[Dict[int, str]] = {} if comm else None
+        self.dump_read = dump_read
+        self.dump_write = dump_write
+        self.ips = ips
+        self.stacks = stacks
+        self._gone_tids: set = set()  # -i: "[????????????????]" on a process's last line
+        self._ip_of: Dict[int, int] = {}  # -i: tid -> the address of its latest call
+        self._last_nr: Dict[int, int] = {}  # tid -> its last call's number (-n on events)
+        self._last_ts: Optional[int] = None  # -r: the previous line's time
         self.ctx = ctx or Ctx()
+        if comm:
+            self.ctx.pid_comm = self._comm_of
         self.status = status  # None, "successful", "failed"
         self.quiet = quiet
         self._files: Dict[int, TextIO] = {}
@@ -68,16 +98,57 @@ class TextWriter(Observer):
             self._files[tid] = f
         return f
 
-    def _prefix(self, tid: int, ts_ns: int) -> str:
+    def _prefix(self, tid: int, ts_ns: int, call: Optional[Call] = None) -> str:
         p = ""
         if not self.per_process:
+            comm = f"<{self._comm_of(tid)}>" if self.comms is not None else ""
             if self.to_file and (self.follow or self._live > 1):
-                p = f"{tid:<5d} "
+                p = f"{tid}{comm}".ljust(5) + " "
             elif not self.to_file and self._live > 1:
-                p = f"[pid {tid:5d}] "
+                p = f"[pid {tid:5d}{comm}] "
         if self.timestamps:
             p += _timestamp(ts_ns, self.timestamps) + " "
+        if self.relative:
+            since = ts_ns - self._last_ts if self._last_ts is not None else 0
+            p += _seconds(max(since, 0), self.relative).rjust(
+                7 + PRECISION_DIGITS[self.relative]) + " "
+            self._last_ts = ts_ns
+        if self.numbers:
+            nr = self._last_nr.get(tid) if call is None else call.nr
+            p += f"[{nr:4d}] " if nr is not None else "[????] "
+        if self.ips is not None:
+            if call is not None and (tid, call.ts_enter) in self.ips:
+                self._ip_of[tid] = self.ips.pop((tid, call.ts_enter))
+            ip = None if tid in self._gone_tids else self._ip_of.get(tid)
+            p += f"[{ip:016x}] " if ip is not None else "[????????????????] "
         return p
+
+    # --- -Y: a process's command name as it was when its line began ------
+    def _comm_of(self, pid: int) -> Optional[str]:
+        comms = self.comms
+        if comms is None:
+            return None
+        name = comms.get(pid)
+        if name is None:
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    name = f.read().rstrip("\n")
+            except OSError:
+                return None
+            comms[pid] = name
+        return name
+
+    @staticmethod
+    def _own_comm() -> str:
+        with open("/proc/self/comm") as f:
+            return f.read().rstrip("\n")
+
+    def _note_exec(self, call: Call) -> None:
+        """A successful execve names the process after the file's base name (15 bytes)."""
+        path = call.cap(0) if call.name == "execve" else call.cap(1)
+        if path is not None and path.data:
+            self.comms[call.tid] = os.path.basename(path.data).decode(
+                "utf-8", "replace")[:15]
 
     def _emit(self, tid: int, text: str) -> None:
         if self.per_process:
@@ -101,20 +172,27 @@ class TextWriter(Observer):
         split = _split_index(call)
         head = ", ".join(args[:split])
         sep = ", " if 0 < split < len(args) and call.name not in RESUME_WITH_COMMA else ""
-        self._emit(call.tid, f"{self._prefix(call.tid, call.ts_enter)}{call.name}({head}{sep}"
-                             f" {note}\n")
+        self._emit(call.tid, f"{self._prefix(call.tid, call.ts_enter, call)}{call.name}("
+                             f"{head}{sep} {note}\n")
 
     # --- observer --------------------------------------------------------
     def enter(self, call: Call) -> None:
         if self._open is not None:
             self._cut_open(call.tid)
         self._open = call
+        if self.numbers:
+            self._last_nr[call.tid] = call.nr
+        if self.comms is not None and call.tid not in self.comms and call.name == "execve":
+            # the program veil started, before its first execve: veil's child, veil's name
+            self.comms[call.tid] = self._own_comm()
 
     def exit(self, call: Call) -> None:
         if self._open is not None and self._open is not call:
             self._cut_open(call.tid)
         if self._open is call:
             self._open = None
+        if self.numbers:
+            self._last_nr[call.tid] = call.nr
         if (self.status == "successful" and call.failed) or \
                 (self.status == "failed" and not call.failed):
             self._unfinished.pop(call.tid, None)
@@ -134,17 +212,25 @@ class TextWriter(Observer):
                 rest = ", ".join(args[split:])
                 lead = ", " if call.name in RESUME_WITH_COMMA and rest else ""
                 body = f"<... {call.name} resumed>{lead}{rest})"
-            prefix = self._prefix(call.tid, call.ts_exit or call.ts_enter)
+            prefix = self._prefix(call.tid, call.ts_exit or call.ts_enter, call)
         else:
             body = f"{call.name}({', '.join(args)})"
-            prefix = self._prefix(call.tid, call.ts_enter)
+            prefix = self._prefix(call.tid, call.ts_enter, call)
         line = prefix + body
-        if len(line) < COLUMN:
-            line += " " * (COLUMN - len(line))
+        if len(line) < self.column:
+            line += " " * (self.column - len(line))
         line += " = " + ret
         if self.durations and call.ts_exit is not None:
-            line += f" <{(call.ts_exit - call.ts_enter) / 1e9:.6f}>"
+            line += f" <{_seconds(call.ts_exit - call.ts_enter, self.durations)}>"
+        if self.dump_read is not None or self.dump_write is not None:
+            line += "".join(dumps(call, self.dump_read, self.dump_write))
+        if self.stacks is not None:
+            frames = self.stacks.pop((call.tid, call.ts_enter), None)
+            if frames:
+                line += "".join("\n" + frame_line(f) for f in frames)
         self._emit(call.tid, line + "\n")
+        if self.comms is not None and call.ret == 0 and call.name in ("execve", "execveat"):
+            self._note_exec(call)
 
     def _finish_unreturned(self, tid: int, ts: int) -> None:
         """The thread is gone while its call (exit, exit_group, execve) had no exit."""
@@ -170,8 +256,12 @@ class TextWriter(Observer):
         self._emit(tid, f"{self._prefix(tid, ts)}--- {signal_name(sig)} {detail} ---\n")
 
     def exited(self, pid: int, tid: int, code: int, ts: int) -> None:
+        if self.numbers and self._last_nr.get(tid) not in (EXIT_NR, EXIT_GROUP_NR):
+            # a normal end is an exit_group the filter may not have stopped at
+            self._last_nr[tid] = EXIT_GROUP_NR
         self._cut_open(tid)
         self._finish_unreturned(tid, ts)
+        self._ended(tid)
         if self.quiet < 2:
             self._emit(tid, f"{self._prefix(tid, ts)}+++ exited with {code} +++\n")
         self._gone(tid)
@@ -179,12 +269,19 @@ class TextWriter(Observer):
     def killed(self, pid: int, tid: int, sig: int, core: bool, ts: int) -> None:
         self._cut_open(tid)
         self._finish_unreturned(tid, ts)
+        self._ended(tid)
         if self.quiet < 2:
             extra = " (core dumped)" if core else ""
             self._emit(tid, f"{self._prefix(tid, ts)}+++ killed by {signal_name(sig)}{extra} +++\n")
         self._gone(tid)
 
+    def _ended(self, tid: int) -> None:
+        if self.ips is not None:
+            self._gone_tids.add(tid)
+
     def _gone(self, tid: int) -> None:
+        self._gone_tids.discard(tid)
+        self._ip_of.pop(tid, None)
         self._live = max(1, self._live - 1)
         f = self._files.pop(tid, None) if self.per_process else None
         if f is not None:
@@ -192,6 +289,10 @@ class TextWriter(Observer):
 
     def new_task(self, parent_tid: int, child_tid: int, child_pid: int, how: str, ts: int) -> None:
         self._live += 1
+        if self.comms is not None and parent_tid in self.comms:
+            self.comms[child_tid] = self.comms[parent_tid]
+        if self.numbers and parent_tid in self._last_nr:
+            self._last_nr[child_tid] = self._last_nr[parent_tid]
 
     def exec(self, pid: int, tid: int, former_tid: int, ts: int) -> None:
         if former_tid == tid:
@@ -224,6 +325,9 @@ class TextWriter(Observer):
             self._emit(tid, f"{self._prefix(tid, ts)}--- stopped by {signal_name(sig)} ---\n")
 
     def attached(self, pid: int, tid: int, ts: int) -> None:
+        if self.comms is not None:
+            self.comms.pop(tid, None)
+            self._comm_of(tid)
         self._attached += 1
         self._live = max(self._live, self._attached)
         if self.quiet < 1:
@@ -248,6 +352,13 @@ class TextWriter(Observer):
         self._files.clear()
         if self.out is not None:
             self.out.flush()
+
+
+def _seconds(ns: int, precision: str) -> str:
+    """A duration in seconds with the digits -T/-r PRECISION asks for."""
+    digits = PRECISION_DIGITS[precision]
+    sec, frac = divmod(ns, 1_000_000_000)
+    return f"{sec}.{frac // 10 ** (9 - digits):0{digits}d}" if digits else str(sec)
 
 
 def _timestamp(ts_ns: int, mode: int) -> str:

@@ -1,0 +1,42 @@
+/*
+ * The user a spawned program runs as (veil trace -u USER, strace's -u).
+ * Mechanism only: which uid, gid and groups is Python's.  Applied in the child
+ * before the seccomp filter, so that the id changes are not traced; the filter
+ * then needs no_new_privs (install_filter sets it), so a setuid program keeps
+ * the user's ids, as it would under any tracer that is not root.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int veil_set_ids(struct veil_engine *e, uint32_t uid, uint32_t gid, const uint32_t *groups,
+                 int ngroups)
+{
+    if (ngroups < 0 || ngroups > VEIL_MAX_GROUPS)
+        return -EINVAL;
+    e->run_as = 1;
+    e->run_uid = uid;
+    e->run_gid = gid;
+    e->run_ngroups = ngroups;
+    for (int i = 0; i < ngroups; i++)
+        e->run_groups[i] = groups[i];
+    return 0;
+}
+
+/* In the child, before execve: 0, or -1 with errno set. */
+int ids_apply(const struct veil_engine *e)
+{
+    if (!e->run_as)
+        return 0;
+    gid_t groups[VEIL_MAX_GROUPS];
+    for (int i = 0; i < e->run_ngroups; i++)
+        groups[i] = (gid_t)e->run_groups[i];
+    if (setgroups((size_t)e->run_ngroups, groups) < 0)
+        return -1;
+    if (setresgid(e->run_gid, e->run_gid, e->run_gid) < 0)
+        return -1;
+    return setresuid(e->run_uid, e->run_uid, e->run_uid);
+}
