@@ -353,7 +353,7 @@ class Proot(Peer):
     what = "proot -r / CMD"
 
     def probe(self, tmpdir):
-        self.exe = shutil.which("proot", path="/usr/bin:/usr/local/bin:/bin")
+        self.exe = shutil.which("proot", path="/usr/local/bin:/usr/bin:/bin")
         if not self.exe:
             raise Skip("proot not installed (apt-get install proot)")
         super().probe(tmpdir)
