@@ -4,6 +4,7 @@ guest sees the same tree under both; "auto" takes the mount engine where it can
 and says why it did not otherwise."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,13 @@ def test_same_tree_under_both_engines(tree):
     mount, ptrace = run_probe(root, host, "mount"), run_probe(root, host, "ptrace")
     assert mount.returncode == 0 and ptrace.returncode == 0, mount.stderr + ptrace.stderr
     assert "veil: layout engine: mount" in mount.stderr
+    # and in the run's JSON result
+    out = Path(root).parent / "result.json"
+    r = run_veil(["run", "--result", out, "-r", root, "-b", f"{host}:/data", "--", "/bin/true"],
+                 env=guest_env())
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["exit_code"] == 0 and doc["layout"]["engine"] == "mount" and doc["layout"]["why"]
     assert "veil: layout engine: ptrace" in ptrace.stderr
     assert mount.stdout == ptrace.stdout, (mount.stdout, ptrace.stdout)
     lines = mount.stdout.splitlines()

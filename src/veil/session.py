@@ -95,6 +95,19 @@ class Result:
     sockets: Optional[List[Dict[str, object]]] = None  # the socket table at the end
     kept_tmp: Optional[str] = None   # the private /tmp's host directory, if kept
     layout_engine: Optional[Tuple[str, str]] = None  # ("mount" or "ptrace", why) under a layout
+
+    def summary(self) -> Dict[str, object]:
+        """What `veil run --result FILE` writes: how the run ended and how it was made."""
+        engine = ({"engine": self.layout_engine[0], "why": self.layout_engine[1]}
+                  if self.layout_engine else None)
+        return {"exit_code": self.exit_code, "signal": self.signal,
+                "core_dumped": self.core_dumped, "duration_s": round(self.duration, 6),
+                "layout": engine, "kept_tmp": self.kept_tmp,
+                "kills": [{"pid": p, "syscall": n, "reason": r} for p, n, r in self.kills],
+                "refusals": [{"pid": r.pid, "syscall": r.name,
+                              "errno": _errno.errorcode.get(r.errno, str(r.errno)),
+                              "reason": r.reason} for r in self.refusals if not r.notice],
+                "stops": self.engine_stats.get("syscall_stops")}
     refusals: List["Refusal"] = field(default_factory=list)  # calls veil refused and reported
 
 

@@ -92,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
                    help="fail these syscalls with EPERM (names, %%classes, as -e trace=)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say how the run is made (which layout engine, and why)")
+    p.add_argument("--result", metavar="FILE.json",
+                   help="write how the run ended and was made (exit status, layout engine "
+                        "and why, refusals) as JSON")
     p.add_argument("--strict", action="store_true",
                    help="fail (ENOSYS) every call veil does not know: unknown numbers, i386 and "
                         "x32 calls, path calls a layout does not translate")
@@ -286,6 +289,14 @@ def cmd_run(argv: Sequence[str]) -> int:
             traceback.print_exception(e, file=sys.stderr)
             return 1
         raise
+    result_file = _parsed(argv)[0].result
+    if result_file:
+        import json
+        try:
+            with open(result_file, "w") as f:
+                json.dump(result.summary(), f, indent=1)
+        except OSError as e:
+            print(f"veil: --result {result_file}: {e.strerror}", file=sys.stderr)
     for pid, name, reason in result.kills:
         print(f"veil: killed the traced processes: process {pid} called {name}"
               + (f" ({reason})" if reason else ""), file=sys.stderr)
