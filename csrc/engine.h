@@ -252,10 +252,16 @@ int veil_layout_resolve(struct veil_engine *e, const char *guest, int follow, ch
    (0: no step). */
 #define VEIL_MNT_RDONLY 1   /* the step's tree is read-only, all of it */
 #define VEIL_MNT_MASK 2     /* the guest path is covered: an empty directory or /dev/null */
+#define VEIL_MNT_PROCFS 4   /* a procfs of the program's own pid namespace at the guest path */
 #define VEIL_SPAWN_MOUNTNS 0x10000
 #define VEIL_SPAWN_STEP_SHIFT 20
 int veil_mountns_begin(struct veil_engine *e, const char *host_root, int userns,
                        uint32_t uid_inside, uint32_t gid_inside);
+/* The child is also made in a pid namespace of its own (with a user namespace): it
+   builds the tree as its init (pid 1), forks the program (pid 2) and waits for it;
+   the program then counts as the main process.  The kernel keeps every process
+   outside the namespace out of the program's reach and out of its /proc. */
+void veil_mountns_pidns(struct veil_engine *e, int on);
 /* host NULL: the guest's own tree at guest (read-only or masked) */
 int veil_mountns_add(struct veil_engine *e, const char *host, const char *guest, int flags);
 /* 0 when this process can make the namespaces the engine needs, else -errno */

@@ -121,6 +121,9 @@ struct mount_step {
 struct mountns {
     int on;
     int userns;
+    int pidns;        /* the child is made in its own pid namespace (its init) */
+    int init_forked;  /* pidns: the program (the init's child) is now the main process */
+    int32_t init_pid; /* pidns: the init's pid (veil's own process in the namespace) */
     uint32_t uid_inside, gid_inside;
     char *root;
     struct mount_step *steps;

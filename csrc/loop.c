@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/filter.h>
@@ -216,7 +217,10 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
         return -saved;
     }
 
-    pid_t pid = fork();
+    /* a pid namespace is made with its user namespace, at the fork (clone(2)) */
+    pid_t pid = e->mountns.on && e->mountns.pidns
+                    ? (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0)
+                    : fork();
     if (pid < 0) {
         int saved = errno;
         close_all((int[]){go[0], go[1], err[0], err[1], ns_ready[0], ns_ready[1], ns_mapped[0],
@@ -736,6 +740,12 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             c->flags |= T_SILENT;
         if (c)
             c->flags |= t->flags & T_OWN_MASK; /* the mask is inherited */
+        if (e->mountns.pidns && !e->mountns.init_forked && t->pid == e->main_pid) {
+            /* the pid namespace's init started the program: it is the main process */
+            e->mountns.init_forked = 1;
+            e->mountns.init_pid = e->main_pid;
+            e->main_pid = child_pid;
+        }
         layout_forked(e, t->pid, child_pid);
         sockfd_forked(e, t->pid, child_pid);
         if (!(t->flags & T_SILENT) && e->follow)

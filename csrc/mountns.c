@@ -43,6 +43,11 @@ int veil_mountns_begin(struct veil_engine *e, const char *root, int userns, uint
     return 0;
 }
 
+void veil_mountns_pidns(struct veil_engine *e, int on)
+{
+    e->mountns.pidns = on;
+}
+
 int veil_mountns_add(struct veil_engine *e, const char *host, const char *guest, int flags)
 {
     struct mountns *m = &e->mountns;
@@ -121,7 +126,8 @@ static int map_ids(const struct mountns *m, pid_t pid)
 static int enter_namespaces(const struct mountns *m, int ready_fd, int mapped_fd)
 {
     char c = 0;
-    if (unshare(CLONE_NEWNS | (m->userns ? CLONE_NEWUSER : 0)) < 0)
+    /* with a pid namespace, the child was cloned into its user namespace already */
+    if (unshare(CLONE_NEWNS | (m->userns && !m->pidns ? CLONE_NEWUSER : 0)) < 0)
         return -errno;
     if (m->userns && (write(ready_fd, &c, 1) != 1 || read(mapped_fd, &c, 1) != 1))
         return -EPIPE;
@@ -221,13 +227,34 @@ static int mask(int target)
     return rc;
 }
 
+/* a procfs of the caller's pid namespace (it is that namespace's init) over `target` */
+static int fresh_proc(int target)
+{
+    int fs = fsopen("proc", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return -errno;
+    int rc = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ? -errno : 0;
+    int tree = rc ? -1 : fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                                         MOUNT_ATTR_NOEXEC);
+    if (!rc && tree < 0)
+        rc = -errno;
+    close(fs);
+    if (rc)
+        return rc;
+    rc = attach(tree, target);
+    close(tree);
+    return rc;
+}
+
 static int apply_step(struct mount_step *s, int rootfd)
 {
     int target = open_in_root(rootfd, s->guest);
     if (target < 0)
         return target;
     int rc = 0;
-    if (s->flags & VEIL_MNT_MASK) {
+    if (s->flags & VEIL_MNT_PROCFS) {
+        rc = fresh_proc(target);
+    } else if (s->flags & VEIL_MNT_MASK) {
         rc = mask(target);
     } else {
         int tree = s->tree;
@@ -248,6 +275,26 @@ static int apply_step(struct mount_step *s, int rootfd)
     }
     close(target);
     return rc;
+}
+
+/* pid 1 of the program's pid namespace: fork the program (the caller returns in it)
+   and wait for it, then end with its status, which ends the namespace.  Signals
+   from outside go to the program itself (veil's main process is the program). */
+static int become_init(void)
+{
+    pid_t prog = fork();
+    if (prog < 0)
+        return -errno;
+    if (prog == 0)
+        return 0;
+    for (;;) {
+        int status;
+        pid_t w = waitpid(-1, &status, 0);
+        if (w == prog)
+            _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        if (w < 0 && errno != EINTR)
+            _exit(127);
+    }
 }
 
 /* In the spawned child: the guest's tree as its root and `cwd` (a guest path) as
@@ -295,6 +342,8 @@ int mountns_enter(struct veil_engine *e, const char *cwd, int ready_fd, int mapp
         umount2(".", MNT_DETACH) < 0 || chdir(cwd ? cwd : "/") < 0)
         return -errno;
     close(rootfd);
+    if (m->pidns)
+        return become_init();
     return 0;
 }
 

@@ -64,7 +64,10 @@ static int32_t pidfd_target(int32_t tid, int fd)
 int targets_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d)
 {
     for (int i = 0; i < VEIL_MAX_ARGS; i++) {
-        if (d->pid_args & (1u << i)) {
+        /* in a pid namespace of its own the program's pids are that namespace's: the
+           kernel keeps every other process out of its reach, and the filter refuses
+           its init (pid 1, veil's) */
+        if ((d->pid_args & (1u << i)) && !e->mountns.pidns) {
             int32_t id = (int32_t)t->args[i];
             if (id == 0)
                 continue; /* the caller itself */
@@ -76,6 +79,8 @@ int targets_check(struct veil_engine *e, struct task *t, const struct veil_sysde
         if (d->pidfd_args & (1u << i)) {
             int32_t pid = pidfd_target(t->tid, (int)t->args[i]);
             if (pid < 0 || (pid > 0 && !targets_traced(e, pid)))
+                return -EPERM;
+            if (pid > 0 && e->mountns.pidns && pid == e->mountns.init_pid)
                 return -EPERM;
         }
     }

@@ -121,6 +121,7 @@ class StopEvent:
 
 MNT_RDONLY = lib.VEIL_MNT_RDONLY
 MNT_MASK = lib.VEIL_MNT_MASK
+MNT_PROCFS = lib.VEIL_MNT_PROCFS
 SPAWN_MOUNTNS = lib.VEIL_SPAWN_MOUNTNS
 SPAWN_STEP_SHIFT = lib.VEIL_SPAWN_STEP_SHIFT
 
@@ -236,6 +237,10 @@ class Engine:
         """The next spawn builds its tree in a mount namespace (csrc/mountns.c)."""
         _check(lib.veil_mountns_begin(self._e, os.fsencode(host_root), int(userns),
                                       ids_inside[0], ids_inside[1]), "mount engine")
+
+    def mountns_pidns(self, on: bool) -> None:
+        """The program runs in a pid namespace of its own (under its init)."""
+        lib.veil_mountns_pidns(self._e, int(on))
 
     def mountns_add(self, host: Optional[str], guest: str, flags: int) -> None:
         """A step of that tree: ``host`` at ``guest`` (None: the guest's own path)."""

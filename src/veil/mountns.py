@@ -36,6 +36,12 @@ def uses_userns(strict: bool) -> bool:
     return True
 
 
+def uses_pidns(tree: GuestTree) -> bool:
+    """--strict: the program also gets a pid namespace of its own, so that the kernel
+    keeps veil and every host process out of its reach and out of its /proc."""
+    return tree.strict
+
+
 def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
     """Binds in the order they are mounted: a shorter guest path first (a bind
     below another shows through it, as the longest guest prefix wins in the ptrace
@@ -109,8 +115,8 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
     userns = uses_userns(tree.strict)
     why = kernel_refusal(userns) or unshowable(tree, binds)
     if why is None and asked != MOUNT and tree.strict:
-        why = ("--strict: only the ptrace engine hides the host's processes in /proc and "
-               "refuses paths relative to fds passed in from outside the guest")
+        why = ("--strict: only the ptrace engine refuses paths relative to fds passed in "
+               "from outside the guest")
     if why is None and tree.ids is not None and userns and os.geteuid() != 0:
         # a user namespace maps only the user's own ids: other users' files would
         # show as owned by nobody, where -0 and -i (fakeroot's view) show their owners
@@ -136,10 +142,15 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
     root = os.path.realpath(tree.root)
     ids = tree.ids if tree.ids is not None else (os.geteuid(), os.getegid())
     eng.mountns_begin(root, uses_userns(tree.strict), ids)
+    eng.mountns_pidns(uses_pidns(tree))
     ordered = in_mount_order(binds)
     steps = []
     for b in ordered:
-        eng.mountns_add(b.host, b.guest, E.MNT_RDONLY if b.readonly else 0)
+        if uses_pidns(tree) and os.path.realpath(b.host) == "/proc":
+            # the host's /proc would show the host's processes: the namespace's own
+            eng.mountns_add(None, b.guest, E.MNT_PROCFS)
+        else:
+            eng.mountns_add(b.host, b.guest, E.MNT_RDONLY if b.readonly else 0)
         steps.append(b.guest)
     extra = [("readonly", p) for p in tree.readonly] + list(kernel_paths)
     for how, path in extra:

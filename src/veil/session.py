@@ -667,6 +667,14 @@ class Session:
         else:
             binds = []
             self._protected_paths()
+        if self._mount_engine and self.layout.strict and self._targets:
+            # in its own pid namespace (veil.mountns.uses_pidns) the kernel keeps the
+            # program from any process outside; its init, pid 1 there, is veil's
+            for nr, (pid_args, _) in self._targets.items():
+                for i in range(6):
+                    if pid_args & (1 << i):
+                        self.refuse([nr], _errno.EPERM, "pid 1 of the program's pid namespace "
+                                    "is veil's", [bpf.Cond(i, "MASKED_EQ", 1, 0xFFFFFFFF)])
         if not self.seccomp:
             self._conditional_hooks()
         eng = get_engine(self.backend)
