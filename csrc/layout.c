@@ -85,15 +85,24 @@ int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *gu
     if (!n)
         return -ENOMEM;
     L->binds = n;
-    struct bind *b = &L->binds[L->nbinds];
-    memset(b, 0, sizeof *b);
-    if (set_host_prefix(&b->host, &b->hlen, host) < 0 ||
-        set_prefix(&b->guest, &b->glen, guest) < 0) {
-        free(b->host);
-        free(b->guest);
+    struct bind b;
+    memset(&b, 0, sizeof b);
+    if (set_host_prefix(&b.host, &b.hlen, host) < 0 ||
+        set_prefix(&b.guest, &b.glen, guest) < 0) {
+        free(b.host);
+        free(b.guest);
         return -ENOMEM;
     }
-    L->nbinds++;
+    /* as PRoot: of two binds at one guest path, the last one is shown */
+    for (uint32_t i = 0; i < L->nbinds; i++) {
+        if (strcmp(L->binds[i].guest, b.guest) == 0) {
+            free(L->binds[i].host);
+            free(L->binds[i].guest);
+            L->binds[i] = b;
+            return 0;
+        }
+    }
+    L->binds[L->nbinds++] = b;
     return 0;
 }
 
@@ -263,11 +272,13 @@ static int to_guest(const struct layout *L, const char *host, char *out)
         if ((!best || b->hlen > best->hlen) && under(host, b->host, b->hlen))
             best = b;
     }
+    /* the root counts as a bind of /: a root under a bound host directory
+       (-R ROOT with ROOT below /tmp) shows its own files at their guest paths */
+    if (under(host, L->root, L->rootlen) && (!best || L->rootlen > best->hlen))
+        return join(out, PATH_MAX, "", host + L->rootlen);
     if (best)
         return join(out, PATH_MAX, best->guest, host + best->hlen);
-    if (!under(host, L->root, L->rootlen))
-        return -ENOENT;
-    return join(out, PATH_MAX, "", host + L->rootlen);
+    return -ENOENT;
 }
 
 /* a guest path as a process under chroot sees it; -ENOENT if outside */
@@ -505,6 +516,9 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
             break;
         }
         if (!self_target && !S_ISLNK(st.st_mode)) {
+            /* "file/." and "file/.." (which veil's walk drops) fail as in the kernel */
+            if (!last && !S_ISDIR(st.st_mode))
+                return -ENOTDIR;
             p = end;
             continue;
         }
