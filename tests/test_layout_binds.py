@@ -204,3 +204,20 @@ def test_pwd_follows_cwd(busybox_root, tmp_path):
         assert "PWD=/etc\n" in r.stdout, (opts, r.stdout, r.stderr)
     r = run_veil(["run", "-r", str(busybox_root), "--", "env"], env=env, cwd=tmp_path)
     assert "PWD=/\n" in r.stdout, r.stderr  # the guest does not show the current directory
+
+
+# --- item 6: AF_UNIX names longer than sun_path once translated -------------------------
+
+def test_unix_socket_below_a_long_root(busybox_root, tmp_path):
+    """The guest's /tmp/s is ROOT/tmp/s on the host, longer than sun_path's 108 bytes:
+    bind, connect, sendto and the names shown back work as under a real chroot."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    root = deep / "root"
+    shutil.move(str(busybox_root), root)
+    assert len(f"{root}/tmp/s") > 108
+    argv = [SH, "-c", "layout_unix stream /tmp/s && layout_unix dgram /tmp/d /tmp/p && "
+                      "ls /tmp && layout_unix connect /tmp/s"]
+    out = _same(_native(root, argv, binds=()), _veil(root, argv, binds=("/proc", "/dev")))
+    assert "sockname = '/tmp/s' len=9\n" in out and "recvfrom-sender = '/tmp/p' len=9\n" in out
+    assert "connect /tmp/s = ECONNREFUSED" in out
