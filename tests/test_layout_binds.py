@@ -12,30 +12,25 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import pytest
 
-from conftest import run_veil
+from conftest import run_veil, veil_cmd
 from rootfs import (busybox_root, busybox_template, chroot_run, guest_env,  # noqa: F401
                     layout_progs)
 
 SH = "/bin/sh"
 
-
-@pytest.fixture(params=["ptrace", "auto"])
-def engine(request) -> str:
-    """The layout engine: PRoot's way (every path call translated), and the default
-    (bind mounts where the kernel permits them and they can show the tree)."""
-    return request.param
+# PRoot's way (every path call translated), and veil's own choice (bind mounts where
+# the kernel permits them and they can show the tree, else the same translation)
+pytestmark = pytest.mark.layout_engines("ptrace", "auto")
 
 
-def _veil(root: Path, argv: Sequence[str], engine: str = "auto", *, binds: Sequence[str] = (),
-          opts: Sequence[str] = (), root_flag: str = "-r", cwd=None,
-          env=None) -> subprocess.CompletedProcess:
-    args = ["run", "--layout-engine", engine, root_flag, str(root)]
+def _veil(root: Path, argv: Sequence[str], *, binds: Sequence[str] = (), opts: Sequence[str] = (),
+          root_flag: str = "-r", cwd=None, env=None) -> subprocess.CompletedProcess:
+    args = ["run", root_flag, str(root)]
     for b in binds:
         args += ["-b", b]
     r = run_veil([*args, *opts, "--", *argv], env=env or guest_env(), cwd=cwd)
@@ -79,29 +74,29 @@ def two_dirs(tmp_path):
 
 # --- item 1: the last bind at a guest path wins ---------------------------------------
 
-def test_last_bind_wins(engine, busybox_root, two_dirs):
+def test_last_bind_wins(busybox_root, two_dirs):
     a, b = two_dirs
     binds = (f"{a}:/x", f"{b}:/x")
     argv = [SH, "-c", "cat /x/f; ls /x"]
     out = _same(_native(busybox_root, argv, binds=binds),
-                _veil(busybox_root, argv, engine, binds=("/proc", "/dev", *binds)))
+                _veil(busybox_root, argv, binds=("/proc", "/dev", *binds)))
     assert out == "from b\nf\nonly-b\n"
 
 
-def test_bind_after_recommended_binds_wins(engine, busybox_root, tmp_path):
+def test_bind_after_recommended_binds_wins(busybox_root, tmp_path):
     """-R binds the host's /etc/hosts; a -b of the same guest path replaces it."""
     hosts = tmp_path / "hosts"
     hosts.write_text("10.9.8.7 veil-bind-test\n")
     (busybox_root / "etc/hosts").write_text("")
     argv = ["/bin/cat", "/etc/hosts"]
     nat = _native(busybox_root, argv, binds=("/etc/hosts", f"{hosts}:/etc/hosts"))
-    vir = _veil(busybox_root, argv, engine, binds=(f"{hosts}:/etc/hosts",), root_flag="-R")
+    vir = _veil(busybox_root, argv, binds=(f"{hosts}:/etc/hosts",), root_flag="-R")
     assert _same(nat, vir) == hosts.read_text()
 
 
 # --- item 2: file/. and file/.. -------------------------------------------------------
 
-def test_dot_and_dotdot_after_a_file(engine, busybox_root, two_dirs):
+def test_dot_and_dotdot_after_a_file(busybox_root, two_dirs):
     a, _ = two_dirs
     script = ("for p in /etc/hostname/. /etc/hostname/.. /etc/hostname/../hostname /x/f/. "
               "/x/f/.. /x/f/../f /etc/hostname/ /no-such/. /etc/.; do "
@@ -109,25 +104,25 @@ def test_dot_and_dotdot_after_a_file(engine, busybox_root, two_dirs):
               "cd /x/f/.. 2>/dev/null; echo \"cd $?\"; ls /x/f/.. 2>&1")
     argv = [SH, "-c", script]
     out = _same(_native(busybox_root, argv, binds=(f"{a}:/x",)),
-                _veil(busybox_root, argv, engine, binds=("/proc", "/dev", f"{a}:/x")))
+                _veil(busybox_root, argv, binds=("/proc", "/dev", f"{a}:/x")))
     assert "cat /etc/hostname/. 1" in out and "Not a directory" in out
 
 
 # --- item 3: the way to a bind, and a bind through a guest symlink --------------------
 
-def test_parents_of_a_bind_exist(engine, busybox_root, two_dirs):
+def test_parents_of_a_bind_exist(busybox_root, two_dirs):
     a, _ = two_dirs
     argv = [SH, "-c", "ls -d /nonexist/a; ls /nonexist/a; ls /nonexist; cat /nonexist/a/b/f; "
                       "cd /nonexist/a && pwd && cd b && pwd"]
     out = _same(_native(busybox_root, argv, binds=(f"{a}:/nonexist/a/b",)),
-                _veil(busybox_root, argv, engine, binds=("/proc", "/dev", f"{a}:/nonexist/a/b")))
+                _veil(busybox_root, argv, binds=("/proc", "/dev", f"{a}:/nonexist/a/b")))
     assert out == "/nonexist/a\nb\na\nfrom a\n/nonexist/a\n/nonexist/a/b\n"
     glue = [n for n in os.listdir("/tmp") if n.startswith(f"veil-glue-")]
     assert not [n for n in glue if not os.path.isdir(f"/proc/{n.split('-')[2]}")], \
         f"veil left its glue directories: {glue}"
 
 
-def test_bind_through_a_guest_symlink(engine, busybox_root, two_dirs):
+def test_bind_through_a_guest_symlink(busybox_root, two_dirs):
     """/var/run -> /run in the guest: -b A:/var/run/demo is seen at both spellings."""
     a, _ = two_dirs
     (busybox_root / "var").mkdir(exist_ok=True)
@@ -137,46 +132,46 @@ def test_bind_through_a_guest_symlink(engine, busybox_root, two_dirs):
     argv = [SH, "-c", "cat /var/run/demo/f /run/demo/f; cd /var/run/demo && pwd -P"]
     # a real mount follows the symlink in the guest: the kernel mounts on /run/demo
     nat = _native(busybox_root, argv, binds=(f"{a}:/run/demo",))
-    vir = _veil(busybox_root, argv, engine, binds=("/proc", "/dev", f"{a}:/var/run/demo"))
+    vir = _veil(busybox_root, argv, binds=("/proc", "/dev", f"{a}:/var/run/demo"))
     assert _same(nat, vir) == "from a\nfrom a\n/run/demo\n"
 
 
-def test_bang_binds_the_symlink_itself(engine, busybox_root, two_dirs):
+def test_bang_binds_the_symlink_itself(busybox_root, two_dirs):
     """PRoot's GUEST!: a symlink at GUEST is replaced, not followed."""
     a, _ = two_dirs
     os.symlink("/etc", busybox_root / "lnk")
-    r = _veil(busybox_root, [SH, "-c", "ls /lnk; cat /etc/hostname"], engine, binds=(f"{a}:/lnk!",))
+    r = _veil(busybox_root, [SH, "-c", "ls /lnk; cat /etc/hostname"], binds=(f"{a}:/lnk!",))
     assert r.returncode == 0 and r.stdout == "f\nonly-a\nveil-guest\n", r.stderr
     argv = [SH, "-c", "ls /lnk; ls /etc"]
     out = _same(_native(busybox_root, argv, binds=(f"{a}:/etc",)),
-                _veil(busybox_root, argv, engine, binds=("/proc", "/dev", f"{a}:/lnk")))
+                _veil(busybox_root, argv, binds=("/proc", "/dev", f"{a}:/lnk")))
     assert out == "f\nonly-a\n" * 2
 
 
 # --- item 4: a root below a bound host directory --------------------------------------
 
-def test_root_below_a_bound_directory(engine, busybox_root):
+def test_root_below_a_bound_directory(busybox_root):
     """-R binds /tmp, where the root lies: the program sees guest paths, not ROOT/..."""
     assert str(busybox_root).startswith("/tmp/"), "the test needs its root below /tmp"
     argv = [SH, "-c", "pwd; /bin/pwd; readlink /proc/self/cwd; readlink /proc/self/exe; "
                       "cd /usr && /bin/pwd && ls -l /proc/$$/cwd | sed 's/.*-> //'"]
     nat = _native(busybox_root, argv, binds=(), cwd="/bin")
-    vir = _veil(busybox_root, argv, engine, opts=("-w", "/bin"), root_flag="-R", cwd="/")
+    vir = _veil(busybox_root, argv, opts=("-w", "/bin"), root_flag="-R", cwd="/")
     assert _same(nat, vir).splitlines()[:3] == ["/bin"] * 3
-    r = _veil(busybox_root, ["/bin/pwd"], engine, opts=("-w", "/bin"), root_flag="-R", cwd="/")
+    r = _veil(busybox_root, ["/bin/pwd"], opts=("-w", "/bin"), root_flag="-R", cwd="/")
     assert r.stdout == "/bin\n", r.stderr
 
 
 # --- item 5: relative paths, a missing bind source ------------------------------------
 
-def test_relative_bind_and_cwd(engine, busybox_root, two_dirs):
+def test_relative_bind_and_cwd(busybox_root, two_dirs):
     """-r .. -b ../../a:/mnt/a -w local, run in ROOT/usr: taken from the current
     directory (the host's for -r and -b, the guest's view of it for -w)."""
     argv = [SH, "-c", "pwd; cat /mnt/a/f"]
     nat = _native(busybox_root, argv, binds=(f"{two_dirs[0]}:/mnt/a",), cwd="/usr/local")
     here = busybox_root / "usr"
     rel = os.path.relpath(two_dirs[0], here)
-    vir = _veil(Path(".."), argv, engine, binds=("/proc", "/dev", f"{rel}:/mnt/a"),
+    vir = _veil(Path(".."), argv, binds=("/proc", "/dev", f"{rel}:/mnt/a"),
                 opts=("-w", "local"), cwd=here)
     assert _same(nat, vir) == "/usr/local\nfrom a\n"
 
@@ -198,8 +193,8 @@ def test_environment_unchanged(lang):
     if os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]  # for veil itself; the guest sees it too
     native = _env_of(["env"], env)
-    assert _env_of([sys.executable, "-m", "veil", "run", "--", "env"], env) == native
-    assert _env_of([sys.executable, "-m", "veil", "run", "-r", "/", "--", "env"], env) == native
+    assert _env_of(veil_cmd(["run", "--", "env"]), env) == native
+    assert _env_of(veil_cmd(["run", "-r", "/", "--", "env"]), env) == native
 
 
 def test_pwd_follows_cwd(busybox_root, tmp_path):
@@ -216,7 +211,7 @@ def test_pwd_follows_cwd(busybox_root, tmp_path):
 
 # --- item 6: AF_UNIX names longer than sun_path once translated -------------------------
 
-def test_unix_socket_below_a_long_root(engine, busybox_root, tmp_path):
+def test_unix_socket_below_a_long_root(busybox_root, tmp_path):
     """The guest's /tmp/s is ROOT/tmp/s on the host, longer than sun_path's 108 bytes:
     bind, connect, sendto and the names shown back work as under a real chroot."""
     deep = tmp_path / ("d" * 60) / ("e" * 60)
@@ -226,6 +221,6 @@ def test_unix_socket_below_a_long_root(engine, busybox_root, tmp_path):
     assert len(f"{root}/tmp/s") > 108
     argv = [SH, "-c", "layout_unix stream /tmp/s && layout_unix dgram /tmp/d /tmp/p && "
                       "ls /tmp && layout_unix connect /tmp/s"]
-    out = _same(_native(root, argv, binds=()), _veil(root, argv, engine, binds=("/proc", "/dev")))
+    out = _same(_native(root, argv, binds=()), _veil(root, argv, binds=("/proc", "/dev")))
     assert "sockname = '/tmp/s' len=9\n" in out and "recvfrom-sender = '/tmp/p' len=9\n" in out
     assert "connect /tmp/s = ECONNREFUSED" in out
