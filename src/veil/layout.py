@@ -244,7 +244,8 @@ class GuestTree:
             except OSError:
                 guest = b.guest  # ELOOP, ENOTDIR...: the guest meets it on its own walk
             self._glue_parents(eng, guest, os.path.isdir(b.host))
-            eng.add_layout_bind(b.host, guest)
+            eng.add_layout_bind(b.host, guest)  # replaces a bind at the same guest path
+            installed = [i for i in installed if i.guest != guest]
             installed.append(Bind(b.host, guest, b.readonly, b.follow))
         return installed
 
