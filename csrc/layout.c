@@ -269,22 +269,28 @@ static int to_host(const struct layout *L, const char *guest, char *out)
     return join(out, PATH_MAX, L->root, strcmp(guest, "/") ? guest : "");
 }
 
-/* host: absolute, canonical.  -ENOENT: not visible in the guest. */
+/* host: absolute, canonical.  -ENOENT: not visible in the guest.  The guest path
+   through the bind with the longest host prefix (the root counting as a bind of /,
+   so that a root below a bound host directory shows its own paths) among those
+   whose guest path leads back to host (not to what a deeper bind shows there). */
 static int to_guest(const struct layout *L, const char *host, char *out)
 {
-    const struct bind *best = NULL;
-    for (uint32_t i = 0; i < L->nbinds; i++) {
-        const struct bind *b = &L->binds[i];
-        if ((!best || b->hlen > best->hlen) && under(host, b->host, b->hlen))
-            best = b;
+    char guest[PATH_MAX], back[PATH_MAX];
+    size_t best = 0;
+    int found = 0;
+    for (int64_t i = -1; i < (int64_t)L->nbinds; i++) {
+        const char *h = i < 0 ? L->root : L->binds[i].host;
+        size_t hlen = i < 0 ? L->rootlen : L->binds[i].hlen;
+        if (!under(host, h, hlen) || (found && hlen < best))
+            continue;
+        if (join(guest, PATH_MAX, i < 0 ? "" : L->binds[i].guest, host + hlen) < 0 ||
+            to_host(L, guest, back) < 0 || strcmp(back, host) != 0)
+            continue;
+        strcpy(out, guest);
+        best = hlen;
+        found = 1;
     }
-    /* the root counts as a bind of /: a root under a bound host directory
-       (-R ROOT with ROOT below /tmp) shows its own files at their guest paths */
-    if (under(host, L->root, L->rootlen) && (!best || L->rootlen > best->hlen))
-        return join(out, PATH_MAX, "", host + L->rootlen);
-    if (best)
-        return join(out, PATH_MAX, best->guest, host + best->hlen);
-    return -ENOENT;
+    return found ? 0 : -ENOENT;
 }
 
 /* a guest path as a process under chroot sees it; -ENOENT if outside */

@@ -162,6 +162,20 @@ def test_root_below_a_bound_directory(busybox_root):
     assert r.stdout == "/bin\n", r.stderr
 
 
+def test_cwd_in_a_root_path_a_bind_covers(busybox_root, two_dirs):
+    """Reached through the bound /tmp, ROOT/usr/local (covered by a bind at /usr/local)
+    is not named /usr/local: the directory's name leads back to it."""
+    a, _ = two_dirs
+    (busybox_root / "usr/local/root-own").write_text("")
+    here = f"{busybox_root}/usr/local"
+    r = _veil(busybox_root, [SH, "-c", f"cd {here} && ls && cd \"$(readlink /proc/self/cwd)\" && "
+                                       "ls && cd /usr/local && ls"],
+              binds=(f"{a}:/usr/local",), root_flag="-R")
+    assert r.returncode == 0, r.stderr
+    own = "\n".join(sorted(os.listdir(here))) + "\n"
+    assert r.stdout == own + own + "f\nonly-a\n", r.stderr
+
+
 # --- item 5: relative paths, a missing bind source ------------------------------------
 
 def test_relative_bind_and_cwd(busybox_root, two_dirs):
