@@ -19,7 +19,7 @@ import pytest
 
 from conftest import run_veil, veil_cmd
 from rootfs import (busybox_root, busybox_template, chroot_run, guest_env,  # noqa: F401
-                    layout_progs)
+                    hostbin_root, hostbin_template, layout_progs)
 
 SH = "/bin/sh"
 
@@ -174,6 +174,14 @@ def test_cwd_in_a_root_path_a_bind_covers(busybox_root, two_dirs):
     assert r.returncode == 0, r.stderr
     own = "\n".join(sorted(os.listdir(here))) + "\n"
     assert r.stdout == own + own + "f\nonly-a\n", r.stderr
+
+
+def test_root_below_a_bound_directory_dynamic(hostbin_root):
+    """The same with the host's dynamic coreutils (started through the guest's loader)."""
+    argv = ["/bin/sh", "-c", "/bin/pwd; readlink /proc/self/cwd /proc/self/exe"]
+    nat = _native(hostbin_root, argv, binds=(), cwd="/usr")
+    vir = _veil(hostbin_root, argv, opts=("-w", "/usr"), root_flag="-R", cwd="/")
+    assert _same(nat, vir).splitlines()[:2] == ["/usr", "/usr"]
 
 
 # --- item 5: relative paths, a missing bind source ------------------------------------
