@@ -96,6 +96,14 @@ struct pin {
     int fd;            /* veil's fd of what the kernel walks from (layout.c) */
 };
 
+/* a directory veil holds open so that a socket bound below it by a name too long for
+   sun_path is bound, and later shown, through "ALIAS/NAME" (layout.c) */
+struct sun_dir {
+    int fd;
+    char *alias; /* "/proc/VEIL/.../fd/N" */
+    char *host;  /* the directory's host path */
+};
+
 struct layout {
     int active;
     int pin_paths;     /* path calls walk from directories veil opened (--strict) */
@@ -109,6 +117,8 @@ struct layout {
     uint32_t nbinds;
     struct proc_view *procs;
     uint32_t nprocs;
+    struct sun_dir *sun_dirs;
+    uint32_t nsun_dirs;
 };
 
 struct mount_step {

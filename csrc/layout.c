@@ -85,15 +85,24 @@ int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *gu
     if (!n)
         return -ENOMEM;
     L->binds = n;
-    struct bind *b = &L->binds[L->nbinds];
-    memset(b, 0, sizeof *b);
-    if (set_host_prefix(&b->host, &b->hlen, host) < 0 ||
-        set_prefix(&b->guest, &b->glen, guest) < 0) {
-        free(b->host);
-        free(b->guest);
+    struct bind b;
+    memset(&b, 0, sizeof b);
+    if (set_host_prefix(&b.host, &b.hlen, host) < 0 ||
+        set_prefix(&b.guest, &b.glen, guest) < 0) {
+        free(b.host);
+        free(b.guest);
         return -ENOMEM;
     }
-    L->nbinds++;
+    /* as PRoot: of two binds at one guest path, the last one is shown */
+    for (uint32_t i = 0; i < L->nbinds; i++) {
+        if (strcmp(L->binds[i].guest, b.guest) == 0) {
+            free(L->binds[i].host);
+            free(L->binds[i].guest);
+            L->binds[i] = b;
+            return 0;
+        }
+    }
+    L->binds[L->nbinds++] = b;
     return 0;
 }
 
@@ -115,6 +124,12 @@ void layout_free(struct veil_engine *e)
     for (uint32_t i = 0; i < L->npins; i++)
         close(L->pins[i].fd);
     free(L->pins);
+    for (uint32_t i = 0; i < L->nsun_dirs; i++) {
+        close(L->sun_dirs[i].fd);
+        free(L->sun_dirs[i].alias);
+        free(L->sun_dirs[i].host);
+    }
+    free(L->sun_dirs);
     memset(L, 0, sizeof *L);
 }
 
@@ -254,20 +269,28 @@ static int to_host(const struct layout *L, const char *guest, char *out)
     return join(out, PATH_MAX, L->root, strcmp(guest, "/") ? guest : "");
 }
 
-/* host: absolute, canonical.  -ENOENT: not visible in the guest. */
+/* host: absolute, canonical.  -ENOENT: not visible in the guest.  The guest path
+   through the bind with the longest host prefix (the root counting as a bind of /,
+   so that a root below a bound host directory shows its own paths) among those
+   whose guest path leads back to host (not to what a deeper bind shows there). */
 static int to_guest(const struct layout *L, const char *host, char *out)
 {
-    const struct bind *best = NULL;
-    for (uint32_t i = 0; i < L->nbinds; i++) {
-        const struct bind *b = &L->binds[i];
-        if ((!best || b->hlen > best->hlen) && under(host, b->host, b->hlen))
-            best = b;
+    char guest[PATH_MAX], back[PATH_MAX];
+    size_t best = 0;
+    int found = 0;
+    for (int64_t i = -1; i < (int64_t)L->nbinds; i++) {
+        const char *h = i < 0 ? L->root : L->binds[i].host;
+        size_t hlen = i < 0 ? L->rootlen : L->binds[i].hlen;
+        if (!under(host, h, hlen) || (found && hlen < best))
+            continue;
+        if (join(guest, PATH_MAX, i < 0 ? "" : L->binds[i].guest, host + hlen) < 0 ||
+            to_host(L, guest, back) < 0 || strcmp(back, host) != 0)
+            continue;
+        strcpy(out, guest);
+        best = hlen;
+        found = 1;
     }
-    if (best)
-        return join(out, PATH_MAX, best->guest, host + best->hlen);
-    if (!under(host, L->root, L->rootlen))
-        return -ENOENT;
-    return join(out, PATH_MAX, "", host + L->rootlen);
+    return found ? 0 : -ENOENT;
 }
 
 /* a guest path as a process under chroot sees it; -ENOENT if outside */
@@ -505,6 +528,9 @@ static int resolve(struct veil_engine *e, int32_t pid, int32_t tid, const char *
             break;
         }
         if (!self_target && !S_ISLNK(st.st_mode)) {
+            /* "file/." and "file/.." (which veil's walk drops) fail as in the kernel */
+            if (!last && !S_ISDIR(st.st_mode))
+                return -ENOTDIR;
             p = end;
             continue;
         }
@@ -1334,6 +1360,68 @@ static int emulate_chroot(struct veil_engine *e, struct task *t, int64_t *value)
 }
 
 /*
+ * A name for host path `host` short enough for sun_path, for bind: ALIAS/NAME,
+ * where ALIAS is veil's fd of the directory (kept open: the kernel stores the name,
+ * and getsockname shows it later).  1 and `out`; 0: no alias (the caller cannot
+ * walk veil's fds, or NAME itself is too long); -errno.
+ */
+static int sun_alias(struct veil_engine *e, struct task *t, const char *host, char *out,
+                     size_t cap)
+{
+    struct layout *L = &e->layout;
+    const char *cut = strrchr(host, '/');
+    if (!cut || cut == host || !cut[1] || !can_read_our_fds(e, t))
+        return 0;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", (int)(cut - host), host);
+    struct sun_dir *d = NULL;
+    for (uint32_t i = 0; i < L->nsun_dirs && !d; i++)
+        if (strcmp(L->sun_dirs[i].host, dir) == 0)
+            d = &L->sun_dirs[i];
+    if (!d) {
+        struct sun_dir *grown = realloc(L->sun_dirs, (L->nsun_dirs + 1) * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        L->sun_dirs = grown;
+        int fd = open_nosym(dir, O_PATH_FLAG | 0200000 /* O_DIRECTORY */);
+        if (fd < 0)
+            return fd; /* the kernel would fail the walk the same way */
+        char fds[64], alias[96];
+        caps_fd_dir(e, fds, sizeof fds);
+        snprintf(alias, sizeof alias, "%s/%d", fds, fd);
+        d = &L->sun_dirs[L->nsun_dirs];
+        d->fd = fd;
+        d->alias = strdup(alias);
+        d->host = strdup(dir);
+        if (!d->alias || !d->host) {
+            free(d->alias);
+            free(d->host);
+            close(fd);
+            return -ENOMEM;
+        }
+        L->nsun_dirs++;
+    }
+    int n = snprintf(out, cap, "%s%s", d->alias, cut);
+    return n > 0 && (size_t)n < cap;
+}
+
+/* The host path an AF_UNIX name the kernel reports stands for (an alias of
+   sun_alias, or the name itself). */
+static const char *sun_host(struct veil_engine *e, const char *name, char *buf)
+{
+    const struct layout *L = &e->layout;
+    for (uint32_t i = 0; i < L->nsun_dirs; i++) {
+        size_t n = strlen(L->sun_dirs[i].alias);
+        if (strncmp(name, L->sun_dirs[i].alias, n) == 0 && name[n] == '/') {
+            if (snprintf(buf, PATH_MAX, "%s%s", L->sun_dirs[i].host, name + n) >= PATH_MAX)
+                return name;
+            return buf;
+        }
+    }
+    return name;
+}
+
+/*
  * The host address for an AF_UNIX sockaddr the caller passes in: 1 and
  * `out`/`outlen` if it names a path, 0 if it is no AF_UNIX path (abstract,
  * another family: the kernel takes it as it is), -errno.
@@ -1361,11 +1449,18 @@ static int unix_name_in(struct veil_engine *e, struct task *t, const struct veil
         return rc;
     const char *host = r.host;
     char pinned[PATH_MAX];
-    if (e->layout.pin_paths && !binding) {
+    int too_long = strlen(host) >= sizeof out->sun_path;
+    if ((e->layout.pin_paths || too_long) && !binding) {
         /* connect/sendto walk the name again: through the socket file veil opened
            (a magic link to it; a name stays short).  bind keeps the host name, which
            the kernel stores and getsockname shows (the race stays for bind). */
         rc = pin(e, t, r.host, 1, pinned);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            host = pinned;
+    } else if (too_long) {
+        rc = sun_alias(e, t, r.host, pinned, sizeof out->sun_path);
         if (rc < 0)
             return rc;
         if (rc > 0)
@@ -1457,10 +1552,10 @@ static void translate_msg_out(struct veil_engine *e, struct task *t,
         veil_read_mem(t->tid, mh.name, &un, have) != (long)have || un.sun_family != AF_UNIX)
         return;
     size_t plen = have - offsetof(struct sockaddr_un, sun_path);
-    char host[sizeof un.sun_path + 1], guest[PATH_MAX];
+    char host[sizeof un.sun_path + 1], guest[PATH_MAX], aliased[PATH_MAX];
     memcpy(host, un.sun_path, plen);
     host[plen] = 0;
-    if (host[0] != '/' || host_to_view(e, t->pid, host, guest) < 0 ||
+    if (host[0] != '/' || host_to_view(e, t->pid, sun_host(e, host, aliased), guest) < 0 ||
         strlen(guest) >= sizeof un.sun_path)
         return;
     strcpy(un.sun_path, guest);
@@ -1488,10 +1583,10 @@ static void translate_sockaddr_out(struct veil_engine *e, struct task *t,
     size_t plen = len - offsetof(struct sockaddr_un, sun_path);
     if (plen > sizeof un.sun_path || un.sun_path[0] == 0 || have < len)
         return;
-    char host[sizeof un.sun_path + 1], guest[PATH_MAX];
+    char host[sizeof un.sun_path + 1], guest[PATH_MAX], aliased[PATH_MAX];
     memcpy(host, un.sun_path, plen);
     host[plen] = 0;
-    if (host[0] != '/' || host_to_view(e, t->pid, host, guest) < 0)
+    if (host[0] != '/' || host_to_view(e, t->pid, sun_host(e, host, aliased), guest) < 0)
         return;
     size_t gn = strlen(guest);
     if (gn >= sizeof un.sun_path)

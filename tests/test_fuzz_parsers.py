@@ -314,10 +314,11 @@ def test_rootfs_mode_000_as_another_user():
 
 
 def test_bind_of_a_missing_path(tmp_path):
-    _one_line_error(run_veil(["run", "-b", f"{tmp_path}/nope:/data", "--", "/bin/true"]),
+    """An error under --strict (a warning otherwise, as PRoot: test_layout_binds.py)."""
+    _one_line_error(run_veil(["run", "--strict", "-b", f"{tmp_path}/nope:/data", "--", "/bin/true"]),
                     f"-b {tmp_path}/nope: no such file or directory")
-    _one_line_error(run_veil(["run", "-r", "/", "-b", tmp_path / "nope", "--", "/bin/true"]),
-                    "no such file or directory")
+    _one_line_error(run_veil(["run", "--strict", "-r", "/", "-b", tmp_path / "nope", "--",
+                              "/bin/true"]), "no such file or directory")
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -602,10 +602,15 @@ def test_missing_root(tmp_path):
 
 
 def test_missing_bind_source(busybox_root, tmp_path):
+    """As PRoot: a warning and the bind left out; an error under --strict."""
     missing = tmp_path / "no-such-dir"
-    r = _one_line_error(veil_layout(busybox_root, ["/bin/true"], binds=(f"{missing}:/mnt/x",)))
+    r = _one_line_error(veil_layout(busybox_root, ["/bin/true"], "--strict",
+                                    binds=(f"{missing}:/mnt/x",)))
     assert str(missing) in r.stderr
-    _one_line_error(veil_layout(busybox_root, ["/bin/true"], binds=(str(missing),)))
+    _one_line_error(veil_layout(busybox_root, ["/bin/true"], "--strict", binds=(str(missing),)))
+    r = veil_layout(busybox_root, ["/bin/ls", "/mnt"], binds=(f"{missing}:/mnt/x",))
+    assert r.returncode == 0 and r.stdout == ""
+    assert r.stderr.startswith("veil: warning: ") and str(missing) in r.stderr, r.stderr
 
 
 def test_command_not_found_in_guest(busybox_root):

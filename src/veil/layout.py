@@ -142,21 +142,23 @@ class Bind:
     host: str
     guest: str
     readonly: bool = False
+    follow: bool = True  # a symlink at ``guest`` is followed (PRoot's GUEST! does not)
 
 
 _PRIVATE_TMP = "veil-tmp-"
+_GLUE = "veil-glue-"
 
 
-def _sweep_private_tmps(parent: str) -> None:
-    """Remove the private /tmp directories of veils that are gone without
+def _sweep_private_tmps(parent: str, prefix: str = _PRIVATE_TMP) -> None:
+    """Remove the private /tmp (or glue) directories of veils that are gone without
     cleaning up (SIGKILL): their names carry the pid of the veil that made them."""
     try:
         names = os.listdir(parent)
     except OSError:
         return
     for name in names:
-        pid = name[len(_PRIVATE_TMP):].split("-", 1)[0]
-        if not name.startswith(_PRIVATE_TMP) or not pid.isdigit():
+        pid = name[len(prefix):].split("-", 1)[0]
+        if not name.startswith(prefix) or not pid.isdigit():
             continue
         try:
             os.kill(int(pid), 0)
@@ -186,21 +188,27 @@ class GuestTree:
         self.ids = ids        # (uid, gid) the program is shown, None: its own
         self.virtual_files = virtual_files  # the identity serves files (veil.identity)
         self._tmp: Optional[str] = None
+        self._glue: Optional[str] = None  # veil's directories on the way to binds
 
     def prepare(self) -> List[Bind]:
-        """The binds to install, with a fresh host directory for a private /tmp."""
-        binds = [Bind(os.path.realpath(b.host), os.path.normpath(b.guest), b.readonly)
+        """The binds to install, with a fresh host directory for a private /tmp;
+        of binds at one guest path only the last (as PRoot)."""
+        binds = [Bind(os.path.realpath(b.host), os.path.normpath(b.guest), b.readonly, b.follow)
                  for b in self.binds]
         if self.private_tmp:
             _sweep_private_tmps(tempfile.gettempdir())
             self._tmp = tempfile.mkdtemp(prefix=f"{_PRIVATE_TMP}{os.getpid()}-")
             os.chmod(self._tmp, 0o1777)
             binds.append(Bind(self._tmp, "/tmp"))
-        return binds
+        last = {b.guest: i for i, b in enumerate(binds)}
+        return [b for i, b in enumerate(binds) if last[b.guest] == i]
 
     def cleanup(self) -> Optional[str]:
-        """Remove the private /tmp unless asked to keep it; its path if kept
-        (renamed without veil's pid, so that no later sweep takes it)."""
+        """Remove the glue and the private /tmp unless asked to keep it; its path
+        if kept (renamed without veil's pid, so that no later sweep takes it)."""
+        glue, self._glue = self._glue, None
+        if glue:
+            shutil.rmtree(glue, ignore_errors=True)
         tmp, self._tmp = self._tmp, None
         if not tmp:
             return None
@@ -220,17 +228,68 @@ class GuestTree:
         return (os.path.realpath(self.root) == "/" and not binds and not self.hidden
                 and not self.readonly)
 
-    def install(self, eng: E.Engine, binds: Sequence[Bind]) -> None:
-        eng.set_layout_root(os.path.realpath(self.root))
-        for b in binds:
-            eng.add_layout_bind(b.host, b.guest)
+    def install(self, eng: E.Engine, binds: Sequence[Bind]) -> List[Bind]:
+        """Give the engine the root and the binds, in order; the binds as installed.
 
-    def path_rules(self, binds: Sequence[Bind]) -> List[Tuple[str, int, bool]]:
-        """(guest path, errno, writes only) rules the layout adds."""
+        As PRoot, each bind's guest path is taken through the guest's symlinks
+        as the root and the binds before it show them (``-b /etc:/var/run/x``
+        with /var/run -> /run binds /run/x, seen at both spellings), and the
+        directories on the way to it that the guest lacks are made in veil's
+        glue directory (removed at the end), so that ``ls`` shows them."""
+        eng.set_layout_root(os.path.realpath(self.root))
+        installed = []
+        for b in binds:
+            try:
+                _, guest = eng.layout_resolve(b.guest, b.follow)
+            except OSError:
+                guest = b.guest  # ELOOP, ENOTDIR...: the guest meets it on its own walk
+            self._glue_parents(eng, guest, os.path.isdir(b.host))
+            eng.add_layout_bind(b.host, guest)  # replaces a bind at the same guest path
+            installed = [i for i in installed if i.guest != guest]
+            installed.append(Bind(b.host, guest, b.readonly, b.follow))
+        return installed
+
+    def _glue_parents(self, eng: E.Engine, guest: str, is_dir: bool) -> None:
+        """Make the missing directories above canonical ``guest`` (and a placeholder
+        of its own kind at ``guest``, for listings) below the glue directory, bound
+        at the first one missing."""
+        parts = guest.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            missing = "/" + "/".join(parts[:depth])
+            try:
+                host, _ = eng.layout_resolve(missing, False)
+            except OSError:
+                return
+            if os.path.lexists(host):
+                if not os.path.isdir(host):
+                    return  # the guest gets ENOTDIR there
+                continue
+            if self._glue is None:
+                _sweep_private_tmps(tempfile.gettempdir(), _GLUE)
+                self._glue = tempfile.mkdtemp(prefix=f"{_GLUE}{os.getpid()}-")
+                os.chmod(self._glue, 0o755)
+            glued = self._glue + "/" + missing.lstrip("/") if not host.startswith(
+                self._glue + "/") else host
+            place = glued + guest[len(missing):]
+            os.makedirs(os.path.dirname(place), exist_ok=True)
+            if is_dir:
+                os.makedirs(place, exist_ok=True)
+            else:
+                open(place, "a").close()
+            if glued != host:
+                eng.add_layout_bind(glued, missing)
+            return
+
+    def path_rules(self) -> List[Tuple[str, int, bool]]:
+        """(guest path, errno, writes only) rules of the hidden and read-only paths."""
         rules = [(p, errno.ENOENT, False) for p in self.hidden]
         rules += [(p, errno.EROFS, True) for p in self.readonly]
-        rules += [(b.guest, errno.EROFS, True) for b in binds if b.readonly]
         return rules
+
+    @staticmethod
+    def bind_rules(installed: Sequence[Bind]) -> List[Tuple[str, int, bool]]:
+        """The same rules of read-only binds, at their guest paths as installed."""
+        return [(b.guest, errno.EROFS, True) for b in installed if b.readonly]
 
 
 def action_fields(name: str) -> Dict[str, int]:

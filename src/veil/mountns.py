@@ -99,6 +99,9 @@ def unshowable(tree: GuestTree, binds: Sequence[Bind]) -> Optional[str]:
             return f"the bind's guest path {b.guest} does not exist in the guest's tree"
         if os.path.isdir(target) != os.path.isdir(b.host):
             return f"the bind of {b.host} at {b.guest}: a directory and a file"
+        parent = host_in_tree(root, done, os.path.dirname(b.guest))
+        if not b.follow and parent and os.path.islink(os.path.join(parent, os.path.basename(b.guest))):
+            return f"the bind at {b.guest}! covers a symlink (a mount follows it)"
         done.append(b)
     for path in tree.readonly:
         if host_in_tree(root, done, path) is None:

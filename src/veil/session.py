@@ -27,6 +27,7 @@ from . import records as R
 from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
 from .spec.checks import SpecError
+from .hostenv import host_environ
 from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO_API,
                      UFFDIO_REGISTER, GuestTree, translated_calls)
 from .layout import action_fields as layout_action_fields
@@ -250,7 +251,7 @@ class Session:
         self.backend = backend  # "c" (the C engine) or "python" (python-ptrace, no seccomp)
         self.seccomp = seccomp and not self.pids and backend != "python"
         self.affinity = _parse_affinity(affinity)
-        self.env = dict(os.environ) if env is None else dict(env)
+        self.env = host_environ() if env is None else dict(env)
         self.cwd = cwd
         self.observers: List[Observer] = list(observers)
         self.decorate_fds = int(decorate_fds)  # 1: -y, 2: -yy
@@ -637,7 +638,7 @@ class Session:
         if self.foreign_rule is None and not self._mount_engine:
             # an i386 or x32 call would name paths the translator never sees
             self.refuse_foreign(_errno.ENOSYS, "i386 and x32 calls are not translated")
-        for guest, err, writes_only in self.layout.path_rules(binds):
+        for guest, err, writes_only in self.layout.path_rules():
             self.add_path_rule(guest, err, writes_only)
         return binds
 
@@ -697,7 +698,9 @@ class Session:
         if self.layout is not None:
             # the ptrace engine translates with it; the mount engine's guest paths are
             # resolved with it too (the command, the start directory, ownership)
-            self.layout.install(eng, binds)
+            installed = self.layout.install(eng, binds)
+            for guest, err, writes_only in self.layout.bind_rules(installed):
+                self.add_path_rule(guest, err, writes_only)
             if self._mount_engine:
                 from . import mountns
                 self._mount_steps = mountns.install(eng, self.layout, binds, self._kernel_paths)

@@ -399,6 +399,7 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
          progress: Optional[bool] = None) -> Dict[str, object]:
     """Learn COMMAND, then write BUNDLE; returns the summary (also BUNDLE/summary.json).
     PROGRESS: True or False, or None for a bar only when stderr is a terminal."""
+    from ..hostenv import host_environ
     from ..oci import SyscallLearner, write_profile
     from ..session import Session
     from ..spec import Bind, Environment, Layout, RunSpec, Security, System
@@ -412,7 +413,7 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
         if not os.path.exists(path):
             raise UsageError(f"prep pack: {path}: no such file or directory")
     pairs = parse_rewrites(rewrite)
-    env = dict(os.environ) if env is None else dict(env)
+    env = host_environ() if env is None else dict(env)
     cwd = os.path.abspath(cwd or os.getcwd())
 
     # every call is traced: the Learner looks at its own (path and process) calls, the

@@ -18,6 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import VeilError
+from ..hostenv import host_environ
 from ..layout import GuestTree
 from .checks import RLIM_INFINITY, SpecError
 from .model import Environment, Layout, RunSpec
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int, int]]]:
     """The program's variables and its resource limits (resource, soft, hard)."""
-    env = {} if spec.clear_env else dict(os.environ)
+    env = {} if spec.clear_env else host_environ()
     for name in spec.unset:
         env.pop(name, None)
     env.update(spec.env or {})
@@ -47,7 +48,10 @@ def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int,
 def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
                ids: Optional[Tuple[int, int]] = None,
                virtual_files: bool = False) -> Tuple[GuestTree, str]:
-    """The session's guest tree and the guest directory the program starts in."""
+    """The session's guest tree and the guest directory the program starts in.
+    As PRoot, a bind whose host path is missing is left out with a warning (an
+    error under ``strict``), and a relative cwd is taken from the current
+    directory as the guest sees it."""
     root = spec.root or "/"
     if not os.path.isdir(root):
         raise SpecError("layout", "root", "not a directory" if os.path.exists(root)
@@ -56,25 +60,34 @@ def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
         # e.g. mode 000 for a user other than root: every path would be ENOENT/EACCES
         raise SpecError("layout", "root", "permission denied (veil must read and search "
                         "the guest's root)", value=root)
+    binds = []
     for i, b in enumerate(spec.binds):
-        if not os.path.exists(b.host):
+        if os.path.exists(b.host):
+            binds.append(b)
+        elif strict:
             raise SpecError("layout", "binds", "no such file or directory", f"[{i}]",
                             value=b.host)
-    tree = GuestTree(root, spec.binds, spec.hidden, spec.readonly, spec.private_tmp,
+        else:
+            print(f"veil: warning: bind {b.host}: no such file or directory (left out)",
+                  file=sys.stderr)
+    tree = GuestTree(root, binds, spec.hidden, spec.readonly, spec.private_tmp,
                      spec.keep_tmp, cwd_is_guess=cwd is None, engine=spec.engine,
                      strict=strict, ids=ids, virtual_files=virtual_files)
-    return tree, cwd if cwd is not None else _guessed_cwd(tree)
+    if cwd is not None and not cwd.startswith("/"):
+        here = _guessed_cwd(tree)
+        cwd = os.path.normpath(os.path.join(os.getcwd() if here is None else here, cwd))
+    return tree, cwd if cwd is not None else _guessed_cwd(tree) or "/"
 
 
-def _guessed_cwd(tree: GuestTree) -> str:
-    """As PRoot: the current directory if the guest shows it, else /."""
+def _guessed_cwd(tree: GuestTree) -> Optional[str]:
+    """The current directory's guest path, if the guest shows it (PRoot starts there)."""
     here = os.getcwd()
     shown = [(b.host, b.guest) for b in tree.binds] + [(os.path.realpath(tree.root), "/")]
     for host, guest in sorted(shown, key=lambda hg: -len(hg[0])):
         host = os.path.realpath(host)
         if here == host or here.startswith(host.rstrip("/") + "/"):
-            return os.path.normpath(guest + "/" + here[len(host):])
-    return "/"
+            return os.path.normpath(os.path.join(guest, os.path.relpath(here, host)))
+    return None
 
 
 def session_options(spec: RunSpec) -> Dict[str, Any]:
@@ -94,6 +107,8 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
                                                        spec.security.strict, system.ids, served)
     elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
         raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
+    if options["cwd"] is not None and "PWD" in env and "PWD" not in (env_spec.env or {}):
+        env["PWD"] = os.path.abspath(options["cwd"])  # as a shell's cd sets it
     return options
 
 

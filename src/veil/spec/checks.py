@@ -67,7 +67,8 @@ def toml_value(value: Any) -> str:
     if isinstance(value, (int, str)):
         return str(value) if isinstance(value, int) else _quote(value)
     if isinstance(value, Bind):
-        return toml_value({"host": value.host, "guest": value.guest, "readonly": value.readonly})
+        table = {"host": value.host, "guest": value.guest, "readonly": value.readonly}
+        return toml_value(table if value.follow else {**table, "follow": False})
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):
@@ -186,22 +187,27 @@ def variable(name: str, value: Any) -> Tuple[str, str]:
 
 
 def bind(value: Any, base: str) -> Bind:
-    """"HOST[:GUEST[:ro]]", {host, guest, readonly} or a Bind."""
+    """"HOST[:GUEST[!][:ro]]", {host, guest, readonly, follow} or a Bind.  As PRoot's
+    -b: a relative HOST is relative to ``base``; GUEST! binds a symlink at GUEST
+    itself, not what it points to."""
     if isinstance(value, Bind):
-        value = {"host": value.host, "guest": value.guest, "readonly": value.readonly}
+        value = {"host": value.host, "guest": value.guest, "readonly": value.readonly,
+                 "follow": value.follow}
     if isinstance(value, str):
         parts = value.split(":")
         _expect(len(parts) <= 2 or (len(parts) == 3 and parts[2] in ("ro", "rw")),
-                '"HOST[:GUEST[:ro]]"', value)
-        value = {"host": parts[0], "guest": parts[1] if len(parts) > 1 and parts[1] else None,
-                 "readonly": len(parts) == 3 and parts[2] == "ro"}
+                '"HOST[:GUEST[!][:ro]]"', value)
+        guest = parts[1] if len(parts) > 1 and parts[1] else None
+        nofollow = guest is not None and guest.endswith("!")
+        value = {"host": parts[0], "guest": guest[:-1] if nofollow else guest,
+                 "readonly": len(parts) == 3 and parts[2] == "ro", "follow": not nofollow}
     _expect(isinstance(value, Mapping) and "host" in value
-            and set(value) <= {"host", "guest", "readonly"} and value["host"],
-            "{host = ..., guest = ..., readonly = ...}", value)
+            and set(value) <= {"host", "guest", "readonly", "follow"} and value["host"],
+            "{host = ..., guest = ..., readonly = ..., follow = ...}", value)
     host = host_path(value["host"], base)
     guest = value.get("guest")
     guest = os.path.normpath(guest_path(guest)) if guest is not None else host
-    return Bind(host, guest, flag(value.get("readonly", False)))
+    return Bind(host, guest, flag(value.get("readonly", False)), flag(value.get("follow", True)))
 
 
 def net_rule(allow: bool) -> Check:
