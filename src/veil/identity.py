@@ -9,7 +9,7 @@ agree: veil serves them.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import UsageError
 from .spec.checks import UTS_LEN as _UTS_LEN, SpecError
@@ -30,15 +30,20 @@ def uts_of(system: "System") -> Dict[str, Optional[str]]:
             "machine": system.machine, "domainname": system.domainname}
 
 
-def identity_policy(system: "System") -> Policy:
+def identity_policy(system: "System", owners: Optional["OwnershipDB"] = None,
+                    host_path: Optional[Callable[[str, bool], str]] = None) -> Policy:
     """The hooks and rules that make the program see the identity of a spec's
-    system section (veil.spec.System: its values are checked there)."""
+    system section (veil.spec.System: its values are checked there).  Under fake
+    ids, ``owners`` keeps what chown, mknod and setcap set (default: for this run
+    only) and ``host_path(guest_path, follow)`` is where a guest path lies on the
+    host (the session's layout; default: the same path)."""
     policy = Policy()
     state = uts_of(system)
     if any(v is not None for v in state.values()):
         _fake_uts(policy, state)
     if system.ids is not None:
-        _fake_ids(policy, *system.ids)
+        _fake_ids(policy, *system.ids, owners if owners is not None else OwnershipDB(),
+                  host_path or (lambda path, follow: path))
     if system.cpus is not None:
         _fake_cpus(policy, system.cpus)
     _virtual_files(policy, state, system.cpus)
@@ -156,65 +161,6 @@ def _fake_cpus(policy: Policy, n: int) -> None:
         return None
 
 
-def _fake_ids(policy: Policy, uid: int, gid: int) -> None:
-    if _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3:
-        _report_ids(policy, uid, gid)
-    if (_os.geteuid(), _os.getegid()) != (uid, gid):
-        _own_files_show_fake_ids(policy, uid, gid)
-    # else the program already has these ids (veil runs as them): the id calls are
-    # left alone, and the kernel's seccomp cache lets them pass without the filter
-    # changing ids succeeds virtually; owners: see ownership_policy
-    policy.on_enter("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-                    "setfsuid", "setfsgid", "setgroups")(lambda call: Emulate(0))
-
-
-def _report_ids(policy: Policy, uid: int, gid: int) -> None:
-    if uid == 0 and gid == 0:
-        # the filter answers these itself: SECCOMP_RET_ERRNO with 0 returns 0
-        policy.deny(["getuid", "geteuid", "getgid", "getegid"], errno=0)
-    else:
-        for names, value in ((("getuid", "geteuid"), uid), (("getgid", "getegid"), gid)):
-            policy.on_enter(*names)(lambda call, v=value: Emulate(v))
-
-    def triple(value: int):
-        def fake(call: Stop) -> Verdict:
-            for i in range(3):
-                if call.args[i]:
-                    call.write(call.args[i], value.to_bytes(4, "little"))
-            return Emulate(0)
-        return fake
-
-    policy.on_enter("getresuid")(triple(uid))
-    policy.on_enter("getresgid")(triple(gid))
-
-
-# where st_uid and st_gid lie in struct stat and struct statx (x86_64)
-_STAT_OWNER = {"stat": (1, 28, 32), "lstat": (1, 28, 32), "fstat": (1, 28, 32),
-               "newfstatat": (2, 28, 32), "statx": (4, 20, 24)}
-
-
-def _own_files_show_fake_ids(policy: Policy, uid: int, gid: int) -> None:
-    """The files the program's real user owns read as the fake user's (PRoot's -0
-    and -i, fakeroot): under -0 what veil's user made is root's.  Owners that
-    ownership_policy remembered are written after this hook, so they win."""
-    real_uid, real_gid = _os.geteuid(), _os.getegid()
-
-    @policy.on_exit(*_STAT_OWNER)
-    def own_files(call: Stop) -> Verdict:
-        if call.result != 0:
-            return None
-        arg, uid_at, gid_at = _STAT_OWNER[call.name]
-        buf = call.args[arg]
-        if not buf:
-            return None
-        raw = call.read(buf + uid_at, 8)
-        if int.from_bytes(raw[:4], "little") == real_uid:
-            call.write(buf + uid_at, uid.to_bytes(4, "little"))
-        if int.from_bytes(raw[4:], "little") == real_gid:
-            call.write(buf + gid_at, gid.to_bytes(4, "little"))
-        return None
-
-
 def parse_ids(text: str) -> Tuple[int, int]:
     """-i UID:GID (or UID)."""
     uid_s, _, gid_s = text.partition(":")
@@ -241,7 +187,7 @@ class OwnershipDB:
 
     def __init__(self, path: Optional[str] = None):
         self.path = path
-        self.entries: Dict[Tuple[int, int], Dict[str, int]] = {}
+        self.entries: Dict[Tuple[int, int], Dict[str, Any]] = {}
         if path and _os.path.exists(path):
             try:
                 with open(path) as f:
@@ -267,44 +213,212 @@ class OwnershipDB:
         if gid != 0xFFFFFFFF:
             e["gid"] = gid
 
+    def owner(self, st: _os.stat_result, view: "_Files") -> Tuple[int, int]:
+        """(uid, gid) the program sees for a file: what chown set, else the fake
+        ids for the files of the user who runs veil, else the real owner."""
+        e = self.entries.get((st.st_dev, st.st_ino), {})
+        return (e.get("uid", view.uid if st.st_uid == view.real_uid else st.st_uid),
+                e.get("gid", view.gid if st.st_gid == view.real_gid else st.st_gid))
 
-def _target_stat(call: Stop, follow: bool) -> Optional[_os.stat_result]:
-    """stat of what a chown-like call names, from the tracer (same file system view)."""
-    AT_FDCWD_VALUE = -100
-    name = call.name
-    try:
-        if name == "fchown":
-            return _os.stat(f"/proc/{call.pid}/fd/{call.args.fd}")
-        if name == "mknodat":
-            dirfd, path = call.args.dirfd, call.args.path
-        elif name == "fchownat":
-            dirfd = call.args.dirfd
-            path = call.args.path or ""
-            at_flags = call.args[4]
-            follow = not at_flags & 0x100  # AT_SYMLINK_NOFOLLOW
-            if not path and at_flags & 0x1000:  # AT_EMPTY_PATH
-                return _os.stat(f"/proc/{call.pid}/fd/{dirfd}")
-        if name not in ("fchownat", "mknodat"):
-            dirfd, path = AT_FDCWD_VALUE, call.args.path
-        if not _os.path.isabs(path):
-            base = f"/proc/{call.pid}/cwd" if dirfd == AT_FDCWD_VALUE else f"/proc/{call.pid}/fd/{dirfd}"
-            path = _os.path.join(_os.readlink(base), path)
-        return _os.stat(path) if follow else _os.lstat(path)
-    except OSError:
+
+# --- fake ids: the hooks --------------------------------------------------------
+
+import re as _re
+import stat as _stat
+
+from . import fakeids as _ids
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EACCESS = 0x200
+AT_EMPTY_PATH = 0x1000
+O_WRONLY, O_RDWR, O_CREAT, O_TRUNC = 0o1, 0o2, 0o100, 0o1000
+O_NOFOLLOW, O_PATH = 0o400000, 0o10000000
+CAPS_XATTR = "security.capability"
+# the stat buffer's argument, and where st_uid lies in it (st_gid follows), x86_64
+_STAT_BUF = {"stat": (1, 28), "lstat": (1, 28), "fstat": (1, 28), "newfstatat": (2, 28),
+             "statx": (4, 20)}
+_PROC_VIEW = _re.compile(r"/proc/(self|thread-self|\d+)(?:/task/(\d+))?/(status|auxv)")
+_CLONE_THREAD = 0x10000
+
+
+def _u32(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at:at + 4], "little")
+
+
+class _Files:
+    """The files a call names: where they are on the host, who owns them."""
+
+    def __init__(self, db: OwnershipDB, uid: int, gid: int, host_path: Callable[[str, bool], str]):
+        self.db, self.uid, self.gid, self.host_path = db, uid, gid, host_path
+        self.real_uid, self.real_gid = _os.geteuid(), _os.getegid()
+
+    def host(self, call: Stop, dirfd: int, path: str, follow: bool) -> str:
+        """A guest path (absolute: through the layout; relative: from the
+        caller's cwd or dirfd, which are host directories) as a host path."""
+        if path.startswith("/"):
+            return self.host_path(path, follow)
+        base = _os.readlink(f"/proc/{call.tid}/cwd" if dirfd == AT_FDCWD
+                            else f"/proc/{call.tid}/fd/{dirfd}")
+        return _os.path.join(base, path) if path else base
+
+    def stat(self, call: Stop, dirfd: int, path: Optional[str], follow: bool) -> _os.stat_result:
+        if path is None:
+            raise FileNotFoundError(_errno.ENOENT, "empty path")
+        if not path:  # the file of an fd (fchown, fsetxattr, AT_EMPTY_PATH)
+            return _os.stat(f"/proc/{call.tid}/fd/{dirfd}")
+        host = self.host(call, dirfd, path, follow)
+        return _os.stat(host) if follow else _os.lstat(host)
+
+
+def _named(call: Stop) -> Tuple[int, Optional[str], bool]:
+    """(dirfd, path, follow) of the file a call names: path "" is dirfd's own
+    file (an fd call, AT_EMPTY_PATH), None an empty path the kernel refuses."""
+    name, args = call.name, call.args
+    if name in ("fchown", "fsetxattr", "fgetxattr", "fremovexattr"):
+        return args.fd, "", True
+    path = args.path or None
+    if name in ("fchownat", "faccessat2"):
+        flags = args[4] if name == "fchownat" else args[3]
+        if path is None and flags & AT_EMPTY_PATH:
+            path = ""
+        return args.dirfd, path, not flags & AT_SYMLINK_NOFOLLOW
+    if name in ("mknodat", "faccessat", "openat", "openat2"):
+        return args.dirfd, path, name != "mknodat"
+    follow = name not in ("lchown", "mknod", "lsetxattr", "lgetxattr", "lremovexattr")
+    return AT_FDCWD, path, follow
+
+
+def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
+              host_path: Callable[[str, bool], str]) -> None:
+    table = _ids.IdTable(uid, gid)
+    files = _Files(db, uid, gid, host_path)
+    # the real ids already are the fake ones (root running -0): the kernel is right
+    tracking = _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3
+    if tracking:
+        _track_ids(policy, table, files)
+    _owners(policy, table, files)
+    if uid == 0 or any("caps" in e for e in db.entries.values()):
+        _file_caps(policy, table, files)
+    root_override = uid == 0 and files.real_uid != 0
+    if tracking or root_override:
+        _opens(policy, table, files, tracking, root_override)
+    if root_override:
+        _root_access(policy, table, files)
+
+
+def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+    """get*id report, set*id change, per thread; clone and exec pass them on."""
+    fields = {"getuid": "ruid", "geteuid": "euid", "getgid": "rgid", "getegid": "egid"}
+
+    @policy.on_enter(*fields)
+    def report_id(call: Stop) -> Verdict:
+        return Emulate(getattr(table.of(call.tid, call.pid), fields[call.name]))
+
+    @policy.on_enter("getresuid", "getresgid")
+    def report_triple(call: Stop) -> Verdict:
+        c = table.of(call.tid, call.pid)
+        values = (c.ruid, c.euid, c.suid) if call.name == "getresuid" else (c.rgid, c.egid, c.sgid)
+        try:
+            for ptr, value in zip(call.args[:3], values):
+                call.write(ptr, value.to_bytes(4, "little"))
+        except OSError:
+            return Deny(_errno.EFAULT)
+        return Emulate(0)
+
+    @policy.on_enter("getgroups")
+    def report_groups(call: Stop) -> Verdict:
+        groups = table.of(call.tid, call.pid).groups
+        size = call.args.size
+        if size == 0:
+            return Emulate(len(groups))
+        if size < len(groups):
+            return Deny(_errno.EINVAL)
+        try:
+            call.write(call.args[1], b"".join(g.to_bytes(4, "little") for g in groups))
+        except OSError:
+            return Deny(_errno.EFAULT)
+        return Emulate(len(groups))
+
+    @policy.on_enter("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+                     "setfsuid", "setfsgid")
+    def change_ids(call: Stop) -> Verdict:
+        return Emulate(_ids.change_ids(table.own(call.tid, call.pid), call.name, call.args))
+
+    @policy.on_enter("setgroups")
+    def change_groups(call: Stop) -> Verdict:
+        c = table.own(call.tid, call.pid)
+        size = call.args[0] & 0xFFFFFFFF
+        if c.euid != 0:
+            return Deny(_errno.EPERM)
+        if size > _ids.NGROUPS_MAX:
+            return Deny(_errno.EINVAL)
+        try:
+            raw = call.read(call.args[1], 4 * size) if size else b""
+        except OSError:
+            return Deny(_errno.EFAULT)
+        c.groups = tuple(sorted(_u32(raw, i) for i in range(0, len(raw), 4)))
+        return Emulate(0)
+
+    @policy.on_exit("clone", "clone3", "fork", "vfork")
+    def pass_on(call: Stop) -> Verdict:
+        if call.result is not None and call.result > 0:
+            table.created(call.tid, call.pid, call.result)
+        return None
+
+    @policy.on_exit("execve", "execveat")
+    def new_program(call: Stop) -> Verdict:
+        if call.result != 0:
+            return None
+        c = table.of(call.tid, call.pid)
+        if (c.suid, c.fsuid, c.sgid, c.fsgid) != (c.euid, c.euid, c.egid, c.egid):
+            c = table.own(call.tid, call.pid)
+            _ids.exec_creds(c)
+        _write_stack_auxv(call, c)
         return None
 
 
-def ownership_policy(db: OwnershipDB) -> Policy:
-    """chown is remembered instead of done; stat results show what was remembered."""
-    policy = Policy()
+def _write_stack_auxv(call: Stop, c: "_ids.Creds") -> None:
+    """AT_UID, AT_EUID, AT_GID and AT_EGID on the new program's stack (what
+    getauxval and the dynamic loader read) say the fake ids."""
+    try:
+        at = _ids.initial_stack_auxv(call.read, call.pid)
+        values = _ids.auxv_values(c)
+        while at:
+            pair = call.read(at, 16)
+            key = int.from_bytes(pair[:8], "little")
+            if key == 0:
+                break
+            if key in values:
+                call.write(at + 8, values[key].to_bytes(8, "little"))
+            at += 16
+    except OSError:
+        pass  # the process is gone
+
+
+def _owners(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+    """chown is remembered, not done, where the fake ids may do it (EPERM
+    elsewhere, as the kernel's rules say); a device mknod makes a regular file
+    that stat shows as the device; stat results show the owners the program
+    sees (fakeroot's ownership database, PRoot's -0/-i for the user's files)."""
+    db = files.db
 
     @policy.on_enter("chown", "fchown", "lchown", "fchownat")
     def remember_chown(call: Stop) -> Verdict:
-        st = _target_stat(call, follow=call.name != "lchown")
-        if st is None:
-            return Deny(_errno.ENOENT)
-        owner = (2, 3) if call.name == "fchownat" else (1, 2)
-        db.chown(st, call.args[owner[0]] & 0xFFFFFFFF, call.args[owner[1]] & 0xFFFFFFFF)
+        try:
+            st = files.stat(call, *_named(call))
+        except OSError as e:
+            return Deny(e.errno or _errno.ENOENT)
+        at = 2 if call.name == "fchownat" else 1
+        uid, gid = call.args[at] & _ids.U32, call.args[at + 1] & _ids.U32
+        c = table.of(call.tid, call.pid)
+        if c.fsuid != 0:  # no CAP_CHOWN: the owner may only change the group to its own
+            owner_uid, owner_gid = db.owner(st, files)
+            if ((uid != _ids.KEEP and uid != owner_uid) or
+                    (gid != _ids.KEEP and (owner_uid != c.fsuid or
+                                           (gid != owner_gid and not c.in_group(gid))))):
+                return Deny(_errno.EPERM)
+        db.chown(st, uid, gid)
         return Emulate(0)
 
     pending: Dict[int, Tuple[int, int]] = {}  # tid -> (file type, rdev) of a faked mknod
@@ -315,6 +429,8 @@ def ownership_policy(db: OwnershipDB) -> Policy:
         kind = mode & 0o170000
         if kind not in (0o020000, 0o060000):  # character or block device
             return None
+        if table.of(call.tid, call.pid).fsuid != 0:
+            return None  # no CAP_MKNOD: the kernel's EPERM
         pending[call.tid] = (kind, call.args.dev)
         return Rewrite(mode=0o100000 | (mode & 0o7777), dev=0)  # a regular file instead
 
@@ -323,50 +439,255 @@ def ownership_policy(db: OwnershipDB) -> Policy:
         faked = pending.pop(call.tid, None)
         if faked is None or call.result != 0:
             return None
-        st = _target_stat(call, follow=False)
-        if st is not None:
-            e = db.entries.setdefault((st.st_dev, st.st_ino), {})
-            e["type"], e["rdev"] = faked
+        try:
+            st = files.stat(call, *_named(call))
+        except OSError:
+            return None
+        e = db.entries.setdefault((st.st_dev, st.st_ino), {})
+        e["type"], e["rdev"] = faked
         return None
 
-    @policy.on_exit("stat", "lstat", "fstat", "newfstatat")
+    @policy.on_exit(*_STAT_BUF)
     def show_owner(call: Stop) -> Verdict:
         if call.result != 0:
             return None
-        buf = call.args[1] if call.name != "newfstatat" else call.args[2]
-        raw = call.read(buf, 48)
-        dev, ino = int.from_bytes(raw[0:8], "little"), int.from_bytes(raw[8:16], "little")
-        e = db.entries.get((dev, ino))
-        if e:
-            if "uid" in e:
-                call.write(buf + 28, e["uid"].to_bytes(4, "little"))
-            if "gid" in e:
-                call.write(buf + 32, e["gid"].to_bytes(4, "little"))
-            if "type" in e:
-                mode = int.from_bytes(raw[24:28], "little")
-                call.write(buf + 24, ((mode & 0o7777) | e["type"]).to_bytes(4, "little"))
-                call.write(buf + 40, e["rdev"].to_bytes(8, "little"))
-        return None
-
-    @policy.on_exit("statx")
-    def show_owner_x(call: Stop) -> Verdict:
-        if call.result != 0:
+        arg, uid_at = _STAT_BUF[call.name]
+        buf = call.args[arg]
+        if not buf:
             return None
-        buf = call.args[4]
-        raw = call.read(buf, 144)
-        ino = int.from_bytes(raw[32:40], "little")
-        dev = _os.makedev(int.from_bytes(raw[136:140], "little"),
-                          int.from_bytes(raw[140:144], "little"))
-        e = db.entries.get((dev, ino))
-        if e:
-            if "uid" in e:
-                call.write(buf + 20, e["uid"].to_bytes(4, "little"))
-            if "gid" in e:
-                call.write(buf + 24, e["gid"].to_bytes(4, "little"))
-            if "type" in e:
+        if call.name == "statx":
+            raw = call.read(buf, 144)
+            dev = _os.makedev(_u32(raw, 136), _u32(raw, 140))
+            key = (dev, int.from_bytes(raw[32:40], "little"))
+        else:
+            raw = call.read(buf, 48)
+            key = (int.from_bytes(raw[0:8], "little"), int.from_bytes(raw[8:16], "little"))
+        uid, gid = _u32(raw, uid_at), _u32(raw, uid_at + 4)
+        e = db.entries.get(key, {})
+        shown = (e.get("uid", files.uid if uid == files.real_uid else uid),
+                 e.get("gid", files.gid if gid == files.real_gid else gid))
+        if shown != (uid, gid):
+            call.write(buf + uid_at, shown[0].to_bytes(4, "little") + shown[1].to_bytes(4, "little"))
+        if "type" in e:
+            if call.name == "statx":
                 mode = int.from_bytes(raw[28:30], "little")
                 call.write(buf + 28, ((mode & 0o7777) | e["type"]).to_bytes(2, "little"))
                 call.write(buf + 128, _os.major(e["rdev"]).to_bytes(4, "little")
                            + _os.minor(e["rdev"]).to_bytes(4, "little"))
+            else:
+                mode = _u32(raw, 24)
+                call.write(buf + 24, ((mode & 0o7777) | e["type"]).to_bytes(4, "little"))
+                call.write(buf + 40, e["rdev"].to_bytes(8, "little"))
         return None
-    return policy
+
+
+def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+    """security.capability (setcap) set by a fake root is remembered with the
+    owners, and read back from there (getcap); without a fake euid 0: EPERM."""
+    db = files.db
+
+    def entry(call: Stop) -> Optional[Dict[str, Any]]:
+        try:
+            st = files.stat(call, *_named(call))
+        except OSError:
+            return None
+        return db.entries.setdefault((st.st_dev, st.st_ino), {})
+
+    @policy.on_enter("setxattr", "lsetxattr", "fsetxattr")
+    def set_caps(call: Stop) -> Verdict:
+        if call.args.name != CAPS_XATTR:
+            return None
+        if table.of(call.tid, call.pid).euid != 0:
+            return Deny(_errno.EPERM)
+        e = entry(call)
+        if e is None:
+            return None  # the kernel's own error
+        flags = call.args.flags
+        if flags & 1 and "caps" in e:  # XATTR_CREATE
+            return Deny(_errno.EEXIST)
+        if flags & 2 and "caps" not in e:  # XATTR_REPLACE
+            return Deny(_errno.ENODATA)
+        try:
+            e["caps"] = call.read(call.args.value, call.args.size).hex()
+        except OSError:
+            return Deny(_errno.EFAULT)
+        return Emulate(0)
+
+    @policy.on_enter("getxattr", "lgetxattr", "fgetxattr")
+    def get_caps(call: Stop) -> Verdict:
+        if call.args.name != CAPS_XATTR:
+            return None
+        e = entry(call)
+        if e is None or "caps" not in e:
+            return None
+        value = bytes.fromhex(e["caps"])
+        size = call.args.size
+        if size and size < len(value):
+            return Deny(_errno.ERANGE)
+        if size:
+            try:
+                call.write(call.args.value, value)
+            except OSError:
+                return Deny(_errno.EFAULT)
+        return Emulate(len(value))
+
+    @policy.on_enter("removexattr", "lremovexattr", "fremovexattr")
+    def remove_caps(call: Stop) -> Verdict:
+        if call.args.name != CAPS_XATTR:
+            return None
+        e = entry(call)
+        if e is None or "caps" not in e:
+            return None
+        if table.of(call.tid, call.pid).euid != 0:
+            return Deny(_errno.EPERM)
+        del e["caps"]
+        return Emulate(0)
+
+
+def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
+           root_override: bool) -> None:
+    """Opens of /proc/PID/status and /proc/PID/auxv get the fake ids; under a
+    fake root, an open the user's own file modes refuse works as root's would:
+    the modes of the user's own files and directories that stand in the way get
+    the owner's bits for as long as the open takes (restored at its exit)."""
+    import atexit
+    import shutil
+    import tempfile
+    workdir: List[str] = []
+    proc_is_host: List[bool] = []
+    opened: Dict[int, List[Tuple[str, int]]] = {}  # tid -> (path, mode) to put back
+
+    def serve_proc(call: Stop, path: str) -> Verdict:
+        m = _PROC_VIEW.fullmatch(_os.path.normpath(path))
+        if m is None:
+            return None
+        if not proc_is_host:  # is the guest's /proc the host's (a layout may not bind it)?
+            try:
+                proc_is_host.append(files.host_path("/proc", True) == "/proc")
+            except OSError:
+                proc_is_host.append(False)
+        who, task, what = m.groups()
+        if not proc_is_host[0] or (who == "thread-self" and task):
+            return None
+        pid = call.pid if who in ("self", "thread-self") else int(who)
+        tid = call.tid if who == "thread-self" else int(task) if task else pid
+        if pid != call.pid and not table.is_traced(pid):
+            return None
+        try:
+            with open(f"/proc/{pid}/task/{tid}/{what}", "rb") as f:
+                real = f.read()
+        except OSError:
+            return None
+        c = table.of(tid, pid)
+        data = (_ids.patched_auxv(real, c) if what == "auxv"
+                else _ids.patched_status(real.decode(), c).encode())
+        if not workdir:
+            workdir.append(tempfile.mkdtemp(prefix="veil-ids-"))
+            atexit.register(shutil.rmtree, workdir[0], True)
+        served = _os.path.join(workdir[0], f"{what}-{call.tid}")
+        with open(served + ".new", "wb") as f:
+            f.write(data)
+        _os.replace(served + ".new", served)
+        return Rewrite(path=served)
+
+    def open_up(call: Stop, dirfd: int, path: str, flags: int) -> None:
+        if table.of(call.tid, call.pid).fsuid != 0:
+            return
+        need = {0: _os.R_OK, O_WRONLY: _os.W_OK, O_RDWR: _os.R_OK | _os.W_OK}.get(flags & 3, 0)
+        if flags & O_TRUNC:
+            need |= _os.W_OK
+        if flags & O_PATH:
+            need = 0
+        try:
+            host = files.host(call, dirfd, path, not flags & O_NOFOLLOW)
+        except OSError:
+            return
+        if _os.access(host, need or _os.F_OK) or not _os.path.isabs(host):
+            return
+        host = _os.path.realpath(host)
+        if host.startswith(("/proc/", "/sys/", "/dev/")):
+            return
+        changed: List[Tuple[str, int]] = []
+
+        def add_bits(p: str, bits: int) -> None:
+            try:
+                st = _os.stat(p)
+            except OSError:
+                return
+            mode = _stat.S_IMODE(st.st_mode)
+            if st.st_uid == files.real_uid and mode & bits != bits:
+                _os.chmod(p, mode | bits)
+                changed.append((p, mode))
+
+        try:
+            parts = host.strip("/").split("/")
+            for i in range(len(parts) - 1):  # search the directories on the way
+                add_bits("/" + "/".join(parts[:i]), 0o100)
+            parent = _os.path.dirname(host)
+            add_bits(parent, 0o100)
+            if _os.path.lexists(host):
+                bits = (0o400 if need & _os.R_OK else 0) | (0o200 if need & _os.W_OK else 0)
+                if bits:
+                    add_bits(host, bits)
+            elif flags & O_CREAT:
+                add_bits(parent, 0o300)
+        except OSError:
+            pass
+        if changed:
+            opened[call.tid] = changed
+
+    @policy.on_enter("open", "openat", "openat2")
+    def open_hook(call: Stop) -> Verdict:
+        path = call.args.path
+        if path is None:
+            return None
+        if tracking and path.startswith("/proc/"):
+            served = serve_proc(call, path)
+            if served is not None:
+                return served
+        if root_override:
+            if call.name == "openat2":
+                try:
+                    flags = int.from_bytes(call.read(call.args[2], 8), "little")
+                except OSError:
+                    return None
+            else:
+                flags = call.args[1] if call.name == "open" else call.args[2]
+            dirfd = AT_FDCWD if call.name == "open" else call.args.dirfd
+            open_up(call, dirfd, path, flags)
+        return None
+
+    if root_override:
+        @policy.on_exit("open", "openat", "openat2")
+        def close_up(call: Stop) -> Verdict:
+            for p, mode in reversed(opened.pop(call.tid, [])):
+                try:
+                    _os.chmod(p, mode)
+                except OSError:
+                    pass
+            return None
+
+
+def _root_access(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+    """access(2) as root's: every file may be read and written (EROFS on a
+    read-only mount), and run if any execute bit is set (PRoot's override)."""
+    @policy.on_enter("access", "faccessat", "faccessat2")
+    def root_access(call: Stop) -> Verdict:
+        c = table.of(call.tid, call.pid)
+        flags = call.args[3] if call.name == "faccessat2" else 0
+        if (c.fsuid if flags & AT_EACCESS else c.ruid) != 0:
+            return None
+        dirfd, path, follow = _named(call)
+        if not path:
+            return None
+        try:
+            host = files.host(call, dirfd, path, follow)
+            st = _os.stat(host) if follow else _os.lstat(host)
+        except OSError:
+            return None  # the kernel's own answer (ENOENT, ENOTDIR, EACCES on the way)
+        mode = call.args.mode & 7
+        if mode & _os.W_OK and _os.statvfs(host).f_flag & _os.ST_RDONLY:
+            return Deny(_errno.EROFS)
+        if mode & _os.X_OK and _stat.S_ISREG(st.st_mode) and not st.st_mode & 0o111:
+            return Deny(_errno.EACCES)
+        return Emulate(0)

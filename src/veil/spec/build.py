@@ -118,7 +118,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     mode, denied calls, the identity and ownership database, OCI profiles,
     injections, policy files, then the caller's ``policies`` in order."""
     from .. import protect
-    from ..identity import OwnershipDB, identity_policy, ownership_policy
+    from ..identity import OwnershipDB, identity_policy
     from ..oci import load_profile as load_seccomp_profile
     from ..policy import Policy, parse_inject
     from ..policyfile import load_policy_file
@@ -151,10 +151,9 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         protect.strict(session)
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
-    identity_policy(system).apply(session)
-    if system.ids is not None:
-        owners = OwnershipDB(system.ownership_db)
-        ownership_policy(owners).apply(session)
+    owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
+    identity_policy(system, owners, session.host_path).apply(session)
+    if owners is not None:
         session.at_end(owners.save)
     for path in security.seccomp_profile:
         load_seccomp_profile(path).apply(session)

@@ -1,0 +1,225 @@
+"""Fake ids (``-0``, ``-i UID:GID``): credentials kept per thread, as the kernel
+keeps them, that the id calls change and report.
+
+The program starts with every uid the fake uid and every gid the fake gid.
+setuid, setreuid, setresuid, setfsuid (and the gid calls, setgroups) follow the
+kernel's rules as if the fake ids were real: a fake euid 0 may set anything, other
+ids only what they hold, else EPERM.  get*id, getgroups, /proc/PID/status (Uid,
+Gid, Groups) and /proc/PID/auxv and the auxiliary vector a new program gets
+(AT_UID, AT_EUID, AT_GID, AT_EGID) report them; a new thread or process starts
+with its creator's, exec sets the saved and fs ids from the effective ones.
+Nothing changes the real credentials: the calls are answered by veil.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno as _errno
+import os
+import re
+from typing import Dict, Optional, Tuple
+
+U32 = 0xFFFFFFFF
+KEEP = U32  # an id argument of -1: leave it as it is
+NGROUPS_MAX = 65536
+
+
+@dataclasses.dataclass
+class Creds:
+    """One thread's ids as the program sees them."""
+    ruid: int
+    euid: int
+    suid: int
+    fsuid: int
+    rgid: int
+    egid: int
+    sgid: int
+    fsgid: int
+    groups: Tuple[int, ...]
+    start: int = 0  # start time of the thread that owns the entry (tids are reused)
+
+    def in_group(self, gid: int) -> bool:
+        return gid == self.fsgid or gid in self.groups
+
+
+def initial_creds(uid: int, gid: int) -> Creds:
+    return Creds(uid, uid, uid, uid, gid, gid, gid, gid, (gid,))
+
+
+def _set_triple(c: Creds, kind: str, r: int, e: int, s: int, privileged: bool) -> int:
+    """setresuid/setresgid on c: 0 or -errno."""
+    names = ("ruid", "euid", "suid", "fsuid") if kind == "uid" else ("rgid", "egid", "sgid", "fsgid")
+    held = tuple(getattr(c, n) for n in names[:3])
+    new = (r, e, s)
+    if not privileged and any(v != KEEP and v not in held for v in new):
+        return -_errno.EPERM
+    for name, v in zip(names[:3], new):
+        if v != KEEP:
+            setattr(c, name, v)
+    setattr(c, names[3], getattr(c, names[1]))
+    return 0
+
+
+def change_ids(c: Creds, name: str, args) -> int:
+    """Apply the id-changing call ``name`` with register ``args`` to ``c`` as the
+    kernel would, with a fake euid 0 holding CAP_SETUID and CAP_SETGID: the call's
+    return value (0, -errno, or the old fs id for setfsuid/setfsgid)."""
+    privileged = c.euid == 0
+    a = [x & U32 for x in args[:3]]
+    kind = "gid" if "gid" in name else "uid"
+    r_, e_, s_, fs_ = (("ruid", "euid", "suid", "fsuid") if kind == "uid"
+                       else ("rgid", "egid", "sgid", "fsgid"))
+    if name in ("setuid", "setgid"):
+        v = a[0]
+        if v == KEEP:
+            return -_errno.EINVAL
+        if privileged:
+            return _set_triple(c, kind, v, v, v, True)
+        if v not in (getattr(c, r_), getattr(c, s_)):
+            return -_errno.EPERM
+        setattr(c, e_, v)
+        setattr(c, fs_, v)
+        return 0
+    if name in ("setreuid", "setregid"):
+        r, e = a[0], a[1]
+        old_r, old_e, old_s = getattr(c, r_), getattr(c, e_), getattr(c, s_)
+        if not privileged and ((r != KEEP and r not in (old_r, old_e)) or
+                               (e != KEEP and e not in (old_r, old_e, old_s))):
+            return -_errno.EPERM
+        new_e = old_e if e == KEEP else e
+        s = new_e if r != KEEP or (e != KEEP and e != old_r) else KEEP
+        return _set_triple(c, kind, r, e, s, True)
+    if name in ("setresuid", "setresgid"):
+        return _set_triple(c, kind, a[0], a[1], a[2], privileged)
+    if name in ("setfsuid", "setfsgid"):
+        old, v = getattr(c, fs_), a[0]
+        held = (getattr(c, r_), getattr(c, e_), getattr(c, s_), old)
+        if v != KEEP and (privileged or v in held):
+            setattr(c, fs_, v)
+        return old
+    raise ValueError(name)
+
+
+def exec_creds(c: Creds) -> None:
+    """What execve does to the ids of a program without set-id bits."""
+    c.suid = c.fsuid = c.euid
+    c.sgid = c.fsgid = c.egid
+
+
+def _stat_fields(pid: int) -> list:
+    """/proc/PID/stat's fields after the command name (field 3 first)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rpartition(")")[2].split()
+
+
+def start_time(tid: int) -> int:
+    try:
+        return int(_stat_fields(tid)[19])  # field 22
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(_stat_fields(pid)[1])  # field 4
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class IdTable:
+    """The fake credentials of every traced thread.  Threads not in the table
+    have their creator's: a new thread or process is entered when its creator's
+    clone returns; before that (or for the first process) the nearest traced
+    ancestor's, or the initial ids."""
+
+    def __init__(self, uid: int, gid: int):
+        self.initial = initial_creds(uid, gid)
+        self.threads: Dict[int, Creds] = {}
+        self.veil_pid = os.getpid()
+
+    def of(self, tid: int, pid: int) -> Creds:
+        c = self.threads.get(tid)
+        if c is None and tid != pid:
+            c = self.threads.get(pid)
+        if c is not None:
+            return c
+        p = pid
+        for _ in range(256):
+            p = _ppid(p)
+            if p <= 1 or p == self.veil_pid:
+                break
+            if p in self.threads:
+                return self.threads[p]
+        return self.initial
+
+    def own(self, tid: int, pid: int) -> Creds:
+        """The entry of this thread, made from what it has now if it had none."""
+        c = self.threads.get(tid)
+        if c is None:
+            c = self.threads[tid] = dataclasses.replace(self.of(tid, pid), start=start_time(tid))
+        return c
+
+    def created(self, tid: int, pid: int, child: int) -> None:
+        """Thread ``tid`` made ``child`` (clone, fork, vfork returned in the creator)."""
+        start = start_time(child)
+        known = self.threads.get(child)
+        if known is not None and known.start == start:
+            return  # the child changed its ids before its creator's clone returned
+        self.threads[child] = dataclasses.replace(self.of(tid, pid), start=start)
+
+    def is_traced(self, pid: int) -> bool:
+        """Is the process a descendant of veil (a traced one, not a host process)?"""
+        p = pid
+        for _ in range(256):
+            p = _ppid(p)
+            if p == self.veil_pid:
+                return True
+            if p <= 1:
+                return False
+        return False
+
+
+# --- what the program reads about itself --------------------------------------
+
+AT_UID, AT_EUID, AT_GID, AT_EGID = 11, 12, 13, 14
+
+
+def auxv_values(c: Creds) -> Dict[int, int]:
+    return {AT_UID: c.ruid, AT_EUID: c.euid, AT_GID: c.rgid, AT_EGID: c.egid}
+
+
+def patched_auxv(raw: bytes, c: Creds) -> bytes:
+    """An auxiliary vector (pairs of 8-byte words) with the fake ids."""
+    out = bytearray(raw)
+    values = auxv_values(c)
+    for off in range(0, len(out) - 15, 16):
+        key = int.from_bytes(out[off:off + 8], "little")
+        if key == 0:
+            break
+        if key in values:
+            out[off + 8:off + 16] = values[key].to_bytes(8, "little")
+    return bytes(out)
+
+
+def patched_status(text: str, c: Creds) -> str:
+    """/proc/PID/status with the fake Uid, Gid and Groups lines."""
+    text = re.sub(r"(?m)^Uid:.*$", f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}", text)
+    text = re.sub(r"(?m)^Gid:.*$", f"Gid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}", text)
+    return re.sub(r"(?m)^Groups:.*$", "Groups:\t" + "".join(f"{g} " for g in c.groups), text)
+
+
+def initial_stack_auxv(read, pid: int) -> Optional[int]:
+    """Address of the auxiliary vector on a new program's stack (argc, argv, NULL,
+    envp, NULL, then auxv), found from /proc/PID/stat's startstack."""
+    try:
+        sp = int(_stat_fields(pid)[25])  # field 28: startstack, where argc is
+    except (OSError, IndexError, ValueError):
+        return None
+    if not sp:
+        return None
+    argc = int.from_bytes(read(sp, 8), "little")
+    at = sp + 8 + (argc + 1) * 8
+    for _ in range(1 << 16):  # the environment's pointers, up to its NULL
+        if int.from_bytes(read(at, 8), "little") == 0:
+            return at + 8
+        at += 8
+    return None
