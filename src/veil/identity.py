@@ -252,6 +252,8 @@ class _Files:
     def __init__(self, db: OwnershipDB, uid: int, gid: int, host_path: Callable[[str, bool], str]):
         self.db, self.uid, self.gid, self.host_path = db, uid, gid, host_path
         self.real_uid, self.real_gid = _os.geteuid(), _os.getegid()
+        # (st_dev, st_ino) -> (ctime shown, ctime veil's own chmod left), in ns
+        self.kept: Dict[Tuple[int, int], Tuple[int, int]] = {}
 
     def host(self, call: Stop, dirfd: int, path: str, follow: bool) -> str:
         """A guest path (absolute: through the layout; relative: from the
@@ -297,10 +299,10 @@ def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
     tracking = _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3
     if tracking:
         _track_ids(policy, table, files)
-    _owners(policy, table, files)
+    root_override = uid == 0 and files.real_uid != 0
+    _owners(policy, table, files, root_override)
     if uid == 0 or any("caps" in e for e in db.entries.values()):
         _file_caps(policy, table, files)
-    root_override = uid == 0 and files.real_uid != 0
     if tracking or root_override:
         _opens(policy, table, files, tracking, root_override)
     if root_override:
@@ -396,7 +398,7 @@ def _write_stack_auxv(call: Stop, c: "_ids.Creds") -> None:
         pass  # the process is gone
 
 
-def _owners(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override: bool) -> None:
     """chown is remembered, not done, where the fake ids may do it (EPERM
     elsewhere, as the kernel's rules say); a device mknod makes a regular file
     that stat shows as the device; stat results show the owners the program
@@ -449,7 +451,11 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
 
     @policy.on_exit(*_STAT_BUF)
     def show_owner(call: Stop) -> Verdict:
-        if call.result != 0:
+        verdict = None
+        if (call.result == -_errno.EACCES and root_override and
+                table.of(call.tid, call.pid).fsuid == 0 and _stat_as_root(call, files)):
+            verdict = Emulate(0)  # what root would have got
+        elif call.result != 0:
             return None
         arg, uid_at = _STAT_BUF[call.name]
         buf = call.args[arg]
@@ -460,8 +466,10 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
             dev = _os.makedev(_u32(raw, 136), _u32(raw, 140))
             key = (dev, int.from_bytes(raw[32:40], "little"))
         else:
-            raw = call.read(buf, 48)
+            raw = call.read(buf, 120)
             key = (int.from_bytes(raw[0:8], "little"), int.from_bytes(raw[8:16], "little"))
+        if key in files.kept:
+            _keep_ctime(call, buf, raw, key, files.kept)
         uid, gid = _u32(raw, uid_at), _u32(raw, uid_at + 4)
         e = db.entries.get(key, {})
         shown = (e.get("uid", files.uid if uid == files.real_uid else uid),
@@ -478,7 +486,21 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
                 mode = _u32(raw, 24)
                 call.write(buf + 24, ((mode & 0o7777) | e["type"]).to_bytes(4, "little"))
                 call.write(buf + 40, e["rdev"].to_bytes(8, "little"))
-        return None
+        return verdict
+
+
+def _keep_ctime(call: Stop, buf: int, raw: bytes, key: Tuple[int, int],
+                kept: Dict[Tuple[int, int], Tuple[int, int]]) -> None:
+    """A file whose mode veil opened up for a moment shows its ctime from before."""
+    at = 96 if call.name == "statx" else 104  # stx_ctime, st_ctime (seconds, then ns)
+    real = (int.from_bytes(raw[at:at + 8], "little", signed=True) * 10**9
+            + _u32(raw, at + 8))
+    shown, left = kept[key]
+    if real != left:
+        del kept[key]  # changed since: the real ctime is right
+        return
+    call.write(buf + at, (shown // 10**9).to_bytes(8, "little", signed=True))
+    call.write(buf + at + 8, (shown % 10**9).to_bytes(4, "little"))
 
 
 def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
@@ -555,7 +577,7 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
     import tempfile
     workdir: List[str] = []
     proc_is_host: List[bool] = []
-    opened: Dict[int, List[Tuple[str, int]]] = {}  # tid -> (path, mode) to put back
+    opened: Dict[int, Granted] = {}  # tid -> what to put back at the open's exit
 
     def serve_proc(call: Stop, path: str) -> Verdict:
         m = _PROC_VIEW.fullmatch(_os.path.normpath(path))
@@ -604,35 +626,13 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
             return
         if _os.access(host, need or _os.F_OK) or not _os.path.isabs(host):
             return
-        host = _os.path.realpath(host)
-        if host.startswith(("/proc/", "/sys/", "/dev/")):
-            return
-        changed: List[Tuple[str, int]] = []
-
-        def add_bits(p: str, bits: int) -> None:
-            try:
-                st = _os.stat(p)
-            except OSError:
-                return
-            mode = _stat.S_IMODE(st.st_mode)
-            if st.st_uid == files.real_uid and mode & bits != bits:
-                _os.chmod(p, mode | bits)
-                changed.append((p, mode))
-
-        try:
-            parts = host.strip("/").split("/")
-            for i in range(len(parts) - 1):  # search the directories on the way
-                add_bits("/" + "/".join(parts[:i]), 0o100)
-            parent = _os.path.dirname(host)
-            add_bits(parent, 0o100)
-            if _os.path.lexists(host):
-                bits = (0o400 if need & _os.R_OK else 0) | (0o200 if need & _os.W_OK else 0)
-                if bits:
-                    add_bits(host, bits)
-            elif flags & O_CREAT:
-                add_bits(parent, 0o300)
-        except OSError:
-            pass
+        changed = _search_granted(host, files.real_uid)
+        if _os.path.lexists(host):
+            bits = (0o400 if need & _os.R_OK else 0) | (0o200 if need & _os.W_OK else 0)
+            if bits:
+                _grant(_os.path.realpath(host), bits, files.real_uid, changed)
+        elif flags & O_CREAT:
+            _grant(_os.path.realpath(_os.path.dirname(host)), 0o300, files.real_uid, changed)
         if changed:
             opened[call.tid] = changed
 
@@ -660,12 +660,92 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
     if root_override:
         @policy.on_exit("open", "openat", "openat2")
         def close_up(call: Stop) -> Verdict:
-            for p, mode in reversed(opened.pop(call.tid, [])):
-                try:
-                    _os.chmod(p, mode)
-                except OSError:
-                    pass
+            _put_back(opened.pop(call.tid, []), files.kept)
             return None
+
+
+Granted = List[Tuple[str, int, int]]  # (path, mode to put back, its ctime before, ns)
+
+
+def _grant(path: str, bits: int, real_uid: int, changed: Granted) -> None:
+    """Add the owner's ``bits`` to the mode of ``path`` if the user who runs veil
+    owns it and they are missing; what was changed is added to ``changed``."""
+    if path.startswith(("/proc/", "/sys/", "/dev/")):
+        return
+    try:
+        st = _os.stat(path)
+        mode = _stat.S_IMODE(st.st_mode)
+        if st.st_uid == real_uid and mode & bits != bits:
+            _os.chmod(path, mode | bits)
+            changed.append((path, mode, st.st_ctime_ns))
+    except OSError:
+        pass
+
+
+def _search_granted(host: str, real_uid: int) -> Granted:
+    """Search (x) on the user's own directories on the way to ``host``, as
+    root could search them: the (path, mode) pairs to put back."""
+    changed: Granted = []
+    parts = _os.path.realpath(_os.path.dirname(host)).strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        _grant("/" + "/".join(parts[:i]), 0o100, real_uid, changed)
+    return changed
+
+
+def _put_back(changed: Granted, kept: Dict[Tuple[int, int], Tuple[int, int]]) -> None:
+    """The modes as they were; stat keeps showing the ctime from before (in
+    ``kept``) until something else changes the file."""
+    for path, mode, ctime_ns in reversed(changed):
+        try:
+            _os.chmod(path, mode)
+            st = _os.stat(path)
+            key = (st.st_dev, st.st_ino)
+            before = kept.get(key)  # opened up before too: the first ctime stays
+            shown = before[0] if before and before[1] == ctime_ns else ctime_ns
+            kept[key] = (shown, st.st_ctime_ns)
+        except OSError:
+            pass
+
+
+def _stat_as_root(call: Stop, files: _Files) -> bool:
+    """A stat-family call that failed with EACCES on the way to its file, done
+    again by veil as root could (search granted on the user's own directories
+    for that moment), the result written to the caller's buffer: True if done."""
+    import ctypes
+    name, a = call.name, call.args
+    if name == "statx":
+        dirfd, flags, buf, size = a.dirfd, a[2], a[4], 256
+    elif name == "newfstatat":
+        dirfd, flags, buf, size = a.dirfd, a[3], a[2], 144
+    else:
+        dirfd, flags, buf, size = AT_FDCWD, AT_SYMLINK_NOFOLLOW if name == "lstat" else 0, a[1], 144
+    path = a.path
+    if not path or not buf:
+        return False
+    try:
+        host = files.host(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW)
+    except OSError:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = ctypes.create_string_buffer(size)
+    flags &= 0xFFFFFFFF & ~AT_EMPTY_PATH
+    changed = _search_granted(host, files.real_uid)
+    try:
+        if name == "statx":
+            rc = libc.syscall(ctypes.c_long(332), ctypes.c_long(AT_FDCWD), _os.fsencode(host),
+                              ctypes.c_long(flags), ctypes.c_long(a[3] & 0xFFFFFFFF), out)
+        else:
+            rc = libc.syscall(ctypes.c_long(262), ctypes.c_long(AT_FDCWD), _os.fsencode(host),
+                              out, ctypes.c_long(flags))
+    finally:
+        _put_back(changed, files.kept)
+    if rc != 0:
+        return False
+    try:
+        call.write(buf, out.raw)
+    except OSError:
+        return False
+    return True
 
 
 def _root_access(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
