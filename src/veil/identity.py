@@ -362,6 +362,27 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         c.groups = tuple(sorted(_u32(raw, i) for i in range(0, len(raw), 4)))
         return Emulate(0)
 
+    @policy.on_enter("capget", "capset")
+    def root_capabilities(call: Stop) -> Verdict:
+        """A fake euid 0 holds every capability (what setcap checks for before
+        setting a file's capabilities); others keep the kernel's answer."""
+        if table.of(call.tid, call.pid).euid != 0 or call.args[0] == 0:
+            return None
+        try:
+            version, pid = (_u32(call.read(call.args[0], 8), i) for i in (0, 4))
+        except OSError:
+            return Deny(_errno.EFAULT)
+        if version not in (0x20071026, 0x20080522) or pid not in (0, call.pid):
+            return None
+        if call.name == "capset":
+            return Emulate(0)
+        if call.args[1]:
+            every = (1 << (_cap_last() + 1)) - 1
+            half = [every & 0xFFFFFFFF, every >> 32]
+            call.write(call.args[1], b"".join(
+                (v.to_bytes(4, "little") * 2) + bytes(4) for v in half))
+        return Emulate(0)
+
     @policy.on_exit("clone", "clone3", "fork", "vfork")
     def pass_on(call: Stop) -> Verdict:
         if call.result is not None and call.result > 0:
@@ -378,6 +399,14 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
             _ids.exec_creds(c)
         _write_stack_auxv(call, c)
         return None
+
+
+def _cap_last() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 40
 
 
 def _write_stack_auxv(call: Stop, c: "_ids.Creds") -> None:
@@ -432,7 +461,7 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
         if kind not in (0o020000, 0o060000):  # character or block device
             return None
         if table.of(call.tid, call.pid).fsuid != 0:
-            return None  # no CAP_MKNOD: the kernel's EPERM
+            return Deny(_errno.EPERM)  # no CAP_MKNOD (even when veil's real user is root)
         pending[call.tid] = (kind, call.args.dev)
         return Rewrite(mode=0o100000 | (mode & 0o7777), dev=0)  # a regular file instead
 
