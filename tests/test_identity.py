@@ -44,7 +44,7 @@ def test_chown_succeeds_virtually_only_for_a_fake_root(tmp_path):
 
 
 def test_bad_identity_values_are_one_line_errors():
-    for args in (["--hostname", "x" * 80], ["-i", "abc"], ["-0", "-i", "1:1"]):
+    for args in (["--hostname", "x" * 80], ["-i", "abc"], ["-0", "-i", "1:x"]):
         r = run_veil(["run", *args, "--", "true"])
         assert r.returncode != 0 and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
