@@ -256,13 +256,14 @@ class _Files:
         self.kept: Dict[Tuple[int, int], Tuple[int, int]] = {}
 
     def host(self, call: Stop, dirfd: int, path: str, follow: bool) -> str:
-        """A guest path (absolute: through the layout; relative: from the
-        caller's cwd or dirfd, which are host directories) as a host path."""
+        """A guest path as veil can reach it: an absolute one through the layout,
+        a relative one from the caller's own cwd or dirfd (/proc/TID/cwd/PATH:
+        the kernel follows the link to the directory itself, in any mount
+        namespace)."""
         if path.startswith("/"):
             return self.host_path(path, follow)
-        base = _os.readlink(f"/proc/{call.tid}/cwd" if dirfd == AT_FDCWD
-                            else f"/proc/{call.tid}/fd/{dirfd}")
-        return _os.path.join(base, path) if path else base
+        base = f"/proc/{call.tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{call.tid}/fd/{dirfd}"
+        return f"{base}/{path}" if path else base
 
     def stat(self, call: Stop, dirfd: int, path: Optional[str], follow: bool) -> _os.stat_result:
         if path is None:
