@@ -35,6 +35,12 @@ class Creds:
     sgid: int
     fsgid: int
     groups: Tuple[int, ...]
+    # capabilities, all or none: permitted, effective, the effective file-system
+    # ones (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_MKNOD...: they also follow fsuid)
+    cap_prm: bool = False
+    cap_eff: bool = False
+    cap_fs: bool = False
+    keepcaps: bool = False  # prctl(PR_SET_KEEPCAPS)
     start: int = 0  # start time of the thread that owns the entry (tids are reused)
 
     def in_group(self, gid: int) -> bool:
@@ -42,7 +48,24 @@ class Creds:
 
 
 def initial_creds(uid: int, gid: int) -> Creds:
-    return Creds(uid, uid, uid, uid, gid, gid, gid, gid, (gid,))
+    root = uid == 0
+    return Creds(uid, uid, uid, uid, gid, gid, gid, gid, (gid,), root, root, root)
+
+
+def _fix_caps(c: Creds, old: Tuple[int, int, int, int]) -> None:
+    """What a uid change does to the capabilities (capabilities(7), "Effect of
+    user ID changes on capabilities")."""
+    r, e, s, fs = old
+    if 0 in (r, e, s) and 0 not in (c.ruid, c.euid, c.suid) and not c.keepcaps:
+        c.cap_prm = c.cap_eff = c.cap_fs = False
+    if e == 0 and c.euid != 0:
+        c.cap_eff = c.cap_fs = False
+    if e != 0 and c.euid == 0:
+        c.cap_eff = c.cap_prm
+    if fs == 0 and c.fsuid != 0:
+        c.cap_fs = False
+    if fs != 0 and c.fsuid == 0:
+        c.cap_fs = c.cap_prm
 
 
 def _set_triple(c: Creds, kind: str, r: int, e: int, s: int, privileged: bool) -> int:
@@ -63,8 +86,15 @@ def change_ids(c: Creds, name: str, args) -> int:
     """Apply the id-changing call ``name`` with register ``args`` to ``c`` as the
     kernel would, with a fake euid 0 holding CAP_SETUID and CAP_SETGID: the call's
     return value (0, -errno, or the old fs id for setfsuid/setfsgid)."""
-    privileged = c.euid == 0
-    a = [x & U32 for x in args[:3]]
+    old = (c.ruid, c.euid, c.suid, c.fsuid)
+    ret = _change_ids(c, name, [x & U32 for x in args[:3]])
+    if "uid" in name:
+        _fix_caps(c, old)
+    return ret
+
+
+def _change_ids(c: Creds, name: str, a) -> int:
+    privileged = c.cap_eff  # CAP_SETUID, CAP_SETGID
     kind = "gid" if "gid" in name else "uid"
     r_, e_, s_, fs_ = (("ruid", "euid", "suid", "fsuid") if kind == "uid"
                        else ("rgid", "egid", "sgid", "fsgid"))
@@ -100,9 +130,13 @@ def change_ids(c: Creds, name: str, args) -> int:
 
 
 def exec_creds(c: Creds) -> None:
-    """What execve does to the ids of a program without set-id bits."""
+    """What execve does to the ids and capabilities of a program without set-id
+    bits or file capabilities: root (real or effective) gets them all, others none."""
     c.suid = c.fsuid = c.euid
     c.sgid = c.fsgid = c.egid
+    c.cap_prm = c.ruid == 0 or c.euid == 0
+    c.cap_eff = c.cap_fs = c.euid == 0 and c.cap_prm
+    c.keepcaps = False
 
 
 def _stat_fields(pid: int) -> list:
@@ -181,6 +215,8 @@ class IdTable:
 # --- what the program reads about itself --------------------------------------
 
 AT_UID, AT_EUID, AT_GID, AT_EGID = 11, 12, 13, 14
+# CAP_CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, LINUX_IMMUTABLE, MKNOD, MAC_OVERRIDE
+CAP_FS_MASK = (0x1F | 1 << 9 | 1 << 27) | 1 << 32
 
 
 def auxv_values(c: Creds) -> Dict[int, int]:
@@ -204,7 +240,12 @@ def patched_status(text: str, c: Creds) -> str:
     """/proc/PID/status with the fake Uid, Gid and Groups lines."""
     text = re.sub(r"(?m)^Uid:.*$", f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}", text)
     text = re.sub(r"(?m)^Gid:.*$", f"Gid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}", text)
-    return re.sub(r"(?m)^Groups:.*$", "Groups:\t" + "".join(f"{g} " for g in c.groups), text)
+    text = re.sub(r"(?m)^Groups:.*$", "Groups:\t" + "".join(f"{g} " for g in c.groups), text)
+    bounding = re.search(r"(?m)^CapBnd:\s*([0-9a-f]+)", text)
+    every = int(bounding.group(1), 16) if bounding else 0
+    text = re.sub(r"(?m)^CapPrm:.*$", f"CapPrm:\t{every if c.cap_prm else 0:016x}", text)
+    eff = every if c.cap_eff else (every & CAP_FS_MASK if c.cap_fs else 0)
+    return re.sub(r"(?m)^CapEff:.*$", f"CapEff:\t{eff:016x}", text)
 
 
 def initial_stack_auxv(read, pid: int) -> Optional[int]:

@@ -223,6 +223,7 @@ class OwnershipDB:
 
 # --- fake ids: the hooks --------------------------------------------------------
 
+import dataclasses
 import re as _re
 import stat as _stat
 
@@ -352,7 +353,7 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
     def change_groups(call: Stop) -> Verdict:
         c = table.own(call.tid, call.pid)
         size = call.args[0] & 0xFFFFFFFF
-        if c.euid != 0:
+        if not c.cap_eff:  # CAP_SETGID
             return Deny(_errno.EPERM)
         if size > _ids.NGROUPS_MAX:
             return Deny(_errno.EINVAL)
@@ -364,25 +365,48 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         return Emulate(0)
 
     @policy.on_enter("capget", "capset")
-    def root_capabilities(call: Stop) -> Verdict:
-        """A fake euid 0 holds every capability (what setcap checks for before
-        setting a file's capabilities); others keep the kernel's answer."""
-        if table.of(call.tid, call.pid).euid != 0 or call.args[0] == 0:
-            return None
+    def capabilities(call: Stop) -> Verdict:
+        """The fake capabilities, all or none (a fake root has them all, which
+        setcap and setpriv check); capset may drop them, not gain any."""
         try:
             version, pid = (_u32(call.read(call.args[0], 8), i) for i in (0, 4))
         except OSError:
             return Deny(_errno.EFAULT)
-        if version not in (0x20071026, 0x20080522) or pid not in (0, call.pid):
-            return None
-        if call.name == "capset":
+        if version not in (0x20071026, 0x20080522) or pid not in (0, call.pid, call.tid):
+            return None  # the kernel's answer (its version, EINVAL; other processes)
+        c = table.of(call.tid, call.pid)
+        every = _bounding_set(call.pid)
+        if call.name == "capget":
+            if call.args[1]:
+                eff = every if c.cap_eff else every & _ids.CAP_FS_MASK if c.cap_fs else 0
+                prm = every if c.cap_prm else 0
+                call.write(call.args[1], b"".join(
+                    (eff >> shift & _ids.U32).to_bytes(4, "little")
+                    + (prm >> shift & _ids.U32).to_bytes(4, "little") + bytes(4)
+                    for shift in (0, 32)))
             return Emulate(0)
-        if call.args[1]:
-            every = (1 << (_cap_last() + 1)) - 1
-            half = [every & 0xFFFFFFFF, every >> 32]
-            call.write(call.args[1], b"".join(
-                (v.to_bytes(4, "little") * 2) + bytes(4) for v in half))
+        try:
+            raw = call.read(call.args[1], 24)
+        except OSError:
+            return Deny(_errno.EFAULT)
+        eff, prm = (_u32(raw, at) | _u32(raw, at + 12) << 32 for at in (0, 4))
+        if (prm and not c.cap_prm) or eff & ~prm:
+            return Deny(_errno.EPERM)
+        c = table.own(call.tid, call.pid)
+        c.cap_prm, c.cap_eff, c.cap_fs = bool(prm), bool(eff & ~_ids.CAP_FS_MASK), \
+            bool(eff & _ids.CAP_FS_MASK)
         return Emulate(0)
+
+    @policy.on_enter("prctl")
+    def keep_capabilities(call: Stop) -> Verdict:
+        if call.args[0] == 7:  # PR_GET_KEEPCAPS
+            return Emulate(int(table.of(call.tid, call.pid).keepcaps))
+        if call.args[0] == 8:  # PR_SET_KEEPCAPS
+            if call.args[1] > 1:
+                return Deny(_errno.EINVAL)
+            table.own(call.tid, call.pid).keepcaps = bool(call.args[1])
+            return Emulate(0)
+        return None
 
     @policy.on_exit("clone", "clone3", "fork", "vfork")
     def pass_on(call: Stop) -> Verdict:
@@ -395,19 +419,25 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         if call.result != 0:
             return None
         c = table.of(call.tid, call.pid)
-        if (c.suid, c.fsuid, c.sgid, c.fsgid) != (c.euid, c.euid, c.egid, c.egid):
+        after = dataclasses.replace(c)
+        _ids.exec_creds(after)
+        if after != c:
             c = table.own(call.tid, call.pid)
             _ids.exec_creds(c)
         _write_stack_auxv(call, c)
         return None
 
 
-def _cap_last() -> int:
+def _bounding_set(pid: int) -> int:
+    """The capabilities a process may ever hold: all that a root one has."""
     try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 40
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _write_stack_auxv(call: Stop, c: "_ids.Creds") -> None:
@@ -444,7 +474,7 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
         at = 2 if call.name == "fchownat" else 1
         uid, gid = call.args[at] & _ids.U32, call.args[at + 1] & _ids.U32
         c = table.of(call.tid, call.pid)
-        if c.fsuid != 0:  # no CAP_CHOWN: the owner may only change the group to its own
+        if not c.cap_fs:  # no CAP_CHOWN: the owner may only change the group to its own
             owner_uid, owner_gid = db.owner(st, files)
             if ((uid != _ids.KEEP and uid != owner_uid) or
                     (gid != _ids.KEEP and (owner_uid != c.fsuid or
@@ -461,7 +491,7 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
         kind = mode & 0o170000
         if kind not in (0o020000, 0o060000):  # character or block device
             return None
-        if table.of(call.tid, call.pid).fsuid != 0:
+        if not table.of(call.tid, call.pid).cap_fs:
             return Deny(_errno.EPERM)  # no CAP_MKNOD (even when veil's real user is root)
         pending[call.tid] = (kind, call.args.dev)
         return Rewrite(mode=0o100000 | (mode & 0o7777), dev=0)  # a regular file instead
@@ -483,7 +513,7 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
     def show_owner(call: Stop) -> Verdict:
         verdict = None
         if (call.result == -_errno.EACCES and root_override and
-                table.of(call.tid, call.pid).fsuid == 0 and _stat_as_root(call, files)):
+                table.of(call.tid, call.pid).cap_fs and _stat_as_root(call, files)):
             verdict = Emulate(0)  # what root would have got
         elif call.result != 0:
             return None
@@ -522,6 +552,8 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
 def _keep_ctime(call: Stop, buf: int, raw: bytes, key: Tuple[int, int],
                 kept: Dict[Tuple[int, int], Tuple[int, int]]) -> None:
     """A file whose mode veil opened up for a moment shows its ctime from before."""
+    if call.name == "statx" and not _u32(raw, 0) & 0x80:  # no STATX_CTIME in stx_mask
+        return
     at = 96 if call.name == "statx" else 104  # stx_ctime, st_ctime (seconds, then ns)
     real = (int.from_bytes(raw[at:at + 8], "little", signed=True) * 10**9
             + _u32(raw, at + 8))
@@ -549,7 +581,7 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
     def set_caps(call: Stop) -> Verdict:
         if call.args.name != CAPS_XATTR:
             return None
-        if table.of(call.tid, call.pid).euid != 0:
+        if not table.of(call.tid, call.pid).cap_eff:  # CAP_SETFCAP
             return Deny(_errno.EPERM)
         e = entry(call)
         if e is None:
@@ -590,7 +622,7 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         e = entry(call)
         if e is None or "caps" not in e:
             return None
-        if table.of(call.tid, call.pid).euid != 0:
+        if not table.of(call.tid, call.pid).cap_eff:  # CAP_SETFCAP
             return Deny(_errno.EPERM)
         del e["caps"]
         return Emulate(0)
@@ -643,7 +675,7 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
         return Rewrite(path=served)
 
     def open_up(call: Stop, dirfd: int, path: str, flags: int) -> None:
-        if table.of(call.tid, call.pid).fsuid != 0:
+        if not table.of(call.tid, call.pid).cap_fs:  # CAP_DAC_OVERRIDE
             return
         need = {0: _os.R_OK, O_WRONLY: _os.W_OK, O_RDWR: _os.R_OK | _os.W_OK}.get(flags & 3, 0)
         if flags & O_TRUNC:
@@ -785,7 +817,8 @@ def _root_access(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
     def root_access(call: Stop) -> Verdict:
         c = table.of(call.tid, call.pid)
         flags = call.args[3] if call.name == "faccessat2" else 0
-        if (c.fsuid if flags & AT_EACCESS else c.ruid) != 0:
+        # access checks with the real uid, and root's capabilities only if it is 0
+        if not (c.cap_fs if flags & AT_EACCESS else c.ruid == 0 and c.cap_prm):
             return None
         dirfd, path, follow = _named(call)
         if not path:
