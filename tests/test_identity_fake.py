@@ -103,12 +103,41 @@ def test_fake_root_reads_writes_and_searches_own_files(tmp_path):
     assert (tmp_path / "d" / "a").read_text() == "alpha\nmore\n"
 
 
+def test_fake_root_writes_entries_in_own_read_only_directories(tmp_path):
+    """mkdir, link, symlink, rename, unlink and rm -rf in the user's own mode-555
+    directories work as root's (veil makes them; the modes stay as they were)."""
+    ro = tmp_path / "ro"
+    (ro / "sub").mkdir(parents=True)
+    (ro / "f").write_text("x")
+    cmd = (f"cd {ro} && umask 022 && mkdir new && touch new/x && ln -s f sl && ln f hard && "
+           f"mv f g && rmdir sub && find . -printf '%M %n %p\\n' | LC_ALL=C sort && "
+           f"rm -rf {ro} && echo removed")
+    expected = ["-rw-r--r-- 1 ./new/x", "-rw-r--r-- 2 ./g", "-rw-r--r-- 2 ./hard",
+                "dr-xr-xr-x 3 .", "drwxr-xr-x 2 ./new", "lrwxrwxrwx 1 ./sl", "removed", ""]
+    try:
+        if os.geteuid() == 0:
+            os.chmod(ro, 0o555)
+            native = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=60)
+            assert native.stdout.split("\n") == expected, native.stderr
+            (ro / "sub").mkdir(parents=True)
+            (ro / "f").write_text("x")
+        os.chmod(ro, 0o555)
+        r = run_veil(["run", "-0", "--", "sh", "-c", cmd])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n") == expected
+        assert not ro.exists()
+    finally:
+        if ro.exists():
+            os.chmod(ro, 0o755)
+
+
 def test_id_changes_are_kept_per_process_and_inherited(tmp_path, progs):
     """A child forked before the parent changes its ids keeps the old ones; one
     forked after gets the new ones; exec sets the saved ids from the effective
-    ones (a real effective id that differs from the real one would make
-    /proc/self/auxv unreadable natively, so the script keeps them equal); get*id, getgroups, /proc/self/status, /proc/self/auxv and the stack's
-    AT_UID.. agree.  As root the same script runs natively as the reference."""
+    ones (the script keeps real and effective equal: natively a difference makes
+    /proc/self/auxv unreadable); get*id, getgroups, /proc/self/status,
+    /proc/self/auxv and the stack's AT_UID.. agree.  As root the same script runs
+    natively as the reference."""
     shared = tempfile.mkdtemp(dir="/tmp")
     try:
         os.chmod(shared, 0o755)
@@ -166,11 +195,12 @@ def test_capabilities_follow_the_ids():
 def test_fake_user_that_is_not_root_has_no_privilege(tmp_path):
     f = tmp_path / "f"
     f.write_text("x")
+    dev = tmp_path / "dev"
     r = run_veil(["run", "-i", "1000:1000", "--", sys.executable, "-c",
                   "import os\n"
                   "for call in (lambda: os.setuid(0), lambda: os.setgroups([1]),\n"
-                  "             lambda: os.mknod('" + str(tmp_path / "dev") + "', 0o20644, os.makedev(1, 3)),\n"
-                  "             lambda: os.chown('" + str(f) + "', 0, 0)):\n"
+                  f"             lambda: os.mknod('{dev}', 0o20644, os.makedev(1, 3)),\n"
+                  f"             lambda: os.chown('{f}', 0, 0)):\n"
                   "    try:\n"
                   "        call(); print('ok')\n"
                   "    except PermissionError:\n"
@@ -178,7 +208,7 @@ def test_fake_user_that_is_not_root_has_no_privilege(tmp_path):
                   "os.setresuid(-1, 1000, -1); print(os.getresuid())"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n") == ["EPERM"] * 4 + ["(1000, 1000, 1000)", ""]
-    assert not (tmp_path / "dev").exists()
+    assert not dev.exists()
 
 
 def test_setcap_is_remembered_under_fake_root(tmp_path):

@@ -70,7 +70,8 @@ def _fix_caps(c: Creds, old: Tuple[int, int, int, int]) -> None:
 
 def _set_triple(c: Creds, kind: str, r: int, e: int, s: int, privileged: bool) -> int:
     """setresuid/setresgid on c: 0 or -errno."""
-    names = ("ruid", "euid", "suid", "fsuid") if kind == "uid" else ("rgid", "egid", "sgid", "fsgid")
+    names = (("ruid", "euid", "suid", "fsuid") if kind == "uid"
+             else ("rgid", "egid", "sgid", "fsgid"))
     held = tuple(getattr(c, n) for n in names[:3])
     new = (r, e, s)
     if not privileged and any(v != KEEP and v not in held for v in new):

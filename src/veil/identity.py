@@ -309,6 +309,7 @@ def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
         _opens(policy, table, files, tracking, root_override)
     if root_override:
         _root_access(policy, table, files)
+        _root_writes_entries(policy, table, files)
 
 
 def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
@@ -535,7 +536,7 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
         shown = (e.get("uid", files.uid if uid == files.real_uid else uid),
                  e.get("gid", files.gid if gid == files.real_gid else gid))
         if shown != (uid, gid):
-            call.write(buf + uid_at, shown[0].to_bytes(4, "little") + shown[1].to_bytes(4, "little"))
+            call.write(buf + uid_at, b"".join(v.to_bytes(4, "little") for v in shown))
         if "type" in e:
             if call.name == "statx":
                 mode = int.from_bytes(raw[28:30], "little")
@@ -754,14 +755,19 @@ def _search_granted(host: str, real_uid: int) -> Granted:
     return changed
 
 
-def _put_back(changed: Granted, kept: Dict[Tuple[int, int], Tuple[int, int]]) -> None:
+def _put_back(changed: Granted, kept: Dict[Tuple[int, int], Tuple[int, int]],
+              modified: Tuple[str, ...] = ()) -> None:
     """The modes as they were; stat keeps showing the ctime from before (in
-    ``kept``) until something else changes the file."""
+    ``kept``) until something else changes the file, unless it was ``modified``
+    meanwhile (a directory an entry was made in: its new ctime is right)."""
     for path, mode, ctime_ns in reversed(changed):
         try:
             _os.chmod(path, mode)
             st = _os.stat(path)
             key = (st.st_dev, st.st_ino)
+            if path in modified:
+                kept.pop(key, None)
+                continue
             before = kept.get(key)  # opened up before too: the first ctime stays
             shown = before[0] if before and before[1] == ctime_ns else ctime_ns
             kept[key] = (shown, st.st_ctime_ns)
@@ -808,6 +814,95 @@ def _stat_as_root(call: Stop, files: _Files) -> bool:
     except OSError:
         return False
     return True
+
+
+# calls that make or remove directory entries: (dirfd, path) argument indexes of
+# the names they change (dirfd None: AT_FDCWD), and of a name they only read
+_ENTRY_CALLS = {
+    "mkdir": ([(None, 0)], None), "mkdirat": ([(0, 1)], None), "rmdir": ([(None, 0)], None),
+    "unlink": ([(None, 0)], None), "unlinkat": ([(0, 1)], None),
+    "rename": ([(None, 0), (None, 1)], None), "renameat": ([(0, 1), (2, 3)], None),
+    "renameat2": ([(0, 1), (2, 3)], None), "symlink": ([(None, 1)], None),
+    "symlinkat": ([(1, 2)], None), "link": ([(None, 1)], (None, 0)),
+    "linkat": ([(2, 3)], (0, 1)),
+}
+
+
+def _umask_of(tid: int) -> int:
+    with open(f"/proc/{tid}/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _root_writes_entries(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+    """A fake root may make and remove entries in the user's own directories
+    whatever their modes, as root may: a call the modes refused (EACCES) is done
+    by veil itself with the owner's bits granted for that moment, and returns
+    what it returned to veil."""
+    @policy.on_exit(*_ENTRY_CALLS)
+    def write_entries_as_root(call: Stop) -> Verdict:
+        if call.result != -_errno.EACCES or not table.of(call.tid, call.pid).cap_fs:
+            return None
+        changes, reads = _ENTRY_CALLS[call.name]
+        a = call.args
+
+        def host(where: Tuple[Optional[int], int], follow: bool = False) -> str:
+            dirfd = AT_FDCWD if where[0] is None else _signed32(a[where[0]])
+            path = _os.fsdecode(call.read_string(a[where[1]]))
+            if not path:
+                raise FileNotFoundError(_errno.ENOENT, "empty path")
+            return files.host(call, dirfd, path, follow)
+
+        try:
+            targets = [host(w) for w in changes]
+            source = host(reads) if reads is not None else None
+        except OSError:
+            return None
+        parents = tuple(_os.path.realpath(_os.path.dirname(t)) for t in targets)
+        changed: Granted = []
+        for t in targets + ([source] if source else []):
+            changed += _search_granted(t, files.real_uid)
+        for parent in parents:
+            _grant(parent, 0o300, files.real_uid, changed)
+        try:
+            _do_entry_call(call, targets, source)
+            result = 0
+        except OSError as e:
+            result = -(e.errno or _errno.EACCES)
+        finally:
+            _put_back(changed, files.kept, parents)
+        return Emulate(result)
+
+
+def _signed32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >> 31 else value
+
+
+def _do_entry_call(call: Stop, targets: List[str], source: Optional[str]) -> None:
+    """The call, made by veil on host paths (raises OSError as the call fails)."""
+    name, a = call.name, call.args
+    if name in ("mkdir", "mkdirat"):
+        mode = a[1] if name == "mkdir" else a[2]
+        _os.mkdir(targets[0], mode & 0o7777 & ~_umask_of(call.tid))
+    elif name == "rmdir" or (name == "unlinkat" and a[2] & 0x200):  # AT_REMOVEDIR
+        _os.rmdir(targets[0])
+    elif name in ("unlink", "unlinkat"):
+        _os.unlink(targets[0])
+    elif name in ("rename", "renameat", "renameat2"):
+        flags = a[4] if name == "renameat2" else 0
+        if flags & ~1:  # RENAME_EXCHANGE, RENAME_WHITEOUT: not done for the program
+            raise PermissionError(_errno.EACCES, "")
+        if flags and _os.path.lexists(targets[1]):  # RENAME_NOREPLACE
+            raise FileExistsError(_errno.EEXIST, "")
+        _os.rename(targets[0], targets[1])
+    elif name in ("symlink", "symlinkat"):
+        _os.symlink(_os.fsdecode(call.read_string(a[0])), targets[0])
+    else:  # link, linkat (AT_SYMLINK_FOLLOW)
+        follow = name == "linkat" and bool(a[4] & 0x400)
+        _os.link(source, targets[0], follow_symlinks=follow)
 
 
 def _root_access(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
