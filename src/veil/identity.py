@@ -571,12 +571,20 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
     owners, and read back from there (getcap); without a fake euid 0: EPERM."""
     db = files.db
 
-    def entry(call: Stop) -> Optional[Dict[str, Any]]:
+    def entry(call: Stop, make: bool = False) -> Optional[Dict[str, Any]]:
         try:
             st = files.stat(call, *_named(call))
         except OSError:
             return None
-        return db.entries.setdefault((st.st_dev, st.st_ino), {})
+        key = (st.st_dev, st.st_ino)
+        return db.entries.setdefault(key, {}) if make else db.entries.get(key)
+
+    def remembered(call: Stop) -> Optional[Dict[str, Any]]:
+        """The entry of a file whose capabilities veil keeps (None: the kernel answers)."""
+        if call.args.name != CAPS_XATTR:
+            return None
+        e = entry(call)
+        return e if e is not None and "caps" in e else None
 
     @policy.on_enter("setxattr", "lsetxattr", "fsetxattr")
     def set_caps(call: Stop) -> Verdict:
@@ -584,7 +592,7 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
             return None
         if not table.of(call.tid, call.pid).cap_eff:  # CAP_SETFCAP
             return Deny(_errno.EPERM)
-        e = entry(call)
+        e = entry(call, make=True)
         if e is None:
             return None  # the kernel's own error
         flags = call.args.flags
@@ -600,10 +608,8 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
 
     @policy.on_enter("getxattr", "lgetxattr", "fgetxattr")
     def get_caps(call: Stop) -> Verdict:
-        if call.args.name != CAPS_XATTR:
-            return None
-        e = entry(call)
-        if e is None or "caps" not in e:
+        e = remembered(call)
+        if e is None:
             return None
         value = bytes.fromhex(e["caps"])
         size = call.args.size
@@ -618,10 +624,8 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
 
     @policy.on_enter("removexattr", "lremovexattr", "fremovexattr")
     def remove_caps(call: Stop) -> Verdict:
-        if call.args.name != CAPS_XATTR:
-            return None
-        e = entry(call)
-        if e is None or "caps" not in e:
+        e = remembered(call)
+        if e is None:
             return None
         if not table.of(call.tid, call.pid).cap_eff:  # CAP_SETFCAP
             return Deny(_errno.EPERM)
