@@ -90,10 +90,11 @@ def test_fake_root_reads_writes_and_searches_own_files(tmp_path):
         r = run_veil(["run", "-0", "--", "sh", "-c",
                       f"cd {tmp_path} && cat d/a && test -r d/a && test -w d/a && "
                       f"! test -x d/a && echo more >> d/a && cat d/sub/b && ls d/sub && "
+                      f"(cd d/sub && cat b) && "
                       f"tar cf t.tar d && tar tf t.tar | sort && stat -c '%a %.9Z' d/sub"])
         assert r.returncode == 0, r.stderr
         assert r.stdout.split("\n") == [
-            "alpha", "beta", "b", "d/", "d/a", "d/link", "d/sub/", "d/sub/b",
+            "alpha", "beta", "b", "beta", "d/", "d/a", "d/link", "d/sub/", "d/sub/b",
             "0 {}.{:09d}".format(*divmod(before[locked].st_ctime_ns, 10**9)), ""]
         after = {p: os.lstat(p) for p in before}
         assert all(stat.S_IMODE(st.st_mode) == 0 for st in after.values())

@@ -636,7 +636,7 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
 def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
            root_override: bool) -> None:
     """Opens of /proc/PID/status and /proc/PID/auxv get the fake ids; under a
-    fake root, an open the user's own file modes refuse works as root's would:
+    fake root, an open (or chdir) the user's own modes refuse works as root's would:
     the modes of the user's own files and directories that stand in the way get
     the owner's bits for as long as the open takes (restored at its exit)."""
     import atexit
@@ -725,7 +725,25 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
         return None
 
     if root_override:
-        @policy.on_exit("open", "openat", "openat2")
+        @policy.on_enter("chdir")
+        def search_up(call: Stop) -> Verdict:
+            """chdir into the user's own directory without x, as root may."""
+            path = call.args.path
+            if not path or not table.of(call.tid, call.pid).cap_fs:
+                return None
+            try:
+                host = files.host(call, AT_FDCWD, path, True)
+            except OSError:
+                return None
+            if _os.access(host, _os.X_OK):
+                return None
+            changed = _search_granted(host, files.real_uid)
+            _grant(_os.path.realpath(host), 0o100, files.real_uid, changed)
+            if changed:
+                opened[call.tid] = changed
+            return None
+
+        @policy.on_exit("open", "openat", "openat2", "chdir")
         def close_up(call: Stop) -> Verdict:
             _put_back(opened.pop(call.tid, []), files.kept)
             return None
