@@ -50,6 +50,20 @@ def identity_policy(system: "System", owners: Optional["OwnershipDB"] = None,
     return policy
 
 
+def serves_files(system: "System") -> bool:
+    """Does the identity serve files of its own in place of the program's opens
+    (/proc/sys/kernel/hostname..., /proc/PID/status under ids that are not veil's)?"""
+    return (any(v is not None for v in (system.hostname, system.domainname, system.kernel_release,
+                                        system.kernel_version, system.cpus))
+            or (system.ids is not None and _ids_tracked(*system.ids)))
+
+
+def _ids_tracked(uid: int, gid: int) -> bool:
+    """Fake ids differ from veil's own: veil keeps them (when they are the same,
+    root running -0, the kernel is right as it is)."""
+    return _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3
+
+
 def _fake_uts(policy: Policy, state: Dict[str, Optional[str]]) -> None:
     @policy.on_exit("uname")
     def fake_uname(call: Stop) -> Verdict:
@@ -297,8 +311,7 @@ def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
               host_path: Callable[[str, bool], str]) -> None:
     table = _ids.IdTable(uid, gid)
     files = _Files(db, uid, gid, host_path)
-    # the real ids already are the fake ones (root running -0): the kernel is right
-    tracking = _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3
+    tracking = _ids_tracked(uid, gid)
     if tracking:
         _track_ids(policy, table, files)
     root_override = uid == 0 and files.real_uid != 0

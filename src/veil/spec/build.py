@@ -99,12 +99,11 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
         sockets=obs.keeps_sockets, capture_bytes=obs.capture_bytes, seccomp=obs.seccomp,
         affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
     if spec.layout.active:
+        from ..identity import serves_files
         system = spec.system
-        served = any(v is not None for v in (system.hostname, system.domainname,
-                                             system.kernel_release, system.kernel_version,
-                                             system.cpus))
         options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd,
-                                                       spec.security.strict, system.ids, served)
+                                                       spec.security.strict, system.ids,
+                                                       serves_files(system))
     elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
         raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
     if options["cwd"] is not None and "PWD" in env and "PWD" not in (env_spec.env or {}):
