@@ -160,10 +160,10 @@ def test_id_changes_are_kept_per_process_and_inherited(tmp_path, progs):
             "    os.execv(probe, [probe])\n"
             "os.waitpid(b, 0)\n")
         expected = ["setuid(0): EPERM",
-                    "resuid 0 0 0 resgid 0 0 0", "groups 0", "stack auxv 0 0 0 0",
+                    "resuid 0 0 0 resgid 0 0 0", "groups 0", "stack auxv 0 0 0 0 secure 0",
                     "proc auxv 0 0 0 0", "Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0", "Groups:\t0 ",
                     "resuid 1000 1000 1000 resgid 7 7 7", "groups 3 5",
-                    "stack auxv 1000 1000 7 7", "proc auxv 1000 1000 7 7",
+                    "stack auxv 1000 1000 7 7 secure 0", "proc auxv 1000 1000 7 7",
                     "Uid:\t1000\t1000\t1000\t1000", "Gid:\t7\t7\t7\t7", "Groups:\t3 5 ", ""]
         argv = [sys.executable, "-c", script, probe]
         if os.geteuid() == 0:
@@ -172,6 +172,27 @@ def test_id_changes_are_kept_per_process_and_inherited(tmp_path, progs):
         r = run_veil(["run", "-0", "--", *argv])
         assert r.returncode == 0, r.stderr
         assert r.stdout.split("\n") == expected
+    finally:
+        shutil.rmtree(shared)
+
+
+def test_a_program_started_with_other_effective_ids_runs_in_secure_mode(progs):
+    """euid != ruid at exec: AT_SECURE is 1 and the loader ignores LD_PRELOAD
+    (natively silently; otherwise it complains that it cannot preload it)."""
+    shared = tempfile.mkdtemp(dir="/tmp")
+    try:
+        os.chmod(shared, 0o755)
+        probe = shutil.copy(progs["ids_probe"], shared)
+        script = ("import os, sys\n"
+                  "os.setresuid(1000, 0, 0)\n"
+                  "os.execve(sys.argv[1], [sys.argv[1]], {'LD_PRELOAD': '/nonexistent.so'})\n")
+        argv = [sys.executable, "-c", script, probe]
+        runs = [run_veil(["run", "-0", "--", *argv])]
+        if os.geteuid() == 0:
+            runs.append(subprocess.run(argv, capture_output=True, text=True, timeout=60))
+        for r in runs:
+            assert r.returncode == 0 and "stack auxv 1000 0 0 0 secure 1\n" in r.stdout, r
+            assert "LD_PRELOAD" not in r.stderr
     finally:
         shutil.rmtree(shared)
 

@@ -41,6 +41,7 @@ class Creds:
     cap_eff: bool = False
     cap_fs: bool = False
     keepcaps: bool = False  # prctl(PR_SET_KEEPCAPS)
+    secure: bool = False  # AT_SECURE of the program: it was started with euid != ruid
     start: int = 0  # start time of the thread that owns the entry (tids are reused)
 
     def in_group(self, gid: int) -> bool:
@@ -132,7 +133,10 @@ def _change_ids(c: Creds, name: str, a) -> int:
 
 def exec_creds(c: Creds) -> None:
     """What execve does to the ids and capabilities of a program without set-id
-    bits or file capabilities: root (real or effective) gets them all, others none."""
+    bits or file capabilities: root (real or effective) gets them all, others none;
+    a program started with effective ids other than the real ones runs in secure
+    mode (AT_SECURE: the dynamic loader ignores LD_PRELOAD and the like)."""
+    c.secure = c.euid != c.ruid or c.egid != c.rgid
     c.suid = c.fsuid = c.euid
     c.sgid = c.fsgid = c.egid
     c.cap_prm = c.ruid == 0 or c.euid == 0
@@ -215,13 +219,14 @@ class IdTable:
 
 # --- what the program reads about itself --------------------------------------
 
-AT_UID, AT_EUID, AT_GID, AT_EGID = 11, 12, 13, 14
+AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE = 11, 12, 13, 14, 23
 # CAP_CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, LINUX_IMMUTABLE, MKNOD, MAC_OVERRIDE
 CAP_FS_MASK = (0x1F | 1 << 9 | 1 << 27) | 1 << 32
 
 
 def auxv_values(c: Creds) -> Dict[int, int]:
-    return {AT_UID: c.ruid, AT_EUID: c.euid, AT_GID: c.rgid, AT_EGID: c.egid}
+    return {AT_UID: c.ruid, AT_EUID: c.euid, AT_GID: c.rgid, AT_EGID: c.egid,
+            AT_SECURE: int(c.secure)}
 
 
 def patched_auxv(raw: bytes, c: Creds) -> bytes:

@@ -435,11 +435,25 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         c = table.of(call.tid, call.pid)
         after = dataclasses.replace(c)
         _ids.exec_creds(after)
+        if after.secure and _started_by_loader(call.pid):
+            # glibc's loader run as a command cannot drop LD_PRELOAD and the like
+            # from the stack in secure mode (an assertion in _dl_start_args_adjust)
+            after.secure = False
         if after != c:
             c = table.own(call.tid, call.pid)
             _ids.exec_creds(c)
+            c.secure = after.secure
         _write_stack_auxv(call, c)
         return None
+
+
+def _started_by_loader(pid: int) -> bool:
+    """Is the new program the dynamic loader itself (a layout starts programs
+    through it)?"""
+    try:
+        return _os.path.basename(_os.readlink(f"/proc/{pid}/exe")).startswith("ld-")
+    except OSError:
+        return False
 
 
 def _bounding_set(pid: int) -> int:

@@ -18,8 +18,8 @@ int main(void)
     printf("groups");
     for (int i = 0; i < n; i++)
         printf(" %u", groups[i]);
-    printf("\nstack auxv %lu %lu %lu %lu\n", getauxval(AT_UID), getauxval(AT_EUID),
-           getauxval(AT_GID), getauxval(AT_EGID));
+    printf("\nstack auxv %lu %lu %lu %lu secure %lu\n", getauxval(AT_UID), getauxval(AT_EUID),
+           getauxval(AT_GID), getauxval(AT_EGID), getauxval(AT_SECURE));
     FILE *f = fopen("/proc/self/auxv", "rb");
     unsigned long pair[2], seen[4] = {0};
     while (f && fread(pair, sizeof pair, 1, f) == 1 && pair[0])
