@@ -188,7 +188,10 @@ class IdTable:
                 break
             if p in self.threads:
                 return self.threads[p]
-        return self.initial
+        # no traced ancestor changed its ids: the first process, or one whose
+        # creator is gone; kept, so that the walk is made once
+        c = self.threads[pid] = dataclasses.replace(self.initial)
+        return c
 
     def own(self, tid: int, pid: int) -> Creds:
         """The entry of this thread, made from what it has now if it had none."""
