@@ -197,6 +197,30 @@ def test_a_program_started_with_other_effective_ids_runs_in_secure_mode(progs):
         shutil.rmtree(shared)
 
 
+def test_set_user_id_programs_run_as_their_owner(tmp_path, progs):
+    """A set-user-ID program owned (in the ownership database) by 4242 runs with
+    euid 4242 when user 1000 starts it, as natively (root makes the same file)."""
+    shared = tempfile.mkdtemp(dir="/tmp")
+    try:
+        os.chmod(shared, 0o755)
+        probe = shutil.copy(progs["ids_probe"], shared)
+        db = tmp_path / "owners.json"
+        setup = f"chown 4242:4343 {probe} && chmod 6755 {probe}"
+        as_1000 = [sys.executable, "-c", "import os, sys; os.setgroups([]); os.setgid(1000); "
+                   "os.setuid(1000); os.execv(sys.argv[1], [sys.argv[1]])", probe]
+        expected = "resuid 1000 4242 4242 resgid 1000 4343 4343\n"
+        if os.geteuid() == 0:
+            subprocess.run(["sh", "-c", setup], check=True)
+            native = subprocess.run(as_1000, capture_output=True, text=True, timeout=60)
+            assert native.stdout.startswith(expected), native.stderr
+        r = run_veil(["run", "-0", "--ownership-db", db, "--", "sh", "-c", setup])
+        assert r.returncode == 0, r.stderr
+        r = run_veil(["run", "-0", "--ownership-db", db, "--", *as_1000])
+        assert r.stdout.startswith(expected) and "secure 1" in r.stdout, r.stderr
+    finally:
+        shutil.rmtree(shared)
+
+
 def test_capabilities_follow_the_ids():
     """A fake root holds root's capabilities (capget, /proc/self/status) and
     loses them when it becomes another user (setpriv keeps them across its

@@ -42,6 +42,7 @@ class Creds:
     cap_fs: bool = False
     keepcaps: bool = False  # prctl(PR_SET_KEEPCAPS)
     secure: bool = False  # AT_SECURE of the program: it was started with euid != ruid
+    no_new_privs: bool = False  # set by the program itself (prctl)
     start: int = 0  # start time of the thread that owns the entry (tids are reused)
 
     def in_group(self, gid: int) -> bool:

@@ -415,6 +415,10 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
     def keep_capabilities(call: Stop) -> Verdict:
         if call.args[0] == 7:  # PR_GET_KEEPCAPS
             return Emulate(int(table.of(call.tid, call.pid).keepcaps))
+        if call.args[0] == 38 and call.args[1] == 1:  # PR_SET_NO_NEW_PRIVS (the kernel's too)
+            table.own(call.tid, call.pid).no_new_privs = True
+        if call.args[0] == 39:  # PR_GET_NO_NEW_PRIVS: the program's, not veil's
+            return Emulate(int(table.of(call.tid, call.pid).no_new_privs))
         if call.args[0] == 8:  # PR_SET_KEEPCAPS
             if call.args[1] > 1:
                 return Deny(_errno.EINVAL)
@@ -434,17 +438,35 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
             return None
         c = table.of(call.tid, call.pid)
         after = dataclasses.replace(c)
+        _set_id_bits(call.pid, after, files)
         _ids.exec_creds(after)
         if after.secure and _started_by_loader(call.pid):
             # glibc's loader run as a command cannot drop LD_PRELOAD and the like
             # from the stack in secure mode (an assertion in _dl_start_args_adjust)
             after.secure = False
         if after != c:
-            c = table.own(call.tid, call.pid)
-            _ids.exec_creds(c)
-            c.secure = after.secure
+            c = table.threads[call.tid] = dataclasses.replace(
+                after, start=_ids.start_time(call.tid))
         _write_stack_auxv(call, c)
         return None
+
+
+def _set_id_bits(pid: int, c: "_ids.Creds", files: _Files) -> None:
+    """A set-user-ID or set-group-ID program runs with its owner's ids as the
+    program sees them (not on a nosuid mount, nor under the program's own
+    no_new_privs: veil's, which its seccomp filter needs, is not the program's)."""
+    try:
+        st = _os.stat(f"/proc/{pid}/exe")
+        if (c.no_new_privs or not st.st_mode & (_stat.S_ISUID | _stat.S_ISGID) or
+                _os.statvfs(f"/proc/{pid}/exe").f_flag & _os.ST_NOSUID):
+            return
+    except OSError:
+        return
+    uid, gid = files.db.owner(st, files)
+    if st.st_mode & _stat.S_ISUID:
+        c.euid = uid
+    if st.st_mode & _stat.S_ISGID and st.st_mode & 0o010:  # S_ISGID without g+x: locking
+        c.egid = gid
 
 
 def _started_by_loader(pid: int) -> bool:
