@@ -9,6 +9,7 @@ agree: veil serves them.
 from __future__ import annotations
 
 import errno as _errno
+import functools
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import UsageError
@@ -47,7 +48,21 @@ def identity_policy(system: "System", owners: Optional["OwnershipDB"] = None,
     if system.cpus is not None:
         _fake_cpus(policy, system.cpus)
     _virtual_files(policy, state, system.cpus)
+    policy.hooks = [(nrs, phase, _tolerant(hook)) for nrs, phase, hook in policy.hooks]
     return policy
+
+
+def _tolerant(hook: Callable[[Stop], Verdict]) -> Callable[[Stop], Verdict]:
+    """A hook that cannot read or write what it needs (a bad pointer in the
+    caller's memory, a process or file gone) leaves the call to the kernel,
+    which answers it as it would (EFAULT, ENOENT...)."""
+    @functools.wraps(hook)
+    def leave_to_kernel(call: Stop) -> Verdict:
+        try:
+            return hook(call)
+        except OSError:
+            return None
+    return leave_to_kernel
 
 
 def serves_files(system: "System") -> bool:
