@@ -297,3 +297,15 @@ def test_last_of_0_and_i_wins():
     assert r.stdout.split() == ["5", "6"], r.stderr
     r = run_veil(["run", "-i", "5:6", "-0", "--", "sh", "-c", "id -u; id -g"])
     assert r.stdout.split() == ["0", "0"], r.stderr
+
+
+def test_bad_pointers_get_the_kernels_efault(progs):
+    """Identity calls given a pointer the kernel refuses fail with EFAULT as
+    root's do natively (veil neither stops the run nor answers otherwise)."""
+    r = run_veil(["run", "-0", "--", progs["ids_badptr"]])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 14 and all(line.endswith(" -1 EFAULT") for line in lines), lines
+    if os.geteuid() == 0:
+        native = subprocess.run([progs["ids_badptr"]], capture_output=True, text=True)
+        assert native.stdout.splitlines() == lines
