@@ -258,6 +258,7 @@ def test_fake_user_that_is_not_root_has_no_privilege(tmp_path):
 
 
 def test_setcap_is_remembered_under_fake_root(tmp_path):
+    """setcap, then getcap and listxattr in a later run, as fakeroot shows them."""
     setcap, getcap = need(SETCAP, "setcap (libcap2-bin)"), need(GETCAP, "getcap")
     f = tmp_path / "prog"
     shutil.copy("/bin/true", f)
@@ -269,8 +270,10 @@ def test_setcap_is_remembered_under_fake_root(tmp_path):
         os.removexattr(f, attr)
     r = run_veil(["run", "-0", "--ownership-db", db, "--", "sh", "-c", cmd])
     assert r.returncode == 0 and r.stdout == fake.stdout == f"{f} cap_net_raw=ep\n", r.stderr
-    again = run_veil(["run", "-0", "--ownership-db", db, "--", getcap, f])
-    assert again.stdout == r.stdout
+    again = run_veil(["run", "-0", "--ownership-db", db, "--", "sh", "-c",
+                      f"{getcap} {f}; {sys.executable} -c 'import os, sys; "
+                      f"print(os.listxattr(sys.argv[1]))' {f}"])
+    assert again.stdout == r.stdout + "['security.capability']\n", again.stderr
     assert subprocess.run([getcap, f], capture_output=True, text=True).stdout == ""  # host: none
 
 

@@ -308,7 +308,7 @@ def _named(call: Stop) -> Tuple[int, Optional[str], bool]:
     """(dirfd, path, follow) of the file a call names: path "" is dirfd's own
     file (an fd call, AT_EMPTY_PATH), None an empty path the kernel refuses."""
     name, args = call.name, call.args
-    if name in ("fchown", "fsetxattr", "fgetxattr", "fremovexattr"):
+    if name in ("fchown", "fsetxattr", "fgetxattr", "fremovexattr", "flistxattr"):
         return args.fd, "", True
     path = args.path or None
     if name in ("fchownat", "faccessat2"):
@@ -318,7 +318,8 @@ def _named(call: Stop) -> Tuple[int, Optional[str], bool]:
         return args.dirfd, path, not flags & AT_SYMLINK_NOFOLLOW
     if name in ("mknodat", "faccessat", "openat", "openat2"):
         return args.dirfd, path, name != "mknodat"
-    follow = name not in ("lchown", "mknod", "lsetxattr", "lgetxattr", "lremovexattr")
+    follow = name not in ("lchown", "mknod", "lsetxattr", "lgetxattr", "lremovexattr",
+                          "llistxattr")
     return AT_FDCWD, path, follow
 
 
@@ -685,6 +686,25 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
             except OSError:
                 return Deny(_errno.EFAULT)
         return Emulate(len(value))
+
+    @policy.on_exit("listxattr", "llistxattr", "flistxattr")
+    def list_caps(call: Stop) -> Verdict:
+        """The names of a file's xattrs include the capabilities veil keeps."""
+        if call.result is None or call.result < 0:
+            return None
+        e = entry(call)
+        if e is None or "caps" not in e:
+            return None
+        name = CAPS_XATTR.encode() + b"\0"
+        size, listed = call.args[2], call.result
+        if size and listed:
+            if CAPS_XATTR.encode() in call.read(call.args[1], listed).split(b"\0"):
+                return None
+        if size and listed + len(name) > size:
+            return Emulate(-_errno.ERANGE)
+        if size:
+            call.write(call.args[1] + listed, name)
+        return Emulate(listed + len(name))
 
     @policy.on_enter("removexattr", "lremovexattr", "fremovexattr")
     def remove_caps(call: Stop) -> Verdict:
