@@ -662,6 +662,13 @@ class Session:
             return eng.layout_resolve("/")
         raise SpecError("environment", "cwd", "no such directory in the guest", value=self.cwd)
 
+    def host_path(self, guest: str, follow: bool = True) -> str:
+        """Where a path of the program lies on the host (the layout's answer once
+        running; else the path itself)."""
+        if self.layout is None or self._engine is None:
+            return guest
+        return self._engine.layout_resolve(guest, follow)[0]
+
     def start(self) -> None:
         if self.layout is not None:
             binds = self._configure_layout()

@@ -32,9 +32,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--kernel-version", help="uname -v")
     g.add_argument("--machine", help="uname -m")
     g.add_argument("--sysname", help="uname -s")
-    g.add_argument("-0", "--root-id", dest="root", action="store_true",
-                   help="fake root: every id call reports 0, setuid/chown succeed virtually")
-    g.add_argument("-i", dest="ids", metavar="UID:GID", help="report this uid and gid")
+    g.add_argument("-0", "--root-id", dest="ids", action="store_const", const=FAKE_ROOT,
+                   help="fake root: the ids are 0, the user's own files are root's, chown "
+                        "succeeds virtually (the last of -0 and -i wins)")
+    g.add_argument("-i", dest="ids", metavar="UID:GID",
+                   help="report this uid and gid, also as the owner of the user's own files")
     g.add_argument("--ownership-db", metavar="FILE",
                    help="with -0/-i: keep the owners chown set in FILE, for later runs")
     g.add_argument("--cpus", type=int, metavar="N",
@@ -106,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+FAKE_ROOT = "-0"  # -0 and -i share a destination: the last one given wins
+
 # PRoot's -R: host files a guest usually wants (those that exist are bound)
 RECOMMENDED_BINDS = ("/proc", "/dev", "/sys", "/tmp", "/run", "/etc/resolv.conf", "/etc/hosts",
                      "/etc/host.conf", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
@@ -159,8 +163,6 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     from ..identity import parse_ids
     if args.layout_root and args.layout_root_binds:
         raise UsageError("give -r or -R, not both")
-    if args.root and args.ids:
-        raise UsageError("give -0 or -i, not both")
     given = {
         "environment": dict(env=_pairs(args.env, "--env", "NAME=VALUE"), unset=args.unset,
                             clear_env=args.clear_env or None, cwd=args.cwd, umask=args.umask,
@@ -188,7 +190,7 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         home = os.environ.get("HOME")
         given["layout"]["binds"] = [p for p in (*RECOMMENDED_BINDS, home)
                                     if p and os.path.exists(p)] + list(args.binds)
-    if args.root:
+    if args.ids == FAKE_ROOT:
         given["system"]["fake_root"] = True
     elif args.ids:
         given["system"]["uid"], given["system"]["gid"] = parse_ids(args.ids)

@@ -99,12 +99,11 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
         sockets=obs.keeps_sockets, capture_bytes=obs.capture_bytes, seccomp=obs.seccomp,
         affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
     if spec.layout.active:
+        from ..identity import serves_files
         system = spec.system
-        served = any(v is not None for v in (system.hostname, system.domainname,
-                                             system.kernel_release, system.kernel_version,
-                                             system.cpus))
         options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd,
-                                                       spec.security.strict, system.ids, served)
+                                                       spec.security.strict, system.ids,
+                                                       serves_files(system))
     elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
         raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
     if options["cwd"] is not None and "PWD" in env and "PWD" not in (env_spec.env or {}):
@@ -118,7 +117,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     mode, denied calls, the identity and ownership database, OCI profiles,
     injections, policy files, then the caller's ``policies`` in order."""
     from .. import protect
-    from ..identity import OwnershipDB, identity_policy, ownership_policy
+    from ..identity import OwnershipDB, identity_policy
     from ..oci import load_profile as load_seccomp_profile
     from ..policy import Policy, parse_inject
     from ..policyfile import load_policy_file
@@ -151,10 +150,9 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         protect.strict(session)
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
-    identity_policy(system).apply(session)
-    if system.ids is not None:
-        owners = OwnershipDB(system.ownership_db)
-        ownership_policy(owners).apply(session)
+    owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
+    identity_policy(system, owners, session.host_path).apply(session)
+    if owners is not None:
         session.at_end(owners.save)
     for path in security.seccomp_profile:
         load_seccomp_profile(path).apply(session)
