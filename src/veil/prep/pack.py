@@ -32,13 +32,12 @@ import sys
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import UsageError
-from .plan import PACKED_KINDS
+from .plan import DEFAULT_SHARE, PACKED_KINDS
 from .progress import Progress, human_size
 
 if TYPE_CHECKING:
     from .plan import Plan
 
-DEFAULT_SHARE = ("/proc", "/dev", "/sys")
 ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "USER", "LOGNAME", "SHELL",
             "TMPDIR", "PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH")
 MAX_LINKS = 40

@@ -31,6 +31,7 @@ from ..spec import checks
 from ..spec.checks import Bad, array, flag, show, string, toml_key, toml_value
 from .dpkg import NO_PACKAGE, Packages
 
+DEFAULT_SHARE = ("/proc", "/dev", "/sys")    # always bound from the host
 PLAN_FILE = "plan.toml"
 TRACE_FILE = "trace.json"
 LISTED_FILE_MAX = 1 << 20          # a file seen only in a directory listing: packed up to 1 MiB
@@ -97,8 +98,8 @@ def classify(paths: Dict[str, Set[str]], shared: Sequence[str]) -> Dict[str, Set
     out: Dict[str, Set[str]] = {}
     for path, how in paths.items():
         norm = os.path.normpath(path)
-        share = next((p for p in shared if _under(norm, [p])), None)
-        if share:                   # bound from the host: the share stands for its paths
+        share = next((p for p in DEFAULT_SHARE if _under(norm, [p])), None)
+        if share:                   # kernel file systems, bound: the share stands for them
             out.setdefault(share, set()).add("read")
             continue
         kinds: Set[str] = set()
@@ -184,12 +185,21 @@ def make_plan(argv: Sequence[str], cwd: str, env: Dict[str, str], umask: str,
     net = sorted({_peer_rule(ip, port) for _call, ip, port in learner.peers})
     trace = {"processes": {str(pid): info for pid, info in learner.processes.items()},
              "first": learner.first_pid,
-             "files": {path: {str(pid): sorted(how) for pid, how in by.items()}
-                       for path, by in sorted(learner.by_process.items())},
+             "files": _by_process(learner.by_process),
              "peers": sorted([call, ip, port] for call, ip, port in learner.peers),
              "skipped": skipped}
     return Plan(list(argv), cwd, dict(env), umask, list(shared), exit_code, dict(identity),
                 sorted(set(syscalls)), True, read, written, net, ordered, trace)
+
+
+def _by_process(by_process: Dict[str, Dict[int, Set[str]]]) -> Dict[str, Dict[str, List[str]]]:
+    """path (normalized) -> pid -> what that process did with it."""
+    merged: Dict[str, Dict[str, Set[str]]] = {}
+    for path, by in by_process.items():
+        for pid, how in by.items():
+            merged.setdefault(os.path.normpath(path), {}).setdefault(str(pid), set()).update(how)
+    return {path: {pid: sorted(how) for pid, how in by.items()}
+            for path, by in sorted(merged.items())}
 
 
 def _peer_rule(ip: str, port: int) -> str:
