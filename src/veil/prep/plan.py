@@ -209,7 +209,8 @@ def _peer_rule(ip: str, port: int) -> str:
 # --- as TOML ------------------------------------------------------------------------------
 
 HEADER = """\
-# veil prep plan: what `veil prep pack {dir} -o BUNDLE` puts in the bundle.
+# veil prep plan: what `veil prep pack DIR -o BUNDLE` puts in the bundle (DIR: this
+# file's directory; a bundle holds the plan it was packed from, and can be packed again).
 # Review and edit it, then pack:
 #   [[group]] include = false   leaves the group's files to the host: the bundle binds them
 #                               from the machine it runs on (which must have them);
@@ -224,8 +225,8 @@ def _lines(key: str, value: Any) -> List[str]:
     return [f"{toml_key(key)} = {toml_value(value)}"]
 
 
-def dump_plan(plan: Plan, directory: str = "DIR") -> str:
-    out = [HEADER.format(dir=directory)]
+def dump_plan(plan: Plan) -> str:
+    out = [HEADER]
     out += ["[run]"]
     for key, value in (("argv", plan.argv), ("cwd", plan.cwd), ("umask", plan.umask),
                        ("share", plan.share), ("exit_code", plan.exit_code)):
@@ -265,7 +266,7 @@ def dump_plan(plan: Plan, directory: str = "DIR") -> str:
 def write_plan(plan: Plan, directory: str) -> None:
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, PLAN_FILE), "w", encoding="utf-8") as f:
-        f.write(dump_plan(plan, directory))
+        f.write(dump_plan(plan))
     with open(os.path.join(directory, TRACE_FILE), "w", encoding="utf-8") as f:
         json.dump(plan.trace, f, indent=1)
         f.write("\n")
