@@ -511,6 +511,12 @@ def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Seque
 
     seccomp = os.path.join(bundle, SECCOMP_FILE)
     write_profile(seccomp, plan.syscalls)
+    # the --config/--data files were packed to be read, and what running the executed
+    # files takes (#! interpreters, loaders, libraries: veil's loader opens them)
+    chosen = [rule for p in (*config, *data) for rule in
+              ((os.path.abspath(p), os.path.abspath(p) + "/**") if os.path.isdir(p)
+               else (os.path.abspath(p),))]
+    chosen += sorted((packer.files | packer.host_binds | packer.links) - set(plan.read_rules))
     ident = plan.identity
     binds = [Bind(p, p) for p in plan.share if os.path.exists(p)]
     binds += [Bind(p, p, readonly=True) for p in sorted(packer.host_binds)]
@@ -521,8 +527,9 @@ def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Seque
         system=System(**{k: ident[k] for k in ("hostname", "sysname", "kernel_release",
                                                "kernel_version", "machine", "cpus")
                          if k in ident}),
-        security=Security(seccomp_profile=[seccomp], paths_read=plan.read_rules,
-                          paths_written=plan.write_rules))
+        security=Security(seccomp_profile=[seccomp], paths_read=plan.read_rules + chosen,
+                          paths_written=plan.write_rules, peers=plan.peers,
+                          enforce=plan.enforce))
     with open(os.path.join(bundle, "profile.toml"), "w", encoding="utf-8") as f:
         f.write(f"# veil bundle: veil run {os.path.basename(bundle)} [-- ARGS]\n")
         # a comment is one line: a command's line breaks are shown escaped

@@ -8,7 +8,7 @@ DIR/plan.toml is the editable part:
 - ``[identity]``: the system the run saw (uname, CPUs, uid/gid, the host's name);
 - ``[syscalls] allowed``: the learned seccomp allowlist;
 - ``[security]``: the rules ``veil run BUNDLE`` enforces (``read``/``write``
-  path globs, ``net_allow`` addresses); widen one with a glob (``/srv/app/**``);
+  path globs, ``peers`` addresses); widen one with a glob (``/srv/app/**``);
 - one ``[[group]]`` per Debian package the files belong to (and one "not in a
   package"): its files by what the run did with them, their size, and
   ``include``: false leaves the group to the host (bound from it at run time).
@@ -69,7 +69,7 @@ class Plan:
     enforce: bool = True
     read_rules: List[str] = field(default_factory=list)
     write_rules: List[str] = field(default_factory=list)
-    net_allow: List[str] = field(default_factory=list)
+    peers: List[str] = field(default_factory=list)
     groups: List[Group] = field(default_factory=list)
     trace: Dict[str, Any] = field(default_factory=dict)   # trace.json
 
@@ -179,9 +179,11 @@ def make_plan(argv: Sequence[str], cwd: str, env: Dict[str, str], umask: str,
         reals = {os.path.realpath(p) for p in group.paths(*PACKED_KINDS)}
         group.size = sum(_size(p) for p in reals)
     ordered = sorted(groups.values(), key=lambda g: (g.package == NO_PACKAGE, g.package))
-    read = sorted({p for p, k in kinds.items()
-                   if k & {"read", "executed", "listed", "listed_only"}})
-    written = sorted({p for p, k in kinds.items() if k & {"written", "created"}})
+    read = {p for p, k in kinds.items() if k & {"read", "executed", "listed", "listed_only"}}
+    # a symlink's target is read too (veil's loader opens an executed file by its real path)
+    read = sorted(read | {os.path.realpath(p) for p in read if not _under(p, DEFAULT_SHARE)})
+    written = _write_rules([p for p, k in kinds.items() if k & {"written", "created"}],
+                           [p for p, k in kinds.items() if "created" in k])
     net = sorted({_peer_rule(ip, port) for _call, ip, port in learner.peers})
     trace = {"processes": {str(pid): info for pid, info in learner.processes.items()},
              "first": learner.first_pid,
@@ -190,6 +192,28 @@ def make_plan(argv: Sequence[str], cwd: str, env: Dict[str, str], umask: str,
              "skipped": skipped}
     return Plan(list(argv), cwd, dict(env), umask, list(shared), exit_code, dict(identity),
                 sorted(set(syscalls)), True, read, written, net, ordered, trace)
+
+
+def _temporary_dirs() -> List[str]:
+    dirs = ["/tmp", "/var/tmp", "/dev/shm"]
+    tmpdir = os.environ.get("TMPDIR")
+    if tmpdir and tmpdir.startswith("/") and os.path.normpath(tmpdir) not in dirs:
+        dirs.append(os.path.normpath(tmpdir))
+    return dirs
+
+
+def _write_rules(written: Sequence[str], created: Sequence[str]) -> List[str]:
+    """Where a bundle may write: what the run wrote, below the directories it made, and
+    anywhere in a temporary directory it made a file in (mkstemp's names change every run)."""
+    rules: Set[str] = set()
+    temporary = _temporary_dirs()
+    for path in written:
+        tmp = os.path.dirname(path) in temporary
+        rules.add(os.path.dirname(path) + "/**" if tmp else path)
+    for path in created:
+        if os.path.isdir(path) and not any(_under(path, [t]) for t in temporary):
+            rules.add(path + "/**")
+    return sorted(rules)
 
 
 def _by_process(by_process: Dict[str, Dict[int, Set[str]]]) -> Dict[str, Dict[str, List[str]]]:
@@ -216,8 +240,10 @@ HEADER = """\
 #                               from the machine it runs on (which must have them);
 #   listed_only_skipped         files the program only saw in a directory listing, not packed
 #                               (the reason is beside each); move one to listed_only to pack it;
-#   [security]                  what `veil run BUNDLE` allows: widen a rule with a glob
-#                               ("/srv/app/**"), or enforce = false to record only.
+#   [security]                  what `veil run BUNDLE` allows: reads of what the run read,
+#                               writes where it wrote (anywhere in a temporary directory it
+#                               made a file in), the addresses it used (peers); widen a rule with a
+#                               glob ("/srv/app/**"), or enforce = false to record only.
 """
 
 
@@ -240,7 +266,7 @@ def dump_plan(plan: Plan) -> str:
     out += ["", "[syscalls]"] + _lines("allowed", plan.syscalls)
     out += ["", "[security]"]
     for key, value in (("enforce", plan.enforce), ("read", plan.read_rules),
-                       ("write", plan.write_rules), ("net_allow", plan.net_allow)):
+                       ("write", plan.write_rules), ("peers", plan.peers)):
         out += _lines(key, value)
     skipped = plan.trace.get("skipped", {})
     for group in plan.groups:
@@ -307,7 +333,7 @@ SCHEMA: Dict[str, Dict[str, Callable[[Any, str], Any]]] = {
         "uid": checks.an_id, "gid": checks.an_id, "cpus": checks.count},
     "syscalls": {"allowed": array(_syscall)},
     "security": {"enforce": flag, "read": array(_glob), "write": array(_glob),
-                 "net_allow": array(checks.net_rule(True))},
+                 "peers": array(checks.net_rule(True))},
     "group": {"package": string, "version": string, "include": flag, "size": _integer,
               **dict.fromkeys(KINDS, _paths)},
 }
@@ -398,5 +424,5 @@ def load_plan(directory: str) -> Plan:
                 f"{run.get('umask', 0o022):03o}", list(run.get("share", [])),
                 run.get("exit_code", 0), identity, list(syscalls.get("allowed", [])),
                 security.get("enforce", True), list(security.get("read", [])),
-                list(security.get("write", [])), list(security.get("net_allow", [])),
+                list(security.get("write", [])), list(security.get("peers", [])),
                 groups, trace)
