@@ -218,7 +218,8 @@ def cmd_graph(argv: Sequence[str]) -> int:
                                 "through dot).")
     p.add_argument("-o", "--output", required=True, metavar="G.dot|G.svg")
     p.add_argument("--all", action="store_true",
-                   help="also the files of Debian packages (libraries, locales, ...)")
+                   help="every file the run used (libraries, locales, a runtime's modules), "
+                        "not only the executed, input and output files")
     args = p.parse_args(list(argv))
     write_graph(open_bundle(args.bundle), args.output, everything=args.all)
     return 0

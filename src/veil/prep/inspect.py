@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -26,6 +27,9 @@ ELF_MAGIC = b"\x7fELF"
 SYSTEM_READS = ("/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/localtime", "/etc/nsswitch.conf",
                 "/etc/passwd", "/etc/group", "/etc/host.conf", "/etc/resolv.conf", "/etc/hosts",
                 "/etc/gai.conf")
+SYSTEM_TREES = ("/etc/ssl/", "/usr/", "/lib/", "/lib64/")
+# a language runtime's own library (what an interpreter reads at every start)
+RUNTIME_LIBRARY = re.compile(r"/(lib/python\d[^/]*|site-packages|dist-packages|__pycache__)/")
 LABEL_MAX = 48
 
 
@@ -191,8 +195,9 @@ def _is_elf(bundle: Bundle, path: str) -> bool:
 
 
 def files(bundle: Bundle) -> Dict[str, Any]:
-    """Input files (read, not from a package, not programs or libraries, not the run's
-    own) and output files (written or created), with the processes that used them."""
+    """Input files (read, not from a package, not programs or libraries, not a language
+    runtime's library, not the run's own) and output files (written or created), with the
+    processes that used them."""
     plan = _need_plan(bundle, "files")
     processes = bundle.trace["processes"]
     by_path = bundle.trace.get("files", {})
@@ -208,6 +213,7 @@ def files(bundle: Bundle) -> Dict[str, Any]:
         if group.package == NO_PACKAGE:
             for path in group.files.get("read", ()):
                 if (path in written or path in SYSTEM_READS or path in plan.share
+                        or path.startswith(SYSTEM_TREES) or RUNTIME_LIBRARY.search(path)
                         or _is_elf(bundle, path)
                         or not os.path.isfile(os.path.join(bundle.directory, "root",
                                                            path.lstrip("/")))):
@@ -244,10 +250,12 @@ def _short(text: str) -> str:
 def graph_dot(bundle: Bundle, everything: bool = False) -> str:
     """The run as Graphviz: processes (boxes, with their execs), fork edges, files (ellipses)
     read (file -> process), written (process -> file) and executed (file -> process,
-    "exec").  Package files (libraries, locales) only when EVERYTHING."""
+    "exec").  The files shown are the executed ones and those ``veil prep files`` lists;
+    every file the run used (libraries, locales, a runtime's modules) when EVERYTHING."""
     plan = _need_plan(bundle, "graph")
     processes = bundle.trace["processes"]
-    group_of = plan.group_of()
+    listed = files(bundle)
+    wanted = {f["path"] for f in listed["inputs"] + listed["outputs"]}
     out = ["digraph veil {", '    rankdir="LR";',
            '    node [fontname="Helvetica", fontsize=10];',
            '    edge [fontname="Helvetica", fontsize=9];']
@@ -263,10 +271,8 @@ def graph_dot(bundle: Bundle, everything: bool = False) -> str:
             out.append(f'    p{info["parent"]} -> p{pid} [style=dashed, label="fork"];')
     shown: Dict[str, str] = {}
     for path, by in sorted(bundle.trace.get("files", {}).items()):
-        group = group_of.get(path)
-        packaged = group is not None and group.package != NO_PACKAGE
         executed = any("exec" in how for how in by.values())
-        if packaged and not (everything or executed) \
+        if not (everything or executed or path in wanted) \
                 or path.startswith(("/proc/", "/dev/", "/sys/")):
             continue
         node = shown.setdefault(path, f"f{len(shown)}")

@@ -47,6 +47,9 @@ SUMMARY_FILE = "summary.json"
 # allowed by the learned seccomp profile whatever the run made: a bundle run that fails
 # another way still says why and exits (ld.so reports a missing library with writev)
 ALWAYS_ALLOWED = frozenset(("write", "writev", "exit", "exit_group", "rt_sigreturn"))
+# a confined run gets ENOSYS for clone3 (its flags are in memory the filter cannot read) and
+# glibc falls back to clone: a learning run's clone3 needs clone in the bundle's allowlist
+FALLBACKS = {"clone3": "clone"}
 SHOWN_PER_REASON = 4               # skipped paths named on stderr for each reason
 LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$")
 
@@ -510,7 +513,8 @@ def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Seque
         bar.close()
 
     seccomp = os.path.join(bundle, SECCOMP_FILE)
-    write_profile(seccomp, plan.syscalls)
+    write_profile(seccomp, set(plan.syscalls) | {FALLBACKS[n] for n in plan.syscalls
+                                                 if n in FALLBACKS})
     # the --config/--data files were packed to be read, and what running the executed
     # files takes (#! interpreters, loaders, libraries: veil's loader opens them)
     chosen = [rule for p in (*config, *data) for rule in
