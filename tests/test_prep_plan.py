@@ -216,3 +216,29 @@ def test_listed_only_files_say_why_and_the_plan_can_take_them(tmp_path):
     assert (bundle / "root" / str(data / "big.so").lstrip("/")).stat().st_size == 2 << 20
     r = run_veil(["run", bundle])
     assert (r.returncode, r.stdout) == (0, "big.so\nsmall.so\n"), r.stderr
+
+
+def test_trace_progress_counts_what_it_learns(tmp_path):
+    """--progress (or a terminal): the paths and processes learned so far, redrawn in place."""
+    r = run_veil(["prep", "trace", "--progress", "-o", tmp_path / "p", "--", "/bin/sh", "-c",
+                  "ls /usr/share/doc/dash; cat /etc/hostname"], cwd=tmp_path, text=False)
+    assert r.returncode == 0, r.stderr
+    counts = re.findall(rb"\rveil: learning: (\d+) paths, (\d+) processes, 0:\d\d", r.stderr)
+    assert counts and int(counts[-1][0]) > 1
+    assert r.stderr.rstrip().endswith(b"-o BUNDLE")          # cleared, then the summary
+    r = run_veil(["prep", "trace", "-o", tmp_path / "q", "--", "/bin/true"], text=False)
+    assert b"\r" not in r.stderr                             # a pipe gets no bar
+
+
+def test_progress_says_the_time_left(monkeypatch):
+    import io
+    from veil.prep import progress as bar
+    now = [100.0]
+    monkeypatch.setattr(bar.time, "monotonic", lambda: now[0])
+    out = io.StringIO()
+    shown = bar.Progress(True, out)
+    shown.phase("copying", 40)
+    now[0] += 10
+    shown.step(files=1, nbytes=2048, items=10)    # a quarter in 10 s: 30 s to go
+    assert out.getvalue().endswith("copying [######..................] 10/40, 1 files, "
+                                   "2.0 KiB, 0:30 left\x1b[K")

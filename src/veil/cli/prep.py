@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from ..errors import UsageError, VeilError
 from .common import VeilArgumentParser, strip_dashes
@@ -80,7 +80,9 @@ def _trace_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="the plan directory to create (must not exist, or be empty)")
     _share_option(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    p.add_argument("--progress", action="store_true",
+                   help="show the paths learned so far on stderr even when it is not a terminal")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     p.add_argument("command", nargs=argparse.REMAINDER)
     return p
 
@@ -96,7 +98,8 @@ def _command(args: argparse.Namespace, sub: str) -> List[str]:
 def cmd_trace(argv: Sequence[str]) -> int:
     from ..prep.pack import trace
     args = _trace_parser().parse_args(list(argv))
-    trace(_command(args, "trace"), args.output, args.share, args.quiet)
+    trace(_command(args, "trace"), args.output, args.share, args.quiet,
+          progress=True if args.progress else None)
     return 0
 
 
@@ -130,23 +133,38 @@ def _pack_parser() -> argparse.ArgumentParser:
     return p
 
 
+PACK_VALUE_OPTIONS = ("-o", "--output", "--archive", "--config", "--data", "--share",
+                      "--rewrite")
+
+
+def _plan_argument(argv: List[str]) -> Tuple[List[str], Optional[str]]:
+    """The arguments without the plan directory (a word before any ``--`` that is not an
+    option nor an option's value, and is a directory), and that directory."""
+    i = 0
+    while i < len(argv) and argv[i] != "--":
+        word = argv[i]
+        if word in PACK_VALUE_OPTIONS:
+            i += 2
+            continue
+        if not word.startswith("-") and os.path.isdir(word):
+            return argv[:i] + argv[i + 1:], word
+        if not word.startswith("-"):
+            break                       # a command without --: veil prep pack -o B CMD
+        i += 1
+    return argv, None
+
+
 def cmd_pack(argv: Sequence[str]) -> int:
     import tempfile
 
     from ..prep.pack import pack, pack_plan
     from ..prep.plan import PLAN_FILE, load_plan
-    argv = list(argv)
-    plan_dir = None
-    if argv and not argv[0].startswith("-") and os.path.isdir(argv[0]):
-        plan_dir, argv = argv[0], argv[1:]       # veil prep pack DIR -o BUNDLE
+    argv, plan_dir = _plan_argument(list(argv))
     args = _pack_parser().parse_args(argv)
     if not args.output and not args.archive:
         raise UsageError("prep pack: give -o BUNDLE, --archive B.veil or both "
                          "(veil prep pack --help for usage)")
-    if not plan_dir and args.command[:1] != ["--"] and len(args.command) == 1 \
-            and os.path.isdir(args.command[0]):
-        plan_dir = args.command[0]               # veil prep pack -o BUNDLE DIR
-    elif plan_dir and args.command:
+    if plan_dir and args.command:
         raise UsageError(f"prep pack: give a plan ({plan_dir}) or a command, not both")
     if plan_dir:
         if not os.path.isfile(os.path.join(plan_dir, PLAN_FILE)):

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Set, Tuple
 from ..decoders import Call
 from ..observers import Observer
 from ..syscalls.lookup import resolve_set
+from .progress import Progress
 
 AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
@@ -66,6 +67,7 @@ class Learner(Observer):
         self.by_process: Dict[str, Dict[int, Set[str]]] = {}   # path -> pid -> what
         self.peers: Set[Tuple[str, str, int]] = set()         # (call, ip, port)
         self.first_pid: Optional[int] = None
+        self.progress: Optional[Progress] = None              # a line on a terminal
 
     # --- state per process ---------------------------------------------------
 
@@ -88,6 +90,9 @@ class Learner(Observer):
 
     def note(self, path: Optional[str], what: str, pid: Optional[int] = None) -> None:
         if path:
+            if self.progress is not None and path not in self.paths:
+                self.progress.count(f"learning: {len(self.paths) + 1} paths, "
+                                    f"{len(self.processes)} processes")
             self.paths.setdefault(path, set()).add(what)
             if pid is not None:
                 self.by_process.setdefault(path, {}).setdefault(pid, set()).add(what)

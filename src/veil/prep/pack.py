@@ -408,8 +408,9 @@ def _host_name() -> str:
 
 
 def learn(command: Sequence[str], share: Sequence[str] = (),
-          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> "Plan":
-    """Run COMMAND once, traced; the plan of what it used."""
+          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+          progress: Optional[bool] = None) -> "Plan":
+    """Run COMMAND once, traced; the plan of what it used.  PROGRESS as for :func:`pack`."""
     from ..hostenv import host_environ
     from ..oci import SyscallLearner
     from ..session import Session
@@ -423,10 +424,14 @@ def learn(command: Sequence[str], share: Sequence[str] = (),
     # every call is traced: the Learner looks at its own (path, process and address) calls,
     # the SyscallLearner collects the names of all of them for the seccomp profile
     learner = Learner(cwd)
+    learner.progress = Progress(progress)
     calls = SyscallLearner()
     learning = RunSpec(environment=Environment(env=env, clear_env=True, cwd=cwd),
                        observation={"trace": "all"})
-    result = Session(list(command), spec=learning, observers=[learner, calls]).run()
+    try:
+        result = Session(list(command), spec=learning, observers=[learner, calls]).run()
+    finally:
+        learner.progress.close()
     uts = os.uname()
     identity = {"hostname": socket.gethostname()[:64], "sysname": uts.sysname,
                 "kernel_release": uts.release, "kernel_version": uts.version[:64],
@@ -438,11 +443,11 @@ def learn(command: Sequence[str], share: Sequence[str] = (),
 
 def trace(command: Sequence[str], directory: str, share: Sequence[str] = (),
           quiet: bool = False, env: Optional[Dict[str, str]] = None,
-          cwd: Optional[str] = None) -> "Plan":
+          cwd: Optional[str] = None, progress: Optional[bool] = None) -> "Plan":
     """``veil prep trace -o DIR -- CMD``: the learning run, written as DIR/plan.toml."""
     from .plan import PLAN_FILE, write_plan
     directory = _check_empty(directory, "prep trace")
-    plan = learn(command, share, env, cwd)
+    plan = learn(command, share, env, cwd, False if quiet else progress)
     write_plan(plan, directory)
     if not quiet:
         size = sum(g.size for g in plan.groups)
@@ -465,7 +470,7 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
     PROGRESS: True or False, or None for a bar only when stderr is a terminal."""
     _check_empty(bundle, "prep pack")
     _check_inputs(config, data, rewrite)
-    plan = learn(command, share, env, cwd)
+    plan = learn(command, share, env, cwd, False if quiet else progress)
     return pack_plan(plan, bundle, config, data, quiet, rewrite, standalone, progress,
                      env=env)
 
