@@ -177,7 +177,8 @@ def cmd_pack(argv: Sequence[str]) -> int:
     if args.archive and os.path.exists(args.archive):
         raise UsageError(f"prep pack: {args.archive} exists")
     options = dict(config=args.config, data=args.data, quiet=args.quiet, rewrite=args.rewrite,
-                   standalone=args.standalone, progress=True if args.progress else None)
+                   standalone=args.standalone, progress=True if args.progress else None,
+                   shown_as=None if args.output else args.archive)
     with tempfile.TemporaryDirectory(prefix="veil-pack-") as scratch:
         bundle = args.output or os.path.join(scratch, "bundle")
         if plan_dir:

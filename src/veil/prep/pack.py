@@ -465,14 +465,15 @@ def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
          data: Sequence[str] = (), share: Sequence[str] = (), quiet: bool = False,
          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
          rewrite: Sequence[str] = (), standalone: bool = False,
-         progress: Optional[bool] = None) -> Dict[str, object]:
+         progress: Optional[bool] = None, shown_as: Optional[str] = None
+         ) -> Dict[str, object]:
     """Learn COMMAND, then write BUNDLE; returns the summary (also BUNDLE/summary.json).
     PROGRESS: True or False, or None for a bar only when stderr is a terminal."""
     _check_empty(bundle, "prep pack")
     _check_inputs(config, data, rewrite)
     plan = learn(command, share, env, cwd, False if quiet else progress)
     return pack_plan(plan, bundle, config, data, quiet, rewrite, standalone, progress,
-                     env=env)
+                     env=env, shown_as=shown_as)
 
 
 def _check_inputs(config: Sequence[str], data: Sequence[str], rewrite: Sequence[str]) -> None:
@@ -484,10 +485,11 @@ def _check_inputs(config: Sequence[str], data: Sequence[str], rewrite: Sequence[
 
 def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Sequence[str] = (),
               quiet: bool = False, rewrite: Sequence[str] = (), standalone: bool = False,
-              progress: Optional[bool] = None,
-              env: Optional[Dict[str, str]] = None) -> Dict[str, object]:
+              progress: Optional[bool] = None, env: Optional[Dict[str, str]] = None,
+              shown_as: Optional[str] = None) -> Dict[str, object]:
     """Write BUNDLE from PLAN (``veil prep pack DIR -o BUNDLE``); the summary.  ENV: the
-    environment libraries are resolved in (default: the plan's)."""
+    environment libraries are resolved in (default: the plan's); SHOWN_AS: what the summary
+    calls the bundle (an archive made from it)."""
     from ..oci import write_profile
     from ..spec import Bind, Environment, Layout, RunSpec, Security, System
     from .plan import write_plan
@@ -565,7 +567,7 @@ def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Seque
         json.dump({**summary, "bundle": "."}, f, indent=1)
         f.write("\n")
     if not quiet:
-        _report(summary, pairs, alone)
+        _report({**summary, "bundle": shown_as or bundle}, pairs, alone)
         if plan.exit_code:
             print(f"veil: note: the learning run exited with status {plan.exit_code}",
                   file=sys.stderr)
