@@ -13,7 +13,8 @@ import tarfile
 import pytest
 
 from conftest import run_veil
-from veil.prep.archive import BLOBS, INDEX
+from veil.errors import UsageError
+from veil.prep.archive import BLOBS, INDEX, unpacked
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,8 @@ def packed(tmp_path_factory):
     command = ["/bin/sh", "-c", f'cat {work}/a.txt {work}/b.txt | wc -l; echo "$@"', "sh", "x"]
     native = subprocess.run(command, capture_output=True, text=True).stdout
     archive = work / "app.veil"
-    r = run_veil(["prep", "pack", "--archive", archive, "--", *command], cwd=work)
+    r = run_veil(["prep", "pack", "-o", work / "bundle", "--archive", archive, "--", *command],
+                 cwd=work)
     assert r.returncode == 0, r.stderr
     assert f"veil run {archive}" in r.stderr
     return work, archive, native
@@ -87,9 +89,10 @@ def _rewrite(archive, out, change):
             dst.addfile(info, io.BytesIO(data))
 
 
-def test_damaged_or_hostile_archive_is_refused(packed, tmp_path):
+def test_damaged_or_hostile_archive_is_refused(packed, tmp_path, monkeypatch):
     work, archive, _ = packed
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     _names, index = _members(archive)
     digest = next(e["digest"] for e in index["entries"] if e["path"] == f"root{work}/a.txt")
 
@@ -100,44 +103,51 @@ def test_damaged_or_hostile_archive_is_refused(packed, tmp_path):
     r = run_veil(["run", bad], env=env)
     assert r.returncode != 0 and "damaged" in r.stderr and "does not match its hash" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    assert not os.listdir(tmp_path / "cache" / "veil" / "bundles")    # nothing half-unpacked
 
-    def escape(name, data):
-        if name != INDEX:
-            return name, data
-        index = json.loads(data)
-        index["entries"].append({"path": "root/../../../escaped", "type": "dir", "mode": 493})
-        return name, json.dumps(index).encode()
-    evil = tmp_path / "evil.veil"
-    _rewrite(archive, evil, escape)
-    r = run_veil(["run", evil], env=env)
-    assert r.returncode != 0 and "refused index entry" in r.stderr
+    def with_entries(name, *entries):
+        """A copy of the archive whose index has ENTRIES too."""
+        def change(member, data):
+            if member != INDEX:
+                return member, data
+            index = json.loads(data)
+            index["entries"] += entries
+            return member, json.dumps(index).encode()
+        _rewrite(archive, tmp_path / name, change)
+        return tmp_path / name
+
+    evil = with_entries("evil.veil", {"path": "root/../../../escaped", "type": "dir",
+                                      "mode": 493})
+    with pytest.raises(UsageError, match="refused index entry"):
+        unpacked(str(evil))
     assert not (tmp_path / "escaped").exists()
-
-    def through_link(name, data):
-        if name != INDEX:
-            return name, data
-        index = json.loads(data)
-        index["entries"] += [{"path": "root/out", "type": "symlink", "target": str(tmp_path)},
-                             {"path": "root/out/planted", "type": "dir", "mode": 493}]
-        return name, json.dumps(index).encode()
-    evil2 = tmp_path / "evil2.veil"
-    _rewrite(archive, evil2, through_link)
-    r = run_veil(["run", evil2], env=env)
-    assert r.returncode != 0 and "below a symlink" in r.stderr
+    evil = with_entries("evil2.veil", {"path": "root/out", "type": "symlink",
+                                       "target": str(tmp_path)},
+                        {"path": "root/out/planted", "type": "dir", "mode": 493})
+    with pytest.raises(UsageError, match="below a symlink"):
+        unpacked(str(evil))
     assert not (tmp_path / "planted").exists()
     (tmp_path / "plain.veil").write_text("not an archive\n")
-    r = run_veil(["run", tmp_path / "plain.veil"], env=env)
-    assert r.returncode != 0 and "not a veil archive" in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(UsageError, match="not a veil archive"):
+        unpacked(str(tmp_path / "plain.veil"))
 
 
-def test_archive_and_directory_together(tmp_path):
-    bundle, archive = tmp_path / "b", tmp_path / "b.veil"
-    r = run_veil(["prep", "pack", "-o", bundle, "--archive", archive, "-q", "--", "/bin/echo",
-                  "hi"])
-    assert r.returncode == 0, r.stderr
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    for target in (bundle, archive):
-        r = run_veil(["run", target], env=env)
-        assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
+def test_archive_and_directory_are_the_same_bundle(packed, tmp_path):
+    """-o and --archive together: the archive unpacks to the directory, file for file."""
+    from veil.prep.archive import unpack
+    work, archive, _ = packed
+    unpack(str(archive), str(tmp_path / "u"))
+    bundle = work / "bundle"
+
+    def tree(root):
+        out = {}
+        for top, dirs, files in os.walk(root):
+            for name in dirs + files:
+                full = os.path.join(top, name)
+                rel = os.path.relpath(full, root)
+                out[rel] = (os.readlink(full) if os.path.islink(full) else
+                            "dir" if os.path.isdir(full) else open(full, "rb").read())
+        return out
+    assert tree(tmp_path / "u") == tree(bundle)
     r = run_veil(["prep", "pack", "--archive", archive, "--", "/bin/true"])
     assert r.returncode == 2 and f"{archive} exists" in r.stderr

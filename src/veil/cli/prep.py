@@ -71,14 +71,21 @@ def _share_option(p: argparse.ArgumentParser) -> None:
                         + ",".join(DEFAULT_SHARE) + ")")
 
 
+def _learning_parser(sub: str, description: str, output: str,
+                     required: bool) -> argparse.ArgumentParser:
+    """veil prep trace's and pack's parser, with -o (a new directory)."""
+    p = VeilArgumentParser(prog=f"veil prep {sub}", description=description)
+    p.add_argument("-o", "--output", required=required, metavar=output,
+                   help=f"the {output.lower()} directory to create (must not exist, or be "
+                        f"empty)")
+    return p
+
+
 def _trace_parser() -> argparse.ArgumentParser:
-    p = VeilArgumentParser(
-        prog="veil prep trace",
-        description="Run a program once and write what it used as a plan to review and edit "
-                    "(DIR/plan.toml: files grouped by Debian package, environment, identity, "
-                    "syscalls, security rules), then: veil prep pack DIR -o BUNDLE.")
-    p.add_argument("-o", "--output", required=True, metavar="DIR",
-                   help="the plan directory to create (must not exist, or be empty)")
+    p = _learning_parser(
+        "trace", "Run a program once and write what it used as a plan to review and edit "
+                 "(DIR/plan.toml: files grouped by Debian package, environment, identity, "
+                 "syscalls, security rules), then: veil prep pack DIR -o BUNDLE.", "DIR", True)
     _share_option(p)
     p.add_argument("--progress", action="store_true",
                    help="show the paths learned so far on stderr even when it is not a terminal")
@@ -104,13 +111,10 @@ def cmd_trace(argv: Sequence[str]) -> int:
 
 
 def _pack_parser() -> argparse.ArgumentParser:
-    p = VeilArgumentParser(
-        prog="veil prep pack",
-        description="Pack a plan (veil prep pack DIR -o BUNDLE), or run a program once, learn "
-                    "the files it uses and pack them (veil prep pack -o BUNDLE -- CMD), into a "
-                    "bundle that `veil run BUNDLE` runs.")
-    p.add_argument("-o", "--output", metavar="BUNDLE",
-                   help="the bundle directory to create (must not exist, or be empty)")
+    p = _learning_parser(
+        "pack", "Pack a plan (veil prep pack DIR -o BUNDLE), or run a program once, learn "
+                "the files it uses and pack them (veil prep pack -o BUNDLE -- CMD), into a "
+                "bundle that `veil run BUNDLE` runs.", "BUNDLE", False)
     p.add_argument("--archive", metavar="B.veil",
                    help="also (or only, without -o) write the bundle as one compressed file "
                         "that `veil run B.veil` runs")
@@ -200,34 +204,33 @@ def _bundle_parser(sub: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_info(argv: Sequence[str]) -> int:
-    from ..prep.inspect import info, info_text, open_bundle
-    p = _bundle_parser("info", "What a bundle holds: the program, sizes, packages, the host "
-                               "it was packed on, the syscalls it may make.")
+def _report_command(sub: str, description: str, argv: Sequence[str], compute, as_text) -> int:
+    """``veil prep info|files BUNDLE [--json]``: COMPUTE(bundle) printed as JSON or text."""
+    from ..prep.inspect import open_bundle
+    p = _bundle_parser(sub, description)
     p.add_argument("--json", action="store_true", help="one JSON object")
     args = p.parse_args(list(argv))
-    result = info(open_bundle(args.bundle))
+    result = compute(open_bundle(args.bundle))
     if args.json:
         json.dump(result, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(info_text(result))
+        sys.stdout.write(as_text(result))
     return 0
+
+
+def cmd_info(argv: Sequence[str]) -> int:
+    from ..prep.inspect import info, info_text
+    return _report_command("info", "What a bundle holds: the program, sizes, packages, the "
+                                   "host it was packed on, the syscalls it may make.",
+                           argv, info, info_text)
 
 
 def cmd_files(argv: Sequence[str]) -> int:
-    from ..prep.inspect import files, files_text, open_bundle
-    p = _bundle_parser("files", "The input and output files of the packed run (ReproZip's "
-                                "showfiles), and the process that used each.")
-    p.add_argument("--json", action="store_true", help="one JSON object")
-    args = p.parse_args(list(argv))
-    result = files(open_bundle(args.bundle))
-    if args.json:
-        json.dump(result, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(files_text(result))
-    return 0
+    from ..prep.inspect import files, files_text
+    return _report_command("files", "The input and output files of the packed run (ReproZip's "
+                                    "showfiles), and the process that used each.",
+                           argv, files, files_text)
 
 
 def cmd_graph(argv: Sequence[str]) -> int:
