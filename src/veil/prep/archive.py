@@ -192,8 +192,12 @@ def unpacked(archive: str) -> str:
     dest = os.path.join(cache, key[:32])
     if os.path.isdir(dest):
         return dest
-    os.makedirs(cache, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=f".{key[:32]}-", dir=cache)
+    try:
+        os.makedirs(cache, exist_ok=True)
+        scratch = tempfile.mkdtemp(prefix=f".{key[:32]}-", dir=cache)
+    except OSError as e:
+        raise UsageError(f"{archive}: cannot unpack into {cache}: {e.strerror} (the cache is "
+                         f"$XDG_CACHE_HOME/veil, else ~/.cache/veil)") from None
     try:
         try:
             unpack(archive, os.path.join(scratch, "b"))
