@@ -126,3 +126,22 @@ def test_only_the_peers_the_learning_run_used(tmp_path, listeners):
                         r".*\)", line), line
     r = run_veil(["run", bundle, "--set", "security.enforce=false", "--", str(other)])
     assert r.stdout == f"reached {used}\nreached {other}\n", r.stderr
+
+
+@pytest.mark.layout_engines("ptrace", "mount")
+def test_relative_paths_are_ruled_under_both_layout_engines(tmp_path, layout_engine):
+    """A profile's enforced rules see a relative path as the guest names it, whichever
+    engine makes the tree (the cwd /proc shows is a host path under ptrace, a guest one
+    under mount)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[layout]\nbinds = [{{ host = "{work}", guest = "/work" }}]\n\n'
+                       '[security]\nenforce = true\npaths_read = ["/**"]\n'
+                       'paths_written = ["/work/ok.txt"]\n')
+    r = run_veil(["run", "--profile", profile, "-w", "/work", "--", "/bin/sh", "-c", WRITER,
+                  "sh", "ok.txt", "no.txt"])
+    assert r.stdout == "wrote ok.txt\n", r.stderr
+    [line] = refusals(r.stderr)
+    assert ": /work/no.txt: the learning run did not write there" in line
+    assert (work / "ok.txt").exists() and not (work / "no.txt").exists()

@@ -94,8 +94,10 @@ class Enforcer:
     # --- paths -------------------------------------------------------------------------
 
     def _guest(self, host: str) -> Optional[str]:
-        if not self.shown:
-            return host
+        """The guest path of what /proc shows of a process's cwd or fd."""
+        engine = getattr(self.session, "layout_engine", None)
+        if not self.shown or engine and engine[0] == "mount":
+            return host     # no layout, or the kernel shows the path in the guest's tree
         for h, g in self.shown:
             if _under(host, h):
                 return os.path.normpath(g + "/" + host[len(h):])

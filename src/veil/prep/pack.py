@@ -45,8 +45,10 @@ BINARY_SNIFF = 8192                # a file with a NUL byte in its first 8 KiB i
 SECCOMP_FILE = "seccomp.json"
 SUMMARY_FILE = "summary.json"
 # allowed by the learned seccomp profile whatever the run made: a bundle run that fails
-# another way still says why and exits (ld.so reports a missing library with writev)
-ALWAYS_ALLOWED = frozenset(("write", "writev", "exit", "exit_group", "rt_sigreturn"))
+# another way still says why and exits (ld.so reports a missing library with writev); a
+# shell started without the learning run's $PWD asks getcwd where it is
+ALWAYS_ALLOWED = frozenset(("write", "writev", "exit", "exit_group", "rt_sigreturn",
+                            "getcwd"))
 # a confined run gets ENOSYS for clone3 (its flags are in memory the filter cannot read) and
 # glibc falls back to clone: a learning run's clone3 needs clone in the bundle's allowlist
 FALLBACKS = {"clone3": "clone"}
