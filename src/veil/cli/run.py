@@ -9,6 +9,7 @@ import traceback
 from typing import Any, Dict, List, Sequence
 
 from ..errors import CommandNotFound, UsageError, VeilError
+from ..prep.archive import is_archive, unpacked
 from ..spec import RunSpec, SpecError
 from .common import VeilArgumentParser, parse_exprs, strip_dashes
 
@@ -205,6 +206,8 @@ def _parsed(argv: Sequence[str]) -> tuple:
     command = list(args.command)
     lead = 1 if command[:1] == ["--"] else 0
     bundle = None
+    if len(command) > lead and is_archive(command[lead]):   # B.veil: its unpacked copy
+        command[lead] = unpacked(command[lead])
     if len(command) > lead and os.path.isdir(command[lead]):
         bundle = command[lead]
         if not os.path.isfile(os.path.join(bundle, "profile.toml")):
@@ -221,8 +224,8 @@ def spec_of(argv: Sequence[str]) -> tuple:
     """(spec, command, bundle) from veil run's arguments.
 
     ``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is
-    a directory is a bundle, ARGS are appended to its argv; options after BUNDLE
-    (before ``--``) are veil's."""
+    a directory (or a B.veil archive, unpacked once into a cache) is a bundle, ARGS
+    are appended to its argv; options after BUNDLE (before ``--``) are veil's."""
     args, command, bundle = _parsed(argv)
     parse_exprs(args.exprs, ("inject",))  # what -o traces is --trace SET
     if args.overrides and not (args.profile or bundle):

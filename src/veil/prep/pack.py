@@ -1,7 +1,10 @@
-"""``veil prep pack``: a learning run, then a relocatable bundle.
+"""``veil prep trace`` and ``veil prep pack``: a learning run, its plan, and a
+relocatable bundle.
 
-    veil prep pack -o BUNDLE [--config PATH]... [--data PATH]... [--share PATHS]
-                   [--rewrite OLD=NEW]... [--standalone] [--progress] -- CMD ARGS
+    veil prep trace -o DIR [--share PATHS] -- CMD ARGS      (DIR/plan.toml, DIR/trace.json)
+    veil prep pack DIR -o BUNDLE [--config PATH]... [--data PATH]... [--rewrite OLD=NEW]...
+                   [--standalone] [--archive] [--progress]
+    veil prep pack -o BUNDLE [same options] [--share PATHS] -- CMD ARGS   (both in one step)
 
 BUNDLE/root/ receives, at their guest paths, the files the run read, executed
 or stat'ed, the library closures and interpreters of the ELF programs it
@@ -11,7 +14,10 @@ byte strings in the copies of the --config/--data files.  BUNDLE/seccomp.json
 is the syscall allowlist the run needed (an OCI profile).  BUNDLE/profile.toml
 says how to run it: ``veil run BUNDLE [-- ARGS]``.  ``--standalone`` adds
 BUNDLE/standalone/ and the launcher BUNDLE/run (see :mod:`.standalone`).
-BUNDLE/summary.json lists what was packed and what was skipped, and why.
+BUNDLE/summary.json lists what was packed and what was skipped, and why;
+BUNDLE/plan.toml and BUNDLE/trace.json are the plan it was packed from.  The
+files of a plan group with ``include = false`` are bound from the host at run
+time (read-only), not copied.
 """
 from __future__ import annotations
 
@@ -23,14 +29,15 @@ import shutil
 import socket
 import stat
 import sys
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import UsageError
+from .plan import DEFAULT_SHARE, PACKED_KINDS
 from .progress import Progress, human_size
 
-DEFAULT_SHARE = ("/proc", "/dev", "/sys")
-LISTED_FILE_MAX = 1 << 20          # a file seen only in a directory listing: copied up to 1 MiB
-LISTED_BUDGET = 16 << 20           # and up to 16 MiB for all of them
+if TYPE_CHECKING:
+    from .plan import Plan
+
 ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "USER", "LOGNAME", "SHELL",
             "TMPDIR", "PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH")
 MAX_LINKS = 40
@@ -38,8 +45,13 @@ BINARY_SNIFF = 8192                # a file with a NUL byte in its first 8 KiB i
 SECCOMP_FILE = "seccomp.json"
 SUMMARY_FILE = "summary.json"
 # allowed by the learned seccomp profile whatever the run made: a bundle run that fails
-# another way still says why and exits (ld.so reports a missing library with writev)
-ALWAYS_ALLOWED = frozenset(("write", "writev", "exit", "exit_group", "rt_sigreturn"))
+# another way still says why and exits (ld.so reports a missing library with writev); a
+# shell started without the learning run's $PWD asks getcwd where it is
+ALWAYS_ALLOWED = frozenset(("write", "writev", "exit", "exit_group", "rt_sigreturn",
+                            "getcwd"))
+# a confined run gets ENOSYS for clone3 (its flags are in memory the filter cannot read) and
+# glibc falls back to clone: a learning run's clone3 needs clone in the bundle's allowlist
+FALLBACKS = {"clone3": "clone"}
 SHOWN_PER_REASON = 4               # skipped paths named on stderr for each reason
 LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$")
 
@@ -61,6 +73,8 @@ class Packer:
         self.chosen: Set[str] = set()            # real paths of the --config/--data files
         self.loaders: Set[str] = set()           # real paths of the ELF interpreters
         self.progress: Optional[Progress] = None
+        self.left_to_host: Set[str] = set()      # real paths bound from the host, not copied
+        self.host_binds: Set[str] = set()        # those the bundle needs
 
     @staticmethod
     def _under(path: str, prefixes: Sequence[str]) -> Optional[str]:
@@ -157,6 +171,9 @@ class Packer:
             return None
         if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
             return real
+        if real in self.left_to_host:
+            self.bind_from_host(real, st)
+            return real
         if not stat.S_ISREG(st.st_mode):
             self._skip(real, _kind_of(st.st_mode))
             return real
@@ -228,33 +245,16 @@ class Packer:
             changed[real] = count
         return changed, binary
 
-    def add_listing(self, path: str) -> None:
-        """A directory the program listed: its entries (subdirectories empty, small files)."""
-        real = self.walk(path)
-        if real is None or self.shared_by(real) or not os.path.isdir(real):
+    def bind_from_host(self, real: str, st: os.stat_result) -> None:
+        """REAL stays on the host: an empty file in ROOT is where it is bound."""
+        if real in self.host_binds:
             return
-        try:
-            names = os.listdir(real)
-        except OSError:
-            return
-        for name in names:
-            entry = os.path.join(real, name)
-            if self.shared_by(entry) or self._under(entry, self.exclude):
-                continue
-            try:
-                st = os.lstat(entry)
-            except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                self._symlink(entry)
-            elif stat.S_ISDIR(st.st_mode):
-                self._mkdir(entry, st)
-            elif stat.S_ISREG(st.st_mode) and entry not in self.files:
-                if st.st_size > LISTED_FILE_MAX or self.listed_bytes + st.st_size > LISTED_BUDGET:
-                    self._skip(entry, "only listed, too large to copy")
-                    continue
-                self.listed_bytes += st.st_size
-                self.copy_file(entry, st)
+        dest = self._dest(real)
+        if not os.path.lexists(dest):
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb"):
+                pass
+        self.host_binds.add(real)
 
     def add_program(self, path: str, env: Dict[str, str], seen: Set[str]) -> None:
         """An executed file: itself, its #! interpreter, or its ELF interpreter and libraries."""
@@ -347,36 +347,36 @@ def _shared_paths(share: Sequence[str]) -> List[str]:
     return shared
 
 
-def _copy_learned(packer: Packer, paths: Dict[str, Set[str]], env: Dict[str, str],
-                  progress: Progress) -> Tuple[Set[str], Set[str]]:
-    """Bring what the learning run used into the bundle; the paths (read, written)."""
+def _copy_planned(packer: Packer, plan: "Plan", env: Dict[str, str], progress: Progress) -> None:
+    """Bring what the plan includes into the bundle; its other groups stay on the host."""
+    for group in plan.groups:
+        if not group.include:
+            packer.left_to_host.update(os.path.realpath(p) for p in group.paths(*PACKED_KINDS))
+    progress.phase("copying", sum(len(g.paths()) for g in plan.groups))
     seen: Set[str] = set()
-    read: Set[str] = set()
-    written: Set[str] = set()
-    created = sorted(os.path.normpath(p) for p, how in paths.items() if "create" in how)
-    progress.phase("copying", len(paths))
-    for path in sorted(paths):
-        progress.step()
-        how = paths[path] - {"create"}
-        norm = os.path.normpath(path)
-        if how - {"write"}:
-            read.add(norm)
-        if "write" in how:
-            written.add(norm)
-        new = Packer._under(norm, created)
-        if new and "exec" not in how:
-            packer.walk(os.path.dirname(new))      # made by the learning run: not copied
-            if new == norm:
-                packer._skip(norm, "created by the run")
-        elif "exec" in how:
+    created = sorted({p for g in plan.groups for p in g.files.get("created", ())})
+    for group in plan.groups:
+        for path in group.files.get("created", ()):
+            progress.step()
+            root = next(c for c in created if Packer._under(path, [c]))
+            packer.walk(os.path.dirname(root))     # made by the learning run: not copied
+            if root == path:
+                packer._skip(path, "created by the run")
+        for path in group.files.get("executed", ()):
+            progress.step()
             packer.add_program(path, env, seen)
-        elif how == {"write"}:
-            packer.walk(os.path.dirname(norm))     # created or overwritten: its directory only
-        else:
+        for path in group.files.get("read", ()):
+            progress.step()
             packer.add(path)
-        if "list" in how:
-            packer.add_listing(path)
-    return read, written
+        for path in group.files.get("listed_only", ()):
+            progress.step()
+            packer.add(path, follow_last=False)
+        for path in group.paths("written", "listed"):
+            progress.step()
+            packer.walk(path if path in group.files.get("listed", ()) else os.path.dirname(path))
+        for path in group.files.get("listed_only_skipped", ()):
+            progress.step()
+            packer._skip(path, plan.trace.get("skipped", {}).get(path, "left out by the plan"))
 
 
 def _skipped_lines(skipped: Dict[str, str]) -> List[str]:
@@ -392,101 +392,186 @@ def _skipped_lines(skipped: Dict[str, str]) -> List[str]:
     return lines
 
 
+def _check_empty(directory: str, what: str) -> str:
+    directory = os.path.abspath(directory)
+    if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+        raise UsageError(f"{what}: {directory} exists and is not an empty directory")
+    return directory
+
+
+def _host_name() -> str:
+    """The system the bundle was packed on, as /etc/os-release names it."""
+    try:
+        with open("/etc/os-release", encoding="utf-8") as f:
+            fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    except OSError:
+        return ""
+    return fields.get("PRETTY_NAME", "").strip('"')[:64]
+
+
+def learn(command: Sequence[str], share: Sequence[str] = (),
+          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+          progress: Optional[bool] = None) -> "Plan":
+    """Run COMMAND once, traced; the plan of what it used.  PROGRESS as for :func:`pack`."""
+    from ..hostenv import host_environ
+    from ..oci import SyscallLearner
+    from ..session import Session
+    from ..spec import Environment, RunSpec
+    from .learn import Learner
+    from .plan import make_plan
+
+    shared = _shared_paths(share)
+    env = host_environ() if env is None else dict(env)
+    cwd = os.path.abspath(cwd or os.getcwd())
+    # every call is traced: the Learner looks at its own (path, process and address) calls,
+    # the SyscallLearner collects the names of all of them for the seccomp profile
+    learner = Learner(cwd)
+    learner.progress = Progress(progress)
+    calls = SyscallLearner()
+    learning = RunSpec(environment=Environment(env=env, clear_env=True, cwd=cwd),
+                       observation={"trace": "all"})
+    try:
+        result = Session(list(command), spec=learning, observers=[learner, calls]).run()
+    finally:
+        learner.progress.close()
+    uts = os.uname()
+    identity = {"hostname": socket.gethostname()[:64], "sysname": uts.sysname,
+                "kernel_release": uts.release, "kernel_version": uts.version[:64],
+                "machine": uts.machine, "cpus": os.cpu_count() or 1,
+                "uid": os.getuid(), "gid": os.getgid(), "host": _host_name()}
+    return make_plan(list(command), cwd, _environment(env), _umask(), shared, learner,
+                     sorted(calls.names | ALWAYS_ALLOWED), identity, result.exit_code)
+
+
+def trace(command: Sequence[str], directory: str, share: Sequence[str] = (),
+          quiet: bool = False, env: Optional[Dict[str, str]] = None,
+          cwd: Optional[str] = None, progress: Optional[bool] = None) -> "Plan":
+    """``veil prep trace -o DIR -- CMD``: the learning run, written as DIR/plan.toml."""
+    from .plan import PLAN_FILE, write_plan
+    directory = _check_empty(directory, "prep trace")
+    plan = learn(command, share, env, cwd, False if quiet else progress)
+    write_plan(plan, directory)
+    if not quiet:
+        size = sum(g.size for g in plan.groups)
+        print(f"veil: wrote {os.path.join(directory, PLAN_FILE)}: {len(plan.groups)} groups, "
+              f"{sum(len(g.paths()) for g in plan.groups)} paths ({human_size(size)}), "
+              f"{len(plan.syscalls)} syscalls; edit it, then: veil prep pack {directory} "
+              f"-o BUNDLE", file=sys.stderr)
+        if plan.exit_code:
+            print(f"veil: note: the learning run exited with status {plan.exit_code}",
+                  file=sys.stderr)
+    return plan
+
+
 def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
          data: Sequence[str] = (), share: Sequence[str] = (), quiet: bool = False,
          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
          rewrite: Sequence[str] = (), standalone: bool = False,
-         progress: Optional[bool] = None) -> Dict[str, object]:
+         progress: Optional[bool] = None, shown_as: Optional[str] = None
+         ) -> Dict[str, object]:
     """Learn COMMAND, then write BUNDLE; returns the summary (also BUNDLE/summary.json).
     PROGRESS: True or False, or None for a bar only when stderr is a terminal."""
-    from ..hostenv import host_environ
-    from ..oci import SyscallLearner, write_profile
-    from ..session import Session
-    from ..spec import Bind, Environment, Layout, RunSpec, Security, System
-    from .learn import Learner
+    _check_empty(bundle, "prep pack")
+    _check_inputs(config, data, rewrite)
+    plan = learn(command, share, env, cwd, False if quiet else progress)
+    return pack_plan(plan, bundle, config, data, quiet, rewrite, standalone, progress,
+                     env=env, shown_as=shown_as)
 
-    bundle = os.path.abspath(bundle)
-    if os.path.exists(bundle) and (not os.path.isdir(bundle) or os.listdir(bundle)):
-        raise UsageError(f"prep pack: {bundle} exists and is not an empty directory")
-    shared = _shared_paths(share)
+
+def _check_inputs(config: Sequence[str], data: Sequence[str], rewrite: Sequence[str]) -> None:
     for path in (*config, *data):
         if not os.path.exists(path):
             raise UsageError(f"prep pack: {path}: no such file or directory")
+    parse_rewrites(rewrite)
+
+
+def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Sequence[str] = (),
+              quiet: bool = False, rewrite: Sequence[str] = (), standalone: bool = False,
+              progress: Optional[bool] = None, env: Optional[Dict[str, str]] = None,
+              shown_as: Optional[str] = None) -> Dict[str, object]:
+    """Write BUNDLE from PLAN (``veil prep pack DIR -o BUNDLE``); the summary.  ENV: the
+    environment libraries are resolved in (default: the plan's); SHOWN_AS: what the summary
+    calls the bundle (an archive made from it)."""
+    from ..oci import write_profile
+    from ..spec import Bind, Environment, Layout, RunSpec, Security, System
+    from .plan import write_plan
+
+    bundle = _check_empty(bundle, "prep pack")
+    _check_inputs(config, data, rewrite)
     pairs = parse_rewrites(rewrite)
-    env = host_environ() if env is None else dict(env)
-    cwd = os.path.abspath(cwd or os.getcwd())
-
-    # every call is traced: the Learner looks at its own (path and process) calls, the
-    # SyscallLearner collects the names of all of them for the seccomp profile
-    learner = Learner(cwd)
-    calls = SyscallLearner()
-    learning = RunSpec(environment=Environment(env=env, clear_env=True, cwd=cwd),
-                       observation={"trace": "all"})
-    result = Session(list(command), spec=learning, observers=[learner, calls]).run()
-
+    env = dict(plan.env) if env is None else dict(env)
     root = os.path.join(bundle, "root")
     os.makedirs(root, exist_ok=True)
-    packer = Packer(root, shared, exclude=[bundle])
+    packer = Packer(root, plan.share, exclude=[bundle])
     bar = Progress(False if quiet else progress)
     packer.progress = bar
     try:
-        read, written = _copy_learned(packer, learner.paths, env, bar)
+        _copy_planned(packer, plan, env, bar)
         for path in (*config, *data):
             packer.add_tree(os.path.abspath(path))
         rewritten, binary = packer.rewrite(pairs)
-        packer.walk(cwd)
+        packer.walk(plan.cwd)
         tmp = os.path.join(root, "tmp")
         if not os.path.lexists(tmp):
             os.makedirs(tmp)
             os.chmod(tmp, 0o1777)
         alone = None
         if standalone:
-            alone = _standalone(bundle, packer, list(command), env, cwd, bar)
+            alone = _standalone(bundle, packer, plan.argv, env, plan.cwd, bar)
     finally:
         bar.close()
 
     seccomp = os.path.join(bundle, SECCOMP_FILE)
-    write_profile(seccomp, calls.names | ALWAYS_ALLOWED)
-
-    uts = os.uname()
-    binds = [Bind(p, p) for p in shared if os.path.exists(p)]
+    write_profile(seccomp, set(plan.syscalls) | {FALLBACKS[n] for n in plan.syscalls
+                                                 if n in FALLBACKS})
+    # the --config/--data files were packed to be read, and what running the executed
+    # files takes (#! interpreters, loaders, libraries: veil's loader opens them)
+    chosen = [rule for p in (*config, *data) for rule in
+              ((os.path.abspath(p), os.path.abspath(p) + "/**") if os.path.isdir(p)
+               else (os.path.abspath(p),))]
+    chosen += sorted((packer.files | packer.host_binds | packer.links) - set(plan.read_rules))
+    ident = plan.identity
+    binds = [Bind(p, p) for p in plan.share if os.path.exists(p)]
+    binds += [Bind(p, p, readonly=True) for p in sorted(packer.host_binds)]
     prof = RunSpec(
-        environment=Environment(argv=list(command), env=_environment(env), clear_env=True,
-                                cwd=cwd, umask=_umask()),
+        environment=Environment(argv=list(plan.argv), env=plan.env, clear_env=True,
+                                cwd=plan.cwd, umask=plan.umask),
         layout=Layout(root=root, binds=binds),
-        system=System(hostname=socket.gethostname(), sysname=uts.sysname,
-                      kernel_release=uts.release, kernel_version=uts.version,
-                      machine=uts.machine, cpus=os.cpu_count() or 1),
-        security=Security(seccomp_profile=[seccomp], paths_read=sorted(read),
-                          paths_written=sorted(written)))
+        system=System(**{k: ident[k] for k in ("hostname", "sysname", "kernel_release",
+                                               "kernel_version", "machine", "cpus")
+                         if k in ident}),
+        security=Security(seccomp_profile=[seccomp], paths_read=plan.read_rules + chosen,
+                          paths_written=plan.write_rules, peers=plan.peers,
+                          enforce=plan.enforce))
     with open(os.path.join(bundle, "profile.toml"), "w", encoding="utf-8") as f:
         f.write(f"# veil bundle: veil run {os.path.basename(bundle)} [-- ARGS]\n")
         # a comment is one line: a command's line breaks are shown escaped
-        shown = shlex.join(command).replace("\r", "\\r").replace("\n", "\\n")
+        shown = shlex.join(plan.argv).replace("\r", "\\r").replace("\n", "\\n")
         f.write(f"# packed from: {shown}\n")
         # the packing ids are recorded, not applied: faking ids also emulates set*id(2),
         # which would keep a program that drops its privileges privileged
-        uid, gid = os.getuid(), os.getgid()
+        uid, gid = ident.get("uid", os.getuid()), ident.get("gid", os.getgid())
         f.write(prof.to_profile(relative_to=bundle).replace(
             "[system]\n", f"[system]\n# packed by uid {uid} gid {gid}; to present them: "
                           f"--set system.uid={uid} --set system.gid={gid}\n", 1))
+    write_plan(plan, bundle)
 
     skipped = dict(sorted(packer.skipped.items()))
     summary = {"bundle": bundle, "files": len(packer.files), "bytes": packer.bytes,
                "libraries": len(packer.libraries), "symlinks": len(packer.links),
                "directories": len(packer.dirs), "skipped": skipped,
-               "syscalls": len(calls.names), "rewritten": rewritten,
-               "not_rewritten": {p: "binary" for p in binary},
-               "exit_code": result.exit_code}
+               "syscalls": len(plan.syscalls),
+               "rewritten": rewritten, "not_rewritten": {p: "binary" for p in binary},
+               "from_host": sorted(packer.host_binds), "exit_code": plan.exit_code}
     if alone is not None:
         summary["standalone"] = alone
     with open(os.path.join(bundle, SUMMARY_FILE), "w", encoding="utf-8") as f:
         json.dump({**summary, "bundle": "."}, f, indent=1)
         f.write("\n")
     if not quiet:
-        _report(summary, pairs, alone)
-        if result.exit_code:
-            print(f"veil: note: the learning run exited with status {result.exit_code}",
+        _report({**summary, "bundle": shown_as or bundle}, pairs, alone)
+        if plan.exit_code:
+            print(f"veil: note: the learning run exited with status {plan.exit_code}",
                   file=sys.stderr)
     return summary
 
@@ -519,6 +604,8 @@ def _report(summary: Dict[str, object], pairs: Sequence[Tuple[bytes, bytes]],
     if alone is not None:
         notes += (f"; standalone: {alone['patched']} patched ELF files, {alone['scripts']} "
                   f"scripts ({human_size(alone['bytes'])}), launcher {summary['bundle']}/run")
+    if summary["from_host"]:
+        notes += f"; {len(summary['from_host'])} files left to the host (bound at run time)"
     print(f"veil: packed {summary['bundle']}: {summary['files']} files "
           f"({human_size(summary['bytes'])}), {summary['libraries']} libraries, "
           f"{summary['symlinks']} symlinks, {summary['directories']} directories, "

@@ -1,4 +1,6 @@
-"""The progress bar of ``veil prep pack``: one line on stderr, redrawn in place.
+"""The progress bar of ``veil prep trace`` and ``pack``: one line on stderr, redrawn in
+place: while learning, the paths and processes seen so far; while copying, a bar with
+the files, the bytes and the time left.
 
 Shown only when stderr is a terminal (or when asked for): pipes, logs and
 tests get no carriage returns.
@@ -21,8 +23,15 @@ def human_size(n: float) -> str:
     return str(n)
 
 
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 \
+        else f"{minutes}:{seconds:02d}"
+
+
 class Progress:
-    """``[#####.....] 120/450 paths, 407 files, 22.3 MiB``; :meth:`phase` starts a new bar."""
+    """``[#####.....] 120/450, 407 files, 22.3 MiB, 0:12 left``; :meth:`phase` starts a
+    new bar, :meth:`count` shows a count without a bar (the learning run)."""
 
     def __init__(self, enabled: Optional[bool] = None, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
@@ -30,10 +39,24 @@ class Progress:
         self.label, self.total, self.done, self.files, self.bytes = "", 0, 0, 0, 0
         self._last = 0.0
         self._shown = False
+        self._started = time.monotonic()
 
     def phase(self, label: str, total: int) -> None:
         self.label, self.total, self.done = label, total, 0
+        self._started = time.monotonic()
         self._draw(force=True)
+
+    def count(self, text: str) -> None:
+        """A line without a bar: ``veil: learning: 812 paths, 3 processes, 0:04``."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < EVERY:
+            return
+        self._last = now
+        self.stream.write(f"\rveil: {text}, {clock(now - self._started)}\x1b[K")
+        self.stream.flush()
+        self._shown = True
 
     def step(self, files: int = 0, nbytes: int = 0, items: int = 1) -> None:
         self.done += items
@@ -50,8 +73,11 @@ class Progress:
         self._last = now
         full = WIDTH * self.done // self.total if self.total else WIDTH
         bar = "#" * full + "." * (WIDTH - full)
+        spent = now - self._started
+        left = (f", {clock(spent * (self.total - self.done) / self.done)} left"
+                if 0 < self.done < self.total and spent >= 1 else "")
         self.stream.write(f"\rveil: {self.label} [{bar}] {self.done}/{self.total}, "
-                          f"{self.files} files, {human_size(self.bytes)}\x1b[K")
+                          f"{self.files} files, {human_size(self.bytes)}{left}\x1b[K")
         self.stream.flush()
         self._shown = True
 

@@ -193,7 +193,8 @@ class StandaloneWriter:
         return True
 
     def launcher(self, argv: Sequence[str], path: str, cwd: str) -> str:
-        """Write BUNDLE/run: ARGV (the packed command) with PATH's bundle directories."""
+        """Write BUNDLE/run: ARGV (the packed command) with PATH's bundle directories first,
+        then PATH's host directories."""
         via = self.link + "/s"
         dirs = [d for d in path.split(":") if d.startswith("/")
                 and os.path.isdir(os.path.join(self.tree, d.lstrip("/")))]
@@ -201,9 +202,10 @@ class StandaloneWriter:
         if "/" in program:
             program = via + os.path.normpath(os.path.join(cwd, program))
         words = " ".join(shlex.quote(a) for a in [program, *argv[1:]])
+        host = [d for d in path.split(":") if d.startswith("/")]
         text = LAUNCHER_SH.format(
             link=shlex.quote(self.link), tree=TREE,
-            path=shlex.quote(":".join(via + d for d in dirs)), command=words)
+            path=shlex.quote(":".join([via + d for d in dirs] + host)), command=words)
         out = os.path.join(self.bundle, LAUNCHER)
         with open(out, "w", encoding="utf-8") as f:
             f.write(text)
@@ -237,6 +239,8 @@ if [ "$(readlink "$link/s")" != "$here/{tree}" ]; then
     fi
 fi
 unset LD_LIBRARY_PATH
+# the bundle's directories of PATH, then the host's: a command the learning run never ran
+# (another branch of a script, such as pyenv's shim under a new path) is the host's
 PATH={path}
 export PATH
 exec {command} "$@"

@@ -162,6 +162,9 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
             names, kw = parse_inject(text)
             injected.inject(names, **kw)
         injected.apply(session)
+    if security.enforce:        # a bundle's learned paths and peers (veil prep)
+        from ..prep.enforce import enforcer
+        enforcer(spec).apply(session)
     for path in security.policy:
         load_policy_file(path, session)
     for policy in policies:

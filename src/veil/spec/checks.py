@@ -290,7 +290,8 @@ SCHEMA: Dict[str, Dict[str, Check]] = {
         "strict": flag, "deny": array(syscall_set),
         "seccomp_profile": array(host_path, one_ok=True), "inject": array(inject),
         "policy": array(host_path, one_ok=True),
-        "paths_read": array(string), "paths_written": array(string)},
+        "paths_read": array(string), "paths_written": array(string),
+        "peers": array(net_rule(True)), "enforce": flag},
     "observation": {
         "trace": syscall_set, "output": host_path, "sockets": flag,
         "sockets_out": host_path, "capture_bytes": size, "seccomp": flag,

@@ -154,8 +154,10 @@ class Security(Section):
     seccomp_profile: Tuple[str, ...] = ()
     inject: Tuple[str, ...] = ()
     policy: Tuple[str, ...] = ()
-    paths_read: Tuple[str, ...] = ()       # recorded by veil prep, not enforced
+    paths_read: Tuple[str, ...] = ()       # learned by veil prep; enforced when enforce
     paths_written: Tuple[str, ...] = ()
+    peers: Tuple[str, ...] = ()            # addresses the learning run used (CIDR[:PORTS])
+    enforce: bool = False                  # veil.prep.enforce applies the three above
 
 
 @dataclass(frozen=True)
@@ -269,4 +271,4 @@ class RunSpec:
         return bool(self.layout.active or self.system.given() or self.network.given()
                     or self.security.strict or self.security.deny
                     or self.security.seccomp_profile or self.security.inject
-                    or self.security.policy)
+                    or self.security.policy or self.security.enforce)
