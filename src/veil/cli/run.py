@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import traceback
 from typing import Any, Dict, List, Sequence
 
@@ -12,6 +13,8 @@ from ..errors import CommandNotFound, UsageError, VeilError
 from ..prep.archive import is_archive, unpacked
 from ..spec import RunSpec, SpecError
 from .common import VeilArgumentParser, parse_exprs, strip_dashes
+from .foreign import BWRAP_UNSUPPORTED, SAFE_BINDS, add_bwrap_flags, bwrap_layout, kernel_fields
+from .foreign import respell
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,14 +32,16 @@ def parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("system identity")
     g.add_argument("--hostname", help="uname's nodename (sethostname changes only this value)")
     g.add_argument("--domainname", help="uname's domainname")
-    g.add_argument("--kernel-release", help="uname -r")
+    g.add_argument("-k", "--kernel-release", metavar="RELEASE",
+                   help="uname -r; PRoot's '\\sysname\\nodename\\release\\version\\machine"
+                        "\\domainname\\hwcap\\' sets each non-empty field")
     g.add_argument("--kernel-version", help="uname -v")
     g.add_argument("--machine", help="uname -m")
     g.add_argument("--sysname", help="uname -s")
     g.add_argument("-0", "--root-id", dest="ids", action="store_const", const=FAKE_ROOT,
                    help="fake root: the ids are 0, the user's own files are root's, chown "
                         "succeeds virtually (the last of -0 and -i wins)")
-    g.add_argument("-i", dest="ids", metavar="UID:GID",
+    g.add_argument("-i", "--change-id", dest="ids", metavar="UID:GID",
                    help="report this uid and gid, also as the owner of the user's own files")
     g.add_argument("--ownership-db", metavar="FILE",
                    help="with -0/-i: keep the owners chown set in FILE, for later runs")
@@ -48,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
     lay.add_argument("-R", dest="layout_root_binds", metavar="ROOT",
                      help="like -r, and bind the host's /proc /dev /sys /tmp /run, network and "
                           "user files and $HOME (as PRoot's -R)")
+    lay.add_argument("-S", dest="layout_root_safe", metavar="ROOT",
+                     help="PRoot's -S: -0, -r ROOT, and bind the host's " + ", ".join(SAFE_BINDS)
+                          + " and $HOME (no other host file can change)")
     lay.add_argument("-b", "--bind", "-m", "--mount", dest="binds", action="append", default=[],
                      metavar="HOST[:GUEST]", help="show the host path HOST at GUEST (default: the "
                      "same path) in the guest; ':ro' at the end makes it read-only")
@@ -67,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
     x.add_argument("--unset", action="append", default=[], metavar="NAME", help="remove a variable")
     x.add_argument("--clear-env", action="store_true", help="start from an empty environment")
-    x.add_argument("-w", "--cwd", metavar="DIR", help="working directory of the program")
+    x.add_argument("-w", "--cwd", "--pwd", metavar="DIR", help="working directory of the program")
     x.add_argument("--umask", metavar="MODE", help="umask of the program (octal)")
     x.add_argument("--rlimit", action="append", default=[], metavar="NAME=SOFT[:HARD]",
                    help="a resource limit, e.g. nofile=256 or core=0:0 (unlimited: 'unlimited')")
@@ -93,8 +101,17 @@ def parser() -> argparse.ArgumentParser:
                    metavar="SECTION.KEY=VALUE", help="override one profile value")
     p.add_argument("--deny", action="append", default=[], metavar="SET",
                    help="fail these syscalls with EPERM (names, %%classes, as -e trace=)")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="say how the run is made (which layout engine, and why)")
+    p.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                   default=0, help="say how the run is made (which layout engine, and why); "
+                   "PRoot's -v N: N >= 1 as -v, N <= 0 quiet")
+    p.add_argument("--verbosity", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--kill-on-exit", action="store_true",
+                   help="when the command exits, kill the processes it leaves (PRoot's; "
+                        "by default veil waits for them all)")
+    p.add_argument("-L", "-l", "--link2symlink", action="store_true",
+                   help="accepted for PRoot scripts: veil makes hard links as hard links "
+                        "(the host's file system decides, under any layout)")
+    p.add_argument("-q", "--qemu", metavar="QEMU", help=argparse.SUPPRESS)
     p.add_argument("--result", metavar="FILE.json",
                    help="write how the run ended and was made (exit status, layout engine "
                         "and why, refusals) as JSON")
@@ -105,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
                    help="stop at every syscall instead of filtering in the kernel")
     p.add_argument("--affinity", default=None, metavar="auto|off|CPU",
                    help="keep veil on the tracee's core while it has one task (default auto)")
+    add_bwrap_flags(p)
     p.add_argument("command", nargs=argparse.REMAINDER)
     return p
 
@@ -162,19 +180,30 @@ def _pairs(items: Sequence[str], flag: str, form: str) -> Dict[str, str]:
 def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     """What the flags say, section by section (only what was given)."""
     from ..identity import parse_ids
-    if args.layout_root and args.layout_root_binds:
-        raise UsageError("give -r or -R, not both")
+    roots = [f for f, v in (("-r", args.layout_root), ("-R", args.layout_root_binds),
+                            ("-S", args.layout_root_safe)) if v]
+    if len(roots) > 1:
+        raise UsageError(f"give one of {', '.join(roots)}, not several")
+    if args.qemu:
+        raise UsageError("-q: not supported yet (programs of another architecture under "
+                         "qemu-user)")
+    if args.bwrap_unsupported:
+        flag = args.bwrap_unsupported[0]
+        raise UsageError(f"{flag}: not supported yet ({BWRAP_UNSUPPORTED[flag]})")
+    env = _pairs(args.env, "--env", "NAME=VALUE")
+    env.update(dict(args.setenv))
     given = {
-        "environment": dict(env=_pairs(args.env, "--env", "NAME=VALUE"), unset=args.unset,
+        "environment": dict(env=env, unset=args.unset,
                             clear_env=args.clear_env or None, cwd=args.cwd, umask=args.umask,
                             rlimits=_pairs(args.rlimit, "--rlimit", "NAME=SOFT[:HARD]"),
                             argv0=args.argv0),
-        "layout": dict(root=args.layout_root or args.layout_root_binds, binds=args.binds,
+        "layout": dict(root=args.layout_root or args.layout_root_binds or args.layout_root_safe,
+                       binds=args.binds,
                        hidden=args.hidden, readonly=args.readonly,
                        private_tmp=args.private_tmp or None, keep_tmp=args.keep_tmp or None,
                        engine=args.layout_engine),
         "system": dict(hostname=args.hostname, domainname=args.domainname,
-                       sysname=args.sysname, kernel_release=args.kernel_release,
+                       sysname=args.sysname,
                        kernel_version=args.kernel_version, machine=args.machine,
                        cpus=args.cpus, ownership_db=args.ownership_db),
         "network": dict(allow=args.net_allow, deny=args.net_deny, default=args.net_default,
@@ -187,14 +216,37 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
                             sockets_out=args.sockets_out, capture_bytes=args.capture_bytes,
                             seccomp=None if args.seccomp else False, affinity=args.affinity),
     }
-    if args.layout_root_binds:
+    recommended = (RECOMMENDED_BINDS if args.layout_root_binds else
+                   SAFE_BINDS if args.layout_root_safe else None)
+    if recommended:
         home = os.environ.get("HOME")
-        given["layout"]["binds"] = [p for p in (*RECOMMENDED_BINDS, home)
+        given["layout"]["binds"] = [p for p in (*recommended, home)
                                     if p and os.path.exists(p)] + list(args.binds)
-    if args.ids == FAKE_ROOT:
+    if args.kernel_release is not None:
+        given["system"].update(kernel_fields(args.kernel_release))
+    if args.bwrap_fs:
+        root, binds = bwrap_layout(args.bwrap_fs, given["layout"]["root"])
+        given["layout"].update(root=root, binds=given["layout"]["binds"] + binds)
+    if args.unshare_net and not args.share_net:   # bubblewrap: loopback only
+        net = given["network"]
+        net.update(default="deny", allow=["127.0.0.0/8", "::1/128", *net["allow"]])
+    ids = args.ids
+    if args.uid is not None:
+        ids = f"{args.uid}:{args.gid if args.gid is not None else args.uid}"
+    elif args.gid is not None:
+        raise UsageError("--gid needs --uid")
+    if ids == FAKE_ROOT or (args.layout_root_safe and ids is None):
         given["system"]["fake_root"] = True
-    elif args.ids:
-        given["system"]["uid"], given["system"]["gid"] = parse_ids(args.ids)
+    elif ids:
+        given["system"]["uid"], given["system"]["gid"] = parse_ids(ids)
+    if "PROOT_NO_SECCOMP" in os.environ and args.seccomp:
+        # PRoot's users set it where seccomp misbehaves; veil's layouts need the
+        # filter (--no-seccomp with one is an error), so a PRoot script still runs
+        if any(given["layout"].values()):
+            print("veil: warning: PROOT_NO_SECCOMP ignored: a layout needs the seccomp filter",
+                  file=sys.stderr)
+        else:
+            given["observation"]["seccomp"] = False
     return {name: {k: v for k, v in keys.items() if v is not None and v != [] and v != {}}
             for name, keys in given.items()}
 
@@ -202,6 +254,7 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
 def _parsed(argv: Sequence[str]) -> tuple:
     """(arguments, command, bundle): options after a bundle's path are veil's too."""
     p = parser()
+    argv = respell(argv, p)
     args = p.parse_args(argv)
     command = list(args.command)
     lead = 1 if command[:1] == ["--"] else 0
@@ -254,6 +307,41 @@ def _reported(e: SpecError, spec: RunSpec, flagged: set) -> UsageError:
     return UsageError(f"{spec.source}: {e}")
 
 
+def _kill_the_others(stop: Any) -> None:
+    """--kill-on-exit: when the command's process calls exit_group, every other
+    process veil traces is killed (the command exits with its own status)."""
+    if _status(stop.pid).get("PPid") != str(os.getpid()):   # veil's child is the command
+        return None
+    tracer = str(threading.get_native_id())   # hooks run in the thread that traces
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != stop.pid and _status(name).get("TracerPid") == tracer:
+            try:
+                os.kill(int(name), 9)
+            except OSError:
+                pass
+    return None
+
+
+def _status(pid: Any) -> Dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return {k: v.strip() for k, _, v in (line.partition(":") for line in f)}
+    except OSError:
+        return {}
+
+
+def _die_with_parent() -> None:
+    """bubblewrap's --die-with-parent: veil gets SIGKILL when its parent dies, and
+    its tracees die with it (PTRACE_O_EXITKILL)."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:
+        raise UsageError(f"--die-with-parent: prctl: {os.strerror(ctypes.get_errno())}")
+    if os.getppid() == 1:
+        os._exit(1)  # the parent was gone already
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     from ..output import death_line
     from ..session import Session
@@ -270,7 +358,12 @@ def cmd_run(argv: Sequence[str]) -> int:
     except SpecError as e:
         raise _reported(e, spec, flagged) from None
     session.on_refusal = report
-    if _parsed(argv)[0].verbose:
+    args = _parsed(argv)[0]
+    if args.kill_on_exit:
+        session.watch(["exit_group"], _kill_the_others)
+    if args.die_with_parent:
+        _die_with_parent()
+    if (args.verbosity or 0) >= 1:
         def say_engine() -> None:
             if session.layout_engine is not None:
                 engine, why = session.layout_engine
@@ -294,7 +387,7 @@ def cmd_run(argv: Sequence[str]) -> int:
             traceback.print_exception(e, file=sys.stderr)
             return 1
         raise
-    result_file = _parsed(argv)[0].result
+    result_file = args.result
     if result_file:
         import json
         try:

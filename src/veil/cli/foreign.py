@@ -1,0 +1,310 @@
+"""PRoot's and bubblewrap's spellings of ``veil run``'s flags, so that a script
+written for either works with ``veil run`` in its place.
+
+``respell`` rewrites the few words argparse cannot read as they are (PRoot's
+``-v N``, bubblewrap's two-word ``--bind SRC DEST``) before parsing; the other
+foreign flags are ordinary options of the parser.  ``bwrap_sections`` turns
+bubblewrap's filesystem operations, which are ordered and start from an empty
+root, into a layout: scratch directories of veil's own (removed at the end)
+hold the empty root, ``--tmpfs``, ``--dir``, ``--dev`` and ``--symlink``.
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import re
+import shutil
+import sys
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import UsageError
+
+# bubblewrap's options that PRoot and veil do not have: one of them before the
+# command makes a two-word --bind bubblewrap's
+BWRAP_FS = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind-try": 2, "--dev-bind": 2,
+            "--dev-bind-try": 2, "--tmpfs": 1, "--proc": 1, "--dev": 1, "--dir": 1,
+            "--symlink": 2}
+BWRAP_OTHER = {"--chdir": 1, "--setenv": 2, "--unsetenv": 1, "--clearenv": 0,
+               "--die-with-parent": 0, "--new-session": 0, "--unshare-net": 0,
+               "--share-net": 0, "--unshare-uts": 0, "--unshare-user": 0,
+               "--unshare-user-try": 0, "--unshare-pid": 0, "--unshare-ipc": 0,
+               "--unshare-cgroup": 0, "--unshare-cgroup-try": 0, "--unshare-all": 0,
+               "--uid": 1, "--gid": 1}
+BWRAP_BIND = "--bwrap-bind"  # bubblewrap's --bind SRC DEST, as respell() names it
+# what veil has no counterpart for yet: a one-line error, never silence
+BWRAP_UNSUPPORTED = {
+    "--new-session": "a new session for the program (setsid)",
+    "--unshare-pid": "a pid namespace of the program's own (--strict gives one under the "
+                     "mount engine)",
+    "--unshare-ipc": "an IPC namespace", "--unshare-cgroup": "a cgroup namespace",
+    "--unshare-cgroup-try": "a cgroup namespace",
+    "--unshare-all": "every namespace (give the ones veil has: --unshare-net, --unshare-uts)",
+}
+_NUMBER = re.compile(r"-?[0-9]+")
+# PRoot's -S: the "safe" set, which leaves the host's files alone (proot --help)
+SAFE_BINDS = ("/etc/host.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf",
+              "/dev", "/sys", "/proc", "/tmp", "/run/shm")
+# bubblewrap's --dev: the devices bound from the host, and its symlinks
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = {"stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2", "fd": "/proc/self/fd", "core": "/proc/kcore",
+             "ptmx": "pts/ptmx"}
+SCRATCH_PREFIX = "veil-tmp-"  # as the private /tmp's: a later veil sweeps a killed one's
+
+
+def _value_counts(p: argparse.ArgumentParser) -> Dict[str, int]:
+    counts = {}
+    for name, action in p._option_string_actions.items():
+        n = action.nargs
+        counts[name] = 0 if n == 0 else n if isinstance(n, int) else 1
+    return counts
+
+
+def _walk(argv: Sequence[str], counts: Dict[str, int], bwrap: bool) -> Tuple[List[str], int]:
+    """(argv respelled, index where the command starts)."""
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--" or not word.startswith("-") or word == "-":
+            return out + list(argv[i:]), len(out)
+        name, eq, value = word.partition("=")
+        nxt = argv[i + 1:]
+        if name in ("-v", "--verbose") and (eq and _NUMBER.fullmatch(value)
+                                            or not eq and nxt and _NUMBER.fullmatch(nxt[0])):
+            out.append("--verbosity=" + (value if eq else nxt[0]))   # PRoot's -v N
+            i += 1 if eq else 2
+            continue
+        if word == "--bind" and len(nxt) >= 2 and (bwrap or _bwrap_dest(nxt[1])):
+            out += [BWRAP_BIND, nxt[0], nxt[1]]
+            i += 3
+            continue
+        n = 0 if eq else counts.get(word, 0)
+        out += argv[i:i + 1 + n]
+        i += 1 + n
+    return out, len(out)
+
+
+def _bwrap_dest(word: str) -> bool:
+    """``--bind SRC WORD``: WORD is bubblewrap's DEST when it is an absolute path
+    that is not a program (PRoot's --bind takes one word, then comes the command)."""
+    return word.startswith("/") and not (os.path.isfile(word) and os.access(word, os.X_OK))
+
+
+def respell(argv: Sequence[str], p: argparse.ArgumentParser) -> List[str]:
+    """``argv`` with PRoot's ``-v N`` as ``--verbosity=N`` and bubblewrap's
+    two-word ``--bind`` as BWRAP_BIND (always, once any bubblewrap-only option
+    comes before the command)."""
+    counts = {**_value_counts(p), **BWRAP_FS, **BWRAP_OTHER}
+    out, end = _walk(argv, counts, bwrap=False)
+    bwrap = any(w.partition("=")[0] in BWRAP_FS or w in BWRAP_OTHER or w == BWRAP_BIND
+                for w in out[:end])
+    return _walk(argv, counts, bwrap)[0] if bwrap else out
+
+
+class Ordered(argparse.Action):
+    """Keeps bubblewrap's filesystem operations in the order given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        ops = list(getattr(namespace, self.dest) or [])
+        ops.append((option_string, list(values) if isinstance(values, list) else [values]))
+        setattr(namespace, self.dest, ops)
+
+
+def add_bwrap_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("bubblewrap's flags (its meaning: the guest starts from an "
+                             "empty root and sees only what these give it)")
+    for name, what in (("--ro-bind", "read-only"), ("--bind-try", "if SRC exists"),
+                       ("--ro-bind-try", "read-only, if SRC exists"),
+                       ("--dev-bind", "devices usable (as --bind)"),
+                       ("--dev-bind-try", "devices usable, if SRC exists")):
+        g.add_argument(name, nargs=2, dest="bwrap_fs", action=Ordered, metavar=("SRC", "DEST"),
+                       help=f"show host SRC at DEST, {what}")
+    g.add_argument(BWRAP_BIND, nargs=2, dest="bwrap_fs", action=Ordered, help=argparse.SUPPRESS)
+    g.add_argument("--tmpfs", dest="bwrap_fs", action=Ordered, metavar="DEST",
+                   help="an empty writable directory at DEST, removed at the end")
+    g.add_argument("--dir", dest="bwrap_fs", action=Ordered, metavar="DEST",
+                   help="an empty directory at DEST")
+    g.add_argument("--proc", dest="bwrap_fs", action=Ordered, metavar="DEST",
+                   help="/proc at DEST")
+    g.add_argument("--dev", dest="bwrap_fs", action=Ordered, metavar="DEST",
+                   help="a minimal /dev at DEST: " + ", ".join(DEV_NODES) + ", pts, shm")
+    g.add_argument("--symlink", nargs=2, dest="bwrap_fs", action=Ordered,
+                   metavar=("TARGET", "DEST"), help="a symlink at DEST to TARGET")
+    g.add_argument("--chdir", dest="cwd", metavar="DIR", help="as -w")
+    g.add_argument("--setenv", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="as --env NAME=VALUE")
+    g.add_argument("--unsetenv", dest="unset", action="append", metavar="NAME", help="as --unset")
+    g.add_argument("--clearenv", dest="clear_env", action="store_true", help="as --clear-env")
+    g.add_argument("--die-with-parent", action="store_true",
+                   help="the program is killed when veil's parent dies")
+    g.add_argument("--unshare-net", action="store_true",
+                   help="no network but loopback (connect/bind/sendto elsewhere: EACCES)")
+    g.add_argument("--share-net", action="store_true", help="the network as it is (default)")
+    g.add_argument("--unshare-uts", "--unshare-user", "--unshare-user-try", dest="unshare_noop",
+                   action="store_true", help="accepted: --hostname and -i are veil's own views")
+    for name in BWRAP_UNSUPPORTED:
+        g.add_argument(name, dest="bwrap_unsupported", action="append_const", const=name,
+                       help=argparse.SUPPRESS)
+    g.add_argument("--uid", type=int, metavar="UID", help="as -i UID")
+    g.add_argument("--gid", type=int, metavar="GID", help="with --uid: as -i UID:GID")
+
+
+def kernel_fields(text: str) -> Dict[str, str]:
+    """PRoot's -k: a release, or ``\\sysname\\nodename\\release\\version\\machine\\
+    domainname\\hwcap\\`` (an empty field keeps the real value)."""
+    if not text.startswith("\\"):
+        return {"kernel_release": text}
+    parts = text.strip("\\").split("\\")
+    keys = ("sysname", "hostname", "kernel_release", "kernel_version", "machine", "domainname",
+            "hwcap")
+    if len(parts) > len(keys):
+        raise UsageError(f"invalid -k {text!r}: use RELEASE or "
+                         "'\\sysname\\nodename\\release\\version\\machine\\domainname\\hwcap\\'")
+    fields = {k: v for k, v in zip(keys, parts) if v}
+    if "hwcap" in fields:
+        fields.pop("hwcap")
+        print("veil: warning: -k: the hwcap field is not faked (AT_HWCAP stays the real one)",
+              file=sys.stderr)
+    return fields
+
+
+# --- bubblewrap's filesystem operations -----------------------------------------
+
+_scratch: List[str] = []
+
+
+def _remove_scratch() -> None:
+    while _scratch:
+        shutil.rmtree(_scratch.pop(), ignore_errors=True)
+
+
+def scratch_dir(mode: int = 0o755) -> str:
+    """A fresh host directory of veil's, removed when veil exits."""
+    if not _scratch:
+        atexit.register(_remove_scratch)
+    path = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-bwrap-")
+    os.chmod(path, mode)
+    _scratch.append(path)
+    return path
+
+
+def _guest(path: str) -> str:
+    if not path.startswith("/"):
+        raise UsageError(f"bubblewrap's DEST must be absolute: {path}")
+    return os.path.normpath(path)
+
+
+class _Tree:
+    """bubblewrap's operations as veil binds over a root, made in order."""
+
+    def __init__(self, root: Optional[str]):
+        self.root = root            # None: an empty scratch root, made when needed
+        self.binds: List[Dict[str, Any]] = []
+        self.owned: List[Tuple[str, str]] = []  # (guest, host) directories of veil's
+
+    def host_dir(self, guest: str) -> Optional[str]:
+        """The scratch directory that holds guest path ``guest``, if one does."""
+        for g, host in sorted(self.owned, key=lambda gh: -len(gh[0])):
+            if guest == g or guest.startswith(g.rstrip("/") + "/"):
+                if any(guest == b["guest"] or guest.startswith(b["guest"].rstrip("/") + "/")
+                       for b in self.binds if len(b["guest"]) > len(g)):
+                    return None   # a bind covers it
+                return host + guest[len(g.rstrip("/")):]
+        return None
+
+    def place(self, guest: str, is_dir: bool) -> None:
+        """Where a scratch directory holds ``guest``: its parents and a placeholder of
+        its kind (the mount engine mounts only on what exists)."""
+        host = self.host_dir(guest)
+        if host is None:
+            return
+        os.makedirs(os.path.dirname(host), exist_ok=True)
+        if is_dir:
+            os.makedirs(host, exist_ok=True)
+        elif not os.path.lexists(host):
+            open(host, "a").close()
+
+    def bind(self, src: str, dest: str, readonly: bool, must_exist: bool) -> None:
+        dest = _guest(dest)
+        src = os.path.abspath(src)
+        if not os.path.exists(src):
+            if must_exist:
+                raise UsageError(f"bubblewrap bind {src}: no such file or directory")
+            return
+        if dest == "/":
+            if readonly:
+                raise UsageError("--ro-bind SRC /: not supported yet (a read-only root under "
+                                 "writable binds); give --bind SRC / or -r SRC")
+            self.root, self.binds, self.owned = src, [], []
+            return
+        for b in self.binds:
+            below = dest.startswith(b["guest"].rstrip("/") + "/")
+            if below and b.get("readonly") and not readonly:
+                raise UsageError(f"--bind {src} {dest}: not supported yet (a writable bind "
+                                 f"inside the read-only bind at {b['guest']})")
+        self.place(dest, os.path.isdir(src))
+        self.binds = [b for b in self.binds if b["guest"] != dest]
+        self.binds.append({"host": src, "guest": dest, "readonly": readonly})
+
+    def directory(self, dest: str, mode: int = 0o755) -> str:
+        dest = _guest(dest)
+        host = scratch_dir(mode)
+        self.place(dest, True)
+        self.owned.append((dest, host))
+        self.binds = [b for b in self.binds if b["guest"] != dest]
+        self.binds.append({"host": host, "guest": dest})
+        return host
+
+    def symlink(self, target: str, dest: str) -> None:
+        dest = _guest(dest)
+        host = self.host_dir(dest)
+        if host is None:
+            raise UsageError(f"--symlink {target} {dest}: not supported yet outside the "
+                             "empty root, a --tmpfs or a --dir")
+        os.makedirs(os.path.dirname(host), exist_ok=True)
+        if os.path.lexists(host):
+            if os.path.islink(host) and os.readlink(host) == target:
+                return
+            raise UsageError(f"--symlink {target} {dest}: {dest} exists")
+        os.symlink(target, host)
+
+    def dev(self, dest: str) -> None:
+        dest = _guest(dest)
+        host = self.directory(dest)
+        for name in DEV_NODES:
+            if os.path.exists("/dev/" + name):
+                self.bind("/dev/" + name, f"{dest}/{name}", False, True)
+        if os.path.isdir("/dev/pts"):
+            self.bind("/dev/pts", dest + "/pts", False, True)
+        self.directory(dest + "/shm", 0o1777)
+        for name, target in DEV_LINKS.items():
+            os.symlink(target, os.path.join(host, name))
+
+
+def bwrap_layout(ops: Sequence[Tuple[str, List[str]]], root: Optional[str]
+                 ) -> Tuple[str, List[Dict[str, Any]]]:
+    """(root, binds) that show what bubblewrap's operations make;
+    ``root``: a -r given as well (else the guest starts from an empty root)."""
+    tree = _Tree(root)
+    if root is None:
+        tree.owned.append(("/", scratch_dir()))
+    for option, values in ops:
+        if option in ("--ro-bind", "--ro-bind-try", "--bind-try", "--dev-bind",
+                      "--dev-bind-try", BWRAP_BIND):
+            tree.bind(values[0], values[1], readonly=option.startswith("--ro-"),
+                      must_exist=not option.endswith("-try"))
+        elif option in ("--tmpfs", "--dir"):
+            tree.directory(values[0], 0o1777 if _guest(values[0]) == "/tmp" else 0o755)
+        elif option == "--proc":
+            tree.bind("/proc", values[0], False, True)
+        elif option == "--dev":
+            tree.dev(values[0])
+        elif option == "--symlink":
+            tree.symlink(values[0], values[1])
+    if tree.root is None:
+        tree.root = dict(tree.owned)["/"]
+    return tree.root, tree.binds
