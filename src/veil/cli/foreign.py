@@ -155,18 +155,17 @@ def add_bwrap_flags(p: argparse.ArgumentParser) -> None:
 
 def kernel_fields(text: str) -> Dict[str, str]:
     """PRoot's -k: a release, or ``\\sysname\\nodename\\release\\version\\machine\\
-    domainname\\hwcap\\`` (an empty field keeps the real value)."""
+    domainname\\hwcap\\``, each field as given."""
     if not text.startswith("\\"):
         return {"kernel_release": text}
-    parts = text.strip("\\").split("\\")
+    parts = text[1:].removesuffix("\\").split("\\")
     keys = ("sysname", "hostname", "kernel_release", "kernel_version", "machine", "domainname",
             "hwcap")
     if len(parts) > len(keys):
         raise UsageError(f"invalid -k {text!r}: use RELEASE or "
                          "'\\sysname\\nodename\\release\\version\\machine\\domainname\\hwcap\\'")
-    fields = {k: v for k, v in zip(keys, parts) if v}
-    if "hwcap" in fields:
-        fields.pop("hwcap")
+    fields = dict(zip(keys, parts))    # as PRoot: an empty field shows empty
+    if fields.pop("hwcap", ""):
         print("veil: warning: -k: the hwcap field is not faked (AT_HWCAP stays the real one)",
               file=sys.stderr)
     return fields
