@@ -20,6 +20,7 @@ import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError
+from ..layout import _sweep_private_tmps
 
 # bubblewrap's options that PRoot and veil do not have: one of them before the
 # command makes a two-word --bind bubblewrap's
@@ -33,6 +34,8 @@ BWRAP_OTHER = {"--chdir": 1, "--setenv": 2, "--unsetenv": 1, "--clearenv": 0,
                "--unshare-cgroup": 0, "--unshare-cgroup-try": 0, "--unshare-all": 0,
                "--uid": 1, "--gid": 1}
 BWRAP_BIND = "--bwrap-bind"  # bubblewrap's --bind SRC DEST, as respell() names it
+BIND_OPTIONS = ("--ro-bind", "--ro-bind-try", "--bind-try", "--dev-bind", "--dev-bind-try",
+                BWRAP_BIND)
 # what veil has no counterpart for yet: a one-line error, never silence
 BWRAP_UNSUPPORTED = {
     "--new-session": "a new session for the program (setsid)",
@@ -185,6 +188,7 @@ def scratch_dir(mode: int = 0o755) -> str:
     """A fresh host directory of veil's, removed when veil exits."""
     if not _scratch:
         atexit.register(_remove_scratch)
+        _sweep_private_tmps(tempfile.gettempdir())   # those of a veil killed before
     path = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-bwrap-")
     os.chmod(path, mode)
     _scratch.append(path)
@@ -289,11 +293,11 @@ def bwrap_layout(ops: Sequence[Tuple[str, List[str]]], root: Optional[str]
     """(root, binds) that show what bubblewrap's operations make;
     ``root``: a -r given as well (else the guest starts from an empty root)."""
     tree = _Tree(root)
-    if root is None:
+    binds_root = any(o in BIND_OPTIONS and _guest(v[1]) == "/" for o, v in ops)
+    if root is None and not binds_root:
         tree.owned.append(("/", scratch_dir()))
     for option, values in ops:
-        if option in ("--ro-bind", "--ro-bind-try", "--bind-try", "--dev-bind",
-                      "--dev-bind-try", BWRAP_BIND):
+        if option in BIND_OPTIONS:
             tree.bind(values[0], values[1], readonly=option.startswith("--ro-"),
                       must_exist=not option.endswith("-try"))
         elif option in ("--tmpfs", "--dir"):
@@ -305,5 +309,5 @@ def bwrap_layout(ops: Sequence[Tuple[str, List[str]]], root: Optional[str]
         elif option == "--symlink":
             tree.symlink(values[0], values[1])
     if tree.root is None:
-        tree.root = dict(tree.owned)["/"]
+        tree.root = dict(tree.owned).get("/") or scratch_dir()
     return tree.root, tree.binds
