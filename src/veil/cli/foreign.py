@@ -311,3 +311,83 @@ def bwrap_layout(ops: Sequence[Tuple[str, List[str]]], root: Optional[str]
     if tree.root is None:
         tree.root = dict(tree.owned).get("/") or scratch_dir()
     return tree.root, tree.binds
+
+
+# --- fakeroot's state files (-i FILE, -s FILE) ---------------------------------
+
+S_IFMT, DEVICE_TYPES = 0o170000, (0o020000, 0o060000)
+_FAKEROOT_KEYS = ("dev", "ino", "mode", "uid", "gid", "nlink", "rdev")
+
+
+def read_fakeroot_save(path: str) -> List[Dict[str, Any]]:
+    """fakeroot's save file (faked --save-file: one ``dev=HEX,ino=N,mode=OCTAL,uid=N,
+    gid=N,nlink=N,rdev=N`` line a file) as rows of veil's ownership database."""
+    rows = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise UsageError(f"-i {path}: {e.strerror}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            fields = dict(item.split("=", 1) for item in line.split(","))
+            dev, ino = int(fields["dev"], 16), int(fields["ino"])
+            mode, rdev = int(fields["mode"], 8), int(fields["rdev"])
+            row = {"dev": dev, "ino": ino, "uid": int(fields["uid"]), "gid": int(fields["gid"]),
+                   "fakeroot": [mode, int(fields["nlink"])]}
+        except (KeyError, ValueError):
+            raise UsageError(f"-i {path}:{n}: not a fakeroot save file line "
+                             "(dev=HEX,ino=N,mode=OCTAL,uid=N,gid=N,nlink=N,rdev=N)") from None
+        if mode & S_IFMT in DEVICE_TYPES:
+            row.update(type=mode & S_IFMT, rdev=rdev)
+        rows.append(row)
+    return rows
+
+
+def _stats_under(top: str, keys: set) -> Dict[Tuple[int, int], os.stat_result]:
+    """The files of ``keys`` ((st_dev, st_ino)) found below ``top``."""
+    found: Dict[Tuple[int, int], os.stat_result] = {}
+    for where, dirs, files in os.walk(top):
+        for name in dirs + files:
+            try:
+                st = os.lstat(os.path.join(where, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in keys:
+                found[(st.st_dev, st.st_ino)] = st
+                if len(found) == len(keys):
+                    return found
+    return found
+
+
+def write_fakeroot_save(rows: Sequence[Dict[str, Any]], path: str, top: str,
+                        fake_ids: Tuple[int, int]) -> int:
+    """Rows of veil's ownership database in fakeroot's save format; the mode and
+    link count of each file as it is now below ``top`` (else as a -i file gave
+    them).  The number of files left out (found nowhere)."""
+    found = _stats_under(top, {(r["dev"], r["ino"]) for r in rows})
+    real = os.geteuid(), os.getegid()
+    lines, missing = [], 0
+    for r in rows:
+        st = found.get((r["dev"], r["ino"]))
+        if st is not None:
+            mode, nlink = st.st_mode, st.st_nlink
+            uid = fake_ids[0] if st.st_uid == real[0] else st.st_uid
+            gid = fake_ids[1] if st.st_gid == real[1] else st.st_gid
+        elif "fakeroot" in r:
+            (mode, nlink), uid, gid = r["fakeroot"], fake_ids[0], fake_ids[1]
+        else:
+            missing += 1
+            continue
+        if "type" in r:
+            mode = (mode & ~S_IFMT) | r["type"]
+        values = dict(dev=f"{r['dev']:x}", ino=r["ino"], mode=f"{mode:o}", uid=r.get("uid", uid),
+                      gid=r.get("gid", gid), nlink=nlink, rdev=r.get("rdev", 0))
+        lines.append(",".join(f"{k}={values[k]}" for k in _FAKEROOT_KEYS) + "\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(lines)
+    os.replace(tmp, path)
+    return missing

@@ -3,7 +3,9 @@ given), run it, print what happened.  What a run means lives in veil.spec."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import threading
 import traceback
@@ -14,7 +16,7 @@ from ..prep.archive import is_archive, unpacked
 from ..spec import RunSpec, SpecError
 from .common import VeilArgumentParser, parse_exprs, strip_dashes
 from .foreign import BWRAP_UNSUPPORTED, SAFE_BINDS, add_bwrap_flags, bwrap_layout, kernel_fields
-from .foreign import respell
+from .foreign import read_fakeroot_save, respell, scratch_dir, write_fakeroot_save
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,8 +43,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("-0", "--root-id", dest="ids", action="store_const", const=FAKE_ROOT,
                    help="fake root: the ids are 0, the user's own files are root's, chown "
                         "succeeds virtually (the last of -0 and -i wins)")
-    g.add_argument("-i", "--change-id", dest="ids", metavar="UID:GID",
-                   help="report this uid and gid, also as the owner of the user's own files")
+    g.add_argument("-i", "--change-id", dest="ids", metavar="UID:GID|FILE",
+                   help="report this uid and gid, also as the owner of the user's own files; "
+                        "fakeroot's -i FILE: -0 with the owners of its save file")
+    g.add_argument("-s", dest="fakeroot_save", metavar="FILE",
+                   help="fakeroot's -s: at the end, save the owners chown and mknod set in "
+                        "its format (fakeroot -i FILE reads it); -0 unless -i UID:GID")
     g.add_argument("--ownership-db", metavar="FILE",
                    help="with -0/-i: keep the owners chown set in FILE, for later runs")
     g.add_argument("--cpus", type=int, metavar="N",
@@ -128,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 FAKE_ROOT = "-0"  # -0 and -i share a destination: the last one given wins
+IDS = re.compile(r"[0-9]+(:[0-9]+)?")  # -i UID[:GID]; any other value is fakeroot's -i FILE
 
 # PRoot's -R: host files a guest usually wants (those that exist are bound)
 RECOMMENDED_BINDS = ("/proc", "/dev", "/sys", "/tmp", "/run", "/etc/resolv.conf", "/etc/hosts",
@@ -231,6 +238,16 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         net = given["network"]
         net.update(default="deny", allow=["127.0.0.0/8", "::1/128", *net["allow"]])
     ids = args.ids
+    fakeroot_in = ids if ids not in (None, FAKE_ROOT) and not IDS.fullmatch(ids) else None
+    if fakeroot_in or args.fakeroot_save:
+        if args.ownership_db:
+            raise UsageError("give --ownership-db or fakeroot's -i FILE / -s FILE, not both")
+        db = os.path.join(scratch_dir(), "owners.json")
+        with open(db, "w") as f:
+            json.dump(read_fakeroot_save(fakeroot_in) if fakeroot_in else [], f)
+        given["system"]["ownership_db"] = db
+        if fakeroot_in or ids is None:
+            ids = FAKE_ROOT
     if args.uid is not None:
         ids = f"{args.uid}:{args.gid if args.gid is not None else args.uid}"
     elif args.gid is not None:
@@ -330,6 +347,20 @@ def _status(pid: Any) -> Dict[str, str]:
         return {}
 
 
+def _save_fakeroot(spec: RunSpec, path: str) -> None:
+    """-s FILE: the run's ownership database in fakeroot's format."""
+    with open(spec.system.ownership_db) as f:
+        rows = json.load(f)
+    top = spec.layout.root or os.getcwd()
+    try:
+        missing = write_fakeroot_save(rows, path, top, spec.system.ids or (0, 0))
+    except OSError as e:
+        raise UsageError(f"-s {path}: {e.strerror}") from None
+    if missing:
+        print(f"veil: warning: -s {path}: {missing} files with owners not found below {top} "
+              "(left out)", file=sys.stderr)
+
+
 def _die_with_parent() -> None:
     """bubblewrap's --die-with-parent: veil gets SIGKILL when its parent dies, and
     its tracees die with it (PTRACE_O_EXITKILL)."""
@@ -387,6 +418,8 @@ def cmd_run(argv: Sequence[str]) -> int:
             traceback.print_exception(e, file=sys.stderr)
             return 1
         raise
+    if args.fakeroot_save:
+        _save_fakeroot(spec, args.fakeroot_save)
     result_file = args.result
     if result_file:
         import json
