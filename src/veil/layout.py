@@ -149,7 +149,7 @@ _PRIVATE_TMP = "veil-tmp-"
 _GLUE = "veil-glue-"
 
 
-def _sweep_private_tmps(parent: str, prefix: str = _PRIVATE_TMP) -> None:
+def sweep_private_tmps(parent: str, prefix: str = _PRIVATE_TMP) -> None:
     """Remove the private /tmp (or glue) directories of veils that are gone without
     cleaning up (SIGKILL): their names carry the pid of the veil that made them."""
     try:
@@ -196,7 +196,7 @@ class GuestTree:
         binds = [Bind(os.path.realpath(b.host), os.path.normpath(b.guest), b.readonly, b.follow)
                  for b in self.binds]
         if self.private_tmp:
-            _sweep_private_tmps(tempfile.gettempdir())
+            sweep_private_tmps(tempfile.gettempdir())
             self._tmp = tempfile.mkdtemp(prefix=f"{_PRIVATE_TMP}{os.getpid()}-")
             os.chmod(self._tmp, 0o1777)
             binds.append(Bind(self._tmp, "/tmp"))
@@ -265,7 +265,7 @@ class GuestTree:
                     return  # the guest gets ENOTDIR there
                 continue
             if self._glue is None:
-                _sweep_private_tmps(tempfile.gettempdir(), _GLUE)
+                sweep_private_tmps(tempfile.gettempdir(), _GLUE)
                 self._glue = tempfile.mkdtemp(prefix=f"{_GLUE}{os.getpid()}-")
                 os.chmod(self._glue, 0o755)
             glued = self._glue + "/" + missing.lstrip("/") if not host.startswith(

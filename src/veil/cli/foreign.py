@@ -20,7 +20,7 @@ import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError
-from ..layout import _sweep_private_tmps
+from ..layout import sweep_private_tmps
 
 # bubblewrap's options that PRoot and veil do not have: one of them before the
 # command makes a two-word --bind bubblewrap's
@@ -188,7 +188,7 @@ def scratch_dir(mode: int = 0o755) -> str:
     """A fresh host directory of veil's, removed when veil exits."""
     if not _scratch:
         atexit.register(_remove_scratch)
-        _sweep_private_tmps(tempfile.gettempdir())   # those of a veil killed before
+        sweep_private_tmps(tempfile.gettempdir())   # those of a veil killed before
     path = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-bwrap-")
     os.chmod(path, mode)
     _scratch.append(path)
