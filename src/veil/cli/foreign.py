@@ -327,7 +327,8 @@ def read_fakeroot_save(path: str) -> List[Dict[str, Any]]:
         with open(path) as f:
             lines = f.read().splitlines()
     except OSError as e:
-        raise UsageError(f"-i {path}: {e.strerror}") from None
+        raise UsageError(f"-i {path}: {e.strerror} (-i takes UID[:GID] or fakeroot's "
+                         "save file)") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
