@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -295,6 +296,93 @@ int exec_format(int fd, const char *name, struct exec_format *f)
     if (memcmp(buf, ELFMAG, SELFMAG) == 0)
         return elf(fd, buf, f);
     return -ENOEXEC; /* no handler takes it: the kernel says the same */
+}
+
+/* --- the caller's right to exec ------------------------------------------------------ */
+
+#define GROUPS_MAX 65536 /* NGROUPS_MAX */
+
+struct fs_ids {
+    unsigned fsuid, fsgid;
+    int ngroups;
+    gid_t groups[GROUPS_MAX];
+};
+
+/* the task's fsuid, fsgid and groups from /proc/TID/status */
+static int ids_of(int32_t tid, struct fs_ids *ids)
+{
+    static char buf[GROUPS_MAX * 11 + 4096];
+    char path[64];
+    unsigned a, b, c;
+    snprintf(path, sizeof path, "/proc/%d/status", tid);
+    if (veil_read_proc(path, buf, sizeof buf) < 0)
+        return -ESRCH;
+    const char *uid = strstr(buf, "\nUid:"), *gid = strstr(buf, "\nGid:");
+    const char *groups = strstr(buf, "\nGroups:");
+    if (!uid || !gid || !groups || sscanf(uid + 5, "%u %u %u %u", &a, &b, &c, &ids->fsuid) != 4 ||
+        sscanf(gid + 5, "%u %u %u %u", &a, &b, &c, &ids->fsgid) != 4)
+        return -EIO;
+    const char *p = groups + 8;
+    char *end;
+    ids->ngroups = 0;
+    for (;;) {
+        unsigned long g = strtoul(p, &end, 10);
+        if (end == p || ids->ngroups == GROUPS_MAX)
+            break;
+        ids->groups[ids->ngroups++] = (gid_t)g;
+        p = end;
+    }
+    return 0;
+}
+
+/* faccessat(X_OK, AT_EACCESS) as the task: this thread takes its fs ids and groups
+   for the call (setfsuid and the raw setgroups change this thread's credentials
+   only) and gives its own back */
+static int access_as(const struct fs_ids *ids, const char *host)
+{
+    static struct fs_ids own;
+    own.ngroups = getgroups(GROUPS_MAX, own.groups);
+    if (own.ngroups < 0)
+        return -errno;
+    if (syscall(SYS_setgroups, (size_t)ids->ngroups, ids->groups) < 0)
+        return -errno;
+    unsigned old_gid = (unsigned)syscall(SYS_setfsgid, ids->fsgid);
+    unsigned old_uid = (unsigned)syscall(SYS_setfsuid, ids->fsuid);
+    int rc = faccessat(AT_FDCWD, host, X_OK, AT_EACCESS) < 0 ? -errno : 0;
+    syscall(SYS_setfsuid, old_uid);
+    syscall(SYS_setfsgid, old_gid);
+    /* the ids switched, or the same ones: setfs*id say nothing else */
+    if (syscall(SYS_setgroups, (size_t)own.ngroups, own.groups) < 0) {
+        perror("veil: restoring its own groups");
+        abort(); /* a tracer with the guest's groups must not go on */
+    }
+    return rc;
+}
+
+int exec_caller_may(struct task *t, const char *host)
+{
+    struct stat st;
+    if (stat(host, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EACCES; /* do_open_execat: a directory too */
+    if (geteuid() != 0) /* the task cannot have other ids than veil's (no privilege) */
+        return faccessat(AT_FDCWD, host, X_OK, AT_EACCESS) < 0 ? -errno : 0;
+    static struct fs_ids ids;
+    int rc = ids_of(t->tid, &ids);
+    return rc < 0 ? rc : access_as(&ids, host);
+}
+
+int exec_text_busy(int fd)
+{
+    /* a read lease is refused (EAGAIN) while anyone has the file open for writing,
+       as deny_write_access refuses an exec; it needs the file's owner or CAP_LEASE
+       (otherwise nothing is known: 0) */
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+        return errno == EAGAIN ? -ETXTBSY : 0;
+    if (fcntl(fd, F_SETLEASE, F_UNLCK) < 0)
+        return -errno;
+    return 0;
 }
 
 /* --- after the exec ----------------------------------------------------------------- */

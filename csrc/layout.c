@@ -1642,16 +1642,6 @@ static int loader_takes_argv0(const char *host)
     return found;
 }
 
-static int executable(const char *host)
-{
-    struct stat st;
-    if (stat(host, &st) < 0)
-        return -errno;
-    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111))
-        return -EACCES;
-    return 0;
-}
-
 /* execve(path, argv, envp) or execveat(...) of a pinned path (/proc/VEIL/fd/N/NAME)
    becomes execveat(AT_FDCWD, pinned, argv, envp, AT_SYMLINK_NOFOLLOW): NAME swapped
    for a symlink fails it (ELOOP) */
@@ -1723,7 +1713,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         rc = check_rules(e, t, d, prog.guest);
         if (rc < 0)
             return rc;
-        rc = executable(prog.host);
+        rc = exec_caller_may(t, prog.host);
         if (rc < 0)
             return rc;
     }
@@ -1743,7 +1733,9 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         int fd = open(prog.host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             return -errno;
-        rc = exec_format(fd, prog.host, &fmt);
+        rc = exec_text_busy(fd);
+        if (rc == 0)
+            rc = exec_format(fd, prog.host, &fmt);
         if (rc == 0 && loader_of && (fmt.kind != EXEC_ELF ||
                                      (fmt.machine == EM_X86_64) != (loader_of == EM_X86_64)))
             rc = -ELIBBAD, fmt.why = "its ELF interpreter is no ELF file for its machine";
@@ -1777,7 +1769,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
             rc = resolve_arg(e, t, AT_FDCWD_VALUE, fmt.interp, 1, &prog, NULL);
             if (rc < 0)
                 return rc;
-            rc = executable(prog.host);
+            rc = exec_caller_may(t, prog.host);
             if (rc < 0)
                 return rc;
             continue;

@@ -1,0 +1,149 @@
+"""Exec under a layout, as natively (issue 18, "Exec").
+
+The same program runs under a real ``chroot`` (tests/rootfs.py chroot_run) and
+under ``veil run -r ROOT``, with both layout engines: an exec the kernel refuses
+fails in execve with the kernel's error, the caller's credentials decide, and
+the program started through the guest's loader looks like itself in /proc.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import run_veil
+from rootfs import (chroot_run, guest_env, hostbin_root, hostbin_template,  # noqa: F401
+                    install_host_path, layout_args, layout_progs, ldd_closure)
+
+pytestmark = pytest.mark.layout_engines("ptrace", "mount")
+
+NOBODY = "65534"
+
+
+def both(root: Path, argv, *, binds=("/proc", "/dev"), env=None):
+    """(native, veil) results of ARGV in ROOT."""
+    env = env or guest_env()
+    native = chroot_run(root, argv, binds=binds, env=env)
+    opts = []
+    for b in binds:
+        opts += ["-b", b]
+    veil = run_veil([*layout_args(root, *opts), "--", *argv], env=env)
+    return native, veil
+
+
+@pytest.fixture
+def exec_root(hostbin_root, tmp_path):  # noqa: F811
+    """hostbin_root (the host's dynamic programs with their own copy of glibc's
+    loader) plus files the kernel refuses to exec, each for its own reason; in a
+    directory every user may search (pytest's own is root's, mode 700), so that
+    what nobody cannot reach is the guest's doing."""
+    top = Path(tempfile.mkdtemp(prefix="veil-exec-", dir="/var/tmp"))
+    top.chmod(0o755)
+    root = top / "root"
+    os.rename(hostbin_root, root)
+    true = root / "usr/bin/true"
+    data = root / "data"
+    data.mkdir()
+    secret = root / "secret"
+    secret.mkdir(mode=0o700)
+    secret.chmod(0o700)
+    shutil.copy2(true, secret / "true")
+    for name, mode in (("plain", 0o644), ("owner-x", 0o744), ("copy", 0o755)):
+        shutil.copy2(true, data / name)
+        (data / name).chmod(mode)
+    (data / "cmdfile").write_text("echo from-cmdfile $0\n")
+    (data / "cmdfile").chmod(0o755)
+    (data / "loop").symlink_to("loop")
+    (data / "dir").mkdir()
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.fail("gcc is needed to build a program whose loader is missing")
+    src = tmp_path / "nold.c"
+    src.write_text("int main(void) { return 0; }\n")
+    for name, ld in (("no-loader", "/lib/no-such-ld.so"), ("dir-loader", "/data/dir")):
+        subprocess.run([gcc, "-o", str(data / name), str(src), f"-Wl,--dynamic-linker={ld}"],
+                       check=True, timeout=120)
+    yield root
+    shutil.rmtree(top, ignore_errors=True)
+
+
+# (label, layout_exec options, program): what execve makes of each
+REFUSED = [
+    ("EACCES: a directory on the way is not searchable by the caller", ["-u", NOBODY], "/secret/true"),
+    ("EACCES: no x bit", [], "/data/plain"),
+    ("EACCES: x for the owner only", ["-u", NOBODY], "/data/owner-x"),
+    ("EACCES: a directory", [], "/data/dir"),
+    ("ENOENT: no such file", [], "/data/missing"),
+    ("ENOENT: its ELF interpreter is missing", [], "/data/no-loader"),
+    ("EISDIR-like: its ELF interpreter is a directory", [], "/data/dir-loader"),
+    ("ENOEXEC: no handler takes it", [], "/data/cmdfile"),
+    ("ETXTBSY: open for writing", ["-w"], "/data/copy"),
+    ("ELOOP: a symlink loop", [], "/data/loop"),
+    ("ENOTDIR: a file as a directory", [], "/usr/bin/true/x"),
+    ("E2BIG: an argument over MAX_ARG_STRLEN", ["-b"], "/usr/bin/true"),
+    ("execveat EACCES as the caller", ["-e", "-u", NOBODY], "/secret/true"),
+    ("success as the caller", ["-u", NOBODY], "/data/copy"),
+]
+
+
+def test_exec_errors_come_from_execve(exec_root):
+    """Every refusal in one guest run (a shell loop) against the same loop natively."""
+    lines = []
+    for label, opts, prog in REFUSED:
+        args = " ".join([*opts, prog])
+        lines.append(f"echo '{label}:' $(layout_exec {args} 2>&1; echo rc=$?)")
+    script = "\n".join(lines)
+    native, veil = both(exec_root, ["/bin/sh", "-c", script])
+    assert native.returncode == 0, native.stderr
+    assert veil.returncode == 0, veil.stderr
+    assert "exec: EACCES" in native.stdout and "exec: ENOEXEC" in native.stdout, native.stdout
+    assert veil.stdout.splitlines() == native.stdout.splitlines(), (native.stdout, veil.stdout)
+
+
+def test_a_command_file_runs_through_the_shell_as_natively(exec_root):
+    """execve of a file without #! fails with ENOEXEC (above); the shell, not the
+    kernel, then runs it with /bin/sh -- the same under veil."""
+    native, veil = both(exec_root, ["/bin/sh", "-c", "/data/cmdfile arg; echo rc=$?"])
+    assert native.stdout == "from-cmdfile /data/cmdfile\nrc=0\n", native
+    assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
+
+
+@pytest.fixture
+def python_root(exec_root):
+    """exec_root with the host's python3 (its standard library bound in)."""
+    python = os.path.realpath(shutil.which("python3") or "/usr/bin/python3")
+    install_host_path(exec_root, python)
+    for lib in ldd_closure([python]):
+        install_host_path(exec_root, lib)
+    stdlib = Path(subprocess.run([python, "-c", "import os; print(os.path.dirname(os.__file__))"],
+                                 stdout=subprocess.PIPE, text=True, check=True).stdout.strip())
+    (exec_root / str(stdlib).lstrip("/")).mkdir(parents=True, exist_ok=True)
+    return exec_root, python, str(stdlib)
+
+
+def test_python_subprocess_as_nobody_gets_permission_error(python_root):
+    root, python, stdlib = python_root
+    code = ("import subprocess\n"
+            "try:\n"
+            "    subprocess.run(['/secret/true'], user=65534, group=65534, extra_groups=[], check=True)\n"
+            "    print('ran')\n"
+            "except PermissionError as e:\n"
+            "    print('PermissionError', e.errno)\n"
+            "except subprocess.CalledProcessError as e:\n"
+            "    print('CalledProcessError', e.returncode)\n")
+    native, veil = both(root, [python, "-c", code], binds=("/proc", "/dev", stdlib))
+    assert native.stdout == "PermissionError 13\n", native
+    assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
+
+
+def test_proc_shows_the_program(exec_root):
+    """comm and cmdline of a dynamic program started through the guest's loader."""
+    script = ("/usr/bin/cat /proc/self/comm; /usr/bin/cat /proc/self/cmdline; echo;"
+              " layout_exec -0 nick /usr/bin/cat /proc/self/cmdline")
+    native, veil = both(exec_root, ["/bin/sh", "-c", script])
+    assert native.stdout.splitlines()[:2] == ["cat", "/usr/bin/cat\0/proc/self/cmdline\0"], native
+    assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
