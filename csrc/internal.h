@@ -89,6 +89,13 @@ struct proc_view {
     int fds_ok;        /* it can walk /proc/VEIL/fd: 0 not known, 1 yes, -1 no */
     int mem_fd1;       /* 1 + veil's fd of its /proc/PID/mem (0: none), layout.c */
     int plain_calls;   /* its own filter refused openat2/execveat: not made of its calls */
+    /* what the kernel would show of a program veil started through an interpreter
+       or the guest's loader, set by the process itself at its first translated
+       call (layout_prepare): its comm, and its argv alone in /proc/PID/cmdline */
+    char title[16], pending_title[16];
+    int pending_swap;    /* the loader's argv is ld --argv0 ARGV0 PROG...: set arg_start */
+    uint64_t arg_start;  /* where the program's own argv strings start (0: nothing to do) */
+    int64_t brk;         /* its break, asked (brk(0)) before the arg_start change */
 };
 
 struct pin {

@@ -24,6 +24,8 @@
 #include <sys/syscall.h>
 #include <linux/seccomp.h>
 #include <sys/un.h>
+#include <sys/prctl.h>
+#include <linux/prctl.h>
 #include <unistd.h>
 
 #include "arch.h"
@@ -136,6 +138,8 @@ void layout_free(struct veil_engine *e)
 static void pins_close(struct layout *L, int32_t tid, int32_t pid);
 
 static int own_fsuid_is_root(struct task *t);
+static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, int *gone_status);
+static int stat_fields(int32_t pid, uint64_t *out, int first, int last);
 static void report(struct veil_engine *e, struct task *t, int err, const char *why);
 static int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
                            uint64_t open_flags);
@@ -789,8 +793,10 @@ static int area_there(int32_t tid)
 int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status)
 {
     struct proc_view *pv = proc_get(&e->layout, t->pid);
-    if (!pv || pv->scratch != 0 || !(t->flags & T_SECCOMP_ENTRY) || t->arch != VEIL_ARCH_X86_64)
+    if (!pv || !(t->flags & T_SECCOMP_ENTRY) || t->arch != VEIL_ARCH_X86_64)
         return 0;
+    if (pv->scratch != 0)
+        return pv->title[0] || pv->arg_start ? retitle(e, t, pv, gone_status) : 0;
     uint64_t args[6] = {VEIL_SCRATCH_BASE, VEIL_SCRATCH_SIZE, 1 /* PROT_READ */,
                         0x02 | 0x20 | 0x4000 | 0x100000 /* PRIVATE ANONYMOUS NORESERVE
                                                            FIXED_NOREPLACE */,
@@ -809,6 +815,57 @@ int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status)
                           veil_write_mem_force(t->tid, VEIL_SCRATCH_BASE, &probe, 1) == 1
                       ? 1
                       : -1;
+    return rc == 0;
+}
+
+/*
+ * After an exec through an interpreter or the loader: the process, at its first
+ * translated calls, names itself after the program (prctl PR_SET_NAME) and
+ * points its argument strings at the program's own (PR_SET_MM_MAP, which needs
+ * no privilege when it keeps the exe file; its break is asked first).  One call
+ * per stop, each in place of the program's, which then starts again (1).  A
+ * refusal leaves the loader's view.
+ */
+static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, int *gone_status)
+{
+    uint64_t at = ((t->sp - RED_ZONE) & ~(uint64_t)15) - 256, args[6] = {0};
+    long nr = 12; /* brk */
+    int step = pv->arg_start && pv->brk < 0 ? 0 : pv->arg_start ? 1 : 2;
+    if (step == 1) {
+        uint64_t f[26]; /* startcode (26) ... env_end (51) */
+        if (stat_fields(t->pid, f, 26, 51) < 0) {
+            pv->arg_start = 0;
+            return 0;
+        }
+        struct prctl_mm_map map = {
+            .start_code = f[0], .end_code = f[1], .start_stack = f[2],
+            .start_data = f[45 - 26], .end_data = f[46 - 26], .start_brk = f[47 - 26],
+            .brk = (uint64_t)pv->brk, .arg_start = pv->arg_start, .arg_end = f[49 - 26],
+            .env_start = f[50 - 26], .env_end = f[51 - 26], .auxv = NULL, .auxv_size = 0,
+            .exe_fd = (uint32_t)-1,
+        };
+        pv->arg_start = 0;
+        if (veil_write_mem(t->tid, at, &map, sizeof map) != (long)sizeof map)
+            return 0;
+        nr = 157; /* prctl */
+        args[0] = PR_SET_MM, args[1] = PR_SET_MM_MAP, args[2] = at, args[3] = sizeof map;
+    } else if (step == 2) {
+        size_t len = strlen(pv->title) + 1;
+        if (len == 1 || veil_write_mem(t->tid, at, pv->title, len) != (long)len) {
+            pv->title[0] = 0;
+            return 0;
+        }
+        pv->title[0] = 0;
+        nr = 157;
+        args[0] = PR_SET_NAME, args[1] = at;
+    }
+    int64_t got = 0;
+    int rc = veil_arch_replace_and_restart(t->tid, nr, args, &got, &t->pending_sig, gone_status);
+    if (rc == -ESRCH)
+        return rc;
+    pv = proc_find(&e->layout, t->pid);
+    if (step == 0 && pv)
+        pv->brk = rc == 0 && got > 0 ? got : 0, pv->arg_start = got > 0 ? pv->arg_start : 0;
     return rc == 0;
 }
 
@@ -1719,8 +1776,17 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
     }
 
     struct proc_view *pv = proc_find(&e->layout, t->pid);
-    if (pv)
+    if (pv) {
         replace_str(&pv->pending_exe, NULL);
+        pv->pending_title[0] = 0;
+        pv->pending_swap = 0;
+    }
+    /* the kernel names the task after the last component of the path it was given */
+    const char *base = strrchr(path, '/');
+    char title[sizeof pv->title] = {0}; /* TASK_COMM_LEN */
+    base = base ? base + 1 : path;
+    memcpy(title, base, strnlen(base, sizeof title - 1));
+    int takes_argv0 = 0;
     static struct exec_plan plan, next;
     memset(&plan, 0, sizeof plan);
     char script_arg[PATH_MAX];
@@ -1781,7 +1847,10 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         rc = resolve_arg(e, t, AT_FDCWD_VALUE, ld, 1, &loader, NULL);
         if (rc < 0)
             return rc == -ENOENT ? -ENOENT : rc;
-        if (strcmp(loader.host, ld) == 0) {
+        /* the kernel follows the host's symlinks (/lib64/ld-linux-x86-64.so.2 is one
+           on Debian): what it would load, compared with the guest's loader */
+        char host_ld[PATH_MAX];
+        if (realpath(ld, host_ld) && strcmp(loader.host, host_ld) == 0) {
             exec_allow_interp(t, loader.host);
             break; /* the kernel finds the guest's loader at the same host path */
         }
@@ -1799,8 +1868,8 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         }
         if (push_arg(&next, ld) < 0)
             return -E2BIG;
-        if (loader_takes_argv0(loader.host) &&
-            (push_arg(&next, "--argv0") < 0 || push_arg(&next, argv0) < 0))
+        takes_argv0 = loader_takes_argv0(loader.host);
+        if (takes_argv0 && (push_arg(&next, "--argv0") < 0 || push_arg(&next, argv0) < 0))
             return -E2BIG;
         if (push_arg(&next, prog.guest) < 0)
             return -E2BIG;
@@ -1847,6 +1916,11 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         rc = set_arg(t, aidx, at);
         if (rc < 0)
             return rc;
+        pv = proc_get(&e->layout, t->pid);
+        if (pv) {
+            memcpy(pv->pending_title, title, sizeof title);
+            pv->pending_swap = loader_of && takes_argv0;
+        }
     } else if (by_fd || strcmp(prog.host, native) == 0) {
         return 0; /* the kernel runs the same file with no interpreter to find */
     }
@@ -1871,6 +1945,63 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
     return put_path_arg(s, t, pidx, prog.host);
 }
 
+/* fields of /proc/PID/stat, numbered as proc(5) numbers them (from 1) */
+static int stat_fields(int32_t pid, uint64_t *out, int first, int last)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (veil_read_proc(path, buf, sizeof buf) < 0)
+        return -1;
+    char *p = strrchr(buf, ')'); /* the comm may hold spaces and parentheses */
+    if (!p)
+        return -1;
+    p++;
+    p += strspn(p, " ");
+    p += strcspn(p, " "); /* field 3, the state, is a letter */
+    for (int field = 4; field <= last; field++) {
+        char *end;
+        unsigned long long v = strtoull(p, &end, 10); /* nice and priority may be < 0 */
+        if (end == p)
+            return -1;
+        if (field >= first)
+            out[field - first] = v;
+        p = end;
+    }
+    return 0;
+}
+
+/*
+ * Just after the exec of `ld --argv0 ARGV0 PROG ARGS`, before the loader's first
+ * instruction: swap the strings ARGV0 and PROG on the new stack (and their argv
+ * pointers), so that ARGV0 ARGS end the argument strings as the program's argv
+ * would.  Returns where ARGV0 now starts (0: left as it was).
+ */
+static uint64_t swap_argv0(struct task *t)
+{
+    uint64_t f[24]; /* startstack (28) ... arg_start (48), arg_end (49) */
+    if (stat_fields(t->pid, f, 28, 49) < 0)
+        return 0;
+    uint64_t sp = f[0], arg_start = f[48 - 28], arg_end = f[49 - 28];
+    uint64_t argc = 0, ptr[4];
+    char a[PATH_MAX * 2], b[PATH_MAX];
+    int trunc;
+    if (veil_read_mem(t->tid, sp, &argc, 8) != 8 || argc < 4 ||
+        veil_read_mem(t->tid, sp + 8, ptr, sizeof ptr) != sizeof ptr || ptr[0] != arg_start ||
+        ptr[2] >= arg_end || veil_read_cstr(t->tid, ptr[2], a, PATH_MAX, &trunc) < 0 || trunc ||
+        veil_read_cstr(t->tid, ptr[3], b, sizeof b, &trunc) < 0 || trunc)
+        return 0;
+    size_t la = strlen(a) + 1, lb = strlen(b) + 1;
+    if (ptr[3] != ptr[2] + la)
+        return 0;
+    memmove(a + lb, a, la); /* PROG\0ARGV0\0 */
+    memcpy(a, b, lb);
+    uint64_t moved[2] = {ptr[2] + lb, ptr[2]};
+    if (veil_write_mem(t->tid, ptr[2], a, la + lb) != (long)(la + lb) ||
+        veil_write_mem(t->tid, sp + 8 + 2 * 8, moved, sizeof moved) != (long)sizeof moved)
+        return 0;
+    return moved[0];
+}
+
 void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
 {
     struct proc_view *pv = proc_find(&e->layout, t->pid);
@@ -1892,12 +2023,17 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         free(pv->exe);
         pv->exe = pv->pending_exe;
         pv->pending_exe = NULL;
+        memcpy(pv->title, pv->pending_title, sizeof pv->title);
+        pv->arg_start = pv->pending_swap ? swap_argv0(t) : 0;
+        pv->brk = -1;
         pv->scratch = 0; /* a new address space */
         mem_fd_close(pv);
         pv->fds_ok = 0;  /* and perhaps new ids (setuid programs) */
     } else {
         replace_str(&pv->pending_exe, NULL);
     }
+    pv->pending_title[0] = 0;
+    pv->pending_swap = 0;
 }
 
 /* --- veil's scratch area stays as veil mapped it ------------------------------ */
