@@ -1932,6 +1932,13 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
     }
+    const char *host_base = strrchr(prog.host, '/');
+    if (!plan.nprefix && host_base && strncmp(host_base + 1, title, sizeof title - 1) != 0) {
+        /* a symlink's target runs (/bin/sh -> dash): the kernel would name it "sh" */
+        pv = proc_get(&e->layout, t->pid);
+        if (pv)
+            memcpy(pv->pending_title, title, sizeof title);
+    }
     if (e->layout.pin_paths && !prog.kernel_link && filter_lets(e, 322) && !plain_calls(e, t)) {
         char pinned[PATH_MAX];
         rc = pin(e, t, prog.host, 0, pinned);

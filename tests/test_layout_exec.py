@@ -141,9 +141,27 @@ def test_python_subprocess_as_nobody_gets_permission_error(python_root):
 
 
 def test_proc_shows_the_program(exec_root):
-    """comm and cmdline of a dynamic program started through the guest's loader."""
+    """comm and cmdline of a dynamic program started through the guest's loader, and
+    of a #! script (comm: the script's name, cmdline: interpreter, script, args)."""
+    (exec_root / "data/show.sh").write_text("#!/bin/sh\ncat /proc/$$/comm; cat /proc/$$/cmdline\n")
+    (exec_root / "data/show.sh").chmod(0o755)
     script = ("/usr/bin/cat /proc/self/comm; /usr/bin/cat /proc/self/cmdline; echo;"
-              " layout_exec -0 nick /usr/bin/cat /proc/self/cmdline")
+              " layout_exec -0 nick /usr/bin/cat /proc/self/cmdline; echo;"
+              " /data/show.sh one two; /bin/sh -c 'cat /proc/$$/comm'")
     native, veil = both(exec_root, ["/bin/sh", "-c", script])
     assert native.stdout.splitlines()[:2] == ["cat", "/usr/bin/cat\0/proc/self/cmdline\0"], native
     assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
+
+
+def test_identity_layout_execs_the_program_itself(tmp_path):
+    """-r / (with a bind): the guest's loader is the host's (/lib64/ld-linux-x86-64.so.2
+    is a symlink on Debian), so the kernel runs the program as natively: the auxv the
+    loader shows names the program (AT_EXECFN), not the loader."""
+    cat = os.path.realpath(shutil.which("cat") or "/usr/bin/cat")
+    script = (f"{cat} /proc/self/comm; {cat} /proc/self/cmdline; echo;"
+              " LD_SHOW_AUXV=1 /usr/bin/true | grep AT_EXECFN; /bin/sh -c 'cat /proc/$$/comm'")
+    native = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE, text=True, timeout=30)
+    veil = run_veil(["run", "-r", "/", "-b", f"{tmp_path}:/mnt", "--", "/bin/sh", "-c", script],
+                    env=guest_env())
+    assert native.stdout.splitlines()[-2:] == ["AT_EXECFN:            /usr/bin/true", "sh"], native
+    assert (veil.stdout, veil.returncode) == (native.stdout, 0), veil.stderr
