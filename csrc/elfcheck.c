@@ -344,15 +344,21 @@ static int access_as(const struct fs_ids *ids, const char *host)
     own.ngroups = getgroups(GROUPS_MAX, own.groups);
     if (own.ngroups < 0)
         return -errno;
-    if (syscall(SYS_setgroups, (size_t)ids->ngroups, ids->groups) < 0)
-        return -errno;
+    int same_groups = own.ngroups == ids->ngroups &&
+                      memcmp(own.groups, ids->groups, (size_t)own.ngroups * sizeof(gid_t)) == 0;
+    if (same_groups && ids->fsuid == geteuid() && ids->fsgid == getegid())
+        return faccessat(AT_FDCWD, host, X_OK, AT_EACCESS) < 0 ? -errno : 0;
+    /* EPERM: a user namespace whose setgroups is denied; veil checks as itself */
+    if (!same_groups && syscall(SYS_setgroups, (size_t)ids->ngroups, ids->groups) < 0)
+        return errno == EPERM ? (faccessat(AT_FDCWD, host, X_OK, AT_EACCESS) < 0 ? -errno : 0)
+                              : -errno;
     unsigned old_gid = (unsigned)syscall(SYS_setfsgid, ids->fsgid);
     unsigned old_uid = (unsigned)syscall(SYS_setfsuid, ids->fsuid);
     int rc = faccessat(AT_FDCWD, host, X_OK, AT_EACCESS) < 0 ? -errno : 0;
     syscall(SYS_setfsuid, old_uid);
     syscall(SYS_setfsgid, old_gid);
     /* the ids switched, or the same ones: setfs*id say nothing else */
-    if (syscall(SYS_setgroups, (size_t)own.ngroups, own.groups) < 0) {
+    if (!same_groups && syscall(SYS_setgroups, (size_t)own.ngroups, own.groups) < 0) {
         perror("veil: restoring its own groups");
         abort(); /* a tracer with the guest's groups must not go on */
     }
@@ -371,18 +377,6 @@ int exec_caller_may(struct task *t, const char *host)
     static struct fs_ids ids;
     int rc = ids_of(t->tid, &ids);
     return rc < 0 ? rc : access_as(&ids, host);
-}
-
-int exec_text_busy(int fd)
-{
-    /* a read lease is refused (EAGAIN) while anyone has the file open for writing,
-       as deny_write_access refuses an exec; it needs the file's owner or CAP_LEASE
-       (otherwise nothing is known: 0) */
-    if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
-        return errno == EAGAIN ? -ETXTBSY : 0;
-    if (fcntl(fd, F_SETLEASE, F_UNLCK) < 0)
-        return -errno;
-    return 0;
 }
 
 /* --- after the exec ----------------------------------------------------------------- */

@@ -248,8 +248,6 @@ int exec_format(int fd, const char *name, struct exec_format *f);
    decides it (search on the way, an x bit for its fsuid/fsgid/groups, no noexec
    mount, a regular file), else -errno */
 int exec_caller_may(struct task *t, const char *host);
-/* -ETXTBSY if the file open at fd is open for writing somewhere, else 0 */
-int exec_text_busy(int fd);
 #define EXEC_CHECKED 1     /* task.exec_want */
 #define EXEC_INTERP 2      /* the kernel loads the ELF interpreter itself */
 /* at exec entry: the kernel is to run the file open at fd, and may load the ELF

@@ -55,6 +55,7 @@ def exec_root(hostbin_root, tmp_path):  # noqa: F811
     for name, mode in (("plain", 0o644), ("owner-x", 0o744), ("copy", 0o755)):
         shutil.copy2(true, data / name)
         (data / name).chmod(mode)
+    shutil.copy2(root / "usr/local/bin/layout_exec", data / "static")
     (data / "cmdfile").write_text("echo from-cmdfile $0\n")
     (data / "cmdfile").chmod(0o755)
     (data / "loop").symlink_to("loop")
@@ -81,7 +82,7 @@ REFUSED = [
     ("ENOENT: its ELF interpreter is missing", [], "/data/no-loader"),
     ("EISDIR-like: its ELF interpreter is a directory", [], "/data/dir-loader"),
     ("ENOEXEC: no handler takes it", [], "/data/cmdfile"),
-    ("ETXTBSY: open for writing", ["-w"], "/data/copy"),
+    ("ETXTBSY: a static program open for writing", ["-w"], "/data/static"),
     ("ELOOP: a symlink loop", [], "/data/loop"),
     ("ENOTDIR: a file as a directory", [], "/usr/bin/true/x"),
     ("E2BIG: an argument over MAX_ARG_STRLEN", ["-b"], "/usr/bin/true"),
