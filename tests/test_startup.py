@@ -23,7 +23,7 @@ DECODING = ("veil.decoders", "veil.output.text")
 
 # veil's modules a command may load at most: today's count and a little room,
 # so that a new eager import (a whole package at module level) shows here
-BUDGET = {"run": 40, "trace": 56}   # `import veil`, --help: tests/test_imports.py
+BUDGET = {"run": 40, "trace": 52}   # `import veil`, --help: tests/test_imports.py
 
 _COUNT = r"""
 import json, sys
@@ -76,6 +76,7 @@ def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
     assert "exit_group(0)" in (tmp_path / "t").read_text()
     assert heavy(mods) == []                      # construct is for JSON and binary only
     assert "veil.decoders" in mods
+    assert "veil.spec.model" not in mods          # a bare trace makes no RunSpec
     assert len(veil_modules(mods)) <= BUDGET["trace"], veil_modules(mods)
 
 

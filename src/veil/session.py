@@ -206,14 +206,15 @@ class Session:
         ``veil run`` applies; ``policies`` are applied after the spec's own.
         Without a spec the other arguments set the session up directly (a bare
         trace: nothing is confined); ``layout`` (a veil.Layout) makes a spec."""
-        from .spec import Layout as SpecLayout, RunSpec
-        from .spec.build import command_of, configure, session_options
-        if isinstance(layout, SpecLayout):
-            if spec is not None:
-                raise VeilError("give the layout in the spec, not as Session(layout=...)")
-            spec = RunSpec(layout=layout, environment={"cwd": cwd} if cwd else {})
-            layout, cwd = None, None
+        if layout is not None and not isinstance(layout, GuestTree):
+            from .spec import Layout as SpecLayout, RunSpec   # a bare trace loads no spec
+            if isinstance(layout, SpecLayout):
+                if spec is not None:
+                    raise VeilError("give the layout in the spec, not as Session(layout=...)")
+                spec = RunSpec(layout=layout, environment={"cwd": cwd} if cwd else {})
+                layout, cwd = None, None
         if spec is not None:
+            from .spec.build import command_of, configure, session_options
             given = [name for name, value in (("env", env), ("cwd", cwd), ("umask", umask),
                                                ("argv0", argv0), ("layout", layout))
                      if value is not None]
