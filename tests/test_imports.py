@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
@@ -256,3 +258,46 @@ def test_the_import_graph_of_veil_has_no_cycle():
     graph = veil_graph()
     found = cycles(graph)
     assert not found, "\n\n".join(describe(graph, c) for c in found)
+
+
+# --- what importing veil loads (issue 22) ---------------------------------------
+
+_LOADED = ("import sys; before = set(sys.modules); {}; "
+           "print('modules:', *sorted(set(sys.modules) - before))")
+
+
+def _loaded(statement: str) -> List[str]:
+    """The modules ``statement`` imports in a fresh interpreter."""
+    r = subprocess.run([sys.executable, "-c", _LOADED.format(statement)], capture_output=True,
+                       text=True, timeout=60, check=True)
+    return r.stdout.splitlines()[-1].split()[1:]
+
+
+def _heavy(modules: List[str]) -> List[str]:
+    return [m for m in modules if m.split(".")[0] in ("construct", "lief", "psutil", "ptrace",
+                                                      "_cffi_backend")
+            or m.startswith("veil.decoders")]
+
+
+def test_import_veil_loads_only_its_version():
+    """The public names load on first use; ``veil.run`` and the rest still work."""
+    loaded = _loaded("import veil")
+    assert [m for m in loaded if m.startswith("veil")] == ["veil", "veil.version"]
+    assert _heavy(loaded) == []
+    names = _loaded("import veil; assert all(getattr(veil, n) is not None for n in veil.__all__); "
+                    "from veil import *; assert RunSpec is veil.spec.RunSpec and "
+                    "veil.Policy is veil.policy.Policy; assert set(veil.__all__) <= set(dir(veil))")
+    assert "veil.session" in names
+
+
+def test_help_loads_only_the_command_table():
+    loaded = _loaded("from veil.cli import main; main(['--help'])")
+    assert [m for m in loaded if m.startswith("veil")] == ["veil", "veil.cli", "veil.errors",
+                                                           "veil.version"]
+    assert _heavy(loaded) == []
+
+
+def test_an_unknown_public_name_is_an_attribute_error():
+    import pytest
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        veil.nothing  # noqa: B018

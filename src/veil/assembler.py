@@ -2,11 +2,13 @@
 EXIT into one :class:`veil.decoders.Call`; process events pass through."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Set
 
 from . import records as R
-from .decoders import Call
 from .observers import Observer
+
+if TYPE_CHECKING:
+    from .decoders import Call
 
 
 class Assembler:
@@ -19,10 +21,12 @@ class Assembler:
         # i386/x32 calls all reach us (C has one row for them); show those whose
         # name the trace set selects.  None: show every one.
         self.foreign_names = foreign_names
+        self._call: Optional[type] = None   # veil.decoders.Call, once a call is seen
 
     def feed(self, buf) -> None:
         # the hot path: ENTER/EXIT records are parsed inline into Call objects;
         # other records go through records.parse's Record.
+        Call = self._call   # the decoders load with the first call, not at start
         obs = self.observers
         pending = self.pending
         header = R.HEADER.unpack_from
@@ -49,6 +53,9 @@ class Assembler:
                                             bool(trunc), bool(fault), count)
                         body += (16 + ln + 7) & ~7
                 if rtype == R.R_ENTER:
+                    if Call is None:
+                        from .decoders import Call
+                        self._call = Call
                     call = Call(pid, tid, arch, nr, args, caps, ts)
                     if arch and self.foreign_names is not None and \
                             call.name.partition("[")[0] not in self.foreign_names:

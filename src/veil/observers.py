@@ -6,9 +6,10 @@ object; its ``ret``/``ts_exit`` are filled at exit.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import TYPE_CHECKING, Dict
 
-from .decoders import Call
+if TYPE_CHECKING:   # the decoders load when a call is first assembled
+    from .decoders import Call
 
 
 class Observer:

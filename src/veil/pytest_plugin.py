@@ -11,23 +11,30 @@
 ``inject`` maps syscall names (or sets such as "%file") to an error name, or to
 the keyword arguments of :meth:`veil.Policy.inject` (``{"error": "EIO", "when":
 "2"}``); ``policy`` takes a veil.Policy or a list of them.
+
+The plugin loads in every pytest run of an environment that has veil, so it
+imports nothing of veil's engine until a fixture is used; a fixture skips its
+test where the kernel does not let this process trace (``ptrace_scope`` 3, a
+seccomp profile that refuses ptrace).
 """
 from __future__ import annotations
 
+import errno
+import functools
 import mmap
 import os
 import pickle
+import sys
 import tempfile
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 import pytest
 
-from .errors import VeilError
-from .policy import Policy
-from .session import Session
-from .spec import RunSpec
+if TYPE_CHECKING:
+    from .policy import Policy
+    from .spec import RunSpec
 
 
 _BOX_SIZE = 16 << 20
@@ -50,6 +57,7 @@ class CallResult:
 
 
 def _policies(policy, inject) -> List[Policy]:
+    from .policy import Policy
     out = [] if policy is None else list(policy) if isinstance(policy, (list, tuple)) else [policy]
     if inject:
         p = Policy()
@@ -65,6 +73,9 @@ def run_under_policy(argv: Sequence[str], *, policy=None, inject: Optional[Dict]
                      spec: Optional[RunSpec] = None) -> RunResult:
     """Run a command as ``spec`` describes (or in ``cwd`` with ``env``) under
     policies, confined as ``veil run`` would; capture its stdout and stderr."""
+    from .errors import VeilError
+    from .session import Session
+    from .spec import RunSpec
     if spec is None:
         spec = RunSpec(environment={"cwd": None if cwd is None else str(cwd), "env": env,
                                     "clear_env": env is not None})
@@ -92,6 +103,8 @@ def call_under_policy(fn: Callable, *args, policy=None, inject: Optional[Dict] =
     value or exception (pickled).  Attached processes are traced without the
     seccomp prefilter, so every syscall of the child stops once (slower, same
     verdicts)."""
+    from .session import Session
+    from .spec import RunSpec
     go_r, go_w = os.pipe()
     # the outcome comes back through shared memory: no syscall the policy could touch
     box = mmap.mmap(-1, _BOX_SIZE)
@@ -143,13 +156,46 @@ def call_under_policy(fn: Callable, *args, policy=None, inject: Optional[Dict] =
         box.close()
 
 
+@functools.lru_cache(maxsize=None)
+def ptrace_unavailable() -> Optional[str]:
+    """Why this process cannot trace a child, or None: a forked child asks to be
+    traced (PTRACE_TRACEME) and says whether the kernel let it."""
+    if sys.platform != "linux" or os.uname().machine != "x86_64":
+        return f"veil runs on x86_64 Linux, not {sys.platform} {os.uname().machine}"
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.restype = ctypes.c_long
+    pid = os.fork()
+    if pid == 0:
+        ok = libc.ptrace(0, 0, None, None) == 0          # PTRACE_TRACEME
+        os._exit(0 if ok else min(ctypes.get_errno(), 255) or 255)
+    _, status = os.waitpid(pid, 0)
+    err = os.waitstatus_to_exitcode(status)
+    if err == 0:
+        return None
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            scope = f" (kernel.yama.ptrace_scope = {f.read().strip()})"
+    except OSError:
+        scope = ""
+    return f"ptrace is not permitted here: {errno.errorcode.get(err, err)}{scope}"
+
+
+def _traceable() -> None:
+    reason = ptrace_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+
+
 @pytest.fixture
 def veil_run():
     """``veil_run(argv, inject={...}, policy=...) -> RunResult(exit_code, stdout, stderr)``"""
+    _traceable()
     return run_under_policy
 
 
 @pytest.fixture
 def veil_call():
     """``veil_call(fn, *args, inject={...}, policy=...) -> CallResult(exit_code, value, exception)``"""
+    _traceable()
     return call_under_policy

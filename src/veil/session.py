@@ -24,14 +24,12 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List
 from . import engine as E
 from . import filter as bpf
 from . import records as R
-from .decoders import captures_for
 from .errors import CommandNotFound, VeilError
 from .spec.checks import SpecError
 from .hostenv import host_environ
 from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO_API,
                      UFFDIO_REGISTER, GuestTree, translated_calls)
 from .layout import action_fields as layout_action_fields
-from .assembler import Assembler
 from .backends import get_engine
 from .observers import Observer, OnlyCalls
 from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
@@ -41,6 +39,7 @@ from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Detach, Rewrite
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
 if TYPE_CHECKING:
+    from .assembler import Assembler
     from .spec import Layout as SpecLayout, RunSpec
 
 _UNSET: Any = object()  # an argument not given (a spec decides it)
@@ -207,14 +206,15 @@ class Session:
         ``veil run`` applies; ``policies`` are applied after the spec's own.
         Without a spec the other arguments set the session up directly (a bare
         trace: nothing is confined); ``layout`` (a veil.Layout) makes a spec."""
-        from .spec import Layout as SpecLayout, RunSpec
-        from .spec.build import command_of, configure, session_options
-        if isinstance(layout, SpecLayout):
-            if spec is not None:
-                raise VeilError("give the layout in the spec, not as Session(layout=...)")
-            spec = RunSpec(layout=layout, environment={"cwd": cwd} if cwd else {})
-            layout, cwd = None, None
+        if layout is not None and not isinstance(layout, GuestTree):
+            from .spec import Layout as SpecLayout, RunSpec   # a bare trace loads no spec
+            if isinstance(layout, SpecLayout):
+                if spec is not None:
+                    raise VeilError("give the layout in the spec, not as Session(layout=...)")
+                spec = RunSpec(layout=layout, environment={"cwd": cwd} if cwd else {})
+                layout, cwd = None, None
         if spec is not None:
+            from .spec.build import command_of, configure, session_options
             given = [name for name, value in (("env", env), ("cwd", cwd), ("umask", umask),
                                                ("argv0", argv0), ("layout", layout))
                      if value is not None]
@@ -539,6 +539,7 @@ class Session:
                 sc = BY_NR.get(nr)
                 if sc is not None:
                     if nr not in self.raw:
+                        from .decoders import captures_for   # loaded when something is traced
                         caps = captures_for(sc, self.strsize, self.decorate_fds)
                     if self.sockets is not None and sc.name in self._socket_names:
                         caps = merge_captures(caps, socket_captures(sc, self.strsize,
@@ -615,6 +616,7 @@ class Session:
             filt[nr] = bpf.allow()
 
     def _make_assembler(self) -> Assembler:
+        from .assembler import Assembler
         everything = all(nr in self.traced or nr in self._socket_rows for nr in BY_NR)
         names = None if everything else {BY_NR[nr].name for nr in self.traced if nr in BY_NR}
         return Assembler(self.observers, names)

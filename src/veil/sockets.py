@@ -18,12 +18,13 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
 
 from . import engine as E
-from .decoders import Call
-from .decoders.net import socket_domain, socket_type, sockopt_level, sockopt_name
 from .observers import Observer
+
+if TYPE_CHECKING:
+    from .decoders import Call
 
 # always recorded when the table is on
 SOCKET_CALLS = ("socket", "socketpair", "bind", "listen", "connect", "accept", "accept4",
@@ -154,6 +155,31 @@ class SocketEntry:
         return dict(self.__dict__)
 
 
+def descendants(root: int) -> Set[int]:
+    """``root`` and every process below it now, from each process's parent in
+    /proc/PID/stat (empty if ``root`` is gone)."""
+    children: Dict[int, List[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:        # it ended meanwhile
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])   # after "(comm) STATE"
+        children.setdefault(ppid, []).append(int(name))
+    if not os.path.isdir(f"/proc/{root}"):
+        return set()
+    found, todo = {root}, [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 class SocketTable(Observer):
     """Live socket table; ``entries()`` returns copies, ``snapshot()`` first
     asks the kernel who holds each socket and what is queued.
@@ -231,6 +257,7 @@ class SocketTable(Observer):
 
     # --- the calls ----------------------------------------------------------
     def _created(self, call: Call, e: SocketEntry, domain: int, stype: int, proto: int) -> None:
+        from .decoders.net import socket_domain, socket_type
         e.family = socket_domain(domain)
         e.type = socket_type(stype & 0xF)
         e.protocol = proto
@@ -324,6 +351,7 @@ class SocketTable(Observer):
         if c is not None:
             value = (struct.unpack("<i", c.data)[0] if len(c.data) == 4
                      else base64.b64encode(c.data).decode())
+        from .decoders.net import sockopt_level, sockopt_name
         e.options.append({"level": sockopt_level(level), "name": sockopt_name(level, name, False),
                           "value": value})
 
@@ -485,14 +513,10 @@ class SocketTable(Observer):
         have reached the table yet)."""
         if self.root_pid is None:
             return set()
-        import psutil
-        try:
-            root = psutil.Process(self.root_pid)
-            return {root.pid, *(p.pid for p in root.children(recursive=True))}
-        except psutil.Error:
-            return set()
+        return descendants(self.root_pid)
 
     def _ask_kernel(self, e: SocketEntry, pid: int, fd: int) -> None:
+        from .decoders.net import socket_domain, socket_type
         q = E.sock_query(pid, fd)
         if q is None:
             return

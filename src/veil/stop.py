@@ -5,9 +5,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import engine as E
-from .decoders import call_name
-from .decoders.common import is_error_return
-from .syscalls.lookup import BY_NR
+from .syscalls.lookup import BY_NR, call_name
 
 # arguments a hook may name by the short name people expect
 _ALIASES = {"path": ("pathname", "filename", "path"), "addr": ("addr", "uservaddr"),
@@ -166,7 +164,7 @@ class Stop:
 
     @property
     def errno(self) -> Optional[int]:
-        if self.result is not None and is_error_return(self.result):
+        if self.result is not None and -4095 <= self.result < 0:   # the kernel's error range
             return -self.result
         return None
 

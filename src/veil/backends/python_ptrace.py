@@ -26,9 +26,12 @@ import struct
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ptrace.binding import func as PF
-from ptrace.debugger import PtraceDebugger, PtraceProcess
-from ptrace.error import PtraceError
+from ..extras import require
+
+require("ptrace", "ptrace")
+from ptrace.binding import func as PF  # noqa: E402
+from ptrace.debugger import PtraceDebugger, PtraceProcess  # noqa: E402
+from ptrace.error import PtraceError  # noqa: E402
 
 from .. import engine as E
 from .. import records as R

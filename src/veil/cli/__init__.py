@@ -7,20 +7,28 @@ usage error cost no more than Python's start-up.
 """
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Callable, Dict, NamedTuple, Optional, Sequence
+from importlib import import_module
 
 from ..errors import VeilError
 
+TYPE_CHECKING = False   # not even typing is imported for `veil --help`
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Sequence
 
-class Command(NamedTuple):
-    module: str      # relative to veil.cli
-    function: str    # cmd_NAME(argv) -> exit status
-    summary: str     # the line `veil --help` shows
+
+class Command:
+    """A command: where its function is, and its line in `veil --help`."""
+
+    __slots__ = ("module", "function", "summary")
+
+    def __init__(self, module: str, function: str, summary: str):
+        self.module = module        # relative to veil.cli
+        self.function = function    # cmd_NAME(argv) -> exit status
+        self.summary = summary      # the line `veil --help` shows
 
     def load(self) -> Callable[[Sequence[str]], int]:
-        return getattr(importlib.import_module(self.module, __name__), self.function)
+        return getattr(import_module(self.module, __name__), self.function)
 
 
 COMMANDS: Dict[str, Command] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import records as R
-from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall
+from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall, call_name
 from . import capture, registry
 from .common import (RESTART_QUESTION, XLAT, DecodeError, errno_name, errno_text,
                      is_error_return)
@@ -57,15 +57,6 @@ class Call:
     def cap(self, i: int) -> Optional[R.Capture]:
         c = self.caps.get(i)
         return None if c is None or c.fault else c
-
-
-def call_name(arch: int, nr: int) -> str:
-    if arch == R.ARCH_X86_64:
-        sc = BY_NR.get(nr)
-        return sc.name if sc else f"syscall_{nr:#x}"
-    if arch == R.ARCH_I386:
-        return f"{I386_NAMES.get(nr, f'syscall_{nr:#x}')}[i386]"
-    return f"{X32_NAMES.get(nr, f'syscall_{nr:#x}')}[x32]"
 
 
 # --- what to capture ---------------------------------------------------------

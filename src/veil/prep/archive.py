@@ -14,17 +14,18 @@ setuid/setgid bits and refuses paths that leave the bundle.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:   # tarfile and hashlib load when an archive is read or written
+    import tarfile
 
 INDEX = "veil-archive.json"
 FORMAT = "veil-archive"
@@ -35,6 +36,7 @@ CHUNK = 1 << 20
 
 
 def _digest(path: str) -> str:
+    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -70,6 +72,8 @@ def _entries(bundle: str) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
 
 def write_archive(bundle: str, archive: str) -> str:
     """BUNDLE (a directory) as the one file ARCHIVE; the SHA-256 of its index."""
+    import hashlib
+    import tarfile
     entries, blobs = _entries(bundle)
     index = json.dumps({"format": FORMAT, "version": VERSION, "entries": entries},
                        indent=0, sort_keys=True).encode()
@@ -101,6 +105,7 @@ def cache_dir() -> str:
 
 
 def _read_index(tar: tarfile.TarFile, archive: str) -> Tuple[Dict[str, Any], str]:
+    import hashlib
     first = tar.next()
     if first is None or first.name != INDEX or not first.isfile():
         raise UsageError(f"{archive}: not a veil archive (no {INDEX} at its start)")
@@ -138,6 +143,8 @@ def _checked(entries: Any, archive: str) -> List[Dict[str, Any]]:
 
 def unpack(archive: str, dest: str) -> None:
     """Unpack ARCHIVE into the new directory DEST (checking every content's hash)."""
+    import hashlib
+    import tarfile
     with tarfile.open(archive, "r:gz") as tar:
         index, _key = _read_index(tar, archive)
         entries = _checked(index.get("entries"), archive)
@@ -183,6 +190,7 @@ def unpack(archive: str, dest: str) -> None:
 
 def unpacked(archive: str) -> str:
     """The cache directory holding ARCHIVE unpacked (unpacking it the first time)."""
+    import tarfile
     try:
         with tarfile.open(archive, "r:gz") as tar:
             _index, key = _read_index(tar, archive)
@@ -215,6 +223,7 @@ def unpacked(archive: str) -> str:
 
 def archive_key(archive: str) -> Optional[str]:
     """The SHA-256 of ARCHIVE's index (what names its cache directory), or None."""
+    import tarfile
     try:
         with tarfile.open(archive, "r:gz") as tar:
             return _read_index(tar, archive)[1]

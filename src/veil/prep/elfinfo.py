@@ -9,7 +9,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import lief
+from ..extras import require
+
+lief = require("lief", "prep")
 
 lief.logging.disable()
 

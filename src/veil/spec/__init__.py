@@ -1,10 +1,33 @@
 """A run's whole description (RunSpec), its one validation, its profile form
-and the builder that turns it into a Session."""
+and the builder that turns it into a Session.
+
+The names load on first use (PEP 562): ``veil.spec.checks`` (SpecError, which
+a bare trace needs) comes without the model's dataclasses."""
 from __future__ import annotations
 
-from ..layout import Bind
-from .checks import SpecError
-from .model import Environment, Layout, Network, Observation, RunSpec, Security, System
+from importlib import import_module
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..layout import Bind
+    from .checks import SpecError
+    from .model import Environment, Layout, Network, Observation, RunSpec, Security, System
 
 __all__ = ["RunSpec", "Environment", "Layout", "System", "Network", "Security", "Observation",
            "Bind", "SpecError"]
+
+_WHERE = {"Bind": "..layout", "SpecError": ".checks",
+          **{name: ".model" for name in __all__[:7]}}
+
+
+def __getattr__(name: str) -> object:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

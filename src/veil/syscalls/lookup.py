@@ -25,7 +25,7 @@ __all__ = [
     "SYSCALLS", "BY_NR", "BY_NAME", "MAX_NR",
     "I386_NAMES", "X32_NAMES", "I386_BY_NAME", "X32_BY_NAME", "X32_SYSCALL_BIT",
     "ARCHES", "get", "classes_of", "resolve_set", "names_of", "parse_kind",
-    "is_known_name",
+    "is_known_name", "call_name",
 ]
 
 
@@ -248,3 +248,13 @@ def parse_kind(kind):
         if param in _ENUM_SETS:
             return base, param
     raise ValueError(f"not a syscall argument kind: {kind!r}")
+
+
+def call_name(arch, nr):
+    """What a trace calls syscall ``nr`` of ABI ``arch`` (its index in ARCHES, as
+    the records carry it): ``openat``, ``open[i386]``, ``syscall_0x1ff``."""
+    if arch == 0:
+        sc = BY_NR.get(nr)
+        return sc.name if sc else f"syscall_{nr:#x}"
+    names = I386_NAMES if arch == 1 else X32_NAMES
+    return f"{names.get(nr, f'syscall_{nr:#x}')}[{ARCHES[1 if arch == 1 else 2]}]"

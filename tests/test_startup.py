@@ -1,0 +1,145 @@
+"""Start-up weight (issue 22) and optional dependencies (issue 23).
+
+A command imports what it uses and no more: the guard counts the modules of
+veil a command loads and names the heavy ones it must not load, in a fresh
+interpreter (no timing, so no flakiness).  A missing extra (lief for veil
+prep, python-ptrace for --backend python) is one line naming the pip command.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Sequence
+
+import pytest
+
+from conftest import DEFAULT_TIMEOUT
+
+HEAVY = ("construct", "lief", "psutil", "ptrace")   # third-party: never at start
+DECODING = ("veil.decoders", "veil.output.text")
+
+# veil's modules a command may load at most: today's count and a little room,
+# so that a new eager import (a whole package at module level) shows here
+BUDGET = {"run": 42, "trace": 52}   # `import veil`, --help: tests/test_imports.py
+
+_COUNT = r"""
+import json, sys
+before = set(sys.modules)
+blocked = sys.argv[2].split(",") if sys.argv[2] else []
+for name in blocked:          # a missing package: `import name` raises ImportError
+    sys.modules[name] = None
+from veil.cli import main
+code = main(sys.argv[3:])
+with open(sys.argv[1], "w") as f:
+    json.dump({"exit": code, "modules": sorted(set(sys.modules) - before - set(blocked))}, f)
+"""
+
+
+def loaded(tmp_path, args: Sequence[str], blocked: Sequence[str] = ()) -> Dict:
+    """Run ``veil ARGS`` in a fresh interpreter: its exit status, stderr and the
+    modules it imported (beyond those Python's start-up had)."""
+    out = tmp_path / "modules.json"
+    r = subprocess.run([sys.executable, "-c", _COUNT, str(out), ",".join(blocked), *args],
+                       capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+    assert out.exists(), r.stderr
+    found = json.loads(out.read_text())
+    found["stderr"] = r.stderr
+    return found
+
+
+def veil_modules(modules: List[str]) -> List[str]:
+    return [m for m in modules if m == "veil" or m.startswith("veil.")]
+
+
+def heavy(modules: List[str]) -> List[str]:
+    return [m for m in modules if m.split(".")[0] in HEAVY]
+
+
+def test_run_loads_no_decoder_and_nothing_heavy(tmp_path):
+    found = loaded(tmp_path, ["run", "--", "/bin/true"])
+    assert found["exit"] == 0, found["stderr"]
+    mods = found["modules"]
+    assert heavy(mods) == []
+    assert [m for m in mods if m.startswith(DECODING)] == [], "veil run loaded the decoders"
+    assert {"veil.session", "veil.engine", "veil.spec"} <= set(mods)   # it did run
+    assert len(veil_modules(mods)) <= BUDGET["run"], veil_modules(mods)
+
+
+def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
+    found = loaded(tmp_path, ["trace", "-o", str(tmp_path / "t"), "--", "/bin/true"])
+    assert found["exit"] == 0, found["stderr"]
+    mods = found["modules"]
+    assert "exit_group(0)" in (tmp_path / "t").read_text()
+    assert heavy(mods) == []                      # construct is for JSON and binary only
+    assert "veil.decoders" in mods
+    assert "veil.spec.model" not in mods          # a bare trace makes no RunSpec
+    assert len(veil_modules(mods)) <= BUDGET["trace"], veil_modules(mods)
+
+
+def test_trace_json_loads_construct(tmp_path):
+    """The other side of the guard: what a format uses does load."""
+    found = loaded(tmp_path, ["trace", "--format", "json", "-o", str(tmp_path / "t"),
+                              "--", "/bin/true"])
+    assert found["exit"] == 0, found["stderr"]
+    assert "construct" in found["modules"]
+
+
+@pytest.mark.parametrize("args, extra", [
+    (["prep", "analyze", "/bin/true"], "prep"),
+    (["trace", "--backend", "python", "-o", "/dev/null", "--", "/bin/true"], "ptrace"),
+])
+def test_a_missing_extra_is_one_line_naming_pip(tmp_path, args, extra):
+    found = loaded(tmp_path, args, blocked=["lief", "ptrace"])
+    assert found["exit"] == 1
+    lines = found["stderr"].splitlines()
+    assert len(lines) == 1, found["stderr"]
+    assert lines[0].startswith("veil: ") and f"pip install 'veil[{extra}]'" in lines[0]
+
+
+def test_the_pytest_plugin_loads_none_of_the_engine():
+    code = ("import sys; before = set(sys.modules); import veil.pytest_plugin; "
+            "print(' '.join(sorted(m for m in set(sys.modules) - before "
+            "if m.startswith('veil') or m.split('.')[0] in %r)))" % (HEAVY,))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=DEFAULT_TIMEOUT, check=True)
+    assert r.stdout.split() == ["veil", "veil.pytest_plugin", "veil.version"]
+
+
+def test_the_plugin_sees_that_this_process_may_trace():
+    """The fixtures run here (the suite traces everywhere), so the probe says yes;
+    in a child whose ptrace is refused by seccomp it gives the reason."""
+    from veil.pytest_plugin import ptrace_unavailable
+    assert ptrace_unavailable() is None
+    code = ("import veil.session, sys; from veil import Policy; from veil.pytest_plugin import "
+            "ptrace_unavailable as p; print(p())")
+    r = subprocess.run([sys.executable, "-m", "veil", "run", "--deny", "ptrace", "--",
+                        sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=DEFAULT_TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ptrace is not permitted here: EPERM"), r.stdout
+
+
+def test_descendants_match_psutil():
+    """The socket table's process tree (read from /proc, no psutil) is psutil's."""
+    psutil = pytest.importorskip("psutil")
+    from veil.sockets import descendants
+    p = subprocess.Popen(["sh", "-c", "sleep 30 & (sleep 30 & wait) & wait"])
+    try:
+        root = psutil.Process(p.pid)
+        deadline = time.monotonic() + 10
+        while len(root.children(recursive=True)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        expected = {p.pid, *(c.pid for c in root.children(recursive=True))}
+        assert len(expected) == 4
+        assert descendants(p.pid) == expected
+    finally:
+        for c in psutil.Process(p.pid).children(recursive=True):
+            c.kill()
+        p.kill()
+        p.wait()
+    assert descendants(p.pid) == set()
+    assert os.getpid() in descendants(os.getppid())
