@@ -284,6 +284,9 @@ int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status);
 int targets_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
 int targets_traced(struct veil_engine *e, int32_t id);
 /* -ENOENT if guest path names /proc/PID[/...] of a process not traced, else 0 */
+/* signals.c: forwarded signals follow a new main process */
+void signals_main_changed(struct veil_engine *e);
+
 /* getdents64's result under proc_scope: /proc lists the traced tree's pids only */
 int64_t targets_proc_listing(struct veil_engine *e, struct task *t, int64_t ret);
 int targets_proc_path(struct veil_engine *e, const char *guest);

@@ -745,6 +745,7 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             e->mountns.init_forked = 1;
             e->mountns.init_pid = e->main_pid;
             e->main_pid = child_pid;
+            signals_main_changed(e);
         }
         layout_forked(e, t->pid, child_pid);
         sockfd_forked(e, t->pid, child_pid);

@@ -54,6 +54,14 @@ static void on_flush_timer(int sig)
     veil_flush_requested = 1;
 }
 
+/* the main process changed (the mount engine's pid namespace: its init started the
+   program): forwarded signals go to the program */
+void signals_main_changed(struct veil_engine *e)
+{
+    if (forward_pid > 0)
+        forward_pid = e->main_pid;
+}
+
 int veil_signals_install(struct veil_engine *e, int forward)
 {
     struct sigaction sa;

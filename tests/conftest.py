@@ -74,8 +74,16 @@ def run_veil(args: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT, check: bo
                     f"stdout: {e.stdout!r}\nstderr: {e.stderr!r}"[:20000])
 
 
+def _foreground_signals() -> None:
+    # veil keeps a signal that was ignored when it started (nohup, a background job
+    # of a script): the tests that signal veil run it as a foreground job would be
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def popen_veil(args: Sequence[str], **kw) -> subprocess.Popen:
     kw.setdefault("stdin", subprocess.DEVNULL)
+    kw.setdefault("preexec_fn", _foreground_signals)
     return subprocess.Popen(veil_cmd(args), **kw)
 
 
