@@ -193,30 +193,18 @@ static int clone_tree(const char *host)
     return fd < 0 ? -errno : fd;
 }
 
-/* an empty read-only directory (a masked directory) or /dev/null (a masked file)
-   over `target` (the host's tree is still the root: /dev/null is the host's) */
-static int mask(int target)
+/* a new file system of type `fstype` (its "mode" option `mode`, or none) mounted
+   with `attrs` over `target` */
+static int new_fs_at(int target, const char *fstype, const char *mode, unsigned attrs)
 {
-    struct stat st;
-    if (fstat(target, &st) < 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode)) {
-        int tree = clone_tree("/dev/null");
-        if (tree < 0)
-            return tree;
-        int rc = attach(tree, target);
-        close(tree);
-        return rc;
-    }
-    int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+    int fs = fsopen(fstype, FSOPEN_CLOEXEC);
     if (fs < 0)
         return -errno;
     int rc = 0;
-    if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+    if ((mode && fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0) ||
         fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
         rc = -errno;
-    int tree = rc ? -1 : fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                         MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    int tree = rc ? -1 : fsmount(fs, FSMOUNT_CLOEXEC, attrs);
     if (!rc && tree < 0)
         rc = -errno;
     close(fs);
@@ -227,21 +215,20 @@ static int mask(int target)
     return rc;
 }
 
-/* a procfs of the caller's pid namespace (it is that namespace's init) over `target` */
-static int fresh_proc(int target)
+/* an empty read-only directory (a masked directory) or /dev/null (a masked file)
+   over `target` (the host's tree is still the root: /dev/null is the host's) */
+static int mask(int target)
 {
-    int fs = fsopen("proc", FSOPEN_CLOEXEC);
-    if (fs < 0)
+    struct stat st;
+    if (fstat(target, &st) < 0)
         return -errno;
-    int rc = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ? -errno : 0;
-    int tree = rc ? -1 : fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                                                         MOUNT_ATTR_NOEXEC);
-    if (!rc && tree < 0)
-        rc = -errno;
-    close(fs);
-    if (rc)
-        return rc;
-    rc = attach(tree, target);
+    if (S_ISDIR(st.st_mode))
+        return new_fs_at(target, "tmpfs", "0555", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    int tree = clone_tree("/dev/null");
+    if (tree < 0)
+        return tree;
+    int rc = attach(tree, target);
     close(tree);
     return rc;
 }
@@ -253,7 +240,9 @@ static int apply_step(struct mount_step *s, int rootfd)
         return target;
     int rc = 0;
     if (s->flags & VEIL_MNT_PROCFS) {
-        rc = fresh_proc(target);
+        /* the procfs of the caller's pid namespace (it is that namespace's init) */
+        rc = new_fs_at(target, "proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                                 MOUNT_ATTR_NOEXEC);
     } else if (s->flags & VEIL_MNT_MASK) {
         rc = mask(target);
     } else {
