@@ -181,14 +181,6 @@ static int is_entry_kind(uint8_t k)
            k == VEIL_CAP_FIXED_INOUT || k == VEIL_CAP_MSGHDR_IN || k == VEIL_CAP_DEREF_IN;
 }
 
-/* struct msghdr (x86_64): name, namelen, iov, iovlen, control, controllen, flags */
-struct msghdr64 {
-    uint64_t name;
-    uint32_t namelen, pad0;
-    uint64_t iov, iovlen, control, controllen;
-    int32_t flags, pad1;
-};
-
 /* the msghdr, u32 name_len, u32 control_len, the name, the control data,
    then the iovec block as cap_iov writes it */
 static uint32_t cap_fdpath(struct veil_engine *e, int32_t tid, int64_t fd, uint8_t *out,

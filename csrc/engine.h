@@ -30,6 +30,7 @@
 #define VEIL_F_TRANSLATE 0x400 /* the layout translates it (sysdesc.layout_op says how) */
 #define VEIL_F_NEWFD    0x800 /* at exit: an fd it made that is a socket gets its filter (sockfd.c) */
 #define VEIL_F_TARGETS 0x1000 /* the processes it names must be traced (targets.c): else EPERM */
+#define VEIL_F_FDS_IN  0x2000 /* at exit: outside directory fds it received are taken back (fdintake.c) */
 
 /* SECCOMP_RET_TRACE data of a call veil's filter refuses and reports: the errno is
    the low 12 bits; veil records a VEIL_R_DENIED event (value errno, aux nr, payload

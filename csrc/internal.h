@@ -45,7 +45,32 @@ struct task {
     uint64_t exec_dev, exec_ino; /* elfcheck.c: the file the kernel must run at this exec, */
     uint64_t exec_interp; /* the interpreter it may load (hash of its path) */
     uint8_t exec_want;    /* and EXEC_* bits; 0: this exec was not checked */
+    struct held_pin {     /* layout.c: a directory the thread opened for its call */
+        int fd;           /* its fd, or -errno: the open failed (said at the next try) */
+        uint64_t dev, ino;
+    } held[4];
+    uint8_t nheld;
+    uint8_t held_rounds;  /* opens made for the current call */
+    int gone_status;      /* the wait status that LAYOUT_GONE reports */
 };
+
+/* struct msghdr as an x86_64 tracee lays it out */
+struct msghdr64 {
+    uint64_t name;
+    uint32_t namelen, pad;
+    uint64_t iov, iovlen, control, controllen;
+    uint32_t flags, pad2;
+};
+
+/* fdintake.c: directory fds from outside the guest's mount namespace */
+int fdintake_inherited_dirs(int *out, int max);
+int fdintake_drop_inherited(const int *fds, int n);
+int fdintake_after_recv(struct veil_engine *e, struct task *t, int64_t ret, int *gone_status);
+
+/* layout_enter: the thread is set up to make its call again (resume it as it is) */
+#define LAYOUT_RESTARTED (-4096)
+/* layout_enter: the thread died during veil's work (t->gone_status) */
+#define LAYOUT_GONE (-4097)
 
 struct task_table {
     struct task *slots;
@@ -268,6 +293,7 @@ void sockfd_free(struct veil_engine *e);
 int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
                  int64_t *value);
 void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d, int64_t ret);
+int layout_close_held(struct veil_engine *e, struct task *t);
 void layout_forked(struct veil_engine *e, int32_t parent_pid, int32_t child_pid);
 void layout_gone(struct veil_engine *e, int32_t pid);
 void layout_free(struct veil_engine *e);

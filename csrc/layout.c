@@ -1015,12 +1015,143 @@ static int own_fsuid_is_root(struct task *t)
     return uid && sscanf(uid + 5, "%u %u %u %u", &r, &eu, &su, &fsu) == 4 && fsu == 0;
 }
 
+/* Registers back to what the caller passed: its call starts again as it made it. */
+static int unrewrite_args(struct task *t)
+{
+    for (int i = 0; i < VEIL_MAX_ARGS; i++) {
+        if (!(t->saved_mask & (1u << i)))
+            continue;
+        int rc = veil_arch_set_arg(t->tid, i, t->saved_args[i]);
+        if (rc < 0)
+            return rc;
+        t->args[i] = t->saved_args[i];
+    }
+    t->saved_mask = 0;
+    t->flags &= ~T_RESTORE;
+    return (t->flags & T_NEW_NR) ? veil_arch_set_nr(t->tid, t->nr) : 0;
+}
+
+/* Is the thread's fd `fd` the file (dev, ino)?  veil is root when it asks. */
+static int tracee_fd_is(struct task *t, int fd, uint64_t dev, uint64_t ino)
+{
+    char link[96];
+    struct stat st;
+    snprintf(link, sizeof link, "/proc/%d/task/%d/fd/%d", t->pid, t->tid, fd);
+    return stat(link, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+static void held_forget(struct task *t, int k)
+{
+    t->held[k] = t->held[--t->nheld];
+}
+
+/*
+ * pin() for a caller that cannot walk veil's fds: veil runs as root and the
+ * caller's fsuid is another user's (proc(5): the fd directory of a process asks
+ * for ptrace read access, and a helper process of that uid would hand the same
+ * access to every host process of that uid).  The caller opens the directory
+ * itself, the same way veil would (openat2 RESOLVE_NO_SYMLINKS, O_PATH,
+ * O_CLOEXEC), in place of its call, which then starts again and walks from
+ * /proc/thread-self/fd/M: a thread may always walk its own fds.  M is closed at
+ * the call's exit stop (layout_close_held).  Returns 1 and `out`, 0 (leave the
+ * path as it is), LAYOUT_RESTARTED, LAYOUT_GONE or -errno.
+ */
+static int pin_in_caller(struct veil_engine *e, struct task *t, struct scratch *s,
+                         const char *dir, const char *name, int slash, char *out)
+{
+    uint64_t open_flags = O_PATH_FLAG | (name ? 0200000 /* O_DIRECTORY */ : 0);
+    int fd = open_nosym(dir, open_flags);
+    if (fd < 0)
+        return fd; /* the kernel would fail the walk the same way */
+    struct stat st;
+    int rc = fstat(fd, &st);
+    close(fd);
+    if (rc < 0)
+        return -errno;
+    for (int k = 0; k < t->nheld; k++) {
+        struct held_pin h = t->held[k];
+        if (h.dev != (uint64_t)st.st_dev || h.ino != (uint64_t)st.st_ino)
+            continue;
+        if (h.fd < 0) { /* its own open failed */
+            held_forget(t, k);
+            if (h.fd != -ENOSYS)
+                return h.fd;
+            struct proc_view *pv = proc_get(&e->layout, t->pid);
+            if (pv && !pv->plain_calls) {
+                pv->plain_calls = 1;
+                report(e, t, -ENOSYS, "the program's own seccomp filter refuses openat2: veil "
+                                      "makes its calls the plain way, no longer safe from "
+                                      "symlink swaps");
+            }
+            return 0;
+        }
+        if (!tracee_fd_is(t, h.fd, h.dev, h.ino)) {
+            held_forget(t, k); /* the program reused that number meanwhile */
+            break;
+        }
+        t->flags |= T_WANT_EXIT; /* closed at the exit stop */
+        int len = name ? snprintf(out, PATH_MAX, "/proc/thread-self/fd/%d/%s%s", h.fd, name,
+                                  slash ? "/" : "")
+                       : snprintf(out, PATH_MAX, "/proc/thread-self/fd/%d", h.fd);
+        return len >= PATH_MAX ? -ENAMETOOLONG : 1;
+    }
+    if (t->nheld == sizeof t->held / sizeof t->held[0] || t->held_rounds >= 8) {
+        report(e, t, EAGAIN, "the program kept changing the fds veil had it open for its call");
+        return -EAGAIN;
+    }
+    struct open_how64 how = {open_flags | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS_FLAG};
+    uint64_t path_at = scratch_put(s, dir, strlen(dir) + 1);
+    uint64_t how_at = path_at ? scratch_put(s, &how, sizeof how) : 0;
+    if (!how_at)
+        return -ENOMEM;
+    rc = unrewrite_args(t);
+    if (rc < 0)
+        return rc;
+    uint64_t args[6] = {(uint64_t)(int64_t)AT_FDCWD_VALUE, path_at, how_at, sizeof how, 0, 0};
+    int64_t got = 0;
+    rc = veil_arch_replace_and_restart(t->tid, OPENAT2_NR, args, &got, &t->pending_sig,
+                                       &t->gone_status);
+    if (rc == -ESRCH && t->gone_status)
+        return LAYOUT_GONE;
+    if (rc < 0)
+        return rc;
+    t->held[t->nheld++] = (struct held_pin){(int)got,
+                                            (uint64_t)st.st_dev, (uint64_t)st.st_ino};
+    t->held_rounds++;
+    return LAYOUT_RESTARTED;
+}
+
+/* At the exit stop of a call that walked from fds it opened for veil: close them
+   (by a close(2) the thread makes; its registers are put back).  0, or
+   LAYOUT_GONE. */
+int layout_close_held(struct veil_engine *e, struct task *t)
+{
+    (void)e;
+    while (t->nheld) {
+        struct held_pin h = t->held[t->nheld - 1];
+        t->nheld--;
+        /* an exec closed it (O_CLOEXEC), or the program reused the number */
+        if (h.fd < 0 || !tracee_fd_is(t, h.fd, h.dev, h.ino))
+            continue;
+        uint64_t args[6] = {(uint64_t)h.fd, 0, 0, 0, 0, 0};
+        int64_t got;
+        int rc = veil_arch_inject_syscall(t->tid, 3 /* close */, args, &got, &t->pending_sig,
+                                          &t->gone_status);
+        if (rc == -ESRCH && t->gone_status)
+            return LAYOUT_GONE;
+    }
+    t->held_rounds = 0;
+    return 0;
+}
+
 /*
  * `host` as the kernel should walk it: 1 and `out` = /proc/VEIL/fd/N (the file,
  * for a call that follows its last component) or /proc/VEIL/fd/N/NAME (its
- * directory, for one that does not); 0: leave host as it is; -errno.
+ * directory, for one that does not); 0: leave host as it is; LAYOUT_RESTARTED
+ * (pin_in_caller); -errno.
  */
-static int pin(struct veil_engine *e, struct task *t, const char *host, int follow, char *out)
+static int pin(struct veil_engine *e, struct task *t, struct scratch *s, const char *host,
+               int follow, char *out)
 {
     struct layout *L = &e->layout;
     char dir[PATH_MAX];
@@ -1043,7 +1174,7 @@ static int pin(struct veil_engine *e, struct task *t, const char *host, int foll
         *cut = 0;
     }
     if (!can_read_our_fds(e, t))
-        return 0;
+        return pin_in_caller(e, t, s, dir, name, slash, out);
     struct pin *grown = realloc(L->pins, (L->npins + 1) * sizeof *grown);
     if (!grown)
         return -ENOMEM;
@@ -1221,15 +1352,15 @@ static int translate_paths_plain(struct veil_engine *e, struct task *t, const st
         const char *give = r.host;
         char pinned[PATH_MAX];
         if (e->layout.pin_paths && !is_open && !r.kernel_link) {
-            rc = pin(e, t, r.host, follows(d, t, i, open_flags), pinned);
+            rc = pin(e, t, s, r.host, follows(d, t, i, open_flags), pinned);
             for (int again = 0; rc == -ELOOP && again < RACE_RETRIES; again++) {
                 rc = resolve_arg(e, t, dirfd_of(d, t, i), path, follows(d, t, i, open_flags),
                                  &r, native);
                 if (rc == 0)
                     rc = check_rules(e, t, d, r.guest);
                 if (rc == 0)
-                    rc = r.kernel_link ? 0 : pin(e, t, r.host, follows(d, t, i, open_flags),
-                                                 pinned);
+                    rc = r.kernel_link ? 0 : pin(e, t, s, r.host,
+                                                 follows(d, t, i, open_flags), pinned);
             }
             if (rc == -ELOOP)
                 report(e, t, ELOOP, RACE_REPORT);
@@ -1484,7 +1615,7 @@ static const char *sun_host(struct veil_engine *e, const char *name, char *buf)
  * another family: the kernel takes it as it is), -errno.
  */
 static int unix_name_in(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
-                        uint64_t addr, uint64_t len, int binding, struct sockaddr_un *out,
+                        struct scratch *s, uint64_t addr, uint64_t len, int binding, struct sockaddr_un *out,
                         uint32_t *outlen)
 {
     if (!addr || len <= offsetof(struct sockaddr_un, sun_path) || len > sizeof *out)
@@ -1511,7 +1642,7 @@ static int unix_name_in(struct veil_engine *e, struct task *t, const struct veil
         /* connect/sendto walk the name again: through the socket file veil opened
            (a magic link to it; a name stays short).  bind keeps the host name, which
            the kernel stores and getsockname shows (the race stays for bind). */
-        rc = pin(e, t, r.host, 1, pinned);
+        rc = pin(e, t, s, r.host, 1, pinned);
         if (rc < 0)
             return rc;
         if (rc > 0)
@@ -1539,7 +1670,7 @@ static int translate_sockaddr_in(struct veil_engine *e, struct task *t,
     struct sockaddr_un un;
     uint32_t len;
     int binding = t->nr == 49; /* bind creates the name: never follow it */
-    int rc = unix_name_in(e, t, d, t->args[ai], t->args[ai + 1], binding, &un, &len);
+    int rc = unix_name_in(e, t, d, s, t->args[ai], t->args[ai + 1], binding, &un, &len);
     if (rc <= 0)
         return rc;
     uint64_t at = scratch_put(s, &un, sizeof un);
@@ -1548,13 +1679,6 @@ static int translate_sockaddr_in(struct veil_engine *e, struct task *t,
     rc = set_arg(t, ai, at);
     return rc < 0 ? rc : set_arg(t, ai + 1, len);
 }
-
-struct msghdr64 {
-    uint64_t name;
-    uint32_t namelen, pad;
-    uint64_t iov, iovlen, control, controllen;
-    uint32_t flags, pad2;
-};
 
 /* sendmsg: a copy of the msghdr pointing at the host address */
 static int translate_msg_in(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
@@ -1570,7 +1694,7 @@ static int translate_msg_in(struct veil_engine *e, struct task *t, const struct 
             uint32_t len;
             if (veil_read_mem(t->tid, t->args[ai] + i * 64, &mh, sizeof mh) != sizeof mh)
                 return 0;
-            int rc = unix_name_in(e, t, d, mh.name, mh.namelen, 0, &un, &len);
+            int rc = unix_name_in(e, t, d, s, mh.name, mh.namelen, 0, &un, &len);
             if (rc != 0)
                 return rc < 0 ? rc : -EOPNOTSUPP;
         }
@@ -1580,7 +1704,7 @@ static int translate_msg_in(struct veil_engine *e, struct task *t, const struct 
         return 0;
     struct sockaddr_un un;
     uint32_t len;
-    int rc = unix_name_in(e, t, d, mh.name, mh.namelen, 0, &un, &len);
+    int rc = unix_name_in(e, t, d, s, mh.name, mh.namelen, 0, &un, &len);
     if (rc <= 0)
         return rc;
     uint64_t at = scratch_put(s, &un, sizeof un);
@@ -1939,7 +2063,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
     }
     if (e->layout.pin_paths && !prog.kernel_link && filter_lets(e, 322) && !plain_calls(e, t)) {
         char pinned[PATH_MAX];
-        rc = pin(e, t, prog.host, 0, pinned);
+        rc = pin(e, t, s, prog.host, 0, pinned);
         if (rc == -ELOOP)
             report(e, t, ELOOP, RACE_REPORT);
         if (rc < 0)
@@ -2118,6 +2242,8 @@ int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdes
     t->flags &= ~(T_NEW_NR | T_RACE_ELOOP);
     if (e->layout.npins)
         pins_close(&e->layout, t->tid, 0); /* its last call is over */
+    if (!t->nheld)
+        t->held_rounds = 0; /* a new call (one made again holds what it opened) */
     switch (d->layout_op) {
     case VEIL_L_PATHS:
         rc = translate_paths(e, t, d, &s);

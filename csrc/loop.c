@@ -524,7 +524,7 @@ static int settle_at_entry(struct veil_engine *e, struct task *t, int64_t value,
         return rc == -ESRCH ? 0 : rc;
     const struct veil_sysdesc *d = desc_for(e, t);
     if ((t->flags & T_SECCOMP_ENTRY) && !(d->flags & VEIL_F_PY_EXIT) &&
-        !(t->flags & T_RESTORE)) {
+        !(t->flags & T_RESTORE) && !t->nheld) {
         rc = veil_arch_set_return(t->tid, value);
         if (rc < 0)
             return rc == -ESRCH ? 0 : rc;
@@ -609,6 +609,14 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     if ((d->flags & VEIL_F_TRANSLATE) && e->layout.active) {
         int64_t value = 0;
         int rc = layout_enter(e, t, d, &value);
+        if (rc == LAYOUT_RESTARTED) { /* it makes its call again */
+            t->flags &= ~(T_IN_SYSCALL | T_SECCOMP_ENTRY);
+            return resume_task(e, t, 0);
+        }
+        if (rc == LAYOUT_GONE) {
+            on_gone(e, t->tid, t->gone_status);
+            return 0;
+        }
         if (rc < 0)
             return settle_at_entry(e, t, rc, T_DENY, ts);
         if (rc > 0)
@@ -655,6 +663,10 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         placement_set_blocked(e, t, 0);
     if ((d->flags & VEIL_F_TRANSLATE) && e->layout.active && !(t->flags & (T_DENY | T_EMULATE)))
         layout_exit(e, t, d, ret); /* before the restore: a new program keeps its registers */
+    if (t->nheld && layout_close_held(e, t) == LAYOUT_GONE) {
+        on_gone(e, t->tid, t->gone_status);
+        return 0;
+    }
     if (t->flags & T_RESTORE) {
         for (int i = 0; i < VEIL_MAX_ARGS; i++)
             if (t->saved_mask & (1u << i))
@@ -681,6 +693,13 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
     if (t->flags & T_RECORDING)
         capture_exit(e, t, ret, ts);
     t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
+    if (d->flags & VEIL_F_FDS_IN) {
+        int gone_status = 0;
+        if (fdintake_after_recv(e, t, ret, &gone_status) == -ESRCH) {
+            on_gone(e, t->tid, gone_status);
+            return 0;
+        }
+    }
     if ((d->flags & VEIL_F_NEWFD) && t->arch == VEIL_ARCH_X86_64 && ret >= 0) {
         int gone_status = 0;
         if (sockfd_after_exit(e, t, ret, &t->pending_sig, &gone_status) == -ESRCH) {

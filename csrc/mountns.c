@@ -325,12 +325,15 @@ int mountns_enter(struct veil_engine *e, const char *cwd, int ready_fd, int mapp
             return rc;
         }
     }
+    int inherited[256], ninherited = m->pidns ? fdintake_inherited_dirs(inherited, 256) : 0;
     /* pivot_root(2): with new_root and put_old the same, the old root ends up
        stacked on the new one, and a lazy unmount takes it (and the host) away */
     if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
         umount2(".", MNT_DETACH) < 0 || chdir(cwd ? cwd : "/") < 0)
         return -errno;
     close(rootfd);
+    if (m->pidns && (rc = fdintake_drop_inherited(inherited, ninherited)) < 0) /* --strict */
+        return rc;
     if (m->pidns)
         return become_init();
     return 0;

@@ -61,6 +61,10 @@ ROUTES = {
         ("refused", "test_escape_targets::test_strict_proc_shows_only_the_traced_tree"),
     "a relative path from a removed cwd or an O_PATH symlink fd (the text of /proc/PID/fd/N)":
         ("contained", "test_escape_paths::test_start_directory_anchored_on_the_fd"),
+    "a root guest that drops its fsuid/fsgid, then races a directory/symlink swap (pinning as any uid)":
+        ("contained", "test_escape_paths::test_pinned_whatever_the_fsuid"),
+    "a host directory fd left open by veil's caller (inherited at exec)":
+        ("refused", "test_escapes::test_inherited_dirfd"),
     "fanotify marks on the guest's / (the host's mount or file system)":
         ("refused", "test_escape_targets::test_fanotify_refused_under_a_layout"),
     "a seccomp filter with SECCOMP_RET_TRACE data": ("refused", "test_seccomp_trace_data"),
@@ -142,18 +146,18 @@ def hostonly():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def veil(root, *argv, strict=True, binds=("/proc", "/dev"), timeout=120):
+def veil(root, *argv, strict=True, binds=("/proc", "/dev"), timeout=120, **kw):
     args = ["run", "-r", str(root)]
     for b in binds:
         args += ["-b", str(b)]
     if strict:
         args.append("--strict")
-    return run_veil([*args, "--", *map(str, argv)], env=guest_env(), timeout=timeout)
+    return run_veil([*args, "--", *map(str, argv)], env=guest_env(), timeout=timeout, **kw)
 
 
-def native(*argv, timeout=120):
+def native(*argv, timeout=120, **kw):
     return subprocess.run(list(map(str, argv)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, **kw)
 
 
 def results(out):
@@ -297,10 +301,11 @@ def _serve_dirfd(sock_path: Path, dirfd: int, stop: threading.Event):
     return t
 
 
-@pytest.mark.layout_engines("ptrace")  # the mount engine leaves fds passed in from outside to the kernel (README)
-def test_scm_rights(guest, hostonly, escapes, tmp_path):
+def test_scm_rights(guest, hostonly, escapes, tmp_path, layout_engine):
     """A process outside veil hands the guest a host directory fd through a socket in a
-    bind; names relative to it are refused (the fd stays usable for fd-only calls)."""
+    bind.  Under the ptrace engine names relative to it are refused (the fd stays
+    usable for fd-only calls); under the mount engine's --strict the fd is taken back
+    at receipt, as an LSM refuses one (MSG_CTRUNC)."""
     d, marker = hostonly
     sockdir = tmp_path / "sock"
     sockdir.mkdir()
@@ -312,18 +317,45 @@ def test_scm_rights(guest, hostonly, escapes, tmp_path):
         assert all(nat[k].startswith("ESCAPED") for k in ("openat", "fstatat", "mkdirat",
                                                           "proc fd walk", "fchdir then open")), nat
         os.rmdir(d / "made-by-guest")
+        (guest / "run/sock").mkdir(parents=True, exist_ok=True)  # the mount engine binds onto it
         r = veil(guest, "/usr/local/bin/scm_rights", "/run/sock/s", "target", marker,
                  binds=("/proc", "/dev", f"{sockdir}:/run/sock"))
         clean(r, marker)
         res = results(r.stdout)
+        assert not (d / "made-by-guest").exists()
+        if layout_engine == "mount":
+            assert res == {"recvmsg": "MSG_CTRUNC"}, r.stdout + r.stderr
+            return
         for k in ("openat", "fstatat", "mkdirat", "fchdir then open"):
             assert res[k] == "EACCES", r.stdout
         assert res["proc fd walk"] in ("ENOTDIR", "EACCES", "ENOENT"), r.stdout
-        assert not (d / "made-by-guest").exists()
         assert "outside the guest" in r.stderr and "veil: refused openat (EACCES)" in r.stderr, r.stderr
     finally:
         stop.set()
         t.join(5)
+        os.close(dirfd)
+
+
+def test_inherited_dirfd(guest, hostonly, escapes, layout_engine):
+    """A host directory fd that veil's caller leaves open reaches the guest at exec:
+    under the ptrace engine names relative to it are refused; under the mount
+    engine's --strict the spawned child closes it before the program starts."""
+    d, marker = hostonly
+    dirfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        nat = native(escapes["scm_rights"], f"fd:{dirfd}", "target", marker, pass_fds=[dirfd])
+        assert results(nat.stdout)["openat"] == "ESCAPED " + marker, nat.stdout
+        os.rmdir(d / "made-by-guest")
+        r = veil(guest, "/usr/local/bin/scm_rights", f"fd:{dirfd}", "target", marker,
+                 pass_fds=[dirfd])
+        clean(r, marker)
+        res = results(r.stdout)
+        assert not (d / "made-by-guest").exists()
+        if layout_engine == "mount":
+            assert res == {"inherited": "EBADF"}, r.stdout + r.stderr
+        else:
+            assert res["openat"] == "EACCES" and res["mkdirat"] == "EACCES", r.stdout
+    finally:
         os.close(dirfd)
 
 

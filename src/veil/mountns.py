@@ -117,9 +117,6 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
         return PTRACE, "asked for (--layout-engine ptrace)"
     userns = uses_userns(tree.strict)
     why = kernel_refusal(userns) or unshowable(tree, binds)
-    if why is None and asked != MOUNT and tree.strict:
-        why = ("--strict: only the ptrace engine refuses paths relative to fds passed in "
-               "from outside the guest")
     if why is None and tree.ids is not None and userns and os.geteuid() != 0:
         # a user namespace maps only the user's own ids: other users' files would
         # show as owned by nobody, where -0 and -i (fakeroot's view) show their owners

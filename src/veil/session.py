@@ -584,6 +584,11 @@ class Session:
             if self.pin_paths and self._ptrace_layout and sc is not None and sc.name == "getdents64":
                 # with /proc scoped to the traced tree, its listing is too (csrc/targets.c)
                 flags |= E.F_STOP | E.F_EXIT
+            if self.pin_paths and self._mount_engine and sc is not None and sc.name in (
+                    "recvmsg", "recvmmsg"):
+                # a directory fd from outside the guest's mount namespace would walk the
+                # host's tree (csrc/fdintake.c)
+                flags |= E.F_STOP | E.F_EXIT | E.F_FDS_IN
             if nr in actions:
                 pass
             elif rules:
