@@ -477,8 +477,13 @@ VEIL_PEERS = {
     # a layout (a bind makes veil resolve every path call in the guest's view);
     # calls that take no path are not stopped at all
     "veil-layout": ("run", ["-r", "/", "-b", "/tmp:/tmp"]),
-    # the same under --strict: pinned paths, capabilities dropped, unknown calls refused
+    # the same under --strict: auto takes the mount engine (user, mount and pid
+    # namespaces), capabilities dropped, unknown calls refused
     "veil-strict": ("run", ["-r", "/", "-b", "/tmp:/tmp", "--strict"]),
+    # --strict with the translating engine: every path pinned
+    "veil-strict-ptrace": ("run", ["-r", "/", "-b", "/tmp:/tmp", "--strict",
+                                   "--layout-engine", "ptrace"]),
+    "veil-layout-ptrace": ("run", ["-r", "/", "-b", "/tmp:/tmp", "--layout-engine", "ptrace"]),
 }
 PEER_NAMES = ["native", "seccomp-floor", "strace", "strace-seccomp", "proot", "proot-noseccomp",
               "mintracer", "mintracer-seccomp", *VEIL_PEERS]

@@ -1640,14 +1640,14 @@ static int unix_name_in(struct veil_engine *e, struct task *t, const struct veil
     int too_long = strlen(host) >= sizeof out->sun_path;
     if ((e->layout.pin_paths || too_long) && !binding) {
         /* connect/sendto walk the name again: through the socket file veil opened
-           (a magic link to it; a name stays short).  bind keeps the host name, which
-           the kernel stores and getsockname shows (the race stays for bind). */
+           (a magic link to it; a name stays short).  bind makes the name: through
+           veil's fd of its directory (sun_alias), which getsockname shows back. */
         rc = pin(e, t, s, r.host, 1, pinned);
         if (rc < 0)
             return rc;
         if (rc > 0)
             host = pinned;
-    } else if (too_long) {
+    } else if (too_long || e->layout.pin_paths) {
         rc = sun_alias(e, t, r.host, pinned, sizeof out->sun_path);
         if (rc < 0)
             return rc;
