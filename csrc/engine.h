@@ -263,6 +263,19 @@ int veil_mountns_begin(struct veil_engine *e, const char *host_root, int userns,
    the program then counts as the main process.  The kernel keeps every process
    outside the namespace out of the program's reach and out of its /proc. */
 void veil_mountns_pidns(struct veil_engine *e, int on);
+/* The child also gets the namespaces of `clone_flags` (CLONE_NEWIPC, CLONE_NEWUTS,
+   CLONE_NEWCGROUP; -EINVAL for others) and, if new_session, a session of its own
+   (setsid(2), as the program: pid 2 with a pid namespace). */
+#define VEIL_NS_CGROUP 0x02000000 /* the kernel's CLONE_NEW* values */
+#define VEIL_NS_UTS 0x04000000
+#define VEIL_NS_IPC 0x08000000
+int veil_mountns_unshare(struct veil_engine *e, int clone_flags, int new_session);
+/* A binfmt_misc rule (":name:M:offset:magic:mask:interpreter:flags", the F flag: the
+   interpreter is a host file opened when it is registered) registered in the
+   child's user namespace, so that the kernel runs the guest's programs it matches
+   with that interpreter; NULL: none.  The instance stays mounted below a
+   directory of the guest's tree that a clone of that directory covers. */
+int veil_mountns_binfmt(struct veil_engine *e, const char *rule);
 /* host NULL: the guest's own tree at guest (read-only or masked) */
 int veil_mountns_add(struct veil_engine *e, const char *host, const char *guest, int flags);
 /* 0 when this process can make the namespaces the engine needs, else -errno */

@@ -167,6 +167,11 @@ struct mountns {
     int init_forked;  /* pidns: the program (the init's child) is now the main process */
     int32_t init_pid; /* pidns: the init's pid (veil's own process in the namespace) */
     uint32_t uid_inside, gid_inside;
+    int unshare;      /* more namespaces of the child's own (CLONE_NEWIPC, _NEWUTS, _NEWCGROUP) */
+    int new_session;  /* the program starts a session of its own (setsid) */
+    char *binfmt;     /* a binfmt_misc rule registered in the child's user namespace, or NULL */
+    int nested;       /* binfmt as a user: the child is root in its first user namespace (to
+                         register the rule) and the user's ids in a second one in it */
     char *root;
     struct mount_step *steps;
     int nsteps;

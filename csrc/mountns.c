@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -48,6 +49,32 @@ void veil_mountns_pidns(struct veil_engine *e, int on)
     e->mountns.pidns = on;
 }
 
+_Static_assert(VEIL_NS_IPC == CLONE_NEWIPC && VEIL_NS_UTS == CLONE_NEWUTS &&
+                   VEIL_NS_CGROUP == CLONE_NEWCGROUP, "VEIL_NS_* are the kernel's flags");
+
+int veil_mountns_unshare(struct veil_engine *e, int clone_flags, int new_session)
+{
+    if (clone_flags & ~(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP))
+        return -EINVAL;
+    e->mountns.unshare = clone_flags;
+    e->mountns.new_session = new_session;
+    return 0;
+}
+
+int veil_mountns_binfmt(struct veil_engine *e, const char *rule)
+{
+    char *copy = NULL;
+    if (rule && !(copy = strdup(rule)))
+        return -ENOMEM;
+    free(e->mountns.binfmt);
+    e->mountns.binfmt = copy;
+    /* binfmt_misc's register file is root's in the namespace: a user's own ids
+       mapped to others leave it unwritable (its owner unmapped, CAP_DAC_OVERRIDE
+       does not apply), so the child is first root and then the user (enter_nested) */
+    e->mountns.nested = copy && geteuid() != 0;
+    return 0;
+}
+
 int veil_mountns_add(struct veil_engine *e, const char *host, const char *guest, int flags)
 {
     struct mountns *m = &e->mountns;
@@ -78,6 +105,7 @@ void mountns_free(struct veil_engine *e)
     }
     free(m->steps);
     free(m->root);
+    free(m->binfmt);
     memset(m, 0, sizeof *m);
 }
 
@@ -113,12 +141,39 @@ static int map_ids(const struct mountns *m, pid_t pid)
     if ((rc = write_file(path, "deny")) < 0)
         return rc;
     snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-    snprintf(line, sizeof line, "%u %u 1", m->uid_inside, (unsigned)geteuid());
+    snprintf(line, sizeof line, "%u %u 1", m->nested ? 0 : m->uid_inside, (unsigned)geteuid());
     if ((rc = write_file(path, line)) < 0)
         return rc;
     snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-    snprintf(line, sizeof line, "%u %u 1", m->gid_inside, (unsigned)getegid());
+    snprintf(line, sizeof line, "%u %u 1", m->nested ? 0 : m->gid_inside, (unsigned)getegid());
     return write_file(path, line);
+}
+
+/* In the child, root of its first user namespace, once the tree is built: a second
+   user namespace in which it has the user's ids, uid_inside and gid_inside (root's
+   own ids of the first one: no capability there needed).  `proc_self` is the
+   child's /proc/self, opened while the host's /proc was in sight. */
+static int enter_nested(const struct mountns *m, int proc_self)
+{
+    static const char *const files[] = {"setgroups", "uid_map", "gid_map"};
+    char lines[3][32];
+    snprintf(lines[0], sizeof lines[0], "deny");
+    snprintf(lines[1], sizeof lines[1], "%u 0 1", m->uid_inside);
+    snprintf(lines[2], sizeof lines[2], "%u 0 1", m->gid_inside);
+    if (unshare(CLONE_NEWUSER) < 0)
+        return -errno;
+    for (int i = 0; i < 3; i++) {
+        int fd = openat(proc_self, files[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        ssize_t n = write(fd, lines[i], strlen(lines[i]));
+        int rc = n == (ssize_t)strlen(lines[i]) ? 0 : (n < 0 ? -errno : -EIO);
+        if (close(fd) < 0 && rc == 0)
+            rc = -errno;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* In the child: the new namespaces; with a user namespace, wait until the parent
@@ -133,6 +188,10 @@ static int enter_namespaces(const struct mountns *m, int ready_fd, int mapped_fd
         return -EPIPE;
     if (m->userns && c != 0)
         return -(int)(unsigned char)c;
+    /* made after the maps: then they belong to the new user namespace, whose root
+       (the mapped user) may make them */
+    if (m->unshare && unshare(m->unshare) < 0)
+        return -errno;
     /* nothing mounted here reaches the host's namespace, nor the other way */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return -errno;
@@ -266,6 +325,76 @@ static int apply_step(struct mount_step *s, int rootfd)
     return rc;
 }
 
+/* A directory of the guest's tree under which the binfmt_misc instance can stay
+   mounted: /dev, else the first directory of the guest's /. */
+static int binfmt_home(int rootfd)
+{
+    int fd = open_in_root(rootfd, "/dev");
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    DIR *dir = fdopendir(dfd);
+    if (!dir) {
+        int saved = errno;
+        close(dfd);
+        return -saved;
+    }
+    fd = -ENOENT;
+    struct dirent *d;
+    while (fd == -ENOENT && (d = readdir(dir)) != NULL) {
+        if (d->d_type != DT_DIR || strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+            continue;
+        char guest[sizeof d->d_name + 1];
+        snprintf(guest, sizeof guest, "/%s", d->d_name);
+        fd = open_in_root(rootfd, guest);
+    }
+    closedir(dir);
+    return fd;
+}
+
+/* the rule registered in a binfmt_misc instance of the child's user namespace;
+   the instance lives while it is mounted, so it is mounted at a directory of the
+   guest's tree and covered at once by a copy of that directory */
+static int register_binfmt(const char *rule, int rootfd)
+{
+    int home = binfmt_home(rootfd);
+    if (home < 0)
+        return home;
+    int cover = open_tree(home, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+                                        AT_EMPTY_PATH);
+    int fs = cover < 0 ? -1 : fsopen("binfmt_misc", FSOPEN_CLOEXEC);
+    int rc = fs < 0 ? -errno : 0;
+    if (!rc && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        rc = -errno;
+    int tree = rc ? -1 : fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                                        MOUNT_ATTR_NOEXEC);
+    if (!rc && tree < 0)
+        rc = -errno;
+    int reg = rc ? -1 : openat(tree, "register", O_WRONLY | O_CLOEXEC);
+    if (!rc && reg < 0)
+        rc = -errno;
+    if (!rc) {
+        /* F: the kernel opens the interpreter now, in the host's tree */
+        ssize_t n = write(reg, rule, strlen(rule));
+        if (n != (ssize_t)strlen(rule))
+            rc = n < 0 ? -errno : -EIO;
+    }
+    if (!rc)
+        rc = attach(tree, home);
+    if (!rc)
+        rc = attach(cover, home); /* on top: the guest sees its own directory */
+    int fds[] = {reg, tree, fs, cover, home};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return rc;
+}
+
 /* pid 1 of the program's pid namespace: fork the program (the caller returns in it)
    and wait for it, then end with its status, which ends the namespace.  Signals
    from outside go to the program itself (veil's main process is the program). */
@@ -326,6 +455,13 @@ int mountns_enter(struct veil_engine *e, const char *cwd, int ready_fd, int mapp
         }
     }
     int inherited[256], ninherited = m->pidns ? fdintake_inherited_dirs(inherited, 256) : 0;
+    if (m->binfmt && (rc = register_binfmt(m->binfmt, rootfd)) < 0) {
+        *failed_step = m->nsteps;
+        return rc;
+    }
+    int proc_self = -1;
+    if (m->nested && (proc_self = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
     /* pivot_root(2): with new_root and put_old the same, the old root ends up
        stacked on the new one, and a lazy unmount takes it (and the host) away */
     if (fchdir(rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
@@ -334,8 +470,16 @@ int mountns_enter(struct veil_engine *e, const char *cwd, int ready_fd, int mapp
     close(rootfd);
     if (m->pidns && (rc = fdintake_drop_inherited(inherited, ninherited)) < 0) /* --strict */
         return rc;
-    if (m->pidns)
-        return become_init();
+    if (m->nested) {
+        rc = enter_nested(m, proc_self);
+        close(proc_self);
+        if (rc < 0)
+            return rc;
+    }
+    if (m->new_session && setsid() < 0) /* as bubblewrap: before its init forks */
+        return -errno;
+    if (m->pidns && (rc = become_init()) < 0)
+        return rc;
     return 0;
 }
 

@@ -124,6 +124,7 @@ MNT_RDONLY = lib.VEIL_MNT_RDONLY
 MNT_MASK = lib.VEIL_MNT_MASK
 MNT_PROCFS = lib.VEIL_MNT_PROCFS
 SPAWN_MOUNTNS = lib.VEIL_SPAWN_MOUNTNS
+NAMESPACE_FLAGS = {"ipc": lib.VEIL_NS_IPC, "uts": lib.VEIL_NS_UTS, "cgroup": lib.VEIL_NS_CGROUP}
 SPAWN_STEP_SHIFT = lib.VEIL_SPAWN_STEP_SHIFT
 
 
@@ -242,6 +243,18 @@ class Engine:
     def mountns_pidns(self, on: bool) -> None:
         """The program runs in a pid namespace of its own (under its init)."""
         lib.veil_mountns_pidns(self._e, int(on))
+
+    def mountns_unshare(self, namespaces: Sequence[str], new_session: bool) -> None:
+        """The program also gets these namespaces of its own (names of
+        NAMESPACE_FLAGS) and, if ``new_session``, a session of its own."""
+        flags = 0
+        for name in namespaces:
+            flags |= NAMESPACE_FLAGS[name]
+        _check(lib.veil_mountns_unshare(self._e, flags, int(new_session)), "namespaces")
+
+    def mountns_binfmt(self, rule: Optional[str]) -> None:
+        """A binfmt_misc rule registered in the program's user namespace."""
+        _check(lib.veil_mountns_binfmt(self._e, rule.encode() if rule else ffi.NULL), "binfmt_misc")
 
     def mountns_add(self, host: Optional[str], guest: str, flags: int) -> None:
         """A step of that tree: ``host`` at ``guest`` (None: the guest's own path)."""

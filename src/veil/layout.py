@@ -175,7 +175,9 @@ class GuestTree:
     def __init__(self, root: str = "/", binds: Sequence[Bind] = (), hidden: Sequence[str] = (),
                  readonly: Sequence[str] = (), private_tmp: bool = False, keep_tmp: bool = False,
                  cwd_is_guess: bool = False, engine: str = "auto", strict: bool = False,
-                 ids: Optional[Tuple[int, int]] = None, virtual_files: bool = False):
+                 ids: Optional[Tuple[int, int]] = None, virtual_files: bool = False,
+                 namespaces: Sequence[str] = (), new_session: bool = False,
+                 qemu: Optional[str] = None):
         self.root = root
         self.binds = list(binds)
         self.hidden = list(hidden)      # ENOENT
@@ -187,6 +189,9 @@ class GuestTree:
         self.strict = strict
         self.ids = ids        # (uid, gid) the program is shown, None: its own
         self.virtual_files = virtual_files  # the identity serves files (veil.identity)
+        self.namespaces = list(namespaces)  # the program's own (veil.mountns)
+        self.new_session = new_session
+        self.qemu = qemu      # the host path of qemu-user for another architecture (veil.qemu)
         self._tmp: Optional[str] = None
         self._glue: Optional[str] = None  # veil's directories on the way to binds
 

@@ -37,9 +37,20 @@ def uses_userns(strict: bool) -> bool:
 
 
 def uses_pidns(tree: GuestTree) -> bool:
-    """--strict: the program also gets a pid namespace of its own, so that the kernel
-    keeps veil and every host process out of its reach and out of its /proc."""
-    return tree.strict
+    """--strict (or bubblewrap's --unshare-pid): the program also gets a pid namespace
+    of its own, so that the kernel keeps veil and every host process out of its
+    reach and out of its /proc."""
+    return tree.strict or "pid" in tree.namespaces
+
+
+def mount_only(tree: GuestTree) -> List[str]:
+    """What the tree asks for that only the mount engine gives (flags, for errors)."""
+    wants = [f"--unshare-{ns}" for ns in tree.namespaces if ns != "uts"]
+    if tree.new_session:
+        wants.append("--new-session")
+    if tree.qemu:
+        wants.append("-q")
+    return wants
 
 
 def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
@@ -113,10 +124,12 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
     """(engine, why) for this tree: what the spec asked for, or under "auto" the
     mount engine where the kernel permits it and mounts can show the tree."""
     asked = tree.engine
-    if asked == PTRACE:
+    needs = mount_only(tree)
+    if asked == PTRACE and not needs:
         return PTRACE, "asked for (--layout-engine ptrace)"
     userns = uses_userns(tree.strict)
-    why = kernel_refusal(userns) or unshowable(tree, binds)
+    why = ("asked for (--layout-engine ptrace)" if asked == PTRACE else
+           kernel_refusal(userns) or unshowable(tree, binds))
     if why is None and tree.ids is not None and userns and os.geteuid() != 0:
         # a user namespace maps only the user's own ids: other users' files would
         # show as owned by nobody, where -0 and -i (fakeroot's view) show their owners
@@ -127,7 +140,12 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
                "of processes under fake ids) are served by path translation")
     if why is None:
         return MOUNT, ("asked for (--layout-engine mount)" if asked == MOUNT
+                       else f"{needs[0]} needs it" if needs
                        else "the kernel permits it and mounts show this tree")
+    if needs:
+        raise SpecError("layout", "qemu" if needs == ["-q"] else "namespaces",
+                        f"only the mount layout engine gives {'this' if len(needs) == 1 else 'these'}"
+                        f", and it cannot make this run: {why}", value=" ".join(needs))
     if asked == MOUNT:
         raise SpecError("layout", "engine", f"the mount engine cannot make this layout: {why}",
                         value=MOUNT)
@@ -143,6 +161,7 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
     ids = tree.ids if tree.ids is not None else (os.geteuid(), os.getegid())
     eng.mountns_begin(root, uses_userns(tree.strict), ids)
     eng.mountns_pidns(uses_pidns(tree))
+    eng.mountns_unshare([ns for ns in tree.namespaces if ns != "pid"], tree.new_session)
     ordered = in_mount_order(binds)
     steps = []
     for b in ordered:
@@ -159,6 +178,11 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
         if host_in_tree(root, ordered, path) is not None:
             eng.mountns_add(None, path, E.MNT_MASK if how == "mask" else E.MNT_RDONLY)
             steps.append(path)
+    if tree.qemu:
+        from .qemu import binfmt_rule
+        eng.mountns_binfmt(binfmt_rule(tree.qemu))
+        steps.append(f"binfmt_misc for {tree.qemu} (the kernel's binfmt_misc in a user "
+                     "namespace: Linux 6.7 or later)")
     return steps
 
 

@@ -36,15 +36,11 @@ BWRAP_OTHER = {"--chdir": 1, "--setenv": 2, "--unsetenv": 1, "--clearenv": 0,
 BWRAP_BIND = "--bwrap-bind"  # bubblewrap's --bind SRC DEST, as respell() names it
 BIND_OPTIONS = ("--ro-bind", "--ro-bind-try", "--bind-try", "--dev-bind", "--dev-bind-try",
                 BWRAP_BIND)
-# what veil has no counterpart for yet: a one-line error, never silence
-BWRAP_UNSUPPORTED = {
-    "--new-session": "a new session for the program (setsid)",
-    "--unshare-pid": "a pid namespace of the program's own (--strict gives one under the "
-                     "mount engine)",
-    "--unshare-ipc": "an IPC namespace", "--unshare-cgroup": "a cgroup namespace",
-    "--unshare-cgroup-try": "a cgroup namespace",
-    "--unshare-all": "every namespace (give the ones veil has: --unshare-net, --unshare-uts)",
-}
+# bubblewrap's namespace flags -> the namespaces of veil's layout (net: a rule of its own)
+BWRAP_NAMESPACES = {"--unshare-pid": ("pid",), "--unshare-ipc": ("ipc",),
+                    "--unshare-uts": ("uts",), "--unshare-cgroup": ("cgroup",),
+                    "--unshare-cgroup-try": ("cgroup",),
+                    "--unshare-all": ("pid", "ipc", "uts", "cgroup")}
 _NUMBER = re.compile(r"-?[0-9]+")
 # PRoot's -S: the "safe" set, which leaves the host's files alone (proot --help)
 SAFE_BINDS = ("/etc/host.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf",
@@ -147,11 +143,19 @@ def add_bwrap_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--unshare-net", action="store_true",
                    help="no network but loopback (connect/bind/sendto elsewhere: EACCES)")
     g.add_argument("--share-net", action="store_true", help="the network as it is (default)")
-    g.add_argument("--unshare-uts", "--unshare-user", "--unshare-user-try", dest="unshare_noop",
-                   action="store_true", help="accepted: --hostname and -i are veil's own views")
-    for name in BWRAP_UNSUPPORTED:
-        g.add_argument(name, dest="bwrap_unsupported", action="append_const", const=name,
-                       help=argparse.SUPPRESS)
+    g.add_argument("--unshare-user", "--unshare-user-try", dest="unshare_noop",
+                   action="store_true", help="accepted: the mount engine always makes one; "
+                   "-0 and -i are veil's own views")
+    for name, help in (("--unshare-pid", "a pid namespace of the program's own"),
+                       ("--unshare-ipc", "an IPC namespace of its own"),
+                       ("--unshare-cgroup", "a cgroup namespace of its own"),
+                       ("--unshare-cgroup-try", argparse.SUPPRESS),
+                       ("--unshare-uts", "a UTS namespace of its own (under the ptrace "
+                                         "engine: veil's view of uname, as --hostname)"),
+                       ("--unshare-all", "all of these and --unshare-net")):
+        g.add_argument(name, dest="namespaces", action="append_const", const=name, help=help)
+    g.add_argument("--new-session", action="store_true",
+                   help="the program starts a session of its own (setsid)")
     g.add_argument("--uid", type=int, metavar="UID", help="as -i UID")
     g.add_argument("--gid", type=int, metavar="GID", help="with --uid: as -i UID:GID")
 

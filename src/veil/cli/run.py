@@ -15,7 +15,7 @@ from ..errors import CommandNotFound, UsageError, VeilError
 from ..prep.archive import is_archive, unpacked
 from ..spec import RunSpec, SpecError
 from .common import VeilArgumentParser, parse_exprs, strip_dashes
-from .foreign import BWRAP_UNSUPPORTED, SAFE_BINDS, add_bwrap_flags, bwrap_layout, kernel_fields
+from .foreign import BWRAP_NAMESPACES, SAFE_BINDS, add_bwrap_flags, bwrap_layout, kernel_fields
 from .foreign import read_fakeroot_save, respell, scratch_dir, write_fakeroot_save
 
 
@@ -117,7 +117,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-L", "-l", "--link2symlink", action="store_true",
                    help="accepted for PRoot scripts: veil makes hard links as hard links "
                         "(the host's file system decides, under any layout)")
-    p.add_argument("-q", "--qemu", metavar="QEMU", help=argparse.SUPPRESS)
+    p.add_argument("-q", "--qemu", metavar="QEMU",
+                   help="PRoot's -q: the guest's programs of QEMU's architecture run under "
+                        "qemu-user, e.g. -q qemu-aarch64-static -r ARM64-ROOT (mount engine)")
     p.add_argument("--result", metavar="FILE.json",
                    help="write how the run ended and was made (exit status, layout engine "
                         "and why, refusals) as JSON")
@@ -150,6 +152,8 @@ FLAGS = {
     ("layout", "root"): "-r", ("layout", "binds"): "-b", ("layout", "hidden"): "--hidden",
     ("layout", "readonly"): "--readonly", ("layout", "private_tmp"): "--private-tmp",
     ("layout", "keep_tmp"): "--keep-tmp", ("layout", "engine"): "--layout-engine",
+    ("layout", "qemu"): "-q", ("layout", "namespaces"): "--unshare-*",
+    ("layout", "new_session"): "--new-session",
     ("system", "kernel_release"): "--kernel-release", ("system", "kernel_version"): "--kernel-version",
     ("system", "uid"): "-i", ("system", "gid"): "-i", ("system", "fake_root"): "-0",
     ("system", "ownership_db"): "--ownership-db",
@@ -169,6 +173,8 @@ def flag_of(section: str, key: str) -> str:
 def flag_error(e: SpecError) -> UsageError:
     """A spec's error as the command line reports it: naming the flag."""
     flag = flag_of(e.section, e.key)
+    if e.value is not None and e.value.startswith("-"):   # the flags themselves
+        return UsageError(f"{e.value}: {e.message}")
     if e.value is not None:
         return UsageError(f"{flag} {e.value}: {e.message}")
     return UsageError(f"invalid {flag}{e.sub if e.sub.startswith('.') else ''}: {e.message}")
@@ -191,12 +197,7 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
                             ("-S", args.layout_root_safe)) if v]
     if len(roots) > 1:
         raise UsageError(f"give one of {', '.join(roots)}, not several")
-    if args.qemu:
-        raise UsageError("-q: not supported yet (programs of another architecture under "
-                         "qemu-user)")
-    if args.bwrap_unsupported:
-        flag = args.bwrap_unsupported[0]
-        raise UsageError(f"{flag}: not supported yet ({BWRAP_UNSUPPORTED[flag]})")
+    namespaces = sorted({ns for flag in args.namespaces or () for ns in BWRAP_NAMESPACES[flag]})
     env = _pairs(args.env, "--env", "NAME=VALUE")
     env.update(dict(args.setenv))
     given = {
@@ -208,7 +209,8 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
                        binds=args.binds,
                        hidden=args.hidden, readonly=args.readonly,
                        private_tmp=args.private_tmp or None, keep_tmp=args.keep_tmp or None,
-                       engine=args.layout_engine),
+                       engine=args.layout_engine, namespaces=namespaces,
+                       new_session=args.new_session or None, qemu=args.qemu),
         "system": dict(hostname=args.hostname, domainname=args.domainname,
                        sysname=args.sysname,
                        kernel_version=args.kernel_version, machine=args.machine,
@@ -234,7 +236,8 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     if args.bwrap_fs:
         root, binds = bwrap_layout(args.bwrap_fs, given["layout"]["root"])
         given["layout"].update(root=root, binds=given["layout"]["binds"] + binds)
-    if args.unshare_net and not args.share_net:   # bubblewrap: loopback only
+    unshare_all = "--unshare-all" in (args.namespaces or ())
+    if (args.unshare_net or unshare_all) and not args.share_net:   # bubblewrap: loopback only
         net = given["network"]
         net.update(default="deny", allow=["127.0.0.0/8", "::1/128", *net["allow"]])
     ids = args.ids

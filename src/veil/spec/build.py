@@ -70,9 +70,14 @@ def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
         else:
             print(f"veil: warning: bind {b.host}: no such file or directory (left out)",
                   file=sys.stderr)
+    qemu = None
+    if spec.qemu:
+        from ..qemu import resolve
+        qemu = resolve(spec.qemu)
     tree = GuestTree(root, binds, spec.hidden, spec.readonly, spec.private_tmp,
                      spec.keep_tmp, cwd_is_guess=cwd is None, engine=spec.engine,
-                     strict=strict, ids=ids, virtual_files=virtual_files)
+                     strict=strict, ids=ids, virtual_files=virtual_files,
+                     namespaces=spec.namespaces, new_session=spec.new_session, qemu=qemu)
     if cwd is not None and not cwd.startswith("/"):
         here = _guessed_cwd(tree)
         cwd = os.path.normpath(os.path.join(os.getcwd() if here is None else here, cwd))

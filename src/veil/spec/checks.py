@@ -239,6 +239,7 @@ def one_of(*choices: str) -> Check:
 
 net_default = one_of("allow", "deny")
 LAYOUT_ENGINES = ("auto", "mount", "ptrace")
+NAMESPACES = ("pid", "ipc", "uts", "cgroup")  # the program's own, beside user and mount
 
 
 def syscall_set(value: Any, base: str = "") -> str:
@@ -277,7 +278,8 @@ SCHEMA: Dict[str, Dict[str, Check]] = {
     "layout": {
         "root": host_path, "binds": array(bind), "hidden": array(guest_path),
         "readonly": array(guest_path), "private_tmp": flag, "keep_tmp": flag,
-        "engine": one_of(*LAYOUT_ENGINES)},
+        "engine": one_of(*LAYOUT_ENGINES), "namespaces": array(one_of(*NAMESPACES)),
+        "new_session": flag, "qemu": string},
     "system": {
         **dict.fromkeys(("hostname", "domainname", "sysname", "kernel_release",
                          "kernel_version", "machine"), uts),

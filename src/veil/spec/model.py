@@ -85,10 +85,15 @@ class Layout(Section):
     private_tmp: bool = False
     keep_tmp: bool = False
     engine: str = "auto"  # how the tree is made: "mount", "ptrace" or the first that can
+    # what only the mount engine gives (bubblewrap's --unshare-*, --new-session; PRoot's -q)
+    namespaces: Tuple[str, ...] = ()  # "pid", "ipc", "uts", "cgroup" of the program's own
+    new_session: bool = False         # setsid(2)
+    qemu: Optional[str] = None        # qemu-user runs the programs of its architecture
 
     @property
     def active(self) -> bool:
-        return bool(self.root or self.binds or self.hidden or self.readonly or self.private_tmp)
+        return bool(self.root or self.binds or self.hidden or self.readonly or self.private_tmp
+                    or self.namespaces or self.new_session or self.qemu)
 
     def _consistent(self) -> None:
         if self.keep_tmp and not self.private_tmp:
