@@ -57,6 +57,8 @@ def test_every_exec_of_an_arm64_program_goes_through_qemu(arm64_root):
                   "/hello /hello; echo status=$?"])
     assert r.returncode == 0, r.stderr
     assert r.stdout == "/hello on aarch64\n/hello on aarch64\nstatus=0\n"
+    if os.path.exists("/proc/sys/fs/binfmt_misc/qemu-aarch64"):
+        return  # the host runs arm64 programs itself (qemu-user-static's binfmt rule)
     # without -q the kernel cannot run it
     r = run_veil(["run", "-r", arm64_root, "/bin/sh", "-c", "/hello; echo status=$?"])
     assert r.stdout in ("status=126\n", "status=127\n"), r.stdout
