@@ -453,6 +453,13 @@ int mountns_enter(struct veil_engine *e, const char *cwd, int ready_fd, int mapp
             *failed_step = i;
             return rc;
         }
+        if (strcmp(m->steps[i].guest, "/") == 0) {
+            /* a new tree is stacked on the root: later steps (and the pivot) go to it,
+               and a lookup from the old rootfd would not cross into it */
+            close(rootfd);
+            if ((rootfd = open(stage, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                return -errno;
+        }
     }
     int inherited[256], ninherited = m->pidns ? fdintake_inherited_dirs(inherited, 256) : 0;
     if (m->binfmt && (rc = register_binfmt(m->binfmt, rootfd)) < 0) {

@@ -84,6 +84,20 @@ def test_bind_writes_through_ro_bind_refuses(tmp_path):
     assert bwrap is None or out == bwrap
 
 
+@pytest.mark.layout_engines("mount", "ptrace")
+def test_read_only_root_with_writable_binds(tmp_path):
+    rw, ro_in_rw, outside = tmp_path / "rw", tmp_path / "rw" / "conf", tmp_path / "outside"
+    ro_in_rw.mkdir(parents=True)
+    outside.mkdir()
+    script = (f"echo w > {rw}/new && cat {rw}/new; "
+              f"for f in {outside}/f {ro_in_rw}/f; do touch $f 2>&1 | sed 's/.*: //'; done")
+    out, bwrap = both(["--ro-bind", "/", "/", "--bind", rw, rw, "--ro-bind", ro_in_rw, ro_in_rw,
+                       "sh", "-c", script])
+    assert out == "w\nRead-only file system\nRead-only file system\n"
+    assert bwrap is None or out == bwrap
+    assert (rw / "new").read_text() == "w\n" and not list(outside.iterdir())
+
+
 def test_environment_flags():
     script = "env | sort"
     out, bwrap = both(["--bind", "/", "/", "--clearenv", "--setenv", "A", "1 2",

@@ -137,3 +137,18 @@ def test_unsupported_and_conflicting_flags_are_one_line():
     for args in (["-q", "qemu-aarch64-static", "true"], ["-S", "/", "-r", "/", "true"]):
         r = run_veil(["run", *args])
         assert r.returncode == 2 and r.stderr.startswith("veil: ") and r.stderr.count("\n") == 1, args
+
+
+@pytest.mark.layout_engines("mount", "ptrace")
+def test_read_only_root_with_a_writable_bind(busybox_root, tmp_path):
+    """-r ROOT --readonly / -b HOST:GUEST: writes go through the bind, nowhere else."""
+    rw = tmp_path / "rw"
+    rw.mkdir()
+    script = ("echo w > /tmp/new && cat /tmp/new; mkdir /tmp/d && echo made; "
+              "for f in /etc/new /new; do touch $f 2>&1 | sed 's/.*: //'; done")
+    r = run_veil(["run", "-r", busybox_root, "--readonly", "/", "-b", f"{rw}:/tmp",
+                  "/bin/sh", "-c", script])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "w\nmade\nRead-only file system\nRead-only file system\n"
+    assert (rw / "new").read_text() == "w\n" and (rw / "d").is_dir()
+    assert not (busybox_root / "etc" / "new").exists() and not (busybox_root / "new").exists()

@@ -285,16 +285,33 @@ class GuestTree:
                 eng.add_layout_bind(glued, missing)
             return
 
-    def path_rules(self) -> List[Tuple[str, int, bool]]:
-        """(guest path, errno, writes only) rules of the hidden and read-only paths."""
-        rules = [(p, errno.ENOENT, False) for p in self.hidden]
-        rules += [(p, errno.EROFS, True) for p in self.readonly]
-        return rules
+    def path_rules(self, binds: Sequence[Bind] = ()) -> List[Tuple[str, int, bool]]:
+        """(guest path, errno, writes only) rules of the hidden and read-only paths.
+        A write is decided by the deepest read-only path or bind that holds it (the
+        first rule that matches wins, errno 0 lets the call through): a writable
+        bind inside a read-only path or bind stays writable, as its mount would."""
+        denied = [p for p in self.readonly] + [b.guest for b in binds if b.readonly]
+        writes = [(p, errno.EROFS) for p in denied]
+        writes += [(b.guest, 0) for b in binds
+                   if not b.readonly and any(_below(b.guest, p) for p in denied)]
+        writes.sort(key=lambda rule: (-_depth(rule[0]), rule[1] == 0))
+        return ([(p, errno.ENOENT, False) for p in self.hidden]
+                + [(p, err, True) for p, err in writes])
 
     @staticmethod
     def bind_rules(installed: Sequence[Bind]) -> List[Tuple[str, int, bool]]:
         """The same rules of read-only binds, at their guest paths as installed."""
         return [(b.guest, errno.EROFS, True) for b in installed if b.readonly]
+
+
+def _depth(path: str) -> int:
+    return len([p for p in path.split("/") if p])
+
+
+def _below(path: str, top: str) -> bool:
+    """``path`` lies strictly below ``top`` (guest paths)."""
+    top = top.rstrip("/")
+    return path != top and path.startswith(top + "/")
 
 
 def action_fields(name: str) -> Dict[str, int]:

@@ -164,14 +164,20 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
     eng.mountns_unshare([ns for ns in tree.namespaces if ns != "pid"], tree.new_session)
     ordered = in_mount_order(binds)
     steps = []
+    # a read-only path is made read-only before the binds deeper than it are mounted
+    # on it (they keep their own writability), after those at its depth or above
+    readonly = sorted(tree.readonly, key=lambda p: len([c for c in p.split("/") if c]))
     for b in ordered:
+        depth = len([c for c in b.guest.split("/") if c])
+        while readonly and len([c for c in readonly[0].split("/") if c]) < depth:
+            steps += _readonly_step(eng, root, ordered, readonly.pop(0))
         if uses_pidns(tree) and os.path.realpath(b.host) == "/proc":
             # the host's /proc would show the host's processes: the namespace's own
             eng.mountns_add(None, b.guest, E.MNT_PROCFS)
         else:
             eng.mountns_add(b.host, b.guest, E.MNT_RDONLY if b.readonly else 0)
         steps.append(b.guest)
-    extra = [("readonly", p) for p in tree.readonly] + list(kernel_paths)
+    extra = [("readonly", p) for p in readonly] + list(kernel_paths)
     for how, path in extra:
         # the path rules of the ptrace engine fail a call on a path that does not
         # exist with ENOENT anyway: nothing to cover
@@ -184,6 +190,15 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
         steps.append(f"binfmt_misc for {tree.qemu} (the kernel's binfmt_misc in a user "
                      "namespace: Linux 6.7 or later)")
     return steps
+
+
+def _readonly_step(eng: E.Engine, root: str, binds: Sequence[Bind], path: str) -> List[str]:
+    # the path rules of the ptrace engine fail a call on a path that does not exist
+    # with ENOENT anyway: nothing to cover
+    if host_in_tree(root, binds, path) is None:
+        return []
+    eng.mountns_add(None, path, E.MNT_RDONLY)
+    return [path]
 
 
 def spawn_failure(err: int, steps: Sequence[str]) -> Optional[str]:

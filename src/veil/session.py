@@ -645,7 +645,7 @@ class Session:
         if self.foreign_rule is None and not self._mount_engine:
             # an i386 or x32 call would name paths the translator never sees
             self.refuse_foreign(_errno.ENOSYS, "i386 and x32 calls are not translated")
-        for guest, err, writes_only in self.layout.path_rules():
+        for guest, err, writes_only in self.layout.path_rules(binds):
             self.add_path_rule(guest, err, writes_only)
         return binds
 

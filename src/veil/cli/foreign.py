@@ -212,6 +212,7 @@ class _Tree:
         self.root = root            # None: an empty scratch root, made when needed
         self.binds: List[Dict[str, Any]] = []
         self.owned: List[Tuple[str, str]] = []  # (guest, host) directories of veil's
+        self.readonly_root = False
 
     def host_dir(self, guest: str) -> Optional[str]:
         """The scratch directory that holds guest path ``guest``, if one does."""
@@ -243,16 +244,9 @@ class _Tree:
                 raise UsageError(f"bubblewrap bind {src}: no such file or directory")
             return
         if dest == "/":
-            if readonly:
-                raise UsageError("--ro-bind SRC /: not supported yet (a read-only root under "
-                                 "writable binds); give --bind SRC / or -r SRC")
             self.root, self.binds, self.owned = src, [], []
+            self.readonly_root = readonly
             return
-        for b in self.binds:
-            below = dest.startswith(b["guest"].rstrip("/") + "/")
-            if below and b.get("readonly") and not readonly:
-                raise UsageError(f"--bind {src} {dest}: not supported yet (a writable bind "
-                                 f"inside the read-only bind at {b['guest']})")
         self.place(dest, os.path.isdir(src))
         self.binds = [b for b in self.binds if b["guest"] != dest]
         self.binds.append({"host": src, "guest": dest, "readonly": readonly})
@@ -293,9 +287,9 @@ class _Tree:
 
 
 def bwrap_layout(ops: Sequence[Tuple[str, List[str]]], root: Optional[str]
-                 ) -> Tuple[str, List[Dict[str, Any]]]:
-    """(root, binds) that show what bubblewrap's operations make;
-    ``root``: a -r given as well (else the guest starts from an empty root)."""
+                 ) -> Tuple[str, List[Dict[str, Any]], List[str]]:
+    """(root, binds, read-only guest paths) that show what bubblewrap's operations
+    make; ``root``: a -r given as well (else the guest starts from an empty root)."""
     tree = _Tree(root)
     binds_root = any(o in BIND_OPTIONS and _guest(v[1]) == "/" for o, v in ops)
     if root is None and not binds_root:
@@ -314,7 +308,7 @@ def bwrap_layout(ops: Sequence[Tuple[str, List[str]]], root: Optional[str]
             tree.symlink(values[0], values[1])
     if tree.root is None:
         tree.root = dict(tree.owned).get("/") or scratch_dir()
-    return tree.root, tree.binds
+    return tree.root, tree.binds, ["/"] if tree.readonly_root else []
 
 
 # --- fakeroot's state files (-i FILE, -s FILE) ---------------------------------

@@ -234,8 +234,9 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     if args.kernel_release is not None:
         given["system"].update(kernel_fields(args.kernel_release))
     if args.bwrap_fs:
-        root, binds = bwrap_layout(args.bwrap_fs, given["layout"]["root"])
-        given["layout"].update(root=root, binds=given["layout"]["binds"] + binds)
+        root, binds, readonly = bwrap_layout(args.bwrap_fs, given["layout"]["root"])
+        given["layout"].update(root=root, binds=given["layout"]["binds"] + binds,
+                               readonly=given["layout"]["readonly"] + readonly)
     unshare_all = "--unshare-all" in (args.namespaces or ())
     if (args.unshare_net or unshare_all) and not args.share_net:   # bubblewrap: loopback only
         net = given["network"]
