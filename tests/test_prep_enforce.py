@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 import shutil
 import socket
-import tomllib
 
 import pytest
 
 from conftest import run_veil
+from veil import tomlread as tomllib
 
 WRITER = 'for f in "$@"; do echo x > "$f" && echo "wrote $f"; done'
 

@@ -6,11 +6,11 @@ import json
 import shutil
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
 from conftest import run_veil
+from veil import tomlread as tomllib
 from test_prep_standalone import remove_launch_links  # noqa: F401 (a fixture)
 
 APP_C = r"""

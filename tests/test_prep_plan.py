@@ -6,13 +6,13 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 
 import pytest
 
 from conftest import run_veil
 from veil.prep.dpkg import Packages
 from veil.prep.plan import dump_plan, load_plan
+from veil import tomlread as tomllib
 
 NEEDS_DPKG = pytest.mark.skipif(not os.path.isdir("/var/lib/dpkg/info"),
                                 reason="a Debian system (dpkg's database) is needed")

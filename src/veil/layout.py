@@ -294,7 +294,7 @@ class GuestTree:
         writes = [(p, errno.EROFS) for p in denied]
         writes += [(b.guest, 0) for b in binds
                    if not b.readonly and any(_below(b.guest, p) for p in denied)]
-        writes.sort(key=lambda rule: (-_depth(rule[0]), rule[1] == 0))
+        writes.sort(key=lambda rule: (-depth(rule[0]), rule[1] == 0))
         return ([(p, errno.ENOENT, False) for p in self.hidden]
                 + [(p, err, True) for p, err in writes])
 
@@ -304,7 +304,8 @@ class GuestTree:
         return [(b.guest, errno.EROFS, True) for b in installed if b.readonly]
 
 
-def _depth(path: str) -> int:
+def depth(path: str) -> int:
+    """The number of components of a guest path (/ has none)."""
     return len([p for p in path.split("/") if p])
 
 

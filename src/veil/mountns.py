@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple
 
 from . import engine as E
-from .layout import Bind, GuestTree
+from .layout import Bind, GuestTree, depth
 from .spec.checks import SpecError
 
 MOUNT, PTRACE = "mount", "ptrace"
@@ -57,7 +57,7 @@ def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
     """Binds in the order they are mounted: a shorter guest path first (a bind
     below another shows through it, as the longest guest prefix wins in the ptrace
     engine), and of binds at one guest path the last given last (it wins)."""
-    return sorted(binds, key=lambda b: len([p for p in b.guest.split("/") if p]))
+    return sorted(binds, key=lambda b: depth(b.guest))
 
 
 def _host_path(root: str, binds: Sequence[Bind], guest: str) -> str:
@@ -166,24 +166,19 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
     steps = []
     # a read-only path is made read-only before the binds deeper than it are mounted
     # on it (they keep their own writability), after those at its depth or above
-    readonly = sorted(tree.readonly, key=lambda p: len([c for c in p.split("/") if c]))
+    readonly = sorted(tree.readonly, key=depth)
     for b in ordered:
-        depth = len([c for c in b.guest.split("/") if c])
-        while readonly and len([c for c in readonly[0].split("/") if c]) < depth:
-            steps += _readonly_step(eng, root, ordered, readonly.pop(0))
+        while readonly and depth(readonly[0]) < depth(b.guest):
+            steps += _cover_step(eng, root, ordered, readonly.pop(0), E.MNT_RDONLY)
         if uses_pidns(tree) and os.path.realpath(b.host) == "/proc":
             # the host's /proc would show the host's processes: the namespace's own
             eng.mountns_add(None, b.guest, E.MNT_PROCFS)
         else:
             eng.mountns_add(b.host, b.guest, E.MNT_RDONLY if b.readonly else 0)
         steps.append(b.guest)
-    extra = [("readonly", p) for p in readonly] + list(kernel_paths)
-    for how, path in extra:
-        # the path rules of the ptrace engine fail a call on a path that does not
-        # exist with ENOENT anyway: nothing to cover
-        if host_in_tree(root, ordered, path) is not None:
-            eng.mountns_add(None, path, E.MNT_MASK if how == "mask" else E.MNT_RDONLY)
-            steps.append(path)
+    for how, path in [("readonly", p) for p in readonly] + list(kernel_paths):
+        steps += _cover_step(eng, root, ordered, path, E.MNT_MASK if how == "mask"
+                             else E.MNT_RDONLY)
     if tree.qemu:
         from .qemu import binfmt_rule
         eng.mountns_binfmt(binfmt_rule(tree.qemu))
@@ -192,12 +187,14 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
     return steps
 
 
-def _readonly_step(eng: E.Engine, root: str, binds: Sequence[Bind], path: str) -> List[str]:
+def _cover_step(eng: E.Engine, root: str, binds: Sequence[Bind], path: str,
+                flags: int) -> List[str]:
+    """A step over the guest's own ``path`` (read-only or masked), if it exists."""
     # the path rules of the ptrace engine fail a call on a path that does not exist
     # with ENOENT anyway: nothing to cover
     if host_in_tree(root, binds, path) is None:
         return []
-    eng.mountns_add(None, path, E.MNT_RDONLY)
+    eng.mountns_add(None, path, flags)
     return [path]
 
 

@@ -902,7 +902,7 @@ class Session:
             except VeilError as e:
                 raise VeilError(f"{_hook_where(hook, stop, e)}: {e}") from None
             except Exception as e:
-                e.add_note(f"veil: raised by {_hook_where(hook, stop)}; the tracees were killed")
+                _add_note(e, f"veil: raised by {_hook_where(hook, stop)}; the tracees were killed")
                 raise
             if v is not None and not isinstance(v, Allow):
                 if not isinstance(v, (Deny, Emulate, Kill, Detach, Rewrite, Inject)):
@@ -1019,6 +1019,14 @@ class Session:
             return Result(os.WEXITSTATUS(status), status, None, False, duration, eng.stats())
         sig = os.WTERMSIG(status)
         return Result(128 + sig, status, sig, os.WCOREDUMP(status), duration, eng.stats())
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    """BaseException.add_note (Python 3.11), by hand on 3.10 (read back by the CLI)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -> str:

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
+from .. import tomlread as tomllib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 

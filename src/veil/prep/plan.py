@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tomllib
+from .. import tomlread as tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
