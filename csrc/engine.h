@@ -265,7 +265,7 @@ int veil_mountns_begin(struct veil_engine *e, const char *host_root, int userns,
 void veil_mountns_pidns(struct veil_engine *e, int on);
 /* The child also gets the namespaces of `clone_flags` (CLONE_NEWIPC, CLONE_NEWUTS,
    CLONE_NEWCGROUP; -EINVAL for others) and, if new_session, a session of its own
-   (setsid(2), as the program: pid 2 with a pid namespace). */
+   (setsid(2), before a pid namespace's init forks the program, as bubblewrap does). */
 #define VEIL_NS_CGROUP 0x02000000 /* the kernel's CLONE_NEW* values */
 #define VEIL_NS_UTS 0x04000000
 #define VEIL_NS_IPC 0x08000000

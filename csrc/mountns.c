@@ -325,16 +325,25 @@ static int apply_step(struct mount_step *s, int rootfd)
     return rc;
 }
 
-/* A directory of the guest's tree under which the binfmt_misc instance can stay
-   mounted: /dev, else the first directory of the guest's /. */
-static int binfmt_home(int rootfd)
+/* an O_PATH fd of `guest` if it is a directory of the tree, else -ENOENT */
+static int open_dir_in_root(int rootfd, const char *guest)
 {
-    int fd = open_in_root(rootfd, "/dev");
+    int fd = open_in_root(rootfd, guest);
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
         return fd;
     if (fd >= 0)
         close(fd);
+    return -ENOENT;
+}
+
+/* A directory of the guest's tree under which the binfmt_misc instance can stay
+   mounted: /dev, else the first directory of the guest's /. */
+static int binfmt_home(int rootfd)
+{
+    int fd = open_dir_in_root(rootfd, "/dev");
+    if (fd >= 0)
+        return fd;
     int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -errno;
@@ -347,11 +356,12 @@ static int binfmt_home(int rootfd)
     fd = -ENOENT;
     struct dirent *d;
     while (fd == -ENOENT && (d = readdir(dir)) != NULL) {
-        if (d->d_type != DT_DIR || strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+        if ((d->d_type != DT_DIR && d->d_type != DT_UNKNOWN) || strcmp(d->d_name, ".") == 0 ||
+            strcmp(d->d_name, "..") == 0)
             continue;
         char guest[sizeof d->d_name + 1];
         snprintf(guest, sizeof guest, "/%s", d->d_name);
-        fd = open_in_root(rootfd, guest);
+        fd = open_dir_in_root(rootfd, guest);
     }
     closedir(dir);
     return fd;

@@ -133,8 +133,8 @@ def test_proot_no_seccomp(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1
 
 
-def test_unsupported_and_conflicting_flags_are_one_line():
-    for args in (["-q", "qemu-aarch64-static", "true"], ["-S", "/", "-r", "/", "true"]):
+def test_conflicting_flags_are_one_line():
+    for args in (["-q", "qemu-nosuch", "true"], ["-S", "/", "-r", "/", "true"]):
         r = run_veil(["run", *args])
         assert r.returncode == 2 and r.stderr.startswith("veil: ") and r.stderr.count("\n") == 1, args
 
