@@ -23,16 +23,25 @@ pytestmark = pytest.mark.skipif(
            "(apt-get install; .ci/run installs them)")
 
 
+CROSS_LIBS = "/usr/aarch64-linux-gnu/lib"   # libc6-arm64-cross: the loader and libc
+
+
 @pytest.fixture(scope="module")
 def arm64_root(tmp_path_factory):
-    """A guest tree: /hello (arm64, static) and the host's static busybox as /bin/sh."""
+    """A guest tree: /hello (arm64, static), /hello_dyn (arm64, with the cross
+    toolchain's loader and libc at the places an arm64 Debian has them) and the
+    host's static busybox as /bin/sh."""
     root = tmp_path_factory.mktemp("arm64-root")
     (root / "bin").mkdir()
-    r = subprocess.run([CROSS_GCC, "-static", "-O1", "-o", str(root / "hello"),
-                        str(PROGS_DIR / "arch_hello.c")], capture_output=True, text=True,
-                       timeout=120)
-    if r.returncode != 0:
-        pytest.skip(f"the cross compiler cannot link a static program: {r.stderr.strip()}")
+    (root / "lib" / "aarch64-linux-gnu").mkdir(parents=True)
+    for name, static in (("hello", ["-static"]), ("hello_dyn", [])):
+        r = subprocess.run([CROSS_GCC, *static, "-O1", "-o", str(root / name),
+                            str(PROGS_DIR / "arch_hello.c")], capture_output=True, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            pytest.skip(f"the cross compiler cannot link {name}: {r.stderr.strip()}")
+    shutil.copy(f"{CROSS_LIBS}/ld-linux-aarch64.so.1", root / "lib")
+    shutil.copy(f"{CROSS_LIBS}/libc.so.6", root / "lib" / "aarch64-linux-gnu")
     shutil.copy(BUSYBOX, root / "bin" / "busybox")
     os.symlink("busybox", root / "bin" / "sh")
     return root
@@ -48,6 +57,15 @@ def test_arm64_program_prints_what_qemu_prints(arm64_root):
     assert r.stdout == direct.stdout
     # PRoot's long spelling, and the path of qemu instead of its name
     r = run_veil(["run", f"--qemu={QEMU}", f"--rootfs={arm64_root}", "/hello"])
+    assert (r.returncode, r.stdout) == (0, direct.stdout), r.stderr
+
+
+def test_dynamic_arm64_program_finds_its_loader_in_the_guest(arm64_root):
+    direct = subprocess.run([QEMU, "-L", str(arm64_root), "-0", "/hello_dyn",
+                             str(arm64_root / "hello_dyn")], capture_output=True, text=True,
+                            timeout=60)
+    assert (direct.returncode, direct.stdout) == (0, "/hello_dyn on aarch64\n"), direct.stderr
+    r = run_veil(["run", "-q", "qemu-aarch64-static", "-r", arm64_root, "/hello_dyn"])
     assert (r.returncode, r.stdout) == (0, direct.stdout), r.stderr
 
 
