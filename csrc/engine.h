@@ -270,6 +270,8 @@ void veil_mountns_pidns(struct veil_engine *e, int on);
 #define VEIL_NS_UTS 0x04000000
 #define VEIL_NS_IPC 0x08000000
 int veil_mountns_unshare(struct veil_engine *e, int clone_flags, int new_session);
+/* With VEIL_NS_UTS: the names set in the child's UTS namespace (NULL: the host's) */
+int veil_mountns_uts(struct veil_engine *e, const char *hostname, const char *domainname);
 /* A binfmt_misc rule (":name:M:offset:magic:mask:interpreter:flags", the F flag: the
    interpreter is a host file opened when it is registered) registered in the
    child's user namespace, so that the kernel runs the guest's programs it matches

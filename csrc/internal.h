@@ -169,6 +169,7 @@ struct mountns {
     uint32_t uid_inside, gid_inside;
     int unshare;      /* more namespaces of the child's own (CLONE_NEWIPC, _NEWUTS, _NEWCGROUP) */
     int new_session;  /* the program starts a session of its own (setsid) */
+    char *hostname, *domainname; /* set in its UTS namespace (CLONE_NEWUTS), or NULL */
     char *binfmt;     /* a binfmt_misc rule registered in the child's user namespace, or NULL */
     int nested;       /* binfmt as a user: the child is root in its first user namespace (to
                          register the rule) and the user's ids in a second one in it */

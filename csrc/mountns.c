@@ -61,17 +61,31 @@ int veil_mountns_unshare(struct veil_engine *e, int clone_flags, int new_session
     return 0;
 }
 
-int veil_mountns_binfmt(struct veil_engine *e, const char *rule)
+static int replace_copy(char **slot, const char *text)
 {
     char *copy = NULL;
-    if (rule && !(copy = strdup(rule)))
+    if (text && !(copy = strdup(text)))
         return -ENOMEM;
-    free(e->mountns.binfmt);
-    e->mountns.binfmt = copy;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+int veil_mountns_uts(struct veil_engine *e, const char *hostname, const char *domainname)
+{
+    int rc = replace_copy(&e->mountns.hostname, hostname);
+    return rc < 0 ? rc : replace_copy(&e->mountns.domainname, domainname);
+}
+
+int veil_mountns_binfmt(struct veil_engine *e, const char *rule)
+{
+    int rc = replace_copy(&e->mountns.binfmt, rule);
+    if (rc < 0)
+        return rc;
     /* binfmt_misc's register file is root's in the namespace: a user's own ids
        mapped to others leave it unwritable (its owner unmapped, CAP_DAC_OVERRIDE
        does not apply), so the child is first root and then the user (enter_nested) */
-    e->mountns.nested = copy && geteuid() != 0;
+    e->mountns.nested = rule && geteuid() != 0;
     return 0;
 }
 
@@ -106,6 +120,8 @@ void mountns_free(struct veil_engine *e)
     free(m->steps);
     free(m->root);
     free(m->binfmt);
+    free(m->hostname);
+    free(m->domainname);
     memset(m, 0, sizeof *m);
 }
 
@@ -191,6 +207,10 @@ static int enter_namespaces(const struct mountns *m, int ready_fd, int mapped_fd
     /* made after the maps: then they belong to the new user namespace, whose root
        (the mapped user) may make them */
     if (m->unshare && unshare(m->unshare) < 0)
+        return -errno;
+    if ((m->unshare & CLONE_NEWUTS) &&
+        ((m->hostname && sethostname(m->hostname, strlen(m->hostname)) < 0) ||
+         (m->domainname && setdomainname(m->domainname, strlen(m->domainname)) < 0)))
         return -errno;
     /* nothing mounted here reaches the host's namespace, nor the other way */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)

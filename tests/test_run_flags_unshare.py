@@ -84,6 +84,15 @@ def test_unshare_all():
     assert spec_of([*BASE, "--unshare-all", "--share-net", "true"])[0].network.default != "deny"
 
 
+def test_hostname_in_its_own_uts_namespace():
+    # with namespaces only the mount engine gives, --hostname is set in the UTS
+    # namespace, as bubblewrap does: the kernel's own files show it
+    script = "hostname; cat /proc/sys/kernel/hostname; uname -n; echo $$"
+    out, bwrap = both([*BASE, "--unshare-all", "--hostname", "demo", "sh", "-c", script])
+    assert out == "demo\ndemo\ndemo\n2\n"
+    assert bwrap is None or out == bwrap
+
+
 def test_under_the_ptrace_engine():
     for flags in (["--unshare-ipc"], ["--unshare-pid", "--new-session"]):
         r = run_veil(["run", "--layout-engine", "ptrace", "--bind", "/", "/", *flags, "true"])

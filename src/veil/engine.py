@@ -252,6 +252,11 @@ class Engine:
             flags |= NAMESPACE_FLAGS[name]
         _check(lib.veil_mountns_unshare(self._e, flags, int(new_session)), "namespaces")
 
+    def mountns_uts(self, hostname: Optional[str], domainname: Optional[str]) -> None:
+        """The names set in the program's UTS namespace (None: the host's)."""
+        _check(lib.veil_mountns_uts(self._e, hostname.encode() if hostname else ffi.NULL,
+                                    domainname.encode() if domainname else ffi.NULL), "uts")
+
     def mountns_binfmt(self, rule: Optional[str]) -> None:
         """A binfmt_misc rule registered in the program's user namespace."""
         _check(lib.veil_mountns_binfmt(self._e, rule.encode() if rule else ffi.NULL), "binfmt_misc")

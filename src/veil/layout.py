@@ -177,7 +177,8 @@ class GuestTree:
                  cwd_is_guess: bool = False, engine: str = "auto", strict: bool = False,
                  ids: Optional[Tuple[int, int]] = None, virtual_files: bool = False,
                  namespaces: Sequence[str] = (), new_session: bool = False,
-                 qemu: Optional[str] = None):
+                 qemu: Optional[str] = None,
+                 uts_names: Tuple[Optional[str], Optional[str]] = (None, None)):
         self.root = root
         self.binds = list(binds)
         self.hidden = list(hidden)      # ENOENT
@@ -192,6 +193,7 @@ class GuestTree:
         self.namespaces = list(namespaces)  # the program's own (veil.mountns)
         self.new_session = new_session
         self.qemu = qemu      # the host path of qemu-user for another architecture (veil.qemu)
+        self.uts_names = uts_names  # (hostname, domainname) set in its UTS namespace
         self._tmp: Optional[str] = None
         self._glue: Optional[str] = None  # veil's directories on the way to binds
 
@@ -302,6 +304,17 @@ class GuestTree:
     def bind_rules(installed: Sequence[Bind]) -> List[Tuple[str, int, bool]]:
         """The same rules of read-only binds, at their guest paths as installed."""
         return [(b.guest, errno.EROFS, True) for b in installed if b.readonly]
+
+
+def mount_only(namespaces: Sequence[str], new_session: bool, qemu: Optional[str]) -> List[str]:
+    """The flags of what only the mount engine gives (namespaces but UTS, which is
+    veil's view of uname under the ptrace engine; a new session; qemu-user)."""
+    wants = [f"--unshare-{ns}" for ns in namespaces if ns != "uts"]
+    if new_session:
+        wants.append("--new-session")
+    if qemu:
+        wants.append("-q")
+    return wants
 
 
 def depth(path: str) -> int:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple
 
 from . import engine as E
-from .layout import Bind, GuestTree, depth
+from .layout import Bind, GuestTree, depth, mount_only
 from .spec.checks import SpecError
 
 MOUNT, PTRACE = "mount", "ptrace"
@@ -43,14 +43,6 @@ def uses_pidns(tree: GuestTree) -> bool:
     return tree.strict or "pid" in tree.namespaces
 
 
-def mount_only(tree: GuestTree) -> List[str]:
-    """What the tree asks for that only the mount engine gives (flags, for errors)."""
-    wants = [f"--unshare-{ns}" for ns in tree.namespaces if ns != "uts"]
-    if tree.new_session:
-        wants.append("--new-session")
-    if tree.qemu:
-        wants.append("-q")
-    return wants
 
 
 def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
@@ -124,7 +116,7 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
     """(engine, why) for this tree: what the spec asked for, or under "auto" the
     mount engine where the kernel permits it and mounts can show the tree."""
     asked = tree.engine
-    needs = mount_only(tree)
+    needs = mount_only(tree.namespaces, tree.new_session, tree.qemu)
     if asked == PTRACE and not needs:
         return PTRACE, "asked for (--layout-engine ptrace)"
     userns = uses_userns(tree.strict)
@@ -162,6 +154,8 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
     eng.mountns_begin(root, uses_userns(tree.strict), ids)
     eng.mountns_pidns(uses_pidns(tree))
     eng.mountns_unshare([ns for ns in tree.namespaces if ns != "pid"], tree.new_session)
+    if "uts" in tree.namespaces:
+        eng.mountns_uts(*tree.uts_names)
     ordered = in_mount_order(binds)
     steps = []
     # a read-only path is made read-only before the binds deeper than it are mounted

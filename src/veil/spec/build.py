@@ -10,6 +10,7 @@ missing) are SpecErrors naming the key; the command line names its flag.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import signal
@@ -19,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import VeilError
 from ..hostenv import host_environ
-from ..layout import GuestTree
+from ..layout import GuestTree, mount_only
 from .checks import RLIM_INFINITY, SpecError
-from .model import Environment, Layout, RunSpec
+from .model import Environment, Layout, RunSpec, System
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -46,8 +47,9 @@ def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int,
 
 
 def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
-               ids: Optional[Tuple[int, int]] = None,
-               virtual_files: bool = False) -> Tuple[GuestTree, str]:
+               ids: Optional[Tuple[int, int]] = None, virtual_files: bool = False,
+               uts_names: Tuple[Optional[str], Optional[str]] = (None, None)
+               ) -> Tuple[GuestTree, str]:
     """The session's guest tree and the guest directory the program starts in.
     As PRoot, a bind whose host path is missing is left out with a warning (an
     error under ``strict``), and a relative cwd is taken from the current
@@ -77,7 +79,8 @@ def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
     tree = GuestTree(root, binds, spec.hidden, spec.readonly, spec.private_tmp,
                      spec.keep_tmp, cwd_is_guess=cwd is None, engine=spec.engine,
                      strict=strict, ids=ids, virtual_files=virtual_files,
-                     namespaces=spec.namespaces, new_session=spec.new_session, qemu=qemu)
+                     namespaces=spec.namespaces, new_session=spec.new_session, qemu=qemu,
+                     uts_names=uts_names)
     if cwd is not None and not cwd.startswith("/"):
         here = _guessed_cwd(tree)
         cwd = os.path.normpath(os.path.join(os.getcwd() if here is None else here, cwd))
@@ -95,6 +98,17 @@ def _guessed_cwd(tree: GuestTree) -> Optional[str]:
     return None
 
 
+def identity_system(spec: RunSpec) -> System:
+    """The identity veil shows by itself: all of spec.system, but the hostname and
+    domain name where the program's own UTS namespace holds them (bubblewrap's
+    --unshare-uts --hostname, when the mount engine is needed anyway)."""
+    layout = spec.layout
+    if "uts" in layout.namespaces and mount_only(layout.namespaces, layout.new_session,
+                                                 layout.qemu):
+        return dataclasses.replace(spec.system, hostname=None, domainname=None)
+    return spec.system
+
+
 def session_options(spec: RunSpec) -> Dict[str, Any]:
     """The Session's own settings that the spec decides."""
     env_spec, obs = spec.environment, spec.observation
@@ -105,10 +119,12 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
         affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
     if spec.layout.active:
         from ..identity import serves_files
-        system = spec.system
+        system = identity_system(spec)
+        names = (None, None) if system is spec.system else (spec.system.hostname,
+                                                             spec.system.domainname)
         options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd,
                                                        spec.security.strict, system.ids,
-                                                       serves_files(system))
+                                                       serves_files(system), names)
     elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
         raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
     if options["cwd"] is not None and "PWD" in env and "PWD" not in (env_spec.env or {}):
@@ -156,7 +172,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
     owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
-    identity_policy(system, owners, session.host_path).apply(session)
+    identity_policy(identity_system(spec), owners, session.host_path).apply(session)
     if owners is not None:
         session.at_end(owners.save)
     for path in security.seccomp_profile:
