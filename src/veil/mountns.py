@@ -43,8 +43,6 @@ def uses_pidns(tree: GuestTree) -> bool:
     return tree.strict or "pid" in tree.namespaces
 
 
-
-
 def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
     """Binds in the order they are mounted: a shorter guest path first (a bind
     below another shows through it, as the longest guest prefix wins in the ptrace
@@ -135,9 +133,10 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
                        else f"{needs[0]} needs it" if needs
                        else "the kernel permits it and mounts show this tree")
     if needs:
+        what = "this" if len(needs) == 1 else "these"
         raise SpecError("layout", "qemu" if needs == ["-q"] else "namespaces",
-                        f"only the mount layout engine gives {'this' if len(needs) == 1 else 'these'}"
-                        f", and it cannot make this run: {why}", value=" ".join(needs))
+                        f"only the mount layout engine gives {what}, and it cannot make "
+                        f"this run: {why}", value=" ".join(needs))
     if asked == MOUNT:
         raise SpecError("layout", "engine", f"the mount engine cannot make this layout: {why}",
                         value=MOUNT)
