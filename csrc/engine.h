@@ -31,6 +31,8 @@
 #define VEIL_F_NEWFD    0x800 /* at exit: an fd it made that is a socket gets its filter (sockfd.c) */
 #define VEIL_F_TARGETS 0x1000 /* the processes it names must be traced (targets.c): else EPERM */
 #define VEIL_F_FDS_IN  0x2000 /* at exit: outside directory fds it received are taken back (fdintake.c) */
+#define VEIL_F_IDENTITY 0x4000 /* the fake identity serves it (identity.c) */
+#define VEIL_F_ID_ASKS  0x8000 /* Python's hooks of it want only the stops identity.c hands over */
 
 /* SECCOMP_RET_TRACE data of a call veil's filter refuses and reports: the errno is
    the low 12 bits; veil records a VEIL_R_DENIED event (value errno, aux nr, payload
@@ -282,6 +284,32 @@ int veil_mountns_binfmt(struct veil_engine *e, const char *rule);
 int veil_mountns_add(struct veil_engine *e, const char *host, const char *guest, int flags);
 /* 0 when this process can make the namespaces the engine needs, else -errno */
 int veil_mountns_probe(int userns);
+
+/* The fake identity's answers (identity.c): Python sets the values once (and again
+   when the program changes them); VEIL_F_IDENTITY calls are then served at the
+   stop.  Files: an open (no layout) of guest path (normalized as os.path.normpath)
+   opens host instead.  uts field 0..5: sysname, nodename, release, version,
+   machine, domainname (NULL: the kernel's).  cpus > 0: sched_getaffinity shows N
+   CPUs.  ids (ruid, euid, suid, rgid, egid, sgid; NULL: off): get*id answered.
+   Owners: stat results show uid for real_uid, gid for real_gid, and a row's
+   values where the database has one; eacces_asks: a failure with EACCES goes to
+   Python. */
+#define VEIL_UTS_FIELDS 6
+#define VEIL_UTS_LEN 65
+struct veil_owner {
+    uint64_t dev, ino;
+    int64_t uid, gid;  /* -1: the file's own (mapped) */
+    uint32_t type;     /* S_IFCHR or S_IFBLK shown in the mode (0: the file's own) */
+    uint32_t asks;     /* 1: Python answers for this file (VEIL_F_ID_ASKS) */
+    uint64_t rdev;
+};
+int veil_identity_add_file(struct veil_engine *e, const char *guest, const char *host);
+int veil_identity_set_uts(struct veil_engine *e, int field, const char *value);
+void veil_identity_set_cpus(struct veil_engine *e, int cpus);
+void veil_identity_set_ids(struct veil_engine *e, const uint32_t *ids);
+void veil_identity_set_owners(struct veil_engine *e, uint32_t real_uid, uint32_t real_gid,
+                              uint32_t uid, uint32_t gid, int eacces_asks);
+int veil_identity_set_owner(struct veil_engine *e, const struct veil_owner *row);
 
 /* -y level: 1 adds what SCM_RIGHTS fds name to MSGHDR captures; 2 (-yy) makes
    FDPATH captures of sockets append "\0PROTO\0LOCAL,REMOTE\0PEER\0NAME" */

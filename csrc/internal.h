@@ -136,6 +136,29 @@ struct sun_dir {
     char *host;  /* the directory's host path */
 };
 
+/* identity.c: what the fake identity serves */
+struct served_file {
+    char *guest, *host;
+};
+struct owner {
+    int used;
+    uint64_t dev, ino;
+    struct veil_owner row;
+};
+struct identity {
+    struct served_file *files;
+    uint32_t nfiles;
+    char uts[VEIL_UTS_FIELDS][VEIL_UTS_LEN];
+    uint8_t uts_set;     /* bit i: field i is faked */
+    int cpus;            /* > 0: sched_getaffinity shows this many */
+    int ids_on;
+    uint32_t ids[6];     /* ruid euid suid rgid egid sgid */
+    int owners_on, eacces_asks;
+    uint32_t real_uid, real_gid, uid, gid;
+    struct owner *owners; /* open addressing, cap_owners a power of two */
+    uint32_t nowners, cap_owners;
+};
+
 struct layout {
     int active;
     int pin_paths;     /* path calls walk from directories veil opened (--strict) */
@@ -227,9 +250,15 @@ struct veil_engine {
     int n_sockfd_nrs;
     struct fd_bits *fd_bits;
     uint32_t n_fd_bits;
+    struct identity identity; /* the fake identity's answers (identity.c) */
     void *prog;          /* the seccomp program installed (struct sock_filter[]), filter.c */
     uint32_t prog_len;
 };
+
+/* identity.c */
+int identity_enter(struct veil_engine *e, struct task *t, int64_t *value);
+int identity_exit(struct veil_engine *e, struct task *t, int64_t ret);
+void identity_free(struct veil_engine *e);
 
 /* capture.c */
 void capture_entry(struct veil_engine *e, struct task *t, uint64_t ts);

@@ -67,6 +67,7 @@ void veil_free(struct veil_engine *e)
     caps_free(e);
     sockfd_free(e);
     filter_free(e);
+    identity_free(e);
     if (e->spawn_err_fd >= 0)
         close(e->spawn_err_fd);
     free(e->ring.buf);
@@ -636,6 +637,11 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     }
     if ((d->flags & VEIL_F_DENY) && !(d->flags & VEIL_F_PY_ENTER))
         return settle_at_entry(e, t, -(int64_t)d->deny_errno, T_DENY, ts);
+    if ((d->flags & VEIL_F_IDENTITY) && !(d->flags & VEIL_F_DENY)) {
+        int64_t value = 0;
+        if (identity_enter(e, t, &value) > 0)
+            return settle_at_entry(e, t, value, T_EMULATE, ts);
+    }
     if (d->flags & VEIL_F_DENY) {
         veil_arch_skip_syscall(t->tid);
         t->exit_value = -(int64_t)d->deny_errno;
@@ -690,6 +696,9 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         placement_fix_affinity_result(e, t, ret);
     if (t->arch == VEIL_ARCH_X86_64 && t->nr == 203 /* sched_setaffinity */)
         placement_note_own_mask(e, t, ret);
+    int asks = 0; /* identity.c hands the stop to Python's on-request hooks */
+    if ((d->flags & VEIL_F_IDENTITY) && !(t->flags & (T_DENY | T_EMULATE)))
+        asks = identity_exit(e, t, ret) && (d->flags & VEIL_F_ID_ASKS);
     if (t->flags & T_RECORDING)
         capture_exit(e, t, ret, ts);
     t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
@@ -707,7 +716,7 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
             return 0;
         }
     }
-    if (d->flags & VEIL_F_PY_EXIT) {
+    if ((d->flags & VEIL_F_PY_EXIT) || asks) {
         t->flags |= T_HELD;
         fill_event(ev, VEIL_EV_EXIT, t, ret, ts);
         return 1;

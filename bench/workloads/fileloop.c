@@ -1,6 +1,8 @@
-/* fileloop N: N x { openat("/etc/passwd", O_RDONLY), fstat, close }. */
+/* fileloop N [stat]: N x { openat("/etc/passwd", O_RDONLY), fstat, close }, and
+   with "stat" a stat("/etc/passwd") as well (what an ownership database patches). */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 int main(int argc, char **argv)
 {
     long n = bench_count(argc, argv, 1, 50000);
+    int with_stat = argc > 2 && strcmp(argv[2], "stat") == 0;
     struct stat st;
     double start = bench_now();
 
@@ -24,6 +27,10 @@ int main(int argc, char **argv)
         }
         if (close(fd) != 0) {
             perror("fileloop: close");
+            return 1;
+        }
+        if (with_stat && stat("/etc/passwd", &st) != 0) {
+            perror("fileloop: stat");
             return 1;
         }
     }

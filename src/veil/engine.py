@@ -25,6 +25,9 @@ F_TRANSLATE = lib.VEIL_F_TRANSLATE
 F_NEWFD = lib.VEIL_F_NEWFD
 F_TARGETS = lib.VEIL_F_TARGETS
 F_FDS_IN = lib.VEIL_F_FDS_IN
+F_IDENTITY = lib.VEIL_F_IDENTITY
+F_ID_ASKS = lib.VEIL_F_ID_ASKS
+UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
 
 L_PATHS = lib.VEIL_L_PATHS
 L_EXEC = lib.VEIL_L_EXEC
@@ -276,6 +279,36 @@ class Engine:
 
     def set_umask(self, mask: int) -> None:
         lib.veil_set_umask(self._e, mask)
+
+    # --- the fake identity's answers (csrc/identity.c) ---
+    def identity_add_file(self, guest: str, host: str) -> None:
+        """An open of ``guest`` (an absolute path, normalized) opens ``host``."""
+        _check(lib.veil_identity_add_file(self._e, os.fsencode(guest), os.fsencode(host)),
+               f"serve {guest}")
+
+    def identity_set_uts(self, field: str, value: Optional[str]) -> None:
+        """uname's ``field`` (engine.UTS_FIELDS) shows ``value`` (None: the kernel's)."""
+        _check(lib.veil_identity_set_uts(self._e, UTS_FIELDS.index(field),
+                                         value.encode() if value is not None else ffi.NULL),
+               f"uname {field}")
+
+    def identity_set_cpus(self, cpus: int) -> None:
+        lib.veil_identity_set_cpus(self._e, cpus)
+
+    def identity_set_ids(self, ids: Optional[Sequence[int]]) -> None:
+        """(ruid, euid, suid, rgid, egid, sgid) get*id answer; None: not answered in C."""
+        lib.veil_identity_set_ids(self._e, ffi.new("uint32_t[6]", list(ids)) if ids else ffi.NULL)
+
+    def identity_set_owners(self, real: Tuple[int, int], shown: Tuple[int, int],
+                            eacces_asks: bool) -> None:
+        lib.veil_identity_set_owners(self._e, real[0], real[1], shown[0], shown[1],
+                                     int(eacces_asks))
+
+    def identity_set_owner(self, dev: int, ino: int, uid: int = -1, gid: int = -1,
+                           kind: int = 0, rdev: int = 0, asks: bool = False) -> None:
+        row = ffi.new("struct veil_owner *", dict(dev=dev, ino=ino, uid=uid, gid=gid,
+                                                  type=kind, asks=int(asks), rdev=rdev))
+        _check(lib.veil_identity_set_owner(self._e, row), "ownership row")
 
     def add_rlimit(self, resource: int, soft: int, hard: int) -> None:
         _check(lib.veil_add_rlimit(self._e, resource, soft, hard), "rlimit")

@@ -31,24 +31,58 @@ def uts_of(system: "System") -> Dict[str, Optional[str]]:
             "machine": system.machine, "domainname": system.domainname}
 
 
+class NativeIdentity:
+    """What the C engine serves of the identity (csrc/identity.c): the calls, the
+    files, and the values given to the engine before the program starts (and again
+    when the program changes them).  ``attach`` hands it to a session."""
+
+    def __init__(self) -> None:
+        self.enter: set = set()
+        self.exit: set = set()
+        self.files: Dict[str, str] = {}
+        self.setups: List[Callable[[Any], None]] = []
+        self.on_request: List[Callable[[Stop], Verdict]] = []
+        self.engine: Any = None  # the C engine, once it exists
+
+    def update(self, fn: Callable[[Any], None]) -> None:
+        """``fn(engine)`` now if the engine exists, and before the program starts."""
+        self.setups.append(fn)
+        if self.engine is not None:
+            fn(self.engine)
+
+    def attach(self, session: Any) -> None:
+        def setup(eng: Any) -> None:
+            self.engine = eng
+            for fn in self.setups:
+                fn(eng)
+        session.serve_identity(self.enter, self.exit, self.files, setup, self.on_request)
+
+
 def identity_policy(system: "System", owners: Optional["OwnershipDB"] = None,
-                    host_path: Optional[Callable[[str, bool], str]] = None) -> Policy:
+                    host_path: Optional[Callable[[str, bool], str]] = None,
+                    native: Optional[NativeIdentity] = None) -> Policy:
     """The hooks and rules that make the program see the identity of a spec's
     system section (veil.spec.System: its values are checked there).  Under fake
     ids, ``owners`` keeps what chown, mknod and setcap set (default: for this run
     only) and ``host_path(guest_path, follow)`` is where a guest path lies on the
-    host (the session's layout; default: the same path)."""
+    host (the session's layout; default: the same path).  With ``native`` (the C
+    engine; then ``native.attach(session)``), C answers the hot calls and serves
+    the files; the policy keeps only the rare calls."""
     policy = Policy()
     state = uts_of(system)
+    changed: List[Callable[[], None]] = []  # called when sethostname/setdomainname change state
     if any(v is not None for v in state.values()):
-        _fake_uts(policy, state)
+        _fake_uts(policy, state, native, changed)
     if system.ids is not None:
         _fake_ids(policy, *system.ids, owners if owners is not None else OwnershipDB(),
-                  host_path or (lambda path, follow: path))
+                  host_path or (lambda path, follow: path), native)
     if system.cpus is not None:
-        _fake_cpus(policy, system.cpus)
-    _virtual_files(policy, state, system.cpus)
-    policy.hooks = [(nrs, phase, _tolerant(hook)) for nrs, phase, hook in policy.hooks]
+        _fake_cpus(policy, system.cpus, native)
+    _virtual_files(policy, state, system.cpus, native, changed)
+    tolerant = {id(hook): _tolerant(hook) for _, _, hook in policy.hooks}
+    policy.hooks = [(nrs, phase, tolerant[id(hook)]) for nrs, phase, hook in policy.hooks]
+    if native is not None:
+        native.on_request = [tolerant.get(id(h), h) for h in native.on_request]
     return policy
 
 
@@ -66,11 +100,10 @@ def _tolerant(hook: Callable[[Stop], Verdict]) -> Callable[[Stop], Verdict]:
 
 
 def serves_files(system: "System") -> bool:
-    """Does the identity serve files of its own in place of the program's opens
-    (/proc/sys/kernel/hostname..., /proc/PID/status under ids that are not veil's)?"""
-    return (any(v is not None for v in (system.hostname, system.domainname, system.kernel_release,
-                                        system.kernel_version, system.cpus))
-            or (system.ids is not None and _ids_tracked(*system.ids)))
+    """Does the identity rewrite the path of the program's opens (/proc/PID/status
+    under ids that are not veil's: a file per open)?  Its other files
+    (/proc/sys/kernel/hostname...) are binds under a layout, either engine."""
+    return system.ids is not None and _ids_tracked(*system.ids)
 
 
 def _ids_tracked(uid: int, gid: int) -> bool:
@@ -79,16 +112,26 @@ def _ids_tracked(uid: int, gid: int) -> bool:
     return _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3
 
 
-def _fake_uts(policy: Policy, state: Dict[str, Optional[str]]) -> None:
-    @policy.on_exit("uname")
-    def fake_uname(call: Stop) -> Verdict:
-        if call.result != 0 or not call.args[0]:
+def _fake_uts(policy: Policy, state: Dict[str, Optional[str]], native: Optional[NativeIdentity],
+              changed: List[Callable[[], None]]) -> None:
+    if native is not None:
+        native.exit.add("uname")
+
+        def set_uts(eng: Any) -> None:
+            for key in _UTS_FIELDS:
+                eng.identity_set_uts(key, state[key])
+        native.update(set_uts)
+        changed.append(lambda: native.update(set_uts))
+    else:
+        @policy.on_exit("uname")
+        def fake_uname(call: Stop) -> Verdict:
+            if call.result != 0 or not call.args[0]:
+                return None
+            for i, key in enumerate(_UTS_FIELDS):
+                value = state.get(key)
+                if value is not None:
+                    call.write(call.args[0] + i * _UTS_LEN, value.encode().ljust(_UTS_LEN, b"\0"))
             return None
-        for i, key in enumerate(_UTS_FIELDS):
-            value = state.get(key)
-            if value is not None:
-                call.write(call.args[0] + i * _UTS_LEN, value.encode().ljust(_UTS_LEN, b"\0"))
-        return None
 
     def setter(key: str):
         def set_name(call: Stop) -> Verdict:
@@ -97,6 +140,8 @@ def _fake_uts(policy: Policy, state: Dict[str, Optional[str]]) -> None:
                 return Deny(_errno.EINVAL)
             state[key] = call.read(call.args[0], length).split(b"\0", 1)[0].decode(
                 errors="replace") if length else ""
+            for fn in changed:
+                fn()
             return Emulate(0)  # only the virtual value changes
         set_name.__qualname__ = f"virtual_{key}"
         return set_name
@@ -113,10 +158,14 @@ def _real(path: str) -> str:
         return ""
 
 
-def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Optional[int]) -> None:
+def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Optional[int],
+                   native: Optional[NativeIdentity], changed: List[Callable[[], None]]) -> None:
     """/proc and /etc files that must agree with the fake identity are served
-    by veil: opening one opens a file veil wrote with the virtual content."""
+    by veil: opening one opens a file veil wrote with the virtual content (with
+    ``native``, written once and again when the program changes the hostname)."""
+    import atexit
     import os
+    import shutil
     import tempfile
     from .policy import path_of
 
@@ -133,8 +182,12 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Option
         return real
 
     def cpuinfo() -> str:
+        """The host's blocks, as many as the CPUs shown (repeated, renumbered, when
+        that is more than the host has)."""
         blocks = _real("/proc/cpuinfo").strip("\n").split("\n\n")
-        return "\n\n".join(blocks[:cpus]) + "\n\n"
+        shown = [_re.sub(r"^processor(\s*):.*$", rf"processor\g<1>: {i}", blocks[i % len(blocks)],
+                         count=1, flags=_re.M) for i in range(cpus or len(blocks))]
+        return "\n\n".join(shown) + "\n\n"
 
     files: Dict[str, Callable[[], str]] = {}
     if state["nodename"] is not None:
@@ -156,37 +209,56 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Option
     if not files:
         return
     workdir = tempfile.mkdtemp(prefix="veil-files-")
+    os.chmod(workdir, 0o755)  # the program may run as another user (-u)
+    atexit.register(shutil.rmtree, workdir, True)
+
+    def write(path: str) -> str:
+        served = os.path.join(workdir, path.strip("/").replace("/", "_"))
+        with open(served, "w") as f:  # in place: a bind mount shows this inode
+            f.write(files[path]())
+        os.chmod(served, 0o644)
+        return served
+
+    if native is not None:
+        native.files.update({path: write(path) for path in files})
+        changed.append(lambda: [write(path) for path in files])
+        return
 
     @policy.on_enter("open", "openat", "openat2")
     def serve(call: Stop) -> Verdict:
         path = path_of(call)
         if path is None:
             return None
-        make = files.get(os.path.normpath(path))
-        if make is None:
+        if os.path.normpath(path) not in files:
             return None
-        served = os.path.join(workdir, path.strip("/").replace("/", "_"))
-        with open(served, "w") as f:
-            f.write(make())
-        return Rewrite(path=served)
+        return Rewrite(path=write(os.path.normpath(path)))
 
 
-def _fake_cpus(policy: Policy, n: int) -> None:
+def _fake_cpus(policy: Policy, n: int, native: Optional[NativeIdentity]) -> None:
+    """sched_getaffinity shows n CPUs: the first n of the real mask, then the
+    next ones up while the caller's mask has room (n above the host's count)."""
     if n < 1:
         raise UsageError(f"cpus must be 1 or more, not {n}")
+    if native is not None:
+        native.exit.add("sched_getaffinity")
+        native.update(lambda eng: eng.identity_set_cpus(n))
+        return
 
     @policy.on_exit("sched_getaffinity")
-    def fewer_cpus(call: Stop) -> Verdict:
+    def n_cpus(call: Stop) -> Verdict:
         if call.result is None or call.result <= 0:
             return None
-        mask = bytearray(call.read(call.args[2], call.result))
-        kept = 0
-        for i in range(len(mask) * 8):
-            if mask[i // 8] >> (i % 8) & 1:
-                kept += 1
-                if kept > n:
-                    mask[i // 8] &= ~(1 << (i % 8)) & 0xFF
-        call.write(call.args[2], bytes(mask))
+        mask = int.from_bytes(call.read(call.args[2], call.result), "little")
+        shown, bit = 0, 0
+        while bin(shown).count("1") < n and bit < call.result * 8:
+            if mask >> bit & 1:
+                shown |= 1 << bit
+            bit += 1
+        for bit in range(call.result * 8):
+            if bin(shown).count("1") >= n:
+                break
+            shown |= 1 << bit
+        call.write(call.args[2], shown.to_bytes(call.result, "little"))
         return None
 
 
@@ -217,6 +289,7 @@ class OwnershipDB:
     def __init__(self, path: Optional[str] = None):
         self.path = path
         self.entries: Dict[Tuple[int, int], Dict[str, Any]] = {}
+        self.listeners: List[Callable[[Tuple[int, int]], None]] = []  # told of each change
         if path and _os.path.exists(path):
             try:
                 with open(path) as f:
@@ -241,6 +314,12 @@ class OwnershipDB:
             e["uid"] = uid
         if gid != 0xFFFFFFFF:
             e["gid"] = gid
+        self.changed((st.st_dev, st.st_ino))
+
+    def changed(self, key: Tuple[int, int]) -> None:
+        """The entry of ``key`` changed (the listeners are told)."""
+        for fn in self.listeners:
+            fn(key)
 
     def owner(self, st: _os.stat_result, view: "_Files") -> Tuple[int, int]:
         """(uid, gid) the program sees for a file: what chown set, else the fake
@@ -276,6 +355,31 @@ def _u32(data: bytes, at: int) -> int:
     return int.from_bytes(data[at:at + 4], "little")
 
 
+class _Kept(Dict[Tuple[int, int], Tuple[int, int]]):
+    """The ctimes to show of files veil chmod'ed for a moment; its listeners are
+    told of every key added or removed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners: List[Callable[[Tuple[int, int]], None]] = []
+
+    def __setitem__(self, key: Tuple[int, int], value: Tuple[int, int]) -> None:
+        super().__setitem__(key, value)
+        for fn in self.listeners:
+            fn(key)
+
+    def __delitem__(self, key: Tuple[int, int]) -> None:
+        super().__delitem__(key)
+        for fn in self.listeners:
+            fn(key)
+
+    def pop(self, key: Tuple[int, int], *default: Any) -> Any:  # type: ignore[override]
+        value = super().pop(key, *default)
+        for fn in self.listeners:
+            fn(key)
+        return value
+
+
 class _Files:
     """The files a call names: where they are on the host, who owns them."""
 
@@ -283,7 +387,7 @@ class _Files:
         self.db, self.uid, self.gid, self.host_path = db, uid, gid, host_path
         self.real_uid, self.real_gid = _os.geteuid(), _os.getegid()
         # (st_dev, st_ino) -> (ctime shown, ctime veil's own chmod left), in ns
-        self.kept: Dict[Tuple[int, int], Tuple[int, int]] = {}
+        self.kept: _Kept = _Kept()
 
     def host(self, call: Stop, dirfd: int, path: str, follow: bool) -> str:
         """A guest path as veil can reach it: an absolute one through the layout,
@@ -324,14 +428,14 @@ def _named(call: Stop) -> Tuple[int, Optional[str], bool]:
 
 
 def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
-              host_path: Callable[[str, bool], str]) -> None:
+              host_path: Callable[[str, bool], str], native: Optional[NativeIdentity]) -> None:
     table = _ids.IdTable(uid, gid)
     files = _Files(db, uid, gid, host_path)
     tracking = _ids_tracked(uid, gid)
     if tracking:
-        _track_ids(policy, table, files)
+        _track_ids(policy, table, files, native)
     root_override = uid == 0 and files.real_uid != 0
-    _owners(policy, table, files, root_override)
+    _owners(policy, table, files, root_override, native)
     if uid == 0 or any("caps" in e for e in db.entries.values()):
         _file_caps(policy, table, files)
     if tracking or root_override:
@@ -341,9 +445,25 @@ def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
         _root_writes_entries(policy, table, files)
 
 
-def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
-    """get*id report, set*id change, per thread; clone and exec pass them on."""
+def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files,
+               native: Optional[NativeIdentity]) -> None:
+    """get*id report, set*id change, per thread; clone and exec pass them on.
+    With ``native``, C answers get*id while every thread has the initial ids."""
     fields = {"getuid": "ruid", "geteuid": "euid", "getgid": "rgid", "getegid": "egid"}
+
+    def ids_of(c: "_ids.Creds") -> Tuple[int, ...]:
+        return (c.ruid, c.euid, c.suid, c.rgid, c.egid, c.sgid)
+
+    initial = ids_of(table.initial)
+    fixed = [native is not None]
+    if native is not None:
+        native.enter.update([*fields, "getresuid", "getresgid"])
+        native.update(lambda eng: eng.identity_set_ids(initial))
+
+    def changed(c: "_ids.Creds") -> None:
+        if fixed[0] and ids_of(c) != initial:
+            fixed[0] = False  # per thread from now on: Python's table answers
+            native.update(lambda eng: eng.identity_set_ids(None))
 
     @policy.on_enter(*fields)
     def report_id(call: Stop) -> Verdict:
@@ -377,7 +497,10 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
     @policy.on_enter("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
                      "setfsuid", "setfsgid")
     def change_ids(call: Stop) -> Verdict:
-        return Emulate(_ids.change_ids(table.own(call.tid, call.pid), call.name, call.args))
+        c = table.own(call.tid, call.pid)
+        result = _ids.change_ids(c, call.name, call.args)
+        changed(c)
+        return Emulate(result)
 
     @policy.on_enter("setgroups")
     def change_groups(call: Stop) -> Verdict:
@@ -463,6 +586,7 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         if after != c:
             c = table.threads[call.tid] = dataclasses.replace(
                 after, start=_ids.start_time(call.tid))
+            changed(c)
         _write_stack_auxv(call, c)
         return None
 
@@ -524,12 +648,17 @@ def _write_stack_auxv(call: Stop, c: "_ids.Creds") -> None:
         pass  # the process is gone
 
 
-def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override: bool) -> None:
+def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override: bool,
+            native: Optional[NativeIdentity]) -> None:
     """chown is remembered, not done, where the fake ids may do it (EPERM
     elsewhere, as the kernel's rules say); a device mknod makes a regular file
     that stat shows as the device; stat results show the owners the program
-    sees (fakeroot's ownership database, PRoot's -0/-i for the user's files)."""
+    sees (fakeroot's ownership database, PRoot's -0/-i for the user's files).
+    With ``native``, C patches stat results from a copy of the database and
+    hands Python only its own cases (a ctime kept, a stat done again as root)."""
     db = files.db
+    if native is not None:
+        _native_owners(native, files, root_override)
 
     @policy.on_enter("chown", "fchown", "lchown", "fchownat")
     def remember_chown(call: Stop) -> Verdict:
@@ -573,10 +702,12 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
             return None
         e = db.entries.setdefault((st.st_dev, st.st_ino), {})
         e["type"], e["rdev"] = faked
+        db.changed((st.st_dev, st.st_ino))
         return None
 
     @policy.on_exit(*_STAT_BUF)
     def show_owner(call: Stop) -> Verdict:
+        """(With ``native``: only the stops identity.c hands over.)"""
         verdict = None
         if (call.result == -_errno.EACCES and root_override and
                 table.of(call.tid, call.pid).cap_fs and _stat_as_root(call, files)):
@@ -613,6 +744,35 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
                 call.write(buf + 24, ((mode & 0o7777) | e["type"]).to_bytes(4, "little"))
                 call.write(buf + 40, e["rdev"].to_bytes(8, "little"))
         return verdict
+
+    if native is not None:
+        native.on_request.append(show_owner)
+
+
+def _native_owners(native: NativeIdentity, files: _Files, root_override: bool) -> None:
+    """The database's rows, and the files whose ctime veil keeps, copied to C as
+    they change; the stat family's results patched there."""
+    db = files.db
+    native.exit.update(_STAT_BUF)
+
+    def push(eng: Any, key: Tuple[int, int]) -> None:
+        e = db.entries.get(key, {})
+        eng.identity_set_owner(*key, e.get("uid", -1), e.get("gid", -1), e.get("type", 0),
+                               e.get("rdev", 0), key in files.kept)
+
+    def setup(eng: Any) -> None:
+        eng.identity_set_owners((files.real_uid, files.real_gid), (files.uid, files.gid),
+                                root_override)
+        for key in list(db.entries) + list(files.kept):
+            push(eng, key)
+
+    def changed(key: Tuple[int, int]) -> None:
+        if native.engine is not None:
+            push(native.engine, key)
+
+    native.setups.append(setup)
+    db.listeners.append(changed)
+    files.kept.listeners.append(changed)
 
 
 def _keep_ctime(call: Stop, buf: int, raw: bytes, key: Tuple[int, int],

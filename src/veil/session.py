@@ -29,6 +29,7 @@ from .spec.checks import SpecError
 from .hostenv import host_environ
 from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO_API,
                      UFFDIO_REGISTER, GuestTree, translated_calls)
+from .layout import Bind
 from .layout import action_fields as layout_action_fields
 from .backends import get_engine
 from .observers import Observer, OnlyCalls
@@ -299,6 +300,11 @@ class Session:
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
         self._path_rules: List[Tuple[str, bool, int, bool]] = []
         self._targets: Dict[int, Tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
+        # the fake identity served in C (csrc/identity.c): nr -> F_EXIT if at exit too
+        self._identity_calls: Dict[int, int] = {}
+        self._identity_files: Dict[str, str] = {}  # guest path -> veil's copy
+        self._identity_setup: List[Callable[[E.Engine], None]] = []
+        self._on_request: List[Hook] = []  # exit hooks that want only what identity.c asks
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
         # calls refused with a report (refuse()): reasons by (nr or -1 for i386/x32, errno)
         self._refuse_reasons: Dict[Tuple[int, int], str] = {}
@@ -340,6 +346,27 @@ class Session:
             nrs = resolve_set(n) if isinstance(n, str) else {n}
             for nr in nrs:
                 self._hooks.setdefault((nr, phase), []).append(hook)
+
+    def serve_identity(self, enter: Iterable[str] = (), exit: Iterable[str] = (),
+                       files: Optional[Dict[str, str]] = None,
+                       setup: Optional[Callable[[E.Engine], None]] = None,
+                       on_request: Sequence[Hook] = ()) -> None:
+        """The C engine answers these calls of the fake identity (csrc/identity.c)
+        from the values ``setup(engine)`` gives it before the program starts.
+        ``files`` (guest path -> veil's copy) are opened in place of the guest's: by
+        a path rewrite in C without a layout, as binds under one.  ``on_request``:
+        exit hooks (also watched) called only at the stops identity.c hands over."""
+        for names, phase in ((enter, 0), (exit, E.F_EXIT)):
+            for name in names:
+                for nr in resolve_set(name):
+                    self._identity_calls[nr] = self._identity_calls.get(nr, 0) | phase
+        if files:
+            self._identity_files.update(files)
+            if self.layout is None:
+                self.serve_identity(enter=["open", "openat", "openat2"])
+        if setup is not None:
+            self._identity_setup.append(setup)
+        self._on_request.extend(on_request)
 
     def deny(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
              where: Sequence[bpf.Cond] = ()) -> None:
@@ -547,7 +574,13 @@ class Session:
             if (nr, "enter") in self._hooks:
                 flags |= E.F_STOP | E.F_PY_ENTER
             if (nr, "exit") in self._hooks:
-                flags |= E.F_STOP | E.F_EXIT | E.F_PY_EXIT
+                if nr in self._identity_calls and all(
+                        any(h is r for r in self._on_request) for h in self._hooks[(nr, "exit")]):
+                    flags |= E.F_STOP | E.F_EXIT | E.F_ID_ASKS
+                else:
+                    flags |= E.F_STOP | E.F_EXIT | E.F_PY_EXIT
+            if nr in self._identity_calls:
+                flags |= E.F_STOP | E.F_IDENTITY | self._identity_calls[nr]
             if nr in (SCHED_GETAFFINITY, SCHED_SETAFFINITY) and self.affinity != E.AFFINITY_OFF:
                 # placement hides its one-CPU mask, and keeps off a mask the program chose
                 flags |= E.F_STOP | E.F_EXIT
@@ -632,6 +665,9 @@ class Session:
         paths); the binds to install."""
         from . import mountns
         binds = self.layout.prepare()
+        served = set(self._identity_files)
+        binds = [b for b in binds if b.guest not in served] + [
+            Bind(host, guest) for guest, host in self._identity_files.items()]
         self.layout_engine = mountns.choose(self.layout, binds)
         self._protected_paths()
         self._translating = not self._mount_engine and (not self.layout.is_identity(binds)
@@ -722,6 +758,11 @@ class Session:
                 eng.layout_pin_paths(True)
                 # with it, /proc of veil's threads and of host processes is out of sight
                 eng.layout_proc_scope(True)
+        for setup in self._identity_setup:
+            setup(eng)
+        if self.layout is None:
+            for guest, host in self._identity_files.items():
+                eng.identity_add_file(guest, host)
         eng.set_decorate(self.decorate_fds)
         for pattern, is_prefix, err, writes_only in self._path_rules:
             eng.add_path_rule(pattern, is_prefix, err, writes_only)

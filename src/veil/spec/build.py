@@ -138,7 +138,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     mode, denied calls, the identity and ownership database, OCI profiles,
     injections, policy files, then the caller's ``policies`` in order."""
     from .. import protect
-    from ..identity import OwnershipDB, identity_policy
+    from ..identity import NativeIdentity, OwnershipDB, identity_policy
     from ..oci import load_profile as load_seccomp_profile
     from ..policy import Policy, parse_inject
     from ..policyfile import load_policy_file
@@ -172,7 +172,10 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
     owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
-    identity_policy(identity_system(spec), owners, session.host_path).apply(session)
+    native = NativeIdentity() if session.backend == "c" else None
+    identity_policy(identity_system(spec), owners, session.host_path, native).apply(session)
+    if native is not None:
+        native.attach(session)
     if owners is not None:
         session.at_end(owners.save)
     for path in security.seccomp_profile:
