@@ -304,6 +304,9 @@ struct veil_owner {
     uint64_t rdev;
 };
 int veil_identity_add_file(struct veil_engine *e, const char *guest, const char *host);
+/* on: the files are bound over their guest paths in a mount namespace of the spawned
+   child's own (no layout; veil may make one) instead of rewritten at each open */
+void veil_identity_mount_files(struct veil_engine *e, int on);
 int veil_identity_set_uts(struct veil_engine *e, int field, const char *value);
 void veil_identity_set_cpus(struct veil_engine *e, int cpus);
 void veil_identity_set_ids(struct veil_engine *e, const uint32_t *ids);

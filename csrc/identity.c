@@ -9,8 +9,10 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/sysmacros.h>
 
 #include "arch.h"
@@ -144,6 +146,27 @@ int veil_identity_set_owner(struct veil_engine *e, const struct veil_owner *row)
     o->dev = row->dev;
     o->ino = row->ino;
     o->row = *row;
+    return 0;
+}
+
+void veil_identity_mount_files(struct veil_engine *e, int on)
+{
+    e->identity.mount_files = on;
+}
+
+/* In the spawned child without a layout: a mount namespace of its own (host mounts
+   still propagate in) where each served file is bound over its guest path, so an
+   open costs no stop.  0, or -1 with errno set. */
+int identity_child_mounts(const struct veil_engine *e)
+{
+    const struct identity *id = &e->identity;
+    if (!id->mount_files)
+        return 0;
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        return -1;
+    for (uint32_t i = 0; i < id->nfiles; i++)
+        if (mount(id->files[i].host, id->files[i].guest, NULL, MS_BIND, NULL) < 0)
+            return -1;
     return 0;
 }
 

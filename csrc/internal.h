@@ -148,6 +148,7 @@ struct owner {
 struct identity {
     struct served_file *files;
     uint32_t nfiles;
+    int mount_files;     /* bound over their guest paths in the child (no stop) */
     char uts[VEIL_UTS_FIELDS][VEIL_UTS_LEN];
     uint8_t uts_set;     /* bit i: field i is faked */
     int cpus;            /* > 0: sched_getaffinity shows this many */
@@ -258,6 +259,7 @@ struct veil_engine {
 /* identity.c */
 int identity_enter(struct veil_engine *e, struct task *t, int64_t *value);
 int identity_exit(struct veil_engine *e, struct task *t, int64_t ret);
+int identity_child_mounts(const struct veil_engine *e);
 void identity_free(struct veil_engine *e);
 
 /* capture.c */

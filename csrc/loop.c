@@ -245,7 +245,7 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
             int rc = mountns_enter(e, cwd, ns_ready[1], ns_mapped[0], &step);
             if (rc < 0)
                 child_fail(err[1], -rc | VEIL_SPAWN_MOUNTNS | ((step + 1) << VEIL_SPAWN_STEP_SHIFT));
-        } else if (cwd && chdir(cwd) < 0) {
+        } else if (identity_child_mounts(e) < 0 || (cwd && chdir(cwd) < 0)) {
             child_fail(err[1], errno);
         }
         if (e->child_umask >= 0)

@@ -286,6 +286,10 @@ class Engine:
         _check(lib.veil_identity_add_file(self._e, os.fsencode(guest), os.fsencode(host)),
                f"serve {guest}")
 
+    def identity_mount_files(self, on: bool) -> None:
+        """The files bound over their guest paths in the child's own mount namespace."""
+        lib.veil_identity_mount_files(self._e, int(on))
+
     def identity_set_uts(self, field: str, value: Optional[str]) -> None:
         """uname's ``field`` (engine.UTS_FIELDS) shows ``value`` (None: the kernel's)."""
         _check(lib.veil_identity_set_uts(self._e, UTS_FIELDS.index(field),

@@ -362,11 +362,20 @@ class Session:
                     self._identity_calls[nr] = self._identity_calls.get(nr, 0) | phase
         if files:
             self._identity_files.update(files)
-            if self.layout is None:
+            if self.layout is None and not self._identity_mounts():
                 self.serve_identity(enter=["open", "openat", "openat2"])
         if setup is not None:
             self._identity_setup.append(setup)
         self._on_request.extend(on_request)
+
+    def _identity_mounts(self) -> bool:
+        """Without a layout, can the identity's files be bound over their guest paths
+        in a mount namespace of the program's own (veil may make one: root), so that
+        opens cost no stop?  Else C rewrites the path of each open."""
+        from .mountns import kernel_refusal
+        return (self.backend == "c" and not self.pids and self.seccomp
+                and all(os.path.isfile(g) for g in self._identity_files)
+                and kernel_refusal(False) is None)
 
     def deny(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
              where: Sequence[bpf.Cond] = ()) -> None:
@@ -763,6 +772,8 @@ class Session:
         if self.layout is None:
             for guest, host in self._identity_files.items():
                 eng.identity_add_file(guest, host)
+            if self._identity_files and self._identity_mounts():
+                eng.identity_mount_files(True)
         eng.set_decorate(self.decorate_fds)
         for pattern, is_prefix, err, writes_only in self._path_rules:
             eng.add_path_rule(pattern, is_prefix, err, writes_only)
