@@ -313,6 +313,12 @@ void veil_identity_set_ids(struct veil_engine *e, const uint32_t *ids);
 void veil_identity_set_owners(struct veil_engine *e, uint32_t real_uid, uint32_t real_gid,
                               uint32_t uid, uint32_t gid, int eacces_asks);
 int veil_identity_set_owner(struct veil_engine *e, const struct veil_owner *row);
+/* the opens identity.c hands to Python (VEIL_F_ID_ASKS; their exits too): absolute
+   paths under /proc/, and opens the caller's modes refuse (an access check by veil,
+   the same user, from the caller's root, cwd or dirfd) */
+#define VEIL_ID_ASK_PROC 1
+#define VEIL_ID_ASK_REFUSED 2
+void veil_identity_open_asks(struct veil_engine *e, int asks);
 
 /* -y level: 1 adds what SCM_RIGHTS fds name to MSGHDR captures; 2 (-yy) makes
    FDPATH captures of sockets append "\0PROTO\0LOCAL,REMOTE\0PEER\0NAME" */

@@ -8,12 +8,15 @@
  *  - stat results show the owners of the ownership database ((dev, inode) table).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "internal.h"
@@ -149,6 +152,11 @@ int veil_identity_set_owner(struct veil_engine *e, const struct veil_owner *row)
     return 0;
 }
 
+void veil_identity_open_asks(struct veil_engine *e, int asks)
+{
+    e->identity.open_asks = asks;
+}
+
 void veil_identity_mount_files(struct veil_engine *e, int on)
 {
     e->identity.mount_files = on;
@@ -212,6 +220,44 @@ static void normalized(const char *path, char *out, size_t cap)
         strcpy(out, "/");
 }
 
+/* Would the caller's modes refuse this open?  veil (the same user) checks the
+   access the flags need on the path as the caller names it (after the layout's
+   translation), from the caller's root, cwd or dirfd; a file to create needs
+   its directory writable. */
+static int open_refused(struct task *t, int arg)
+{
+    uint64_t flags = t->args[t->nr == NR_OPEN ? 1 : 2];
+    if (t->nr == NR_OPENAT2 && veil_read_mem(t->tid, t->args[2], &flags, 8) != 8)
+        return 1;
+    char path[PATH_MAX], where[PATH_MAX + 64];
+    int truncated = 0;
+    if (veil_read_cstr(t->tid, t->args[arg], path, sizeof path, &truncated) < 0 || truncated ||
+        !path[0])
+        return 0; /* the kernel's own error */
+    if (path[0] == '/')
+        snprintf(where, sizeof where, "/proc/%d/root%s", t->tid, path);
+    else if (t->nr == NR_OPEN || (int32_t)t->args[0] == AT_FDCWD)
+        snprintf(where, sizeof where, "/proc/%d/cwd/%s", t->tid, path);
+    else
+        snprintf(where, sizeof where, "/proc/%d/fd/%d/%s", t->tid, (int32_t)t->args[0], path);
+    int need = (flags & O_ACCMODE) == O_WRONLY ? W_OK : (flags & O_ACCMODE) == O_RDWR
+                                                            ? R_OK | W_OK : R_OK;
+    if (flags & O_TRUNC)
+        need |= W_OK;
+    if (flags & O_PATH)
+        need = F_OK;
+    int at = flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0;
+    if (faccessat(AT_FDCWD, where, need, at) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return 1;
+    if (!(flags & O_CREAT))
+        return 0; /* ENOENT whoever asks */
+    char *slash = strrchr(where, '/');
+    *slash = 0;
+    return faccessat(AT_FDCWD, where, W_OK | X_OK, 0) != 0;
+}
+
 /* An open of one of the served files: its path argument points at the copy's,
    written below the red zone; the caller's register is put back at the exit. */
 static void serve_file(struct veil_engine *e, struct task *t)
@@ -252,17 +298,33 @@ static int put_u32s(struct task *t, const uint32_t *values)
     return 0;
 }
 
+/* Does Python see this open (VEIL_ID_ASK_*)? */
+static int open_asks(struct identity *id, struct task *t, int arg)
+{
+    if (id->open_asks & VEIL_ID_ASK_PROC) {
+        char head[8];
+        int truncated = 0;
+        if (veil_read_cstr(t->tid, t->args[arg], head, sizeof head, &truncated) >= 0 &&
+            strncmp(head, "/proc/", 6) == 0)
+            return 1;
+    }
+    return (id->open_asks & VEIL_ID_ASK_REFUSED) && open_refused(t, arg);
+}
+
 /* At the entry of a VEIL_F_IDENTITY call: 1 with *value if the call is answered
-   here (not made), else 0 (it goes on, perhaps with a served file's path). */
-int identity_enter(struct veil_engine *e, struct task *t, int64_t *value)
+   here (not made), else 0: it goes on (perhaps with a served file's path), and
+   *asks says whether Python's on-request hooks must see it. */
+int identity_enter(struct veil_engine *e, struct task *t, int64_t *value, int *asks)
 {
     struct identity *id = &e->identity;
+    *asks = 0;
     if (t->arch != VEIL_ARCH_X86_64)
         return 0;
     switch (t->nr) {
     case NR_OPEN:
     case NR_OPENAT:
     case NR_OPENAT2:
+        *asks = id->open_asks && open_asks(id, t, t->nr == NR_OPEN ? 0 : 1);
         if (id->nfiles)
             serve_file(e, t);
         return 0;

@@ -25,6 +25,7 @@
 #define T_SECCOMP_ENTRY 0x1000 /* this entry was a seccomp stop */
 #define T_NEW_NR     0x2000 /* the layout made the call another one (nr is the caller's) */
 #define T_RACE_ELOOP 0x4000 /* -ELOOP at exit means the path changed under the call */
+#define T_ID_ASKED   0x8000 /* identity.c handed this call's entry to Python: its exit too */
 
 struct task {
     int32_t tid;      /* 0: free slot */
@@ -149,6 +150,7 @@ struct identity {
     struct served_file *files;
     uint32_t nfiles;
     int mount_files;     /* bound over their guest paths in the child (no stop) */
+    int open_asks;       /* VEIL_ID_ASK_*: the opens Python's hooks see */
     char uts[VEIL_UTS_FIELDS][VEIL_UTS_LEN];
     uint8_t uts_set;     /* bit i: field i is faked */
     int cpus;            /* > 0: sched_getaffinity shows this many */
@@ -257,7 +259,7 @@ struct veil_engine {
 };
 
 /* identity.c */
-int identity_enter(struct veil_engine *e, struct task *t, int64_t *value);
+int identity_enter(struct veil_engine *e, struct task *t, int64_t *value, int *asks);
 int identity_exit(struct veil_engine *e, struct task *t, int64_t ret);
 int identity_child_mounts(const struct veil_engine *e);
 void identity_free(struct veil_engine *e);

@@ -637,17 +637,21 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     }
     if ((d->flags & VEIL_F_DENY) && !(d->flags & VEIL_F_PY_ENTER))
         return settle_at_entry(e, t, -(int64_t)d->deny_errno, T_DENY, ts);
+    t->flags &= ~T_ID_ASKED;
     if ((d->flags & VEIL_F_IDENTITY) && !(d->flags & VEIL_F_DENY)) {
         int64_t value = 0;
-        if (identity_enter(e, t, &value) > 0)
+        int asks = 0; /* identity.c hands the stop to Python's on-request hooks */
+        if (identity_enter(e, t, &value, &asks) > 0)
             return settle_at_entry(e, t, value, T_EMULATE, ts);
+        if (asks && (d->flags & VEIL_F_ID_ASKS))
+            t->flags |= T_ID_ASKED | T_WANT_EXIT;
     }
     if (d->flags & VEIL_F_DENY) {
         veil_arch_skip_syscall(t->tid);
         t->exit_value = -(int64_t)d->deny_errno;
         t->flags |= T_DENY | T_WANT_EXIT;
     }
-    if (d->flags & VEIL_F_PY_ENTER) {
+    if ((d->flags & VEIL_F_PY_ENTER) || (t->flags & T_ID_ASKED)) {
         t->flags |= T_HELD;
         fill_event(ev, VEIL_EV_ENTER, t, 0, ts);
         return 1;
@@ -696,9 +700,10 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         placement_fix_affinity_result(e, t, ret);
     if (t->arch == VEIL_ARCH_X86_64 && t->nr == 203 /* sched_setaffinity */)
         placement_note_own_mask(e, t, ret);
-    int asks = 0; /* identity.c hands the stop to Python's on-request hooks */
+    int asks = (t->flags & T_ID_ASKED) != 0; /* identity.c hands the stop to Python */
     if ((d->flags & VEIL_F_IDENTITY) && !(t->flags & (T_DENY | T_EMULATE)))
-        asks = identity_exit(e, t, ret) && (d->flags & VEIL_F_ID_ASKS);
+        asks = (identity_exit(e, t, ret) && (d->flags & VEIL_F_ID_ASKS)) || asks;
+    t->flags &= ~T_ID_ASKED;
     if (t->flags & T_RECORDING)
         capture_exit(e, t, ret, ts);
     t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);

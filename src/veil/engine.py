@@ -286,6 +286,11 @@ class Engine:
         _check(lib.veil_identity_add_file(self._e, os.fsencode(guest), os.fsencode(host)),
                f"serve {guest}")
 
+    def identity_open_asks(self, proc: bool, refused: bool) -> None:
+        """The opens Python's on-request hooks see: of /proc/..., refused by the modes."""
+        lib.veil_identity_open_asks(self._e, (lib.VEIL_ID_ASK_PROC if proc else 0)
+                                    | (lib.VEIL_ID_ASK_REFUSED if refused else 0))
+
     def identity_mount_files(self, on: bool) -> None:
         """The files bound over their guest paths in the child's own mount namespace."""
         lib.veil_identity_mount_files(self._e, int(on))

@@ -439,7 +439,7 @@ def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
     if uid == 0 or any("caps" in e for e in db.entries.values()):
         _file_caps(policy, table, files)
     if tracking or root_override:
-        _opens(policy, table, files, tracking, root_override)
+        _opens(policy, table, files, tracking, root_override, native)
     if root_override:
         _root_access(policy, table, files)
         _root_writes_entries(policy, table, files)
@@ -878,11 +878,12 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
 
 
 def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
-           root_override: bool) -> None:
+           root_override: bool, native: Optional[NativeIdentity]) -> None:
     """Opens of /proc/PID/status and /proc/PID/auxv get the fake ids; under a
     fake root, an open (or chdir) the user's own modes refuse works as root's would:
     the modes of the user's own files and directories that stand in the way get
-    the owner's bits for as long as the open takes (restored at its exit)."""
+    the owner's bits for as long as the open takes (restored at its exit).  With
+    ``native``, C hands Python only those opens (/proc/..., refused by the modes)."""
     import atexit
     import shutil
     import tempfile
@@ -968,6 +969,11 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
             open_up(call, dirfd, path, flags)
         return None
 
+    if native is not None:
+        native.enter.update(["open", "openat", "openat2"])
+        native.on_request.append(open_hook)
+        native.update(lambda eng: eng.identity_open_asks(tracking, root_override))
+
     if root_override:
         @policy.on_enter("chdir")
         def search_up(call: Stop) -> Verdict:
@@ -991,6 +997,9 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
         def close_up(call: Stop) -> Verdict:
             _put_back(opened.pop(call.tid, []), files.kept)
             return None
+
+        if native is not None:
+            native.on_request.append(close_up)
 
 
 Granted = List[Tuple[str, int, int]]  # (path, mode to put back, its ctime before, ns)

@@ -355,7 +355,7 @@ class Session:
         from the values ``setup(engine)`` gives it before the program starts.
         ``files`` (guest path -> veil's copy) are opened in place of the guest's: by
         a path rewrite in C without a layout, as binds under one.  ``on_request``:
-        exit hooks (also watched) called only at the stops identity.c hands over."""
+        hooks (also watched) called only at the stops identity.c hands over."""
         for names, phase in ((enter, 0), (exit, E.F_EXIT)):
             for name in names:
                 for nr in resolve_set(name):
@@ -580,14 +580,14 @@ class Session:
                     if self.sockets is not None and sc.name in self._socket_names:
                         caps = merge_captures(caps, socket_captures(sc, self.strsize,
                                                                     self.capture_bytes))
+            # hooks that all want only the stops identity.c hands over (F_ID_ASKS)
+            asks = nr in self._identity_calls and all(
+                any(h is r for r in self._on_request)
+                for phase in ("enter", "exit") for h in self._hooks.get((nr, phase), ()))
             if (nr, "enter") in self._hooks:
-                flags |= E.F_STOP | E.F_PY_ENTER
+                flags |= E.F_STOP | (E.F_ID_ASKS if asks else E.F_PY_ENTER)
             if (nr, "exit") in self._hooks:
-                if nr in self._identity_calls and all(
-                        any(h is r for r in self._on_request) for h in self._hooks[(nr, "exit")]):
-                    flags |= E.F_STOP | E.F_EXIT | E.F_ID_ASKS
-                else:
-                    flags |= E.F_STOP | E.F_EXIT | E.F_PY_EXIT
+                flags |= E.F_STOP | E.F_EXIT | (E.F_ID_ASKS if asks else E.F_PY_EXIT)
             if nr in self._identity_calls:
                 flags |= E.F_STOP | E.F_IDENTITY | self._identity_calls[nr]
             if nr in (SCHED_GETAFFINITY, SCHED_SETAFFINITY) and self.affinity != E.AFFINITY_OFF:
