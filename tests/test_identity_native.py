@@ -3,7 +3,10 @@ uname, the CPU count and the ownership database, whichever way the files are
 shown (a mount namespace of the program's own, a path rewrite in C, a layout's
 binds under either engine)."""
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -90,3 +93,42 @@ def test_id_calls_follow_setuid_after_c_answered():
                   "print(os.getuid(), os.geteuid(), os.getresuid())'"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:3] == ["0", "5", "5 6 (5, 6, 7)"]
+
+
+def _nobody_python():
+    """(python, env) with which user 65534 can run this tree's veil, or None."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return None
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(veil.__file__)),
+           "HOME": "/"}
+    for exe in (sys.executable, "/usr/bin/python3"):
+        r = subprocess.run([*NOBODY, exe, "-c", "import veil._veil_c"], env=env,
+                           capture_output=True, timeout=60)
+        if r.returncode == 0:
+            return exe, env
+    return None
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_fake_root_run_by_a_user_opens_what_its_modes_refuse():
+    """C hands Python the opens a user's modes refuse (and those of /proc/...):
+    a fake root still reads its own mode-000 file and directory."""
+    found = _nobody_python()
+    if found is None:
+        pytest.skip("needs root to become user 65534, and a python that user can run")
+    exe, env = found
+    d = tempfile.mkdtemp(prefix="veil-idn-")
+    try:
+        os.chown(d, 65534, 65534)
+        script = ("cd $0 && mkdir sub && echo a > sub/f && echo b > g && chmod 0 g sub && "
+                  "cat g sub/f && grep ^Uid: /proc/self/status && stat -c '%u %a' g && "
+                  "ls sub && cat < g")
+        r = subprocess.run([*NOBODY, exe, "-m", "veil", "run", "-0", "--", "sh", "-c", script, d],
+                           env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n") == ["b", "a", "Uid:\t0\t0\t0\t0", "0 0", "f", "b", ""]
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwx", d])
+        shutil.rmtree(d)
