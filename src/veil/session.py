@@ -373,7 +373,7 @@ class Session:
         in a mount namespace of the program's own (veil may make one: root), so that
         opens cost no stop?  Else C rewrites the path of each open."""
         from .mountns import kernel_refusal
-        return (self.backend == "c" and not self.pids and self.seccomp
+        return (self.backend == "c" and not self.pids
                 and all(os.path.isfile(g) for g in self._identity_files)
                 and kernel_refusal(False) is None)
 
