@@ -189,7 +189,7 @@ class GuestTree:
         self.engine = engine  # asked for: "auto", "mount" or "ptrace" (veil.mountns)
         self.strict = strict
         self.ids = ids        # (uid, gid) the program is shown, None: its own
-        self.virtual_files = virtual_files  # the identity serves files (veil.identity)
+        self.virtual_files = virtual_files  # the identity rewrites opens (veil.identity)
         self.namespaces = list(namespaces)  # the program's own (veil.mountns)
         self.new_session = new_session
         self.qemu = qemu      # the host path of qemu-user for another architecture (veil.qemu)

@@ -126,8 +126,8 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
         why = "-0 and -i show other users' files as theirs (a user namespace cannot)"
     if why is None and tree.virtual_files:
         # veil serves them by rewriting the path of an open to a file of its own
-        why = ("the identity's files (hostname, kernel release, CPU count, the status "
-               "of processes under fake ids) are served by path translation")
+        why = ("/proc/PID/status and auxv under fake ids other than veil's own are "
+               "served by path translation")
     if why is None:
         return MOUNT, ("asked for (--layout-engine mount)" if asked == MOUNT
                        else f"{needs[0]} needs it" if needs
