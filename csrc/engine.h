@@ -96,7 +96,7 @@ struct veil_capture {
 };
 
 struct veil_sysdesc {
-    uint16_t flags;
+    uint32_t flags;  /* VEIL_F_* */
     uint8_t ncap;
     int16_t deny_errno;
     uint8_t path_args;      /* VEIL_F_PATHS: bit i = argument i is a path */
