@@ -1,7 +1,8 @@
 """``veil prep export BUNDLE --oci DIR`` / ``--docker-archive F.tar`` (issue 24): the
 layout's JSON is checked against the OCI image spec (v1.0: image-layout.md, descriptor.md,
 image-index.md, manifest.md, config.md), and where umoci is installed the image is
-unpacked as a runtime would and run, with the native run's output."""
+unpacked as a runtime would and run, with the native run's output; where podman is
+installed it runs the image (OCI layout and docker archive) with ``veil run``'s output."""
 from __future__ import annotations
 
 import gzip
@@ -13,6 +14,8 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +152,56 @@ def test_export_errors(exported, tmp_path):
     assert r.returncode == 2 and "exists and is not an empty directory" in r.stderr
     r = run_veil(["prep", "export", tmp_path, "--oci", tmp_path / "x"])
     assert r.returncode == 2 and "not a bundle" in r.stderr
+
+
+def podman_command(storage) -> list:
+    """podman with its own storage (nothing left in the host's; podman wants its
+    runroot path under 50 characters)."""
+    podman = shutil.which("podman")
+    if podman is None:
+        pytest.skip("podman is needed (apt install podman)")
+    # crun refuses a host whose cgroup v2 tree (hybrid mode) has a controller enabled;
+    # runc runs there
+    runtime = ["--runtime", shutil.which("runc")] if shutil.which("runc") else []
+    return [podman, "--root", str(storage / "root"), "--runroot", str(storage / "run"),
+            "--storage-driver", "vfs", *runtime]
+
+
+def test_podman_runs_the_image_like_veil_run(tmp_path):
+    """The exported image, run by podman from the OCI layout and from the docker archive
+    (podman load), prints what ``veil run BUNDLE`` prints: its files, cwd, user, env."""
+    storage = Path(tempfile.mkdtemp(prefix="veil-podman-"))
+    try:
+        podman_run(podman_command(storage), tmp_path)
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+def podman_run(podman, tmp_path):
+    work = tmp_path / "work"
+    (work / "conf").mkdir(parents=True)
+    (work / "conf" / "app.conf").write_text("port = 8080\n")
+    command = ["/bin/sh", "-c", f'cat {work}/conf/app.conf; ls conf; pwd; id -u; '
+               'echo "TZ=$TZ"']
+    env = {**os.environ, "TZ": "Asia/Tokyo"}
+    bundle, layout, docker = tmp_path / "bundle", tmp_path / "oci", tmp_path / "image.tar"
+    r = run_veil(["prep", "pack", "-o", bundle, "-q", "--", *command], cwd=work, env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_veil(["prep", "export", bundle, "--oci", layout, "--docker-archive", docker])
+    assert r.returncode == 0, r.stderr
+    r = run_veil(["run", bundle])
+    assert r.returncode == 0 and "TZ=Asia/Tokyo" in r.stdout, r.stderr
+    expected = r.stdout
+    # limits a root without CAP_SYS_RESOURCE may set (podman's default nofile, 1048576,
+    # is above this VM's hard limit)
+    run = ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
+           "--ulimit", "nproc=1024:1024"]
+    out = subprocess.run([*podman, *run, f"oci:{layout}:latest"], capture_output=True,
+                         text=True, timeout=120)
+    assert (out.returncode, out.stdout) == (0, expected), out.stderr
+    out = subprocess.run([*podman, "load", "-q", "-i", docker], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "veil/bundle:latest" in out.stdout, out.stderr
+    out = subprocess.run([*podman, *run, "veil/bundle:latest"], capture_output=True, text=True,
+                         timeout=120)
+    assert (out.returncode, out.stdout) == (0, expected), out.stderr
