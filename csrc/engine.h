@@ -220,11 +220,22 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
                const void *bpf, uint32_t bpf_len, int32_t *pid_out);
 /* Path rules, checked in C at the entry of VEIL_F_PATHS calls: a path
    (absolute, symlinks resolved, against the caller's cwd or dirfd) that
-   equals `pattern` or lies below it (is_prefix), or matches the fnmatch(3)
-   glob, fails the call with -errno.  writes_only: only calls that write
-   (VEIL_F_MUTATES, or an open with write/create/truncate flags). */
-int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix,
-                       int err, int writes_only);
+   equals `pattern` (VEIL_PATH_EXACT), equals it or lies below it
+   (VEIL_PATH_PREFIX), or matches the fnmatch(3) glob (VEIL_PATH_GLOB) is
+   settled by the first rule it matches: err 0 lets the call go on (no later
+   rule is tried), else the call fails with -err.  flags VEIL_PATH_WRITES:
+   only calls that write (VEIL_F_MUTATES, or an open with write/create/truncate
+   flags); VEIL_PATH_EXISTING: only paths that exist.  why (may be NULL): a
+   refusal by the rule is reported, a VEIL_R_DENIED record whose text is
+   "PATH: why".  Rules that only differ in their exact path are kept as one
+   sorted table (looked up by bisection). */
+#define VEIL_PATH_GLOB 0
+#define VEIL_PATH_PREFIX 1
+#define VEIL_PATH_EXACT 2
+#define VEIL_PATH_WRITES 1
+#define VEIL_PATH_EXISTING 2
+int veil_add_path_rule(struct veil_engine *e, const char *pattern, int match, int err,
+                       int flags, const char *why);
 
 /* The guest's layout: paths of VEIL_F_TRANSLATE calls are resolved in a
    tree made of host_root plus binds (host directory or file shown at guest

@@ -26,6 +26,7 @@
 #define T_NEW_NR     0x2000 /* the layout made the call another one (nr is the caller's) */
 #define T_RACE_ELOOP 0x4000 /* -ELOOP at exit means the path changed under the call */
 #define T_ID_ASKED   0x8000 /* identity.c handed this call's entry to Python: its exit too */
+#define T_REPORT_HOLD 0x10000 /* stays stopped until Python showed its refusal (paths.c) */
 
 struct task {
     int32_t tid;      /* 0: free slot */
@@ -94,11 +95,15 @@ struct ring {
 #define RING_RECORD_MAX (320u * 1024u)
 
 struct path_rule {
-    char *pattern;
+    char *pattern; /* VEIL_PATH_EXACT: NULL, the paths are in exact[] */
     size_t len;
-    int is_prefix;
+    int match;
     int err;
-    int writes_only;
+    int flags;
+    char *why;
+    char **exact;
+    uint32_t nexact, cap_exact;
+    int sorted;
 };
 
 struct bind {
@@ -247,6 +252,7 @@ struct veil_engine {
     uint32_t run_groups[VEIL_MAX_GROUPS];
     struct path_rule *path_rules;
     uint32_t npath_rules, cap_path_rules;
+    uint32_t report_holds; /* tasks with T_REPORT_HOLD */
     struct layout layout;
     struct mountns mountns; /* the mount layout engine's plan (mountns.c) */
     int32_t sockfd_nrs[16]; /* calls traced on socket fds only (sockfd.c) */
@@ -288,10 +294,15 @@ uint32_t filter_run(const struct veil_engine *e, const struct __ptrace_syscall_i
 
 /* paths.c */
 int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d);
-int paths_rule_errno(struct veil_engine *e, const char *canon, int writes);
+/* -errno of the rule that settles the path (reported if it says why), else 0 */
+int paths_rule_errno(struct veil_engine *e, struct task *t, const char *canon, int writes);
 uint64_t paths_open_flags(struct task *t, const struct veil_sysdesc *d);
 int paths_call_writes(struct task *t, const struct veil_sysdesc *d);
 void paths_free(struct veil_engine *e);
+/* the tasks T_REPORT_HOLD keeps stopped, resumed once the ring is drained (or `now`) */
+int paths_release_held(struct veil_engine *e, int now);
+int resume_task(struct veil_engine *e, struct task *t, int sig); /* loop.c */
+int layout_to_host(struct veil_engine *e, const char *guest, char *out); /* layout.c */
 
 /* elfcheck.c: what the kernel's exec handlers make of a file, from the fields they read */
 #define EXEC_SCRIPT 1      /* exec_format.kind: binfmt_script */

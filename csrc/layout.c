@@ -1313,7 +1313,7 @@ static int check_rules(struct veil_engine *e, struct task *t, const struct veil_
     }
     if (!e->npath_rules)
         return 0;
-    return paths_rule_errno(e, guest, paths_call_writes(t, d));
+    return paths_rule_errno(e, t, guest, paths_call_writes(t, d));
 }
 
 /* Translate every path argument.  Returns 0 or -errno for the caller. */
@@ -2311,4 +2311,10 @@ void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdes
     }
     else if (d->layout_op == VEIL_L_PATHS)
         paths_exit(e, t, ret);
+}
+
+/* The host path of a canonical guest path (no symlink on its way), for paths.c. */
+int layout_to_host(struct veil_engine *e, const char *guest, char *out)
+{
+    return to_host(&e->layout, guest, out);
 }

@@ -392,6 +392,9 @@ int veil_attach(struct veil_engine *e, int32_t pid)
 /* Stop every tracee and detach it, leaving it running as before. */
 int veil_detach_all(struct veil_engine *e)
 {
+    int rc = paths_release_held(e, 1);
+    if (rc < 0)
+        return rc;
     for (uint32_t i = 0; i < e->tasks.cap; i++) {
         struct task *t = &e->tasks.slots[i];
         if (t->tid && !(t->flags & T_HELD))
@@ -461,8 +464,10 @@ void veil_kill_all(struct veil_engine *e)
 
 /* --- the loop ------------------------------------------------------------ */
 
-static int resume_task(struct veil_engine *e, struct task *t, int sig)
+int resume_task(struct veil_engine *e, struct task *t, int sig)
 {
+    if (t->flags & T_REPORT_HOLD)
+        return 0; /* paths_release_held() resumes it */
     if (!sig && t->pending_sig) { /* arrived while veil ran a call in the thread */
         sig = t->pending_sig;
         t->pending_sig = 0;
@@ -881,6 +886,9 @@ static void on_gone(struct veil_engine *e, int32_t tid, int status)
 int veil_next(struct veil_engine *e, struct veil_event *ev)
 {
     memset(ev, 0, sizeof *ev);
+    int held = paths_release_held(e, 0);
+    if (held < 0)
+        return held;
     for (;;) {
         if (e->ring.used + RING_RECORD_MAX > e->ring.cap) {
             ev->kind = VEIL_EV_DRAIN;

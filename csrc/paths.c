@@ -7,17 +7,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "internal.h"
 
 #define WRITE_OPEN_FLAGS (01 | 02 | 0100 | 01000) /* O_WRONLY O_RDWR O_CREAT O_TRUNC */
 #define AT_FDCWD_VALUE (-100)
 
-int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix, int err,
-                       int writes_only)
+static int same_why(const char *a, const char *b)
 {
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* one more path in an exact rule's table */
+static int exact_add(struct path_rule *r, const char *path)
+{
+    if (r->nexact == r->cap_exact) {
+        uint32_t ncap = r->cap_exact ? r->cap_exact * 2 : 16;
+        char **n = realloc(r->exact, ncap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        r->exact = n;
+        r->cap_exact = ncap;
+    }
+    r->exact[r->nexact] = strdup(path);
+    if (!r->exact[r->nexact])
+        return -ENOMEM;
+    r->nexact++;
+    r->sorted = 0;
+    return 0;
+}
+
+int veil_add_path_rule(struct veil_engine *e, const char *pattern, int match, int err, int flags,
+                       const char *why)
+{
+    if (match < VEIL_PATH_GLOB || match > VEIL_PATH_EXACT || err < 0)
+        return -EINVAL;
+    struct path_rule *last = e->npath_rules ? &e->path_rules[e->npath_rules - 1] : NULL;
+    if (match == VEIL_PATH_EXACT && last && last->match == VEIL_PATH_EXACT && last->err == err &&
+        last->flags == flags && same_why(last->why, why))
+        return exact_add(last, pattern);
     if (e->npath_rules == e->cap_path_rules) {
         uint32_t ncap = e->cap_path_rules ? e->cap_path_rules * 2 : 8;
         struct path_rule *n = realloc(e->path_rules, ncap * sizeof *n);
@@ -27,21 +59,36 @@ int veil_add_path_rule(struct veil_engine *e, const char *pattern, int is_prefix
         e->cap_path_rules = ncap;
     }
     struct path_rule *r = &e->path_rules[e->npath_rules];
-    r->pattern = strdup(pattern);
-    if (!r->pattern)
-        return -ENOMEM;
-    r->len = strlen(pattern);
-    r->is_prefix = is_prefix;
+    memset(r, 0, sizeof *r);
+    r->match = match;
     r->err = err;
-    r->writes_only = writes_only;
+    r->flags = flags;
+    if (why && !(r->why = strdup(why)))
+        return -ENOMEM;
+    int rc = 0;
+    if (match == VEIL_PATH_EXACT)
+        rc = exact_add(r, pattern);
+    else if (!(r->pattern = strdup(pattern)))
+        rc = -ENOMEM;
+    if (rc < 0) {
+        free(r->why);
+        return rc;
+    }
+    r->len = strlen(pattern);
     e->npath_rules++;
     return 0;
 }
 
 void paths_free(struct veil_engine *e)
 {
-    for (uint32_t i = 0; i < e->npath_rules; i++)
-        free(e->path_rules[i].pattern);
+    for (uint32_t i = 0; i < e->npath_rules; i++) {
+        struct path_rule *r = &e->path_rules[i];
+        for (uint32_t j = 0; j < r->nexact; j++)
+            free(r->exact[j]);
+        free(r->exact);
+        free(r->pattern);
+        free(r->why);
+    }
     free(e->path_rules);
     e->path_rules = NULL;
     e->npath_rules = e->cap_path_rules = 0;
@@ -117,15 +164,83 @@ static int canonical(int in_root, int32_t tid, int64_t dirfd, const char *path, 
     return 0;
 }
 
-static int rule_matches(const struct path_rule *r, const char *path)
+static int compare_paths(const void *a, const void *b)
 {
-    if (r->is_prefix) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int rule_matches(struct path_rule *r, const char *path)
+{
+    if (r->match == VEIL_PATH_EXACT) {
+        if (!r->sorted) {
+            qsort(r->exact, r->nexact, sizeof *r->exact, compare_paths);
+            r->sorted = 1;
+        }
+        return bsearch(&path, r->exact, r->nexact, sizeof *r->exact, compare_paths) != NULL;
+    }
+    if (r->match == VEIL_PATH_PREFIX) {
         if (r->len == 1 && r->pattern[0] == '/')
             return 1;
         return strncmp(path, r->pattern, r->len) == 0 &&
                (path[r->len] == 0 || path[r->len] == '/');
     }
     return fnmatch(r->pattern, path, 0) == 0;
+}
+
+/* Whether the canonical path (its directories' symlinks resolved) names something
+   in the caller's tree. */
+static int path_exists(struct veil_engine *e, struct task *t, const char *canon)
+{
+    char host[PATH_MAX];
+    struct stat st;
+    if (e->mountns.on)
+        return resolve_in_root(t->tid, canon, host) == 0;
+    if (e->layout.active) {
+        if (layout_to_host(e, canon, host) < 0)
+            return 0;
+        canon = host;
+    }
+    return lstat(canon, &st) == 0;
+}
+
+/* a VEIL_R_DENIED record: "PATH: why" */
+static void report_refusal(struct veil_engine *e, struct task *t, int err, const char *canon,
+                           const char *why)
+{
+    struct {
+        uint32_t arch;
+        char text[PATH_MAX + 256];
+    } p;
+    p.arch = veil_arch_native_audit();
+    int n = snprintf(p.text, sizeof p.text, "%s: %s", canon, why);
+    if (n < 0)
+        return;
+    uint32_t len = (uint32_t)n < sizeof p.text ? (uint32_t)n : (uint32_t)sizeof p.text - 1;
+    ring_event(e, VEIL_R_DENIED, t->pid, t->tid, err, t->nr, &p, (uint32_t)sizeof p.arch + len + 1);
+    /* the task waits until veil has shown the refusal, so that the line comes before
+       what the program prints about its failed call */
+    if (!(t->flags & T_REPORT_HOLD)) {
+        t->flags |= T_REPORT_HOLD;
+        e->report_holds++;
+    }
+    veil_flush_requested = 1;
+}
+
+int paths_release_held(struct veil_engine *e, int now)
+{
+    if (!e->report_holds || (e->ring.used && !now))
+        return 0;
+    e->report_holds = 0;
+    for (uint32_t i = 0; i < e->tasks.cap; i++) {
+        struct task *t = &e->tasks.slots[i];
+        if (!t->tid || !(t->flags & T_REPORT_HOLD))
+            continue;
+        t->flags &= ~T_REPORT_HOLD;
+        int rc = resume_task(e, t, 0);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 uint64_t paths_open_flags(struct task *t, const struct veil_sysdesc *d)
@@ -145,15 +260,19 @@ int paths_call_writes(struct task *t, const struct veil_sysdesc *d)
     return (d->flags & VEIL_F_MUTATES) || (paths_open_flags(t, d) & WRITE_OPEN_FLAGS);
 }
 
-/* -errno of the first rule a canonical path breaks, else 0. */
-int paths_rule_errno(struct veil_engine *e, const char *canon, int writes)
+int paths_rule_errno(struct veil_engine *e, struct task *t, const char *canon, int writes)
 {
-    for (uint32_t r = 0; r < e->npath_rules; r++) {
-        const struct path_rule *rule = &e->path_rules[r];
-        if (rule->writes_only && !writes)
+    for (uint32_t i = 0; i < e->npath_rules; i++) {
+        struct path_rule *rule = &e->path_rules[i];
+        if ((rule->flags & VEIL_PATH_WRITES) && !writes)
             continue;
-        if (rule_matches(rule, canon))
-            return -rule->err;
+        if (!rule_matches(rule, canon))
+            continue;
+        if ((rule->flags & VEIL_PATH_EXISTING) && !path_exists(e, t, canon))
+            continue;
+        if (rule->err && rule->why)
+            report_refusal(e, t, rule->err, canon, rule->why);
+        return -rule->err;
     }
     return 0;
 }
@@ -174,7 +293,7 @@ int paths_check(struct veil_engine *e, struct task *t, const struct veil_sysdesc
                             : AT_FDCWD_VALUE;
         if (path[0] == 0 || canonical(e->mountns.on, t->tid, dirfd, path, canon) < 0)
             continue;
-        int rc = paths_rule_errno(e, canon, writes);
+        int rc = paths_rule_errno(e, t, canon, writes);
         if (rc < 0)
             return rc;
     }

@@ -29,6 +29,12 @@ F_IDENTITY = lib.VEIL_F_IDENTITY
 F_ID_ASKS = lib.VEIL_F_ID_ASKS
 UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
 
+PATH_GLOB = lib.VEIL_PATH_GLOB           # path rules (add_path_rule): how a pattern matches
+PATH_PREFIX = lib.VEIL_PATH_PREFIX
+PATH_EXACT = lib.VEIL_PATH_EXACT
+PATH_WRITES = lib.VEIL_PATH_WRITES       # ... and what it applies to
+PATH_EXISTING = lib.VEIL_PATH_EXISTING
+
 L_PATHS = lib.VEIL_L_PATHS
 L_EXEC = lib.VEIL_L_EXEC
 L_GETCWD = lib.VEIL_L_GETCWD
@@ -213,9 +219,12 @@ class Engine:
         """-y (1): SCM_RIGHTS fds are resolved too; -yy (2): socket fds are described."""
         lib.veil_set_decorate(self._e, level)
 
-    def add_path_rule(self, pattern: str, is_prefix: bool, err: int, writes_only: bool) -> None:
-        _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), int(is_prefix), err,
-                                      int(writes_only)), "path rule")
+    def add_path_rule(self, pattern: str, match: int, err: int, flags: int,
+                      why: Optional[str] = None) -> None:
+        """match: PATH_GLOB, PATH_PREFIX or PATH_EXACT; err 0 lets the call go on;
+        flags: PATH_WRITES | PATH_EXISTING; why: a refusal is reported, "PATH: why"."""
+        _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), match, err, flags,
+                                      why.encode() if why else ffi.NULL), "path rule")
 
     def set_sockfd_calls(self, nrs: Sequence[int]) -> None:
         """Calls traced only on socket fds, through filters stacked into the tracee."""

@@ -298,7 +298,9 @@ class Session:
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
-        self._path_rules: List[Tuple[str, bool, int, bool]] = []
+        # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
+        self._path_rules: List[Tuple[str, int, int, int, Optional[str]]] = []
+        self._confined: Optional[Tuple[Sequence[str], Sequence[str], int, str, str]] = None
         self._targets: Dict[int, Tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
         # the fake identity served in C (csrc/identity.c): nr -> F_EXIT if at exit too
         self._identity_calls: Dict[int, int] = {}
@@ -476,13 +478,80 @@ class Session:
         ``writes_only``: only calls that write there (read-only paths)."""
         if not pattern.startswith("/"):
             raise VeilError(f"path rule {pattern!r}: an absolute path or glob is needed")
-        if pattern.endswith("/**"):
-            root = os.path.normpath(pattern[:-3] or "/")
-            self._path_rules.append((root, True, errno, writes_only))
-        elif not any(c in pattern for c in "*?["):
-            self._path_rules.append((os.path.normpath(pattern), True, errno, writes_only))
-        else:
-            self._path_rules.append((pattern, False, errno, writes_only))
+        self._path_rules.append(
+            (*_path_match(pattern, E.PATH_PREFIX), errno, E.PATH_WRITES if writes_only else 0,
+             None))
+
+    def confine_paths(self, reads: Sequence[str], writes: Sequence[str], errno: int,
+                      why_read: str, why_write: str) -> None:
+        """Calls reach only these paths (learn, then enforce): a call that writes
+        fails with ``errno`` unless a ``writes`` pattern covers its path; one that
+        reads, unless a ``reads`` or ``writes`` pattern does or the path does not
+        exist (the call fails as it would).  Patterns: exact paths (the directories
+        on the way to one are read too), ``DIR/**`` or fnmatch globs, guest paths as
+        the program names them (their symlinks are resolved too, as the C check
+        sees paths).  Checked in C after every other path rule (hidden and read-only
+        paths keep their answer); a refusal is reported as "PATH: why_read" or
+        "PATH: why_write"."""
+        for pattern in (*reads, *writes):
+            if not pattern.startswith("/"):
+                raise VeilError(f"path rule {pattern!r}: an absolute path or glob is needed")
+        self._confined = (tuple(reads), tuple(writes), errno, why_read, why_write)
+
+    def _confinement(self, eng) -> List[Tuple[str, int, int, int, Optional[str]]]:
+        """confine_paths() as C path rules: allow (errno 0) what is covered, then refuse
+        the rest; exact paths also under their canonical guest names."""
+        reads, writes, errno, why_read, why_write = self._confined
+
+        dirs: Dict[str, Tuple[str, str]] = {}
+
+        def resolved(path: str, follow: bool = True) -> Tuple[str, str]:
+            """(host, canonical guest path); the path itself where it cannot be"""
+            try:
+                if self.layout is not None:
+                    return eng.layout_resolve(path, follow)
+                real = os.path.realpath(path)
+                return real, real
+            except (OSError, VeilError):
+                return path, path
+
+        def canonical(path: str) -> Set[str]:
+            """the path, and the names the C check sees for it (its directory's
+            symlinks resolved; the path's own followed if it is one)"""
+            head, tail = os.path.split(path)
+            if head not in dirs:
+                dirs[head] = resolved(head)
+            host, guest = (os.path.join(name, tail) for name in dirs[head])
+            names = {path, guest}
+            if os.path.islink(host):
+                names.add(resolved(path)[1])
+            return names
+
+        def compiled(patterns: Sequence[str], ancestors: bool) -> List[Tuple[str, int]]:
+            exact: Set[str] = set()
+            out: List[Tuple[str, int]] = []
+            for pattern in patterns:
+                text, match = _path_match(pattern, E.PATH_EXACT)
+                if match == E.PATH_GLOB:
+                    out.append((text, match))
+                    continue
+                for name in canonical(text):
+                    if match == E.PATH_PREFIX:
+                        out.append((name, match))
+                    else:
+                        exact.add(name)
+                    while ancestors and name != "/":
+                        name = os.path.dirname(name)
+                        if name in exact:
+                            break
+                        exact.add(name)
+            return [(p, E.PATH_EXACT) for p in sorted(exact)] + out
+
+        rules = [(p, m, 0, E.PATH_WRITES, None) for p, m in compiled(writes, False)]
+        rules.append(("/", E.PATH_PREFIX, errno, E.PATH_WRITES, why_write))
+        rules += [(p, m, 0, 0, None) for p, m in compiled((*reads, *writes), True)]
+        rules.append(("/", E.PATH_PREFIX, errno, E.PATH_EXISTING, why_read))
+        return rules
 
     def protect_path(self, path: str, how: str) -> None:
         """``how`` "readonly": writes below ``path`` fail (EROFS); "mask": it is not
@@ -599,7 +668,7 @@ class Session:
                 flags |= E.F_STOP | E.F_TARGETS
             path_fields = {}
             sc = BY_NR.get(nr)
-            if (self._path_rules or self._translating) and sc is not None and any(
+            if (self._path_rules or self._confined or self._translating) and sc is not None and any(
                     k.startswith("path") for _, k in sc.args):
                 path_fields = self._path_rule_fields(sc)
                 flags |= E.F_STOP | E.F_PATHS | (E.F_MUTATES if sc.name in MUTATING_CALLS else 0)
@@ -680,7 +749,7 @@ class Session:
         self.layout_engine = mountns.choose(self.layout, binds)
         self._protected_paths()
         self._translating = not self._mount_engine and (not self.layout.is_identity(binds)
-                                                        or bool(self._path_rules))
+                                                        or bool(self._path_rules or self._confined))
         self.refuse([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM,
                     "the layout refuses calls that reach past the guest's tree")
         uffd = "userfaultfd could replace the pages of veil's read-only scratch area"
@@ -749,7 +818,8 @@ class Session:
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
             foreign_ret = {"kill": bpf.kill(), "refuse": bpf.refuse(err)}.get(kind,
                                                                              bpf.errno_ret(err))
-        if self._refuse_reasons and self._note_refusals not in self.raw_sinks:
+        if ((self._refuse_reasons or self._confined)
+                and self._note_refusals not in self.raw_sinks):
             self.raw_sinks.append(self._note_refusals)
         eng.set_actions(actions, foreign)
         if self._sockfd_filters:
@@ -775,8 +845,8 @@ class Session:
             if self._identity_files and self._identity_mounts():
                 eng.identity_mount_files(True)
         eng.set_decorate(self.decorate_fds)
-        for pattern, is_prefix, err, writes_only in self._path_rules:
-            eng.add_path_rule(pattern, is_prefix, err, writes_only)
+        for rule in self._path_rules + (self._confinement(eng) if self._confined else []):
+            eng.add_path_rule(*rule)
         if self._assembler is None:
             self._assembler = self._make_assembler()
         self._engine = eng
@@ -1079,6 +1149,15 @@ def _add_note(error: BaseException, note: str) -> None:
         error.add_note(note)
     else:
         error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+def _path_match(pattern: str, plain: int) -> Tuple[str, int]:
+    """(pattern, E.PATH_* match): ``DIR/**`` a prefix, a glob, else ``plain``."""
+    if pattern.endswith("/**"):
+        return os.path.normpath(pattern[:-3] or "/"), E.PATH_PREFIX
+    if any(c in pattern for c in "*?["):
+        return pattern, E.PATH_GLOB
+    return os.path.normpath(pattern), plain
 
 
 def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -> str:

@@ -206,7 +206,8 @@ class PtraceEngine:
     def set_decorate(self, level: int) -> None:
         pass  # FDPATH captures are not implemented: fds print as numbers
 
-    def add_path_rule(self, pattern: str, is_prefix: bool, err: int, writes_only: bool) -> None:
+    def add_path_rule(self, pattern: str, match: int, err: int, flags: int,
+                      why: Optional[str] = None) -> None:
         raise Unsupported("path rules need the C engine (--backend c)")
 
     def set_sockfd_calls(self, nrs: Sequence[int]) -> None:
