@@ -178,3 +178,48 @@ def test_setuid_dropped_and_launcher_errors(tmp_path):
     assert r.returncode == 126
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "standalone is missing" in lines[0]
+
+
+APP = """#!/bin/sh
+# reads its configuration and data by their absolute host paths
+data={work}/data
+cat {work}/conf/app.conf
+cat "$data/greeting.txt"
+ls "$data"
+"""
+
+
+def test_moved_bundle_serves_the_inputs_named_by_host_paths(tmp_path):
+    """Moved to another directory with the original files gone (as on another machine),
+    the launcher runs the program on the bundle's copies of the files it names by their
+    absolute host paths (a script's text, the command's arguments), as ``veil run``
+    does; the files in root/ are left as they were."""
+    work = tmp_path / "work"
+    (work / "conf").mkdir(parents=True)
+    (work / "data").mkdir()
+    (work / "conf" / "app.conf").write_text("port = 8080\n")
+    (work / "data" / "greeting.txt").write_text("hello\n")
+    script = work / "app.sh"
+    script.write_text(APP.format(work=work))
+    script.chmod(0o755)
+    native = subprocess.run([script], capture_output=True, text=True, cwd="/")
+    assert native.returncode == 0 and native.stdout.startswith("port = 8080\nhello\n")
+    for name, command in (("direct", [script]), ("argument", ["/bin/sh", script])):
+        bundle = tmp_path / f"bundle-{name}"
+        pack(tmp_path, bundle, "-q", "--", *command)
+    away = tmp_path / "away"
+    work.rename(away)
+    for name in ("direct", "argument"):
+        moved = tmp_path / "moved" / name
+        moved.parent.mkdir(exist_ok=True)
+        (tmp_path / f"bundle-{name}").rename(moved)
+        r = launch(moved, cwd="/")
+        assert (r.returncode, r.stdout) == (0, native.stdout), (name, r.stderr)
+        r = run_veil(["run", moved], cwd="/")
+        assert (r.returncode, r.stdout) == (0, native.stdout), (name, r.stderr)
+        # the standalone tree's copy names the files under the launcher's link
+        link = json.loads((moved / "summary.json").read_text())["standalone"]["link"]
+        text = (moved / "standalone" / str(script).lstrip("/")).read_text()
+        assert f"cat {link}/s{work}/conf/app.conf\n" in text and f"data={link}/s{work}/data\n" in text
+        assert (moved / "root" / str(script).lstrip("/")).read_text() == APP.format(work=work)
+    assert not work.exists()

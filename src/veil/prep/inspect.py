@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from .. import tomlread as tomllib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import UsageError
 from .archive import is_archive, unpacked
@@ -186,12 +186,32 @@ def _program(processes: Dict[str, Any], pid: str) -> str:
     return "?"
 
 
-def _is_elf(bundle: Bundle, path: str) -> bool:
+def _is_elf(root: str, path: str) -> bool:
     try:
-        with open(os.path.join(bundle.directory, "root", path.lstrip("/")), "rb") as f:
+        with open(os.path.join(root, path.lstrip("/")), "rb") as f:
             return f.read(4) == ELF_MAGIC
     except OSError:
         return False
+
+
+def input_files(plan: Plan, root: str, kinds: Sequence[str] = ("read",)) -> List[str]:
+    """The files a person calls the run's inputs: read (or of the other KINDS: "executed"
+    adds the scripts it ran), from no package, not written by the run, not programs or
+    libraries (ELF), not a language runtime's library, not what every program reads, and
+    packed (a regular file under ROOT)."""
+    inputs = []
+    for group in plan.groups:
+        if group.package != NO_PACKAGE:
+            continue
+        written = set(group.paths("written", "created"))
+        for path in (p for kind in kinds for p in group.files.get(kind, ())):
+            if (path in written or path in SYSTEM_READS or path in plan.share
+                    or path.startswith(SYSTEM_TREES) or RUNTIME_LIBRARY.search(path)
+                    or _is_elf(root, path)
+                    or not os.path.isfile(os.path.join(root, path.lstrip("/")))):
+                continue
+            inputs.append(path)
+    return inputs
 
 
 def files(bundle: Bundle) -> Dict[str, Any]:
@@ -207,18 +227,11 @@ def files(bundle: Bundle) -> Dict[str, Any]:
                 for pid, how in sorted(by_path.get(path, {}).items(), key=lambda x: int(x[0]))
                 if kinds & set(how)]
 
-    inputs, outputs = [], []
+    inputs = [{"path": path, "by": users(path, {"read"})}
+              for path in input_files(plan, os.path.join(bundle.directory, "root"))]
+    outputs = []
     for group in plan.groups:
         written = set(group.paths("written", "created"))
-        if group.package == NO_PACKAGE:
-            for path in group.files.get("read", ()):
-                if (path in written or path in SYSTEM_READS or path in plan.share
-                        or path.startswith(SYSTEM_TREES) or RUNTIME_LIBRARY.search(path)
-                        or _is_elf(bundle, path)
-                        or not os.path.isfile(os.path.join(bundle.directory, "root",
-                                                           path.lstrip("/")))):
-                    continue
-                inputs.append({"path": path, "by": users(path, {"read"})})
         for path in sorted(written):
             if path.startswith(("/dev/", "/proc/")):
                 continue

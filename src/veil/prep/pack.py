@@ -517,7 +517,7 @@ def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Seque
             os.chmod(tmp, 0o1777)
         alone = None
         if standalone:
-            alone = _standalone(bundle, packer, plan.argv, env, plan.cwd, bar)
+            alone = _standalone(bundle, packer, plan, env, bar)
     finally:
         bar.close()
 
@@ -576,20 +576,22 @@ def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Seque
     return summary
 
 
-def _standalone(bundle: str, packer: Packer, command: List[str], env: Dict[str, str],
-                cwd: str, bar: Progress) -> Dict[str, object]:
+def _standalone(bundle: str, packer: Packer, plan: "Plan", env: Dict[str, str],
+                bar: Progress) -> Dict[str, object]:
+    from .inspect import input_files
     from .standalone import LAUNCHER, StandaloneWriter, library_dirs, new_link
     first = [os.path.realpath(d) for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
     writer = StandaloneWriter(bundle, new_link(), library_dirs(packer.library_files(), first),
-                              packer.loaders)
+                              packer.loaders, input_files(plan, packer.root),
+                              input_files(plan, packer.root, ("executed",)))
     total = sum(len(files) for _, _, files in os.walk(packer.root))
     bar.phase("standalone", total)
     writer.write(lambda size: bar.step())
-    writer.launcher(command, env.get("PATH", ""), cwd)
+    writer.launcher(plan.argv, env.get("PATH", ""), plan.cwd)
     packer.skipped.update(writer.skipped)
     return {"launcher": LAUNCHER, "link": writer.link, "patched": len(writer.patched),
-            "scripts": len(writer.scripts), "linked": writer.linked, "bytes": writer.bytes,
-            "library_dirs": writer.lib_dirs}
+            "scripts": len(writer.scripts), "relocated": writer.relocated,
+            "linked": writer.linked, "bytes": writer.bytes, "library_dirs": writer.lib_dirs}
 
 
 def _report(summary: Dict[str, object], pairs: Sequence[Tuple[bytes, bytes]],

@@ -21,6 +21,7 @@ runs through PATH (pointed into the tree) get the bundle's loader too.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -32,6 +33,8 @@ from .elfpatch import DT_RPATH, DT_RUNPATH, remove_dynamic_tags
 TREE = "standalone"
 LAUNCHER = "run"
 LINK_PREFIX = "/tmp/.veil-"
+RELOCATE_MAX = 4 << 20             # inputs larger than this are linked, never rewritten
+SYSTEM_TREES = ("/etc/", "/usr/", "/lib/", "/lib64/", "/proc/", "/dev/", "/sys/")
 SCRIPT_HEAD = 256                  # the kernel reads this much of a #! line (BINPRM_BUF_SIZE)
 SYSTEM_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
                "/lib", "/usr/lib")
@@ -73,7 +76,8 @@ class StandaloneWriter:
     """Writes BUNDLE/standalone/ from BUNDLE/root/ and the launcher BUNDLE/run."""
 
     def __init__(self, bundle: str, link: str, lib_dirs: Sequence[str],
-                 loaders: Iterable[str]) -> None:
+                 loaders: Iterable[str], inputs: Iterable[str] = (),
+                 scripts: Iterable[str] = ()) -> None:
         self.bundle = bundle
         self.root = os.path.join(bundle, "root")
         self.tree = os.path.join(bundle, TREE)
@@ -85,6 +89,19 @@ class StandaloneWriter:
         self.linked = 0
         self.bytes = 0                        # what the copies add to the bundle
         self.skipped: Dict[str, str] = {}
+        # the run's inputs (configuration and data files, the scripts it ran) and the
+        # directories of the files it read, named by their absolute host paths: served
+        # from the tree once the bundle moves.  A script's own directory is left alone
+        # (pyenv's shims tell from it whether they were moved), and so is a directory at
+        # the top, such as /tmp: too common a name to rewrite
+        read = set(inputs)
+        self.inputs = read | set(scripts)
+        names = self.inputs | {d for d in map(os.path.dirname, read)
+                               if d.count("/") > 1 and not (d + "/").startswith(SYSTEM_TREES)}
+        self.relocated: List[str] = []
+        self._names = re.compile(rb"(?<![\w./-])(?:" + b"|".join(
+            re.escape(os.fsencode(n)) for n in sorted(names, key=len, reverse=True))
+            + rb")(?![\w.-])") if names else None
 
     def write(self, progress: Optional[Callable[[int], None]] = None) -> None:
         for top, dirs, files in os.walk(self.root):
@@ -113,7 +130,9 @@ class StandaloneWriter:
         if head.startswith(b"\x7fELF") and guest not in self.loaders:
             if self._patch_elf(src, dest, guest):
                 return
-        elif head.startswith(b"#!") and self._script(src, dest, head):
+        elif head.startswith(b"#!") and self._script(src, dest, head, guest in self.inputs):
+            return
+        elif guest in self.inputs and self._relocate(src, dest):
             return
         try:
             os.link(src, dest)
@@ -174,22 +193,50 @@ class StandaloneWriter:
         self.bytes += os.path.getsize(dest)
         return True
 
-    def _script(self, src: str, dest: str, head: bytes) -> bool:
+    def _script(self, src: str, dest: str, head: bytes, is_input: bool) -> bool:
         """A copy of a #! script with its interpreter under the link; False if the
-        interpreter is not in the bundle (the script is then linked unchanged)."""
+        interpreter is not in the bundle (the script is then linked unchanged, or
+        relocated if it is an input)."""
         line = head[2:].split(b"\n", 1)[0]
         interp = line.split()[0] if line.split() else b""
         if not interp.startswith(b"/") or not os.path.lexists(
                 os.path.join(self.root, os.fsdecode(interp).lstrip("/"))):
-            return False
+            return is_input and self._relocate(src, dest)
         with open(src, "rb") as f:
             text = f.read()
         new = b"#!" + line.replace(interp, os.fsencode(self.link + "/s") + interp, 1)
+        body = text[2 + len(line):]
+        if is_input and self._names is not None and b"\0" not in body:
+            body = self._names.sub(self._via, body)
         with open(dest, "wb") as f:
-            f.write(new + text[2 + len(line):])
+            f.write(new + body)
         _copy_stat(src, dest)
         self.scripts.append(_guest(self.root, src))
-        self.bytes += len(text) + len(new) - len(line) - 2
+        self.bytes += len(new) + len(body)
+        return True
+
+    def _via(self, m: "re.Match[bytes]") -> bytes:
+        return os.fsencode(self.link + "/s") + m.group(0)
+
+    def _relocate(self, src: str, dest: str) -> bool:
+        """A copy of an input text file whose absolute host paths of inputs (and of
+        their directories) name them under the link, so that the program finds them
+        in the tree wherever the bundle is; False for a binary file or one without
+        such a path (linked unchanged)."""
+        if self._names is None or os.path.getsize(src) > RELOCATE_MAX:
+            return False
+        with open(src, "rb") as f:
+            text = f.read()
+        if b"\0" in text:
+            return False
+        new, count = self._names.subn(self._via, text)
+        if not count:
+            return False
+        with open(dest, "wb") as f:
+            f.write(new)
+        _copy_stat(src, dest)
+        self.relocated.append(_guest(self.root, src))
+        self.bytes += len(new)
         return True
 
     def launcher(self, argv: Sequence[str], path: str, cwd: str) -> str:
@@ -201,7 +248,9 @@ class StandaloneWriter:
         program = argv[0]
         if "/" in program:
             program = via + os.path.normpath(os.path.join(cwd, program))
-        words = " ".join(shlex.quote(a) for a in [program, *argv[1:]])
+        # an input named by its host path (python3 /srv/app/main.py): the tree's copy
+        args = [via + a if a in self.inputs else a for a in argv[1:]]
+        words = " ".join(shlex.quote(a) for a in [program, *args])
         host = [d for d in path.split(":") if d.startswith("/")]
         text = LAUNCHER_SH.format(
             link=shlex.quote(self.link), tree=TREE,
