@@ -145,3 +145,36 @@ def test_relative_paths_are_ruled_under_both_layout_engines(tmp_path, layout_eng
     [line] = refusals(r.stderr)
     assert ": /work/no.txt: the learning run did not write there" in line
     assert (work / "ok.txt").exists() and not (work / "no.txt").exists()
+
+
+@pytest.mark.layout_engines("ptrace", "mount")
+def test_a_symlink_reaches_only_what_a_rule_allows(tmp_path, layout_engine):
+    """Rules see the path the kernel would open (symlinks resolved), as C path rules do:
+    a symlink the learning run never used reaches a learned file, and never an unlearned
+    one (the refusal names the file it points to); a directory learned as a path does
+    not open what is below it."""
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "ok.txt").write_text("ok\n")
+    (work / "secret.txt").write_text("secret\n")
+    (work / "sub" / "below.txt").write_text("below\n")
+    (work / "to-ok").symlink_to("ok.txt")
+    (work / "sneaky").symlink_to("secret.txt")
+    system = ", ".join(f'"{d}/**"' for d in ("/usr", "/lib", "/lib64", "/bin", "/etc"))
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[layout]\nbinds = [{{ host = "{work}", guest = "/work" }}]\n\n'
+                       f'[security]\nenforce = true\npaths_read = [{system}, "/work/ok.txt", '
+                       '"/work/sub"]\n')
+    r = run_veil(["run", "--profile", profile, "-w", "/", "--", "/bin/sh", "-c",
+                  'for f in "$@"; do cat "$f" || echo "no $f"; done', "sh",
+                  "/work/to-ok", "/work/sneaky", "/work/sub/below.txt", "/work/missing"])
+    assert r.stdout == "ok\nno /work/sneaky\nno /work/sub/below.txt\nno /work/missing\n", \
+        r.stderr
+    [line] = refusals(r.stderr)         # one line per kind of call refused, as veil run's
+    assert re.fullmatch(r"veil: refused openat \(EACCES\) in process \d+: /work/secret.txt: "
+                        r"the learning run did not read it \(rule: \[security\] paths_read; "
+                        r".*\)", line), line
+    # shown before what the program prints about the failed call (the caller waits for it)
+    assert r.stderr.index(line) < r.stderr.index("cat: /work/sneaky: Permission denied")
+    assert "cat: /work/sub/below.txt: Permission denied" in r.stderr
+    assert "cat: /work/missing: No such file or directory" in r.stderr
