@@ -301,6 +301,7 @@ class Session:
         # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
         self._path_rules: List[Tuple[str, int, int, int, Optional[str]]] = []
         self._confined: Optional[Tuple[Sequence[str], Sequence[str], int, str, str]] = None
+        self._reads_refusals = False
         self._targets: Dict[int, Tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
         # the fake identity served in C (csrc/identity.c): nr -> F_EXIT if at exit too
         self._identity_calls: Dict[int, int] = {}
@@ -818,9 +819,9 @@ class Session:
             foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
             foreign_ret = {"kill": bpf.kill(), "refuse": bpf.refuse(err)}.get(kind,
                                                                              bpf.errno_ret(err))
-        if ((self._refuse_reasons or self._confined)
-                and self._note_refusals not in self.raw_sinks):
-            self.raw_sinks.append(self._note_refusals)
+        # read on the loop's thread as the ring is taken, before the refused thread goes
+        # on (a path rule's refusal holds it until then): its line comes first
+        self._reads_refusals = bool(self._refuse_reasons or self._confined)
         eng.set_actions(actions, foreign)
         if self._sockfd_filters:
             eng.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
@@ -894,10 +895,17 @@ class Session:
         if self._engine is None:
             self.start()
         eng = self._engine
+
+        def take() -> None:
+            data = eng.take_ring()
+            if self._reads_refusals and data:
+                self._note_refusals(data)
+            deliver(data)
+
         while True:
             kind = eng.next()
             if kind == E.EV_DRAIN:
-                deliver(eng.take_ring())
+                take()
                 if self._abort:
                     eng.kill_all()
                 continue
@@ -906,10 +914,10 @@ class Session:
             if kind == E.EV_INTERRUPTED:
                 self.interrupted = True
                 eng.detach_all()
-                deliver(eng.take_ring())
+                take()
                 continue
             ev = eng.event()
-            deliver(eng.take_ring())
+            take()
             phase = "enter" if kind == E.EV_ENTER else "exit"
             return Stop(phase, ev.pid, ev.tid, ev.arch, ev.nr, ev.args,
                         ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp, ev.scratch)
@@ -1067,7 +1075,10 @@ class Session:
             finally:
                 if self._engine is not None:
                     self._engine.restore_signals()
-                    deliver(self._engine.take_ring())
+                    rest = self._engine.take_ring()
+                    if self._reads_refusals and rest:
+                        self._note_refusals(rest)
+                    deliver(rest)
                 records.put(done)
 
         thread = threading.Thread(target=worker, name="veil-loop", daemon=True)
