@@ -20,7 +20,9 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from identity_costs import build_workload  # noqa: E402
+
 VEIL = [sys.executable, "-m", "veil"]
 PY = "import json, email, http.client, sqlite3"
 
@@ -50,11 +52,7 @@ def main():
     ap.add_argument("--imports", type=int, default=3, help="python starts per run")
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
-    build = os.path.join(HERE, "build")
-    os.makedirs(build, exist_ok=True)
-    prog = os.path.join(build, "fileloop")
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", prog,
-                    os.path.join(HERE, "workloads", "fileloop.c")], check=True)
+    prog = build_workload("fileloop")
     python = shutil.which("python3") or sys.executable
     work = tempfile.mkdtemp(prefix="veil-enforce-bench-")
     try:

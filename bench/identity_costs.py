@@ -35,6 +35,16 @@ def proot_path():
     return "/usr/local/bin/proot" if os.access("/usr/local/bin/proot", os.X_OK) else shutil.which("proot")
 
 
+def build_workload(name):
+    """bench/build/NAME, compiled from workloads/NAME.c"""
+    build = os.path.join(HERE, "build")
+    os.makedirs(build, exist_ok=True)
+    prog = os.path.join(build, name)
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", prog,
+                    os.path.join(HERE, "workloads", name + ".c")], check=True)
+    return prog
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=1000000)
@@ -43,12 +53,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", choices=("getuid", "ls", "fileloop"), help="one group of rows")
     a = ap.parse_args()
-    build = os.path.join(HERE, "build")
-    os.makedirs(build, exist_ok=True)
-    prog, loop = os.path.join(build, "getuid"), os.path.join(build, "fileloop")
-    for exe, src in ((prog, "getuid.c"), (loop, "fileloop.c")):
-        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe,
-                        os.path.join(HERE, "workloads", src)], check=True)
+    prog, loop = build_workload("getuid"), build_workload("fileloop")
     run = [sys.executable, "-m", "veil", "run"]
     veil = run + ["-0", "--"]
     rows = []
