@@ -64,3 +64,35 @@ def test_openat2_write_under_readonly(tmp_path, progs):
                              policy=veil.Policy().readonly_paths([{ro}])).exit_code
     """, f=str(ro / "f"), ro=str(ro) + "/**")
     assert r["code"] == 0 and p.stdout.split() == ["True", "-30"], p.stderr  # EROFS
+
+
+def test_confine_paths_without_a_layout(tmp_path):
+    """Session.confine_paths on the host's own tree (no layout: the C check of
+    VEIL_F_PATHS calls): writes only where allowed, reads only of what is allowed
+    (exact paths with the directories on the way, DIR/**, symlinks resolved), a missing
+    path fails as it would; each refusal noted once per call with its reason; hidden
+    paths keep their answer (rules added before are tried first)."""
+    (tmp_path / "ok.txt").write_text("ok\n")
+    (tmp_path / "no.txt").write_text("no\n")
+    (tmp_path / "to-no").symlink_to("no.txt")
+    (tmp_path / "hidden.txt").write_text("hidden\n")
+    system = [d + "/**" for d in ("/usr", "/lib", "/lib64", "/bin", "/etc", "/proc")]
+    p, r = run_api(tmp_path, """
+        s = veil.Session(["sh", "-c", "cat ok.txt; cat to-no || echo no-read; "
+                          "cat missing 2>/dev/null || echo missing; "
+                          "cat hidden.txt 2>/dev/null || echo hidden; "
+                          "echo w > out.txt && echo wrote; echo w > other.txt || echo no-write"],
+                         cwd={d})
+        s.add_path_rule({hidden}, 2)
+        s.confine_paths({reads}, [{out}, "/dev/**"], 13, "not read", "not written")
+        res = s.run()
+        R["code"] = res.exit_code
+        R["refusals"] = [(x.name, x.errno, x.reason) for x in s.refusals]
+    """, d=str(tmp_path), hidden=str(tmp_path / "hidden.txt"), out=str(tmp_path / "out.txt"),
+        reads=[*system, str(tmp_path / "ok.txt"), str(tmp_path / "hidden.txt")])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "ok\nno-read\nmissing\nhidden\nwrote\nno-write\n", p.stderr
+    assert (tmp_path / "out.txt").read_text() == "w\n" and not (tmp_path / "other.txt").exists()
+    ours = [x for x in r["refusals"] if x[2].startswith(str(tmp_path))]   # (sh checks $PWD)
+    assert ours == [["openat", 13, f"{tmp_path}/no.txt: not read"],
+                    ["openat", 13, f"{tmp_path}/other.txt: not written"]]
