@@ -204,18 +204,21 @@ def test_moved_bundle_serves_the_inputs_named_by_host_paths(tmp_path):
     script.chmod(0o755)
     native = subprocess.run([script], capture_output=True, text=True, cwd="/")
     assert native.returncode == 0 and native.stdout.startswith("port = 8080\nhello\n")
-    for name, command in (("direct", [script]), ("argument", ["/bin/sh", script])):
-        bundle = tmp_path / f"bundle-{name}"
-        pack(tmp_path, bundle, "-q", "--", *command)
+    cases = (("direct", [script]), ("argument", ["/bin/sh", script]),
+             ("relative", ["/bin/sh", "app.sh"]))           # packed in work
+    for name, command in cases:
+        r = run_veil(["prep", "pack", "--standalone", "-q", "-o", tmp_path / f"bundle-{name}",
+                      "--", *command], cwd=work)
+        assert r.returncode == 0, r.stderr
     away = tmp_path / "away"
     work.rename(away)
-    for name in ("direct", "argument"):
+    for name, _ in cases:
         moved = tmp_path / "moved" / name
         moved.parent.mkdir(exist_ok=True)
         (tmp_path / f"bundle-{name}").rename(moved)
         r = launch(moved, cwd="/")
         assert (r.returncode, r.stdout) == (0, native.stdout), (name, r.stderr)
-        r = run_veil(["run", moved], cwd="/")
+        r = run_veil(["run", moved], cwd="/")      # (the profile's cwd: work, in the bundle)
         assert (r.returncode, r.stdout) == (0, native.stdout), (name, r.stderr)
         # the standalone tree's copy names the files under the launcher's link
         link = json.loads((moved / "summary.json").read_text())["standalone"]["link"]

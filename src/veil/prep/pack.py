@@ -605,7 +605,8 @@ def _report(summary: Dict[str, object], pairs: Sequence[Tuple[bytes, bytes]],
             notes += f", {len(summary['not_rewritten'])} binary files not rewritten"
     if alone is not None:
         notes += (f"; standalone: {alone['patched']} patched ELF files, {alone['scripts']} "
-                  f"scripts ({human_size(alone['bytes'])}), launcher {summary['bundle']}/run")
+                  f"scripts, {len(alone['relocated'])} inputs naming inputs "
+                  f"({human_size(alone['bytes'])}), launcher {summary['bundle']}/run")
     if summary["from_host"]:
         notes += f"; {len(summary['from_host'])} files left to the host (bound at run time)"
     print(f"veil: packed {summary['bundle']}: {summary['files']} files "

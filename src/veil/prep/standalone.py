@@ -248,8 +248,10 @@ class StandaloneWriter:
         program = argv[0]
         if "/" in program:
             program = via + os.path.normpath(os.path.join(cwd, program))
-        # an input named by its host path (python3 /srv/app/main.py): the tree's copy
-        args = [via + a if a in self.inputs else a for a in argv[1:]]
+        # an input named by its path (python3 /srv/app/main.py, or main.py from /srv/app):
+        # the tree's copy, wherever the launcher is run from
+        named = [os.path.normpath(os.path.join(cwd, a)) for a in argv[1:]]
+        args = [via + n if n in self.inputs else a for a, n in zip(argv[1:], named)]
         words = " ".join(shlex.quote(a) for a in [program, *args])
         host = [d for d in path.split(":") if d.startswith("/")]
         text = LAUNCHER_SH.format(
