@@ -13,7 +13,8 @@ enforce = true`` (learn, then enforce, as AppArmor's genprof/logprof do).
   learning run used (rules as ``--net-allow``: CIDR[:PORTS]); other families
   (AF_UNIX) are not ruled.
 
-/proc, /dev and /sys (bound from the host) are not ruled.  The path rules are
+/proc, /dev and /sys (bound from the host) are not ruled, nor /etc/hostname where
+the profile sets a hostname (veil serves it).  The path rules are
 veil's C path rules (``Session.confine_paths``): checked at the stop the call
 makes anyway, on the path as the kernel would resolve it in the guest (against
 the working directory or the dirfd, symlinks resolved; a learned path counts
@@ -96,4 +97,6 @@ class Enforcer:
 def enforcer(spec) -> Enforcer:
     """The Enforcer of a RunSpec whose ``[security] enforce`` is true."""
     security = spec.security
-    return Enforcer(security.paths_read, security.paths_written, security.peers)
+    # veil's own answer for the identity (veil.identity serves it), not a file of the host
+    served = ["/etc/hostname"] if spec.system.hostname is not None else []
+    return Enforcer([*security.paths_read, *served], security.paths_written, security.peers)
