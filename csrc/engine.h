@@ -33,6 +33,7 @@
 #define VEIL_F_FDS_IN  0x2000 /* at exit: outside directory fds it received are taken back (fdintake.c) */
 #define VEIL_F_IDENTITY 0x4000 /* the fake identity serves it (identity.c) */
 #define VEIL_F_ID_ASKS  0x8000 /* Python's hooks of it want only the stops identity.c hands over */
+#define VEIL_F_GUEST  0x10000 /* VEIL_F_PY_ENTER only while guest tracers are about (veil_guest_calls) */
 
 /* SECCOMP_RET_TRACE data of a call veil's filter refuses and reports: the errno is
    the low 12 bits; veil records a VEIL_R_DENIED event (value errno, aux nr, payload
@@ -173,6 +174,39 @@ struct veil_cap_hdr {
 #define VEIL_EV_ENTER       2  /* syscall entry, tracee stopped */
 #define VEIL_EV_EXIT        3  /* syscall exit, tracee stopped */
 #define VEIL_EV_INTERRUPTED 4  /* veil got a signal that asks to stop (attach mode) */
+/* a stop of a thread a guest tracer traces (veil_guest_trace): held (except GONE)
+   until veil_guest_resume */
+#define VEIL_EV_GUEST       5
+
+/* VEIL_EV_GUEST: event.nr is one of these, event.ret the raw wait status veil got,
+   args[0] the signal of a SIGNAL stop, args[1] the PTRACE_EVENT_* of an EVENT stop
+   and args[2] its PTRACE_GETEVENTMSG */
+#define VEIL_G_SYSCALL_ENTRY 1
+#define VEIL_G_SYSCALL_EXIT  2
+#define VEIL_G_SIGNAL        3
+#define VEIL_G_EVENT         4
+#define VEIL_G_GONE          5 /* exited or killed (ret: the status); not held */
+#define VEIL_G_SECCOMP       6 /* a seccomp stop, before veil's own work on it (VEIL_GT_SECCOMP) */
+
+/* veil_guest_trace: what the guest tracer gets */
+#define VEIL_GT_TRACED  1
+#define VEIL_GT_SECCOMP 2 /* seccomp stops too (its tracer asked PTRACE_O_TRACESECCOMP) */
+#define VEIL_GT_TRACER  4 /* it is a guest tracer: its exit comes as VEIL_G_GONE */
+
+/* veil_guest_resume: how the guest tracer resumed it */
+#define VEIL_GR_CONT    0
+#define VEIL_GR_SYSCALL 1
+#define VEIL_GR_STEP    2
+#define VEIL_GR_DETACH  3
+
+struct veil_guest_stop {
+    int32_t pid, tid;
+    int kind;
+    int status;
+    int sig;
+    int event;
+    uint64_t msg;
+};
 
 struct veil_event {
     int kind;
@@ -361,6 +395,16 @@ int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value);
 /* While a thread is held at entry: change argument idx; the caller's register
    is put back at the exit stop, so only the kernel sees the new value. */
 int veil_set_arg(struct veil_engine *e, int32_t tid, int idx, uint64_t value);
+
+/* Guest tracers (src/veil/guest_ptrace.py).  on: every signal-delivery stop, ptrace
+   event stop and exit of the thread comes to Python as VEIL_EV_GUEST (the thread
+   held); its children inherit the mark at their fork/clone event (Python clears it
+   where the guest tracer did not ask for them).  off: back to veil's own handling. */
+int veil_guest_trace(struct veil_engine *e, int32_t tid, int how);
+/* on: the VEIL_F_GUEST calls (a guest tracer's waits) go to Python; off: they run */
+void veil_guest_calls(struct veil_engine *e, int on);
+/* Let a thread held at a VEIL_EV_GUEST stop go on (VEIL_GR_*), with signal sig. */
+int veil_guest_resume(struct veil_engine *e, int32_t tid, int how, int sig);
 
 /* the ring: records [0, used) are ready; Python reads then resets */
 const uint8_t *veil_ring(struct veil_engine *e, uint32_t *used);

@@ -27,6 +27,14 @@
 #define T_RACE_ELOOP 0x4000 /* -ELOOP at exit means the path changed under the call */
 #define T_ID_ASKED   0x8000 /* identity.c handed this call's entry to Python: its exit too */
 #define T_REPORT_HOLD 0x10000 /* stays stopped until Python showed its refusal (paths.c) */
+#define T_GUEST     0x20000 /* traced by a tracer in the guest (guest.c): its stops go to Python */
+#define T_GUEST_SYSCALL 0x40000 /* ... and it stops at every syscall entry and exit */
+#define T_GUEST_STEP 0x80000 /* ... resumed with PTRACE_SINGLESTEP */
+#define T_GUEST_PASS 0x100000 /* the guest tracer resumed it: the next resume goes through */
+#define T_NEWBORN   0x200000 /* first stop seen before its parent's fork event: waits for it */
+#define T_GUEST_RESTART 0x400000 /* veil made the call start again: its new entry stop is not news */
+#define T_GUEST_SECCOMP 0x800000 /* its seccomp stops go to Python first */
+#define T_GUEST_TRACER 0x1000000 /* a guest tracer: Python hears of its exit */
 
 struct task {
     int32_t tid;      /* 0: free slot */
@@ -54,6 +62,8 @@ struct task {
     uint8_t nheld;
     uint8_t held_rounds;  /* opens made for the current call */
     int gone_status;      /* the wait status that LAYOUT_GONE reports */
+    int stop_status;      /* raw wait status of its current stop */
+    uint8_t stop_op;      /* PTRACE_SYSCALL_INFO_* of its current syscall stop */
 };
 
 /* struct msghdr as an x86_64 tracee lays it out */
@@ -262,6 +272,12 @@ struct veil_engine {
     struct identity identity; /* the fake identity's answers (identity.c) */
     void *prog;          /* the seccomp program installed (struct sock_filter[]), filter.c */
     uint32_t prog_len;
+    uint32_t guest_tasks; /* tasks with T_GUEST */
+    int guest_calls;      /* veil_guest_calls */
+    struct veil_event deferred; /* a stop for Python met in veil_guest_resume */
+    int has_deferred;
+    struct veil_guest_stop *guest_queue; /* guest.c: stops not handed to Python yet */
+    uint32_t guest_head, guest_len, guest_cap;
 };
 
 /* identity.c */
@@ -366,6 +382,13 @@ void signals_main_changed(struct veil_engine *e);
 /* getdents64's result under proc_scope: /proc lists the traced tree's pids only */
 int64_t targets_proc_listing(struct veil_engine *e, struct task *t, int64_t ret);
 int targets_proc_path(struct veil_engine *e, const char *guest);
+
+/* guest.c */
+int guest_wants(struct task *t);
+int guest_hold(struct veil_engine *e, struct task *t, int kind, int sig);
+int guest_gone(struct veil_engine *e, struct task *t, int status);
+int guest_pop(struct veil_engine *e, struct veil_event *ev);
+void guest_free(struct veil_engine *e);
 
 /* ids.c */
 int ids_apply(const struct veil_engine *e);

@@ -68,6 +68,7 @@ void veil_free(struct veil_engine *e)
     sockfd_free(e);
     filter_free(e);
     identity_free(e);
+    guest_free(e);
     if (e->spawn_err_fd >= 0)
         close(e->spawn_err_fd);
     free(e->ring.buf);
@@ -149,6 +150,8 @@ static void untrack(struct veil_engine *e, int32_t tid)
     struct task *t = tasks_find(&e->tasks, tid);
     if (t && (t->flags & T_BLOCKED))
         e->blocked--;
+    if (t && (t->flags & T_GUEST))
+        e->guest_tasks--;
     tasks_remove(&e->tasks, tid);
     placement_update(e);
 }
@@ -468,6 +471,11 @@ int resume_task(struct veil_engine *e, struct task *t, int sig)
 {
     if (t->flags & T_REPORT_HOLD)
         return 0; /* paths_release_held() resumes it */
+    if (t->flags & T_GUEST) {
+        int kind = guest_wants(t);
+        if (kind)
+            return guest_hold(e, t, kind, sig); /* the guest tracer decides */
+    }
     if (!sig && t->pending_sig) { /* arrived while veil ran a call in the thread */
         sig = t->pending_sig;
         t->pending_sig = 0;
@@ -475,6 +483,10 @@ int resume_task(struct veil_engine *e, struct task *t, int sig)
     int req = (!e->use_seccomp || (t->flags & T_ATTACHED) || (t->flags & T_WANT_EXIT))
                   ? PTRACE_SYSCALL
                   : PTRACE_CONT;
+    if (t->flags & T_GUEST_SYSCALL)
+        req = PTRACE_SYSCALL;
+    if (t->flags & T_GUEST_STEP)
+        req = PTRACE_SINGLESTEP;
     if (ptrace(req, t->tid, 0L, (long)sig) < 0)
         return errno == ESRCH ? 0 : -errno; /* killed while stopped: its exit follows */
     return 0;
@@ -593,6 +605,8 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         }
         if (rc > 0) { /* mapped in place of the call, which starts again */
             t->flags &= ~(T_IN_SYSCALL | T_SECCOMP_ENTRY);
+            if (t->flags & T_GUEST)
+                t->flags |= T_GUEST_RESTART;
             return resume_task(e, t, 0);
         }
     }
@@ -651,6 +665,8 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
         if (asks && (d->flags & VEIL_F_ID_ASKS))
             t->flags |= T_ID_ASKED | T_WANT_EXIT;
     }
+    if ((d->flags & VEIL_F_GUEST) && !e->guest_calls && !(d->flags & VEIL_F_DENY))
+        return resume_task(e, t, 0); /* no guest tracer: nothing to emulate */
     if (d->flags & VEIL_F_DENY) {
         veil_arch_skip_syscall(t->tid);
         t->exit_value = -(int64_t)d->deny_errno;
@@ -742,10 +758,21 @@ static int on_syscall_stop(struct veil_engine *e, struct task *t, int seccomp_ev
     long n = ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, (void *)sizeof si, &si);
     if (n < 0)
         return errno == ESRCH ? 0 : -errno;
+    t->stop_op = si.op;
     switch (si.op) {
     case PTRACE_SYSCALL_INFO_SECCOMP:
+        /* the guest tracer may want it (its own filter's): it sees it first,
+           unless veil made the call start again after it saw it */
+        if (t->flags & T_GUEST_RESTART)
+            t->flags &= ~T_GUEST_RESTART;
+        else if ((t->flags & T_GUEST_SECCOMP) && !(t->flags & T_GUEST_PASS))
+            return guest_hold(e, t, VEIL_G_SECCOMP, 0);
         return on_syscall_entry(e, t, &si, 1, ev);
     case PTRACE_SYSCALL_INFO_ENTRY:
+        /* a guest tracer's PTRACE_SYSCALL stop: it sees the call before veil's
+           filter stop changes anything (the filter's stop follows) */
+        if (e->use_seccomp && (t->flags & T_GUEST))
+            return resume_task(e, t, 0);
         return on_syscall_entry(e, t, &si, 0, ev);
     case PTRACE_SYSCALL_INFO_EXIT:
         return on_syscall_exit(e, t, &si, ev);
@@ -768,10 +795,15 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
         int32_t child_pid = event == PTRACE_EVENT_CLONE ? tgid_of(child) : child;
         /* the child's own first stop may already have been seen */
         struct task *c = tasks_find(&e->tasks, child);
+        int newborn = c && (c->flags & T_NEWBORN);
         if (c)
             c->pid = child_pid;
         else
             c = track(e, child, child_pid, t->flags & T_ATTACHED);
+        if (c && (t->flags & T_GUEST) && !(c->flags & T_GUEST)) {
+            c->flags |= T_GUEST; /* Python drops it unless the guest tracer follows children */
+            e->guest_tasks++;
+        }
         if (c && (t->flags & T_ATTACHED))
             c->flags |= T_ATTACHED;
         if (c && !e->follow)
@@ -791,7 +823,12 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             ring_event(e, VEIL_R_NEWTASK, t->pid, t->tid, child,
                    event == PTRACE_EVENT_FORK ? 1 : event == PTRACE_EVENT_VFORK ? 2 : 3,
                    &child_pid, sizeof child_pid);
-        return resume_task(e, t, 0);
+        int rc = resume_task(e, t, 0);
+        if (newborn && rc == 0) { /* its first stop waited for this event */
+            c->flags &= ~T_NEWBORN;
+            rc = resume_task(e, c, 0);
+        }
+        return rc;
     }
     case PTRACE_EVENT_EXEC: {
         if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg) < 0)
@@ -875,6 +912,8 @@ static void on_gone(struct veil_engine *e, int32_t tid, int status)
                    0, NULL, 0);
     if (tid == e->main_pid)
         e->main_status = status;
+    if (t && (t->flags & (T_GUEST | T_GUEST_TRACER)))
+        guest_gone(e, t, status);
     if (tid == pid) {
         layout_gone(e, pid);
         sockfd_gone(e, pid);
@@ -904,6 +943,13 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
             ev->kind = VEIL_EV_INTERRUPTED;
             return VEIL_EV_INTERRUPTED;
         }
+        if (e->has_deferred) {
+            *ev = e->deferred;
+            e->has_deferred = 0;
+            return ev->kind;
+        }
+        if (guest_pop(e, ev))
+            return VEIL_EV_GUEST;
         if (e->tasks.count == 0) {
             ev->kind = e->ring.used ? VEIL_EV_DRAIN : VEIL_EV_NONE;
             return ev->kind;
@@ -938,7 +984,13 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
             t = track(e, tid, tgid_of(tid), e->follow ? 0 : T_SILENT);
             if (!t)
                 return -ENOMEM;
+            if (e->guest_tasks > 0) { /* its parent may be a guest tracer's: wait for the event */
+                t->stop_status = status;
+                t->flags |= T_NEWBORN;
+                continue;
+            }
         }
+        t->stop_status = status;
         int sig = WSTOPSIG(status);
         int event = (unsigned)status >> 16;
         int rc;
@@ -994,6 +1046,66 @@ int veil_resume(struct veil_engine *e, int32_t tid, int verdict, int64_t value)
         return -EINVAL;
     }
     return resume_task(e, t, 0);
+}
+
+int veil_guest_trace(struct veil_engine *e, int32_t tid, int how)
+{
+    struct task *t = tasks_find(&e->tasks, tid);
+    if (!t)
+        return -ESRCH;
+    if (how & VEIL_GT_TRACER) {
+        t->flags |= T_GUEST_TRACER;
+        return 0;
+    }
+    if (how && !(t->flags & T_GUEST)) {
+        t->flags |= T_GUEST;
+        e->guest_tasks++;
+    } else if (!how && (t->flags & T_GUEST)) {
+        t->flags &= ~(T_GUEST | T_GUEST_SYSCALL | T_GUEST_STEP | T_GUEST_PASS | T_GUEST_SECCOMP);
+        e->guest_tasks--;
+    }
+    if (how & VEIL_GT_SECCOMP)
+        t->flags |= T_GUEST_SECCOMP;
+    else
+        t->flags &= ~T_GUEST_SECCOMP;
+    return 0;
+}
+
+void veil_guest_calls(struct veil_engine *e, int on)
+{
+    e->guest_calls = on;
+}
+
+int veil_guest_resume(struct veil_engine *e, int32_t tid, int how, int sig)
+{
+    struct task *t = tasks_find(&e->tasks, tid);
+    if (!t || !(t->flags & T_HELD))
+        return -ESRCH;
+    t->flags &= ~(T_HELD | T_GUEST_SYSCALL | T_GUEST_STEP);
+    if (how == VEIL_GR_SYSCALL)
+        t->flags |= T_GUEST_SYSCALL;
+    else if (how == VEIL_GR_STEP)
+        t->flags |= T_GUEST_STEP;
+    else if (how == VEIL_GR_DETACH)
+        veil_guest_trace(e, tid, 0);
+    if (t->flags & T_GUEST)
+        t->flags |= T_GUEST_PASS;
+    int status = t->stop_status;
+    if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_SECCOMP && t->stop_op ==
+        PTRACE_SYSCALL_INFO_SECCOMP) {
+        /* the guest tracer saw the seccomp stop first: now veil's own work on it */
+        if (sig)
+            t->pending_sig = sig;
+        struct veil_event ev;
+        memset(&ev, 0, sizeof ev);
+        int rc = on_syscall_stop(e, t, 1, &ev);
+        if (rc > 0) {
+            e->deferred = ev;
+            e->has_deferred = 1;
+        }
+        return rc < 0 ? rc : 0;
+    }
+    return resume_task(e, t, sig);
 }
 
 int veil_set_arg(struct veil_engine *e, int32_t tid, int idx, uint64_t value)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:   # what type checkers and IDEs see: the same names, eagerly
     from .spec import (Bind, Environment, Layout, Network, Observation, RunSpec, Security,
                        SpecError, System)
     from .stop import Stop
-    from .verdicts import ALLOW, Allow, Deny, Detach, Emulate, Inject, Kill, Rewrite, Verdict
+    from .verdicts import ALLOW, Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite, Verdict
 
 # public name -> the module (relative to veil) that defines it
 _PUBLIC: dict[str, str] = {
@@ -33,12 +33,12 @@ _PUBLIC: dict[str, str] = {
     **{name: "spec" for name in ("Bind", "Environment", "Layout", "Network", "Observation",
                                  "RunSpec", "Security", "SpecError", "System")},
     "Stop": "stop",
-    **{name: "verdicts" for name in ("ALLOW", "Allow", "Deny", "Detach", "Emulate", "Inject",
-                                     "Kill", "Rewrite", "Verdict")},
+    **{name: "verdicts" for name in ("ALLOW", "Allow", "Deny", "Detach", "Emulate", "Hold",
+                                     "Inject", "Kill", "Rewrite", "Verdict")},
 }
 
 __all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observer", "SyscallStats", "Allow", "ALLOW",
-           "Deny", "Emulate", "Kill", "Detach", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError", "VerdictError",
+           "Deny", "Emulate", "Kill", "Detach", "Hold", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError", "VerdictError",
            "CommandNotFound", "RunSpec", "Environment", "Layout", "System", "Network", "Security",
            "Observation", "Bind", "SpecError"]
 __version__ = VERSION

@@ -28,6 +28,7 @@ F_FDS_IN = lib.VEIL_F_FDS_IN
 F_IDENTITY = lib.VEIL_F_IDENTITY
 F_ID_ASKS = lib.VEIL_F_ID_ASKS
 UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
+F_GUEST = lib.VEIL_F_GUEST
 
 PATH_GLOB = lib.VEIL_PATH_GLOB           # path rules (add_path_rule): how a pattern matches
 PATH_PREFIX = lib.VEIL_PATH_PREFIX
@@ -54,6 +55,24 @@ EV_DRAIN = lib.VEIL_EV_DRAIN
 EV_ENTER = lib.VEIL_EV_ENTER
 EV_EXIT = lib.VEIL_EV_EXIT
 EV_INTERRUPTED = lib.VEIL_EV_INTERRUPTED
+EV_GUEST = lib.VEIL_EV_GUEST
+
+# VEIL_EV_GUEST: what stopped a thread a guest tracer traces (event.nr)
+G_SYSCALL_ENTRY = lib.VEIL_G_SYSCALL_ENTRY
+G_SYSCALL_EXIT = lib.VEIL_G_SYSCALL_EXIT
+G_SIGNAL = lib.VEIL_G_SIGNAL
+G_EVENT = lib.VEIL_G_EVENT
+G_GONE = lib.VEIL_G_GONE
+G_SECCOMP = lib.VEIL_G_SECCOMP
+# what the guest tracer gets (Engine.guest_trace)
+GT_TRACED = lib.VEIL_GT_TRACED
+GT_SECCOMP = lib.VEIL_GT_SECCOMP
+GT_TRACER = lib.VEIL_GT_TRACER
+# how the guest tracer resumed it (Engine.guest_resume)
+GR_CONT = lib.VEIL_GR_CONT
+GR_SYSCALL = lib.VEIL_GR_SYSCALL
+GR_STEP = lib.VEIL_GR_STEP
+GR_DETACH = lib.VEIL_GR_DETACH
 
 V_ALLOW = lib.VEIL_V_ALLOW
 V_DENY = lib.VEIL_V_DENY
@@ -379,6 +398,19 @@ class Engine:
 
     def resume(self, tid: int, verdict: int = V_ALLOW, value: int = 0) -> None:
         _check(lib.veil_resume(self._e, tid, verdict, value), f"resume {tid}")
+
+    def guest_trace(self, tid: int, how: int) -> None:
+        """A guest tracer traces the thread (GT_* bits; 0: no more): its stops come
+        as EV_GUEST."""
+        _check(lib.veil_guest_trace(self._e, tid, how), f"guest trace of {tid}")
+
+    def guest_calls(self, on: bool) -> None:
+        """on: the calls watched with guest_tracing=True go to Python."""
+        lib.veil_guest_calls(self._e, int(on))
+
+    def guest_resume(self, tid: int, how: int, sig: int = 0) -> None:
+        """Let a thread held at an EV_GUEST stop go on (GR_*), delivering ``sig``."""
+        _check(lib.veil_guest_resume(self._e, tid, how, sig), f"guest resume of {tid}")
 
     def set_arg(self, tid: int, index: int, value: int) -> None:
         """Change an argument of a thread held at entry (restored for the caller at exit)."""

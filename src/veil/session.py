@@ -36,7 +36,7 @@ from .observers import Observer, OnlyCalls
 from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
                       merge_captures)
 from .stop import Stop
-from .verdicts import ALLOW, Allow, Deny, Emulate, Inject, Kill, Detach, Rewrite, Verdict
+from .verdicts import ALLOW, Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
 if TYPE_CHECKING:
@@ -296,6 +296,7 @@ class Session:
             raise SpecError("observation", "seccomp", "a layout needs the seccomp filter "
                             "(and a program veil starts, not one it attaches to)")
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
+        self._guest_hooks: Set[Tuple[int, Hook]] = set()  # watch(guest_tracing=True)
         self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
         self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
         # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
@@ -314,6 +315,9 @@ class Session:
         self.refusals: List[Refusal] = []
         self.on_refusal: Optional[Callable[[Refusal], None]] = None
         self._engine: Optional[E.Engine] = None
+        self.filter_code = b""   # the seccomp program veil installed (struct sock_filter[])
+        # the stops of threads a guest tracer traces (veil.guest_ptrace), in the loop's thread
+        self.guest_events: Optional[Callable[[E.StopEvent], None]] = None
         self._assembler: Optional[Assembler] = None
         self._started = 0.0
         self._path: Optional[str] = None
@@ -341,14 +345,19 @@ class Session:
         veil.records), with no per-event Python work: the binary trace writer."""
         self.raw_sinks.append(sink)
 
-    def watch(self, names: Iterable[Union[str, int]], hook: Hook, phase: str = "enter") -> None:
-        """Call ``hook`` at every ``phase`` ("enter"/"exit") stop of these syscalls."""
+    def watch(self, names: Iterable[Union[str, int]], hook: Hook, phase: str = "enter", *,
+              guest_tracing: bool = False) -> None:
+        """Call ``hook`` at every ``phase`` ("enter"/"exit") stop of these syscalls.
+        ``guest_tracing``: only while a guest tracer is about (Engine.guest_calls);
+        meanwhile the calls cost no Python."""
         if phase not in ("enter", "exit"):
             raise ValueError(f"phase must be 'enter' or 'exit', not {phase!r}")
         for n in names:
             nrs = resolve_set(n) if isinstance(n, str) else {n}
             for nr in nrs:
                 self._hooks.setdefault((nr, phase), []).append(hook)
+                if guest_tracing and phase == "enter":
+                    self._guest_hooks.add((nr, hook))
 
     def serve_identity(self, enter: Iterable[str] = (), exit: Iterable[str] = (),
                        files: Optional[Dict[str, str]] = None,
@@ -656,6 +665,8 @@ class Session:
                 for phase in ("enter", "exit") for h in self._hooks.get((nr, phase), ()))
             if (nr, "enter") in self._hooks:
                 flags |= E.F_STOP | (E.F_ID_ASKS if asks else E.F_PY_ENTER)
+                if all((nr, h) in self._guest_hooks for h in self._hooks[(nr, "enter")]):
+                    flags |= E.F_GUEST
             if (nr, "exit") in self._hooks:
                 flags |= E.F_STOP | E.F_EXIT | (E.F_ID_ASKS if asks else E.F_PY_EXIT)
             if nr in self._identity_calls:
@@ -873,7 +884,8 @@ class Session:
             if self.keep_caps is not None:
                 eng.set_caps(E.caps_mask(self.keep_caps))
             argv = [self.argv0, *self.argv[1:]] if self.argv0 is not None else self.argv
-            eng.spawn(self._path, argv, self.env, cwd, bpf.pack(prog))
+            self.filter_code = bpf.pack(prog)
+            eng.spawn(self._path, argv, self.env, cwd, self.filter_code)
             if self.sockets is not None:
                 self.sockets.root_pid = eng.main_pid
             eng.install_signals(forward=True)
@@ -918,6 +930,9 @@ class Session:
                 continue
             ev = eng.event()
             take()
+            if kind == E.EV_GUEST:
+                self.guest_events(ev)
+                continue
             phase = "enter" if kind == E.EV_ENTER else "exit"
             return Stop(phase, ev.pid, ev.tid, ev.arch, ev.nr, ev.args,
                         ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp, ev.scratch)
@@ -938,6 +953,8 @@ class Session:
     def resume(self, stop: Stop, verdict: Verdict = None) -> None:
         """Let a held thread go on, as ``verdict`` says."""
         eng = self._engine
+        if isinstance(verdict, Hold):
+            return   # the hook's owner resumes it later
         if verdict is None or isinstance(verdict, Allow):
             eng.resume(stop.tid)
         elif isinstance(verdict, Deny):
@@ -1035,10 +1052,10 @@ class Session:
                 _add_note(e, f"veil: raised by {_hook_where(hook, stop)}; the tracees were killed")
                 raise
             if v is not None and not isinstance(v, Allow):
-                if not isinstance(v, (Deny, Emulate, Kill, Detach, Rewrite, Inject)):
+                if not isinstance(v, (Deny, Emulate, Kill, Detach, Hold, Rewrite, Inject)):
                     raise VeilError(f"{_hook_where(hook, stop)}: returned {v!r}, not a verdict "
-                                    f"(Allow, Deny, Emulate, Kill, Detach, Rewrite, Inject "
-                                    f"or None)")
+                                    f"(Allow, Deny, Emulate, Kill, Detach, Hold, Rewrite, "
+                                    f"Inject or None)")
                 return v
         return None
 

@@ -18,7 +18,8 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 
 from .errors import VerdictError
 
-__all__ = ["Allow", "ALLOW", "Deny", "Emulate", "Kill", "Detach", "Rewrite", "Inject", "Verdict",
+__all__ = ["Allow", "ALLOW", "Deny", "Emulate", "Kill", "Detach", "Hold", "Rewrite", "Inject",
+           "Verdict",
            "VerdictError", "MAX_ERRNO", "errno_number", "signal_number", "register_value"]
 
 MAX_ERRNO = 4095  # the kernel's (and seccomp's) largest errno
@@ -172,6 +173,13 @@ class Detach:
     a filtered call of a thread nobody traces fails with ENOSYS."""
 
 
+@dataclass(frozen=True)
+class Hold:
+    """Keep the thread stopped: the hook's owner resumes it later with
+    ``session.resume(stop, verdict)`` (a guest tracer held in wait4 until its
+    tracee stops, veil.guest_ptrace)."""
+
+
 _ARGN = re.compile(r"arg(\d+)")
 RewriteValue = Union[int, str, bytes, Tuple[str, int]]
 
@@ -289,4 +297,4 @@ class Inject:
         object.__setattr__(self, "retval", retval)
 
 
-Verdict = Union[Allow, Deny, Emulate, Kill, Detach, Rewrite, Inject, None]
+Verdict = Union[Allow, Deny, Emulate, Kill, Detach, Hold, Rewrite, Inject, None]

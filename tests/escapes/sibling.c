@@ -5,9 +5,10 @@
  * ptrace the child.
  * Prints "ptrace attach = ...", "process_vm_writev scratch = ..." and the child's
  * "host=H guest=G errors=E".
- * Natively: ptrace attach = ESCAPED (a parent may trace its child).
- * Under veil: ptrace attach/seize = EPERM (the child has its tracer), writes into
- * veil's scratch area = EFAULT, host=0. */
+ * Natively: ptrace attach = ESCAPED (a parent may trace its child: it becomes its
+ * tracer).  Under veil: ptrace attach/seize = EMULATED (veil emulates ptrace for a
+ * guest tracer and stays the child's tracer), writes into veil's scratch area =
+ * EFAULT, host=0. */
 #include "esc.h"
 #include "race.h"
 #include <signal.h>
@@ -22,6 +23,29 @@
 static char path[4096], buf[512];
 static char area[SPAN];
 static long counts[3]; /* host, guest, errors */
+
+/* ESCAPED if the caller became the child's tracer (its TracerPid), EMULATED if
+   the call succeeded and the child's tracer is still someone else */
+static void say_tracer(const char *label, long rc, pid_t child)
+{
+    if (rc < 0) {
+        say(label, rc, "");
+        return;
+    }
+    char where[64], text[2048];
+    snprintf(where, sizeof where, "/proc/%d/status", (int)child);
+    int fd = open(where, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    text[n > 0 ? n : 0] = 0;
+    const char *tracer = strstr(text, "TracerPid:");
+    if (tracer && atoi(tracer + 10) == getpid())
+        printf("%s = ESCAPED a second tracer on the child\n", label);
+    else
+        printf("%s = EMULATED\n", label);
+    fflush(stdout);
+}
 
 int main(int argc, char **argv)
 {
@@ -57,12 +81,12 @@ int main(int argc, char **argv)
     if (read(info[0], &sp, sizeof sp) != sizeof sp)
         return 1;
     long rc = ptrace(PTRACE_ATTACH, child, 0, 0);
-    say("ptrace attach", rc, "a second tracer on the child");
+    say_tracer("ptrace attach", rc, child);
     if (rc == 0) {
         waitpid(child, NULL, __WALL);
         ptrace(PTRACE_DETACH, child, 0, 0);
     }
-    say("ptrace seize", ptrace(PTRACE_SEIZE, child, 0, 0), "a second tracer on the child");
+    say_tracer("ptrace seize", ptrace(PTRACE_SEIZE, child, 0, 0), child);
     char c = 'x';
     struct iovec one = {&c, 1}, at = {(void *)0x200000000ul, 1};
     say("process_vm_writev scratch", process_vm_writev(child, &one, 1, &at, 1, 0),

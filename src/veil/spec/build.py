@@ -167,6 +167,8 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
             session.sockets.address_view = address_view(maps)
     if spec.confines or policies:
         protect.protect_veil(session)
+    from ..guest_ptrace import guest_ptrace
+    guest_ptrace(session)   # after protect_veil: its target check comes first
     if security.strict:
         protect.strict(session)
     for names in security.deny:
