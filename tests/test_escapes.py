@@ -422,6 +422,7 @@ def test_scratch_guard(guest):
     assert res["open /proc/self/mem rw"] == "EACCES" and res["reopen mem fd rw"] == "EACCES"
     assert res["process_vm_writev"] == "EFAULT", r.stdout
     assert res["userfaultfd"] == "EPERM" and res.get("UFFDIO_API", "EPERM") == "EPERM", r.stdout
+    assert res["ptrace peek"] == "EIO" and res["ptrace poke"] == "EIO", r.stdout
     for name in ("mprotect", "munmap", "mmap", "mremap", "madvise", "userfaultfd"):
         reported(r, name, "EPERM")
     reported(r, "openat", "EACCES")

@@ -314,6 +314,11 @@ class GuestPtrace:
             t.options = data
             self.session._engine.guest_trace(tid, t.mode())
             return Emulate(0)
+        if request in (PEEKTEXT, PEEKDATA, POKETEXT, POKEDATA) and _in_scratch(addr):
+            # veil's read-only area, where it writes the host paths of calls in flight:
+            # a real POKE writes through page protections (FOLL_FORCE), which would
+            # let a guest rewrite a sibling thread's translated path; as if unmapped
+            return Deny(errno.EIO)
         if request in (PEEKTEXT, PEEKDATA, PEEKUSER):
             return self._out(stop, request, tid, addr, data, 8)
         if request in (POKETEXT, POKEDATA, POKEUSER):
@@ -694,3 +699,8 @@ def guest_ptrace(session: "Session") -> GuestPtrace:
     feature = GuestPtrace()
     feature.apply(session)
     return feature
+
+
+def _in_scratch(addr: int, size: int = 8) -> bool:
+    """Does [addr, addr + size) touch veil's scratch area (csrc/layout.c)?"""
+    return addr < E.SCRATCH_BASE + E.SCRATCH_SIZE and addr + size > E.SCRATCH_BASE

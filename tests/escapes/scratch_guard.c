@@ -2,16 +2,22 @@
  * translated paths the kernel is about to read; the program must not be able to
  * write there by any way: mprotect/pkey_mprotect, munmap, mmap(MAP_FIXED) over it,
  * mremap onto it, madvise, a writable /proc/self/mem, process_vm_writev, and
- * userfaultfd (UFFDIO_MOVE takes pages out of a range, the handler fills them).
+ * userfaultfd (UFFDIO_MOVE takes pages out of a range, the handler fills them),
+ * and PTRACE_POKEDATA into a child that stopped itself for its parent (a real
+ * POKE writes through page protections; veil emulates the guest's ptrace).
  * Under veil: EPERM for the mapping calls and userfaultfd (the syscall, and
  * UFFDIO_API on /dev/userfaultfd), EACCES for /proc/self/mem (reported),
- * EFAULT for process_vm_writev (the page is read-only).  Natively there is no
+ * EFAULT for process_vm_writev (the page is read-only), EIO for the POKE (and
+ * the PEEK: the area is not the program's).  Natively there is no
  * such area: not run. */
 #include "esc.h"
 #include <stdint.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -40,6 +46,24 @@ int main(void)
     struct iovec local = {&c, 1}, remote = {(void *)BASE, 1};
     say("process_vm_writev", process_vm_writev(getpid(), &local, 1, &remote, 1, 0),
         "written");
+    pid_t child = fork();
+    if (child == 0) {
+        if (ptrace(PTRACE_TRACEME, 0, 0, 0) == 0)
+            raise(SIGSTOP);
+        _exit(0);
+    }
+    int status;
+    if (child > 0 && waitpid(child, &status, 0) == child && WIFSTOPPED(status)) {
+        errno = 0;
+        long word = ptrace(PTRACE_PEEKDATA, child, (void *)BASE, 0);
+        say("ptrace peek", errno ? -1 : word, "read veil's area");
+        say("ptrace poke", ptrace(PTRACE_POKEDATA, child, (void *)BASE, (void *)0x41L),
+            "written");
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+    } else {
+        say("ptrace traceme", -1, "");
+    }
     long uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
     say("userfaultfd", uffd, "a userfaultfd");
     int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
