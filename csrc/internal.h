@@ -332,6 +332,11 @@ void exec_allow_interp(struct task *t, const char *host);
 /* at a successful exec's exit: NULL if the kernel ran what veil checked, else why not */
 const char *exec_verify(struct task *t);
 
+/* execview.c */
+/* -ETXTBSY if the file open at fd (read-only) is open for writing anywhere, as
+   execve would refuse it; 0 when not or when veil cannot tell */
+int exec_write_busy(int fd);
+
 /* sockfd.c */
 int sockfd_after_exit(struct veil_engine *e, struct task *t, int64_t ret, int *pending_sig,
                       int *gone_status);

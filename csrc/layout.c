@@ -1923,7 +1923,9 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         int fd = open(prog.host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             return -errno;
-        rc = exec_format(fd, prog.host, &fmt);
+        rc = exec_write_busy(fd); /* the kernel's check of each file it would open */
+        if (rc == 0)
+            rc = exec_format(fd, prog.host, &fmt);
         if (rc == 0 && loader_of && (fmt.kind != EXEC_ELF ||
                                      (fmt.machine == EM_X86_64) != (loader_of == EM_X86_64)))
             rc = -ELIBBAD, fmt.why = "its ELF interpreter is no ELF file for its machine";

@@ -58,6 +58,8 @@ def exec_root(hostbin_root, tmp_path):  # noqa: F811
     shutil.copy2(root / "usr/local/bin/layout_exec", data / "static")
     (data / "cmdfile").write_text("echo from-cmdfile $0\n")
     (data / "cmdfile").chmod(0o755)
+    (data / "script").write_text("#!/bin/sh\necho from-script\n")
+    (data / "script").chmod(0o755)
     (data / "loop").symlink_to("loop")
     (data / "dir").mkdir()
     gcc = shutil.which("gcc")
@@ -83,6 +85,8 @@ REFUSED = [
     ("EISDIR-like: its ELF interpreter is a directory", [], "/data/dir-loader"),
     ("ENOEXEC: no handler takes it", [], "/data/cmdfile"),
     ("ETXTBSY: a static program open for writing", ["-w"], "/data/static"),
+    ("ETXTBSY: a dynamic program open for writing", ["-w"], "/data/copy"),
+    ("ETXTBSY: a script open for writing", ["-w"], "/data/script"),
     ("ELOOP: a symlink loop", [], "/data/loop"),
     ("ENOTDIR: a file as a directory", [], "/usr/bin/true/x"),
     ("E2BIG: an argument over MAX_ARG_STRLEN", ["-b"], "/usr/bin/true"),
