@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -26,4 +28,23 @@ int exec_write_busy(int fd)
     if (fcntl(fd, F_SETLEASE, F_UNLCK) < 0)
         return -errno;
     return 0;
+}
+
+/*
+ * A set-user-ID (or set-group-ID, with g+x) program started through the guest's
+ * loader: the kernel takes the ids to grant from the file it execs, the loader,
+ * so the program runs with its caller's ids, as on a nosuid mount (and as under
+ * PRoot).  The reason, for veil's report, or NULL where the kernel would not
+ * have granted anything either.
+ */
+const char *exec_setid_lost(const char *host)
+{
+    struct stat st;
+    struct statvfs vfs;
+    if (stat(host, &st) < 0 || statvfs(host, &vfs) < 0 || (vfs.f_flag & ST_NOSUID))
+        return NULL;
+    if (!(st.st_mode & S_ISUID) && (st.st_mode & (S_ISGID | S_IXGRP)) != (S_ISGID | S_IXGRP))
+        return NULL;
+    return "a setuid or setgid program started through the guest's loader runs with its "
+           "caller's ids, as on a nosuid mount";
 }

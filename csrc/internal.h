@@ -336,6 +336,9 @@ const char *exec_verify(struct task *t);
 /* -ETXTBSY if the file open at fd (read-only) is open for writing anywhere, as
    execve would refuse it; 0 when not or when veil cannot tell */
 int exec_write_busy(int fd);
+/* why a set-id program at host path `host`, run through the guest's loader, gains
+   nothing that the kernel would have granted (NULL: the kernel would not either) */
+const char *exec_setid_lost(const char *host);
 
 /* sockfd.c */
 int sockfd_after_exit(struct veil_engine *e, struct task *t, int64_t ret, int *pending_sig,

@@ -1979,6 +1979,9 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
             break; /* the kernel finds the guest's loader at the same host path */
         }
         /* ld.so PROGRAM: the loader opens PROGRAM by its guest path, through us */
+        const char *lost = exec_setid_lost(prog.host);
+        if (lost)
+            report(e, t, -1, lost);
         memset(&next, 0, sizeof next);
         char argv0[PATH_MAX];
         argv0[0] = 0;

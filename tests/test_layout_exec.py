@@ -170,3 +170,40 @@ def test_identity_layout_execs_the_program_itself(tmp_path):
                     env=guest_env())
     assert native.stdout.splitlines()[-2:] == ["AT_EXECFN:            /usr/bin/true", "sh"], native
     assert (veil.stdout, veil.returncode) == (native.stdout, 0), veil.stderr
+
+
+def _native_nosuid(root: Path, script: str) -> subprocess.CompletedProcess:
+    """SCRIPT under a real chroot whose /data is a nosuid mount."""
+    from rootfs import native_prefix
+    env = guest_env()
+    env.pop("PYTHONPATH", None)
+    setup = ('r=$1; shift; mount --bind "$r/data" "$r/data" && '
+             'mount -o remount,bind,nosuid "$r/data" && mount --rbind /proc "$r/proc" && '
+             'exec /usr/sbin/chroot "$r" /bin/sh -c "$@"')
+    return subprocess.run([*native_prefix(), "/bin/sh", "-c", setup, "native", str(root), script],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=60)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a setuid-root program and a drop to nobody need root")
+def test_setuid_programs(exec_root, layout_engine):
+    """A setuid-root program run by nobody: natively it runs as euid 0 (veil, run by
+    root, keeps CAP_SYS_PTRACE, so a traced exec still grants it).  The mount engine
+    lets the kernel exec it.  The ptrace engine starts a dynamic program through the
+    guest's loader, the file the kernel takes the ids from: the program runs as on a
+    nosuid mount (as under PRoot), while a static one is the kernel's own exec."""
+    data = exec_root / "data"
+    shutil.copy2(exec_root / "usr/local/bin/layout_exec", data / "suid-static")
+    shutil.copy2(exec_root / "usr/bin/id", data / "suid-id")
+    for name in ("suid-static", "suid-id"):
+        os.chown(data / name, 0, 0)
+        (data / name).chmod(0o4755)
+    script = "layout_exec -u 65534 /data/suid-static -p; layout_exec -u 65534 /data/suid-id"
+    native, veil = both(exec_root, ["/bin/sh", "-c", script])
+    nosuid = _native_nosuid(exec_root, script)
+    lines, nosuid_lines = native.stdout.splitlines(), nosuid.stdout.splitlines()
+    assert lines[:2] == ["uid 65534 euid 0 gid 65534 egid 65534",
+                         "uid=65534(nobody) gid=65534(nogroup) euid=0(root) groups=65534(nogroup)"], native
+    assert nosuid_lines[1] == "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)", nosuid
+    want = lines if layout_engine == "mount" else [lines[0], nosuid_lines[1]]
+    assert (veil.stdout.splitlines(), veil.returncode) == (want, 0), veil.stderr
