@@ -3,9 +3,12 @@
  * still look like to the program: the kernel's checks on the file it never
  * opens for exec itself, and the auxiliary vector the program reads.
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -47,4 +50,112 @@ const char *exec_setid_lost(const char *host)
         return NULL;
     return "a setuid or setgid program started through the guest's loader runs with its "
            "caller's ids, as on a nosuid mount";
+}
+
+/* --- the auxiliary vector of a program started through the loader ---------------- */
+
+#define AUXV_TRIES 16 /* translated calls the map waits for the loader's rewrite */
+
+/* the address of the auxiliary vector on the stack that starts at sp (argc), or 0 */
+static uint64_t auxv_address(struct task *t, uint64_t sp)
+{
+    uint64_t words[512], at = sp + 8;
+    int nulls = 0; /* argv's NULL, then envp's */
+    for (int chunk = 0; chunk < 64; chunk++) {
+        /* the stack may end before a whole chunk */
+        long got = veil_read_mem(t->tid, at, words, sizeof words);
+        if (got < 8)
+            return 0;
+        for (size_t i = 0; i < (size_t)got / 8; i++)
+            if (words[i] == 0 && ++nulls == 2)
+                return at + (i + 1) * 8;
+        at += (uint64_t)got & ~(uint64_t)7;
+    }
+    return 0;
+}
+
+/* the value of TYPE among the N pairs of vec, and where it is (-1: absent) */
+static int auxv_find(const uint64_t *vec, size_t n, uint64_t type)
+{
+    for (size_t i = 0; i < n && vec[2 * i] != AT_NULL; i++)
+        if (vec[2 * i] == type)
+            return (int)i;
+    return -1;
+}
+
+/* the auxv's pairs, AT_NULL included: their count, or 0 */
+static size_t auxv_read(struct task *t, uint64_t at, uint64_t *vec, size_t cap)
+{
+    long got = veil_read_mem(t->tid, at, vec, cap * 16);
+    for (size_t i = 0; got > 0 && i < (size_t)got / 16; i++)
+        if (vec[2 * i] == AT_NULL)
+            return i + 1;
+    return 0;
+}
+
+/*
+ * At the exec stop of the guest's loader run as the program: the kernel gave
+ * the loader the auxv of a program with no interpreter (AT_BASE 0).  glibc's
+ * loader puts the program's AT_PHDR, AT_PHNUM, AT_ENTRY and AT_EXECFN there
+ * once it has mapped it, but leaves AT_BASE: veil sets it to where the kernel
+ * loaded the loader, as for a program the kernel gave its interpreter.  The
+ * kernel's copy (/proc/PID/auxv) follows at a later call (execview_auxv_ready).
+ */
+void execview_loader_started(struct task *t, struct proc_view *pv)
+{
+    uint64_t f[21], vec[2 * AUXV_MAX];
+    pv->auxv_sp = 0;
+    if (stat_fields(t->pid, f, 28, 48) < 0)
+        return;
+    uint64_t at = auxv_address(t, f[0]);
+    size_t n = at ? auxv_read(t, at, vec, AUXV_MAX) : 0;
+    int entry = auxv_find(vec, n, AT_ENTRY), base = auxv_find(vec, n, AT_BASE);
+    if (entry < 0)
+        return;
+    char exe[64];
+    Elf64_Ehdr eh;
+    snprintf(exe, sizeof exe, "/proc/%d/exe", t->pid);
+    int fd = open(exe, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t got = pread(fd, &eh, sizeof eh, 0);
+    if (close(fd) < 0 || got != (ssize_t)sizeof eh)
+        return;
+    uint64_t load = vec[2 * entry + 1] - eh.e_entry;
+    if (base >= 0 && vec[2 * base + 1] == 0 && eh.e_type == ET_DYN)
+        veil_write_mem(t->tid, at + (uint64_t)base * 16 + 8, &load, 8);
+    pv->auxv_sp = f[0];
+    pv->auxv_entry = vec[2 * entry + 1];
+    pv->auxv_tries = AUXV_TRIES;
+    if (!pv->arg_start)
+        pv->arg_start = f[48 - 28]; /* the map that copies the auxv keeps the args */
+}
+
+/* 1 when the map may go on: the loader has rewritten the stack's auxv (AT_ENTRY
+   is no longer its own), or it will not (after AUXV_TRIES calls: auxv_sp 0).  The
+   loader also moves it down over its own arguments: found again from argc. */
+int execview_auxv_ready(struct task *t, struct proc_view *pv)
+{
+    uint64_t vec[2 * AUXV_MAX], at = auxv_address(t, pv->auxv_sp);
+    size_t n = at ? auxv_read(t, at, vec, AUXV_MAX) : 0;
+    int entry = auxv_find(vec, n, AT_ENTRY);
+    if (entry >= 0 && vec[2 * entry + 1] != pv->auxv_entry)
+        return 1;
+    if (entry < 0 || --pv->auxv_tries <= 0) {
+        pv->auxv_sp = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* the stack's auxv copied to `to` in the task, for PR_SET_MM_MAP: its size in
+   bytes, or 0 */
+uint32_t execview_auxv_put(struct task *t, struct proc_view *pv, uint64_t to)
+{
+    uint64_t vec[2 * AUXV_MAX], at = pv->auxv_sp ? auxv_address(t, pv->auxv_sp) : 0;
+    size_t n = at ? auxv_read(t, at, vec, AUXV_MAX) : 0;
+    pv->auxv_sp = 0;
+    if (n == 0 || veil_write_mem(t->tid, to, vec, n * 16) != (long)(n * 16))
+        return 0;
+    return (uint32_t)(n * 16);
 }

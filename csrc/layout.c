@@ -139,7 +139,6 @@ static void pins_close(struct layout *L, int32_t tid, int32_t pid);
 
 static int own_fsuid_is_root(struct task *t);
 static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, int *gone_status);
-static int stat_fields(int32_t pid, uint64_t *out, int first, int last);
 static void report(struct veil_engine *e, struct task *t, int err, const char *why);
 static int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
                            uint64_t open_flags);
@@ -830,7 +829,9 @@ static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, 
 {
     uint64_t at = ((t->sp - RED_ZONE) & ~(uint64_t)15) - 256, args[6] = {0};
     long nr = 12; /* brk */
-    int step = pv->arg_start && pv->brk < 0 ? 0 : pv->arg_start ? 1 : 2;
+    /* the map waits for the loader's own auxv (execview.c), to copy it */
+    int map = pv->arg_start && (!pv->auxv_sp || execview_auxv_ready(t, pv));
+    int step = map && pv->brk < 0 ? 0 : map ? 1 : 2;
     if (step == 1) {
         uint64_t f[26]; /* startcode (26) ... env_end (51) */
         if (stat_fields(t->pid, f, 26, 51) < 0) {
@@ -844,6 +845,8 @@ static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, 
             .env_start = f[50 - 26], .env_end = f[51 - 26], .auxv = NULL, .auxv_size = 0,
             .exe_fd = (uint32_t)-1,
         };
+        map.auxv_size = execview_auxv_put(t, pv, at - 16 * AUXV_MAX);
+        map.auxv = map.auxv_size ? (__u64 *)(uintptr_t)(at - 16 * AUXV_MAX) : NULL;
         pv->arg_start = 0;
         if (veil_write_mem(t->tid, at, &map, sizeof map) != (long)sizeof map)
             return 0;
@@ -1998,7 +2001,11 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         takes_argv0 = loader_takes_argv0(loader.host);
         if (takes_argv0 && (push_arg(&next, "--argv0") < 0 || push_arg(&next, argv0) < 0))
             return -E2BIG;
-        if (push_arg(&next, prog.guest) < 0)
+        /* the loader names the program after the path it opens (AT_EXECFN): the
+           caller's own where it opens the same file from here */
+        int as_given = depth == 0 && !by_fd && strchr(path, '/') &&
+                       (path[0] == '/' || t->nr == 59 || (int)t->args[0] == AT_FDCWD_VALUE);
+        if (push_arg(&next, as_given ? path : prog.guest) < 0)
             return -E2BIG;
         for (int i = 1; i < plan.nprefix; i++)
             if (push_arg(&next, plan.prefix[i]) < 0)
@@ -2080,7 +2087,7 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
 }
 
 /* fields of /proc/PID/stat, numbered as proc(5) numbers them (from 1) */
-static int stat_fields(int32_t pid, uint64_t *out, int first, int last)
+int stat_fields(int32_t pid, uint64_t *out, int first, int last)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -2159,6 +2166,10 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         pv->pending_exe = NULL;
         memcpy(pv->title, pv->pending_title, sizeof pv->title);
         pv->arg_start = pv->pending_swap ? swap_argv0(t) : 0;
+        if (pv->exe)
+            execview_loader_started(t, pv);
+        else
+            pv->auxv_sp = 0;
         pv->brk = -1;
         pv->scratch = 0; /* a new address space */
         mem_fd_close(pv);

@@ -207,3 +207,19 @@ def test_setuid_programs(exec_root, layout_engine):
     assert nosuid_lines[1] == "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)", nosuid
     want = lines if layout_engine == "mount" else [lines[0], nosuid_lines[1]]
     assert (veil.stdout.splitlines(), veil.returncode) == (want, 0), veil.stderr
+
+
+def test_auxv_names_the_program(exec_root, progs):
+    """A dynamic program started through the guest's loader reads the auxv the kernel
+    would have given it (glibc's loader rewrites AT_PHDR, AT_PHNUM, AT_ENTRY and
+    AT_EXECFN on the stack; veil sets AT_BASE and the kernel's copy in
+    /proc/PID/auxv), with AT_EXECFN the path as the caller gave it."""
+    bindir = exec_root / "usr/local/bin"
+    shutil.copy2(progs["auxv_probe"], bindir / "auxv_probe")
+    (bindir / "ap").symlink_to("auxv_probe")
+    script = ("cd /usr/local/bin; ./auxv_probe; /usr/local/bin/ap; auxv_probe;"
+              " layout_exec -0 nick /usr/local/bin/auxv_probe; layout_exec -e ./ap")
+    native, veil = both(exec_root, ["/bin/sh", "-c", script])
+    assert native.stdout.splitlines()[0] == ("execfn=./auxv_probe execfn-in-proc=1 phdr=1,1 "
+                                             "entry=1,1 base=1,1 phnum=1"), native
+    assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
