@@ -286,7 +286,9 @@ static int to_guest(const struct layout *L, const char *host, char *out)
         size_t hlen = i < 0 ? L->rootlen : L->binds[i].hlen;
         if (!under(host, h, hlen) || (found && hlen < best))
             continue;
-        if (join(guest, PATH_MAX, i < 0 ? "" : L->binds[i].guest, host + hlen) < 0 ||
+        /* a bind of the host's / has the empty prefix: / itself is its guest path */
+        const char *rest = strcmp(host + hlen, "/") == 0 ? "" : host + hlen;
+        if (join(guest, PATH_MAX, i < 0 ? "" : L->binds[i].guest, rest) < 0 ||
             to_host(L, guest, back) < 0 || strcmp(back, host) != 0)
             continue;
         strcpy(out, guest);

@@ -117,6 +117,15 @@ def test_a_command_file_runs_through_the_shell_as_natively(exec_root):
     assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
 
 
+def test_a_command_file_as_the_command(exec_root):
+    """veil run of a file without #! (ENOEXEC from execve): the shell runs it, as
+    chroot(1)'s execvp and PRoot do."""
+    native = chroot_run(exec_root, ["/data/cmdfile", "arg"])
+    veil = run_veil([*layout_args(exec_root), "--", "/data/cmdfile", "arg"], env=guest_env())
+    assert native.stdout == "from-cmdfile /data/cmdfile\n", native
+    assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
+
+
 @pytest.fixture
 def python_root(exec_root):
     """exec_root with the host's python3 (its standard library bound in)."""
