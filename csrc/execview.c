@@ -6,8 +6,10 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -155,7 +157,57 @@ uint32_t execview_auxv_put(struct task *t, struct proc_view *pv, uint64_t to)
     uint64_t vec[2 * AUXV_MAX], at = pv->auxv_sp ? auxv_address(t, pv->auxv_sp) : 0;
     size_t n = at ? auxv_read(t, at, vec, AUXV_MAX) : 0;
     pv->auxv_sp = 0;
+    int fn = auxv_find(vec, n, AT_EXECFN);
+    if (fn >= 0 && pv->execfn_at) {
+        /* the loader points it at the program's path among its own arguments */
+        vec[2 * fn + 1] = pv->execfn_at;
+        veil_write_mem(t->tid, at + (uint64_t)fn * 16 + 8, &pv->execfn_at, 8);
+    }
     if (n == 0 || veil_write_mem(t->tid, to, vec, n * 16) != (long)(n * 16))
         return 0;
     return (uint32_t)(n * 16);
+}
+
+/* --- AT_EXECFN: the path the caller gave ------------------------------------------ */
+
+/*
+ * The kernel copies the path it execs to the top of the new stack and points
+ * AT_EXECFN there; veil hands it a host path (or /proc/VEIL/fd/N/NAME), or the
+ * loader's.  That path, made at least as long as WANT (the caller's) with
+ * leading slashes, which name the same file: the string at the exec stop then
+ * has room for WANT (execview_set_execfn).  Returns HOST or BUF.
+ */
+const char *execview_pad(struct proc_view *pv, const char *want, const char *host, char *buf)
+{
+    size_t have = strlen(host), need = strlen(want);
+    if (!pv || strcmp(host, want) == 0 || need >= PATH_MAX)
+        return host;
+    free(pv->pending_execfn);
+    pv->pending_execfn = strdup(want);
+    if (have >= need)
+        return host;
+    memset(buf, '/', need - have);
+    memcpy(buf + need - have, host, have + 1);
+    return buf;
+}
+
+/* at a successful exec's stop: the caller's path where AT_EXECFN points */
+void execview_set_execfn(struct task *t, struct proc_view *pv)
+{
+    uint64_t f[1], vec[2 * AUXV_MAX];
+    char *want = pv->pending_execfn;
+    pv->pending_execfn = NULL;
+    pv->execfn_at = 0;
+    if (!want)
+        return;
+    uint64_t at = stat_fields(t->pid, f, 28, 28) == 0 ? auxv_address(t, f[0]) : 0;
+    size_t n = at ? auxv_read(t, at, vec, AUXV_MAX) : 0;
+    int fn = auxv_find(vec, n, AT_EXECFN);
+    char old[PATH_MAX];
+    long got = fn >= 0 ? veil_read_mem(t->tid, vec[2 * fn + 1], old, sizeof old) : -1;
+    size_t len = strlen(want) + 1;
+    if (got > 0 && memchr(old, 0, (size_t)got) && strlen(old) + 1 >= len &&
+        veil_write_mem(t->tid, vec[2 * fn + 1], want, len) == (long)len)
+        pv->execfn_at = vec[2 * fn + 1];
+    free(want);
 }

@@ -131,6 +131,8 @@ struct proc_view {
        copied to the kernel's, and the loader's own AT_ENTRY (execview.c) */
     uint64_t auxv_sp, auxv_entry;
     int auxv_tries;
+    char *pending_execfn; /* the caller's path, between execve entry and its stop */
+    uint64_t execfn_at;   /* where the new program's AT_EXECFN string is (0: unknown) */
 };
 
 struct pin {
@@ -347,6 +349,8 @@ const char *exec_setid_lost(const char *host);
 void execview_loader_started(struct task *t, struct proc_view *pv);
 int execview_auxv_ready(struct task *t, struct proc_view *pv);
 uint32_t execview_auxv_put(struct task *t, struct proc_view *pv, uint64_t to);
+const char *execview_pad(struct proc_view *pv, const char *want, const char *host, char *buf);
+void execview_set_execfn(struct task *t, struct proc_view *pv);
 /* fields FIRST..LAST of /proc/PID/stat, numbered as proc(5) numbers them (layout.c) */
 int stat_fields(int32_t pid, uint64_t *out, int first, int last);
 

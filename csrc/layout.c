@@ -230,6 +230,7 @@ void layout_gone(struct veil_engine *e, int32_t pid)
         return;
     free(p->exe);
     free(p->root);
+    free(p->pending_execfn);
     mem_fd_close(p);
     *p = L->procs[--L->nprocs];
 }
@@ -2068,6 +2069,8 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
     }
+    char padded[PATH_MAX]; /* room for the caller's path in AT_EXECFN */
+    pv = proc_get(&e->layout, t->pid);
     const char *host_base = strrchr(prog.host, '/');
     if (!plan.nprefix && host_base && strncmp(host_base + 1, title, sizeof title - 1) != 0) {
         /* a symlink's target runs (/bin/sh -> dash): the kernel would name it "sh" */
@@ -2083,9 +2086,9 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
         if (rc > 0)
-            return exec_nofollow(t, s, pinned);
+            return exec_nofollow(t, s, execview_pad(pv, path, pinned, padded));
     }
-    return put_path_arg(s, t, pidx, prog.host);
+    return put_path_arg(s, t, pidx, execview_pad(pv, path, prog.host, padded));
 }
 
 /* fields of /proc/PID/stat, numbered as proc(5) numbers them (from 1) */
@@ -2168,6 +2171,7 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         pv->pending_exe = NULL;
         memcpy(pv->title, pv->pending_title, sizeof pv->title);
         pv->arg_start = pv->pending_swap ? swap_argv0(t) : 0;
+        execview_set_execfn(t, pv);
         if (pv->exe)
             execview_loader_started(t, pv);
         else
@@ -2178,6 +2182,7 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         pv->fds_ok = 0;  /* and perhaps new ids (setuid programs) */
     } else {
         replace_str(&pv->pending_exe, NULL);
+        replace_str(&pv->pending_execfn, NULL);
     }
     pv->pending_title[0] = 0;
     pv->pending_swap = 0;

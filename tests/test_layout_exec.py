@@ -218,17 +218,26 @@ def test_setuid_programs(exec_root, layout_engine):
     assert (veil.stdout.splitlines(), veil.returncode) == (want, 0), veil.stderr
 
 
-def test_auxv_names_the_program(exec_root, progs):
-    """A dynamic program started through the guest's loader reads the auxv the kernel
-    would have given it (glibc's loader rewrites AT_PHDR, AT_PHNUM, AT_ENTRY and
-    AT_EXECFN on the stack; veil sets AT_BASE and the kernel's copy in
-    /proc/PID/auxv), with AT_EXECFN the path as the caller gave it."""
+def test_auxv_names_the_program(exec_root, progs, tmp_path):
+    """A program reads the auxv the kernel would have given it, though veil hands the
+    kernel a host path or the guest's loader: AT_EXECFN is the path as the caller gave
+    it (a #! script's own for its interpreter); under the loader, glibc rewrites
+    AT_PHDR, AT_PHNUM and AT_ENTRY on the stack, and veil sets AT_BASE and the
+    kernel's copy in /proc/PID/auxv."""
+    from rootfs import PROGS_DIR, build_static
     bindir = exec_root / "usr/local/bin"
     shutil.copy2(progs["auxv_probe"], bindir / "auxv_probe")
+    shutil.copy2(build_static(tmp_path, PROGS_DIR / "auxv_probe.c"), bindir / "auxv_static")
     (bindir / "ap").symlink_to("auxv_probe")
+    for name, interp in (("dyn.sh", "auxv_probe"), ("static.sh", "auxv_static")):
+        (exec_root / "data" / name).write_text(f"#!/usr/local/bin/{interp}\n")
+        (exec_root / "data" / name).chmod(0o755)
     script = ("cd /usr/local/bin; ./auxv_probe; /usr/local/bin/ap; auxv_probe;"
-              " layout_exec -0 nick /usr/local/bin/auxv_probe; layout_exec -e ./ap")
+              " layout_exec -0 nick /usr/local/bin/auxv_probe; layout_exec -e ./ap;"
+              " layout_exec auxv_probe; ./auxv_static; /data/dyn.sh; cd /data; ./static.sh")
     native, veil = both(exec_root, ["/bin/sh", "-c", script])
-    assert native.stdout.splitlines()[0] == ("execfn=./auxv_probe execfn-in-proc=1 phdr=1,1 "
-                                             "entry=1,1 base=1,1 phnum=1"), native
+    lines = native.stdout.splitlines()
+    assert lines[0] == "execfn=./auxv_probe execfn-in-proc=1 phdr=1,1 entry=1,1 base=1,1 phnum=1"
+    assert [line.split()[0] for line in lines[5:]] == [
+        "execfn=auxv_probe", "execfn=./auxv_static", "execfn=/data/dyn.sh", "execfn=./static.sh"]
     assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
