@@ -63,7 +63,7 @@ def test_proot_suite_under_veil(tmp_path):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is needed to build PRoot's test suite")
     test_dir = proot_suite.extract(git_dir, tmp_path)
-    res = proot_suite.run_suite(test_dir, proot_suite.wrapper("veil", tmp_path, 60))
+    res = proot_suite.run_suite(test_dir, proot_suite.wrapper("veil", tmp_path, 120))
     unexplained = sorted(set(res["failed"]) - set(DIFFERENCES))
     assert len(res["ok"]) >= 70, res
     assert not unexplained, "\n".join(res["log"][-200:])
