@@ -28,8 +28,9 @@ DIFFERENCES = {
     "test-2db65cd2": PTRACE, "test-d92b57ca": PTRACE, "test-df4de4db": PTRACE,
     "test-fbca9cc2": PTRACE, "test-ptrace-exec-trap": PTRACE, "test-ptrace00": PTRACE,
     "test-ptrace01": PTRACE,
-    "test-2401b850": "-q (qemu-user for other architectures) is not supported",
-    "test-517e1d6b": "-q (qemu-user for other architectures) is not supported",
+    "test-2401b850": "-q with a stand-in 'emulator' (true, a test program): veil takes the "
+                     "architecture from the name qemu-ARCH and refuses others",
+    "test-517e1d6b": "the same as test-2401b850",
     "test-071599da": "-k with PROOT_FORCE_KOMPAT: PRoot moves AT_RANDOM to the end of the auxv; "
                      "veil leaves the kernel's order (AT_RSEQ_* come last on Linux 6.3+)",
     "test-5996858d": "-k's hwcap field: veil does not fake AT_HWCAP (it warns)",
