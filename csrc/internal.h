@@ -137,6 +137,12 @@ struct proc_view {
     int pending_swap;    /* the loader's argv is ld --argv0 ARGV0 PROG...: set arg_start */
     uint64_t arg_start;  /* where the program's own argv strings start (0: nothing to do) */
     int64_t brk;         /* its break, asked (brk(0)) before the arg_start change */
+    /* the loader run as the program: its initial stack (argc), until its auxv is
+       copied to the kernel's, and the loader's own AT_ENTRY (execview.c) */
+    uint64_t auxv_sp, auxv_entry;
+    int auxv_tries;
+    char *pending_execfn; /* the caller's path, between execve entry and its stop */
+    uint64_t execfn_at;   /* where the new program's AT_EXECFN string is (0: unknown) */
 };
 
 struct pin {
@@ -347,6 +353,22 @@ int exec_expect(struct task *t, int fd);
 void exec_allow_interp(struct task *t, const char *host);
 /* at a successful exec's exit: NULL if the kernel ran what veil checked, else why not */
 const char *exec_verify(struct task *t);
+
+/* execview.c */
+/* -ETXTBSY if the file open at fd (read-only) is open for writing anywhere, as
+   execve would refuse it; 0 when not or when veil cannot tell */
+int exec_write_busy(int fd);
+/* why a set-id program at host path `host`, run through the guest's loader, gains
+   nothing that the kernel would have granted (NULL: the kernel would not either) */
+const char *exec_setid_lost(const char *host);
+#define AUXV_MAX 64 /* auxv pairs veil copies: more than the kernel's saved_auxv holds */
+void execview_loader_started(struct task *t, struct proc_view *pv);
+int execview_auxv_ready(struct task *t, struct proc_view *pv);
+uint32_t execview_auxv_put(struct task *t, struct proc_view *pv, uint64_t to);
+const char *execview_pad(struct proc_view *pv, const char *want, const char *host, char *buf);
+void execview_set_execfn(struct task *t, struct proc_view *pv);
+/* fields FIRST..LAST of /proc/PID/stat, numbered as proc(5) numbers them (layout.c) */
+int stat_fields(int32_t pid, uint64_t *out, int first, int last);
 
 /* sockfd.c */
 int sockfd_after_exit(struct veil_engine *e, struct task *t, int64_t ret, int *pending_sig,

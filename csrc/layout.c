@@ -139,7 +139,6 @@ static void pins_close(struct layout *L, int32_t tid, int32_t pid);
 
 static int own_fsuid_is_root(struct task *t);
 static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, int *gone_status);
-static int stat_fields(int32_t pid, uint64_t *out, int first, int last);
 static void report(struct veil_engine *e, struct task *t, int err, const char *why);
 static int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
                            uint64_t open_flags);
@@ -231,6 +230,7 @@ void layout_gone(struct veil_engine *e, int32_t pid)
         return;
     free(p->exe);
     free(p->root);
+    free(p->pending_execfn);
     mem_fd_close(p);
     *p = L->procs[--L->nprocs];
 }
@@ -287,7 +287,9 @@ static int to_guest(const struct layout *L, const char *host, char *out)
         size_t hlen = i < 0 ? L->rootlen : L->binds[i].hlen;
         if (!under(host, h, hlen) || (found && hlen < best))
             continue;
-        if (join(guest, PATH_MAX, i < 0 ? "" : L->binds[i].guest, host + hlen) < 0 ||
+        /* a bind of the host's / has the empty prefix: / itself is its guest path */
+        const char *rest = strcmp(host + hlen, "/") == 0 ? "" : host + hlen;
+        if (join(guest, PATH_MAX, i < 0 ? "" : L->binds[i].guest, rest) < 0 ||
             to_host(L, guest, back) < 0 || strcmp(back, host) != 0)
             continue;
         strcpy(out, guest);
@@ -830,7 +832,9 @@ static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, 
 {
     uint64_t at = ((t->sp - RED_ZONE) & ~(uint64_t)15) - 256, args[6] = {0};
     long nr = 12; /* brk */
-    int step = pv->arg_start && pv->brk < 0 ? 0 : pv->arg_start ? 1 : 2;
+    /* the map waits for the loader's own auxv (execview.c), to copy it */
+    int map = pv->arg_start && (!pv->auxv_sp || execview_auxv_ready(t, pv));
+    int step = map && pv->brk < 0 ? 0 : map ? 1 : 2;
     if (step == 1) {
         uint64_t f[26]; /* startcode (26) ... env_end (51) */
         if (stat_fields(t->pid, f, 26, 51) < 0) {
@@ -844,6 +848,8 @@ static int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, 
             .env_start = f[50 - 26], .env_end = f[51 - 26], .auxv = NULL, .auxv_size = 0,
             .exe_fd = (uint32_t)-1,
         };
+        map.auxv_size = execview_auxv_put(t, pv, at - 16 * AUXV_MAX);
+        map.auxv = map.auxv_size ? (__u64 *)(uintptr_t)(at - 16 * AUXV_MAX) : NULL;
         pv->arg_start = 0;
         if (veil_write_mem(t->tid, at, &map, sizeof map) != (long)sizeof map)
             return 0;
@@ -1923,7 +1929,9 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         int fd = open(prog.host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             return -errno;
-        rc = exec_format(fd, prog.host, &fmt);
+        rc = exec_write_busy(fd); /* the kernel's check of each file it would open */
+        if (rc == 0)
+            rc = exec_format(fd, prog.host, &fmt);
         if (rc == 0 && loader_of && (fmt.kind != EXEC_ELF ||
                                      (fmt.machine == EM_X86_64) != (loader_of == EM_X86_64)))
             rc = -ELIBBAD, fmt.why = "its ELF interpreter is no ELF file for its machine";
@@ -1977,6 +1985,9 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
             break; /* the kernel finds the guest's loader at the same host path */
         }
         /* ld.so PROGRAM: the loader opens PROGRAM by its guest path, through us */
+        const char *lost = exec_setid_lost(prog.host);
+        if (lost)
+            report(e, t, -1, lost);
         memset(&next, 0, sizeof next);
         char argv0[PATH_MAX];
         argv0[0] = 0;
@@ -1993,7 +2004,11 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         takes_argv0 = loader_takes_argv0(loader.host);
         if (takes_argv0 && (push_arg(&next, "--argv0") < 0 || push_arg(&next, argv0) < 0))
             return -E2BIG;
-        if (push_arg(&next, prog.guest) < 0)
+        /* the loader names the program after the path it opens (AT_EXECFN): the
+           caller's own where it opens the same file from here */
+        int as_given = depth == 0 && !by_fd && strchr(path, '/') &&
+                       (path[0] == '/' || t->nr == 59 || (int)t->args[0] == AT_FDCWD_VALUE);
+        if (push_arg(&next, as_given ? path : prog.guest) < 0)
             return -E2BIG;
         for (int i = 1; i < plan.nprefix; i++)
             if (push_arg(&next, plan.prefix[i]) < 0)
@@ -2054,6 +2069,8 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
     }
+    char padded[PATH_MAX]; /* room for the caller's path in AT_EXECFN */
+    pv = proc_get(&e->layout, t->pid);
     const char *host_base = strrchr(prog.host, '/');
     if (!plan.nprefix && host_base && strncmp(host_base + 1, title, sizeof title - 1) != 0) {
         /* a symlink's target runs (/bin/sh -> dash): the kernel would name it "sh" */
@@ -2069,13 +2086,13 @@ static int translate_exec(struct veil_engine *e, struct task *t, const struct ve
         if (rc < 0)
             return rc;
         if (rc > 0)
-            return exec_nofollow(t, s, pinned);
+            return exec_nofollow(t, s, execview_pad(pv, path, pinned, padded));
     }
-    return put_path_arg(s, t, pidx, prog.host);
+    return put_path_arg(s, t, pidx, execview_pad(pv, path, prog.host, padded));
 }
 
 /* fields of /proc/PID/stat, numbered as proc(5) numbers them (from 1) */
-static int stat_fields(int32_t pid, uint64_t *out, int first, int last)
+int stat_fields(int32_t pid, uint64_t *out, int first, int last)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -2154,12 +2171,18 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
         pv->pending_exe = NULL;
         memcpy(pv->title, pv->pending_title, sizeof pv->title);
         pv->arg_start = pv->pending_swap ? swap_argv0(t) : 0;
+        execview_set_execfn(t, pv);
+        if (pv->exe)
+            execview_loader_started(t, pv);
+        else
+            pv->auxv_sp = 0;
         pv->brk = -1;
         pv->scratch = 0; /* a new address space */
         mem_fd_close(pv);
         pv->fds_ok = 0;  /* and perhaps new ids (setuid programs) */
     } else {
         replace_str(&pv->pending_exe, NULL);
+        replace_str(&pv->pending_execfn, NULL);
     }
     pv->pending_title[0] = 0;
     pv->pending_swap = 0;

@@ -265,6 +265,19 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
         if (caps_apply(e) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
             child_fail(err[1], errno);
         execve(path, argv, envp);
+        if (errno == ENOEXEC) {
+            /* a command file without #!: run by the shell, as execvp and PRoot do */
+            int argc = 0;
+            while (argv[argc])
+                argc++;
+            char *shell_argv[argc + 2];
+            shell_argv[0] = (char *)"/bin/sh";
+            shell_argv[1] = (char *)path;
+            for (int i = 1; i <= argc; i++)
+                shell_argv[i + 1] = argv[i];
+            execve("/bin/sh", shell_argv, envp);
+            errno = ENOEXEC;
+        }
         child_fail(err[1], errno);
     }
     close(go[0]);

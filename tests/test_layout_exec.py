@@ -58,6 +58,8 @@ def exec_root(hostbin_root, tmp_path):  # noqa: F811
     shutil.copy2(root / "usr/local/bin/layout_exec", data / "static")
     (data / "cmdfile").write_text("echo from-cmdfile $0\n")
     (data / "cmdfile").chmod(0o755)
+    (data / "script").write_text("#!/bin/sh\necho from-script\n")
+    (data / "script").chmod(0o755)
     (data / "loop").symlink_to("loop")
     (data / "dir").mkdir()
     gcc = shutil.which("gcc")
@@ -83,6 +85,8 @@ REFUSED = [
     ("EISDIR-like: its ELF interpreter is a directory", [], "/data/dir-loader"),
     ("ENOEXEC: no handler takes it", [], "/data/cmdfile"),
     ("ETXTBSY: a static program open for writing", ["-w"], "/data/static"),
+    ("ETXTBSY: a dynamic program open for writing", ["-w"], "/data/copy"),
+    ("ETXTBSY: a script open for writing", ["-w"], "/data/script"),
     ("ELOOP: a symlink loop", [], "/data/loop"),
     ("ENOTDIR: a file as a directory", [], "/usr/bin/true/x"),
     ("E2BIG: an argument over MAX_ARG_STRLEN", ["-b"], "/usr/bin/true"),
@@ -110,6 +114,15 @@ def test_a_command_file_runs_through_the_shell_as_natively(exec_root):
     kernel, then runs it with /bin/sh -- the same under veil."""
     native, veil = both(exec_root, ["/bin/sh", "-c", "/data/cmdfile arg; echo rc=$?"])
     assert native.stdout == "from-cmdfile /data/cmdfile\nrc=0\n", native
+    assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
+
+
+def test_a_command_file_as_the_command(exec_root):
+    """veil run of a file without #! (ENOEXEC from execve): the shell runs it, as
+    chroot(1)'s execvp and PRoot do."""
+    native = chroot_run(exec_root, ["/data/cmdfile", "arg"])
+    veil = run_veil([*layout_args(exec_root), "--", "/data/cmdfile", "arg"], env=guest_env())
+    assert native.stdout == "from-cmdfile /data/cmdfile\n", native
     assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr
 
 
@@ -166,3 +179,65 @@ def test_identity_layout_execs_the_program_itself(tmp_path):
                     env=guest_env())
     assert native.stdout.splitlines()[-2:] == ["AT_EXECFN:            /usr/bin/true", "sh"], native
     assert (veil.stdout, veil.returncode) == (native.stdout, 0), veil.stderr
+
+
+def _native_nosuid(root: Path, script: str) -> subprocess.CompletedProcess:
+    """SCRIPT under a real chroot whose /data is a nosuid mount."""
+    from rootfs import native_prefix
+    env = guest_env()
+    env.pop("PYTHONPATH", None)
+    setup = ('r=$1; shift; mount --bind "$r/data" "$r/data" && '
+             'mount -o remount,bind,nosuid "$r/data" && mount --rbind /proc "$r/proc" && '
+             'exec /usr/sbin/chroot "$r" /bin/sh -c "$@"')
+    return subprocess.run([*native_prefix(), "/bin/sh", "-c", setup, "native", str(root), script],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=60)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a setuid-root program and a drop to nobody need root")
+def test_setuid_programs(exec_root, layout_engine):
+    """A setuid-root program run by nobody: natively it runs as euid 0 (veil, run by
+    root, keeps CAP_SYS_PTRACE, so a traced exec still grants it).  The mount engine
+    lets the kernel exec it.  The ptrace engine starts a dynamic program through the
+    guest's loader, the file the kernel takes the ids from: the program runs as on a
+    nosuid mount (as under PRoot), while a static one is the kernel's own exec."""
+    data = exec_root / "data"
+    shutil.copy2(exec_root / "usr/local/bin/layout_exec", data / "suid-static")
+    shutil.copy2(exec_root / "usr/bin/id", data / "suid-id")
+    for name in ("suid-static", "suid-id"):
+        os.chown(data / name, 0, 0)
+        (data / name).chmod(0o4755)
+    script = "layout_exec -u 65534 /data/suid-static -p; layout_exec -u 65534 /data/suid-id"
+    native, veil = both(exec_root, ["/bin/sh", "-c", script])
+    nosuid = _native_nosuid(exec_root, script)
+    lines, nosuid_lines = native.stdout.splitlines(), nosuid.stdout.splitlines()
+    assert lines[:2] == ["uid 65534 euid 0 gid 65534 egid 65534",
+                         "uid=65534(nobody) gid=65534(nogroup) euid=0(root) groups=65534(nogroup)"], native
+    assert nosuid_lines[1] == "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)", nosuid
+    want = lines if layout_engine == "mount" else [lines[0], nosuid_lines[1]]
+    assert (veil.stdout.splitlines(), veil.returncode) == (want, 0), veil.stderr
+
+
+def test_auxv_names_the_program(exec_root, progs, tmp_path):
+    """A program reads the auxv the kernel would have given it, though veil hands the
+    kernel a host path or the guest's loader: AT_EXECFN is the path as the caller gave
+    it (a #! script's own for its interpreter); under the loader, glibc rewrites
+    AT_PHDR, AT_PHNUM and AT_ENTRY on the stack, and veil sets AT_BASE and the
+    kernel's copy in /proc/PID/auxv."""
+    from rootfs import PROGS_DIR, build_static
+    bindir = exec_root / "usr/local/bin"
+    shutil.copy2(progs["auxv_probe"], bindir / "auxv_probe")
+    shutil.copy2(build_static(tmp_path, PROGS_DIR / "auxv_probe.c"), bindir / "auxv_static")
+    (bindir / "ap").symlink_to("auxv_probe")
+    for name, interp in (("dyn.sh", "auxv_probe"), ("static.sh", "auxv_static")):
+        (exec_root / "data" / name).write_text(f"#!/usr/local/bin/{interp}\n")
+        (exec_root / "data" / name).chmod(0o755)
+    script = ("cd /usr/local/bin; ./auxv_probe; /usr/local/bin/ap; auxv_probe;"
+              " layout_exec -0 nick /usr/local/bin/auxv_probe; layout_exec -e ./ap;"
+              " layout_exec auxv_probe; ./auxv_static; /data/dyn.sh; cd /data; ./static.sh")
+    native, veil = both(exec_root, ["/bin/sh", "-c", script])
+    lines = native.stdout.splitlines()
+    assert lines[0] == "execfn=./auxv_probe execfn-in-proc=1 phdr=1,1 entry=1,1 base=1,1 phnum=1"
+    assert [line.split()[0] for line in lines[5:]] == [
+        "execfn=auxv_probe", "execfn=./auxv_static", "execfn=/data/dyn.sh", "execfn=./static.sh"]
+    assert (veil.stdout, veil.returncode) == (native.stdout, native.returncode), veil.stderr

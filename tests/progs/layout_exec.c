@@ -1,6 +1,7 @@
 /* layout_exec [-u UID] [-w] [-e] [-b] [-0 ARGV0] PROG ARGS...: exec PROG and, when the
    exec fails, print "exec: ERRNAME" (exit 0) -- the error as the caller of
-   execve sees it.
+   execve sees it.  layout_exec -p: print "uid R euid E gid R egid E" (a setuid copy
+   shows what exec granted).
    -u UID  drop to UID (and gid UID, no supplementary groups) first
    -w      hold PROG open for writing across the exec (ETXTBSY)
    -e      execveat(AT_FDCWD, PROG, ..., 0) instead of execve
@@ -22,6 +23,11 @@ int main(int argc, char **argv)
 {
     int i = 1, hold = 0, at = 0, big = 0;
     char *argv0 = NULL;
+    if (argc == 2 && strcmp(argv[1], "-p") == 0) {
+        printf("uid %u euid %u gid %u egid %u\n", (unsigned)getuid(), (unsigned)geteuid(),
+               (unsigned)getgid(), (unsigned)getegid());
+        return 0;
+    }
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-u") == 0 && i + 1 < argc) {
             uid_t id = (uid_t)atoi(argv[++i]);
