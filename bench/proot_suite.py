@@ -53,6 +53,11 @@ def wrapper(tool: str, where: Path, timeout: float) -> str:
     """An executable that runs TOOL with PRoot's arguments, each run bounded."""
     path = where / "tool"
     timeout_cmd = shutil.which("timeout") or "timeout"  # tests run the tool with their own PATH
+    unshare = shutil.which("unshare")
+    if os.geteuid() == 0 and unshare:
+        # test-5996858d runs `hostname hostname2` as root: PRoot 5.4 lets it reach the
+        # host's name; each run gets a UTS namespace of its own
+        timeout_cmd = f"{unshare} -u {timeout_cmd}"
     if tool == "veil":
         line = (f'PYTHONPATH="{SRC}${{PYTHONPATH:+:$PYTHONPATH}}" '
                 f'exec {timeout_cmd} -k 5 {timeout:g} "{sys.executable}" -m veil run "$@"')
