@@ -134,6 +134,8 @@ class GuestPtrace:
     def apply(self, session: "Session") -> None:
         if not session.seccomp:
             return   # attach mode: ptrace-syscall stops are veil's own, nothing to share
+        if session.has_rules("ptrace"):
+            return   # the run's own rules decide ptrace (--deny ptrace, a profile's rules)
         self.session = session
         session.watch(["ptrace"], self.on_ptrace)
         session.watch(["wait4", "waitid", "exit_group", "seccomp", "prctl"], self.on_guest_call,

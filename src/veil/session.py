@@ -398,6 +398,10 @@ class Session:
             raise VeilError(f"invalid errno {errno}: must be 0..4095")
         self.add_rule(self._resolve(names), ("deny", errno), where)
 
+    def has_rules(self, name: str) -> bool:
+        """Whether a rule (deny, refuse, kill, allow) names this syscall."""
+        return any(nr in self._rules for nr in resolve_set(name))
+
     def refuse(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
                reason: str = "", where: Sequence[bpf.Cond] = ()) -> None:
         """Like deny(), and every refused call is reported: ``session.refusals``

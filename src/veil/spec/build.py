@@ -167,12 +167,14 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
             session.sockets.address_view = address_view(maps)
     if spec.confines or policies:
         protect.protect_veil(session)
-    from ..guest_ptrace import guest_ptrace
-    guest_ptrace(session)   # after protect_veil: its target check comes first
     if security.strict:
         protect.strict(session)
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
+    from ..guest_ptrace import guest_ptrace
+    # after protect_veil (its target check comes first) and the rules (a rule on
+    # ptrace, such as --deny ptrace, keeps the emulation off)
+    guest_ptrace(session)
     owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
     native = NativeIdentity() if session.backend == "c" else None
     identity_policy(identity_system(spec), owners, session.host_path, native).apply(session)
