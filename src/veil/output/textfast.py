@@ -31,6 +31,8 @@ _RETS = {"int": 1, "size": 1, "pid": 1, "uid": 1, "gid": 1, "hex": 2, "fd": 3, "
 # specials whose only difference from the plain kinds is a mode shown with O_CREAT:
 # name -> (flags index, mode index)
 _WITH_MODE = {"open": (1, 2), "openat": (2, 3)}
+# specials that print the table's kinds but for these arguments: name -> {index: kind}
+_KINDS_BUT = {"mmap": {5: "hex"}}
 SLOT_ERRNO, SLOT_FMODE = 254, 255
 END, PYTHON, MISS, FULL = 0, 1, 2, 3
 PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
@@ -42,8 +44,9 @@ def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int
     if sc.nr in ctx.raw or sc.name in registry.SPECIAL_RET or sc.name in NETLINK_CALLS:
         return None
     special = sc.name in registry.SPECIAL
-    if special and sc.name not in _WITH_MODE:
+    if special and sc.name not in _WITH_MODE and sc.name not in _KINDS_BUT:
         return None
+    but = _KINDS_BUT.get(sc.name, {})
     ret = _RETS.get(sc.ret)
     if ret is None:
         return None
@@ -51,10 +54,11 @@ def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int
     for i, (name, kind) in enumerate(sc.args):
         if name[0] == "_" and not special:
             continue
+        kind = but.get(i, kind)
         base, _, param = kind.partition(":")
         if kind == "outstruct:stat":
             op = OP_STAT
-        elif special and i == _WITH_MODE[sc.name][1]:
+        elif sc.name in _WITH_MODE and i == _WITH_MODE[sc.name][1]:
             op = OP_MODE_IF_CREAT
         else:
             op = _OPS.get(base)
@@ -108,6 +112,7 @@ class FastText:
         self._len = ffi.new("size_t *")
         self._miss = ffi.new("int[2]")
         self._miss_value = ffi.new("uint64_t *")
+        self.lines = 0   # lines C wrote
 
     def _text(self, nr: int, slot: int, value: int) -> str:
         """What the Python decoders print for one value."""
@@ -144,7 +149,9 @@ class FastText:
                                      self._miss + 1, self._miss_value)
             n = self._len[0]
             if n:
-                w._write(self._out[:n].decode("utf-8", "surrogateescape"))
+                text = self._out[:n].decode("utf-8", "surrogateescape")
+                self.lines += text.count("\n")
+                w._write(text)
             if status == MISS:
                 nr, slot, value = self._miss[0], self._miss[1], self._miss_value[0]
                 lib.veil_tf_memo(tf, nr, slot, value, self._text(nr, slot, value).encode())
