@@ -22,6 +22,7 @@
 #define STAT_SIZE 144
 
 struct tf_plan {
+    uint8_t python;   /* Python prints this call */
     uint8_t nops;
     uint8_t ret_kind;
     uint8_t ops[TF_MAX_OPS];
@@ -236,12 +237,16 @@ void veil_tf_free(struct veil_tf *tf)
 int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const uint8_t *ops,
                  const uint8_t *argidx, const uint8_t *params, int ret_kind)
 {
-    if (nr < 0 || nr >= TF_NR_MAX || nops < 0 || nops > TF_MAX_OPS
+    if (nr < 0 || nr >= TF_NR_MAX || nops < 0 || (nops > TF_MAX_OPS && nops != VEIL_TF_NONE)
             || strlen(name) >= sizeof tf->plans[0]->name)
         return -1;
     struct tf_plan *p = calloc(1, sizeof *p);
     if (p == NULL)
         return -1;
+    if (nops == VEIL_TF_NONE) {
+        p->python = 1;
+        nops = 0;
+    }
     p->nops = (uint8_t)nops;
     p->ret_kind = (uint8_t)ret_kind;
     memcpy(p->ops, ops, (size_t)nops);
@@ -551,8 +556,14 @@ int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
         if (p + sizeof *h > end || h->size < sizeof *h || p + h->size > end)
             break;
         if (h->type != REC_ENTER || h->arch != 0 || h->nr < 0 || h->nr >= TF_NR_MAX
-                || tf->plans[h->nr] == NULL || h->size < sizeof(struct veil_rec_enter)
-                || blocked_tid(h->tid, blocked, nblocked))
+                || h->size < sizeof(struct veil_rec_enter) || blocked_tid(h->tid, blocked, nblocked))
+            break;
+        if (tf->plans[h->nr] == NULL) {
+            *pos = p;
+            *miss_nr = (int)h->nr;
+            return VEIL_TF_NOPLAN;
+        }
+        if (tf->plans[h->nr]->python)
             break;
         size_t q = p + h->size;
         const struct veil_rec *x = (const struct veil_rec *)(buf + q);

@@ -45,6 +45,9 @@
 #define VEIL_TF_PYTHON   1  /* the record at *pos is for Python */
 #define VEIL_TF_MISS     2  /* a memo text is missing: *miss_nr, *miss_slot, *miss_value */
 #define VEIL_TF_FULL     3  /* out is full: write it out and call again */
+#define VEIL_TF_NOPLAN   4  /* no plan yet for *miss_nr: give one (or VEIL_TF_NONE) */
+
+#define VEIL_TF_NONE   255  /* veil_tf_plan's nops for a call Python prints */
 
 /* prefix modes */
 #define VEIL_TF_PREFIX_NONE 0

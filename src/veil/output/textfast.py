@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..decoders import Call, Ctx, format_ret, netlink, registry
 from ..decoders.fs import file_mode
 from ..decoders.kinds import NETLINK_CALLS, formatter
-from ..syscalls.lookup import SYSCALLS, call_name
+from ..syscalls.lookup import BY_NR, call_name
 
 _OUT_BYTES = 1 << 18
 
@@ -26,7 +26,7 @@ _OPS = {"int": 1, "uid": 1, "gid": 1, "pid": 1, "uint": 2, "long": 3, "off": 3, 
         "size": 4, "hex": 5, "ptr": 6, "fd": 7, "dirfd": 7, "mode": 8, "umask": 8, "path": 9,
         "str": 10, "inbuf": 11, "outbuf": 12, "flags": 13, "enum": 13, "signal": 13,
         "argv": 14, "envp": 15}
-OP_STAT, OP_MODE_IF_CREAT = 16, 17
+OP_MEMO, OP_STAT, OP_MODE_IF_CREAT = 13, 16, 17
 _RETS = {"int": 1, "size": 1, "pid": 1, "uid": 1, "gid": 1, "hex": 2, "fd": 3, "none": 4}
 # specials whose only difference from the plain kinds is a mode shown with O_CREAT:
 # name -> (flags index, mode index)
@@ -34,7 +34,7 @@ _WITH_MODE = {"open": (1, 2), "openat": (2, 3)}
 # specials that print the table's kinds but for these arguments: name -> {index: kind}
 _KINDS_BUT = {"mmap": {5: "hex"}}
 SLOT_ERRNO, SLOT_FMODE = 254, 255
-END, PYTHON, MISS, FULL = 0, 1, 2, 3
+END, PYTHON, MISS, FULL, NOPLAN = 0, 1, 2, 3, 4
 PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
 
 
@@ -94,18 +94,6 @@ class FastText:
         if self.tf == ffi.NULL:
             raise MemoryError("veil_tf_new")
         self._kinds: Dict[Tuple[int, int], Tuple[object, str]] = {}
-        for sc in SYSCALLS:
-            plan = plan_of(sc, self.ctx)
-            if plan is None:
-                continue
-            ops, idx, params, ret = plan
-            for op, i in zip(ops, idx):
-                if op == 13:
-                    base, _, param = sc.args[i][1].partition(":")
-                    self._kinds[(sc.nr, i)] = (formatter(base), param)
-            if lib.veil_tf_plan(self.tf, sc.nr, call_name(0, sc.nr).encode(), len(ops),
-                                bytes(ops), bytes(idx), bytes(params), ret) != 0:
-                raise ValueError(f"veil_tf_plan {sc.name}")
         self._out = bytearray(_OUT_BYTES)
         self._outp = ffi.from_buffer("char[]", self._out)
         self._pos = ffi.new("size_t *")
@@ -113,6 +101,23 @@ class FastText:
         self._miss = ffi.new("int[2]")
         self._miss_value = ffi.new("uint64_t *")
         self.lines = 0   # lines C wrote
+
+    def _plan(self, nr: int) -> None:
+        """Give C the plan of one syscall, the first time one is seen."""
+        sc = BY_NR.get(nr)
+        plan = plan_of(sc, self.ctx) if sc is not None else None
+        lib = self.lib
+        if plan is None:
+            lib.veil_tf_plan(self.tf, nr, b"", lib.VEIL_TF_NONE, b"", b"", b"", 0)
+            return
+        ops, idx, params, ret = plan
+        for op, i in zip(ops, idx):
+            if op == OP_MEMO:
+                base, _, param = sc.args[i][1].partition(":")
+                self._kinds[(nr, i)] = (formatter(base), param)
+        if lib.veil_tf_plan(self.tf, nr, call_name(0, nr).encode(), len(ops), bytes(ops),
+                            bytes(idx), bytes(params), ret) != 0:
+            raise ValueError(f"veil_tf_plan {sc.name}")
 
     def _text(self, nr: int, slot: int, value: int) -> str:
         """What the Python decoders print for one value."""
@@ -155,5 +160,7 @@ class FastText:
             if status == MISS:
                 nr, slot, value = self._miss[0], self._miss[1], self._miss_value[0]
                 lib.veil_tf_memo(tf, nr, slot, value, self._text(nr, slot, value).encode())
+            elif status == NOPLAN:
+                self._plan(self._miss[0])
             elif status != FULL:
                 return self._pos[0]
