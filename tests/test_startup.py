@@ -20,10 +20,16 @@ from conftest import DEFAULT_TIMEOUT
 
 HEAVY = ("construct", "lief", "psutil", "ptrace")   # third-party: never at start
 DECODING = ("veil.decoders", "veil.output.text")
+# the standard library's modules neither command uses on a plain run (each a few ms:
+# json and socket with their own imports, traceback with linecache's and textwrap's)
+UNUSED_STDLIB = ("json", "socket", "selectors", "traceback", "runpy", "textwrap", "tarfile")
+# veil's modules a plain `veil run` has no use for: a policy file, an OCI profile,
+# veil's self-protection (only when confined), bundles and archives
+RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep")
 
 # veil's modules a command may load at most: today's count and a little room,
 # so that a new eager import (a whole package at module level) shows here
-BUDGET = {"run": 42, "trace": 52}   # `import veil`, --help: tests/test_imports.py
+BUDGET = {"run": 36, "trace": 51}   # `import veil`, --help: tests/test_imports.py
 
 _COUNT = r"""
 import json, sys
@@ -67,6 +73,8 @@ def test_run_loads_no_decoder_and_nothing_heavy(tmp_path):
     assert [m for m in mods if m.startswith(DECODING)] == [], "veil run loaded the decoders"
     assert {"veil.session", "veil.engine", "veil.spec"} <= set(mods)   # it did run
     assert len(veil_modules(mods)) <= BUDGET["run"], veil_modules(mods)
+    assert [m for m in mods if m.startswith(RUN_UNUSED)] == []
+    assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
 
 
 def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
@@ -78,6 +86,18 @@ def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
     assert "veil.decoders" in mods
     assert "veil.spec.model" not in mods          # a bare trace makes no RunSpec
     assert len(veil_modules(mods)) <= BUDGET["trace"], veil_modules(mods)
+    assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
+    assert not any(m.startswith("veil.prep") for m in mods)
+
+
+def test_the_unused_modules_load_when_used(tmp_path):
+    """The other side: a policy file loads its loader, an ownership database json."""
+    policy = tmp_path / "p.py"
+    policy.write_text("from veil import Policy\npolicy = Policy()\n")
+    found = loaded(tmp_path, ["run", "--policy", str(policy), "-0", "--ownership-db",
+                              str(tmp_path / "owners.json"), "--", "/bin/true"])
+    assert found["exit"] == 0, found["stderr"]
+    assert {"veil.policyfile", "json"} <= set(found["modules"])
 
 
 def test_trace_json_loads_construct(tmp_path):
