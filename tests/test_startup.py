@@ -165,3 +165,19 @@ def test_descendants_match_psutil():
         p.wait()
     assert descendants(p.pid) == set()
     assert os.getpid() in descendants(os.getppid())
+
+
+def test_garbage_collection_is_on_while_the_program_runs(tmp_path):
+    """veil's start-up runs without the collector; the session must not."""
+    seen = tmp_path / "gc"
+    policy = tmp_path / "p.py"
+    policy.write_text("import gc\n"
+                      "def configure(session):\n"
+                      "    def note(stop):\n"
+                      f"        open({str(seen)!r}, 'w').write(str(gc.isenabled()))\n"
+                      "    session.watch(['exit_group'], note)\n")
+    r = subprocess.run([sys.executable, "-m", "veil", "run", "--policy", str(policy), "--",
+                        "/bin/true"], capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert seen.read_text() == "True"

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence
 
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
+from . import collect_again
 from .common import VeilArgumentParser, parse_exprs, strip_dashes
 from .foreign import BWRAP_NAMESPACES, SAFE_BINDS, add_bwrap_flags, bwrap_layout, kernel_fields
 from .foreign import read_fakeroot_save, respell, scratch_dir, write_fakeroot_save
@@ -406,6 +407,7 @@ def cmd_run(argv: Sequence[str]) -> int:
                 print(f"veil: layout engine: {engine} ({why})", file=sys.stderr, flush=True)
         session.after_start = say_engine
     try:
+        collect_again()
         result = session.run()
     except CommandNotFound as e:
         if bundle and spec.layout.active and e.exit_code == 127:
