@@ -38,7 +38,7 @@ def _text(chunks: List[bytes], fast: bool, strsize: int, to_file: bool) -> Tuple
     out = io.StringIO()
     writer = TextWriter(out, follow=to_file, to_file=to_file, ctx=Ctx(strsize=strsize))
     asm = Assembler([writer])
-    assert (asm._fast is not None) == True  # noqa: E712 (plain options: C is used)
+    assert asm._fast is not None, "plain options: the C formatter is used"
     if not fast:
         asm._fast = None
     for c in chunks:
@@ -63,24 +63,25 @@ def _compare(chunks: List[bytes]) -> Tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def traces(progs, tmp_path_factory, clean_env):
+def traces(progs, tmp_path_factory, fixed_env):
     out = tmp_path_factory.mktemp("textfast")
     found = {}
     for name in CORPUS:
         argv = [progs[name]] + ([str(out)] if name.startswith("dec_fs") else [])
         found[name] = out / f"{name}.veil"
         r = run_veil(["trace", "-f", "--format", "binary", "-o", found[name], "--", *argv],
-                     env=clean_env, cwd=out)
+                     env=fixed_env, cwd=out)
         assert found[name].exists(), r.stderr
     found["shell"] = out / "shell.veil"
     r = run_veil(["trace", "-f", "--format", "binary", "-o", found["shell"], "--",
-                  "/bin/sh", "-c", SHELL], env=clean_env, cwd=out)
+                  "/bin/sh", "-c", SHELL], env=fixed_env, cwd=out)
     assert r.returncode == 0, r.stderr
     return found
 
 
 @pytest.fixture(scope="module")
-def clean_env():
+def fixed_env():
+    """conftest's clean_env, for this module's traces"""
     import os
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C",
             "HOME": os.environ.get("HOME", "/root")}
