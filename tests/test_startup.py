@@ -20,21 +20,29 @@ from conftest import DEFAULT_TIMEOUT
 
 HEAVY = ("construct", "lief", "psutil", "ptrace")   # third-party: never at start
 DECODING = ("veil.decoders", "veil.output.text")
+# the standard library's modules neither command uses on a plain run (each a few ms:
+# json and socket with their own imports, traceback with linecache's and textwrap's)
+UNUSED_STDLIB = ("json", "socket", "selectors", "traceback", "runpy", "textwrap", "tarfile")
+# veil's modules a plain `veil run` has no use for: a policy file, an OCI profile,
+# veil's self-protection (only when confined), bundles and archives
+RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep")
 
 # veil's modules a command may load at most: today's count and a little room,
 # so that a new eager import (a whole package at module level) shows here
-BUDGET = {"run": 42, "trace": 52}   # `import veil`, --help: tests/test_imports.py
+BUDGET = {"run": 36, "trace": 51}   # `import veil`, --help: tests/test_imports.py
 
 _COUNT = r"""
-import json, sys
+import sys
 before = set(sys.modules)
 blocked = sys.argv[2].split(",") if sys.argv[2] else []
 for name in blocked:          # a missing package: `import name` raises ImportError
     sys.modules[name] = None
 from veil.cli import main
 code = main(sys.argv[3:])
+modules = sorted(set(sys.modules) - before - set(blocked))
+import json                   # after the count: veil's own use of json must show
 with open(sys.argv[1], "w") as f:
-    json.dump({"exit": code, "modules": sorted(set(sys.modules) - before - set(blocked))}, f)
+    json.dump({"exit": code, "modules": modules}, f)
 """
 
 
@@ -67,6 +75,8 @@ def test_run_loads_no_decoder_and_nothing_heavy(tmp_path):
     assert [m for m in mods if m.startswith(DECODING)] == [], "veil run loaded the decoders"
     assert {"veil.session", "veil.engine", "veil.spec"} <= set(mods)   # it did run
     assert len(veil_modules(mods)) <= BUDGET["run"], veil_modules(mods)
+    assert [m for m in mods if m.startswith(RUN_UNUSED)] == []
+    assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
 
 
 def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
@@ -78,6 +88,18 @@ def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
     assert "veil.decoders" in mods
     assert "veil.spec.model" not in mods          # a bare trace makes no RunSpec
     assert len(veil_modules(mods)) <= BUDGET["trace"], veil_modules(mods)
+    assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
+    assert not any(m.startswith("veil.prep") for m in mods)
+
+
+def test_the_unused_modules_load_when_used(tmp_path):
+    """The other side: a policy file loads its loader, an ownership database json."""
+    policy = tmp_path / "p.py"
+    policy.write_text("from veil import Policy\npolicy = Policy()\n")
+    found = loaded(tmp_path, ["run", "--policy", str(policy), "-0", "--ownership-db",
+                              str(tmp_path / "owners.json"), "--", "/bin/true"])
+    assert found["exit"] == 0, found["stderr"]
+    assert {"veil.policyfile", "json"} <= set(found["modules"])
 
 
 def test_trace_json_loads_construct(tmp_path):
@@ -143,3 +165,19 @@ def test_descendants_match_psutil():
         p.wait()
     assert descendants(p.pid) == set()
     assert os.getpid() in descendants(os.getppid())
+
+
+def test_garbage_collection_is_on_while_the_program_runs(tmp_path):
+    """veil's start-up runs without the collector; the session must not."""
+    seen = tmp_path / "gc"
+    policy = tmp_path / "p.py"
+    policy.write_text("import gc\n"
+                      "def configure(session):\n"
+                      "    def note(stop):\n"
+                      f"        open({str(seen)!r}, 'w').write(str(gc.isenabled()))\n"
+                      "    session.watch(['exit_group'], note)\n")
+    r = subprocess.run([sys.executable, "-m", "veil", "run", "--policy", str(policy), "--",
+                        "/bin/true"], capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert seen.read_text() == "True"

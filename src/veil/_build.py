@@ -29,10 +29,11 @@ def _cdef_from_header(text: str) -> str:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef_from_header((CSRC / "engine.h").read_text()))
+for _header in ("engine.h", "textfmt.h"):
+    ffibuilder.cdef(_cdef_from_header((CSRC / _header).read_text()))
 ffibuilder.set_source(
     "veil._veil_c",
-    '#include "engine.h"',
+    '#include "engine.h"\n#include "textfmt.h"',
     sources=[str(p.relative_to(ROOT)) for p in sorted(CSRC.glob("*.c"))],
     include_dirs=[str(CSRC.relative_to(ROOT))],
     extra_compile_args=["-Wall", "-Wextra", "-Werror", "-O2", "-std=gnu11", "-D_GNU_SOURCE"],

@@ -22,8 +22,31 @@ class Assembler:
         # name the trace set selects.  None: show every one.
         self.foreign_names = foreign_names
         self._call: Optional[type] = None   # veil.decoders.Call, once a call is seen
+        self._fast = None   # the text writer's C formatter (veil.output.textfast), if any
+        for o in self.observers:
+            make = getattr(o, "fast_path", None)
+            if make is not None:
+                self._fast = make(self.observers, self.pending)
+                break
 
     def feed(self, buf) -> None:
+        fast = self._fast
+        if fast is None:
+            self._feed(buf, 0, len(buf))
+            return
+        cbuf = fast.ffi.from_buffer("uint8_t[]", buf)
+        end = len(buf)
+        pos = 0
+        while pos < end:
+            pos = fast.run(buf, cbuf, pos, end)
+            if pos < end:   # one record for Python
+                size = R.HEADER.unpack_from(buf, pos)[0]
+                if size < R.HEADER_SIZE or pos + size > end:
+                    raise R.CorruptRecord(pos, f"bad size {size}")
+                self._feed(buf, pos, pos + size)
+                pos += size
+
+    def _feed(self, buf, pos: int, end: int) -> None:
         # the hot path: ENTER/EXIT records are parsed inline into Call objects;
         # other records go through records.parse's Record.
         Call = self._call   # the decoders load with the first call, not at start
@@ -33,8 +56,6 @@ class Assembler:
         args6 = R.ARGS.unpack_from
         caphdr = R.CAPHDR.unpack_from
         Capture = R.Capture
-        end = len(buf)
-        pos = 0
         while pos < end:
             size, rtype, arch, ncap, pid, tid, ts, nr, value, aux = header(buf, pos)
             if size < R.HEADER_SIZE or pos + size > end:

@@ -277,7 +277,6 @@ def parse_ids(text: str) -> Tuple[int, int]:
 
 # --- the ownership database (fakeroot's job) ------------------------------------
 
-import json as _json
 import os as _os
 
 
@@ -291,6 +290,7 @@ class OwnershipDB:
         self.entries: Dict[Tuple[int, int], Dict[str, Any]] = {}
         self.listeners: List[Callable[[Tuple[int, int]], None]] = []  # told of each change
         if path and _os.path.exists(path):
+            import json as _json   # only with a database: json's import is a start-up cost
             try:
                 with open(path) as f:
                     for row in _json.load(f):
@@ -304,6 +304,7 @@ class OwnershipDB:
             return
         rows = [{"dev": d, "ino": i, **v} for (d, i), v in sorted(self.entries.items())]
         tmp = self.path + ".tmp"
+        import json as _json
         with open(tmp, "w") as f:
             _json.dump(rows, f)
         _os.replace(tmp, self.path)

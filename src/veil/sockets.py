@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import errno as _errno
 import ipaddress
-import json
 import os
 import struct
 import threading
@@ -570,6 +569,7 @@ class SocketTable(Observer):
         doc = {"version": 1, "taken_ns": time.time_ns(), "dropped": self.dropped,
                "sockets": entries if entries is not None else self.entries()}
         tmp = path + ".tmp"
+        import json   # here: json's import is a start-up cost of every run
         with open(tmp, "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
@@ -610,6 +610,7 @@ COLUMNS = (("ID", "id"), ("FAMILY", "family"), ("TYPE", "type"), ("STATE", "stat
 
 def load_table(path: str) -> Dict[str, object]:
     """A table file written by --sockets-out; UsageError with one line if it is not one."""
+    import json
     from .errors import UsageError
     try:
         with open(path) as f:

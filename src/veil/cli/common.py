@@ -20,6 +20,16 @@ class VeilArgumentParser(argparse.ArgumentParser):
     exit status 2 (a UsageError that main() prints), never argparse's usage block.
     ``prog`` is the command as typed: "veil trace", "veil prep pack"."""
 
+    _width: Optional[int] = None   # the help's width, from the terminal's, asked once
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter at every add_argument (to check the metavar), and
+        # each asked the terminal its size: a tenth of veil run's start-up
+        if VeilArgumentParser._width is None:
+            import shutil
+            VeilArgumentParser._width = shutil.get_terminal_size().columns - 2  # as argparse
+        return self.formatter_class(prog=self.prog, width=VeilArgumentParser._width)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog.removeprefix('veil ')}: {message} "
                          f"({self.prog} --help for usage)")

@@ -3,17 +3,15 @@ given), run it, print what happened.  What a run means lives in veil.spec."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import threading
-import traceback
 from typing import Any, Dict, List, Sequence
 
 from ..errors import CommandNotFound, UsageError, VeilError
-from ..prep.archive import is_archive, unpacked
 from ..spec import RunSpec, SpecError
+from . import collect_again
 from .common import VeilArgumentParser, parse_exprs, strip_dashes
 from .foreign import BWRAP_NAMESPACES, SAFE_BINDS, add_bwrap_flags, bwrap_layout, kernel_fields
 from .foreign import read_fakeroot_save, respell, scratch_dir, write_fakeroot_save
@@ -247,6 +245,7 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
         if args.ownership_db:
             raise UsageError("give --ownership-db or fakeroot's -i FILE / -s FILE, not both")
         db = os.path.join(scratch_dir(), "owners.json")
+        import json
         with open(db, "w") as f:
             json.dump(read_fakeroot_save(fakeroot_in) if fakeroot_in else [], f)
         given["system"]["ownership_db"] = db
@@ -280,8 +279,10 @@ def _parsed(argv: Sequence[str]) -> tuple:
     command = list(args.command)
     lead = 1 if command[:1] == ["--"] else 0
     bundle = None
-    if len(command) > lead and is_archive(command[lead]):   # B.veil: its unpacked copy
-        command[lead] = unpacked(command[lead])
+    if len(command) > lead and command[lead].endswith(".veil"):   # B.veil: its unpacked copy
+        from ..prep.archive import is_archive, unpacked
+        if is_archive(command[lead]):
+            command[lead] = unpacked(command[lead])
     if len(command) > lead and os.path.isdir(command[lead]):
         bundle = command[lead]
         if not os.path.isfile(os.path.join(bundle, "profile.toml")):
@@ -353,6 +354,7 @@ def _status(pid: Any) -> Dict[str, str]:
 
 def _save_fakeroot(spec: RunSpec, path: str) -> None:
     """-s FILE: the run's ownership database in fakeroot's format."""
+    import json
     with open(spec.system.ownership_db) as f:
         rows = json.load(f)
     top = spec.layout.root or os.getcwd()
@@ -405,6 +407,7 @@ def cmd_run(argv: Sequence[str]) -> int:
                 print(f"veil: layout engine: {engine} ({why})", file=sys.stderr, flush=True)
         session.after_start = say_engine
     try:
+        collect_again()
         result = session.run()
     except CommandNotFound as e:
         if bundle and spec.layout.active and e.exit_code == 127:
@@ -419,6 +422,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     except Exception as e:
         note = getattr(e, "__notes__", None)
         if note and any("raised by hook" in n for n in note):
+            import traceback
             traceback.print_exception(e, file=sys.stderr)
             return 1
         raise

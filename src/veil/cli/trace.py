@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError, VeilError
 from ..syscalls.lookup import BY_NAME
+from . import collect_again
 from .common import (EXPR_KEYS, VeilArgumentParser, inject_policy, open_output, parse_exprs,
                      raw_set, strip_dashes, syscall_set)
 
@@ -555,6 +556,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         session.add_observer(learner)
     result = None
     try:
+        collect_again()
         result = session.run()
     finally:
         if finish is not None:

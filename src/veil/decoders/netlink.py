@@ -14,7 +14,6 @@ veil.output.netlinkfds.NetlinkSockets from the recorded calls.
 """
 from __future__ import annotations
 
-import socket as _socket
 import struct as _struct
 from typing import Dict, List, Optional, Tuple
 
@@ -137,6 +136,7 @@ def _ifindex(index: int) -> str:
     if index <= 0:
         return str(index)
     try:
+        import socket as _socket   # only here: its import is a tenth of veil trace's start
         return f'if_nametoindex("{_socket.if_indextoname(index)}")'
     except OSError:
         return str(index)
@@ -219,6 +219,7 @@ def _inet_diag_id(d: bytes, at: int, family: int) -> str:
 
 
 def _addr(raw: bytes, family: int, field: str) -> str:
+    import socket as _socket
     if family == _socket.AF_INET6:
         return f'inet_pton(AF_INET6, "{_socket.inet_ntop(_socket.AF_INET6, raw)}", &{field})'
     return f'{field}=inet_addr("{_socket.inet_ntop(_socket.AF_INET, raw[:4])}")'

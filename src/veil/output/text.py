@@ -88,6 +88,21 @@ class TextWriter(Observer):
         self._attached = 0
         self._write = out.write if out is not None else None
 
+    def fast_path(self, observers, pending):
+        """C formatting of the common calls (veil.output.textfast) when this
+        writer's options allow it and the other observers do not need the calls
+        it takes (the netlink socket table gets every call while it has a
+        socket); else None."""
+        from .netlinkfds import NetlinkSockets
+        from . import textfast
+        if any(o is not self and type(o) is not NetlinkSockets for o in observers) \
+                or type(self) is not TextWriter or not textfast.eligible(self, self.ctx):
+            return None
+        try:
+            return textfast.FastText(self, pending)
+        except ImportError:   # no C part (python-ptrace backend without it)
+            return None
+
     # --- output plumbing -------------------------------------------------
     def _stream(self, tid: int) -> TextIO:
         if not self.per_process:

@@ -137,12 +137,8 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     the socket table's file, network rules and map, veil's protections, strict
     mode, denied calls, the identity and ownership database, OCI profiles,
     injections, policy files, then the caller's ``policies`` in order."""
-    from .. import protect
     from ..identity import NativeIdentity, OwnershipDB, identity_policy
-    from ..oci import load_profile as load_seccomp_profile
-    from ..policy import Policy, parse_inject
-    from ..policyfile import load_policy_file
-    from ..syscalls.lookup import resolve_set
+    # the rest only where used: a plain run imports none of them
 
     obs, system, security, network = spec.observation, spec.system, spec.security, spec.network
     if obs.output:
@@ -166,9 +162,13 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         if session.sockets is not None:
             session.sockets.address_view = address_view(maps)
     if spec.confines or policies:
+        from .. import protect
         protect.protect_veil(session)
     if security.strict:
+        from .. import protect
         protect.strict(session)
+    if security.deny:
+        from ..syscalls.lookup import resolve_set
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
     from ..guest_ptrace import guest_ptrace
@@ -183,8 +183,10 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     if owners is not None:
         session.at_end(owners.save)
     for path in security.seccomp_profile:
+        from ..oci import load_profile as load_seccomp_profile
         load_seccomp_profile(path).apply(session)
     if security.inject:
+        from ..policy import Policy, parse_inject
         injected = Policy()
         for text in security.inject:
             names, kw = parse_inject(text)
@@ -194,6 +196,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         from ..prep.enforce import enforcer
         enforcer(spec).apply(session)
     for path in security.policy:
+        from ..policyfile import load_policy_file
         load_policy_file(path, session)
     for policy in policies:
         policy.apply(session)

@@ -8,7 +8,6 @@ Checks are idempotent: a canonical value passes unchanged.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
@@ -53,6 +52,7 @@ def show(value: Any) -> str:
 
 
 def _quote(text: str) -> str:
+    import json   # here: json's import is a start-up cost of every run
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 

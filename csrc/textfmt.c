@@ -1,0 +1,595 @@
+/*
+ * strace-style lines from ring records, for the calls whose plan Python gave
+ * (textfmt.h).  A call is formatted here only when its ENTER and EXIT records
+ * are next to each other and its thread has nothing pending on the Python
+ * side; the line is built in a scratch buffer and committed whole, so handing
+ * a record back to Python never leaves half a line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "textfmt.h"
+
+#define TF_NR_MAX VEIL_NR_MAX
+#define TF_MAX_OPS 8
+#define TF_SLOTS 32
+#define TF_LINE_MAX 65536
+#define REC_ENTER 1
+#define REC_EXIT 2
+#define CAP_STRV 6
+#define STAT_SIZE 144
+
+struct tf_plan {
+    uint8_t python;   /* Python prints this call */
+    uint8_t nops;
+    uint8_t ret_kind;
+    uint8_t ops[TF_MAX_OPS];
+    uint8_t argidx[TF_MAX_OPS];
+    uint8_t params[TF_MAX_OPS];
+    char name[32];
+};
+
+struct tf_memo {
+    uint64_t value;
+    uint32_t key;     /* nr << 8 | slot, + 1 (0: empty) */
+    char *text;
+};
+
+struct veil_tf {
+    int strsize;
+    int column;
+    struct tf_plan *plans[TF_NR_MAX];
+    struct tf_memo *memo;
+    size_t memo_cap;   /* power of two */
+    size_t memo_used;
+    char line[TF_LINE_MAX];
+};
+
+struct tf_cap {
+    const struct veil_cap_hdr *h;
+    const uint8_t *data;
+};
+
+struct tf_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    int over;
+};
+
+static void put(struct tf_buf *b, const char *s, size_t n)
+{
+    if (b->len + n >= b->cap) {
+        b->over = 1;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void puts_(struct tf_buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void putf_u64(struct tf_buf *b, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    put(b, tmp, (size_t)n);
+}
+
+static void putf_s64(struct tf_buf *b, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    put(b, tmp, (size_t)n);
+}
+
+static void put_hex(struct tf_buf *b, uint64_t v, const char *zero)
+{
+    char tmp[24];
+    if (v == 0) {
+        puts_(b, zero);
+        return;
+    }
+    int n = snprintf(tmp, sizeof tmp, "%#llx", (unsigned long long)v);
+    put(b, tmp, (size_t)n);
+}
+
+static void put_mode(struct tf_buf *b, uint32_t v)
+{
+    /* Python's octal(): "0" + oct(v), or "0"; at least 3 digits */
+    char tmp[16];
+    int n = v ? snprintf(tmp, sizeof tmp, "0%o", v) : snprintf(tmp, sizeof tmp, "0");
+    for (; n < 3; n++)
+        put(b, "0", 1);
+    puts_(b, tmp);
+}
+
+/* strace's quoting (veil.decoders.common.escape_bytes, -x off) */
+static void put_quoted(struct tf_buf *b, const uint8_t *d, size_t n, int truncated)
+{
+    char tmp[8];
+    put(b, "\"", 1);
+    for (size_t i = 0; i < n && !b->over; i++) {
+        uint8_t c = d[i];
+        switch (c) {
+        case '\t': put(b, "\\t", 2); continue;
+        case '\n': put(b, "\\n", 2); continue;
+        case '\v': put(b, "\\v", 2); continue;
+        case '\f': put(b, "\\f", 2); continue;
+        case '\r': put(b, "\\r", 2); continue;
+        case '"': put(b, "\\\"", 2); continue;
+        case '\\': put(b, "\\\\", 2); continue;
+        default: break;
+        }
+        if (c >= 32 && c < 127) {
+            put(b, (const char *)&c, 1);
+            continue;
+        }
+        int octal_next = i + 1 < n && d[i + 1] >= '0' && d[i + 1] <= '7';
+        int k = snprintf(tmp, sizeof tmp, octal_next ? "\\%03o" : "\\%o", c);
+        put(b, tmp, (size_t)k);
+    }
+    put(b, "\"", 1);
+    if (truncated)
+        put(b, "...", 3);
+}
+
+/* Python's quote_limited: the capture cut at strsize, "..." if total is more than shown */
+static size_t shown_of(const struct tf_cap *c, int strsize)
+{
+    return c->h->len < (uint32_t)strsize ? c->h->len : (size_t)strsize;
+}
+
+/* --- memo: (nr, slot, value) -> text ------------------------------------------ */
+
+static uint64_t memo_hash(uint32_t key, uint64_t value)
+{
+    uint64_t h = value * 0x9E3779B97F4A7C15ULL ^ (uint64_t)key * 0xC2B2AE3D27D4EB4FULL;
+    return h ^ (h >> 29);
+}
+
+static const char *memo_get(const struct veil_tf *tf, int nr, int slot, uint64_t value)
+{
+    if (tf->memo_cap == 0)
+        return NULL;
+    uint32_t key = ((uint32_t)nr << 8 | (uint32_t)slot) + 1;
+    size_t mask = tf->memo_cap - 1;
+    for (size_t i = memo_hash(key, value) & mask;; i = (i + 1) & mask) {
+        const struct tf_memo *m = &tf->memo[i];
+        if (m->key == 0)
+            return NULL;
+        if (m->key == key && m->value == value)
+            return m->text;
+    }
+}
+
+static int memo_insert(struct tf_memo *tab, size_t cap, uint32_t key, uint64_t value, char *text)
+{
+    size_t mask = cap - 1;
+    for (size_t i = memo_hash(key, value) & mask;; i = (i + 1) & mask) {
+        if (tab[i].key == 0) {
+            tab[i].key = key;
+            tab[i].value = value;
+            tab[i].text = text;
+            return 1;
+        }
+        if (tab[i].key == key && tab[i].value == value) {
+            free(tab[i].text);
+            tab[i].text = text;
+            return 0;
+        }
+    }
+}
+
+int veil_tf_memo(struct veil_tf *tf, int nr, int slot, uint64_t value, const char *text)
+{
+    if (nr < 0 || nr >= TF_NR_MAX || slot < 0 || slot > 255)
+        return -1;
+    if ((tf->memo_used + 1) * 2 > tf->memo_cap) {
+        size_t cap = tf->memo_cap ? tf->memo_cap * 2 : 1024;
+        struct tf_memo *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL)
+            return -1;
+        for (size_t i = 0; i < tf->memo_cap; i++)
+            if (tf->memo[i].key)
+                memo_insert(tab, cap, tf->memo[i].key, tf->memo[i].value, tf->memo[i].text);
+        free(tf->memo);
+        tf->memo = tab;
+        tf->memo_cap = cap;
+    }
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return -1;
+    uint32_t key = ((uint32_t)nr << 8 | (uint32_t)slot) + 1;
+    tf->memo_used += (size_t)memo_insert(tf->memo, tf->memo_cap, key, value, copy);
+    return 0;
+}
+
+/* --- set-up ---------------------------------------------------------------------- */
+
+struct veil_tf *veil_tf_new(int strsize, int column)
+{
+    struct veil_tf *tf = calloc(1, sizeof *tf);
+    if (tf == NULL)
+        return NULL;
+    tf->strsize = strsize;
+    tf->column = column;
+    return tf;
+}
+
+void veil_tf_free(struct veil_tf *tf)
+{
+    if (tf == NULL)
+        return;
+    for (int i = 0; i < TF_NR_MAX; i++)
+        free(tf->plans[i]);
+    for (size_t i = 0; i < tf->memo_cap; i++)
+        free(tf->memo[i].text);
+    free(tf->memo);
+    free(tf);
+}
+
+int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const uint8_t *ops,
+                 const uint8_t *argidx, const uint8_t *params, int ret_kind)
+{
+    if (nr < 0 || nr >= TF_NR_MAX || nops < 0 || (nops > TF_MAX_OPS && nops != VEIL_TF_NONE)
+            || strlen(name) >= sizeof tf->plans[0]->name)
+        return -1;
+    struct tf_plan *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return -1;
+    if (nops == VEIL_TF_NONE) {
+        p->python = 1;
+        nops = 0;
+    }
+    p->nops = (uint8_t)nops;
+    p->ret_kind = (uint8_t)ret_kind;
+    memcpy(p->ops, ops, (size_t)nops);
+    memcpy(p->argidx, argidx, (size_t)nops);
+    memcpy(p->params, params, (size_t)nops);
+    strcpy(p->name, name);
+    free(tf->plans[nr]);
+    tf->plans[nr] = p;
+    return 0;
+}
+
+/* --- one call --------------------------------------------------------------------- */
+
+/* the captures of a record into caps[slot]; 0, or -1 if they make no sense */
+static int read_caps(const uint8_t *rec, size_t body, size_t size, struct tf_cap *caps)
+{
+    const struct veil_rec *h = (const struct veil_rec *)rec;
+    for (int k = 0; k < h->ncap; k++) {
+        if (body + sizeof(struct veil_cap_hdr) > size)
+            return -1;
+        const struct veil_cap_hdr *ch = (const struct veil_cap_hdr *)(rec + body);
+        if (ch->arg >= TF_SLOTS || body + sizeof *ch + ch->len > size)
+            return -1;
+        caps[ch->arg].h = ch;
+        caps[ch->arg].data = rec + body + sizeof *ch;
+        body += (sizeof *ch + ch->len + 7) & ~(size_t)7;
+    }
+    return 0;
+}
+
+static int is_error(int64_t ret)
+{
+    return ret >= -4095 && ret < 0;
+}
+
+enum { OK = 0, TO_PYTHON = -1, MISSING = -2 };
+
+struct tf_miss {
+    int nr, slot;
+    uint64_t value;
+};
+
+static int memo_put(const struct veil_tf *tf, struct tf_buf *b, int nr, int slot,
+                    uint64_t value, struct tf_miss *miss)
+{
+    const char *text = memo_get(tf, nr, slot, value);
+    if (text == NULL) {
+        miss->nr = nr;
+        miss->slot = slot;
+        miss->value = value;
+        return MISSING;
+    }
+    puts_(b, text);
+    return OK;
+}
+
+static int put_argv(struct tf_buf *b, const struct tf_cap *c, int strsize)
+{
+    const uint8_t *d = c->data;
+    size_t len = c->h->len, i = 0;
+    uint64_t items = 0;
+    put(b, "[", 1);
+    while (i + 4 <= len) {
+        size_t n = (size_t)d[i] | (size_t)d[i + 1] << 8;
+        int truncated = d[i + 2] != 0;
+        const uint8_t *s = d + i + 4;
+        size_t have = i + 4 + n <= len ? n : len - i - 4;  /* Python slices what is there */
+        if (items)
+            put(b, ", ", 2);
+        size_t shown = have < (size_t)strsize ? have : (size_t)strsize;
+        put_quoted(b, s, shown, truncated || have > (size_t)strsize);
+        items++;
+        i += 4 + n;
+    }
+    if (c->h->count > items) {
+        char tmp[48];
+        int k = snprintf(tmp, sizeof tmp, "%s... /* %llu more */", items ? ", " : "",
+                         (unsigned long long)(c->h->count - items));
+        put(b, tmp, (size_t)k);
+    }
+    put(b, "]", 1);
+    return OK;
+}
+
+static int put_stat(const struct veil_tf *tf, struct tf_buf *b, int nr, const struct tf_cap *c,
+                    uint64_t v, struct tf_miss *miss)
+{
+    uint32_t mode;
+    int64_t size;
+    if (c->h->len < STAT_SIZE)
+        return TO_PYTHON;
+    memcpy(&mode, c->data + 24, 4);
+    memcpy(&size, c->data + 48, 8);
+    uint32_t fmt = mode & 0170000;
+    if (fmt == 0020000 || fmt == 0060000)   /* st_rdev: Python's makedev */
+        return TO_PYTHON;
+    (void)v;
+    puts_(b, "{st_mode=");
+    int rc = memo_put(tf, b, nr, VEIL_TF_SLOT_FMODE, mode, miss);
+    if (rc != OK)
+        return rc;
+    puts_(b, ", st_size=");
+    putf_s64(b, size);
+    puts_(b, ", ...}");
+    return OK;
+}
+
+/* the text of one argument; the caps of both records merged */
+static int put_arg(const struct veil_tf *tf, struct tf_buf *b, int nr, const struct tf_plan *p,
+                   int k, const uint64_t *args, const struct tf_cap *caps, int64_t ret,
+                   struct tf_miss *miss)
+{
+    int i = p->argidx[k];
+    uint64_t v = args[i];
+    const struct tf_cap *c = caps[i].h != NULL && !caps[i].h->fault ? &caps[i] : NULL;
+    switch (p->ops[k]) {
+    case VEIL_TF_INT:
+        putf_s64(b, (int32_t)(uint32_t)v);
+        return OK;
+    case VEIL_TF_UINT:
+        putf_u64(b, (uint32_t)v);
+        return OK;
+    case VEIL_TF_LONG:
+        putf_s64(b, (int64_t)v);
+        return OK;
+    case VEIL_TF_ULONG:
+        putf_u64(b, v);
+        return OK;
+    case VEIL_TF_HEX:
+        put_hex(b, v, "0");
+        return OK;
+    case VEIL_TF_PTR:
+        put_hex(b, v, "NULL");
+        return OK;
+    case VEIL_TF_FD:
+        if ((int32_t)(uint32_t)v == -100)
+            puts_(b, "AT_FDCWD");
+        else
+            putf_s64(b, (int32_t)(uint32_t)v);
+        return OK;
+    case VEIL_TF_MODE:
+        put_mode(b, (uint32_t)v);
+        return OK;
+    case VEIL_TF_PATH:
+        if (c == NULL)
+            put_hex(b, v, "NULL");
+        else
+            put_quoted(b, c->data, c->h->len, c->h->truncated);
+        return OK;
+    case VEIL_TF_STR:
+        if (c == NULL) {
+            put_hex(b, v, "NULL");
+        } else {
+            size_t shown = c->h->len < (uint32_t)tf->strsize ? c->h->len : (size_t)tf->strsize;
+            put_quoted(b, c->data, shown, c->h->truncated || c->h->len > shown);
+        }
+        return OK;
+    case VEIL_TF_INBUF:
+        if (c == NULL)
+            put_hex(b, v, "NULL");
+        else
+            put_quoted(b, c->data, shown_of(c, tf->strsize),
+                       c->h->count > shown_of(c, tf->strsize));
+        return OK;
+    case VEIL_TF_OUTBUF:
+        if (c == NULL || is_error(ret))
+            put_hex(b, v, "NULL");
+        else
+            put_quoted(b, c->data, shown_of(c, tf->strsize),
+                       ret > (int64_t)shown_of(c, tf->strsize));
+        return OK;
+    case VEIL_TF_MEMO:
+        return memo_put(tf, b, nr, i, v, miss);
+    case VEIL_TF_ARGV:
+        if (c == NULL || c->h->kind != CAP_STRV) {
+            put_hex(b, v, "NULL");
+            return OK;
+        }
+        return put_argv(b, c, tf->strsize);
+    case VEIL_TF_ENVP: {
+        if (c == NULL) {
+            put_hex(b, v, "NULL");
+            return OK;
+        }
+        char tmp[64];
+        put_hex(b, v, "NULL");
+        int n = snprintf(tmp, sizeof tmp, " /* %llu var%s */", (unsigned long long)c->h->count,
+                         c->h->count == 1 ? "" : "s");
+        put(b, tmp, (size_t)n);
+        return OK;
+    }
+    case VEIL_TF_STAT:
+        if (v != 0 && is_error(ret)) {
+            put_hex(b, v, "NULL");
+            return OK;
+        }
+        if (v == 0) {
+            puts_(b, "NULL");
+            return OK;
+        }
+        if (c == NULL || c->h->len == 0) {
+            put_hex(b, v, "NULL");
+            return OK;
+        }
+        return put_stat(tf, b, nr, c, v, miss);
+    case VEIL_TF_MODE_IF_CREAT: {
+        uint32_t fl = (uint32_t)args[p->params[k]];
+        if (!(fl & 0100 || (fl & 020200000) == 020200000))   /* O_CREAT, O_TMPFILE */
+            return OK;
+        put_mode(b, (uint32_t)v);
+        return OK;
+    }
+    default:
+        return TO_PYTHON;
+    }
+}
+
+static int put_ret(const struct veil_tf *tf, struct tf_buf *b, int nr, const struct tf_plan *p,
+                   int64_t ret, struct tf_miss *miss)
+{
+    if (is_error(ret)) {
+        int err = (int)-ret;
+        if (err == 512 || err == 513 || err == 514 || err == 516)   /* ? ERESTART... */
+            return TO_PYTHON;
+        return memo_put(tf, b, nr, VEIL_TF_SLOT_ERRNO, (uint64_t)ret, miss);
+    }
+    switch (p->ret_kind) {
+    case VEIL_TF_RET_INT:
+        putf_s64(b, ret);
+        return OK;
+    case VEIL_TF_RET_HEX:
+        put_hex(b, (uint64_t)ret, "0x0");   /* Python's f"{0:#x}" */
+        return OK;
+    case VEIL_TF_RET_FD:
+        if ((int32_t)ret == -100)
+            return TO_PYTHON;
+        putf_s64(b, (int32_t)ret);
+        return OK;
+    case VEIL_TF_RET_NONE:
+        puts_(b, "?");
+        return OK;
+    default:
+        return TO_PYTHON;
+    }
+}
+
+static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
+                       int prefix_mode, struct tf_buf *b, struct tf_miss *miss)
+{
+    const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
+    const struct veil_rec *x = (const struct veil_rec *)exit;
+    const struct tf_plan *p = tf->plans[e->h.nr];
+    struct tf_cap caps[TF_SLOTS];
+    memset(caps, 0, sizeof caps);
+    if (read_caps(enter, sizeof *e, e->h.size, caps) < 0
+            || read_caps(exit, sizeof *x, x->size, caps) < 0)
+        return TO_PYTHON;
+    char tmp[32];
+    int n = 0;
+    if (prefix_mode == VEIL_TF_PREFIX_TID)
+        n = snprintf(tmp, sizeof tmp, "%-5d ", e->h.tid);
+    else if (prefix_mode == VEIL_TF_PREFIX_PID)
+        n = snprintf(tmp, sizeof tmp, "[pid %5d] ", e->h.tid);
+    size_t start = b->len;
+    put(b, tmp, (size_t)n);
+    puts_(b, p->name);
+    put(b, "(", 1);
+    int nr = (int)e->h.nr;
+    for (int k = 0; k < p->nops; k++) {
+        size_t before = b->len;
+        if (k)
+            put(b, ", ", 2);
+        size_t mark = b->len;
+        int rc = put_arg(tf, b, nr, p, k, e->args, caps, x->value, miss);
+        if (rc != OK)
+            return rc;
+        if (b->len == mark && p->ops[k] == VEIL_TF_MODE_IF_CREAT)   /* no mode shown */
+            b->len = before;
+    }
+    put(b, ")", 1);
+    while (b->len - start < (size_t)tf->column)
+        put(b, " ", 1);
+    put(b, " = ", 3);
+    int rc = put_ret(tf, b, nr, p, x->value, miss);
+    if (rc != OK)
+        return rc;
+    put(b, "\n", 1);
+    return b->over ? TO_PYTHON : OK;
+}
+
+static int blocked_tid(int32_t tid, const int32_t *blocked, int nblocked)
+{
+    for (int i = 0; i < nblocked; i++)
+        if (blocked[i] == tid)
+            return 1;
+    return 0;
+}
+
+int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
+                int prefix_mode, const int32_t *blocked, int nblocked,
+                char *out, size_t outcap, size_t *outlen,
+                int *miss_nr, int *miss_slot, uint64_t *miss_value)
+{
+    size_t p = *pos;
+    while (p < end) {
+        const struct veil_rec *h = (const struct veil_rec *)(buf + p);
+        if (p + sizeof *h > end || h->size < sizeof *h || p + h->size > end)
+            break;
+        if (h->type != REC_ENTER || h->arch != 0 || h->nr < 0 || h->nr >= TF_NR_MAX
+                || h->size < sizeof(struct veil_rec_enter) || blocked_tid(h->tid, blocked, nblocked))
+            break;
+        if (tf->plans[h->nr] == NULL) {
+            *pos = p;
+            *miss_nr = (int)h->nr;
+            return VEIL_TF_NOPLAN;
+        }
+        if (tf->plans[h->nr]->python)
+            break;
+        size_t q = p + h->size;
+        const struct veil_rec *x = (const struct veil_rec *)(buf + q);
+        if (q + sizeof *x > end || x->size < sizeof *x || q + x->size > end
+                || x->type != REC_EXIT || x->tid != h->tid || x->nr != h->nr)
+            break;
+        struct tf_buf line = { tf->line, 0, sizeof tf->line, 0 };
+        struct tf_miss miss = { 0, 0, 0 };
+        int rc = format_call(tf, buf + p, buf + q, prefix_mode, &line, &miss);
+        if (rc == MISSING) {
+            *pos = p;
+            *miss_nr = miss.nr;
+            *miss_slot = miss.slot;
+            *miss_value = miss.value;
+            return VEIL_TF_MISS;
+        }
+        if (rc != OK)
+            break;
+        if (*outlen + line.len > outcap) {
+            *pos = p;
+            return VEIL_TF_FULL;
+        }
+        memcpy(out + *outlen, line.p, line.len);
+        *outlen += line.len;
+        p = q + x->size;
+    }
+    *pos = p;
+    return p < end ? VEIL_TF_PYTHON : VEIL_TF_END;
+}

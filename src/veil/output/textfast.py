@@ -1,0 +1,166 @@
+"""The text trace's fast path: common calls formatted in C (csrc/textfmt.c).
+
+Each syscall whose arguments are all of the fixed-shape kinds (numbers, fds,
+paths and strings, buffers, flag sets and enums, argv/envp, a stat result)
+gets a plan built from the syscall table; the C side formats a call from its
+ENTER and EXIT records when they come together and its thread has nothing
+pending here.  Everything that depends on one value only (a flag set, an
+enum, an errno result, an st_mode) is printed by the Python decoders, once
+per value, and remembered by C.  Every other record goes through the Python
+decoders as before, which stay the reference (tests/test_textfast.py checks
+that both give the same lines).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..decoders import Call, Ctx, format_ret, netlink, registry
+from ..decoders.fs import file_mode
+from ..decoders.kinds import NETLINK_CALLS, formatter
+from ..syscalls.lookup import BY_NR, call_name
+
+_OUT_BYTES = 1 << 18
+
+# argument kind -> op (csrc/textfmt.h); anything else leaves the call to Python
+_OPS = {"int": 1, "uid": 1, "gid": 1, "pid": 1, "uint": 2, "long": 3, "off": 3, "ulong": 4,
+        "size": 4, "hex": 5, "ptr": 6, "fd": 7, "dirfd": 7, "mode": 8, "umask": 8, "path": 9,
+        "str": 10, "inbuf": 11, "outbuf": 12, "flags": 13, "enum": 13, "signal": 13,
+        "argv": 14, "envp": 15}
+OP_MEMO, OP_STAT, OP_MODE_IF_CREAT = 13, 16, 17
+_RETS = {"int": 1, "size": 1, "pid": 1, "uid": 1, "gid": 1, "hex": 2, "fd": 3, "none": 4}
+# specials whose only difference from the plain kinds is a mode shown with O_CREAT:
+# name -> (flags index, mode index)
+_WITH_MODE = {"open": (1, 2), "openat": (2, 3)}
+# specials that print the table's kinds but for these arguments: name -> {index: kind}
+_KINDS_BUT = {"mmap": {5: "hex"}}
+SLOT_ERRNO, SLOT_FMODE = 254, 255
+END, PYTHON, MISS, FULL, NOPLAN = 0, 1, 2, 3, 4
+PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
+
+
+def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int]]:
+    """(ops, argument indexes, params, result kind) of a syscall, or None if C
+    cannot print it the way the Python decoders do."""
+    if sc.nr in ctx.raw or sc.name in registry.SPECIAL_RET or sc.name in NETLINK_CALLS:
+        return None
+    special = sc.name in registry.SPECIAL
+    if special and sc.name not in _WITH_MODE and sc.name not in _KINDS_BUT:
+        return None
+    but = _KINDS_BUT.get(sc.name, {})
+    ret = _RETS.get(sc.ret)
+    if ret is None:
+        return None
+    ops, idx, params = [], [], []
+    for i, (name, kind) in enumerate(sc.args):
+        if name[0] == "_" and not special:
+            continue
+        kind = but.get(i, kind)
+        base, _, param = kind.partition(":")
+        if kind == "outstruct:stat":
+            op = OP_STAT
+        elif sc.name in _WITH_MODE and i == _WITH_MODE[sc.name][1]:
+            op = OP_MODE_IF_CREAT
+        else:
+            op = _OPS.get(base)
+        if op is None:
+            return None
+        ops.append(op)
+        idx.append(i)
+        params.append(_WITH_MODE[sc.name][0] if op == OP_MODE_IF_CREAT else 0)
+    return ops, idx, params, ret
+
+
+def eligible(writer, ctx: Ctx) -> bool:
+    """The options under which C prints what TextWriter would."""
+    return (not writer.per_process and not writer.timestamps and not writer.durations
+            and not writer.relative and not writer.numbers and writer.comms is None
+            and writer.ips is None and writer.stacks is None and writer.dump_read is None
+            and writer.dump_write is None and writer.status is None
+            and not ctx.hex_all and not ctx.decorate_fds and ctx.xlat == "abbrev"
+            and ctx.verbose is None and ctx.abbrev is None and ctx.pid_comm is None
+            and 8 <= ctx.strsize <= 65536 and 0 <= writer.column <= 4096)
+
+
+class FastText:
+    """Formats runs of records in C for one TextWriter."""
+
+    def __init__(self, writer, pending: Dict[int, Call]):
+        from .._veil_c import ffi, lib
+        self.ffi, self.lib = ffi, lib
+        self.writer = writer
+        self.ctx: Ctx = writer.ctx
+        self.pending = pending
+        self.tf = ffi.gc(lib.veil_tf_new(self.ctx.strsize, writer.column), lib.veil_tf_free)
+        if self.tf == ffi.NULL:
+            raise MemoryError("veil_tf_new")
+        self._kinds: Dict[Tuple[int, int], Tuple[object, str]] = {}
+        self._out = bytearray(_OUT_BYTES)
+        self._outp = ffi.from_buffer("char[]", self._out)
+        self._pos = ffi.new("size_t *")
+        self._len = ffi.new("size_t *")
+        self._miss = ffi.new("int[2]")
+        self._miss_value = ffi.new("uint64_t *")
+        self.lines = 0   # lines C wrote
+
+    def _plan(self, nr: int) -> None:
+        """Give C the plan of one syscall, the first time one is seen."""
+        sc = BY_NR.get(nr)
+        plan = plan_of(sc, self.ctx) if sc is not None else None
+        lib = self.lib
+        if plan is None:
+            lib.veil_tf_plan(self.tf, nr, b"", lib.VEIL_TF_NONE, b"", b"", b"", 0)
+            return
+        ops, idx, params, ret = plan
+        for op, i in zip(ops, idx):
+            if op == OP_MEMO:
+                base, _, param = sc.args[i][1].partition(":")
+                self._kinds[(nr, i)] = (formatter(base), param)
+        if lib.veil_tf_plan(self.tf, nr, call_name(0, nr).encode(), len(ops), bytes(ops),
+                            bytes(idx), bytes(params), ret) != 0:
+            raise ValueError(f"veil_tf_plan {sc.name}")
+
+    def _text(self, nr: int, slot: int, value: int) -> str:
+        """What the Python decoders print for one value."""
+        if slot == SLOT_FMODE:
+            return file_mode(value)
+        if slot == SLOT_ERRNO:
+            call = Call(0, 0, 0, nr, (0,) * 6, None, 0)
+            call.ret = value - (1 << 64) if value >= 1 << 63 else value
+            return format_ret(call, self.ctx)
+        fn, param = self._kinds[(nr, slot)]
+        return fn(None, slot, value, param, self.ctx)
+
+    def run(self, buf, cbuf, pos: int, end: int) -> int:
+        """Format what C can from ``pos`` on and write it; the position of the first
+        record left to Python (``end`` if none)."""
+        w = self.writer
+        if w._open is not None or netlink.SOCKETS:
+            return pos
+        if w.to_file and (w.follow or w._live > 1):
+            prefix = PREFIX_TID
+        elif not w.to_file and w._live > 1:
+            prefix = PREFIX_PID
+        else:
+            prefix = PREFIX_NONE
+        blocked: Sequence[int] = list(self.pending) + list(w._unfinished) \
+            if self.pending or w._unfinished else ()
+        cblocked = self.ffi.new("int32_t[]", blocked) if blocked else self.ffi.NULL
+        lib, tf = self.lib, self.tf
+        self._pos[0] = pos
+        while True:
+            self._len[0] = 0
+            status = lib.veil_tf_run(tf, cbuf, self._pos, end, prefix, cblocked, len(blocked),
+                                     self._outp, _OUT_BYTES, self._len, self._miss,
+                                     self._miss + 1, self._miss_value)
+            n = self._len[0]
+            if n:
+                text = self._out[:n].decode("utf-8", "surrogateescape")
+                self.lines += text.count("\n")
+                w._write(text)
+            if status == MISS:
+                nr, slot, value = self._miss[0], self._miss[1], self._miss_value[0]
+                lib.veil_tf_memo(tf, nr, slot, value, self._text(nr, slot, value).encode())
+            elif status == NOPLAN:
+                self._plan(self._miss[0])
+            elif status != FULL:
+                return self._pos[0]

@@ -1,0 +1,114 @@
+"""The text trace's C formatter (csrc/textfmt.c) prints what the Python decoders print.
+
+Each program of the decoding corpus (tests/progs/dec_*.c) and a shell pipeline
+of coreutils are traced once into a binary trace file (the ring records as the
+C loop wrote them); the records are then written as strace text twice, through
+the C fast path and through the Python decoders alone, and the two texts must
+be the same line for line, under several -s sizes and both line prefixes.  The
+C side must also have written a good share of the lines, or the comparison
+would prove nothing.
+"""
+from __future__ import annotations
+
+import io
+from typing import List, Tuple
+
+import pytest
+
+from conftest import run_veil
+from veil.assembler import Assembler
+from veil.decoders import Ctx
+from veil.output.binary import read_trace
+from veil.output.text import TextWriter
+
+CORPUS = ["dec_fs", "dec_fs2", "dec_io", "dec_net", "dec_poll", "dec_mem", "dec_misc",
+          "dec_sig", "dec_time", "dec_proc", "fork_exec"]
+SHELL = "ls -la /etc /usr/bin >/dev/null; cat /etc/passwd | wc -l; sh -c 'echo x >/dev/null'"
+
+
+def _records(path) -> List[bytes]:
+    chunks: List[bytes] = []
+    with open(path, "rb") as f:
+        read_trace(f, lambda b: chunks.append(bytes(b)))
+    return chunks
+
+
+def _text(chunks: List[bytes], fast: bool, strsize: int, to_file: bool) -> Tuple[str, int]:
+    """The trace as text, and how many of its lines C wrote."""
+    out = io.StringIO()
+    writer = TextWriter(out, follow=to_file, to_file=to_file, ctx=Ctx(strsize=strsize))
+    asm = Assembler([writer])
+    assert asm._fast is not None, "plain options: the C formatter is used"
+    if not fast:
+        asm._fast = None
+    for c in chunks:
+        asm.feed(c)
+    writer.close()
+    return out.getvalue(), asm._fast.lines if fast else 0
+
+
+def _compare(chunks: List[bytes]) -> Tuple[int, int]:
+    lines = c_lines = 0
+    for strsize in (32, 8, 200):
+        for to_file in (True, False):
+            reference, _ = _text(chunks, False, strsize, to_file)
+            fast, written = _text(chunks, True, strsize, to_file)
+            ref_lines, fast_lines = reference.splitlines(), fast.splitlines()
+            for n, (a, b) in enumerate(zip(ref_lines, fast_lines)):
+                assert a == b, f"line {n + 1} (-s {strsize}):\npython: {a}\nC:      {b}"
+            assert len(ref_lines) == len(fast_lines)
+            lines += len(ref_lines)
+            c_lines += written
+    return lines, c_lines
+
+
+@pytest.fixture(scope="module")
+def traces(progs, tmp_path_factory, fixed_env):
+    out = tmp_path_factory.mktemp("textfast")
+    found = {}
+    for name in CORPUS:
+        argv = [progs[name]] + ([str(out)] if name.startswith("dec_fs") else [])
+        found[name] = out / f"{name}.veil"
+        r = run_veil(["trace", "-f", "--format", "binary", "-o", found[name], "--", *argv],
+                     env=fixed_env, cwd=out)
+        assert found[name].exists(), r.stderr
+    found["shell"] = out / "shell.veil"
+    r = run_veil(["trace", "-f", "--format", "binary", "-o", found["shell"], "--",
+                  "/bin/sh", "-c", SHELL], env=fixed_env, cwd=out)
+    assert r.returncode == 0, r.stderr
+    return found
+
+
+@pytest.fixture(scope="module")
+def fixed_env():
+    """conftest's clean_env, for this module's traces"""
+    import os
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C",
+            "HOME": os.environ.get("HOME", "/root")}
+
+
+@pytest.mark.parametrize("name", CORPUS + ["shell"])
+def test_c_lines_are_the_python_decoders_lines(traces, name):
+    lines, c_lines = _compare(_records(traces[name]))
+    assert lines > 0
+    assert c_lines > 0, "the C formatter wrote no line"
+
+
+def test_c_writes_most_lines_of_a_shell_pipeline(traces):
+    lines, c_lines = _compare(_records(traces["shell"]))
+    assert c_lines >= lines // 2, (c_lines, lines)
+
+
+@pytest.mark.parametrize("option", [["-T"], ["-tt"], ["-y"], ["-n"], ["-x"], ["-X", "raw"],
+                                    ["-e", "status=failed"], ["-v"], ["-k"]])
+def test_options_c_does_not_print_leave_it_off(tmp_path, option):
+    """Options that change a line's shape keep the Python path."""
+    from veil.output import textfast
+    args = {"-T": dict(durations="us"), "-tt": dict(timestamps=2), "-n": dict(numbers=True),
+            "-e": dict(status="failed"), "-k": dict(stacks={})}.get(option[0], {})
+    ctx = Ctx(hex_all=option == ["-x"], decorate_fds=option == ["-y"],
+              xlat="raw" if option[0] == "-X" else "abbrev",
+              abbrev=set() if option == ["-v"] else None)
+    writer = TextWriter(io.StringIO(), ctx=ctx, **args)
+    assert not textfast.eligible(writer, ctx)
+    assert Assembler([writer])._fast is None
