@@ -431,6 +431,7 @@ extern volatile sig_atomic_t veil_stop_requested;
 /* placement.c */
 void placement_pin(struct veil_engine *e, int32_t tid);
 void placement_update(struct veil_engine *e);
+void placement_release(struct veil_engine *e);
 void placement_tick(struct veil_engine *e, uint64_t now);
 void placement_note_own_mask(struct veil_engine *e, struct task *t, int64_t ret);
 void placement_fix_affinity_result(struct veil_engine *e, struct task *t, int64_t ret);

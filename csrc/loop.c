@@ -951,6 +951,7 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
         if (guest_pop(e, ev))
             return VEIL_EV_GUEST;
         if (e->tasks.count == 0) {
+            placement_release(e);
             ev->kind = e->ring.used ? VEIL_EV_DRAIN : VEIL_EV_NONE;
             return ev->kind;
         }

@@ -152,13 +152,15 @@ void placement_update(struct veil_engine *e)
 {
     if (e->affinity != -2)
         return;
-    if (e->tasks.count <= 1) {
+    if (e->tasks.count == 0)
+        return;
+    if (e->tasks.count == 1) {
         e->parallel = 0;
         e->runnable_avg = AVG_ONE;
     }
     if (e->parallel && e->pinned_cpu >= 0)
         unpin(e);
-    else if (!e->parallel && e->tasks.count > 0 && e->pinned_cpu < 0) {
+    else if (!e->parallel && e->pinned_cpu < 0) {
         int cpu = sched_getcpu();
         if (cpu >= 0)
             pin_to(e, cpu);
@@ -204,6 +206,14 @@ static void sample_runnable(struct veil_engine *e, uint64_t now)
         e->parallel = 0;
     if (was != e->parallel)
         placement_update(e);
+}
+
+/* The tree is gone: veil's thread gets its own mask back (a program that
+   runs veil.run() keeps its CPUs). */
+void placement_release(struct veil_engine *e)
+{
+    if (e->pinned_cpu >= 0)
+        unpin(e);
 }
 
 /* sched_getaffinity(pid, size, mask) returned the one-CPU mask we set; the
