@@ -127,9 +127,10 @@ def test_one_task_that_reads_and_sleeps_pays_no_stop(tmp_path):
     code = ("import select, time\n"
             "for _ in range(300):\n"
             "    open('/etc/passwd').read(); select.select([], [], [], 0); time.sleep(0)\n")
-    stats = placement_costs(tmp_path, [sys.executable, "-c", code], "auto")
-    assert stats["syscall_stops"] == 0, stats
-    assert stats["placement_samples"] == 0, "a tree of one task is never sampled"
+    argv = [sys.executable, "-c", code]
+    auto, off = placement_costs(tmp_path, argv, "auto"), placement_costs(tmp_path, argv, "off")
+    assert auto["syscall_stops"] == off["syscall_stops"] < 300, (auto, off)
+    assert auto["placement_samples"] == 0, "a tree of one task is never sampled"
 
 
 def test_waiting_parent_costs_what_it_costs_without_placement(tmp_path):
@@ -137,5 +138,5 @@ def test_waiting_parent_costs_what_it_costs_without_placement(tmp_path):
     argv = ["/bin/sh", "-c", "i=0; while [ $i -lt 40 ]; do /bin/true; i=$((i+1)); done"]
     auto = placement_costs(tmp_path, argv, "auto")
     off = placement_costs(tmp_path, argv, "off")
-    assert auto["syscall_stops"] == off["syscall_stops"] == 0, (auto, off)
+    assert auto["syscall_stops"] == off["syscall_stops"], (auto, off)
     assert off["placement_samples"] == 0 and off["placement_moves"] == 0
