@@ -191,8 +191,8 @@ static void sample_runnable(struct veil_engine *e, uint64_t now)
         return;
     e->last_sample = now;
     e->stats.placement_samples++;
-    unsigned runnable = 0;
-    for (uint32_t i = 0; i < e->tasks.cap && runnable < 4; i++) {
+    unsigned runnable = 0; /* two are enough to decide: stop reading there */
+    for (uint32_t i = 0; i < e->tasks.cap && runnable < 2; i++) {
         const struct task *t = &e->tasks.slots[i];
         if (t->tid && !(t->flags & (T_LISTENING | T_OWN_MASK)))
             runnable += task_runnable(t->tid);
