@@ -484,6 +484,8 @@ VEIL_PEERS = {
     "veil-strict-ptrace": ("run", ["-r", "/", "-b", "/tmp:/tmp", "--strict",
                                    "--layout-engine", "ptrace"]),
     "veil-layout-ptrace": ("run", ["-r", "/", "-b", "/tmp:/tmp", "--layout-engine", "ptrace"]),
+    "veil-layout-ptrace-noaffinity": ("run", ["-r", "/", "-b", "/tmp:/tmp", "--layout-engine",
+                                              "ptrace", "--affinity", "off"]),
 }
 PEER_NAMES = ["native", "seccomp-floor", "strace", "strace-seccomp", "proot", "proot-noseccomp",
               "mintracer", "mintracer-seccomp", *VEIL_PEERS]

@@ -24,7 +24,6 @@
 #define VEIL_F_PY_EXIT   0x10 /* hand the exit stop to Python */
 #define VEIL_F_DENY      0x20 /* fail with -errno (filter, or C in no-seccomp mode) */
 #define VEIL_F_KILL      0x40 /* kill the process */
-#define VEIL_F_BLOCKS    0x80 /* the caller usually sleeps in it (placement counts it idle) */
 #define VEIL_F_PATHS    0x100 /* check its path arguments against the path rules */
 #define VEIL_F_MUTATES  0x200 /* it changes what its path names (read-only rules apply) */
 #define VEIL_F_TRANSLATE 0x400 /* the layout translates it (sysdesc.layout_op says how) */
@@ -238,6 +237,8 @@ struct veil_stats {
     uint64_t tasks_seen;
     uint64_t records;
     uint64_t ring_drains;
+    uint64_t placement_samples; /* reads of the tree's task states (placement.c) */
+    uint64_t placement_moves;   /* pins, unpins and moves to another core */
 };
 
 struct veil_engine *veil_new(uint32_t ring_bytes);

@@ -19,7 +19,6 @@
 #define T_LISTENING   0x40 /* in group-stop under PTRACE_LISTEN */
 #define T_ATTACHED    0x80 /* attached with -p (no seccomp filter) */
 #define T_SILENT     0x100 /* not followed (-f off): hooks apply, nothing is recorded */
-#define T_BLOCKED    0x200 /* inside a VEIL_F_BLOCKS syscall */
 #define T_OWN_MASK   0x400 /* the program set its own CPU affinity: placement keeps off */
 #define T_RESTORE    0x800 /* put saved_args back at exit (rewritten arguments) */
 #define T_SECCOMP_ENTRY 0x1000 /* this entry was a seccomp stop */
@@ -242,9 +241,10 @@ struct veil_engine {
     int affinity;        /* -1 off, -2 auto, >= 0 fixed cpu */
     int pinned_cpu;      /* cpu we pinned to, -1 when not pinned */
     int last_pin_cpu;    /* cpu of the most recent pin, -1 if never */
-    uint32_t blocked;    /* tasks with T_BLOCKED */
-    int stop_bound;      /* stops come so fast that the tree stays on one core */
-    uint64_t window_start, window_stops;
+    int parallel;        /* the tree has two runnable tasks or more: apart */
+    uint32_t runnable_avg; /* moving average of its runnable tasks, 1/16ths */
+    uint64_t last_sample; /* when they were last counted (ns) */
+    uint64_t window_start;
     uint32_t windows;    /* stop-rate windows measured so far */
     uint64_t window_wait; /* the loop thread's run-queue wait (ns) at the window's start */
     uint64_t cpu_idle[64]; /* idle ticks of each cpu (/proc/stat) at the window's start */
@@ -431,7 +431,7 @@ extern volatile sig_atomic_t veil_stop_requested;
 /* placement.c */
 void placement_pin(struct veil_engine *e, int32_t tid);
 void placement_update(struct veil_engine *e);
-void placement_set_blocked(struct veil_engine *e, struct task *t, int blocked);
+void placement_release(struct veil_engine *e);
 void placement_tick(struct veil_engine *e, uint64_t now);
 void placement_note_own_mask(struct veil_engine *e, struct task *t, int64_t ret);
 void placement_fix_affinity_result(struct veil_engine *e, struct task *t, int64_t ret);

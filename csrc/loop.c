@@ -148,8 +148,6 @@ static struct task *track(struct veil_engine *e, int32_t tid, int32_t pid, uint3
 static void untrack(struct veil_engine *e, int32_t tid)
 {
     struct task *t = tasks_find(&e->tasks, tid);
-    if (t && (t->flags & T_BLOCKED))
-        e->blocked--;
     if (t && (t->flags & T_GUEST))
         e->guest_tasks--;
     tasks_remove(&e->tasks, tid);
@@ -561,8 +559,6 @@ static int settle_at_entry(struct veil_engine *e, struct task *t, int64_t value,
             return rc == -ESRCH ? 0 : rc;
         if (t->flags & T_RECORDING)
             capture_exit(e, t, value, ts);
-        if (t->flags & T_BLOCKED)
-            placement_set_blocked(e, t, 0);
         t->flags &= ~(T_IN_SYSCALL | T_WANT_EXIT | T_RECORDING | T_DENY | T_EMULATE);
         return resume_task(e, t, 0);
     }
@@ -635,10 +631,6 @@ static int on_syscall_entry(struct veil_engine *e, struct task *t,
     }
     if (d->flags & (VEIL_F_EXIT | VEIL_F_PY_EXIT))
         t->flags |= T_WANT_EXIT;
-    if (d->flags & VEIL_F_BLOCKS) {
-        t->flags |= T_WANT_EXIT;
-        placement_set_blocked(e, t, 1);
-    }
     if ((d->flags & VEIL_F_TRANSLATE) && e->layout.active) {
         int64_t value = 0;
         int rc = layout_enter(e, t, d, &value);
@@ -703,8 +695,6 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
     }
     int64_t ret = si->exit.rval;
     const struct veil_sysdesc *d = desc_for(e, t);
-    if (t->flags & T_BLOCKED)
-        placement_set_blocked(e, t, 0);
     if ((d->flags & VEIL_F_TRANSLATE) && e->layout.active && !(t->flags & (T_DENY | T_EMULATE)))
         layout_exit(e, t, d, ret); /* before the restore: a new program keeps its registers */
     if (t->nheld && layout_close_held(e, t) == LAYOUT_GONE) {
@@ -853,12 +843,9 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             struct task *old = tasks_find(&e->tasks, former);
             if (old) {
                 struct task moved = *old;
-                moved.flags &= ~T_BLOCKED;
                 untrack(e, former);
                 t = tasks_find(&e->tasks, moved.pid);
                 if (t) {
-                    if (t->flags & T_BLOCKED)
-                        e->blocked--;
                     moved.tid = t->tid;
                     *t = moved;
                 }
@@ -964,6 +951,7 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
         if (guest_pop(e, ev))
             return VEIL_EV_GUEST;
         if (e->tasks.count == 0) {
+            placement_release(e);
             ev->kind = e->ring.used ? VEIL_EV_DRAIN : VEIL_EV_NONE;
             return ev->kind;
         }
@@ -982,8 +970,7 @@ int veil_next(struct veil_engine *e, struct veil_event *ev)
             return -errno;
         }
         e->stats.stops++;
-        e->window_stops++;
-        if ((e->window_stops & 63) == 0)
+        if ((e->stats.stops & 7) == 0)
             placement_tick(e, now_ns());
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
             on_gone(e, tid, status);

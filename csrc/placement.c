@@ -1,19 +1,20 @@
 /*
  * Placement: keep veil on the tracee's core while the traced tree has one
- * runnable task (tasks asleep in wait4, poll, nanosleep... do not count).
- * Every ptrace stop is a pair of context switches; when tracer and tracee sit
- * on different cores each one wakes an idle core, which costs several times
- * the switch itself on small VMs (~40 us against ~7 us per stop here).
+ * runnable task.  Every ptrace stop is a pair of context switches; when
+ * tracer and tracee sit on different cores each one wakes an idle core, which
+ * costs several times the switch itself on small VMs (~40 us against ~7 us
+ * per stop here).  With two runnable tasks or more the tree gets veil's
+ * original CPUs back so it runs in parallel: placement never serializes them.
  *
- * With more runnable tasks the tree gets veil's original CPUs back so it can
- * run in parallel -- unless it stops so often that it barely runs between
- * stops: then the tasks mostly wait for the tracer, parallelism buys little
- * and every stop would pay the cross-core price.  The stop rate, measured
- * over windows of WINDOW_NS, decides, with hysteresis: above BUSY_RATE stops
- * per second the tree stays on one core, below CALM_RATE it is let go.  (At
- * ~7 us per pinned and ~40 us per unpinned stop, two tasks gain from running
- * apart once they compute more than ~25 us between stops, i.e. below some
- * 25-30k stops per second.)
+ * Which tasks are runnable is sampled, not followed call by call: stopping
+ * every wait4, poll or read to count sleepers costs two stops per call, paid
+ * by every program.  While the tree has two tasks or more, the loop reads the
+ * state letter of each one from /proc/TID/stat, at most every SAMPLE_NS,
+ * counting R (running or waiting for a CPU) and t (stopped for veil: it runs
+ * as soon as veil resumes it).  A moving average of those counts, with
+ * hysteresis, decides, so that the instant after a fork (parent and child
+ * both runnable until the parent reaches wait4) does not unpin the tree.
+ * A tree of one task is never sampled: it costs nothing.
  *
  * The core the tree shares is chosen when it is pinned and then followed:
  * if, over a window, the loop thread waited for that core (runnable, not
@@ -31,6 +32,14 @@
 
 #include "internal.h"
 
+#define WINDOW_NS 100000000ull
+#define FIRST_WINDOW_NS 20000000ull /* the first: a wrong start is paid for briefly */
+#define CROWDED_DIV 5u /* waited more than 1/CROWDED_DIV of a window: move */
+#define SAMPLE_NS 5000000ull /* between two samples of the tree's states */
+#define AVG_ONE 16u           /* runnable_avg's unit: one task */
+#define APART_AVG (AVG_ONE * 3 / 2)    /* at or above: the tree runs apart */
+#define TOGETHER_AVG (AVG_ONE * 5 / 4) /* below: together again */
+
 static int set_mask(pid_t tid, const cpu_set_t *m)
 {
     return sched_setaffinity(tid, sizeof *m, m) < 0 ? -errno : 0;
@@ -46,6 +55,8 @@ static void pin_to(struct veil_engine *e, int cpu)
     for (uint32_t i = 0; i < e->tasks.cap; i++)
         if (e->tasks.slots[i].tid && !(e->tasks.slots[i].flags & T_OWN_MASK))
             set_mask(e->tasks.slots[i].tid, &one);
+    if (e->pinned_cpu != cpu)
+        e->stats.placement_moves++;
     e->pinned_cpu = cpu;
     e->last_pin_cpu = cpu;
 }
@@ -57,6 +68,7 @@ static void unpin(struct veil_engine *e)
             set_mask(e->tasks.slots[i].tid, &e->orig_mask);
     set_mask(0, &e->orig_mask);
     e->pinned_cpu = -1;
+    e->stats.placement_moves++;
 }
 
 /* Called before the first task exists (tid 0) in the parent: pin veil. */
@@ -74,17 +86,9 @@ void placement_pin(struct veil_engine *e, int32_t tid)
         e->affinity = -1;
         return;
     }
-    /* a program starts with a burst of calls (the loader, its own start-up):
-       the tree starts together, even with threads, until a window shows it calm */
-    e->stop_bound = 1;
+    e->runnable_avg = AVG_ONE;
     pin_to(e, cpu);
 }
-
-#define WINDOW_NS 100000000ull
-#define FIRST_WINDOW_NS 20000000ull /* the first: a wrong start is paid for briefly */
-#define BUSY_RATE 20000u
-#define CALM_RATE 10000u
-#define CROWDED_DIV 5u /* waited more than 1/CROWDED_DIV of a window: move */
 
 /* Nanoseconds the calling thread has been runnable but waiting for a CPU
    (the second field of /proc/thread-self/schedstat); 0 if unknown. */
@@ -148,15 +152,68 @@ void placement_update(struct veil_engine *e)
 {
     if (e->affinity != -2)
         return;
-    uint32_t runnable = e->tasks.count - e->blocked;
-    int together = runnable <= 1 || e->stop_bound;
-    if (!together && e->pinned_cpu >= 0)
+    if (e->tasks.count == 0)
+        return;
+    if (e->tasks.count == 1) {
+        e->parallel = 0;
+        e->runnable_avg = AVG_ONE;
+    }
+    if (e->parallel && e->pinned_cpu >= 0)
         unpin(e);
-    else if (together && e->tasks.count > 0 && e->pinned_cpu < 0) {
+    else if (!e->parallel && e->pinned_cpu < 0) {
         int cpu = sched_getcpu();
         if (cpu >= 0)
             pin_to(e, cpu);
     }
+}
+
+/* 1 if task tid is runnable or stopped for veil (state R or t), else 0. */
+static unsigned task_runnable(int32_t tid)
+{
+    char path[40], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+    if (veil_read_proc(path, buf, sizeof buf) < 0)
+        return 0;
+    const char *end = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+    if (!end || end[1] != ' ')
+        return 0;
+    return end[2] == 'R' || end[2] == 't';
+}
+
+/* Count the runnable tasks of a tree of two or more, fold the count into
+   the moving average and let placement follow it. */
+static void sample_runnable(struct veil_engine *e, uint64_t now)
+{
+    uint32_t n = e->tasks.count;
+    /* a big tree is sampled less often: each task costs a read */
+    uint64_t gap = SAMPLE_NS * (n > 32 ? n / 32 : 1);
+    if (n < 2 || now - e->last_sample < gap)
+        return;
+    e->last_sample = now;
+    e->stats.placement_samples++;
+    unsigned runnable = 0; /* two are enough to decide: stop reading there */
+    for (uint32_t i = 0; i < e->tasks.cap && runnable < 2; i++) {
+        const struct task *t = &e->tasks.slots[i];
+        if (t->tid && !(t->flags & (T_LISTENING | T_OWN_MASK)))
+            runnable += task_runnable(t->tid);
+    }
+    /* avg += (sample - avg) / 4, in 1/AVG_ONE units */
+    e->runnable_avg = e->runnable_avg - e->runnable_avg / 4 + runnable * AVG_ONE / 4;
+    int was = e->parallel;
+    if (e->runnable_avg >= APART_AVG)
+        e->parallel = 1;
+    else if (e->runnable_avg < TOGETHER_AVG)
+        e->parallel = 0;
+    if (was != e->parallel)
+        placement_update(e);
+}
+
+/* The tree is gone: veil's thread gets its own mask back (a program that
+   runs veil.run() keeps its CPUs). */
+void placement_release(struct veil_engine *e)
+{
+    if (e->pinned_cpu >= 0)
+        unpin(e);
 }
 
 /* sched_getaffinity(pid, size, mask) returned the one-CPU mask we set; the
@@ -176,28 +233,14 @@ void placement_fix_affinity_result(struct veil_engine *e, struct task *t, int64_
     veil_write_mem(t->tid, t->args[2], &e->orig_mask, n);
 }
 
-void placement_set_blocked(struct veil_engine *e, struct task *t, int blocked)
-{
-    if (blocked == !!(t->flags & T_BLOCKED))
-        return;
-    if (blocked) {
-        t->flags |= T_BLOCKED;
-        e->blocked++;
-    } else {
-        t->flags &= ~T_BLOCKED;
-        e->blocked--;
-    }
-    placement_update(e);
-}
-
 /* Called at every stop and when the flush timer interrupts waitpid. */
 void placement_tick(struct veil_engine *e, uint64_t now)
 {
     if (e->affinity != -2)
         return;
+    sample_runnable(e, now);
     if (e->window_start == 0) {
         e->window_start = now;
-        e->window_stops = 0;
         e->window_wait = runqueue_wait_ns();
         read_idle(e->cpu_idle); /* left as it was if unreadable: no move follows */
         return;
@@ -206,16 +249,7 @@ void placement_tick(struct veil_engine *e, uint64_t now)
     if (span < (e->windows ? WINDOW_NS : FIRST_WINDOW_NS))
         return;
     e->windows++;
-    uint64_t rate = e->window_stops * 1000000000ull / span;
-    int was = e->stop_bound;
-    if (rate >= BUSY_RATE)
-        e->stop_bound = 1;
-    else if (rate < CALM_RATE)
-        e->stop_bound = 0;
     e->window_start = now;
-    e->window_stops = 0;
-    if (was != e->stop_bound)
-        placement_update(e);
     follow_free_core(e, span);
 }
 

@@ -4,11 +4,13 @@ program the one-CPU mask it set."""
 import os
 import re
 import subprocess
+import sys
 import time
 
 import pytest
 
 from conftest import popen_veil, run_veil
+from test_api import run_api
 
 NCPU = len(os.sched_getaffinity(0))
 pytestmark = pytest.mark.skipif(NCPU < 2, reason="placement needs at least 2 CPUs")
@@ -92,3 +94,49 @@ def test_invalid_affinity_is_one_line_error():
     assert len(r.stderr.strip().splitlines()) == 1 and "affinity" in r.stderr
     r = run_veil(["trace", "--affinity", "999", "--", "true"])
     assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_two_threads_that_stop_often_are_not_serialized(progs):
+    # both threads call getppid at every turn, each call a stop: tens of
+    # thousands of stops a second, and still two runnable threads
+    p = popen_veil(["trace", "-f", "-o", os.devnull, "--", progs["spin_threads"], "4000", "calls"],
+                   stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        time.sleep(0.5)
+        masks = allowed_cpus(tracee_of(p.pid))
+        one_cpu = [t for t, m in masks.items() if re.fullmatch(r"\d+", m)]
+        assert not one_cpu, f"two runnable threads serialized on one CPU: {masks}"
+    finally:
+        p.kill()
+        p.wait(timeout=30)
+
+
+def placement_costs(tmp_path, argv, affinity):
+    """engine_stats of `veil run` (no layout: only placement could stop) of argv."""
+    p, r = run_api(tmp_path, """
+        res = veil.run({argv}, spec=veil.RunSpec(observation={"affinity": {affinity}}))
+        R["code"], R["stats"] = res.exit_code, res.engine_stats
+    """, argv=argv, affinity=affinity)
+    assert p.returncode == 0 and r["code"] == 0, p.stderr
+    return r["stats"]
+
+
+def test_one_task_that_reads_and_sleeps_pays_no_stop(tmp_path):
+    # reads of a file, select and sleep: calls a task may sleep in, 300 of each
+    code = ("import select, time\n"
+            "for _ in range(300):\n"
+            "    open('/etc/passwd').read(); select.select([], [], [], 0); time.sleep(0)\n")
+    argv = [sys.executable, "-c", code]
+    auto, off = placement_costs(tmp_path, argv, "auto"), placement_costs(tmp_path, argv, "off")
+    assert auto["syscall_stops"] == off["syscall_stops"] < 300, (auto, off)
+    assert auto["placement_samples"] == 0, "a tree of one task is never sampled"
+
+
+def test_waiting_parent_costs_what_it_costs_without_placement(tmp_path):
+    # a shell that runs 40 commands one after another, waiting for each
+    argv = ["/bin/sh", "-c", "i=0; while [ $i -lt 40 ]; do /bin/true; i=$((i+1)); done"]
+    auto = placement_costs(tmp_path, argv, "auto")
+    off = placement_costs(tmp_path, argv, "off")
+    assert auto["syscall_stops"] == off["syscall_stops"], (auto, off)
+    assert off["placement_samples"] == 0 and off["placement_moves"] == 0

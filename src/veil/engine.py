@@ -18,7 +18,6 @@ F_PY_ENTER = lib.VEIL_F_PY_ENTER
 F_PY_EXIT = lib.VEIL_F_PY_EXIT
 F_DENY = lib.VEIL_F_DENY
 F_KILL = lib.VEIL_F_KILL
-F_BLOCKS = lib.VEIL_F_BLOCKS
 F_PATHS = lib.VEIL_F_PATHS
 F_MUTATES = lib.VEIL_F_MUTATES
 F_TRANSLATE = lib.VEIL_F_TRANSLATE
@@ -441,7 +440,8 @@ class Engine:
         lib.veil_get_stats(self._e, self._stats)
         s = self._stats
         return {"stops": s.stops, "syscall_stops": s.syscall_stops,
-                "tasks_seen": s.tasks_seen, "records": s.records, "ring_drains": s.ring_drains}
+                "tasks_seen": s.tasks_seen, "records": s.records, "ring_drains": s.ring_drains,
+                "placement_samples": s.placement_samples, "placement_moves": s.placement_moves}
 
 
 def sock_query(pid: int, fd: int) -> Optional[Dict[str, object]]:

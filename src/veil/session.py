@@ -46,10 +46,6 @@ if TYPE_CHECKING:
 _UNSET: Any = object()  # an argument not given (a spec decides it)
 SCHED_SETAFFINITY = 203
 SCHED_GETAFFINITY = 204
-# calls a task usually sleeps in: placement does not count it as runnable meanwhile
-SLEEPING_CALLS = ("wait4", "waitid", "pause", "rt_sigsuspend", "rt_sigtimedwait", "nanosleep",
-                  "clock_nanosleep", "select", "pselect6", "poll", "ppoll", "epoll_wait",
-                  "epoll_pwait", "epoll_pwait2")
 # calls that change what their path names: read-only path rules apply to them
 MUTATING_CALLS = frozenset((
     "creat", "truncate", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename",
@@ -648,8 +644,6 @@ class Session:
         actions: Dict[int, E.SysAction] = {}
         filt: Dict[int, int] = {}
         translated = translated_calls() if self._translating else {}
-        sleeping = ({BY_NAME[n].nr for n in SLEEPING_CALLS if n in BY_NAME}
-                    if self.affinity == E.AFFINITY_AUTO else set())
         for nr in range(E.NR_MAX):
             flags = 0
             caps: List[Tuple[int, int, int, int]] = []
@@ -678,8 +672,6 @@ class Session:
             if nr in (SCHED_GETAFFINITY, SCHED_SETAFFINITY) and self.affinity != E.AFFINITY_OFF:
                 # placement hides its one-CPU mask, and keeps off a mask the program chose
                 flags |= E.F_STOP | E.F_EXIT
-            if nr in sleeping:
-                flags |= E.F_STOP | E.F_BLOCKS
             if nr in self._targets:
                 flags |= E.F_STOP | E.F_TARGETS
             path_fields = {}
