@@ -553,6 +553,56 @@ def test_perfetto_threads_and_show(progs, tmp_path):
     assert set(procs.values()) >= {"threads_fork", "true"}
 
 
+LOOPBACK_PAIR = textwrap.dedent("""
+    import socket
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+    cli = socket.create_connection(srv.getsockname())
+    conn, _ = srv.accept()
+    sent = cli.send(b"hello"); got = conn.recv(100); conn.send(b"ok!"); back = cli.recv(100)
+    ports = srv.getsockname()[1], cli.getsockname()[1]
+    cli.close(); conn.close(); srv.close()
+    print(*ports, sent, len(got), len(back))
+""")
+
+
+def test_perfetto_socket_lifelines(tmp_path):
+    """Each socket is an async track (created to closed) with a slice per state and a
+    counter of its bytes; the calls themselves stay only those traced."""
+    out = tmp_path / "p.json"
+    r = run_veil(["trace", "-f", "-e", "trace=%process", "--format", "perfetto", "-o", out, "--",
+                  sys.executable, "-c", LOOPBACK_PAIR])
+    assert r.returncode == 0, r.stderr
+    port, client_port, sent, got, back = map(int, r.stdout.split())
+    doc, xs, threads, procs = check_perfetto(out)
+    assert not [e for e in xs if e["name"] in ("sendto", "recvfrom", "read", "write")]
+    events = [e for e in doc["traceEvents"] if e.get("cat") == "socket"]
+    tracks = {}
+    for e in events:
+        tracks.setdefault(e["id"], []).append(e)
+    inet = {sid: evs for sid, evs in tracks.items()
+            if evs[0]["args"] == {"family": "AF_INET", "type": "SOCK_STREAM"}}
+    assert len(inet) == 3, tracks  # the listener, the client, the accepted one
+    for sid, evs in inet.items():
+        # balanced and nested: the socket's slice around its state slices, in time order
+        assert [e["ph"] for e in evs][:2] == ["b", "b"] and [e["ph"] for e in evs][-2:] == ["e", "e"]
+        assert evs[0]["name"] == evs[-1]["name"] == f"socket {sid}"
+        assert [e["ts"] for e in evs] == sorted(e["ts"] for e in evs)
+        assert sum(1 if e["ph"] == "b" else -1 for e in evs) == 0
+    ends = {sid: evs[-1]["args"] for sid, evs in inet.items()}
+    states = {sid: [e["name"] for e in evs[1:-1] if e["ph"] == "b"] for sid, evs in inet.items()}
+    client = next(sid for sid, a in ends.items() if a["local"] == f"127.0.0.1:{client_port}")
+    accepted = next(sid for sid, a in ends.items() if a["remote"] == f"127.0.0.1:{client_port}")
+    listener = ({*inet} - {client, accepted}).pop()
+    assert "listening" in states[listener]
+    assert ends[client]["remote"] == f"127.0.0.1:{port}"
+    assert (ends[client]["sent"], ends[client]["received"]) == (sent, back) == (5, 3)
+    assert (ends[accepted]["sent"], ends[accepted]["received"]) == (back, got)
+    assert "sending" in states[client] and "receiving" in states[accepted]
+    counters = [e for e in doc["traceEvents"] if e["ph"] == "C" and e["name"] == f"socket {client} bytes"]
+    assert counters and counters[-1]["args"] == {"sent": 5, "received": 3}
+    assert [c["args"]["sent"] for c in counters] == sorted(c["args"]["sent"] for c in counters)
+
+
 # --- robustness: every syscall, random registers and memory ----------------------------------
 
 def test_json_never_fails_on_odd_records():

@@ -550,6 +550,12 @@ class SocketTable(Observer):
             if polled:
                 e.interest.append({"pid": h["pid"], "via": polled[0], "events": polled[1]})
 
+    def newer_than(self, last_id: int) -> List[SocketEntry]:
+        """The entries numbered above ``last_id`` (the live objects, not copies)."""
+        if self._next_id - 1 <= last_id:
+            return []
+        return sorted((e for e in self._by_inode.values() if e.id > last_id), key=lambda e: e.id)
+
     def entries_locked(self) -> List[Dict[str, object]]:
         return [e.as_dict() for e in sorted(self._by_inode.values(), key=lambda e: e.id)]
 

@@ -524,7 +524,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
                       strsize=max(args.strsize, capture_size), seccomp=args.seccomp,
                       affinity=args.affinity, observers=observers,
                       decorate_fds=max(args.decorate, 1 if args.paths else 0),
-                      backend=args.backend, raw=raw, env=env)
+                      backend=args.backend, raw=raw, env=env,
+                      sockets=args.format == "perfetto")   # its socket lifelines
     session.run_as = run_as
     stacks = None
     if args.stack:

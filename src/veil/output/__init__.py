@@ -26,12 +26,18 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
                               raw=session.raw)
         session.add_raw_sink(binary.write)
         return lambda result: binary.finish(result, interrupted=session.interrupted)
+    after_table = None
     if fmt == "json":
         from .jsonl import JsonWriter  # construct: imported only when needed
         writer = JsonWriter(stream, ctx, status, stacks=stacks)
     elif fmt == "perfetto":
         from .perfetto import PerfettoWriter
         writer = PerfettoWriter(stream, ctx, status=status, command=session.argv or None)
+        if session.sockets is not None:
+            after_table = writer.follow_sockets(session.sockets)
+            # the table's extra calls (sockets' reads and writes) are not the trace's
+            from ..observers import OnlyCalls
+            writer = OnlyCalls(writer, set(session.traced))
     elif fmt == "text":
         from .text import TextWriter
         writer = TextWriter(stream, follow=follow, ctx=ctx, status=status, stacks=stacks,
@@ -45,6 +51,8 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
         from .filters import FromExec
         writer = FromExec(writer, from_exec)
     session.add_observer(writer if signals is None else only_signals(writer, signals))
+    if after_table is not None:
+        session.add_observer(after_table)
     return lambda result: None
 
 

@@ -1,7 +1,10 @@
 """Chrome trace-event JSON for the Perfetto UI (https://ui.perfetto.dev) and
 chrome://tracing: one track per thread, one complete slice ("ph": "X") per
 syscall, process and thread names from execve, instants for signals and exits,
-flow arrows from fork/clone to the new task.
+flow arrows from fork/clone to the new task.  With a socket table
+(``follow_sockets``), each socket is a lifeline: an async track from its
+creation to its close, one nested slice per state it was in, and a counter of
+the bytes it sent and received.
 
 Timestamps are microseconds since the first recorded event (the trace's
 ``otherData.start_ns`` is that event's CLOCK_REALTIME in nanoseconds).
@@ -35,6 +38,9 @@ class PerfettoWriter(Observer):
         self._next_flow = 1
         self._last_ts = 0
         self._closed = False
+        self._sockets = None                         # the session's SocketTable, if any
+        self._socket_ids = 0                         # the highest socket id drawn so far
+        self._live: Dict[int, list] = {}             # socket id -> [entry, pid, state, sent, received]
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True,
                                        check_circular=False).encode
         out.write('{"displayTimeUnit":"ns","traceEvents":[\n')
@@ -170,12 +176,63 @@ class PerfettoWriter(Observer):
         self._unreturned(tid, ts)
         self._instant("detached", pid, tid, ts, None, "process")
 
+    # --- socket lifelines ----------------------------------------------------
+    def follow_sockets(self, table) -> Observer:
+        """Draw the sockets of ``table`` (a veil.sockets.SocketTable); returns the
+        observer to add after the table, which looks at it once it has seen a call."""
+        self._sockets = table
+        writer = self
+
+        class AfterTable(Observer):
+            def exit(self, call: Call) -> None:
+                writer._socket_changes(call)
+        return AfterTable()
+
+    def _socket_event(self, ph: str, name: str, sid: int, pid: int, ts: int,
+                      args: Optional[dict] = None) -> None:
+        ev = {"ph": ph, "cat": "socket", "id": sid, "name": name, "pid": pid, "tid": pid,
+              "ts": self._us(ts)}
+        if args:
+            ev["args"] = args
+        self._emit(ev)
+
+    def _socket_changes(self, call: Call) -> None:
+        ts = call.ts_exit or call.ts_enter
+        for e in self._sockets.newer_than(self._socket_ids):
+            self._socket_ids = e.id
+            if e.closed_ns is None:
+                self._socket_event("b", f"socket {e.id}", e.id, call.pid, e.created_ns or ts,
+                                   {"family": e.family, "type": e.type})
+                self._socket_event("b", e.state, e.id, call.pid, e.created_ns or ts)
+                self._live[e.id] = [e, call.pid, e.state, 0, 0]
+        for sid, track in list(self._live.items()):
+            e, pid, state, sent, received = track
+            if e.state != state:
+                self._socket_event("e", state, sid, pid, ts)
+                self._socket_event("b", e.state, sid, pid, ts)
+                track[2] = e.state
+            if (e.sent, e.received) != (sent, received):
+                self._emit({"ph": "C", "name": f"socket {sid} bytes", "pid": pid,
+                            "ts": self._us(ts), "args": {"sent": e.sent, "received": e.received}})
+                track[3:] = [e.sent, e.received]
+            if e.closed_ns is not None:
+                self._end_socket(sid, e.closed_ns)
+
+    def _end_socket(self, sid: int, ts: int) -> None:
+        e, pid, state, _, _ = self._live.pop(sid)
+        self._socket_event("e", state, sid, pid, ts)
+        self._socket_event("e", f"socket {sid}", sid, pid, ts,
+                           {"local": e.local, "remote": e.remote, "sent": e.sent,
+                            "received": e.received})
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         for tid in list(self._pending):
             self._unreturned(tid, self._last_ts)
+        for sid in list(self._live):
+            self._end_socket(sid, self._last_ts)
         pids = set(self._pid_of.values())
         for pid in sorted(pids):
             name = self._proc_name.get(pid) or f"pid {pid}"
