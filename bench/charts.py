@@ -21,7 +21,7 @@ import csv
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -116,58 +116,65 @@ def layout(csv_path: str, out: str) -> None:
     plt.close(fig)
 
 
-def timeline(trace_path: str, out: str, title: Optional[str] = None) -> None:
-    try:
-        with open(trace_path) as f:
-            events = json.load(f)["traceEvents"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        sys.exit("bench/charts.py: %s: not a veil perfetto trace (%s)" % (trace_path, e))
+def process_lanes(events: List[dict]) -> Tuple[List[tuple], List[tuple]]:
+    """From a veil perfetto file's traceEvents: the lanes, (pid, program, first
+    event, last event end) in order of start (microseconds), and the fork
+    arrows, (parent pid, child pid, when)."""
     names: Dict[int, str] = {}
     span: Dict[int, List[float]] = {}
     starts: Dict[int, tuple] = {}                 # flow id -> (parent pid, ts)
-    arrows = []                                   # (parent pid, child pid, ts)
+    arrows = []
     for ev in events:
         ph, pid = ev.get("ph"), ev.get("pid")
         if ph == "M" and ev.get("name") == "process_name":
-            names[pid] = ev["args"]["name"]      # the last exec wins
+            names[pid] = ev["args"]["name"]      # the last exec's program
         elif ph in ("X", "i"):
             s = span.setdefault(pid, [ev["ts"], ev["ts"]])
             s[0] = min(s[0], ev["ts"])
             s[1] = max(s[1], ev["ts"] + ev.get("dur", 0))
-        elif ph == "s":
+        elif ph == "s" and ev.get("cat") == "process":
             starts[ev["id"]] = (pid, ev["ts"])
-        elif ph == "f" and ev["id"] in starts:
+        elif ph == "f" and ev.get("cat") == "process" and ev["id"] in starts:
             parent, ts = starts.pop(ev["id"])
-            arrows.append((parent, pid, ts))
-    if not span:
+            if parent != pid:                    # a thread of the same process: no arrow
+                arrows.append((parent, pid, ts))
+    lanes = [(pid, names.get(pid, "?"), a, b)
+             for pid, (a, b) in sorted(span.items(), key=lambda kv: kv[1][0])]
+    return lanes, arrows
+
+
+def timeline(trace_path: str, out: str, title: Optional[str] = None) -> None:
+    try:
+        with open(trace_path) as f:
+            events = json.load(f)["traceEvents"]
+        lanes, arrows = process_lanes(events)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit("bench/charts.py: %s: not a veil perfetto trace (%s)" % (trace_path, e))
+    if not lanes:
         sys.exit("bench/charts.py: %s has no events" % trace_path)
-    pids = sorted(span, key=lambda p: span[p][0])
-    lane = {p: i for i, p in enumerate(pids)}
-    programs = sorted({names.get(p, "?") for p in pids}, key=lambda n: min(
-        span[p][0] for p in pids if names.get(p, "?") == n))
+    row = {pid: i for i, (pid, _, _, _) in enumerate(lanes)}
+    first = {pid: a for pid, _, a, _ in lanes}
+    programs = list(dict.fromkeys(name for _, name, _, _ in lanes))   # in order of first start
     plt = _pyplot()
     cmap = plt.get_cmap("tab10")
     colour = {n: cmap(i % 10) for i, n in enumerate(programs)}
-    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.16 * len(pids) + 1.2)))
-    for p in pids:
-        a, b = span[p]
-        ax.barh(lane[p], (b - a) / 1000, left=a / 1000, height=0.7,
-                color=colour[names.get(p, "?")])
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.16 * len(lanes) + 1.2)))
+    for pid, name, a, b in lanes:
+        ax.barh(row[pid], (b - a) / 1000, left=a / 1000, height=0.7, color=colour[name])
     for parent, child, ts in arrows:
-        if parent in lane and child in lane:
-            ax.annotate("", xy=(span[child][0] / 1000, lane[child]),
-                        xytext=(ts / 1000, lane[parent]),
+        if parent in row and child in row:
+            ax.annotate("", xy=(first[child] / 1000, row[child]), xytext=(ts / 1000, row[parent]),
                         arrowprops=dict(arrowstyle="->", color="0.45", lw=0.6))
-    ax.set_yticks(range(len(pids)))
-    ax.set_yticklabels(["%s %d" % (names.get(p, "?"), p) for p in pids], fontsize=6)
+    ax.set_yticks(range(len(lanes)))
+    ax.set_yticklabels(["%s %d" % (name, pid) for pid, name, _, _ in lanes], fontsize=6)
     ax.invert_yaxis()
     ax.set_xlabel("milliseconds since the first call")
     ax.grid(axis="x", alpha=0.3)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[n]) for n in programs]
     ax.legend(handles, programs, ncol=min(len(programs), 8), fontsize=7, loc="lower right")
     ax.set_title("%s: %d processes, %d calls" % (
-        title or os.path.basename(trace_path), len(pids), sum(1 for e in events if e.get("ph") == "X")),
-        fontsize=9)
+        title or os.path.basename(trace_path), len(lanes),
+        sum(1 for e in events if e.get("ph") == "X")), fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)
