@@ -1098,3 +1098,19 @@ print("%s:%d" % c.getsockname())
 def test_sockets_out_in_a_missing_directory_is_refused_up_front(tmp_path):
     r = run_veil(["run", "--sockets-out", tmp_path / "no" / "t.json", "--", "true"])
     assert r.returncode == 2 and r.stderr.startswith("veil: --sockets-out"), r.stderr
+
+
+def test_trace_file_keeps_to_its_set_beside_the_table(tmp_path):
+    """`-o FILE --trace SET` writes the calls of SET only, though the table records
+    every socket call (the table's calls are its own)."""
+    out, trace = tmp_path / "t.json", tmp_path / "t.txt"
+    prog = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.close()"
+    r = run_veil(["run", "--trace", "%process", "-o", trace, "--sockets-out", out, "--",
+                  sys.executable, "-c", prog])
+    assert r.returncode == 0, r.stderr
+    names = [line.split()[1].split("(")[0] for line in trace.read_text().splitlines()
+             if "(" in line and not line.split()[1].startswith(("+++", "---"))]
+    assert "execve" in names and "exit_group" in names
+    assert not {"socket", "bind", "close"} & set(names), names
+    table = json.loads(out.read_text())["sockets"]
+    assert [(e["family"], e["local"]) for e in table if e["family"] == "AF_INET"][0][1].startswith("127.0.0.1:")

@@ -336,6 +336,11 @@ class Session:
     def add_observer(self, obs: Observer) -> None:
         self.observers.append(obs)
 
+    def traced_only(self, obs: Observer) -> Observer:
+        """``obs``, shown only the traced calls: a trace writer added after the
+        session is made must not see the calls recorded for the socket table."""
+        return OnlyCalls(obs, set(self.traced)) if self._socket_rows else obs
+
     def add_raw_sink(self, sink: Callable[[bytes], None]) -> None:
         """``sink(data)`` gets every batch of ring records as bytes (the layout of
         veil.records), with no per-event Python work: the binary trace writer."""

@@ -35,9 +35,6 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
         writer = PerfettoWriter(stream, ctx, status=status, command=session.argv or None)
         if session.sockets is not None:
             after_table = writer.follow_sockets(session.sockets)
-            # the table's extra calls (sockets' reads and writes) are not the trace's
-            from ..observers import OnlyCalls
-            writer = OnlyCalls(writer, set(session.traced))
     elif fmt == "text":
         from .text import TextWriter
         writer = TextWriter(stream, follow=follow, ctx=ctx, status=status, stacks=stacks,
@@ -50,6 +47,7 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
     if from_exec:
         from .filters import FromExec
         writer = FromExec(writer, from_exec)
+    writer = session.traced_only(writer)
     session.add_observer(writer if signals is None else only_signals(writer, signals))
     if after_table is not None:
         session.add_observer(after_table)

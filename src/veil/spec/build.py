@@ -212,7 +212,8 @@ def _trace_file(session: "Session", path: str) -> None:
     except OSError as e:
         raise SpecError("observation", "output", f"cannot write: {e.strerror}", value=path) from None
     session.trace_stream = stream
-    session.add_observer(TextWriter(stream, follow=True, to_file=True, ctx=Ctx()))
+    session.add_observer(session.traced_only(TextWriter(stream, follow=True, to_file=True,
+                                                        ctx=Ctx())))
     session.at_end(stream.close)
 
 
