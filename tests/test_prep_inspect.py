@@ -79,6 +79,9 @@ def test_graph_dot_and_svg(bundle, tmp_path):
     r = run_veil(["prep", "graph", out, "-o", dot])
     assert r.returncode == 0, r.stderr
     text = dot.read_text()
+    # prep pack wrote the same graph into the bundle (and its SVG where dot is installed)
+    assert (out / "graph.dot").read_text() == text
+    assert (out / "graph.svg").exists() == bool(shutil.which("dot"))
     procs = dict(re.findall(r'p(\d+) \[shape=box.*label="(\w+) \[', text))
     assert sorted(procs.values()) == ["cat", "ls", "sh"]
     sh = next(pid for pid, name in procs.items() if name == "sh")

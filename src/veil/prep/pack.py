@@ -568,12 +568,22 @@ def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Seque
     with open(os.path.join(bundle, SUMMARY_FILE), "w", encoding="utf-8") as f:
         json.dump({**summary, "bundle": "."}, f, indent=1)
         f.write("\n")
+    _write_graphs(bundle)
     if not quiet:
         _report({**summary, "bundle": shown_as or bundle}, pairs, alone)
         if plan.exit_code:
             print(f"veil: note: the learning run exited with status {plan.exit_code}",
                   file=sys.stderr)
     return summary
+
+
+def _write_graphs(bundle: str) -> None:
+    """BUNDLE/graph.dot, and graph.svg where Graphviz's dot is installed: the learning
+    run's processes, the files they read and wrote, and their execs (veil prep graph)."""
+    from .inspect import open_bundle, write_graph
+    write_graph(open_bundle(bundle), os.path.join(bundle, "graph.dot"))
+    if shutil.which("dot"):
+        write_graph(open_bundle(bundle), os.path.join(bundle, "graph.svg"))
 
 
 def _standalone(bundle: str, packer: Packer, plan: "Plan", env: Dict[str, str],
