@@ -10,6 +10,7 @@
  * than the guest's).  The parent, still root, then stats and chmods DIR/rootfile
  * again ("root after = ok"): another id's pinned paths must not break its own. */
 #include "esc.h"
+#include "swap.h"
 #include <grp.h>
 #include <linux/fs.h>
 #include <pthread.h>
@@ -20,18 +21,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static atomic_int stop;
-static char d[4200], dsym[4200];
-static long flips;
-
-static void *swapper(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&stop))
-        if (syscall(SYS_renameat2, AT_FDCWD, d, AT_FDCWD, dsym, RENAME_EXCHANGE) == 0)
-            flips++;
-    return NULL;
-}
 
 static int make(const char *path, const char *text)
 {

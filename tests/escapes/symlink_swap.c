@@ -13,6 +13,7 @@
  * Prints "OP host=H guest=G errors=E".  Natively (no confinement) host>0 shows
  * that the swap does land during the calls.  Under veil: host=0. */
 #include "esc.h"
+#include "swap.h"
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,18 +22,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static atomic_int stop;
-static char d[4096], dsym[4096];
-static long flips;
-
-static void *swapper(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&stop))
-        if (syscall(SYS_renameat2, AT_FDCWD, d, AT_FDCWD, dsym, RENAME_EXCHANGE) == 0)
-            flips++;
-    return NULL;
-}
 
 int main(int argc, char **argv)
 {
@@ -40,7 +29,7 @@ int main(int argc, char **argv)
         return 2;
     const char *dir = argv[1], *hostdir = argv[2], *marker = argv[3], *op = argv[5];
     long n = atol(argv[4]), host = 0, guest = 0, err = 0;
-    char target[4200], file[4200];
+    char target[4300], file[4300];
     snprintf(d, sizeof d, "%s/d", dir);
     snprintf(dsym, sizeof dsym, "%s/d.sym", dir);
     mkdir(d, 0755);
@@ -60,7 +49,7 @@ int main(int argc, char **argv)
                        : strcmp(op, "exec") == 0  ? "prog"
                                                   : "target";
     if (strcmp(op, "exec") == 0) { /* d/prog: a copy of this program */
-        char prog[4200], buf[65536];
+        char prog[4300], buf[65536];
         snprintf(prog, sizeof prog, "%s/prog", d);
         int in = open("/proc/self/exe", O_RDONLY), out = open(prog, O_WRONLY | O_CREAT | O_TRUNC,
                                                              0755);
