@@ -27,7 +27,7 @@ def test_start_directory_anchored_on_the_fd(guest, escapes, hostonly, strict):  
     assert results(r.stdout) == EXPECTED, r.stdout + r.stderr
 
 
-def test_pinned_whatever_the_fsuid(guest, escapes, hostonly):  # noqa: F811
+def test_pinned_whatever_the_fsuid(guest, escapes, hostonly, layout_engine):  # noqa: F811
     """Issue 17, route 4: a root guest that drops to uid/gid 65534 still gets its
     path calls pinned (the thread opens the directory for its call itself and
     walks from its own fd): they work, and a directory swapped for a symlink to a
@@ -67,5 +67,11 @@ def test_pinned_whatever_the_fsuid(guest, escapes, hostonly):  # noqa: F811
               "rmdir", "root after"):
         assert res.get(k) == "ok", (k, r.stdout + r.stderr)
     c = counts(r.stdout)
-    assert c["host"] == 0 and c["flips"] > 0 and c["guest"] > 0, r.stdout
+    assert c["host"] == 0 and c["flips"] > 0, r.stdout
+    if layout_engine != "mount":
+        # between swaps the guest's own file is reached.  (Under the mount engine a
+        # stat costs no stop: when the two threads share a core, each time slice of
+        # the swapper may end with d the symlink, and a loaded run saw every stat of
+        # the loop fail with ENOENT; the kernel itself resolves there anyway.)
+        assert c["guest"] > 0, r.stdout + r.stderr
     assert r.returncode == 0, r.stdout + r.stderr

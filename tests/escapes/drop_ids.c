@@ -100,10 +100,12 @@ int main(int argc, char **argv)
             ok("thread", -1);
             _exit(1);
         }
+        int first_err = 0;
         for (long i = 0; i < rounds; i++) {
-            if (stat(target, &st) < 0)
-                err++;
-            else if (st.st_size == (off_t)strlen(marker) + 1)
+            if (stat(target, &st) < 0) {
+                if (err++ == 0)
+                    first_err = errno;
+            } else if (st.st_size == (off_t)strlen(marker) + 1)
                 host++;
             else
                 guest++;
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
         atomic_store(&stop, 1);
         pthread_join(th, NULL);
         printf("stat host=%ld guest=%ld errors=%ld flips=%ld\n", host, guest, err, flips);
+        printf("first stat error = %s\n", err ? ename(first_err) : "none");
         fflush(stdout);
         _exit(0);
     }
