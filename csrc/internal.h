@@ -83,14 +83,17 @@ int fdintake_after_recv(struct veil_engine *e, struct task *t, int64_t ret, int 
 /* layout_enter: the thread died during veil's work (t->gone_status) */
 #define LAYOUT_GONE (-4097)
 
+/* Tasks live apart from the hash slots: a pointer to one stays valid until that
+   task is removed, whatever else is added or removed meanwhile. */
 struct task_table {
-    struct task *slots;
+    struct task **slots;
     uint32_t cap;   /* power of two */
     uint32_t count;
 };
 
 struct task *tasks_find(struct task_table *t, int32_t tid);
 struct task *tasks_add(struct task_table *t, int32_t tid);
+struct task *tasks_at(const struct task_table *t, uint32_t i); /* slot i's task or NULL */
 void tasks_remove(struct task_table *t, int32_t tid);
 void tasks_free(struct task_table *t);
 

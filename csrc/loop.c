@@ -410,13 +410,13 @@ int veil_detach_all(struct veil_engine *e)
     if (rc < 0)
         return rc;
     for (uint32_t i = 0; i < e->tasks.cap; i++) {
-        struct task *t = &e->tasks.slots[i];
-        if (t->tid && !(t->flags & T_HELD))
+        struct task *t = tasks_at(&e->tasks, i);
+        if (t && !(t->flags & T_HELD))
             ptrace(PTRACE_INTERRUPT, t->tid, 0L, 0L); /* ESRCH: its exit is coming */
     }
     for (uint32_t i = 0; i < e->tasks.cap; i++) {
-        struct task *t = &e->tasks.slots[i];
-        if (t->tid && (t->flags & T_HELD)) {
+        struct task *t = tasks_at(&e->tasks, i);
+        if (t && (t->flags & T_HELD)) {
             ptrace(PTRACE_DETACH, t->tid, 0L, 0L);
             ring_event(e, VEIL_R_DETACHED, t->pid, t->tid, 0, 0, NULL, 0);
             untrack(e, t->tid);
@@ -451,9 +451,11 @@ int veil_detach_all(struct veil_engine *e)
 
 void veil_kill_all(struct veil_engine *e)
 {
-    for (uint32_t i = 0; i < e->tasks.cap; i++)
-        if (e->tasks.slots[i].tid)
-            kill(e->tasks.slots[i].tid, SIGKILL);
+    for (uint32_t i = 0; i < e->tasks.cap; i++) {
+        const struct task *t = tasks_at(&e->tasks, i);
+        if (t)
+            kill(t->tid, SIGKILL);
+    }
     while (e->tasks.count > 0) {
         int status;
         int32_t tid = waitpid(-1, &status, __WALL);
@@ -851,8 +853,8 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
                 }
             }
             for (uint32_t i = 0; t && i < e->tasks.cap; i++) {
-                struct task *o = &e->tasks.slots[i];
-                if (o->tid && o->pid == t->pid && o->tid != t->tid) {
+                struct task *o = tasks_at(&e->tasks, i);
+                if (o && o->pid == t->pid && o->tid != t->tid) {
                     untrack(e, o->tid);
                     i = (uint32_t)-1; /* table changed: rescan */
                 }

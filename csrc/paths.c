@@ -232,8 +232,8 @@ int paths_release_held(struct veil_engine *e, int now)
         return 0;
     e->report_holds = 0;
     for (uint32_t i = 0; i < e->tasks.cap; i++) {
-        struct task *t = &e->tasks.slots[i];
-        if (!t->tid || !(t->flags & T_REPORT_HOLD))
+        struct task *t = tasks_at(&e->tasks, i);
+        if (!t || !(t->flags & T_REPORT_HOLD))
             continue;
         t->flags &= ~T_REPORT_HOLD;
         int rc = resume_task(e, t, 0);

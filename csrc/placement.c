@@ -52,9 +52,11 @@ static void pin_to(struct veil_engine *e, int cpu)
     CPU_SET(cpu, &one);
     if (set_mask(0, &one) < 0)
         return;
-    for (uint32_t i = 0; i < e->tasks.cap; i++)
-        if (e->tasks.slots[i].tid && !(e->tasks.slots[i].flags & T_OWN_MASK))
-            set_mask(e->tasks.slots[i].tid, &one);
+    for (uint32_t i = 0; i < e->tasks.cap; i++) {
+        const struct task *t = tasks_at(&e->tasks, i);
+        if (t && !(t->flags & T_OWN_MASK))
+            set_mask(t->tid, &one);
+    }
     if (e->pinned_cpu != cpu)
         e->stats.placement_moves++;
     e->pinned_cpu = cpu;
@@ -63,9 +65,11 @@ static void pin_to(struct veil_engine *e, int cpu)
 
 static void unpin(struct veil_engine *e)
 {
-    for (uint32_t i = 0; i < e->tasks.cap; i++)
-        if (e->tasks.slots[i].tid && !(e->tasks.slots[i].flags & T_OWN_MASK))
-            set_mask(e->tasks.slots[i].tid, &e->orig_mask);
+    for (uint32_t i = 0; i < e->tasks.cap; i++) {
+        const struct task *t = tasks_at(&e->tasks, i);
+        if (t && !(t->flags & T_OWN_MASK))
+            set_mask(t->tid, &e->orig_mask);
+    }
     set_mask(0, &e->orig_mask);
     e->pinned_cpu = -1;
     e->stats.placement_moves++;
@@ -193,8 +197,8 @@ static void sample_runnable(struct veil_engine *e, uint64_t now)
     e->stats.placement_samples++;
     unsigned runnable = 0; /* two are enough to decide: stop reading there */
     for (uint32_t i = 0; i < e->tasks.cap && runnable < 2; i++) {
-        const struct task *t = &e->tasks.slots[i];
-        if (t->tid && !(t->flags & (T_LISTENING | T_OWN_MASK)))
+        const struct task *t = tasks_at(&e->tasks, i);
+        if (t && !(t->flags & (T_LISTENING | T_OWN_MASK)))
             runnable += task_runnable(t->tid);
     }
     /* avg += (sample - avg) / 4, in 1/AVG_ONE units */

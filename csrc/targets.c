@@ -24,7 +24,7 @@ int targets_traced(struct veil_engine *e, int32_t id)
         return 1;
     /* a zombie leader is no longer in the table, its threads are */
     for (uint32_t i = 0; i < e->tasks.cap; i++)
-        if (e->tasks.slots[i].tid != 0 && e->tasks.slots[i].pid == id)
+        if (tasks_at(&e->tasks, i) && tasks_at(&e->tasks, i)->pid == id)
             return 1;
     return 0;
 }

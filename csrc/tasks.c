@@ -14,28 +14,33 @@ struct task *tasks_find(struct task_table *t, int32_t tid)
     if (t->cap == 0)
         return NULL;
     for (uint32_t i = slot_of(t, tid);; i = (i + 1) & (t->cap - 1)) {
-        if (t->slots[i].tid == tid)
-            return &t->slots[i];
-        if (t->slots[i].tid == 0)
+        if (!t->slots[i])
             return NULL;
+        if (t->slots[i]->tid == tid)
+            return t->slots[i];
     }
+}
+
+struct task *tasks_at(const struct task_table *t, uint32_t i)
+{
+    return i < t->cap ? t->slots[i] : NULL;
 }
 
 static int grow(struct task_table *t)
 {
     uint32_t ncap = t->cap ? t->cap * 2 : 64;
-    struct task *old = t->slots;
+    struct task **old = t->slots;
     uint32_t ocap = t->cap;
-    struct task *slots = calloc(ncap, sizeof *slots);
+    struct task **slots = calloc(ncap, sizeof *slots);
     if (!slots)
         return -1;
     t->slots = slots;
     t->cap = ncap;
     for (uint32_t i = 0; i < ocap; i++) {
-        if (old[i].tid == 0)
+        if (!old[i])
             continue;
-        uint32_t j = slot_of(t, old[i].tid);
-        while (t->slots[j].tid != 0)
+        uint32_t j = slot_of(t, old[i]->tid);
+        while (t->slots[j])
             j = (j + 1) & (t->cap - 1);
         t->slots[j] = old[i];
     }
@@ -50,32 +55,38 @@ struct task *tasks_add(struct task_table *t, int32_t tid)
         return found;
     if ((t->count + 1) * 2 > t->cap && grow(t) < 0)
         return NULL;
+    struct task *task = calloc(1, sizeof *task);
+    if (!task)
+        return NULL;
+    task->tid = tid;
+    task->pid = tid;
     uint32_t i = slot_of(t, tid);
-    while (t->slots[i].tid != 0)
+    while (t->slots[i])
         i = (i + 1) & (t->cap - 1);
-    memset(&t->slots[i], 0, sizeof t->slots[i]);
-    t->slots[i].tid = tid;
-    t->slots[i].pid = tid;
+    t->slots[i] = task;
     t->count++;
-    return &t->slots[i];
+    return task;
 }
 
 void tasks_remove(struct task_table *t, int32_t tid)
 {
-    struct task *victim = tasks_find(t, tid);
-    if (!victim)
+    if (t->cap == 0)
         return;
-    uint32_t i = (uint32_t)(victim - t->slots);
-    uint32_t mask = t->cap - 1;
-    t->slots[i].tid = 0;
+    uint32_t mask = t->cap - 1, i = slot_of(t, tid);
+    while (t->slots[i] && t->slots[i]->tid != tid)
+        i = (i + 1) & mask;
+    if (!t->slots[i])
+        return;
+    free(t->slots[i]);
+    t->slots[i] = NULL;
     t->count--;
     /* shift back later entries of the same probe run */
-    for (uint32_t j = (i + 1) & mask; t->slots[j].tid != 0; j = (j + 1) & mask) {
-        uint32_t home = slot_of(t, t->slots[j].tid);
+    for (uint32_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        uint32_t home = slot_of(t, t->slots[j]->tid);
         int movable = (i <= j) ? (home <= i || home > j) : (home <= i && home > j);
         if (movable) {
             t->slots[i] = t->slots[j];
-            t->slots[j].tid = 0;
+            t->slots[j] = NULL;
             i = j;
         }
     }
@@ -83,6 +94,8 @@ void tasks_remove(struct task_table *t, int32_t tid)
 
 void tasks_free(struct task_table *t)
 {
+    for (uint32_t i = 0; i < t->cap; i++)
+        free(t->slots[i]);
     free(t->slots);
     t->slots = NULL;
     t->cap = t->count = 0;
