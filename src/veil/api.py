@@ -1,13 +1,13 @@
 """``veil.trace()`` and ``veil.run()``: the CLI's commands as functions."""
 from __future__ import annotations
 
-from typing import IO, Iterable, Optional, Sequence, Union
+from typing import IO, Iterable, Optional, Sequence, TextIO, Union, cast
 
 from .decoders import Ctx
 from .errors import VeilError
 from .observers import Observer, SyscallStats
 from .session import Result, Session
-from .spec import Layout, RunSpec
+from .spec import Environment, Layout, Observation, RunSpec
 
 
 def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterable[int]] = "all",
@@ -70,9 +70,9 @@ def run(argv: Optional[Sequence[str]] = None, *, spec: Optional[RunSpec] = None,
 
     policies = [] if policy is None else list(policy) if isinstance(policy, (list, tuple)) else [policy]
     if spec is None:
-        observation = {"trace": trace if isinstance(trace, str) else None, "seccomp": seccomp,
-                       "affinity": str(affinity)}
-        spec = RunSpec(layout=layout or Layout(), environment={"cwd": cwd} if cwd else {},
+        observation = Observation(trace=trace if isinstance(trace, str) else None, seccomp=seccomp,
+                                  affinity=str(affinity))
+        spec = RunSpec(layout=layout or Layout(), environment=Environment(cwd=cwd) if cwd else Environment(),
                        observation=observation)
         traced = {} if isinstance(trace, str) else {"trace": trace}
     elif layout is not None or cwd is not None:
@@ -84,7 +84,7 @@ def run(argv: Optional[Sequence[str]] = None, *, spec: Optional[RunSpec] = None,
     opened = None
     if output is not None:
         stream = opened = open(output, "w") if isinstance(output, str) else None
-        obs.append(TextWriter(stream or output, follow=follow, to_file=True, ctx=Ctx()))
+        obs.append(TextWriter(cast(TextIO, stream or output), follow=follow, to_file=True, ctx=Ctx()))
     if traced:  # a set of numbers: the spec holds -e trace= text only
         spec = spec.replace(observation={"trace": None})
     session = Session(argv, spec=spec, policies=policies, follow=follow, observers=obs)

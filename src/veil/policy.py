@@ -166,9 +166,9 @@ class InjectRule:
     counts: Dict[Tuple[int, int], int] = field(default_factory=dict)
 
     def needs_python(self) -> bool:
-        return (self.when.spec is not None or self.path is not None or self.fd is not None
-                or self.signal != 0 or self.delay_enter or self.delay_exit
-                or self.retval is not None)
+        return bool(self.when.spec is not None or self.path is not None or self.fd is not None
+                    or self.signal != 0 or self.delay_enter or self.delay_exit
+                    or self.retval is not None)
 
     def _selects(self, stop: Stop) -> bool:
         if self.path is not None:

@@ -4,7 +4,6 @@ ptrace, memory writes, untraced children, seccomp listeners), and what
 confines its program, whether it was started from the shell or from Python."""
 from __future__ import annotations
 
-import os
 
 CLONE_UNTRACED = 0x00800000
 SECCOMP_SET_MODE_FILTER = 1

@@ -24,7 +24,6 @@ MACHINES: Dict[str, Tuple[int, int, int]] = {
     "loongarch64": (ELF64, LSB, 258), "sparc64": (ELF64, MSB, 43), "m68k": (ELF32, MSB, 4),
     "alpha": (ELF64, LSB, 0x9026), "sh4": (ELF32, LSB, 42), "hppa": (ELF32, MSB, 15),
 }
-HOST_MACHINE = (ELF64, LSB, 62)  # x86_64: its programs run as they are
 
 
 def architecture(qemu: str) -> str:

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError

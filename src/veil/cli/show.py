@@ -2,6 +2,7 @@
 have printed it live (strace text, JSON lines, a Perfetto timeline, the -c summary)."""
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from typing import List, Sequence

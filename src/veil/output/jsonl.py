@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 import struct as _struct
-from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from construct import (Array, Bytes, Int16ul, Int32sl, Int32ul, Int64sl, Int64ul, Padding,
                        Struct)

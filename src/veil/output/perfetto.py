@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional, TextIO, Tuple
+from typing import Dict, List, Optional, TextIO
 
 from ..decoders import Call, Ctx, format_args, format_ret
 from ..decoders.common import signal_name

@@ -7,7 +7,6 @@ from ..observers import SyscallStats
 from ..syscalls.lookup import BY_NAME
 
 _RULE = "------ ----------- ----------- --------- --------- ----------------\n"
-SORT_KEYS = ("time", "calls", "errors", "name", "nothing")
 
 
 def write_summary(stats: SyscallStats, out: TextIO, sort: str = "time") -> None:

@@ -20,7 +20,7 @@ import os
 import shutil
 import stat
 import tempfile
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from ..errors import UsageError
 
@@ -219,13 +219,3 @@ def unpacked(archive: str) -> str:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return dest
-
-
-def archive_key(archive: str) -> Optional[str]:
-    """The SHA-256 of ARCHIVE's index (what names its cache directory), or None."""
-    import tarfile
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            return _read_index(tar, archive)[1]
-    except (tarfile.TarError, OSError, EOFError, UsageError):
-        return None

@@ -57,10 +57,6 @@ class Packages:
                     and fields.get("Status", "").endswith(" installed"):
                 self.version.setdefault(fields["Package"], fields["Version"])
 
-    @property
-    def available(self) -> bool:
-        return bool(self.owner)
-
     def _candidates(self, path: str) -> Iterable[str]:
         seen: List[str] = []
         for p in (path, os.path.realpath(path)):

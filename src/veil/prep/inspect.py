@@ -265,7 +265,7 @@ def graph_dot(bundle: Bundle, everything: bool = False) -> str:
     read (file -> process), written (process -> file) and executed (file -> process,
     "exec").  The files shown are the executed ones and those ``veil prep files`` lists;
     every file the run used (libraries, locales, a runtime's modules) when EVERYTHING."""
-    plan = _need_plan(bundle, "graph")
+    _need_plan(bundle, "graph")   # refuses a bundle packed without a learning run
     processes = bundle.trace["processes"]
     listed = files(bundle)
     wanted = {f["path"] for f in listed["inputs"] + listed["outputs"]}

@@ -73,10 +73,6 @@ class Plan:
     groups: List[Group] = field(default_factory=list)
     trace: Dict[str, Any] = field(default_factory=dict)   # trace.json
 
-    def group_of(self) -> Dict[str, Group]:
-        """path -> its group."""
-        return {p: g for g in self.groups for p in g.paths()}
-
 
 # --- from a learning run ------------------------------------------------------------------
 

@@ -234,7 +234,7 @@ def _sockets_file(session: "Session", path: str) -> None:
     session.at_end(write_table)
     if threading.current_thread() is threading.main_thread():
         before = signal.signal(signal.SIGUSR1,
-                               lambda signum, frame: session.request_snapshot(write_snapshot))
+                               lambda _signum, _frame: session.request_snapshot(write_snapshot))
         session.at_end(lambda: signal.signal(signal.SIGUSR1, before))
 
 
