@@ -16,9 +16,9 @@ END, PYTHON
 # lief's ELF parser configuration: lief reads these attributes
 parse_relocations, parse_notes, parse_overlay, parse_dyn_symbols, parse_symtab_symbols
 parse_symbol_versions
-# file-like object handed to tarfile (it calls them)
+# the hashing writer handed to gzip/tarfile as a file object (they call these)
 writable, tell
 # tarfile.TarInfo fields tarfile writes out
 gname
-# pytest's hook signature (pytest passes it by name)
+# veil.pytest_plugin.CallResult: what a test reads from a call made under veil
 exception
