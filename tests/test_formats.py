@@ -399,9 +399,6 @@ def test_show_truncated(big_run, tmp_path):
 def test_show_corrupt(big_run, tmp_path):
     data = Path(str(big_run) + ".veil").read_bytes()
     full = Path(str(big_run) + ".txt").read_text()
-    from veil.output.binary import read_header
-    with open(str(big_run) + ".veil", "rb") as f:
-        header = read_header(f).header_size
     bad = tmp_path / "bad.veil"
     shown = []
     for off in [len(data) // 4, len(data) // 2, len(data) * 3 // 4]:

@@ -117,7 +117,7 @@ def test_parents_of_a_bind_exist(busybox_root, two_dirs):
     out = _same(_native(busybox_root, argv, binds=(f"{a}:/nonexist/a/b",)),
                 _veil(busybox_root, argv, binds=("/proc", "/dev", f"{a}:/nonexist/a/b")))
     assert out == "/nonexist/a\nb\na\nfrom a\n/nonexist/a\n/nonexist/a/b\n"
-    glue = [n for n in os.listdir("/tmp") if n.startswith(f"veil-glue-")]
+    glue = [n for n in os.listdir("/tmp") if n.startswith("veil-glue-")]
     assert not [n for n in glue if not os.path.isdir(f"/proc/{n.split('-')[2]}")], \
         f"veil left its glue directories: {glue}"
 
