@@ -105,6 +105,7 @@ class Tracee:
     filters: Tuple[bytes, ...] = ()  # seccomp programs it installed (newest last)
     seq: int = 0             # when its stop or exit came: waits report the oldest first
     shown: int = 0           # its tid as the tracer sees it (its pid namespace's)
+    auto_attached: bool = False  # traced from its birth (a fork event the tracer asked for)
 
     def mode(self) -> int:
         """What the C loop hands over for it (Engine.guest_trace)."""
@@ -407,7 +408,7 @@ class GuestPtrace:
             child = int(msg)
             if t.options & _EVENT_OPTION[event]:
                 c = Tracee(child, child if event != EVENT_CLONE else t.pid, t.tracer,
-                           options=t.options, seized=t.seized)
+                           options=t.options, seized=t.seized, auto_attached=True)
                 if event == EVENT_CLONE:
                     c.pid = int(_status_fields(child).get("Tgid", c.pid))
                 c.filters = t.filters   # a child inherits its parent's filters
@@ -426,7 +427,7 @@ class GuestPtrace:
             shown = (stop_status(signal.SIGTRAP, EVENT_SECCOMP) if self._filters_trace(t)
                      else None)
         else:
-            shown = self._shown_status(t, kind, sig, event)
+            shown = self._shown_status(t, kind, sig, event, status)
         if shown is None:
             self._resume(t, t.how, sig if kind == E.G_SIGNAL else 0)
             if kind == E.G_EVENT and event == EVENT_EXEC and not t.seized:
@@ -492,7 +493,8 @@ class GuestPtrace:
         return min((_PRECEDENCE.get(a, 0) for a in actions), default=99) == _PRECEDENCE[
             SECCOMP_RET_TRACE]
 
-    def _shown_status(self, t: Tracee, kind: int, sig: int, event: int) -> Optional[int]:
+    def _shown_status(self, t: Tracee, kind: int, sig: int, event: int,
+                      status: int) -> Optional[int]:
         """The wait status the guest tracer sees for this stop; None: not its business."""
         if kind in (E.G_SYSCALL_ENTRY, E.G_SYSCALL_EXIT):
             return stop_status(signal.SIGTRAP | (0x80 if t.options & O_TRACESYSGOOD else 0))
@@ -503,6 +505,11 @@ class GuestPtrace:
                     return stop_status(signal.SIGTRAP, EVENT_STOP)
             return stop_status(sig)
         if event == EVENT_STOP:   # a new child's first stop (auto-attached)
+            if not t.auto_attached and (status >> 8) & 0xff == signal.SIGTRAP:
+                # veil's own first stop of a child the tracer attached to before
+                # veil saw it: natively SEIZE makes no stop (strace's SEIZE probe
+                # kills the child and expects its death as the next status)
+                return None
             if t.seized:
                 return stop_status(signal.SIGTRAP, EVENT_STOP)
             t.siginfo = struct.pack("<iii4xii", signal.SIGSTOP, 0, 0, t.pid, os.getuid()).ljust(
