@@ -155,6 +155,13 @@ def test_guest_tracer_never_reaches_veil(ptrace_progs, how):
         assert (got.returncode, got.stdout) == (1, "attach: Operation not permitted\n"), got.stderr
 
 
+def test_peeksiginfo_shows_the_queued_signals(progs):
+    native = subprocess.run([progs["ptrace_peeksig"]], capture_output=True, text=True)
+    assert native.stdout == "thread: 10\nshared: 12(9)\nbadflag: error Invalid argument\n"
+    r = run_veil(["run", "--", progs["ptrace_peeksig"]], timeout=30)
+    assert (r.returncode, r.stdout) == (0, native.stdout), r.stderr[-2000:]
+
+
 def test_seize_then_kill_reports_the_death(progs):
     # strace's start-up probe: a child seized before veil saw its first stop must
     # not show veil's own attach stop (it did as PTRACE_EVENT_STOP, 0x80057f, about

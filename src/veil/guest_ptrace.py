@@ -40,6 +40,7 @@ SETOPTIONS, GETEVENTMSG, GETSIGINFO, SETSIGINFO = 0x4200, 0x4201, 0x4202, 0x4203
 GETREGSET, SETREGSET, SEIZE, INTERRUPT, LISTEN = 0x4204, 0x4205, 0x4206, 0x4207, 0x4208
 PEEKSIGINFO, GETSIGMASK, SETSIGMASK, GET_SYSCALL_INFO = 0x4209, 0x420a, 0x420b, 0x420e
 SECCOMP_GET_FILTER = 0x420c
+PEEKSIGINFO_SHARED = 1
 
 O_TRACESYSGOOD, O_TRACEFORK, O_TRACEVFORK, O_TRACECLONE = 1, 2, 4, 8
 O_TRACEEXEC, O_TRACEEXIT, O_TRACESECCOMP, O_EXITKILL = 0x10, 0x40, 0x80, 0x100000
@@ -360,7 +361,26 @@ class GuestPtrace:
                 stop.write(base, buf.raw[:iov[1]])
                 stop.write(data + 8, struct.pack("<Q", iov[1]))
             return Emulate(0)
-        return Deny(errno.EIO)   # SYSEMU, PEEKSIGINFO, seccomp filter dumps: not emulated
+        if request == PEEKSIGINFO:
+            return self._peek_siginfo(stop, tid, addr, data)
+        return Deny(errno.EIO)   # SYSEMU, seccomp filter dumps: not emulated
+
+    @staticmethod
+    def _peek_siginfo(stop: Stop, tid: int, addr: int, data: int) -> Verdict:
+        """PTRACE_PEEKSIGINFO: the signals queued for the thread (or, with
+        PTRACE_PEEKSIGINFO_SHARED, its process), ``nr`` siginfos from ``off``."""
+        off, flags, nr = struct.unpack("<QIi", stop.read(addr, 16))
+        if flags & ~PEEKSIGINFO_SHARED or nr < 0:
+            return Deny(errno.EINVAL)
+        nr = min(nr, 4096)
+        args = ctypes.create_string_buffer(struct.pack("<QIi", off, flags, nr))
+        buf = ctypes.create_string_buffer(max(nr, 1) * SIGINFO_SIZE)
+        rc = real_ptrace(PEEKSIGINFO, tid, ctypes.addressof(args), ctypes.addressof(buf))
+        if rc < 0:
+            return Deny(-rc)
+        if rc:
+            stop.write(data, buf.raw[:rc * SIGINFO_SIZE])
+        return Emulate(rc)
 
     @staticmethod
     def _out(stop: Stop, request: int, tid: int, addr: int, data: int, size: int,
