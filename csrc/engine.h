@@ -197,6 +197,7 @@ struct veil_cap_hdr {
 #define VEIL_GR_SYSCALL 1
 #define VEIL_GR_STEP    2
 #define VEIL_GR_DETACH  3
+#define VEIL_GR_LISTEN  4 /* PTRACE_LISTEN: stays in its group-stop, SIGCONT wakes it */
 
 struct veil_guest_stop {
     int32_t pid, tid;

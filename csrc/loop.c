@@ -875,6 +875,11 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
             /* group-stop: stay stopped but let us see SIGCONT */
             if (!(t->flags & T_SILENT))
                 ring_event(e, VEIL_R_STOPPED, t->pid, t->tid, sig, 0, NULL, 0);
+            if (t->flags & T_GUEST) { /* the guest tracer sees it and chooses LISTEN or not */
+                int kind = guest_wants(t);
+                if (kind)
+                    return guest_hold(e, t, kind, 0);
+            }
             t->flags |= T_LISTENING;
             if (ptrace(PTRACE_LISTEN, t->tid, 0L, 0L) < 0 && errno != ESRCH)
                 return -errno;
@@ -1090,6 +1095,12 @@ int veil_guest_resume(struct veil_engine *e, int32_t tid, int how, int sig)
         t->flags |= T_GUEST_STEP;
     else if (how == VEIL_GR_DETACH)
         veil_guest_trace(e, tid, 0);
+    if (how == VEIL_GR_LISTEN) {
+        t->flags |= T_LISTENING;
+        if (ptrace(PTRACE_LISTEN, t->tid, 0L, 0L) < 0 && errno != ESRCH)
+            return -errno;
+        return 0;
+    }
     if (t->flags & T_GUEST)
         t->flags |= T_GUEST_PASS;
     int status = t->stop_status;

@@ -155,6 +155,16 @@ def test_guest_tracer_never_reaches_veil(ptrace_progs, how):
         assert (got.returncode, got.stdout) == (1, "attach: Operation not permitted\n"), got.stderr
 
 
+def test_group_stop_and_listen_as_natively(progs):
+    # SIGSTOP's delivery, the group-stop (PTRACE_EVENT_STOP under SEIZE), LISTEN,
+    # SIGCONT's wake-up and its delivery: the same wait statuses, in order
+    native = subprocess.run([progs["ptrace_groupstop"]], capture_output=True, text=True, timeout=20)
+    assert native.stdout.splitlines()[:4] == ["status 0x137f", "status 0x80137f",
+                                              "status 0x80057f", "status 0x127f"]
+    r = run_veil(["run", "--", progs["ptrace_groupstop"]], timeout=30)
+    assert (r.returncode, r.stdout) == (0, native.stdout), r.stderr[-2000:]
+
+
 def test_peeksiginfo_shows_the_queued_signals(progs):
     native = subprocess.run([progs["ptrace_peeksig"]], capture_output=True, text=True)
     assert native.stdout == "thread: 10\nshared: 12(9)\nbadflag: error Invalid argument\n"

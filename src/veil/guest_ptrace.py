@@ -41,6 +41,7 @@ GETREGSET, SETREGSET, SEIZE, INTERRUPT, LISTEN = 0x4204, 0x4205, 0x4206, 0x4207,
 PEEKSIGINFO, GETSIGMASK, SETSIGMASK, GET_SYSCALL_INFO = 0x4209, 0x420a, 0x420b, 0x420e
 SECCOMP_GET_FILTER = 0x420c
 PEEKSIGINFO_SHARED = 1
+GROUP_STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 O_TRACESYSGOOD, O_TRACEFORK, O_TRACEVFORK, O_TRACECLONE = 1, 2, 4, 8
 O_TRACEEXEC, O_TRACEEXIT, O_TRACESECCOMP, O_EXITKILL = 0x10, 0x40, 0x80, 0x100000
@@ -107,6 +108,8 @@ class Tracee:
     seq: int = 0             # when its stop or exit came: waits report the oldest first
     shown: int = 0           # its tid as the tracer sees it (its pid namespace's)
     auto_attached: bool = False  # traced from its birth (a fork event the tracer asked for)
+    listening: bool = False  # PTRACE_LISTEN in a group-stop: its wake-up is the tracer's
+    group_stop: bool = False  # held at a group-stop (LISTEN is allowed)
 
     def mode(self) -> int:
         """What the C loop hands over for it (Engine.guest_trace)."""
@@ -311,7 +314,14 @@ class GuestPtrace:
             self._resume(t, how, data)
             return Emulate(0)
         if request == LISTEN:
-            return Emulate(0) if t.seized else Deny(errno.EIO)
+            if not t.seized or not t.group_stop:
+                return Deny(errno.EIO)
+            t.held, t.status, t.listening = False, None, True
+            try:
+                self.session._engine.guest_resume(tid, E.GR_LISTEN, 0)
+            except OSError:
+                pass
+            return Emulate(0)
         if request == SETOPTIONS:
             if data & ~VALID_OPTIONS:
                 return Deny(errno.EINVAL)
@@ -524,6 +534,13 @@ class GuestPtrace:
                 if t.seized:   # PTRACE_INTERRUPT's stop
                     return stop_status(signal.SIGTRAP, EVENT_STOP)
             return stop_status(sig)
+        stop_sig = (status >> 8) & 0xff
+        t.group_stop = event == EVENT_STOP and stop_sig in GROUP_STOP_SIGNALS
+        if t.group_stop:   # under SEIZE it says so; else it looks like the signal's stop
+            return stop_status(stop_sig, EVENT_STOP if t.seized else 0)
+        if event == EVENT_STOP and t.listening:   # SIGCONT ended the group-stop
+            t.listening = False
+            return stop_status(signal.SIGTRAP, EVENT_STOP)
         if event == EVENT_STOP:   # a new child's first stop (auto-attached)
             if not t.auto_attached and (status >> 8) & 0xff == signal.SIGTRAP:
                 # veil's own first stop of a child the tracer attached to before
