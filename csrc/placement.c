@@ -198,7 +198,9 @@ static void sample_runnable(struct veil_engine *e, uint64_t now)
     unsigned runnable = 0; /* two are enough to decide: stop reading there */
     for (uint32_t i = 0; i < e->tasks.cap && runnable < 2; i++) {
         const struct task *t = tasks_at(&e->tasks, i);
-        if (t && !(t->flags & (T_LISTENING | T_OWN_MASK)))
+        /* a thread a guest tracer holds waits for that tracer, not for veil */
+        int guest_held = (t && (t->flags & T_HELD) && (t->flags & T_GUEST));
+        if (t && !guest_held && !(t->flags & (T_LISTENING | T_OWN_MASK)))
             runnable += task_runnable(t->tid);
     }
     /* avg += (sample - avg) / 4, in 1/AVG_ONE units */
