@@ -165,6 +165,18 @@ def test_group_stop_and_listen_as_natively(progs):
     assert (r.returncode, r.stdout) == (0, native.stdout), r.stderr[-2000:]
 
 
+@pytest.mark.parametrize("flags", [[], ["--strict"], ["-r", "/", "--layout-engine", "ptrace"]],
+                         ids=["plain", "strict", "ptrace-layout"])
+def test_sysemu_calls_are_answered_by_the_tracer(progs, flags):
+    # a user-mode kernel's loop: every call stops at its entry, the tracer answers
+    # it and the kernel never runs it (getppid, getuid and write return the
+    # tracer's values; "emulated" is written by the tracer, not by the call)
+    native = subprocess.run([progs["ptrace_sysemu"]], capture_output=True, text=True, timeout=20)
+    assert "child saw 4242 4343 9\n" in native.stdout, native.stdout
+    r = run_veil(["run", *flags, "--", progs["ptrace_sysemu"]], timeout=30)
+    assert (r.returncode, r.stdout) == (0, native.stdout), r.stderr[-2000:]
+
+
 def test_peeksiginfo_shows_the_queued_signals(progs):
     native = subprocess.run([progs["ptrace_peeksig"]], capture_output=True, text=True)
     assert native.stdout == "thread: 10\nshared: 12(9)\nbadflag: error Invalid argument\n"

@@ -202,6 +202,10 @@ def compile_filter(actions: Dict[int, object], default: int, foreign: int,
         (_JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
         (_RET_K, 0, 0, foreign),
         (_LD_W_ABS, 0, 0, _OFF_NR),
+        # -1: a call a tracer skipped (orig_rax -1, as PTRACE_SYSEMU and a guest
+        # tracer's "skip" do); the kernel runs nothing and keeps the tracer's rax
+        (_JEQ_K, 0, 1, 0xFFFFFFFF),
+        (_RET_K, 0, 0, RET_ALLOW),
         (_JGE_K, 0, 1, X32_SYSCALL_BIT),
         (_RET_K, 0, 0, foreign),
     ] + body

@@ -56,6 +56,7 @@ P_ALL, P_PID, P_PGID = 0, 1, 2
 CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED = 1, 2, 3, 4
 SYS_PTRACE, SYS_TGKILL = 101, 234
 USER_REGS_SIZE, FPREGS_SIZE, SIGINFO_SIZE = 27 * 8, 512, 128
+ORIG_RAX_OFFSET = 15 * 8   # in struct user_regs_struct (x86_64)
 CAP_SYS_PTRACE = 19
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -110,6 +111,10 @@ class Tracee:
     auto_attached: bool = False  # traced from its birth (a fork event the tracer asked for)
     listening: bool = False  # PTRACE_LISTEN in a group-stop: its wake-up is the tracer's
     group_stop: bool = False  # held at a group-stop (LISTEN is allowed)
+    sysemu: bool = False     # resumed with PTRACE_SYSEMU: its next entry stop is the last of the call
+    skip_exit: bool = False  # the call was skipped for SYSEMU: its exit stop is veil's alone
+    after_skip: int = E.GR_CONT  # how the tracer resumed it from that entry stop
+    sysemu_entry: bool = False  # held at the entry stop PTRACE_SYSEMU asked for
 
     def mode(self) -> int:
         """What the C loop hands over for it (Engine.guest_trace)."""
@@ -304,14 +309,27 @@ class GuestPtrace:
 
     def _request(self, stop: Stop, t: Tracee, request: int, addr: int, data: int) -> Verdict:
         tid = t.tid
-        if request in (CONT, SYSCALL, SINGLESTEP, DETACH):
+        if request in (CONT, SYSCALL, SINGLESTEP, DETACH, SYSEMU):
             if not 0 <= data <= 64:
                 return Deny(errno.EIO)
             how = {CONT: E.GR_CONT, SYSCALL: E.GR_SYSCALL, SINGLESTEP: E.GR_STEP,
-                   DETACH: E.GR_DETACH}[request]
+                   DETACH: E.GR_DETACH, SYSEMU: E.GR_SYSCALL}[request]
             if request == DETACH:
                 del self.tracees[tid]
+            if t.sysemu_entry:
+                # leaving a PTRACE_SYSEMU entry stop: the kernel never runs the call
+                # and keeps the rax the tracer set (orig_rax -1 skips it; its exit
+                # stop, which SYSEMU does not have, stays veil's)
+                rc = real_ptrace(POKEUSER, tid, ORIG_RAX_OFFSET, -1 & (2**64 - 1))
+                if rc < 0:
+                    return Deny(-rc)
+                t.skip_exit = True
+                how = E.GR_SYSCALL if request != DETACH else how
+            t.sysemu = request == SYSEMU
             self._resume(t, how, data)
+            if t.skip_exit:
+                t.after_skip = {CONT: E.GR_CONT, SYSCALL: E.GR_SYSCALL, SINGLESTEP: E.GR_STEP,
+                                DETACH: E.GR_DETACH, SYSEMU: E.GR_SYSCALL}[request]
             return Emulate(0)
         if request == LISTEN:
             if not t.seized or not t.group_stop:
@@ -373,7 +391,7 @@ class GuestPtrace:
             return Emulate(0)
         if request == PEEKSIGINFO:
             return self._peek_siginfo(stop, tid, addr, data)
-        return Deny(errno.EIO)   # SYSEMU, seccomp filter dumps: not emulated
+        return Deny(errno.EIO)   # SYSEMU_SINGLESTEP, seccomp filter dumps: not emulated
 
     @staticmethod
     def _peek_siginfo(stop: Stop, tid: int, addr: int, data: int) -> Verdict:
@@ -405,7 +423,7 @@ class GuestPtrace:
         return Emulate(rc if sized else 0)
 
     def _resume(self, t: Tracee, how: int, sig: int) -> None:
-        t.held, t.status, t.siginfo = False, None, None
+        t.held, t.status, t.siginfo, t.sysemu_entry = False, None, None, False
         t.how = E.GR_CONT if how == E.GR_DETACH else how
         try:
             self.session._engine.guest_resume(t.tid, how, sig)
@@ -453,6 +471,10 @@ class GuestPtrace:
                     eng.guest_trace(child, 0)
                 except OSError:
                     pass
+        if kind == E.G_SYSCALL_EXIT and t.skip_exit:
+            t.skip_exit = False
+            self._resume(t, t.after_skip, 0)
+            return
         if kind == E.G_SECCOMP:
             shown = (stop_status(signal.SIGTRAP, EVENT_SECCOMP) if self._filters_trace(t)
                      else None)
@@ -464,6 +486,7 @@ class GuestPtrace:
                 tgkill(t.pid, t.tid, signal.SIGTRAP)   # as the kernel does after exec
             return
         t.held, t.status, t.seq = True, shown, self._next_seq()
+        t.sysemu_entry = t.sysemu and kind == E.G_SYSCALL_ENTRY
         self._notify(t)
 
     def _next_seq(self) -> int:
