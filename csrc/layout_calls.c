@@ -96,11 +96,11 @@ static int translate_paths_plain(struct veil_engine *e, struct task *t, const st
             return rc;
         if (strcmp(r.host, native) == 0)
             continue; /* the kernel walks the same components: leave the call alone */
-        int is_open = d->open_flags_arg >= 0 || t->nr == 85 /* creat */;
-        if (is_open && (rc = writes_proc_mem(e, t, r.host, t->nr == 85 ? 1 : open_flags)) < 0)
+        int is_open = d->open_flags_arg >= 0 || t->nr == __NR_creat;
+        if (is_open && (rc = writes_proc_mem(e, t, r.host, t->nr == __NR_creat ? 1 : open_flags)) < 0)
             return rc;
         if (is_open && !r.kernel_link && have_openat2() && !plain_calls(e, t)) {
-            if (t->nr == 85)
+            if (t->nr == __NR_creat)
                 return open_as_openat2(e, t, s, r.host, 0100 | 01 | 01000, t->args[1]);
             return open_as_openat2(e, t, s, r.host, open_flags, t->args[d->open_flags_arg + 1]);
         }

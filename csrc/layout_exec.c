@@ -69,9 +69,9 @@ static int exec_nofollow(struct task *t, struct scratch *s, const char *pinned)
     uint64_t path = scratch_put(s, pinned, strlen(pinned) + 1);
     if (!path)
         return -ENOMEM;
-    uint64_t argv = t->args[t->nr == 59 ? 1 : 2], envp = t->args[t->nr == 59 ? 2 : 3];
-    uint64_t flags = t->nr == 59 ? 0 : t->args[4] & ~(uint64_t)0x1000 /* AT_EMPTY_PATH */;
-    int rc = t->nr == 59 ? veil_arch_set_nr(t->tid, 322) : 0;
+    uint64_t argv = t->args[t->nr == __NR_execve ? 1 : 2], envp = t->args[t->nr == __NR_execve ? 2 : 3];
+    uint64_t flags = t->nr == __NR_execve ? 0 : t->args[4] & ~(uint64_t)0x1000 /* AT_EMPTY_PATH */;
+    int rc = t->nr == __NR_execve ? veil_arch_set_nr(t->tid, __NR_execveat) : 0;
     if (rc == 0)
         rc = set_arg(t, 0, (uint64_t)(int64_t)AT_FDCWD_VALUE);
     if (rc == 0)
@@ -84,7 +84,7 @@ static int exec_nofollow(struct task *t, struct scratch *s, const char *pinned)
         rc = set_arg(t, 4, flags | 0x100 /* AT_SYMLINK_NOFOLLOW */);
     if (rc < 0)
         return rc;
-    t->flags |= (t->nr == 59 ? T_NEW_NR : 0) | T_RACE_ELOOP;
+    t->flags |= (t->nr == __NR_execve ? T_NEW_NR : 0) | T_RACE_ELOOP;
     return 0;
 }
 
@@ -99,7 +99,7 @@ static int exec_nofollow(struct task *t, struct scratch *s, const char *pinned)
 int translate_exec(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
                           struct scratch *s)
 {
-    int pidx = t->nr == 59 ? 0 : 1, aidx = pidx + 1;
+    int pidx = t->nr == __NR_execve ? 0 : 1, aidx = pidx + 1;
     char path[PATH_MAX];
     t->flags |= T_WANT_EXIT; /* a new address space: its scratch area is mapped again */
     t->exec_want = 0;        /* until the file the kernel is to run has been checked */
@@ -108,7 +108,7 @@ int translate_exec(struct veil_engine *e, struct task *t, const struct veil_sysd
         return rc;
     struct resolved prog;
     char native[PATH_MAX];
-    int by_fd = path[0] == 0 && t->nr == 322 && (t->args[4] & 0x1000 /* AT_EMPTY_PATH */);
+    int by_fd = path[0] == 0 && t->nr == __NR_execveat && (t->args[4] & 0x1000 /* AT_EMPTY_PATH */);
     if (by_fd) {
         /* fexecve: the program is the file the fd holds (a memfd too); the loader
            and a script's interpreter still come from the guest */
@@ -125,7 +125,7 @@ int translate_exec(struct veil_engine *e, struct task *t, const struct veil_sysd
     } else {
         if (path[0] == 0)
             return 0;
-        int follow = t->nr == 59 ? 1 : !(t->args[4] & 0x100 /* AT_SYMLINK_NOFOLLOW */);
+        int follow = t->nr == __NR_execve ? 1 : !(t->args[4] & 0x100 /* AT_SYMLINK_NOFOLLOW */);
         rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, follow, &prog, native);
         if (rc < 0)
             return rc;
@@ -239,7 +239,7 @@ int translate_exec(struct veil_engine *e, struct task *t, const struct veil_sysd
         /* the loader names the program after the path it opens (AT_EXECFN): the
            caller's own where it opens the same file from here */
         int as_given = depth == 0 && !by_fd && strchr(path, '/') &&
-                       (path[0] == '/' || t->nr == 59 || (int)t->args[0] == AT_FDCWD_VALUE);
+                       (path[0] == '/' || t->nr == __NR_execve || (int)t->args[0] == AT_FDCWD_VALUE);
         if (push_arg(&next, as_given ? path : prog.guest) < 0)
             return -E2BIG;
         for (int i = 1; i < plan.nprefix; i++)
@@ -310,7 +310,7 @@ int translate_exec(struct veil_engine *e, struct task *t, const struct veil_sysd
         if (pv)
             memcpy(pv->pending_title, title, sizeof title);
     }
-    if (e->layout.pin_paths && !prog.kernel_link && filter_lets(e, 322) && !plain_calls(e, t)) {
+    if (e->layout.pin_paths && !prog.kernel_link && filter_lets(e, __NR_execveat) && !plain_calls(e, t)) {
         char pinned[PATH_MAX];
         rc = pin_path(e, t, s, prog.host, 0, pinned);
         if (rc == -ELOOP)
@@ -406,7 +406,7 @@ void layout_exec_done(struct veil_engine *e, struct task *t, int64_t ret)
 int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, int *gone_status)
 {
     uint64_t at = ((t->sp - RED_ZONE) & ~(uint64_t)15) - 256, args[6] = {0};
-    long nr = 12; /* brk */
+    long nr = __NR_brk;
     /* the map waits for the loader's own auxv (execview.c), to copy it */
     int map = pv->arg_start && (!pv->auxv_sp || execview_auxv_ready(t, pv));
     int step = map && pv->brk < 0 ? 0 : map ? 1 : 2;
@@ -428,7 +428,7 @@ int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, int *go
         pv->arg_start = 0;
         if (veil_write_mem(t->tid, at, &map, sizeof map) != (long)sizeof map)
             return 0;
-        nr = 157; /* prctl */
+        nr = __NR_prctl;
         args[0] = PR_SET_MM, args[1] = PR_SET_MM_MAP, args[2] = at, args[3] = sizeof map;
     } else if (step == 2) {
         size_t len = strlen(pv->title) + 1;
@@ -437,7 +437,7 @@ int retitle(struct veil_engine *e, struct task *t, struct proc_view *pv, int *go
             return 0;
         }
         pv->title[0] = 0;
-        nr = 157;
+        nr = __NR_prctl;
         args[0] = PR_SET_NAME, args[1] = at;
     }
     int64_t got = 0;

@@ -230,7 +230,7 @@ int layout_close_held(struct veil_engine *e, struct task *t)
             continue;
         uint64_t args[6] = {(uint64_t)h.fd, 0, 0, 0, 0, 0};
         int64_t got;
-        int rc = veil_arch_inject_syscall(t->tid, 3 /* close */, args, &got, &t->pending_sig,
+        int rc = veil_arch_inject_syscall(t->tid, __NR_close, args, &got, &t->pending_sig,
                                           &t->gone_status);
         if (rc == -ESRCH && t->gone_status)
             return LAYOUT_GONE;
@@ -303,7 +303,7 @@ int open_as_openat2(struct veil_engine *e, struct task *t, struct scratch *s,
 {
     struct open_how64 how = open_how_of(flags, mode);
     if (!filter_lets(e, __NR_openat2))
-        return put_path_arg(s, t, 1 - (t->nr == 2 || t->nr == 85), host);
+        return put_path_arg(s, t, 1 - (t->nr == __NR_open || t->nr == __NR_creat), host);
     uint64_t follow = !(how.flags & O_NOFOLLOW_FLAG) && (how.flags & O_CREAT_EXCL) != O_CREAT_EXCL;
     struct stat st;
     /* a last symlink the call does not follow fails it with ELOOP anyway */

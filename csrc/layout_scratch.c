@@ -123,7 +123,7 @@ int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status)
                                                            FIXED_NOREPLACE */,
                         (uint64_t)-1, 0};
     int64_t got = 0;
-    int rc = veil_arch_replace_and_restart(t->tid, 9 /* mmap */, args, &got, &t->pending_sig,
+    int rc = veil_arch_replace_and_restart(t->tid, __NR_mmap, args, &got, &t->pending_sig,
                                            gone_status);
     if (rc == -ESRCH)
         return rc;
@@ -178,13 +178,13 @@ int guard_scratch(struct veil_engine *e, struct task *t)
     const uint64_t *a = t->args;
     int hit;
     switch (t->nr) {
-    case 25: /* mremap: the old range, and the new one with MREMAP_FIXED */
+    case __NR_mremap: /* the old range, and the new one with MREMAP_FIXED */
         hit = overlaps_scratch(a[0], a[1]) || ((a[3] & 2) && overlaps_scratch(a[4], a[2]));
         break;
-    case 30: /* shmat: its size is the segment's */
+    case __NR_shmat: /* its size is the segment's */
         hit = a[1] && overlaps_scratch(a[1], UINT64_MAX - a[1]);
         break;
-    case 9: /* mmap: a hint too, before the area is mapped */
+    case __NR_mmap: /* a hint too, before the area is mapped */
         hit = a[0] && overlaps_scratch(a[0], a[1]);
         break;
     default: /* munmap, mprotect, pkey_mprotect, madvise */

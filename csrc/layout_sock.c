@@ -138,7 +138,7 @@ int translate_sockaddr_in(struct veil_engine *e, struct task *t,
     int ai = d->sock_arg;
     struct sockaddr_un un;
     uint32_t len;
-    int binding = t->nr == 49; /* bind creates the name: never follow it */
+    int binding = t->nr == __NR_bind; /* bind creates the name: never follow it */
     int rc = unix_name_in(e, t, d, s, t->args[ai], t->args[ai + 1], binding, &un, &len);
     if (rc <= 0)
         return rc;
@@ -155,7 +155,7 @@ int translate_msg_in(struct veil_engine *e, struct task *t, const struct veil_sy
 {
     struct msghdr64 mh;
     int ai = d->sock_arg;
-    if (t->nr == 307 /* sendmmsg */) {
+    if (t->nr == __NR_sendmmsg) {
         /* each message's name is read again by the kernel: refuse AF_UNIX paths there */
         uint64_t vlen = t->args[2] < 1024 ? t->args[2] : 1024;
         for (uint64_t i = 0; i < vlen; i++) {
