@@ -97,7 +97,8 @@ static int translate_paths_plain(struct veil_engine *e, struct task *t, const st
         if (strcmp(r.host, native) == 0)
             continue; /* the kernel walks the same components: leave the call alone */
         int is_open = d->open_flags_arg >= 0 || t->nr == __NR_creat;
-        if (is_open && (rc = writes_proc_mem(e, t, r.host, t->nr == __NR_creat ? 1 : open_flags)) < 0)
+        if (is_open &&
+            (rc = writes_proc_mem(e, t, r.host, t->nr == __NR_creat ? 1 : open_flags)) < 0)
             return rc;
         if (is_open && !r.kernel_link && have_openat2() && !plain_calls(e, t)) {
             if (t->nr == __NR_creat)

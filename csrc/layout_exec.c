@@ -19,6 +19,8 @@
 #include "arch.h"
 #include "layout.h"
 
+#define AT_EMPTY_PATH_FLAG 0x1000
+#define AT_SYMLINK_NOFOLLOW_FLAG 0x100
 #define PREFIX_MAX 16 /* five #! levels (interpreter, argument) and the loader's own */
 
 struct exec_plan {
@@ -69,9 +71,10 @@ static int exec_nofollow(struct task *t, struct scratch *s, const char *pinned)
     uint64_t path = scratch_put(s, pinned, strlen(pinned) + 1);
     if (!path)
         return -ENOMEM;
-    uint64_t argv = t->args[t->nr == __NR_execve ? 1 : 2], envp = t->args[t->nr == __NR_execve ? 2 : 3];
-    uint64_t flags = t->nr == __NR_execve ? 0 : t->args[4] & ~(uint64_t)0x1000 /* AT_EMPTY_PATH */;
-    int rc = t->nr == __NR_execve ? veil_arch_set_nr(t->tid, __NR_execveat) : 0;
+    int is_execve = t->nr == __NR_execve;
+    uint64_t argv = t->args[is_execve ? 1 : 2], envp = t->args[is_execve ? 2 : 3];
+    uint64_t flags = is_execve ? 0 : t->args[4] & ~(uint64_t)AT_EMPTY_PATH_FLAG;
+    int rc = is_execve ? veil_arch_set_nr(t->tid, __NR_execveat) : 0;
     if (rc == 0)
         rc = set_arg(t, 0, (uint64_t)(int64_t)AT_FDCWD_VALUE);
     if (rc == 0)
@@ -81,11 +84,294 @@ static int exec_nofollow(struct task *t, struct scratch *s, const char *pinned)
     if (rc == 0)
         rc = set_arg(t, 3, envp);
     if (rc == 0)
-        rc = set_arg(t, 4, flags | 0x100 /* AT_SYMLINK_NOFOLLOW */);
+        rc = set_arg(t, 4, flags | AT_SYMLINK_NOFOLLOW_FLAG);
     if (rc < 0)
         return rc;
-    t->flags |= (t->nr == __NR_execve ? T_NEW_NR : 0) | T_RACE_ELOOP;
+    t->flags |= (is_execve ? T_NEW_NR : 0) | T_RACE_ELOOP;
     return 0;
+}
+
+/* One execve(at) as veil translates it: what the caller asked for, the file the
+   kernel is to run now, and the argv entries put before the caller's argv[1..]. */
+struct exec_job {
+    int pidx, aidx;              /* the path and argv arguments */
+    int by_fd;                   /* execveat(fd, "", AT_EMPTY_PATH): fexecve */
+    char path[PATH_MAX];         /* the caller's path (/dev/fd/N for fexecve) */
+    char native[PATH_MAX];       /* the host path of the call as made (resolve_arg) */
+    char title[sizeof ((struct proc_view *)0)->title]; /* TASK_COMM_LEN: the task's name */
+    char script_arg[PATH_MAX];   /* the path binfmt_script passes the next interpreter */
+    struct resolved prog;        /* the file the kernel is to run */
+    struct exec_plan plan, next; /* the argv prefix, and the next one being built */
+    struct exec_format fmt;      /* prog as the kernel's handlers read it (elfcheck.c) */
+    int loader_of;               /* e_machine of the program whose loader prog now is */
+    int takes_argv0;             /* that loader takes --argv0 */
+};
+
+/* The program the caller names: 0, 1 (no path: leave the call to the kernel) or -errno. */
+static int exec_find_program(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
+                             struct exec_job *j)
+{
+    int rc = read_path(t, j->pidx, j->path);
+    if (rc < 0)
+        return rc;
+    j->by_fd = j->path[0] == 0 && t->nr == __NR_execveat && (t->args[4] & AT_EMPTY_PATH_FLAG);
+    if (j->by_fd) {
+        /* fexecve: the program is the file the fd holds (a memfd too); the loader
+           and a script's interpreter still come from the guest */
+        int fd = (int)(int32_t)t->args[0];
+        snprintf(j->prog.host, PATH_MAX, "/proc/%d/fd/%d", t->tid, fd);
+        snprintf(j->path, sizeof j->path, "/dev/fd/%d", fd); /* what binfmt_script passes */
+        /* the loader opens the program by name after the exec, when a close-on-exec
+           fd is gone: name the file itself where it has a guest path */
+        char target[PATH_MAX];
+        if (read_link(j->prog.host, target) < 0 || target[0] != '/' ||
+            host_to_view(e, t->pid, target, j->prog.guest) < 0)
+            snprintf(j->prog.guest, PATH_MAX, "/proc/self/fd/%d", fd);
+        j->native[0] = 0;
+        return 0;
+    }
+    if (j->path[0] == 0)
+        return 1;
+    int follow = t->nr == __NR_execve ? 1 : !(t->args[4] & AT_SYMLINK_NOFOLLOW_FLAG);
+    rc = resolve_arg(e, t, dirfd_of(d, t, j->pidx), j->path, follow, &j->prog, j->native);
+    if (rc == 0)
+        rc = check_rules(e, t, d, j->prog.guest);
+    if (rc == 0)
+        rc = exec_caller_may(t, j->prog.host);
+    return rc;
+}
+
+/* Forget what an earlier exec of the process left pending; the kernel names the
+   task after the last component of the path it was given. */
+static void exec_start(struct veil_engine *e, struct task *t, struct exec_job *j)
+{
+    struct proc_view *pv = proc_find(&e->layout, t->pid);
+    if (pv) {
+        replace_str(&pv->pending_exe, NULL);
+        pv->pending_title[0] = 0;
+        pv->pending_swap = 0;
+    }
+    const char *base = strrchr(j->path, '/');
+    base = base ? base + 1 : j->path;
+    memcpy(j->title, base, strnlen(base, sizeof j->title - 1));
+    snprintf(j->script_arg, sizeof j->script_arg, "%s", j->path);
+}
+
+/* j->prog as the kernel's handlers read it; what they would refuse or read
+   otherwise is refused.  0 or -errno. */
+static int exec_check_file(struct veil_engine *e, struct task *t, struct exec_job *j)
+{
+    struct exec_format *fmt = &j->fmt;
+    int fd = open(j->prog.host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    int rc = exec_write_busy(fd); /* the kernel's check of each file it would open */
+    if (rc == 0)
+        rc = exec_format(fd, j->prog.host, fmt);
+    if (rc == 0 && j->loader_of &&
+        (fmt->kind != EXEC_ELF || (fmt->machine == EM_X86_64) != (j->loader_of == EM_X86_64)))
+        rc = -ELIBBAD, fmt->why = "its ELF interpreter is no ELF file for its machine";
+    else if (rc == 0 && j->loader_of && fmt->has_interp)
+        rc = -ELIBBAD, fmt->why = "its ELF interpreter has a PT_INTERP of its own";
+    if (rc == 0 && fmt->kind == EXEC_ELF)
+        rc = exec_expect(t, fd);
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc < 0 && fmt->why)
+        layout_report(e, t, -rc, fmt->why);
+    return rc;
+}
+
+/* binfmt_script: argv = interp [arg] script argv[1..], and the interpreter is
+   the file to run next.  0 or -errno. */
+static int exec_through_script(struct veil_engine *e, struct task *t, struct exec_job *j)
+{
+    struct exec_plan *next = &j->next;
+    memset(next, 0, sizeof *next);
+    if (push_arg(next, j->fmt.interp) < 0 ||
+        (j->fmt.has_arg && push_arg(next, j->fmt.arg) < 0) || push_arg(next, j->script_arg) < 0)
+        return -E2BIG;
+    for (int i = j->plan.drop_argv0 ? 1 : 0; i < j->plan.nprefix; i++)
+        if (push_arg(next, j->plan.prefix[i]) < 0)
+            return -E2BIG;
+    next->drop_argv0 = 1;
+    j->plan = *next;
+    snprintf(j->script_arg, sizeof j->script_arg, "%s", j->fmt.interp);
+    int rc = resolve_arg(e, t, AT_FDCWD_VALUE, j->fmt.interp, 1, &j->prog, NULL);
+    return rc < 0 ? rc : exec_caller_may(t, j->prog.host);
+}
+
+/* The argv[0] the program would get: the prefix's, or the caller's own. */
+static void exec_argv0(struct task *t, const struct exec_job *j, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (j->plan.nprefix) {
+        snprintf(out, cap, "%s", j->plan.prefix[0]);
+        return;
+    }
+    uint64_t p0 = 0;
+    int trunc;
+    if (t->args[j->aidx] && veil_read_mem(t->tid, t->args[j->aidx], &p0, 8) == 8 && p0)
+        veil_read_cstr(t->tid, p0, out, cap, &trunc);
+}
+
+/*
+ * A dynamic ELF: the kernel would load its PT_INTERP from the host.  1: it finds
+ * the guest's loader at the same host path (the kernel runs the program as it
+ * is); 0: the guest's loader is the file to run next, as `ld.so [--argv0 ARGV0]
+ * PROGRAM ARGS` (it opens PROGRAM by its guest path, through veil); -errno.
+ */
+static int exec_through_loader(struct veil_engine *e, struct task *t, struct exec_job *j,
+                               int depth)
+{
+    const char *ld = j->fmt.interp;
+    struct resolved loader;
+    int rc = resolve_arg(e, t, AT_FDCWD_VALUE, ld, 1, &loader, NULL);
+    if (rc < 0)
+        return rc;
+    /* the kernel follows the host's symlinks (/lib64/ld-linux-x86-64.so.2 is one
+       on Debian): what it would load, compared with the guest's loader */
+    char host_ld[PATH_MAX];
+    if (realpath(ld, host_ld) && strcmp(loader.host, host_ld) == 0) {
+        exec_allow_interp(t, loader.host);
+        return 1;
+    }
+    const char *lost = exec_setid_lost(j->prog.host);
+    if (lost)
+        layout_report(e, t, -1, lost);
+    struct exec_plan *next = &j->next;
+    memset(next, 0, sizeof *next);
+    char argv0[PATH_MAX];
+    exec_argv0(t, j, argv0, sizeof argv0);
+    if (push_arg(next, ld) < 0)
+        return -E2BIG;
+    j->takes_argv0 = loader_takes_argv0(loader.host);
+    if (j->takes_argv0 && (push_arg(next, "--argv0") < 0 || push_arg(next, argv0) < 0))
+        return -E2BIG;
+    /* the loader names the program after the path it opens (AT_EXECFN): the
+       caller's own where it opens the same file from here */
+    const char *path = j->path;
+    int as_given = depth == 0 && !j->by_fd && strchr(path, '/') &&
+                   (path[0] == '/' || t->nr == __NR_execve ||
+                    (int)t->args[0] == AT_FDCWD_VALUE);
+    if (push_arg(next, as_given ? path : j->prog.guest) < 0)
+        return -E2BIG;
+    for (int i = 1; i < j->plan.nprefix; i++)
+        if (push_arg(next, j->plan.prefix[i]) < 0)
+            return -E2BIG;
+    next->drop_argv0 = 1;
+    j->plan = *next;
+    struct proc_view *pv = proc_get(&e->layout, t->pid);
+    if (pv)
+        replace_str(&pv->pending_exe, j->prog.guest);
+    strcpy(j->prog.host, loader.host);
+    j->loader_of = j->fmt.machine; /* checked as the kernel checks an interpreter, and more */
+    return 0;
+}
+
+/* Each file the kernel would open, in turn, until the one it must run itself:
+   the program, its #! interpreters, the guest's loader.  0 or -errno. */
+static int exec_follow_chain(struct veil_engine *e, struct task *t, struct exec_job *j)
+{
+    for (int depth = 0;; depth++) {
+        int rc = exec_check_file(e, t, j);
+        if (rc < 0)
+            return rc;
+        if (j->loader_of)
+            return 0; /* the guest's loader, run as the program */
+        if (j->fmt.kind == EXEC_SCRIPT) {
+            if (depth >= EXEC_MAX_SCRIPTS)
+                return -ELOOP;
+            rc = exec_through_script(e, t, j);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (!j->fmt.has_interp)
+            return 0; /* static: the kernel loads no interpreter */
+        rc = exec_through_loader(e, t, j, depth);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
+}
+
+/* The new argv in the scratch area: the prefix, then the caller's argv[1..]. */
+static int exec_put_argv(struct veil_engine *e, struct task *t, struct scratch *s,
+                         const struct exec_job *j)
+{
+    uint64_t old[1024];
+    size_t nold = 0;
+    if (t->args[j->aidx]) {
+        for (;;) {
+            if (nold == sizeof old / sizeof old[0])
+                return -E2BIG;
+            if (veil_read_mem(t->tid, t->args[j->aidx] + nold * 8, &old[nold], 8) != 8)
+                return -EFAULT;
+            if (old[nold] == 0)
+                break;
+            nold++;
+        }
+    }
+    uint64_t vec[1024 + PREFIX_MAX];
+    size_t n = 0;
+    for (int i = 0; i < j->plan.nprefix; i++) {
+        uint64_t at = scratch_put(s, j->plan.prefix[i], strlen(j->plan.prefix[i]) + 1);
+        if (!at)
+            return -ENOMEM;
+        vec[n++] = at;
+    }
+    for (size_t i = 1; i < nold; i++)
+        vec[n++] = old[i];
+    vec[n++] = 0;
+    uint64_t at = scratch_put(s, vec, n * 8);
+    if (!at)
+        return -ENOMEM;
+    int rc = set_arg(t, j->aidx, at);
+    if (rc < 0)
+        return rc;
+    struct proc_view *pv = proc_get(&e->layout, t->pid);
+    if (pv) {
+        memcpy(pv->pending_title, j->title, sizeof j->title);
+        pv->pending_swap = j->loader_of && j->takes_argv0;
+    }
+    return 0;
+}
+
+/* The path the kernel gets: the file to run, pinned under pin_paths (--strict). */
+static int exec_put_path(struct veil_engine *e, struct task *t, struct scratch *s,
+                         const struct exec_job *j)
+{
+    int rc;
+    if (j->by_fd) {
+        /* execveat(fd, "", AT_EMPTY_PATH) becomes execveat(AT_FDCWD, interpreter, 0) */
+        rc = set_arg(t, 0, (uint64_t)(int64_t)AT_FDCWD_VALUE);
+        if (rc == 0)
+            rc = set_arg(t, 4, 0);
+        if (rc < 0)
+            return rc;
+    }
+    char padded[PATH_MAX]; /* room for the caller's path in AT_EXECFN */
+    struct proc_view *pv = proc_get(&e->layout, t->pid);
+    const char *host_base = strrchr(j->prog.host, '/');
+    if (!j->plan.nprefix && host_base &&
+        strncmp(host_base + 1, j->title, sizeof j->title - 1) != 0) {
+        /* a symlink's target runs (/bin/sh -> dash): the kernel would name it "sh" */
+        pv = proc_get(&e->layout, t->pid);
+        if (pv)
+            memcpy(pv->pending_title, j->title, sizeof j->title);
+    }
+    if (e->layout.pin_paths && !j->prog.kernel_link && filter_lets(e, __NR_execveat) &&
+        !plain_calls(e, t)) {
+        char pinned[PATH_MAX];
+        rc = pin_path(e, t, s, j->prog.host, 0, pinned);
+        if (rc == -ELOOP)
+            layout_report(e, t, ELOOP, RACE_REPORT);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            return exec_nofollow(t, s, execview_pad(pv, j->path, pinned, padded));
+    }
+    return put_path_arg(s, t, j->pidx, execview_pad(pv, j->path, j->prog.host, padded));
 }
 
 /*
@@ -97,230 +383,28 @@ static int exec_nofollow(struct task *t, struct scratch *s, const char *pinned)
  * guest's loader run as a program (`ld.so --argv0 ARGV0 PROGRAM ARGS`).
  */
 int translate_exec(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
-                          struct scratch *s)
+                   struct scratch *s)
 {
-    int pidx = t->nr == __NR_execve ? 0 : 1, aidx = pidx + 1;
-    char path[PATH_MAX];
     t->flags |= T_WANT_EXIT; /* a new address space: its scratch area is mapped again */
     t->exec_want = 0;        /* until the file the kernel is to run has been checked */
-    int rc = read_path(t, pidx, path);
-    if (rc < 0)
-        return rc;
-    struct resolved prog;
-    char native[PATH_MAX];
-    int by_fd = path[0] == 0 && t->nr == __NR_execveat && (t->args[4] & 0x1000 /* AT_EMPTY_PATH */);
-    if (by_fd) {
-        /* fexecve: the program is the file the fd holds (a memfd too); the loader
-           and a script's interpreter still come from the guest */
-        int fd = (int)(int32_t)t->args[0];
-        snprintf(prog.host, PATH_MAX, "/proc/%d/fd/%d", t->tid, fd);
-        snprintf(path, sizeof path, "/dev/fd/%d", fd); /* what binfmt_script passes */
-        /* the loader opens the program by name after the exec, when a close-on-exec
-           fd is gone: name the file itself where it has a guest path */
-        char target[PATH_MAX];
-        if (read_link(prog.host, target) < 0 || target[0] != '/' ||
-            host_to_view(e, t->pid, target, prog.guest) < 0)
-            snprintf(prog.guest, PATH_MAX, "/proc/self/fd/%d", fd);
-        native[0] = 0;
-    } else {
-        if (path[0] == 0)
-            return 0;
-        int follow = t->nr == __NR_execve ? 1 : !(t->args[4] & 0x100 /* AT_SYMLINK_NOFOLLOW */);
-        rc = resolve_arg(e, t, dirfd_of(d, t, pidx), path, follow, &prog, native);
-        if (rc < 0)
-            return rc;
-        rc = check_rules(e, t, d, prog.guest);
-        if (rc < 0)
-            return rc;
-        rc = exec_caller_may(t, prog.host);
-        if (rc < 0)
-            return rc;
+    struct exec_job *j = calloc(1, sizeof *j); /* two plans: too large for the stack */
+    if (!j)
+        return -ENOMEM;
+    j->pidx = t->nr == __NR_execve ? 0 : 1;
+    j->aidx = j->pidx + 1;
+    int rc = exec_find_program(e, t, d, j);
+    if (rc == 0) {
+        exec_start(e, t, j);
+        rc = exec_follow_chain(e, t, j);
     }
-
-    struct proc_view *pv = proc_find(&e->layout, t->pid);
-    if (pv) {
-        replace_str(&pv->pending_exe, NULL);
-        pv->pending_title[0] = 0;
-        pv->pending_swap = 0;
-    }
-    /* the kernel names the task after the last component of the path it was given */
-    const char *base = strrchr(path, '/');
-    char title[sizeof pv->title] = {0}; /* TASK_COMM_LEN */
-    base = base ? base + 1 : path;
-    memcpy(title, base, strnlen(base, sizeof title - 1));
-    int takes_argv0 = 0;
-    static struct exec_plan plan, next;
-    memset(&plan, 0, sizeof plan);
-    char script_arg[PATH_MAX];
-    snprintf(script_arg, sizeof script_arg, "%s", path);
-    /* each file as the kernel's handlers read it (elfcheck.c); what they would
-       refuse or read otherwise is refused, and the kernel must run the last one */
-    static struct exec_format fmt;
-    int loader_of = 0; /* e_machine of the program whose loader prog now is */
-    for (int depth = 0;; depth++) {
-        int fd = open(prog.host, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0)
-            return -errno;
-        rc = exec_write_busy(fd); /* the kernel's check of each file it would open */
-        if (rc == 0)
-            rc = exec_format(fd, prog.host, &fmt);
-        if (rc == 0 && loader_of && (fmt.kind != EXEC_ELF ||
-                                     (fmt.machine == EM_X86_64) != (loader_of == EM_X86_64)))
-            rc = -ELIBBAD, fmt.why = "its ELF interpreter is no ELF file for its machine";
-        else if (rc == 0 && loader_of && fmt.has_interp)
-            rc = -ELIBBAD, fmt.why = "its ELF interpreter has a PT_INTERP of its own";
-        if (rc == 0 && fmt.kind == EXEC_ELF)
-            rc = exec_expect(t, fd);
-        if (close(fd) < 0 && rc == 0)
-            rc = -errno;
-        if (rc < 0) {
-            if (fmt.why)
-                layout_report(e, t, -rc, fmt.why);
-            return rc;
-        }
-        if (loader_of)
-            break; /* the guest's loader, run as the program */
-        if (fmt.kind == EXEC_SCRIPT) {
-            if (depth >= EXEC_MAX_SCRIPTS)
-                return -ELOOP;
-            /* binfmt_script: argv = interp [arg] script argv[1..] */
-            memset(&next, 0, sizeof next);
-            if (push_arg(&next, fmt.interp) < 0 || (fmt.has_arg && push_arg(&next, fmt.arg) < 0) ||
-                push_arg(&next, script_arg) < 0)
-                return -E2BIG;
-            for (int i = plan.drop_argv0 ? 1 : 0; i < plan.nprefix; i++)
-                if (push_arg(&next, plan.prefix[i]) < 0)
-                    return -E2BIG;
-            next.drop_argv0 = 1;
-            plan = next;
-            snprintf(script_arg, sizeof script_arg, "%s", fmt.interp);
-            rc = resolve_arg(e, t, AT_FDCWD_VALUE, fmt.interp, 1, &prog, NULL);
-            if (rc < 0)
-                return rc;
-            rc = exec_caller_may(t, prog.host);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        if (!fmt.has_interp)
-            break; /* static: the kernel loads no interpreter */
-        const char *ld = fmt.interp;
-        struct resolved loader;
-        rc = resolve_arg(e, t, AT_FDCWD_VALUE, ld, 1, &loader, NULL);
-        if (rc < 0)
-            return rc == -ENOENT ? -ENOENT : rc;
-        /* the kernel follows the host's symlinks (/lib64/ld-linux-x86-64.so.2 is one
-           on Debian): what it would load, compared with the guest's loader */
-        char host_ld[PATH_MAX];
-        if (realpath(ld, host_ld) && strcmp(loader.host, host_ld) == 0) {
-            exec_allow_interp(t, loader.host);
-            break; /* the kernel finds the guest's loader at the same host path */
-        }
-        /* ld.so PROGRAM: the loader opens PROGRAM by its guest path, through us */
-        const char *lost = exec_setid_lost(prog.host);
-        if (lost)
-            layout_report(e, t, -1, lost);
-        memset(&next, 0, sizeof next);
-        char argv0[PATH_MAX];
-        argv0[0] = 0;
-        if (plan.nprefix)
-            snprintf(argv0, sizeof argv0, "%s", plan.prefix[0]);
-        else {
-            uint64_t p0 = 0;
-            int trunc;
-            if (t->args[aidx] && veil_read_mem(t->tid, t->args[aidx], &p0, 8) == 8 && p0)
-                veil_read_cstr(t->tid, p0, argv0, sizeof argv0, &trunc);
-        }
-        if (push_arg(&next, ld) < 0)
-            return -E2BIG;
-        takes_argv0 = loader_takes_argv0(loader.host);
-        if (takes_argv0 && (push_arg(&next, "--argv0") < 0 || push_arg(&next, argv0) < 0))
-            return -E2BIG;
-        /* the loader names the program after the path it opens (AT_EXECFN): the
-           caller's own where it opens the same file from here */
-        int as_given = depth == 0 && !by_fd && strchr(path, '/') &&
-                       (path[0] == '/' || t->nr == __NR_execve || (int)t->args[0] == AT_FDCWD_VALUE);
-        if (push_arg(&next, as_given ? path : prog.guest) < 0)
-            return -E2BIG;
-        for (int i = 1; i < plan.nprefix; i++)
-            if (push_arg(&next, plan.prefix[i]) < 0)
-                return -E2BIG;
-        next.drop_argv0 = 1;
-        plan = next;
-        pv = proc_get(&e->layout, t->pid);
-        if (pv)
-            replace_str(&pv->pending_exe, prog.guest);
-        strcpy(prog.host, loader.host);
-        loader_of = fmt.machine; /* checked as the kernel checks an interpreter, and more */
-    }
-    if (plan.nprefix) {
-        /* the new argv: prefix, then the caller's argv[1..] */
-        uint64_t old[1024];
-        size_t nold = 0;
-        if (t->args[aidx]) {
-            for (;;) {
-                if (nold == sizeof old / sizeof old[0])
-                    return -E2BIG;
-                if (veil_read_mem(t->tid, t->args[aidx] + nold * 8, &old[nold], 8) != 8)
-                    return -EFAULT;
-                if (old[nold] == 0)
-                    break;
-                nold++;
-            }
-        }
-        uint64_t vec[1024 + PREFIX_MAX];
-        size_t n = 0;
-        for (int i = 0; i < plan.nprefix; i++) {
-            uint64_t at = scratch_put(s, plan.prefix[i], strlen(plan.prefix[i]) + 1);
-            if (!at)
-                return -ENOMEM;
-            vec[n++] = at;
-        }
-        for (size_t i = 1; i < nold; i++)
-            vec[n++] = old[i];
-        vec[n++] = 0;
-        uint64_t at = scratch_put(s, vec, n * 8);
-        if (!at)
-            return -ENOMEM;
-        rc = set_arg(t, aidx, at);
-        if (rc < 0)
-            return rc;
-        pv = proc_get(&e->layout, t->pid);
-        if (pv) {
-            memcpy(pv->pending_title, title, sizeof title);
-            pv->pending_swap = loader_of && takes_argv0;
-        }
-    } else if (by_fd || strcmp(prog.host, native) == 0) {
-        return 0; /* the kernel runs the same file with no interpreter to find */
-    }
-    if (by_fd) {
-        /* execveat(fd, "", AT_EMPTY_PATH) becomes execveat(AT_FDCWD, interpreter, 0) */
-        rc = set_arg(t, 0, (uint64_t)(int64_t)AT_FDCWD_VALUE);
-        if (rc == 0)
-            rc = set_arg(t, 4, 0);
-        if (rc < 0)
-            return rc;
-    }
-    char padded[PATH_MAX]; /* room for the caller's path in AT_EXECFN */
-    pv = proc_get(&e->layout, t->pid);
-    const char *host_base = strrchr(prog.host, '/');
-    if (!plan.nprefix && host_base && strncmp(host_base + 1, title, sizeof title - 1) != 0) {
-        /* a symlink's target runs (/bin/sh -> dash): the kernel would name it "sh" */
-        pv = proc_get(&e->layout, t->pid);
-        if (pv)
-            memcpy(pv->pending_title, title, sizeof title);
-    }
-    if (e->layout.pin_paths && !prog.kernel_link && filter_lets(e, __NR_execveat) && !plain_calls(e, t)) {
-        char pinned[PATH_MAX];
-        rc = pin_path(e, t, s, prog.host, 0, pinned);
-        if (rc == -ELOOP)
-            layout_report(e, t, ELOOP, RACE_REPORT);
-        if (rc < 0)
-            return rc;
-        if (rc > 0)
-            return exec_nofollow(t, s, execview_pad(pv, path, pinned, padded));
-    }
-    return put_path_arg(s, t, pidx, execview_pad(pv, path, prog.host, padded));
+    if (rc == 0 && j->plan.nprefix)
+        rc = exec_put_argv(e, t, s, j);
+    else if (rc == 0 && (j->by_fd || strcmp(j->prog.host, j->native) == 0))
+        rc = 1; /* the kernel runs the same file with no interpreter to find */
+    if (rc == 0)
+        rc = exec_put_path(e, t, s, j);
+    free(j);
+    return rc > 0 ? 0 : rc;
 }
 
 /*
