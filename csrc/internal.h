@@ -49,12 +49,12 @@ struct task {
     uint32_t sock_cap;  /* VEIL_L_SOCK_OUT: the caller's address buffer size */
     uint64_t scratch_low; /* lowest tracee address the layout wrote at this stop (0: none) */
     int pending_sig;      /* a signal to deliver at the next resume (sockfd.c) */
-    int scratch_slot;     /* 1 + its slot of veil's scratch area (layout.c), 0: none */
-    int race_retries;     /* its call made again after a symlink swap raced it (layout.c) */
+    int scratch_slot;     /* 1 + its slot of veil's scratch area (layout_scratch.c), 0: none */
+    int race_retries;     /* its call made again after a symlink swap raced it (layout_pin.c) */
     uint64_t exec_dev, exec_ino; /* elfcheck.c: the file the kernel must run at this exec, */
     uint64_t exec_interp; /* the interpreter it may load (hash of its path) */
     uint8_t exec_want;    /* and EXEC_* bits; 0: this exec was not checked */
-    struct held_pin {     /* layout.c: a directory the thread opened for its call */
+    struct held_pin {     /* layout_pin.c: a directory the thread opened for its call */
         int fd;           /* its fd, or -errno: the open failed (said at the next try) */
         uint64_t dev, ino;
     } held[4];
@@ -130,7 +130,7 @@ struct proc_view {
     char *root;        /* guest path chroot(2) set; NULL: the layout's root */
     int scratch;       /* veil's scratch area in its memory: 0 not yet, 1 mapped, -1 failed */
     int fds_ok;        /* it can walk /proc/VEIL/fd: 0 not known, 1 yes, -1 no */
-    int mem_fd1;       /* 1 + veil's fd of its /proc/PID/mem (0: none), layout.c */
+    int mem_fd1;       /* 1 + veil's fd of its /proc/PID/mem (0: none), layout_scratch.c */
     int plain_calls;   /* its own filter refused openat2/execveat: not made of its calls */
     /* what the kernel would show of a program veil started through an interpreter
        or the guest's loader, set by the process itself at its first translated
@@ -149,11 +149,11 @@ struct proc_view {
 
 struct pin {
     int32_t tid, pid;
-    int fd;            /* veil's fd of what the kernel walks from (layout.c) */
+    int fd;            /* veil's fd of what the kernel walks from (layout_pin.c) */
 };
 
 /* a directory veil holds open so that a socket bound below it by a name too long for
-   sun_path is bound, and later shown, through "ALIAS/NAME" (layout.c) */
+   sun_path is bound, and later shown, through "ALIAS/NAME" (layout_sock.c) */
 struct sun_dir {
     int fd;
     char *alias; /* "/proc/VEIL/.../fd/N" */
@@ -327,7 +327,7 @@ void paths_free(struct veil_engine *e);
 /* the tasks T_REPORT_HOLD keeps stopped, resumed once the ring is drained (or `now`) */
 int paths_release_held(struct veil_engine *e, int now);
 int resume_task(struct veil_engine *e, struct task *t, int sig); /* loop.c */
-int layout_to_host(struct veil_engine *e, const char *guest, char *out); /* layout.c */
+int layout_to_host(struct veil_engine *e, const char *guest, char *out); /* layout_view.c */
 
 /* elfcheck.c: what the kernel's exec handlers make of a file, from the fields they read */
 #define EXEC_SCRIPT 1      /* exec_format.kind: binfmt_script */
@@ -370,7 +370,7 @@ int execview_auxv_ready(struct task *t, struct proc_view *pv);
 uint32_t execview_auxv_put(struct task *t, struct proc_view *pv, uint64_t to);
 const char *execview_pad(struct proc_view *pv, const char *want, const char *host, char *buf);
 void execview_set_execfn(struct task *t, struct proc_view *pv);
-/* fields FIRST..LAST of /proc/PID/stat, numbered as proc(5) numbers them (layout.c) */
+/* fields FIRST..LAST of /proc/PID/stat, numbered as proc(5) numbers them (layout_proc.c) */
 int stat_fields(int32_t pid, uint64_t *out, int first, int last);
 
 /* sockfd.c */
@@ -380,7 +380,7 @@ void sockfd_forked(struct veil_engine *e, int32_t parent, int32_t child);
 void sockfd_gone(struct veil_engine *e, int32_t pid);
 void sockfd_free(struct veil_engine *e);
 
-/* layout.c */
+/* layout_*.c (layout.h holds what they share among themselves) */
 int layout_enter(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d,
                  int64_t *value);
 void layout_exit(struct veil_engine *e, struct task *t, const struct veil_sysdesc *d, int64_t ret);

@@ -58,7 +58,6 @@ struct scratch {
 enum magic { M_NONE, M_EXE, M_CWD, M_ROOT, M_FD };
 
 /* layout_view.c */
-void mem_fd_close(struct proc_view *p);
 struct proc_view *proc_find(struct layout *L, int32_t pid);
 struct proc_view *proc_get(struct layout *L, int32_t pid);
 int replace_str(char **dst, const char *src);
@@ -85,6 +84,7 @@ int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
                     uint64_t open_flags);
 
 /* layout_scratch.c */
+void mem_fd_close(struct proc_view *p);
 int scratch_init(struct veil_engine *e, struct scratch *s, struct task *t);
 uint64_t scratch_put(struct scratch *s, const void *data, size_t len);
 int set_arg(struct task *t, int idx, uint64_t value);

@@ -17,6 +17,14 @@
 #define SCRATCH_SLOTS 128
 #define SLOT_BYTES (VEIL_SCRATCH_SIZE / SCRATCH_SLOTS)
 
+/* veil's fd of the process's /proc/PID/mem (scratch_init), closed */
+void mem_fd_close(struct proc_view *p)
+{
+    if (p->mem_fd1)
+        close(p->mem_fd1 - 1);
+    p->mem_fd1 = 0;
+}
+
 /* a slot no call in flight uses: the caller's last one, or one whose owner is gone
    or no longer inside a call */
 static int scratch_slot(struct veil_engine *e, struct task *t)

@@ -12,40 +12,6 @@
 
 #include "layout.h"
 
-void mem_fd_close(struct proc_view *p)
-{
-    if (p->mem_fd1)
-        close(p->mem_fd1 - 1);
-    p->mem_fd1 = 0;
-}
-
-void layout_free(struct veil_engine *e)
-{
-    struct layout *L = &e->layout;
-    for (uint32_t i = 0; i < L->nbinds; i++) {
-        free(L->binds[i].host);
-        free(L->binds[i].guest);
-    }
-    free(L->binds);
-    free(L->root);
-    for (uint32_t i = 0; i < L->nprocs; i++) {
-        free(L->procs[i].exe);
-        free(L->procs[i].root);
-        mem_fd_close(&L->procs[i]);
-    }
-    free(L->procs);
-    for (uint32_t i = 0; i < L->npins; i++)
-        close(L->pins[i].fd);
-    free(L->pins);
-    for (uint32_t i = 0; i < L->nsun_dirs; i++) {
-        close(L->sun_dirs[i].fd);
-        free(L->sun_dirs[i].alias);
-        free(L->sun_dirs[i].host);
-    }
-    free(L->sun_dirs);
-    memset(L, 0, sizeof *L);
-}
-
 /* --- configuration --------------------------------------------------------- */
 
 static int set_prefix(char **dst, size_t *len, const char *path)
@@ -107,6 +73,33 @@ int veil_layout_add_bind(struct veil_engine *e, const char *host, const char *gu
     }
     L->binds[L->nbinds++] = b;
     return 0;
+}
+
+void layout_free(struct veil_engine *e)
+{
+    struct layout *L = &e->layout;
+    for (uint32_t i = 0; i < L->nbinds; i++) {
+        free(L->binds[i].host);
+        free(L->binds[i].guest);
+    }
+    free(L->binds);
+    free(L->root);
+    for (uint32_t i = 0; i < L->nprocs; i++) {
+        free(L->procs[i].exe);
+        free(L->procs[i].root);
+        mem_fd_close(&L->procs[i]);
+    }
+    free(L->procs);
+    for (uint32_t i = 0; i < L->npins; i++)
+        close(L->pins[i].fd);
+    free(L->pins);
+    for (uint32_t i = 0; i < L->nsun_dirs; i++) {
+        close(L->sun_dirs[i].fd);
+        free(L->sun_dirs[i].alias);
+        free(L->sun_dirs[i].host);
+    }
+    free(L->sun_dirs);
+    memset(L, 0, sizeof *L);
 }
 
 void veil_layout_pin_paths(struct veil_engine *e, int on)
