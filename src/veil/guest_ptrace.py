@@ -771,5 +771,5 @@ def guest_ptrace(session: "Session") -> GuestPtrace:
 
 
 def _in_scratch(addr: int, size: int = 8) -> bool:
-    """Does [addr, addr + size) touch veil's scratch area (csrc/layout.c)?"""
+    """Does [addr, addr + size) touch veil's scratch area (csrc/layout_*.c)?"""
     return addr < E.SCRATCH_BASE + E.SCRATCH_SIZE and addr + size > E.SCRATCH_BASE

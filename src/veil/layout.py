@@ -1,7 +1,7 @@
 """The guest's directory layout (PRoot's -r/-b): what each path-taking call
 needs from the C translator, and the layout a session runs in.
 
-The translation itself is in C (csrc/layout.c); this module says, per
+The translation itself is in C (csrc/layout_*.c); this module says, per
 syscall, which arguments are paths, which of them follow a final symlink,
 and which calls are answered or denied instead of translated.
 """
@@ -90,7 +90,7 @@ DENIED: Tuple[str, ...] = (
 
 
 # Calls that could remap, unmap or unprotect veil's read-only scratch area (where
-# the translated paths lie, csrc/layout.c): the filter stops them only when their
+# the translated paths lie, csrc/layout_*.c): the filter stops them only when their
 # address lies below the area's end; C checks the whole range and refuses (EPERM,
 # reported) one that overlaps it.
 _END = E.SCRATCH_BASE + E.SCRATCH_SIZE

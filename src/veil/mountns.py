@@ -1,6 +1,6 @@
 """The mount layout engine: the guest's tree made by the kernel from bind mounts in
 a mount namespace of the program's own (csrc/mountns.c), as bubblewrap makes it,
-so that path calls cost no stop.  The ptrace engine (csrc/layout.c) translates
+so that path calls cost no stop.  The ptrace engine (csrc/layout_*.c) translates
 each path call instead, as PRoot does; it is the fallback where the kernel has no
 unprivileged user namespaces or the layout is one mounts cannot show.
 """
