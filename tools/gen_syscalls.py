@@ -9,6 +9,10 @@ Inputs:
   * tools/syscall_signatures.txt, the hand-written signatures, classes and
     the numbers of calls newer than the headers.
 
+  * the per-syscall properties (`@key` / `@key=value` tokens in the same
+    file): what the rest of veil knows about a call besides its signature
+    (it mutates a path, the layout denies it, its fd may be a socket, ...).
+
 Outputs (rewritten in place; both are committed):
   * src/veil/syscalls/table.py   plain Python data, imported by veil.syscalls
   * docs/syscalls.md             the compatibility page
@@ -84,6 +88,38 @@ ENUM_SETS = (
 )
 
 RET_KINDS = ("int", "fd", "pid", "size", "hex", "none", "uid", "gid")
+
+# Per-syscall properties: `@key` (a flag) or `@key=value`.  The value form:
+#   None      a flag, no value (stored as True)
+#   "arg"     a 0-based argument index (stored as int)
+#   "args"    argument indices, comma-separated (stored as a tuple of int)
+#   a tuple   one of these words (stored as str)
+#   ("word:arg", words)  a word and an argument index (stored as (str, int))
+#   ("arg:word", words)  an argument index and a word (stored as (int, str))
+PATH_OPS = ("exec", "readlink", "getcwd", "chroot", "sock_in", "sock_out", "msg_in", "msg_out")
+SYMLINK_FLAGS = ("AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "IN_DONT_FOLLOW")
+PROPS = {
+    # read-only path rules refuse it: it changes the file its path names ("file")
+    # or uses the path for a system-wide effect ("system": mount, swapon, chroot, ...)
+    "mutates": ("file", "system"),
+    # the guest layout: how its path arguments are translated (default: every path
+    # argument follows its last symlink), or that the layout refuses it (EPERM)
+    "path_op": ("word:arg", PATH_OPS),
+    "nofollow": "args",
+    "symlink_flag": ("arg:word", SYMLINK_FLAGS),
+    "layout_denied": None,
+    # it changes the process's ids (pinned paths are asked for again after it)
+    "sets_ids": None,
+    # the socket table: always recorded / recorded when this fd argument is a socket /
+    # its new fd, if a socket, gets a filter of its own / data it moves
+    "socket_table": None,
+    "sockfd": "arg",
+    "new_sockfd": None,
+    "moves": ("send", "receive"),
+    # text output: index of the first argument known only at exit (<unfinished ...>),
+    # where the kinds alone do not tell
+    "split": "arg",
+}
 SUPPORT_LEVELS = ("decoded", "passed")
 
 # The argument an indexed kind points at must be a count/length of one of
@@ -102,6 +138,41 @@ _IDENT_RE = re.compile(_IDENT + r"\Z")
 
 class SignatureError(Exception):
     pass
+
+
+def parse_prop(token, args):
+    """(key, value) of an `@key[=value]` token of a call with arguments *args*."""
+    key, sep, text = token[1:].partition("=")
+    if key not in PROPS:
+        raise SignatureError(f"unknown property {key!r}")
+    spec = PROPS[key]
+
+    def index(t):
+        if not t.isdigit() or int(t) >= max(len(args), 1):
+            raise SignatureError(f"@{key}: argument index {t!r} out of range")
+        return int(t)
+
+    def word(t, words):
+        if t not in words:
+            raise SignatureError(f"@{key}: {t!r} is not one of {', '.join(words)}")
+        return t
+
+    if spec is None:
+        if sep:
+            raise SignatureError(f"@{key} takes no value")
+        return key, True
+    if not text:
+        raise SignatureError(f"@{key} needs a value")
+    if spec == "arg":
+        return key, index(text)
+    if spec == "args":
+        return key, tuple(index(t) for t in text.split(","))
+    if isinstance(spec[0], str) and ":" in spec[0] and len(spec) == 2 and isinstance(spec[1], tuple):
+        first, _, second = text.partition(":")
+        if spec[0] == "word:arg":
+            return key, (word(first, spec[1]), index(second) if second else -1)
+        return key, (index(first), word(second, spec[1]))
+    return key, word(text, spec)
 
 
 def check_kind(kind):
@@ -229,6 +300,7 @@ def parse_signatures(path, classes_mod):
         ret = "int"
         bits = 0
         nums = {}
+        props = {}
         tokens = rest.replace("->", " -> ").split()
         i = 0
         while i < len(tokens):
@@ -241,7 +313,15 @@ def parse_signatures(path, classes_mod):
                     raise SignatureError(f"{where}: unknown return kind {ret!r}")
                 i += 2
                 continue
-            if tok.startswith("%"):
+            if tok.startswith("@"):
+                try:
+                    key, value = parse_prop(tok, args)
+                except SignatureError as e:
+                    raise SignatureError(f"{where}: {name}: {e}") from None
+                if key in props:
+                    raise SignatureError(f"{where}: {name}: @{key} given twice")
+                props[key] = value
+            elif tok.startswith("%"):
                 if tok not in classes_mod.CLASS_NAMES:
                     raise SignatureError(f"{where}: unknown class {tok!r}")
                 bits |= classes_mod.CLASS_NAMES[tok]
@@ -254,7 +334,8 @@ def parse_signatures(path, classes_mod):
                 raise SignatureError(f"{where}: unexpected {tok!r}")
             i += 1
         entries.append(dict(name=name, args=args, ret=ret, classes=bits,
-                            support=support, nums=nums, line=lineno))
+                            support=support, nums=nums, line=lineno,
+                            props=tuple(sorted(props.items()))))
     return entries
 
 
@@ -294,7 +375,7 @@ def build(include_dir, signatures, classes_mod):
         if nr in used:
             raise SignatureError(f"{signatures}:{e['line']}: {name}: number {nr} already used by {used[nr]}")
         used[nr] = name
-        rows.append((nr, name, e["args"], e["classes"], e["ret"], e["support"]))
+        rows.append((nr, name, e["args"], e["classes"], e["ret"], e["support"], e["props"]))
     rows.sort()
 
     i386 = {nr: name for name, nr in nr32.items()}
@@ -344,7 +425,8 @@ def render_table(rows, i386, x32, sources, classes_mod):
     w("")
     w("# The argument-kind vocabulary (see docs/HOWTO_ADD_SYSCALL.md).")
     for const in ("SCALAR_KINDS", "INDEXED_KINDS", "STRUCT_KINDS", "SET_KINDS",
-                  "FLAG_SETS", "ENUM_SETS", "RET_KINDS", "SUPPORT_LEVELS"):
+                  "FLAG_SETS", "ENUM_SETS", "RET_KINDS", "SUPPORT_LEVELS",
+                  "PATH_OPS", "SYMLINK_FLAGS"):
         values = globals()[const]
         w(f"{const} = (")
         line = "   "
@@ -357,13 +439,17 @@ def render_table(rows, i386, x32, sources, classes_mod):
         w(line)
         w(")")
     w("")
-    w("# (nr, name, ((argname, kind), ...), classes, return_kind, support)")
+    w("# The property keys (see docs/HOWTO_ADD_SYSCALL.md).")
+    w(f"PROPS = {tuple(PROPS)!r}")
+    w("")
+    w("# (nr, name, ((argname, kind), ...), classes, return_kind, support,")
+    w("#  ((property, value), ...))")
     w("X86_64 = (")
-    for nr, name, args, bits, ret, support in rows:
+    for nr, name, args, bits, ret, support, props in rows:
         pairs = [f"({_q(a)}, {_q(k)})" for a, k in args]
         argsrc = "(" + ", ".join(pairs) + ("," if len(pairs) == 1 else "") + ")"
         w(f"    ({nr}, {_q(name)}, {argsrc}, {classes_mod.class_expr(bits)}, "
-          f"{_q(ret)}, {_q(support)}),")
+          f"{_q(ret)}, {_q(support)}, {props!r}),")
     w(")")
     w("")
     w("# i386 (int $0x80 from any process, or a 32-bit process): nr -> name")
@@ -387,6 +473,20 @@ def _signature_text(name, args, ret):
     if ret != "int":
         text += f" -> {ret}"
     return text
+
+
+def _props_text(props):
+    out = []
+    for key, value in props:
+        if value is True:
+            out.append(f"@{key}")
+        elif isinstance(value, tuple) and key == "nofollow":
+            out.append(f"@{key}=" + ",".join(map(str, value)))
+        elif isinstance(value, tuple):
+            out.append(f"@{key}=" + ":".join(str(v) for v in value if v != -1))
+        else:
+            out.append(f"@{key}={value}")
+    return " ".join(out)
 
 
 def render_doc(rows, i386, x32, sources, classes_mod):
@@ -417,11 +517,16 @@ def render_doc(rows, i386, x32, sources, classes_mod):
     w("Kinds are described in [HOWTO_ADD_SYSCALL.md](HOWTO_ADD_SYSCALL.md). An")
     w("argument whose name starts with `_` only holds a register place.")
     w("")
-    w("| nr | name | classes | signature | support |")
-    w("|---:|------|---------|-----------|---------|")
-    for nr, name, args, bits, ret, support in rows:
+    w("The properties column lists the call's `@` properties (what read-only")
+    w("rules, the guest layout, the socket table and the text output know about")
+    w("it); they are described in HOWTO_ADD_SYSCALL.md.")
+    w("")
+    w("| nr | name | classes | signature | support | properties |")
+    w("|---:|------|---------|-----------|---------|------------|")
+    for nr, name, args, bits, ret, support, props in rows:
         cls = " ".join(classes_mod.class_names(bits))
-        w(f"| {nr} | {name} | {cls} | `{_signature_text(name, args, ret)}` | {support} |")
+        w(f"| {nr} | {name} | {cls} | `{_signature_text(name, args, ret)}` | {support} "
+          f"| {_props_text(props)} |")
     w("")
     only32 = sorted(n for n in set(i386.values()) - names64)
     w("## i386-only names")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import engine as E
-from .syscalls.lookup import BY_NAME, SYSCALLS as ALL
+from .syscalls.lookup import BY_NAME, SYSCALLS as ALL, with_prop
 
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400
@@ -32,61 +32,32 @@ class Translation:
     sock_arg: int = -1
 
 
-def _nofollow(*args: int) -> Translation:
-    return Translation(nofollow=args)
+_PATH_OPS = {"exec": E.L_EXEC, "readlink": E.L_READLINK, "getcwd": E.L_GETCWD,
+             "chroot": E.L_CHROOT, "sock_in": E.L_SOCK_IN, "sock_out": E.L_SOCK_OUT,
+             "msg_in": E.L_MSG_IN, "msg_out": E.L_MSG_OUT}
+_SYMLINK_FLAGS = {"AT_SYMLINK_NOFOLLOW": AT_SYMLINK_NOFOLLOW,
+                  "AT_SYMLINK_FOLLOW": AT_SYMLINK_FOLLOW, "IN_DONT_FOLLOW": IN_DONT_FOLLOW}
 
 
-def _at_nofollow(arg: int, mask: int = AT_SYMLINK_NOFOLLOW) -> Translation:
-    return Translation(flag_arg=arg, flag_mask=mask)
+def translation_of(sc) -> Translation:
+    """How the layout translates the paths of *sc*, from its table properties
+    (@path_op, @nofollow, @symlink_flag)."""
+    op, sock_arg = sc.prop("path_op", (None, -1))
+    flag_arg, flag_name = sc.prop("symlink_flag", (-1, None))
+    return Translation(op=_PATH_OPS[op] if op else E.L_PATHS, nofollow=sc.prop("nofollow", ()),
+                       flag_arg=flag_arg, flag_mask=_SYMLINK_FLAGS.get(flag_name, 0),
+                       flag_follows=flag_name == "AT_SYMLINK_FOLLOW", sock_arg=sock_arg)
 
 
-# Every call not named here follows the last symlink of each path argument
-# (open/openat/openat2 decide by O_NOFOLLOW and O_CREAT|O_EXCL in C).
+# The calls whose translation is not the default: every call not named here follows
+# the last symlink of each path argument (open/openat/openat2 decide by O_NOFOLLOW and
+# O_CREAT|O_EXCL in C).
 TRANSLATIONS: Dict[str, Translation] = {
-    "lstat": _nofollow(0), "lchown": _nofollow(0), "lgetxattr": _nofollow(0),
-    "llistxattr": _nofollow(0), "lsetxattr": _nofollow(0), "lremovexattr": _nofollow(0),
-    "unlink": _nofollow(0), "unlinkat": _nofollow(1), "rmdir": _nofollow(0),
-    "rename": _nofollow(0, 1), "renameat": _nofollow(1, 3), "renameat2": _nofollow(1, 3),
-    "link": _nofollow(0, 1),  # link(2): Linux does not dereference oldpath
-    "linkat": Translation(nofollow=(3,), flag_arg=4, flag_mask=AT_SYMLINK_FOLLOW,
-                          flag_follows=True),
-    "symlink": _nofollow(1), "symlinkat": _nofollow(2),
-    "mkdir": _nofollow(0), "mkdirat": _nofollow(1), "mknod": _nofollow(0),
-    "mknodat": _nofollow(1),
-    "newfstatat": _at_nofollow(3), "fchownat": _at_nofollow(4), "utimensat": _at_nofollow(3),
-    "fchmodat2": _at_nofollow(3), "statx": _at_nofollow(2), "faccessat2": _at_nofollow(3),
-    "setxattrat": _at_nofollow(2), "getxattrat": _at_nofollow(2),
-    "listxattrat": _at_nofollow(2), "removexattrat": _at_nofollow(2),
-    "file_getattr": _at_nofollow(4), "file_setattr": _at_nofollow(4),
-    "inotify_add_watch": _at_nofollow(2, IN_DONT_FOLLOW),
-    "execve": Translation(op=E.L_EXEC), "execveat": Translation(op=E.L_EXEC),
-    "readlink": Translation(op=E.L_READLINK, nofollow=(0,)),
-    "readlinkat": Translation(op=E.L_READLINK, nofollow=(1,)),
-    "getcwd": Translation(op=E.L_GETCWD),
-    "chroot": Translation(op=E.L_CHROOT),
-    "bind": Translation(op=E.L_SOCK_IN, sock_arg=1),
-    "connect": Translation(op=E.L_SOCK_IN, sock_arg=1),
-    "sendto": Translation(op=E.L_SOCK_IN, sock_arg=4),
-    "getsockname": Translation(op=E.L_SOCK_OUT, sock_arg=1),
-    "getpeername": Translation(op=E.L_SOCK_OUT, sock_arg=1),
-    "accept": Translation(op=E.L_SOCK_OUT, sock_arg=1),
-    "accept4": Translation(op=E.L_SOCK_OUT, sock_arg=1),
-    "recvfrom": Translation(op=E.L_SOCK_OUT, sock_arg=4),
-    "sendmsg": Translation(op=E.L_MSG_IN, sock_arg=1),
-    "sendmmsg": Translation(op=E.L_MSG_IN, sock_arg=1),
-    "recvmsg": Translation(op=E.L_MSG_OUT, sock_arg=1),
-}
+    sc.name: translation_of(sc) for sc in ALL
+    if any(sc.prop(k) is not None for k in ("path_op", "nofollow", "symlink_flag"))}
 
 # Calls that would reach past the guest's tree; a layout fails them (EPERM).
-DENIED: Tuple[str, ...] = (
-    "mount", "umount2", "pivot_root", "swapon", "swapoff", "name_to_handle_at",
-    "open_by_handle_at", "open_tree", "open_tree_attr", "move_mount", "fsopen", "fsconfig",
-    "fsmount", "fspick", "mount_setattr", "uselib", "acct", "quotactl", "quotactl_fd",
-    "io_uring_setup", "io_uring_enter", "io_uring_register", "lookup_dcookie",
-    # a mark on the guest's / covers the host's whole mount or file system, and the
-    # events hand out fds of files veil itself opens (fanotify(7))
-    "fanotify_init", "fanotify_mark",
-)
+DENIED: Tuple[str, ...] = tuple(with_prop("layout_denied"))
 
 
 # Calls that could remap, unmap or unprotect veil's read-only scratch area (where
@@ -112,8 +83,7 @@ UFFDIO_REGISTER = 0xC020AA00
 
 # With pinned paths (--strict), a process that changes its ids may no longer read
 # veil's fds: veil asks again at its next path call.
-CRED_CALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-              "setfsuid", "setfsgid")
+CRED_CALLS: Tuple[str, ...] = tuple(with_prop("sets_ids"))
 
 
 def _has_path(sc) -> bool:

@@ -37,22 +37,17 @@ from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, cap
                       merge_captures)
 from .stop import Stop
 from .verdicts import ALLOW, Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
-from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
+from .syscalls.lookup import BY_NAME, BY_NR, resolve_set, with_prop
 
 if TYPE_CHECKING:
     from .assembler import Assembler
     from .spec import Layout as SpecLayout, RunSpec
 
 _UNSET: Any = object()  # an argument not given (a spec decides it)
-SCHED_SETAFFINITY = 203
-SCHED_GETAFFINITY = 204
+SCHED_SETAFFINITY = BY_NAME["sched_setaffinity"].nr
+SCHED_GETAFFINITY = BY_NAME["sched_getaffinity"].nr
 # calls that change what their path names: read-only path rules apply to them
-MUTATING_CALLS = frozenset((
-    "creat", "truncate", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename",
-    "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmodat",
-    "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "utimensat", "futimesat",
-    "mknod", "mknodat", "setxattr", "lsetxattr", "removexattr", "lremovexattr", "swapon",
-    "mount", "umount2", "acct", "chroot", "pivot_root"))
+MUTATING_CALLS = frozenset(with_prop("mutates"))
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGRTMIN + 3}
 

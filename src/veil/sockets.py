@@ -21,23 +21,17 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
 
 from . import engine as E
 from .observers import Observer
+from .syscalls.lookup import with_prop
 
 if TYPE_CHECKING:
     from .decoders import Call
 
-# always recorded when the table is on
-SOCKET_CALLS = ("socket", "socketpair", "bind", "listen", "connect", "accept", "accept4",
-                "shutdown", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
-                "sendmmsg", "recvmmsg", "epoll_ctl", "splice")
+# always recorded when the table is on (@socket_table in the syscall table)
+SOCKET_CALLS: Tuple[str, ...] = tuple(with_prop("socket_table"))
 # recorded only when this fd argument is a socket (decided in C at the stop)
-SOCKFD_CALLS = {"read": 0, "write": 0, "readv": 0, "writev": 0, "close": 0, "sendfile": 0,
-                "fcntl": 0, "dup": 0, "dup2": 0, "dup3": 0}
+SOCKFD_CALLS: Dict[str, int] = with_prop("sockfd")
 # calls whose new fd, if a socket, gets a filter of its own in the tracee
-SOCKFD_NEWFD = frozenset(("socket", "socketpair", "accept", "accept4", "dup", "dup2", "dup3",
-                          "fcntl", "recvmsg"))
-
-SOCKET_CALLS = SOCKET_CALLS + ("getsockname", "getpeername", "getsockopt", "poll", "ppoll",
-                               "select", "pselect6")
+SOCKFD_NEWFD = frozenset(with_prop("new_sockfd"))
 
 
 TAIL_CALLS = ("sendto", "recvfrom", "write", "read")
@@ -73,8 +67,8 @@ def merge_captures(regular, table) -> List[Tuple[int, int, int, int]]:
     return [caps[i] for i in sorted(caps)]
 
 
-SENDS = {"sendto", "sendmsg", "write", "writev", "sendfile"}
-RECEIVES = {"recvfrom", "recvmsg", "read", "readv"}
+SENDS = set(with_prop("moves", "send"))
+RECEIVES = set(with_prop("moves", "receive"))
 SOCK_NONBLOCK = 0o4000
 TCP_STATES = {1: "connected", 2: "connecting", 3: "connecting", 4: "shutdown", 5: "shutdown",
               6: "disconnected", 7: "disconnected", 8: "disconnected", 9: "disconnected",

@@ -8,7 +8,7 @@ from .. import records as R
 from . import capture
 from .common import DecodeError, array, flags, ptr, quote_limited, s32, u32, unpack, xval
 from .kinds import fd_decoration, fmt_fd, format_arg, iov_text, netlink_data
-from .registry import EXTRA_CAPTURES, SPLIT, enum_set, flag_set, special, struct
+from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
 from .sockaddr import (AF, IPPROTO, sockaddr, sockaddr_or_addr,  # noqa: F401 (re-exported)
                        socket_description)
 
@@ -251,7 +251,6 @@ def _ulen(call, i: int):
     return s32(int.from_bytes(d[:4], "little"))
 
 
-SPLIT["getsockopt"] = 3  # optval and optlen are printed at exit
 
 
 @special("getsockopt")

@@ -7,7 +7,7 @@ from .. import records as R
 from . import capture
 from .common import DecodeError, array, flags, ptr, quote, s32, signal_name, u32, unpack, xval
 from .kinds import Ctx, format_arg
-from .registry import (EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, SPLIT, enum_set, flag_set,
+from .registry import (EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, enum_set, flag_set,
                        special, special_ret, struct)
 from .registry import STRUCTS as _STRUCTS
 
@@ -251,7 +251,6 @@ def _waitid(call, ctx):
             format_arg(call, 4, call.sc.args[4][1], ctx)]
 
 
-SPLIT.update({"clone3": 1, "waitid": 2, "wait4": 1})
 RESUME_WITH_COMMA.add("clone3")  # "clone3({...} <unfinished ...>": no comma before the cut
 
 

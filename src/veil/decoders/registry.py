@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Tuple
 
+from ..syscalls.lookup import with_prop
 from .common import hex_number, s32, styled
 
 # name -> function(value) -> str
@@ -71,8 +72,8 @@ def special_ret(*names: str):
 FD_RESULT = {"fcntl"}
 
 # syscall name -> index of the first argument only known at exit (for <unfinished ...>
-# lines), where the argument kinds alone do not tell
-SPLIT: Dict[str, int] = {"clone": 2, "wait4": 1, "waitid": 2}
+# lines), where the argument kinds alone do not tell (@split in the syscall table)
+SPLIT: Dict[str, int] = with_prop("split")
 # calls whose resumed half starts with ", " (their entry half ends without a comma)
 RESUME_WITH_COMMA = {"clone"}
 # syscall name -> function(call, ctx) -> the text between "<... NAME resumed>" and ")"

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from ..decoders import Call
 from ..observers import Observer
-from ..syscalls.lookup import resolve_set
+from ..syscalls.lookup import resolve_set, with_prop
 from .progress import Progress
 
 AT_FDCWD = -100
@@ -31,12 +31,8 @@ O_EXCL = 0o200
 # chdir) and the fd calls that name an opened directory
 TRACE_SET = "%file,%process,getdents,getdents64,fchdir"
 
-# calls that change what their path names (as veil.session.MUTATING_CALLS)
-WRITING = frozenset((
-    "creat", "truncate", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename",
-    "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmodat",
-    "fchmodat2", "chown", "lchown", "fchownat", "utime", "utimes", "utimensat", "futimesat",
-    "mknod", "mknodat", "setxattr", "lsetxattr", "removexattr", "lremovexattr"))
+# calls that change the file their path names (not mount, chroot, ...)
+WRITING = frozenset(with_prop("mutates", "file"))
 EXECS = frozenset(("execve", "execveat"))
 OPENS = {"open": 1, "openat": 2, "creat": -1}      # call -> index of its flags argument
 LISTS = frozenset(("getdents", "getdents64"))

@@ -25,7 +25,7 @@ __all__ = [
     "SYSCALLS", "BY_NR", "BY_NAME", "MAX_NR",
     "I386_NAMES", "X32_NAMES", "I386_BY_NAME", "X32_BY_NAME", "X32_SYSCALL_BIT",
     "ARCHES", "get", "classes_of", "resolve_set", "names_of", "parse_kind",
-    "is_known_name", "call_name",
+    "is_known_name", "call_name", "with_prop",
 ]
 
 
@@ -43,6 +43,14 @@ class Syscall(NamedTuple):
     classes: int         # bitmask of veil.syscalls.classes constants
     ret: str             # return kind
     support: str         # "decoded" or "passed"
+    props: tuple = ()    # ((property, value), ...): the `@` tokens of its line
+
+    def prop(self, key, default=None):
+        """The value of property *key* (True for a flag), or *default*."""
+        for k, value in self.props:
+            if k == key:
+                return value
+        return default
 
     def has_class(self, bits):
         """True if the call is in any of the classes in *bits*."""
@@ -72,8 +80,8 @@ class Syscall(NamedTuple):
 
 
 SYSCALLS = tuple(
-    Syscall(nr, name, args, len(args), bits, ret, support)
-    for nr, name, args, bits, ret, support in table.X86_64
+    Syscall(nr, name, args, len(args), bits, ret, support, props)
+    for nr, name, args, bits, ret, support, props in table.X86_64
 )
 BY_NR = {sc.nr: sc for sc in SYSCALLS}
 BY_NAME = {sc.name: sc for sc in SYSCALLS}
@@ -92,6 +100,19 @@ _NAME_TO_NR = {
     "x32": X32_BY_NAME,
 }
 _ALL_NAMES = frozenset(BY_NAME) | frozenset(I386_BY_NAME) | frozenset(X32_BY_NAME)
+
+
+def with_prop(key, value=None, rows=None):
+    """{name: value} of the calls that have property *key* (only those whose value
+    is *value* when it is given): the one way veil's per-call sets are made."""
+    if key not in table.PROPS:
+        raise KeyError(f"unknown syscall property {key!r}")
+    out = {}
+    for sc in SYSCALLS if rows is None else rows:
+        v = sc.prop(key)
+        if v is not None and (value is None or v == value):
+            out[sc.name] = v
+    return out
 
 
 def is_known_name(name):
