@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -172,7 +173,7 @@ static int sift_message(struct task *t, uint64_t at, int *gone_status)
     for (int i = 0; i < ndrop; i++) {
         uint64_t args[6] = {(uint64_t)drop[i], 0, 0, 0, 0, 0};
         int64_t got;
-        int rc = veil_arch_inject_syscall(t->tid, 3 /* close */, args, &got, &t->pending_sig,
+        int rc = veil_arch_inject_syscall(t->tid, __NR_close, args, &got, &t->pending_sig,
                                           gone_status);
         if (rc == -ESRCH)
             return rc;
@@ -180,16 +181,16 @@ static int sift_message(struct task *t, uint64_t at, int *gone_status)
     return 0;
 }
 
-/* At the exit of recvmsg (47) or recvmmsg (299) that returned `ret`: 0, or
+/* At the exit of recvmsg or recvmmsg that returned `ret`: 0, or
    -ESRCH with *gone_status. */
 int fdintake_after_recv(struct veil_engine *e, struct task *t, int64_t ret, int *gone_status)
 {
     (void)e;
     if (ret < 0 || t->arch != VEIL_ARCH_X86_64)
         return 0;
-    if (t->nr == 47)
+    if (t->nr == __NR_recvmsg)
         return sift_message(t, t->args[1], gone_status);
-    if (t->nr != 299)
+    if (t->nr != __NR_recvmmsg)
         return 0;
     for (int64_t i = 0; i < ret && i < 1024; i++) {
         int rc = sift_message(t, t->args[1] + (uint64_t)i * 64 /* struct mmsghdr */,

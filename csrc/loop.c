@@ -714,7 +714,7 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
         ret = t->exit_value;
         veil_arch_set_return(t->tid, ret);
     }
-    if (t->arch == VEIL_ARCH_X86_64 && t->nr == 217 /* getdents64 */ && e->layout.proc_scope &&
+    if (t->arch == VEIL_ARCH_X86_64 && t->nr == __NR_getdents64 && e->layout.proc_scope &&
         !(t->flags & (T_DENY | T_EMULATE))) {
         int64_t shown = targets_proc_listing(e, t, ret);
         if (shown != ret) {
@@ -722,9 +722,9 @@ static int on_syscall_exit(struct veil_engine *e, struct task *t,
             veil_arch_set_return(t->tid, ret);
         }
     }
-    if (t->arch == VEIL_ARCH_X86_64 && t->nr == 204 /* sched_getaffinity */)
+    if (t->arch == VEIL_ARCH_X86_64 && t->nr == __NR_sched_getaffinity)
         placement_fix_affinity_result(e, t, ret);
-    if (t->arch == VEIL_ARCH_X86_64 && t->nr == 203 /* sched_setaffinity */)
+    if (t->arch == VEIL_ARCH_X86_64 && t->nr == __NR_sched_setaffinity)
         placement_note_own_mask(e, t, ret);
     int asks = (t->flags & T_ID_ASKED) != 0; /* identity.c hands the stop to Python */
     if ((d->flags & VEIL_F_IDENTITY) && !(t->flags & (T_DENY | T_EMULATE)))

@@ -148,13 +148,13 @@ int sockfd_after_exit(struct veil_engine *e, struct task *t, int64_t ret, int *p
     int fds[64], nfds = 0;
     if (ret < 0 || !e->n_sockfd_nrs)
         return 0;
-    if (t->nr == 47 /* recvmsg */) {
+    if (t->nr == __NR_recvmsg) {
         nfds = passed_fds(e, t, fds, 64);
-    } else if (t->nr == 53 /* socketpair */) {
+    } else if (t->nr == __NR_socketpair) {
         if (ret != 0 || veil_read_mem(t->tid, t->args[3], fds, sizeof fds) != sizeof fds)
             return 0;
         nfds = 2;
-    } else if (t->nr == 72 /* fcntl */) {
+    } else if (t->nr == __NR_fcntl) {
         if (t->args[1] != 0 /* F_DUPFD */ && t->args[1] != 1030 /* F_DUPFD_CLOEXEC */)
             return 0;
         fds[nfds++] = (int)ret;

@@ -19,7 +19,8 @@ Outputs (rewritten in place; both are committed):
 
 Usage:
   python3 tools/gen_syscalls.py             rewrite the outputs
-  python3 tools/gen_syscalls.py --check     exit 1 if an output is stale
+  python3 tools/gen_syscalls.py --check     exit 1 if an output is stale, or if C
+                                            compares a syscall number with a literal
   python3 tools/gen_syscalls.py --root DIR  write under DIR instead of the repo
 
 The argument-kind vocabulary below is the contract between this table, the C
@@ -561,6 +562,28 @@ def generate(include_dir=DEFAULT_INCLUDE, signatures=SIGNATURES):
     }
 
 
+# C names syscalls by their header names (__NR_read, SYS_read: the same headers
+# the table's numbers come from), never by number.
+C_SOURCES = "csrc"
+_C_RAW_NR_RE = re.compile(
+    r"\bnr\s*[!=]=\s*\d+\b|\b\d+\s*[!=]=\s*(?:\w+(?:->|\.))?nr\b"
+    r"|inject_syscall\(\s*[^,]+,\s*\d+\s*[,)]|\bcase\s+\d+\s*:\s*/\*\s*(?:__NR_)?[a-z_0-9]+\s*\*/")
+# files another change is splitting now; they join the check when it lands
+C_RAW_NR_PENDING = ("layout.c",)
+
+
+def raw_syscall_numbers(root):
+    """["file:line: text", ...] for each place C compares a syscall number with a literal."""
+    found = []
+    for path in sorted((Path(root) / C_SOURCES).glob("*.[ch]")):
+        if path.name in C_RAW_NR_PENDING:
+            continue
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if _C_RAW_NR_RE.search(line):
+                found.append(f"{C_SOURCES}/{path.name}:{lineno}: {line.strip()}")
+    return found
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--include-dir", type=Path, default=DEFAULT_INCLUDE,
@@ -592,6 +615,12 @@ def main(argv=None):
         print("gen_syscalls: out of date (run python3 tools/gen_syscalls.py): "
               + ", ".join(stale), file=sys.stderr)
         return 1
+    if opts.check:
+        raw = raw_syscall_numbers(opts.root)
+        if raw:
+            print("gen_syscalls: C compares syscall numbers with literals (use __NR_name):\n  "
+                  + "\n  ".join(raw), file=sys.stderr)
+            return 1
     return 0
 
 

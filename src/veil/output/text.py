@@ -16,11 +16,12 @@ from ..decoders.common import signal_name
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, SPLIT
 from ..decoders.signals import siginfo
 from ..observers import Observer
+from ..syscalls.lookup import BY_NAME
 from .hexdump import dumps
 from .stack import frame_line
 
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
-EXIT_NR, EXIT_GROUP_NR = 60, 231
+EXIT_NR, EXIT_GROUP_NR = BY_NAME["exit"].nr, BY_NAME["exit_group"].nr
 PRECISION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}  # -T, -r: --syscall-times=PRECISION
 
 _EXIT_KINDS = ("outbuf", "outstr", "outstruct", "outsockaddr", "outiovec", "outsigset")
