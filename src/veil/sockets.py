@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
 
 from . import engine as E
 from .observers import Observer
-from .syscalls.lookup import with_prop
+from .syscalls.lookup import BY_NAME, with_prop
 
 if TYPE_CHECKING:
     from .decoders import Call
@@ -34,7 +34,8 @@ SOCKFD_CALLS: Dict[str, int] = with_prop("sockfd")
 SOCKFD_NEWFD = frozenset(with_prop("new_sockfd"))
 
 
-TAIL_CALLS = ("sendto", "recvfrom", "write", "read")
+# the calls that move one flat buffer: with capture_bytes, its tail is kept
+TAIL_CALLS = frozenset(n for n in with_prop("moves") if BY_NAME[n].args_of_kind("inbuf", "outbuf"))
 
 
 def captures(sc, strsize: int, capture_bytes: int = 0) -> List[Tuple[int, int, int, int]]:
