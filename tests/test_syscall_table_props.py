@@ -27,7 +27,7 @@ _PROBE = r"""
 import errno, json, sys
 import veil
 from veil.decoders.registry import SPLIT
-from veil.layout import DENIED, translated_calls
+from veil.layout import DENIED, SCRATCH_GUARDS, translated_calls
 from veil.prep.learn import WRITING
 from veil.session import MUTATING_CALLS
 from veil.sockets import RECEIVES, SOCKFD_CALLS
@@ -44,6 +44,7 @@ print(json.dumps({
     "mutating": sorted(MUTATING_CALLS), "writing": sorted(WRITING), "denied": sorted(DENIED),
     "sockfd": SOCKFD_CALLS, "receives": sorted(RECEIVES), "split": SPLIT,
     "readlink_nofollow": translated_calls()["readlink"].nofollow,
+    "guards": sorted(SCRATCH_GUARDS),
 }))
 """
 
@@ -91,6 +92,7 @@ def test_a_property_changed_in_the_table_reaches_python_and_c(tmp_path):
     edited = _edit_line(edited, "acct", "@layout_denied", "")
     edited = _edit_line(edited, "clone", "@split=2", "@split=3")
     edited = _edit_line(edited, "readlink", "@nofollow=0", "")
+    edited = _edit_line(edited, "madvise", "@maps=addr:0", "")
     edited = _edit_line(edited, "pread64", "%desc", "%desc @sockfd=0 @moves=receive")
 
     before = _probe(REPO / "src", tmp_path, "committed")
@@ -108,6 +110,7 @@ def test_a_property_changed_in_the_table_reaches_python_and_c(tmp_path):
     assert set(before["denied"]) - set(after["denied"]) == {"acct"}
     assert (before["split"]["clone"], after["split"]["clone"]) == (2, 3)
     assert (before["readlink_nofollow"], after["readlink_nofollow"]) == ([0], [])
+    assert set(before["guards"]) - set(after["guards"]) == {"madvise"}
     assert "pread64" not in before["sockfd"] and after["sockfd"]["pread64"] == 0
     assert set(after["receives"]) - set(before["receives"]) == {"pread64"}
 
@@ -146,6 +149,7 @@ def test_check_refuses_a_literal_syscall_number_in_c(tmp_path):
     ("@split=9", "argument index '9' out of range"),
     ("@layout_denied=1", "@layout_denied takes no value"),
     ("@path_op=teleport:1", "'teleport' is not one of"),
+    ("@maps=fixed:0", "fixed needs a flags:mremap_flags argument"),
 ])
 def test_generator_rejects_bad_properties(tmp_path, token, msg):
     sigs = tmp_path / "sigs.txt"

@@ -97,8 +97,10 @@ RET_KINDS = ("int", "fd", "pid", "size", "hex", "none", "uid", "gid")
 #   a tuple   one of these words (stored as str)
 #   ("word:arg", words)  a word and an argument index (stored as (str, int))
 #   ("arg:word", words)  an argument index and a word (stored as (int, str))
+#   ("words:args", words)  comma-separated word:index pairs (stored as ((str, int), ...))
 PATH_OPS = ("exec", "readlink", "getcwd", "chroot", "sock_in", "sock_out", "msg_in", "msg_out")
 SYMLINK_FLAGS = ("AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "IN_DONT_FOLLOW")
+MAP_ROLES = ("addr", "hint", "fixed")
 PROPS = {
     # read-only path rules refuse it: it changes the file its path names ("file")
     # or uses the path for a system-wide effect ("system": mount, swapon, chroot, ...)
@@ -109,6 +111,11 @@ PROPS = {
     "nofollow": "args",
     "symlink_flag": ("arg:word", SYMLINK_FLAGS),
     "layout_denied": None,
+    # the address arguments of a call that maps, unmaps or protects memory (the
+    # layout keeps its scratch area safe from them): "addr:N" an existing mapping
+    # it changes, "hint:N" where it may map (0: the kernel chooses), "fixed:N"
+    # where it moves a mapping when its flags say MREMAP_FIXED
+    "maps": ("words:args", MAP_ROLES),
     # it changes the process's ids (pinned paths are asked for again after it)
     "sets_ids": None,
     # the socket table: always recorded / recorded when this fd argument is a socket /
@@ -170,6 +177,14 @@ def parse_prop(token, args):
         return key, tuple(index(t) for t in text.split(","))
     if isinstance(spec[0], str) and ":" in spec[0] and len(spec) == 2 and isinstance(spec[1], tuple):
         first, _, second = text.partition(":")
+        if spec[0] == "words:args":
+            pairs = []
+            for item in text.split(","):
+                role, _, arg = item.partition(":")
+                pairs.append((word(role, spec[1]), index(arg)))
+                if role == "fixed" and not any(k == "flags:mremap_flags" for _, k in args):
+                    raise SignatureError(f"@{key}: fixed needs a flags:mremap_flags argument")
+            return key, tuple(pairs)
         if spec[0] == "word:arg":
             return key, (word(first, spec[1]), index(second) if second else -1)
         return key, (index(first), word(second, spec[1]))
@@ -427,7 +442,7 @@ def render_table(rows, i386, x32, sources, classes_mod):
     w("# The argument-kind vocabulary (see docs/HOWTO_ADD_SYSCALL.md).")
     for const in ("SCALAR_KINDS", "INDEXED_KINDS", "STRUCT_KINDS", "SET_KINDS",
                   "FLAG_SETS", "ENUM_SETS", "RET_KINDS", "SUPPORT_LEVELS",
-                  "PATH_OPS", "SYMLINK_FLAGS"):
+                  "PATH_OPS", "SYMLINK_FLAGS", "MAP_ROLES"):
         values = globals()[const]
         w(f"{const} = (")
         line = "   "
@@ -483,6 +498,8 @@ def _props_text(props):
             out.append(f"@{key}")
         elif isinstance(value, tuple) and key == "nofollow":
             out.append(f"@{key}=" + ",".join(map(str, value)))
+        elif isinstance(value, tuple) and key == "maps":
+            out.append(f"@{key}=" + ",".join(f"{w}:{a}" for w, a in value))
         elif isinstance(value, tuple):
             out.append(f"@{key}=" + ":".join(str(v) for v in value if v != -1))
         else:

@@ -65,14 +65,26 @@ DENIED: Tuple[str, ...] = tuple(with_prop("layout_denied"))
 # address lies below the area's end; C checks the whole range and refuses (EPERM,
 # reported) one that overlaps it.
 _END = E.SCRATCH_BASE + E.SCRATCH_SIZE
-_BELOW_END = ((0, "LT", _END),)
+MREMAP_FIXED = 2
+
+
+def _scratch_guard(sc) -> Tuple[Tuple[Tuple, ...], ...]:
+    """The filter's conditions (any of these sets, all of a set) under which *sc*
+    may touch the scratch area, from its @maps property."""
+    guard = []
+    for role, arg in sc.prop("maps", ()):
+        if role == "addr":
+            guard.append(((arg, "LT", _END),))
+        elif role == "hint":
+            guard.append(((arg, "NE", 0), (arg, "LT", _END)))
+        else:  # "fixed": only when the flags ask for it
+            flags = next(i for i, (_, kind) in enumerate(sc.args) if kind == "flags:mremap_flags")
+            guard.append(((flags, "MASKED_EQ", MREMAP_FIXED, MREMAP_FIXED), (arg, "LT", _END)))
+    return tuple(guard)
+
+
 SCRATCH_GUARDS: Dict[str, Tuple[Tuple[Tuple, ...], ...]] = {
-    "mmap": (((0, "NE", 0), (0, "LT", _END)),),
-    "munmap": (_BELOW_END,), "mprotect": (_BELOW_END,), "pkey_mprotect": (_BELOW_END,),
-    "madvise": (_BELOW_END,),
-    "mremap": (_BELOW_END, ((3, "MASKED_EQ", 2, 2), (4, "LT", _END))),  # MREMAP_FIXED
-    "shmat": (((1, "NE", 0), (1, "LT", _END)),),
-}
+    name: _scratch_guard(BY_NAME[name]) for name in with_prop("maps")}
 
 
 # userfaultfd could move pages out of veil's scratch area (UFFDIO_MOVE, Linux 6.8)

@@ -52,9 +52,12 @@ PATH_OPS = (
 SYMLINK_FLAGS = (
     "AT_SYMLINK_NOFOLLOW", "AT_SYMLINK_FOLLOW", "IN_DONT_FOLLOW",
 )
+MAP_ROLES = (
+    "addr", "hint", "fixed",
+)
 
 # The property keys (see docs/HOWTO_ADD_SYSCALL.md).
-PROPS = ('mutates', 'path_op', 'nofollow', 'symlink_flag', 'layout_denied', 'sets_ids', 'socket_table', 'sockfd', 'new_sockfd', 'moves', 'split')
+PROPS = ('mutates', 'path_op', 'nofollow', 'symlink_flag', 'layout_denied', 'maps', 'sets_ids', 'socket_table', 'sockfd', 'new_sockfd', 'moves', 'split')
 
 # (nr, name, ((argname, kind), ...), classes, return_kind, support,
 #  ((property, value), ...))
@@ -68,9 +71,9 @@ X86_64 = (
     (6, "lstat", (("pathname", "path"), ("statbuf", "outstruct:stat")), FILE|LSTAT|STAT_LIKE, "int", "decoded", (('nofollow', (0,)),)),
     (7, "poll", (("fds", "struct:pollfd"), ("nfds", "uint"), ("timeout", "int")), DESC, "int", "decoded", (('socket_table', True),)),
     (8, "lseek", (("fd", "fd"), ("offset", "off"), ("whence", "enum:seek_whence")), DESC, "int", "decoded", ()),
-    (9, "mmap", (("addr", "ptr"), ("length", "size"), ("prot", "flags:mmap_prot"), ("flags", "flags:mmap_flags"), ("fd", "fd"), ("offset", "off")), DESC|MEMORY, "hex", "decoded", ()),
-    (10, "mprotect", (("addr", "ptr"), ("len", "size"), ("prot", "flags:mmap_prot")), MEMORY, "int", "decoded", ()),
-    (11, "munmap", (("addr", "ptr"), ("length", "size")), MEMORY, "int", "decoded", ()),
+    (9, "mmap", (("addr", "ptr"), ("length", "size"), ("prot", "flags:mmap_prot"), ("flags", "flags:mmap_flags"), ("fd", "fd"), ("offset", "off")), DESC|MEMORY, "hex", "decoded", (('maps', (('hint', 0),)),)),
+    (10, "mprotect", (("addr", "ptr"), ("len", "size"), ("prot", "flags:mmap_prot")), MEMORY, "int", "decoded", (('maps', (('addr', 0),)),)),
+    (11, "munmap", (("addr", "ptr"), ("length", "size")), MEMORY, "int", "decoded", (('maps', (('addr', 0),)),)),
     (12, "brk", (("addr", "ptr"),), MEMORY, "hex", "decoded", ()),
     (13, "rt_sigaction", (("signum", "signal"), ("act", "struct:sigaction"), ("oldact", "outstruct:sigaction"), ("sigsetsize", "size")), SIGNAL, "int", "decoded", ()),
     (14, "rt_sigprocmask", (("how", "enum:sigprocmask_how"), ("set", "sigset:3"), ("oldset", "outsigset:3"), ("sigsetsize", "size")), SIGNAL, "int", "decoded", ()),
@@ -84,12 +87,12 @@ X86_64 = (
     (22, "pipe", (("pipefd", "outstruct:int2"),), DESC, "int", "decoded", ()),
     (23, "select", (("nfds", "int"), ("readfds", "struct:fd_set"), ("writefds", "struct:fd_set"), ("exceptfds", "struct:fd_set"), ("timeout", "struct:timeval")), DESC, "int", "decoded", (('socket_table', True),)),
     (24, "sched_yield", (), 0, "int", "decoded", ()),
-    (25, "mremap", (("old_address", "ptr"), ("old_size", "size"), ("new_size", "size"), ("flags", "flags:mremap_flags"), ("new_address", "ptr")), MEMORY, "hex", "decoded", ()),
+    (25, "mremap", (("old_address", "ptr"), ("old_size", "size"), ("new_size", "size"), ("flags", "flags:mremap_flags"), ("new_address", "ptr")), MEMORY, "hex", "decoded", (('maps', (('addr', 0), ('fixed', 4))),)),
     (26, "msync", (("addr", "ptr"), ("length", "size"), ("flags", "flags:msync_flags")), MEMORY, "int", "decoded", ()),
     (27, "mincore", (("addr", "ptr"), ("length", "size"), ("vec", "ptr")), MEMORY, "int", "decoded", ()),
-    (28, "madvise", (("addr", "ptr"), ("length", "size"), ("advice", "enum:madvise")), MEMORY, "int", "decoded", ()),
+    (28, "madvise", (("addr", "ptr"), ("length", "size"), ("advice", "enum:madvise")), MEMORY, "int", "decoded", (('maps', (('addr', 0),)),)),
     (29, "shmget", (("key", "hex"), ("size", "size"), ("shmflg", "flags:ipc_flags")), IPC, "int", "decoded", ()),
-    (30, "shmat", (("shmid", "int"), ("shmaddr", "ptr"), ("shmflg", "hex")), IPC|MEMORY, "hex", "decoded", ()),
+    (30, "shmat", (("shmid", "int"), ("shmaddr", "ptr"), ("shmflg", "hex")), IPC|MEMORY, "hex", "decoded", (('maps', (('hint', 1),)),)),
     (31, "shmctl", (("shmid", "int"), ("cmd", "int"), ("buf", "ptr")), IPC, "int", "decoded", ()),
     (32, "dup", (("oldfd", "fd"),), DESC, "fd", "decoded", (('new_sockfd', True), ('sockfd', 0))),
     (33, "dup2", (("oldfd", "fd"), ("newfd", "fd")), DESC, "fd", "decoded", (('new_sockfd', True), ('sockfd', 0))),
@@ -388,7 +391,7 @@ X86_64 = (
     (326, "copy_file_range", (("fd_in", "fd"), ("off_in", "struct:loff_t"), ("fd_out", "fd"), ("off_out", "struct:loff_t"), ("len", "size"), ("flags", "uint")), DESC, "size", "decoded", ()),
     (327, "preadv2", (("fd", "fd"), ("iov", "outiovec:2"), ("iovcnt", "int"), ("offset", "off"), ("_offset_high", "ulong"), ("flags", "hex")), DESC, "size", "decoded", ()),
     (328, "pwritev2", (("fd", "fd"), ("iov", "iovec:2"), ("iovcnt", "int"), ("offset", "off"), ("_offset_high", "ulong"), ("flags", "hex")), DESC, "size", "decoded", ()),
-    (329, "pkey_mprotect", (("addr", "ptr"), ("len", "size"), ("prot", "flags:mmap_prot"), ("pkey", "int")), MEMORY, "int", "decoded", ()),
+    (329, "pkey_mprotect", (("addr", "ptr"), ("len", "size"), ("prot", "flags:mmap_prot"), ("pkey", "int")), MEMORY, "int", "decoded", (('maps', (('addr', 0),)),)),
     (330, "pkey_alloc", (("flags", "uint"), ("access_rights", "hex")), 0, "int", "decoded", ()),
     (331, "pkey_free", (("pkey", "int"),), 0, "int", "decoded", ()),
     (332, "statx", (("dirfd", "dirfd"), ("pathname", "path"), ("flags", "flags:statx_flags"), ("mask", "flags:statx_mask"), ("statxbuf", "outstruct:statx")), FILE|DESC|FSTAT|STAT_LIKE, "int", "decoded", (('symlink_flag', (2, 'AT_SYMLINK_NOFOLLOW')),)),
