@@ -54,7 +54,7 @@ MUTATING_CALLS = frozenset((
     "mknod", "mknodat", "setxattr", "lsetxattr", "removexattr", "lremovexattr", "swapon",
     "mount", "umount2", "acct", "chroot", "pivot_root"))
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                 signal.SIGRTMIN + 3}
+                 signal.SIGRTMIN + R.FLUSH_SIGNAL_OFFSET}
 
 
 @dataclass
