@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,6 @@ def test_record_structs_have_the_layout_python_unpacks():
 
 
 def test_the_flush_signal_is_the_one_the_loop_blocks():
-    import signal
     from veil import session
     assert signal.SIGRTMIN + lib.VEIL_FLUSH_SIGNAL_OFFSET in session._LOOP_SIGNALS
 

@@ -1206,12 +1206,8 @@ def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -
 
 def _pack_sockaddr(host: str, port: int) -> bytes:
     """struct sockaddr_in / sockaddr_in6 for (host, port)."""
-    import ipaddress
-    import struct
-    ip = ipaddress.ip_address(host)
-    if ip.version == 4:
-        return struct.pack("<H", 2) + struct.pack(">H", port) + ip.packed + bytes(8)
-    return struct.pack("<H", 10) + struct.pack(">HI", port, 0) + ip.packed + struct.pack("<I", 0)
+    from .sockaddr import pack_inet
+    return pack_inet(host, port)
 
 
 def _parse_affinity(value: Union[str, int]) -> int:

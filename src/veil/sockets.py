@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
 
 from . import engine as E
 from .observers import Observer
+from .sockaddr import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
 
 if TYPE_CHECKING:
     from .decoders import Call
@@ -85,24 +86,18 @@ BROKEN = {_errno.EPIPE, _errno.ECONNRESET, _errno.ECONNREFUSED, _errno.ETIMEDOUT
 
 def address_text(raw: bytes) -> Optional[str]:
     """127.0.0.1:80, [::1]:53, /path, @abstract, netlink:PID (None: no address)."""
-    if len(raw) < 2:
-        return None
-    fam = struct.unpack_from("<H", raw)[0]
-    if fam == 2 and len(raw) >= 8:
-        return f"{ipaddress.IPv4Address(raw[4:8])}:{struct.unpack_from('>H', raw, 2)[0]}"
-    if fam == 10 and len(raw) >= 24:
-        ip6 = ipaddress.IPv6Address(raw[8:24])
-        text = f"::ffff:{ip6.ipv4_mapped}" if ip6.ipv4_mapped else ip6.compressed
-        return f"[{text}]:{struct.unpack_from('>H', raw, 2)[0]}"
-    if fam == 1:
-        path = raw[2:]
-        if not path:
-            return None
-        if path[:1] == b"\0":
-            return "@" + path[1:].decode("utf-8", "backslashreplace")
-        return path.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
-    if fam == 16 and len(raw) >= 8:
-        return f"netlink:{struct.unpack_from('<I', raw, 4)[0]}"
+    sa = SockAddr.parse(raw)
+    if sa.family == AF_INET and sa.ip is not None:
+        return f"{sa.ip}:{sa.port}"
+    if sa.family == AF_INET6 and isinstance(sa.ip, ipaddress.IPv6Address):
+        mapped = sa.ip.ipv4_mapped
+        return f"[{f'::ffff:{mapped}' if mapped else sa.ip.compressed}]:{sa.port}"
+    if sa.family == AF_UNIX and sa.path is not None:
+        if sa.abstract:
+            return "@" + sa.path.decode("utf-8", "backslashreplace")
+        return sa.path.decode("utf-8", "backslashreplace") if len(sa.raw) > 2 else None
+    if sa.family == AF_NETLINK and sa.nl_pid is not None:
+        return f"netlink:{sa.nl_pid}"
     return None
 
 

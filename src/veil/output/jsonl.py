@@ -13,7 +13,6 @@ escape, so the file is ASCII).  Python gets the exact bytes back with
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import struct as _struct
@@ -26,6 +25,7 @@ from .. import records as R
 from ..decoders import Call, Ctx, fd_target, format_args, format_ret, registry
 from ..decoders.common import errno_name, signal_name
 from ..observers import Observer
+from ..sockaddr import AF, AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
 
 AT_FDCWD = -100
 O_CREAT = 0o100
@@ -141,8 +141,6 @@ _EPOLL = [(0x001, "EPOLLIN"), (0x002, "EPOLLPRI"), (0x004, "EPOLLOUT"), (0x008, 
           (1 << 29, "EPOLLWAKEUP"), (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET")]
 _DT = {0: "DT_UNKNOWN", 1: "DT_FIFO", 2: "DT_CHR", 4: "DT_DIR", 6: "DT_BLK", 8: "DT_REG",
        10: "DT_LNK", 12: "DT_SOCK", 14: "DT_WHT"}
-_AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK",
-       17: "AF_PACKET", 40: "AF_VSOCK"}
 
 
 def _bits(v: int, table) -> List[str]:
@@ -238,27 +236,22 @@ def sockaddr(data: bytes) -> dict:
     """``{"family", "addr", "port"}`` (AF_INET/AF_INET6), ``{"family", "addr"}``
     (AF_UNIX; an abstract name starts with "@"), ``{"family", "pid", "groups"}``
     (AF_NETLINK), else ``{"family", "data"}`` (hex)."""
-    if len(data) < 2:
+    sa = SockAddr.parse(data)
+    if sa.family is None:
         return {"family": "AF_UNSPEC"}
-    fam = _struct.unpack_from("<H", data)[0]
-    name = _AF.get(fam, fam)
-    if fam == 2 and len(data) >= 8:
-        port = _struct.unpack_from(">H", data, 2)[0]
-        return {"family": name, "addr": str(ipaddress.IPv4Address(data[4:8])), "port": port}
-    if fam == 10 and len(data) >= 24:
-        port, flow = _struct.unpack_from(">HI", data, 2)
-        scope = _struct.unpack_from("<I", data, 24)[0] if len(data) >= 28 else 0
-        return {"family": name, "addr": str(ipaddress.IPv6Address(data[8:24])), "port": port,
-                "flowinfo": flow, "scope_id": scope}
-    if fam == 1:
-        path = data[2:]
-        if path[:1] == b"\0":
-            return {"family": name, "addr": "@" + _text(path[1:].rstrip(b"\0")), "abstract": True}
-        return {"family": name, "addr": _text(path.split(b"\0", 1)[0])}
-    if fam == 16 and len(data) >= 12:
-        pid, groups = _struct.unpack_from("<II", data, 4)
-        return {"family": name, "pid": pid, "groups": groups}
-    return {"family": name, "data": data[2:].hex()}
+    name = AF.get(sa.family, sa.family)
+    if sa.family == AF_INET and sa.ip is not None:
+        return {"family": name, "addr": str(sa.ip), "port": sa.port}
+    if sa.family == AF_INET6 and sa.ip is not None:
+        return {"family": name, "addr": str(sa.ip), "port": sa.port,
+                "flowinfo": sa.flowinfo, "scope_id": sa.scope_id or 0}
+    if sa.family == AF_UNIX:
+        if sa.abstract:
+            return {"family": name, "addr": "@" + _text(sa.path.rstrip(b"\0")), "abstract": True}
+        return {"family": name, "addr": _text(sa.path)}
+    if sa.family == AF_NETLINK and sa.nl_groups is not None:
+        return {"family": name, "pid": sa.nl_pid, "groups": sa.nl_groups}
+    return {"family": name, "data": sa.raw[2:].hex()}
 
 
 def _int(data: bytes) -> int:
