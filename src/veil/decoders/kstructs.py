@@ -65,7 +65,9 @@ KSIGACTION_HEAD = KSIGACTION.head("sa_restorer")
 RLIMIT = KStruct("rlimit", [("rlim_cur", "Q"), ("rlim_max", "Q")])
 UTSNAME = KStruct("utsname", [(name, "65s") for name in
                               ("sysname", "nodename", "release", "version", "machine", "domainname")])
-# clone3's struct clone_args as its first version (CLONE_ARGS_SIZE_VER0)
+# clone3's struct clone_args (CLONE_ARGS_SIZE_VER2) and its first version (VER0)
 CLONE_ARGS = KStruct("clone_args", [(name, "Q") for name in (
-    "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls")])
+    "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls",
+    "set_tid", "set_tid_size", "cgroup")])
+CLONE_ARGS_V0 = CLONE_ARGS.head("tls")
 INT_PAIR = KStruct("int_pair", [("first", "i"), ("second", "i")])  # pipe's and socketpair's fds

@@ -23,7 +23,7 @@ from ..decoders import Call, Ctx, fd_target, format_args, format_ret, registry
 from ..decoders.common import errno_name, signal_name
 from ..decoders.desc import EPOLL_EVENTS
 from ..decoders.fs import RESOLVE_FLAGS, S_IFMT_NAMES
-from ..decoders.kstructs import (CLONE_ARGS, EPOLL_EVENT, INT_PAIR, KSIGACTION, OPEN_HOW, RLIMIT,
+from ..decoders.kstructs import (CLONE_ARGS_V0, EPOLL_EVENT, INT_PAIR, KSIGACTION, OPEN_HOW, RLIMIT,
                                  STAT, STAT_TIMES, STATX, STATX_TIMES, TIMESPEC, TIMEVAL, UTSNAME)
 from ..decoders.signals import SA_FLAGS
 from ..observers import Observer
@@ -161,7 +161,7 @@ def _open_how(data: bytes) -> dict:
 
 
 def _clone_args(data: bytes) -> dict:
-    c = CLONE_ARGS.parse(data)
+    c = CLONE_ARGS_V0.parse(data)
     return {"flags": _flag_list("clone", c.flags & ~0xFF), "pidfd": _ptr(c.pidfd),
             "child_tid": _ptr(c.child_tid), "parent_tid": _ptr(c.parent_tid),
             "exit_signal": _signal(c.exit_signal), "stack": _ptr(c.stack),
