@@ -33,7 +33,6 @@ WITHOUT_C: Dict[str, int] = {
     "CAP_MSGHDR_OUT": 18, "CAP_DEREF_IN": 19, "CAP_DEREF_OUT": 20, "CAP_FDPAIR": 21,
     "CAP_FDPATH_EXIT": 22, "CAP_BUF_TAIL": 23,
     "CAP_RESULT": 6, "CAP_EXIT_SLOT": 8, "IOV_FULL_LEN": 2, "FDPATH_DESCRIBE": 2,
-    "MAX_ARGS": 6,
     # the ring flush timer's signal is SIGRTMIN + this
     "FLUSH_SIGNAL_OFFSET": 3,
 }
@@ -61,7 +60,6 @@ ARCH_X86_64 = _value("ARCH_X86_64")
 ARCH_I386 = _value("ARCH_I386")
 ARCH_X32 = _value("ARCH_X32")
 
-CAP_NONE = _value("CAP_NONE")
 CAP_CSTR = _value("CAP_CSTR")
 CAP_BUF_ARG = _value("CAP_BUF_ARG")
 CAP_BUF_RET = _value("CAP_BUF_RET")
@@ -89,6 +87,5 @@ CAP_RESULT = _value("CAP_RESULT")        # capture slot of the return value
 CAP_EXIT_SLOT = _value("CAP_EXIT_SLOT")  # FIXED_INOUT: the exit copy of slot i is slot i + this
 IOV_FULL_LEN = _value("IOV_FULL_LEN")    # iovec block flag: elements keep their own length
 FDPATH_DESCRIBE = _value("FDPATH_DESCRIBE")
-MAX_ARGS = _value("MAX_ARGS")
 
 FLUSH_SIGNAL_OFFSET = _value("FLUSH_SIGNAL_OFFSET")

@@ -10,12 +10,40 @@ import struct
 from typing import Dict, Iterator, List, Optional, Tuple
 
 # the record types, arches and capture kinds of csrc/engine.h (read from the build)
-from .abi import (ARCH_I386, ARCH_X32, ARCH_X86_64, CAP_BUF_ARG, CAP_BUF_RET,  # noqa: F401
-                  CAP_CSTR, CAP_FDPAIR, CAP_FDPATH, CAP_FDPATH_RET, CAP_FIXED_ANY, CAP_FIXED_IN,
-                  CAP_FIXED_OUT, CAP_IOV_IN, CAP_IOV_OUT, CAP_LEN_IN, CAP_LEN_OUT, CAP_PTRV_LEN,
-                  CAP_RESULT, CAP_SP_FIXED, CAP_STRV, FLUSH_SIGNAL_OFFSET, R_ATTACHED, R_DENIED,
-                  R_DETACHED, R_ENTER, R_EXEC, R_EXIT, R_EXITED, R_KILLED, R_NEWTASK, R_SIGNAL,
-                  R_STOPPED)
+from .abi import (  # noqa: F401
+    ARCH_I386,
+    ARCH_X32,
+    ARCH_X86_64,
+    CAP_BUF_ARG,
+    CAP_BUF_RET,
+    CAP_CSTR,
+    CAP_FDPAIR,
+    CAP_FDPATH,
+    CAP_FDPATH_RET,
+    CAP_FIXED_ANY,
+    CAP_FIXED_IN,
+    CAP_FIXED_OUT,
+    CAP_IOV_IN,
+    CAP_IOV_OUT,
+    CAP_LEN_IN,
+    CAP_LEN_OUT,
+    CAP_PTRV_LEN,
+    CAP_RESULT,
+    CAP_SP_FIXED,
+    CAP_STRV,
+    FLUSH_SIGNAL_OFFSET,
+    R_ATTACHED,
+    R_DENIED,
+    R_DETACHED,
+    R_ENTER,
+    R_EXEC,
+    R_EXIT,
+    R_EXITED,
+    R_KILLED,
+    R_NEWTASK,
+    R_SIGNAL,
+    R_STOPPED,
+)
 
 # struct veil_rec, struct veil_rec_enter's arguments, struct veil_cap_hdr
 # (tests/test_abi.py checks their sizes against the build)

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
 
+from . import abi
 from . import engine as E
 from .observers import Observer
 from .sockaddr import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
@@ -50,20 +51,20 @@ def captures(sc, strsize: int, capture_bytes: int = 0) -> List[Tuple[int, int, i
     from .decoders import captures_for
     caps = {c[0]: c for c in captures_for(sc, strsize, True)}
     if sc.name == "close":
-        caps = {0: (0, E.lib.VEIL_CAP_FDPATH, E.lib.VEIL_FDPATH_DESCRIBE, 4096)}
+        caps = {0: (0, abi.CAP_FDPATH, abi.FDPATH_DESCRIBE, 4096)}
     elif sc.name in ("accept", "accept4"):
         # the new socket's own addresses, as the kernel has them at the exit
-        slot = E.lib.VEIL_CAP_RESULT
-        caps[slot] = (slot, E.lib.VEIL_CAP_FDPATH_RET, E.lib.VEIL_FDPATH_DESCRIBE, 4096)
+        slot = abi.CAP_RESULT
+        caps[slot] = (slot, abi.CAP_FDPATH_RET, abi.FDPATH_DESCRIBE, 4096)
     elif sc.name == "getsockopt":
-        caps[3] = (3, E.lib.VEIL_CAP_LEN_OUT, 4, 64)
+        caps[3] = (3, abi.CAP_LEN_OUT, 4, 64)
     elif sc.name == "connect":
         # the local address exists once connect has run
-        caps[0] = (0, E.lib.VEIL_CAP_FDPATH_EXIT, E.lib.VEIL_FDPATH_DESCRIBE, 4096)
+        caps[0] = (0, abi.CAP_FDPATH_EXIT, abi.FDPATH_DESCRIBE, 4096)
     if capture_bytes and sc.name in TAIL_CALLS:
         # the result slot (these return a size): the tail of what moved, at exit
-        slot = E.lib.VEIL_CAP_RESULT
-        caps[slot] = (slot, E.lib.VEIL_CAP_BUF_TAIL, 1, min(capture_bytes, 65535))
+        slot = abi.CAP_RESULT
+        caps[slot] = (slot, abi.CAP_BUF_TAIL, 1, min(capture_bytes, 65535))
     return [caps[i] for i in sorted(caps)]
 
 
@@ -258,7 +259,7 @@ class SocketTable(Observer):
         e.nonblocking = bool(stype & SOCK_NONBLOCK)
 
     def _socket(self, call: Call) -> None:
-        e = self._by_cap(call, E.lib.VEIL_CAP_RESULT) if not call.failed else None
+        e = self._by_cap(call, abi.CAP_RESULT) if not call.failed else None
         if e is not None:
             self._created(call, e, call.args[0], call.args[1], call.args[2])
 
@@ -312,7 +313,7 @@ class SocketTable(Observer):
 
     def _accept(self, call: Call) -> None:
         lst = self._by_cap(call, 0)
-        new = self._by_cap(call, E.lib.VEIL_CAP_RESULT) if not call.failed else None
+        new = self._by_cap(call, abi.CAP_RESULT) if not call.failed else None
         if lst is None or new is None:
             return
         lst.accepted += 1
@@ -322,7 +323,7 @@ class SocketTable(Observer):
         if c is not None:
             new.remote = self.address_view(address_text(c.data)) or new.remote
         new.state = "connected"
-        self._described(new, call.cap(E.lib.VEIL_CAP_RESULT).data)
+        self._described(new, call.cap(abi.CAP_RESULT).data)
         flags = call.args[3] if call.name == "accept4" else 0
         new.nonblocking = bool(flags & SOCK_NONBLOCK)
 
@@ -377,7 +378,7 @@ class SocketTable(Observer):
                 text = address_text(c.data)
                 e.last_peer = (text if name == "sendto" else self.address_view(text)) or e.last_peer
         if self.capture_bytes and name in TAIL_CALLS:
-            c = call.cap(E.lib.VEIL_CAP_RESULT)
+            c = call.cap(abi.CAP_RESULT)
             if c is not None:
                 data = c.data[-self.capture_bytes:]
                 key = "last_sent" if sending else "last_received"
