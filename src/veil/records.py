@@ -135,6 +135,7 @@ def parse(buf, start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
         end = len(buf)
     unpack_header = HEADER.unpack_from
     unpack_caphdr = CAPHDR.unpack_from
+    args_size, cap_size = ARGS.size, CAPHDR.size
     pos = start
     while pos < end:
         if pos + HEADER_SIZE > end:
@@ -148,14 +149,14 @@ def parse(buf, start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
         payload = b""
         if rtype == R_ENTER:
             args = ARGS.unpack_from(buf, body)
-            body += 48
+            body += args_size
         if ncap:
             caps = {}
             for _ in range(ncap):
                 arg, kind, trunc, fault, ln, count = unpack_caphdr(buf, body)
-                data = bytes(buf[body + 16:body + 16 + ln])
+                data = bytes(buf[body + cap_size:body + cap_size + ln])
                 caps[arg] = Capture(kind, data, bool(trunc), bool(fault), count)
-                body += (16 + ln + 7) & ~7
+                body += (cap_size + ln + 7) & ~7
         elif rtype not in (R_ENTER, R_EXIT) and size > HEADER_SIZE:
             payload = bytes(buf[body:pos + size])
         yield Record(rtype, arch, pid, tid, ts, nr, value, aux, args, caps, payload)
