@@ -135,6 +135,9 @@ struct veil_sysdesc {
 #define VEIL_ARCH_I386   1
 #define VEIL_ARCH_X32    2
 
+/* the ring flush timer (signals.c) signals veil with SIGRTMIN + this */
+#define VEIL_FLUSH_SIGNAL_OFFSET 3
+
 /*
  * Every record starts with this header; size includes the header and is a
  * multiple of 8.  Captures follow ENTER/EXIT payloads as

@@ -32,7 +32,7 @@ static int installed;
 
 static int flush_signal(void)
 {
-    return SIGRTMIN + 3;
+    return SIGRTMIN + VEIL_FLUSH_SIGNAL_OFFSET;
 }
 
 static void on_forwarded(int sig, siginfo_t *si, void *ctx)

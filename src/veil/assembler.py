@@ -55,24 +55,25 @@ class Assembler:
         header = R.HEADER.unpack_from
         args6 = R.ARGS.unpack_from
         caphdr = R.CAPHDR.unpack_from
+        head_size, args_size, cap_size = R.HEADER_SIZE, R.ARGS.size, R.CAPHDR.size
         Capture = R.Capture
         while pos < end:
             size, rtype, arch, ncap, pid, tid, ts, nr, value, aux = header(buf, pos)
             if size < R.HEADER_SIZE or pos + size > end:
                 raise R.CorruptRecord(pos, f"bad size {size}")
             if rtype == R.R_ENTER or rtype == R.R_EXIT:
-                body = pos + 48
+                body = pos + head_size
                 if rtype == R.R_ENTER:
                     args = args6(buf, body)
-                    body += 48
+                    body += args_size
                 caps = None
                 if ncap:
                     caps = {}
                     for _ in range(ncap):
                         arg, kind, trunc, fault, ln, count = caphdr(buf, body)
-                        caps[arg] = Capture(kind, bytes(buf[body + 16:body + 16 + ln]),
+                        caps[arg] = Capture(kind, bytes(buf[body + cap_size:body + cap_size + ln]),
                                             bool(trunc), bool(fault), count)
-                        body += (16 + ln + 7) & ~7
+                        body += (cap_size + ln + 7) & ~7
                 if rtype == R.R_ENTER:
                     if Call is None:
                         from .decoders import Call

@@ -13,6 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from .errors import UsageError
 from .policy import Policy
+from .sockaddr import SockAddr, with_inet
 from .stop import Stop
 from .verdicts import Rewrite, Verdict
 
@@ -70,28 +71,13 @@ def parse_net_map(spec: str) -> NetMap:
 
 def inet_address(raw: bytes) -> Optional[Addr]:
     """(ip, port) of a sockaddr_in/in6, None for other families."""
-    if len(raw) >= 8 and raw[:2] == b"\x02\x00":
-        return str(ipaddress.IPv4Address(raw[4:8])), struct.unpack_from(">H", raw, 2)[0]
-    if len(raw) >= 24 and raw[:2] == b"\x0a\x00":
-        return str(ipaddress.IPv6Address(raw[8:24])), struct.unpack_from(">H", raw, 2)[0]
-    return None
+    return SockAddr.parse(raw).inet
 
 
 def msg_name(call: Stop) -> Tuple[int, int]:
     """(address, length) of the msg_name of the msghdr at args[1] (sendmsg/recvmsg)."""
     name, namelen = struct.unpack_from("<QI", call.read(call.args[1], 12))
     return name, namelen
-
-
-def _repack(raw: bytes, addr: Addr) -> bytes:
-    ip = ipaddress.ip_address(addr[0])
-    out = bytearray(raw)
-    struct.pack_into(">H", out, 2, addr[1])
-    if ip.version == 4:
-        out[4:8] = ip.packed
-    else:
-        out[8:24] = ip.packed
-    return bytes(out)
 
 
 def net_map_policy(maps: Sequence[NetMap]) -> Policy:
@@ -113,7 +99,7 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
             mapped = map_out(addr) if addr else None
             if mapped is None:
                 return None
-            return Rewrite(**{f"arg{addr_arg}": _repack(raw, mapped)})
+            return Rewrite(**{f"arg{addr_arg}": with_inet(raw, *mapped)})
         return hook
 
     def incoming(addr_arg: int, len_arg: int):
@@ -128,7 +114,7 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
             addr = inet_address(raw)
             mapped = map_in(addr) if addr else None
             if mapped is not None:
-                call.write(ptr, _repack(raw, mapped))
+                call.write(ptr, with_inet(raw, *mapped))
             return None
         return hook
 
@@ -144,7 +130,7 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
             return None
         # the new address below veil's scratch mark; the msghdr copy (Rewrite) goes lower
         at = (call.scratch - 512) & ~0xF
-        call.write(at, _repack(raw, mapped))
+        call.write(at, with_inet(raw, *mapped))
         return Rewrite(arg1=struct.pack("<Q", at) + hdr[8:])
 
     def recvmsg(call: Stop) -> Verdict:
@@ -157,7 +143,7 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
         addr = inet_address(raw)
         mapped = map_in(addr) if addr else None
         if mapped is not None:
-            call.write(name, _repack(raw, mapped))
+            call.write(name, with_inet(raw, *mapped))
         return None
 
     policy.on_enter("sendmsg")(sendmsg)

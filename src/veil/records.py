@@ -9,40 +9,44 @@ from __future__ import annotations
 import struct
 from typing import Dict, Iterator, List, Optional, Tuple
 
-R_ENTER = 1
-R_EXIT = 2
-R_SIGNAL = 3
-R_EXITED = 4
-R_KILLED = 5
-R_NEWTASK = 6
-R_EXEC = 7
-R_STOPPED = 8
-R_ATTACHED = 9
-R_DETACHED = 10
-R_DENIED = 11
+# the record types, arches and capture kinds of csrc/engine.h (read from the build)
+from .abi import (  # noqa: F401
+    ARCH_I386,
+    ARCH_X32,
+    ARCH_X86_64,
+    CAP_BUF_ARG,
+    CAP_BUF_RET,
+    CAP_CSTR,
+    CAP_FDPAIR,
+    CAP_FDPATH,
+    CAP_FDPATH_RET,
+    CAP_FIXED_ANY,
+    CAP_FIXED_IN,
+    CAP_FIXED_OUT,
+    CAP_IOV_IN,
+    CAP_IOV_OUT,
+    CAP_LEN_IN,
+    CAP_LEN_OUT,
+    CAP_PTRV_LEN,
+    CAP_RESULT,
+    CAP_SP_FIXED,
+    CAP_STRV,
+    FLUSH_SIGNAL_OFFSET,
+    R_ATTACHED,
+    R_DENIED,
+    R_DETACHED,
+    R_ENTER,
+    R_EXEC,
+    R_EXIT,
+    R_EXITED,
+    R_KILLED,
+    R_NEWTASK,
+    R_SIGNAL,
+    R_STOPPED,
+)
 
-ARCH_X86_64 = 0
-ARCH_I386 = 1
-ARCH_X32 = 2
-
-CAP_CSTR = 1
-CAP_BUF_ARG = 2
-CAP_BUF_RET = 3
-CAP_FIXED_IN = 4
-CAP_FIXED_OUT = 5
-CAP_STRV = 6
-CAP_PTRV_LEN = 7
-CAP_IOV_IN = 8
-CAP_IOV_OUT = 9
-CAP_LEN_IN = 10
-CAP_LEN_OUT = 11
-CAP_FIXED_ANY = 12
-CAP_FDPATH = 13
-CAP_FDPATH_RET = 14
-CAP_SP_FIXED = 15
-CAP_RESULT = 6  # capture slot of the return value
-CAP_FDPAIR = 21  # pipe/socketpair results with what each fd names (-y)
-
+# struct veil_rec, struct veil_rec_enter's arguments, struct veil_cap_hdr
+# (tests/test_abi.py checks their sizes against the build)
 HEADER = struct.Struct("<IHBBiiQqqq")
 ARGS = struct.Struct("<6Q")
 CAPHDR = struct.Struct("<BBBBIQ")
@@ -131,6 +135,7 @@ def parse(buf, start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
         end = len(buf)
     unpack_header = HEADER.unpack_from
     unpack_caphdr = CAPHDR.unpack_from
+    args_size, cap_size = ARGS.size, CAPHDR.size
     pos = start
     while pos < end:
         if pos + HEADER_SIZE > end:
@@ -144,14 +149,14 @@ def parse(buf, start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
         payload = b""
         if rtype == R_ENTER:
             args = ARGS.unpack_from(buf, body)
-            body += 48
+            body += args_size
         if ncap:
             caps = {}
             for _ in range(ncap):
                 arg, kind, trunc, fault, ln, count = unpack_caphdr(buf, body)
-                data = bytes(buf[body + 16:body + 16 + ln])
+                data = bytes(buf[body + cap_size:body + cap_size + ln])
                 caps[arg] = Capture(kind, data, bool(trunc), bool(fault), count)
-                body += (16 + ln + 7) & ~7
+                body += (cap_size + ln + 7) & ~7
         elif rtype not in (R_ENTER, R_EXIT) and size > HEADER_SIZE:
             payload = bytes(buf[body:pos + size])
         yield Record(rtype, arch, pid, tid, ts, nr, value, aux, args, caps, payload)

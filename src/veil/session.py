@@ -49,7 +49,7 @@ SCHED_GETAFFINITY = BY_NAME["sched_getaffinity"].nr
 # calls that change what their path names: read-only path rules apply to them
 MUTATING_CALLS = frozenset(with_prop("mutates"))
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                 signal.SIGRTMIN + 3}
+                 signal.SIGRTMIN + R.FLUSH_SIGNAL_OFFSET}
 
 
 @dataclass
@@ -1201,12 +1201,8 @@ def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -
 
 def _pack_sockaddr(host: str, port: int) -> bytes:
     """struct sockaddr_in / sockaddr_in6 for (host, port)."""
-    import ipaddress
-    import struct
-    ip = ipaddress.ip_address(host)
-    if ip.version == 4:
-        return struct.pack("<H", 2) + struct.pack(">H", port) + ip.packed + bytes(8)
-    return struct.pack("<H", 10) + struct.pack(">HI", port, 0) + ip.packed + struct.pack("<I", 0)
+    from .sockaddr import pack_inet
+    return pack_inet(host, port)
 
 
 def _parse_affinity(value: Union[str, int]) -> int:

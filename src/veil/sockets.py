@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
 
+from . import abi
 from . import engine as E
 from .observers import Observer
+from .sockaddr import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
 from .syscalls.lookup import BY_NAME, with_prop
 
 if TYPE_CHECKING:
@@ -44,20 +46,20 @@ def captures(sc, strsize: int, capture_bytes: int = 0) -> List[Tuple[int, int, i
     from .decoders import captures_for
     caps = {c[0]: c for c in captures_for(sc, strsize, True)}
     if sc.name == "close":
-        caps = {0: (0, E.lib.VEIL_CAP_FDPATH, E.lib.VEIL_FDPATH_DESCRIBE, 4096)}
+        caps = {0: (0, abi.CAP_FDPATH, abi.FDPATH_DESCRIBE, 4096)}
     elif sc.name in ("accept", "accept4"):
         # the new socket's own addresses, as the kernel has them at the exit
-        slot = E.lib.VEIL_CAP_RESULT
-        caps[slot] = (slot, E.lib.VEIL_CAP_FDPATH_RET, E.lib.VEIL_FDPATH_DESCRIBE, 4096)
+        slot = abi.CAP_RESULT
+        caps[slot] = (slot, abi.CAP_FDPATH_RET, abi.FDPATH_DESCRIBE, 4096)
     elif sc.name == "getsockopt":
-        caps[3] = (3, E.lib.VEIL_CAP_LEN_OUT, 4, 64)
+        caps[3] = (3, abi.CAP_LEN_OUT, 4, 64)
     elif sc.name == "connect":
         # the local address exists once connect has run
-        caps[0] = (0, E.lib.VEIL_CAP_FDPATH_EXIT, E.lib.VEIL_FDPATH_DESCRIBE, 4096)
+        caps[0] = (0, abi.CAP_FDPATH_EXIT, abi.FDPATH_DESCRIBE, 4096)
     if capture_bytes and sc.name in TAIL_CALLS:
         # the result slot (these return a size): the tail of what moved, at exit
-        slot = E.lib.VEIL_CAP_RESULT
-        caps[slot] = (slot, E.lib.VEIL_CAP_BUF_TAIL, 1, min(capture_bytes, 65535))
+        slot = abi.CAP_RESULT
+        caps[slot] = (slot, abi.CAP_BUF_TAIL, 1, min(capture_bytes, 65535))
     return [caps[i] for i in sorted(caps)]
 
 
@@ -80,24 +82,18 @@ BROKEN = {_errno.EPIPE, _errno.ECONNRESET, _errno.ECONNREFUSED, _errno.ETIMEDOUT
 
 def address_text(raw: bytes) -> Optional[str]:
     """127.0.0.1:80, [::1]:53, /path, @abstract, netlink:PID (None: no address)."""
-    if len(raw) < 2:
-        return None
-    fam = struct.unpack_from("<H", raw)[0]
-    if fam == 2 and len(raw) >= 8:
-        return f"{ipaddress.IPv4Address(raw[4:8])}:{struct.unpack_from('>H', raw, 2)[0]}"
-    if fam == 10 and len(raw) >= 24:
-        ip6 = ipaddress.IPv6Address(raw[8:24])
-        text = f"::ffff:{ip6.ipv4_mapped}" if ip6.ipv4_mapped else ip6.compressed
-        return f"[{text}]:{struct.unpack_from('>H', raw, 2)[0]}"
-    if fam == 1:
-        path = raw[2:]
-        if not path:
-            return None
-        if path[:1] == b"\0":
-            return "@" + path[1:].decode("utf-8", "backslashreplace")
-        return path.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
-    if fam == 16 and len(raw) >= 8:
-        return f"netlink:{struct.unpack_from('<I', raw, 4)[0]}"
+    sa = SockAddr.parse(raw)
+    if sa.family == AF_INET and sa.ip is not None:
+        return f"{sa.ip}:{sa.port}"
+    if sa.family == AF_INET6 and isinstance(sa.ip, ipaddress.IPv6Address):
+        mapped = sa.ip.ipv4_mapped
+        return f"[{f'::ffff:{mapped}' if mapped else sa.ip.compressed}]:{sa.port}"
+    if sa.family == AF_UNIX and sa.path is not None:
+        if sa.abstract:
+            return "@" + sa.path.decode("utf-8", "backslashreplace")
+        return sa.path.decode("utf-8", "backslashreplace") if len(sa.raw) > 2 else None
+    if sa.family == AF_NETLINK and sa.nl_pid is not None:
+        return f"netlink:{sa.nl_pid}"
     return None
 
 
@@ -258,7 +254,7 @@ class SocketTable(Observer):
         e.nonblocking = bool(stype & SOCK_NONBLOCK)
 
     def _socket(self, call: Call) -> None:
-        e = self._by_cap(call, E.lib.VEIL_CAP_RESULT) if not call.failed else None
+        e = self._by_cap(call, abi.CAP_RESULT) if not call.failed else None
         if e is not None:
             self._created(call, e, call.args[0], call.args[1], call.args[2])
 
@@ -312,7 +308,7 @@ class SocketTable(Observer):
 
     def _accept(self, call: Call) -> None:
         lst = self._by_cap(call, 0)
-        new = self._by_cap(call, E.lib.VEIL_CAP_RESULT) if not call.failed else None
+        new = self._by_cap(call, abi.CAP_RESULT) if not call.failed else None
         if lst is None or new is None:
             return
         lst.accepted += 1
@@ -322,7 +318,7 @@ class SocketTable(Observer):
         if c is not None:
             new.remote = self.address_view(address_text(c.data)) or new.remote
         new.state = "connected"
-        self._described(new, call.cap(E.lib.VEIL_CAP_RESULT).data)
+        self._described(new, call.cap(abi.CAP_RESULT).data)
         flags = call.args[3] if call.name == "accept4" else 0
         new.nonblocking = bool(flags & SOCK_NONBLOCK)
 
@@ -377,7 +373,7 @@ class SocketTable(Observer):
                 text = address_text(c.data)
                 e.last_peer = (text if name == "sendto" else self.address_view(text)) or e.last_peer
         if self.capture_bytes and name in TAIL_CALLS:
-            c = call.cap(E.lib.VEIL_CAP_RESULT)
+            c = call.cap(abi.CAP_RESULT)
             if c is not None:
                 data = c.data[-self.capture_bytes:]
                 key = "last_sent" if sending else "last_received"

@@ -5,6 +5,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import engine as E
+from .sockaddr import AF_UNIX, SockAddr
 from .syscalls.lookup import BY_NR, call_name
 
 # arguments a hook may name by the short name people expect
@@ -87,20 +88,13 @@ class Args:
 def sockaddr_value(data: bytes):
     """A sockaddr as Python's socket module writes addresses: (host, port) for
     AF_INET/AF_INET6, the path (or "\0abstract") for AF_UNIX, else the bytes."""
-    import ipaddress
-    import struct
-    if len(data) < 2:
-        return data
-    family = struct.unpack_from("<H", data)[0]
-    if family == 2 and len(data) >= 8:
-        return (str(ipaddress.IPv4Address(data[4:8])), struct.unpack_from(">H", data, 2)[0])
-    if family == 10 and len(data) >= 24:
-        return (str(ipaddress.IPv6Address(data[8:24])), struct.unpack_from(">H", data, 2)[0])
-    if family == 1:
-        path = data[2:]
-        if path[:1] == b"\0":
-            return "\0" + path[1:].rstrip(b"\0").decode(errors="surrogateescape")
-        return os.fsdecode(path.split(b"\0", 1)[0])
+    sa = SockAddr.parse(data)
+    if sa.inet is not None:
+        return sa.inet
+    if sa.family == AF_UNIX and sa.path is not None:
+        if sa.abstract:
+            return "\0" + sa.path.rstrip(b"\0").decode(errors="surrogateescape")
+        return os.fsdecode(sa.path)
     return data
 
 

@@ -33,6 +33,7 @@ from ptrace.binding import func as PF  # noqa: E402
 from ptrace.debugger import PtraceDebugger, PtraceProcess  # noqa: E402
 from ptrace.error import PtraceError  # noqa: E402
 
+from .. import abi
 from .. import engine as E
 from .. import records as R
 from ..errors import VeilError
@@ -60,9 +61,10 @@ CAP_HARD_MAX = 65536
 STRV_MAX_ELEMS = 4096
 
 _ENTRY_KINDS = {R.CAP_CSTR, R.CAP_BUF_ARG, R.CAP_FIXED_IN, R.CAP_STRV, R.CAP_PTRV_LEN,
-                R.CAP_IOV_IN, R.CAP_LEN_IN, R.CAP_FDPATH, R.CAP_SP_FIXED, 16, 17, 19}
-CAP_FIXED_INOUT = 16
-CAP_EXIT_SLOT = 8
+                R.CAP_IOV_IN, R.CAP_LEN_IN, R.CAP_FDPATH, R.CAP_SP_FIXED, abi.CAP_FIXED_INOUT,
+                abi.CAP_MSGHDR_IN, abi.CAP_DEREF_IN}
+CAP_FIXED_INOUT = abi.CAP_FIXED_INOUT
+CAP_EXIT_SLOT = abi.CAP_EXIT_SLOT
 _SUPPORTED = {R.CAP_CSTR, R.CAP_BUF_ARG, R.CAP_BUF_RET, R.CAP_FIXED_IN, R.CAP_FIXED_OUT,
               R.CAP_FIXED_ANY, CAP_FIXED_INOUT, R.CAP_STRV, R.CAP_PTRV_LEN}
 

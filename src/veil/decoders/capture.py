@@ -21,37 +21,27 @@ from __future__ import annotations
 import struct as _struct
 from typing import List, Optional, Tuple
 
+from .. import abi
 from .. import records as R
 
-try:  # the decoders also run without the C module (veil show, tests)
-    from .._veil_c import lib as _lib
-except Exception:  # pragma: no cover - depends on the build
-    _lib = None
+# the kinds this build of the C module captures (None: not without the build)
+CAP_FIXED_INOUT: Optional[int] = abi.CAP_FIXED_INOUT if abi.C_BUILT else None
+CAP_MSGHDR_IN: Optional[int] = abi.CAP_MSGHDR_IN if abi.C_BUILT else None
+CAP_MSGHDR_OUT: Optional[int] = abi.CAP_MSGHDR_OUT if abi.C_BUILT else None
+CAP_DEREF_IN: Optional[int] = abi.CAP_DEREF_IN if abi.C_BUILT else None
+CAP_DEREF_OUT: Optional[int] = abi.CAP_DEREF_OUT if abi.C_BUILT else None
+EXIT_SLOT: int = abi.CAP_EXIT_SLOT
 
+# the kind numbers the decoders recognise in records, even without the C module
+# (records may come from a file)
+KIND_FIXED_INOUT = abi.CAP_FIXED_INOUT
+KIND_MSGHDR_IN = abi.CAP_MSGHDR_IN
+KIND_MSGHDR_OUT = abi.CAP_MSGHDR_OUT
+KIND_DEREF_IN = abi.CAP_DEREF_IN
+KIND_DEREF_OUT = abi.CAP_DEREF_OUT
 
-def _const(name: str) -> Optional[int]:
-    v = getattr(_lib, name, None) if _lib is not None else None
-    return v if isinstance(v, int) else None
-
-
-CAP_FIXED_INOUT: Optional[int] = _const("VEIL_CAP_FIXED_INOUT")
-CAP_MSGHDR_IN: Optional[int] = _const("VEIL_CAP_MSGHDR_IN")
-CAP_MSGHDR_OUT: Optional[int] = _const("VEIL_CAP_MSGHDR_OUT")
-CAP_DEREF_IN: Optional[int] = _const("VEIL_CAP_DEREF_IN")
-CAP_DEREF_OUT: Optional[int] = _const("VEIL_CAP_DEREF_OUT")
-EXIT_SLOT: int = _const("VEIL_CAP_EXIT_SLOT") or 8
-
-# the kind numbers the decoders recognise in records, even when this build of
-# the C module cannot produce them (records may come from a file)
-KIND_FIXED_INOUT = CAP_FIXED_INOUT if CAP_FIXED_INOUT is not None else 16
-KIND_MSGHDR_IN = CAP_MSGHDR_IN if CAP_MSGHDR_IN is not None else 17
-KIND_MSGHDR_OUT = CAP_MSGHDR_OUT if CAP_MSGHDR_OUT is not None else 18
-KIND_DEREF_IN = CAP_DEREF_IN if CAP_DEREF_IN is not None else 19
-KIND_DEREF_OUT = CAP_DEREF_OUT if CAP_DEREF_OUT is not None else 20
-
-IOV_FULL_LEN = 2  # bit of the iovec block's second word: metadata = (base, iov_len, got, avail)
-# the C side says it writes that metadata by defining VEIL_IOV_FULL_LEN (= 2)
-IOV_FULL_LEN_SUPPORTED = _const("VEIL_IOV_FULL_LEN") is not None
+IOV_FULL_LEN = abi.IOV_FULL_LEN  # bit of the iovec block's second word: metadata = (base, iov_len, got, avail)
+IOV_FULL_LEN_SUPPORTED = abi.C_BUILT
 
 _EXIT_ONLY = (R.CAP_FIXED_OUT, R.CAP_FIXED_ANY, R.CAP_BUF_RET, R.CAP_LEN_OUT, R.CAP_IOV_OUT)
 

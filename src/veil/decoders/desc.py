@@ -8,6 +8,7 @@ from . import capture
 from .common import DecodeError, array, flags, ptr, s32, signal_name, sigset, u32, unpack, xval
 from .fs import open_flags, seek_whence
 from .kinds import fd_decoration, fmt_fd, format_arg
+from .kstructs import EPOLL_EVENT
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, special_ret, struct
 
 # --- fcntl -------------------------------------------------------------------
@@ -431,11 +432,10 @@ EPOLL_EVENTS = [(0x1, "EPOLLIN"), (0x2, "EPOLLPRI"), (0x4, "EPOLLOUT"), (0x8, "E
                 (0x80, "EPOLLRDBAND"), (0x100, "EPOLLWRNORM"), (0x200, "EPOLLWRBAND"),
                 (0x400, "EPOLLMSG"), (0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"),
                 (1 << 29, "EPOLLWAKEUP"), (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET")]
-_EPOLL_EVENT = _struct.Struct("<IQ")
 
 
 def _epoll_item(data: bytes, off: int = 0) -> str:
-    ev, u64 = unpack(_EPOLL_EVENT, data, off)
+    ev, u64 = EPOLL_EVENT.parse(data, off)
     return (f"{{events={flags(ev, EPOLL_EVENTS, dflt='EPOLL???')}, "
             f"data={{u32={u64 & 0xFFFFFFFF}, u64={u64}}}}}")
 

@@ -1,13 +1,13 @@
 """File-system family: open flags, *at flags, modes, struct stat/statx/statfs."""
 from __future__ import annotations
 
-import struct as _struct
 import time as _time
 
 from .. import records as R
 
 from .common import DecodeError, flags, octal, ptr, quote, styled, u32, unpack, xval
 from .kinds import fmt_fd, format_arg
+from .kstructs import OPEN_HOW, STAT, STAT_HEAD, STAT_TIMES, STATX_HEAD
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
 
 O_ACCMODE = 3
@@ -110,8 +110,8 @@ def statx_mask(v: int) -> str:
     return flags(v, STATX_MASK, dflt="STATX_???")
 
 
-_S_IFMT = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o60000: "S_IFBLK",
-           0o40000: "S_IFDIR", 0o20000: "S_IFCHR", 0o10000: "S_IFIFO"}
+S_IFMT_NAMES = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o60000: "S_IFBLK",
+                0o40000: "S_IFDIR", 0o20000: "S_IFCHR", 0o10000: "S_IFIFO"}
 
 
 def file_mode(mode: int) -> str:
@@ -123,7 +123,7 @@ def _file_mode(mode: int) -> str:
     fmt = mode & 0o170000
     perm = mode & 0o7777
     perm_s = octal(perm)
-    name = _S_IFMT.get(fmt)
+    name = S_IFMT_NAMES.get(fmt)
     if name:
         return f"{name}|{perm_s}"
     return perm_s if not fmt else f"{fmt:#o}|{perm_s}"
@@ -133,10 +133,6 @@ def makedev(dev: int) -> str:
     major = ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF)
     minor = (dev & 0xFF) | ((dev >> 12) & ~0xFF)
     return f"makedev({_hx(major)}, {_hx(minor)})"
-
-
-_STAT = _struct.Struct("<QQQIII4xQqqq")
-_STAT_TIMES = _struct.Struct("<qqqqqq")
 
 
 def time_comment(sec: int, nsec: int) -> str:
@@ -151,33 +147,29 @@ def time_comment(sec: int, nsec: int) -> str:
 
 @struct("stat", 144)
 def stat_struct(data: bytes, call, ctx) -> str:
-    dev, ino, nlink, mode, uid, gid, rdev, size, blksize, blocks = unpack(_STAT, data)
+    s = STAT_HEAD.parse(data)
+    mode = s.st_mode
     fmt = mode & 0o170000
     if ctx is not None and call is not None and not ctx.abbreviated(call):  # -v
-        times = unpack(_STAT_TIMES, data, _STAT.size)
-        sized = (f"st_rdev={makedev(rdev)}" if fmt in (0o20000, 0o60000)
-                 else f"st_size={size}")
-        stamps = ", ".join(f"st_{name}={time_comment(times[2 * k], times[2 * k + 1])}, "
-                           f"st_{name}_nsec={times[2 * k + 1]}"
-                           for k, name in enumerate(("atime", "mtime", "ctime")))
-        return (f"{{st_dev={makedev(dev)}, st_ino={ino}, st_mode={file_mode(mode)}, "
-                f"st_nlink={nlink}, st_uid={uid}, st_gid={gid}, st_blksize={blksize}, "
-                f"st_blocks={blocks}, {sized}, {stamps}}}")
+        fields = STAT.parse(data)._asdict()
+        sized = (f"st_rdev={makedev(s.st_rdev)}" if fmt in (0o20000, 0o60000)
+                 else f"st_size={s.st_size}")
+        stamps = ", ".join(f"{name}={time_comment(fields[name], fields[name + '_nsec'])}, "
+                           f"{name}_nsec={fields[name + '_nsec']}" for name in STAT_TIMES)
+        return (f"{{st_dev={makedev(s.st_dev)}, st_ino={s.st_ino}, st_mode={file_mode(mode)}, "
+                f"st_nlink={s.st_nlink}, st_uid={s.st_uid}, st_gid={s.st_gid}, "
+                f"st_blksize={s.st_blksize}, st_blocks={s.st_blocks}, {sized}, {stamps}}}")
     if fmt in (0o20000, 0o60000):
-        return f"{{st_mode={file_mode(mode)}, st_rdev={makedev(rdev)}, ...}}"
-    return f"{{st_mode={file_mode(mode)}, st_size={size}, ...}}"
-
-
-_STATX = _struct.Struct("<IIQIIIHxxQQQQ")
+        return f"{{st_mode={file_mode(mode)}, st_rdev={makedev(s.st_rdev)}, ...}}"
+    return f"{{st_mode={file_mode(mode)}, st_size={s.st_size}, ...}}"
 
 
 @struct("statx", 256)
 def statx_struct(data: bytes, call, ctx) -> str:
-    mask, blksize, attrs, nlink, uid, gid, mode, ino, size, blocks, attr_mask = \
-        unpack(_STATX, data)
-    return (f"{{stx_mask={statx_mask(mask)}, "
-            f"stx_attributes={flags(attrs, STATX_ATTRS, dflt='STATX_ATTR_???')}, "
-            f"stx_mode={file_mode(mode)}, stx_size={size}, ...}}")
+    s = STATX_HEAD.parse(data)
+    return (f"{{stx_mask={statx_mask(s.stx_mask)}, "
+            f"stx_attributes={flags(s.stx_attributes, STATX_ATTRS, dflt='STATX_ATTR_???')}, "
+            f"stx_mode={file_mode(s.stx_mode)}, stx_size={s.stx_size}, ...}}")
 
 
 FS_MAGIC = {
@@ -267,7 +259,6 @@ def _openat(call, ctx):
     return _with_mode(call, ctx, 2, 3)
 
 
-_OPEN_HOW = _struct.Struct("<QQQ")
 RESOLVE_FLAGS = [(1, "RESOLVE_NO_XDEV"), (2, "RESOLVE_NO_MAGICLINKS"),
                  (4, "RESOLVE_NO_SYMLINKS"), (8, "RESOLVE_BENEATH"), (16, "RESOLVE_IN_ROOT"),
                  (32, "RESOLVE_CACHED")]
@@ -281,7 +272,7 @@ def open_flags64(v: int) -> str:
 
 @struct("open_how", 24)
 def open_how(data: bytes, call=None, ctx=None) -> str:
-    fl, mode, resolve = unpack(_OPEN_HOW, data)
+    fl, mode, resolve = OPEN_HOW.parse(data)
     parts = [f"flags={open_flags64(fl)}"]
     if fl & O_CREAT or (fl & O_TMPFILE) == O_TMPFILE or mode:
         parts.append(f"mode={octal(mode)}")

@@ -1,12 +1,12 @@
 """Process family: clone/clone3, wait4/waitid, rlimits, prctl, arch_prctl, sched_*, ids."""
 from __future__ import annotations
 
-import struct as _struct
 
 from .. import records as R
 from . import capture
 from .common import DecodeError, array, flags, ptr, quote, s32, signal_name, u32, unpack, xval
 from .kinds import Ctx, format_arg
+from .kstructs import CLONE_ARGS, CLONE_ARGS_V0
 from .registry import (EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, enum_set, flag_set,
                        special, special_ret, struct)
 from .registry import STRUCTS as _STRUCTS
@@ -78,16 +78,11 @@ def _clone(call, ctx):
 # CLONE_PIDFD without CLONE_PARENT_SETTID: the pidfd is stored through parent_tid
 EXTRA_CAPTURES["clone"] = {2: (R.CAP_FIXED_OUT, 0, 4)}
 
-_CLONE_ARGS = _struct.Struct("<QQQQQQQQQQQ")
-
-
 def clone_args(data: bytes, size: int) -> str:
-    if len(data) < 64:
+    if len(data) < CLONE_ARGS_V0.size:
         raise DecodeError("short clone_args")
-    fields = list(_struct.unpack_from("<QQQQQQQQ", data))
-    fields += [0, 0, 0]
-    if len(data) >= 88:
-        fields[8:11] = _struct.unpack_from("<QQQ", data, 64)
+    fields = (CLONE_ARGS.parse(data) if len(data) >= CLONE_ARGS.size
+              else tuple(CLONE_ARGS_V0.parse(data)) + (0, 0, 0))
     fl, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, \
         set_tid_size, cgroup = fields
     parts = [f"flags={clone3_flags(fl)}"]

@@ -5,6 +5,7 @@ import struct as _struct
 
 from .common import DecodeError, flags, ptr, signal_name, sigset, u32, unpack, xval
 from .. import records as R
+from .kstructs import KSIGACTION, KSIGACTION_HEAD
 from .registry import EXTRA_CAPTURES, enum_set, special, special_ret, struct
 
 SA_FLAGS = [(0x04000000, "SA_RESTORER"), (0x08000000, "SA_ONSTACK"), (0x10000000, "SA_RESTART"),
@@ -19,8 +20,8 @@ def _handler(h: int) -> str:
 
 @struct("sigaction", 32)
 def sigaction(data: bytes, call=None, ctx=None) -> str:
-    handler, fl, restorer = unpack("<QQQ", data)
-    mask = data[24:32]
+    handler, fl, restorer = KSIGACTION_HEAD.parse(data)
+    mask = data[KSIGACTION_HEAD.size:KSIGACTION.size]
     parts = [f"sa_handler={_handler(handler)}", f"sa_mask={sigset(mask)}",
              f"sa_flags={flags(fl, SA_FLAGS, dflt='SA_???')}"]
     if fl & 0x04000000:

@@ -1,16 +1,16 @@
 """Time family: timespec/timeval and their pairs, itimers, clocks, sleeps, timerfd."""
 from __future__ import annotations
 
-import struct as _struct
 import time as _time
 from typing import Optional
 
 from .. import records as R
 from .common import DecodeError, ptr, s32, u32, unpack, xval
 from .kinds import format_arg
+from .kstructs import TIMESPEC
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, special_ret, struct
 
-_TS = _struct.Struct("<qq")
+_TS = TIMESPEC.struct  # timeval has the same layout
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 

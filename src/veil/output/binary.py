@@ -31,8 +31,8 @@ FORMAT_VERSION = 1
 # bump when struct veil_rec or the capture layout changes
 RECORD_VERSION = 1
 CHUNK_SIZE = 16384  # bytes of records per chunk (before compression)
-ARCH_NAMES = {0: "x86_64"}
-ARCH_X86_64 = 0
+ARCH_X86_64 = R.ARCH_X86_64  # the records' arch (csrc/engine.h)
+ARCH_NAMES = {ARCH_X86_64: "x86_64"}
 FLAG_FOLLOW, FLAG_DECORATE_FDS, FLAG_SECCOMP, FLAG_ATTACH = 1, 2, 4, 8
 
 TAG_CHUNK = b"VCHK"   # raw records

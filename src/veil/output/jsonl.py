@@ -13,19 +13,21 @@ escape, so the file is ASCII).  Python gets the exact bytes back with
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import struct as _struct
 from typing import Any, Callable, Dict, List, Optional, TextIO
 
-from construct import (Array, Bytes, Int16ul, Int32sl, Int32ul, Int64sl, Int64ul, Padding,
-                       Struct)
-
 from .. import records as R
 from ..decoders import Call, Ctx, fd_target, format_args, format_ret, registry
 from ..decoders.common import errno_name, signal_name
+from ..decoders.desc import EPOLL_EVENTS
+from ..decoders.fs import RESOLVE_FLAGS, S_IFMT_NAMES
+from ..decoders.kstructs import (CLONE_ARGS_V0, EPOLL_EVENT, INT_PAIR, KSIGACTION, OPEN_HOW, RLIMIT,
+                                 STAT, STAT_TIMES, STATX, STATX_TIMES, TIMESPEC, TIMEVAL, UTSNAME)
+from ..decoders.signals import SA_FLAGS
 from ..observers import Observer
+from ..sockaddr import AF, AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
 
 AT_FDCWD = -100
 O_CREAT = 0o100
@@ -92,57 +94,11 @@ def _sigset(data: bytes) -> List[str]:
     return [signal_name(i + 1) for i in range(64) if mask >> i & 1]
 
 
-# --- kernel structs (construct) -----------------------------------------------------
+# --- kernel structs (veil.decoders.kstructs) ---------------------------------------
 
-Timespec = Struct("tv_sec" / Int64sl, "tv_nsec" / Int64sl)
-Timeval = Struct("tv_sec" / Int64sl, "tv_usec" / Int64sl)
-Stat = Struct(
-    "st_dev" / Int64ul, "st_ino" / Int64ul, "st_nlink" / Int64ul,
-    "st_mode" / Int32ul, "st_uid" / Int32ul, "st_gid" / Int32ul, Padding(4),
-    "st_rdev" / Int64ul, "st_size" / Int64sl, "st_blksize" / Int64sl, "st_blocks" / Int64sl,
-    "st_atime" / Timespec, "st_mtime" / Timespec, "st_ctime" / Timespec,
-)
-StatxTimestamp = Struct("tv_sec" / Int64sl, "tv_nsec" / Int32ul, Padding(4))
-Statx = Struct(
-    "stx_mask" / Int32ul, "stx_blksize" / Int32ul, "stx_attributes" / Int64ul,
-    "stx_nlink" / Int32ul, "stx_uid" / Int32ul, "stx_gid" / Int32ul, "stx_mode" / Int16ul,
-    Padding(2), "stx_ino" / Int64ul, "stx_size" / Int64ul, "stx_blocks" / Int64ul,
-    "stx_attributes_mask" / Int64ul,
-    "stx_atime" / StatxTimestamp, "stx_btime" / StatxTimestamp,
-    "stx_ctime" / StatxTimestamp, "stx_mtime" / StatxTimestamp,
-    "stx_rdev_major" / Int32ul, "stx_rdev_minor" / Int32ul,
-    "stx_dev_major" / Int32ul, "stx_dev_minor" / Int32ul,
-)
-Rlimit = Struct("rlim_cur" / Int64ul, "rlim_max" / Int64ul)
-Utsname = Struct(*[name / Bytes(65) for name in
-                   ("sysname", "nodename", "release", "version", "machine", "domainname")])
-OpenHow = Struct("flags" / Int64ul, "mode" / Int64ul, "resolve" / Int64ul)
-CloneArgs = Struct(
-    "flags" / Int64ul, "pidfd" / Int64ul, "child_tid" / Int64ul, "parent_tid" / Int64ul,
-    "exit_signal" / Int64ul, "stack" / Int64ul, "stack_size" / Int64ul, "tls" / Int64ul,
-)
-KSigaction = Struct("sa_handler" / Int64ul, "sa_flags" / Int64ul, "sa_restorer" / Int64ul,
-                    "sa_mask" / Bytes(8))
-EpollEvent = Struct("events" / Int32ul, "data" / Int64ul)  # packed on x86_64
-Int2 = Array(2, Int32sl)
-
-_S_IFMT = {0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o060000: "S_IFBLK",
-           0o040000: "S_IFDIR", 0o020000: "S_IFCHR", 0o010000: "S_IFIFO"}
-_RESOLVE = [(0x01, "RESOLVE_NO_XDEV"), (0x02, "RESOLVE_NO_MAGICLINKS"),
-            (0x04, "RESOLVE_NO_SYMLINKS"), (0x08, "RESOLVE_BENEATH"), (0x10, "RESOLVE_IN_ROOT"),
-            (0x20, "RESOLVE_CACHED")]
-_SA_FLAGS = [(0x00000001, "SA_NOCLDSTOP"), (0x00000002, "SA_NOCLDWAIT"), (0x00000004, "SA_SIGINFO"),
-             (0x04000000, "SA_RESTORER"), (0x08000000, "SA_ONSTACK"), (0x10000000, "SA_RESTART"),
-             (0x40000000, "SA_NODEFER"), (0x80000000, "SA_RESETHAND")]
-_EPOLL = [(0x001, "EPOLLIN"), (0x002, "EPOLLPRI"), (0x004, "EPOLLOUT"), (0x008, "EPOLLERR"),
-          (0x010, "EPOLLHUP"), (0x020, "EPOLLNVAL"), (0x040, "EPOLLRDNORM"),
-          (0x080, "EPOLLRDBAND"), (0x100, "EPOLLWRNORM"), (0x200, "EPOLLWRBAND"),
-          (0x400, "EPOLLMSG"), (0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"),
-          (1 << 29, "EPOLLWAKEUP"), (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET")]
+_SA_FLAGS = sorted(SA_FLAGS)  # JSON lists the flags by value
 _DT = {0: "DT_UNKNOWN", 1: "DT_FIFO", 2: "DT_CHR", 4: "DT_DIR", 6: "DT_BLK", 8: "DT_REG",
        10: "DT_LNK", 12: "DT_SOCK", 14: "DT_WHT"}
-_AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK",
-       17: "AF_PACKET", 40: "AF_VSOCK"}
 
 
 def _bits(v: int, table) -> List[str]:
@@ -160,22 +116,27 @@ def _ts(t) -> Dict[str, int]:
     return {"tv_sec": t.tv_sec, "tv_nsec": t.tv_nsec}
 
 
+def _stamp(fields: dict, name: str) -> Dict[str, int]:
+    return {"tv_sec": fields[name], "tv_nsec": fields[name + "_nsec"]}
+
+
 def _stat(data: bytes) -> dict:
-    s = Stat.parse(data)
+    s = STAT.parse(data)
+    fields = s._asdict()
     return {"st_dev": s.st_dev, "st_ino": s.st_ino, "st_mode": s.st_mode,
-            "st_type": _S_IFMT.get(s.st_mode & 0o170000), "st_nlink": s.st_nlink,
+            "st_type": S_IFMT_NAMES.get(s.st_mode & 0o170000), "st_nlink": s.st_nlink,
             "st_uid": s.st_uid, "st_gid": s.st_gid, "st_rdev": s.st_rdev, "st_size": s.st_size,
             "st_blksize": s.st_blksize, "st_blocks": s.st_blocks,
-            "st_atime": _ts(s.st_atime), "st_mtime": _ts(s.st_mtime), "st_ctime": _ts(s.st_ctime)}
+            **{name: _stamp(fields, name) for name in STAT_TIMES}}
 
 
 def _statx(data: bytes) -> dict:
-    s = Statx.parse(data)
-    out = {k: v for k, v in s.items() if not k.startswith("_") and not k.endswith("time")}
-    out["stx_mask"] = _flag_list("statx_mask", s.stx_mask)
-    out["stx_type"] = _S_IFMT.get(s.stx_mode & 0o170000)
-    for k in ("stx_atime", "stx_btime", "stx_ctime", "stx_mtime"):
-        out[k] = _ts(s[k])
+    fields = STATX.parse(data)._asdict()
+    out = {k: v for k, v in fields.items() if not k.startswith(STATX_TIMES)}
+    out["stx_mask"] = _flag_list("statx_mask", fields["stx_mask"])
+    out["stx_type"] = S_IFMT_NAMES.get(fields["stx_mode"] & 0o170000)
+    for name in STATX_TIMES:
+        out[name] = _stamp(fields, name)
     return out
 
 
@@ -184,23 +145,23 @@ def _rlim(v: int):
 
 
 def _rlimit(data: bytes) -> dict:
-    r = Rlimit.parse(data)
+    r = RLIMIT.parse(data)
     return {"rlim_cur": _rlim(r.rlim_cur), "rlim_max": _rlim(r.rlim_max)}
 
 
 def _utsname(data: bytes) -> dict:
-    u = Utsname.parse(data)
-    return {k: _text(bytes(v).split(b"\0", 1)[0]) for k, v in u.items() if not k.startswith("_")}
+    u = UTSNAME.parse(data)
+    return {k: _text(v.split(b"\0", 1)[0]) for k, v in u._asdict().items()}
 
 
 def _open_how(data: bytes) -> dict:
-    h = OpenHow.parse(data)
+    h = OPEN_HOW.parse(data)
     return {"flags": _flag_list("open", h.flags), "mode": h.mode,
-            "resolve": _bits(h.resolve, _RESOLVE)}
+            "resolve": _bits(h.resolve, RESOLVE_FLAGS)}
 
 
 def _clone_args(data: bytes) -> dict:
-    c = CloneArgs.parse(data)
+    c = CLONE_ARGS_V0.parse(data)
     return {"flags": _flag_list("clone", c.flags & ~0xFF), "pidfd": _ptr(c.pidfd),
             "child_tid": _ptr(c.child_tid), "parent_tid": _ptr(c.parent_tid),
             "exit_signal": _signal(c.exit_signal), "stack": _ptr(c.stack),
@@ -208,7 +169,7 @@ def _clone_args(data: bytes) -> dict:
 
 
 def _sigaction(data: bytes) -> dict:
-    a = KSigaction.parse(data)
+    a = KSIGACTION.parse(data)
     handler = {0: "SIG_DFL", 1: "SIG_IGN"}.get(a.sa_handler, f"{a.sa_handler:#x}")
     out = {"sa_handler": handler, "sa_mask": _sigset(a.sa_mask),
            "sa_flags": _bits(a.sa_flags, _SA_FLAGS)}
@@ -218,8 +179,8 @@ def _sigaction(data: bytes) -> dict:
 
 
 def _epoll_event(data: bytes) -> dict:
-    e = EpollEvent.parse(data)
-    return {"events": _bits(e.events, _EPOLL), "data": e.data}
+    e = EPOLL_EVENT.parse(data)
+    return {"events": _bits(e.events, EPOLL_EVENTS), "data": e.data}
 
 
 def wait_status(st: int) -> dict:
@@ -238,27 +199,22 @@ def sockaddr(data: bytes) -> dict:
     """``{"family", "addr", "port"}`` (AF_INET/AF_INET6), ``{"family", "addr"}``
     (AF_UNIX; an abstract name starts with "@"), ``{"family", "pid", "groups"}``
     (AF_NETLINK), else ``{"family", "data"}`` (hex)."""
-    if len(data) < 2:
+    sa = SockAddr.parse(data)
+    if sa.family is None:
         return {"family": "AF_UNSPEC"}
-    fam = _struct.unpack_from("<H", data)[0]
-    name = _AF.get(fam, fam)
-    if fam == 2 and len(data) >= 8:
-        port = _struct.unpack_from(">H", data, 2)[0]
-        return {"family": name, "addr": str(ipaddress.IPv4Address(data[4:8])), "port": port}
-    if fam == 10 and len(data) >= 24:
-        port, flow = _struct.unpack_from(">HI", data, 2)
-        scope = _struct.unpack_from("<I", data, 24)[0] if len(data) >= 28 else 0
-        return {"family": name, "addr": str(ipaddress.IPv6Address(data[8:24])), "port": port,
-                "flowinfo": flow, "scope_id": scope}
-    if fam == 1:
-        path = data[2:]
-        if path[:1] == b"\0":
-            return {"family": name, "addr": "@" + _text(path[1:].rstrip(b"\0")), "abstract": True}
-        return {"family": name, "addr": _text(path.split(b"\0", 1)[0])}
-    if fam == 16 and len(data) >= 12:
-        pid, groups = _struct.unpack_from("<II", data, 4)
-        return {"family": name, "pid": pid, "groups": groups}
-    return {"family": name, "data": data[2:].hex()}
+    name = AF.get(sa.family, sa.family)
+    if sa.family == AF_INET and sa.ip is not None:
+        return {"family": name, "addr": str(sa.ip), "port": sa.port}
+    if sa.family == AF_INET6 and sa.ip is not None:
+        return {"family": name, "addr": str(sa.ip), "port": sa.port,
+                "flowinfo": sa.flowinfo, "scope_id": sa.scope_id or 0}
+    if sa.family == AF_UNIX:
+        if sa.abstract:
+            return {"family": name, "addr": "@" + _text(sa.path.rstrip(b"\0")), "abstract": True}
+        return {"family": name, "addr": _text(sa.path)}
+    if sa.family == AF_NETLINK and sa.nl_groups is not None:
+        return {"family": name, "pid": sa.nl_pid, "groups": sa.nl_groups}
+    return {"family": name, "data": sa.raw[2:].hex()}
 
 
 def _int(data: bytes) -> int:
@@ -274,9 +230,9 @@ STRUCTS: Dict[str, Callable[[bytes], Any]] = {
     "stat": _stat, "statx": _statx, "rlimit": _rlimit, "utsname": _utsname,
     "utsname_full": _utsname, "open_how": _open_how, "clone_args": _clone_args,
     "sigaction": _sigaction, "epoll_event": _epoll_event,
-    "timespec": lambda d: _ts(Timespec.parse(d)),
-    "timeval": lambda d: dict((k, v) for k, v in Timeval.parse(d).items() if k[0] != "_"),
-    "int": _int, "uint": _uint, "socklen": _uint, "int2": lambda d: list(Int2.parse(d)),
+    "timespec": lambda d: _ts(TIMESPEC.parse(d)),
+    "timeval": lambda d: TIMEVAL.parse(d)._asdict(),
+    "int": _int, "uint": _uint, "socklen": _uint, "int2": lambda d: list(INT_PAIR.parse(d)),
     "wstatus": lambda d: wait_status(_uint(d)), "wait_status": lambda d: wait_status(_uint(d)),
     "loff_t": lambda d: _struct.unpack_from("<q", d)[0],
     "uid": _uint, "gid": _uint, "pid": _int, "size": lambda d: _struct.unpack_from("<Q", d)[0],
