@@ -22,3 +22,15 @@ writable, tell
 gname
 # veil.pytest_plugin.CallResult: what a test reads from a call made under veil
 exception
+# read by tests/test_fidelity.py (which captures the C build offers)
+IOV_FULL_LEN_SUPPORTED
+# the decoded call handed to observers and hooks: what a user's code reads
+finished
+# veil prep analyze's JSON (the ElfInfo dataclass as a whole)
+has_dynamic
+# the public API (docs/API.md): Session, Policy, Stop and the syscall table's rows
+kill_on, masked, deny_paths, readonly_paths, cmdline, process, has_class, arg_index, signature
+# the socket table's entries are written out as a whole (dataclasses.asdict)
+nonblocking, send_queue, recv_queue, accepted, last_sent, last_received, last_state
+# registers set on python-ptrace's regs object, written back to the tracee with setregs
+rax, orig_rax

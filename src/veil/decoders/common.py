@@ -136,20 +136,10 @@ def flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0
     return styled(hex_number(value), lambda: _flags(value, table, zero, dflt))
 
 
-def enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> str:
-    return styled(hex_number(value) if value >= 0 else str(value),
-                  lambda: _enum(value, table, fallback))
-
-
 def xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
     """strace's printxval: the name, else ``0x... /* dflt */`` (plain hex without dflt)."""
     return styled(hex_number(value if value >= 0 else value & 0xFFFFFFFF),
                   lambda: _xval(value, table, dflt))
-
-
-def xval_d(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
-    """As xval, but an unknown value is printed in decimal (strace's printxval_d)."""
-    return styled(str(value), lambda: _xval_d(value, table, dflt))
 
 
 def _flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0",
@@ -171,15 +161,6 @@ def _flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "
     return "|".join(names)
 
 
-def _enum(value: int, table: Dict[int, str], fallback: Optional[str] = None) -> str:
-    name = table.get(value)
-    if name is not None:
-        return name
-    if fallback is not None:
-        return fallback
-    return f"{value:#x}" if value > 9 or value < 0 else str(value)
-
-
 def _xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
     """strace's printxval: the name, else ``0x... /* dflt */`` (plain hex without dflt)."""
     name = table.get(value)
@@ -190,13 +171,6 @@ def _xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
         text = "0"
     return f"{text} /* {dflt} */" if dflt else text
 
-
-def _xval_d(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
-    """As xval, but an unknown value is printed in decimal (strace's printxval_d)."""
-    name = table.get(value)
-    if name is not None:
-        return name
-    return f"{value} /* {dflt} */" if dflt else str(value)
 
 
 def octal(v: int) -> str:

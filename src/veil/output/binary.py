@@ -135,7 +135,6 @@ class BinaryWriter:
         self.out = out
         self.chunk_size = chunk_size
         self.compress = compress
-        self.bytes_in = 0
         self._write = out.write
         self._write(build_header(chunk_size=chunk_size, **header))
         self.out.flush()
@@ -161,7 +160,6 @@ class BinaryWriter:
                 piece = view[i:i + step]
                 w(pack(TAG_CHUNK, len(piece), crc32(piece)))
                 w(piece)
-        self.bytes_in += n
         # a veil killed later still leaves every batch it was given
         self.out.flush()
 

@@ -69,7 +69,6 @@ class Packer:
         self.bytes = 0
         self.libraries: Set[str] = set()
         self.skipped: Dict[str, str] = {}        # path -> reason
-        self.listed_bytes = 0
         self.chosen: Set[str] = set()            # real paths of the --config/--data files
         self.loaders: Set[str] = set()           # real paths of the ELF interpreters
         self.progress: Optional[Progress] = None
