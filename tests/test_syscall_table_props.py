@@ -30,7 +30,7 @@ from veil.decoders.registry import SPLIT
 from veil.layout import DENIED, SCRATCH_GUARDS, translated_calls
 from veil.prep.learn import WRITING
 from veil.session import MUTATING_CALLS
-from veil.sockets import RECEIVES, SOCKFD_CALLS
+from veil.sockets import SENDS, SOCKFD_CALLS
 
 d = sys.argv[1]
 # the program exits with mkdir's errno (0: made)
@@ -42,7 +42,7 @@ res = s.run()
 print(json.dumps({
     "code": res.exit_code,
     "mutating": sorted(MUTATING_CALLS), "writing": sorted(WRITING), "denied": sorted(DENIED),
-    "sockfd": SOCKFD_CALLS, "receives": sorted(RECEIVES), "split": SPLIT,
+    "sockfd": SOCKFD_CALLS, "sends": sorted(SENDS), "split": SPLIT,
     "readlink_nofollow": translated_calls()["readlink"].nofollow,
     "guards": sorted(SCRATCH_GUARDS),
 }))
@@ -93,7 +93,7 @@ def test_a_property_changed_in_the_table_reaches_python_and_c(tmp_path):
     edited = _edit_line(edited, "clone", "@split=2", "@split=3")
     edited = _edit_line(edited, "readlink", "@nofollow=0", "")
     edited = _edit_line(edited, "madvise", "@maps=addr:0", "")
-    edited = _edit_line(edited, "pread64", "%desc", "%desc @sockfd=0 @moves=receive")
+    edited = _edit_line(edited, "pwrite64", "%desc", "%desc @sockfd=0 @moves=send")
 
     before = _probe(REPO / "src", tmp_path, "committed")
     after = _probe(_veil_with_table(tmp_path, edited), tmp_path, "edited")
@@ -111,8 +111,8 @@ def test_a_property_changed_in_the_table_reaches_python_and_c(tmp_path):
     assert (before["split"]["clone"], after["split"]["clone"]) == (2, 3)
     assert (before["readlink_nofollow"], after["readlink_nofollow"]) == ([0], [])
     assert set(before["guards"]) - set(after["guards"]) == {"madvise"}
-    assert "pread64" not in before["sockfd"] and after["sockfd"]["pread64"] == 0
-    assert set(after["receives"]) - set(before["receives"]) == {"pread64"}
+    assert "pwrite64" not in before["sockfd"] and after["sockfd"]["pwrite64"] == 0
+    assert set(after["sends"]) - set(before["sends"]) == {"pwrite64"}
 
 
 def test_check_passes_on_the_committed_tree_and_fails_when_stale(tmp_path):

@@ -71,7 +71,6 @@ def merge_captures(regular, table) -> List[Tuple[int, int, int, int]]:
 
 
 SENDS = set(with_prop("moves", "send"))
-RECEIVES = set(with_prop("moves", "receive"))
 SOCK_NONBLOCK = 0o4000
 TCP_STATES = {1: "connected", 2: "connecting", 3: "connecting", 4: "shutdown", 5: "shutdown",
               6: "disconnected", 7: "disconnected", 8: "disconnected", 9: "disconnected",
