@@ -30,7 +30,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 from .errors import UsageError
 from .filter import Cond
 from .stop import Stop
-from .syscalls.lookup import UnknownSyscallError, resolve_set
+from .ruledb import syscall_numbers
+from .syscalls.lookup import UnknownSyscallError
 from .verdicts import Inject, Verdict, errno_number, register_value, signal_number
 
 Names = Union[str, Iterable[Union[str, int]]]
@@ -96,26 +97,11 @@ def _conds(where) -> Tuple[Cond, ...]:
 
 
 def _nrs(names: Names) -> List[int]:
+    """The numbers of ``names`` (veil.ruledb.syscall_numbers), a UsageError if bad."""
     try:
-        if isinstance(names, str):
-            return sorted(resolve_set(names))
-        if isinstance(names, int) and not isinstance(names, bool):
-            names = [names]
-        out = set()
-        for n in names:
-            if isinstance(n, str):
-                out |= resolve_set(n)
-            elif isinstance(n, int) and not isinstance(n, bool) and n >= 0:
-                out.add(int(n))
-            else:
-                raise UsageError(f"{n!r} is not a syscall: give names ('openat'), classes "
-                                 "('%file') or numbers")
-        return sorted(out)
-    except UnknownSyscallError as e:
+        return sorted(syscall_numbers(names))
+    except (UnknownSyscallError, TypeError) as e:
         raise UsageError(str(e)) from None
-    except TypeError:
-        raise UsageError(f"{names!r} is not a syscall: give names ('openat'), classes "
-                         "('%file') or numbers") from None
 
 
 class When:

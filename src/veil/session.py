@@ -33,11 +33,12 @@ from .layout import Bind
 from .layout import action_fields as layout_action_fields
 from .backends import get_engine
 from .observers import Observer, OnlyCalls
+from .ruledb import Row, RuleDB, build_filter, syscall_numbers
 from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
                       merge_captures)
 from .stop import Stop
-from .verdicts import ALLOW, Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
-from .syscalls.lookup import BY_NAME, BY_NR, resolve_set, with_prop
+from .verdicts import Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
+from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
 
 if TYPE_CHECKING:
     from .assembler import Assembler
@@ -288,8 +289,8 @@ class Session:
                             "(and a program veil starts, not one it attaches to)")
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
         self._guest_hooks: Set[Tuple[int, Hook]] = set()  # watch(guest_tracing=True)
-        self._rules: Dict[int, List[Tuple[Tuple[bpf.Cond, ...], Tuple[str, int]]]] = {}
-        self.foreign_rule: Optional[Tuple[str, int]] = None  # for i386/x32 calls
+        # allow/deny/refuse/kill rules, the i386/x32 rule and why refused calls were refused
+        self.ruledb = RuleDB()
         # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
         self._path_rules: List[Tuple[str, int, int, int, Optional[str]]] = []
         self._confined: Optional[Tuple[Sequence[str], Sequence[str], int, str, str]] = None
@@ -301,8 +302,6 @@ class Session:
         self._identity_setup: List[Callable[[E.Engine], None]] = []
         self._on_request: List[Hook] = []  # exit hooks that want only what identity.c asks
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
-        # calls refused with a report (refuse()): reasons by (nr or -1 for i386/x32, errno)
-        self._refuse_reasons: Dict[Tuple[int, int], str] = {}
         self.refusals: List[Refusal] = []
         self.on_refusal: Optional[Callable[[Refusal], None]] = None
         self._engine: Optional[E.Engine] = None
@@ -392,11 +391,11 @@ class Session:
         ``where``: argument conditions (``veil.Arg(0) == 3``) that must all hold."""
         if not 0 <= errno <= 4095:
             raise VeilError(f"invalid errno {errno}: must be 0..4095")
-        self.add_rule(self._resolve(names), ("deny", errno), where)
+        self.add_rule(syscall_numbers(names), ("deny", errno), where)
 
     def has_rules(self, name: str) -> bool:
         """Whether a rule (deny, refuse, kill, allow) names this syscall."""
-        return any(nr in self._rules for nr in resolve_set(name))
+        return self.ruledb.names(resolve_set(name))
 
     def refuse(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
                reason: str = "", where: Sequence[bpf.Cond] = ()) -> None:
@@ -405,10 +404,10 @@ class Session:
         stop, in C; the decision is the filter's own program (csrc/filter.c)."""
         if not 0 < errno <= 4095:
             raise VeilError(f"invalid errno {errno}: must be 1..4095")
-        nrs = self._resolve(names)
+        nrs = syscall_numbers(names)
         self.add_rule(nrs, ("refuse", errno), where)
         for nr in nrs:
-            self._refuse_reasons.setdefault((nr, errno), reason)
+            self.ruledb.add_reason(nr, errno, reason)
 
     def restrict_targets(self, calls: Dict[str, Tuple[Sequence[int], Sequence[int]]],
                          reason: str) -> None:
@@ -421,12 +420,12 @@ class Session:
                 continue
             nr = BY_NAME[name].nr
             self._targets[nr] = (sum(1 << i for i in pids), sum(1 << i for i in pidfds))
-            self._refuse_reasons.setdefault((nr, _errno.EPERM), reason)
+            self.ruledb.add_reason(nr, _errno.EPERM, reason)
 
     def refuse_foreign(self, errno: int, reason: str) -> None:
         """i386 (int 0x80) and x32 calls fail with errno and are reported."""
         self.foreign_rule = ("refuse", errno)
-        self._refuse_reasons.setdefault((-1, errno), reason)
+        self.ruledb.add_reason(-1, errno, reason)
 
     def note_refusal(self, pid: int, tid: int, name: str, errno: int, reason: str,
                      notice: bool = False) -> None:
@@ -455,31 +454,29 @@ class Session:
                     abi = "x32" if arch == bpf.AUDIT_ARCH_X86_64 else "i386"
                     name = f"{abi} syscall {aux & ~bpf.X32_SYSCALL_BIT}"
                 reason = (text.decode(errors="replace") if text else
-                          self._refuse_reasons.get((aux if native else -1, value), ""))
+                          self.ruledb.reasons.get((aux if native else -1, value), ""))
                 self.note_refusal(pid, tid, name, abs(value), reason, value < 0)
             pos += size
 
     def kill_on(self, names: Union[str, Iterable[Union[str, int]]],
                 where: Sequence[bpf.Cond] = ()) -> None:
         """Kill the process that makes one of these syscalls (the kernel does it)."""
-        self.add_rule(self._resolve(names), ("kill", 0), where)
+        self.add_rule(syscall_numbers(names), ("kill", 0), where)
 
     def add_rule(self, nrs: Iterable[int], action: Tuple[str, int],
                  where: Union[bpf.Cond, Sequence[bpf.Cond]] = ()) -> None:
         """A rule for the filter: action ("deny", errno) or ("kill", 0) when every
         condition holds.  Rules of one syscall are tried in the order added."""
-        conds = (where,) if isinstance(where, bpf.Cond) else tuple(where)
-        for nr in nrs:
-            self._rules.setdefault(nr, []).append((conds, action))
+        self.ruledb.add(nrs, action, where)
 
-    @staticmethod
-    def _resolve(names: Union[str, Iterable[Union[str, int]]]) -> Set[int]:
-        if isinstance(names, str):
-            return resolve_set(names)
-        out: Set[int] = set()
-        for n in names:
-            out |= resolve_set(n) if isinstance(n, str) else {n}
-        return out
+    @property
+    def foreign_rule(self) -> Optional[Tuple[str, int]]:
+        """The rule of i386 (int 0x80) and x32 calls: (kind, errno) or None."""
+        return self.ruledb.foreign
+
+    @foreign_rule.setter
+    def foreign_rule(self, rule: Optional[Tuple[str, int]]) -> None:
+        self.ruledb.foreign = rule
 
     def add_path_rule(self, pattern: str, errno: int, writes_only: bool = False) -> None:
         """Fail calls naming ``pattern`` (an absolute glob; ``/dir/**`` is the
@@ -592,57 +589,22 @@ class Session:
         return {"path_args": path_args, "dirfd_args": dirfd_args, "open_flags_arg": flags_arg,
                 "open_flags_ptr": flags_ptr}
 
-    def _compile_rules(self, rules, flags: int, caps):
-        """The C row and the filter entry of a syscall with allow/deny/kill rules:
-        the first rule whose conditions hold decides."""
-        go_on = bpf.trace() if flags else bpf.allow()
-
-        def action(kind: str, err: int) -> int:
-            return ({"allow": go_on, "kill": bpf.kill()}.get(kind)
-                    or (bpf.refuse(err) if kind == "refuse" else bpf.errno_ret(err)))
-
-        unconditional = next((i for i, (conds, _) in enumerate(rules) if not conds), None)
-        conditional = rules[:unconditional] if unconditional is not None else rules
-        otherwise = go_on
-        row = E.SysAction(flags, 0, caps)
-        if unconditional is not None:
-            kind, err = rules[unconditional][1]
-            if kind == "kill":
-                # the kernel kills (SIGSYS, uncatchable); C kills without seccomp
-                row = E.SysAction(E.F_STOP | E.F_KILL)
-                otherwise = bpf.kill()
-            elif kind == "deny":
-                # denied in the filter unless the call stops anyway (traced or
-                # hooked): then C denies it at the stop and the trace shows it
-                row = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
-                otherwise = bpf.trace() if flags else bpf.errno_ret(err)
-            elif kind == "refuse":
-                row = E.SysAction(flags | E.F_STOP | E.F_DENY, err, caps)
-                otherwise = bpf.refuse(err)
-        if not conditional:
-            return row, otherwise
-        return row, bpf.Conditional([(conds, action(kind, err))
-                                     for conds, (kind, err) in conditional], otherwise)
-
     def _conditional_hooks(self) -> None:
         """Without seccomp, argument conditions are checked by a hook instead."""
-        for nr, rules in self._rules.items():
-            conditional = [r for r in rules if r[0]]
-            if not conditional:
-                continue
-
-            def check(stop: Stop, conditional=conditional) -> Verdict:
-                for conds, (kind, err) in conditional:
-                    if all(c.holds(stop.args) for c in conds):
-                        if kind == "allow":
-                            return ALLOW
-                        return Kill("rule") if kind == "kill" else Deny(err)
-                return None
+        for nr, check in self.ruledb.conditional_hooks().items():
             self._hooks.setdefault((nr, "enter"), []).insert(0, check)
 
-    def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, int]]:
-        actions: Dict[int, E.SysAction] = {}
-        filt: Dict[int, int] = {}
+    def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, object]]:
+        """The C loop's action table and the filter's entries (veil.ruledb)."""
+        actions, filt = self.ruledb.compile(self._rows())
+        for nr in self._socket_rows:
+            if nr in actions:
+                self._socket_row_filter(nr, actions[nr], filt, self.ruledb.rules.get(nr))
+        return actions, filt
+
+    def _rows(self) -> Dict[int, Row]:
+        """What the session wants of each syscall besides its rules."""
+        rows: Dict[int, Row] = {}
         translated = translated_calls() if self._translating else {}
         for nr in range(E.NR_MAX):
             flags = 0
@@ -674,7 +636,7 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT
             if nr in self._targets:
                 flags |= E.F_STOP | E.F_TARGETS
-            path_fields = {}
+            path_fields: Dict[str, int] = {}
             sc = BY_NR.get(nr)
             if (self._path_rules or self._confined or self._translating) and sc is not None and any(
                     k.startswith("path") for _, k in sc.args):
@@ -684,18 +646,18 @@ class Session:
                 path_fields = {**(path_fields or self._path_rule_fields(sc)),
                                **layout_action_fields(sc.name)}
                 flags |= E.F_STOP | E.F_TRANSLATE
-            rules = self._rules.get(nr)
+            has_rules = nr in self.ruledb.rules
             guard = (SCRATCH_GUARDS.get(sc.name) if self._ptrace_layout and sc is not None
                      else None)
+            guard_row: Optional[Row] = None
             if guard and not path_fields:
-                guard_only = not flags and not rules
+                guard_only = not flags and not has_rules
                 flags |= E.F_STOP | E.F_TRANSLATE
                 path_fields = {"layout_op": E.L_MEMGUARD}
                 if guard_only:  # stop only where the range may touch the area
-                    actions[nr] = E.SysAction(flags, 0, caps)
-                    filt[nr] = bpf.Conditional(
+                    guard_row = Row(flags, caps, dict(path_fields), filter=bpf.Conditional(
                         [(tuple(bpf.Cond(*c) for c in conds), bpf.trace()) for conds in guard],
-                        bpf.allow())
+                        bpf.allow()))
             if (self.pin_paths and self._ptrace_layout and sc is not None
                     and sc.name in CRED_CALLS and not path_fields):
                 flags |= E.F_STOP | E.F_TRANSLATE
@@ -708,25 +670,18 @@ class Session:
                 # a directory fd from outside the guest's mount namespace would walk the
                 # host's tree (csrc/fdintake.c)
                 flags |= E.F_STOP | E.F_EXIT | E.F_FDS_IN
-            if nr in actions:
-                pass
-            elif rules:
-                act, flt = self._compile_rules(rules, flags, caps)
-                actions[nr] = act
-                filt[nr] = flt
-            elif flags:
-                actions[nr] = E.SysAction(flags, 0, caps)
-                filt[nr] = bpf.trace()
-            if path_fields and nr in actions:
-                for key, value in path_fields.items():
-                    setattr(actions[nr], key, value)
-            if nr in self._targets and nr in actions:
-                actions[nr].flags |= E.F_STOP | E.F_TARGETS
-                actions[nr].pid_args, actions[nr].pidfd_args = self._targets[nr]
-            if nr in actions and nr in self._socket_rows:
-                actions[nr].sockfd_arg = self._socket_rows[nr]
-                self._socket_row_filter(nr, actions[nr], filt, rules)
-        return actions, filt
+            if guard_row is not None:
+                rows[nr] = guard_row
+                continue
+            if not flags and not has_rules:
+                continue
+            row = rows[nr] = Row(flags, caps, dict(path_fields))
+            if nr in self._targets:
+                row.post_flags |= E.F_STOP | E.F_TARGETS
+                row.fields["pid_args"], row.fields["pidfd_args"] = self._targets[nr]
+            if nr in self._socket_rows:
+                row.fields["sockfd_arg"] = self._socket_rows[nr]
+        return rows
 
     def _socket_row_filter(self, nr: int, act: E.SysAction, filt: Dict[int, int],
                            rules) -> None:
@@ -818,17 +773,10 @@ class Session:
         eng.set_options(seccomp=self.seccomp, follow=self.follow, affinity=self.affinity,
                         strsize=self.strsize)
         actions, filt = self._actions()
-        # i386/x32 calls from an x86_64 process are shown as such, never mis-named
-        foreign = E.SysAction(E.F_STOP | E.F_RECORD) if self.traced else E.SysAction()
-        foreign_ret = bpf.trace() if self.traced else bpf.allow()
-        if self.foreign_rule is not None and self.foreign_rule[0] != "allow":
-            kind, err = self.foreign_rule
-            foreign = E.SysAction(E.F_STOP | (E.F_KILL if kind == "kill" else E.F_DENY), err)
-            foreign_ret = {"kill": bpf.kill(), "refuse": bpf.refuse(err)}.get(kind,
-                                                                             bpf.errno_ret(err))
+        foreign, foreign_ret = self.ruledb.compile_foreign(bool(self.traced))
         # read on the loop's thread as the ring is taken, before the refused thread goes
         # on (a path rule's refusal holds it until then): its line comes first
-        self._reads_refusals = bool(self._refuse_reasons or self._confined)
+        self._reads_refusals = bool(self.ruledb.reasons or self._confined)
         eng.set_actions(actions, foreign)
         if self._sockfd_filters:
             eng.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
@@ -869,7 +817,7 @@ class Session:
                                                    guest_cwd)
             else:
                 self._path = resolve_command(self.argv[0], self.env.get("PATH"))
-            prog = bpf.compile_filter(filt, bpf.allow(), foreign_ret)
+            prog = build_filter(filt, foreign_ret)
             eng.set_stdio(*self.stdio)
             if self.umask is not None:
                 eng.set_umask(self.umask)
