@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from . import engine_api as API
 from ._veil_c import ffi, lib
 
 F_STOP = lib.VEIL_F_STOP
@@ -168,6 +169,11 @@ def _check(rc: int, what: str) -> int:
 
 
 class Engine:
+    """The C loop (csrc/): every feature of veil.engine_api."""
+
+    backend = "c"
+    supports = API.FEATURES
+
     def __init__(self, ring_bytes: int = 4 << 20):
         self._e = ffi.gc(lib.veil_new(ring_bytes), lib.veil_free)
         if self._e == ffi.NULL:

@@ -32,6 +32,7 @@ from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO
 from .layout import Bind
 from .layout import action_fields as layout_action_fields
 from .backends import get_engine
+from .engine_api import PIN_PATHS, supports
 from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
 from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
@@ -789,7 +790,7 @@ class Session:
             if self._mount_engine:
                 from . import mountns
                 self._mount_steps = mountns.install(eng, self.layout, binds, self._kernel_paths)
-            elif self.pin_paths and hasattr(eng, "layout_pin_paths"):
+            elif self.pin_paths and supports(eng, PIN_PATHS):
                 eng.layout_pin_paths(True)
                 # with it, /proc of veil's threads and of host processes is out of sight
                 eng.layout_proc_scope(True)

@@ -1,4 +1,5 @@
-"""Alternative engines with the Session-facing API of :class:`veil.engine.Engine`.
+"""Alternative engines with the Session-facing API of :class:`veil.engine.Engine`
+(the Protocols of veil.engine_api; what each has besides, its ``supports`` set).
 
 ``python_ptrace.PtraceEngine`` is the pure-Python reference backend
 (``--backend python``): no seccomp, no C fast path, a stop at every syscall
@@ -7,7 +8,13 @@ and hooks cannot tell the two apart (except by speed).
 """
 
 
-def get_engine(backend: str):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..engine_api import TraceEngine
+
+
+def get_engine(backend: str) -> "TraceEngine":
     """A fresh engine for ``backend`` ("c" or "python")."""
     if backend == "python":
         from .python_ptrace import PtraceEngine

@@ -24,7 +24,7 @@ import resource
 import signal
 import struct
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from ..extras import require
 
@@ -169,6 +169,9 @@ class PtraceEngine:
     """:class:`veil.engine.Engine`'s API on python-ptrace (see the module doc)."""
 
     backend = "python"
+    # no seccomp, no path rules, layout, identity or socket fd filters: those need
+    # the C engine (veil.engine_api); its optional methods raise Unsupported
+    supports: FrozenSet[str] = frozenset()
 
     def __init__(self) -> None:
         self.dbg = PtraceDebugger()

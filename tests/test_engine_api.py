@@ -1,0 +1,33 @@
+"""Engines meet the declared Protocols of veil.engine_api and say what they support."""
+import importlib.util
+
+import pytest
+
+from veil import engine_api as API
+from veil.backends import get_engine
+
+
+def test_c_engine_meets_every_protocol_it_declares():
+    eng = get_engine("c")
+    assert isinstance(eng, API.TraceEngine)
+    assert eng.backend == "c" and eng.supports == API.FEATURES
+    for feature, proto in ((API.LAYOUT, API.LayoutEngine), (API.PIN_PATHS, API.PinningEngine)):
+        assert API.supports(eng, feature)
+        missing = [name for name in dir(proto) if not name.startswith("_")
+                   and callable(getattr(proto, name, None)) and not hasattr(eng, name)]
+        assert not missing, missing
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ptrace") is None, reason="python-ptrace not installed")
+def test_python_backend_declares_what_it_lacks_and_refuses_it_clearly():
+    from veil.backends.python_ptrace import Unsupported
+    eng = get_engine("python")
+    assert isinstance(eng, API.TraceEngine)
+    assert not API.supports(eng, API.LAYOUT) and not API.supports(eng, API.PIN_PATHS)
+    with pytest.raises(Unsupported, match="C engine"):
+        eng.set_layout_root("/")
+
+
+def test_unknown_feature_is_an_error():
+    with pytest.raises(ValueError, match="unknown engine feature"):
+        API.supports(get_engine("c"), "teleport")
