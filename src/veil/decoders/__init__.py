@@ -193,7 +193,7 @@ def _format_ret(call: Call, ctx: Ctx) -> str:
         err = -ret
         if err in RESTART_QUESTION:
             if err == 516 and call.sc is not None:  # restart_syscall will name it
-                registry.note_restart(call.tid, call.sc.name)
+                ctx.note_restart(call.tid, call.sc.name)
             return f"? {errno_name(err)} ({errno_text(err)})"
         return f"-1 {errno_name(err)} ({errno_text(err)})"
     sc = call.sc

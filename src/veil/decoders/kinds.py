@@ -31,7 +31,7 @@ class Ctx:
     syscall numbers whose arguments are shown undecoded, in hex."""
 
     __slots__ = ("strsize", "hex_all", "decorate_fds", "raw", "pid_comm", "xlat", "verbose",
-                 "abbrev")
+                 "abbrev", "restarts")
 
     def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False,
                  raw: Iterable[int] = (), pid_comm: Optional[Callable[[int], Optional[str]]] = None,
@@ -49,6 +49,14 @@ class Ctx:
         # -e abbrev=SET: those whose structures and environments are shortened (None: all)
         self.verbose = None if verbose is None else frozenset(verbose)
         self.abbrev = None if abbrev is None else frozenset(abbrev)
+        # tid -> name of its last call interrupted with ERESTART_RESTARTBLOCK: the
+        # restart_syscall that follows says what it resumes (strace's notation)
+        self.restarts: Dict[int, str] = {}
+
+    def note_restart(self, tid: int, name: str) -> None:
+        if len(self.restarts) > 4096:
+            self.restarts.clear()
+        self.restarts[tid] = name
 
     def dereferenced(self, call: "Call") -> bool:
         return self.verbose is None or call.nr in self.verbose

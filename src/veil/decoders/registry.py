@@ -81,19 +81,8 @@ RESUME_WITH_COMMA = {"clone"}
 RESUMED: Dict[str, Callable] = {}
 
 
-# tid -> name of its last call interrupted with ERESTART_RESTARTBLOCK: the
-# restart_syscall that follows says what it resumes (strace's notation)
-LAST_RESTART: Dict[int, str] = {}
-
-
-def note_restart(tid: int, name: str) -> None:
-    if len(LAST_RESTART) > 4096:
-        LAST_RESTART.clear()
-    LAST_RESTART[tid] = name
-
-
 def _restart_syscall(call, ctx):
-    name = LAST_RESTART.get(call.tid)
+    name = ctx.restarts.get(call.tid)
     return [f"<... resuming interrupted {name or 'call'} ...>"]
 
 
