@@ -6,9 +6,9 @@ measuring behind ``veil bench`` (veil.cli.bench, which parses the flags).
 
 Every measured run is a fresh process: the command itself (native), ``strace -f``,
 ``proot -r /``, or ``sys.executable -m veil.cli.bench --child STATS VEIL-ARGS`` for the
-veil modes: that is ``veil.cli.main(VEIL-ARGS)`` unchanged, with ``Session.run``
-wrapped to write ``result.engine_stats`` and ``result.duration`` to STATS at the
-end, so every veil run reports its own ptrace stops at no measurable cost.  Runs
+veil modes: that is ``veil.cli.main(VEIL-ARGS)`` unchanged, within
+``veil.session.results_to`` to write ``result.engine_stats`` and ``result.duration``
+to STATS at the end, so every veil run reports its own ptrace stops at no measurable cost.  Runs
 alternate A B C, C B A, ... so that drift of the machine falls on all alike.
 Wall time is perf_counter around the child; user/sys time come from ``os.wait4``
 (the child and every descendant it reaped); peak RSS from one more run of each

@@ -18,8 +18,11 @@ import shutil
 import signal
 import threading
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional,
+                    Sequence, Set, Tuple, Union)
 
 from . import engine as E
 from . import filter as bpf
@@ -103,6 +106,22 @@ class Result:
                               "reason": r.reason} for r in self.refusals if not r.notice],
                 "stops": self.engine_stats.get("syscall_stops")}
     refusals: List["Refusal"] = field(default_factory=list)  # calls veil refused and reported
+
+
+# callbacks every Session.run() of this context gives its Result (results_to)
+_RESULT_LISTENERS: ContextVar[Tuple[Callable[[Result], None], ...]] = ContextVar(
+    "veil_result_listeners", default=())
+
+
+@contextmanager
+def results_to(listener: Callable[[Result], None]) -> Iterator[None]:
+    """Within the block, every Session.run() that returns calls ``listener(result)``:
+    how ``veil bench`` learns the stops of a veil command it runs unchanged."""
+    token = _RESULT_LISTENERS.set(_RESULT_LISTENERS.get() + (listener,))
+    try:
+        yield
+    finally:
+        _RESULT_LISTENERS.reset(token)
 
 
 class _Backlog:
@@ -1093,6 +1112,8 @@ class Session:
         result.refusals = list(self.refusals)
         if self.sockets is not None:
             result.sockets = self.sockets.finish()
+        for listener in _RESULT_LISTENERS.get():
+            listener(result)
         return result
 
     def result(self) -> Result:

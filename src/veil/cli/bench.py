@@ -88,18 +88,15 @@ def cmd_bench(argv: Sequence[str]) -> int:
 
 def _child(argv: List[str]) -> int:
     """``--child STATS VEIL-ARGS``: the veil CLI as is, Session.run's result noted in STATS."""
-    from .. import session as S
+    from ..session import Result, results_to
     from . import main
     stats, rest = argv[0], argv[1:]
-    real_run = S.Session.run
 
-    def run(self):
-        result = real_run(self)
+    def note(result: Result) -> None:
         with open(stats, "w") as f:
             json.dump({"engine": result.engine_stats, "duration": result.duration}, f)
-        return result
-    S.Session.run = run
-    return main(rest)
+    with results_to(note):
+        return main(rest)
 
 
 if __name__ == "__main__":
