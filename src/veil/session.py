@@ -26,7 +26,6 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Ite
 
 from . import engine as E
 from . import filter as bpf
-from . import records as R
 from .errors import CommandNotFound, VeilError
 from .spec.checks import SpecError
 from .hostenv import host_environ
@@ -38,8 +37,11 @@ from .backends import get_engine
 from .engine_api import PIN_PATHS, supports
 from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
-from .sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, captures as socket_captures,
-                      merge_captures)
+from .features import Feature, RowTable
+from .features.placement import Placement, parse_affinity
+from .features.refusals import Refusal, Refusals
+from .features.sockets import Sockets
+from .sockets import SocketTable
 from .stop import Stop
 from .verdicts import Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
 from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
@@ -55,26 +57,6 @@ SCHED_GETAFFINITY = BY_NAME["sched_getaffinity"].nr
 MUTATING_CALLS = frozenset(with_prop("mutates"))
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGRTMIN + R.FLUSH_SIGNAL_OFFSET}
-
-
-@dataclass
-class Refusal:
-    """A call veil refused and reports (Session.refuse): who, what, why."""
-
-    pid: int
-    tid: int
-    name: str
-    errno: int
-    reason: str
-
-    notice: bool = False  # nothing refused: veil tells what it did instead
-
-    def line(self) -> str:
-        err = _errno.errorcode.get(self.errno, str(self.errno))
-        why = f": {self.reason}" if self.reason else ""
-        if self.notice:
-            return f"veil: note: {self.name} ({err}) in process {self.pid}{why}"
-        return f"veil: refused {self.name} ({err}) in process {self.pid}{why}"
 
 
 @dataclass
@@ -263,7 +245,7 @@ class Session:
         self.raw: FrozenSet[int] = frozenset(raw)
         self.backend = backend  # "c" (the C engine) or "python" (python-ptrace, no seccomp)
         self.seccomp = seccomp and not self.pids and backend != "python"
-        self.affinity = _parse_affinity(affinity)
+        self.affinity = parse_affinity(affinity)
         self.env = host_environ() if env is None else dict(env)
         self.cwd = cwd
         self.observers: List[Observer] = list(observers)
@@ -289,20 +271,15 @@ class Session:
         self._kernel_paths: List[Tuple[str, str]] = []
         # the socket table: the calls it needs are recorded (read/write/close only
         # on sockets, decided in C); other observers still see only `trace`
-        self.sockets: Optional[SocketTable] = None
-        self._socket_rows: Dict[int, int] = {}
         self._snapshots: List[Tuple[float, Callable[[], None]]] = []
-        # socket fds get their own filters in the tracee (root can stack them)
-        self._sockfd_filters = bool(sockets) and self.seccomp and os.geteuid() == 0
-        if sockets:
-            self.sockets = SocketTable(capture_bytes)
-            self.capture_bytes = capture_bytes
-            rows = {**{n: -1 for n in SOCKET_CALLS}, **SOCKFD_CALLS}
-            self._socket_names = set(rows)
-            self._socket_rows = {BY_NAME[n].nr: arg for n, arg in rows.items()
-                                 if n in BY_NAME and BY_NAME[n].nr not in self.traced}
-            if self._socket_rows:
-                self.observers = [OnlyCalls(o, set(self.traced)) for o in self.observers]
+        socket_feature = (Sockets(self.traced, strsize, capture_bytes, self.seccomp)
+                          if sockets else None)
+        self.sockets: Optional[SocketTable] = socket_feature.table if socket_feature else None
+        # calls recorded for the socket table only: nr -> the fd argument that must be a socket
+        self._socket_rows: Dict[int, int] = socket_feature.rows if socket_feature else {}
+        if self._socket_rows:
+            self.observers = [OnlyCalls(o, set(self.traced)) for o in self.observers]
+        if self.sockets is not None:
             self.observers.append(self.sockets)
         if layout is not None and not self.seccomp:
             raise SpecError("observation", "seccomp", "a layout needs the seccomp filter "
@@ -315,15 +292,17 @@ class Session:
         self._path_rules: List[Tuple[str, int, int, int, Optional[str]]] = []
         self._confined: Optional[Tuple[Sequence[str], Sequence[str], int, str, str]] = None
         self._reads_refusals = False
-        self._targets: Dict[int, Tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
         # the fake identity served in C (csrc/identity.c): nr -> F_EXIT if at exit too
         self._identity_calls: Dict[int, int] = {}
         self._identity_files: Dict[str, str] = {}  # guest path -> veil's copy
         self._identity_setup: List[Callable[[E.Engine], None]] = []
         self._on_request: List[Hook] = []  # exit hooks that want only what identity.c asks
         self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
-        self.refusals: List[Refusal] = []
-        self.on_refusal: Optional[Callable[[Refusal], None]] = None
+        # what plugs into the session: rows it adds, install, cleanup, result fields
+        self._refusals = Refusals(self.ruledb)
+        self.features: List[Feature] = [Placement(self.affinity), self._refusals]
+        if socket_feature is not None:
+            self.features.append(socket_feature)
         self._engine: Optional[E.Engine] = None
         self.filter_code = b""   # the seccomp program veil installed (struct sock_filter[])
         # the stops of threads a guest tracer traces (veil.guest_ptrace), in the loop's thread
@@ -435,12 +414,7 @@ class Session:
         ``calls`` maps a syscall name to (indexes of its pid/tid arguments, indexes
         of its pidfd arguments).  Any other target (veil's threads, a host process)
         fails with EPERM, decided in C at the stop, and is reported."""
-        for name, (pids, pidfds) in calls.items():
-            if name not in BY_NAME:
-                continue
-            nr = BY_NAME[name].nr
-            self._targets[nr] = (sum(1 << i for i in pids), sum(1 << i for i in pidfds))
-            self.ruledb.add_reason(nr, _errno.EPERM, reason)
+        self._refusals.restrict_targets(calls, reason)
 
     def refuse_foreign(self, errno: int, reason: str) -> None:
         """i386 (int 0x80) and x32 calls fail with errno and are reported."""
@@ -450,33 +424,21 @@ class Session:
     def note_refusal(self, pid: int, tid: int, name: str, errno: int, reason: str,
                      notice: bool = False) -> None:
         """A hook's own refusal, reported as the filter's are."""
-        ref = Refusal(pid, tid, name, errno, reason, notice)
-        self.refusals.append(ref)
-        if self.on_refusal is not None:
-            self.on_refusal(ref)
+        self._refusals.note(pid, tid, name, errno, reason, notice)
 
-    def _note_refusals(self, data: bytes) -> None:
-        """A raw sink: the VEIL_R_DENIED records of refused calls."""
-        header, size0 = R.HEADER.unpack_from, R.HEADER_SIZE
-        pos, end = 0, len(data)
-        while pos + size0 <= end:
-            size, rtype, _, _, pid, tid, _, _, value, aux = header(data, pos)
-            if size < size0:
-                break
-            text = bytes(data[pos + size0 + 4:pos + size]).split(b"\0", 1)[0]
-            if rtype == R.R_DENIED and (value > 0 or (value < 0 and text)):
-                arch = int.from_bytes(data[pos + size0:pos + size0 + 4], "little")
-                native = arch == bpf.AUDIT_ARCH_X86_64 and not aux & bpf.X32_SYSCALL_BIT
-                if native:
-                    sc = BY_NR.get(aux)
-                    name = sc.name if sc else f"syscall {aux}"
-                else:
-                    abi = "x32" if arch == bpf.AUDIT_ARCH_X86_64 else "i386"
-                    name = f"{abi} syscall {aux & ~bpf.X32_SYSCALL_BIT}"
-                reason = (text.decode(errors="replace") if text else
-                          self.ruledb.reasons.get((aux if native else -1, value), ""))
-                self.note_refusal(pid, tid, name, abs(value), reason, value < 0)
-            pos += size
+    @property
+    def refusals(self) -> List[Refusal]:
+        """The calls veil refused and reported so far."""
+        return self._refusals.refusals
+
+    @property
+    def on_refusal(self) -> Optional[Callable[[Refusal], None]]:
+        """Called with each Refusal as it happens (on the loop's thread)."""
+        return self._refusals.on_refusal
+
+    @on_refusal.setter
+    def on_refusal(self, fn: Optional[Callable[[Refusal], None]]) -> None:
+        self._refusals.on_refusal = fn
 
     def kill_on(self, names: Union[str, Iterable[Union[str, int]]],
                 where: Sequence[bpf.Cond] = ()) -> None:
@@ -617,28 +579,31 @@ class Session:
     def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, object]]:
         """The C loop's action table and the filter's entries (veil.ruledb)."""
         actions, filt = self.ruledb.compile(self._rows())
-        for nr in self._socket_rows:
-            if nr in actions:
-                self._socket_row_filter(nr, actions[nr], filt, self.ruledb.rules.get(nr))
+        for feature in self.features:
+            feature.adjust(actions, filt, self.ruledb)
         return actions, filt
+
+    def _captures(self, nr: int) -> List[Tuple[int, int, int, int]]:
+        """What recording ``nr`` captures: its arguments as the decoders read them."""
+        sc = BY_NR.get(nr)
+        if sc is None or nr in self.raw:
+            return []
+        from .decoders import captures_for   # loaded when something is traced
+        return captures_for(sc, self.strsize, self.decorate_fds)
 
     def _rows(self) -> Dict[int, Row]:
         """What the session wants of each syscall besides its rules."""
+        wanted = RowTable(self._captures)
+        for nr in self.traced:
+            if 0 <= nr < E.NR_MAX:
+                wanted[nr] = Row(E.F_STOP | E.F_RECORD, self._captures(nr))
+        for feature in self.features:
+            feature.add_rows(wanted)
         rows: Dict[int, Row] = {}
         translated = translated_calls() if self._translating else {}
         for nr in range(E.NR_MAX):
-            flags = 0
-            caps: List[Tuple[int, int, int, int]] = []
-            if nr in self.traced or nr in self._socket_rows:
-                flags |= E.F_STOP | E.F_RECORD
-                sc = BY_NR.get(nr)
-                if sc is not None:
-                    if nr not in self.raw:
-                        from .decoders import captures_for   # loaded when something is traced
-                        caps = captures_for(sc, self.strsize, self.decorate_fds)
-                    if self.sockets is not None and sc.name in self._socket_names:
-                        caps = merge_captures(caps, socket_captures(sc, self.strsize,
-                                                                    self.capture_bytes))
+            base = wanted.get(nr) or Row()
+            flags, caps = base.flags, base.caps
             # hooks that all want only the stops identity.c hands over (F_ID_ASKS)
             asks = nr in self._identity_calls and all(
                 any(h is r for r in self._on_request)
@@ -651,11 +616,6 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT | (E.F_ID_ASKS if asks else E.F_PY_EXIT)
             if nr in self._identity_calls:
                 flags |= E.F_STOP | E.F_IDENTITY | self._identity_calls[nr]
-            if nr in (SCHED_GETAFFINITY, SCHED_SETAFFINITY) and self.affinity != E.AFFINITY_OFF:
-                # placement hides its one-CPU mask, and keeps off a mask the program chose
-                flags |= E.F_STOP | E.F_EXIT
-            if nr in self._targets:
-                flags |= E.F_STOP | E.F_TARGETS
             path_fields: Dict[str, int] = {}
             sc = BY_NR.get(nr)
             if (self._path_rules or self._confined or self._translating) and sc is not None and any(
@@ -695,24 +655,8 @@ class Session:
                 continue
             if not flags and not has_rules:
                 continue
-            row = rows[nr] = Row(flags, caps, dict(path_fields))
-            if nr in self._targets:
-                row.post_flags |= E.F_STOP | E.F_TARGETS
-                row.fields["pid_args"], row.fields["pidfd_args"] = self._targets[nr]
-            if nr in self._socket_rows:
-                row.fields["sockfd_arg"] = self._socket_rows[nr]
+            rows[nr] = Row(flags, caps, {**path_fields, **base.fields}, base.post_flags)
         return rows
-
-    def _socket_row_filter(self, nr: int, act: E.SysAction, filt: Dict[int, int],
-                           rules) -> None:
-        """With per-socket-fd filters, read/write/close... on files never stop:
-        the base filter lets them pass when nothing else wants them."""
-        name = BY_NR[nr].name
-        if name in SOCKFD_NEWFD:
-            act.flags |= E.F_NEWFD | E.F_EXIT
-        only_table = act.flags & ~(E.F_STOP | E.F_RECORD | E.F_NEWFD | E.F_EXIT) == 0
-        if self._sockfd_filters and name in SOCKFD_CALLS and only_table and not rules:
-            filt[nr] = bpf.allow()
 
     def _make_assembler(self) -> Assembler:
         from .assembler import Assembler
@@ -779,10 +723,10 @@ class Session:
         else:
             binds = []
             self._protected_paths()
-        if self._mount_engine and self.layout.strict and self._targets:
+        if self._mount_engine and self.layout.strict and self._refusals.targets:
             # in its own pid namespace (veil.mountns.uses_pidns) the kernel keeps the
             # program from any process outside; its init, pid 1 there, is veil's
-            for nr, (pid_args, _) in self._targets.items():
+            for nr, (pid_args, _) in self._refusals.targets.items():
                 for i in range(6):
                     if pid_args & (1 << i):
                         self.refuse([nr], _errno.EPERM, "pid 1 of the program's pid namespace "
@@ -798,8 +742,8 @@ class Session:
         # on (a path rule's refusal holds it until then): its line comes first
         self._reads_refusals = bool(self.ruledb.reasons or self._confined)
         eng.set_actions(actions, foreign)
-        if self._sockfd_filters:
-            eng.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
+        for feature in self.features:
+            feature.install(eng)
         if self.layout is not None:
             # the ptrace engine translates with it; the mount engine's guest paths are
             # resolved with it too (the command, the start directory, ownership)
@@ -850,8 +794,8 @@ class Session:
             argv = [self.argv0, *self.argv[1:]] if self.argv0 is not None else self.argv
             self.filter_code = bpf.pack(prog)
             eng.spawn(self._path, argv, self.env, cwd, self.filter_code)
-            if self.sockets is not None:
-                self.sockets.root_pid = eng.main_pid
+            for feature in self.features:
+                feature.started(eng)
             eng.install_signals(forward=True)
         else:
             eng.install_signals(forward=False)
@@ -875,7 +819,7 @@ class Session:
         def take() -> None:
             data = eng.take_ring()
             if self._reads_refusals and data:
-                self._note_refusals(data)
+                self._refusals.read_ring(data)
             deliver(data)
 
         while True:
@@ -1058,7 +1002,7 @@ class Session:
                     self._engine.restore_signals()
                     rest = self._engine.take_ring()
                     if self._reads_refusals and rest:
-                        self._note_refusals(rest)
+                        self._refusals.read_ring(rest)
                     deliver(rest)
                 records.put(done)
 
@@ -1093,6 +1037,11 @@ class Session:
             thread.join()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             kept_tmp = self.layout.cleanup() if self.layout is not None else None
+            for feature in self.features:
+                try:
+                    feature.cleanup()
+                except BaseException as e:
+                    error = error or e
             for o in self.observers:
                 try:
                     o.close()
@@ -1109,9 +1058,9 @@ class Session:
         result.kept_tmp = kept_tmp
         result.layout_engine = self.layout_engine
         result.kills = list(self.kills)
-        result.refusals = list(self.refusals)
-        if self.sockets is not None:
-            result.sockets = self.sockets.finish()
+        for feature in self.features:
+            for key, value in feature.result_fields().items():
+                setattr(result, key, value)
         for listener in _RESULT_LISTENERS.get():
             listener(result)
         return result
@@ -1171,20 +1120,9 @@ def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -
 
 def _pack_sockaddr(host: str, port: int) -> bytes:
     """struct sockaddr_in / sockaddr_in6 for (host, port)."""
-    from .sockaddr import pack_inet
-    return pack_inet(host, port)
-
-
-def _parse_affinity(value: Union[str, int]) -> int:
-    if value in ("auto", None):
-        return E.AFFINITY_AUTO
-    if value == "off":
-        return E.AFFINITY_OFF
-    try:
-        cpu = int(value)
-    except (TypeError, ValueError):
-        raise SpecError("observation", "affinity", f"expected auto, off or a CPU number, "
-                        f"got {value!r}") from None
-    if cpu < 0 or cpu not in os.sched_getaffinity(0):
-        raise SpecError("observation", "affinity", f"CPU {cpu} is not available", value=str(value))
-    return cpu
+    import ipaddress
+    import struct
+    ip = ipaddress.ip_address(host)
+    if ip.version == 4:
+        return struct.pack("<H", 2) + struct.pack(">H", port) + ip.packed + bytes(8)
+    return struct.pack("<H", 10) + struct.pack(">HI", port, 0) + ip.packed + struct.pack("<I", 0)

@@ -1,0 +1,68 @@
+"""What a Session feature plugs in (sockets, placement, refusals, ...): rows it adds
+to the action table, what it installs in the engine, its cleanup, and the fields
+it gives the Result.  The Session calls each in turn instead of knowing them.
+
+    add_rows(rows)        before the rules are compiled (veil.ruledb.Row per syscall)
+    adjust(actions, filt, ruledb)   after: the compiled rows and filter entries
+    install(eng)          before the program starts (or is attached to)
+    started(eng)          once it runs
+    cleanup()             when run() ends, however it ends
+    result_fields()       {Result attribute: value} once run() has ended well
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Protocol, Tuple
+
+from ..ruledb import Row
+
+if TYPE_CHECKING:
+    from ..engine import SysAction
+    from ..engine_api import TraceEngine
+    from ..ruledb import RuleDB
+
+Captures = List[Tuple[int, int, int, int]]
+
+
+class RowTable(Dict[int, Row]):
+    """Rows by syscall number; ``captures(nr)``: what tracing the call would capture
+    (its arguments as the decoders read them)."""
+
+    def __init__(self, captures: Callable[[int], Captures]):
+        super().__init__()
+        self.captures = captures
+
+    def row(self, nr: int) -> Row:
+        return self.setdefault(nr, Row())
+
+
+class Feature(Protocol):
+    def add_rows(self, rows: RowTable) -> None: ...
+    def adjust(self, actions: Dict[int, "SysAction"], filt: Dict[int, object],
+               ruledb: "RuleDB") -> None: ...
+    def install(self, eng: "TraceEngine") -> None: ...
+    def started(self, eng: "TraceEngine") -> None: ...
+    def cleanup(self) -> None: ...
+    def result_fields(self) -> Dict[str, Any]: ...
+
+
+class BaseFeature:
+    """A Feature that does nothing where it has nothing to do."""
+
+    def add_rows(self, rows: RowTable) -> None:
+        pass
+
+    def adjust(self, actions: Dict[int, "SysAction"], filt: Dict[int, object],
+               ruledb: "RuleDB") -> None:
+        pass
+
+    def install(self, eng: "TraceEngine") -> None:
+        pass
+
+    def started(self, eng: "TraceEngine") -> None:
+        pass
+
+    def cleanup(self) -> None:
+        pass
+
+    def result_fields(self) -> Dict[str, Any]:
+        return {}
