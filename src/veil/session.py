@@ -29,22 +29,19 @@ from . import filter as bpf
 from .errors import CommandNotFound, VeilError
 from .spec.checks import SpecError
 from .hostenv import host_environ
-from .layout import (CRED_CALLS, DENIED as LAYOUT_DENIED, SCRATCH_GUARDS, UFFDIO_API,
-                     UFFDIO_REGISTER, GuestTree, translated_calls)
-from .layout import Bind
-from .layout import action_fields as layout_action_fields
+from .layout import GuestTree
 from .backends import get_engine
-from .engine_api import PIN_PATHS, supports
 from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
 from .features import Feature, RowTable
+from .features.layout import LayoutFeature
 from .features.placement import Placement, parse_affinity
 from .features.refusals import Refusal, Refusals
 from .features.sockets import Sockets
 from .sockets import SocketTable
 from .stop import Stop
 from .verdicts import Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
-from .syscalls.lookup import BY_NAME, BY_NR, resolve_set
+from .syscalls.lookup import BY_NR, resolve_set
 
 if TYPE_CHECKING:
     from .assembler import Assembler
@@ -263,12 +260,9 @@ class Session:
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
         self.layout: Optional[GuestTree] = layout  # the guest's directory tree
         self.pin_paths = False      # path calls walk from fds veil opened (--strict)
-        self._translating = False
-        # (engine, why): "mount" (the kernel makes the tree, veil.mountns) or "ptrace"
-        self.layout_engine: Optional[Tuple[str, str]] = None
-        self._mount_steps: List[str] = []
+        self._layout: Optional[LayoutFeature] = None   # the layout's feature, once started
         # ("readonly" or "mask", guest path): mounts under the mount engine, path rules otherwise
-        self._kernel_paths: List[Tuple[str, str]] = []
+        self.kernel_paths: List[Tuple[str, str]] = []
         # the socket table: the calls it needs are recorded (read/write/close only
         # on sockets, decided in C); other observers still see only `trace`
         self._snapshots: List[Tuple[float, Callable[[], None]]] = []
@@ -548,15 +542,24 @@ class Session:
         directory or /dev/null over it), which cost no stop; otherwise path rules."""
         if how not in ("readonly", "mask"):
             raise VeilError(f"protect_path: how is 'readonly' or 'mask', not {how!r}")
-        self._kernel_paths.append((how, path))
+        self.kernel_paths.append((how, path))
+
+    def has_path_rules(self) -> bool:
+        """Whether paths are checked in C (path rules or a confinement)."""
+        return bool(self._path_rules or self._confined)
+
+    @property
+    def layout_engine(self) -> Optional[Tuple[str, str]]:
+        """("mount" or "ptrace", why) under a layout once started; else None."""
+        return self._layout.engine if self._layout is not None else None
 
     @property
     def _mount_engine(self) -> bool:
-        return self.layout_engine is not None and self.layout_engine[0] == "mount"
+        return self._layout is not None and self._layout.mount
 
     @property
-    def _ptrace_layout(self) -> bool:
-        return self.layout is not None and not self._mount_engine
+    def _translating(self) -> bool:
+        return self._layout is not None and self._layout.translating
 
     def _path_rule_fields(self, sc) -> Dict[str, int]:
         path_args = dirfd_args = 0
@@ -592,18 +595,21 @@ class Session:
         return captures_for(sc, self.strsize, self.decorate_fds)
 
     def _rows(self) -> Dict[int, Row]:
-        """What the session wants of each syscall besides its rules."""
-        wanted = RowTable(self._captures)
+        """What the session and its features want of each syscall besides its rules."""
+        wanted = RowTable(self._captures, self._path_rule_fields)
         for nr in self.traced:
             if 0 <= nr < E.NR_MAX:
                 wanted[nr] = Row(E.F_STOP | E.F_RECORD, self._captures(nr))
+        self._own_rows(wanted)
         for feature in self.features:
             feature.add_rows(wanted)
-        rows: Dict[int, Row] = {}
-        translated = translated_calls() if self._translating else {}
+        return wanted
+
+    def _own_rows(self, rows: RowTable) -> None:
+        """Hooks, the identity served in C, path rules."""
+        paths = self.has_path_rules() or self._translating
         for nr in range(E.NR_MAX):
-            base = wanted.get(nr) or Row()
-            flags, caps = base.flags, base.caps
+            flags = 0
             # hooks that all want only the stops identity.c hands over (F_ID_ASKS)
             asks = nr in self._identity_calls and all(
                 any(h is r for r in self._on_request)
@@ -616,47 +622,12 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT | (E.F_ID_ASKS if asks else E.F_PY_EXIT)
             if nr in self._identity_calls:
                 flags |= E.F_STOP | E.F_IDENTITY | self._identity_calls[nr]
-            path_fields: Dict[str, int] = {}
             sc = BY_NR.get(nr)
-            if (self._path_rules or self._confined or self._translating) and sc is not None and any(
-                    k.startswith("path") for _, k in sc.args):
-                path_fields = self._path_rule_fields(sc)
+            if paths and sc is not None and any(k.startswith("path") for _, k in sc.args):
+                rows.row(nr).fields.update(self._path_rule_fields(sc))
                 flags |= E.F_STOP | E.F_PATHS | (E.F_MUTATES if sc.name in MUTATING_CALLS else 0)
-            if self.layout is not None and sc is not None and sc.name in translated:
-                path_fields = {**(path_fields or self._path_rule_fields(sc)),
-                               **layout_action_fields(sc.name)}
-                flags |= E.F_STOP | E.F_TRANSLATE
-            has_rules = nr in self.ruledb.rules
-            guard = (SCRATCH_GUARDS.get(sc.name) if self._ptrace_layout and sc is not None
-                     else None)
-            guard_row: Optional[Row] = None
-            if guard and not path_fields:
-                guard_only = not flags and not has_rules
-                flags |= E.F_STOP | E.F_TRANSLATE
-                path_fields = {"layout_op": E.L_MEMGUARD}
-                if guard_only:  # stop only where the range may touch the area
-                    guard_row = Row(flags, caps, dict(path_fields), filter=bpf.Conditional(
-                        [(tuple(bpf.Cond(*c) for c in conds), bpf.trace()) for conds in guard],
-                        bpf.allow()))
-            if (self.pin_paths and self._ptrace_layout and sc is not None
-                    and sc.name in CRED_CALLS and not path_fields):
-                flags |= E.F_STOP | E.F_TRANSLATE
-                path_fields = {"layout_op": E.L_CREDS}
-            if self.pin_paths and self._ptrace_layout and sc is not None and sc.name == "getdents64":
-                # with /proc scoped to the traced tree, its listing is too (csrc/targets.c)
-                flags |= E.F_STOP | E.F_EXIT
-            if self.pin_paths and self._mount_engine and sc is not None and sc.name in (
-                    "recvmsg", "recvmmsg"):
-                # a directory fd from outside the guest's mount namespace would walk the
-                # host's tree (csrc/fdintake.c)
-                flags |= E.F_STOP | E.F_EXIT | E.F_FDS_IN
-            if guard_row is not None:
-                rows[nr] = guard_row
-                continue
-            if not flags and not has_rules:
-                continue
-            rows[nr] = Row(flags, caps, {**path_fields, **base.fields}, base.post_flags)
-        return rows
+            if flags:
+                rows.row(nr).flags |= flags
 
     def _make_assembler(self) -> Assembler:
         from .assembler import Assembler
@@ -665,50 +636,15 @@ class Session:
         return Assembler(self.observers, names)
 
     # --- running -----------------------------------------------------------
-    def _configure_layout(self) -> list:
-        """Rules the layout brings (denied calls, hidden and read-only guest
-        paths); the binds to install."""
-        from . import mountns
-        binds = self.layout.prepare()
-        served = set(self._identity_files)
-        binds = [b for b in binds if b.guest not in served] + [
-            Bind(host, guest) for guest, host in self._identity_files.items()]
-        self.layout_engine = mountns.choose(self.layout, binds)
-        self._protected_paths()
-        self._translating = not self._mount_engine and (not self.layout.is_identity(binds)
-                                                        or bool(self._path_rules or self._confined))
-        self.refuse([n for n in LAYOUT_DENIED if n in BY_NAME], _errno.EPERM,
-                    "the layout refuses calls that reach past the guest's tree")
-        uffd = "userfaultfd could replace the pages of veil's read-only scratch area"
-        self.refuse(["userfaultfd"], _errno.EPERM, uffd)
-        for cmd in (UFFDIO_API, UFFDIO_REGISTER):
-            self.refuse(["ioctl"], _errno.EPERM, uffd, [bpf.Cond(1, "MASKED_EQ", cmd, 0xFFFFFFFF)])
-        if self.foreign_rule is None and not self._mount_engine:
-            # an i386 or x32 call would name paths the translator never sees
-            self.refuse_foreign(_errno.ENOSYS, "i386 and x32 calls are not translated")
-        for guest, err, writes_only in self.layout.path_rules(binds):
-            self.add_path_rule(guest, err, writes_only)
-        return binds
-
     def _protected_paths(self) -> None:
         """protect_path()'s paths become path rules unless the mount engine makes them."""
         if self._mount_engine:
             return
-        for how, path in self._kernel_paths:
+        for how, path in self.kernel_paths:
             if how == "mask":
                 self.add_path_rule(path, _errno.ENOENT)
             else:
                 self.add_path_rule(path, _errno.EROFS, writes_only=True)
-
-    def _guest_cwd(self, eng: E.Engine) -> Tuple[str, str]:
-        """(host, guest) directory the program starts in: -w in the guest, or
-        (when the cwd was only a guess) the guest's / if the guess does not exist."""
-        host, guest = eng.layout_resolve(self.cwd or "/")
-        if os.path.isdir(host):
-            return host, guest
-        if self.layout.cwd_is_guess:
-            return eng.layout_resolve("/")
-        raise SpecError("environment", "cwd", "no such directory in the guest", value=self.cwd)
 
     def host_path(self, guest: str, follow: bool = True) -> str:
         """Where a path of the program lies on the host (the layout's answer once
@@ -719,9 +655,10 @@ class Session:
 
     def start(self) -> None:
         if self.layout is not None:
-            binds = self._configure_layout()
+            self._layout = LayoutFeature(self, self.layout)
+            self.features.append(self._layout)
+            self._layout.prepare(self._identity_files)
         else:
-            binds = []
             self._protected_paths()
         if self._mount_engine and self.layout.strict and self._refusals.targets:
             # in its own pid namespace (veil.mountns.uses_pidns) the kernel keeps the
@@ -742,21 +679,8 @@ class Session:
         # on (a path rule's refusal holds it until then): its line comes first
         self._reads_refusals = bool(self.ruledb.reasons or self._confined)
         eng.set_actions(actions, foreign)
-        for feature in self.features:
+        for feature in self.features:   # the layout's last: its bind rules are path rules
             feature.install(eng)
-        if self.layout is not None:
-            # the ptrace engine translates with it; the mount engine's guest paths are
-            # resolved with it too (the command, the start directory, ownership)
-            installed = self.layout.install(eng, binds)
-            for guest, err, writes_only in self.layout.bind_rules(installed):
-                self.add_path_rule(guest, err, writes_only)
-            if self._mount_engine:
-                from . import mountns
-                self._mount_steps = mountns.install(eng, self.layout, binds, self._kernel_paths)
-            elif self.pin_paths and supports(eng, PIN_PATHS):
-                eng.layout_pin_paths(True)
-                # with it, /proc of veil's threads and of host processes is out of sight
-                eng.layout_proc_scope(True)
         for setup in self._identity_setup:
             setup(eng)
         if self.layout is None:
@@ -773,8 +697,8 @@ class Session:
         self._started = time.monotonic()
         if self.argv:
             cwd = self.cwd
-            if self.layout is not None:
-                cwd, guest_cwd = self._guest_cwd(eng)
+            if self._layout is not None:
+                cwd, guest_cwd = self._layout.guest_cwd(eng, self.cwd)
                 if self._mount_engine:
                     cwd = guest_cwd  # the child is in the guest's tree when it changes directory
                 self._path = resolve_guest_command(eng, self.argv[0], self.env.get("PATH"),
@@ -1036,7 +960,6 @@ class Session:
             backlog.close()
             thread.join()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            kept_tmp = self.layout.cleanup() if self.layout is not None else None
             for feature in self.features:
                 try:
                     feature.cleanup()
@@ -1055,8 +978,6 @@ class Session:
         if error is not None:
             raise error
         result = self.result()
-        result.kept_tmp = kept_tmp
-        result.layout_engine = self.layout_engine
         result.kills = list(self.kills)
         for feature in self.features:
             for key, value in feature.result_fields().items():
@@ -1074,7 +995,7 @@ class Session:
         err = eng.spawn_error() if status != -1 and not self.pids else 0
         if err and err & E.SPAWN_MOUNTNS:
             from .mountns import spawn_failure
-            raise VeilError(spawn_failure(err, self._mount_steps))
+            raise VeilError(spawn_failure(err, self._layout.mount_steps if self._layout else []))
         if err:
             raise CommandNotFound(self.argv[0], os.strerror(err),
                                   127 if err == _errno.ENOENT else 126)

@@ -25,11 +25,14 @@ Captures = List[Tuple[int, int, int, int]]
 
 class RowTable(Dict[int, Row]):
     """Rows by syscall number; ``captures(nr)``: what tracing the call would capture
-    (its arguments as the decoders read them)."""
+    (its arguments as the decoders read them); ``path_fields(sc)``: the SysAction
+    fields that name its path arguments (for path checks in C)."""
 
-    def __init__(self, captures: Callable[[int], Captures]):
+    def __init__(self, captures: Callable[[int], Captures],
+                 path_fields: Callable[[Any], Dict[str, int]]):
         super().__init__()
         self.captures = captures
+        self.path_fields = path_fields
 
     def row(self, nr: int) -> Row:
         return self.setdefault(nr, Row())
