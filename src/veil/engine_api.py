@@ -78,6 +78,12 @@ class PinningEngine(LayoutEngine, Protocol):
     def layout_proc_scope(self, on: bool) -> None: ...
 
 
+class SocketFdEngine(TraceEngine, Protocol):
+    """supports SOCKFD_FILTERS."""
+
+    def set_sockfd_calls(self, nrs: Sequence[int]) -> None: ...
+
+
 def supports(engine: TraceEngine, feature: str) -> bool:
     """Whether ``engine`` declares ``feature`` (one of FEATURES)."""
     if feature not in FEATURES:

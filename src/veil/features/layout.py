@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
 
 from .. import engine as E
 from .. import filter as bpf
@@ -18,6 +18,7 @@ from ..syscalls.lookup import BY_NAME, BY_NR
 from . import BaseFeature, RowTable
 
 if TYPE_CHECKING:
+    from ..engine import Engine
     from ..engine_api import TraceEngine
     from ..session import Session
 
@@ -108,6 +109,7 @@ class LayoutFeature(BaseFeature):
         # the ptrace engine translates with it; the mount engine's guest paths are
         # resolved with it too (the command, the start directory, ownership)
         s = self.session
+        eng = cast("Engine", eng)   # a layout needs seccomp: the C engine (Session checks)
         installed = self.tree.install(eng, self.binds)
         for guest, err, writes_only in self.tree.bind_rules(installed):
             s.add_path_rule(guest, err, writes_only)
@@ -115,9 +117,9 @@ class LayoutFeature(BaseFeature):
             from .. import mountns
             self.mount_steps = mountns.install(eng, self.tree, self.binds, s.kernel_paths)
         elif s.pin_paths and supports(eng, PIN_PATHS):
-            eng.layout_pin_paths(True)  # type: ignore[attr-defined]
+            eng.layout_pin_paths(True)
             # with it, /proc of veil's threads and of host processes is out of sight
-            eng.layout_proc_scope(True)  # type: ignore[attr-defined]
+            eng.layout_proc_scope(True)
 
     def guest_cwd(self, eng: "TraceEngine", cwd: Optional[str]) -> Tuple[str, str]:
         """(host, guest) directory the program starts in: -w in the guest, or

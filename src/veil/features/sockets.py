@@ -4,7 +4,7 @@ only the traced calls; with per-socket-fd filters (root), file I/O never stops."
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, Set
+from typing import TYPE_CHECKING, Any, Dict, Set, cast
 
 from .. import engine as E
 from .. import filter as bpf
@@ -14,7 +14,7 @@ from ..syscalls.lookup import BY_NAME, BY_NR
 from . import BaseFeature, RowTable
 
 if TYPE_CHECKING:
-    from ..engine_api import TraceEngine
+    from ..engine_api import SocketFdEngine, TraceEngine
     from ..ruledb import RuleDB
 
 
@@ -61,8 +61,8 @@ class Sockets(BaseFeature):
                 filt[nr] = bpf.allow()
 
     def install(self, eng: "TraceEngine") -> None:
-        if self.sockfd_filters:
-            eng.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
+        if self.sockfd_filters:   # seccomp: the C engine
+            cast("SocketFdEngine", eng).set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
 
     def started(self, eng: "TraceEngine") -> None:
         self.table.root_pid = eng.main_pid
