@@ -29,8 +29,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 
 from .errors import UsageError
 from .filter import Cond
-from .stop import Stop
 from .ruledb import syscall_numbers
+from .stop import Stop
 from .syscalls.lookup import UnknownSyscallError
 from .verdicts import Inject, Verdict, errno_number, register_value, signal_number
 

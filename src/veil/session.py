@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     from .spec import Layout as SpecLayout, RunSpec
 
 _UNSET: Any = object()  # an argument not given (a spec decides it)
-SCHED_SETAFFINITY = BY_NAME["sched_setaffinity"].nr
-SCHED_GETAFFINITY = BY_NAME["sched_getaffinity"].nr
 # calls that change what their path names: read-only path rules apply to them
 MUTATING_CALLS = frozenset(with_prop("mutates"))
 _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,

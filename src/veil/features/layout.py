@@ -10,9 +10,18 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
 
 from .. import engine as E
 from .. import filter as bpf
-from ..engine_api import PIN_PATHS, supports
-from ..layout import (CRED_CALLS, DENIED, SCRATCH_GUARDS, UFFDIO_API, UFFDIO_REGISTER, Bind,
-                      GuestTree, action_fields, translated_calls)
+from ..engine_api import PIN_PATHS, PinningEngine, supports
+from ..layout import (
+    CRED_CALLS,
+    DENIED,
+    SCRATCH_GUARDS,
+    UFFDIO_API,
+    UFFDIO_REGISTER,
+    Bind,
+    GuestTree,
+    action_fields,
+    translated_calls,
+)
 from ..spec.checks import SpecError
 from ..syscalls.lookup import BY_NAME, BY_NR
 from . import BaseFeature, RowTable
@@ -117,9 +126,10 @@ class LayoutFeature(BaseFeature):
             from .. import mountns
             self.mount_steps = mountns.install(eng, self.tree, self.binds, s.kernel_paths)
         elif s.pin_paths and supports(eng, PIN_PATHS):
-            eng.layout_pin_paths(True)
+            pinning = cast(PinningEngine, eng)
+            pinning.layout_pin_paths(True)
             # with it, /proc of veil's threads and of host processes is out of sight
-            eng.layout_proc_scope(True)
+            pinning.layout_proc_scope(True)
 
     def guest_cwd(self, eng: "TraceEngine", cwd: Optional[str]) -> Tuple[str, str]:
         """(host, guest) directory the program starts in: -w in the guest, or

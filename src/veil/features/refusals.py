@@ -43,7 +43,6 @@ class Refusals(BaseFeature):
         self.refusals: List[Refusal] = []
         self.on_refusal: Optional[Callable[[Refusal], None]] = None
         self.targets: Dict[int, Tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
-        self.reading = False           # the ring is read for refusals (install decides)
 
     def restrict_targets(self, calls: Dict[str, Tuple[Sequence[int], Sequence[int]]],
                          reason: str) -> None:

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, Dict, Set, cast
 
 from .. import engine as E
 from .. import filter as bpf
-from ..sockets import (SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable,
-                       captures as socket_captures, merge_captures)
+from ..engine_api import SocketFdEngine
+from ..sockets import SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, merge_captures
+from ..sockets import captures as socket_captures
 from ..syscalls.lookup import BY_NAME, BY_NR
 from . import BaseFeature, RowTable
 
 if TYPE_CHECKING:
-    from ..engine_api import SocketFdEngine, TraceEngine
+    from ..engine_api import TraceEngine
     from ..ruledb import RuleDB
 
 
@@ -62,7 +63,7 @@ class Sockets(BaseFeature):
 
     def install(self, eng: "TraceEngine") -> None:
         if self.sockfd_filters:   # seccomp: the C engine
-            cast("SocketFdEngine", eng).set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
+            cast(SocketFdEngine, eng).set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
 
     def started(self, eng: "TraceEngine") -> None:
         self.table.root_pid = eng.main_pid
