@@ -35,6 +35,7 @@ from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
 from .features import Feature, RowTable
 from .features.layout import LayoutFeature
+from .features.paths import PathRules, path_fields
 from .features.placement import Placement, parse_affinity
 from .features.refusals import Refusal, Refusals
 from .features.sockets import Sockets
@@ -259,8 +260,6 @@ class Session:
         self.layout: Optional[GuestTree] = layout  # the guest's directory tree
         self.pin_paths = False      # path calls walk from fds veil opened (--strict)
         self._layout: Optional[LayoutFeature] = None   # the layout's feature, once started
-        # ("readonly" or "mask", guest path): mounts under the mount engine, path rules otherwise
-        self.kernel_paths: List[Tuple[str, str]] = []
         # the socket table: the calls it needs are recorded (read/write/close only
         # on sockets, decided in C); other observers still see only `trace`
         self._snapshots: List[Tuple[float, Callable[[], None]]] = []
@@ -281,8 +280,7 @@ class Session:
         # allow/deny/refuse/kill rules, the i386/x32 rule and why refused calls were refused
         self.ruledb = RuleDB()
         # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
-        self._path_rules: List[Tuple[str, int, int, int, Optional[str]]] = []
-        self._confined: Optional[Tuple[Sequence[str], Sequence[str], int, str, str]] = None
+        self._paths = PathRules(MUTATING_CALLS)
         self._reads_refusals = False
         # the fake identity served in C (csrc/identity.c): nr -> F_EXIT if at exit too
         self._identity_calls: Dict[int, int] = {}
@@ -295,6 +293,7 @@ class Session:
         self.features: List[Feature] = [Placement(self.affinity), self._refusals]
         if socket_feature is not None:
             self.features.append(socket_feature)
+        self.features.append(self._paths)   # before the layout's: its rows see the path rows
         self._engine: Optional[E.Engine] = None
         self.filter_code = b""   # the seccomp program veil installed (struct sock_filter[])
         # the stops of threads a guest tracer traces (veil.guest_ptrace), in the loop's thread
@@ -457,11 +456,7 @@ class Session:
         directory and all below it) with ``errno``, checked in C at the stop
         on the canonical path (cwd/dirfd joined, symlinks resolved).
         ``writes_only``: only calls that write there (read-only paths)."""
-        if not pattern.startswith("/"):
-            raise VeilError(f"path rule {pattern!r}: an absolute path or glob is needed")
-        self._path_rules.append(
-            (*_path_match(pattern, E.PATH_PREFIX), errno, E.PATH_WRITES if writes_only else 0,
-             None))
+        self._paths.add(pattern, errno, writes_only)
 
     def confine_paths(self, reads: Sequence[str], writes: Sequence[str], errno: int,
                       why_read: str, why_write: str) -> None:
@@ -474,77 +469,22 @@ class Session:
         sees paths).  Checked in C after every other path rule (hidden and read-only
         paths keep their answer); a refusal is reported as "PATH: why_read" or
         "PATH: why_write"."""
-        for pattern in (*reads, *writes):
-            if not pattern.startswith("/"):
-                raise VeilError(f"path rule {pattern!r}: an absolute path or glob is needed")
-        self._confined = (tuple(reads), tuple(writes), errno, why_read, why_write)
-
-    def _confinement(self, eng) -> List[Tuple[str, int, int, int, Optional[str]]]:
-        """confine_paths() as C path rules: allow (errno 0) what is covered, then refuse
-        the rest; exact paths also under their canonical guest names."""
-        reads, writes, errno, why_read, why_write = self._confined
-
-        dirs: Dict[str, Tuple[str, str]] = {}
-
-        def resolved(path: str, follow: bool = True) -> Tuple[str, str]:
-            """(host, canonical guest path); the path itself where it cannot be"""
-            try:
-                if self.layout is not None:
-                    return eng.layout_resolve(path, follow)
-                real = os.path.realpath(path)
-                return real, real
-            except (OSError, VeilError):
-                return path, path
-
-        def canonical(path: str) -> Set[str]:
-            """the path, and the names the C check sees for it (its directory's
-            symlinks resolved; the path's own followed if it is one)"""
-            head, tail = os.path.split(path)
-            if head not in dirs:
-                dirs[head] = resolved(head)
-            host, guest = (os.path.join(name, tail) for name in dirs[head])
-            names = {path, guest}
-            if os.path.islink(host):
-                names.add(resolved(path)[1])
-            return names
-
-        def compiled(patterns: Sequence[str], ancestors: bool) -> List[Tuple[str, int]]:
-            exact: Set[str] = set()
-            out: List[Tuple[str, int]] = []
-            for pattern in patterns:
-                text, match = _path_match(pattern, E.PATH_EXACT)
-                if match == E.PATH_GLOB:
-                    out.append((text, match))
-                    continue
-                for name in canonical(text):
-                    if match == E.PATH_PREFIX:
-                        out.append((name, match))
-                    else:
-                        exact.add(name)
-                    while ancestors and name != "/":
-                        name = os.path.dirname(name)
-                        if name in exact:
-                            break
-                        exact.add(name)
-            return [(p, E.PATH_EXACT) for p in sorted(exact)] + out
-
-        rules = [(p, m, 0, E.PATH_WRITES, None) for p, m in compiled(writes, False)]
-        rules.append(("/", E.PATH_PREFIX, errno, E.PATH_WRITES, why_write))
-        rules += [(p, m, 0, 0, None) for p, m in compiled((*reads, *writes), True)]
-        rules.append(("/", E.PATH_PREFIX, errno, E.PATH_EXISTING, why_read))
-        return rules
+        self._paths.confine(reads, writes, errno, why_read, why_write)
 
     def protect_path(self, path: str, how: str) -> None:
         """``how`` "readonly": writes below ``path`` fail (EROFS); "mask": it is not
         there (ENOENT).  The mount engine makes them mounts (read-only, or an empty
         directory or /dev/null over it), which cost no stop; otherwise path rules."""
-        if how not in ("readonly", "mask"):
-            raise VeilError(f"protect_path: how is 'readonly' or 'mask', not {how!r}")
-        self.kernel_paths.append((how, path))
+        self._paths.protect(path, how)
+
+    @property
+    def kernel_paths(self) -> List[Tuple[str, str]]:
+        """protect_path()'s ("readonly" or "mask", guest path), in the order given."""
+        return self._paths.kernel_paths
 
     def has_path_rules(self) -> bool:
         """Whether paths are checked in C (path rules or a confinement)."""
-        return bool(self._path_rules or self._confined)
+        return self._paths.active()
 
     @property
     def layout_engine(self) -> Optional[Tuple[str, str]]:
@@ -558,19 +498,6 @@ class Session:
     @property
     def _translating(self) -> bool:
         return self._layout is not None and self._layout.translating
-
-    def _path_rule_fields(self, sc) -> Dict[str, int]:
-        path_args = dirfd_args = 0
-        kinds = [k.partition(":")[0] for _, k in sc.args]
-        for i, k in enumerate(kinds):
-            if k == "path":
-                path_args |= 1 << i
-                if i > 0 and kinds[i - 1] == "dirfd":
-                    dirfd_args |= 1 << (i - 1)
-        flags_arg = {"open": 1, "openat": 2}.get(sc.name, -1)
-        flags_ptr = 2 if sc.name == "openat2" else -1  # struct open_how starts with flags
-        return {"path_args": path_args, "dirfd_args": dirfd_args, "open_flags_arg": flags_arg,
-                "open_flags_ptr": flags_ptr}
 
     def _conditional_hooks(self) -> None:
         """Without seccomp, argument conditions are checked by a hook instead."""
@@ -594,7 +521,7 @@ class Session:
 
     def _rows(self) -> Dict[int, Row]:
         """What the session and its features want of each syscall besides its rules."""
-        wanted = RowTable(self._captures, self._path_rule_fields)
+        wanted = RowTable(self._captures, path_fields)
         for nr in self.traced:
             if 0 <= nr < E.NR_MAX:
                 wanted[nr] = Row(E.F_STOP | E.F_RECORD, self._captures(nr))
@@ -604,8 +531,7 @@ class Session:
         return wanted
 
     def _own_rows(self, rows: RowTable) -> None:
-        """Hooks, the identity served in C, path rules."""
-        paths = self.has_path_rules() or self._translating
+        """Hooks and the identity served in C."""
         for nr in range(E.NR_MAX):
             flags = 0
             # hooks that all want only the stops identity.c hands over (F_ID_ASKS)
@@ -620,10 +546,6 @@ class Session:
                 flags |= E.F_STOP | E.F_EXIT | (E.F_ID_ASKS if asks else E.F_PY_EXIT)
             if nr in self._identity_calls:
                 flags |= E.F_STOP | E.F_IDENTITY | self._identity_calls[nr]
-            sc = BY_NR.get(nr)
-            if paths and sc is not None and any(k.startswith("path") for _, k in sc.args):
-                rows.row(nr).fields.update(self._path_rule_fields(sc))
-                flags |= E.F_STOP | E.F_PATHS | (E.F_MUTATES if sc.name in MUTATING_CALLS else 0)
             if flags:
                 rows.row(nr).flags |= flags
 
@@ -636,13 +558,8 @@ class Session:
     # --- running -----------------------------------------------------------
     def _protected_paths(self) -> None:
         """protect_path()'s paths become path rules unless the mount engine makes them."""
-        if self._mount_engine:
-            return
-        for how, path in self.kernel_paths:
-            if how == "mask":
-                self.add_path_rule(path, _errno.ENOENT)
-            else:
-                self.add_path_rule(path, _errno.EROFS, writes_only=True)
+        if not self._mount_engine:
+            self._paths.protected_as_rules()
 
     def host_path(self, guest: str, follow: bool = True) -> str:
         """Where a path of the program lies on the host (the layout's answer once
@@ -656,6 +573,7 @@ class Session:
             self._layout = LayoutFeature(self, self.layout)
             self.features.append(self._layout)
             self._layout.prepare(self._identity_files)
+            self._paths.translating = self._layout.translating
         else:
             self._protected_paths()
         if self._mount_engine and self.layout.strict and self._refusals.targets:
@@ -675,7 +593,7 @@ class Session:
         foreign, foreign_ret = self.ruledb.compile_foreign(bool(self.traced))
         # read on the loop's thread as the ring is taken, before the refused thread goes
         # on (a path rule's refusal holds it until then): its line comes first
-        self._reads_refusals = bool(self.ruledb.reasons or self._confined)
+        self._reads_refusals = bool(self.ruledb.reasons or self._paths.confined)
         eng.set_actions(actions, foreign)
         for feature in self.features:   # the layout's last: its bind rules are path rules
             feature.install(eng)
@@ -687,8 +605,7 @@ class Session:
             if self._identity_files and self._identity_mounts():
                 eng.identity_mount_files(True)
         eng.set_decorate(self.decorate_fds)
-        for rule in self._path_rules + (self._confinement(eng) if self._confined else []):
-            eng.add_path_rule(*rule)
+        self._paths.install_rules(eng, eng.layout_resolve if self.layout is not None else None)
         if self._assembler is None:
             self._assembler = self._make_assembler()
         self._engine = eng
@@ -1011,15 +928,6 @@ def _add_note(error: BaseException, note: str) -> None:
         error.add_note(note)
     else:
         error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
-
-
-def _path_match(pattern: str, plain: int) -> Tuple[str, int]:
-    """(pattern, E.PATH_* match): ``DIR/**`` a prefix, a glob, else ``plain``."""
-    if pattern.endswith("/**"):
-        return os.path.normpath(pattern[:-3] or "/"), E.PATH_PREFIX
-    if any(c in pattern for c in "*?["):
-        return pattern, E.PATH_GLOB
-    return os.path.normpath(pattern), plain
 
 
 def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -> str:
