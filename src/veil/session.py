@@ -495,10 +495,6 @@ class Session:
     def _mount_engine(self) -> bool:
         return self._layout is not None and self._layout.mount
 
-    @property
-    def _translating(self) -> bool:
-        return self._layout is not None and self._layout.translating
-
     def _conditional_hooks(self) -> None:
         """Without seccomp, argument conditions are checked by a hook instead."""
         for nr, check in self.ruledb.conditional_hooks().items():
