@@ -48,3 +48,37 @@ def test_socket_table_records_socket_calls_and_reads_only_on_sockets():
     assert NR["openat"] not in actions
     traced = Sockets(traced={NR["connect"]}, strsize=32, capture_bytes=0, seccomp=True)
     assert NR["connect"] not in traced.rows          # traced anyway: the trace shows it
+
+
+def test_path_rules_stop_path_calls_and_mark_those_that_write():
+    from veil.features.paths import PathRules
+    paths = PathRules(frozenset({"mkdir"}))
+    assert RuleDB().compile(rows_of(paths))[0] == {}          # no rule: no stop
+    paths.add("/etc/**", errno.ENOENT)
+    actions, _ = RuleDB().compile(rows_of(paths))
+    mkdir, openat = actions[BY_NAME["mkdir"].nr], actions[NR["openat"]]
+    assert openat.flags & E.F_PATHS and not openat.flags & E.F_MUTATES
+    assert mkdir.flags & E.F_MUTATES and openat.path_args == 0b10 and openat.dirfd_args == 0b1
+    assert NR["read"] not in actions
+    assert paths.rules == [("/etc", E.PATH_PREFIX, errno.ENOENT, 0, None)]
+
+
+def test_confinement_allows_what_is_covered_then_refuses_the_rest(tmp_path):
+    from veil.features.paths import PathRules
+    paths = PathRules(frozenset())
+    paths.confine([str(tmp_path / "in.txt")], ["/tmp/**"], errno.EACCES, "not read", "not written")
+
+    class Recorder:
+        def __init__(self):
+            self.rules = []
+
+        def add_path_rule(self, *rule):
+            self.rules.append(rule)
+    eng = Recorder()
+    paths.install_rules(eng, None)
+    writes_end = eng.rules.index(("/", E.PATH_PREFIX, errno.EACCES, E.PATH_WRITES, "not written"))
+    assert ("/tmp", E.PATH_PREFIX, 0, E.PATH_WRITES, None) in eng.rules[:writes_end]
+    reads = eng.rules[writes_end + 1:]
+    assert (str(tmp_path / "in.txt"), E.PATH_EXACT, 0, 0, None) in reads
+    assert (str(tmp_path), E.PATH_EXACT, 0, 0, None) in reads    # its directories are read too
+    assert reads[-1] == ("/", E.PATH_PREFIX, errno.EACCES, E.PATH_EXISTING, "not read")
