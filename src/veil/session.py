@@ -26,6 +26,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Ite
 
 from . import engine as E
 from . import filter as bpf
+from . import records as R
 from .errors import CommandNotFound, VeilError
 from .spec.checks import SpecError
 from .hostenv import host_environ
@@ -42,7 +43,7 @@ from .features.sockets import Sockets
 from .sockets import SocketTable
 from .stop import Stop
 from .verdicts import Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
-from .syscalls.lookup import BY_NR, resolve_set
+from .syscalls.lookup import BY_NR, resolve_set, with_prop
 
 if TYPE_CHECKING:
     from .assembler import Assembler
@@ -943,9 +944,5 @@ def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -
 
 def _pack_sockaddr(host: str, port: int) -> bytes:
     """struct sockaddr_in / sockaddr_in6 for (host, port)."""
-    import ipaddress
-    import struct
-    ip = ipaddress.ip_address(host)
-    if ip.version == 4:
-        return struct.pack("<H", 2) + struct.pack(">H", port) + ip.packed + bytes(8)
-    return struct.pack("<H", 10) + struct.pack(">HI", port, 0) + ip.packed + struct.pack("<I", 0)
+    from .sockaddr import pack_inet
+    return pack_inet(host, port)
