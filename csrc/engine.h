@@ -418,7 +418,6 @@ void veil_get_stats(struct veil_engine *e, struct veil_stats *out);
 
 /* exit status of the first spawned process (raw wait status), -1 if unknown */
 int veil_main_status(struct veil_engine *e);
-int veil_live_tasks(struct veil_engine *e);
 
 /* signal handling while the loop runs: forward INT/TERM/HUP/QUIT sent to veil */
 int veil_signals_install(struct veil_engine *e, int forward);

@@ -116,11 +116,6 @@ int veil_main_status(struct veil_engine *e)
     return e->main_status;
 }
 
-int veil_live_tasks(struct veil_engine *e)
-{
-    return (int)e->tasks.count;
-}
-
 /* Children are always traced: they inherit the seccomp filter, and a
    SECCOMP_RET_TRACE with no tracer fails the call with ENOSYS.  Without
    follow they are only kept silent (T_SILENT). */

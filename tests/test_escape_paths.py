@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_escapes import clean, escapes, guest, hostonly, native, results, veil  # noqa: F401
 from rootfs import busybox_root, busybox_template, layout_progs  # noqa: F401
+from test_escapes import clean, escapes, guest, hostonly, native, results, veil  # noqa: F401
 
 # every test here runs under both layout engines unless it names one
 pytestmark = pytest.mark.layout_engines("ptrace", "mount")
@@ -37,6 +37,7 @@ def test_pinned_whatever_the_fsuid(guest, escapes, hostonly, layout_engine):  # 
     import shutil
     import uuid
     from pathlib import Path
+
     from test_escapes import counts
     if os.geteuid() != 0:
         pytest.skip("needs root: a non-root veil's guest has veil's uid and cannot take another")

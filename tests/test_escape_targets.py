@@ -5,14 +5,13 @@ names veil's loop thread (the TracerPid the guest reads) or an untraced host
 process; the same calls on the guest's own processes work."""
 from __future__ import annotations
 
-import subprocess
-
 import os
+import subprocess
 
 import pytest
 
-from test_escapes import clean, escapes, guest, hostonly, native, reported, results, veil  # noqa: F401
 from rootfs import busybox_root, busybox_template, layout_progs  # noqa: F401
+from test_escapes import clean, escapes, guest, hostonly, native, reported, results, veil  # noqa: F401
 
 # every test here runs under both layout engines unless it names one
 pytestmark = pytest.mark.layout_engines("ptrace", "mount")
@@ -165,6 +164,7 @@ def test_strict_keeps_host_knobs_read_only(layout, tmp_path, layout_engine):
     root guest cannot change a sysctl or register a binfmt_misc rule by file
     permissions alone.  Only opens for writing are tried, nothing is written."""
     import sys
+
     from conftest import run_veil
     code = ("import os\n"
             "for p in ('/proc/sys/kernel/domainname', '/proc/sysrq-trigger', '/proc/sys/fs/binfmt_misc/register'):\n"

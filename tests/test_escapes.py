@@ -26,8 +26,7 @@ import pytest
 import test_layout_escapes
 import test_protect_veil
 from conftest import run_veil
-from rootfs import (busybox_root, busybox_template, build_static, chroot_run,  # noqa: F401
-                    guest_env, layout_progs, native_prefix)
+from rootfs import build_static, busybox_root, busybox_template, chroot_run, guest_env, layout_progs, native_prefix  # noqa: F401
 
 # every test here runs under both layout engines unless it names one
 pytestmark = pytest.mark.layout_engines("ptrace", "mount")

@@ -605,7 +605,9 @@ def test_perfetto_socket_lifelines(tmp_path):
 def test_json_never_fails_on_odd_records():
     """Every table syscall with random registers, captures and results gives a
     JSON object with typed args (no fallback to text), never an exception."""
-    from hypothesis import given, settings, HealthCheck, strategies as hs
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as hs
+
     from veil import records as R
     from veil.decoders import Call, Ctx, captures_for
     from veil.output.jsonl import call_object
@@ -634,8 +636,9 @@ def test_json_never_fails_on_odd_records():
 def test_show_attach(progs, tmp_path):
     """-p PID recorded as binary: shown as the text trace writes it (no pid column
     for one task, the attach and detach lines)."""
-    from conftest import popen_veil, reap, wait_for
     import signal
+
+    from conftest import popen_veil, reap, wait_for
     sleeper = subprocess.Popen([progs["sleeper"], "0"], stdout=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True)
     try:

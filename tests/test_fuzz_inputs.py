@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from veil.errors import UsageError, VeilError
 from veil.netmap import parse_net_map
 from veil.netrules import parse_rule
+from veil.sockets import format_table, load_table
 from veil.spec import RunSpec
 from veil.spec.checks import check
-from veil.sockets import format_table, load_table
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -9,15 +9,16 @@ tables in test_fuzz_inputs.py.
 from __future__ import annotations
 
 import io
-import re
-import subprocess
 import json
+import re
 import struct
+import subprocess
 import sys
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import run_veil
 from veil import records as R

@@ -9,15 +9,23 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import PROGS_DIR, run_veil
-from rootfs import (build_static, chroot_run, guest_env, hostbin_template, install_host_path,  # noqa: F401
-                    layout_args, ldd_closure, _copy_tree)
+from rootfs import (  # noqa: F401
+    _copy_tree,
+    build_static,
+    chroot_run,
+    guest_env,
+    hostbin_template,
+    install_host_path,
+    layout_args,
+    ldd_closure,
+)
 
 GDB = shutil.which("gdb")
 

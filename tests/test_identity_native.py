@@ -11,10 +11,9 @@ import tempfile
 import pytest
 
 import veil
+from conftest import run_veil
 from veil.mountns import kernel_refusal
 from veil.session import Session
-
-from conftest import run_veil
 
 FILES = ("cat /proc/sys/kernel/hostname /etc/hostname /proc/sys/kernel/osrelease; "
          "cut -d' ' -f3 /proc/version; uname -nr; hostname b; hostname; "

@@ -9,11 +9,11 @@ run in every guest.
 from __future__ import annotations
 
 import os
-import tempfile
 import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -21,11 +21,21 @@ import psutil
 import pytest
 
 import conftest
-
 from conftest import popen_veil, reap, run_veil
-from rootfs import (BUSYBOX_NAME, DEBIAN_MARK, HOSTBIN_NAME, build_guest_dynamic, busybox_root,  # noqa: F401
-                    busybox_template, chroot_run, debian_root, guest_env, hostbin_root,
-                    hostbin_template, layout_progs)
+from rootfs import (  # noqa: F401
+    BUSYBOX_NAME,
+    DEBIAN_MARK,
+    HOSTBIN_NAME,
+    build_guest_dynamic,
+    busybox_root,
+    busybox_template,
+    chroot_run,
+    debian_root,
+    guest_env,
+    hostbin_root,
+    hostbin_template,
+    layout_progs,
+)
 
 # every test here runs under both layout engines unless it names one
 pytestmark = pytest.mark.layout_engines("ptrace", "mount")

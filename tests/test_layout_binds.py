@@ -18,8 +18,7 @@ from typing import Sequence
 import pytest
 
 from conftest import run_veil, veil_cmd
-from rootfs import (busybox_root, busybox_template, chroot_run, guest_env,  # noqa: F401
-                    hostbin_root, hostbin_template, layout_progs)
+from rootfs import busybox_root, busybox_template, chroot_run, guest_env, hostbin_root, hostbin_template, layout_progs  # noqa: F401
 
 SH = "/bin/sh"
 

@@ -17,8 +17,16 @@ from pathlib import Path
 import pytest
 
 from conftest import run_veil
-from rootfs import (BUSYBOX_NAME, HOSTBIN_NAME, busybox_root, busybox_template, guest_env,  # noqa: F401
-                    hostbin_root, hostbin_template, layout_progs)
+from rootfs import (  # noqa: F401
+    BUSYBOX_NAME,
+    HOSTBIN_NAME,
+    busybox_root,
+    busybox_template,
+    guest_env,
+    hostbin_root,
+    hostbin_template,
+    layout_progs,
+)
 
 # every test here runs under both layout engines unless it names one
 pytestmark = pytest.mark.layout_engines("ptrace", "mount")

@@ -16,8 +16,16 @@ from pathlib import Path
 import pytest
 
 from conftest import run_veil
-from rootfs import (chroot_run, guest_env, hostbin_root, hostbin_template,  # noqa: F401
-                    install_host_path, layout_args, layout_progs, ldd_closure)
+from rootfs import (  # noqa: F401
+    chroot_run,
+    guest_env,
+    hostbin_root,
+    hostbin_template,
+    install_host_path,
+    layout_args,
+    layout_progs,
+    ldd_closure,
+)
 
 pytestmark = pytest.mark.layout_engines("ptrace", "mount")
 

@@ -12,11 +12,10 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 
 import veil
+from conftest import run_veil
 from veil.errors import UsageError
 from veil.prep.analyze import analyze
 from veil.prep.ldcache import load_cache, parse_cache, parse_ldconfig_p
-
-from conftest import run_veil
 
 LDD = shutil.which("ldd")
 GCC = shutil.which("gcc")

@@ -1,8 +1,8 @@
 """``veil prep pack`` and ``veil run BUNDLE``: learn a program, bundle it, run the bundle."""
 from __future__ import annotations
 
-import os
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from conftest import run_veil
-from veil import tomlread as tomllib
 from test_prep_standalone import remove_launch_links  # noqa: F401 (a fixture)
+from veil import tomlread as tomllib
 
 APP_C = r"""
 #include <stdio.h>

@@ -10,9 +10,9 @@ import subprocess
 import pytest
 
 from conftest import run_veil
+from veil import tomlread as tomllib
 from veil.prep.dpkg import Packages
 from veil.prep.plan import dump_plan, load_plan
-from veil import tomlread as tomllib
 
 NEEDS_DPKG = pytest.mark.skipif(not os.path.isdir("/var/lib/dpkg/info"),
                                 reason="a Debian system (dpkg's database) is needed")
@@ -231,6 +231,7 @@ def test_trace_progress_counts_what_it_learns(tmp_path):
 
 def test_progress_says_the_time_left(monkeypatch):
     import io
+
     from veil.prep import progress as bar
     now = [100.0]
     monkeypatch.setattr(bar.time, "monotonic", lambda: now[0])

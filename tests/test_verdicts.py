@@ -19,12 +19,10 @@ import textwrap
 import pytest
 
 import veil
+from conftest import run_veil
 from veil.errors import UsageError, VeilError, VerdictError
 from veil.policy import Policy, parse_errno, parse_signal, path_of  # noqa: F401 (public names)
 from veil.verdicts import Deny, Emulate, Inject, Kill, Rewrite
-
-from conftest import run_veil
-
 
 # --- what is accepted ------------------------------------------------------------
 

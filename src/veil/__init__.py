@@ -17,8 +17,7 @@ if TYPE_CHECKING:   # what type checkers and IDEs see: the same names, eagerly
     from .observers import Observer, SyscallStats
     from .policy import Arg, Policy
     from .session import Result, Session
-    from .spec import (Bind, Environment, Layout, Network, Observation, RunSpec, Security,
-                       SpecError, System)
+    from .spec import Bind, Environment, Layout, Network, Observation, RunSpec, Security, SpecError, System
     from .stop import Stop
     from .verdicts import ALLOW, Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite, Verdict
 

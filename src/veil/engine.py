@@ -422,14 +422,6 @@ class Engine:
         """Change an argument of a thread held at entry (restored for the caller at exit)."""
         _check(lib.veil_set_arg(self._e, tid, index, value & 0xFFFFFFFFFFFFFFFF), f"set arg of {tid}")
 
-    def ring(self) -> memoryview:
-        """The undrained records; valid until reset_ring()."""
-        base = lib.veil_ring(self._e, self._used)
-        return memoryview(ffi.buffer(base, self._used[0]))
-
-    def reset_ring(self) -> None:
-        lib.veil_ring_reset(self._e)
-
     def take_ring(self) -> bytes:
         """A copy of the undrained records; the ring is empty afterwards."""
         base = lib.veil_ring(self._e, self._used)
@@ -439,9 +431,6 @@ class Engine:
 
     def main_status(self) -> int:
         return lib.veil_main_status(self._e)
-
-    def live_tasks(self) -> int:
-        return lib.veil_live_tasks(self._e)
 
     def stats(self) -> Dict[str, int]:
         lib.veil_get_stats(self._e, self._stats)

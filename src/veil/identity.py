@@ -13,8 +13,9 @@ import functools
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import UsageError
-from .spec.checks import UTS_LEN as _UTS_LEN, SpecError
 from .policy import Policy
+from .spec.checks import UTS_LEN as _UTS_LEN
+from .spec.checks import SpecError
 from .stop import Stop
 from .verdicts import Deny, Emulate, Rewrite, Verdict
 
@@ -167,6 +168,7 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Option
     import os
     import shutil
     import tempfile
+
     from .policy import path_of
 
     def hostname() -> str:
@@ -290,7 +292,7 @@ class OwnershipDB:
         self.entries: Dict[Tuple[int, int], Dict[str, Any]] = {}
         self.listeners: List[Callable[[Tuple[int, int]], None]] = []  # told of each change
         if path and _os.path.exists(path):
-            import json as _json   # only with a database: json's import is a start-up cost
+            import json as _json  # only with a database: json's import is a start-up cost
             try:
                 with open(path) as f:
                     for row in _json.load(f):

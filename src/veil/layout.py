@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import engine as E
-from .syscalls.lookup import BY_NAME, SYSCALLS as ALL, with_prop
+from .syscalls.lookup import BY_NAME, with_prop
+from .syscalls.lookup import SYSCALLS as ALL
 
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400

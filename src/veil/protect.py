@@ -4,7 +4,6 @@ ptrace, memory writes, untraced children, seccomp listeners), and what
 confines its program, whether it was started from the shell or from Python."""
 from __future__ import annotations
 
-
 CLONE_UNTRACED = 0x00800000
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
@@ -34,6 +33,7 @@ def protect_veil(session) -> None:
     trace, read, write or reprioritize veil (any of its threads) or any other
     host process (EPERM, decided in C at the stop, and reported)."""
     import errno
+
     from . import filter as bpf
     from .syscalls.lookup import BY_NAME
 
@@ -97,6 +97,7 @@ def strict(session) -> None:
     """--strict: every call veil does not know fails, paths are pinned, only the
     plain Linux personality."""
     import errno
+
     from . import engine as E
     from .layout import untranslated_calls
     from .syscalls.lookup import BY_NR

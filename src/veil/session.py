@@ -21,33 +21,47 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import (TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional,
-                    Sequence, Set, Tuple, Union)
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 from . import engine as E
 from . import filter as bpf
 from . import records as R
-from .errors import CommandNotFound, VeilError
-from .spec.checks import SpecError
-from .hostenv import host_environ
-from .layout import GuestTree
 from .backends import get_engine
-from .observers import Observer, OnlyCalls
-from .ruledb import Row, RuleDB, build_filter, syscall_numbers
+from .errors import CommandNotFound, VeilError
 from .features import Feature, RowTable
 from .features.layout import LayoutFeature
 from .features.paths import PathRules, path_fields
 from .features.placement import Placement, parse_affinity
 from .features.refusals import Refusal, Refusals
 from .features.sockets import Sockets
+from .hostenv import host_environ
+from .layout import GuestTree
+from .observers import Observer, OnlyCalls
+from .ruledb import Row, RuleDB, build_filter, syscall_numbers
 from .sockets import SocketTable
+from .spec.checks import SpecError
 from .stop import Stop
-from .verdicts import Allow, Deny, Emulate, Hold, Inject, Kill, Detach, Rewrite, Verdict
 from .syscalls.lookup import BY_NR, resolve_set, with_prop
+from .verdicts import Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite, Verdict
 
 if TYPE_CHECKING:
     from .assembler import Assembler
-    from .spec import Layout as SpecLayout, RunSpec
+    from .spec import Layout as SpecLayout
+    from .spec import RunSpec
 
 _UNSET: Any = object()  # an argument not given (a spec decides it)
 # calls that change what their path names: read-only path rules apply to them
@@ -199,7 +213,8 @@ class Session:
         Without a spec the other arguments set the session up directly (a bare
         trace: nothing is confined); ``layout`` (a veil.Layout) makes a spec."""
         if layout is not None and not isinstance(layout, GuestTree):
-            from .spec import Layout as SpecLayout, RunSpec   # a bare trace loads no spec
+            from .spec import Layout as SpecLayout  # a bare trace loads no spec
+            from .spec import RunSpec
             if isinstance(layout, SpecLayout):
                 if spec is not None:
                     raise VeilError("give the layout in the spec, not as Session(layout=...)")
@@ -513,7 +528,7 @@ class Session:
         sc = BY_NR.get(nr)
         if sc is None or nr in self.raw:
             return []
-        from .decoders import captures_for   # loaded when something is traced
+        from .decoders import captures_for  # loaded when something is traced
         return captures_for(sc, self.strsize, self.decorate_fds)
 
     def _rows(self) -> Dict[int, Row]:

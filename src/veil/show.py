@@ -12,6 +12,7 @@ from typing import IO, Optional, Sequence, Set, Tuple
 from .errors import VeilError
 from .observers import Observer
 
+
 class TraceFileBroken(VeilError):
     """A truncated or corrupt trace file: what was readable has been shown."""
 

@@ -565,7 +565,7 @@ class SocketTable(Observer):
         doc = {"version": 1, "taken_ns": time.time_ns(), "dropped": self.dropped,
                "sockets": entries if entries is not None else self.entries()}
         tmp = path + ".tmp"
-        import json   # here: json's import is a start-up cost of every run
+        import json  # here: json's import is a start-up cost of every run
         with open(tmp, "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
@@ -607,6 +607,7 @@ COLUMNS = (("ID", "id"), ("FAMILY", "family"), ("TYPE", "type"), ("STATE", "stat
 def load_table(path: str) -> Dict[str, object]:
     """A table file written by --sockets-out; UsageError with one line if it is not one."""
     import json
+
     from .errors import UsageError
     try:
         with open(path) as f:

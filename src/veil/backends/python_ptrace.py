@@ -765,14 +765,8 @@ class PtraceEngine:
             self._stats["ring_drains"] += 1
         return data
 
-    def reset_ring(self) -> None:
-        self._ring.clear()
-
     def main_status(self) -> int:
         return self._main_status
-
-    def live_tasks(self) -> int:
-        return len(self._tasks)
 
     def stats(self) -> Dict[str, int]:
         return dict(self._stats)

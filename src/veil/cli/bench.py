@@ -14,8 +14,7 @@ import sys
 import tempfile
 from typing import List, Sequence
 
-from ..benchcmd import (MODES_HELP, PEERS, count_syscalls, make_mode, make_peer, measure,
-                        peak_rss)
+from ..benchcmd import MODES_HELP, PEERS, count_syscalls, make_mode, make_peer, measure, peak_rss
 from ..errors import UsageError
 from .common import VeilArgumentParser, strip_dashes
 

@@ -13,8 +13,17 @@ from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
 from . import collect_again
 from .common import VeilArgumentParser, parse_exprs, strip_dashes
-from .foreign import BWRAP_NAMESPACES, SAFE_BINDS, add_bwrap_flags, bwrap_layout, kernel_fields
-from .foreign import read_fakeroot_save, respell, scratch_dir, write_fakeroot_save
+from .foreign import (
+    BWRAP_NAMESPACES,
+    SAFE_BINDS,
+    add_bwrap_flags,
+    bwrap_layout,
+    kernel_fields,
+    read_fakeroot_save,
+    respell,
+    scratch_dir,
+    write_fakeroot_save,
+)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,8 +10,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..errors import UsageError, VeilError
 from ..syscalls.lookup import BY_NAME
 from . import collect_again
-from .common import (EXPR_KEYS, VeilArgumentParser, inject_policy, open_output, parse_exprs,
-                     raw_set, strip_dashes, syscall_set)
+from .common import (
+    EXPR_KEYS,
+    VeilArgumentParser,
+    inject_policy,
+    open_output,
+    parse_exprs,
+    raw_set,
+    strip_dashes,
+    syscall_set,
+)
 
 
 class _Expr(argparse.Action):
@@ -334,6 +342,7 @@ def _daemonize(command: List[str], env: Optional[Dict[str, str]],
     grandchild (reparented away), which attaches to it.  Returns, in the tracer,
     (the program's pid, what to call once attached); never returns in the program."""
     import ctypes
+
     from ..session import resolve_command
     path = resolve_command(command[0], (env or os.environ).get("PATH"))
     me = os.getpid()
@@ -424,8 +433,8 @@ def _version() -> int:
 def cmd_trace(argv: Sequence[str]) -> int:
     from ..decoders import Ctx, capture_environments
     from ..observers import SyscallStats
-    from ..output.summary import write_summary
     from ..output import add_writer
+    from ..output.summary import write_summary
     from ..session import Session
 
     args = _parser().parse_args(argv)

@@ -15,8 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall, call_name
 from . import capture, registry  # noqa: F401  (veil.decoders.capture: part of the package API)
-from .common import (RESTART_QUESTION, XLAT, DecodeError, errno_name, errno_text,
-                     is_error_return)
+from .common import RESTART_QUESTION, XLAT, DecodeError, errno_name, errno_text, is_error_return
 from .kinds import Ctx, fd_decoration, fd_target, fmt_fd, format_arg, formatter, iov_text
 
 __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError",

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time as _time
 
 from .. import records as R
-
 from .common import DecodeError, flags, octal, ptr, quote, styled, u32, unpack, xval
 from .kinds import fmt_fd, format_arg
 from .kstructs import OPEN_HOW, STAT, STAT_HEAD, STAT_TIMES, STATX_HEAD

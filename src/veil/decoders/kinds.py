@@ -13,8 +13,21 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, Optional
 
 from .. import records as R
 from . import capture, netlink, registry
-from .common import (DecodeError, escape_bytes, hex_number, octal, ptr, quote, quote_limited,
-                     s32, s64, signal_name, sigset, styled, u32)
+from .common import (
+    DecodeError,
+    escape_bytes,
+    hex_number,
+    octal,
+    ptr,
+    quote,
+    quote_limited,
+    s32,
+    s64,
+    signal_name,
+    sigset,
+    styled,
+    u32,
+)
 from .sockaddr import sockaddr_or_addr, socket_description
 
 if TYPE_CHECKING:

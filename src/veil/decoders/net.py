@@ -9,8 +9,7 @@ from . import capture
 from .common import DecodeError, array, flags, ptr, quote_limited, s32, u32, unpack, xval
 from .kinds import fd_decoration, fmt_fd, format_arg, iov_text, netlink_data
 from .registry import EXTRA_CAPTURES, enum_set, flag_set, special, struct
-from .sockaddr import (AF, IPPROTO, sockaddr, sockaddr_or_addr,  # noqa: F401 (re-exported)
-                       socket_description)
+from .sockaddr import AF, IPPROTO, sockaddr, sockaddr_or_addr, socket_description  # noqa: F401 (re-exported)
 
 NETLINK_PROTO = {0: "NETLINK_ROUTE", 1: "NETLINK_UNUSED", 2: "NETLINK_USERSOCK",
                  3: "NETLINK_FIREWALL", 4: "NETLINK_SOCK_DIAG", 5: "NETLINK_NFLOG",

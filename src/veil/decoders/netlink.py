@@ -136,7 +136,7 @@ def _ifindex(index: int) -> str:
     if index <= 0:
         return str(index)
     try:
-        import socket as _socket   # only here: its import is a tenth of veil trace's start
+        import socket as _socket  # only here: its import is a tenth of veil trace's start
         return f'if_nametoindex("{_socket.if_indextoname(index)}")'
     except OSError:
         return str(index)

@@ -1,14 +1,12 @@
 """Process family: clone/clone3, wait4/waitid, rlimits, prctl, arch_prctl, sched_*, ids."""
 from __future__ import annotations
 
-
 from .. import records as R
 from . import capture
 from .common import DecodeError, array, flags, ptr, quote, s32, signal_name, u32, unpack, xval
 from .kinds import Ctx, format_arg
 from .kstructs import CLONE_ARGS, CLONE_ARGS_V0
-from .registry import (EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, enum_set, flag_set,
-                       special, special_ret, struct)
+from .registry import EXTRA_CAPTURES, RESUME_WITH_COMMA, RESUMED, enum_set, flag_set, special, special_ret, struct
 from .registry import STRUCTS as _STRUCTS
 
 CLONE_FLAGS = [

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import struct as _struct
 
-from .common import DecodeError, flags, ptr, signal_name, sigset, u32, unpack, xval
 from .. import records as R
+from .common import DecodeError, flags, ptr, signal_name, sigset, u32, unpack, xval
 from .kstructs import KSIGACTION, KSIGACTION_HEAD
 from .registry import EXTRA_CAPTURES, enum_set, special, special_ret, struct
 

@@ -1,7 +1,7 @@
 """Trace writers: strace text, JSON lines, the binary record, Perfetto, and the -c summary."""
 from __future__ import annotations
 
-from typing import Callable, IO, Optional, Sequence, Set
+from typing import IO, Callable, Optional, Sequence, Set
 
 FORMATS = ("text", "json", "binary", "perfetto")
 

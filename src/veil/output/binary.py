@@ -217,6 +217,7 @@ class TraceInfo:
 
 def read_header(f: IO[bytes], name: str = "file") -> TraceInfo:
     from construct import ConstructError
+
     from .binformat import Header
     head = f.read(len(MAGIC) + 2 + 4)
     if len(head) < len(MAGIC) or head[:len(MAGIC)] != MAGIC:
@@ -275,6 +276,7 @@ def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
     cut short or fails its checksum, or at a record that makes no sense,
     after everything before it was fed; also when the trailer is missing."""
     from construct import ConstructError
+
     from .binformat import EndBody
     if info is None:
         info = read_header(f, name)

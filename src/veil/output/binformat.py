@@ -9,9 +9,25 @@ from __future__ import annotations
 
 import zlib
 
-from construct import (Bytes, Checksum, Const, FlagsEnum, GreedyBytes, Int8ul,
-                       Int16ul, Int32sl, Int32ul, Int64ul, Optional, PascalString, Prefixed,
-                       PrefixedArray, RawCopy, Struct, this)
+from construct import (
+                       Bytes,
+                       Checksum,
+                       Const,
+                       FlagsEnum,
+                       GreedyBytes,
+                       Int8ul,
+                       Int16ul,
+                       Int32sl,
+                       Int32ul,
+                       Int64ul,
+                       Optional,
+                       PascalString,
+                       Prefixed,
+                       PrefixedArray,
+                       RawCopy,
+                       Struct,
+                       this,
+)
 
 from .binconst import MAGIC, NR_BITMAP_BYTES
 

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, Set
 
 from .. import records as R
 from ..decoders import Call
-from ..observers import OnlyCalls, Observer
+from ..observers import Observer, OnlyCalls
 
 _PATH_KINDS = ("path",)
 _FD_KINDS = ("fd", "dirfd")

@@ -23,8 +23,21 @@ from ..decoders import Call, Ctx, fd_target, format_args, format_ret, registry
 from ..decoders.common import errno_name, signal_name
 from ..decoders.desc import EPOLL_EVENTS
 from ..decoders.fs import RESOLVE_FLAGS, S_IFMT_NAMES
-from ..decoders.kstructs import (CLONE_ARGS_V0, EPOLL_EVENT, INT_PAIR, KSIGACTION, OPEN_HOW, RLIMIT,
-                                 STAT, STAT_TIMES, STATX, STATX_TIMES, TIMESPEC, TIMEVAL, UTSNAME)
+from ..decoders.kstructs import (
+    CLONE_ARGS_V0,
+    EPOLL_EVENT,
+    INT_PAIR,
+    KSIGACTION,
+    OPEN_HOW,
+    RLIMIT,
+    STAT,
+    STAT_TIMES,
+    STATX,
+    STATX_TIMES,
+    TIMESPEC,
+    TIMEVAL,
+    UTSNAME,
+)
 from ..decoders.signals import SA_FLAGS
 from ..observers import Observer
 from ..sockaddr import AF, AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr

@@ -94,8 +94,8 @@ class TextWriter(Observer):
         writer's options allow it and the other observers do not need the calls
         it takes (the netlink socket table gets every call while it has a
         socket); else None."""
-        from .netlinkfds import NetlinkSockets
         from . import textfast
+        from .netlinkfds import NetlinkSockets
         if any(o is not self and type(o) is not NetlinkSockets for o in observers) \
                 or type(self) is not TextWriter or not textfast.eligible(self, self.ctx):
             return None

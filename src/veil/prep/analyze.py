@@ -9,8 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import UsageError
 from .elfheader import ElfError, ElfIdent, check_elf
-from .elfinfo import (CANARY_SYMBOLS, DF_1_NOW, DF_1_PIE, DF_BIND_NOW, FORTIFIED, PF_X,
-                      ElfInfo, LiefError, read_elf)
+from .elfinfo import CANARY_SYMBOLS, DF_1_NOW, DF_1_PIE, DF_BIND_NOW, FORTIFIED, PF_X, ElfInfo, LiefError, read_elf
 from .resolve import Library, resolve_closure
 
 GLIBC_VERSION = re.compile(r"^GLIBC_(\d+(?:\.\d+)+)$")

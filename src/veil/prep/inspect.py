@@ -12,10 +12,10 @@ import os
 import re
 import shutil
 import subprocess
-from .. import tomlread as tomllib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from .. import tomlread as tomllib
 from ..errors import UsageError
 from .archive import is_archive, unpacked
 from .dpkg import NO_PACKAGE

@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-from .. import tomlread as tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from .. import tomlread as tomllib
 from ..errors import UsageError
 from ..spec import checks
 from ..spec.checks import Bad, array, flag, show, string, toml_key, toml_value

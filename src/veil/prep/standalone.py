@@ -167,6 +167,7 @@ class StandaloneWriter:
 
     def _patch_program(self, src: str, dest: str, guest: str, needed: bool) -> bool:
         import lief
+
         from .elfinfo import TAG
         try:
             binary = lief.ELF.parse(src)

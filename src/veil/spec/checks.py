@@ -52,7 +52,7 @@ def show(value: Any) -> str:
 
 
 def _quote(text: str) -> str:
-    import json   # here: json's import is a start-up cost of every run
+    import json  # here: json's import is a start-up cost of every run
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 

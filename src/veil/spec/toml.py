@@ -66,7 +66,7 @@ def _parse_set(item: str, data: Dict[str, Any]) -> Tuple[str, ...]:
         raise UsageError(f"--set {item}: no key [{keypath[0]}] {keypath[1]} in a veil profile")
     if len(keypath) == 3 and (section, key) not in TABLES:
         raise UsageError(f"--set {item}: [{keypath[0]}] {keypath[1]} is not a table")
-    from .. import tomlread as tomllib   # loaded when a profile or a --set value is read
+    from .. import tomlread as tomllib  # loaded when a profile or a --set value is read
     try:
         candidates = [tomllib.loads(f"v = {raw}")["v"], raw]
     except tomllib.TOMLDecodeError:

@@ -11,7 +11,22 @@ Importing this package imports only these three small modules.
 """
 
 from .lookup import (  # noqa: F401
-    ARCHES, BY_NAME, BY_NR, I386_BY_NAME, I386_NAMES, MAX_NR, SYSCALLS,
-    X32_BY_NAME, X32_NAMES, X32_SYSCALL_BIT, Syscall, UnknownSyscallError,
-    classes_of, get, is_known_name, names_of, parse_kind, resolve_set,
+    ARCHES,
+    BY_NAME,
+    BY_NR,
+    I386_BY_NAME,
+    I386_NAMES,
+    MAX_NR,
+    SYSCALLS,
+    X32_BY_NAME,
+    X32_NAMES,
+    X32_SYSCALL_BIT,
+    Syscall,
+    UnknownSyscallError,
+    classes_of,
+    get,
+    is_known_name,
+    names_of,
+    parse_kind,
+    resolve_set,
 )
