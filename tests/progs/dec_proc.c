@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     if (p == 0)
         syscall(SYS_exit, 7);
     siginfo_t si;
+    memset(&si, 0, sizeof si); /* waitid does not fill si_utime/si_stime: no stack bytes */
     waitid(P_PID, p, &si, WEXITED);
 
     int pidfd = -1;

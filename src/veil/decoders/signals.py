@@ -78,7 +78,8 @@ def siginfo(data: bytes) -> str:
         return "{" + ", ".join(parts) + "}"
     if signo == 17 and code != 0x80:
         pid, uid, status = _struct.unpack_from("<iIi", data, 16)
-        utime, stime = _struct.unpack_from("<qq", data, 32)
+        # clock_t printed unsigned, as strace does; waitid(2) leaves both unset
+        utime, stime = _struct.unpack_from("<QQ", data, 32)
         parts.append(f"si_code={CLD_CODES.get(code, code)}")
         parts += [f"si_pid={pid}", f"si_uid={uid}"]
         st = signal_name(status) if code in (2, 3, 4, 5, 6) and status > 0 else str(status)
