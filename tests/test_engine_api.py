@@ -31,3 +31,18 @@ def test_python_backend_declares_what_it_lacks_and_refuses_it_clearly():
 def test_unknown_feature_is_an_error():
     with pytest.raises(ValueError, match="unknown engine feature"):
         API.supports(get_engine("c"), "teleport")
+
+
+def test_action_rows_are_shared_only_when_every_field_agrees():
+    """set_actions() fills one C row per distinct action and copies it: two actions
+    that differ in any field (one added later included) must not share a row."""
+    import dataclasses
+
+    from veil.engine import SysAction, _action_key
+    base = SysAction()
+    for f in dataclasses.fields(SysAction):
+        value = getattr(base, f.name)
+        changed = [(1, 2, 3, 4)] if f.name == "captures" else (not value if isinstance(value, bool)
+                                                              else value + 7)
+        other = dataclasses.replace(base, **{f.name: changed})
+        assert _action_key(other) != _action_key(base), f.name

@@ -60,7 +60,22 @@ class Call:
 
 # --- what to capture ---------------------------------------------------------
 
+_CAPTURE_OF_KIND: Dict[Tuple[str, int], Optional[Tuple[int, int, int]]] = {}
+
+
 def _capture_for_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
+    key = (kind, strsize)
+    try:
+        how = _CAPTURE_OF_KIND[key]
+    except KeyError:
+        c = _capture_of_kind(0, kind, strsize)
+        how = c[1:] if c else None
+        if how or "struct:" not in kind:   # a struct may be registered later
+            _CAPTURE_OF_KIND[key] = how
+    return (i, *how) if how else None
+
+
+def _capture_of_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
     base, _, param = kind.partition(":")
     if base == "path":
         return (i, R.CAP_CSTR, 0, 4096)
