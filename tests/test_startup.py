@@ -31,7 +31,7 @@ RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep")
 # so that a new eager import (a whole package at module level) shows here.  The
 # session's features (features/), its rule database, the ABI constants, socket
 # addresses and the syscall table's properties are modules of their own (issue 20)
-BUDGET = {"run": 47, "trace": 63}   # `import veil`, --help: tests/test_imports.py
+BUDGET = {"run": 44, "trace": 55}   # `import veil`, --help: tests/test_imports.py
 
 _COUNT = r"""
 import sys
@@ -89,6 +89,8 @@ def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
     assert heavy(mods) == []                      # construct is for JSON and binary only
     assert "veil.decoders" in mods
     assert "veil.spec.model" not in mods          # a bare trace makes no RunSpec
+    # nor a layout, a socket table, verdicts (no hook) or a policy (no inject=)
+    assert {"veil.layout", "veil.sockets", "veil.verdicts", "veil.policy"} & set(mods) == set()
     assert len(veil_modules(mods)) <= BUDGET["trace"], veil_modules(mods)
     assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
     assert not any(m.startswith("veil.prep") for m in mods)
@@ -191,3 +193,30 @@ def test_garbage_collection_is_on_while_the_program_runs(tmp_path):
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     assert seen.read_text() == "True"
+
+
+def _veil_command(args: Sequence[str], **kw) -> subprocess.CompletedProcess:
+    """``python -m veil ARGS``: the entry point the ``veil`` script uses."""
+    return subprocess.run([sys.executable, "-m", "veil", *args], capture_output=True,
+                          timeout=DEFAULT_TIMEOUT, stdin=subprocess.DEVNULL, **kw)
+
+
+def test_the_quick_exit_keeps_status_output_and_cleanup(tmp_path):
+    """The command ends without tearing the interpreter down (issue 22's start-up):
+    the tracee's status, everything veil printed to a pipe and the atexit cleanup
+    (the identity's files) are as a normal exit leaves them."""
+    r = _veil_command(["run", "--", "sh", "-c", "exit 7"])
+    assert r.returncode == 7, r.stderr
+    r = _veil_command(["syscalls", "all"], text=True)
+    assert r.returncode == 0, r.stderr
+    in_process = subprocess.run(
+        [sys.executable, "-c", "import sys; from veil.cli import main; "
+         "sys.exit(main(['syscalls', 'all']))"], capture_output=True, text=True,
+        timeout=DEFAULT_TIMEOUT)
+    assert r.stdout == in_process.stdout and len(r.stdout.splitlines()) > 300
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    r = _veil_command(["run", "--hostname", "quick", "--cpus", "1", "--", "sh", "-c",
+                       "cat /proc/sys/kernel/hostname; ls $TMPDIR"], env=env, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "quick" and len(r.stdout.split()) > 1   # files were there
+    assert list(tmp_path.iterdir()) == []                                  # and are gone

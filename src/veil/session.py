@@ -43,25 +43,23 @@ from . import records as R
 from .backends import get_engine
 from .errors import CommandNotFound, VeilError
 from .features import Feature, RowTable
-from .features.layout import LayoutFeature
 from .features.paths import PathRules, path_fields
 from .features.placement import Placement, parse_affinity
 from .features.refusals import Refusal, Refusals
-from .features.sockets import Sockets
 from .hostenv import host_environ
-from .layout import GuestTree
 from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
-from .sockets import SocketTable
-from .spec.checks import SpecError
 from .stop import Stop
 from .syscalls.lookup import BY_NR, resolve_set, with_prop
-from .verdicts import Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite, Verdict
 
 if TYPE_CHECKING:
     from .assembler import Assembler
+    from .features.layout import LayoutFeature
+    from .layout import GuestTree
+    from .sockets import SocketTable
     from .spec import Layout as SpecLayout
     from .spec import RunSpec
+    from .verdicts import Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite, Verdict
 
 _UNSET: Any = object()  # an argument not given (a spec decides it)
 # calls that change what their path names: read-only path rules apply to them
@@ -188,7 +186,7 @@ def resolve_guest_command(eng: E.Engine, argv0: str, path_env: Optional[str],
     raise CommandNotFound(argv0, "command not found", 127)
 
 
-Hook = Callable[[Stop], Verdict]
+Hook = Callable[[Stop], "Verdict"]
 
 
 class Session:
@@ -212,7 +210,7 @@ class Session:
         ``veil run`` applies; ``policies`` are applied after the spec's own.
         Without a spec the other arguments set the session up directly (a bare
         trace: nothing is confined); ``layout`` (a veil.Layout) makes a spec."""
-        if layout is not None and not isinstance(layout, GuestTree):
+        if layout is not None and not _is_guest_tree(layout):
             from .spec import Layout as SpecLayout  # a bare trace loads no spec
             from .spec import RunSpec
             if isinstance(layout, SpecLayout):
@@ -279,8 +277,10 @@ class Session:
         # the socket table: the calls it needs are recorded (read/write/close only
         # on sockets, decided in C); other observers still see only `trace`
         self._snapshots: List[Tuple[float, Callable[[], None]]] = []
-        socket_feature = (Sockets(self.traced, strsize, capture_bytes, self.seccomp)
-                          if sockets else None)
+        socket_feature = None
+        if sockets:
+            from .features.sockets import Sockets  # a trace without -T loads no socket table
+            socket_feature = Sockets(self.traced, strsize, capture_bytes, self.seccomp)
         self.sockets: Optional[SocketTable] = socket_feature.table if socket_feature else None
         # calls recorded for the socket table only: nr -> the fd argument that must be a socket
         self._socket_rows: Dict[int, int] = socket_feature.rows if socket_feature else {}
@@ -289,6 +289,7 @@ class Session:
         if self.sockets is not None:
             self.observers.append(self.sockets)
         if layout is not None and not self.seccomp:
+            from .spec.checks import SpecError
             raise SpecError("observation", "seccomp", "a layout needs the seccomp filter "
                             "(and a program veil starts, not one it attaches to)")
         self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
@@ -582,6 +583,7 @@ class Session:
 
     def start(self) -> None:
         if self.layout is not None:
+            from .features.layout import LayoutFeature
             self._layout = LayoutFeature(self, self.layout)
             self.features.append(self._layout)
             self._layout.prepare(self._identity_files)
@@ -693,6 +695,8 @@ class Session:
                 self.guest_events(ev)
                 continue
             phase = "enter" if kind == E.EV_ENTER else "exit"
+            if "Hold" not in globals():
+                _load_verdicts()
             return Stop(phase, ev.pid, ev.tid, ev.arch, ev.nr, ev.args,
                         ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp, ev.scratch)
 
@@ -932,6 +936,17 @@ class Session:
             return Result(os.WEXITSTATUS(status), status, None, False, duration, eng.stats())
         sig = os.WTERMSIG(status)
         return Result(128 + sig, status, sig, os.WCOREDUMP(status), duration, eng.stats())
+
+
+def _load_verdicts() -> None:
+    """veil.verdicts, loaded with the first stop handed to Python (a trace has none)."""
+    global Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite
+    from .verdicts import Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite
+
+
+def _is_guest_tree(layout: object) -> bool:
+    from .layout import GuestTree  # loaded only for a run with a layout
+    return isinstance(layout, GuestTree)
 
 
 def _add_note(error: BaseException, note: str) -> None:

@@ -93,14 +93,26 @@ def raw_set(exprs: Sequence[str]) -> Set[int]:
 def inject_policy(exprs: Sequence[str]):
     """-e inject=SET:error=E|retval=N|signal=S|delay_enter=US|delay_exit=US[:when=W][:path=G][:fd=N]:
     a Policy (empty without inject=) to apply to the session."""
+    injects = [value for key, eq, value in (e.partition("=") for e in exprs)
+               if key.strip() == "inject" and eq]
+    if not injects:
+        return _NO_POLICY
     from ..policy import Policy, parse_inject
     policy = Policy()
-    for e in exprs:
-        key, eq, value = e.partition("=")
-        if key.strip() == "inject" and eq:
-            sset, kw = parse_inject(value)
-            policy.inject(sset, **kw)
+    for value in injects:
+        sset, kw = parse_inject(value)
+        policy.inject(sset, **kw)
     return policy
+
+
+class _NoPolicy:
+    """inject_policy() without inject=: nothing to apply, and no veil.policy loaded."""
+
+    def apply(self, session) -> None:
+        pass
+
+
+_NO_POLICY = _NoPolicy()
 
 
 def open_output(path: str, binary: bool = False, guard: bool = True, append: bool = False):

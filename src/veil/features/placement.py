@@ -6,7 +6,6 @@ import os
 from typing import Union
 
 from .. import engine as E
-from ..spec.checks import SpecError
 from ..syscalls.lookup import BY_NAME
 from . import BaseFeature, RowTable
 
@@ -33,8 +32,10 @@ def parse_affinity(value: Union[str, int, None]) -> int:
     try:
         cpu = int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
+        from ..spec.checks import SpecError
         raise SpecError("observation", "affinity", f"expected auto, off or a CPU number, "
                         f"got {value!r}") from None
     if cpu < 0 or cpu not in os.sched_getaffinity(0):
+        from ..spec.checks import SpecError
         raise SpecError("observation", "affinity", f"CPU {cpu} is not available", value=str(value))
     return cpu
