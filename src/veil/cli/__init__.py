@@ -119,8 +119,13 @@ def entry() -> None:
     table, the decoders' tables) took 35-55 ms, longer than tracing /bin/true.
     atexit handlers still run and the standard streams are flushed; with a
     thread still running (none should be) the exit is the normal one."""
+    exit_quickly(main())
+
+
+def exit_quickly(code: Optional[int]) -> None:
+    """Exit with ``code`` as entry() does: atexit handlers run, streams flushed,
+    no teardown of the interpreter's modules (unless a thread still runs)."""
     import threading
-    code = main()
     if code is None:
         code = 0
     if not isinstance(code, int) or threading.active_count() > 1:

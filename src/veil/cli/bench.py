@@ -101,4 +101,5 @@ def _child(argv: List[str]) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] != ["--child"] or len(sys.argv) < 3:
         sys.exit("usage: python -m veil.cli.bench --child STATS VEIL-ARGS (used by veil bench)")
-    sys.exit(_child(sys.argv[2:]))
+    from . import exit_quickly
+    exit_quickly(_child(sys.argv[2:]))   # as the veil command ends
