@@ -15,7 +15,6 @@ and Yama's scope of ptrace_may_access().
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import signal
@@ -59,20 +58,37 @@ USER_REGS_SIZE, FPREGS_SIZE, SIGINFO_SIZE = 27 * 8, 512, 128
 ORIG_RAX_OFFSET = 15 * 8   # in struct user_regs_struct (x86_64)
 CAP_SYS_PTRACE = 19
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+_LIBC: list = []
+
+
+def _libc():
+    """libc through ctypes, loaded at the guest's first ptrace call (not at start-up)."""
+    if not _LIBC:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        _LIBC.append((ctypes, libc))
+    return _LIBC[0]
 
 
 def real_ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
     """ptrace(2) by veil itself (the loop's thread is every tracee's tracer): -errno on failure."""
-    rc = _libc.syscall(ctypes.c_long(SYS_PTRACE), ctypes.c_long(request), ctypes.c_long(tid),
+    ctypes, libc = _libc()
+    rc = libc.syscall(ctypes.c_long(SYS_PTRACE), ctypes.c_long(request), ctypes.c_long(tid),
                        ctypes.c_ulong(addr & 0xFFFFFFFFFFFFFFFF),
                        ctypes.c_ulong(data & 0xFFFFFFFFFFFFFFFF))
     return -ctypes.get_errno() if rc < 0 else rc
 
 
+def _s32(v: int) -> int:
+    """The int the kernel sees in a register."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
 def tgkill(tgid: int, tid: int, sig: int) -> None:
-    _libc.syscall(ctypes.c_long(SYS_TGKILL), ctypes.c_long(tgid), ctypes.c_long(tid),
+    ctypes, libc = _libc()
+    libc.syscall(ctypes.c_long(SYS_TGKILL), ctypes.c_long(tgid), ctypes.c_long(tid),
                   ctypes.c_long(sig))
 
 
@@ -231,7 +247,7 @@ class GuestPtrace:
     def on_ptrace(self, stop: Stop) -> Verdict:
         request, pid, addr, data = (stop.args[i] for i in range(4))
         request &= 0xFFFFFFFF
-        pid = ctypes.c_int(pid & 0xFFFFFFFF).value
+        pid = _s32(pid)
         if request == TRACEME:
             return self._traceme(stop)
         if request in (ATTACH, SEIZE):
@@ -369,6 +385,7 @@ class GuestPtrace:
         if request == GET_SYSCALL_INFO:
             return self._out(stop, request, tid, addr, data, min(addr, 4096),
                              sized=True)
+        import ctypes  # loaded at the guest's first ptrace call
         fixed_in = {SETREGS: USER_REGS_SIZE, SETFPREGS: FPREGS_SIZE, SETSIGINFO: SIGINFO_SIZE}
         if request in fixed_in:
             buf = ctypes.create_string_buffer(stop.read(data, fixed_in[request]))
@@ -401,6 +418,7 @@ class GuestPtrace:
         if flags & ~PEEKSIGINFO_SHARED or nr < 0:
             return Deny(errno.EINVAL)
         nr = min(nr, 4096)
+        import ctypes  # loaded at the guest's first ptrace call
         args = ctypes.create_string_buffer(struct.pack("<QIi", off, flags, nr))
         buf = ctypes.create_string_buffer(max(nr, 1) * SIGINFO_SIZE)
         rc = real_ptrace(PEEKSIGINFO, tid, ctypes.addressof(args), ctypes.addressof(buf))
@@ -414,6 +432,7 @@ class GuestPtrace:
     def _out(stop: Stop, request: int, tid: int, addr: int, data: int, size: int,
              sized: bool = False) -> Verdict:
         """A request that fills ``size`` bytes: done into veil's buffer, copied to the tracer."""
+        import ctypes  # loaded at the guest's first ptrace call
         buf = ctypes.create_string_buffer(max(size, 8))
         rc = real_ptrace(request, tid, addr, ctypes.addressof(buf))
         if rc < 0:
@@ -524,6 +543,7 @@ class GuestPtrace:
             count = real_ptrace(SECCOMP_GET_FILTER, tid, index, 0)
             if count <= 0 or count > 4096:
                 break
+            import ctypes  # loaded at the guest's first ptrace call
             buf = ctypes.create_string_buffer(8 * count)
             if real_ptrace(SECCOMP_GET_FILTER, tid, index, ctypes.addressof(buf)) != count:
                 break
@@ -536,12 +556,13 @@ class GuestPtrace:
     def _filters_trace(t: Tracee) -> bool:
         """Whether the tracee's own filters make this call stop for its tracer
         (SECCOMP_RET_TRACE the strongest of their answers)."""
+        import ctypes  # loaded at the guest's first ptrace call
         buf = ctypes.create_string_buffer(88)
         if real_ptrace(GET_SYSCALL_INFO, t.tid, 88, ctypes.addressof(buf)) < 0:
             return False
         arch, ip = struct.unpack_from("<IQ", buf.raw, 4)
         nr, *args = struct.unpack_from("<Q6Q", buf.raw, 24)
-        data = struct.pack("<iIQ6Q", ctypes.c_int(nr & 0xFFFFFFFF).value, arch, ip, *args)
+        data = struct.pack("<iIQ6Q", _s32(nr), arch, ip, *args)
         actions = [run_bpf(code, data) & SECCOMP_RET_ACTION_FULL for code in t.filters]
         return min((_PRECEDENCE.get(a, 0) for a in actions), default=99) == _PRECEDENCE[
             SECCOMP_RET_TRACE]
@@ -613,10 +634,10 @@ class GuestPtrace:
         if not mine:
             return ALLOW
         if stop.name == "waitid":
-            idtype, ident = stop.args[0], ctypes.c_int(stop.args[1] & 0xFFFFFFFF).value
+            idtype, ident = stop.args[0], _s32(stop.args[1])
             who = -1 if idtype != P_PID else ident
         else:
-            who = ctypes.c_int(stop.args[0] & 0xFFFFFFFF).value
+            who = _s32(stop.args[0])
             who = who if who > 0 else -1
         if who > 0:
             host = self.host_tid(who, stop.tid)
