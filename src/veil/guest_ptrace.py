@@ -16,6 +16,7 @@ and Yama's scope of ptrace_may_access().
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import struct
@@ -58,17 +59,13 @@ USER_REGS_SIZE, FPREGS_SIZE, SIGINFO_SIZE = 27 * 8, 512, 128
 ORIG_RAX_OFFSET = 15 * 8   # in struct user_regs_struct (x86_64)
 CAP_SYS_PTRACE = 19
 
-_LIBC: list = []
-
-
+@functools.lru_cache(maxsize=None)
 def _libc():
-    """libc through ctypes, loaded at the guest's first ptrace call (not at start-up)."""
-    if not _LIBC:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.syscall.restype = ctypes.c_long
-        _LIBC.append((ctypes, libc))
-    return _LIBC[0]
+    """(ctypes, libc), loaded at the guest's first ptrace call (not at start-up)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return ctypes, libc
 
 
 def real_ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
