@@ -354,6 +354,106 @@ static int put_stat(const struct veil_tf *tf, struct tf_buf *b, int nr, const st
     return OK;
 }
 
+static void put_rlim(struct tf_buf *b, uint64_t v)
+{
+    if (v == UINT64_MAX) {
+        puts_(b, "RLIM64_INFINITY");
+    } else if (v > 1024 && v % 1024 == 0) {
+        putf_u64(b, v / 1024);
+        puts_(b, "*1024");
+    } else {
+        putf_u64(b, v);
+    }
+}
+
+static int put_rlimit(struct tf_buf *b, const struct tf_cap *c, uint64_t v, int written,
+                      int64_t ret)
+{
+    uint64_t lim[2];
+    if (written && v != 0 && is_error(ret)) {
+        put_hex(b, v, "NULL");
+        return OK;
+    }
+    if (v == 0) {
+        puts_(b, "NULL");
+        return OK;
+    }
+    if (c == NULL || c->h->len == 0) {
+        put_hex(b, v, "NULL");
+        return OK;
+    }
+    if (c->h->len != sizeof lim)
+        return TO_PYTHON;
+    memcpy(lim, c->data, sizeof lim);
+    puts_(b, "{rlim_cur=");
+    put_rlim(b, lim[0]);
+    puts_(b, ", rlim_max=");
+    put_rlim(b, lim[1]);
+    puts_(b, "}");
+    return OK;
+}
+
+/* arch_prctl(code, addr): ARCH_GET_FS/GS show what was stored, ARCH_GET_CPUID nothing */
+static int put_arch_addr(struct tf_buf *b, uint32_t code, uint64_t v, const struct tf_cap *c,
+                         int64_t ret)
+{
+    if (code == 0x1003 || code == 0x1004) {
+        uint64_t stored;
+        if (is_error(ret) || c == NULL || c->h->len < sizeof stored) {
+            put_hex(b, v, "NULL");
+            return OK;
+        }
+        memcpy(&stored, c->data, sizeof stored);
+        put(b, "[", 1);
+        put_hex(b, stored, "0");
+        put(b, "]", 1);
+    } else if (code != 0x1011) {
+        put_hex(b, v, "0");
+    }
+    return OK;
+}
+
+/* clone(flags, stack, parent_tid, child_tid, tls) as strace names them; c: parent_tid's
+   capture (CLONE_PIDFD stores the pidfd there) */
+static int put_clone(const struct veil_tf *tf, struct tf_buf *b, int nr, const uint64_t *args,
+                     const struct tf_cap *c, int64_t ret, struct tf_miss *miss)
+{
+    uint32_t flags = (uint32_t)args[0], high = flags & ~0xFFu;
+    puts_(b, "child_stack=");
+    put_hex(b, args[1], "NULL");
+    puts_(b, ", flags=");
+    int rc = memo_put(tf, b, nr, 0, flags, miss);
+    if (rc != OK)
+        return rc;
+    if (high & (0x100000 | 0x1000)) {   /* CLONE_PARENT_SETTID, CLONE_PIDFD */
+        puts_(b, ", parent_tid=");
+        if (is_error(ret)) {
+            put_hex(b, args[2], "NULL");
+        } else if (high & 0x100000) {
+            put(b, "[", 1);
+            putf_s64(b, ret);
+            put(b, "]", 1);
+        } else if (c != NULL && c->h->len >= 4) {
+            int32_t stored;
+            memcpy(&stored, c->data, sizeof stored);
+            put(b, "[", 1);
+            putf_s64(b, stored);
+            put(b, "]", 1);
+        } else {
+            put_hex(b, args[2], "NULL");
+        }
+    }
+    if (high & 0x80000) {   /* CLONE_SETTLS */
+        puts_(b, ", tls=");
+        put_hex(b, args[4], "NULL");
+    }
+    if (high & (0x1000000 | 0x200000)) {   /* CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID */
+        puts_(b, ", child_tidptr=");
+        put_hex(b, args[3], "NULL");
+    }
+    return OK;
+}
+
 /* the text of one argument; the caps of both records merged */
 static int put_arg(const struct veil_tf *tf, struct tf_buf *b, int nr, const struct tf_plan *p,
                    int k, const uint64_t *args, const struct tf_cap *caps, int64_t ret,
@@ -452,6 +552,26 @@ static int put_arg(const struct veil_tf *tf, struct tf_buf *b, int nr, const str
             return OK;
         }
         return put_stat(tf, b, nr, c, v, miss);
+    case VEIL_TF_RLIMIT:
+    case VEIL_TF_OUT_RLIMIT:
+        return put_rlimit(b, c, v, p->ops[k] == VEIL_TF_OUT_RLIMIT, ret);
+    case VEIL_TF_WSTATUS:
+        if (v != 0 && c != NULL && c->h->len >= 4 && ret > 0) {
+            uint32_t status;
+            memcpy(&status, c->data, sizeof status);
+            return memo_put(tf, b, nr, i, status, miss);
+        }
+        put_hex(b, v, "NULL");
+        return OK;
+    case VEIL_TF_NULL:
+        if (v != 0)
+            return TO_PYTHON;
+        puts_(b, "NULL");
+        return OK;
+    case VEIL_TF_ARCH_ADDR:
+        return put_arch_addr(b, (uint32_t)args[p->params[k]], v, c, ret);
+    case VEIL_TF_CLONE:
+        return put_clone(tf, b, nr, args, c, ret, miss);
     case VEIL_TF_MODE_IF_CREAT: {
         uint32_t fl = (uint32_t)args[p->params[k]];
         if (!(fl & 0100 || (fl & 020200000) == 020200000))   /* O_CREAT, O_TMPFILE */
@@ -523,7 +643,8 @@ static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *
         int rc = put_arg(tf, b, nr, p, k, e->args, caps, x->value, miss);
         if (rc != OK)
             return rc;
-        if (b->len == mark && p->ops[k] == VEIL_TF_MODE_IF_CREAT)   /* no mode shown */
+        if (b->len == mark && (p->ops[k] == VEIL_TF_MODE_IF_CREAT
+                               || p->ops[k] == VEIL_TF_ARCH_ADDR))   /* nothing shown */
             b->len = before;
     }
     put(b, ")", 1);

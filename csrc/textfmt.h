@@ -29,6 +29,12 @@
 #define VEIL_TF_ENVP   15  /* 0x... / * N vars * / */
 #define VEIL_TF_STAT   16  /* {st_mode=..., st_size=N, ...} */
 #define VEIL_TF_MODE_IF_CREAT 17 /* mode, only if the flags argument (param) creates */
+#define VEIL_TF_RLIMIT     18 /* {rlim_cur=..., rlim_max=...} read from the capture */
+#define VEIL_TF_OUT_RLIMIT 19 /* the same, written by the call: its address if it failed */
+#define VEIL_TF_WSTATUS    20 /* wait4's status: [text of the memo's (nr, arg, status)] */
+#define VEIL_TF_NULL       21 /* NULL; anything else is printed by Python */
+#define VEIL_TF_ARCH_ADDR  22 /* arch_prctl's addr, as its code (argument param) says */
+#define VEIL_TF_CLONE      23 /* clone's named arguments (x86_64 order) */
 
 /* result kinds */
 #define VEIL_TF_RET_INT  1

@@ -22,7 +22,7 @@ from veil.output.binary import read_trace
 from veil.output.text import TextWriter
 
 CORPUS = ["dec_fs", "dec_fs2", "dec_io", "dec_net", "dec_poll", "dec_mem", "dec_misc",
-          "dec_sig", "dec_time", "dec_proc", "fork_exec"]
+          "dec_sig", "dec_time", "dec_proc", "dec_limits", "fork_exec"]
 SHELL = "ls -la /etc /usr/bin >/dev/null; cat /etc/passwd | wc -l; sh -c 'echo x >/dev/null'"
 
 
@@ -72,6 +72,11 @@ def traces(progs, tmp_path_factory, fixed_env):
         r = run_veil(["trace", "-f", "--format", "binary", "-o", found[name], "--", *argv],
                      env=fixed_env, cwd=out)
         assert found[name].exists(), r.stderr
+    # without -f no event record sits between a clone's entry and exit: C prints clone
+    found["dec_limits_alone"] = out / "dec_limits_alone.veil"
+    r = run_veil(["trace", "--format", "binary", "-o", found["dec_limits_alone"], "--",
+                  progs["dec_limits"]], env=fixed_env, cwd=out)
+    assert r.returncode == 0, r.stderr
     found["shell"] = out / "shell.veil"
     r = run_veil(["trace", "-f", "--format", "binary", "-o", found["shell"], "--",
                   "/bin/sh", "-c", SHELL], env=fixed_env, cwd=out)
@@ -87,7 +92,7 @@ def fixed_env():
             "HOME": os.environ.get("HOME", "/root")}
 
 
-@pytest.mark.parametrize("name", CORPUS + ["shell"])
+@pytest.mark.parametrize("name", CORPUS + ["dec_limits_alone", "shell"])
 def test_c_lines_are_the_python_decoders_lines(traces, name):
     lines, c_lines = _compare(_records(traces[name]))
     assert lines > 0
@@ -112,3 +117,16 @@ def test_options_c_does_not_print_leave_it_off(tmp_path, option):
     writer = TextWriter(io.StringIO(), ctx=ctx, **args)
     assert not textfast.eligible(writer, ctx)
     assert Assembler([writer])._fast is None
+
+
+def test_c_prints_rlimits_arch_prctl_wait4_and_clone(traces, monkeypatch):
+    """The specials with ops of their own are printed by C (every process start has an
+    arch_prctl and a prlimit64; shells wait4 and clone), not handed back to Python."""
+    from veil.output import textfast
+    chunks = _records(traces["dec_limits_alone"])
+    _, with_ops = _text(chunks, True, 32, True)
+    monkeypatch.setattr(textfast, "_SPECIAL_OPS", {})
+    monkeypatch.setattr(textfast, "_STRUCT_OPS", {"outstruct:stat": textfast.OP_STAT})
+    _, without = _text(chunks, True, 32, True)
+    # 12 rlimit calls and 6 arch_prctl of the program alone, 6 clones, its wait4s
+    assert with_ops - without >= 26, (with_ops, without)

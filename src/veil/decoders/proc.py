@@ -197,7 +197,7 @@ def wait_options(v: int) -> str:
                           (0x40000000, "__WALL"), (0x80000000, "__WCLONE")], dflt="W???")
 
 
-def _wait4_options(v: int) -> str:
+def wait4_options(v: int) -> str:
     # wait4's 2 is WUNTRACED (waitid's is WSTOPPED)
     return flags(u32(v), [(1, "WNOHANG"), (2, "WUNTRACED"), (8, "WCONTINUED"),
                           (0x1000000, "WNOWAIT"), (4, "WEXITED"), (0x20000000, "__WNOTHREAD"),
@@ -213,7 +213,7 @@ def _wait4(call, ctx):
     c = call.cap(1)
     if call.args[1] and c and len(c.data) >= 4 and call.ret and call.ret > 0:
         status = wait_status(int.from_bytes(c.data[:4], "little"))
-    return [str(s32(call.args[0])), status, _wait4_options(call.args[2]),
+    return [str(s32(call.args[0])), status, wait4_options(call.args[2]),
             format_arg(call, 3, call.sc.args[3][1], ctx)]
 
 

@@ -12,9 +12,9 @@ that both give the same lines).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..decoders import Call, Ctx, format_ret, netlink, registry
+from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
 from ..decoders.fs import file_mode
 from ..decoders.kinds import NETLINK_CALLS, formatter
 from ..syscalls.lookup import BY_NR, call_name
@@ -26,13 +26,21 @@ _OPS = {"int": 1, "uid": 1, "gid": 1, "pid": 1, "uint": 2, "long": 3, "off": 3, 
         "size": 4, "hex": 5, "ptr": 6, "fd": 7, "dirfd": 7, "mode": 8, "umask": 8, "path": 9,
         "str": 10, "inbuf": 11, "outbuf": 12, "flags": 13, "enum": 13, "signal": 13,
         "argv": 14, "envp": 15}
-OP_MEMO, OP_STAT, OP_MODE_IF_CREAT = 13, 16, 17
+OP_INT, OP_MEMO, OP_STAT, OP_MODE_IF_CREAT = 1, 13, 16, 17
+OP_RLIMIT, OP_OUT_RLIMIT, OP_WSTATUS, OP_NULL, OP_ARCH_ADDR, OP_CLONE = 18, 19, 20, 21, 22, 23
+_STRUCT_OPS = {"outstruct:stat": OP_STAT, "struct:rlimit": OP_RLIMIT,
+               "outstruct:rlimit": OP_OUT_RLIMIT}
 _RETS = {"int": 1, "size": 1, "pid": 1, "uid": 1, "gid": 1, "hex": 2, "fd": 3, "none": 4}
 # specials whose only difference from the plain kinds is a mode shown with O_CREAT:
 # name -> (flags index, mode index)
 _WITH_MODE = {"open": (1, 2), "openat": (2, 3)}
 # specials that print the table's kinds but for these arguments: name -> {index: kind}
 _KINDS_BUT = {"mmap": {5: "hex"}}
+# specials C prints with ops of their own: name -> {argument index: op}; clone's one op
+# prints its whole argument list
+_SPECIAL_OPS = {"wait4": {0: OP_INT, 1: OP_WSTATUS, 2: OP_MEMO, 3: OP_NULL},
+                "arch_prctl": {0: OP_MEMO, 1: OP_ARCH_ADDR},
+                "clone": {2: OP_CLONE}}
 SLOT_ERRNO, SLOT_FMODE = 254, 255
 END, PYTHON, MISS, FULL, NOPLAN = 0, 1, 2, 3, 4
 PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
@@ -43,11 +51,15 @@ def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int
     cannot print it the way the Python decoders do."""
     if sc.nr in ctx.raw or sc.name in registry.SPECIAL_RET or sc.name in NETLINK_CALLS:
         return None
+    ret = _RETS.get(sc.ret)
+    if sc.name in _SPECIAL_OPS and ret is not None:
+        ops_of = _SPECIAL_OPS[sc.name]
+        idx = sorted(ops_of)
+        return [ops_of[i] for i in idx], idx, [0] * len(idx), ret   # param: arch_prctl's code
     special = sc.name in registry.SPECIAL
     if special and sc.name not in _WITH_MODE and sc.name not in _KINDS_BUT:
         return None
     but = _KINDS_BUT.get(sc.name, {})
-    ret = _RETS.get(sc.ret)
     if ret is None:
         return None
     ops, idx, params = [], [], []
@@ -56,8 +68,8 @@ def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int
             continue
         kind = but.get(i, kind)
         base, _, param = kind.partition(":")
-        if kind == "outstruct:stat":
-            op = OP_STAT
+        if kind in _STRUCT_OPS:
+            op = _STRUCT_OPS[kind]
         elif sc.name in _WITH_MODE and i == _WITH_MODE[sc.name][1]:
             op = OP_MODE_IF_CREAT
         else:
@@ -68,6 +80,13 @@ def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int
         idx.append(i)
         params.append(_WITH_MODE[sc.name][0] if op == OP_MODE_IF_CREAT else 0)
     return ops, idx, params, ret
+
+
+def _special_texts() -> Dict[str, Dict[int, Callable[[int], str]]]:
+    """What the specials' decoders print for one value: name -> {memo slot: text of}."""
+    return {"wait4": {1: proc.wait_status, 2: proc.wait4_options},
+            "arch_prctl": {0: proc.arch_prctl_code},
+            "clone": {0: proc.clone_flags}}
 
 
 def eligible(writer, ctx: Ctx) -> bool:
@@ -93,7 +112,7 @@ class FastText:
         self.tf = ffi.gc(lib.veil_tf_new(self.ctx.strsize, writer.column), lib.veil_tf_free)
         if self.tf == ffi.NULL:
             raise MemoryError("veil_tf_new")
-        self._kinds: Dict[Tuple[int, int], Tuple[object, str]] = {}
+        self._texts: Dict[Tuple[int, int], Callable[[int], str]] = {}
         self._out = bytearray(_OUT_BYTES)
         self._outp = ffi.from_buffer("char[]", self._out)
         self._pos = ffi.new("size_t *")
@@ -111,10 +130,15 @@ class FastText:
             lib.veil_tf_plan(self.tf, nr, b"", lib.VEIL_TF_NONE, b"", b"", b"", 0)
             return
         ops, idx, params, ret = plan
+        texts = _special_texts().get(sc.name, {})
         for op, i in zip(ops, idx):
-            if op == OP_MEMO:
+            slot = 0 if op == OP_CLONE else i   # clone's flags
+            if slot in texts:
+                self._texts[(nr, slot)] = texts[slot]
+            elif op == OP_MEMO:
                 base, _, param = sc.args[i][1].partition(":")
-                self._kinds[(nr, i)] = (formatter(base), param)
+                self._texts[(nr, i)] = (lambda v, fn=formatter(base), i=i, param=param:
+                                        fn(None, i, v, param, self.ctx))
         if lib.veil_tf_plan(self.tf, nr, call_name(0, nr).encode(), len(ops), bytes(ops),
                             bytes(idx), bytes(params), ret) != 0:
             raise ValueError(f"veil_tf_plan {sc.name}")
@@ -127,8 +151,7 @@ class FastText:
             call = Call(0, 0, 0, nr, (0,) * 6, None, 0)
             call.ret = value - (1 << 64) if value >= 1 << 63 else value
             return format_ret(call, self.ctx)
-        fn, param = self._kinds[(nr, slot)]
-        return fn(None, slot, value, param, self.ctx)
+        return self._texts[(nr, slot)](value)
 
     def run(self, buf, cbuf, pos: int, end: int) -> int:
         """Format what C can from ``pos`` on and write it; the position of the first
