@@ -53,8 +53,8 @@ int main(int argc, char **argv)
         return 2;
     const char *guest = argv[1], *hostonly = argv[2], *marker = argv[3];
     long n = atol(argv[4]);
-    int info[2], res[2];
-    if (pipe(info) < 0 || pipe(res) < 0)
+    int info[2], res[2], go[2];
+    if (pipe(info) < 0 || pipe(res) < 0 || pipe(go) < 0)
         return 1;
     snprintf(path, sizeof path, "%s", guest);
     pid_t child = fork();
@@ -63,6 +63,10 @@ int main(int argc, char **argv)
         if (write(info[1], &sp, sizeof sp) != sizeof sp)
             _exit(1);
         long mlen = (long)strlen(marker);
+        /* the parent's probes need this child alive: its loop waits for them */
+        char ready;
+        while (raw3(SYS_read, go[0], (long)&ready, 1) == -EINTR)
+            ;
         for (long i = 0; i < n; i++) {
             long fd = raw3(SYS_openat, AT_FDCWD, (long)path, O_RDONLY);
             if (fd < 0) {
@@ -91,6 +95,8 @@ int main(int argc, char **argv)
     struct iovec one = {&c, 1}, at = {(void *)0x200000000ul, 1};
     say("process_vm_writev scratch", process_vm_writev(child, &one, 1, &at, 1, 0),
         "veil's scratch area written");
+    if (write(go[1], "g", 1) != 1)
+        return 1;
     char *high = area + SPAN;
     scribble(area, high, hostonly, strlen(hostonly));
     uintptr_t below = ((sp - 128) & ~(uintptr_t)15) - SPAN;
