@@ -8,6 +8,7 @@ and which calls are answered or denied instead of translated.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import tempfile
@@ -103,19 +104,31 @@ def _has_path(sc) -> bool:
     return any(kind.split(":")[0] == "path" for _, kind in sc.args)
 
 
-def translated_calls() -> Dict[str, Translation]:
-    """Every call the layout translates, with how."""
+@functools.lru_cache(maxsize=None)
+def _translations() -> Dict[str, Translation]:
+    # the table is fixed: worked out once (a layout's start-up asked it per call: 60 ms);
+    # callers get copies
     out = {sc.name: TRANSLATIONS.get(sc.name, Translation())
            for sc in ALL if _has_path(sc) and sc.name not in DENIED}
     out.update({n: t for n, t in TRANSLATIONS.items() if n in BY_NAME})
     return out
 
 
+def translated_calls() -> Dict[str, Translation]:
+    """Every call the layout translates, with how."""
+    return dict(_translations())
+
+
+@functools.lru_cache(maxsize=None)
+def _untranslated() -> Tuple[str, ...]:
+    covered = set(translated_calls()) | set(DENIED)
+    return tuple(sorted(sc.name for sc in ALL if _has_path(sc) and sc.name not in covered))
+
+
 def untranslated_calls() -> List[str]:
     """Calls that take a path but that the layout neither translates nor denies
     (empty when every one is covered; `veil syscalls --untranslated`)."""
-    covered = set(translated_calls()) | set(DENIED)
-    return sorted(sc.name for sc in ALL if _has_path(sc) and sc.name not in covered)
+    return list(_untranslated())
 
 
 @dataclass(frozen=True)
@@ -313,7 +326,7 @@ def _below(path: str, top: str) -> bool:
 
 def action_fields(name: str) -> Dict[str, int]:
     """The SysAction fields of a translated call."""
-    t = translated_calls()[name]
+    t = _translations()[name]
     return {"layout_op": t.op, "nofollow_args": sum(1 << i for i in t.nofollow),
             "follow_flag_arg": t.flag_arg, "follow_flag_mask": t.flag_mask,
             "follow_flag_sets": t.flag_follows, "sock_arg": t.sock_arg}
