@@ -366,22 +366,28 @@ static void put_rlim(struct tf_buf *b, uint64_t v)
     }
 }
 
+/* A struct argument shown as NULL or as its address (1), or to be read from its
+   capture (0): the call failed to write it, or nothing of it was captured */
+static int struct_address(struct tf_buf *b, const struct tf_cap *c, uint64_t v, int written,
+                          int64_t ret)
+{
+    if (v == 0) {
+        puts_(b, "NULL");
+        return 1;
+    }
+    if ((written && is_error(ret)) || c == NULL || c->h->len == 0) {
+        put_hex(b, v, "NULL");
+        return 1;
+    }
+    return 0;
+}
+
 static int put_rlimit(struct tf_buf *b, const struct tf_cap *c, uint64_t v, int written,
                       int64_t ret)
 {
     uint64_t lim[2];
-    if (written && v != 0 && is_error(ret)) {
-        put_hex(b, v, "NULL");
+    if (struct_address(b, c, v, written, ret))
         return OK;
-    }
-    if (v == 0) {
-        puts_(b, "NULL");
-        return OK;
-    }
-    if (c == NULL || c->h->len == 0) {
-        put_hex(b, v, "NULL");
-        return OK;
-    }
     if (c->h->len != sizeof lim)
         return TO_PYTHON;
     memcpy(lim, c->data, sizeof lim);
@@ -539,18 +545,8 @@ static int put_arg(const struct veil_tf *tf, struct tf_buf *b, int nr, const str
         return OK;
     }
     case VEIL_TF_STAT:
-        if (v != 0 && is_error(ret)) {
-            put_hex(b, v, "NULL");
+        if (struct_address(b, c, v, 1, ret))
             return OK;
-        }
-        if (v == 0) {
-            puts_(b, "NULL");
-            return OK;
-        }
-        if (c == NULL || c->h->len == 0) {
-            put_hex(b, v, "NULL");
-            return OK;
-        }
         return put_stat(tf, b, nr, c, v, miss);
     case VEIL_TF_RLIMIT:
     case VEIL_TF_OUT_RLIMIT:
