@@ -89,3 +89,15 @@ IOV_FULL_LEN = _value("IOV_FULL_LEN")    # iovec block flag: elements keep their
 FDPATH_DESCRIBE = _value("FDPATH_DESCRIBE")
 
 FLUSH_SIGNAL_OFFSET = _value("FLUSH_SIGNAL_OFFSET")
+
+
+def s32(v: int) -> int:
+    """A register's low 32 bits as the int the kernel sees (a pid, an fd, a flag word)."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def s64(v: int) -> int:
+    """A register as the signed long the kernel sees."""
+    v &= 0xFFFFFFFFFFFFFFFF
+    return v - (1 << 64) if v & (1 << 63) else v

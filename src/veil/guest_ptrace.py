@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from . import engine as E
+from .abi import s32
 from .stop import Stop
 from .verdicts import ALLOW, Deny, Emulate, Hold, Verdict
 
@@ -75,12 +76,6 @@ def real_ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
                        ctypes.c_ulong(addr & 0xFFFFFFFFFFFFFFFF),
                        ctypes.c_ulong(data & 0xFFFFFFFFFFFFFFFF))
     return -ctypes.get_errno() if rc < 0 else rc
-
-
-def _s32(v: int) -> int:
-    """The int the kernel sees in a register."""
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def tgkill(tgid: int, tid: int, sig: int) -> None:
@@ -244,7 +239,7 @@ class GuestPtrace:
     def on_ptrace(self, stop: Stop) -> Verdict:
         request, pid, addr, data = (stop.args[i] for i in range(4))
         request &= 0xFFFFFFFF
-        pid = _s32(pid)
+        pid = s32(pid)
         if request == TRACEME:
             return self._traceme(stop)
         if request in (ATTACH, SEIZE):
@@ -559,7 +554,7 @@ class GuestPtrace:
             return False
         arch, ip = struct.unpack_from("<IQ", buf.raw, 4)
         nr, *args = struct.unpack_from("<Q6Q", buf.raw, 24)
-        data = struct.pack("<iIQ6Q", _s32(nr), arch, ip, *args)
+        data = struct.pack("<iIQ6Q", s32(nr), arch, ip, *args)
         actions = [run_bpf(code, data) & SECCOMP_RET_ACTION_FULL for code in t.filters]
         return min((_PRECEDENCE.get(a, 0) for a in actions), default=99) == _PRECEDENCE[
             SECCOMP_RET_TRACE]
@@ -631,10 +626,10 @@ class GuestPtrace:
         if not mine:
             return ALLOW
         if stop.name == "waitid":
-            idtype, ident = stop.args[0], _s32(stop.args[1])
+            idtype, ident = stop.args[0], s32(stop.args[1])
             who = -1 if idtype != P_PID else ident
         else:
-            who = _s32(stop.args[0])
+            who = s32(stop.args[0])
             who = who if who > 0 else -1
         if who > 0:
             host = self.host_tid(who, stop.tid)

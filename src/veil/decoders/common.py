@@ -7,6 +7,8 @@ import re
 import signal as _signal
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..abi import s32, s64  # noqa: F401  (the decoders' names for them)
+
 
 class DecodeError(Exception):
     """A decoder could not make sense of what it was given."""
@@ -78,14 +80,6 @@ def ptr(value: int) -> str:
 
 # --- numbers --------------------------------------------------------------
 
-def s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
-
-
-def s64(v: int) -> int:
-    v &= 0xFFFFFFFFFFFFFFFF
-    return v - (1 << 64) if v & (1 << 63) else v
 
 
 def u32(v: int) -> int:

@@ -19,6 +19,7 @@ import struct as _struct
 from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from .. import records as R
+from ..abi import s32, s64
 from ..decoders import Call, Ctx, fd_target, format_args, format_ret, registry
 from ..decoders.common import errno_name, signal_name
 from ..decoders.desc import EPOLL_EVENTS
@@ -52,16 +53,6 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
-
-
-def _s64(v: int) -> int:
-    v &= 0xFFFFFFFFFFFFFFFF
-    return v - (1 << 64) if v & (1 << 63) else v
-
-
 def _ptr(v: int) -> Optional[str]:
     return None if v == 0 else f"{v:#x}"
 
@@ -92,13 +83,13 @@ def _enum_value(set_name: str, v: int):
     """The name of an enum value; its number when it has no plain name."""
     fn = registry.ENUM_SETS.get(set_name)
     if fn is None:
-        return _s32(v)
+        return s32(v)
     text = fn(v)
-    return text if _NAME.match(text) else _s32(v)
+    return text if _NAME.match(text) else s32(v)
 
 
 def _signal(v: int):
-    v = _s32(v)
+    v = s32(v)
     return signal_name(v) if v > 0 else v
 
 
@@ -493,17 +484,17 @@ def typed_arg(call: Call, i: int, name: str, kind: str, ctx: Ctx, out: _Out):
     v = call.args[i]
     base, _, p = kind.partition(":")
     if base in ("int", "pid", "uid", "gid"):
-        return _s32(v)
+        return s32(v)
     if base == "uint":
         return v & 0xFFFFFFFF
     if base in ("long", "off"):
-        return _s64(v)
+        return s64(v)
     if base in ("ulong", "size", "hex"):
         return v
     if base == "ptr":
         return _ptr(v)
     if base in ("fd", "dirfd"):
-        fd = _s32(v)
+        fd = s32(v)
         if ctx.decorate_fds:
             c = call.caps.get(i)
             if c is not None and c.kind == R.CAP_FDPATH and not c.fault and c.data:
@@ -588,7 +579,7 @@ _FCNTL_FD_FLAGS = {0: [], 1: ["FD_CLOEXEC"]}
 
 
 def _fcntl(call, args, ctx, out):
-    cmd = _s32(call.args[1])
+    cmd = s32(call.args[1])
     arg = call.args[2]
     if cmd in (1, 3, 9, 1025, 1032, 1034):  # F_GETFD, F_GETFL, F_GETOWN, F_GETLEASE, F_GETPIPE_SZ, F_GET_SEALS
         args.pop("arg", None)
@@ -597,7 +588,7 @@ def _fcntl(call, args, ctx, out):
     elif cmd == 4:  # F_SETFL
         args["arg"] = _flag_list("open", arg & 0xFFFFFFFF)
     elif cmd in (0, 1030, 8, 1031, 1024):  # F_DUPFD(_CLOEXEC), F_SETOWN, F_SETPIPE_SZ, F_SETLEASE
-        args["arg"] = _s32(arg)
+        args["arg"] = s32(arg)
 
 
 def _dirents(call, args, ctx, out):
