@@ -96,6 +96,8 @@ struct task *tasks_add(struct task_table *t, int32_t tid);
 struct task *tasks_at(const struct task_table *t, uint32_t i); /* slot i's task or NULL */
 void tasks_remove(struct task_table *t, int32_t tid);
 void tasks_free(struct task_table *t);
+/* loop.c: set a stopped thread's argument (restored at the call's exit stop) */
+int set_arg(struct task *t, int idx, uint64_t value);
 
 struct ring {
     uint8_t *buf;

@@ -87,7 +87,6 @@ int writes_proc_mem(struct veil_engine *e, struct task *t, const char *host,
 void mem_fd_close(struct proc_view *p);
 int scratch_init(struct veil_engine *e, struct scratch *s, struct task *t);
 uint64_t scratch_put(struct scratch *s, const void *data, size_t len);
-int set_arg(struct task *t, int idx, uint64_t value);
 int put_path_arg(struct scratch *s, struct task *t, int idx, const char *host);
 int guard_scratch(struct veil_engine *e, struct task *t);
 

@@ -147,20 +147,6 @@ int layout_prepare(struct veil_engine *e, struct task *t, int *gone_status)
     return rc == 0;
 }
 
-int set_arg(struct task *t, int idx, uint64_t value)
-{
-    int rc = veil_arch_set_arg(t->tid, idx, value);
-    if (rc < 0)
-        return rc;
-    if (!(t->saved_mask & (1u << idx))) {
-        t->saved_args[idx] = t->args[idx];
-        t->saved_mask |= (uint8_t)(1u << idx);
-    }
-    t->args[idx] = value;
-    t->flags |= T_RESTORE | T_WANT_EXIT;
-    return 0;
-}
-
 int put_path_arg(struct scratch *s, struct task *t, int idx, const char *host)
 {
     uint64_t at = scratch_put(s, host, strlen(host) + 1);

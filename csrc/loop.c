@@ -1116,13 +1116,10 @@ int veil_guest_resume(struct veil_engine *e, int32_t tid, int how, int sig)
     return resume_task(e, t, sig);
 }
 
-int veil_set_arg(struct veil_engine *e, int32_t tid, int idx, uint64_t value)
+/* Set a stopped thread's argument; the original comes back at the call's exit stop */
+int set_arg(struct task *t, int idx, uint64_t value)
 {
-    struct task *t = tasks_find(&e->tasks, tid);
-    if (!t || !(t->flags & T_HELD) || !(t->flags & T_IN_SYSCALL) || idx < 0 ||
-        idx >= VEIL_MAX_ARGS)
-        return -EINVAL;
-    int rc = veil_arch_set_arg(tid, idx, value);
+    int rc = veil_arch_set_arg(t->tid, idx, value);
     if (rc < 0)
         return rc;
     if (!(t->saved_mask & (1u << idx))) {
@@ -1132,4 +1129,13 @@ int veil_set_arg(struct veil_engine *e, int32_t tid, int idx, uint64_t value)
     t->args[idx] = value;
     t->flags |= T_RESTORE | T_WANT_EXIT;
     return 0;
+}
+
+int veil_set_arg(struct veil_engine *e, int32_t tid, int idx, uint64_t value)
+{
+    struct task *t = tasks_find(&e->tasks, tid);
+    if (!t || !(t->flags & T_HELD) || !(t->flags & T_IN_SYSCALL) || idx < 0 ||
+        idx >= VEIL_MAX_ARGS)
+        return -EINVAL;
+    return set_arg(t, idx, value);
 }
