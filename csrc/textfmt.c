@@ -16,8 +16,6 @@
 #define TF_MAX_OPS 8
 #define TF_SLOTS 32
 #define TF_LINE_MAX 65536
-#define REC_ENTER 1
-#define REC_EXIT 2
 #define CAP_STRV 6
 #define STAT_SIZE 144
 
@@ -40,6 +38,7 @@ struct tf_memo {
 struct veil_tf {
     int strsize;
     int column;
+    int quiet;    /* strace's -q count: 2 drops the +++ lines, 3 the --- lines too */
     struct tf_plan *plans[TF_NR_MAX];
     struct tf_memo *memo;
     size_t memo_cap;   /* power of two */
@@ -212,13 +211,14 @@ int veil_tf_memo(struct veil_tf *tf, int nr, int slot, uint64_t value, const cha
 
 /* --- set-up ---------------------------------------------------------------------- */
 
-struct veil_tf *veil_tf_new(int strsize, int column)
+struct veil_tf *veil_tf_new(int strsize, int column, int quiet)
 {
     struct veil_tf *tf = calloc(1, sizeof *tf);
     if (tf == NULL)
         return NULL;
     tf->strsize = strsize;
     tf->column = column;
+    tf->quiet = quiet;
     return tf;
 }
 
@@ -282,7 +282,7 @@ static int is_error(int64_t ret)
     return ret >= -4095 && ret < 0;
 }
 
-enum { OK = 0, TO_PYTHON = -1, MISSING = -2 };
+enum { OK = 0, TO_PYTHON = -1, MISSING = -2, NOPLAN = -3 };
 
 struct tf_miss {
     int nr, slot;
@@ -609,6 +609,17 @@ static int put_ret(const struct veil_tf *tf, struct tf_buf *b, int nr, const str
     }
 }
 
+static void put_prefix(struct tf_buf *b, int prefix_mode, int32_t tid)
+{
+    char tmp[32];
+    int n = 0;
+    if (prefix_mode == VEIL_TF_PREFIX_TID)
+        n = snprintf(tmp, sizeof tmp, "%-5d ", tid);
+    else if (prefix_mode == VEIL_TF_PREFIX_PID)
+        n = snprintf(tmp, sizeof tmp, "[pid %5d] ", tid);
+    put(b, tmp, (size_t)n);
+}
+
 static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
                        int prefix_mode, struct tf_buf *b, struct tf_miss *miss)
 {
@@ -620,14 +631,8 @@ static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *
     if (read_caps(enter, sizeof *e, e->h.size, caps) < 0
             || read_caps(exit, sizeof *x, x->size, caps) < 0)
         return TO_PYTHON;
-    char tmp[32];
-    int n = 0;
-    if (prefix_mode == VEIL_TF_PREFIX_TID)
-        n = snprintf(tmp, sizeof tmp, "%-5d ", e->h.tid);
-    else if (prefix_mode == VEIL_TF_PREFIX_PID)
-        n = snprintf(tmp, sizeof tmp, "[pid %5d] ", e->h.tid);
     size_t start = b->len;
-    put(b, tmp, (size_t)n);
+    put_prefix(b, prefix_mode, e->h.tid);
     puts_(b, p->name);
     put(b, "(", 1);
     int nr = (int)e->h.nr;
@@ -654,12 +659,160 @@ static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *
     return b->over ? TO_PYTHON : OK;
 }
 
+/* --- lines of task events ---------------------------------------------------------- */
+
+#define SIGCHLD_NR 17
+#define SIGINFO_USED 48   /* the bytes of a SIGCHLD siginfo read here */
+
+_Static_assert(VEIL_TF_NR_SIGNAL < TF_NR_MAX, "the signal texts' memo nr is a free one");
+
+/* "--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=N, ...} ---"; any other
+   signal, or a siginfo with an errno, is Python's */
+static int format_sigchld(const struct veil_tf *tf, struct tf_buf *b, const struct veil_rec *r,
+                          int prefix_mode, struct tf_miss *miss)
+{
+    if (r->value != SIGCHLD_NR || r->size < sizeof *r + SIGINFO_USED)
+        return TO_PYTHON;
+    const uint8_t *si = (const uint8_t *)(r + 1);
+    int32_t signo, err, code, pid, status;
+    uint32_t uid;
+    uint64_t utime, stime;
+    memcpy(&signo, si, 4);
+    memcpy(&err, si + 4, 4);
+    memcpy(&code, si + 8, 4);
+    memcpy(&pid, si + 16, 4);
+    memcpy(&uid, si + 20, 4);
+    memcpy(&status, si + 24, 4);
+    memcpy(&utime, si + 32, 8);
+    memcpy(&stime, si + 40, 8);
+    /* CLD_EXITED .. CLD_CONTINUED (siginfo.h) */
+    if (signo != SIGCHLD_NR || err != 0 || code < 1 || code > 6)
+        return TO_PYTHON;
+    if (tf->quiet >= 3)
+        return OK;
+    const int nr = VEIL_TF_NR_SIGNAL;
+    int rc;
+    put_prefix(b, prefix_mode, r->tid);
+    puts_(b, "--- ");
+    if ((rc = memo_put(tf, b, nr, VEIL_TF_SLOT_SIGNAME, SIGCHLD_NR, miss)) != OK)
+        return rc;
+    puts_(b, " {si_signo=");
+    if ((rc = memo_put(tf, b, nr, VEIL_TF_SLOT_SIGNAME, SIGCHLD_NR, miss)) != OK)
+        return rc;
+    puts_(b, ", si_code=");
+    if ((rc = memo_put(tf, b, nr, VEIL_TF_SLOT_CLD_CODE, (uint64_t)code, miss)) != OK)
+        return rc;
+    puts_(b, ", si_pid=");
+    putf_s64(b, pid);
+    puts_(b, ", si_uid=");
+    putf_u64(b, uid);
+    puts_(b, ", si_status=");
+    if (code >= 2 && status > 0) {   /* killed, dumped, trapped, stopped, continued */
+        if ((rc = memo_put(tf, b, nr, VEIL_TF_SLOT_SIGNAME, (uint64_t)status, miss)) != OK)
+            return rc;
+    } else {
+        putf_s64(b, status);
+    }
+    puts_(b, ", si_utime=");
+    putf_u64(b, utime);
+    puts_(b, ", si_stime=");
+    putf_u64(b, stime);
+    puts_(b, "} ---\n");
+    return b->over ? TO_PYTHON : OK;
+}
+
+static void format_exited(const struct veil_tf *tf, struct tf_buf *b, const struct veil_rec *r,
+                          int prefix_mode)
+{
+    if (tf->quiet >= 2)
+        return;
+    put_prefix(b, prefix_mode, r->tid);
+    puts_(b, "+++ exited with ");
+    putf_s64(b, r->value);
+    puts_(b, " +++\n");
+}
+
+/* the record at p if the whole of it lies before end, else NULL */
+static const struct veil_rec *rec_at(const uint8_t *buf, size_t p, size_t end)
+{
+    if (p + sizeof(struct veil_rec) > end)
+        return NULL;
+    const struct veil_rec *r = (const struct veil_rec *)(buf + p);
+    if (r->size < sizeof *r || p + r->size > end)
+        return NULL;
+    return r;
+}
+
 static int blocked_tid(int32_t tid, const int32_t *blocked, int nblocked)
 {
     for (int i = 0; i < nblocked; i++)
         if (blocked[i] == tid)
             return 1;
     return 0;
+}
+
+/*
+ * The next line(s) from the record at p: a call (its ENTER and EXIT together, an
+ * execve's own exec event or a fork's new task between them; exit and exit_group
+ * with the thread's end right after), a SIGCHLD, or a thread's end.  *next: where
+ * the records it used end; *event: the offset of a task event Python must book
+ * (-1: none).
+ */
+static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t end,
+                       int prefix_mode, const int32_t *blocked, int nblocked,
+                       struct tf_buf *b, struct tf_miss *miss, size_t *next, long *event)
+{
+    const struct veil_rec *h = rec_at(buf, p, end);
+    *event = -1;
+    if (h == NULL)
+        return TO_PYTHON;
+    if (h->type == VEIL_R_SIGNAL) {   /* its line is the same with a call of its thread pending */
+        *next = p + h->size;
+        return format_sigchld(tf, b, h, prefix_mode, miss);
+    }
+    if (blocked_tid(h->tid, blocked, nblocked))
+        return TO_PYTHON;
+    if (h->type == VEIL_R_EXITED) {
+        format_exited(tf, b, h, prefix_mode);
+        *next = p + h->size;
+        *event = (long)p;
+        return b->over ? TO_PYTHON : OK;
+    }
+    if (h->type != VEIL_R_ENTER || h->arch != 0 || h->nr < 0 || h->nr >= TF_NR_MAX
+            || h->size < sizeof(struct veil_rec_enter))
+        return TO_PYTHON;
+    const struct tf_plan *plan = tf->plans[h->nr];
+    if (plan == NULL) {
+        miss->nr = (int)h->nr;
+        return NOPLAN;
+    }
+    if (plan->python)
+        return TO_PYTHON;
+    size_t q = p + h->size;
+    const struct veil_rec *x = rec_at(buf, q, end);
+    if (x != NULL && x->tid == h->tid && x->type == VEIL_R_EXEC && x->value == h->tid) {
+        q += x->size;   /* the execve's own exec event: nothing to say */
+        x = rec_at(buf, q, end);
+    } else if (x != NULL && x->tid == h->tid && x->type == VEIL_R_NEWTASK
+               && prefix_mode != VEIL_TF_PREFIX_NONE) {   /* none: the first child adds one */
+        *event = (long)q;
+        q += x->size;
+        x = rec_at(buf, q, end);
+    }
+    if (x == NULL || x->tid != h->tid)
+        return TO_PYTHON;
+    int ended = x->type == VEIL_R_EXITED && *event < 0 && plan->ret_kind == VEIL_TF_RET_NONE;
+    if (!ended && (x->type != VEIL_R_EXIT || x->nr != h->nr))
+        return TO_PYTHON;
+    int rc = format_call(tf, buf + p, buf + q, prefix_mode, b, miss);
+    if (rc != OK)
+        return rc;
+    if (ended) {   /* exit_group's line, then the thread's end */
+        format_exited(tf, b, x, prefix_mode);
+        *event = (long)q;
+    }
+    *next = q + x->size;
+    return b->over ? TO_PYTHON : OK;
 }
 
 int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
@@ -669,33 +822,18 @@ int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
 {
     size_t p = *pos;
     while (p < end) {
-        const struct veil_rec *h = (const struct veil_rec *)(buf + p);
-        if (p + sizeof *h > end || h->size < sizeof *h || p + h->size > end)
-            break;
-        if (h->type != REC_ENTER || h->arch != 0 || h->nr < 0 || h->nr >= TF_NR_MAX
-                || h->size < sizeof(struct veil_rec_enter) || blocked_tid(h->tid, blocked, nblocked))
-            break;
-        if (tf->plans[h->nr] == NULL) {
-            *pos = p;
-            *miss_nr = (int)h->nr;
-            return VEIL_TF_NOPLAN;
-        }
-        if (tf->plans[h->nr]->python)
-            break;
-        size_t q = p + h->size;
-        const struct veil_rec *x = (const struct veil_rec *)(buf + q);
-        if (q + sizeof *x > end || x->size < sizeof *x || q + x->size > end
-                || x->type != REC_EXIT || x->tid != h->tid || x->nr != h->nr)
-            break;
         struct tf_buf line = { tf->line, 0, sizeof tf->line, 0 };
         struct tf_miss miss = { 0, 0, 0 };
-        int rc = format_call(tf, buf + p, buf + q, prefix_mode, &line, &miss);
-        if (rc == MISSING) {
+        size_t next = p;
+        long event = -1;
+        int rc = format_next(tf, buf, p, end, prefix_mode, blocked, nblocked, &line, &miss,
+                             &next, &event);
+        if (rc == MISSING || rc == NOPLAN) {
             *pos = p;
             *miss_nr = miss.nr;
             *miss_slot = miss.slot;
             *miss_value = miss.value;
-            return VEIL_TF_MISS;
+            return rc == MISSING ? VEIL_TF_MISS : VEIL_TF_NOPLAN;
         }
         if (rc != OK)
             break;
@@ -705,7 +843,12 @@ int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
         }
         memcpy(out + *outlen, line.p, line.len);
         *outlen += line.len;
-        p = q + x->size;
+        p = next;
+        if (event >= 0) {
+            *pos = p;
+            *miss_value = (uint64_t)event;
+            return VEIL_TF_EVENT;
+        }
     }
     *pos = p;
     return p < end ? VEIL_TF_PYTHON : VEIL_TF_END;

@@ -4,6 +4,8 @@
  * syscall's plan from the syscall table's argument kinds and fills the texts
  * that depend on one value only (flag sets, enums, errno results, st_mode) as
  * the Python decoders print them; anything else is handed back to Python.
+ * Besides calls, C writes the lines of SIGCHLD and of a task's end, and
+ * formats an execve across its exec event and a fork across its new task's.
  */
 #ifndef VEIL_TEXTFMT_H
 #define VEIL_TEXTFMT_H
@@ -42,6 +44,12 @@
 #define VEIL_TF_RET_FD   3
 #define VEIL_TF_RET_NONE 4
 
+/* the memo's nr for signal lines (no syscall has it): slot 0 a signal's name, slot 1
+   a SIGCHLD si_code */
+#define VEIL_TF_NR_SIGNAL 1023
+#define VEIL_TF_SLOT_SIGNAME 0
+#define VEIL_TF_SLOT_CLD_CODE 1
+
 /* memo slots beyond the argument indexes */
 #define VEIL_TF_SLOT_ERRNO 254 /* value: the result (-errno) */
 #define VEIL_TF_SLOT_FMODE 255 /* value: st_mode */
@@ -52,6 +60,8 @@
 #define VEIL_TF_MISS     2  /* a memo text is missing: *miss_nr, *miss_slot, *miss_value */
 #define VEIL_TF_FULL     3  /* out is full: write it out and call again */
 #define VEIL_TF_NOPLAN   4  /* no plan yet for *miss_nr: give one (or VEIL_TF_NONE) */
+#define VEIL_TF_EVENT    5  /* lines up to *pos written; the task event at offset *miss_value */
+/* (a new task, or an end) wants Python's bookkeeping, not its line */
 
 #define VEIL_TF_NONE   255  /* veil_tf_plan's nops for a call Python prints */
 
@@ -62,7 +72,7 @@
 
 struct veil_tf;
 
-struct veil_tf *veil_tf_new(int strsize, int column);
+struct veil_tf *veil_tf_new(int strsize, int column, int quiet);
 void veil_tf_free(struct veil_tf *tf);
 int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const uint8_t *ops,
                  const uint8_t *argidx, const uint8_t *params, int ret_kind);

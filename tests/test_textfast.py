@@ -11,6 +11,7 @@ would prove nothing.
 from __future__ import annotations
 
 import io
+import re
 from typing import List, Tuple
 
 import pytest
@@ -33,10 +34,12 @@ def _records(path) -> List[bytes]:
     return chunks
 
 
-def _text(chunks: List[bytes], fast: bool, strsize: int, to_file: bool) -> Tuple[str, int]:
+def _text(chunks: List[bytes], fast: bool, strsize: int, to_file: bool,
+          quiet: int = 0) -> Tuple[str, int]:
     """The trace as text, and how many of its lines C wrote."""
     out = io.StringIO()
-    writer = TextWriter(out, follow=to_file, to_file=to_file, ctx=Ctx(strsize=strsize))
+    writer = TextWriter(out, follow=to_file, to_file=to_file, ctx=Ctx(strsize=strsize),
+                        quiet=quiet)
     asm = Assembler([writer])
     assert asm._fast is not None, "plain options: the C formatter is used"
     if not fast:
@@ -47,15 +50,15 @@ def _text(chunks: List[bytes], fast: bool, strsize: int, to_file: bool) -> Tuple
     return out.getvalue(), asm._fast.lines if fast else 0
 
 
-def _compare(chunks: List[bytes]) -> Tuple[int, int]:
+def _compare(chunks: List[bytes], quiet: int = 0) -> Tuple[int, int]:
     lines = c_lines = 0
     for strsize in (32, 8, 200):
         for to_file in (True, False):
-            reference, _ = _text(chunks, False, strsize, to_file)
-            fast, written = _text(chunks, True, strsize, to_file)
+            reference, _ = _text(chunks, False, strsize, to_file, quiet)
+            fast, written = _text(chunks, True, strsize, to_file, quiet)
             ref_lines, fast_lines = reference.splitlines(), fast.splitlines()
             for n, (a, b) in enumerate(zip(ref_lines, fast_lines)):
-                assert a == b, f"line {n + 1} (-s {strsize}):\npython: {a}\nC:      {b}"
+                assert a == b, f"line {n + 1} (-s {strsize}, -q x{quiet}):\npython: {a}\nC:      {b}"
             assert len(ref_lines) == len(fast_lines)
             lines += len(ref_lines)
             c_lines += written
@@ -130,3 +133,43 @@ def test_c_prints_rlimits_arch_prctl_wait4_and_clone(traces, monkeypatch):
     _, without = _text(chunks, True, 32, True)
     # 12 rlimit calls and 6 arch_prctl of the program alone, 6 clones, its wait4s
     assert with_ops - without >= 26, (with_ops, without)
+
+
+@pytest.mark.parametrize("quiet", [1, 2, 3])
+@pytest.mark.parametrize("name", ["fork_exec", "dec_sig", "shell"])
+def test_quiet_drops_the_same_lines(traces, name, quiet):
+    """-qq drops the +++ lines and -qqq the --- lines too, whoever writes them."""
+    lines, c_lines = _compare(_records(traces[name]), quiet)
+    assert lines > 0 and c_lines > 0
+
+
+def test_c_writes_the_lines_of_exec_exit_and_sigchld(traces, monkeypatch):
+    """A process's life under -f: execve (across its exec event), exit_group with the
+    +++ line of the end, and the parent's SIGCHLD are written by C, and a line Python
+    holds open is cut for them as Python would."""
+    from veil.output import textfast
+    chunks = _records(traces["shell"]) + _records(traces["fork_exec"])
+    by_c: List[str] = []
+    inside = []
+    real_run = textfast.FastText._run
+
+    def run(self, *args):
+        inside.append(1)
+        try:
+            return real_run(self, *args)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(textfast.FastText, "_run", run)
+    for to_file in (True, False):
+        out = io.StringIO()
+        writer = TextWriter(out, follow=to_file, to_file=to_file, ctx=Ctx(strsize=32))
+        writer._write = lambda text: (by_c.extend(text.splitlines()) if inside else None,
+                                      out.write(text))
+        asm = Assembler([writer])
+        for c in chunks:
+            asm.feed(c)
+        writer.close()
+    bodies = [re.sub(r"^(\d+ +|\[pid +\d+\] )", "", line) for line in by_c]
+    for start in ("execve(", "exit_group(", "+++ exited with 0 +++", "--- SIGCHLD {si_signo="):
+        assert sum(b.startswith(start) for b in bodies) >= 4, (start, by_c[:40])

@@ -117,11 +117,9 @@ class Assembler:
             for o in obs:
                 o.killed(rec.pid, rec.tid, rec.value & 0x7F, bool(rec.value & 0x80), rec.ts_ns)
         elif t == R.R_NEWTASK:
-            how = {1: "fork", 2: "vfork", 3: "clone"}.get(rec.aux, "clone")
-            child_pid = (int.from_bytes(rec.payload[:4], "little", signed=True)
-                         if rec.payload else rec.value)
+            task = R.new_task_of(rec)
             for o in obs:
-                o.new_task(rec.tid, rec.value, child_pid, how, rec.ts_ns)
+                o.new_task(*task)
         elif t == R.R_EXEC:
             former = rec.value
             for o in obs:

@@ -123,6 +123,15 @@ class Record:
                 f"value={self.value}, aux={self.aux})")
 
 
+def new_task_of(rec: Record) -> Tuple[int, int, int, str, int]:
+    """A NEWTASK record as Observer.new_task takes it: (parent tid, child tid, child
+    pid, "fork" / "vfork" / "clone", time)."""
+    how = {1: "fork", 2: "vfork", 3: "clone"}.get(rec.aux, "clone")
+    child_pid = (int.from_bytes(rec.payload[:4], "little", signed=True)
+                 if rec.payload else rec.value)
+    return rec.tid, rec.value, child_pid, how, rec.ts_ns
+
+
 class CorruptRecord(ValueError):
     def __init__(self, offset: int, reason: str):
         super().__init__(f"corrupt record at byte {offset}: {reason}")

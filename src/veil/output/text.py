@@ -100,7 +100,7 @@ class TextWriter(Observer):
                 or type(self) is not TextWriter or not textfast.eligible(self, self.ctx):
             return None
         try:
-            return textfast.FastText(self, pending)
+            return textfast.FastText(self, observers, pending)
         except ImportError:   # no C part (python-ptrace backend without it)
             return None
 

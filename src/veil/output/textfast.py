@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .. import records as R
 from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
 from ..decoders.fs import file_mode
 from ..decoders.kinds import NETLINK_CALLS, formatter
+from ..decoders.signals import CLD_CODES, signal_name
 from ..syscalls.lookup import BY_NR, call_name
 
 _OUT_BYTES = 1 << 18
@@ -42,7 +44,10 @@ _SPECIAL_OPS = {"wait4": {0: OP_INT, 1: OP_WSTATUS, 2: OP_MEMO, 3: OP_NULL},
                 "arch_prctl": {0: OP_MEMO, 1: OP_ARCH_ADDR},
                 "clone": {2: OP_CLONE}}
 SLOT_ERRNO, SLOT_FMODE = 254, 255
-END, PYTHON, MISS, FULL, NOPLAN = 0, 1, 2, 3, 4
+NR_SIGNAL, SLOT_SIGNAME, SLOT_CLD_CODE = 1023, 0, 1   # the memo's texts of signal lines
+END, PYTHON, MISS, FULL, NOPLAN, EVENT = 0, 1, 2, 3, 4, 5
+# records C may write the line of; another thread's cuts the line Python holds open
+_C_LINES = (R.R_ENTER, R.R_SIGNAL, R.R_EXITED)
 PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
 
 
@@ -103,13 +108,15 @@ def eligible(writer, ctx: Ctx) -> bool:
 class FastText:
     """Formats runs of records in C for one TextWriter."""
 
-    def __init__(self, writer, pending: Dict[int, Call]):
+    def __init__(self, writer, observers: Sequence, pending: Dict[int, Call]):
         from .._veil_c import ffi, lib
         self.ffi, self.lib = ffi, lib
         self.writer = writer
+        self.observers = observers
         self.ctx: Ctx = writer.ctx
         self.pending = pending
-        self.tf = ffi.gc(lib.veil_tf_new(self.ctx.strsize, writer.column), lib.veil_tf_free)
+        self.tf = ffi.gc(lib.veil_tf_new(self.ctx.strsize, writer.column, writer.quiet),
+                         lib.veil_tf_free)
         if self.tf == ffi.NULL:
             raise MemoryError("veil_tf_new")
         self._texts: Dict[Tuple[int, int], Callable[[int], str]] = {}
@@ -145,6 +152,8 @@ class FastText:
 
     def _text(self, nr: int, slot: int, value: int) -> str:
         """What the Python decoders print for one value."""
+        if nr == NR_SIGNAL:
+            return signal_name(value) if slot == SLOT_SIGNAME else CLD_CODES.get(value, str(value))
         if slot == SLOT_FMODE:
             return file_mode(value)
         if slot == SLOT_ERRNO:
@@ -153,12 +162,43 @@ class FastText:
             return format_ret(call, self.ctx)
         return self._texts[(nr, slot)](value)
 
+    def _booked(self, buf, offset: int) -> None:
+        """Python's bookkeeping of a task event whose lines C wrote (a thread's end, or
+        a new task met inside its parent's fork)."""
+        rec = next(R.parse(buf, offset, offset + R.HEADER.unpack_from(buf, offset)[0]))
+        if rec.type == R.R_EXITED:
+            self.pending.pop(rec.tid, None)
+            self.writer._ended(rec.tid)
+            self.writer._gone(rec.tid)
+        else:
+            task = R.new_task_of(rec)
+            for o in self.observers:
+                o.new_task(*task)
+
     def run(self, buf, cbuf, pos: int, end: int) -> int:
         """Format what C can from ``pos`` on and write it; the position of the first
         record left to Python (``end`` if none)."""
         w = self.writer
-        if w._open is not None or netlink.SOCKETS:
+        if netlink.SOCKETS:
             return pos
+        while pos < end:
+            if w._open is not None:
+                # Python holds a line open: another thread's line C writes cuts it
+                head = R.HEADER.unpack_from(buf, pos)
+                rtype, arch, tid = head[1], head[2], head[5]
+                if rtype not in _C_LINES or (rtype == R.R_ENTER and arch) or tid == w._open.tid:
+                    return pos
+                w._cut_open(tid)
+            pos, event = self._run(buf, cbuf, pos, end)
+            if event is None:
+                return pos
+            self._booked(buf, event)
+        return pos
+
+    def _run(self, buf, cbuf, pos: int, end: int) -> Tuple[int, Optional[int]]:
+        """One call of C's formatter: where it stopped, and the offset of a task event
+        Python must book before going on (None: none)."""
+        w = self.writer
         if w.to_file and (w.follow or w._live > 1):
             prefix = PREFIX_TID
         elif not w.to_file and w._live > 1:
@@ -185,5 +225,7 @@ class FastText:
                 lib.veil_tf_memo(tf, nr, slot, value, self._text(nr, slot, value).encode())
             elif status == NOPLAN:
                 self._plan(self._miss[0])
+            elif status == EVENT:
+                return self._pos[0], self._miss_value[0]
             elif status != FULL:
-                return self._pos[0]
+                return self._pos[0], None
