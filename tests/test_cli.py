@@ -31,6 +31,16 @@ def test_help_lists_every_command():
     assert "-V, --version" in r.stdout
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    """`veil COMMAND --help` prints the command's usage (a "%" in a help text once
+    made argparse raise on bench's)."""
+    r = run_veil([command, "--help"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: veil {command}"), r.stdout[:200]
+    assert "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("flag", ["-V", "--version"])
 def test_version(flag):
     r = run_veil([flag])

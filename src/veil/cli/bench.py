@@ -22,7 +22,7 @@ from .common import VeilArgumentParser, strip_dashes
 def _parser() -> argparse.ArgumentParser:
     p = VeilArgumentParser(prog="veil bench", description="Measure what veil costs a command.")
     p.add_argument("--mode", action="append", default=[], metavar="MODE",
-                   help=f"repeatable; one of: {MODES_HELP} (default: trace and run)")
+                   help=f"repeatable; one of: {MODES_HELP.replace('%', '%%')} (default: trace and run)")
     p.add_argument("--runs", type=int, default=5, metavar="N", help="measured runs of each (5)")
     p.add_argument("--warmup", type=int, default=1, metavar="N",
                    help="unmeasured rounds first (1); they also check every mode works")

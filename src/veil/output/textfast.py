@@ -153,7 +153,9 @@ class FastText:
     def _text(self, nr: int, slot: int, value: int) -> str:
         """What the Python decoders print for one value."""
         if nr == NR_SIGNAL:
-            return signal_name(value) if slot == SLOT_SIGNAME else CLD_CODES.get(value, str(value))
+            if slot == SLOT_CLD_CODE:
+                return CLD_CODES.get(value, str(value))
+            return signal_name(value)
         if slot == SLOT_FMODE:
             return file_mode(value)
         if slot == SLOT_ERRNO:
