@@ -23,6 +23,10 @@ DECODING = ("veil.decoders", "veil.output.text")
 # the standard library's modules neither command uses on a plain run (each a few ms:
 # json and socket with their own imports, traceback with linecache's and textwrap's)
 UNUSED_STDLIB = ("json", "socket", "selectors", "traceback", "runpy", "textwrap", "tarfile")
+# ... and those a plain trace has no use for: dataclasses (with inspect, ast, dis and
+# tokenize, 16-25 ms), ipaddress (no address to parse), shutil (no bare command
+# name to look up, no help to fit to the terminal), locale (argparse's gettext)
+TRACE_UNUSED_STDLIB = ("dataclasses", "inspect", "ipaddress", "shutil", "locale")
 # veil's modules a plain `veil run` has no use for: a policy file, an OCI profile,
 # veil's self-protection (only when confined), bundles and archives
 RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep")
@@ -94,6 +98,14 @@ def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
     assert len(veil_modules(mods)) <= BUDGET["trace"], veil_modules(mods)
     assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
     assert not any(m.startswith("veil.prep") for m in mods)
+
+
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_a_plain_trace_loads_no_dataclasses_ipaddress_shutil_or_locale(tmp_path, follow):
+    found = loaded(tmp_path, ["trace", *follow, "-o", str(tmp_path / "t"), "--", "/bin/true"])
+    assert found["exit"] == 0, found["stderr"]
+    assert "exit_group(0)" in (tmp_path / "t").read_text()
+    assert [m for m in found["modules"] if m in TRACE_UNUSED_STDLIB] == []
 
 
 def test_the_unused_modules_load_when_used(tmp_path):
