@@ -36,13 +36,13 @@ def test_unknown_feature_is_an_error():
 def test_action_rows_are_shared_only_when_every_field_agrees():
     """set_actions() fills one C row per distinct action and copies it: two actions
     that differ in any field (one added later included) must not share a row."""
-    import dataclasses
-
     from veil.engine import SysAction, _action_key
     base = SysAction()
-    for f in dataclasses.fields(SysAction):
-        value = getattr(base, f.name)
-        changed = [(1, 2, 3, 4)] if f.name == "captures" else (not value if isinstance(value, bool)
-                                                              else value + 7)
-        other = dataclasses.replace(base, **{f.name: changed})
-        assert _action_key(other) != _action_key(base), f.name
+    # every attribute is a field: one added must be added to the key
+    assert SysAction.__slots__ == SysAction._fields and not hasattr(base, "__dict__")
+    for name in SysAction._fields:
+        value = getattr(base, name)
+        changed = [(1, 2, 3, 4)] if name == "captures" else (not value if isinstance(value, bool)
+                                                            else value + 7)
+        other = SysAction(**{name: changed})
+        assert other != base and _action_key(other) != _action_key(base), name

@@ -23,6 +23,13 @@ DECODING = ("veil.decoders", "veil.output.text")
 # the standard library's modules neither command uses on a plain run (each a few ms:
 # json and socket with their own imports, traceback with linecache's and textwrap's)
 UNUSED_STDLIB = ("json", "socket", "selectors", "traceback", "runpy", "textwrap", "tarfile")
+# ... and those a plain trace has no use for: dataclasses (with inspect, ast, dis and
+# tokenize, 16-25 ms), ipaddress (no address to parse), shutil (no bare command
+# name to look up, no help to fit to the terminal), locale (argparse's gettext)
+TRACE_UNUSED_STDLIB = ("dataclasses", "inspect", "ipaddress", "shutil", "locale")
+# a plain run has dataclasses (veil.spec's sections, the verdicts), not the others
+# (tempfile and shutil: only a private /tmp, glue, bubblewrap's scratch or served files)
+RUN_UNUSED_STDLIB = ("ipaddress", "shutil", "locale", "tempfile")
 # veil's modules a plain `veil run` has no use for: a policy file, an OCI profile,
 # veil's self-protection (only when confined), bundles and archives
 RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep")
@@ -52,9 +59,13 @@ def loaded(tmp_path, args: Sequence[str], blocked: Sequence[str] = ()) -> Dict:
     """Run ``veil ARGS`` in a fresh interpreter: its exit status, stderr and the
     modules it imported (beyond those Python's start-up had)."""
     out = tmp_path / "modules.json"
-    r = subprocess.run([sys.executable, "-c", _COUNT, str(out), ",".join(blocked), *args],
+    # without site (-S) but with this interpreter's path: a .pth file that imports
+    # modules at start-up (a certificate bundle's shutil, tempfile, ipaddress) would
+    # hide them from the count
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-S", "-c", _COUNT, str(out), ",".join(blocked), *args],
                        capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
-                       stdin=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, env=env)
     assert out.exists(), r.stderr
     found = json.loads(out.read_text())
     found["stderr"] = r.stderr
@@ -79,6 +90,7 @@ def test_run_loads_no_decoder_and_nothing_heavy(tmp_path):
     assert len(veil_modules(mods)) <= BUDGET["run"], veil_modules(mods)
     assert [m for m in mods if m.startswith(RUN_UNUSED)] == []
     assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
+    assert [m for m in mods if m in RUN_UNUSED_STDLIB] == []
 
 
 def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
@@ -94,6 +106,14 @@ def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
     assert len(veil_modules(mods)) <= BUDGET["trace"], veil_modules(mods)
     assert [m for m in mods if m.split(".")[0] in UNUSED_STDLIB] == []
     assert not any(m.startswith("veil.prep") for m in mods)
+
+
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_a_plain_trace_loads_no_dataclasses_ipaddress_shutil_or_locale(tmp_path, follow):
+    found = loaded(tmp_path, ["trace", *follow, "-o", str(tmp_path / "t"), "--", "/bin/true"])
+    assert found["exit"] == 0, found["stderr"]
+    assert "exit_group(0)" in (tmp_path / "t").read_text()
+    assert [m for m in found["modules"] if m in TRACE_UNUSED_STDLIB] == []
 
 
 def test_the_unused_modules_load_when_used(tmp_path):

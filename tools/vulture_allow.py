@@ -8,6 +8,8 @@ cmd_bench, cmd_prep, cmd_run, cmd_show, cmd_sockets, cmd_syscalls
 __getattr__, __dir__
 # argparse calls it (VeilArgumentParser overrides the help formatter)
 _get_formatter
+# argparse's translation function, which veil.cli.common replaces (argparse calls it)
+_
 # complete tables of kernel numbers (ptrace requests, idtype_t), kept whole so a
 # request is looked up by its name, not re-typed
 SYSEMU, SYSEMU_SINGLESTEP, PEEKSIGINFO, P_ALL, P_PGID

@@ -6,11 +6,11 @@ rest of the code.  Policy lives above this module, in the Session.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import engine_api as API
 from ._veil_c import ffi, lib
+from .valueclass import ValueClass
 
 F_STOP = lib.VEIL_F_STOP
 F_EXIT = lib.VEIL_F_EXIT
@@ -110,27 +110,38 @@ def caps_mask(names) -> int:
     return mask
 
 
-@dataclass
-class SysAction:
+class SysAction(ValueClass):
     """What the C loop does with one syscall number."""
 
-    flags: int = 0
-    deny_errno: int = 0
-    # (argument index, capture kind, param, limit)
-    captures: List[Tuple[int, int, int, int]] = field(default_factory=list)
-    path_args: int = 0      # F_PATHS: bit i = argument i is a path
-    dirfd_args: int = 0     # bit i = argument i is the dirfd of argument i+1
-    open_flags_arg: int = -1
-    open_flags_ptr: int = -1
-    layout_op: int = 0       # F_TRANSLATE: L_*
-    nofollow_args: int = 0   # bit i: path argument i never follows a final symlink
-    follow_flag_arg: int = -1
-    follow_flag_mask: int = 0
-    follow_flag_sets: bool = False  # the flag asks to follow (else: asks not to)
-    sock_arg: int = -1
-    sockfd_arg: int = -1     # record only when this fd argument is a socket
-    pid_args: int = 0        # F_TARGETS: bit i = argument i names a process (pid, tid, -pgrp)
-    pidfd_args: int = 0      # F_TARGETS: bit i = argument i is a pidfd
+    __slots__ = _fields = (
+        "flags", "deny_errno", "captures", "path_args", "dirfd_args", "open_flags_arg",
+        "open_flags_ptr", "layout_op", "nofollow_args", "follow_flag_arg", "follow_flag_mask",
+        "follow_flag_sets", "sock_arg", "sockfd_arg", "pid_args", "pidfd_args")
+
+    def __init__(self, flags: int = 0, deny_errno: int = 0,
+                 captures: Optional[List[Tuple[int, int, int, int]]] = None,
+                 path_args: int = 0, dirfd_args: int = 0, open_flags_arg: int = -1,
+                 open_flags_ptr: int = -1, layout_op: int = 0, nofollow_args: int = 0,
+                 follow_flag_arg: int = -1, follow_flag_mask: int = 0,
+                 follow_flag_sets: bool = False, sock_arg: int = -1, sockfd_arg: int = -1,
+                 pid_args: int = 0, pidfd_args: int = 0):
+        self.flags = flags
+        self.deny_errno = deny_errno
+        # (argument index, capture kind, param, limit)
+        self.captures: List[Tuple[int, int, int, int]] = [] if captures is None else captures
+        self.path_args = path_args            # F_PATHS: bit i = argument i is a path
+        self.dirfd_args = dirfd_args          # bit i = argument i is the dirfd of argument i+1
+        self.open_flags_arg = open_flags_arg
+        self.open_flags_ptr = open_flags_ptr
+        self.layout_op = layout_op            # F_TRANSLATE: L_*
+        self.nofollow_args = nofollow_args    # bit i: path argument i never follows a final symlink
+        self.follow_flag_arg = follow_flag_arg
+        self.follow_flag_mask = follow_flag_mask
+        self.follow_flag_sets = follow_flag_sets  # the flag asks to follow (else: asks not to)
+        self.sock_arg = sock_arg
+        self.sockfd_arg = sockfd_arg          # record only when this fd argument is a socket
+        self.pid_args = pid_args      # F_TARGETS: bit i = argument i names a process (pid, tid, -pgrp)
+        self.pidfd_args = pidfd_args  # F_TARGETS: bit i = argument i is a pidfd
 
 
 def _action_key(act: Optional[SysAction]) -> tuple:
@@ -142,20 +153,24 @@ def _action_key(act: Optional[SysAction]) -> tuple:
             act.sockfd_arg, act.pid_args, act.pidfd_args)
 
 
-@dataclass
-class StopEvent:
+class StopEvent(ValueClass):
     """A syscall stop handed to Python; the thread stays stopped until resumed."""
 
-    kind: int
-    pid: int
-    tid: int
-    arch: int
-    nr: int
-    args: Tuple[int, ...]
-    ret: int
-    ts_ns: int
-    sp: int = 0
-    scratch: int = 0
+    __slots__ = _fields = ("kind", "pid", "tid", "arch", "nr", "args", "ret", "ts_ns", "sp",
+                           "scratch")
+
+    def __init__(self, kind: int, pid: int, tid: int, arch: int, nr: int, args: Tuple[int, ...],
+                 ret: int, ts_ns: int, sp: int = 0, scratch: int = 0):
+        self.kind = kind
+        self.pid = pid
+        self.tid = tid
+        self.arch = arch
+        self.nr = nr
+        self.args = args
+        self.ret = ret
+        self.ts_ns = ts_ns
+        self.sp = sp
+        self.scratch = scratch
 
 
 MNT_RDONLY = lib.VEIL_MNT_RDONLY

@@ -166,8 +166,6 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Option
     ``native``, written once and again when the program changes the hostname)."""
     import atexit
     import os
-    import shutil
-    import tempfile
 
     from .policy import path_of
 
@@ -210,6 +208,8 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Option
         files["/proc/cpuinfo"] = cpuinfo
     if not files:
         return
+    import shutil
+    import tempfile
     workdir = tempfile.mkdtemp(prefix="veil-files-")
     os.chmod(workdir, 0o755)  # the program may run as another user (-u)
     atexit.register(shutil.rmtree, workdir, True)

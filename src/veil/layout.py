@@ -10,8 +10,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -159,6 +157,7 @@ def sweep_private_tmps(parent: str, prefix: str = _PRIVATE_TMP) -> None:
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
+            import shutil  # shutil and tempfile: only a run with a private /tmp or glue needs them
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
         except OSError:
             pass
@@ -199,6 +198,7 @@ class GuestTree:
         binds = [Bind(os.path.realpath(b.host), os.path.normpath(b.guest), b.readonly, b.follow)
                  for b in self.binds]
         if self.private_tmp:
+            import tempfile
             sweep_private_tmps(tempfile.gettempdir())
             self._tmp = tempfile.mkdtemp(prefix=f"{_PRIVATE_TMP}{os.getpid()}-")
             os.chmod(self._tmp, 0o1777)
@@ -210,9 +210,12 @@ class GuestTree:
         """Remove the glue and the private /tmp unless asked to keep it; its path
         if kept (renamed without veil's pid, so that no later sweep takes it)."""
         glue, self._glue = self._glue, None
+        tmp, self._tmp = self._tmp, None
+        if not glue and not tmp:
+            return None
+        import shutil
         if glue:
             shutil.rmtree(glue, ignore_errors=True)
-        tmp, self._tmp = self._tmp, None
         if not tmp:
             return None
         if not self.keep_tmp:
@@ -268,6 +271,7 @@ class GuestTree:
                     return  # the guest gets ENOTDIR there
                 continue
             if self._glue is None:
+                import tempfile
                 sweep_private_tmps(tempfile.gettempdir(), _GLUE)
                 self._glue = tempfile.mkdtemp(prefix=f"{_GLUE}{os.getpid()}-")
                 os.chmod(self._glue, 0o755)

@@ -9,12 +9,12 @@ and the filter's entry per number; ``build_filter`` makes the seccomp program.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import engine as E
 from . import filter as bpf
 from .syscalls.lookup import resolve_set
+from .valueclass import ValueClass
 
 Action = Tuple[str, int]                      # ("allow" | "deny" | "refuse" | "kill", errno)
 Rule = Tuple[Tuple[bpf.Cond, ...], Action]    # (conditions that must all hold, action)
@@ -46,17 +46,21 @@ def syscall_numbers(names: Names) -> Set[int]:
     return out
 
 
-@dataclass
-class Row:
+class Row(ValueClass):
     """What veil wants of one syscall besides its rules: the C loop's flags and
     captures, fields of its SysAction, flags added after the rules decided the
     row, and (only where nothing else stops the call) its own filter entry."""
 
-    flags: int = 0
-    caps: List[Tuple[int, int, int, int]] = field(default_factory=list)
-    fields: Dict[str, int] = field(default_factory=dict)
-    post_flags: int = 0
-    filter: Optional[object] = None
+    __slots__ = _fields = ("flags", "caps", "fields", "post_flags", "filter")
+
+    def __init__(self, flags: int = 0, caps: Optional[List[Tuple[int, int, int, int]]] = None,
+                 fields: Optional[Dict[str, int]] = None, post_flags: int = 0,
+                 filter: Optional[object] = None):
+        self.flags = flags
+        self.caps: List[Tuple[int, int, int, int]] = [] if caps is None else caps
+        self.fields: Dict[str, int] = {} if fields is None else fields
+        self.post_flags = post_flags
+        self.filter = filter
 
 
 class RuleDB:

@@ -14,13 +14,11 @@ from __future__ import annotations
 import errno as _errno
 import os
 import queue
-import shutil
 import signal
 import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -51,6 +49,7 @@ from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
 from .stop import Stop
 from .syscalls.lookup import BY_NR, resolve_set, with_prop
+from .valueclass import ValueClass
 
 if TYPE_CHECKING:
     from .assembler import Assembler
@@ -68,21 +67,35 @@ _LOOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                  signal.SIGRTMIN + R.FLUSH_SIGNAL_OFFSET}
 
 
-@dataclass
-class Result:
+class Result(ValueClass):
     """How a traced run ended."""
 
-    exit_code: int
-    status: Optional[int]            # raw wait status of the main process
-    signal: Optional[int]            # set if the main process was killed by a signal
-    core_dumped: bool
-    duration: float
-    engine_stats: Dict[str, int] = field(default_factory=dict)
-    stats: Optional[Dict[str, Dict[str, float]]] = None
-    kills: List[Tuple[int, str, str]] = field(default_factory=list)  # (pid, syscall, reason)
-    sockets: Optional[List[Dict[str, object]]] = None  # the socket table at the end
-    kept_tmp: Optional[str] = None   # the private /tmp's host directory, if kept
-    layout_engine: Optional[Tuple[str, str]] = None  # ("mount" or "ptrace", why) under a layout
+    _fields = ("exit_code", "status", "signal", "core_dumped", "duration", "engine_stats", "stats",
+               "kills", "sockets", "kept_tmp", "layout_engine", "refusals")
+
+    def __init__(self, exit_code: int, status: Optional[int], signal: Optional[int],
+                 core_dumped: bool, duration: float,
+                 engine_stats: Optional[Dict[str, int]] = None,
+                 stats: Optional[Dict[str, Dict[str, float]]] = None,
+                 kills: Optional[List[Tuple[int, str, str]]] = None,
+                 sockets: Optional[List[Dict[str, object]]] = None,
+                 kept_tmp: Optional[str] = None,
+                 layout_engine: Optional[Tuple[str, str]] = None,
+                 refusals: Optional[List["Refusal"]] = None):
+        self.exit_code = exit_code
+        self.status = status            # raw wait status of the main process
+        self.signal = signal            # set if the main process was killed by a signal
+        self.core_dumped = core_dumped
+        self.duration = duration
+        self.engine_stats: Dict[str, int] = {} if engine_stats is None else engine_stats
+        self.stats = stats
+        # (pid, syscall, reason)
+        self.kills: List[Tuple[int, str, str]] = [] if kills is None else kills
+        self.sockets = sockets          # the socket table at the end
+        self.kept_tmp = kept_tmp        # the private /tmp's host directory, if kept
+        self.layout_engine = layout_engine  # ("mount" or "ptrace", why) under a layout
+        # calls veil refused and reported
+        self.refusals: List["Refusal"] = [] if refusals is None else refusals
 
     def summary(self) -> Dict[str, object]:
         """What `veil run --result FILE` writes: how the run ended and how it was made."""
@@ -96,7 +109,6 @@ class Result:
                               "errno": _errno.errorcode.get(r.errno, str(r.errno)),
                               "reason": r.reason} for r in self.refusals if not r.notice],
                 "stops": self.engine_stats.get("syscall_stops")}
-    refusals: List["Refusal"] = field(default_factory=list)  # calls veil refused and reported
 
 
 # callbacks every Session.run() of this context gives its Result (results_to)
@@ -152,6 +164,7 @@ def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
         if os.path.isdir(argv0) or not os.access(argv0, os.X_OK):
             raise CommandNotFound(argv0, "Permission denied", 126)
         return argv0
+    import shutil  # only for a bare name: a few ms of start-up otherwise
     found = shutil.which(argv0, path=path_env if path_env is not None else os.environ.get("PATH", os.defpath))
     if found is None:
         raise CommandNotFound(argv0, "command not found", 127)

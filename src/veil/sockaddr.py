@@ -8,10 +8,11 @@ families for all of them.
 """
 from __future__ import annotations
 
-import ipaddress
 import struct
-from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple, Union
+
+if TYPE_CHECKING:   # ipaddress is imported where an address is parsed or written
+    import ipaddress
 
 AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
 
@@ -25,13 +26,14 @@ AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 3: "AF_AX25", 4: "AF_IPX", 5: 
       36: "AF_IEEE802154", 37: "AF_CAIF", 38: "AF_ALG", 39: "AF_NFC", 40: "AF_VSOCK",
       41: "AF_KCM", 42: "AF_QIPCRTR", 43: "AF_SMC", 44: "AF_XDP", 45: "AF_MCTP"}
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = Union["ipaddress.IPv4Address", "ipaddress.IPv6Address"]
 
 
-@dataclass(frozen=True)
-class SockAddr:
+class SockAddr(NamedTuple):
     """What a sockaddr of ``len(raw)`` bytes holds.  A field is None when the
-    bytes are too short for it (the kernel takes a length with every address)."""
+    bytes are too short for it (the kernel takes a length with every address).
+    Immutable and hashable (a NamedTuple: importing dataclasses was a fifth of
+    ``veil trace``'s start-up)."""
 
     family: Optional[int]            # None: shorter than sa_family
     raw: bytes
@@ -54,11 +56,13 @@ class SockAddr:
             return cls(None, raw)
         fam = struct.unpack_from("<H", raw)[0]
         if fam == AF_INET and n >= 8:
-            return cls(fam, raw, ipaddress.IPv4Address(raw[4:8]), struct.unpack_from(">H", raw, 2)[0])
+            from ipaddress import IPv4Address
+            return cls(fam, raw, IPv4Address(raw[4:8]), struct.unpack_from(">H", raw, 2)[0])
         if fam == AF_INET6 and n >= 24:
+            from ipaddress import IPv6Address
             port, flow = struct.unpack_from(">HI", raw, 2)
             scope = struct.unpack_from("<I", raw, 24)[0] if n >= 28 else None
-            return cls(fam, raw, ipaddress.IPv6Address(raw[8:24]), port, flow, scope)
+            return cls(fam, raw, IPv6Address(raw[8:24]), port, flow, scope)
         if fam == AF_UNIX:
             name = raw[2:]
             if name[:1] == b"\0":
@@ -80,6 +84,7 @@ class SockAddr:
 
 def with_inet(raw: bytes, ip: str, port: int) -> bytes:
     """The sockaddr_in/in6 ``raw`` with another address and port of the same IP version."""
+    import ipaddress
     addr = ipaddress.ip_address(ip)
     out = bytearray(raw)
     struct.pack_into(">H", out, 2, port)
@@ -92,6 +97,7 @@ def with_inet(raw: bytes, ip: str, port: int) -> bytes:
 
 def pack_inet(host: str, port: int) -> bytes:
     """struct sockaddr_in / sockaddr_in6 for (host, port)."""
+    import ipaddress
     ip = ipaddress.ip_address(host)
     if ip.version == 4:
         return struct.pack("<H", AF_INET) + struct.pack(">H", port) + ip.packed + bytes(8)

@@ -8,7 +8,6 @@ They are immutable and compare (and hash) by value.
 from __future__ import annotations
 
 import errno as _errno
-import ipaddress
 import operator
 import re
 import signal as _signal
@@ -198,6 +197,7 @@ def _rewrite_value(key: str, value: object) -> RewriteValue:
         host, port = value
         if not isinstance(host, str):
             raise ValueError("the host of (host, port) must be an IP address as a str")
+        import ipaddress
         try:
             ipaddress.ip_address(host)
         except ValueError:

@@ -14,6 +14,11 @@ __all__ = ["VeilArgumentParser", "parse_exprs", "raw_set", "inject_policy", "par
 
 EXPR_KEYS = ("trace", "status", "signal", "inject", "raw")
 
+# argparse asks gettext for each of its own words ("options", "usage: ") as a parser
+# is made, and gettext imports locale to expand $LANG before it finds that Python
+# ships no catalog for them; veil's help is English, argparse's words with it
+argparse._ = str  # type: ignore[attr-defined]
+
 
 class VeilArgumentParser(argparse.ArgumentParser):
     """A usage error is one line, ``veil: PROG: MESSAGE (veil PROG --help for usage)``,
@@ -23,12 +28,24 @@ class VeilArgumentParser(argparse.ArgumentParser):
     _width: Optional[int] = None   # the help's width, from the terminal's, asked once
 
     def _get_formatter(self) -> argparse.HelpFormatter:
-        # argparse makes a formatter at every add_argument (to check the metavar), and
-        # each asked the terminal its size: a tenth of veil run's start-up
+        # argparse makes a formatter at every add_argument, only to check the metavar,
+        # and each asked the terminal its size (a tenth of veil run's start-up, and
+        # shutil's import): the size is asked once, when a help or usage is formatted
+        return self.formatter_class(prog=self.prog, width=VeilArgumentParser._width or 78)
+
+    def format_help(self) -> str:
+        self._ask_width()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._ask_width()
+        return super().format_usage()
+
+    @staticmethod
+    def _ask_width() -> None:
         if VeilArgumentParser._width is None:
             import shutil
             VeilArgumentParser._width = shutil.get_terminal_size().columns - 2  # as argparse
-        return self.formatter_class(prog=self.prog, width=VeilArgumentParser._width)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog.removeprefix('veil ')}: {message} "

@@ -14,9 +14,7 @@ import argparse
 import atexit
 import os
 import re
-import shutil
 import sys
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError
@@ -184,12 +182,14 @@ _scratch: List[str] = []
 
 
 def _remove_scratch() -> None:
+    import shutil
     while _scratch:
         shutil.rmtree(_scratch.pop(), ignore_errors=True)
 
 
 def scratch_dir(mode: int = 0o755) -> str:
     """A fresh host directory of veil's, removed when veil exits."""
+    import tempfile  # with shutil: only bubblewrap's filesystem operations need them
     if not _scratch:
         atexit.register(_remove_scratch)
         sweep_private_tmps(tempfile.gettempdir())   # those of a veil killed before

@@ -4,30 +4,32 @@ VEIL_R_DENIED records on the loop's thread, and a line of ``veil run``."""
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import engine as E
 from .. import filter as bpf
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR
+from ..valueclass import ValueClass
 from . import BaseFeature, RowTable
 
 if TYPE_CHECKING:
     from ..ruledb import RuleDB
 
 
-@dataclass
-class Refusal:
+class Refusal(ValueClass):
     """A call veil refused and reports (Session.refuse): who, what, why."""
 
-    pid: int
-    tid: int
-    name: str
-    errno: int
-    reason: str
+    __slots__ = _fields = ("pid", "tid", "name", "errno", "reason", "notice")
 
-    notice: bool = False  # nothing refused: veil tells what it did instead
+    def __init__(self, pid: int, tid: int, name: str, errno: int, reason: str,
+                 notice: bool = False):
+        self.pid = pid
+        self.tid = tid
+        self.name = name
+        self.errno = errno
+        self.reason = reason
+        self.notice = notice  # nothing refused: veil tells what it did instead
 
     def line(self) -> str:
         err = _errno.errorcode.get(self.errno, str(self.errno))
