@@ -45,6 +45,8 @@ _SPECIAL_OPS = {"wait4": {0: OP_INT, 1: OP_WSTATUS, 2: OP_MEMO, 3: OP_NULL},
                 "clone": {2: OP_CLONE}}
 SLOT_ERRNO, SLOT_FMODE = 254, 255
 NR_SIGNAL, SLOT_SIGNAME, SLOT_CLD_CODE = 1023, 0, 1   # the memo's texts of signal lines
+_SIGNAL_TEXTS: Dict[int, Callable[[int], str]] = {
+    SLOT_SIGNAME: signal_name, SLOT_CLD_CODE: lambda code: CLD_CODES.get(code, str(code))}
 END, PYTHON, MISS, FULL, NOPLAN, EVENT = 0, 1, 2, 3, 4, 5
 # records C may write the line of; another thread's cuts the line Python holds open
 _C_LINES = (R.R_ENTER, R.R_SIGNAL, R.R_EXITED)
@@ -153,9 +155,7 @@ class FastText:
     def _text(self, nr: int, slot: int, value: int) -> str:
         """What the Python decoders print for one value."""
         if nr == NR_SIGNAL:
-            if slot == SLOT_CLD_CODE:
-                return CLD_CODES.get(value, str(value))
-            return signal_name(value)
+            return _SIGNAL_TEXTS[slot](value)
         if slot == SLOT_FMODE:
             return file_mode(value)
         if slot == SLOT_ERRNO:
