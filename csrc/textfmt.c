@@ -23,6 +23,7 @@ struct tf_plan {
     uint8_t python;   /* Python prints this call */
     uint8_t nops;
     uint8_t ret_kind;
+    uint8_t split;    /* ops before it are known at entry; VEIL_TF_NO_SPLIT: Python cuts it */
     uint8_t ops[TF_MAX_OPS];
     uint8_t argidx[TF_MAX_OPS];
     uint8_t params[TF_MAX_OPS];
@@ -35,6 +36,14 @@ struct tf_memo {
     char *text;
 };
 
+/* a call C cut: its entry half written, its EXIT further on in the same buffer */
+struct tf_open {
+    int32_t tid;
+    size_t enter, exit;   /* offsets of its records */
+};
+
+#define TF_OPEN_MAX 64
+
 struct veil_tf {
     int strsize;
     int column;
@@ -43,6 +52,8 @@ struct veil_tf {
     struct tf_memo *memo;
     size_t memo_cap;   /* power of two */
     size_t memo_used;
+    struct tf_open open[TF_OPEN_MAX];
+    int nopen;
     char line[TF_LINE_MAX];
 };
 
@@ -235,7 +246,7 @@ void veil_tf_free(struct veil_tf *tf)
 }
 
 int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const uint8_t *ops,
-                 const uint8_t *argidx, const uint8_t *params, int ret_kind)
+                 const uint8_t *argidx, const uint8_t *params, int ret_kind, int split)
 {
     if (nr < 0 || nr >= TF_NR_MAX || nops < 0 || (nops > TF_MAX_OPS && nops != VEIL_TF_NONE)
             || strlen(name) >= sizeof tf->plans[0]->name)
@@ -249,6 +260,7 @@ int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const u
     }
     p->nops = (uint8_t)nops;
     p->ret_kind = (uint8_t)ret_kind;
+    p->split = (uint8_t)split;
     memcpy(p->ops, ops, (size_t)nops);
     memcpy(p->argidx, argidx, (size_t)nops);
     memcpy(p->params, params, (size_t)nops);
@@ -620,6 +632,40 @@ static void put_prefix(struct tf_buf *b, int prefix_mode, int32_t tid)
     put(b, tmp, (size_t)n);
 }
 
+/* the plan's ops [from, to) as ", "-separated arguments */
+static int put_args(struct veil_tf *tf, struct tf_buf *b, const struct tf_plan *p, int nr,
+                    int from, int to, const uint64_t *args, const struct tf_cap *caps,
+                    int64_t ret, struct tf_miss *miss)
+{
+    for (int k = from; k < to; k++) {
+        size_t before = b->len;
+        if (k > from)
+            put(b, ", ", 2);
+        size_t mark = b->len;
+        int rc = put_arg(tf, b, nr, p, k, args, caps, ret, miss);
+        if (rc != OK)
+            return rc;
+        if (b->len == mark && (p->ops[k] == VEIL_TF_MODE_IF_CREAT
+                               || p->ops[k] == VEIL_TF_ARCH_ADDR))   /* nothing shown */
+            b->len = before;
+    }
+    return OK;
+}
+
+/* "= result" after the line so far, padded to the column */
+static int put_result(struct veil_tf *tf, struct tf_buf *b, const struct tf_plan *p, int nr,
+                      size_t start, int64_t ret, struct tf_miss *miss)
+{
+    while (b->len - start < (size_t)tf->column)
+        put(b, " ", 1);
+    put(b, " = ", 3);
+    int rc = put_ret(tf, b, nr, p, ret, miss);
+    if (rc != OK)
+        return rc;
+    put(b, "\n", 1);
+    return b->over ? TO_PYTHON : OK;
+}
+
 static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
                        int prefix_mode, struct tf_buf *b, struct tf_miss *miss)
 {
@@ -632,31 +678,65 @@ static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *
             || read_caps(exit, sizeof *x, x->size, caps) < 0)
         return TO_PYTHON;
     size_t start = b->len;
+    int nr = (int)e->h.nr;
     put_prefix(b, prefix_mode, e->h.tid);
     puts_(b, p->name);
     put(b, "(", 1);
-    int nr = (int)e->h.nr;
-    for (int k = 0; k < p->nops; k++) {
-        size_t before = b->len;
-        if (k)
-            put(b, ", ", 2);
-        size_t mark = b->len;
-        int rc = put_arg(tf, b, nr, p, k, e->args, caps, x->value, miss);
-        if (rc != OK)
-            return rc;
-        if (b->len == mark && (p->ops[k] == VEIL_TF_MODE_IF_CREAT
-                               || p->ops[k] == VEIL_TF_ARCH_ADDR))   /* nothing shown */
-            b->len = before;
-    }
-    put(b, ")", 1);
-    while (b->len - start < (size_t)tf->column)
-        put(b, " ", 1);
-    put(b, " = ", 3);
-    int rc = put_ret(tf, b, nr, p, x->value, miss);
+    int rc = put_args(tf, b, p, nr, 0, p->nops, e->args, caps, x->value, miss);
     if (rc != OK)
         return rc;
-    put(b, "\n", 1);
+    put(b, ")", 1);
+    return put_result(tf, b, p, nr, start, x->value, miss);
+}
+
+/* "name(entry arguments, <unfinished ...>": a call another thread's line cuts */
+static int format_head(struct veil_tf *tf, const uint8_t *enter, int prefix_mode,
+                       struct tf_buf *b, struct tf_miss *miss)
+{
+    const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
+    const struct tf_plan *p = tf->plans[e->h.nr];
+    struct tf_cap caps[TF_SLOTS];
+    memset(caps, 0, sizeof caps);
+    if (read_caps(enter, sizeof *e, e->h.size, caps) < 0)
+        return TO_PYTHON;
+    int head = p->split < p->nops ? p->split : p->nops;
+    put_prefix(b, prefix_mode, e->h.tid);
+    puts_(b, p->name);
+    put(b, "(", 1);
+    int rc = put_args(tf, b, p, (int)e->h.nr, 0, head, e->args, caps, 0, miss);
+    if (rc != OK)
+        return rc;
+    if (0 < p->split && p->split < p->nops)
+        put(b, ", ", 2);
+    puts_(b, " <unfinished ...>\n");
     return b->over ? TO_PYTHON : OK;
+}
+
+/* "<... name resumed>exit arguments) = result" */
+static int format_resumed(struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
+                          int prefix_mode, struct tf_buf *b, struct tf_miss *miss)
+{
+    const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
+    const struct veil_rec *x = (const struct veil_rec *)exit;
+    const struct tf_plan *p = tf->plans[e->h.nr];
+    struct tf_cap caps[TF_SLOTS];
+    memset(caps, 0, sizeof caps);
+    if (read_caps(enter, sizeof *e, e->h.size, caps) < 0
+            || read_caps(exit, sizeof *x, x->size, caps) < 0)
+        return TO_PYTHON;
+    size_t start = b->len;
+    int nr = (int)e->h.nr;
+    put_prefix(b, prefix_mode, x->tid);
+    puts_(b, "<... ");
+    puts_(b, p->name);
+    puts_(b, " resumed>");
+    if (p->split < p->nops) {
+        int rc = put_args(tf, b, p, nr, p->split, p->nops, e->args, caps, x->value, miss);
+        if (rc != OK)
+            return rc;
+    }
+    put(b, ")", 1);
+    return put_result(tf, b, p, nr, start, x->value, miss);
 }
 
 /* --- lines of task events ---------------------------------------------------------- */
@@ -751,31 +831,100 @@ static int blocked_tid(int32_t tid, const int32_t *blocked, int nblocked)
     return 0;
 }
 
+/* the open call whose EXIT is at offset p, or -1 */
+static int open_at(const struct veil_tf *tf, size_t p)
+{
+    for (int i = 0; i < tf->nopen; i++)
+        if (tf->open[i].exit == p)
+            return i;
+    return -1;
+}
+
+static void forget_open(struct veil_tf *tf, int i)
+{
+    tf->open[i] = tf->open[--tf->nopen];
+}
+
+long veil_tf_adopt(struct veil_tf *tf, size_t pos)
+{
+    int i = open_at(tf, pos);
+    if (i < 0)
+        return -1;
+    long enter = (long)tf->open[i].enter;
+    forget_open(tf, i);
+    return enter;
+}
+
+/* Python cuts a thread's open line for these records of another thread */
+static int cuts_open_line(const struct veil_rec *r)
+{
+    return (r->type == VEIL_R_ENTER && r->arch == 0) || r->type == VEIL_R_SIGNAL
+        || r->type == VEIL_R_EXITED || r->type == VEIL_R_KILLED || r->type == VEIL_R_STOPPED;
+}
+
+/* the offset of the EXIT of the call entered at p if it is its thread's next record
+   before end, else 0 */
+static size_t exit_ahead(const uint8_t *buf, size_t p, size_t end)
+{
+    const struct veil_rec *h = (const struct veil_rec *)(buf + p);
+    for (size_t q = p + h->size;;) {
+        const struct veil_rec *r = rec_at(buf, q, end);
+        if (r == NULL)
+            return 0;
+        if (r->tid == h->tid)
+            return r->type == VEIL_R_EXIT && r->nr == h->nr ? q : 0;
+        q += r->size;
+    }
+}
+
 /*
  * The next line(s) from the record at p: a call (its ENTER and EXIT together, an
  * execve's own exec event or a fork's new task between them; exit and exit_group
- * with the thread's end right after), a SIGCHLD, or a thread's end.  *next: where
- * the records it used end; *event: the offset of a task event Python must book
- * (-1: none).
+ * with the thread's end right after), the entry half of a call another thread's
+ * record cuts or the rest of one, a SIGCHLD, or a thread's end.  *next: where the
+ * records it used end; *event: the offset of a task event Python must book (-1:
+ * none); *cut: the offset of the EXIT of the call it cut (0: none); *resumed: the
+ * open call it finished (-1: none); *adopt: the open call Python must finish (-1).
  */
+struct tf_step {
+    size_t next;
+    long event;
+    size_t cut;
+    int resumed;
+    int adopt;
+};
+
 static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t end,
                        int prefix_mode, const int32_t *blocked, int nblocked,
-                       struct tf_buf *b, struct tf_miss *miss, size_t *next, long *event)
+                       struct tf_buf *b, struct tf_miss *miss, struct tf_step *st)
 {
     const struct veil_rec *h = rec_at(buf, p, end);
-    *event = -1;
+    st->event = -1;
+    st->cut = 0;
+    st->resumed = st->adopt = -1;
     if (h == NULL)
         return TO_PYTHON;
+    if (h->type == VEIL_R_EXIT && tf->nopen > 0) {
+        int i = open_at(tf, p);
+        if (i >= 0) {
+            int rc = format_resumed(tf, buf + tf->open[i].enter, buf + p, prefix_mode, b, miss);
+            if (rc == TO_PYTHON)
+                st->adopt = i;
+            st->resumed = i;
+            st->next = p + h->size;
+            return rc;
+        }
+    }
     if (h->type == VEIL_R_SIGNAL) {   /* its line is the same with a call of its thread pending */
-        *next = p + h->size;
+        st->next = p + h->size;
         return format_sigchld(tf, b, h, prefix_mode, miss);
     }
     if (blocked_tid(h->tid, blocked, nblocked))
         return TO_PYTHON;
     if (h->type == VEIL_R_EXITED) {
         format_exited(tf, b, h, prefix_mode);
-        *next = p + h->size;
-        *event = (long)p;
+        st->next = p + h->size;
+        st->event = (long)p;
         return b->over ? TO_PYTHON : OK;
     }
     if (h->type != VEIL_R_ENTER || h->arch != 0 || h->nr < 0 || h->nr >= TF_NR_MAX
@@ -790,18 +939,28 @@ static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t 
         return TO_PYTHON;
     size_t q = p + h->size;
     const struct veil_rec *x = rec_at(buf, q, end);
+    if (x != NULL && x->tid != h->tid && cuts_open_line(x) && plan->split != VEIL_TF_NO_SPLIT
+            && tf->nopen < TF_OPEN_MAX) {
+        size_t exit = exit_ahead(buf, p, end);
+        if (exit == 0)
+            return TO_PYTHON;
+        st->cut = exit;
+        st->next = q;
+        return format_head(tf, buf + p, prefix_mode, b, miss);
+    }
     if (x != NULL && x->tid == h->tid && x->type == VEIL_R_EXEC && x->value == h->tid) {
         q += x->size;   /* the execve's own exec event: nothing to say */
         x = rec_at(buf, q, end);
     } else if (x != NULL && x->tid == h->tid && x->type == VEIL_R_NEWTASK
                && prefix_mode != VEIL_TF_PREFIX_NONE) {   /* none: the first child adds one */
-        *event = (long)q;
+        st->event = (long)q;
         q += x->size;
         x = rec_at(buf, q, end);
     }
     if (x == NULL || x->tid != h->tid)
         return TO_PYTHON;
-    int ended = x->type == VEIL_R_EXITED && *event < 0 && plan->ret_kind == VEIL_TF_RET_NONE;
+    int ended = x->type == VEIL_R_EXITED && st->event < 0
+        && plan->ret_kind == VEIL_TF_RET_NONE;
     if (!ended && (x->type != VEIL_R_EXIT || x->nr != h->nr))
         return TO_PYTHON;
     int rc = format_call(tf, buf + p, buf + q, prefix_mode, b, miss);
@@ -809,9 +968,9 @@ static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t 
         return rc;
     if (ended) {   /* exit_group's line, then the thread's end */
         format_exited(tf, b, x, prefix_mode);
-        *event = (long)q;
+        st->event = (long)q;
     }
-    *next = q + x->size;
+    st->next = q + x->size;
     return b->over ? TO_PYTHON : OK;
 }
 
@@ -824,16 +983,20 @@ int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
     while (p < end) {
         struct tf_buf line = { tf->line, 0, sizeof tf->line, 0 };
         struct tf_miss miss = { 0, 0, 0 };
-        size_t next = p;
-        long event = -1;
-        int rc = format_next(tf, buf, p, end, prefix_mode, blocked, nblocked, &line, &miss,
-                             &next, &event);
+        struct tf_step st;
+        int rc = format_next(tf, buf, p, end, prefix_mode, blocked, nblocked, &line, &miss, &st);
         if (rc == MISSING || rc == NOPLAN) {
             *pos = p;
             *miss_nr = miss.nr;
             *miss_slot = miss.slot;
             *miss_value = miss.value;
             return rc == MISSING ? VEIL_TF_MISS : VEIL_TF_NOPLAN;
+        }
+        if (st.adopt >= 0) {
+            *pos = p;
+            *miss_value = tf->open[st.adopt].enter;
+            forget_open(tf, st.adopt);
+            return VEIL_TF_ADOPT;
         }
         if (rc != OK)
             break;
@@ -843,10 +1006,16 @@ int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
         }
         memcpy(out + *outlen, line.p, line.len);
         *outlen += line.len;
-        p = next;
-        if (event >= 0) {
+        if (st.cut) {
+            const struct veil_rec *h = (const struct veil_rec *)(buf + p);
+            tf->open[tf->nopen++] = (struct tf_open){ h->tid, p, st.cut };
+        }
+        if (st.resumed >= 0)
+            forget_open(tf, st.resumed);
+        p = st.next;
+        if (st.event >= 0) {
             *pos = p;
-            *miss_value = (uint64_t)event;
+            *miss_value = (uint64_t)st.event;
             return VEIL_TF_EVENT;
         }
     }

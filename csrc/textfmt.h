@@ -62,8 +62,11 @@
 #define VEIL_TF_NOPLAN   4  /* no plan yet for *miss_nr: give one (or VEIL_TF_NONE) */
 #define VEIL_TF_EVENT    5  /* lines up to *pos written; the task event at offset *miss_value */
 /* (a new task, or an end) wants Python's bookkeeping, not its line */
+#define VEIL_TF_ADOPT    6  /* the EXIT at *pos ends a call C cut but cannot finish: */
+/* Python takes the call, whose ENTER is at offset *miss_value, as one it cut */
 
 #define VEIL_TF_NONE   255  /* veil_tf_plan's nops for a call Python prints */
+#define VEIL_TF_NO_SPLIT 255 /* veil_tf_plan's split for a call whose cut Python writes */
 
 /* prefix modes */
 #define VEIL_TF_PREFIX_NONE 0
@@ -75,7 +78,10 @@ struct veil_tf;
 struct veil_tf *veil_tf_new(int strsize, int column, int quiet);
 void veil_tf_free(struct veil_tf *tf);
 int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const uint8_t *ops,
-                 const uint8_t *argidx, const uint8_t *params, int ret_kind);
+                 const uint8_t *argidx, const uint8_t *params, int ret_kind, int split);
+/* If the record at pos is the EXIT of a call C cut, forget the call and return the
+   offset of its ENTER (Python finishes it); else -1. */
+long veil_tf_adopt(struct veil_tf *tf, size_t pos);
 int veil_tf_memo(struct veil_tf *tf, int nr, int slot, uint64_t value, const char *text);
 int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
                 int prefix_mode, const int32_t *blocked, int nblocked,

@@ -143,10 +143,11 @@ def test_quiet_drops_the_same_lines(traces, name, quiet):
     assert lines > 0 and c_lines > 0
 
 
-def test_c_writes_the_lines_of_exec_exit_and_sigchld(traces, monkeypatch):
+def test_c_writes_the_lines_of_exec_exit_sigchld_and_cut_calls(traces, monkeypatch):
     """A process's life under -f: execve (across its exec event), exit_group with the
-    +++ line of the end, and the parent's SIGCHLD are written by C, and a line Python
-    holds open is cut for them as Python would."""
+    +++ line of the end, the parent's SIGCHLD, and the parent's wait4 cut by the
+    child's lines and resumed are written by C; a line Python holds open is cut for
+    C's lines as Python would."""
     from veil.output import textfast
     chunks = _records(traces["shell"]) + _records(traces["fork_exec"])
     by_c: List[str] = []
@@ -173,3 +174,30 @@ def test_c_writes_the_lines_of_exec_exit_and_sigchld(traces, monkeypatch):
     bodies = [re.sub(r"^(\d+ +|\[pid +\d+\] )", "", line) for line in by_c]
     for start in ("execve(", "exit_group(", "+++ exited with 0 +++", "--- SIGCHLD {si_signo="):
         assert sum(b.startswith(start) for b in bodies) >= 4, (start, by_c[:40])
+    # a parent's wait4 cut by its child's lines, and its end
+    cut = [b for b in bodies if b.startswith("wait4(") and b.endswith(" <unfinished ...>")]
+    resumed = [b for b in bodies if b.startswith("<... wait4 resumed>[{WIFEXITED(s)")]
+    assert cut and resumed, by_c
+
+
+def test_a_call_c_cut_but_cannot_finish_goes_to_python(traces):
+    """A wait4 C cut whose end C does not print (here made ERESTARTSYS, which Python
+    prints): Python takes the call over and the lines stay the reference's."""
+    import struct
+
+    from veil import records as R
+    from veil.syscalls.lookup import BY_NAME
+    wait4 = BY_NAME["wait4"].nr
+    chunks = []
+    for chunk in _records(traces["shell"]) + _records(traces["fork_exec"]):
+        data = bytearray(chunk)
+        pos = 0
+        while pos < len(data):
+            size, rtype, _, _, _, _, _, nr = R.HEADER.unpack_from(data, pos)[:8]
+            if rtype == R.R_EXIT and nr == wait4:
+                struct.pack_into("<q", data, pos + 32, -512)   # the record's value
+            pos += size
+        chunks.append(bytes(data))
+    lines, c_lines = _compare(chunks)
+    text, _ = _text(chunks, True, 32, True)
+    assert text.count("ERESTARTSYS") >= 2 and c_lines > 0

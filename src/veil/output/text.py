@@ -29,9 +29,11 @@ _EXIT_KINDS = ("outbuf", "outstr", "outstruct", "outsockaddr", "outiovec", "outs
 
 def _split_index(call: Call) -> int:
     """Arguments before this index are known at entry."""
-    sc = call.sc
-    if sc is None:
-        return 6
+    return 6 if call.sc is None else split_of(call.sc)
+
+
+def split_of(sc) -> int:
+    """A syscall's arguments before this index are known at entry."""
     if sc.name in SPLIT:
         return SPLIT[sc.name]
     for i, (_, kind) in enumerate(sc.args):

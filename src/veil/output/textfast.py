@@ -18,6 +18,7 @@ from .. import records as R
 from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
 from ..decoders.fs import file_mode
 from ..decoders.kinds import NETLINK_CALLS, formatter
+from ..decoders.registry import RESUME_WITH_COMMA, RESUMED
 from ..decoders.signals import CLD_CODES, signal_name
 from ..syscalls.lookup import BY_NR, call_name
 
@@ -47,7 +48,12 @@ SLOT_ERRNO, SLOT_FMODE = 254, 255
 NR_SIGNAL, SLOT_SIGNAME, SLOT_CLD_CODE = 1023, 0, 1   # the memo's texts of signal lines
 _SIGNAL_TEXTS: Dict[int, Callable[[int], str]] = {
     SLOT_SIGNAME: signal_name, SLOT_CLD_CODE: lambda code: CLD_CODES.get(code, str(code))}
-END, PYTHON, MISS, FULL, NOPLAN, EVENT = 0, 1, 2, 3, 4, 5
+END, PYTHON, MISS, FULL, NOPLAN, EVENT, ADOPT = 0, 1, 2, 3, 4, 5, 6
+NO_SPLIT = 255
+# the ops C can print in the entry half of a call it cuts (what they show is known at
+# entry); a call with an op whose printing may be left out is cut by Python
+_HEAD_OPS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, OP_MEMO, 14, 15, OP_NULL}
+_SOMETIMES_SHOWN = {OP_MODE_IF_CREAT, OP_ARCH_ADDR, OP_CLONE}
 # records C may write the line of; another thread's cuts the line Python holds open
 _C_LINES = (R.R_ENTER, R.R_SIGNAL, R.R_EXITED)
 PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
@@ -96,6 +102,17 @@ def _special_texts() -> Dict[str, Dict[int, Callable[[int], str]]]:
             "clone": {0: proc.clone_flags}}
 
 
+def _split_at(sc, ops: Sequence[int]) -> int:
+    """Where C splits a call another thread cuts (TextWriter._cut and _finish), or
+    NO_SPLIT if Python must."""
+    from .text import split_of
+    split = split_of(sc)
+    if sc.name in RESUMED or sc.name in RESUME_WITH_COMMA or split >= NO_SPLIT \
+            or _SOMETIMES_SHOWN.intersection(ops) or not _HEAD_OPS.issuperset(ops[:split]):
+        return NO_SPLIT
+    return split
+
+
 def eligible(writer, ctx: Ctx) -> bool:
     """The options under which C prints what TextWriter would."""
     return (not writer.per_process and not writer.timestamps and not writer.durations
@@ -136,9 +153,10 @@ class FastText:
         plan = plan_of(sc, self.ctx) if sc is not None else None
         lib = self.lib
         if plan is None:
-            lib.veil_tf_plan(self.tf, nr, b"", lib.VEIL_TF_NONE, b"", b"", b"", 0)
+            lib.veil_tf_plan(self.tf, nr, b"", lib.VEIL_TF_NONE, b"", b"", b"", 0, NO_SPLIT)
             return
         ops, idx, params, ret = plan
+        split = _split_at(sc, ops)
         texts = _special_texts().get(sc.name, {})
         for op, i in zip(ops, idx):
             slot = 0 if op == OP_CLONE else i   # clone's flags
@@ -149,7 +167,7 @@ class FastText:
                 self._texts[(nr, i)] = (lambda v, fn=formatter(base), i=i, param=param:
                                         fn(None, i, v, param, self.ctx))
         if lib.veil_tf_plan(self.tf, nr, call_name(0, nr).encode(), len(ops), bytes(ops),
-                            bytes(idx), bytes(params), ret) != 0:
+                            bytes(idx), bytes(params), ret, split) != 0:
             raise ValueError(f"veil_tf_plan {sc.name}")
 
     def _text(self, nr: int, slot: int, value: int) -> str:
@@ -177,29 +195,48 @@ class FastText:
             for o in self.observers:
                 o.new_task(*task)
 
+    def _adopt(self, buf, offset: int) -> None:
+        """Take over a call C cut (its entry half written) as one Python cut."""
+        rec = next(R.parse(buf, offset, offset + R.HEADER.unpack_from(buf, offset)[0]))
+        call = Call(rec.pid, rec.tid, rec.arch, rec.nr, rec.args, rec.caps, rec.ts_ns)
+        self.pending[rec.tid] = call
+        self.writer._unfinished[rec.tid] = call
+
+    def _to_python(self, buf, pos: int) -> int:
+        """The record at ``pos`` goes to Python without C seeing it: if it ends a call
+        C cut, Python takes the call first."""
+        cut = self.lib.veil_tf_adopt(self.tf, pos)
+        if cut >= 0:
+            self._adopt(buf, cut)
+        return pos
+
     def run(self, buf, cbuf, pos: int, end: int) -> int:
         """Format what C can from ``pos`` on and write it; the position of the first
         record left to Python (``end`` if none)."""
         w = self.writer
-        if netlink.SOCKETS:
-            return pos
         while pos < end:
+            if netlink.SOCKETS:
+                return self._to_python(buf, pos)
             if w._open is not None:
                 # Python holds a line open: another thread's line C writes cuts it
                 head = R.HEADER.unpack_from(buf, pos)
                 rtype, arch, tid = head[1], head[2], head[5]
                 if rtype not in _C_LINES or (rtype == R.R_ENTER and arch) or tid == w._open.tid:
-                    return pos
+                    return self._to_python(buf, pos)
                 w._cut_open(tid)
             pos, event = self._run(buf, cbuf, pos, end)
             if event is None:
+                return pos
+            if event < 0:
+                self._adopt(buf, -event - 1)
                 return pos
             self._booked(buf, event)
         return pos
 
     def _run(self, buf, cbuf, pos: int, end: int) -> Tuple[int, Optional[int]]:
         """One call of C's formatter: where it stopped, and the offset of a task event
-        Python must book before going on (None: none)."""
+        Python must book before going on (None: none; -1 - offset: the ENTER of a call
+        C cut that Python must finish)."""
         w = self.writer
         if w.to_file and (w.follow or w._live > 1):
             prefix = PREFIX_TID
@@ -229,5 +266,7 @@ class FastText:
                 self._plan(self._miss[0])
             elif status == EVENT:
                 return self._pos[0], self._miss_value[0]
+            elif status == ADOPT:   # -1 - the offset of the call's ENTER
+                return self._pos[0], -1 - self._miss_value[0]
             elif status != FULL:
                 return self._pos[0], None
