@@ -433,16 +433,22 @@ static int put_arch_addr(struct tf_buf *b, uint32_t code, uint64_t v, const stru
 
 /* clone(flags, stack, parent_tid, child_tid, tls) as strace names them; c: parent_tid's
    capture (CLONE_PIDFD stores the pidfd there) */
+/* which of clone's named arguments put_clone prints: the ones known at entry
+   (child_stack, flags), the others (each after ", "), or all */
+enum { CLONE_ALL, CLONE_HEAD, CLONE_TAIL };
+
 static int put_clone(const struct veil_tf *tf, struct tf_buf *b, int nr, const uint64_t *args,
-                     const struct tf_cap *c, int64_t ret, struct tf_miss *miss)
+                     const struct tf_cap *c, int64_t ret, int part, struct tf_miss *miss)
 {
     uint32_t flags = (uint32_t)args[0], high = flags & ~0xFFu;
-    puts_(b, "child_stack=");
-    put_hex(b, args[1], "NULL");
-    puts_(b, ", flags=");
-    int rc = memo_put(tf, b, nr, 0, flags, miss);
-    if (rc != OK)
-        return rc;
+    if (part != CLONE_TAIL) {
+        puts_(b, "child_stack=");
+        put_hex(b, args[1], "NULL");
+        puts_(b, ", flags=");
+        int rc = memo_put(tf, b, nr, 0, flags, miss);
+        if (rc != OK || part == CLONE_HEAD)
+            return rc;
+    }
     if (high & (0x100000 | 0x1000)) {   /* CLONE_PARENT_SETTID, CLONE_PIDFD */
         puts_(b, ", parent_tid=");
         if (is_error(ret)) {
@@ -473,13 +479,19 @@ static int put_clone(const struct veil_tf *tf, struct tf_buf *b, int nr, const u
 }
 
 /* the text of one argument; the caps of both records merged */
+/* argument i's capture, if it was read */
+static const struct tf_cap *cap_of(const struct tf_cap *caps, int i)
+{
+    return caps[i].h != NULL && !caps[i].h->fault ? &caps[i] : NULL;
+}
+
 static int put_arg(const struct veil_tf *tf, struct tf_buf *b, int nr, const struct tf_plan *p,
                    int k, const uint64_t *args, const struct tf_cap *caps, int64_t ret,
                    struct tf_miss *miss)
 {
     int i = p->argidx[k];
     uint64_t v = args[i];
-    const struct tf_cap *c = caps[i].h != NULL && !caps[i].h->fault ? &caps[i] : NULL;
+    const struct tf_cap *c = cap_of(caps, i);
     switch (p->ops[k]) {
     case VEIL_TF_INT:
         putf_s64(b, (int32_t)(uint32_t)v);
@@ -579,7 +591,7 @@ static int put_arg(const struct veil_tf *tf, struct tf_buf *b, int nr, const str
     case VEIL_TF_ARCH_ADDR:
         return put_arch_addr(b, (uint32_t)args[p->params[k]], v, c, ret);
     case VEIL_TF_CLONE:
-        return put_clone(tf, b, nr, args, c, ret, miss);
+        return put_clone(tf, b, nr, args, c, ret, CLONE_ALL, miss);
     case VEIL_TF_MODE_IF_CREAT: {
         uint32_t fl = (uint32_t)args[p->params[k]];
         if (!(fl & 0100 || (fl & 020200000) == 020200000))   /* O_CREAT, O_TMPFILE */
@@ -689,6 +701,12 @@ static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *
     return put_result(tf, b, p, nr, start, x->value, miss);
 }
 
+/* clone's one op prints its whole argument list */
+static int is_clone(const struct tf_plan *p)
+{
+    return p->nops == 1 && p->ops[0] == VEIL_TF_CLONE;
+}
+
 /* "name(entry arguments, <unfinished ...>": a call another thread's line cuts */
 static int format_head(struct veil_tf *tf, const uint8_t *enter, int prefix_mode,
                        struct tf_buf *b, struct tf_miss *miss)
@@ -703,10 +721,15 @@ static int format_head(struct veil_tf *tf, const uint8_t *enter, int prefix_mode
     put_prefix(b, prefix_mode, e->h.tid);
     puts_(b, p->name);
     put(b, "(", 1);
-    int rc = put_args(tf, b, p, (int)e->h.nr, 0, head, e->args, caps, 0, miss);
+    int rc;
+    if (is_clone(p))
+        rc = put_clone(tf, b, (int)e->h.nr, e->args, cap_of(caps, p->argidx[0]), 0,
+                       CLONE_HEAD, miss);
+    else
+        rc = put_args(tf, b, p, (int)e->h.nr, 0, head, e->args, caps, 0, miss);
     if (rc != OK)
         return rc;
-    if (0 < p->split && p->split < p->nops)
+    if (0 < p->split && p->split < p->nops && !is_clone(p))
         put(b, ", ", 2);
     puts_(b, " <unfinished ...>\n");
     return b->over ? TO_PYTHON : OK;
@@ -730,7 +753,12 @@ static int format_resumed(struct veil_tf *tf, const uint8_t *enter, const uint8_
     puts_(b, "<... ");
     puts_(b, p->name);
     puts_(b, " resumed>");
-    if (p->split < p->nops) {
+    if (is_clone(p)) {
+        int rc = put_clone(tf, b, nr, e->args, cap_of(caps, p->argidx[0]), x->value,
+                           CLONE_TAIL, miss);
+        if (rc != OK)
+            return rc;
+    } else if (p->split < p->nops) {
         int rc = put_args(tf, b, p, nr, p->split, p->nops, e->args, caps, x->value, miss);
         if (rc != OK)
             return rc;
@@ -862,6 +890,13 @@ static int cuts_open_line(const struct veil_rec *r)
         || r->type == VEIL_R_EXITED || r->type == VEIL_R_KILLED || r->type == VEIL_R_STOPPED;
 }
 
+/* the events of a thread's call that neither Python nor C writes a line for: its
+   own exec (execve) and its new task (fork) */
+static int is_own_event(const struct veil_rec *r)
+{
+    return (r->type == VEIL_R_EXEC && r->value == r->tid) || r->type == VEIL_R_NEWTASK;
+}
+
 /* the offset of the EXIT of the call entered at p if it is its thread's next record
    before end, else 0 */
 static size_t exit_ahead(const uint8_t *buf, size_t p, size_t end)
@@ -871,7 +906,7 @@ static size_t exit_ahead(const uint8_t *buf, size_t p, size_t end)
         const struct veil_rec *r = rec_at(buf, q, end);
         if (r == NULL)
             return 0;
-        if (r->tid == h->tid)
+        if (r->tid == h->tid && !is_own_event(r))
             return r->type == VEIL_R_EXIT && r->nr == h->nr ? q : 0;
         q += r->size;
     }
@@ -915,6 +950,10 @@ static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t 
             return rc;
         }
     }
+    if (h->type == VEIL_R_EXEC && h->value == h->tid) {   /* an execve's: nothing to say */
+        st->next = p + h->size;
+        return OK;
+    }
     if (h->type == VEIL_R_SIGNAL) {   /* its line is the same with a call of its thread pending */
         st->next = p + h->size;
         return format_sigchld(tf, b, h, prefix_mode, miss);
@@ -939,15 +978,6 @@ static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t 
         return TO_PYTHON;
     size_t q = p + h->size;
     const struct veil_rec *x = rec_at(buf, q, end);
-    if (x != NULL && x->tid != h->tid && cuts_open_line(x) && plan->split != VEIL_TF_NO_SPLIT
-            && tf->nopen < TF_OPEN_MAX) {
-        size_t exit = exit_ahead(buf, p, end);
-        if (exit == 0)
-            return TO_PYTHON;
-        st->cut = exit;
-        st->next = q;
-        return format_head(tf, buf + p, prefix_mode, b, miss);
-    }
     if (x != NULL && x->tid == h->tid && x->type == VEIL_R_EXEC && x->value == h->tid) {
         q += x->size;   /* the execve's own exec event: nothing to say */
         x = rec_at(buf, q, end);
@@ -956,6 +986,15 @@ static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t 
         st->event = (long)q;
         q += x->size;
         x = rec_at(buf, q, end);
+    }
+    if (x != NULL && x->tid != h->tid && cuts_open_line(x) && plan->split != VEIL_TF_NO_SPLIT
+            && tf->nopen < TF_OPEN_MAX) {
+        size_t exit = exit_ahead(buf, p, end);
+        if (exit == 0)
+            return TO_PYTHON;
+        st->cut = exit;
+        st->next = q;
+        return format_head(tf, buf + p, prefix_mode, b, miss);
     }
     if (x == NULL || x->tid != h->tid)
         return TO_PYTHON;

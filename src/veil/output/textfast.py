@@ -107,6 +107,8 @@ def _split_at(sc, ops: Sequence[int]) -> int:
     NO_SPLIT if Python must."""
     from .text import split_of
     split = split_of(sc)
+    if list(ops) == [OP_CLONE]:   # its op prints the entry's named arguments, then the rest
+        return split
     if sc.name in RESUMED or sc.name in RESUME_WITH_COMMA or split >= NO_SPLIT \
             or _SOMETIMES_SHOWN.intersection(ops) or not _HEAD_OPS.issuperset(ops[:split]):
         return NO_SPLIT
