@@ -883,6 +883,11 @@ long veil_tf_adopt(struct veil_tf *tf, size_t pos)
     return enter;
 }
 
+void veil_tf_new_batch(struct veil_tf *tf)
+{
+    tf->nopen = 0;
+}
+
 /* Python cuts a thread's open line for these records of another thread */
 static int cuts_open_line(const struct veil_rec *r)
 {

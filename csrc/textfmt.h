@@ -82,6 +82,9 @@ int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const u
 /* If the record at pos is the EXIT of a call C cut, forget the call and return the
    offset of its ENTER (Python finishes it); else -1. */
 long veil_tf_adopt(struct veil_tf *tf, size_t pos);
+/* A new buffer of records: the offsets of calls C cut in the last one mean nothing
+   (every such call ends in its own buffer, so none should be left). */
+void veil_tf_new_batch(struct veil_tf *tf);
 int veil_tf_memo(struct veil_tf *tf, int nr, int slot, uint64_t value, const char *text);
 int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
                 int prefix_mode, const int32_t *blocked, int nblocked,
