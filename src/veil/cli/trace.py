@@ -434,7 +434,6 @@ def cmd_trace(argv: Sequence[str]) -> int:
     from ..decoders import Ctx, capture_environments
     from ..observers import SyscallStats
     from ..output import add_writer
-    from ..output.summary import write_summary
     from ..session import Session
 
     args = _parser().parse_args(argv)
@@ -480,9 +479,11 @@ def cmd_trace(argv: Sequence[str]) -> int:
         if args.summary_only or args.summary_too:
             raise UsageError(f"-c/-C cannot be combined with --format {args.format}"
                              + ("; use veil show -c FILE" if args.format == "binary" else ""))
-    from ..output.hexdump import parse_fd_set
-    dump_read = parse_fd_set(extra["read"], "read") if "read" in extra else None
-    dump_write = parse_fd_set(extra["write"], "write") if "write" in extra else None
+    dump_read = dump_write = None
+    if "read" in extra or "write" in extra:
+        from ..output.hexdump import parse_fd_set
+        dump_read = parse_fd_set(extra["read"], "read") if "read" in extra else None
+        dump_write = parse_fd_set(extra["write"], "write") if "write" in extra else None
     text_only = [flag for flag, given in (("-e read=", dump_read is not None),
                                           ("-e write=", dump_write is not None),
                                           ("-Y", args.comm), ("-r", args.relative),
@@ -572,6 +573,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
         if finish is not None:
             finish(result)
         if stats is not None:
+            from ..output.summary import write_summary
             write_summary(stats, out, args.sortby)
         if opened is not None:
             opened.close()

@@ -17,8 +17,6 @@ from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, SPLIT
 from ..decoders.signals import siginfo
 from ..observers import Observer
 from ..syscalls.lookup import BY_NAME
-from .hexdump import dumps
-from .stack import frame_line
 
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
 EXIT_NR, EXIT_GROUP_NR = BY_NAME["exit"].nr, BY_NAME["exit_group"].nr
@@ -241,8 +239,10 @@ class TextWriter(Observer):
         if self.durations and call.ts_exit is not None:
             line += f" <{_seconds(call.ts_exit - call.ts_enter, self.durations)}>"
         if self.dump_read is not None or self.dump_write is not None:
+            from .hexdump import dumps   # -e read=/write= only
             line += "".join(dumps(call, self.dump_read, self.dump_write))
         if self.stacks is not None:
+            from .stack import frame_line   # -k only
             frames = self.stacks.pop((call.tid, call.ts_enter), None)
             if frames:
                 line += "".join("\n" + frame_line(f) for f in frames)
