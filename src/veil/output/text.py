@@ -239,10 +239,10 @@ class TextWriter(Observer):
         if self.durations and call.ts_exit is not None:
             line += f" <{_seconds(call.ts_exit - call.ts_enter, self.durations)}>"
         if self.dump_read is not None or self.dump_write is not None:
-            from .hexdump import dumps   # -e read=/write= only
+            from .hexdump import dumps  # -e read=/write= only
             line += "".join(dumps(call, self.dump_read, self.dump_write))
         if self.stacks is not None:
-            from .stack import frame_line   # -k only
+            from .stack import frame_line  # -k only
             frames = self.stacks.pop((call.tid, call.ts_enter), None)
             if frames:
                 line += "".join("\n" + frame_line(f) for f in frames)
