@@ -18,6 +18,7 @@
 #define TF_LINE_MAX 65536
 #define CAP_STRV 6
 #define STAT_SIZE 144
+#define STATX_HEAD_SIZE 64   /* struct statx up to stx_attributes_mask */
 
 struct tf_plan {
     uint8_t python;   /* Python prints this call */
@@ -366,6 +367,34 @@ static int put_stat(const struct veil_tf *tf, struct tf_buf *b, int nr, const st
     return OK;
 }
 
+static int put_statx(const struct veil_tf *tf, struct tf_buf *b, int nr, const struct tf_cap *c,
+                     struct tf_miss *miss)
+{
+    uint32_t mask;
+    uint16_t mode;
+    uint64_t attributes, size;
+    if (c->h->len < STATX_HEAD_SIZE)
+        return TO_PYTHON;
+    memcpy(&mask, c->data, 4);
+    memcpy(&attributes, c->data + 8, 8);
+    memcpy(&mode, c->data + 28, 2);
+    memcpy(&size, c->data + 40, 8);
+    int rc;
+    puts_(b, "{stx_mask=");
+    if ((rc = memo_put(tf, b, nr, VEIL_TF_SLOT_STX_MASK, mask, miss)) != OK)
+        return rc;
+    puts_(b, ", stx_attributes=");
+    if ((rc = memo_put(tf, b, nr, VEIL_TF_SLOT_STX_ATTRS, attributes, miss)) != OK)
+        return rc;
+    puts_(b, ", stx_mode=");
+    if ((rc = memo_put(tf, b, nr, VEIL_TF_SLOT_FMODE, mode, miss)) != OK)
+        return rc;
+    puts_(b, ", stx_size=");
+    putf_u64(b, size);
+    puts_(b, ", ...}");
+    return OK;
+}
+
 static void put_rlim(struct tf_buf *b, uint64_t v)
 {
     if (v == UINT64_MAX) {
@@ -572,6 +601,10 @@ static int put_arg(const struct veil_tf *tf, struct tf_buf *b, int nr, const str
         if (struct_address(b, c, v, 1, ret))
             return OK;
         return put_stat(tf, b, nr, c, v, miss);
+    case VEIL_TF_STATX:
+        if (struct_address(b, c, v, 1, ret))
+            return OK;
+        return put_statx(tf, b, nr, c, miss);
     case VEIL_TF_RLIMIT:
     case VEIL_TF_OUT_RLIMIT:
         return put_rlimit(b, c, v, p->ops[k] == VEIL_TF_OUT_RLIMIT, ret);

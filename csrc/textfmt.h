@@ -37,6 +37,7 @@
 #define VEIL_TF_NULL       21 /* NULL; anything else is printed by Python */
 #define VEIL_TF_ARCH_ADDR  22 /* arch_prctl's addr, as its code (argument param) says */
 #define VEIL_TF_CLONE      23 /* clone's named arguments (x86_64 order) */
+#define VEIL_TF_STATX      24 /* {stx_mask=..., stx_attributes=..., stx_mode=..., stx_size=N, ...} */
 
 /* result kinds */
 #define VEIL_TF_RET_INT  1
@@ -51,6 +52,8 @@
 #define VEIL_TF_SLOT_CLD_CODE 1
 
 /* memo slots beyond the argument indexes */
+#define VEIL_TF_SLOT_STX_MASK 252  /* value: a statx result's stx_mask */
+#define VEIL_TF_SLOT_STX_ATTRS 253 /* value: its stx_attributes */
 #define VEIL_TF_SLOT_ERRNO 254 /* value: the result (-errno) */
 #define VEIL_TF_SLOT_FMODE 255 /* value: st_mode */
 

@@ -16,7 +16,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import records as R
 from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
-from ..decoders.fs import file_mode
+from ..decoders.common import flags
+from ..decoders.fs import STATX_ATTRS, file_mode, statx_mask
 from ..decoders.kinds import NETLINK_CALLS, formatter
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED
 from ..decoders.signals import CLD_CODES, signal_name
@@ -31,7 +32,8 @@ _OPS = {"int": 1, "uid": 1, "gid": 1, "pid": 1, "uint": 2, "long": 3, "off": 3, 
         "argv": 14, "envp": 15}
 OP_INT, OP_MEMO, OP_STAT, OP_MODE_IF_CREAT = 1, 13, 16, 17
 OP_RLIMIT, OP_OUT_RLIMIT, OP_WSTATUS, OP_NULL, OP_ARCH_ADDR, OP_CLONE = 18, 19, 20, 21, 22, 23
-_STRUCT_OPS = {"outstruct:stat": OP_STAT, "struct:rlimit": OP_RLIMIT,
+OP_STATX = 24
+_STRUCT_OPS = {"outstruct:stat": OP_STAT, "outstruct:statx": OP_STATX, "struct:rlimit": OP_RLIMIT,
                "outstruct:rlimit": OP_OUT_RLIMIT}
 _RETS = {"int": 1, "size": 1, "pid": 1, "uid": 1, "gid": 1, "hex": 2, "fd": 3, "none": 4}
 # specials whose only difference from the plain kinds is a mode shown with O_CREAT:
@@ -44,7 +46,7 @@ _KINDS_BUT = {"mmap": {5: "hex"}}
 _SPECIAL_OPS = {"wait4": {0: OP_INT, 1: OP_WSTATUS, 2: OP_MEMO, 3: OP_NULL},
                 "arch_prctl": {0: OP_MEMO, 1: OP_ARCH_ADDR},
                 "clone": {2: OP_CLONE}}
-SLOT_ERRNO, SLOT_FMODE = 254, 255
+SLOT_STX_MASK, SLOT_STX_ATTRS, SLOT_ERRNO, SLOT_FMODE = 252, 253, 254, 255
 NR_SIGNAL, SLOT_SIGNAME, SLOT_CLD_CODE = 1023, 0, 1   # the memo's texts of signal lines
 _SIGNAL_TEXTS: Dict[int, Callable[[int], str]] = {
     SLOT_SIGNAME: signal_name, SLOT_CLD_CODE: lambda code: CLD_CODES.get(code, str(code))}
@@ -178,6 +180,10 @@ class FastText:
             return _SIGNAL_TEXTS[slot](value)
         if slot == SLOT_FMODE:
             return file_mode(value)
+        if slot == SLOT_STX_MASK:
+            return statx_mask(value)
+        if slot == SLOT_STX_ATTRS:
+            return flags(value, STATX_ATTRS, dflt="STATX_ATTR_???")
         if slot == SLOT_ERRNO:
             call = Call(0, 0, 0, nr, (0,) * 6, None, 0)
             call.ret = value - (1 << 64) if value >= 1 << 63 else value
