@@ -37,10 +37,11 @@ struct tf_memo {
     char *text;
 };
 
-/* a call C cut: its entry half written, its EXIT further on in the same buffer */
+/* a call C cut: its entry half written, its EXIT yet to come (in this batch of
+   records or a later one) */
 struct tf_open {
     int32_t tid;
-    size_t enter, exit;   /* offsets of its records */
+    uint8_t *enter;   /* a copy of its ENTER record */
 };
 
 #define TF_OPEN_MAX 64
@@ -243,6 +244,8 @@ void veil_tf_free(struct veil_tf *tf)
     for (size_t i = 0; i < tf->memo_cap; i++)
         free(tf->memo[i].text);
     free(tf->memo);
+    for (int i = 0; i < tf->nopen; i++)
+        free(tf->open[i].enter);
     free(tf);
 }
 
@@ -884,6 +887,41 @@ static const struct veil_rec *rec_at(const uint8_t *buf, size_t p, size_t end)
     return r;
 }
 
+
+/* the call C cut for thread tid, or -1 */
+static int open_of(const struct veil_tf *tf, int32_t tid)
+{
+    for (int i = 0; i < tf->nopen; i++)
+        if (tf->open[i].tid == tid)
+            return i;
+    return -1;
+}
+
+static void forget_open(struct veil_tf *tf, int i)
+{
+    free(tf->open[i].enter);
+    tf->open[i] = tf->open[--tf->nopen];
+}
+
+size_t veil_tf_open_size(const struct veil_tf *tf, int32_t tid)
+{
+    int i = open_of(tf, tid);
+    return i < 0 ? 0 : ((const struct veil_rec *)tf->open[i].enter)->size;
+}
+
+int veil_tf_take(struct veil_tf *tf, int32_t tid, uint8_t *out, size_t cap)
+{
+    int i = open_of(tf, tid);
+    if (i < 0)
+        return -1;
+    size_t size = ((const struct veil_rec *)tf->open[i].enter)->size;
+    if (size > cap)
+        return -1;
+    memcpy(out, tf->open[i].enter, size);
+    forget_open(tf, i);
+    return 0;
+}
+
 static int blocked_tid(int32_t tid, const int32_t *blocked, int nblocked)
 {
     for (int i = 0; i < nblocked; i++)
@@ -892,62 +930,23 @@ static int blocked_tid(int32_t tid, const int32_t *blocked, int nblocked)
     return 0;
 }
 
-/* the open call whose EXIT is at offset p, or -1 */
-static int open_at(const struct veil_tf *tf, size_t p)
+/* Python cuts a thread's open line for these records of another thread: an EXIT
+   only if the other thread's call is in progress (cut by C, or pending in Python) */
+static int cuts_open_line(const struct veil_tf *tf, const struct veil_rec *r,
+                          const int32_t *blocked, int nblocked)
 {
-    for (int i = 0; i < tf->nopen; i++)
-        if (tf->open[i].exit == p)
-            return i;
-    return -1;
-}
-
-static void forget_open(struct veil_tf *tf, int i)
-{
-    tf->open[i] = tf->open[--tf->nopen];
-}
-
-long veil_tf_adopt(struct veil_tf *tf, size_t pos)
-{
-    int i = open_at(tf, pos);
-    if (i < 0)
-        return -1;
-    long enter = (long)tf->open[i].enter;
-    forget_open(tf, i);
-    return enter;
-}
-
-void veil_tf_new_batch(struct veil_tf *tf)
-{
-    tf->nopen = 0;
-}
-
-/* Python cuts a thread's open line for these records of another thread */
-static int cuts_open_line(const struct veil_rec *r)
-{
+    if (r->type == VEIL_R_EXIT)
+        return open_of(tf, r->tid) >= 0 || blocked_tid(r->tid, blocked, nblocked);
     return (r->type == VEIL_R_ENTER && r->arch == 0) || r->type == VEIL_R_SIGNAL
         || r->type == VEIL_R_EXITED || r->type == VEIL_R_KILLED || r->type == VEIL_R_STOPPED;
 }
 
-/* the events of a thread's call that neither Python nor C writes a line for: its
-   own exec (execve) and its new task (fork) */
-static int is_own_event(const struct veil_rec *r)
+/* the records of a thread with a call in progress that leave the call alone: a signal
+   (its line is the same either way), its own exec (execve) and its new task (fork) */
+static int leaves_call_alone(const struct veil_rec *r)
 {
-    return (r->type == VEIL_R_EXEC && r->value == r->tid) || r->type == VEIL_R_NEWTASK;
-}
-
-/* the offset of the EXIT of the call entered at p if it is its thread's next record
-   before end, else 0 */
-static size_t exit_ahead(const uint8_t *buf, size_t p, size_t end)
-{
-    const struct veil_rec *h = (const struct veil_rec *)(buf + p);
-    for (size_t q = p + h->size;;) {
-        const struct veil_rec *r = rec_at(buf, q, end);
-        if (r == NULL)
-            return 0;
-        if (r->tid == h->tid && !is_own_event(r))
-            return r->type == VEIL_R_EXIT && r->nr == h->nr ? q : 0;
-        q += r->size;
-    }
+    return r->type == VEIL_R_SIGNAL || (r->type == VEIL_R_EXEC && r->value == r->tid)
+        || r->type == VEIL_R_NEWTASK;
 }
 
 /*
@@ -956,13 +955,13 @@ static size_t exit_ahead(const uint8_t *buf, size_t p, size_t end)
  * with the thread's end right after), the entry half of a call another thread's
  * record cuts or the rest of one, a SIGCHLD, or a thread's end.  *next: where the
  * records it used end; *event: the offset of a task event Python must book (-1:
- * none); *cut: the offset of the EXIT of the call it cut (0: none); *resumed: the
- * open call it finished (-1: none); *adopt: the open call Python must finish (-1).
+ * none); *cut: it cut the call; *resumed: the cut call it finished (-1: none);
+ * *adopt: the cut call Python must finish (-1: none).
  */
 struct tf_step {
     size_t next;
     long event;
-    size_t cut;
+    int cut;
     int resumed;
     int adopt;
 };
@@ -977,16 +976,16 @@ static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t 
     st->resumed = st->adopt = -1;
     if (h == NULL)
         return TO_PYTHON;
-    if (h->type == VEIL_R_EXIT && tf->nopen > 0) {
-        int i = open_at(tf, p);
-        if (i >= 0) {
-            int rc = format_resumed(tf, buf + tf->open[i].enter, buf + p, prefix_mode, b, miss);
-            if (rc == TO_PYTHON)
-                st->adopt = i;
-            st->resumed = i;
-            st->next = p + h->size;
-            return rc;
-        }
+    int i = tf->nopen > 0 ? open_of(tf, h->tid) : -1;
+    if (i >= 0 && !leaves_call_alone(h)) {   /* the end of a call C cut, or news of it */
+        const struct veil_rec *e = (const struct veil_rec *)tf->open[i].enter;
+        int rc = h->type == VEIL_R_EXIT && h->nr == e->nr
+            ? format_resumed(tf, tf->open[i].enter, buf + p, prefix_mode, b, miss) : TO_PYTHON;
+        if (rc == TO_PYTHON)
+            st->adopt = i;
+        st->resumed = i;
+        st->next = p + h->size;
+        return rc;
     }
     if (h->type == VEIL_R_EXEC && h->value == h->tid) {   /* an execve's: nothing to say */
         st->next = p + h->size;
@@ -1025,12 +1024,10 @@ static int format_next(struct veil_tf *tf, const uint8_t *buf, size_t p, size_t 
         q += x->size;
         x = rec_at(buf, q, end);
     }
-    if (x != NULL && x->tid != h->tid && cuts_open_line(x) && plan->split != VEIL_TF_NO_SPLIT
+    if (x != NULL && x->tid != h->tid && cuts_open_line(tf, x, blocked, nblocked)
+            && plan->split != VEIL_TF_NO_SPLIT
             && tf->nopen < TF_OPEN_MAX) {
-        size_t exit = exit_ahead(buf, p, end);
-        if (exit == 0)
-            return TO_PYTHON;
-        st->cut = exit;
+        st->cut = 1;
         st->next = q;
         return format_head(tf, buf + p, prefix_mode, b, miss);
     }
@@ -1071,8 +1068,7 @@ int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
         }
         if (st.adopt >= 0) {
             *pos = p;
-            *miss_value = tf->open[st.adopt].enter;
-            forget_open(tf, st.adopt);
+            *miss_nr = tf->open[st.adopt].tid;
             return VEIL_TF_ADOPT;
         }
         if (rc != OK)
@@ -1081,12 +1077,16 @@ int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
             *pos = p;
             return VEIL_TF_FULL;
         }
+        if (st.cut) {   /* kept until its EXIT comes, perhaps in a later batch */
+            const struct veil_rec *h = (const struct veil_rec *)(buf + p);
+            uint8_t *copy = malloc(h->size);
+            if (copy == NULL)
+                break;
+            memcpy(copy, h, h->size);
+            tf->open[tf->nopen++] = (struct tf_open){ h->tid, copy };
+        }
         memcpy(out + *outlen, line.p, line.len);
         *outlen += line.len;
-        if (st.cut) {
-            const struct veil_rec *h = (const struct veil_rec *)(buf + p);
-            tf->open[tf->nopen++] = (struct tf_open){ h->tid, p, st.cut };
-        }
         if (st.resumed >= 0)
             forget_open(tf, st.resumed);
         p = st.next;

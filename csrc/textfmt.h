@@ -65,8 +65,8 @@
 #define VEIL_TF_NOPLAN   4  /* no plan yet for *miss_nr: give one (or VEIL_TF_NONE) */
 #define VEIL_TF_EVENT    5  /* lines up to *pos written; the task event at offset *miss_value */
 /* (a new task, or an end) wants Python's bookkeeping, not its line */
-#define VEIL_TF_ADOPT    6  /* the EXIT at *pos ends a call C cut but cannot finish: */
-/* Python takes the call, whose ENTER is at offset *miss_value, as one it cut */
+#define VEIL_TF_ADOPT    6  /* the record at *pos is for Python and touches the call C */
+/* cut for thread *miss_nr: Python takes the call over first (veil_tf_take) */
 
 #define VEIL_TF_NONE   255  /* veil_tf_plan's nops for a call Python prints */
 #define VEIL_TF_NO_SPLIT 255 /* veil_tf_plan's split for a call whose cut Python writes */
@@ -82,12 +82,10 @@ struct veil_tf *veil_tf_new(int strsize, int column, int quiet);
 void veil_tf_free(struct veil_tf *tf);
 int veil_tf_plan(struct veil_tf *tf, int nr, const char *name, int nops, const uint8_t *ops,
                  const uint8_t *argidx, const uint8_t *params, int ret_kind, int split);
-/* If the record at pos is the EXIT of a call C cut, forget the call and return the
-   offset of its ENTER (Python finishes it); else -1. */
-long veil_tf_adopt(struct veil_tf *tf, size_t pos);
-/* A new buffer of records: the offsets of calls C cut in the last one mean nothing
-   (every such call ends in its own buffer, so none should be left). */
-void veil_tf_new_batch(struct veil_tf *tf);
+/* The call C cut for thread tid: the size of its ENTER record (0: none), and the
+   record itself, which C then forgets (Python finishes the call); 0, or -1. */
+size_t veil_tf_open_size(const struct veil_tf *tf, int32_t tid);
+int veil_tf_take(struct veil_tf *tf, int32_t tid, uint8_t *out, size_t cap);
 int veil_tf_memo(struct veil_tf *tf, int nr, int slot, uint64_t value, const char *text);
 int veil_tf_run(struct veil_tf *tf, const uint8_t *buf, size_t *pos, size_t end,
                 int prefix_mode, const int32_t *blocked, int nblocked,

@@ -34,7 +34,6 @@ class Assembler:
         if fast is None:
             self._feed(buf, 0, len(buf))
             return
-        fast.lib.veil_tf_new_batch(fast.tf)
         cbuf = fast.ffi.from_buffer("uint8_t[]", buf)
         end = len(buf)
         pos = 0

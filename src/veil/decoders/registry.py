@@ -74,6 +74,21 @@ FD_RESULT = {"fcntl"}
 # syscall name -> index of the first argument only known at exit (for <unfinished ...>
 # lines), where the argument kinds alone do not tell (@split in the syscall table)
 SPLIT: Dict[str, int] = with_prop("split")
+# the argument kinds a call fills in: known at its exit
+EXIT_KINDS = ("outbuf", "outstr", "outstruct", "outsockaddr", "outiovec", "outsigset")
+
+
+def split_of(sc) -> int:
+    """A syscall's arguments before this index are known at entry: what the entry
+    half of a cut line (``name(..., <unfinished ...>``) shows."""
+    if sc.name in SPLIT:
+        return SPLIT[sc.name]
+    for i, (_, kind) in enumerate(sc.args):
+        if kind.partition(":")[0] in EXIT_KINDS:
+            return i
+    return len(sc.args)
+
+
 # calls whose resumed half starts with ", " (their entry half ends without a comma)
 RESUME_WITH_COMMA = {"clone"}
 # syscall name -> function(call, ctx) -> the text between "<... NAME resumed>" and ")"

@@ -13,7 +13,7 @@ from typing import Collection, Dict, Optional, TextIO
 
 from ..decoders import Call, Ctx, DecodeError, format_args, format_ret
 from ..decoders.common import signal_name
-from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, SPLIT
+from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, split_of
 from ..decoders.signals import siginfo
 from ..observers import Observer
 from ..syscalls.lookup import BY_NAME
@@ -22,22 +22,9 @@ COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40
 EXIT_NR, EXIT_GROUP_NR = BY_NAME["exit"].nr, BY_NAME["exit_group"].nr
 PRECISION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}  # -T, -r: --syscall-times=PRECISION
 
-_EXIT_KINDS = ("outbuf", "outstr", "outstruct", "outsockaddr", "outiovec", "outsigset")
-
-
 def _split_index(call: Call) -> int:
     """Arguments before this index are known at entry."""
     return 6 if call.sc is None else split_of(call.sc)
-
-
-def split_of(sc) -> int:
-    """A syscall's arguments before this index are known at entry."""
-    if sc.name in SPLIT:
-        return SPLIT[sc.name]
-    for i, (_, kind) in enumerate(sc.args):
-        if kind.partition(":")[0] in _EXIT_KINDS:
-            return i
-    return len(sc.args)
 
 
 class TextWriter(Observer):

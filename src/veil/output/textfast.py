@@ -19,7 +19,7 @@ from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
 from ..decoders.common import flags
 from ..decoders.fs import STATX_ATTRS, file_mode, statx_mask
 from ..decoders.kinds import NETLINK_CALLS, formatter
-from ..decoders.registry import RESUME_WITH_COMMA, RESUMED
+from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, split_of
 from ..decoders.signals import CLD_CODES, signal_name
 from ..syscalls.lookup import BY_NR, call_name
 
@@ -58,6 +58,8 @@ _HEAD_OPS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, OP_MEMO, 14, 15, OP_NULL}
 _SOMETIMES_SHOWN = {OP_MODE_IF_CREAT, OP_ARCH_ADDR, OP_CLONE}
 # records C may write the line of; another thread's cuts the line Python holds open
 _C_LINES = (R.R_ENTER, R.R_SIGNAL, R.R_EXITED)
+# records of a thread that leave its call in progress alone (its own exec too)
+_LEAVE_CALL_ALONE = (R.R_SIGNAL, R.R_NEWTASK)
 PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
 
 
@@ -107,7 +109,6 @@ def _special_texts() -> Dict[str, Dict[int, Callable[[int], str]]]:
 def _split_at(sc, ops: Sequence[int]) -> int:
     """Where C splits a call another thread cuts (TextWriter._cut and _finish), or
     NO_SPLIT if Python must."""
-    from .text import split_of
     split = split_of(sc)
     if list(ops) == [OP_CLONE]:   # its op prints the entry's named arguments, then the rest
         return split
@@ -203,19 +204,26 @@ class FastText:
             for o in self.observers:
                 o.new_task(*task)
 
-    def _adopt(self, buf, offset: int) -> None:
-        """Take over a call C cut (its entry half written) as one Python cut."""
-        rec = next(R.parse(buf, offset, offset + R.HEADER.unpack_from(buf, offset)[0]))
+    def _adopt(self, tid: int) -> None:
+        """Take over the call C cut for ``tid`` (its entry half written) as one Python cut."""
+        size = self.lib.veil_tf_open_size(self.tf, tid)
+        enter = bytearray(size)
+        if size == 0 or self.lib.veil_tf_take(self.tf, tid, self.ffi.from_buffer(enter), size):
+            raise RuntimeError(f"veil: no call C cut for thread {tid}")
+        rec = next(R.parse(enter))
         call = Call(rec.pid, rec.tid, rec.arch, rec.nr, rec.args, rec.caps, rec.ts_ns)
-        self.pending[rec.tid] = call
-        self.writer._unfinished[rec.tid] = call
+        self.pending[tid] = call
+        self.writer._unfinished[tid] = call
 
     def _to_python(self, buf, pos: int) -> int:
-        """The record at ``pos`` goes to Python without C seeing it: if it ends a call
-        C cut, Python takes the call first."""
-        cut = self.lib.veil_tf_adopt(self.tf, pos)
-        if cut >= 0:
-            self._adopt(buf, cut)
+        """The record at ``pos`` goes to Python without C seeing it: if its thread has
+        a call C cut, Python takes the call first."""
+        head = R.HEADER.unpack_from(buf, pos)
+        rtype, tid = head[1], head[5]
+        if rtype in _LEAVE_CALL_ALONE or (rtype == R.R_EXEC and head[8] == tid):
+            return pos
+        if self.lib.veil_tf_open_size(self.tf, tid):
+            self._adopt(tid)
         return pos
 
     def run(self, buf, cbuf, pos: int, end: int) -> int:
@@ -229,22 +237,20 @@ class FastText:
                 # Python holds a line open: another thread's line C writes cuts it
                 head = R.HEADER.unpack_from(buf, pos)
                 rtype, arch, tid = head[1], head[2], head[5]
-                if rtype not in _C_LINES or (rtype == R.R_ENTER and arch) or tid == w._open.tid:
+                if (rtype not in _C_LINES or (rtype == R.R_ENTER and arch)
+                        or tid == w._open.tid) and not (
+                        rtype == R.R_EXIT and self.lib.veil_tf_open_size(self.tf, tid)):
                     return self._to_python(buf, pos)
                 w._cut_open(tid)
             pos, event = self._run(buf, cbuf, pos, end)
             if event is None:
-                return pos
-            if event < 0:
-                self._adopt(buf, -event - 1)
                 return pos
             self._booked(buf, event)
         return pos
 
     def _run(self, buf, cbuf, pos: int, end: int) -> Tuple[int, Optional[int]]:
         """One call of C's formatter: where it stopped, and the offset of a task event
-        Python must book before going on (None: none; -1 - offset: the ENTER of a call
-        C cut that Python must finish)."""
+        Python must book before going on (None: none)."""
         w = self.writer
         if w.to_file and (w.follow or w._live > 1):
             prefix = PREFIX_TID
@@ -274,7 +280,8 @@ class FastText:
                 self._plan(self._miss[0])
             elif status == EVENT:
                 return self._pos[0], self._miss_value[0]
-            elif status == ADOPT:   # -1 - the offset of the call's ENTER
-                return self._pos[0], -1 - self._miss_value[0]
+            elif status == ADOPT:
+                self._adopt(self._miss[0])
+                return self._pos[0], None
             elif status != FULL:
                 return self._pos[0], None
