@@ -199,7 +199,6 @@ def _pairs(items: Sequence[str], flag: str, form: str) -> Dict[str, str]:
 
 def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     """What the flags say, section by section (only what was given)."""
-    from ..identity import parse_ids
     roots = [f for f, v in (("-r", args.layout_root), ("-R", args.layout_root_binds),
                             ("-S", args.layout_root_safe)) if v]
     if len(roots) > 1:
@@ -267,6 +266,7 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     if ids == FAKE_ROOT or (args.layout_root_safe and ids is None):
         given["system"]["fake_root"] = True
     elif ids:
+        from ..identity import parse_ids
         given["system"]["uid"], given["system"]["gid"] = parse_ids(ids)
     if "PROOT_NO_SECCOMP" in os.environ and args.seccomp:
         # PRoot's users set it where seccomp misbehaves; veil's layouts need the
