@@ -305,11 +305,16 @@ def _parsed(argv: Sequence[str]) -> tuple:
 
 
 def spec_of(argv: Sequence[str]) -> tuple:
-    """(spec, command, bundle) from veil run's arguments.
+    """(spec, command, bundle, flagged) from veil run's arguments.
 
     ``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is
     a directory (or a B.veil archive, unpacked once into a cache) is a bundle, ARGS
     are appended to its argv; options after BUNDLE (before ``--``) are veil's."""
+    return _spec_and_args(argv)[:4]
+
+
+def _spec_and_args(argv: Sequence[str]) -> tuple:
+    """spec_of's answer and the parsed arguments (the command's own flags)."""
     args, command, bundle = _parsed(argv)
     parse_exprs(args.exprs, ("inject",))  # what -o traces is --trace SET
     if args.overrides and not (args.profile or bundle):
@@ -328,7 +333,7 @@ def spec_of(argv: Sequence[str]) -> tuple:
     command = list(spec.environment.argv) + strip_dashes(command)
     if not command:
         raise UsageError("veil run: a command to run is needed")
-    return spec, command, bundle, {(s, k) for s, keys in flagged.items() for k in keys}
+    return spec, command, bundle, {(s, k) for s, keys in flagged.items() for k in keys}, args
 
 
 def _reported(e: SpecError, spec: RunSpec, flagged: set) -> UsageError:
@@ -392,7 +397,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     from ..output import death_line
     from ..session import Session
 
-    spec, command, bundle, flagged = spec_of(argv)
+    spec, command, bundle, flagged, args = _spec_and_args(argv)
     seen = set()
 
     def report(ref) -> None:
@@ -404,7 +409,6 @@ def cmd_run(argv: Sequence[str]) -> int:
     except SpecError as e:
         raise _reported(e, spec, flagged) from None
     session.on_refusal = report
-    args = _parsed(argv)[0]
     if args.kill_on_exit:
         session.watch(["exit_group"], _kill_the_others)
     if args.die_with_parent:
