@@ -87,7 +87,7 @@ class Args:
 def sockaddr_value(data: bytes):
     """A sockaddr as Python's socket module writes addresses: (host, port) for
     AF_INET/AF_INET6, the path (or "\0abstract") for AF_UNIX, else the bytes."""
-    from .sockaddr import AF_UNIX, SockAddr   # loaded at the first address a hook reads
+    from .sockaddr import AF_UNIX, SockAddr  # loaded at the first address a hook reads
     sa = SockAddr.parse(data)
     if sa.inet is not None:
         return sa.inet

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
@@ -304,18 +304,14 @@ def _parsed(argv: Sequence[str]) -> tuple:
     return args, command, bundle
 
 
-def spec_of(argv: Sequence[str]) -> tuple:
-    """(spec, command, bundle, flagged) from veil run's arguments.
+def spec_of(argv: Sequence[str], parsed: Optional[tuple] = None) -> tuple:
+    """(spec, command, bundle, flagged) from veil run's arguments (``parsed``: what
+    _parsed(argv) gave, when the caller has it).
 
     ``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is
     a directory (or a B.veil archive, unpacked once into a cache) is a bundle, ARGS
     are appended to its argv; options after BUNDLE (before ``--``) are veil's."""
-    return _spec_and_args(argv)[:4]
-
-
-def _spec_and_args(argv: Sequence[str]) -> tuple:
-    """spec_of's answer and the parsed arguments (the command's own flags)."""
-    args, command, bundle = _parsed(argv)
+    args, command, bundle = parsed or _parsed(argv)
     parse_exprs(args.exprs, ("inject",))  # what -o traces is --trace SET
     if args.overrides and not (args.profile or bundle):
         raise UsageError("--set needs --profile")
@@ -333,7 +329,7 @@ def _spec_and_args(argv: Sequence[str]) -> tuple:
     command = list(spec.environment.argv) + strip_dashes(command)
     if not command:
         raise UsageError("veil run: a command to run is needed")
-    return spec, command, bundle, {(s, k) for s, keys in flagged.items() for k in keys}, args
+    return spec, command, bundle, {(s, k) for s, keys in flagged.items() for k in keys}
 
 
 def _reported(e: SpecError, spec: RunSpec, flagged: set) -> UsageError:
@@ -397,7 +393,9 @@ def cmd_run(argv: Sequence[str]) -> int:
     from ..output import death_line
     from ..session import Session
 
-    spec, command, bundle, flagged, args = _spec_and_args(argv)
+    parsed = _parsed(argv)   # once: the run's own flags are read from it below
+    args = parsed[0]
+    spec, command, bundle, flagged = spec_of(argv, parsed)
     seen = set()
 
     def report(ref) -> None:

@@ -142,7 +142,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     injections, policy files, then the caller's ``policies`` in order."""
     # each part's module only where used: a plain run imports none of them
 
-    obs, system, security, network = spec.observation, spec.system, spec.security, spec.network
+    obs, security, network = spec.observation, spec.security, spec.network
     if obs.output:
         _trace_file(session, obs.output)
     if obs.sockets_out:

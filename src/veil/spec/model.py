@@ -221,7 +221,7 @@ class RunSpec:
         def make(values: Mapping[str, Mapping[str, Any]], source: str) -> "RunSpec":
             return cls(**{name: SECTIONS[name](**keys) for name, keys in values.items()},
                        source=source, bundle=bundle)
-        from . import toml   # a profile's reader and writer: loaded when one is used
+        from . import toml  # a profile's reader and writer: loaded when one is used
         return toml.load_profile(path, overrides, make)
 
     @classmethod
