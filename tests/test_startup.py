@@ -31,14 +31,19 @@ TRACE_UNUSED_STDLIB = ("dataclasses", "inspect", "ipaddress", "shutil", "locale"
 # (tempfile and shutil: only a private /tmp, glue, bubblewrap's scratch or served files)
 RUN_UNUSED_STDLIB = ("ipaddress", "shutil", "locale", "tempfile")
 # veil's modules a plain `veil run` has no use for: a policy file, an OCI profile,
-# veil's self-protection (only when confined), bundles and archives
-RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep")
+# veil's self-protection (only when confined), bundles and archives, the identity
+# (none asked: its Policy, verdicts and fake ids), guest ptrace (the hooks stay
+# watched; the emulation loads at a guest's first ptrace call), the ring's
+# assembler (no observer), the profile reader and socket addresses
+RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep", "veil.identity",
+              "veil.policy", "veil.verdicts", "veil.fakeids", "veil.guest_ptrace",
+              "veil.assembler", "veil.spec.toml", "veil.sockaddr")
 
 # veil's modules a command may load at most: today's count and a little room,
 # so that a new eager import (a whole package at module level) shows here.  The
 # session's features (features/), its rule database, the ABI constants, socket
 # addresses and the syscall table's properties are modules of their own (issue 20)
-BUDGET = {"run": 44, "trace": 55}   # `import veil`, --help: tests/test_imports.py
+BUDGET = {"run": 38, "trace": 55}   # `import veil`, --help: tests/test_imports.py
 
 _COUNT = r"""
 import sys
@@ -68,7 +73,7 @@ def loaded(tmp_path, args: Sequence[str], blocked: Sequence[str] = ()) -> Dict:
                        stdin=subprocess.DEVNULL, env=env)
     assert out.exists(), r.stderr
     found = json.loads(out.read_text())
-    found["stderr"] = r.stderr
+    found["stdout"], found["stderr"] = r.stdout, r.stderr
     return found
 
 
@@ -124,6 +129,23 @@ def test_the_unused_modules_load_when_used(tmp_path):
                               str(tmp_path / "owners.json"), "--", "/bin/true"])
     assert found["exit"] == 0, found["stderr"]
     assert {"veil.policyfile", "json"} <= set(found["modules"])
+
+
+def test_identity_and_guest_ptrace_load_when_used(tmp_path, progs):
+    """The other side of RUN_UNUSED: an identity option loads the identity and is
+    shown; a guest's ptrace call loads the emulation, which answers it as the
+    kernel would (the parent traces its child)."""
+    found = loaded(tmp_path, ["run", "--hostname", "lazy-host", "--", "hostname"])
+    assert found["exit"] == 0, found["stderr"]
+    assert found["stdout"] == "lazy-host\n"
+    assert {"veil.identity", "veil.policy", "veil.verdicts"} <= set(found["modules"])
+    want = subprocess.run([progs["ptrace_child"]], capture_output=True, text=True,
+                          timeout=DEFAULT_TIMEOUT)
+    found = loaded(tmp_path, ["run", "--", progs["ptrace_child"]])
+    assert found["exit"] == 0, found["stderr"]
+    assert "enter 257 \"/etc/hostname\" = ok" in want.stdout
+    assert found["stdout"] == want.stdout
+    assert "veil.guest_ptrace" in found["modules"]
 
 
 def test_json_needs_no_construct_and_show_loads_it(tmp_path):

@@ -141,24 +141,14 @@ class Waiter:
 
 @dataclass
 class GuestPtrace:
-    """The feature: apply(session) plugs it into a session with the seccomp filter."""
+    """The feature.  veil.spec.build watches its calls in every run with the seccomp
+    filter and makes it at the guest's first ptrace call."""
 
     session: Optional["Session"] = None
     tracees: Dict[int, Tracee] = field(default_factory=dict)
     waiters: Dict[int, Waiter] = field(default_factory=dict)   # by tracer tgid
     _pidns: Dict[int, bool] = field(default_factory=dict)
     _seq: int = 0
-
-    def apply(self, session: "Session") -> None:
-        if not session.seccomp:
-            return   # attach mode: ptrace-syscall stops are veil's own, nothing to share
-        if session.has_rules("ptrace"):
-            return   # the run's own rules decide ptrace (--deny ptrace, a profile's rules)
-        self.session = session
-        session.watch(["ptrace"], self.on_ptrace)
-        session.watch(["wait4", "waitid", "exit_group", "seccomp", "prctl"], self.on_guest_call,
-                      guest_tracing=True)
-        session.guest_events = self.on_event
 
     # --- pids as the guest sees them (its own pid namespace under --strict) --
     def _own_ns(self, tid: int) -> bool:
@@ -774,13 +764,6 @@ def _siginfo_chld(pid: int, status: int) -> bytes:
         code, value = CLD_TRAPPED, os.WSTOPSIG(status)
     return struct.pack("<iii4xiii", signal.SIGCHLD, 0, code, pid, os.getuid(), value).ljust(
         SIGINFO_SIZE, b"\0")
-
-
-def guest_ptrace(session: "Session") -> GuestPtrace:
-    """Emulate ptrace for the guest's tracers in ``session``."""
-    feature = GuestPtrace()
-    feature.apply(session)
-    return feature
 
 
 def _in_scratch(addr: int, size: int = 8) -> bool:

@@ -16,20 +16,27 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import engine as E
 from .syscalls.lookup import BY_NAME, with_prop
 from .syscalls.lookup import SYSCALLS as ALL
+from .valueclass import ValueClass
 
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400
 IN_DONT_FOLLOW = 0x02000000
 
 
-@dataclass(frozen=True)
-class Translation:
-    op: int = E.L_PATHS
-    nofollow: Tuple[int, ...] = ()     # path arguments whose last symlink is never followed
-    flag_arg: int = -1                 # the flags argument that decides for the others
-    flag_mask: int = 0
-    flag_follows: bool = False         # the flag asks to follow (AT_SYMLINK_FOLLOW)
-    sock_arg: int = -1
+class Translation(ValueClass):
+    """How the layout translates one call's paths (a ValueClass, not a dataclass:
+    a plain run, which has no layout, pays nothing for it)."""
+
+    __slots__ = _fields = ("op", "nofollow", "flag_arg", "flag_mask", "flag_follows", "sock_arg")
+
+    def __init__(self, op: int = E.L_PATHS, nofollow: Tuple[int, ...] = (), flag_arg: int = -1,
+                 flag_mask: int = 0, flag_follows: bool = False, sock_arg: int = -1):
+        self.op = op
+        self.nofollow = nofollow          # path arguments whose last symlink is never followed
+        self.flag_arg = flag_arg          # the flags argument that decides for the others
+        self.flag_mask = flag_mask
+        self.flag_follows = flag_follows  # the flag asks to follow (AT_SYMLINK_FOLLOW)
+        self.sock_arg = sock_arg
 
 
 _PATH_OPS = {"exec": E.L_EXEC, "readlink": E.L_READLINK, "getcwd": E.L_GETCWD,

@@ -633,7 +633,7 @@ class Session:
                 eng.identity_mount_files(True)
         eng.set_decorate(self.decorate_fds)
         self._paths.install_rules(eng, eng.layout_resolve if self.layout is not None else None)
-        if self._assembler is None:
+        if self._assembler is None and self.observers:
             self._assembler = self._make_assembler()
         self._engine = eng
         self._started = time.monotonic()
@@ -724,6 +724,8 @@ class Session:
         for sink in self.raw_sinks:
             sink(data)
         if self.observers:
+            if self._assembler is None:   # an observer added once the run started
+                self._assembler = self._make_assembler()
             self._assembler.feed(data)
 
     def resume(self, stop: Stop, verdict: Verdict = None) -> None:
@@ -843,7 +845,7 @@ class Session:
         this thread at the same time, on the other core.  If a hook or an
         observer fails, every tracee is killed and the error is raised here.
         """
-        if self._assembler is None:
+        if self._assembler is None and self.observers:   # none: the ring's records go nowhere
             self._assembler = self._make_assembler()
         # queue.Queue, not SimpleQueue: with Python 3.11, a signal handled while
         # SimpleQueue.get(timeout=...) waits (SIGUSR1 asks for a socket

@@ -5,7 +5,6 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import engine as E
-from .sockaddr import AF_UNIX, SockAddr
 from .syscalls.lookup import BY_NR, call_name
 
 # arguments a hook may name by the short name people expect
@@ -88,6 +87,7 @@ class Args:
 def sockaddr_value(data: bytes):
     """A sockaddr as Python's socket module writes addresses: (host, port) for
     AF_INET/AF_INET6, the path (or "\0abstract") for AF_UNIX, else the bytes."""
+    from .sockaddr import AF_UNIX, SockAddr  # loaded at the first address a hook reads
     sa = SockAddr.parse(data)
     if sa.inet is not None:
         return sa.inet

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
@@ -199,7 +199,6 @@ def _pairs(items: Sequence[str], flag: str, form: str) -> Dict[str, str]:
 
 def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     """What the flags say, section by section (only what was given)."""
-    from ..identity import parse_ids
     roots = [f for f, v in (("-r", args.layout_root), ("-R", args.layout_root_binds),
                             ("-S", args.layout_root_safe)) if v]
     if len(roots) > 1:
@@ -267,6 +266,7 @@ def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     if ids == FAKE_ROOT or (args.layout_root_safe and ids is None):
         given["system"]["fake_root"] = True
     elif ids:
+        from ..identity import parse_ids
         given["system"]["uid"], given["system"]["gid"] = parse_ids(ids)
     if "PROOT_NO_SECCOMP" in os.environ and args.seccomp:
         # PRoot's users set it where seccomp misbehaves; veil's layouts need the
@@ -304,13 +304,14 @@ def _parsed(argv: Sequence[str]) -> tuple:
     return args, command, bundle
 
 
-def spec_of(argv: Sequence[str]) -> tuple:
-    """(spec, command, bundle) from veil run's arguments.
+def spec_of(argv: Sequence[str], parsed: Optional[tuple] = None) -> tuple:
+    """(spec, command, bundle, flagged) from veil run's arguments (``parsed``: what
+    _parsed(argv) gave, when the caller has it).
 
     ``veil run [OPTIONS] BUNDLE [OPTIONS] [-- ARGS]``: a first command word that is
     a directory (or a B.veil archive, unpacked once into a cache) is a bundle, ARGS
     are appended to its argv; options after BUNDLE (before ``--``) are veil's."""
-    args, command, bundle = _parsed(argv)
+    args, command, bundle = parsed or _parsed(argv)
     parse_exprs(args.exprs, ("inject",))  # what -o traces is --trace SET
     if args.overrides and not (args.profile or bundle):
         raise UsageError("--set needs --profile")
@@ -392,7 +393,9 @@ def cmd_run(argv: Sequence[str]) -> int:
     from ..output import death_line
     from ..session import Session
 
-    spec, command, bundle, flagged = spec_of(argv)
+    parsed = _parsed(argv)   # once: the run's own flags are read from it below
+    args = parsed[0]
+    spec, command, bundle, flagged = spec_of(argv, parsed)
     seen = set()
 
     def report(ref) -> None:
@@ -404,7 +407,6 @@ def cmd_run(argv: Sequence[str]) -> int:
     except SpecError as e:
         raise _reported(e, spec, flagged) from None
     session.on_refusal = report
-    args = _parsed(argv)[0]
     if args.kill_on_exit:
         session.watch(["exit_group"], _kill_the_others)
     if args.die_with_parent:

@@ -118,13 +118,16 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
         sockets=obs.keeps_sockets, capture_bytes=obs.capture_bytes, seccomp=obs.seccomp,
         affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
     if spec.layout.active:
-        from ..identity import serves_files
         system = identity_system(spec)
         names = (None, None) if system is spec.system else (spec.system.hostname,
                                                              spec.system.domainname)
+        serves = False
+        if system.ids is not None:
+            from ..identity import serves_files
+            serves = serves_files(system)
         options["layout"], options["cwd"] = guest_tree(spec.layout, env_spec.cwd,
                                                        spec.security.strict, system.ids,
-                                                       serves_files(system), names)
+                                                       serves, names)
     elif env_spec.cwd is not None and not os.path.isdir(env_spec.cwd):
         raise SpecError("environment", "cwd", "not a directory", value=env_spec.cwd)
     if options["cwd"] is not None and "PWD" in env and "PWD" not in (env_spec.env or {}):
@@ -137,10 +140,9 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
     the socket table's file, network rules and map, veil's protections, strict
     mode, denied calls, the identity and ownership database, OCI profiles,
     injections, policy files, then the caller's ``policies`` in order."""
-    from ..identity import NativeIdentity, OwnershipDB, identity_policy
-    # the rest only where used: a plain run imports none of them
+    # each part's module only where used: a plain run imports none of them
 
-    obs, system, security, network = spec.observation, spec.system, spec.security, spec.network
+    obs, security, network = spec.observation, spec.security, spec.network
     if obs.output:
         _trace_file(session, obs.output)
     if obs.sockets_out:
@@ -171,17 +173,12 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         from ..syscalls.lookup import resolve_set
     for names in security.deny:
         session.deny(sorted(resolve_set(names)))
-    from ..guest_ptrace import guest_ptrace
     # after protect_veil (its target check comes first) and the rules (a rule on
     # ptrace, such as --deny ptrace, keeps the emulation off)
-    guest_ptrace(session)
-    owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
-    native = NativeIdentity() if session.backend == "c" else None
-    identity_policy(identity_system(spec), owners, session.host_path, native).apply(session)
-    if native is not None:
-        native.attach(session)
-    if owners is not None:
-        session.at_end(owners.save)
+    _guest_ptrace(session)
+    shown = identity_system(spec)
+    if shown != System():      # the default section shows the real identity: nothing to do
+        _identity(session, shown)
     for path in security.seccomp_profile:
         from ..oci import load_profile as load_seccomp_profile
         load_seccomp_profile(path).apply(session)
@@ -200,6 +197,49 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         load_policy_file(path, session)
     for policy in policies:
         policy.apply(session)
+
+
+def _identity(session: "Session", system: System) -> None:
+    """The hooks (and, with the C engine, the values C serves) of a fake identity."""
+    from ..identity import NativeIdentity, OwnershipDB, identity_policy
+    owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
+    native = NativeIdentity() if session.backend == "c" else None
+    identity_policy(system, owners, session.host_path, native).apply(session)
+    if native is not None:
+        native.attach(session)
+    if owners is not None:
+        session.at_end(owners.save)
+
+
+def _guest_ptrace(session: "Session") -> None:
+    """ptrace emulated for the guest's tracers (veil.guest_ptrace).  Its hooks are
+    watched from the start, as they must be (a guest's ptrace call never reaches
+    the kernel unchecked); the emulation itself loads at the first one."""
+    if not session.seccomp:
+        return   # attach mode: ptrace-syscall stops are veil's own, nothing to share
+    if session.has_rules("ptrace"):
+        return   # the run's own rules decide ptrace (--deny ptrace, a profile's rules)
+    made: List[Any] = []
+
+    def emulation() -> Any:
+        if not made:
+            from ..guest_ptrace import GuestPtrace
+            made.append(GuestPtrace(session))
+        return made[0]
+
+    def on_ptrace(stop: Any) -> Any:
+        return emulation().on_ptrace(stop)
+
+    def on_guest_call(stop: Any) -> Any:
+        return emulation().on_guest_call(stop)
+
+    def on_event(ev: Any) -> None:
+        emulation().on_event(ev)
+
+    session.watch(["ptrace"], on_ptrace)
+    session.watch(["wait4", "waitid", "exit_group", "seccomp", "prctl"], on_guest_call,
+                  guest_tracing=True)
+    session.guest_events = on_event
 
 
 def _trace_file(session: "Session", path: str) -> None:

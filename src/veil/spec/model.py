@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 
 from ..errors import UsageError
 from ..layout import Bind
-from . import checks, toml
+from . import checks
 from .checks import SpecError
 
 
@@ -221,6 +221,7 @@ class RunSpec:
         def make(values: Mapping[str, Mapping[str, Any]], source: str) -> "RunSpec":
             return cls(**{name: SECTIONS[name](**keys) for name, keys in values.items()},
                        source=source, bundle=bundle)
+        from . import toml  # a profile's reader and writer: loaded when one is used
         return toml.load_profile(path, overrides, make)
 
     @classmethod
@@ -234,6 +235,7 @@ class RunSpec:
     def to_profile(self, relative_to: Optional[str] = None) -> str:
         """The spec as a profile (TOML); host paths under ``relative_to`` are written
         relative to it."""
+        from . import toml
         return toml.dump_profile({name: getattr(self, name).given() for name in SECTIONS},
                                  relative_to)
 
