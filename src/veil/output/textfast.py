@@ -54,7 +54,7 @@ END, PYTHON, MISS, FULL, NOPLAN, EVENT, ADOPT = 0, 1, 2, 3, 4, 5, 6
 NO_SPLIT = 255
 # the ops C can print in the entry half of a call it cuts (what they show is known at
 # entry); a call with an op whose printing may be left out is cut by Python
-_HEAD_OPS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, OP_MEMO, 14, 15, OP_NULL}
+_HEAD_OPS = (set(_OPS.values()) - {_OPS["outbuf"]}) | {OP_NULL}
 _SOMETIMES_SHOWN = {OP_MODE_IF_CREAT, OP_ARCH_ADDR, OP_CLONE}
 # records C may write the line of; another thread's cuts the line Python holds open
 _C_LINES = (R.R_ENTER, R.R_SIGNAL, R.R_EXITED)
