@@ -391,12 +391,15 @@ def test_symlink_swap(guest, hostonly, escapes, tmp_path, op):
                 break
         assert counts(nat.stdout)["host"] > 0, nat.stdout
     before = {p.name: (p.stat().st_mode, p.read_bytes()) for p in d.iterdir()}
-    r = veil(guest, "/usr/local/bin/symlink_swap", "/tmp", d, marker, rounds, op)
-    clean(r, marker)
-    c = counts(r.stdout)
-    assert c["host"] == 0 and c["flips"] > 0, r.stdout
-    assert {p.name: (p.stat().st_mode, p.read_bytes()) for p in d.iterdir()} == before, \
-        "a host file was changed from the guest"
+    for _ in range(3):   # on a busy machine every call may meet the symlink: try again
+        r = veil(guest, "/usr/local/bin/symlink_swap", "/tmp", d, marker, rounds, op)
+        clean(r, marker)
+        c = counts(r.stdout)
+        assert c["host"] == 0 and c["flips"] > 0, r.stdout
+        assert {p.name: (p.stat().st_mode, p.read_bytes()) for p in d.iterdir()} == before, \
+            "a host file was changed from the guest"
+        if c["guest"] > 0 or op in ("unlink", "mkdir"):   # these two may never land
+            break
     assert c["guest"] > 0 or op in ("unlink", "mkdir"), r.stdout
 
 
