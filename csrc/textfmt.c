@@ -714,6 +714,19 @@ static int put_result(struct veil_tf *tf, struct tf_buf *b, const struct tf_plan
     return b->over ? TO_PYTHON : OK;
 }
 
+/* the captures of a call's ENTER and (unless NULL) EXIT records by argument */
+static int call_caps(const uint8_t *enter, const uint8_t *exit, struct tf_cap *caps)
+{
+    const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
+    memset(caps, 0, TF_SLOTS * sizeof *caps);
+    if (read_caps(enter, sizeof *e, e->h.size, caps) < 0)
+        return -1;
+    if (exit != NULL && read_caps(exit, sizeof(struct veil_rec),
+                                  ((const struct veil_rec *)exit)->size, caps) < 0)
+        return -1;
+    return 0;
+}
+
 static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
                        int prefix_mode, struct tf_buf *b, struct tf_miss *miss)
 {
@@ -721,9 +734,7 @@ static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *
     const struct veil_rec *x = (const struct veil_rec *)exit;
     const struct tf_plan *p = tf->plans[e->h.nr];
     struct tf_cap caps[TF_SLOTS];
-    memset(caps, 0, sizeof caps);
-    if (read_caps(enter, sizeof *e, e->h.size, caps) < 0
-            || read_caps(exit, sizeof *x, x->size, caps) < 0)
+    if (call_caps(enter, exit, caps) < 0)
         return TO_PYTHON;
     size_t start = b->len;
     int nr = (int)e->h.nr;
@@ -750,8 +761,7 @@ static int format_head(struct veil_tf *tf, const uint8_t *enter, int prefix_mode
     const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
     const struct tf_plan *p = tf->plans[e->h.nr];
     struct tf_cap caps[TF_SLOTS];
-    memset(caps, 0, sizeof caps);
-    if (read_caps(enter, sizeof *e, e->h.size, caps) < 0)
+    if (call_caps(enter, NULL, caps) < 0)
         return TO_PYTHON;
     int head = p->split < p->nops ? p->split : p->nops;
     put_prefix(b, prefix_mode, e->h.tid);
@@ -779,9 +789,7 @@ static int format_resumed(struct veil_tf *tf, const uint8_t *enter, const uint8_
     const struct veil_rec *x = (const struct veil_rec *)exit;
     const struct tf_plan *p = tf->plans[e->h.nr];
     struct tf_cap caps[TF_SLOTS];
-    memset(caps, 0, sizeof caps);
-    if (read_caps(enter, sizeof *e, e->h.size, caps) < 0
-            || read_caps(exit, sizeof *x, x->size, caps) < 0)
+    if (call_caps(enter, exit, caps) < 0)
         return TO_PYTHON;
     size_t start = b->len;
     int nr = (int)e->h.nr;
