@@ -78,7 +78,7 @@ def test_unknown_option_is_one_line(argv, tmp_path):
 
 
 def test_parser_error_line():
-    from veil.cli.common import VeilArgumentParser
+    from veil.cli.argparser import VeilArgumentParser
     from veil.errors import UsageError
     p = VeilArgumentParser(prog="veil prep pack")
     p.add_argument("-o", required=True)

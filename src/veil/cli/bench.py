@@ -16,7 +16,8 @@ from typing import List, Sequence
 
 from ..benchcmd import MODES_HELP, PEERS, count_syscalls, make_mode, make_peer, measure, peak_rss
 from ..errors import UsageError
-from .common import VeilArgumentParser, strip_dashes
+from .argparser import VeilArgumentParser
+from .common import strip_dashes
 
 
 def _parser() -> argparse.ArgumentParser:

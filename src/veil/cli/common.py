@@ -1,55 +1,17 @@
-"""What several commands share: the argument parser whose usage errors are one
-line, strace's ``-e`` expressions, the ``-e inject=`` policy, the leading
-``--`` of a command, and ``-o FILE``."""
+"""What several commands share: strace's ``-e`` expressions, the ``-e inject=``
+policy, the leading ``--`` of a command, and ``-o FILE``.  (Their argparse
+parser: veil.cli.argparser; the options of trace and run: veil.cli.options.)"""
 from __future__ import annotations
 
-import argparse
-from typing import List, NoReturn, Optional, Sequence, Set, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
 from ..errors import UsageError, VeilError
 from ..output import parse_signal_set
 
-__all__ = ["VeilArgumentParser", "parse_exprs", "raw_set", "inject_policy", "parse_signal_set",
+__all__ = ["parse_exprs", "raw_set", "inject_policy", "parse_signal_set",
            "syscall_set", "strip_dashes", "open_output", "EXPR_KEYS"]
 
 EXPR_KEYS = ("trace", "status", "signal", "inject", "raw")
-
-# argparse asks gettext for each of its own words ("options", "usage: ") as a parser
-# is made, and gettext imports locale to expand $LANG before it finds that Python
-# ships no catalog for them; veil's help is English, argparse's words with it
-argparse._ = str  # type: ignore[attr-defined]
-
-
-class VeilArgumentParser(argparse.ArgumentParser):
-    """A usage error is one line, ``veil: PROG: MESSAGE (veil PROG --help for usage)``,
-    exit status 2 (a UsageError that main() prints), never argparse's usage block.
-    ``prog`` is the command as typed: "veil trace", "veil prep pack"."""
-
-    _width: Optional[int] = None   # the help's width, from the terminal's, asked once
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # argparse makes a formatter at every add_argument, only to check the metavar,
-        # and each asked the terminal its size (a tenth of veil run's start-up, and
-        # shutil's import): the size is asked once, when a help or usage is formatted
-        return self.formatter_class(prog=self.prog, width=VeilArgumentParser._width or 78)
-
-    def format_help(self) -> str:
-        self._ask_width()
-        return super().format_help()
-
-    def format_usage(self) -> str:
-        self._ask_width()
-        return super().format_usage()
-
-    @staticmethod
-    def _ask_width() -> None:
-        if VeilArgumentParser._width is None:
-            import shutil
-            VeilArgumentParser._width = shutil.get_terminal_size().columns - 2  # as argparse
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog.removeprefix('veil ')}: {message} "
-                         f"({self.prog} --help for usage)")
 
 
 def strip_dashes(command: Sequence[str]) -> List[str]:

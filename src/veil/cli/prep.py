@@ -9,7 +9,8 @@ import sys
 from typing import List, Optional, Sequence, Tuple
 
 from ..errors import UsageError, VeilError
-from .common import VeilArgumentParser, strip_dashes
+from .argparser import VeilArgumentParser
+from .common import strip_dashes
 
 USAGE = ("veil prep analyze BINARY [--json]\n"
          "       veil prep trace -o DIR [--share PATH,...] -- CMD ARGS\n"

@@ -12,7 +12,8 @@ from typing import Any, Dict, Optional, Sequence
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
 from . import collect_again
-from .common import VeilArgumentParser, parse_exprs, strip_dashes
+from .argparser import VeilArgumentParser
+from .common import parse_exprs, strip_dashes
 from .foreign import (
     BWRAP_NAMESPACES,
     SAFE_BINDS,

@@ -9,7 +9,8 @@ from typing import List, Sequence
 
 from ..errors import UsageError
 from ..observers import Observer
-from .common import VeilArgumentParser, open_output, parse_exprs, raw_set, syscall_set
+from .argparser import VeilArgumentParser
+from .common import open_output, parse_exprs, raw_set, syscall_set
 
 USAGE = ("veil show [-f] [-e EXPR] [-c|-C] [-S SORT] [-T] [-t|-tt|-ttt] [-s N] [-y] [-x] [-q] "
          "[-o FILE] [--format text|json|perfetto] [--info] FILE.veil")

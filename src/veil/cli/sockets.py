@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from .common import VeilArgumentParser
+from .argparser import VeilArgumentParser
 
 
 def cmd_sockets(argv: Sequence[str]) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from .common import VeilArgumentParser, syscall_set
+from .argparser import VeilArgumentParser
+from .common import syscall_set
 
 
 def cmd_syscalls(argv: Sequence[str]) -> int:

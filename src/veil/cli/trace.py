@@ -1,9 +1,8 @@
 """``veil trace``: strace's flags, veil's engine."""
 from __future__ import annotations
 
-import argparse
+import _signal as signal  # without the signal module's enums (~4 ms of start-up)
 import os
-import signal
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -12,7 +11,6 @@ from ..syscalls.lookup import BY_NAME
 from . import collect_again
 from .common import (
     EXPR_KEYS,
-    VeilArgumentParser,
     inject_policy,
     open_output,
     parse_exprs,
@@ -20,21 +18,15 @@ from .common import (
     strip_dashes,
     syscall_set,
 )
+from .options import REMAINDER, Namespace, Options
 
 
-class _Expr(argparse.Action):
-    """A long option that is an ``-e`` qualifier: ``--trace=SET`` is ``-e trace=SET``."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        namespace.exprs.append(f"{self.const}={values}")
+def _expr_option(p: Options, *flags: str, key: str, help: str) -> None:
+    p.add_argument(*flags, dest="exprs", action="qualifier", const=key, metavar="SET", help=help)
 
 
-def _expr_option(p: argparse.ArgumentParser, *flags: str, key: str, help: str) -> None:
-    p.add_argument(*flags, dest="exprs", action=_Expr, const=key, metavar="SET", help=help)
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = VeilArgumentParser(prog="veil trace",
+def _parser() -> Options:
+    p = Options(prog="veil trace",
                            description="Trace the system calls of a program (strace's flags, "
                                        "short and long).")
     p.add_argument("-V", "--version", action="store_true",
@@ -149,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop at every syscall (PTRACE_SYSCALL) instead of filtering in the kernel")
     p.add_argument("--backend", choices=["c", "python"], default="c",
                    help="python: the python-ptrace reference engine (no seccomp, slow)")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the program and its arguments")
+    p.add_argument("command", nargs=REMAINDER, help="the program and its arguments")
     return p
 
 
@@ -254,7 +246,7 @@ def _quiet(spec: str) -> int:
     return level
 
 
-def _strace_options(args: argparse.Namespace) -> Dict[str, str]:
+def _strace_options(args: Namespace) -> Dict[str, str]:
     """Fold strace's long and alternative spellings into the short options' fields;
     check every value.  Returns the extra -e qualifiers (read=, write=, verbose=, ...)."""
     args.exprs, extra = _split_exprs(args.exprs)
@@ -294,7 +286,7 @@ def _strace_options(args: argparse.Namespace) -> Dict[str, str]:
     return extra
 
 
-def _status(args: argparse.Namespace, status: Optional[str]) -> Optional[str]:
+def _status(args: Namespace, status: Optional[str]) -> Optional[str]:
     """-z / -Z (both: every finished call) over -e status=."""
     if args.successful and args.failed:
         return None

@@ -1,10 +1,11 @@
 """Pieces every decoder family uses: strings, flag sets, errno and signal names."""
 from __future__ import annotations
 
+# the signal module without its enums (Signals, Handlers: ~4 ms of start-up with
+# enum's import); the same ints
+import _signal
 import errno as _errno
 import os
-import re
-import signal as _signal
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..abi import s32, s64  # noqa: F401  (the decoders' names for them)
@@ -100,7 +101,6 @@ class XlatStyle:
 
 
 XLAT = XlatStyle()
-_NAMED = re.compile(r"[A-Za-z_]")
 
 
 def styled(number: str, symbolic: Callable[[], str]) -> str:
@@ -114,7 +114,8 @@ def styled(number: str, symbolic: Callable[[], str]) -> str:
         text = symbolic()
     finally:
         XLAT.depth -= 1
-    if text == number or not _NAMED.search(re.sub(r"0x[0-9a-f]+", "", text)):
+    import re  # -X verbose only: re is not imported at start-up
+    if text == number or not re.search(r"[A-Za-z_]", re.sub(r"0x[0-9a-f]+", "", text)):
         return number
     return f"{number} /* {text} */"
 
@@ -238,10 +239,10 @@ def is_error_return(ret: int) -> bool:
 # --- signals ----------------------------------------------------------------
 
 SIGNAL_NAMES: Dict[int, str] = {}
-for _s in _signal.Signals:
-    if _s.name.startswith("SIG") and not _s.name.startswith("SIG_") and _s.value not in SIGNAL_NAMES:
-        SIGNAL_NAMES[_s.value] = _s.name
-SIGNAL_NAMES[_signal.SIGIOT if hasattr(_signal, "SIGIOT") else 6] = "SIGABRT"
+for _number, _name in sorted((v, n) for n, v in vars(_signal).items()
+                             if n.startswith("SIG") and not n.startswith("SIG_")):
+    SIGNAL_NAMES.setdefault(_number, _name)     # signal.Signals' names: first by name
+SIGNAL_NAMES[6] = "SIGABRT"
 SIGNAL_NAMES[29] = "SIGIO"
 SIGNAL_NAMES[17] = "SIGCHLD"
 _SIGRTMIN = 32

@@ -83,7 +83,7 @@ def death_line(command: str, result) -> Optional[str]:
     "Segmentation fault (core dumped)"; nothing for SIGINT and SIGPIPE).  veil
     exits with 128+N instead of dying of the signal, so the shell above veil
     says nothing: veil says it, with the core-dump flag the kernel reported."""
-    import signal as _signal
+    import _signal  # the signal module without its enums
     sig = getattr(result, "signal", None)
     if not sig or sig in (_signal.SIGINT, _signal.SIGPIPE):
         return None

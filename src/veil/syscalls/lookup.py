@@ -14,7 +14,6 @@ Everything here is plain data built once at import time.
     !expr               the complement of the whole expression
 """
 
-import re
 from typing import NamedTuple
 
 from . import table
@@ -207,6 +206,7 @@ def _resolve_token(tok, arch, name_to_nr):
     if tok == "none":
         return set()
     if tok.startswith("/"):
+        import re  # a regex in a set: re is not imported at start-up
         try:
             rx = re.compile(tok[1:])
         except re.error as e:
@@ -241,7 +241,6 @@ _STRUCTS = frozenset(table.STRUCT_KINDS)
 _FLAG_SETS = frozenset(table.FLAG_SETS)
 _ENUM_SETS = frozenset(table.ENUM_SETS)
 _SCALARS = frozenset(table.SCALAR_KINDS)
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def parse_kind(kind):
@@ -260,7 +259,7 @@ def parse_kind(kind):
         if param.isdigit():
             return base, int(param)
     elif base in _STRUCTS:
-        if _IDENT_RE.match(param):
+        if param.isascii() and param.isidentifier():
             return base, param
     elif base == "flags":
         if param in _FLAG_SETS:
