@@ -8,8 +8,6 @@ tests/test_abi.py fails when that table and the build disagree.
 """
 from __future__ import annotations
 
-from typing import Dict
-
 try:  # the readers of records also run without the C module
     from ._veil_c import lib as _lib
 except ImportError:  # pragma: no cover - depends on the build
@@ -18,7 +16,7 @@ except ImportError:  # pragma: no cover - depends on the build
 C_BUILT = _lib is not None
 
 # name (without VEIL_) -> value, used only when the C module is missing
-WITHOUT_C: Dict[str, int] = {
+WITHOUT_C: dict[str, int] = {
     # record types in the ring (struct veil_rec.type)
     "R_ENTER": 1, "R_EXIT": 2, "R_SIGNAL": 3, "R_EXITED": 4, "R_KILLED": 5,
     "R_NEWTASK": 6, "R_EXEC": 7, "R_STOPPED": 8, "R_ATTACHED": 9, "R_DETACHED": 10,

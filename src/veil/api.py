@@ -1,7 +1,8 @@
 """``veil.trace()`` and ``veil.run()``: the CLI's commands as functions."""
 from __future__ import annotations
 
-from typing import IO, Iterable, Optional, Sequence, TextIO, Union, cast
+from collections.abc import Iterable, Sequence
+from typing import IO, TextIO, cast
 
 from .decoders import Ctx
 from .errors import VeilError
@@ -10,10 +11,10 @@ from .session import Result, Session
 from .spec import Environment, Layout, Observation, RunSpec
 
 
-def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterable[int]] = "all",
-          output: Union[None, str, IO[str]] = None, format: str = "text", strsize: int = 32,
-          status: Optional[str] = None, timestamps: int = 0, durations: bool = False,
-          seccomp: bool = True, affinity: Union[str, int] = "auto",
+def trace(argv: Sequence[str], *, follow: bool = True, trace: str | Iterable[int] = "all",
+          output: None | str | IO[str] = None, format: str = "text", strsize: int = 32,
+          status: str | None = None, timestamps: int = 0, durations: bool = False,
+          seccomp: bool = True, affinity: str | int = "auto",
           observers: Sequence[Observer] = ()) -> Result:
     """Run ``argv`` under the tracer.
 
@@ -52,11 +53,11 @@ def trace(argv: Sequence[str], *, follow: bool = True, trace: Union[str, Iterabl
     return result
 
 
-def run(argv: Optional[Sequence[str]] = None, *, spec: Optional[RunSpec] = None, policy=None,
-        follow: bool = True, trace: Union[str, Iterable[int]] = "none",
-        output: Union[None, str, IO[str]] = None, seccomp: bool = True,
-        affinity: Union[str, int] = "auto", observers: Sequence[Observer] = (),
-        layout: Optional[Layout] = None, cwd: Optional[str] = None) -> Result:
+def run(argv: Sequence[str] | None = None, *, spec: RunSpec | None = None, policy=None,
+        follow: bool = True, trace: str | Iterable[int] = "none",
+        output: None | str | IO[str] = None, seccomp: bool = True,
+        affinity: str | int = "auto", observers: Sequence[Observer] = (),
+        layout: Layout | None = None, cwd: str | None = None) -> Result:
     """Run ``argv`` (else the spec's ``[environment] argv``) as ``spec`` describes
     it, with every protection ``veil run`` applies, under one policy or a list
     of policies (composed in order after the spec's own: the first verdict that

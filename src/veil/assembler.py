@@ -2,7 +2,8 @@
 EXIT into one :class:`veil.decoders.Call`; process events pass through."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Set
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import records as R
 from .observers import Observer
@@ -15,13 +16,13 @@ class Assembler:
     """Turns ring records into observer calls, pairing each ENTER with its EXIT."""
 
     def __init__(self, observers: Sequence[Observer],
-                 foreign_names: Optional[Set[str]] = None):
+                 foreign_names: set[str] | None = None):
         self.observers = list(observers)
-        self.pending: Dict[int, Call] = {}
+        self.pending: dict[int, Call] = {}
         # i386/x32 calls all reach us (C has one row for them); show those whose
         # name the trace set selects.  None: show every one.
         self.foreign_names = foreign_names
-        self._call: Optional[type] = None   # veil.decoders.Call, once a call is seen
+        self._call: type | None = None   # veil.decoders.Call, once a call is seen
         self._fast = None   # the text writer's C formatter (veil.output.textfast), if any
         for o in self.observers:
             make = getattr(o, "fast_path", None)

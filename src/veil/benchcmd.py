@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from .errors import UsageError
 
@@ -40,18 +40,18 @@ class Mode:
 
     def __init__(self, name: str, prefix: Sequence[str], veil: bool = False):
         self.name, self.prefix, self.veil = name, list(prefix), veil
-        self.skip: Optional[str] = None      # why it is not measured
-        self.failed: Optional[str] = None    # what went wrong in a run
-        self.samples: List[Dict[str, float]] = []
-        self.rss_kb: Optional[int] = None    # peak RSS, from one run under GNU time
+        self.skip: str | None = None      # why it is not measured
+        self.failed: str | None = None    # what went wrong in a run
+        self.samples: list[dict[str, float]] = []
+        self.rss_kb: int | None = None    # peak RSS, from one run under GNU time
 
-    def argv(self, cmd: Sequence[str], stats: Optional[str]) -> List[str]:
+    def argv(self, cmd: Sequence[str], stats: str | None) -> list[str]:
         if self.veil:
             return [sys.executable, "-m", CHILD_MODULE, "--child", stats, *self.prefix,
                     "--", *cmd]
         return self.prefix + list(cmd)
 
-    def shown(self, cmd: Sequence[str]) -> List[str]:
+    def shown(self, cmd: Sequence[str]) -> list[str]:
         """The command line as a user would type it."""
         return ["veil", *self.prefix, "--", *cmd] if self.veil else self.prefix + list(cmd)
 
@@ -110,7 +110,7 @@ def make_peer(name: str) -> Mode:
     return m
 
 
-def count_syscalls(cmd: Sequence[str]) -> Optional[int]:
+def count_syscalls(cmd: Sequence[str]) -> int | None:
     """Syscalls the command makes, counted once under veil (None if that fails)."""
     from .observers import Observer
     from .session import Session
@@ -132,7 +132,7 @@ def count_syscalls(cmd: Sequence[str]) -> Optional[int]:
     return counter.n
 
 
-def run_once(mode: Mode, cmd: Sequence[str], tmp: str) -> Dict[str, float]:
+def run_once(mode: Mode, cmd: Sequence[str], tmp: str) -> dict[str, float]:
     """One timed run; the sample, with 'status' (exit code) and 'err' (stderr tail)."""
     stats = os.path.join(tmp, "stats.json")
     if os.path.exists(stats):
@@ -157,7 +157,7 @@ def run_once(mode: Mode, cmd: Sequence[str], tmp: str) -> Dict[str, float]:
     return s
 
 
-def measure(modes: List[Mode], cmd: Sequence[str], runs: int, warmup: int, tmp: str,
+def measure(modes: list[Mode], cmd: Sequence[str], runs: int, warmup: int, tmp: str,
             progress) -> None:
     """Warm-up rounds, then `runs` rounds alternating forward and back."""
     live = [m for m in modes if m.skip is None]
@@ -186,7 +186,7 @@ def measure(modes: List[Mode], cmd: Sequence[str], runs: int, warmup: int, tmp: 
                 m.samples.append(s)
 
 
-def peak_rss(modes: List[Mode], cmd: Sequence[str], tmp: str) -> Optional[str]:
+def peak_rss(modes: list[Mode], cmd: Sequence[str], tmp: str) -> str | None:
     """One more run of each mode under GNU time for its peak RSS (m.rss_kb); None, or why not.
 
     Not ru_maxrss of the timed runs: a child forked by this Python process carries the

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import statistics
-from typing import Dict, List, Optional, TextIO
+from typing import TextIO
 
 METRICS = ("wall", "user", "sys")
 CSV_FIELDS = (["mode", "status", "runs"] +
@@ -20,17 +20,17 @@ def check_plot() -> None:
         raise UsageError(PLOT_ERROR) from None
 
 
-def _spread(values: List[float]) -> Dict[str, float]:
+def _spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def summarise(modes, cmd, runs: int, syscalls: Optional[int],
-              rss_note: Optional[str] = None) -> Dict[str, object]:
+def summarise(modes, cmd, runs: int, syscalls: int | None,
+              rss_note: str | None = None) -> dict[str, object]:
     """A JSON-able dict: one entry per mode, native first."""
-    out: List[Dict[str, object]] = []
+    out: list[dict[str, object]] = []
     native_wall = None
     for m in modes:
-        row: Dict[str, object] = {"mode": m.name, "argv": m.shown(cmd)}
+        row: dict[str, object] = {"mode": m.name, "argv": m.shown(cmd)}
         if m.skip or m.failed or not m.samples:
             row["status"] = "skipped" if m.skip else "failed"
             row["note"] = m.skip or m.failed or "no run"
@@ -61,7 +61,7 @@ def _ms(x: float) -> str:
     return f"{x * 1e3:.1f}" if x < 10 else f"{x * 1e3:.0f}"
 
 
-def print_table(report: Dict[str, object], f: TextIO) -> None:
+def print_table(report: dict[str, object], f: TextIO) -> None:
     sc = report["syscalls"]
     print(f"veil bench: {' '.join(report['command'])}   ({report['runs']} runs each; medians, "
           f"[min-max]; the command makes "
@@ -95,7 +95,7 @@ def print_table(report: Dict[str, object], f: TextIO) -> None:
           "one run under GNU time.", file=f)
 
 
-def write_csv(report: Dict[str, object], path: str) -> None:
+def write_csv(report: dict[str, object], path: str) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
@@ -109,7 +109,7 @@ def write_csv(report: Dict[str, object], path: str) -> None:
             w.writerow({k: ("" if v is None else v) for k, v in row.items()})
 
 
-def write_plot(report: Dict[str, object], path: str) -> None:
+def write_plot(report: dict[str, object], path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

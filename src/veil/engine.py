@@ -6,7 +6,7 @@ rest of the code.  Policy lives above this module, in the Session.
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from . import engine_api as API
 from ._veil_c import ffi, lib
@@ -119,7 +119,7 @@ class SysAction(ValueClass):
         "follow_flag_sets", "sock_arg", "sockfd_arg", "pid_args", "pidfd_args")
 
     def __init__(self, flags: int = 0, deny_errno: int = 0,
-                 captures: Optional[List[Tuple[int, int, int, int]]] = None,
+                 captures: list[tuple[int, int, int, int]] | None = None,
                  path_args: int = 0, dirfd_args: int = 0, open_flags_arg: int = -1,
                  open_flags_ptr: int = -1, layout_op: int = 0, nofollow_args: int = 0,
                  follow_flag_arg: int = -1, follow_flag_mask: int = 0,
@@ -128,7 +128,7 @@ class SysAction(ValueClass):
         self.flags = flags
         self.deny_errno = deny_errno
         # (argument index, capture kind, param, limit)
-        self.captures: List[Tuple[int, int, int, int]] = [] if captures is None else captures
+        self.captures: list[tuple[int, int, int, int]] = [] if captures is None else captures
         self.path_args = path_args            # F_PATHS: bit i = argument i is a path
         self.dirfd_args = dirfd_args          # bit i = argument i is the dirfd of argument i+1
         self.open_flags_arg = open_flags_arg
@@ -149,7 +149,7 @@ _NO_ACTION = SysAction()
 _ROW_FIELDS = tuple(f for f in SysAction._fields if f != "captures")
 
 
-def _action_key(act: Optional[SysAction]) -> tuple:
+def _action_key(act: SysAction | None) -> tuple:
     if act is None:
         return ()
     return (act.flags, act.deny_errno, tuple(act.captures), act.path_args, act.dirfd_args,
@@ -164,7 +164,7 @@ class StopEvent(ValueClass):
     __slots__ = _fields = ("kind", "pid", "tid", "arch", "nr", "args", "ret", "ts_ns", "sp",
                            "scratch")
 
-    def __init__(self, kind: int, pid: int, tid: int, arch: int, nr: int, args: Tuple[int, ...],
+    def __init__(self, kind: int, pid: int, tid: int, arch: int, nr: int, args: tuple[int, ...],
                  ret: int, ts_ns: int, sp: int = 0, scratch: int = 0):
         self.kind = kind
         self.pid = pid
@@ -211,18 +211,18 @@ class Engine:
         self._used = ffi.new("uint32_t *")
         self._stats = ffi.new("struct veil_stats *")
         self._keep: list = []
-        self.main_pid: Optional[int] = None
+        self.main_pid: int | None = None
 
     # --- configuration ---------------------------------------------------
     def set_options(self, *, seccomp: bool, follow: bool, affinity: int, strsize: int) -> None:
         lib.veil_set_options(self._e, int(seccomp), int(follow), affinity, strsize)
 
-    def set_actions(self, actions: Dict[int, SysAction], foreign: SysAction) -> None:
+    def set_actions(self, actions: dict[int, SysAction], foreign: SysAction) -> None:
         # each distinct row is filled once (a cffi field write costs ~0.3 us, and a
         # row has ~40 fields), then the whole table is written with one copy: a
         # struct assignment per number cost ~2 ms of veil's start-up
         size = ffi.sizeof("struct veil_sysdesc")
-        made: Dict[tuple, bytes] = {}
+        made: dict[tuple, bytes] = {}
         rows = []
         for nr in range(NR_MAX):
             act = actions.get(nr)
@@ -239,7 +239,7 @@ class Engine:
         lib.veil_foreign(self._e)[0] = row[0]
 
     @staticmethod
-    def _fill(row, act: Optional[SysAction]) -> None:
+    def _fill(row, act: SysAction | None) -> None:
         """Fill a zeroed row: only its fields that are not 0 are written."""
         if act is None:
             act = _NO_ACTION
@@ -255,8 +255,8 @@ class Engine:
         row.ncap = len(act.captures)
 
     # --- processes -------------------------------------------------------
-    def spawn(self, path: str, argv: Sequence[str], env: Dict[str, str],
-              cwd: Optional[str], bpf: Optional[bytes]) -> int:
+    def spawn(self, path: str, argv: Sequence[str], env: dict[str, str],
+              cwd: str | None, bpf: bytes | None) -> int:
         c_argv = [ffi.new("char[]", os.fsencode(a)) for a in argv]
         c_env = [ffi.new("char[]", os.fsencode(f"{k}={v}")) for k, v in env.items()]
         argv_arr = ffi.new("char *[]", c_argv + [ffi.NULL])
@@ -276,7 +276,7 @@ class Engine:
         lib.veil_set_decorate(self._e, level)
 
     def add_path_rule(self, pattern: str, match: int, err: int, flags: int,
-                      why: Optional[str] = None) -> None:
+                      why: str | None = None) -> None:
         """match: PATH_GLOB, PATH_PREFIX or PATH_EXACT; err 0 lets the call go on;
         flags: PATH_WRITES | PATH_EXISTING; why: a refusal is reported, "PATH: why"."""
         _check(lib.veil_add_path_rule(self._e, os.fsencode(pattern), match, err, flags,
@@ -303,7 +303,7 @@ class Engine:
         """/proc/PID of a process veil does not trace is ENOENT in the guest."""
         lib.veil_layout_proc_scope(self._e, int(on))
 
-    def mountns_begin(self, host_root: str, userns: bool, ids_inside: Tuple[int, int]) -> None:
+    def mountns_begin(self, host_root: str, userns: bool, ids_inside: tuple[int, int]) -> None:
         """The next spawn builds its tree in a mount namespace (csrc/mountns.c)."""
         _check(lib.veil_mountns_begin(self._e, os.fsencode(host_root), int(userns),
                                       ids_inside[0], ids_inside[1]), "mount engine")
@@ -320,21 +320,21 @@ class Engine:
             flags |= NAMESPACE_FLAGS[name]
         _check(lib.veil_mountns_unshare(self._e, flags, int(new_session)), "namespaces")
 
-    def mountns_uts(self, hostname: Optional[str], domainname: Optional[str]) -> None:
+    def mountns_uts(self, hostname: str | None, domainname: str | None) -> None:
         """The names set in the program's UTS namespace (None: the host's)."""
         _check(lib.veil_mountns_uts(self._e, hostname.encode() if hostname else ffi.NULL,
                                     domainname.encode() if domainname else ffi.NULL), "uts")
 
-    def mountns_binfmt(self, rule: Optional[str]) -> None:
+    def mountns_binfmt(self, rule: str | None) -> None:
         """A binfmt_misc rule registered in the program's user namespace."""
         _check(lib.veil_mountns_binfmt(self._e, rule.encode() if rule else ffi.NULL), "binfmt_misc")
 
-    def mountns_add(self, host: Optional[str], guest: str, flags: int) -> None:
+    def mountns_add(self, host: str | None, guest: str, flags: int) -> None:
         """A step of that tree: ``host`` at ``guest`` (None: the guest's own path)."""
         _check(lib.veil_mountns_add(self._e, os.fsencode(host) if host else ffi.NULL,
                                     os.fsencode(guest), flags), f"mount at {guest}")
 
-    def layout_resolve(self, guest: str, follow: bool = True) -> Tuple[str, str]:
+    def layout_resolve(self, guest: str, follow: bool = True) -> tuple[str, str]:
         """(host path, canonical guest path) of a guest path, as the guest's root sees it."""
         host = ffi.new("char[]", 4096)
         canon = ffi.new("char[]", 4096)
@@ -360,7 +360,7 @@ class Engine:
         """The files bound over their guest paths in the child's own mount namespace."""
         lib.veil_identity_mount_files(self._e, int(on))
 
-    def identity_set_uts(self, field: str, value: Optional[str]) -> None:
+    def identity_set_uts(self, field: str, value: str | None) -> None:
         """uname's ``field`` (engine.UTS_FIELDS) shows ``value`` (None: the kernel's)."""
         _check(lib.veil_identity_set_uts(self._e, UTS_FIELDS.index(field),
                                          value.encode() if value is not None else ffi.NULL),
@@ -369,11 +369,11 @@ class Engine:
     def identity_set_cpus(self, cpus: int) -> None:
         lib.veil_identity_set_cpus(self._e, cpus)
 
-    def identity_set_ids(self, ids: Optional[Sequence[int]]) -> None:
+    def identity_set_ids(self, ids: Sequence[int] | None) -> None:
         """(ruid, euid, suid, rgid, egid, sgid) get*id answer; None: not answered in C."""
         lib.veil_identity_set_ids(self._e, ffi.new("uint32_t[6]", list(ids)) if ids else ffi.NULL)
 
-    def identity_set_owners(self, real: Tuple[int, int], shown: Tuple[int, int],
+    def identity_set_owners(self, real: tuple[int, int], shown: tuple[int, int],
                             eacces_asks: bool) -> None:
         lib.veil_identity_set_owners(self._e, real[0], real[1], shown[0], shown[1],
                                      int(eacces_asks))
@@ -463,7 +463,7 @@ class Engine:
     def main_status(self) -> int:
         return lib.veil_main_status(self._e)
 
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> dict[str, int]:
         lib.veil_get_stats(self._e, self._stats)
         s = self._stats
         return {"stops": s.stops, "syscall_stops": s.syscall_stops,
@@ -471,7 +471,7 @@ class Engine:
                 "placement_samples": s.placement_samples, "placement_moves": s.placement_moves}
 
 
-def sock_query(pid: int, fd: int) -> Optional[Dict[str, object]]:
+def sock_query(pid: int, fd: int) -> dict[str, object] | None:
     """The kernel's view of a socket fd of a live process (None if it is gone)."""
     q = ffi.new("struct veil_sockq *")
     if lib.veil_sock_query(pid, fd, q) < 0:

@@ -16,7 +16,6 @@ import dataclasses
 import errno as _errno
 import os
 import re
-from typing import Dict, Optional, Tuple
 
 U32 = 0xFFFFFFFF
 KEEP = U32  # an id argument of -1: leave it as it is
@@ -34,7 +33,7 @@ class Creds:
     egid: int
     sgid: int
     fsgid: int
-    groups: Tuple[int, ...]
+    groups: tuple[int, ...]
     # capabilities, all or none: permitted, effective, the effective file-system
     # ones (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_MKNOD...: they also follow fsuid)
     cap_prm: bool = False
@@ -54,7 +53,7 @@ def initial_creds(uid: int, gid: int) -> Creds:
     return Creds(uid, uid, uid, uid, gid, gid, gid, gid, (gid,), root, root, root)
 
 
-def _fix_caps(c: Creds, old: Tuple[int, int, int, int]) -> None:
+def _fix_caps(c: Creds, old: tuple[int, int, int, int]) -> None:
     """What a uid change does to the capabilities (capabilities(7), "Effect of
     user ID changes on capabilities")."""
     r, e, s, fs = old
@@ -173,7 +172,7 @@ class IdTable:
 
     def __init__(self, uid: int, gid: int):
         self.initial = initial_creds(uid, gid)
-        self.threads: Dict[int, Creds] = {}
+        self.threads: dict[int, Creds] = {}
         self.veil_pid = os.getpid()
 
     def of(self, tid: int, pid: int) -> Creds:
@@ -228,7 +227,7 @@ AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE = 11, 12, 13, 14, 23
 CAP_FS_MASK = (0x1F | 1 << 9 | 1 << 27) | 1 << 32
 
 
-def auxv_values(c: Creds) -> Dict[int, int]:
+def auxv_values(c: Creds) -> dict[int, int]:
     return {AT_UID: c.ruid, AT_EUID: c.euid, AT_GID: c.rgid, AT_EGID: c.egid,
             AT_SECURE: int(c.secure)}
 
@@ -258,7 +257,7 @@ def patched_status(text: str, c: Creds) -> str:
     return re.sub(r"(?m)^CapEff:.*$", f"CapEff:\t{eff:016x}", text)
 
 
-def initial_stack_auxv(read, pid: int) -> Optional[int]:
+def initial_stack_auxv(read, pid: int) -> int | None:
     """Address of the auxiliary vector on a new program's stack (argc, argv, NULL,
     envp, NULL, then auxv), found from /proc/PID/stat's startstack."""
     try:

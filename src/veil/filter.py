@@ -8,7 +8,7 @@ numbers that share one action.
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 # seccomp return values (linux/seccomp.h)
 RET_KILL_PROCESS = 0x80000000
@@ -67,11 +67,11 @@ class Conditional:
     """A filter entry that tests arguments: the first rule whose conditions all
     hold gives the action; none does -> ``otherwise``."""
 
-    def __init__(self, rules: Sequence[Tuple[Sequence[Cond], int]], otherwise: int):
+    def __init__(self, rules: Sequence[tuple[Sequence[Cond], int]], otherwise: int):
         self.rules = [(tuple(c), a) for c, a in rules]
         self.otherwise = otherwise
 
-Insn = Tuple[int, int, int, int]  # code, jt, jf, k
+Insn = tuple[int, int, int, int]  # code, jt, jf, k
 
 
 def allow() -> int:
@@ -101,16 +101,16 @@ def kill() -> int:
     return RET_KILL_PROCESS
 
 
-def _runs(actions: Sequence[int]) -> List[Tuple[int, int]]:
+def _runs(actions: Sequence[int]) -> list[tuple[int, int]]:
     """[(first_nr, action)] for each run of equal actions."""
-    runs: List[Tuple[int, int]] = []
+    runs: list[tuple[int, int]] = []
     for nr, act in enumerate(actions):
         if not runs or runs[-1][1] != act:
             runs.append((nr, act))
     return runs
 
 
-def _cond_code(c: Cond) -> List[Tuple[int, object, object, int]]:
+def _cond_code(c: Cond) -> list[tuple[int, object, object, int]]:
     """Code for one condition; jumps are labels: "ok" (next condition) or "fail"."""
     lo_off = _OFF_ARGS + 8 * c.index
     hi_off = lo_off + 4
@@ -140,16 +140,16 @@ def _cond_code(c: Cond) -> List[Tuple[int, object, object, int]]:
             (last[0], last[1], last[2], v_lo)]
 
 
-def _conditional_code(entry: Conditional) -> List[Insn]:
-    out: List[Insn] = []
+def _conditional_code(entry: Conditional) -> list[Insn]:
+    out: list[Insn] = []
     for conds, action in entry.rules:
-        block: List[Tuple[int, object, object, int]] = []
+        block: list[tuple[int, object, object, int]] = []
         for c in conds:
             block.extend(_cond_code(c))
         block.append((_RET_K, 0, 0, action))
         # resolve labels: "ok" falls through to the next instruction after the
         # condition's code; "fail" goes past this rule's RET
-        resolved: List[Insn] = []
+        resolved: list[Insn] = []
         ends = []
         pos = 0
         for c in conds:
@@ -177,7 +177,7 @@ def _conditional_code(entry: Conditional) -> List[Insn]:
     return out
 
 
-def _search(runs: List[Tuple[int, object]]) -> List[Insn]:
+def _search(runs: list[tuple[int, object]]) -> list[Insn]:
     if len(runs) == 1:
         act = runs[0][1]
         if isinstance(act, Conditional):
@@ -189,8 +189,8 @@ def _search(runs: List[Tuple[int, object]]) -> List[Insn]:
     return [(_JGE_K, 0, 1, runs[mid][0]), (_JA, 0, 0, len(left))] + left + right
 
 
-def compile_filter(actions: Dict[int, object], default: int, foreign: int,
-                   nr_limit: int = 1024) -> List[Insn]:
+def compile_filter(actions: dict[int, object], default: int, foreign: int,
+                   nr_limit: int = 1024) -> list[Insn]:
     """actions: x86_64 nr -> seccomp return value (or a Conditional); others get ``default``.
 
     ``foreign`` is returned for i386 and x32 calls.
@@ -211,12 +211,12 @@ def compile_filter(actions: Dict[int, object], default: int, foreign: int,
     ] + body
 
 
-def pack(prog: List[Insn]) -> bytes:
+def pack(prog: list[Insn]) -> bytes:
     """struct sock_filter[] as the kernel wants it."""
     return b"".join(struct.pack("<HBBI", code, jt, jf, k & 0xFFFFFFFF) for code, jt, jf, k in prog)
 
 
-def run(prog: List[Insn], nr: int, arch: int = AUDIT_ARCH_X86_64,
+def run(prog: list[Insn], nr: int, arch: int = AUDIT_ARCH_X86_64,
         args: Sequence[int] = (0, 0, 0, 0, 0, 0)) -> int:
     """Interpret the program for one call (used by tests)."""
     data = {_OFF_NR: nr & 0xFFFFFFFF, _OFF_ARCH: arch}

@@ -22,7 +22,7 @@ import signal
 import struct
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING
 
 from . import engine as E
 from .abi import s32
@@ -89,7 +89,7 @@ def stop_status(sig: int, event: int = 0) -> int:
     return (event << 16) | (sig << 8) | 0x7F
 
 
-def _status_fields(tid: int) -> Dict[str, str]:
+def _status_fields(tid: int) -> dict[str, str]:
     try:
         with open(f"/proc/{tid}/status") as f:
             return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
@@ -108,12 +108,12 @@ class Tracee:
     seized: bool = False
     is_child: bool = False   # the tracer's own child: the kernel reports its exit
     held: bool = False       # stopped at a ptrace stop the tracer may act on
-    status: Optional[int] = None  # the wait status of that stop, until a wait takes it
+    status: int | None = None  # the wait status of that stop, until a wait takes it
     how: int = E.GR_CONT     # how the tracer last resumed it
-    siginfo: Optional[bytes] = None  # a stop veil made (attach, interrupt): its siginfo
+    siginfo: bytes | None = None  # a stop veil made (attach, interrupt): its siginfo
     attach_stop: bool = False  # ATTACH/INTERRUPT asked for a stop: the SIGSTOP coming is it
-    exit_status: Optional[int] = None  # gone: the status a wait returns (not the kernel's child)
-    filters: Tuple[bytes, ...] = ()  # seccomp programs it installed (newest last)
+    exit_status: int | None = None  # gone: the status a wait returns (not the kernel's child)
+    filters: tuple[bytes, ...] = ()  # seccomp programs it installed (newest last)
     seq: int = 0             # when its stop or exit came: waits report the oldest first
     shown: int = 0           # its tid as the tracer sees it (its pid namespace's)
     auto_attached: bool = False  # traced from its birth (a fork event the tracer asked for)
@@ -144,10 +144,10 @@ class GuestPtrace:
     """The feature.  veil.spec.build watches its calls in every run with the seccomp
     filter and makes it at the guest's first ptrace call."""
 
-    session: Optional["Session"] = None
-    tracees: Dict[int, Tracee] = field(default_factory=dict)
-    waiters: Dict[int, Waiter] = field(default_factory=dict)   # by tracer tgid
-    _pidns: Dict[int, bool] = field(default_factory=dict)
+    session: Session | None = None
+    tracees: dict[int, Tracee] = field(default_factory=dict)
+    waiters: dict[int, Waiter] = field(default_factory=dict)   # by tracer tgid
+    _pidns: dict[int, bool] = field(default_factory=dict)
     _seq: int = 0
 
     # --- pids as the guest sees them (its own pid namespace under --strict) --
@@ -168,7 +168,7 @@ class GuestPtrace:
         ns = _status_fields(host).get("NSpid", "").split()
         return int(ns[-1]) if ns else host
 
-    def host_tid(self, guest: int, viewer: int) -> Optional[int]:
+    def host_tid(self, guest: int, viewer: int) -> int | None:
         """The host tid of the guest's tid ``guest`` in the viewer's pid namespace."""
         if self._own_ns(viewer):
             return guest
@@ -515,11 +515,11 @@ class GuestPtrace:
             self.session._engine.guest_trace(t.tid, t.mode())
         return ALLOW
 
-    def _installed_filters(self, tid: int) -> Tuple[bytes, ...]:
+    def _installed_filters(self, tid: int) -> tuple[bytes, ...]:
         """The seccomp programs the thread installed before it was traced in the
         guest: those stacked above veil's (PTRACE_SECCOMP_GET_FILTER needs veil's
         CAP_SYS_ADMIN; without it they stay unknown)."""
-        found: List[bytes] = []
+        found: list[bytes] = []
         veils = False
         for index in range(64):   # index 0: the oldest filter
             count = real_ptrace(SECCOMP_GET_FILTER, tid, index, 0)
@@ -550,7 +550,7 @@ class GuestPtrace:
             SECCOMP_RET_TRACE]
 
     def _shown_status(self, t: Tracee, kind: int, sig: int, event: int,
-                      status: int) -> Optional[int]:
+                      status: int) -> int | None:
         """The wait status the guest tracer sees for this stop; None: not its business."""
         if kind in (E.G_SYSCALL_ENTRY, E.G_SYSCALL_EXIT):
             return stop_status(signal.SIGTRAP | (0x80 if t.options & O_TRACESYSGOOD else 0))
@@ -605,7 +605,7 @@ class GuestPtrace:
 
     # --- the guest tracer's waits ------------------------------------------------
     @staticmethod
-    def _wait_args(stop: Stop) -> Tuple[int, int, bool]:
+    def _wait_args(stop: Stop) -> tuple[int, int, bool]:
         """(options, status or siginfo pointer, is waitid)."""
         if stop.name == "waitid":
             return stop.args[3], stop.args[2], True
@@ -637,7 +637,7 @@ class GuestPtrace:
         self.waiters[stop.pid] = Waiter(stop, stop.pid, who)
         return Hold()
 
-    def _has_children(self, tracer: int, who: int, mine: List[Tracee]) -> bool:
+    def _has_children(self, tracer: int, who: int, mine: list[Tracee]) -> bool:
         if who > 0:
             return any(t.is_child for t in mine if t.tid == who)
         try:
@@ -650,7 +650,7 @@ class GuestPtrace:
         return False
 
     def _answer(self, stop: Stop, who: int, options: int, where: int,
-                waitid: bool) -> Optional[Verdict]:
+                waitid: bool) -> Verdict | None:
         """The verdict of a wait that finds a stop or an exit to report, else None."""
         ready = sorted(((t.seq, key) for key, t in self.tracees.items()
                         if t.tracer == stop.pid and (who <= 0 or t.tid == who)

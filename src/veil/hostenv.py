@@ -8,13 +8,12 @@ stack (/proc/self/environ); setenv() does not change it.
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
 
 # what CPython's coercion may set (Python/pylifecycle.c, _TARGET_LOCALES)
 _COERCED = ("C.UTF-8", "C.utf8", "UTF-8")
 
 
-def _started_with(name: str) -> Optional[str]:
+def _started_with(name: str) -> str | None:
     """The value ``name`` had when this process was started (None: unset)."""
     try:
         with open("/proc/self/environ", "rb") as f:
@@ -28,7 +27,7 @@ def _started_with(name: str) -> Optional[str]:
     return None
 
 
-def host_environ() -> Dict[str, str]:
+def host_environ() -> dict[str, str]:
     """``os.environ`` without what Python's locale coercion added to it."""
     env = dict(os.environ)
     now = env.get("LC_CTYPE")

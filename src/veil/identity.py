@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno as _errno
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .policy import Policy
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 _UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")
 
 
-def uts_of(system: "System") -> Dict[str, Optional[str]]:
+def uts_of(system: System) -> dict[str, str | None]:
     """The utsname fields a spec's system section sets (None: the real value)."""
     return {"sysname": system.sysname, "nodename": system.hostname,
             "release": system.kernel_release, "version": system.kernel_version,
@@ -40,9 +41,9 @@ class NativeIdentity:
     def __init__(self) -> None:
         self.enter: set = set()
         self.exit: set = set()
-        self.files: Dict[str, str] = {}
-        self.setups: List[Callable[[Any], None]] = []
-        self.on_request: List[Callable[[Stop], Verdict]] = []
+        self.files: dict[str, str] = {}
+        self.setups: list[Callable[[Any], None]] = []
+        self.on_request: list[Callable[[Stop], Verdict]] = []
         self.engine: Any = None  # the C engine, once it exists
 
     def update(self, fn: Callable[[Any], None]) -> None:
@@ -59,9 +60,9 @@ class NativeIdentity:
         session.serve_identity(self.enter, self.exit, self.files, setup, self.on_request)
 
 
-def identity_policy(system: "System", owners: Optional["OwnershipDB"] = None,
-                    host_path: Optional[Callable[[str, bool], str]] = None,
-                    native: Optional[NativeIdentity] = None) -> Policy:
+def identity_policy(system: System, owners: OwnershipDB | None = None,
+                    host_path: Callable[[str, bool], str] | None = None,
+                    native: NativeIdentity | None = None) -> Policy:
     """The hooks and rules that make the program see the identity of a spec's
     system section (veil.spec.System: its values are checked there).  Under fake
     ids, ``owners`` keeps what chown, mknod and setcap set (default: for this run
@@ -71,7 +72,7 @@ def identity_policy(system: "System", owners: Optional["OwnershipDB"] = None,
     the files; the policy keeps only the rare calls."""
     policy = Policy()
     state = uts_of(system)
-    changed: List[Callable[[], None]] = []  # called when sethostname/setdomainname change state
+    changed: list[Callable[[], None]] = []  # called when sethostname/setdomainname change state
     if any(v is not None for v in state.values()):
         _fake_uts(policy, state, native, changed)
     if system.ids is not None:
@@ -100,7 +101,7 @@ def _tolerant(hook: Callable[[Stop], Verdict]) -> Callable[[Stop], Verdict]:
     return leave_to_kernel
 
 
-def serves_files(system: "System") -> bool:
+def serves_files(system: System) -> bool:
     """Does the identity rewrite the path of the program's opens (/proc/PID/status
     under ids that are not veil's: a file per open)?  Its other files
     (/proc/sys/kernel/hostname...) are binds under a layout, either engine."""
@@ -113,8 +114,8 @@ def _ids_tracked(uid: int, gid: int) -> bool:
     return _os.getresuid() != (uid,) * 3 or _os.getresgid() != (gid,) * 3
 
 
-def _fake_uts(policy: Policy, state: Dict[str, Optional[str]], native: Optional[NativeIdentity],
-              changed: List[Callable[[], None]]) -> None:
+def _fake_uts(policy: Policy, state: dict[str, str | None], native: NativeIdentity | None,
+              changed: list[Callable[[], None]]) -> None:
     if native is not None:
         native.exit.add("uname")
 
@@ -159,8 +160,8 @@ def _real(path: str) -> str:
         return ""
 
 
-def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Optional[int],
-                   native: Optional[NativeIdentity], changed: List[Callable[[], None]]) -> None:
+def _virtual_files(policy: Policy, state: dict[str, str | None], cpus: int | None,
+                   native: NativeIdentity | None, changed: list[Callable[[], None]]) -> None:
     """/proc and /etc files that must agree with the fake identity are served
     by veil: opening one opens a file veil wrote with the virtual content (with
     ``native``, written once and again when the program changes the hostname)."""
@@ -189,7 +190,7 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Option
                          count=1, flags=_re.M) for i in range(cpus or len(blocks))]
         return "\n\n".join(shown) + "\n\n"
 
-    files: Dict[str, Callable[[], str]] = {}
+    files: dict[str, Callable[[], str]] = {}
     if state["nodename"] is not None:
         files["/proc/sys/kernel/hostname"] = hostname
         files["/etc/hostname"] = hostname
@@ -236,7 +237,7 @@ def _virtual_files(policy: Policy, state: Dict[str, Optional[str]], cpus: Option
         return Rewrite(path=write(os.path.normpath(path)))
 
 
-def _fake_cpus(policy: Policy, n: int, native: Optional[NativeIdentity]) -> None:
+def _fake_cpus(policy: Policy, n: int, native: NativeIdentity | None) -> None:
     """sched_getaffinity shows n CPUs: the first n of the real mask, then the
     next ones up while the caller's mask has room (n above the host's count)."""
     if n < 1:
@@ -264,7 +265,7 @@ def _fake_cpus(policy: Policy, n: int, native: Optional[NativeIdentity]) -> None
         return None
 
 
-def parse_ids(text: str) -> Tuple[int, int]:
+def parse_ids(text: str) -> tuple[int, int]:
     """-i UID:GID (or UID)."""
     uid_s, _, gid_s = text.partition(":")
     try:
@@ -287,10 +288,10 @@ class OwnershipDB:
     identity, keyed by (st_dev, st_ino); stat results show them.  Saved to and
     loaded from a JSON file so a second run sees the first run's chowns."""
 
-    def __init__(self, path: Optional[str] = None):
+    def __init__(self, path: str | None = None):
         self.path = path
-        self.entries: Dict[Tuple[int, int], Dict[str, Any]] = {}
-        self.listeners: List[Callable[[Tuple[int, int]], None]] = []  # told of each change
+        self.entries: dict[tuple[int, int], dict[str, Any]] = {}
+        self.listeners: list[Callable[[tuple[int, int]], None]] = []  # told of each change
         if path and _os.path.exists(path):
             import json as _json  # only with a database: json's import is a start-up cost
             try:
@@ -319,12 +320,12 @@ class OwnershipDB:
             e["gid"] = gid
         self.changed((st.st_dev, st.st_ino))
 
-    def changed(self, key: Tuple[int, int]) -> None:
+    def changed(self, key: tuple[int, int]) -> None:
         """The entry of ``key`` changed (the listeners are told)."""
         for fn in self.listeners:
             fn(key)
 
-    def owner(self, st: _os.stat_result, view: "_Files") -> Tuple[int, int]:
+    def owner(self, st: _os.stat_result, view: _Files) -> tuple[int, int]:
         """(uid, gid) the program sees for a file: what chown set, else the fake
         ids for the files of the user who runs veil, else the real owner."""
         e = self.entries.get((st.st_dev, st.st_ino), {})
@@ -358,25 +359,25 @@ def _u32(data: bytes, at: int) -> int:
     return int.from_bytes(data[at:at + 4], "little")
 
 
-class _Kept(Dict[Tuple[int, int], Tuple[int, int]]):
+class _Kept(dict[tuple[int, int], tuple[int, int]]):
     """The ctimes to show of files veil chmod'ed for a moment; its listeners are
     told of every key added or removed."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.listeners: List[Callable[[Tuple[int, int]], None]] = []
+        self.listeners: list[Callable[[tuple[int, int]], None]] = []
 
-    def __setitem__(self, key: Tuple[int, int], value: Tuple[int, int]) -> None:
+    def __setitem__(self, key: tuple[int, int], value: tuple[int, int]) -> None:
         super().__setitem__(key, value)
         for fn in self.listeners:
             fn(key)
 
-    def __delitem__(self, key: Tuple[int, int]) -> None:
+    def __delitem__(self, key: tuple[int, int]) -> None:
         super().__delitem__(key)
         for fn in self.listeners:
             fn(key)
 
-    def pop(self, key: Tuple[int, int], *default: Any) -> Any:  # type: ignore[override]
+    def pop(self, key: tuple[int, int], *default: Any) -> Any:  # type: ignore[override]
         value = super().pop(key, *default)
         for fn in self.listeners:
             fn(key)
@@ -402,7 +403,7 @@ class _Files:
         base = f"/proc/{call.tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{call.tid}/fd/{dirfd}"
         return f"{base}/{path}" if path else base
 
-    def stat(self, call: Stop, dirfd: int, path: Optional[str], follow: bool) -> _os.stat_result:
+    def stat(self, call: Stop, dirfd: int, path: str | None, follow: bool) -> _os.stat_result:
         if path is None:
             raise FileNotFoundError(_errno.ENOENT, "empty path")
         if not path:  # the file of an fd (fchown, fsetxattr, AT_EMPTY_PATH)
@@ -411,7 +412,7 @@ class _Files:
         return _os.stat(host) if follow else _os.lstat(host)
 
 
-def _named(call: Stop) -> Tuple[int, Optional[str], bool]:
+def _named(call: Stop) -> tuple[int, str | None, bool]:
     """(dirfd, path, follow) of the file a call names: path "" is dirfd's own
     file (an fd call, AT_EMPTY_PATH), None an empty path the kernel refuses."""
     name, args = call.name, call.args
@@ -431,7 +432,7 @@ def _named(call: Stop) -> Tuple[int, Optional[str], bool]:
 
 
 def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
-              host_path: Callable[[str, bool], str], native: Optional[NativeIdentity]) -> None:
+              host_path: Callable[[str, bool], str], native: NativeIdentity | None) -> None:
     table = _ids.IdTable(uid, gid)
     files = _Files(db, uid, gid, host_path)
     tracking = _ids_tracked(uid, gid)
@@ -448,13 +449,13 @@ def _fake_ids(policy: Policy, uid: int, gid: int, db: OwnershipDB,
         _root_writes_entries(policy, table, files)
 
 
-def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files,
-               native: Optional[NativeIdentity]) -> None:
+def _track_ids(policy: Policy, table: _ids.IdTable, files: _Files,
+               native: NativeIdentity | None) -> None:
     """get*id report, set*id change, per thread; clone and exec pass them on.
     With ``native``, C answers get*id while every thread has the initial ids."""
     fields = {"getuid": "ruid", "geteuid": "euid", "getgid": "rgid", "getegid": "egid"}
 
-    def ids_of(c: "_ids.Creds") -> Tuple[int, ...]:
+    def ids_of(c: _ids.Creds) -> tuple[int, ...]:
         return (c.ruid, c.euid, c.suid, c.rgid, c.egid, c.sgid)
 
     initial = ids_of(table.initial)
@@ -463,7 +464,7 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files,
         native.enter.update([*fields, "getresuid", "getresgid"])
         native.update(lambda eng: eng.identity_set_ids(initial))
 
-    def changed(c: "_ids.Creds") -> None:
+    def changed(c: _ids.Creds) -> None:
         if fixed[0] and ids_of(c) != initial:
             fixed[0] = False  # per thread from now on: Python's table answers
             native.update(lambda eng: eng.identity_set_ids(None))
@@ -594,7 +595,7 @@ def _track_ids(policy: Policy, table: "_ids.IdTable", files: _Files,
         return None
 
 
-def _set_id_bits(pid: int, c: "_ids.Creds", files: _Files) -> None:
+def _set_id_bits(pid: int, c: _ids.Creds, files: _Files) -> None:
     """A set-user-ID or set-group-ID program runs with its owner's ids as the
     program sees them (not on a nosuid mount, nor under the program's own
     no_new_privs: veil's, which its seccomp filter needs, is not the program's)."""
@@ -633,7 +634,7 @@ def _bounding_set(pid: int) -> int:
     return 0
 
 
-def _write_stack_auxv(call: Stop, c: "_ids.Creds") -> None:
+def _write_stack_auxv(call: Stop, c: _ids.Creds) -> None:
     """AT_UID, AT_EUID, AT_GID and AT_EGID on the new program's stack (what
     getauxval and the dynamic loader read) say the fake ids."""
     try:
@@ -651,8 +652,8 @@ def _write_stack_auxv(call: Stop, c: "_ids.Creds") -> None:
         pass  # the process is gone
 
 
-def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override: bool,
-            native: Optional[NativeIdentity]) -> None:
+def _owners(policy: Policy, table: _ids.IdTable, files: _Files, root_override: bool,
+            native: NativeIdentity | None) -> None:
     """chown is remembered, not done, where the fake ids may do it (EPERM
     elsewhere, as the kernel's rules say); a device mknod makes a regular file
     that stat shows as the device; stat results show the owners the program
@@ -681,7 +682,7 @@ def _owners(policy: Policy, table: "_ids.IdTable", files: _Files, root_override:
         db.chown(st, uid, gid)
         return Emulate(0)
 
-    pending: Dict[int, Tuple[int, int]] = {}  # tid -> (file type, rdev) of a faked mknod
+    pending: dict[int, tuple[int, int]] = {}  # tid -> (file type, rdev) of a faked mknod
 
     @policy.on_enter("mknod", "mknodat")
     def fake_device(call: Stop) -> Verdict:
@@ -758,7 +759,7 @@ def _native_owners(native: NativeIdentity, files: _Files, root_override: bool) -
     db = files.db
     native.exit.update(_STAT_BUF)
 
-    def push(eng: Any, key: Tuple[int, int]) -> None:
+    def push(eng: Any, key: tuple[int, int]) -> None:
         e = db.entries.get(key, {})
         eng.identity_set_owner(*key, e.get("uid", -1), e.get("gid", -1), e.get("type", 0),
                                e.get("rdev", 0), key in files.kept)
@@ -769,7 +770,7 @@ def _native_owners(native: NativeIdentity, files: _Files, root_override: bool) -
         for key in list(db.entries) + list(files.kept):
             push(eng, key)
 
-    def changed(key: Tuple[int, int]) -> None:
+    def changed(key: tuple[int, int]) -> None:
         if native.engine is not None:
             push(native.engine, key)
 
@@ -778,8 +779,8 @@ def _native_owners(native: NativeIdentity, files: _Files, root_override: bool) -
     files.kept.listeners.append(changed)
 
 
-def _keep_ctime(call: Stop, buf: int, raw: bytes, key: Tuple[int, int],
-                kept: Dict[Tuple[int, int], Tuple[int, int]]) -> None:
+def _keep_ctime(call: Stop, buf: int, raw: bytes, key: tuple[int, int],
+                kept: dict[tuple[int, int], tuple[int, int]]) -> None:
     """A file whose mode veil opened up for a moment shows its ctime from before."""
     if call.name == "statx" and not _u32(raw, 0) & 0x80:  # no STATX_CTIME in stx_mask
         return
@@ -794,12 +795,12 @@ def _keep_ctime(call: Stop, buf: int, raw: bytes, key: Tuple[int, int],
     call.write(buf + at + 8, (shown % 10**9).to_bytes(4, "little"))
 
 
-def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+def _file_caps(policy: Policy, table: _ids.IdTable, files: _Files) -> None:
     """security.capability (setcap) set by a fake root is remembered with the
     owners, and read back from there (getcap); without a fake euid 0: EPERM."""
     db = files.db
 
-    def entry(call: Stop, make: bool = False) -> Optional[Dict[str, Any]]:
+    def entry(call: Stop, make: bool = False) -> dict[str, Any] | None:
         try:
             st = files.stat(call, *_named(call))
         except OSError:
@@ -807,7 +808,7 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         key = (st.st_dev, st.st_ino)
         return db.entries.setdefault(key, {}) if make else db.entries.get(key)
 
-    def remembered(call: Stop) -> Optional[Dict[str, Any]]:
+    def remembered(call: Stop) -> dict[str, Any] | None:
         """The entry of a file whose capabilities veil keeps (None: the kernel answers)."""
         if call.args.name != CAPS_XATTR:
             return None
@@ -880,8 +881,8 @@ def _file_caps(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
         return Emulate(0)
 
 
-def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
-           root_override: bool, native: Optional[NativeIdentity]) -> None:
+def _opens(policy: Policy, table: _ids.IdTable, files: _Files, tracking: bool,
+           root_override: bool, native: NativeIdentity | None) -> None:
     """Opens of /proc/PID/status and /proc/PID/auxv get the fake ids; under a
     fake root, an open (or chdir) the user's own modes refuse works as root's would:
     the modes of the user's own files and directories that stand in the way get
@@ -890,9 +891,9 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
     import atexit
     import shutil
     import tempfile
-    workdir: List[str] = []
-    proc_is_host: List[bool] = []
-    opened: Dict[int, Granted] = {}  # tid -> what to put back at the open's exit
+    workdir: list[str] = []
+    proc_is_host: list[bool] = []
+    opened: dict[int, Granted] = {}  # tid -> what to put back at the open's exit
 
     def serve_proc(call: Stop, path: str) -> Verdict:
         m = _PROC_VIEW.fullmatch(_os.path.normpath(path))
@@ -1005,7 +1006,7 @@ def _opens(policy: Policy, table: "_ids.IdTable", files: _Files, tracking: bool,
             native.on_request.append(close_up)
 
 
-Granted = List[Tuple[str, int, int]]  # (path, mode to put back, its ctime before, ns)
+Granted = list[tuple[str, int, int]]  # (path, mode to put back, its ctime before, ns)
 
 
 def _grant(path: str, bits: int, real_uid: int, changed: Granted) -> None:
@@ -1033,8 +1034,8 @@ def _search_granted(host: str, real_uid: int) -> Granted:
     return changed
 
 
-def _put_back(changed: Granted, kept: Dict[Tuple[int, int], Tuple[int, int]],
-              modified: Tuple[str, ...] = ()) -> None:
+def _put_back(changed: Granted, kept: dict[tuple[int, int], tuple[int, int]],
+              modified: tuple[str, ...] = ()) -> None:
     """The modes as they were; stat keeps showing the ctime from before (in
     ``kept``) until something else changes the file, unless it was ``modified``
     meanwhile (a directory an entry was made in: its new ctime is right)."""
@@ -1114,7 +1115,7 @@ def _umask_of(tid: int) -> int:
     return 0o022
 
 
-def _root_writes_entries(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+def _root_writes_entries(policy: Policy, table: _ids.IdTable, files: _Files) -> None:
     """A fake root may make and remove entries in the user's own directories
     whatever their modes, as root may: a call the modes refused (EACCES) is done
     by veil itself with the owner's bits granted for that moment, and returns
@@ -1126,7 +1127,7 @@ def _root_writes_entries(policy: Policy, table: "_ids.IdTable", files: _Files) -
         changes, reads = _ENTRY_CALLS[call.name]
         a = call.args
 
-        def host(where: Tuple[Optional[int], int], follow: bool = False) -> str:
+        def host(where: tuple[int | None, int], follow: bool = False) -> str:
             dirfd = AT_FDCWD if where[0] is None else _signed32(a[where[0]])
             path = _os.fsdecode(call.read_string(a[where[1]]))
             if not path:
@@ -1159,7 +1160,7 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value >> 31 else value
 
 
-def _do_entry_call(call: Stop, targets: List[str], source: Optional[str]) -> None:
+def _do_entry_call(call: Stop, targets: list[str], source: str | None) -> None:
     """The call, made by veil on host paths (raises OSError as the call fails)."""
     name, a = call.name, call.args
     if name in ("mkdir", "mkdirat"):
@@ -1183,7 +1184,7 @@ def _do_entry_call(call: Stop, targets: List[str], source: Optional[str]) -> Non
         _os.link(source, targets[0], follow_symlinks=follow)
 
 
-def _root_access(policy: Policy, table: "_ids.IdTable", files: _Files) -> None:
+def _root_access(policy: Policy, table: _ids.IdTable, files: _Files) -> None:
     """access(2) as root's: every file may be read and written (EROFS on a
     read-only mount), and run if any execute bit is set (PRoot's override)."""
     @policy.on_enter("access", "faccessat", "faccessat2")

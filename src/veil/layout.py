@@ -10,8 +10,8 @@ from __future__ import annotations
 import errno
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import engine as E
 from .syscalls.lookup import BY_NAME, with_prop
@@ -29,7 +29,7 @@ class Translation(ValueClass):
 
     __slots__ = _fields = ("op", "nofollow", "flag_arg", "flag_mask", "flag_follows", "sock_arg")
 
-    def __init__(self, op: int = E.L_PATHS, nofollow: Tuple[int, ...] = (), flag_arg: int = -1,
+    def __init__(self, op: int = E.L_PATHS, nofollow: tuple[int, ...] = (), flag_arg: int = -1,
                  flag_mask: int = 0, flag_follows: bool = False, sock_arg: int = -1):
         self.op = op
         self.nofollow = nofollow          # path arguments whose last symlink is never followed
@@ -59,12 +59,12 @@ def translation_of(sc) -> Translation:
 # The calls whose translation is not the default: every call not named here follows
 # the last symlink of each path argument (open/openat/openat2 decide by O_NOFOLLOW and
 # O_CREAT|O_EXCL in C).
-TRANSLATIONS: Dict[str, Translation] = {
+TRANSLATIONS: dict[str, Translation] = {
     sc.name: translation_of(sc) for sc in ALL
     if any(sc.prop(k) is not None for k in ("path_op", "nofollow", "symlink_flag"))}
 
 # Calls that would reach past the guest's tree; a layout fails them (EPERM).
-DENIED: Tuple[str, ...] = tuple(with_prop("layout_denied"))
+DENIED: tuple[str, ...] = tuple(with_prop("layout_denied"))
 
 
 # Calls that could remap, unmap or unprotect veil's read-only scratch area (where
@@ -75,7 +75,7 @@ _END = E.SCRATCH_BASE + E.SCRATCH_SIZE
 MREMAP_FIXED = 2
 
 
-def _scratch_guard(sc) -> Tuple[Tuple[Tuple, ...], ...]:
+def _scratch_guard(sc) -> tuple[tuple[tuple, ...], ...]:
     """The filter's conditions (any of these sets, all of a set) under which *sc*
     may touch the scratch area, from its @maps property."""
     guard = []
@@ -90,7 +90,7 @@ def _scratch_guard(sc) -> Tuple[Tuple[Tuple, ...], ...]:
     return tuple(guard)
 
 
-SCRATCH_GUARDS: Dict[str, Tuple[Tuple[Tuple, ...], ...]] = {
+SCRATCH_GUARDS: dict[str, tuple[tuple[tuple, ...], ...]] = {
     name: _scratch_guard(BY_NAME[name]) for name in with_prop("maps")}
 
 
@@ -102,7 +102,7 @@ UFFDIO_REGISTER = 0xC020AA00
 
 # With pinned paths (--strict), a process that changes its ids may no longer read
 # veil's fds: veil asks again at its next path call.
-CRED_CALLS: Tuple[str, ...] = tuple(with_prop("sets_ids"))
+CRED_CALLS: tuple[str, ...] = tuple(with_prop("sets_ids"))
 
 
 def _has_path(sc) -> bool:
@@ -110,7 +110,7 @@ def _has_path(sc) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _translations() -> Dict[str, Translation]:
+def _translations() -> dict[str, Translation]:
     # the table is fixed: worked out once (a layout's start-up asked it per call: 60 ms);
     # callers get copies
     out = {sc.name: TRANSLATIONS.get(sc.name, Translation())
@@ -119,18 +119,18 @@ def _translations() -> Dict[str, Translation]:
     return out
 
 
-def translated_calls() -> Dict[str, Translation]:
+def translated_calls() -> dict[str, Translation]:
     """Every call the layout translates, with how."""
     return dict(_translations())
 
 
 @functools.lru_cache(maxsize=None)
-def _untranslated() -> Tuple[str, ...]:
+def _untranslated() -> tuple[str, ...]:
     covered = set(translated_calls()) | set(DENIED)
     return tuple(sorted(sc.name for sc in ALL if _has_path(sc) and sc.name not in covered))
 
 
-def untranslated_calls() -> List[str]:
+def untranslated_calls() -> list[str]:
     """Calls that take a path but that the layout neither translates nor denies
     (empty when every one is covered; `veil syscalls --untranslated`)."""
     return list(_untranslated())
@@ -177,10 +177,10 @@ class GuestTree:
     def __init__(self, root: str = "/", binds: Sequence[Bind] = (), hidden: Sequence[str] = (),
                  readonly: Sequence[str] = (), private_tmp: bool = False, keep_tmp: bool = False,
                  cwd_is_guess: bool = False, engine: str = "auto", strict: bool = False,
-                 ids: Optional[Tuple[int, int]] = None, virtual_files: bool = False,
+                 ids: tuple[int, int] | None = None, virtual_files: bool = False,
                  namespaces: Sequence[str] = (), new_session: bool = False,
-                 qemu: Optional[str] = None,
-                 uts_names: Tuple[Optional[str], Optional[str]] = (None, None)):
+                 qemu: str | None = None,
+                 uts_names: tuple[str | None, str | None] = (None, None)):
         self.root = root
         self.binds = list(binds)
         self.hidden = list(hidden)      # ENOENT
@@ -196,10 +196,10 @@ class GuestTree:
         self.new_session = new_session
         self.qemu = qemu      # the host path of qemu-user for another architecture (veil.qemu)
         self.uts_names = uts_names  # (hostname, domainname) set in its UTS namespace
-        self._tmp: Optional[str] = None
-        self._glue: Optional[str] = None  # veil's directories on the way to binds
+        self._tmp: str | None = None
+        self._glue: str | None = None  # veil's directories on the way to binds
 
-    def prepare(self) -> List[Bind]:
+    def prepare(self) -> list[Bind]:
         """The binds to install, with a fresh host directory for a private /tmp;
         of binds at one guest path only the last (as PRoot)."""
         binds = [Bind(os.path.realpath(b.host), os.path.normpath(b.guest), b.readonly, b.follow)
@@ -213,7 +213,7 @@ class GuestTree:
         last = {b.guest: i for i, b in enumerate(binds)}
         return [b for i, b in enumerate(binds) if last[b.guest] == i]
 
-    def cleanup(self) -> Optional[str]:
+    def cleanup(self) -> str | None:
         """Remove the glue and the private /tmp unless asked to keep it; its path
         if kept (renamed without veil's pid, so that no later sweep takes it)."""
         glue, self._glue = self._glue, None
@@ -241,7 +241,7 @@ class GuestTree:
         return (os.path.realpath(self.root) == "/" and not binds and not self.hidden
                 and not self.readonly)
 
-    def install(self, eng: E.Engine, binds: Sequence[Bind]) -> List[Bind]:
+    def install(self, eng: E.Engine, binds: Sequence[Bind]) -> list[Bind]:
         """Give the engine the root and the binds, in order; the binds as installed.
 
         As PRoot, each bind's guest path is taken through the guest's symlinks
@@ -294,7 +294,7 @@ class GuestTree:
                 eng.add_layout_bind(glued, missing)
             return
 
-    def path_rules(self, binds: Sequence[Bind] = ()) -> List[Tuple[str, int, bool]]:
+    def path_rules(self, binds: Sequence[Bind] = ()) -> list[tuple[str, int, bool]]:
         """(guest path, errno, writes only) rules of the hidden and read-only paths.
         A write is decided by the deepest read-only path or bind that holds it (the
         first rule that matches wins, errno 0 lets the call through): a writable
@@ -308,12 +308,12 @@ class GuestTree:
                 + [(p, err, True) for p, err in writes])
 
     @staticmethod
-    def bind_rules(installed: Sequence[Bind]) -> List[Tuple[str, int, bool]]:
+    def bind_rules(installed: Sequence[Bind]) -> list[tuple[str, int, bool]]:
         """The same rules of read-only binds, at their guest paths as installed."""
         return [(b.guest, errno.EROFS, True) for b in installed if b.readonly]
 
 
-def mount_only(namespaces: Sequence[str], new_session: bool, qemu: Optional[str]) -> List[str]:
+def mount_only(namespaces: Sequence[str], new_session: bool, qemu: str | None) -> list[str]:
     """The flags of what only the mount engine gives (namespaces but UTS, which is
     veil's view of uname under the ptrace engine; a new session; qemu-user)."""
     wants = [f"--unshare-{ns}" for ns in namespaces if ns != "uts"]
@@ -335,7 +335,7 @@ def _below(path: str, top: str) -> bool:
     return path != top and path.startswith(top + "/")
 
 
-def action_fields(name: str) -> Dict[str, int]:
+def action_fields(name: str) -> dict[str, int]:
     """The SysAction fields of a translated call."""
     t = _translations()[name]
     return {"layout_op": t.op, "nofollow_args": sum(1 << i for i in t.nofollow),

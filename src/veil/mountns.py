@@ -7,8 +7,8 @@ unprivileged user namespaces or the layout is one mounts cannot show.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import List, Optional, Sequence, Tuple
 
 from . import engine as E
 from .layout import Bind, GuestTree, depth, mount_only
@@ -19,7 +19,7 @@ _MAX_SYMLINKS = 40  # path_resolution(7)
 
 
 @lru_cache(maxsize=None)
-def kernel_refusal(userns: bool) -> Optional[str]:
+def kernel_refusal(userns: bool) -> str | None:
     """Why this process cannot make the namespaces the engine needs (None: it can)."""
     rc = E.mountns_probe(userns)
     if rc == 0:
@@ -43,7 +43,7 @@ def uses_pidns(tree: GuestTree) -> bool:
     return tree.strict or "pid" in tree.namespaces
 
 
-def in_mount_order(binds: Sequence[Bind]) -> List[Bind]:
+def in_mount_order(binds: Sequence[Bind]) -> list[Bind]:
     """Binds in the order they are mounted: a shorter guest path first (a bind
     below another shows through it, as the longest guest prefix wins in the ptrace
     engine), and of binds at one guest path the last given last (it wins)."""
@@ -58,7 +58,7 @@ def _host_path(root: str, binds: Sequence[Bind], guest: str) -> str:
     return root.rstrip("/") + guest
 
 
-def host_in_tree(root: str, binds: Sequence[Bind], guest: str) -> Optional[str]:
+def host_in_tree(root: str, binds: Sequence[Bind], guest: str) -> str | None:
     """The host path that ``guest`` names in the tree ``root`` plus ``binds`` (mounted
     in that order), symlinks followed inside the tree; None if it does not exist."""
     todo = [p for p in guest.split("/") if p]
@@ -87,13 +87,13 @@ def host_in_tree(root: str, binds: Sequence[Bind], guest: str) -> Optional[str]:
     return _host_path(root, binds, here)
 
 
-def unshowable(tree: GuestTree, binds: Sequence[Bind]) -> Optional[str]:
+def unshowable(tree: GuestTree, binds: Sequence[Bind]) -> str | None:
     """Why bind mounts cannot show this tree (None: they can).  A mount needs its
     guest path to exist, as a directory for a directory and a file for a file: the
     ptrace engine shows the missing ones, the mount engine would have to create them
     in the user's tree."""
     root = os.path.realpath(tree.root)
-    done: List[Bind] = []
+    done: list[Bind] = []
     for b in in_mount_order(binds):
         target = host_in_tree(root, done, b.guest)
         if target is None:
@@ -110,7 +110,7 @@ def unshowable(tree: GuestTree, binds: Sequence[Bind]) -> Optional[str]:
     return None
 
 
-def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
+def choose(tree: GuestTree, binds: Sequence[Bind]) -> tuple[str, str]:
     """(engine, why) for this tree: what the spec asked for, or under "auto" the
     mount engine where the kernel permits it and mounts can show the tree."""
     asked = tree.engine
@@ -144,7 +144,7 @@ def choose(tree: GuestTree, binds: Sequence[Bind]) -> Tuple[str, str]:
 
 
 def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
-            kernel_paths: Sequence[Tuple[str, str]] = ()) -> List[str]:
+            kernel_paths: Sequence[tuple[str, str]] = ()) -> list[str]:
     """The plan the spawned child carries out: the root, the binds in mount order,
     the read-only paths, then ``kernel_paths`` (("readonly" or "mask", guest path):
     a mask is an empty directory or /dev/null).  The guest path of each step."""
@@ -181,7 +181,7 @@ def install(eng: E.Engine, tree: GuestTree, binds: Sequence[Bind],
 
 
 def _cover_step(eng: E.Engine, root: str, binds: Sequence[Bind], path: str,
-                flags: int) -> List[str]:
+                flags: int) -> list[str]:
     """A step over the guest's own ``path`` (read-only or masked), if it exists."""
     # the path rules of the ptrace engine fail a call on a path that does not exist
     # with ENOENT anyway: nothing to cover
@@ -191,7 +191,7 @@ def _cover_step(eng: E.Engine, root: str, binds: Sequence[Bind], path: str,
     return [path]
 
 
-def spawn_failure(err: int, steps: Sequence[str]) -> Optional[str]:
+def spawn_failure(err: int, steps: Sequence[str]) -> str | None:
     """What failed when the mount engine failed a spawn, from veil_spawn_error()'s
     value (None: not the mount engine's failure)."""
     if not err & E.SPAWN_MOUNTNS:

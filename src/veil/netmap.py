@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
 
 from .errors import UsageError
 from .policy import Policy
@@ -17,29 +17,29 @@ from .sockaddr import SockAddr, with_inet
 from .stop import Stop
 from .verdicts import Rewrite, Verdict
 
-Addr = Tuple[str, int]
+Addr = tuple[str, int]
 
 
 @dataclass(frozen=True)
 class NetMap:
     virt_ip: str
-    virt_port: Optional[int]  # None: every port
+    virt_port: int | None  # None: every port
     host_ip: str
-    host_port: Optional[int]  # None: the same port
+    host_port: int | None  # None: the same port
 
-    def outbound(self, ip: str, port: int) -> Optional[Addr]:
+    def outbound(self, ip: str, port: int) -> Addr | None:
         if ip == self.virt_ip and self.virt_port in (None, port):
             return self.host_ip, self.host_port if self.host_port is not None else port
         return None
 
-    def inbound(self, ip: str, port: int) -> Optional[Addr]:
+    def inbound(self, ip: str, port: int) -> Addr | None:
         if ip == self.host_ip and (self.host_port if self.host_port is not None
                                    else self.virt_port) in (None, port):
             return self.virt_ip, self.virt_port if self.virt_port is not None else port
         return None
 
 
-def _endpoint(text: str, spec: str) -> Tuple[str, Optional[int]]:
+def _endpoint(text: str, spec: str) -> tuple[str, int | None]:
     text = text.strip()
     if text.startswith("["):  # [v6]:port
         host, _, port = text[1:].partition("]")
@@ -69,12 +69,12 @@ def parse_net_map(spec: str) -> NetMap:
     return NetMap(vip, vport, hip, hport)
 
 
-def inet_address(raw: bytes) -> Optional[Addr]:
+def inet_address(raw: bytes) -> Addr | None:
     """(ip, port) of a sockaddr_in/in6, None for other families."""
     return SockAddr.parse(raw).inet
 
 
-def msg_name(call: Stop) -> Tuple[int, int]:
+def msg_name(call: Stop) -> tuple[int, int]:
     """(address, length) of the msg_name of the msghdr at args[1] (sendmsg/recvmsg)."""
     name, namelen = struct.unpack_from("<QI", call.read(call.args[1], 12))
     return name, namelen
@@ -83,10 +83,10 @@ def msg_name(call: Stop) -> Tuple[int, int]:
 def net_map_policy(maps: Sequence[NetMap]) -> Policy:
     policy = Policy()
 
-    def map_out(addr: Addr) -> Optional[Addr]:
+    def map_out(addr: Addr) -> Addr | None:
         return next((m.outbound(*addr) for m in maps if m.outbound(*addr)), None)
 
-    def map_in(addr: Addr) -> Optional[Addr]:
+    def map_in(addr: Addr) -> Addr | None:
         return next((m.inbound(*addr) for m in maps if m.inbound(*addr)), None)
 
     def outgoing(addr_arg: int, len_arg: int):
@@ -155,13 +155,13 @@ def net_map_policy(maps: Sequence[NetMap]) -> Policy:
     return policy
 
 
-def net_map_args(specs: Sequence[str]) -> List[NetMap]:
+def net_map_args(specs: Sequence[str]) -> list[NetMap]:
     return [parse_net_map(s) for s in specs]
 
 
 def address_view(maps: Sequence[NetMap]):
     """An address text as the program sees it: host addresses of a map shown as virtual."""
-    def view(text: Optional[str]) -> Optional[str]:
+    def view(text: str | None) -> str | None:
         if not text or text.startswith("/") or text.startswith("@") or ":" not in text:
             return text
         host, _, port = text.rpartition(":")

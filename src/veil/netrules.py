@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import errno as _errno
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Tuple, Union
 
 from .errors import UsageError
 from .netmap import inet_address, msg_name
@@ -18,7 +18,7 @@ from .policy import Policy
 from .stop import Stop
 from .verdicts import Deny, Verdict
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_ERRNO = _errno.EACCES
 
 
@@ -26,7 +26,7 @@ DEFAULT_ERRNO = _errno.EACCES
 class NetRule:
     allow: bool
     network: Network
-    ports: Tuple[int, int]  # inclusive
+    ports: tuple[int, int]  # inclusive
     err: int
 
     def matches(self, ip: str, port: int) -> bool:

@@ -6,7 +6,7 @@ object; its ``ret``/``ts_exit`` are filled at exit.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:   # the decoders load when a call is first assembled
     from .decoders import Call
@@ -51,9 +51,9 @@ class SyscallStats(Observer):
     """Per-syscall counts, errors and time between entry and exit (strace -c -w)."""
 
     def __init__(self) -> None:
-        self.calls: Dict[str, int] = {}
-        self.errors: Dict[str, int] = {}
-        self.time_ns: Dict[str, int] = {}
+        self.calls: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.time_ns: dict[str, int] = {}
 
     def exit(self, call: Call) -> None:
         name = call.name
@@ -63,7 +63,7 @@ class SyscallStats(Observer):
         if call.ts_exit is not None:
             self.time_ns[name] = self.time_ns.get(name, 0) + (call.ts_exit - call.ts_enter)
 
-    def as_dict(self) -> Dict[str, Dict[str, float]]:
+    def as_dict(self) -> dict[str, dict[str, float]]:
         return {name: {"calls": n, "errors": self.errors.get(name, 0),
                        "seconds": self.time_ns.get(name, 0) / 1e9}
                 for name, n in self.calls.items()}

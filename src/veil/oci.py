@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno as _errno
 import json
-from typing import Dict, Iterable, Set, Tuple
+from collections.abc import Iterable
 
 from .errors import UsageError
 from .filter import Cond
@@ -33,7 +33,7 @@ class ProfileError(UsageError):
     pass
 
 
-def _action(where: str, name: object, errno_ret: object, default_errno: int) -> Tuple[str, int]:
+def _action(where: str, name: object, errno_ret: object, default_errno: int) -> tuple[str, int]:
     kind = _ACTIONS.get(name) if isinstance(name, str) else None
     if kind is None:
         raise ProfileError(f"{where}: unsupported action {name!r} "
@@ -46,7 +46,7 @@ def _action(where: str, name: object, errno_ret: object, default_errno: int) -> 
     return "deny", err
 
 
-def _conds(where: str, args: object) -> Tuple[Cond, ...]:
+def _conds(where: str, args: object) -> tuple[Cond, ...]:
     if args is None:
         return ()
     if not isinstance(args, list):
@@ -102,7 +102,7 @@ def load_profile(path: str):
         raise ProfileError(f"{path}: architectures must be a list of names")
     # names of other machines' architectures are accepted: nothing to do for them on x86_64
     policy = Policy()
-    listed: Set[int] = set()
+    listed: set[int] = set()
     rules = data.get("syscalls") or []
     if not isinstance(rules, list):
         raise ProfileError(f"{path}: syscalls must be a list")
@@ -138,14 +138,14 @@ class SyscallLearner(Observer):
     """Collects every syscall a run made (entered, whatever the result)."""
 
     def __init__(self) -> None:
-        self.names: Set[str] = set()
+        self.names: set[str] = set()
 
     def enter(self, call) -> None:
         if call.sc is not None:
             self.names.add(call.sc.name)
 
 
-def learned_profile(names: Iterable[str], errno_ret: int = _errno.EPERM) -> Dict:
+def learned_profile(names: Iterable[str], errno_ret: int = _errno.EPERM) -> dict:
     """The least-privilege profile: exactly these calls allowed, the rest fail."""
     return {
         "defaultAction": "SCMP_ACT_ERRNO",

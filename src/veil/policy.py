@@ -24,8 +24,8 @@ import fnmatch
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import UsageError
 from .filter import Cond
@@ -34,7 +34,7 @@ from .stop import Stop
 from .syscalls.lookup import UnknownSyscallError
 from .verdicts import Inject, Verdict, errno_number, register_value, signal_number
 
-Names = Union[str, Iterable[Union[str, int]]]
+Names = str | Iterable[str | int]
 MAX_DELAY = 86400.0 * 365  # seconds; time.sleep() overflows time_t far above this
 Hook = Callable[[Stop], Verdict]
 
@@ -46,13 +46,13 @@ class Arg:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, index: int, mask: Optional[int] = None):
+    def __init__(self, index: int, mask: int | None = None):
         if not 0 <= index < 6:
             raise ValueError(f"argument index must be 0..5, not {index}")
         self.index = index
         self.mask = mask
 
-    def masked(self, mask: int) -> "Arg":
+    def masked(self, mask: int) -> Arg:
         return Arg(self.index, mask)
 
     def _cond(self, op: str, value: int) -> Cond:
@@ -81,7 +81,7 @@ class Arg:
         return self._cond("GE", v)
 
 
-def _conds(where) -> Tuple[Cond, ...]:
+def _conds(where) -> tuple[Cond, ...]:
     if where is None:
         return ()
     if isinstance(where, Cond):
@@ -96,7 +96,7 @@ def _conds(where) -> Tuple[Cond, ...]:
     return out
 
 
-def _nrs(names: Names) -> List[int]:
+def _nrs(names: Names) -> list[int]:
     """The numbers of ``names`` (veil.ruledb.syscall_numbers), a UsageError if bad."""
     try:
         return sorted(syscall_numbers(names))
@@ -109,7 +109,7 @@ class When:
 
     _RE = re.compile(r"^(\d+)(?:\.\.(\d+))?(?:\+(\d*))?$")
 
-    def __init__(self, spec: Optional[str]):
+    def __init__(self, spec: str | None):
         self.spec = spec
         if spec is None:
             self.first, self.last, self.step = 1, None, 1
@@ -140,16 +140,16 @@ class When:
 class InjectRule:
     """One fault-injection rule (see Policy.inject)."""
 
-    nrs: List[int]
-    error: Optional[int] = None
-    retval: Optional[int] = None
+    nrs: list[int]
+    error: int | None = None
+    retval: int | None = None
     signal: int = 0
     delay_enter: float = 0.0  # seconds
     delay_exit: float = 0.0
     when: When = field(default_factory=lambda: When(None))
-    path: Optional[str] = None
-    fd: Optional[int] = None
-    counts: Dict[Tuple[int, int], int] = field(default_factory=dict)
+    path: str | None = None
+    fd: int | None = None
+    counts: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def needs_python(self) -> bool:
         return bool(self.when.spec is not None or self.path is not None or self.fd is not None
@@ -188,18 +188,18 @@ class Policy:
     first verdict that is not Allow wins."""
 
     def __init__(self) -> None:
-        self.hooks: List[Tuple[List[int], str, Hook]] = []
+        self.hooks: list[tuple[list[int], str, Hook]] = []
         # (syscalls, (kind, errno), conditions); kind: "allow", "deny", "kill"
-        self.rules: List[Tuple[List[int], Tuple[str, int], Tuple[Cond, ...]]] = []
-        self.injects: List[InjectRule] = []
-        self.foreign: Optional[Tuple[str, int]] = None  # i386/x32 calls, if ruled
-        self.path_rules: List[Tuple[str, int, bool]] = []  # (pattern, errno, writes only)
+        self.rules: list[tuple[list[int], tuple[str, int], tuple[Cond, ...]]] = []
+        self.injects: list[InjectRule] = []
+        self.foreign: tuple[str, int] | None = None  # i386/x32 calls, if ruled
+        self.path_rules: list[tuple[str, int, bool]] = []  # (pattern, errno, writes only)
 
     # --- hooks -------------------------------------------------------------
-    def on_enter(self, *names: Union[str, int]) -> Callable[[Hook], Hook]:
+    def on_enter(self, *names: str | int) -> Callable[[Hook], Hook]:
         return self._hook(names, "enter")
 
-    def on_exit(self, *names: Union[str, int]) -> Callable[[Hook], Hook]:
+    def on_exit(self, *names: str | int) -> Callable[[Hook], Hook]:
         return self._hook(names, "exit")
 
     def _hook(self, names, phase):
@@ -220,26 +220,26 @@ class Policy:
         return register
 
     # --- rules (settled without Python) ------------------------------------
-    def deny(self, names: Names, errno: Union[int, str] = _errno.EPERM, where=None) -> "Policy":
+    def deny(self, names: Names, errno: int | str = _errno.EPERM, where=None) -> Policy:
         """Fail these calls with ``errno`` (a number 0..4095 or a name such as
         "EACCES"; 0 makes them return 0 without running), in the filter."""
         err = parse_errno(errno, "errno", lowest=0)
         self.rules.append((_nrs(names), ("deny", err), _conds(where)))
         return self
 
-    def kill(self, names: Names, where=None) -> "Policy":
+    def kill(self, names: Names, where=None) -> Policy:
         self.rules.append((_nrs(names), ("kill", 0), _conds(where)))
         return self
 
-    def allow(self, names: Names, where=None) -> "Policy":
+    def allow(self, names: Names, where=None) -> Policy:
         """Let these calls through, ending the rules for them (for allowlists)."""
         self.rules.append((_nrs(names), ("allow", 0), _conds(where)))
         return self
 
-    def inject(self, names: Names, *, error: Union[int, str, None] = None,
-               retval: Optional[int] = None, signal: Union[int, str, None] = None,
-               delay_enter: float = 0.0, delay_exit: float = 0.0, when: Optional[str] = None,
-               path: Optional[str] = None, fd: Optional[int] = None) -> "Policy":
+    def inject(self, names: Names, *, error: int | str | None = None,
+               retval: int | None = None, signal: int | str | None = None,
+               delay_enter: float = 0.0, delay_exit: float = 0.0, when: str | None = None,
+               path: str | None = None, fd: int | None = None) -> Policy:
         """Fault injection, as strace's ``-e inject=``: fail with ``error`` (errno
         number 1..4095 or name), return ``retval`` without running, deliver
         ``signal`` (number 1..64 or name: "SIGUSR1", "USR1"), or delay
@@ -272,8 +272,8 @@ class Policy:
                                        When(when), path, fd))
         return self
 
-    def deny_paths(self, patterns: Union[str, Sequence[str]],
-                   errno: Union[int, str] = _errno.EACCES) -> "Policy":
+    def deny_paths(self, patterns: str | Sequence[str],
+                   errno: int | str = _errno.EACCES) -> Policy:
         """Any call naming one of these paths fails with ``errno`` (a number
         1..4095 or a name).  Patterns are absolute globs; ``/dir/**`` is the
         directory and everything below it.  Checked in C at the stop, on the
@@ -283,7 +283,7 @@ class Policy:
         self.path_rules.extend((p, err, False) for p in _patterns(patterns, "deny_paths"))
         return self
 
-    def readonly_paths(self, patterns: Union[str, Sequence[str]]) -> "Policy":
+    def readonly_paths(self, patterns: str | Sequence[str]) -> Policy:
         """Writes under these paths (opens for writing, creating or truncating,
         unlink, rename, mkdir, chmod/chown, ...) fail with EROFS; reads work."""
         self.path_rules.extend((p, _errno.EROFS, True)
@@ -309,7 +309,7 @@ class Policy:
             session.watch(nrs, fn, phase)
 
 
-def path_of(stop: Stop) -> Optional[str]:
+def path_of(stop: Stop) -> str | None:
     """The path a call names, or the file its fd argument refers to (read
     from /proc while the caller is stopped, so it is the fd's file now)."""
     try:
@@ -333,7 +333,7 @@ def _sleeper(seconds: float) -> Hook:
     return sleep_at_exit
 
 
-def _patterns(patterns: Union[str, Sequence[str]], method: str) -> List[str]:
+def _patterns(patterns: str | Sequence[str], method: str) -> list[str]:
     out = [patterns] if isinstance(patterns, str) else list(patterns)
     for p in out:
         if not isinstance(p, str) or not p.startswith("/"):
@@ -341,7 +341,7 @@ def _patterns(patterns: Union[str, Sequence[str]], method: str) -> List[str]:
     return out
 
 
-def parse_errno(e: Union[int, str], key: str = "error", lowest: int = 1) -> int:
+def parse_errno(e: int | str, key: str = "error", lowest: int = 1) -> int:
     """An errno from a number or a name, as strace's ``error=`` takes it:
     28, "28", "ENOSPC", "enospc" -> 28 (lowest..4095); UsageError naming ``key``."""
     try:
@@ -350,7 +350,7 @@ def parse_errno(e: Union[int, str], key: str = "error", lowest: int = 1) -> int:
         raise UsageError(f"invalid {key}={e!r}: {reason}") from None
 
 
-def parse_signal(s: Union[int, str], key: str = "signal") -> int:
+def parse_signal(s: int | str, key: str = "signal") -> int:
     """A signal from a number 1..64 or a name: 10, "10", "SIGUSR1", "USR1",
     "usr1" -> 10; UsageError naming ``key``."""
     try:
@@ -359,14 +359,14 @@ def parse_signal(s: Union[int, str], key: str = "signal") -> int:
         raise UsageError(f"invalid {key}={s!r}: {reason}") from None
 
 
-def parse_inject(spec: str) -> Tuple[str, Dict[str, object]]:
+def parse_inject(spec: str) -> tuple[str, dict[str, object]]:
     """strace's ``SET:error=E|retval=N|signal=S|delay_enter=US|delay_exit=US[:when=W]``
     (plus veil's ``path=GLOB`` and ``fd=N``) -> (set, keyword arguments of Policy.inject)."""
     parts = spec.split(":")
     sset, opts = parts[0], parts[1:]
     if not sset or not opts:
         raise UsageError(f"invalid -e inject={spec!r}: use SET:error=ERRNO[:when=EXPR]")
-    kw: Dict[str, object] = {}
+    kw: dict[str, object] = {}
     for opt in opts:
         key, eq, value = opt.partition("=")
         if not eq or not value:

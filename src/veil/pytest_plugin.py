@@ -27,8 +27,9 @@ import pickle
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -45,18 +46,18 @@ class RunResult:
     exit_code: int
     stdout: str
     stderr: str
-    signal: Optional[int] = None
+    signal: int | None = None
 
 
 @dataclass
 class CallResult:
     exit_code: int
     value: Any = None
-    exception: Optional[BaseException] = None
+    exception: BaseException | None = None
     traceback: str = ""
 
 
-def _policies(policy, inject) -> List[Policy]:
+def _policies(policy, inject) -> list[Policy]:
     from .policy import Policy
     out = [] if policy is None else list(policy) if isinstance(policy, (list, tuple)) else [policy]
     if inject:
@@ -68,9 +69,9 @@ def _policies(policy, inject) -> List[Policy]:
     return out
 
 
-def run_under_policy(argv: Sequence[str], *, policy=None, inject: Optional[Dict] = None,
-                     cwd: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-                     spec: Optional[RunSpec] = None) -> RunResult:
+def run_under_policy(argv: Sequence[str], *, policy=None, inject: dict | None = None,
+                     cwd: str | None = None, env: dict[str, str] | None = None,
+                     spec: RunSpec | None = None) -> RunResult:
     """Run a command as ``spec`` describes (or in ``cwd`` with ``env``) under
     policies, confined as ``veil run`` would; capture its stdout and stderr."""
     from .errors import VeilError
@@ -95,7 +96,7 @@ def run_under_policy(argv: Sequence[str], *, policy=None, inject: Optional[Dict]
                          err.read().decode(errors="replace"), result.signal)
 
 
-def call_under_policy(fn: Callable, *args, policy=None, inject: Optional[Dict] = None,
+def call_under_policy(fn: Callable, *args, policy=None, inject: dict | None = None,
                       **kwargs) -> CallResult:
     """Call ``fn(*args, **kwargs)`` in a forked child traced under the policies.
 
@@ -157,7 +158,7 @@ def call_under_policy(fn: Callable, *args, policy=None, inject: Optional[Dict] =
 
 
 @functools.lru_cache(maxsize=None)
-def ptrace_unavailable() -> Optional[str]:
+def ptrace_unavailable() -> str | None:
     """Why this process cannot trace a child, or None: a forked child asks to be
     traced (PTRACE_TRACEME) and says whether the kernel let it."""
     if sys.platform != "linux" or os.uname().machine != "x86_64":

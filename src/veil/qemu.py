@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Dict, Tuple
 
 from .spec.checks import SpecError
 
 # qemu-user's name for an architecture -> (ELF class, data encoding, e_machine)
 ELF64, ELF32, LSB, MSB = 2, 1, 1, 2
-MACHINES: Dict[str, Tuple[int, int, int]] = {
+MACHINES: dict[str, tuple[int, int, int]] = {
     "aarch64": (ELF64, LSB, 183), "aarch64_be": (ELF64, MSB, 183),
     "arm": (ELF32, LSB, 40), "armeb": (ELF32, MSB, 40),
     "riscv64": (ELF64, LSB, 243), "riscv32": (ELF32, LSB, 243),

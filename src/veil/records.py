@@ -7,7 +7,7 @@ for ENTER by six u64 arguments, then by the captures: each a
 from __future__ import annotations
 
 import struct
-from typing import Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 # the record types, arches and capture kinds of csrc/engine.h (read from the build)
 from .abi import (  # noqa: F401
@@ -66,7 +66,7 @@ class Capture:
         self.fault = fault
         self.count = count
 
-    def strings(self) -> List[Tuple[bytes, bool]]:
+    def strings(self) -> list[tuple[bytes, bool]]:
         """Elements of a CAP_STRV capture: (bytes, truncated)."""
         out = []
         d = self.data
@@ -77,7 +77,7 @@ class Capture:
             i += 4 + n
         return out
 
-    def iovecs(self) -> Tuple[List[Tuple[int, int, bytes]], bool]:
+    def iovecs(self) -> tuple[list[tuple[int, int, bytes]], bool]:
         """Elements of an iovec capture: ([(base, len, bytes)], more_iovecs_than_shown).
         A short or damaged capture yields what it holds."""
         d = self.data
@@ -104,8 +104,8 @@ class Record:
                  "payload")
 
     def __init__(self, type: int, arch: int, pid: int, tid: int, ts_ns: int, nr: int,
-                 value: int, aux: int, args: Optional[Tuple[int, ...]],
-                 caps: Optional[Dict[int, Capture]], payload: bytes):
+                 value: int, aux: int, args: tuple[int, ...] | None,
+                 caps: dict[int, Capture] | None, payload: bytes):
         self.type = type
         self.arch = arch
         self.pid = pid
@@ -123,7 +123,7 @@ class Record:
                 f"value={self.value}, aux={self.aux})")
 
 
-def new_task_of(rec: Record) -> Tuple[int, int, int, str, int]:
+def new_task_of(rec: Record) -> tuple[int, int, int, str, int]:
     """A NEWTASK record as Observer.new_task takes it: (parent tid, child tid, child
     pid, "fork" / "vfork" / "clone", time)."""
     how = {1: "fork", 2: "vfork", 3: "clone"}.get(rec.aux, "clone")
@@ -138,7 +138,7 @@ class CorruptRecord(ValueError):
         self.offset = offset
 
 
-def parse(buf, start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
+def parse(buf, start: int = 0, end: int | None = None) -> Iterator[Record]:
     """Parse records from ``buf[start:end]``."""
     if end is None:
         end = len(buf)

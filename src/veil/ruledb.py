@@ -9,21 +9,21 @@ and the filter's entry per number; ``build_filter`` makes the seccomp program.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from collections.abc import Callable, Iterable, Sequence
 
 from . import engine as E
 from . import filter as bpf
 from .syscalls.lookup import resolve_set
 from .valueclass import ValueClass
 
-Action = Tuple[str, int]                      # ("allow" | "deny" | "refuse" | "kill", errno)
-Rule = Tuple[Tuple[bpf.Cond, ...], Action]    # (conditions that must all hold, action)
-Names = Union[str, int, Iterable[Union[str, int]]]
+Action = tuple[str, int]                      # ("allow" | "deny" | "refuse" | "kill", errno)
+Rule = tuple[tuple[bpf.Cond, ...], Action]    # (conditions that must all hold, action)
+Names = str | int | Iterable[str | int]
 
 NOT_A_SYSCALL = "is not a syscall: give names ('openat'), classes ('%file') or numbers"
 
 
-def syscall_numbers(names: Names) -> Set[int]:
+def syscall_numbers(names: Names) -> set[int]:
     """The numbers of ``names``: a -e trace= expression ("openat", "%file"), a
     number, or an iterable of both.  UnknownSyscallError for an unknown name,
     TypeError (naming the item) for anything else."""
@@ -35,7 +35,7 @@ def syscall_numbers(names: Names) -> Set[int]:
         items = list(names)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{names!r} {NOT_A_SYSCALL}") from None
-    out: Set[int] = set()
+    out: set[int] = set()
     for n in items:
         if isinstance(n, str):
             out |= resolve_set(n)
@@ -53,12 +53,12 @@ class Row(ValueClass):
 
     __slots__ = _fields = ("flags", "caps", "fields", "post_flags", "filter")
 
-    def __init__(self, flags: int = 0, caps: Optional[List[Tuple[int, int, int, int]]] = None,
-                 fields: Optional[Dict[str, int]] = None, post_flags: int = 0,
-                 filter: Optional[object] = None):
+    def __init__(self, flags: int = 0, caps: list[tuple[int, int, int, int]] | None = None,
+                 fields: dict[str, int] | None = None, post_flags: int = 0,
+                 filter: object | None = None):
         self.flags = flags
-        self.caps: List[Tuple[int, int, int, int]] = [] if caps is None else caps
-        self.fields: Dict[str, int] = {} if fields is None else fields
+        self.caps: list[tuple[int, int, int, int]] = [] if caps is None else caps
+        self.fields: dict[str, int] = {} if fields is None else fields
         self.post_flags = post_flags
         self.filter = filter
 
@@ -68,13 +68,13 @@ class RuleDB:
     are reported with."""
 
     def __init__(self) -> None:
-        self.rules: Dict[int, List[Rule]] = {}
-        self.foreign: Optional[Action] = None     # for i386/x32 calls
+        self.rules: dict[int, list[Rule]] = {}
+        self.foreign: Action | None = None     # for i386/x32 calls
         # reasons of refused calls: (nr, or -1 for i386/x32, errno) -> why
-        self.reasons: Dict[Tuple[int, int], str] = {}
+        self.reasons: dict[tuple[int, int], str] = {}
 
     def add(self, nrs: Iterable[int], action: Action,
-            where: Union[bpf.Cond, Sequence[bpf.Cond]] = ()) -> None:
+            where: bpf.Cond | Sequence[bpf.Cond] = ()) -> None:
         """Rules of one syscall are tried in the order added; the first whose
         conditions all hold decides."""
         conds = (where,) if isinstance(where, bpf.Cond) else tuple(where)
@@ -89,11 +89,11 @@ class RuleDB:
         """Whether a rule names one of these numbers."""
         return any(nr in self.rules for nr in nrs)
 
-    def conditional_hooks(self) -> Dict[int, Callable]:
+    def conditional_hooks(self) -> dict[int, Callable]:
         """Without seccomp, argument conditions are checked by a hook at entry
         instead: nr -> hook(stop) -> verdict."""
         from .verdicts import ALLOW, Deny, Kill
-        hooks: Dict[int, Callable] = {}
+        hooks: dict[int, Callable] = {}
         for nr, rules in self.rules.items():
             conditional = [r for r in rules if r[0]]
             if not conditional:
@@ -109,11 +109,11 @@ class RuleDB:
             hooks[nr] = check
         return hooks
 
-    def compile(self, rows: Dict[int, Row]) -> Tuple[Dict[int, E.SysAction], Dict[int, object]]:
+    def compile(self, rows: dict[int, Row]) -> tuple[dict[int, E.SysAction], dict[int, object]]:
         """The action table and the filter's entries (nr -> seccomp return or
         bpf.Conditional) of these rows and the rules."""
-        actions: Dict[int, E.SysAction] = {}
-        filt: Dict[int, object] = {}
+        actions: dict[int, E.SysAction] = {}
+        filt: dict[int, object] = {}
         for nr in sorted(n for n in set(rows) | set(self.rules) if 0 <= n < E.NR_MAX):
             row = rows.get(nr) or Row()
             rules = self.rules.get(nr)
@@ -132,7 +132,7 @@ class RuleDB:
             actions[nr].flags |= row.post_flags
         return actions, filt
 
-    def compile_foreign(self, traced: bool) -> Tuple[E.SysAction, int]:
+    def compile_foreign(self, traced: bool) -> tuple[E.SysAction, int]:
         """The row and filter return of i386/x32 calls: shown as such when calls
         are traced (never mis-named), else let through, unless a rule says otherwise."""
         row = E.SysAction(E.F_STOP | E.F_RECORD) if traced else E.SysAction()
@@ -145,7 +145,7 @@ class RuleDB:
 
 
 def compile_rules(rules: Sequence[Rule], flags: int,
-                  caps: List[Tuple[int, int, int, int]]) -> Tuple[E.SysAction, object]:
+                  caps: list[tuple[int, int, int, int]]) -> tuple[E.SysAction, object]:
     """The C row and the filter entry of a syscall with allow/deny/refuse/kill
     rules (``flags``: what else wants the call to stop): the first rule whose
     conditions hold decides."""
@@ -179,6 +179,6 @@ def compile_rules(rules: Sequence[Rule], flags: int,
                                  for conds, (kind, err) in conditional], otherwise)
 
 
-def build_filter(filt: Dict[int, object], foreign: int) -> list:
+def build_filter(filt: dict[int, object], foreign: int) -> list:
     """The seccomp program: each number's entry, the rest allowed."""
     return bpf.compile_filter(filt, bpf.allow(), foreign)

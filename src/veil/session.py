@@ -17,22 +17,12 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
-    Dict,
-    FrozenSet,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-    Union,
 )
 
 from . import engine as E
@@ -73,31 +63,31 @@ class Result(ValueClass):
     _fields = ("exit_code", "status", "signal", "core_dumped", "duration", "engine_stats", "stats",
                "kills", "sockets", "kept_tmp", "layout_engine", "refusals")
 
-    def __init__(self, exit_code: int, status: Optional[int], signal: Optional[int],
+    def __init__(self, exit_code: int, status: int | None, signal: int | None,
                  core_dumped: bool, duration: float,
-                 engine_stats: Optional[Dict[str, int]] = None,
-                 stats: Optional[Dict[str, Dict[str, float]]] = None,
-                 kills: Optional[List[Tuple[int, str, str]]] = None,
-                 sockets: Optional[List[Dict[str, object]]] = None,
-                 kept_tmp: Optional[str] = None,
-                 layout_engine: Optional[Tuple[str, str]] = None,
-                 refusals: Optional[List["Refusal"]] = None):
+                 engine_stats: dict[str, int] | None = None,
+                 stats: dict[str, dict[str, float]] | None = None,
+                 kills: list[tuple[int, str, str]] | None = None,
+                 sockets: list[dict[str, object]] | None = None,
+                 kept_tmp: str | None = None,
+                 layout_engine: tuple[str, str] | None = None,
+                 refusals: list[Refusal] | None = None):
         self.exit_code = exit_code
         self.status = status            # raw wait status of the main process
         self.signal = signal            # set if the main process was killed by a signal
         self.core_dumped = core_dumped
         self.duration = duration
-        self.engine_stats: Dict[str, int] = {} if engine_stats is None else engine_stats
+        self.engine_stats: dict[str, int] = {} if engine_stats is None else engine_stats
         self.stats = stats
         # (pid, syscall, reason)
-        self.kills: List[Tuple[int, str, str]] = [] if kills is None else kills
+        self.kills: list[tuple[int, str, str]] = [] if kills is None else kills
         self.sockets = sockets          # the socket table at the end
         self.kept_tmp = kept_tmp        # the private /tmp's host directory, if kept
         self.layout_engine = layout_engine  # ("mount" or "ptrace", why) under a layout
         # calls veil refused and reported
-        self.refusals: List["Refusal"] = [] if refusals is None else refusals
+        self.refusals: list[Refusal] = [] if refusals is None else refusals
 
-    def summary(self) -> Dict[str, object]:
+    def summary(self) -> dict[str, object]:
         """What `veil run --result FILE` writes: how the run ended and how it was made."""
         engine = ({"engine": self.layout_engine[0], "why": self.layout_engine[1]}
                   if self.layout_engine else None)
@@ -112,7 +102,7 @@ class Result(ValueClass):
 
 
 # callbacks every Session.run() of this context gives its Result (results_to)
-_RESULT_LISTENERS: ContextVar[Tuple[Callable[[Result], None], ...]] = ContextVar(
+_RESULT_LISTENERS: ContextVar[tuple[Callable[[Result], None], ...]] = ContextVar(
     "veil_result_listeners", default=())
 
 
@@ -156,7 +146,7 @@ class _Backlog:
             self._cond.notify_all()
 
 
-def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
+def resolve_command(argv0: str, path_env: str | None = None) -> str:
     """Find the program as execvp would; raise CommandNotFound like a shell."""
     if "/" in argv0:
         if not os.path.exists(argv0):
@@ -171,10 +161,10 @@ def resolve_command(argv0: str, path_env: Optional[str] = None) -> str:
     return found
 
 
-def resolve_guest_command(eng: E.Engine, argv0: str, path_env: Optional[str],
+def resolve_guest_command(eng: E.Engine, argv0: str, path_env: str | None,
                           cwd: str = "/") -> str:
     """The guest path of the program, found as execvp would inside the guest."""
-    def runnable(guest: str) -> Optional[str]:
+    def runnable(guest: str) -> str | None:
         try:
             host, _ = eng.layout_resolve(guest)
         except OSError:
@@ -206,16 +196,16 @@ class Session:
     """A traced program.  Build it, add observers and hooks, then ``run()``
     (or drive ``next()``/``resume()`` yourself)."""
 
-    def __init__(self, argv: Optional[Sequence[str]] = None, *, spec: Optional["RunSpec"] = None,
+    def __init__(self, argv: Sequence[str] | None = None, *, spec: RunSpec | None = None,
                  policies: Sequence[Any] = (), pids: Sequence[int] = (),
-                 trace: Union[str, Iterable[int], None] = _UNSET, follow: bool = True,
-                 strsize: int = 32, seccomp: bool = _UNSET, affinity: Union[str, int] = _UNSET,
-                 env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                 trace: str | Iterable[int] | None = _UNSET, follow: bool = True,
+                 strsize: int = 32, seccomp: bool = _UNSET, affinity: str | int = _UNSET,
+                 env: dict[str, str] | None = None, cwd: str | None = None,
                  observers: Sequence[Observer] = (), decorate_fds: int = 0,
-                 stdin: Optional[int] = None, stdout: Optional[int] = None,
-                 stderr: Optional[int] = None, after_start: Optional[Callable[[], None]] = None,
-                 umask: Optional[int] = None, rlimits: Sequence[Tuple[int, int, int]] = (),
-                 argv0: Optional[str] = None, layout: Union["SpecLayout", GuestTree, None] = None,
+                 stdin: int | None = None, stdout: int | None = None,
+                 stderr: int | None = None, after_start: Callable[[], None] | None = None,
+                 umask: int | None = None, rlimits: Sequence[tuple[int, int, int]] = (),
+                 argv0: str | None = None, layout: SpecLayout | GuestTree | None = None,
                  sockets: bool = False, capture_bytes: int = 0, backend: str = "c",
                  raw: Iterable[int] = ()):
         """``spec`` (a veil.RunSpec) describes the run: its environment, layout,
@@ -260,43 +250,43 @@ class Session:
             raise VeilError("give a command or pids, not both")
         self.argv = list(argv) if argv else []
         self.pids = list(pids)
-        self.traced: Set[int] = (resolve_set(trace) if isinstance(trace, str)
+        self.traced: set[int] = (resolve_set(trace) if isinstance(trace, str)
                                  else set(trace) if trace is not None else set())
         self.follow = follow
         self.strsize = strsize
         # strace's -e raw=: traced calls whose memory is not read (args shown in hex)
-        self.raw: FrozenSet[int] = frozenset(raw)
+        self.raw: frozenset[int] = frozenset(raw)
         self.backend = backend  # "c" (the C engine) or "python" (python-ptrace, no seccomp)
         self.seccomp = seccomp and not self.pids and backend != "python"
         self.affinity = parse_affinity(affinity)
         self.env = host_environ() if env is None else dict(env)
         self.cwd = cwd
-        self.observers: List[Observer] = list(observers)
+        self.observers: list[Observer] = list(observers)
         self.decorate_fds = int(decorate_fds)  # 1: -y, 2: -yy
-        self.raw_sinks: List[Callable[[bytes], None]] = []
+        self.raw_sinks: list[Callable[[bytes], None]] = []
         self.stdio = tuple(-1 if f is None else f for f in (stdin, stdout, stderr))
         # called once the tracees are traced (in the loop's thread): e.g. to let
         # a forked child that waits to be attached go on
         self.after_start = after_start
         self.umask = umask          # applied in the child before execve
-        self.run_as: Optional[Tuple[int, int, Sequence[int]]] = None  # (uid, gid, groups): -u
+        self.run_as: tuple[int, int, Sequence[int]] | None = None  # (uid, gid, groups): -u
         self.rlimits = list(rlimits)  # (resource, soft, hard)
         # capability names the program keeps, no_new_privs set (--strict); None: untouched
-        self.keep_caps: Optional[Sequence[str]] = None
+        self.keep_caps: Sequence[str] | None = None
         self.argv0 = argv0          # argv[0] the program sees (the path is still found from argv[0])
-        self.layout: Optional[GuestTree] = layout  # the guest's directory tree
+        self.layout: GuestTree | None = layout  # the guest's directory tree
         self.pin_paths = False      # path calls walk from fds veil opened (--strict)
-        self._layout: Optional[LayoutFeature] = None   # the layout's feature, once started
+        self._layout: LayoutFeature | None = None   # the layout's feature, once started
         # the socket table: the calls it needs are recorded (read/write/close only
         # on sockets, decided in C); other observers still see only `trace`
-        self._snapshots: List[Tuple[float, Callable[[], None]]] = []
+        self._snapshots: list[tuple[float, Callable[[], None]]] = []
         socket_feature = None
         if sockets:
             from .features.sockets import Sockets  # a trace without -T loads no socket table
             socket_feature = Sockets(self.traced, strsize, capture_bytes, self.seccomp)
-        self.sockets: Optional[SocketTable] = socket_feature.table if socket_feature else None
+        self.sockets: SocketTable | None = socket_feature.table if socket_feature else None
         # calls recorded for the socket table only: nr -> the fd argument that must be a socket
-        self._socket_rows: Dict[int, int] = socket_feature.rows if socket_feature else {}
+        self._socket_rows: dict[int, int] = socket_feature.rows if socket_feature else {}
         if self._socket_rows:
             self.observers = [OnlyCalls(o, set(self.traced)) for o in self.observers]
         if self.sockets is not None:
@@ -305,35 +295,35 @@ class Session:
             from .spec.checks import SpecError
             raise SpecError("observation", "seccomp", "a layout needs the seccomp filter "
                             "(and a program veil starts, not one it attaches to)")
-        self._hooks: Dict[Tuple[int, str], List[Hook]] = {}
-        self._guest_hooks: Set[Tuple[int, Hook]] = set()  # watch(guest_tracing=True)
+        self._hooks: dict[tuple[int, str], list[Hook]] = {}
+        self._guest_hooks: set[tuple[int, Hook]] = set()  # watch(guest_tracing=True)
         # allow/deny/refuse/kill rules, the i386/x32 rule and why refused calls were refused
         self.ruledb = RuleDB()
         # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
         self._paths = PathRules(MUTATING_CALLS)
         self._reads_refusals = False
         # the fake identity served in C (csrc/identity.c): nr -> F_EXIT if at exit too
-        self._identity_calls: Dict[int, int] = {}
-        self._identity_files: Dict[str, str] = {}  # guest path -> veil's copy
-        self._identity_setup: List[Callable[[E.Engine], None]] = []
-        self._on_request: List[Hook] = []  # exit hooks that want only what identity.c asks
-        self.kills: List[Tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
+        self._identity_calls: dict[int, int] = {}
+        self._identity_files: dict[str, str] = {}  # guest path -> veil's copy
+        self._identity_setup: list[Callable[[E.Engine], None]] = []
+        self._on_request: list[Hook] = []  # exit hooks that want only what identity.c asks
+        self.kills: list[tuple[int, str, str]] = []  # (pid, syscall, reason) of Kill verdicts
         # what plugs into the session: rows it adds, install, cleanup, result fields
         self._refusals = Refusals(self.ruledb)
-        self.features: List[Feature] = [Placement(self.affinity), self._refusals]
+        self.features: list[Feature] = [Placement(self.affinity), self._refusals]
         if socket_feature is not None:
             self.features.append(socket_feature)
         self.features.append(self._paths)   # before the layout's: its rows see the path rows
-        self._engine: Optional[E.Engine] = None
+        self._engine: E.Engine | None = None
         self.filter_code = b""   # the seccomp program veil installed (struct sock_filter[])
         # the stops of threads a guest tracer traces (veil.guest_ptrace), in the loop's thread
-        self.guest_events: Optional[Callable[[E.StopEvent], None]] = None
-        self._assembler: Optional[Assembler] = None
+        self.guest_events: Callable[[E.StopEvent], None] | None = None
+        self._assembler: Assembler | None = None
         self._started = 0.0
-        self._path: Optional[str] = None
+        self._path: str | None = None
         self.interrupted = False
         self._abort = False
-        self._at_end: List[Callable[[], None]] = []
+        self._at_end: list[Callable[[], None]] = []
         self.trace_stream = None  # the trace file a spec's observation.output opened
         self.spec = spec
         if spec is not None:
@@ -360,7 +350,7 @@ class Session:
         veil.records), with no per-event Python work: the binary trace writer."""
         self.raw_sinks.append(sink)
 
-    def watch(self, names: Iterable[Union[str, int]], hook: Hook, phase: str = "enter", *,
+    def watch(self, names: Iterable[str | int], hook: Hook, phase: str = "enter", *,
               guest_tracing: bool = False) -> None:
         """Call ``hook`` at every ``phase`` ("enter"/"exit") stop of these syscalls.
         ``guest_tracing``: only while a guest tracer is about (Engine.guest_calls);
@@ -375,8 +365,8 @@ class Session:
                     self._guest_hooks.add((nr, hook))
 
     def serve_identity(self, enter: Iterable[str] = (), exit: Iterable[str] = (),
-                       files: Optional[Dict[str, str]] = None,
-                       setup: Optional[Callable[[E.Engine], None]] = None,
+                       files: dict[str, str] | None = None,
+                       setup: Callable[[E.Engine], None] | None = None,
                        on_request: Sequence[Hook] = ()) -> None:
         """The C engine answers these calls of the fake identity (csrc/identity.c)
         from the values ``setup(engine)`` gives it before the program starts.
@@ -404,7 +394,7 @@ class Session:
                 and all(os.path.isfile(g) for g in self._identity_files)
                 and kernel_refusal(False) is None)
 
-    def deny(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
+    def deny(self, names: str | Iterable[str | int], errno: int = _errno.EPERM,
              where: Sequence[bpf.Cond] = ()) -> None:
         """Fail these syscalls with ``-errno``, settled by the kernel's filter
         (or by C at the stop when they are traced): no Python at run time.
@@ -417,7 +407,7 @@ class Session:
         """Whether a rule (deny, refuse, kill, allow) names this syscall."""
         return self.ruledb.names(resolve_set(name))
 
-    def refuse(self, names: Union[str, Iterable[Union[str, int]]], errno: int = _errno.EPERM,
+    def refuse(self, names: str | Iterable[str | int], errno: int = _errno.EPERM,
                reason: str = "", where: Sequence[bpf.Cond] = ()) -> None:
         """Like deny(), and every refused call is reported: ``session.refusals``
         and ``on_refusal`` (veil run prints one line per kind).  Each costs one
@@ -429,7 +419,7 @@ class Session:
         for nr in nrs:
             self.ruledb.add_reason(nr, errno, reason)
 
-    def restrict_targets(self, calls: Dict[str, Tuple[Sequence[int], Sequence[int]]],
+    def restrict_targets(self, calls: dict[str, tuple[Sequence[int], Sequence[int]]],
                          reason: str) -> None:
         """Calls that name another process reach only processes of the traced tree:
         ``calls`` maps a syscall name to (indexes of its pid/tid arguments, indexes
@@ -448,37 +438,37 @@ class Session:
         self._refusals.note(pid, tid, name, errno, reason, notice)
 
     @property
-    def refusals(self) -> List[Refusal]:
+    def refusals(self) -> list[Refusal]:
         """The calls veil refused and reported so far."""
         return self._refusals.refusals
 
     @property
-    def on_refusal(self) -> Optional[Callable[[Refusal], None]]:
+    def on_refusal(self) -> Callable[[Refusal], None] | None:
         """Called with each Refusal as it happens (on the loop's thread)."""
         return self._refusals.on_refusal
 
     @on_refusal.setter
-    def on_refusal(self, fn: Optional[Callable[[Refusal], None]]) -> None:
+    def on_refusal(self, fn: Callable[[Refusal], None] | None) -> None:
         self._refusals.on_refusal = fn
 
-    def kill_on(self, names: Union[str, Iterable[Union[str, int]]],
+    def kill_on(self, names: str | Iterable[str | int],
                 where: Sequence[bpf.Cond] = ()) -> None:
         """Kill the process that makes one of these syscalls (the kernel does it)."""
         self.add_rule(syscall_numbers(names), ("kill", 0), where)
 
-    def add_rule(self, nrs: Iterable[int], action: Tuple[str, int],
-                 where: Union[bpf.Cond, Sequence[bpf.Cond]] = ()) -> None:
+    def add_rule(self, nrs: Iterable[int], action: tuple[str, int],
+                 where: bpf.Cond | Sequence[bpf.Cond] = ()) -> None:
         """A rule for the filter: action ("deny", errno) or ("kill", 0) when every
         condition holds.  Rules of one syscall are tried in the order added."""
         self.ruledb.add(nrs, action, where)
 
     @property
-    def foreign_rule(self) -> Optional[Tuple[str, int]]:
+    def foreign_rule(self) -> tuple[str, int] | None:
         """The rule of i386 (int 0x80) and x32 calls: (kind, errno) or None."""
         return self.ruledb.foreign
 
     @foreign_rule.setter
-    def foreign_rule(self, rule: Optional[Tuple[str, int]]) -> None:
+    def foreign_rule(self, rule: tuple[str, int] | None) -> None:
         self.ruledb.foreign = rule
 
     def add_path_rule(self, pattern: str, errno: int, writes_only: bool = False) -> None:
@@ -508,7 +498,7 @@ class Session:
         self._paths.protect(path, how)
 
     @property
-    def kernel_paths(self) -> List[Tuple[str, str]]:
+    def kernel_paths(self) -> list[tuple[str, str]]:
         """protect_path()'s ("readonly" or "mask", guest path), in the order given."""
         return self._paths.kernel_paths
 
@@ -517,7 +507,7 @@ class Session:
         return self._paths.active()
 
     @property
-    def layout_engine(self) -> Optional[Tuple[str, str]]:
+    def layout_engine(self) -> tuple[str, str] | None:
         """("mount" or "ptrace", why) under a layout once started; else None."""
         return self._layout.engine if self._layout is not None else None
 
@@ -530,14 +520,14 @@ class Session:
         for nr, check in self.ruledb.conditional_hooks().items():
             self._hooks.setdefault((nr, "enter"), []).insert(0, check)
 
-    def _actions(self) -> Tuple[Dict[int, E.SysAction], Dict[int, object]]:
+    def _actions(self) -> tuple[dict[int, E.SysAction], dict[int, object]]:
         """The C loop's action table and the filter's entries (veil.ruledb)."""
         actions, filt = self.ruledb.compile(self._rows())
         for feature in self.features:
             feature.adjust(actions, filt, self.ruledb)
         return actions, filt
 
-    def _captures(self, nr: int) -> List[Tuple[int, int, int, int]]:
+    def _captures(self, nr: int) -> list[tuple[int, int, int, int]]:
         """What recording ``nr`` captures: its arguments as the decoders read them."""
         sc = BY_NR.get(nr)
         if sc is None or nr in self.raw:
@@ -545,7 +535,7 @@ class Session:
         from .decoders import captures_for  # loaded when something is traced
         return captures_for(sc, self.strsize, self.decorate_fds)
 
-    def _rows(self) -> Dict[int, Row]:
+    def _rows(self) -> dict[int, Row]:
         """What the session and its features want of each syscall besides its rules."""
         wanted = RowTable(self._captures, path_fields)
         for nr in self.traced:
@@ -675,7 +665,7 @@ class Session:
         if self.after_start is not None:
             self.after_start()
 
-    def _step(self, deliver: Callable[[bytes], None]) -> Optional[Stop]:
+    def _step(self, deliver: Callable[[bytes], None]) -> Stop | None:
         """Run the engine until a hooked stop (returned) or the end (None);
         recorded events go to ``deliver`` in order."""
         if self._engine is None:
@@ -713,7 +703,7 @@ class Session:
             return Stop(phase, ev.pid, ev.tid, ev.arch, ev.nr, ev.args,
                         ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp, ev.scratch)
 
-    def next(self) -> Optional[Stop]:
+    def next(self) -> Stop | None:
         """Run until a hooked syscall stops; None once every tracee is gone."""
         return self._step(self._consume)
 
@@ -850,7 +840,7 @@ class Session:
         # queue.Queue, not SimpleQueue: with Python 3.11, a signal handled while
         # SimpleQueue.get(timeout=...) waits (SIGUSR1 asks for a socket
         # snapshot) was seen to leave it waiting for good
-        records: "queue.Queue" = queue.Queue()
+        records: queue.Queue = queue.Queue()
         backlog = _Backlog(self.BACKLOG_BYTES)
         done = object()
         self._abort = False
@@ -880,7 +870,7 @@ class Session:
         thread.start()
         # signals to veil must interrupt the worker's waitpid, not this thread
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _LOOP_SIGNALS)
-        error: Optional[BaseException] = None
+        error: BaseException | None = None
         try:
             while True:
                 try:
@@ -972,7 +962,7 @@ def _add_note(error: BaseException, note: str) -> None:
         error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
-def _hook_where(hook: Hook, stop: Stop, error: Optional[BaseException] = None) -> str:
+def _hook_where(hook: Hook, stop: Stop, error: BaseException | None = None) -> str:
     """``FILE:LINE: hook NAME at enter of openat (pid N)``: the line of the hook's
     file where ``error`` was raised, if any."""
     import traceback

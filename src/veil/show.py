@@ -7,7 +7,8 @@ and Perfetto writers, the -c statistics) as a live trace, so ``veil show``
 """
 from __future__ import annotations
 
-from typing import IO, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
+from typing import IO
 
 from .errors import VeilError
 from .observers import Observer
@@ -23,7 +24,7 @@ class CallFilter(Observer):
     """Passes calls whose syscall is in ``nrs`` (i386/x32 calls: whose name is
     in ``names``) to ``inner``, and every process event."""
 
-    def __init__(self, inner: Sequence[Observer], nrs: Set[int], names: Set[str]):
+    def __init__(self, inner: Sequence[Observer], nrs: set[int], names: set[str]):
         self.inner = list(inner)
         self.nrs = nrs
         self.names = names
@@ -80,7 +81,7 @@ class CallFilter(Observer):
             o.close()
 
 
-def open_trace(name: str) -> Tuple[IO[bytes], object]:
+def open_trace(name: str) -> tuple[IO[bytes], object]:
     """The trace file ``name`` opened, and its header (veil.output.binary's
     TraceInfo).  VeilError if it cannot be read, TraceFileBroken if the header
     is not a veil trace's."""
@@ -97,7 +98,7 @@ def open_trace(name: str) -> Tuple[IO[bytes], object]:
 
 
 def replay(f: IO[bytes], info, name: str, observers: Sequence[Observer],
-           wanted: Optional[Set[int]] = None) -> None:
+           wanted: set[int] | None = None) -> None:
     """Feed the records after the header of ``f`` (opened by :func:`open_trace`)
     to ``observers`` as the live run fed them: every process event, and the
     calls whose syscall is in ``wanted`` (None: every call recorded).  The

@@ -9,7 +9,7 @@ families for all of them.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 if TYPE_CHECKING:   # ipaddress is imported where an address is parsed or written
     import ipaddress
@@ -35,21 +35,21 @@ class SockAddr(NamedTuple):
     Immutable and hashable (a NamedTuple: importing dataclasses was a fifth of
     ``veil trace``'s start-up)."""
 
-    family: Optional[int]            # None: shorter than sa_family
+    family: int | None            # None: shorter than sa_family
     raw: bytes
-    ip: Optional[IPAddress] = None   # AF_INET (8+ bytes), AF_INET6 (24+ bytes)
-    port: Optional[int] = None
-    flowinfo: Optional[int] = None   # AF_INET6
-    scope_id: Optional[int] = None   # AF_INET6 of 28+ bytes
+    ip: IPAddress | None = None   # AF_INET (8+ bytes), AF_INET6 (24+ bytes)
+    port: int | None = None
+    flowinfo: int | None = None   # AF_INET6
+    scope_id: int | None = None   # AF_INET6 of 28+ bytes
     # AF_UNIX: the name up to its NUL; an abstract name (abstract=True) without its
     # leading NUL and with all the bytes the length gives; b"": unnamed
-    path: Optional[bytes] = None
+    path: bytes | None = None
     abstract: bool = False
-    nl_pid: Optional[int] = None     # AF_NETLINK of 8+ bytes
-    nl_groups: Optional[int] = None  # ... of 12+ bytes
+    nl_pid: int | None = None     # AF_NETLINK of 8+ bytes
+    nl_groups: int | None = None  # ... of 12+ bytes
 
     @classmethod
-    def parse(cls, raw: bytes) -> "SockAddr":
+    def parse(cls, raw: bytes) -> SockAddr:
         raw = bytes(raw)
         n = len(raw)
         if n < 2:
@@ -75,7 +75,7 @@ class SockAddr(NamedTuple):
         return cls(fam, raw)
 
     @property
-    def inet(self) -> Optional[Tuple[str, int]]:
+    def inet(self) -> tuple[str, int] | None:
         """(ip, port) of an AF_INET/AF_INET6 address, else None."""
         if self.ip is None or self.port is None:
             return None

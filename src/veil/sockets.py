@@ -16,8 +16,9 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING
 
 from . import abi
 from . import engine as E
@@ -29,9 +30,9 @@ if TYPE_CHECKING:
     from .decoders import Call
 
 # always recorded when the table is on (@socket_table in the syscall table)
-SOCKET_CALLS: Tuple[str, ...] = tuple(with_prop("socket_table"))
+SOCKET_CALLS: tuple[str, ...] = tuple(with_prop("socket_table"))
 # recorded only when this fd argument is a socket (decided in C at the stop)
-SOCKFD_CALLS: Dict[str, int] = with_prop("sockfd")
+SOCKFD_CALLS: dict[str, int] = with_prop("sockfd")
 # calls whose new fd, if a socket, gets a filter of its own in the tracee
 SOCKFD_NEWFD = frozenset(with_prop("new_sockfd"))
 
@@ -40,7 +41,7 @@ SOCKFD_NEWFD = frozenset(with_prop("new_sockfd"))
 TAIL_CALLS = frozenset(n for n in with_prop("moves") if BY_NAME[n].args_of_kind("inbuf", "outbuf"))
 
 
-def captures(sc, strsize: int, capture_bytes: int = 0) -> List[Tuple[int, int, int, int]]:
+def captures(sc, strsize: int, capture_bytes: int = 0) -> list[tuple[int, int, int, int]]:
     """The captures of a call recorded for the table: every fd named (the socket's
     inode), a close's socket described by the kernel (its final addresses)."""
     from .decoders import captures_for
@@ -63,7 +64,7 @@ def captures(sc, strsize: int, capture_bytes: int = 0) -> List[Tuple[int, int, i
     return [caps[i] for i in sorted(caps)]
 
 
-def merge_captures(regular, table) -> List[Tuple[int, int, int, int]]:
+def merge_captures(regular, table) -> list[tuple[int, int, int, int]]:
     """A traced call's captures with the table's added (the table's win a slot)."""
     caps = {c[0]: c for c in regular}
     caps.update({c[0]: c for c in table})
@@ -79,7 +80,7 @@ BROKEN = {_errno.EPIPE, _errno.ECONNRESET, _errno.ECONNREFUSED, _errno.ETIMEDOUT
           _errno.ECONNABORTED, _errno.EHOSTUNREACH, _errno.ENETUNREACH}
 
 
-def address_text(raw: bytes) -> Optional[str]:
+def address_text(raw: bytes) -> str | None:
     """127.0.0.1:80, [::1]:53, /path, @abstract, netlink:PID (None: no address)."""
     sa = SockAddr.parse(raw)
     if sa.family == AF_INET and sa.ip is not None:
@@ -96,7 +97,7 @@ def address_text(raw: bytes) -> Optional[str]:
     return None
 
 
-def _inode(data: Optional[bytes]) -> Optional[int]:
+def _inode(data: bytes | None) -> int | None:
     if not data or not data.startswith(b"socket:["):
         return None
     try:
@@ -109,45 +110,45 @@ def _inode(data: Optional[bytes]) -> Optional[int]:
 class SocketEntry:
     id: int
     inode: int
-    family: Optional[str] = None
-    type: Optional[str] = None
-    protocol: Optional[int] = None
-    local: Optional[str] = None
-    remote: Optional[str] = None
+    family: str | None = None
+    type: str | None = None
+    protocol: int | None = None
+    local: str | None = None
+    remote: str | None = None
     state: str = "unconnected"
-    shutdown: Optional[str] = None
-    error: Optional[str] = None
+    shutdown: str | None = None
+    error: str | None = None
     nonblocking: bool = False
-    interest: List[Dict[str, object]] = field(default_factory=list)
-    holders: List[Dict[str, int]] = field(default_factory=list)
-    options: List[Dict[str, object]] = field(default_factory=list)
+    interest: list[dict[str, object]] = field(default_factory=list)
+    holders: list[dict[str, int]] = field(default_factory=list)
+    options: list[dict[str, object]] = field(default_factory=list)
     sent: int = 0
     received: int = 0
-    send_queue: Optional[int] = None
-    recv_queue: Optional[int] = None
-    backlog: Optional[int] = None
+    send_queue: int | None = None
+    recv_queue: int | None = None
+    backlog: int | None = None
     accepted: int = 0
-    pending: Optional[int] = None
-    last_sent: Optional[str] = None
-    last_received: Optional[str] = None
-    created_ns: Optional[int] = None
-    closed_ns: Optional[int] = None
-    last_state: Optional[str] = None  # the state it was in when it was closed
-    last_peer: Optional[str] = None   # datagrams: the address of the last sendto/recvfrom
+    pending: int | None = None
+    last_sent: str | None = None
+    last_received: str | None = None
+    created_ns: int | None = None
+    closed_ns: int | None = None
+    last_state: str | None = None  # the state it was in when it was closed
+    last_peer: str | None = None   # datagrams: the address of the last sendto/recvfrom
 
     def terminate(self, ts: int) -> None:
         if self.state != "terminated":
             self.last_state, self.state = self.state, "terminated"
             self.closed_ns = self.closed_ns or ts
 
-    def as_dict(self) -> Dict[str, object]:
+    def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
 
 
-def descendants(root: int) -> Set[int]:
+def descendants(root: int) -> set[int]:
     """``root`` and every process below it now, from each process's parent in
     /proc/PID/stat (empty if ``root`` is gone)."""
-    children: Dict[int, List[int]] = {}
+    children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -181,18 +182,18 @@ class SocketTable(Observer):
 
     def __init__(self, capture_bytes: int = 0) -> None:
         self.capture_bytes = capture_bytes
-        self._by_inode: Dict[int, SocketEntry] = {}
-        self._closed: Dict[int, None] = {}  # inodes of closed sockets, oldest close first
+        self._by_inode: dict[int, SocketEntry] = {}
+        self._closed: dict[int, None] = {}  # inodes of closed sockets, oldest close first
         self.dropped = 0
         self._next_id = 1
-        self._pids: Set[int] = set()
-        self._epoll: Dict[Tuple[int, int, int], int] = {}  # (pid, epfd, inode) -> events
-        self._polled: Dict[Tuple[int, int], Tuple[str, str]] = {}  # (pid, fd) -> (via, events)
-        self.root_pid: Optional[int] = None  # the program veil started (its tree is scanned)
+        self._pids: set[int] = set()
+        self._epoll: dict[tuple[int, int, int], int] = {}  # (pid, epfd, inode) -> events
+        self._polled: dict[tuple[int, int], tuple[str, str]] = {}  # (pid, fd) -> (via, events)
+        self.root_pid: int | None = None  # the program veil started (its tree is scanned)
         self._lock = threading.RLock()  # a SIGUSR1 snapshot may interrupt an update
         self._last_ns = 0
         # kernel-reported addresses as the program sees them (--net-map sets it)
-        self.address_view: Callable[[Optional[str]], Optional[str]] = lambda a: a
+        self.address_view: Callable[[str | None], str | None] = lambda a: a
 
     # --- entries ------------------------------------------------------------
     def _entry(self, inode: int, ts: int) -> SocketEntry:
@@ -202,7 +203,7 @@ class SocketTable(Observer):
             self._next_id += 1
         return e
 
-    def _by_cap(self, call: Call, slot: int) -> Optional[SocketEntry]:
+    def _by_cap(self, call: Call, slot: int) -> SocketEntry | None:
         c = call.cap(slot)
         ino = _inode(c.data) if c is not None else None
         if ino is None:
@@ -344,7 +345,7 @@ class SocketTable(Observer):
         e.options.append({"level": sockopt_level(level), "name": sockopt_name(level, name, False),
                           "value": value})
 
-    def _data(self, call: Call, slot: int = 0, sending: Optional[bool] = None) -> None:
+    def _data(self, call: Call, slot: int = 0, sending: bool | None = None) -> None:
         e = self._by_cap(call, slot)
         if e is None:
             return
@@ -405,7 +406,7 @@ class SocketTable(Observer):
         nfds = min(call.args[0] & 0xFFFFFFFF, 1024)
         sets = [(slot, name) for slot, name in ((1, "POLLIN"), (2, "POLLOUT"), (3, "POLLPRI"))
                 if call.args[slot] and call.cap(slot) is not None]
-        wanted: Dict[int, List[str]] = {}
+        wanted: dict[int, list[str]] = {}
         for slot, name in sets:
             bits = int.from_bytes(call.cap(slot).data, "little")
             for fd in range(nfds):
@@ -471,9 +472,9 @@ class SocketTable(Observer):
             self._epoll[key] = struct.unpack_from("<I", ev.data)[0] if ev and len(ev.data) >= 4 else 0
 
     # --- the kernel's view --------------------------------------------------
-    def snapshot(self) -> List[Dict[str, object]]:
+    def snapshot(self) -> list[dict[str, object]]:
         """Ask the kernel who holds each socket now and what is queued; the entries."""
-        held: Dict[int, List[Tuple[int, int]]] = {}
+        held: dict[int, list[tuple[int, int]]] = {}
         for pid in sorted(self._pids | self._tree()):
             try:
                 names = os.listdir(f"/proc/{pid}/fd")
@@ -497,7 +498,7 @@ class SocketTable(Observer):
                     e.terminate(self._last_ns or time.time_ns())
             return self.entries_locked()
 
-    def _tree(self) -> Set[int]:
+    def _tree(self) -> set[int]:
         """The program and its descendants now (the calls that name them may not
         have reached the table yet)."""
         if self.root_pid is None:
@@ -540,20 +541,20 @@ class SocketTable(Observer):
             if polled:
                 e.interest.append({"pid": h["pid"], "via": polled[0], "events": polled[1]})
 
-    def newer_than(self, last_id: int) -> List[SocketEntry]:
+    def newer_than(self, last_id: int) -> list[SocketEntry]:
         """The entries numbered above ``last_id`` (the live objects, not copies)."""
         if self._next_id - 1 <= last_id:
             return []
         return sorted((e for e in self._by_inode.values() if e.id > last_id), key=lambda e: e.id)
 
-    def entries_locked(self) -> List[Dict[str, object]]:
+    def entries_locked(self) -> list[dict[str, object]]:
         return [e.as_dict() for e in sorted(self._by_inode.values(), key=lambda e: e.id)]
 
-    def entries(self) -> List[Dict[str, object]]:
+    def entries(self) -> list[dict[str, object]]:
         with self._lock:
             return self.entries_locked()
 
-    def finish(self) -> List[Dict[str, object]]:
+    def finish(self) -> list[dict[str, object]]:
         """The table once every process is gone: every socket is terminated."""
         with self._lock:
             for e in self._by_inode.values():
@@ -561,7 +562,7 @@ class SocketTable(Observer):
                 e.terminate(self._last_ns)
             return self.entries_locked()
 
-    def write(self, path: str, entries: Optional[List[Dict[str, object]]] = None) -> None:
+    def write(self, path: str, entries: list[dict[str, object]] | None = None) -> None:
         doc = {"version": 1, "taken_ns": time.time_ns(), "dropped": self.dropped,
                "sockets": entries if entries is not None else self.entries()}
         tmp = path + ".tmp"
@@ -604,7 +605,7 @@ COLUMNS = (("ID", "id"), ("FAMILY", "family"), ("TYPE", "type"), ("STATE", "stat
            ("HOLDERS", "holders"))
 
 
-def load_table(path: str) -> Dict[str, object]:
+def load_table(path: str) -> dict[str, object]:
     """A table file written by --sockets-out; UsageError with one line if it is not one."""
     import json
 
@@ -624,8 +625,8 @@ def load_table(path: str) -> Dict[str, object]:
     return doc
 
 
-def format_table(entries: List[Dict[str, object]]) -> str:
-    def cell(e: Dict[str, object], key: str) -> str:
+def format_table(entries: list[dict[str, object]]) -> str:
+    def cell(e: dict[str, object], key: str) -> str:
         v = e.get(key)
         if key == "holders":
             return ",".join(f"{h.get('pid')}:{h.get('fd')}" if isinstance(h, dict) else str(h)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 from . import engine as E
 from .syscalls.lookup import BY_NR, call_name
@@ -20,13 +21,13 @@ class Args:
 
     __slots__ = ("_stop", "_raw", "_names", "_kinds", "_cache")
 
-    def __init__(self, stop: "Stop", raw: Tuple[int, ...]):
+    def __init__(self, stop: Stop, raw: tuple[int, ...]):
         self._stop = stop
         self._raw = raw
         sc = BY_NR.get(stop.nr) if stop.arch == 0 else None
-        self._names: List[str] = [n for n, _ in sc.args] if sc else []
-        self._kinds: List[str] = [k for _, k in sc.args] if sc else []
-        self._cache: Dict[int, Any] = {}
+        self._names: list[str] = [n for n, _ in sc.args] if sc else []
+        self._kinds: list[str] = [k for _, k in sc.args] if sc else []
+        self._cache: dict[int, Any] = {}
 
     def __getitem__(self, i: int) -> int:
         return self._raw[i]
@@ -105,21 +106,21 @@ class Process:
         self.pid = pid
 
     @property
-    def exe(self) -> Optional[str]:
+    def exe(self) -> str | None:
         try:
             return os.readlink(f"/proc/{self.pid}/exe")
         except OSError:
             return None
 
     @property
-    def cwd(self) -> Optional[str]:
+    def cwd(self) -> str | None:
         try:
             return os.readlink(f"/proc/{self.pid}/cwd")
         except OSError:
             return None
 
     @property
-    def cmdline(self) -> List[str]:
+    def cmdline(self) -> list[str]:
         try:
             with open(f"/proc/{self.pid}/cmdline", "rb") as f:
                 return [os.fsdecode(a) for a in f.read().split(b"\0")[:-1]]
@@ -141,7 +142,7 @@ class Stop:
                  "args", "_process")
 
     def __init__(self, phase: str, pid: int, tid: int, arch: int, nr: int,
-                 raw_args: Tuple[int, ...], result: Optional[int], ts_ns: int, sp: int = 0,
+                 raw_args: tuple[int, ...], result: int | None, ts_ns: int, sp: int = 0,
                  scratch: int = 0):
         self.phase = phase
         self.pid = pid
@@ -154,10 +155,10 @@ class Stop:
         self.sp = sp
         self.scratch = scratch or ((sp - 128) & ~0xF if sp else 0)  # rewrites go below this
         self.args = Args(self, raw_args)
-        self._process: Optional[Process] = None
+        self._process: Process | None = None
 
     @property
-    def errno(self) -> Optional[int]:
+    def errno(self) -> int | None:
         if self.result is not None and -4095 <= self.result < 0:   # the kernel's error range
             return -self.result
         return None

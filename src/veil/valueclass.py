@@ -3,7 +3,7 @@ Refusal, Result), as ``@dataclass`` wrote them: importing dataclasses (with
 inspect, ast, dis and tokenize) was a fifth of ``veil trace``'s start-up."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Tuple
+from typing import Any, ClassVar
 
 
 class ValueClass:
@@ -11,9 +11,9 @@ class ValueClass:
     when of the same class with equal fields.  Mutable, so not hashable."""
 
     __slots__ = ()
-    _fields: ClassVar[Tuple[str, ...]] = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
 
-    def _values(self) -> Tuple[Any, ...]:
+    def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
     def __eq__(self, other: object) -> bool:

@@ -12,8 +12,8 @@ import operator
 import re
 import signal as _signal
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Tuple, Union
 
 from .errors import VerdictError
 
@@ -26,8 +26,8 @@ MAX_SIGNAL = 64
 ERRNO_NAMES: Mapping[str, int] = types.MappingProxyType(
     {n: v for n, v in vars(_errno).items() if n.startswith("E") and isinstance(v, int)})
 
-ErrnoLike = Union[int, str]
-SignalLike = Union[int, str]
+ErrnoLike = int | str
+SignalLike = int | str
 
 
 # --- value checks: each returns the number or raises ValueError(reason) ------
@@ -180,7 +180,7 @@ class Hold:
 
 
 _ARGN = re.compile(r"arg(\d+)")
-RewriteValue = Union[int, str, bytes, Tuple[str, int]]
+RewriteValue = int | str | bytes | tuple[str, int]
 
 
 def _rewrite_value(key: str, value: object) -> RewriteValue:
@@ -232,7 +232,7 @@ class Rewrite:
     def __init__(self, **args: object):
         if not args:
             raise VerdictError("Rewrite(): give at least one argument, e.g. Rewrite(path='/tmp/x')")
-        checked: Dict[str, RewriteValue] = {}
+        checked: dict[str, RewriteValue] = {}
         for key, value in args.items():
             m = _ARGN.fullmatch(key)
             if m and int(m.group(1)) > 5:
@@ -264,7 +264,7 @@ class Rewrite:
         return (_rebuild_rewrite, (dict(self.args),))
 
 
-def _rebuild_rewrite(args: Dict[str, RewriteValue]) -> Rewrite:
+def _rebuild_rewrite(args: dict[str, RewriteValue]) -> Rewrite:
     return Rewrite(**args)
 
 
@@ -277,8 +277,8 @@ class Inject:
     ``error``: as Deny's errno; ``retval``: as Emulate's; not both."""
 
     signal: int = 0
-    error: Optional[int] = None
-    retval: Optional[int] = None
+    error: int | None = None
+    retval: int | None = None
 
     def __post_init__(self) -> None:
         given = {k: getattr(self, k) for k in ("signal", "error", "retval")
@@ -297,4 +297,4 @@ class Inject:
         object.__setattr__(self, "retval", retval)
 
 
-Verdict = Union[Allow, Deny, Emulate, Kill, Detach, Hold, Rewrite, Inject, None]
+Verdict = Allow | Deny | Emulate | Kill | Detach | Hold | Rewrite | Inject | None

@@ -24,7 +24,7 @@ import resource
 import signal
 import struct
 import time
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from ..extras import require
 
@@ -158,9 +158,9 @@ class _Task:
         self.exit_value = 0
         self.nr = -1
         self.arch = R.ARCH_X86_64
-        self.args: Tuple[int, ...] = (0,) * 6
+        self.args: tuple[int, ...] = (0,) * 6
         self.sp = 0
-        self.saved: Dict[int, int] = {}  # set_arg: original values, restored at exit
+        self.saved: dict[int, int] = {}  # set_arg: original values, restored at exit
         self.mem_fd = -1
         self.silent = False         # not followed (no -f): traced, never recorded
 
@@ -171,28 +171,28 @@ class PtraceEngine:
     backend = "python"
     # no seccomp, no path rules, layout, identity or socket fd filters: those need
     # the C engine (veil.engine_api); its optional methods raise Unsupported
-    supports: FrozenSet[str] = frozenset()
+    supports: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self.dbg = PtraceDebugger()
         self.dbg.traceFork()
         self.dbg.traceExec()
         self.dbg.traceClone()
-        self.main_pid: Optional[int] = None
-        self._tasks: Dict[int, _Task] = {}
-        self._table: Dict[int, E.SysAction] = {}
+        self.main_pid: int | None = None
+        self._tasks: dict[int, _Task] = {}
+        self._table: dict[int, E.SysAction] = {}
         self._foreign = E.SysAction()
         self._ring = bytearray()
         self._last_drain = time.monotonic()
-        self._ev: Optional[E.StopEvent] = None
+        self._ev: E.StopEvent | None = None
         self._main_status = -1
         self._spawn_err_fd = -1
         self._spawn_err = 0
         self._follow = True
         self._strsize = 32
         self._stdio = (-1, -1, -1)
-        self._umask: Optional[int] = None
-        self._rlimits: List[Tuple[int, int, int]] = []
+        self._umask: int | None = None
+        self._rlimits: list[tuple[int, int, int]] = []
         self._keep_caps = E.ALL_CAPS
         self._info = ctypes.create_string_buffer(88)
         self._stats = {"stops": 0, "syscall_stops": 0, "tasks_seen": 0, "records": 0,
@@ -204,7 +204,7 @@ class PtraceEngine:
         self._follow = follow
         self._strsize = strsize
 
-    def set_actions(self, actions: Dict[int, E.SysAction], foreign: E.SysAction) -> None:
+    def set_actions(self, actions: dict[int, E.SysAction], foreign: E.SysAction) -> None:
         self._table = dict(actions)
         self._foreign = foreign
 
@@ -212,7 +212,7 @@ class PtraceEngine:
         pass  # FDPATH captures are not implemented: fds print as numbers
 
     def add_path_rule(self, pattern: str, match: int, err: int, flags: int,
-                      why: Optional[str] = None) -> None:
+                      why: str | None = None) -> None:
         raise Unsupported("path rules need the C engine (--backend c)")
 
     def set_sockfd_calls(self, nrs: Sequence[int]) -> None:
@@ -244,8 +244,8 @@ class PtraceEngine:
         pass
 
     # --- processes -------------------------------------------------------
-    def spawn(self, path: str, argv: Sequence[str], env: Dict[str, str],
-              cwd: Optional[str], bpf: Optional[bytes]) -> int:
+    def spawn(self, path: str, argv: Sequence[str], env: dict[str, str],
+              cwd: str | None, bpf: bytes | None) -> int:
         """Fork, PTRACE_TRACEME, stop, exec ``path`` (``bpf`` is ignored: no seccomp)."""
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         c_path = os.fsencode(path)
@@ -492,7 +492,7 @@ class PtraceEngine:
                 break
         return bytes(out)
 
-    def _read_cstr(self, t: _Task, addr: int, limit: int) -> Optional[Tuple[bytes, bool]]:
+    def _read_cstr(self, t: _Task, addr: int, limit: int) -> tuple[bytes, bool] | None:
         """(string, truncated) of at most ``limit`` bytes; None if nothing is readable."""
         out = bytearray()
         while len(out) < limit:
@@ -509,7 +509,7 @@ class PtraceEngine:
         return bytes(out[:limit]), True
 
     # --- the loop --------------------------------------------------------
-    def _action(self, t: _Task) -> Optional[E.SysAction]:
+    def _action(self, t: _Task) -> E.SysAction | None:
         if t.arch == R.ARCH_X86_64:
             return self._table.get(t.nr)
         return self._foreign
@@ -574,7 +574,7 @@ class PtraceEngine:
         self._resume(t)
         return 0
 
-    def _on_entry(self, t: _Task, arch: int, nr: int, args: Tuple[int, ...], sp: int) -> int:
+    def _on_entry(self, t: _Task, arch: int, nr: int, args: tuple[int, ...], sp: int) -> int:
         ts = time.time_ns()
         if arch == AUDIT_ARCH_I386:
             t.arch = R.ARCH_I386
@@ -768,5 +768,5 @@ class PtraceEngine:
     def main_status(self) -> int:
         return self._main_status
 
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> dict[str, int]:
         return dict(self._stats)

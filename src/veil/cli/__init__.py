@@ -16,7 +16,7 @@ from ..errors import VeilError
 
 TYPE_CHECKING = False   # not even typing is imported for `veil --help`
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Optional, Sequence
+    from collections.abc import Callable, Sequence
 
 
 class Command:
@@ -33,7 +33,7 @@ class Command:
         return getattr(import_module(self.module, __name__), self.function)
 
 
-COMMANDS: Dict[str, Command] = {
+COMMANDS: dict[str, Command] = {
     "trace": Command(".trace", "cmd_trace",
                      "trace the system calls of a program (strace's flags)"),
     "run": Command(".run", "cmd_run",
@@ -63,7 +63,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
@@ -122,7 +122,7 @@ def entry() -> None:
     exit_quickly(main())
 
 
-def exit_quickly(code: Optional[int]) -> None:
+def exit_quickly(code: int | None) -> None:
     """Exit with ``code`` as entry() does: atexit handlers run, streams flushed,
     no teardown of the interpreter's modules (unless a thread still runs)."""
     import threading

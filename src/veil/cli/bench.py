@@ -12,7 +12,7 @@ import json
 import shutil
 import sys
 import tempfile
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from ..benchcmd import MODES_HELP, PEERS, count_syscalls, make_mode, make_peer, measure, peak_rss
 from ..errors import UsageError
@@ -86,7 +86,7 @@ def cmd_bench(argv: Sequence[str]) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _child(argv: List[str]) -> int:
+def _child(argv: list[str]) -> int:
     """``--child STATS VEIL-ARGS``: the veil CLI as is, Session.run's result noted in STATS."""
     from ..session import Result, results_to
     from . import main

@@ -3,7 +3,7 @@ policy, the leading ``--`` of a command, and ``-o FILE``.  (Their argparse
 parser: veil.cli.argparser; the options of trace and run: veil.cli.options.)"""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
 
 from ..errors import UsageError, VeilError
 from ..output import parse_signal_set
@@ -14,14 +14,14 @@ __all__ = ["parse_exprs", "raw_set", "inject_policy", "parse_signal_set",
 EXPR_KEYS = ("trace", "status", "signal", "inject", "raw")
 
 
-def strip_dashes(command: Sequence[str]) -> List[str]:
+def strip_dashes(command: Sequence[str]) -> list[str]:
     """The command after the options, without the ``--`` that may begin it."""
     command = list(command)
     return command[1:] if command[:1] == ["--"] else command
 
 
 def parse_exprs(exprs: Sequence[str], allowed: Sequence[str] = EXPR_KEYS
-                ) -> Tuple[str, Optional[str], Optional[Set[int]]]:
+                ) -> tuple[str, str | None, set[int] | None]:
     """-e EXPR...: (trace set, status filter, signal set or None); qualifiers
     outside ``allowed`` are refused.  inject= is read by inject_policy, raw= by raw_set."""
     trace = "all"
@@ -48,7 +48,7 @@ def parse_exprs(exprs: Sequence[str], allowed: Sequence[str] = EXPR_KEYS
     return trace, status, signals
 
 
-def syscall_set(spec: str, what: str = "") -> Set[int]:
+def syscall_set(spec: str, what: str = "") -> set[int]:
     """The syscall numbers a -e trace= style SET names; a UsageError (prefixed
     with ``what: `` if given) names what is unknown."""
     from ..syscalls.lookup import UnknownSyscallError, resolve_set
@@ -58,10 +58,10 @@ def syscall_set(spec: str, what: str = "") -> Set[int]:
         raise UsageError(f"{what}: {e}" if what else str(e)) from None
 
 
-def raw_set(exprs: Sequence[str]) -> Set[int]:
+def raw_set(exprs: Sequence[str]) -> set[int]:
     """-e raw=SET (strace's): the syscalls shown undecoded, whose memory veil
     does not read; the last -e raw= wins."""
-    raw: Set[int] = set()
+    raw: set[int] = set()
     for e in exprs:
         key, eq, value = e.partition("=")
         if eq and key.strip() == "raw":

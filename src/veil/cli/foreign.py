@@ -15,7 +15,8 @@ import atexit
 import os
 import re
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import UsageError
 from ..layout import sweep_private_tmps
@@ -51,7 +52,7 @@ DEV_LINKS = {"stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
 SCRATCH_PREFIX = "veil-tmp-"  # as the private /tmp's: a later veil sweeps a killed one's
 
 
-def _value_counts(p: argparse.ArgumentParser) -> Dict[str, int]:
+def _value_counts(p: argparse.ArgumentParser) -> dict[str, int]:
     counts = {}
     for name, action in p._option_string_actions.items():
         n = action.nargs
@@ -59,9 +60,9 @@ def _value_counts(p: argparse.ArgumentParser) -> Dict[str, int]:
     return counts
 
 
-def _walk(argv: Sequence[str], counts: Dict[str, int], bwrap: bool) -> Tuple[List[str], int]:
+def _walk(argv: Sequence[str], counts: dict[str, int], bwrap: bool) -> tuple[list[str], int]:
     """(argv respelled, index where the command starts)."""
-    out: List[str] = []
+    out: list[str] = []
     i = 0
     while i < len(argv):
         word = argv[i]
@@ -90,7 +91,7 @@ def _bwrap_dest(word: str) -> bool:
     return word.startswith("/") and not (os.path.isfile(word) and os.access(word, os.X_OK))
 
 
-def respell(argv: Sequence[str], p: argparse.ArgumentParser) -> List[str]:
+def respell(argv: Sequence[str], p: argparse.ArgumentParser) -> list[str]:
     """``argv`` with PRoot's ``-v N`` as ``--verbosity=N`` and bubblewrap's
     two-word ``--bind`` as BWRAP_BIND (always, once any bubblewrap-only option
     comes before the command)."""
@@ -105,7 +106,7 @@ class Ordered(argparse.Action):
     """Keeps bubblewrap's filesystem operations in the order given."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: Optional[str] = None) -> None:
+                 values: Any, option_string: str | None = None) -> None:
         ops = list(getattr(namespace, self.dest) or [])
         ops.append((option_string, list(values) if isinstance(values, list) else [values]))
         setattr(namespace, self.dest, ops)
@@ -158,7 +159,7 @@ def add_bwrap_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gid", type=int, metavar="GID", help="with --uid: as -i UID:GID")
 
 
-def kernel_fields(text: str) -> Dict[str, str]:
+def kernel_fields(text: str) -> dict[str, str]:
     """PRoot's -k: a release, or ``\\sysname\\nodename\\release\\version\\machine\\
     domainname\\hwcap\\``, each field as given."""
     if not text.startswith("\\"):
@@ -178,7 +179,7 @@ def kernel_fields(text: str) -> Dict[str, str]:
 
 # --- bubblewrap's filesystem operations -----------------------------------------
 
-_scratch: List[str] = []
+_scratch: list[str] = []
 
 
 def _remove_scratch() -> None:
@@ -208,13 +209,13 @@ def _guest(path: str) -> str:
 class _Tree:
     """bubblewrap's operations as veil binds over a root, made in order."""
 
-    def __init__(self, root: Optional[str]):
+    def __init__(self, root: str | None):
         self.root = root            # None: an empty scratch root, made when needed
-        self.binds: List[Dict[str, Any]] = []
-        self.owned: List[Tuple[str, str]] = []  # (guest, host) directories of veil's
+        self.binds: list[dict[str, Any]] = []
+        self.owned: list[tuple[str, str]] = []  # (guest, host) directories of veil's
         self.readonly_root = False
 
-    def host_dir(self, guest: str) -> Optional[str]:
+    def host_dir(self, guest: str) -> str | None:
         """The scratch directory that holds guest path ``guest``, if one does."""
         for g, host in sorted(self.owned, key=lambda gh: -len(gh[0])):
             if guest == g or guest.startswith(g.rstrip("/") + "/"):
@@ -286,8 +287,8 @@ class _Tree:
             os.symlink(target, os.path.join(host, name))
 
 
-def bwrap_layout(ops: Sequence[Tuple[str, List[str]]], root: Optional[str]
-                 ) -> Tuple[str, List[Dict[str, Any]], List[str]]:
+def bwrap_layout(ops: Sequence[tuple[str, list[str]]], root: str | None
+                 ) -> tuple[str, list[dict[str, Any]], list[str]]:
     """(root, binds, read-only guest paths) that show what bubblewrap's operations
     make; ``root``: a -r given as well (else the guest starts from an empty root)."""
     tree = _Tree(root)
@@ -317,7 +318,7 @@ S_IFMT, DEVICE_TYPES = 0o170000, (0o020000, 0o060000)
 _FAKEROOT_KEYS = ("dev", "ino", "mode", "uid", "gid", "nlink", "rdev")
 
 
-def read_fakeroot_save(path: str) -> List[Dict[str, Any]]:
+def read_fakeroot_save(path: str) -> list[dict[str, Any]]:
     """fakeroot's save file (faked --save-file: one ``dev=HEX,ino=N,mode=OCTAL,uid=N,
     gid=N,nlink=N,rdev=N`` line a file) as rows of veil's ownership database."""
     rows = []
@@ -345,9 +346,9 @@ def read_fakeroot_save(path: str) -> List[Dict[str, Any]]:
     return rows
 
 
-def _stats_under(top: str, keys: set) -> Dict[Tuple[int, int], os.stat_result]:
+def _stats_under(top: str, keys: set) -> dict[tuple[int, int], os.stat_result]:
     """The files of ``keys`` ((st_dev, st_ino)) found below ``top``."""
-    found: Dict[Tuple[int, int], os.stat_result] = {}
+    found: dict[tuple[int, int], os.stat_result] = {}
     for where, dirs, files in os.walk(top):
         for name in dirs + files:
             try:
@@ -361,8 +362,8 @@ def _stats_under(top: str, keys: set) -> Dict[Tuple[int, int], os.stat_result]:
     return found
 
 
-def write_fakeroot_save(rows: Sequence[Dict[str, Any]], path: str, top: str,
-                        fake_ids: Tuple[int, int]) -> int:
+def write_fakeroot_save(rows: Sequence[dict[str, Any]], path: str, top: str,
+                        fake_ids: tuple[int, int]) -> int:
     """Rows of veil's ownership database in fakeroot's save format; the mode and
     link count of each file as it is now below ``top`` (else as a -i file gave
     them).  The number of files left out (found nowhere)."""

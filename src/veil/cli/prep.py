@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from ..errors import UsageError, VeilError
 from .argparser import VeilArgumentParser
@@ -95,7 +95,7 @@ def _trace_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _command(args: argparse.Namespace, sub: str) -> List[str]:
+def _command(args: argparse.Namespace, sub: str) -> list[str]:
     command = strip_dashes(args.command)
     if not command:
         raise UsageError(f"prep {sub}: a command to learn is needed: "
@@ -142,7 +142,7 @@ PACK_VALUE_OPTIONS = ("-o", "--output", "--archive", "--config", "--data", "--sh
                       "--rewrite")
 
 
-def _plan_argument(argv: List[str]) -> Tuple[List[str], Optional[str]]:
+def _plan_argument(argv: list[str]) -> tuple[list[str], str | None]:
     """The arguments without the plan directory (a word before any ``--`` that is not an
     option nor an option's value, and is a directory), and that directory."""
     i = 0

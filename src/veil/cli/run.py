@@ -7,7 +7,8 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
@@ -188,7 +189,7 @@ def flag_error(e: SpecError) -> UsageError:
     return UsageError(f"invalid {flag}{e.sub if e.sub.startswith('.') else ''}: {e.message}")
 
 
-def _pairs(items: Sequence[str], flag: str, form: str) -> Dict[str, str]:
+def _pairs(items: Sequence[str], flag: str, form: str) -> dict[str, str]:
     out = {}
     for item in items:
         name, eq, value = item.partition("=")
@@ -198,7 +199,7 @@ def _pairs(items: Sequence[str], flag: str, form: str) -> Dict[str, str]:
     return out
 
 
-def flag_sections(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """What the flags say, section by section (only what was given)."""
     roots = [f for f, v in (("-r", args.layout_root), ("-R", args.layout_root_binds),
                             ("-S", args.layout_root_safe)) if v]
@@ -305,7 +306,7 @@ def _parsed(argv: Sequence[str]) -> tuple:
     return args, command, bundle
 
 
-def spec_of(argv: Sequence[str], parsed: Optional[tuple] = None) -> tuple:
+def spec_of(argv: Sequence[str], parsed: tuple | None = None) -> tuple:
     """(spec, command, bundle, flagged) from veil run's arguments (``parsed``: what
     _parsed(argv) gave, when the caller has it).
 
@@ -355,7 +356,7 @@ def _kill_the_others(stop: Any) -> None:
     return None
 
 
-def _status(pid: Any) -> Dict[str, str]:
+def _status(pid: Any) -> dict[str, str]:
     try:
         with open(f"/proc/{pid}/status") as f:
             return {k: v.strip() for k, _, v in (line.partition(":") for line in f)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from ..errors import UsageError
 from ..observers import Observer
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _info_lines(info, name: str) -> List[str]:
+def _info_lines(info, name: str) -> list[str]:
     start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.start_ns / 1e9))
     what = (" ".join(info.argv) if info.argv
             else "attach to " + ",".join(map(str, info.attach_pids)))
@@ -123,7 +123,7 @@ def cmd_show(argv: Sequence[str]) -> int:
                   hex_all=args.hex, decorate_fds=bool(args.decorate) or info.decorate_fds,
                   raw=raw | info.raw)
         follow = bool(args.follow) or info.follow
-        observers: List[Observer] = []
+        observers: list[Observer] = []
         stats = None
         if args.summary_only or args.summary_too:
             stats = SyscallStats()

@@ -3,7 +3,7 @@ handles the calls that take a path."""
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .argparser import VeilArgumentParser
 from .common import syscall_set

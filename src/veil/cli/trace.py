@@ -4,7 +4,7 @@ from __future__ import annotations
 import _signal as signal  # without the signal module's enums (~4 ms of start-up)
 import os
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from ..errors import UsageError, VeilError
 from ..syscalls.lookup import BY_NAME
@@ -145,7 +145,7 @@ def _parser() -> Options:
     return p
 
 
-def _parse_pids(values: Sequence[str]) -> List[int]:
+def _parse_pids(values: Sequence[str]) -> list[int]:
     pids = []
     for v in values:
         for part in v.replace(" ", ",").split(","):
@@ -184,11 +184,11 @@ QUIET_LEVELS = {"none": 0, "attach": 1, "personality": 1, "path-resolution": 1,
                 "exit": 2, "thread-execve": 2, "superseded": 2, "all": 3}
 
 
-def _split_exprs(exprs: Sequence[str]) -> Tuple[List[str], Dict[str, str]]:
+def _split_exprs(exprs: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """strace's -e qualifiers: those parse_exprs knows (fault= becomes inject= with
     ENOSYS by default, as strace's), and the others by key (the last one wins)."""
-    plain: List[str] = []
-    extra: Dict[str, str] = {}
+    plain: list[str] = []
+    extra: dict[str, str] = {}
     for e in exprs:
         key, eq, value = e.partition("=")
         key = key.strip()
@@ -205,7 +205,7 @@ def _split_exprs(exprs: Sequence[str]) -> Tuple[List[str], Dict[str, str]]:
     return plain, extra
 
 
-def _precision(value: Optional[str], flag: str) -> Optional[str]:
+def _precision(value: str | None, flag: str) -> str | None:
     if value is None or value in PRECISIONS:
         return value
     raise UsageError(f"invalid {flag} precision {value!r}: use s, ms, us or ns")
@@ -233,7 +233,7 @@ def _absolute(spec: str) -> int:
     return levels[(fmt, prec)]
 
 
-def _choice(value: str, table: Dict[str, int], flag: str) -> int:
+def _choice(value: str, table: dict[str, int], flag: str) -> int:
     if value not in table:
         raise UsageError(f"invalid {flag} {value!r}: use {', '.join(table)}")
     return table[value]
@@ -246,7 +246,7 @@ def _quiet(spec: str) -> int:
     return level
 
 
-def _strace_options(args: Namespace) -> Dict[str, str]:
+def _strace_options(args: Namespace) -> dict[str, str]:
     """Fold strace's long and alternative spellings into the short options' fields;
     check every value.  Returns the extra -e qualifiers (read=, write=, verbose=, ...)."""
     args.exprs, extra = _split_exprs(args.exprs)
@@ -286,7 +286,7 @@ def _strace_options(args: Namespace) -> Dict[str, str]:
     return extra
 
 
-def _status(args: Namespace, status: Optional[str]) -> Optional[str]:
+def _status(args: Namespace, status: str | None) -> str | None:
     """-z / -Z (both: every finished call) over -e status=."""
     if args.successful and args.failed:
         return None
@@ -297,7 +297,7 @@ def _status(args: Namespace, status: Optional[str]) -> Optional[str]:
     return status
 
 
-def _environment(changes: Sequence[str]) -> Optional[Dict[str, str]]:
+def _environment(changes: Sequence[str]) -> dict[str, str] | None:
     """-E VAR=VAL / -E VAR over veil's environment (None: unchanged)."""
     if not changes:
         return None
@@ -313,7 +313,7 @@ def _environment(changes: Sequence[str]) -> Optional[Dict[str, str]]:
     return env
 
 
-def _run_as(user: str) -> Tuple[int, int, List[int]]:
+def _run_as(user: str) -> tuple[int, int, list[int]]:
     """-u USER (a name or a uid): its uid, primary gid and groups, as login would set them."""
     import grp
     import pwd
@@ -328,8 +328,8 @@ def _run_as(user: str) -> Tuple[int, int, List[int]]:
     return entry.pw_uid, entry.pw_gid, groups
 
 
-def _daemonize(command: List[str], env: Optional[Dict[str, str]],
-               run_as: Optional[Tuple[int, int, List[int]]]):
+def _daemonize(command: list[str], env: dict[str, str] | None,
+               run_as: tuple[int, int, list[int]] | None):
     """-D, as strace's: this process becomes the program, and the tracer is its
     grandchild (reparented away), which attaches to it.  Returns, in the tracer,
     (the program's pid, what to call once attached); never returns in the program."""
@@ -365,10 +365,10 @@ def _daemonize(command: List[str], env: Optional[Dict[str, str]],
         raise VeilError(f"{command[0]}: {e.strerror}") from None
 
 
-def _watch_ips(session, traced) -> Dict[Tuple[int, int], int]:
+def _watch_ips(session, traced) -> dict[tuple[int, int], int]:
     """-i: (tid, entry time) -> instruction pointer of each traced call, which a hook
     at its entry reads from /proc/TID/syscall (the last field) while the thread is stopped."""
-    ips: Dict[Tuple[int, int], int] = {}
+    ips: dict[tuple[int, int], int] = {}
 
     def note(stop) -> None:
         try:

@@ -10,7 +10,7 @@ here), never with this package, which imports them.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
 
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall, call_name
@@ -33,12 +33,12 @@ class Call:
         self.tid = tid
         self.arch = arch
         self.nr = nr
-        self.sc: Optional[Syscall] = BY_NR.get(nr) if arch == R.ARCH_X86_64 else None
+        self.sc: Syscall | None = BY_NR.get(nr) if arch == R.ARCH_X86_64 else None
         self.args = args
         self.caps = caps if caps is not None else {}
-        self.ret: Optional[int] = None
+        self.ret: int | None = None
         self.ts_enter = ts_enter
-        self.ts_exit: Optional[int] = None
+        self.ts_exit: int | None = None
         self.finished = False
 
     @property
@@ -50,20 +50,20 @@ class Call:
         return self.ret is not None and is_error_return(self.ret)
 
     @property
-    def errno(self) -> Optional[int]:
+    def errno(self) -> int | None:
         return -self.ret if self.failed else None
 
-    def cap(self, i: int) -> Optional[R.Capture]:
+    def cap(self, i: int) -> R.Capture | None:
         c = self.caps.get(i)
         return None if c is None or c.fault else c
 
 
 # --- what to capture ---------------------------------------------------------
 
-_CAPTURE_OF_KIND: Dict[Tuple[str, int], Optional[Tuple[int, int, int]]] = {}
+_CAPTURE_OF_KIND: dict[tuple[str, int], tuple[int, int, int] | None] = {}
 
 
-def _capture_for_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
+def _capture_for_kind(i: int, kind: str, strsize: int) -> tuple[int, int, int, int] | None:
     key = (kind, strsize)
     try:
         how = _CAPTURE_OF_KIND[key]
@@ -75,7 +75,7 @@ def _capture_for_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, in
     return (i, *how) if how else None
 
 
-def _capture_of_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
+def _capture_of_kind(i: int, kind: str, strsize: int) -> tuple[int, int, int, int] | None:
     base, _, param = kind.partition(":")
     if base == "path":
         return (i, R.CAP_CSTR, 0, 4096)
@@ -112,9 +112,9 @@ def _capture_of_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int
 
 
 def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
-                 ) -> List[Tuple[int, int, int, int]]:
+                 ) -> list[tuple[int, int, int, int]]:
     """(slot, capture kind, param, limit) for each argument worth copying; slot 6 is the result."""
-    out: Dict[int, Tuple[int, int, int, int]] = {}
+    out: dict[int, tuple[int, int, int, int]] = {}
     for i, (_, kind) in enumerate(sc.args):
         c = _capture_for_kind(i, kind, strsize)
         if decorate_fds and kind == "outstruct:int2":  # pipe, pipe2, socketpair
@@ -143,7 +143,7 @@ def capture_environments(on: bool = True) -> None:
 
 # --- formatting ----------------------------------------------------------------
 
-_PLANS: Dict[int, Tuple[Optional[Callable], Tuple[Tuple[int, Callable, str], ...]]] = {}
+_PLANS: dict[int, tuple[Callable | None, tuple[tuple[int, Callable, str], ...]]] = {}
 
 
 def _plan(sc: Syscall):
@@ -159,7 +159,7 @@ def _plan(sc: Syscall):
     return plan
 
 
-def _foreign_args(call: Call) -> List[str]:
+def _foreign_args(call: Call) -> list[str]:
     """An i386/x32 call (or an unknown number): raw values, as many as the
     x86_64 call of the same name takes (all six if there is none)."""
     names = I386_NAMES if call.arch == R.ARCH_I386 else X32_NAMES if call.arch == R.ARCH_X32 else {}
@@ -175,7 +175,7 @@ def raw_hex(v: int) -> str:
     return f"{v:#x}" if v else "0"
 
 
-def format_args(call: Call, ctx: Ctx) -> List[str]:
+def format_args(call: Call, ctx: Ctx) -> list[str]:
     XLAT.style = ctx.xlat
     sc = call.sc
     if sc is None:

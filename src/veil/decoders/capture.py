@@ -19,17 +19,16 @@ address) when it does not, so the same decoder works with both.
 from __future__ import annotations
 
 import struct as _struct
-from typing import List, Optional, Tuple
 
 from .. import abi
 from .. import records as R
 
 # the kinds this build of the C module captures (None: not without the build)
-CAP_FIXED_INOUT: Optional[int] = abi.CAP_FIXED_INOUT if abi.C_BUILT else None
-CAP_MSGHDR_IN: Optional[int] = abi.CAP_MSGHDR_IN if abi.C_BUILT else None
-CAP_MSGHDR_OUT: Optional[int] = abi.CAP_MSGHDR_OUT if abi.C_BUILT else None
-CAP_DEREF_IN: Optional[int] = abi.CAP_DEREF_IN if abi.C_BUILT else None
-CAP_DEREF_OUT: Optional[int] = abi.CAP_DEREF_OUT if abi.C_BUILT else None
+CAP_FIXED_INOUT: int | None = abi.CAP_FIXED_INOUT if abi.C_BUILT else None
+CAP_MSGHDR_IN: int | None = abi.CAP_MSGHDR_IN if abi.C_BUILT else None
+CAP_MSGHDR_OUT: int | None = abi.CAP_MSGHDR_OUT if abi.C_BUILT else None
+CAP_DEREF_IN: int | None = abi.CAP_DEREF_IN if abi.C_BUILT else None
+CAP_DEREF_OUT: int | None = abi.CAP_DEREF_OUT if abi.C_BUILT else None
 EXIT_SLOT: int = abi.CAP_EXIT_SLOT
 
 # the kind numbers the decoders recognise in records, even without the C module
@@ -46,7 +45,7 @@ IOV_FULL_LEN_SUPPORTED = abi.C_BUILT
 _EXIT_ONLY = (R.CAP_FIXED_OUT, R.CAP_FIXED_ANY, R.CAP_BUF_RET, R.CAP_LEN_OUT, R.CAP_IOV_OUT)
 
 
-def inout(kind_limit: int) -> Tuple[int, int, int]:
+def inout(kind_limit: int) -> tuple[int, int, int]:
     """A (kind, param, limit) capture spec that sees the argument at entry and exit
     when C can; otherwise at exit only (FIXED_ANY)."""
     if CAP_FIXED_INOUT is not None:
@@ -54,7 +53,7 @@ def inout(kind_limit: int) -> Tuple[int, int, int]:
     return (R.CAP_FIXED_ANY, 0, kind_limit)
 
 
-def inout_or_entry(kind_limit: int) -> Tuple[int, int, int]:
+def inout_or_entry(kind_limit: int) -> tuple[int, int, int]:
     """As inout(), but without FIXED_INOUT the entry copy (FIXED_IN) is kept."""
     if CAP_FIXED_INOUT is not None:
         return (CAP_FIXED_INOUT, 0, kind_limit)
@@ -65,7 +64,7 @@ def _ok(c) -> bool:
     return c is not None and not c.fault
 
 
-def entry_data(call, i: int) -> Optional[bytes]:
+def entry_data(call, i: int) -> bytes | None:
     """Bytes of argument ``i`` as they were at entry, if captured then."""
     c = call.caps.get(i)
     if not _ok(c) or c.kind in _EXIT_ONLY:
@@ -73,7 +72,7 @@ def entry_data(call, i: int) -> Optional[bytes]:
     return c.data
 
 
-def exit_data(call, i: int) -> Optional[bytes]:
+def exit_data(call, i: int) -> bytes | None:
     """Bytes of argument ``i`` as the call left them, if captured at exit."""
     c = call.caps.get(i)
     if c is not None and c.kind == KIND_FIXED_INOUT:
@@ -84,7 +83,7 @@ def exit_data(call, i: int) -> Optional[bytes]:
     return c.data
 
 
-def stable_data(call, i: int) -> Optional[bytes]:
+def stable_data(call, i: int) -> bytes | None:
     """Bytes of an argument the kernel does not change (read at entry or, failing
     that, at exit): an input struct captured by FIXED_INOUT or FIXED_ANY."""
     d = entry_data(call, i)
@@ -93,7 +92,7 @@ def stable_data(call, i: int) -> Optional[bytes]:
     return d
 
 
-def iovecs(data: bytes) -> Tuple[List[Tuple[int, int, bytes, int]], bool]:
+def iovecs(data: bytes) -> tuple[list[tuple[int, int, bytes, int]], bool]:
     """An iovec capture: ([(base, iov_len, captured bytes, bytes transferred)], more).
 
     With the old metadata the element's own length is not known: the

@@ -6,7 +6,7 @@ from __future__ import annotations
 import _signal
 import errno as _errno
 import os
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterable, Sequence
 
 from ..abi import s32, s64  # noqa: F401  (the decoders' names for them)
 
@@ -20,7 +20,7 @@ class DecodeError(Exception):
 _ESCAPES = {9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 34: '\\"', 92: "\\\\"}
 
 
-def _build_escape_table() -> List[str]:
+def _build_escape_table() -> list[str]:
     table = []
     for b in range(256):
         if b in _ESCAPES:
@@ -124,21 +124,21 @@ def hex_number(value: int) -> str:
     return f"{value:#x}" if value else "0"
 
 
-def flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0",
-          dflt: Optional[str] = None) -> str:
+def flags(value: int, table: Sequence[tuple[int, str]], zero: str | None = "0",
+          dflt: str | None = None) -> str:
     """Bits named by ``table`` joined with |, leftover bits in hex (strace's printflags):
     nothing known at all prints ``0x... /* dflt */`` when ``dflt`` is given."""
     return styled(hex_number(value), lambda: _flags(value, table, zero, dflt))
 
 
-def xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+def xval(value: int, table: dict[int, str], dflt: str | None = None) -> str:
     """strace's printxval: the name, else ``0x... /* dflt */`` (plain hex without dflt)."""
     return styled(hex_number(value if value >= 0 else value & 0xFFFFFFFF),
                   lambda: _xval(value, table, dflt))
 
 
-def _flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "0",
-          dflt: Optional[str] = None) -> str:
+def _flags(value: int, table: Sequence[tuple[int, str]], zero: str | None = "0",
+          dflt: str | None = None) -> str:
     """Bits named by ``table`` joined with |, leftover bits in hex (strace's printflags):
     nothing known at all prints ``0x... /* dflt */`` when ``dflt`` is given."""
     names = []
@@ -156,7 +156,7 @@ def _flags(value: int, table: Sequence[Tuple[int, str]], zero: Optional[str] = "
     return "|".join(names)
 
 
-def _xval(value: int, table: Dict[int, str], dflt: Optional[str] = None) -> str:
+def _xval(value: int, table: dict[int, str], dflt: str | None = None) -> str:
     """strace's printxval: the name, else ``0x... /* dflt */`` (plain hex without dflt)."""
     name = table.get(value)
     if name is not None:
@@ -238,7 +238,7 @@ def is_error_return(ret: int) -> bool:
 
 # --- signals ----------------------------------------------------------------
 
-SIGNAL_NAMES: Dict[int, str] = {}
+SIGNAL_NAMES: dict[int, str] = {}
 for _number, _name in sorted((v, n) for n, v in vars(_signal).items()
                              if n.startswith("SIG") and not n.startswith("SIG_")):
     SIGNAL_NAMES.setdefault(_number, _name)     # signal.Signals' names: first by name

@@ -9,7 +9,8 @@ kind says (``fd``, ``path``, ``flags:NAME``, ``struct:NAME``, ``iovec:N``,
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from .. import records as R
 from . import capture, netlink, registry
@@ -47,9 +48,9 @@ class Ctx:
                  "abbrev", "restarts")
 
     def __init__(self, strsize: int = 32, hex_all: bool = False, decorate_fds: bool = False,
-                 raw: Iterable[int] = (), pid_comm: Optional[Callable[[int], Optional[str]]] = None,
-                 xlat: str = "abbrev", verbose: Optional[Iterable[int]] = None,
-                 abbrev: Optional[Iterable[int]] = None):
+                 raw: Iterable[int] = (), pid_comm: Callable[[int], str | None] | None = None,
+                 xlat: str = "abbrev", verbose: Iterable[int] | None = None,
+                 abbrev: Iterable[int] | None = None):
         self.strsize = strsize
         self.hex_all = hex_all
         self.decorate_fds = decorate_fds
@@ -64,17 +65,17 @@ class Ctx:
         self.abbrev = None if abbrev is None else frozenset(abbrev)
         # tid -> name of its last call interrupted with ERESTART_RESTARTBLOCK: the
         # restart_syscall that follows says what it resumes (strace's notation)
-        self.restarts: Dict[int, str] = {}
+        self.restarts: dict[int, str] = {}
 
     def note_restart(self, tid: int, name: str) -> None:
         if len(self.restarts) > 4096:
             self.restarts.clear()
         self.restarts[tid] = name
 
-    def dereferenced(self, call: "Call") -> bool:
+    def dereferenced(self, call: Call) -> bool:
         return self.verbose is None or call.nr in self.verbose
 
-    def abbreviated(self, call: "Call") -> bool:
+    def abbreviated(self, call: Call) -> bool:
         return self.abbrev is None or call.nr in self.abbrev
 
 
@@ -190,7 +191,7 @@ def _k_outbuf(call, i, v, p, ctx):
 NETLINK_CALLS = ("sendto", "recvfrom", "sendmsg", "recvmsg")
 
 
-def netlink_data(call: "Call", data: bytes, total: int, ctx: Ctx) -> Optional[str]:
+def netlink_data(call: Call, data: bytes, total: int, ctx: Ctx) -> str | None:
     """The data of a send/recv call on a netlink socket as messages, else None."""
     if call.name not in NETLINK_CALLS:
         return None
@@ -298,8 +299,8 @@ def _fmt_iov(call, i, v, ctx, total):
     return iov_text(iovs, more, ctx)
 
 
-def iov_text(iovs, more: bool, ctx: "Ctx",
-             decode: Optional[Callable[[bytes, int], Optional[str]]] = None) -> str:
+def iov_text(iovs, more: bool, ctx: Ctx,
+             decode: Callable[[bytes, int], str | None] | None = None) -> str:
     """[{iov_base="...", iov_len=N}, ...] from capture.iovecs() elements;
     ``decode(data, length)``: the element's data as something else than a string
     (netlink messages), or None."""
@@ -342,7 +343,7 @@ def _k_outsigset(call, i, v, p, ctx):
     return _k_sigset(call, i, v, p, ctx)
 
 
-_KIND_FORMATTERS: Dict[str, Callable] = {
+_KIND_FORMATTERS: dict[str, Callable] = {
     "int": _k_int, "uint": _k_uint, "long": _k_long, "ulong": _k_ulong, "size": _k_ulong,
     "off": _k_long, "hex": _k_hex, "ptr": _k_ptr, "fd": _k_fd, "dirfd": _k_dirfd,
     "path": _k_path, "str": _k_str, "inbuf": _k_inbuf, "outbuf": _k_outbuf,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import struct as _struct
 from collections import namedtuple
-from typing import Any, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from .common import unpack
 
@@ -17,7 +18,7 @@ from .common import unpack
 class KStruct:
     """One kernel struct: its byte layout and the names of its fields."""
 
-    def __init__(self, name: str, fields: Sequence[Tuple[str, str]]):
+    def __init__(self, name: str, fields: Sequence[tuple[str, str]]):
         self.name = name
         self._layout = list(fields)
         self.struct = _struct.Struct("<" + "".join(fmt for _, fmt in fields))
@@ -31,7 +32,7 @@ class KStruct:
             make = self._make = namedtuple(self.name, self.fields)._make
         return make(unpack(self.struct, data, offset))
 
-    def head(self, last: str) -> "KStruct":
+    def head(self, last: str) -> KStruct:
         """The struct's fields up to ``last``: what a decoder reads of a shorter copy."""
         names = [field for field, _ in self._layout]
         return KStruct(self.name + "_head", self._layout[:names.index(last) + 1])

@@ -15,7 +15,6 @@ veil.output.netlinkfds.NetlinkSockets from the recorded calls.
 from __future__ import annotations
 
 import struct as _struct
-from typing import Dict, List, Optional, Tuple
 
 from .common import errno_name, flags, hex_number, quote_limited, s32, xval
 from .sockaddr import AF, IPPROTO
@@ -23,7 +22,7 @@ from .sockaddr import AF, IPPROTO
 NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
 
 # (pid, fd) -> netlink protocol of the socket the program made there
-SOCKETS: Dict[Tuple[int, int], int] = {}
+SOCKETS: dict[tuple[int, int], int] = {}
 
 _HDR = _struct.Struct("<IHHIi")
 NLMSG = {1: "NLMSG_NOOP", 2: "NLMSG_ERROR", 3: "NLMSG_DONE", 4: "NLMSG_OVERRUN"}
@@ -99,7 +98,7 @@ TCP_STATES = ["TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1"
               "TCP_LISTEN", "TCP_CLOSING", "TCP_NEW_SYN_RECV"]
 
 
-def protocol_of(pid: int, fd: int) -> Optional[int]:
+def protocol_of(pid: int, fd: int) -> int | None:
     return SOCKETS.get((pid, fd))
 
 
@@ -112,7 +111,7 @@ def _type_name(typ: int, protocol: int) -> str:
 
 
 def _flags(value: int, typ: int, protocol: int) -> str:
-    extra: List[Tuple[int, str]] = []
+    extra: list[tuple[int, str]] = []
     if typ == 2:
         extra = NLM_F_ACK_EXTRA
     elif protocol == NETLINK_ROUTE and typ >= 16:
@@ -122,7 +121,7 @@ def _flags(value: int, typ: int, protocol: int) -> str:
     return flags(value, NLM_F + extra, dflt="NLM_F_???")
 
 
-def header(data: bytes, protocol: int) -> Tuple[str, int, int, int]:
+def header(data: bytes, protocol: int) -> tuple[str, int, int, int]:
     """The nlmsghdr text, and its length, type and flags."""
     ln, typ, fl, seq, pid = _HDR.unpack_from(data)
     return (f"{{nlmsg_len={ln}, nlmsg_type={_type_name(typ, protocol)}, "
@@ -170,7 +169,7 @@ _ROUTE_BODIES = {"link": (16, _ifinfomsg, IFLA, "IFLA_???"),
                  "route": (12, _rtmsg, RTA, "RTA_???")}
 
 
-def _route_kind(typ: int) -> Optional[str]:
+def _route_kind(typ: int) -> str | None:
     if 16 <= typ <= 19:
         return "link"
     if 20 <= typ <= 23:
@@ -180,7 +179,7 @@ def _route_kind(typ: int) -> Optional[str]:
     return None
 
 
-def _attrs(d: bytes, kind: str, names: Dict[int, str], dflt: str, ctx) -> str:
+def _attrs(d: bytes, kind: str, names: dict[int, str], dflt: str, ctx) -> str:
     out = []
     pos = 0
     while pos + 4 <= len(d):
@@ -250,7 +249,7 @@ def _inet_diag_msg(d: bytes) -> str:
             f"idiag_uid={uid}, idiag_inode={inode}}}")
 
 
-def _payload(body: bytes, typ: int, fl: int, protocol: int, ctx, depth: int) -> Optional[str]:
+def _payload(body: bytes, typ: int, fl: int, protocol: int, ctx, depth: int) -> str | None:
     """The text after the header, None if nothing follows it."""
     if not body:
         return None
@@ -282,7 +281,7 @@ def _payload(body: bytes, typ: int, fl: int, protocol: int, ctx, depth: int) -> 
     return quote_limited(body, len(body), ctx.strsize, ctx.hex_all)
 
 
-def messages(data: bytes, total: int, protocol: int, ctx, depth: int = 0) -> Optional[str]:
+def messages(data: bytes, total: int, protocol: int, ctx, depth: int = 0) -> str | None:
     """The netlink messages in ``data`` (the first bytes of ``total``), or None
     if it does not begin with a whole header."""
     items = []

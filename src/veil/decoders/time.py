@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time as _time
-from typing import Optional
 
 from .. import records as R
 from .common import DecodeError, ptr, s32, u32, unpack, xval
@@ -25,7 +24,7 @@ def timeval_text(data: bytes, off: int = 0) -> str:
     return f"{{tv_sec={sec}, tv_usec={usec}}}"
 
 
-def time_comment(sec: int, part: int, max_part: int, width: int) -> Optional[str]:
+def time_comment(sec: int, part: int, max_part: int, width: int) -> str | None:
     """strace's sprinttime_ex: 2001-09-09T01:46:40.000000005+0000, local time."""
     if (sec == 0 and part == 0) or part > max_part or part < 0:
         return None

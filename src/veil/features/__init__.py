@@ -11,7 +11,8 @@ it gives the Result.  The Session calls each in turn instead of knowing them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Protocol, Tuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..ruledb import Row
 
@@ -20,16 +21,16 @@ if TYPE_CHECKING:
     from ..engine_api import TraceEngine
     from ..ruledb import RuleDB
 
-Captures = List[Tuple[int, int, int, int]]
+Captures = list[tuple[int, int, int, int]]
 
 
-class RowTable(Dict[int, Row]):
+class RowTable(dict[int, Row]):
     """Rows by syscall number; ``captures(nr)``: what tracing the call would capture
     (its arguments as the decoders read them); ``path_fields(sc)``: the SysAction
     fields that name its path arguments (for path checks in C)."""
 
     def __init__(self, captures: Callable[[int], Captures],
-                 path_fields: Callable[[Any], Dict[str, int]]):
+                 path_fields: Callable[[Any], dict[str, int]]):
         super().__init__()
         self.captures = captures
         self.path_fields = path_fields
@@ -40,12 +41,12 @@ class RowTable(Dict[int, Row]):
 
 class Feature(Protocol):
     def add_rows(self, rows: RowTable) -> None: ...
-    def adjust(self, actions: Dict[int, "SysAction"], filt: Dict[int, object],
-               ruledb: "RuleDB") -> None: ...
-    def install(self, eng: "TraceEngine") -> None: ...
-    def started(self, eng: "TraceEngine") -> None: ...
+    def adjust(self, actions: dict[int, SysAction], filt: dict[int, object],
+               ruledb: RuleDB) -> None: ...
+    def install(self, eng: TraceEngine) -> None: ...
+    def started(self, eng: TraceEngine) -> None: ...
     def cleanup(self) -> None: ...
-    def result_fields(self) -> Dict[str, Any]: ...
+    def result_fields(self) -> dict[str, Any]: ...
 
 
 class BaseFeature:
@@ -54,18 +55,18 @@ class BaseFeature:
     def add_rows(self, rows: RowTable) -> None:
         pass
 
-    def adjust(self, actions: Dict[int, "SysAction"], filt: Dict[int, object],
-               ruledb: "RuleDB") -> None:
+    def adjust(self, actions: dict[int, SysAction], filt: dict[int, object],
+               ruledb: RuleDB) -> None:
         pass
 
-    def install(self, eng: "TraceEngine") -> None:
+    def install(self, eng: TraceEngine) -> None:
         pass
 
-    def started(self, eng: "TraceEngine") -> None:
+    def started(self, eng: TraceEngine) -> None:
         pass
 
     def cleanup(self) -> None:
         pass
 
-    def result_fields(self) -> Dict[str, Any]:
+    def result_fields(self) -> dict[str, Any]:
         return {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import engine as E
 from .. import filter as bpf
@@ -35,21 +35,21 @@ PATH_FLAGS = E.F_PATHS | E.F_TRANSLATE   # the row already has its path fields
 
 
 class LayoutFeature(BaseFeature):
-    def __init__(self, session: "Session", tree: GuestTree):
+    def __init__(self, session: Session, tree: GuestTree):
         self.session = session      # the rules and path rules the layout adds go there
         self.tree = tree
         # (engine, why): "mount" (the kernel makes the tree, veil.mountns) or "ptrace"
-        self.engine: Optional[Tuple[str, str]] = None
+        self.engine: tuple[str, str] | None = None
         self.translating = False    # C translates paths per call
-        self.binds: List[Bind] = []
-        self.mount_steps: List[str] = []
-        self.kept_tmp: Optional[str] = None
+        self.binds: list[Bind] = []
+        self.mount_steps: list[str] = []
+        self.kept_tmp: str | None = None
 
     @property
     def mount(self) -> bool:
         return self.engine is not None and self.engine[0] == "mount"
 
-    def prepare(self, identity_files: Dict[str, str]) -> None:
+    def prepare(self, identity_files: dict[str, str]) -> None:
         """Choose the engine; the rules the layout brings (denied calls, hidden and
         read-only guest paths).  ``identity_files`` (guest -> veil's copy) become binds."""
         from .. import mountns
@@ -114,7 +114,7 @@ class LayoutFeature(BaseFeature):
     def _has_paths(rows: RowTable, nr: int) -> bool:
         return nr in rows and bool(rows[nr].flags & PATH_FLAGS)
 
-    def install(self, eng: "TraceEngine") -> None:
+    def install(self, eng: TraceEngine) -> None:
         # the ptrace engine translates with it; the mount engine's guest paths are
         # resolved with it too (the command, the start directory, ownership)
         s = self.session
@@ -131,7 +131,7 @@ class LayoutFeature(BaseFeature):
             # with it, /proc of veil's threads and of host processes is out of sight
             pinning.layout_proc_scope(True)
 
-    def guest_cwd(self, eng: "TraceEngine", cwd: Optional[str]) -> Tuple[str, str]:
+    def guest_cwd(self, eng: TraceEngine, cwd: str | None) -> tuple[str, str]:
         """(host, guest) directory the program starts in: -w in the guest, or
         (when the cwd was only a guess) the guest's / if the guess does not exist."""
         host, guest = eng.layout_resolve(cwd or "/")  # type: ignore[attr-defined]
@@ -144,5 +144,5 @@ class LayoutFeature(BaseFeature):
     def cleanup(self) -> None:
         self.kept_tmp = self.tree.cleanup()
 
-    def result_fields(self) -> Dict[str, Any]:
+    def result_fields(self) -> dict[str, Any]:
         return {"kept_tmp": self.kept_tmp, "layout_engine": self.engine}

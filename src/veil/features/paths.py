@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from collections.abc import Callable, Sequence
 
 from .. import engine as E
 from ..errors import VeilError
 from . import BaseFeature, RowTable
 
 # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
-PathRule = Tuple[str, int, int, int, Optional[str]]
+PathRule = tuple[str, int, int, int, str | None]
 # guest path -> (host path, canonical guest path)
-Resolve = Callable[[str, bool], Tuple[str, str]]
+Resolve = Callable[[str, bool], tuple[str, str]]
 
 
-def path_match(pattern: str, plain: int) -> Tuple[str, int]:
+def path_match(pattern: str, plain: int) -> tuple[str, int]:
     """(pattern, E.PATH_* match): ``DIR/**`` a prefix, a glob, else ``plain``."""
     if pattern.endswith("/**"):
         return os.path.normpath(pattern[:-3] or "/"), E.PATH_PREFIX
@@ -27,7 +27,7 @@ def path_match(pattern: str, plain: int) -> Tuple[str, int]:
     return os.path.normpath(pattern), plain
 
 
-def path_fields(sc) -> Dict[str, int]:
+def path_fields(sc) -> dict[str, int]:
     """The SysAction fields that name a call's path arguments (and its open flags)."""
     path_args = dirfd_args = 0
     kinds = [k.partition(":")[0] for _, k in sc.args]
@@ -48,12 +48,12 @@ def _absolute(pattern: str) -> None:
 
 
 class PathRules(BaseFeature):
-    def __init__(self, mutating: FrozenSet[str]):
+    def __init__(self, mutating: frozenset[str]):
         self.mutating = mutating        # calls that change what their path names
-        self.rules: List[PathRule] = []
-        self.confined: Optional[Tuple[Sequence[str], Sequence[str], int, str, str]] = None
+        self.rules: list[PathRule] = []
+        self.confined: tuple[Sequence[str], Sequence[str], int, str, str] | None = None
         # ("readonly" or "mask", guest path): mounts under the mount engine, path rules otherwise
-        self.kernel_paths: List[Tuple[str, str]] = []
+        self.kernel_paths: list[tuple[str, str]] = []
         self.translating = False        # the layout translates paths: every path call stops
 
     def add(self, pattern: str, errno: int, writes_only: bool = False) -> None:
@@ -94,21 +94,21 @@ class PathRules(BaseFeature):
                 row.flags |= E.F_STOP | E.F_PATHS | (E.F_MUTATES if sc.name in self.mutating
                                                      else 0)
 
-    def install_rules(self, eng, resolve: Optional[Resolve]) -> None:
+    def install_rules(self, eng, resolve: Resolve | None) -> None:
         """The rules, then the confinement, to the C engine; ``resolve``: the layout's
         (None: host paths)."""
         for rule in self.rules + (self._confinement(resolve) if self.confined else []):
             eng.add_path_rule(*rule)
 
-    def _confinement(self, resolve: Optional[Resolve]) -> List[PathRule]:
+    def _confinement(self, resolve: Resolve | None) -> list[PathRule]:
         """confine() as C path rules: allow (errno 0) what is covered, then refuse
         the rest; exact paths also under their canonical guest names."""
         assert self.confined is not None
         reads, writes, errno, why_read, why_write = self.confined
 
-        dirs: Dict[str, Tuple[str, str]] = {}
+        dirs: dict[str, tuple[str, str]] = {}
 
-        def resolved(path: str, follow: bool = True) -> Tuple[str, str]:
+        def resolved(path: str, follow: bool = True) -> tuple[str, str]:
             """(host, canonical guest path); the path itself where it cannot be"""
             try:
                 if resolve is not None:
@@ -118,7 +118,7 @@ class PathRules(BaseFeature):
             except (OSError, VeilError):
                 return path, path
 
-        def canonical(path: str) -> Set[str]:
+        def canonical(path: str) -> set[str]:
             """the path, and the names the C check sees for it (its directory's
             symlinks resolved; the path's own followed if it is one)"""
             head, tail = os.path.split(path)
@@ -130,9 +130,9 @@ class PathRules(BaseFeature):
                 names.add(resolved(path)[1])
             return names
 
-        def compiled(patterns: Sequence[str], ancestors: bool) -> List[Tuple[str, int]]:
-            exact: Set[str] = set()
-            out: List[Tuple[str, int]] = []
+        def compiled(patterns: Sequence[str], ancestors: bool) -> list[tuple[str, int]]:
+            exact: set[str] = set()
+            out: list[tuple[str, int]] = []
             for pattern in patterns:
                 text, match = path_match(pattern, E.PATH_EXACT)
                 if match == E.PATH_GLOB:
@@ -150,7 +150,7 @@ class PathRules(BaseFeature):
                         exact.add(name)
             return [(p, E.PATH_EXACT) for p in sorted(exact)] + out
 
-        rules: List[PathRule] = [(p, m, 0, E.PATH_WRITES, None) for p, m in compiled(writes, False)]
+        rules: list[PathRule] = [(p, m, 0, E.PATH_WRITES, None) for p, m in compiled(writes, False)]
         rules.append(("/", E.PATH_PREFIX, errno, E.PATH_WRITES, why_write))
         rules += [(p, m, 0, 0, None) for p, m in compiled((*reads, *writes), True)]
         rules.append(("/", E.PATH_PREFIX, errno, E.PATH_EXISTING, why_read))

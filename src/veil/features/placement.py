@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Union
 
 from .. import engine as E
 from ..syscalls.lookup import BY_NAME
@@ -23,7 +22,7 @@ class Placement(BaseFeature):
             rows.row(nr).flags |= E.F_STOP | E.F_EXIT
 
 
-def parse_affinity(value: Union[str, int, None]) -> int:
+def parse_affinity(value: str | int | None) -> int:
     """"auto" (or None), "off" or a CPU number veil may use, as the engine wants it."""
     if value in ("auto", None):
         return E.AFFINITY_AUTO

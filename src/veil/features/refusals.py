@@ -4,7 +4,8 @@ VEIL_R_DENIED records on the loop's thread, and a line of ``veil run``."""
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import engine as E
 from .. import filter as bpf
@@ -40,13 +41,13 @@ class Refusal(ValueClass):
 
 
 class Refusals(BaseFeature):
-    def __init__(self, ruledb: "RuleDB"):
+    def __init__(self, ruledb: RuleDB):
         self.ruledb = ruledb           # its reasons name why a call was refused
-        self.refusals: List[Refusal] = []
-        self.on_refusal: Optional[Callable[[Refusal], None]] = None
-        self.targets: Dict[int, Tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
+        self.refusals: list[Refusal] = []
+        self.on_refusal: Callable[[Refusal], None] | None = None
+        self.targets: dict[int, tuple[int, int]] = {}  # nr -> (pid args, pidfd args) bits
 
-    def restrict_targets(self, calls: Dict[str, Tuple[Sequence[int], Sequence[int]]],
+    def restrict_targets(self, calls: dict[str, tuple[Sequence[int], Sequence[int]]],
                          reason: str) -> None:
         for name, (pids, pidfds) in calls.items():
             if name not in BY_NAME:
@@ -92,5 +93,5 @@ class Refusals(BaseFeature):
                 self.note(pid, tid, name, abs(value), reason, value < 0)
             pos += size
 
-    def result_fields(self) -> Dict[str, Any]:
+    def result_fields(self) -> dict[str, Any]:
         return {"refusals": list(self.refusals)}

@@ -4,7 +4,7 @@ only the traced calls; with per-socket-fd filters (root), file I/O never stops."
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, Set, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import engine as E
 from .. import filter as bpf
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class Sockets(BaseFeature):
-    def __init__(self, traced: Set[int], strsize: int, capture_bytes: int, seccomp: bool):
+    def __init__(self, traced: set[int], strsize: int, capture_bytes: int, seccomp: bool):
         self.table = SocketTable(capture_bytes)
         self.strsize = strsize
         self.capture_bytes = capture_bytes
@@ -28,7 +28,7 @@ class Sockets(BaseFeature):
         self.names = set(wanted)
         # nr -> the fd argument that must be a socket (-1: any call) of the calls
         # recorded for the table only (not traced)
-        self.rows: Dict[int, int] = {BY_NAME[n].nr: arg for n, arg in wanted.items()
+        self.rows: dict[int, int] = {BY_NAME[n].nr: arg for n, arg in wanted.items()
                                      if n in BY_NAME and BY_NAME[n].nr not in traced}
         # socket fds get their own filters in the tracee (root can stack them)
         self.sockfd_filters = seccomp and os.geteuid() == 0
@@ -45,8 +45,8 @@ class Sockets(BaseFeature):
                 rows[sc.nr].caps = merge_captures(rows[sc.nr].caps, socket_captures(
                     sc, self.strsize, self.capture_bytes))
 
-    def adjust(self, actions: Dict[int, E.SysAction], filt: Dict[int, object],
-               ruledb: "RuleDB") -> None:
+    def adjust(self, actions: dict[int, E.SysAction], filt: dict[int, object],
+               ruledb: RuleDB) -> None:
         """With per-socket-fd filters, read/write/close... on files never stop:
         the base filter lets them pass when nothing else wants them."""
         for nr in self.rows:
@@ -61,12 +61,12 @@ class Sockets(BaseFeature):
                     and not ruledb.rules.get(nr)):
                 filt[nr] = bpf.allow()
 
-    def install(self, eng: "TraceEngine") -> None:
+    def install(self, eng: TraceEngine) -> None:
         if self.sockfd_filters:   # seccomp: the C engine
             cast(SocketFdEngine, eng).set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
 
-    def started(self, eng: "TraceEngine") -> None:
+    def started(self, eng: TraceEngine) -> None:
         self.table.root_pid = eng.main_pid
 
-    def result_fields(self) -> Dict[str, Any]:
+    def result_fields(self) -> dict[str, Any]:
         return {"sockets": self.table.finish()}

@@ -1,13 +1,14 @@
 """Trace writers: strace text, JSON lines, the binary record, Perfetto, and the -c summary."""
 from __future__ import annotations
 
-from typing import IO, Callable, Optional, Sequence, Set
+from collections.abc import Callable, Sequence
+from typing import IO
 
 FORMATS = ("text", "json", "binary", "perfetto")
 
 
-def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = None,
-               follow: bool = True, trace_expr: str = "", signals: Optional[Set[int]] = None,
+def add_writer(session, fmt: str, stream: IO, ctx, *, status: str | None = None,
+               follow: bool = True, trace_expr: str = "", signals: set[int] | None = None,
                paths: Sequence[str] = (), from_exec: int = 0, stacks=None,
                **text_options) -> Callable[[object], None]:
     """Give ``session`` the writer of ``fmt`` on ``stream``: an observer, or for
@@ -54,12 +55,12 @@ def add_writer(session, fmt: str, stream: IO, ctx, *, status: Optional[str] = No
     return lambda result: None
 
 
-def only_signals(writer, signals: Set[int]):
+def only_signals(writer, signals: set[int]):
     from ..observers import OnlySignals
     return OnlySignals(writer, signals)
 
 
-def parse_signal_set(spec: str) -> Set[int]:
+def parse_signal_set(spec: str) -> set[int]:
     """strace's -e signal=SET: names (SIGCHLD or CHLD) or numbers, "all", "none",
     comma separated, "!" in front for every signal but these.  UsageError if bad."""
     from ..errors import UsageError
@@ -69,7 +70,7 @@ def parse_signal_set(spec: str) -> Set[int]:
     tokens = [t.strip() for t in text.lstrip("!").split(",") if t.strip()]
     if not tokens:
         raise UsageError(f"invalid -e signal={spec!r}: an empty set")
-    chosen: Set[int] = set()
+    chosen: set[int] = set()
     for t in tokens:
         if t == "all":
             chosen |= set(range(1, 65))
@@ -78,7 +79,7 @@ def parse_signal_set(spec: str) -> Set[int]:
     return set(range(1, 65)) - chosen if negate else chosen
 
 
-def death_line(command: str, result) -> Optional[str]:
+def death_line(command: str, result) -> str | None:
     """The line a shell would print for a program killed by a signal (bash:
     "Segmentation fault (core dumped)"; nothing for SIGINT and SIGPIPE).  veil
     exits with 128+N instead of dying of the signal, so the shell above veil

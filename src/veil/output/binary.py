@@ -21,7 +21,8 @@ import os
 import struct
 import time
 import zlib
-from typing import IO, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO
 
 from .. import records as R
 from .binconst import MAGIC, NR_BITMAP_BYTES
@@ -52,8 +53,8 @@ _END = struct.Struct("<QiiBQQQQQ")
 class TraceFileError(Exception):
     """The file is not a veil trace, or is truncated or corrupt at ``offset``."""
 
-    def __init__(self, message: str, offset: Optional[int] = None,
-                 record: Optional[int] = None):
+    def __init__(self, message: str, offset: int | None = None,
+                 record: int | None = None):
         super().__init__(message)
         self.offset = offset
         self.record = record
@@ -80,7 +81,7 @@ def nr_bitmap(nrs: Iterable[int]) -> bytes:
     return bytes(bits)
 
 
-def nrs_of_bitmap(bits: bytes) -> Set[int]:
+def nrs_of_bitmap(bits: bytes) -> set[int]:
     return {i for i in range(len(bits) * 8) if bits[i >> 3] & (1 << (i & 7))}
 
 
@@ -101,7 +102,7 @@ def _bytes32(b: bytes) -> bytes:
 def build_header(*, argv: Sequence[str] = (), attach_pids: Sequence[int] = (),
                  traced: Iterable[int] = (), trace_expr: str = "all", strsize: int = 32,
                  follow: bool = True, decorate_fds: bool = False, seccomp: bool = True,
-                 start_ns: Optional[int] = None, cwd: Optional[str] = None,
+                 start_ns: int | None = None, cwd: str | None = None,
                  chunk_size: int = CHUNK_SIZE, raw: Iterable[int] = ()) -> bytes:
     """The file header (binformat.Header): what was traced, how, and where."""
     from ..version import VERSION as __version__
@@ -167,7 +168,7 @@ class BinaryWriter:
 
     def finish(self, result=None, interrupted: bool = False) -> None:
         """The trailer: how the run ended.  A file without it is reported as truncated."""
-        st: Dict[str, int] = dict(getattr(result, "engine_stats", None) or {})
+        st: dict[str, int] = dict(getattr(result, "engine_stats", None) or {})
         status = getattr(result, "status", None)
         body = _END.pack(time.time_ns(),
                          getattr(result, "exit_code", -1) if result is not None else -1,
@@ -253,7 +254,7 @@ _TYPES = frozenset(range(R.R_ENTER, R.R_DENIED + 1))
 _MAX_RECORD = 1 << 20
 
 
-def _bad_body(buf, p: int, size: int, rtype: int, ncap: int) -> Optional[str]:
+def _bad_body(buf, p: int, size: int, rtype: int, ncap: int) -> str | None:
     """Why the arguments and captures of the record at ``p`` do not fit in its
     ``size`` bytes (the live ring is written by C; a file may be anything)."""
     end = p + size
@@ -270,7 +271,7 @@ def _bad_body(buf, p: int, size: int, rtype: int, ncap: int) -> Optional[str]:
 
 
 def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
-               info: Optional[TraceInfo] = None) -> TraceInfo:
+               info: TraceInfo | None = None) -> TraceInfo:
     """Read the header, then give ``feed`` the records, in order, in runs of
     whole records.  Raises :class:`TraceFileError` at the first chunk that is
     cut short or fails its checksum, or at a record that makes no sense,
@@ -282,7 +283,7 @@ def read_trace(f: IO[bytes], feed: Callable[[bytes], None], name: str = "file",
         info = read_header(f, name)
     pos = info.header_size            # file offset of the next frame
     pending = b""                     # record bytes not fed yet
-    chunks: List[Tuple[int, int]] = []  # (stream offset, frame offset) of chunks in `pending`
+    chunks: list[tuple[int, int]] = []  # (stream offset, frame offset) of chunks in `pending`
     stream = 0                        # stream offset of pending[0]
     nrec = 0                          # records fed so far
 

@@ -13,7 +13,7 @@ process becomes the program once the tracer has attached to it).
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, Set
+from collections.abc import Iterable
 
 from .. import records as R
 from ..decoders import Call
@@ -23,8 +23,8 @@ _PATH_KINDS = ("path",)
 _FD_KINDS = ("fd", "dirfd")
 
 
-def selected_paths(paths: Iterable[str]) -> Set[bytes]:
-    out: Set[bytes] = set()
+def selected_paths(paths: Iterable[str]) -> set[bytes]:
+    out: set[bytes] = set()
     for p in paths:
         out.add(os.fsencode(p))
         real = os.path.realpath(p)
@@ -39,7 +39,7 @@ class OnlyPaths(OnlyCalls):
     def __init__(self, inner: Observer, paths: Iterable[str]) -> None:
         super().__init__(inner, set())
         self.paths = selected_paths(paths)
-        self._passed: Dict[int, Call] = {}  # tid -> its call passed at entry
+        self._passed: dict[int, Call] = {}  # tid -> its call passed at entry
 
     def touches(self, call: Call) -> bool:
         sc = call.sc

@@ -3,14 +3,14 @@ and later writes are dropped, so the traced program runs on unharmed and veil
 can say once, at the end, where the trace stopped."""
 from __future__ import annotations
 
-from typing import IO, Optional
+from typing import IO
 
 
 class GuardedStream:
     def __init__(self, stream: IO, name: str) -> None:
         self._stream = stream
         self.name = name
-        self.error: Optional[OSError] = None
+        self.error: OSError | None = None
 
     def _guard(self, op, *args):
         if self.error is not None:
@@ -44,7 +44,7 @@ class GuardedStream:
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
 
-    def report(self) -> Optional[str]:
+    def report(self) -> str | None:
         """One line for the user if writing failed."""
         if self.error is None:
             return None

@@ -7,7 +7,7 @@ read data only when the call succeeded (the length it returned).
 """
 from __future__ import annotations
 
-from typing import Collection, Iterator, List, Optional
+from collections.abc import Collection, Iterator
 
 from ..decoders import capture
 from ..decoders.common import s32
@@ -64,8 +64,8 @@ def hexdump(data: bytes) -> Iterator[str]:
         yield f" | {off:05x}  {cells} {text:<16} |"
 
 
-def _iov_dump(data: Optional[bytes], limit: int) -> List[str]:
-    out: List[str] = []
+def _iov_dump(data: bytes | None, limit: int) -> list[str]:
+    out: list[str] = []
     iovs, _ = capture.iovecs(data) if data is not None else ([], False)
     for k, (_, ln, chunk, _) in enumerate(iovs):
         n = min(ln, limit) if limit >= 0 else ln
@@ -80,14 +80,14 @@ def _iov_dump(data: Optional[bytes], limit: int) -> List[str]:
     return out
 
 
-def dumps(call, read_fds: Optional[Collection[int]], write_fds: Optional[Collection[int]]
+def dumps(call, read_fds: Collection[int] | None, write_fds: Collection[int] | None
           ) -> Iterator[str]:
     """"\\n"-led dump lines for ``call`` if it moved data through an fd of the sets."""
     name = call.name
     fd = s32(call.args[0])
     if fd < 0:
         return
-    lines: List[str] = []
+    lines: list[str] = []
     if write_fds is not None and name in WRITES and fd in write_fds:
         c = call.caps.get(1)
         data = c.data if c is not None and not c.fault else None

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import re
 import struct as _struct
-from typing import Any, Callable, Dict, List, Optional, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from .. import records as R
 from ..abi import s32, s64
@@ -53,11 +54,11 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _ptr(v: int) -> Optional[str]:
+def _ptr(v: int) -> str | None:
     return None if v == 0 else f"{v:#x}"
 
 
-def _names(text: str) -> List[Any]:
+def _names(text: str) -> list[Any]:
     """A flag set as strace writes it (A|B|0x40) as a list; "0" is the empty set."""
     if text in ("0", ""):
         return []
@@ -93,7 +94,7 @@ def _signal(v: int):
     return signal_name(v) if v > 0 else v
 
 
-def _sigset(data: bytes) -> List[str]:
+def _sigset(data: bytes) -> list[str]:
     mask = int.from_bytes(data[:8], "little")
     return [signal_name(i + 1) for i in range(64) if mask >> i & 1]
 
@@ -105,7 +106,7 @@ _DT = {0: "DT_UNKNOWN", 1: "DT_FIFO", 2: "DT_CHR", 4: "DT_DIR", 6: "DT_BLK", 8: 
        10: "DT_LNK", 12: "DT_SOCK", 14: "DT_WHT"}
 
 
-def _bits(v: int, table) -> List[str]:
+def _bits(v: int, table) -> list[str]:
     out = []
     for bit, name in table:
         if v & bit:
@@ -116,11 +117,11 @@ def _bits(v: int, table) -> List[str]:
     return out
 
 
-def _ts(t) -> Dict[str, int]:
+def _ts(t) -> dict[str, int]:
     return {"tv_sec": t.tv_sec, "tv_nsec": t.tv_nsec}
 
 
-def _stamp(fields: dict, name: str) -> Dict[str, int]:
+def _stamp(fields: dict, name: str) -> dict[str, int]:
     return {"tv_sec": fields[name], "tv_nsec": fields[name + "_nsec"]}
 
 
@@ -230,7 +231,7 @@ def _uint(data: bytes) -> int:
 
 
 # struct name (the table's struct:NAME / outstruct:NAME) -> bytes -> JSON value
-STRUCTS: Dict[str, Callable[[bytes], Any]] = {
+STRUCTS: dict[str, Callable[[bytes], Any]] = {
     "stat": _stat, "statx": _statx, "rlimit": _rlimit, "utsname": _utsname,
     "utsname_full": _utsname, "open_how": _open_how, "clone_args": _clone_args,
     "sigaction": _sigaction, "epoll_event": _epoll_event,
@@ -404,11 +405,11 @@ class _Out:
     __slots__ = ("truncated", "fd_paths")
 
     def __init__(self):
-        self.truncated: List[str] = []
-        self.fd_paths: Dict[str, str] = {}
+        self.truncated: list[str] = []
+        self.fd_paths: dict[str, str] = {}
 
 
-def _cap(call: Call, i: int) -> Optional[R.Capture]:
+def _cap(call: Call, i: int) -> R.Capture | None:
     c = call.caps.get(i)
     return None if c is None or c.fault else c
 
@@ -462,7 +463,7 @@ def _struct_arg(call, i, v, p, name, ctx, out, at_exit):
         return text
 
 
-def _iovecs(call, i, v, name, ctx, out, total: Optional[int]):
+def _iovecs(call, i, v, name, ctx, out, total: int | None):
     c = _cap(call, i)
     if c is None:
         return _ptr(v)
@@ -634,7 +635,7 @@ def _wait4(call, args, ctx, out):
         args["wstatus"] = wait_status(args["wstatus"])
 
 
-REFINE: Dict[str, Callable] = {
+REFINE: dict[str, Callable] = {
     "open": _open_mode, "openat": _open_mode, "fcntl": _fcntl,
     "getdents64": _dirents, "getdents": _dirents, "sched_getaffinity": _cpu_mask,
     "sched_setaffinity": _cpu_mask,
@@ -680,8 +681,8 @@ def _base_object(call: Call, ctx: Ctx) -> dict:
 def _call_object(call: Call, ctx: Ctx) -> dict:
     sc = call.sc
     out = _Out()
-    args: Dict[str, Any] = {}
-    extra: Dict[str, Any] = {}
+    args: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     if sc is None:
         # an i386/x32 call or an unknown number: raw values
         texts = format_args(call, ctx)
@@ -736,15 +737,15 @@ class JsonWriter(Observer):
     their thread is gone (``exit_group``, a call cut by a kill: ``result``
     null)."""
 
-    def __init__(self, out: TextIO, ctx: Optional[Ctx] = None, status: Optional[str] = None,
-                 stacks: Optional[Dict] = None):
+    def __init__(self, out: TextIO, ctx: Ctx | None = None, status: str | None = None,
+                 stacks: dict | None = None):
         """``stacks``: -k, (tid, entry time) -> the call's stack frames
         (veil.output.stack), written as the call's ``frames`` array."""
         self.out = out
         self.ctx = ctx or Ctx()
         self.status = status
         self.stacks = stacks
-        self._pending: Dict[int, Call] = {}
+        self._pending: dict[int, Call] = {}
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True,
                                        check_circular=False).encode
 

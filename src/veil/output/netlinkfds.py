@@ -1,8 +1,6 @@
 """Which fds of the traced programs are netlink sockets (for the netlink decoder)."""
 from __future__ import annotations
 
-from typing import Dict
-
 from ..decoders import Call, netlink
 from ..decoders.common import s32
 from ..observers import Observer
@@ -15,7 +13,7 @@ class NetlinkSockets(Observer):
     (a forked process inherits its parent's)."""
 
     def __init__(self) -> None:
-        self._pid_of: Dict[int, int] = {}  # tid -> pid
+        self._pid_of: dict[int, int] = {}  # tid -> pid
 
     def exit(self, call: Call) -> None:
         self._pid_of[call.tid] = call.pid

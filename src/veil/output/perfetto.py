@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional, TextIO
+from typing import TextIO
 
 from ..decoders import Call, Ctx, format_args, format_ret
 from ..decoders.common import signal_name
@@ -21,26 +21,26 @@ from ..observers import Observer
 
 
 class PerfettoWriter(Observer):
-    def __init__(self, out: TextIO, ctx: Optional[Ctx] = None, *, status: Optional[str] = None,
-                 command: Optional[List[str]] = None):
+    def __init__(self, out: TextIO, ctx: Ctx | None = None, *, status: str | None = None,
+                 command: list[str] | None = None):
         self.out = out
         self.ctx = ctx or Ctx()
         self.status = status
         self.command = command
-        self._t0: Optional[int] = None
+        self._t0: int | None = None
         self._first = True
-        self._pending: Dict[int, Call] = {}          # tid -> call in progress
-        self._pid_of: Dict[int, int] = {}            # tid -> pid
-        self._proc_name: Dict[int, str] = {}         # pid -> name
-        self._thread_name: Dict[int, str] = {}       # tid -> name
-        self._flows: Dict[int, int] = {}             # child tid -> flow id, until its first event
-        self._track: Dict[Call, int] = {}            # execve of a non-leader thread: its own track
+        self._pending: dict[int, Call] = {}          # tid -> call in progress
+        self._pid_of: dict[int, int] = {}            # tid -> pid
+        self._proc_name: dict[int, str] = {}         # pid -> name
+        self._thread_name: dict[int, str] = {}       # tid -> name
+        self._flows: dict[int, int] = {}             # child tid -> flow id, until its first event
+        self._track: dict[Call, int] = {}            # execve of a non-leader thread: its own track
         self._next_flow = 1
         self._last_ts = 0
         self._closed = False
         self._sockets = None                         # the session's SocketTable, if any
         self._socket_ids = 0                         # the highest socket id drawn so far
-        self._live: Dict[int, list] = {}             # socket id -> [entry, pid, state, sent, received]
+        self._live: dict[int, list] = {}             # socket id -> [entry, pid, state, sent, received]
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True,
                                        check_circular=False).encode
         out.write('{"displayTimeUnit":"ns","traceEvents":[\n')
@@ -112,7 +112,7 @@ class PerfettoWriter(Observer):
         if call is not None:
             self._slice(call, ts, "?")
 
-    def _instant(self, name: str, pid: int, tid: int, ts: int, args: Optional[dict] = None,
+    def _instant(self, name: str, pid: int, tid: int, ts: int, args: dict | None = None,
                  cat: str = "event") -> None:
         ev = {"ph": "i", "s": "t", "name": name, "cat": cat, "pid": pid, "tid": tid,
               "ts": self._us(ts)}
@@ -189,7 +189,7 @@ class PerfettoWriter(Observer):
         return AfterTable()
 
     def _socket_event(self, ph: str, name: str, sid: int, pid: int, ts: int,
-                      args: Optional[dict] = None) -> None:
+                      args: dict | None = None) -> None:
         ev = {"ph": ph, "cat": "socket", "id": sid, "name": name, "pid": pid, "tid": pid,
               "ts": self._us(ts)}
         if args:

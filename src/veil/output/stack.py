@@ -10,7 +10,6 @@ nearest symbol:  `` > /lib/x86_64-linux-gnu/libc.so.6(__open64+0x7b) [0x1147ab]`
 from __future__ import annotations
 
 import bisect
-from typing import Dict, List, Optional, Tuple
 
 from ..errors import VeilError
 
@@ -35,7 +34,7 @@ _UNW_REG_IP = 16  # UNW_X86_64_RIP
 _LIBS = (("libunwind-x86_64.so.8", "libunwind-x86_64.so"),
          ("libunwind-ptrace.so.0", "libunwind-ptrace.so"))
 
-Frame = Dict[str, object]  # file, symbol, symbol_offset, offset, address
+Frame = dict[str, object]  # file, symbol, symbol_offset, offset, address
 
 
 class Unwinder:
@@ -63,7 +62,7 @@ class Unwinder:
         self._word = self.ffi.new("unw_word_t *")
         self._name = self.ffi.new("char[]", 512)
 
-    def frames(self, tid: int) -> List[Frame]:
+    def frames(self, tid: int) -> list[Frame]:
         ffi, unw = self.ffi, self.unw
         info = self.upt._UPT_create(tid)
         if info == ffi.NULL:
@@ -72,7 +71,7 @@ class Unwinder:
             if unw._Ux86_64_init_remote(self._cursor, self.space, info) < 0:
                 return []
             maps = _Maps(tid)
-            out: List[Frame] = []
+            out: list[Frame] = []
             while len(out) < MAX_FRAMES:
                 if unw._Ux86_64_get_reg(self._cursor, _UNW_REG_IP, self._word) < 0:
                     break
@@ -93,8 +92,8 @@ class _Maps:
     """The file mappings of a process: an address -> (file, offset in the file)."""
 
     def __init__(self, pid: int) -> None:
-        self.starts: List[int] = []
-        self.rows: List[Tuple[int, int, int, str]] = []
+        self.starts: list[int] = []
+        self.rows: list[tuple[int, int, int, str]] = []
         try:
             with open(f"/proc/{pid}/maps") as f:
                 for line in f:
@@ -107,7 +106,7 @@ class _Maps:
         except OSError:
             pass
 
-    def frame(self, ip: int, symbol: Optional[str], sym_off: int) -> Frame:
+    def frame(self, ip: int, symbol: str | None, sym_off: int) -> Frame:
         k = bisect.bisect_right(self.starts, ip) - 1
         if k >= 0 and self.rows[k][0] <= ip < self.rows[k][1]:
             lo, _, off, path = self.rows[k]
@@ -125,10 +124,10 @@ def frame_line(frame: Frame) -> str:
     return f" > {frame['file']}({name}) [{frame['offset']:#x}]"
 
 
-def watch_stacks(session, traced) -> Dict[Tuple[int, int], List[Frame]]:
+def watch_stacks(session, traced) -> dict[tuple[int, int], list[Frame]]:
     """(tid, entry time) -> the frames of each traced call, filled by an entry hook."""
     unwinder = Unwinder()
-    stacks: Dict[Tuple[int, int], List[Frame]] = {}
+    stacks: dict[tuple[int, int], list[Frame]] = {}
 
     def note(stop) -> None:
         stacks[(stop.tid, stop.ts_ns)] = unwinder.frames(stop.tid)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Collection, Dict, Optional, TextIO
+from collections.abc import Collection
+from typing import TextIO
 
 from ..decoders import Call, Ctx, DecodeError, format_args, format_ret
 from ..decoders.common import signal_name
@@ -30,14 +31,14 @@ def _split_index(call: Call) -> int:
 class TextWriter(Observer):
     """Writes strace's notation to one stream, or one file per process (-ff)."""
 
-    def __init__(self, out: Optional[TextIO] = None, *, path: Optional[str] = None,
+    def __init__(self, out: TextIO | None = None, *, path: str | None = None,
                  per_process: bool = False, follow: bool = True, to_file: bool = False,
-                 timestamps: int = 0, durations=False, ctx: Optional[Ctx] = None,
-                 status: Optional[str] = None, quiet: int = 0, column: int = COLUMN + 1,
-                 relative: Optional[str] = None, numbers: bool = False, comm: bool = False,
-                 dump_read: Optional[Collection[int]] = None,
-                 dump_write: Optional[Collection[int]] = None,
-                 ips: Optional[Dict[int, int]] = None, stacks: Optional[Dict] = None):
+                 timestamps: int = 0, durations=False, ctx: Ctx | None = None,
+                 status: str | None = None, quiet: int = 0, column: int = COLUMN + 1,
+                 relative: str | None = None, numbers: bool = False, comm: bool = False,
+                 dump_read: Collection[int] | None = None,
+                 dump_write: Collection[int] | None = None,
+                 ips: dict[int, int] | None = None, stacks: dict | None = None):
         """``durations`` (-T) and ``relative`` (-r): False/None, or the precision
         ("s", "ms", "us", "ns"; True is "us"); ``column``: strace's -a;
         ``numbers``: -n; ``comm``: -Y; ``dump_read``/``dump_write``: the fds whose
@@ -55,23 +56,23 @@ class TextWriter(Observer):
         self.relative = relative
         self.column = column - 1
         self.numbers = numbers
-        self.comms: Optional[Dict[int, str]] = {} if comm else None
+        self.comms: dict[int, str] | None = {} if comm else None
         self.dump_read = dump_read
         self.dump_write = dump_write
         self.ips = ips
         self.stacks = stacks
         self._gone_tids: set = set()  # -i: "[????????????????]" on a process's last line
-        self._ip_of: Dict[int, int] = {}  # -i: tid -> the address of its latest call
-        self._last_nr: Dict[int, int] = {}  # tid -> its last call's number (-n on events)
-        self._last_ts: Optional[int] = None  # -r: the previous line's time
+        self._ip_of: dict[int, int] = {}  # -i: tid -> the address of its latest call
+        self._last_nr: dict[int, int] = {}  # tid -> its last call's number (-n on events)
+        self._last_ts: int | None = None  # -r: the previous line's time
         self.ctx = ctx or Ctx()
         if comm:
             self.ctx.pid_comm = self._comm_of
         self.status = status  # None, "successful", "failed"
         self.quiet = quiet
-        self._files: Dict[int, TextIO] = {}
-        self._open: Optional[Call] = None      # the call whose line is pending
-        self._unfinished: Dict[int, Call] = {}  # tid -> call whose line was cut
+        self._files: dict[int, TextIO] = {}
+        self._open: Call | None = None      # the call whose line is pending
+        self._unfinished: dict[int, Call] = {}  # tid -> call whose line was cut
         self._live = 1
         self._attached = 0
         self._write = out.write if out is not None else None
@@ -101,7 +102,7 @@ class TextWriter(Observer):
             self._files[tid] = f
         return f
 
-    def _prefix(self, tid: int, ts_ns: int, call: Optional[Call] = None) -> str:
+    def _prefix(self, tid: int, ts_ns: int, call: Call | None = None) -> str:
         p = ""
         if not self.per_process:
             comm = f"<{self._comm_of(tid)}>" if self.comms is not None else ""
@@ -127,7 +128,7 @@ class TextWriter(Observer):
         return p
 
     # --- -Y: a process's command name as it was when its line began ------
-    def _comm_of(self, pid: int) -> Optional[str]:
+    def _comm_of(self, pid: int) -> str | None:
         comms = self.comms
         if comms is None:
             return None

@@ -12,7 +12,7 @@ that both give the same lines).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from .. import records as R
 from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
@@ -48,7 +48,7 @@ _SPECIAL_OPS = {"wait4": {0: OP_INT, 1: OP_WSTATUS, 2: OP_MEMO, 3: OP_NULL},
                 "clone": {2: OP_CLONE}}
 SLOT_STX_MASK, SLOT_STX_ATTRS, SLOT_ERRNO, SLOT_FMODE = 252, 253, 254, 255
 NR_SIGNAL, SLOT_SIGNAME, SLOT_CLD_CODE = 1023, 0, 1   # the memo's texts of signal lines
-_SIGNAL_TEXTS: Dict[int, Callable[[int], str]] = {
+_SIGNAL_TEXTS: dict[int, Callable[[int], str]] = {
     SLOT_SIGNAME: signal_name, SLOT_CLD_CODE: lambda code: CLD_CODES.get(code, str(code))}
 END, PYTHON, MISS, FULL, NOPLAN, EVENT, ADOPT = 0, 1, 2, 3, 4, 5, 6
 NO_SPLIT = 255
@@ -63,7 +63,7 @@ _LEAVE_CALL_ALONE = (R.R_SIGNAL, R.R_NEWTASK)
 PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
 
 
-def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int]]:
+def plan_of(sc, ctx: Ctx) -> tuple[list[int], list[int], list[int], int] | None:
     """(ops, argument indexes, params, result kind) of a syscall, or None if C
     cannot print it the way the Python decoders do."""
     if sc.nr in ctx.raw or sc.name in registry.SPECIAL_RET or sc.name in NETLINK_CALLS:
@@ -99,7 +99,7 @@ def plan_of(sc, ctx: Ctx) -> Optional[Tuple[List[int], List[int], List[int], int
     return ops, idx, params, ret
 
 
-def _special_texts() -> Dict[str, Dict[int, Callable[[int], str]]]:
+def _special_texts() -> dict[str, dict[int, Callable[[int], str]]]:
     """What the specials' decoders print for one value: name -> {memo slot: text of}."""
     return {"wait4": {1: proc.wait_status, 2: proc.wait4_options},
             "arch_prctl": {0: proc.arch_prctl_code},
@@ -132,7 +132,7 @@ def eligible(writer, ctx: Ctx) -> bool:
 class FastText:
     """Formats runs of records in C for one TextWriter."""
 
-    def __init__(self, writer, observers: Sequence, pending: Dict[int, Call]):
+    def __init__(self, writer, observers: Sequence, pending: dict[int, Call]):
         from .._veil_c import ffi, lib
         self.ffi, self.lib = ffi, lib
         self.writer = writer
@@ -143,7 +143,7 @@ class FastText:
                          lib.veil_tf_free)
         if self.tf == ffi.NULL:
             raise MemoryError("veil_tf_new")
-        self._texts: Dict[Tuple[int, int], Callable[[int], str]] = {}
+        self._texts: dict[tuple[int, int], Callable[[int], str]] = {}
         self._out = bytearray(_OUT_BYTES)
         self._outp = ffi.from_buffer("char[]", self._out)
         self._pos = ffi.new("size_t *")
@@ -248,7 +248,7 @@ class FastText:
             self._booked(buf, event)
         return pos
 
-    def _run(self, buf, cbuf, pos: int, end: int) -> Tuple[int, Optional[int]]:
+    def _run(self, buf, cbuf, pos: int, end: int) -> tuple[int, int | None]:
         """One call of C's formatter: where it stopped, and the offset of a task event
         Python must book before going on (None: none)."""
         w = self.writer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..errors import UsageError
 from .elfheader import ElfError, ElfIdent, check_elf
@@ -15,7 +15,7 @@ from .resolve import Library, resolve_closure
 GLIBC_VERSION = re.compile(r"^GLIBC_(\d+(?:\.\d+)+)$")
 
 
-def version_key(version: str) -> Tuple:
+def version_key(version: str) -> tuple:
     """Sort key for symbol versions: GLIBC_2.2.5 < GLIBC_2.14 < GLIBC_2.34 < GLIBC_PRIVATE."""
     prefix, _, rest = version.rpartition("_")
     parts = rest.split(".")
@@ -24,7 +24,7 @@ def version_key(version: str) -> Tuple:
     return (prefix, 1, (), rest)
 
 
-def min_glibc(versions_needed: Dict[str, List[str]]) -> Optional[str]:
+def min_glibc(versions_needed: dict[str, list[str]]) -> str | None:
     """The highest GLIBC_x.y the program asks for: the oldest glibc it runs with."""
     found = [m.group(1) for names in versions_needed.values() for v in names
              if (m := GLIBC_VERSION.match(v))]
@@ -41,7 +41,7 @@ def file_type(ident: ElfIdent, info: ElfInfo) -> str:
     return {1: "relocatable", 4: "core"}.get(ident.e_type, f"type {ident.e_type}")
 
 
-def hardening(kind: str, info: ElfInfo) -> Dict[str, Any]:
+def hardening(kind: str, info: ElfInfo) -> dict[str, Any]:
     if not info.has_relro:
         relro = "none"
     elif info.bind_now or info.flags & DF_BIND_NOW or info.flags_1 & DF_1_NOW:
@@ -58,11 +58,11 @@ def hardening(kind: str, info: ElfInfo) -> Dict[str, Any]:
     }
 
 
-def _library_json(lib: Library) -> Dict[str, Any]:
+def _library_json(lib: Library) -> dict[str, Any]:
     return {"name": lib.name, "path": lib.path, "needed_by": list(lib.needed_by)}
 
 
-def analyze(path: str, env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def analyze(path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """The analysis of PATH as the object ``--json`` prints (see docs/PREP.md).
 
     Raises UsageError("prep analyze PATH: reason") for anything that is not an ELF file.
@@ -106,7 +106,7 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def format_text(result: Dict[str, Any]) -> str:
+def format_text(result: dict[str, Any]) -> str:
     """The human summary."""
     kind = {"pie": "PIE executable"}.get(result["type"], result["type"])
     linking = "statically linked" if result["static"] else "dynamically linked"

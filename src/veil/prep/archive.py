@@ -20,7 +20,7 @@ import os
 import shutil
 import stat
 import tempfile
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 
@@ -44,17 +44,17 @@ def _digest(path: str) -> str:
     return h.hexdigest()
 
 
-def _entries(bundle: str) -> Tuple[List[Dict[str, Any]], Dict[str, str]]:
+def _entries(bundle: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The index entries of BUNDLE (sorted, parents first) and digest -> a file holding it."""
-    entries: List[Dict[str, Any]] = []
-    blobs: Dict[str, str] = {}
+    entries: list[dict[str, Any]] = []
+    blobs: dict[str, str] = {}
     for top, dirs, files in os.walk(bundle):
         dirs.sort()
         for name in sorted(dirs) + sorted(files):
             full = os.path.join(top, name)
             rel = os.path.relpath(full, bundle)
             st = os.lstat(full)
-            entry: Dict[str, Any] = {"path": rel, "mode": stat.S_IMODE(st.st_mode),
+            entry: dict[str, Any] = {"path": rel, "mode": stat.S_IMODE(st.st_mode),
                                      "mtime": int(st.st_mtime)}
             if stat.S_ISLNK(st.st_mode):
                 entry.update(type="symlink", target=os.readlink(full))
@@ -104,7 +104,7 @@ def cache_dir() -> str:
     return os.path.join(base, "veil", "bundles")
 
 
-def _read_index(tar: tarfile.TarFile, archive: str) -> Tuple[Dict[str, Any], str]:
+def _read_index(tar: tarfile.TarFile, archive: str) -> tuple[dict[str, Any], str]:
     import hashlib
     first = tar.next()
     if first is None or first.name != INDEX or not first.isfile():
@@ -122,7 +122,7 @@ def _read_index(tar: tarfile.TarFile, archive: str) -> Tuple[Dict[str, Any], str
     return index, hashlib.sha256(raw).hexdigest()
 
 
-def _checked(entries: Any, archive: str) -> List[Dict[str, Any]]:
+def _checked(entries: Any, archive: str) -> list[dict[str, Any]]:
     """The entries, refusing any that would leave the bundle or pass through a symlink."""
     if not isinstance(entries, list):
         raise UsageError(f"{archive}: damaged index: no entry list")
@@ -148,7 +148,7 @@ def unpack(archive: str, dest: str) -> None:
     with tarfile.open(archive, "r:gz") as tar:
         index, _key = _read_index(tar, archive)
         entries = _checked(index.get("entries"), archive)
-        wanted: Dict[str, List[Dict[str, Any]]] = {}
+        wanted: dict[str, list[dict[str, Any]]] = {}
         for e in entries:
             if e["type"] == "file":
                 wanted.setdefault(str(e.get("digest", "")).removeprefix("sha256:"), []).append(e)

@@ -10,7 +10,7 @@ looked up as given, as its real path, and both with and without ``/usr``.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Optional
+from collections.abc import Iterable
 
 DPKG_DIR = "/var/lib/dpkg"
 NO_PACKAGE = "not in a package"
@@ -21,8 +21,8 @@ class Packages:
     """File owners and versions of the installed Debian packages (empty elsewhere)."""
 
     def __init__(self, dpkg_dir: str = DPKG_DIR) -> None:
-        self.owner: Dict[str, str] = {}
-        self.version: Dict[str, str] = {}
+        self.owner: dict[str, str] = {}
+        self.version: dict[str, str] = {}
         info = os.path.join(dpkg_dir, "info")
         try:
             names = sorted(n for n in os.listdir(info) if n.endswith(".list"))
@@ -58,14 +58,14 @@ class Packages:
                 self.version.setdefault(fields["Package"], fields["Version"])
 
     def _candidates(self, path: str) -> Iterable[str]:
-        seen: List[str] = []
+        seen: list[str] = []
         for p in (path, os.path.realpath(path)):
             for q in (p, _without_usr(p), _with_usr(p)):
                 if q and q not in seen:
                     seen.append(q)
                     yield q
 
-    def owner_of(self, path: str) -> Optional[str]:
+    def owner_of(self, path: str) -> str | None:
         for candidate in self._candidates(os.path.normpath(path)):
             package = self.owner.get(candidate)
             if package:
@@ -73,7 +73,7 @@ class Packages:
         return None
 
 
-def _without_usr(path: str) -> Optional[str]:
+def _without_usr(path: str) -> str | None:
     if path.startswith("/usr/"):
         rest = path[len("/usr"):]
         if any(rest == m or rest.startswith(m + "/") for m in MERGED):
@@ -81,7 +81,7 @@ def _without_usr(path: str) -> Optional[str]:
     return None
 
 
-def _with_usr(path: str) -> Optional[str]:
+def _with_usr(path: str) -> str | None:
     if any(path == m or path.startswith(m + "/") for m in MERGED):
         return "/usr" + path
     return None

@@ -12,7 +12,6 @@ import os
 import stat
 import struct
 from dataclasses import dataclass
-from typing import Optional
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -70,7 +69,7 @@ def _parse_ident(head: bytes) -> ElfIdent:
                     shoff, shentsize, shnum)
 
 
-def read_ident(path: str) -> Optional[ElfIdent]:
+def read_ident(path: str) -> ElfIdent | None:
     """The ELF header of PATH, or None when PATH is not a readable ELF file."""
     try:
         with open(path, "rb") as f:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 from ..extras import require
 
@@ -34,26 +33,26 @@ class LiefError(Exception):
 class ElfInfo:
     path: str
     file_type: str                      # lief's name: EXEC, DYN, REL, CORE
-    interpreter: Optional[str] = None
-    needed: List[str] = field(default_factory=list)
-    soname: Optional[str] = None
-    rpath: Optional[str] = None         # raw DT_RPATH string (colon separated)
-    runpath: Optional[str] = None       # raw DT_RUNPATH string
+    interpreter: str | None = None
+    needed: list[str] = field(default_factory=list)
+    soname: str | None = None
+    rpath: str | None = None         # raw DT_RPATH string (colon separated)
+    runpath: str | None = None       # raw DT_RUNPATH string
     flags: int = 0                      # DT_FLAGS
     flags_1: int = 0                    # DT_FLAGS_1
     bind_now: bool = False              # DT_BIND_NOW present
     has_dynamic: bool = False
     has_relro: bool = False             # PT_GNU_RELRO present
-    gnu_stack_flags: Optional[int] = None   # PF_* of PT_GNU_STACK, None when absent
-    symbols: List[str] = field(default_factory=list)   # imported (dynamic) or all (static)
-    versions_needed: Dict[str, List[str]] = field(default_factory=dict)
+    gnu_stack_flags: int | None = None   # PF_* of PT_GNU_STACK, None when absent
+    symbols: list[str] = field(default_factory=list)   # imported (dynamic) or all (static)
+    versions_needed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def nodeflib(self) -> bool:
         return bool(self.flags_1 & DF_1_NODEFLIB)
 
 
-def _parser_config(full: bool) -> "lief.ELF.ParserConfig":
+def _parser_config(full: bool) -> lief.ELF.ParserConfig:
     config = lief.ELF.ParserConfig()
     config.parse_relocations = False
     config.parse_notes = False

@@ -9,7 +9,7 @@ patchelf does.
 from __future__ import annotations
 
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 from .elfheader import ELFCLASS64, ElfError, read_ident
 

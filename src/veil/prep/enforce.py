@@ -27,7 +27,7 @@ records only.
 from __future__ import annotations
 
 import errno as _errno
-from typing import Callable, List, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from ..netmap import inet_address, msg_name
 from ..netrules import parse_rule
@@ -88,7 +88,7 @@ class Enforcer:
             self.read, self.written, ERRNO,
             f"the learning run did not read it (rule: [security] paths_read; {HINT})",
             f"the learning run did not write there (rule: [security] paths_written; {HINT})")
-        hooks: List[Tuple[Sequence[str], Callable[[Stop], Verdict]]] = [
+        hooks: list[tuple[Sequence[str], Callable[[Stop], Verdict]]] = [
             (tuple(NET_CALLS), self.on_sockaddr), (("sendmsg",), self.on_sendmsg)]
         for names, hook in hooks:
             session.watch(names, hook, "enter")

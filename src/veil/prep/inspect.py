@@ -12,8 +12,9 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any
 
 from .. import tomlread as tomllib
 from ..errors import UsageError
@@ -36,17 +37,17 @@ LABEL_MAX = 48
 @dataclass
 class Bundle:
     directory: str
-    archive: Optional[str] = None
-    profile: Dict[str, Any] = field(default_factory=dict)
-    summary: Dict[str, Any] = field(default_factory=dict)
-    plan: Optional[Plan] = None
+    archive: str | None = None
+    profile: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None
 
     @property
     def name(self) -> str:
         return os.path.basename(os.path.normpath(self.archive or self.directory))
 
     @property
-    def trace(self) -> Dict[str, Any]:
+    def trace(self) -> dict[str, Any]:
         return self.plan.trace if self.plan else {}
 
 
@@ -80,7 +81,7 @@ def _need_plan(bundle: Bundle, what: str) -> Plan:
     return bundle.plan
 
 
-def _tree_size(directory: str) -> Tuple[int, int]:
+def _tree_size(directory: str) -> tuple[int, int]:
     files = size = 0
     for top, _dirs, names in os.walk(directory):
         for name in names:
@@ -91,8 +92,8 @@ def _tree_size(directory: str) -> Tuple[int, int]:
     return files, size
 
 
-def _allowed_syscalls(bundle: Bundle) -> List[str]:
-    names: Set[str] = set()
+def _allowed_syscalls(bundle: Bundle) -> list[str]:
+    names: set[str] = set()
     for profile in bundle.profile.get("security", {}).get("seccomp_profile", []):
         try:
             with open(os.path.join(bundle.directory, profile), encoding="utf-8") as f:
@@ -105,7 +106,7 @@ def _allowed_syscalls(bundle: Bundle) -> List[str]:
     return sorted(names)
 
 
-def info(bundle: Bundle) -> Dict[str, Any]:
+def info(bundle: Bundle) -> dict[str, Any]:
     env = bundle.profile.get("environment", {})
     files, size = _tree_size(os.path.join(bundle.directory, "root"))
     plan = bundle.plan
@@ -130,7 +131,7 @@ def info(bundle: Bundle) -> Dict[str, Any]:
     }
 
 
-def info_text(result: Dict[str, Any]) -> str:
+def info_text(result: dict[str, Any]) -> str:
     import shlex
     host = result["packed_on"]
     lines = [f"bundle:    {result['archive'] or result['bundle']}",
@@ -160,7 +161,7 @@ def info_text(result: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _wrapped(words: List[str], indent: str, width: int = 88) -> List[str]:
+def _wrapped(words: list[str], indent: str, width: int = 88) -> list[str]:
     lines, line = [], indent
     for word in words:
         if len(line) + len(word) + 1 > width and line.strip():
@@ -174,7 +175,7 @@ def _wrapped(words: List[str], indent: str, width: int = 88) -> List[str]:
 
 # --- processes and files --------------------------------------------------------------------
 
-def _program(processes: Dict[str, Any], pid: str) -> str:
+def _program(processes: dict[str, Any], pid: str) -> str:
     """The name a process is known by: its last exec, else its parent's."""
     seen = set()
     while pid and pid not in seen:
@@ -194,7 +195,7 @@ def _is_elf(root: str, path: str) -> bool:
         return False
 
 
-def input_files(plan: Plan, root: str, kinds: Sequence[str] = ("read",)) -> List[str]:
+def input_files(plan: Plan, root: str, kinds: Sequence[str] = ("read",)) -> list[str]:
     """The files a person calls the run's inputs: read (or of the other KINDS: "executed"
     adds the scripts it ran), from no package, not written by the run, not programs or
     libraries (ELF), not a language runtime's library, not what every program reads, and
@@ -214,7 +215,7 @@ def input_files(plan: Plan, root: str, kinds: Sequence[str] = ("read",)) -> List
     return inputs
 
 
-def files(bundle: Bundle) -> Dict[str, Any]:
+def files(bundle: Bundle) -> dict[str, Any]:
     """Input files (read, not from a package, not programs or libraries, not a language
     runtime's library, not the run's own) and output files (written or created), with the
     processes that used them."""
@@ -222,7 +223,7 @@ def files(bundle: Bundle) -> Dict[str, Any]:
     processes = bundle.trace["processes"]
     by_path = bundle.trace.get("files", {})
 
-    def users(path: str, kinds: Set[str]) -> List[Dict[str, Any]]:
+    def users(path: str, kinds: set[str]) -> list[dict[str, Any]]:
         return [{"pid": int(pid), "program": _program(processes, pid)}
                 for pid, how in sorted(by_path.get(path, {}).items(), key=lambda x: int(x[0]))
                 if kinds & set(how)]
@@ -239,7 +240,7 @@ def files(bundle: Bundle) -> Dict[str, Any]:
     return {"inputs": inputs, "outputs": outputs}
 
 
-def files_text(result: Dict[str, Any]) -> str:
+def files_text(result: dict[str, Any]) -> str:
     lines = []
     for title, key, verb in (("Input files", "inputs", "read"),
                              ("Output files", "outputs", "written")):
@@ -282,7 +283,7 @@ def graph_dot(bundle: Bundle, everything: bool = False) -> str:
                    f'label="{label}"];')
         if info.get("parent") is not None and str(info["parent"]) in processes:
             out.append(f'    p{info["parent"]} -> p{pid} [style=dashed, label="fork"];')
-    shown: Dict[str, str] = {}
+    shown: dict[str, str] = {}
     for path, by in sorted(bundle.trace.get("files", {}).items()):
         executed = any("exec" in how for how in by.values())
         if not (everything or executed or path in wanted) \

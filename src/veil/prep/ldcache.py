@@ -11,8 +11,8 @@ import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
 
 CACHE_PATH = "/etc/ld.so.cache"
 MAGIC_NEW = b"glibc-ld.so.cache1.1"
@@ -37,19 +37,19 @@ LDCONFIG_ABI = {0x0303: "libc6,x86-64", 0x0803: "libc6,x32", 0x0003: "libc6",
 class CacheEntry:
     flags: int
     path: str
-    hwcaps: Optional[str] = None      # glibc-hwcaps subdirectory name, e.g. "x86-64-v3"
+    hwcaps: str | None = None      # glibc-hwcaps subdirectory name, e.g. "x86-64-v3"
     legacy_hwcap: bool = False        # old-style hwcap bits (not used by glibc >= 2.37)
 
 
 @dataclass
 class LdCache:
-    entries: Dict[str, List[CacheEntry]] = field(default_factory=dict)
+    entries: dict[str, list[CacheEntry]] = field(default_factory=dict)
     source: str = CACHE_PATH
 
-    def lookup(self, name: str, wanted_flags: Optional[int],
-               hwcaps_priority: Sequence[str] = ()) -> Optional[str]:
+    def lookup(self, name: str, wanted_flags: int | None,
+               hwcaps_priority: Sequence[str] = ()) -> str | None:
         """The path the loader takes from the cache for NAME, or None."""
-        best: Optional[CacheEntry] = None
+        best: CacheEntry | None = None
         best_rank = len(hwcaps_priority)
         for entry in self.entries.get(name, ()):
             if wanted_flags is not None and entry.flags != wanted_flags:
@@ -71,7 +71,7 @@ def _cstring(data: bytes, offset: int) -> str:
     return data[offset:end].decode("utf-8", "surrogateescape")
 
 
-def parse_cache(data: bytes) -> Dict[str, List[CacheEntry]]:
+def parse_cache(data: bytes) -> dict[str, list[CacheEntry]]:
     """Parse the new-format cache (possibly behind an old "ld.so-1.7.0" table)."""
     base = data.find(MAGIC_NEW)
     if base < 0:
@@ -79,11 +79,11 @@ def parse_cache(data: bytes) -> Dict[str, List[CacheEntry]]:
     view = data[base:]
     _magic, nlibs, _len_strings, _flags, ext_offset = HEADER_NEW.unpack_from(view, 0)
     hwcaps = _hwcaps_names(view, ext_offset)
-    entries: Dict[str, List[CacheEntry]] = {}
+    entries: dict[str, list[CacheEntry]] = {}
     for i in range(nlibs):
         flags, key, value, _osv, hwcap = ENTRY_NEW.unpack_from(view, HEADER_NEW.size
                                                                + i * ENTRY_NEW.size)
-        subdir: Optional[str] = None
+        subdir: str | None = None
         legacy = False
         if (hwcap >> 32) == (HWCAP_EXTENSION >> 32):
             index = hwcap & 0xFFFFFFFF
@@ -95,7 +95,7 @@ def parse_cache(data: bytes) -> Dict[str, List[CacheEntry]]:
     return entries
 
 
-def _hwcaps_names(view: bytes, ext_offset: int) -> List[str]:
+def _hwcaps_names(view: bytes, ext_offset: int) -> list[str]:
     if not ext_offset or ext_offset + 8 > len(view):
         return []
     magic, count = struct.unpack_from("<II", view, ext_offset)
@@ -112,10 +112,10 @@ def _hwcaps_names(view: bytes, ext_offset: int) -> List[str]:
 _LDCONFIG_LINE = re.compile(r"^\s+(\S+) \(([^)]*)\) => (.+)$")
 
 
-def parse_ldconfig_p(text: str) -> Dict[str, List[CacheEntry]]:
+def parse_ldconfig_p(text: str) -> dict[str, list[CacheEntry]]:
     """Entries from ``ldconfig -p`` output (the fallback when the cache cannot be read)."""
     by_abi = {v: k for k, v in LDCONFIG_ABI.items()}
-    entries: Dict[str, List[CacheEntry]] = {}
+    entries: dict[str, list[CacheEntry]] = {}
     for line in text.splitlines():
         m = _LDCONFIG_LINE.match(line)
         if not m:
@@ -130,7 +130,7 @@ def parse_ldconfig_p(text: str) -> Dict[str, List[CacheEntry]]:
     return entries
 
 
-def wanted_flags(elf_class: str, machine: str) -> Optional[int]:
+def wanted_flags(elf_class: str, machine: str) -> int | None:
     """The cache flags the loader for this class and machine accepts (None: unknown ABI)."""
     abi = ABI_FLAGS.get((elf_class, machine))
     return None if abi is None else FLAG_ELF_LIBC6 | abi

@@ -13,7 +13,6 @@ run connected to, bound or sent to (``peers``), for ``veil prep graph``,
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Set, Tuple
 
 from ..decoders import Call
 from ..observers import Observer
@@ -51,40 +50,40 @@ class Learner(Observer):
     (successful calls only) for every process of the run; "create" is a path the run made
     (mkdir, open with O_CREAT|O_EXCL), so it did not exist before."""
 
-    def __init__(self, cwd: Optional[str] = None) -> None:
+    def __init__(self, cwd: str | None = None) -> None:
         self.start_cwd = cwd or os.getcwd()
-        self.paths: Dict[str, Set[str]] = {}
-        self.cwd: Dict[int, str] = {}                  # pid -> its working directory
-        self.fds: Dict[int, Dict[int, str]] = {}       # pid -> fd -> path it was opened on
-        self.tid_pid: Dict[int, int] = {}
+        self.paths: dict[str, set[str]] = {}
+        self.cwd: dict[int, str] = {}                  # pid -> its working directory
+        self.fds: dict[int, dict[int, str]] = {}       # pid -> fd -> path it was opened on
+        self.tid_pid: dict[int, int] = {}
         self.traced = resolve_set(TRACE_SET + "," + ",".join(PEER_CALLS))
         # pid -> {"parent": pid or None, "execs": [[path, [argv...]], ...]}
-        self.processes: Dict[int, Dict[str, object]] = {}
-        self.by_process: Dict[str, Dict[int, Set[str]]] = {}   # path -> pid -> what
-        self.peers: Set[Tuple[str, str, int]] = set()         # (call, ip, port)
-        self.first_pid: Optional[int] = None
-        self.progress: Optional[Progress] = None              # a line on a terminal
+        self.processes: dict[int, dict[str, object]] = {}
+        self.by_process: dict[str, dict[int, set[str]]] = {}   # path -> pid -> what
+        self.peers: set[tuple[str, str, int]] = set()         # (call, ip, port)
+        self.first_pid: int | None = None
+        self.progress: Progress | None = None              # a line on a terminal
 
     # --- state per process ---------------------------------------------------
 
     def _cwd(self, pid: int) -> str:
         return self.cwd.setdefault(pid, self.start_cwd)
 
-    def _fds(self, pid: int) -> Dict[int, str]:
+    def _fds(self, pid: int) -> dict[int, str]:
         return self.fds.setdefault(pid, {})
 
-    def _base(self, pid: int, dirfd: int) -> Optional[str]:
+    def _base(self, pid: int, dirfd: int) -> str | None:
         if dirfd == AT_FDCWD:
             return self._cwd(pid)
         return self._fds(pid).get(dirfd)
 
-    def _abs(self, pid: int, path: str, dirfd: int = AT_FDCWD) -> Optional[str]:
+    def _abs(self, pid: int, path: str, dirfd: int = AT_FDCWD) -> str | None:
         if path.startswith("/"):
             return path
         base = self._base(pid, dirfd)
         return None if base is None else os.path.join(base, path)
 
-    def note(self, path: Optional[str], what: str, pid: Optional[int] = None) -> None:
+    def note(self, path: str | None, what: str, pid: int | None = None) -> None:
         if path:
             if self.progress is not None and path not in self.paths:
                 self.progress.count(f"learning: {len(self.paths) + 1} paths, "
@@ -93,7 +92,7 @@ class Learner(Observer):
             if pid is not None:
                 self.by_process.setdefault(path, {}).setdefault(pid, set()).add(what)
 
-    def _process(self, pid: int, parent: Optional[int] = None) -> Dict[str, object]:
+    def _process(self, pid: int, parent: int | None = None) -> dict[str, object]:
         if self.first_pid is None:
             self.first_pid = pid
         return self.processes.setdefault(pid, {"parent": parent, "execs": []})
@@ -168,7 +167,7 @@ class Learner(Observer):
             if paths:
                 argv = call.cap(2 if name == "execveat" else 1)
                 words = [os.fsdecode(w) for w, _ in argv.strings()] if argv is not None else []
-                execs: List[object] = self._process(pid)["execs"]  # type: ignore[assignment]
+                execs: list[object] = self._process(pid)["execs"]  # type: ignore[assignment]
                 execs.append([paths[0][1], words[:ARGV_SHOWN]])
             self.fds[pid] = {}          # O_CLOEXEC ones are gone; the rest rarely name dirs
         elif name == "chdir":

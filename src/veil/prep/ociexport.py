@@ -23,7 +23,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from typing import IO, Any, Dict, Optional, Tuple
+from typing import IO, Any
 
 from ..errors import UsageError
 from .inspect import Bundle
@@ -63,7 +63,7 @@ class _Hashing(io.RawIOBase):
         return "sha256:" + self.sha.hexdigest()
 
 
-def _layer(bundle: Bundle, tar_path: str, gz_path: str) -> Tuple[str, str, int]:
+def _layer(bundle: Bundle, tar_path: str, gz_path: str) -> tuple[str, str, int]:
     """root/ as an uncompressed tar (TAR_PATH) and its gzip (GZ_PATH): (diff_id, digest,
     size of the gzip)."""
     root = os.path.join(bundle.directory, "root")
@@ -94,7 +94,7 @@ def _layer(bundle: Bundle, tar_path: str, gz_path: str) -> Tuple[str, str, int]:
     return plain.digest, packed.digest, packed.size
 
 
-def _seccomp(bundle: Bundle) -> Optional[Dict[str, Any]]:
+def _seccomp(bundle: Bundle) -> dict[str, Any] | None:
     for profile in bundle.profile.get("security", {}).get("seccomp_profile", []):
         try:
             with open(os.path.join(bundle.directory, profile), encoding="utf-8") as f:
@@ -104,12 +104,12 @@ def _seccomp(bundle: Bundle) -> Optional[Dict[str, Any]]:
     return None
 
 
-def image_config(bundle: Bundle, diff_id: str) -> Dict[str, Any]:
+def image_config(bundle: Bundle, diff_id: str) -> dict[str, Any]:
     env = bundle.profile.get("environment", {})
     system = bundle.profile.get("system", {})
     identity = bundle.plan.identity if bundle.plan else {}
     machine = identity.get("machine") or system.get("machine") or os.uname().machine
-    config: Dict[str, Any] = {
+    config: dict[str, Any] = {
         "Env": [f"{k}={v}" for k, v in env.get("env", {}).items()],
         "Entrypoint": list(env.get("argv", [])),
         "WorkingDir": env.get("cwd", "/"),
@@ -133,14 +133,14 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=True).encode()
 
 
-def _blob(directory: str, data: bytes) -> Tuple[str, int]:
+def _blob(directory: str, data: bytes) -> tuple[str, int]:
     digest = hashlib.sha256(data).hexdigest()
     with open(os.path.join(directory, "blobs", "sha256", digest), "wb") as f:
         f.write(data)
     return "sha256:" + digest, len(data)
 
 
-def _tag(bundle: Bundle, tag: Optional[str]) -> Tuple[str, str]:
+def _tag(bundle: Bundle, tag: str | None) -> tuple[str, str]:
     if tag is None:
         name = "".join(c if c.isalnum() or c in "._-" else "-" for c in bundle.name.lower())
         name = name.removesuffix(".veil").strip("._-") or "bundle"
@@ -149,8 +149,8 @@ def _tag(bundle: Bundle, tag: Optional[str]) -> Tuple[str, str]:
     return repo, version or "latest"
 
 
-def export(bundle: Bundle, oci: Optional[str] = None, docker_archive: Optional[str] = None,
-           tag: Optional[str] = None, quiet: bool = False) -> Dict[str, Any]:
+def export(bundle: Bundle, oci: str | None = None, docker_archive: str | None = None,
+           tag: str | None = None, quiet: bool = False) -> dict[str, Any]:
     """Write the OCI layout OCI and/or the docker-load tar DOCKER_ARCHIVE; what was written."""
     if oci and os.path.exists(oci) and (not os.path.isdir(oci) or os.listdir(oci)):
         raise UsageError(f"prep export: {oci} exists and is not an empty directory")
@@ -167,7 +167,7 @@ def export(bundle: Bundle, oci: Optional[str] = None, docker_archive: Optional[s
         diff_id, layer_digest, layer_size = _layer(bundle, tar_path, gz_path)
         config = _json(image_config(bundle, diff_id))
         config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
-        written: Dict[str, Any] = {"config": config_digest, "layer": layer_digest,
+        written: dict[str, Any] = {"config": config_digest, "layer": layer_digest,
                                    "diff_id": diff_id}
         if oci:
             written["manifest"] = _write_layout(oci, config, gz_path, layer_digest, layer_size,
@@ -184,7 +184,7 @@ def export(bundle: Bundle, oci: Optional[str] = None, docker_archive: Optional[s
 
 
 def _write_layout(directory: str, config: bytes, gz_path: str, layer_digest: str,
-                  layer_size: int, version: str, seccomp: Optional[Dict[str, Any]]) -> str:
+                  layer_size: int, version: str, seccomp: dict[str, Any] | None) -> str:
     blobs = os.path.join(directory, "blobs", "sha256")
     os.makedirs(blobs, exist_ok=True)
     shutil.copyfile(gz_path, os.path.join(blobs, layer_digest.split(":", 1)[1]))

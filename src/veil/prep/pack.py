@@ -29,7 +29,8 @@ import shutil
 import socket
 import stat
 import sys
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from .plan import DEFAULT_SHARE, PACKED_KINDS
@@ -63,26 +64,26 @@ class Packer:
         self.root = root
         self.shared = [os.path.normpath(p) for p in shared]
         self.exclude = [os.path.normpath(os.path.abspath(p)) for p in exclude]
-        self.files: Set[str] = set()
-        self.links: Set[str] = set()
-        self.dirs: Set[str] = set()
+        self.files: set[str] = set()
+        self.links: set[str] = set()
+        self.dirs: set[str] = set()
         self.bytes = 0
-        self.libraries: Set[str] = set()
-        self.skipped: Dict[str, str] = {}        # path -> reason
-        self.chosen: Set[str] = set()            # real paths of the --config/--data files
-        self.loaders: Set[str] = set()           # real paths of the ELF interpreters
-        self.progress: Optional[Progress] = None
-        self.left_to_host: Set[str] = set()      # real paths bound from the host, not copied
-        self.host_binds: Set[str] = set()        # those the bundle needs
+        self.libraries: set[str] = set()
+        self.skipped: dict[str, str] = {}        # path -> reason
+        self.chosen: set[str] = set()            # real paths of the --config/--data files
+        self.loaders: set[str] = set()           # real paths of the ELF interpreters
+        self.progress: Progress | None = None
+        self.left_to_host: set[str] = set()      # real paths bound from the host, not copied
+        self.host_binds: set[str] = set()        # those the bundle needs
 
     @staticmethod
-    def _under(path: str, prefixes: Sequence[str]) -> Optional[str]:
+    def _under(path: str, prefixes: Sequence[str]) -> str | None:
         for p in prefixes:
             if path == p or path.startswith(p.rstrip("/") + "/"):
                 return p
         return None
 
-    def shared_by(self, path: str) -> Optional[str]:
+    def shared_by(self, path: str) -> str | None:
         return self._under(path, self.shared)
 
     def _dest(self, path: str) -> str:
@@ -91,7 +92,7 @@ class Packer:
     def _skip(self, path: str, reason: str) -> None:
         self.skipped.setdefault(path, reason)
 
-    def _mkdir(self, path: str, st: Optional[os.stat_result] = None) -> None:
+    def _mkdir(self, path: str, st: os.stat_result | None = None) -> None:
         if path in self.dirs or path == "/":
             return
         dest = self._dest(path)
@@ -112,7 +113,7 @@ class Packer:
             os.symlink(os.readlink(path), dest)
         self.links.add(path)
 
-    def walk(self, path: str, follow_last: bool = True, depth: int = 0) -> Optional[str]:
+    def walk(self, path: str, follow_last: bool = True, depth: int = 0) -> str | None:
         """Create in ROOT every directory and symlink along PATH (following the symlinks on
         the host, as the kernel would); the real host path it names, or None (missing,
         shared, excluded)."""
@@ -159,7 +160,7 @@ class Packer:
                 cur = nxt
         return cur
 
-    def add(self, path: str, copy: bool = True, follow_last: bool = True) -> Optional[str]:
+    def add(self, path: str, copy: bool = True, follow_last: bool = True) -> str | None:
         """Bring PATH into the bundle (a regular file copied when COPY); its real host path."""
         real = self.walk(path, follow_last)
         if real is None or real == "/" or self.shared_by(real):
@@ -209,11 +210,11 @@ class Packer:
         elif real in self.files:
             self.chosen.add(real)
 
-    def rewrite(self, pairs: Sequence[Tuple[bytes, bytes]]) -> Tuple[Dict[str, int], List[str]]:
+    def rewrite(self, pairs: Sequence[tuple[bytes, bytes]]) -> tuple[dict[str, int], list[str]]:
         """Apply PAIRS (in order) to the copies of the --config/--data files: {path:
         replacements} of the copies changed, and the binary files left alone."""
-        changed: Dict[str, int] = {}
-        binary: List[str] = []
+        changed: dict[str, int] = {}
+        binary: list[str] = []
         if not pairs:
             return changed, binary
         for real in sorted(self.chosen):
@@ -255,7 +256,7 @@ class Packer:
                 pass
         self.host_binds.add(real)
 
-    def add_program(self, path: str, env: Dict[str, str], seen: Set[str]) -> None:
+    def add_program(self, path: str, env: dict[str, str], seen: set[str]) -> None:
         """An executed file: itself, its #! interpreter, or its ELF interpreter and libraries."""
         real = self.add(path)
         if real is None or real in seen or not os.path.isfile(real):
@@ -282,7 +283,7 @@ class Packer:
         except LiefError as e:
             self._skip(real, f"not analyzed: {e}")
             return
-        wanted: List[str] = []
+        wanted: list[str] = []
         if info.interpreter:
             wanted.append(info.interpreter)
         if info.needed:
@@ -300,7 +301,7 @@ class Packer:
             if loader is not None:
                 self.loaders.add(loader)
 
-    def library_files(self) -> Set[str]:
+    def library_files(self) -> set[str]:
         """The closures' libraries and every other copied lib*.so* (dlopen'ed ones)."""
         return self.libraries | {p for p in self.files if LIBRARY_NAME.match(os.path.basename(p))}
 
@@ -313,7 +314,7 @@ def _kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def _environment(env: Dict[str, str]) -> Dict[str, str]:
+def _environment(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k in ENV_KEEP or k.startswith("LC_")}
 
 
@@ -323,7 +324,7 @@ def _umask() -> str:
     return f"{mask:03o}"
 
 
-def parse_rewrites(specs: Sequence[str]) -> List[Tuple[bytes, bytes]]:
+def parse_rewrites(specs: Sequence[str]) -> list[tuple[bytes, bytes]]:
     """``OLD=NEW`` specs (split at the first '='; OLD not empty) as byte pairs."""
     pairs = []
     for spec in specs:
@@ -335,7 +336,7 @@ def parse_rewrites(specs: Sequence[str]) -> List[Tuple[bytes, bytes]]:
     return pairs
 
 
-def _shared_paths(share: Sequence[str]) -> List[str]:
+def _shared_paths(share: Sequence[str]) -> list[str]:
     shared = list(DEFAULT_SHARE)
     for item in share:
         for p in item.split(","):
@@ -346,13 +347,13 @@ def _shared_paths(share: Sequence[str]) -> List[str]:
     return shared
 
 
-def _copy_planned(packer: Packer, plan: "Plan", env: Dict[str, str], progress: Progress) -> None:
+def _copy_planned(packer: Packer, plan: Plan, env: dict[str, str], progress: Progress) -> None:
     """Bring what the plan includes into the bundle; its other groups stay on the host."""
     for group in plan.groups:
         if not group.include:
             packer.left_to_host.update(os.path.realpath(p) for p in group.paths(*PACKED_KINDS))
     progress.phase("copying", sum(len(g.paths()) for g in plan.groups))
-    seen: Set[str] = set()
+    seen: set[str] = set()
     created = sorted({p for g in plan.groups for p in g.files.get("created", ())})
     for group in plan.groups:
         for path in group.files.get("created", ()):
@@ -378,9 +379,9 @@ def _copy_planned(packer: Packer, plan: "Plan", env: Dict[str, str], progress: P
             packer._skip(path, plan.trace.get("skipped", {}).get(path, "left out by the plan"))
 
 
-def _skipped_lines(skipped: Dict[str, str]) -> List[str]:
+def _skipped_lines(skipped: dict[str, str]) -> list[str]:
     """One line per reason: how many, and the first few paths."""
-    by_reason: Dict[str, List[str]] = {}
+    by_reason: dict[str, list[str]] = {}
     for path, reason in sorted(skipped.items()):
         by_reason.setdefault(reason, []).append(path)
     lines = []
@@ -409,8 +410,8 @@ def _host_name() -> str:
 
 
 def learn(command: Sequence[str], share: Sequence[str] = (),
-          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-          progress: Optional[bool] = None) -> "Plan":
+          env: dict[str, str] | None = None, cwd: str | None = None,
+          progress: bool | None = None) -> Plan:
     """Run COMMAND once, traced; the plan of what it used.  PROGRESS as for :func:`pack`."""
     from ..hostenv import host_environ
     from ..oci import SyscallLearner
@@ -443,8 +444,8 @@ def learn(command: Sequence[str], share: Sequence[str] = (),
 
 
 def trace(command: Sequence[str], directory: str, share: Sequence[str] = (),
-          quiet: bool = False, env: Optional[Dict[str, str]] = None,
-          cwd: Optional[str] = None, progress: Optional[bool] = None) -> "Plan":
+          quiet: bool = False, env: dict[str, str] | None = None,
+          cwd: str | None = None, progress: bool | None = None) -> Plan:
     """``veil prep trace -o DIR -- CMD``: the learning run, written as DIR/plan.toml."""
     from .plan import PLAN_FILE, write_plan
     directory = _check_empty(directory, "prep trace")
@@ -464,10 +465,10 @@ def trace(command: Sequence[str], directory: str, share: Sequence[str] = (),
 
 def pack(command: Sequence[str], bundle: str, config: Sequence[str] = (),
          data: Sequence[str] = (), share: Sequence[str] = (), quiet: bool = False,
-         env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+         env: dict[str, str] | None = None, cwd: str | None = None,
          rewrite: Sequence[str] = (), standalone: bool = False,
-         progress: Optional[bool] = None, shown_as: Optional[str] = None
-         ) -> Dict[str, object]:
+         progress: bool | None = None, shown_as: str | None = None
+         ) -> dict[str, object]:
     """Learn COMMAND, then write BUNDLE; returns the summary (also BUNDLE/summary.json).
     PROGRESS: True or False, or None for a bar only when stderr is a terminal."""
     _check_empty(bundle, "prep pack")
@@ -484,10 +485,10 @@ def _check_inputs(config: Sequence[str], data: Sequence[str], rewrite: Sequence[
     parse_rewrites(rewrite)
 
 
-def pack_plan(plan: "Plan", bundle: str, config: Sequence[str] = (), data: Sequence[str] = (),
+def pack_plan(plan: Plan, bundle: str, config: Sequence[str] = (), data: Sequence[str] = (),
               quiet: bool = False, rewrite: Sequence[str] = (), standalone: bool = False,
-              progress: Optional[bool] = None, env: Optional[Dict[str, str]] = None,
-              shown_as: Optional[str] = None) -> Dict[str, object]:
+              progress: bool | None = None, env: dict[str, str] | None = None,
+              shown_as: str | None = None) -> dict[str, object]:
     """Write BUNDLE from PLAN (``veil prep pack DIR -o BUNDLE``); the summary.  ENV: the
     environment libraries are resolved in (default: the plan's); SHOWN_AS: what the summary
     calls the bundle (an archive made from it)."""
@@ -585,8 +586,8 @@ def _write_graphs(bundle: str) -> None:
         write_graph(open_bundle(bundle), os.path.join(bundle, "graph.svg"))
 
 
-def _standalone(bundle: str, packer: Packer, plan: "Plan", env: Dict[str, str],
-                bar: Progress) -> Dict[str, object]:
+def _standalone(bundle: str, packer: Packer, plan: Plan, env: dict[str, str],
+                bar: Progress) -> dict[str, object]:
     from .inspect import input_files
     from .standalone import LAUNCHER, StandaloneWriter, library_dirs, new_link
     first = [os.path.realpath(d) for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
@@ -603,8 +604,8 @@ def _standalone(bundle: str, packer: Packer, plan: "Plan", env: Dict[str, str],
             "linked": writer.linked, "bytes": writer.bytes, "library_dirs": writer.lib_dirs}
 
 
-def _report(summary: Dict[str, object], pairs: Sequence[Tuple[bytes, bytes]],
-            alone: Optional[Dict[str, object]]) -> None:
+def _report(summary: dict[str, object], pairs: Sequence[tuple[bytes, bytes]],
+            alone: dict[str, object] | None) -> None:
     skipped = summary["skipped"]
     notes = ""
     if pairs:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any
 
 from .. import tomlread as tomllib
 from ..errors import UsageError
@@ -50,28 +51,28 @@ class Group:
     version: str = ""
     include: bool = True
     size: int = 0
-    files: Dict[str, List[str]] = field(default_factory=dict)   # kind -> paths
+    files: dict[str, list[str]] = field(default_factory=dict)   # kind -> paths
 
-    def paths(self, *kinds: str) -> List[str]:
+    def paths(self, *kinds: str) -> list[str]:
         return [p for k in (kinds or KINDS) for p in self.files.get(k, ())]
 
 
 @dataclass
 class Plan:
-    argv: List[str]
+    argv: list[str]
     cwd: str
-    env: Dict[str, str]
+    env: dict[str, str]
     umask: str = "022"
-    share: List[str] = field(default_factory=list)
+    share: list[str] = field(default_factory=list)
     exit_code: int = 0
-    identity: Dict[str, Any] = field(default_factory=dict)
-    syscalls: List[str] = field(default_factory=list)
+    identity: dict[str, Any] = field(default_factory=dict)
+    syscalls: list[str] = field(default_factory=list)
     enforce: bool = True
-    read_rules: List[str] = field(default_factory=list)
-    write_rules: List[str] = field(default_factory=list)
-    peers: List[str] = field(default_factory=list)
-    groups: List[Group] = field(default_factory=list)
-    trace: Dict[str, Any] = field(default_factory=dict)   # trace.json
+    read_rules: list[str] = field(default_factory=list)
+    write_rules: list[str] = field(default_factory=list)
+    peers: list[str] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    trace: dict[str, Any] = field(default_factory=dict)   # trace.json
 
 
 # --- from a learning run ------------------------------------------------------------------
@@ -88,17 +89,17 @@ def _under(path: str, prefixes: Sequence[str]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
-def classify(paths: Dict[str, Set[str]], shared: Sequence[str]) -> Dict[str, Set[str]]:
+def classify(paths: dict[str, set[str]], shared: Sequence[str]) -> dict[str, set[str]]:
     """Each path the run used -> the plan lists that name it (KINDS)."""
     created = [os.path.normpath(p) for p, how in paths.items() if "create" in how]
-    out: Dict[str, Set[str]] = {}
+    out: dict[str, set[str]] = {}
     for path, how in paths.items():
         norm = os.path.normpath(path)
         share = next((p for p in DEFAULT_SHARE if _under(norm, [p])), None)
         if share:                   # kernel file systems, bound: the share stands for them
             out.setdefault(share, set()).add("read")
             continue
-        kinds: Set[str] = set()
+        kinds: set[str] = set()
         if _under(norm, created) and "exec" not in how:
             kinds.add("created")
         elif "exec" in how:
@@ -114,12 +115,12 @@ def classify(paths: Dict[str, Set[str]], shared: Sequence[str]) -> Dict[str, Set
     return out
 
 
-def listed_entries(listed: Sequence[str], used: Set[str], shared: Sequence[str]
-                   ) -> Tuple[List[str], Dict[str, str]]:
+def listed_entries(listed: Sequence[str], used: set[str], shared: Sequence[str]
+                   ) -> tuple[list[str], dict[str, str]]:
     """The entries of the listed directories the run did not otherwise use: those packed
     (small files, directories, symlinks) and those skipped -> why, in words."""
-    packed: List[str] = []
-    skipped: Dict[str, str] = {}
+    packed: list[str] = []
+    skipped: dict[str, str] = {}
     budget = 0
     for directory in sorted(listed):
         try:
@@ -150,10 +151,10 @@ def listed_entries(listed: Sequence[str], used: Set[str], shared: Sequence[str]
     return packed, skipped
 
 
-def make_plan(argv: Sequence[str], cwd: str, env: Dict[str, str], umask: str,
+def make_plan(argv: Sequence[str], cwd: str, env: dict[str, str], umask: str,
               shared: Sequence[str], learner: Any, syscalls: Sequence[str],
-              identity: Dict[str, Any], exit_code: int,
-              packages: Optional[Packages] = None) -> Plan:
+              identity: dict[str, Any], exit_code: int,
+              packages: Packages | None = None) -> Plan:
     """The plan of a learning run (a :class:`veil.prep.learn.Learner`)."""
     packages = packages or Packages()
     kinds = classify(learner.paths, shared)
@@ -163,7 +164,7 @@ def make_plan(argv: Sequence[str], cwd: str, env: Dict[str, str], umask: str,
         kinds.setdefault(entry, set()).add("listed_only")
     for entry in skipped:
         kinds.setdefault(entry, set()).add("listed_only_skipped")
-    groups: Dict[str, Group] = {}
+    groups: dict[str, Group] = {}
     for path in sorted(kinds):
         owner = packages.owner_of(path) or NO_PACKAGE
         group = groups.get(owner)
@@ -190,7 +191,7 @@ def make_plan(argv: Sequence[str], cwd: str, env: Dict[str, str], umask: str,
                 sorted(set(syscalls)), True, read, written, net, ordered, trace)
 
 
-def _temporary_dirs() -> List[str]:
+def _temporary_dirs() -> list[str]:
     dirs = ["/tmp", "/var/tmp", "/dev/shm"]
     tmpdir = os.environ.get("TMPDIR")
     if tmpdir and tmpdir.startswith("/") and os.path.normpath(tmpdir) not in dirs:
@@ -198,10 +199,10 @@ def _temporary_dirs() -> List[str]:
     return dirs
 
 
-def _write_rules(written: Sequence[str], created: Sequence[str]) -> List[str]:
+def _write_rules(written: Sequence[str], created: Sequence[str]) -> list[str]:
     """Where a bundle may write: what the run wrote, below the directories it made, and
     anywhere in a temporary directory it made a file in (mkstemp's names change every run)."""
-    rules: Set[str] = set()
+    rules: set[str] = set()
     temporary = _temporary_dirs()
     for path in written:
         tmp = os.path.dirname(path) in temporary
@@ -212,9 +213,9 @@ def _write_rules(written: Sequence[str], created: Sequence[str]) -> List[str]:
     return sorted(rules)
 
 
-def _by_process(by_process: Dict[str, Dict[int, Set[str]]]) -> Dict[str, Dict[str, List[str]]]:
+def _by_process(by_process: dict[str, dict[int, set[str]]]) -> dict[str, dict[str, list[str]]]:
     """path (normalized) -> pid -> what that process did with it."""
-    merged: Dict[str, Dict[str, Set[str]]] = {}
+    merged: dict[str, dict[str, set[str]]] = {}
     for path, by in by_process.items():
         for pid, how in by.items():
             merged.setdefault(os.path.normpath(path), {}).setdefault(str(pid), set()).update(how)
@@ -243,7 +244,7 @@ HEADER = """\
 """
 
 
-def _lines(key: str, value: Any) -> List[str]:
+def _lines(key: str, value: Any) -> list[str]:
     return [f"{toml_key(key)} = {toml_value(value)}"]
 
 
@@ -320,7 +321,7 @@ def _glob(value: Any, base: str = "") -> str:
 
 
 _paths = array(_abs_path)
-SCHEMA: Dict[str, Dict[str, Callable[[Any, str], Any]]] = {
+SCHEMA: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     "run": {"argv": array(string), "cwd": _abs_path, "umask": checks.umask,
             "share": _paths, "exit_code": _integer, "env": checks.table(checks.variable)},
     "identity": {
@@ -336,7 +337,7 @@ SCHEMA: Dict[str, Dict[str, Callable[[Any, str], Any]]] = {
 REQUIRED = {"run": ("argv", "cwd"), "group": ("package",)}
 
 
-def _line(text: str, section: str, key: Optional[str], nth: int = 0) -> Optional[int]:
+def _line(text: str, section: str, key: str | None, nth: int = 0) -> int | None:
     """The line of ``key`` in the ``nth`` table named ``section`` (its header line when
     ``key`` is None or not there)."""
     header, seen, inside = None, -1, False
@@ -369,14 +370,14 @@ def load_plan(directory: str) -> Plan:
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: invalid TOML: {e}") from None
 
-    def fail(section: str, key: Optional[str], message: str, nth: int = 0,
+    def fail(section: str, key: str | None, message: str, nth: int = 0,
              sub: str = "") -> UsageError:
         line = _line(text, f"{section}.{key}", sub[1:], nth) if sub.startswith(".") else None
         line = line or _line(text, section, key, nth)
         where = f"{path}:{line}" if line else path
         return UsageError(f"{where}: [{section}]{' ' + key + sub if key else ''}: {message}")
 
-    def checked(section: str, table: Any, nth: int = 0) -> Dict[str, Any]:
+    def checked(section: str, table: Any, nth: int = 0) -> dict[str, Any]:
         if not isinstance(table, dict):
             raise fail(section, None, f"expected a table, got {show(table)}", nth)
         out = {}
@@ -410,7 +411,7 @@ def load_plan(directory: str) -> Plan:
         groups.append(Group(values["package"], values.get("version", ""),
                             values.get("include", True), values.get("size", 0),
                             {k: list(values[k]) for k in KINDS if values.get(k)}))
-    trace: Dict[str, Any] = {}
+    trace: dict[str, Any] = {}
     try:
         with open(os.path.join(directory, TRACE_FILE), encoding="utf-8") as f:
             trace = json.load(f)

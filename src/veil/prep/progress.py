@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 WIDTH = 24
 EVERY = 0.1          # seconds between redraws
@@ -33,7 +33,7 @@ class Progress:
     """``[#####.....] 120/450, 407 files, 22.3 MiB, 0:12 left``; :meth:`phase` starts a
     new bar, :meth:`count` shows a count without a bar (the learning run)."""
 
-    def __init__(self, enabled: Optional[bool] = None, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, enabled: bool | None = None, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
         self.enabled = stream.isatty() if enabled is None else enabled
         self.label, self.total, self.done, self.files, self.bytes = "", 0, 0, 0, 0

@@ -19,8 +19,8 @@ DT_NEEDED name of an object X:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
 
 from .elfheader import ElfIdent
 from .elfinfo import ElfInfo, LiefError, read_elf
@@ -31,10 +31,10 @@ from .searchpath import SearchContext, expand_dst, split_path
 @dataclass
 class Library:
     name: str                                   # the DT_NEEDED name that first asked for it
-    path: Optional[str]                         # None: not found
-    needed_by: List[str] = field(default_factory=list)
-    info: Optional[ElfInfo] = field(default=None, repr=False)
-    loaded_by: Optional["Library"] = field(default=None, repr=False)   # None: the program
+    path: str | None                         # None: not found
+    needed_by: list[str] = field(default_factory=list)
+    info: ElfInfo | None = field(default=None, repr=False)
+    loaded_by: Library | None = field(default=None, repr=False)   # None: the program
 
 
 class Resolver:
@@ -47,25 +47,25 @@ class Resolver:
         # library analyzed on its own, its directory as named (as dlopen sees it)
         resolved = os.path.realpath if main.interpreter else os.path.abspath
         self.main_origin = os.path.dirname(resolved(main_path))
-        self.objects: List[Library] = []
-        self.names: Dict[str, Library] = {}                   # every name an object answers to
-        self.inodes: Dict[Tuple[int, int], Library] = {}
-        self.queue: List[Library] = []                          # loaded, needs not yet read
-        self.interp_lib: Optional[Library] = None
+        self.objects: list[Library] = []
+        self.names: dict[str, Library] = {}                   # every name an object answers to
+        self.inodes: dict[tuple[int, int], Library] = {}
+        self.queue: list[Library] = []                          # loaded, needs not yet read
+        self.interp_lib: Library | None = None
         self.interp = main.interpreter or (ctx.default_interp if main.needed else None)
-        self.interp_soname: Optional[str] = None
+        self.interp_soname: str | None = None
         if self.interp and os.path.exists(self.interp):
             try:
                 self.interp_soname = read_elf(self.interp, full=False).soname
             except LiefError:
                 pass
 
-    def _origin(self, obj: Optional[Library]) -> str:
+    def _origin(self, obj: Library | None) -> str:
         if obj is None or obj.path is None:
             return self.main_origin
         return os.path.dirname(os.path.abspath(obj.path))
 
-    def _try_dirs(self, name: str, dirs: List[str]) -> Optional[str]:
+    def _try_dirs(self, name: str, dirs: list[str]) -> str | None:
         for directory in dirs:
             for sub in self.ctx.subdirs(directory):
                 candidate = sub + name
@@ -73,7 +73,7 @@ class Resolver:
                     return candidate
         return None
 
-    def search(self, name: str, requester: Optional[Library], main: ElfInfo) -> Optional[str]:
+    def search(self, name: str, requester: Library | None, main: ElfInfo) -> str | None:
         """The path the loader opens for NAME needed by REQUESTER (None = the program)."""
         info = requester.info if requester else main
         origin = self._origin(requester)
@@ -83,7 +83,7 @@ class Resolver:
         if info is None:
             return None
         if not info.runpath:
-            chain: List[Tuple[ElfInfo, str]] = []
+            chain: list[tuple[ElfInfo, str]] = []
             obj = requester
             while obj is not None:
                 if obj.info is not None:
@@ -112,7 +112,7 @@ class Resolver:
             return cached
         return self._try_dirs(name, [d.rstrip("/") + "/" for d in self.ctx.system_dirs])
 
-    def _same_file(self, path: Optional[str]) -> Optional[Library]:
+    def _same_file(self, path: str | None) -> Library | None:
         if path is None:
             return None
         try:
@@ -121,7 +121,7 @@ class Resolver:
             return None
         return self.inodes.get((st.st_dev, st.st_ino))
 
-    def _register(self, lib: Library, *aliases: Optional[str]) -> None:
+    def _register(self, lib: Library, *aliases: str | None) -> None:
         for alias in aliases:
             if alias:
                 self.names.setdefault(alias, lib)
@@ -132,7 +132,7 @@ class Resolver:
             except OSError:
                 pass
 
-    def _load(self, name: str, requester: Optional[Library], main: ElfInfo) -> Library:
+    def _load(self, name: str, requester: Library | None, main: ElfInfo) -> Library:
         """The object NAME refers to when REQUESTER needs it: already loaded, or new."""
         lib = self.names.get(name)
         if lib is None:
@@ -146,8 +146,8 @@ class Resolver:
             self.objects.append(lib)
         return lib
 
-    def _new(self, name: str, path: Optional[str], requester: Optional[Library]) -> Library:
-        info: Optional[ElfInfo] = None
+    def _new(self, name: str, path: str | None, requester: Library | None) -> Library:
+        info: ElfInfo | None = None
         if path is not None:
             try:
                 info = read_elf(path, full=False)
@@ -160,14 +160,14 @@ class Resolver:
             self.queue.append(lib)
         return lib
 
-    def closure(self, main: ElfInfo) -> List[Library]:
+    def closure(self, main: ElfInfo) -> list[Library]:
         """Breadth first from the program: every object's DT_NEEDED, in order."""
         if main.soname:       # the program answers to its SONAME (it is not listed)
             self.names[main.soname] = Library(main.soname, self.main_path)
         if self.interp:
             self.interp_lib = Library("", self.interp)
             self._register(self.interp_lib, self.interp, self.interp_soname)
-        requester: Optional[Library] = None
+        requester: Library | None = None
         needed, label = main.needed, self.main_path
         while True:
             for name in needed:
@@ -183,7 +183,7 @@ class Resolver:
 
 
 def resolve_closure(path: str, main: ElfInfo, ident: ElfIdent,
-                    env: Optional[Mapping[str, str]] = None) -> List[Library]:
+                    env: Mapping[str, str] | None = None) -> list[Library]:
     """The libraries PATH loads, in the loader's order (unresolved ones with path None)."""
     ctx = SearchContext.for_binary(ident, os.environ if env is None else env)
     return Resolver(path, main, ctx).closure(main)

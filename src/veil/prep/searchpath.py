@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, List, Mapping, Optional, Set, Tuple
 
 from .elfheader import ElfIdent, read_ident
 from .ldcache import LdCache, load_cache
@@ -37,7 +37,7 @@ X86_64_LEVELS = [
 DST = re.compile(r"\$(ORIGIN|LIB|PLATFORM)\b|\$\{(ORIGIN|LIB|PLATFORM)\}")
 
 
-def _cpu_flags() -> Set[str]:
+def _cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -48,7 +48,7 @@ def _cpu_flags() -> Set[str]:
     return set()
 
 
-def _glibc_version() -> Tuple[int, ...]:
+def _glibc_version() -> tuple[int, ...]:
     try:
         text = os.confstr("CS_GNU_LIBC_VERSION") or ""
         return tuple(int(p) for p in text.split()[-1].split("."))
@@ -56,12 +56,12 @@ def _glibc_version() -> Tuple[int, ...]:
         return (2, 37)
 
 
-def hwcaps_levels(machine: str) -> List[str]:
+def hwcaps_levels(machine: str) -> list[str]:
     """glibc-hwcaps subdirectories the loader would try on this CPU, best first."""
     if machine != "x86_64":
         return []
     flags = _cpu_flags()
-    levels: List[str] = []
+    levels: list[str] = []
     for name, needs in reversed(X86_64_LEVELS):        # v2, v3, v4: each needs the one below
         if not needs <= flags:
             break
@@ -72,21 +72,21 @@ def hwcaps_levels(machine: str) -> List[str]:
 @dataclass
 class SearchContext:
     ident: ElfIdent
-    ld_library_path: Optional[str]
+    ld_library_path: str | None
     cache: LdCache
     lib: str
     platform: str
-    system_dirs: List[str]
-    default_interp: Optional[str]
-    hwcaps: List[str]
-    legacy_subdirs: List[str]
+    system_dirs: list[str]
+    default_interp: str | None
+    hwcaps: list[str]
+    legacy_subdirs: list[str]
 
     @classmethod
-    def for_binary(cls, ident: ElfIdent, env: Mapping[str, str]) -> "SearchContext":
+    def for_binary(cls, ident: ElfIdent, env: Mapping[str, str]) -> SearchContext:
         lib, platform, dirs, interp = ARCH.get((ident.class_name, ident.machine_name),
                                                GENERIC_ARCH)
         hwcaps = hwcaps_levels(ident.machine_name)
-        legacy: List[str] = []
+        legacy: list[str] = []
         if platform and _glibc_version() < (2, 37):     # legacy hwcaps: gone in glibc 2.37
             legacy = [f"tls/{platform}/{platform}", f"tls/{platform}", "tls",
                       f"{platform}/{platform}", platform]
@@ -112,12 +112,12 @@ def expand_dst(text: str, origin: str, ctx: SearchContext) -> str:
     return DST.sub(lambda m: values[m.group(1) or m.group(2)], text)
 
 
-def split_path(text: Optional[str], origin: str, ctx: SearchContext,
-               separators: str = ":") -> List[str]:
+def split_path(text: str | None, origin: str, ctx: SearchContext,
+               separators: str = ":") -> list[str]:
     """A search path as the loader decomposes it: DSTs expanded, one trailing '/', no repeats."""
     if not text:
         return []
-    dirs: List[str] = []
+    dirs: list[str] = []
     for element in re.split(f"[{re.escape(separators)}]", text):
         if element:
             element = expand_dst(element, origin, ctx)

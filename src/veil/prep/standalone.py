@@ -26,7 +26,7 @@ import secrets
 import shlex
 import shutil
 import stat
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from .elfpatch import DT_RPATH, DT_RUNPATH, remove_dynamic_tags
 
@@ -54,7 +54,7 @@ def _relative_path_list(dirs: Sequence[str], origin: str) -> str:
                     for d in dirs)
 
 
-def library_dirs(libraries: Iterable[str], first: Sequence[str] = ()) -> List[str]:
+def library_dirs(libraries: Iterable[str], first: Sequence[str] = ()) -> list[str]:
     """The guest directories of LIBRARIES (real paths), in the loader's order: FIRST (the
     learned LD_LIBRARY_PATH), then the others, then the system directories."""
     dirs = {os.path.dirname(p) for p in libraries}
@@ -84,11 +84,11 @@ class StandaloneWriter:
         self.link = link
         self.lib_dirs = list(lib_dirs)
         self.loaders = set(loaders)           # real guest paths: copied, never patched
-        self.patched: List[str] = []
-        self.scripts: List[str] = []
+        self.patched: list[str] = []
+        self.scripts: list[str] = []
         self.linked = 0
         self.bytes = 0                        # what the copies add to the bundle
-        self.skipped: Dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
         # the run's inputs (configuration and data files, the scripts it ran) and the
         # directories of the files it read, named by their absolute host paths: served
         # from the tree once the bundle moves.  A script's own directory is left alone
@@ -98,12 +98,12 @@ class StandaloneWriter:
         self.inputs = read | set(scripts)
         names = self.inputs | {d for d in map(os.path.dirname, read)
                                if d.count("/") > 1 and not (d + "/").startswith(SYSTEM_TREES)}
-        self.relocated: List[str] = []
+        self.relocated: list[str] = []
         self._names = re.compile(rb"(?<![\w./-])(?:" + b"|".join(
             re.escape(os.fsencode(n)) for n in sorted(names, key=len, reverse=True))
             + rb")(?![\w.-])") if names else None
 
-    def write(self, progress: Optional[Callable[[int], None]] = None) -> None:
+    def write(self, progress: Callable[[int], None] | None = None) -> None:
         for top, dirs, files in os.walk(self.root):
             guest_top = _guest(self.root, top)
             out_top = os.path.join(self.tree, os.path.relpath(top, self.root))
@@ -216,7 +216,7 @@ class StandaloneWriter:
         self.bytes += len(new) + len(body)
         return True
 
-    def _via(self, m: "re.Match[bytes]") -> bytes:
+    def _via(self, m: re.Match[bytes]) -> bytes:
         return os.fsencode(self.link + "/s") + m.group(0)
 
     def _relocate(self, src: str, dest: str) -> bool:

@@ -16,7 +16,8 @@ import resource
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import VeilError
 from ..hostenv import host_environ
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..session import Session
 
 
-def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int, int]]]:
+def environment(spec: Environment) -> tuple[dict[str, str], list[tuple[int, int, int]]]:
     """The program's variables and its resource limits (resource, soft, hard)."""
     env = {} if spec.clear_env else host_environ()
     for name in spec.unset:
@@ -46,10 +47,10 @@ def environment(spec: Environment) -> Tuple[Dict[str, str], List[Tuple[int, int,
     return env, limits
 
 
-def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
-               ids: Optional[Tuple[int, int]] = None, virtual_files: bool = False,
-               uts_names: Tuple[Optional[str], Optional[str]] = (None, None)
-               ) -> Tuple[GuestTree, str]:
+def guest_tree(spec: Layout, cwd: str | None, strict: bool = False,
+               ids: tuple[int, int] | None = None, virtual_files: bool = False,
+               uts_names: tuple[str | None, str | None] = (None, None)
+               ) -> tuple[GuestTree, str]:
     """The session's guest tree and the guest directory the program starts in.
     As PRoot, a bind whose host path is missing is left out with a warning (an
     error under ``strict``), and a relative cwd is taken from the current
@@ -87,7 +88,7 @@ def guest_tree(spec: Layout, cwd: Optional[str], strict: bool = False,
     return tree, cwd if cwd is not None else _guessed_cwd(tree) or "/"
 
 
-def _guessed_cwd(tree: GuestTree) -> Optional[str]:
+def _guessed_cwd(tree: GuestTree) -> str | None:
     """The current directory's guest path, if the guest shows it (PRoot starts there)."""
     here = os.getcwd()
     shown = [(b.host, b.guest) for b in tree.binds] + [(os.path.realpath(tree.root), "/")]
@@ -109,11 +110,11 @@ def identity_system(spec: RunSpec) -> System:
     return spec.system
 
 
-def session_options(spec: RunSpec) -> Dict[str, Any]:
+def session_options(spec: RunSpec) -> dict[str, Any]:
     """The Session's own settings that the spec decides."""
     env_spec, obs = spec.environment, spec.observation
     env, limits = environment(env_spec)
-    options: Dict[str, Any] = dict(
+    options: dict[str, Any] = dict(
         env=env, cwd=env_spec.cwd, umask=env_spec.umask, rlimits=limits, argv0=env_spec.argv0,
         sockets=obs.keeps_sockets, capture_bytes=obs.capture_bytes, seccomp=obs.seccomp,
         affinity=obs.affinity, trace=(obs.trace or "all") if obs.output else (obs.trace or "none"))
@@ -135,7 +136,7 @@ def session_options(spec: RunSpec) -> Dict[str, Any]:
     return options
 
 
-def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -> None:
+def configure(session: Session, spec: RunSpec, policies: Sequence[Any] = ()) -> None:
     """Everything the spec asks of a session beyond its settings: the trace file,
     the socket table's file, network rules and map, veil's protections, strict
     mode, denied calls, the identity and ownership database, OCI profiles,
@@ -199,7 +200,7 @@ def configure(session: "Session", spec: RunSpec, policies: Sequence[Any] = ()) -
         policy.apply(session)
 
 
-def _identity(session: "Session", system: System) -> None:
+def _identity(session: Session, system: System) -> None:
     """The hooks (and, with the C engine, the values C serves) of a fake identity."""
     from ..identity import NativeIdentity, OwnershipDB, identity_policy
     owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
@@ -211,7 +212,7 @@ def _identity(session: "Session", system: System) -> None:
         session.at_end(owners.save)
 
 
-def _guest_ptrace(session: "Session") -> None:
+def _guest_ptrace(session: Session) -> None:
     """ptrace emulated for the guest's tracers (veil.guest_ptrace).  Its hooks are
     watched from the start, as they must be (a guest's ptrace call never reaches
     the kernel unchecked); the emulation itself loads at the first one."""
@@ -219,7 +220,7 @@ def _guest_ptrace(session: "Session") -> None:
         return   # attach mode: ptrace-syscall stops are veil's own, nothing to share
     if session.has_rules("ptrace"):
         return   # the run's own rules decide ptrace (--deny ptrace, a profile's rules)
-    made: List[Any] = []
+    made: list[Any] = []
 
     def emulation() -> Any:
         if not made:
@@ -242,7 +243,7 @@ def _guest_ptrace(session: "Session") -> None:
     session.guest_events = on_event
 
 
-def _trace_file(session: "Session", path: str) -> None:
+def _trace_file(session: Session, path: str) -> None:
     """The trace (strace's text) written to ``path``."""
     from ..decoders import Ctx
     from ..output.guard import GuardedStream
@@ -257,7 +258,7 @@ def _trace_file(session: "Session", path: str) -> None:
     session.at_end(stream.close)
 
 
-def _sockets_file(session: "Session", path: str) -> None:
+def _sockets_file(session: Session, path: str) -> None:
     """The socket table written to ``path`` at the end, and whenever veil gets
     SIGUSR1 (the table as the kernel shows it then)."""
     def write_snapshot() -> None:
@@ -278,7 +279,7 @@ def _sockets_file(session: "Session", path: str) -> None:
         session.at_end(lambda: signal.signal(signal.SIGUSR1, before))
 
 
-def command_of(spec: RunSpec, argv: Optional[Sequence[str]]) -> List[str]:
+def command_of(spec: RunSpec, argv: Sequence[str] | None) -> list[str]:
     """The command a run of ``spec`` starts."""
     command = list(argv) if argv else list(spec.environment.argv)
     if not command:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 import resource
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..errors import VeilError
 from ..layout import Bind
@@ -25,7 +26,7 @@ class SpecError(VeilError):
     (``[system] cpus``) and, inside a list or table, the entry."""
 
     def __init__(self, section: str, key: str, message: str, sub: str = "",
-                 value: Optional[str] = None):
+                 value: str | None = None):
         self.section, self.key, self.message, self.sub = section, key, message, sub
         self.value = value  # the offending value, where the message does not show it
         shown = f"{value}: " if value is not None else ""
@@ -125,8 +126,8 @@ def array(check: Check, one_ok: bool = False) -> Check:
     return checked
 
 
-def table(check: Callable[[str, Any], Tuple[str, Any]]) -> Check:
-    def checked(value: Any, base: str) -> Dict[str, Any]:
+def table(check: Callable[[str, Any], tuple[str, Any]]) -> Check:
+    def checked(value: Any, base: str) -> dict[str, Any]:
         _expect(isinstance(value, Mapping), "a table", value)
         out = {}
         for name, item in value.items():
@@ -151,17 +152,17 @@ def umask(value: Any, base: str = "") -> int:
 RLIMITS = sorted(n[len("RLIMIT_"):].lower() for n in dir(resource) if n.startswith("RLIMIT_"))
 
 
-def _limit_text(n: Optional[int]) -> str:
+def _limit_text(n: int | None) -> str:
     return "unlimited" if n == RLIM_INFINITY else str(n)
 
 
-def rlimit_text(limits: Tuple[int, Optional[int]]) -> str:
+def rlimit_text(limits: tuple[int, int | None]) -> str:
     """(soft, hard) as a profile writes it: ``256``, ``0:0``, ``unlimited``."""
     soft, hard = limits
     return _limit_text(soft) + ("" if hard is None else ":" + _limit_text(hard))
 
 
-def rlimit(name: str, value: Any) -> Tuple[str, Tuple[int, Optional[int]]]:
+def rlimit(name: str, value: Any) -> tuple[str, tuple[int, int | None]]:
     """NAME = SOFT[:HARD] (a number, "unlimited"), or a (soft, hard) pair; a missing
     hard limit (None) keeps the current one."""
     if not isinstance(name, str) or name.lower() not in RLIMITS:
@@ -180,7 +181,7 @@ def rlimit(name: str, value: Any) -> Tuple[str, Tuple[int, Optional[int]]]:
     return name.lower(), (soft, hard)
 
 
-def variable(name: str, value: Any) -> Tuple[str, str]:
+def variable(name: str, value: Any) -> tuple[str, str]:
     if not isinstance(name, str) or not name or "=" in name:
         raise Bad(f"invalid variable name {show(name)}")
     return name, string(value)
@@ -270,7 +271,7 @@ def affinity(value: Any, base: str = "") -> str:
 
 
 # section -> key -> check.  The order of sections is the profile's.
-SCHEMA: Dict[str, Dict[str, Check]] = {
+SCHEMA: dict[str, dict[str, Check]] = {
     "environment": {
         "argv": array(string), "env": table(variable), "unset": array(string),
         "clear_env": flag, "cwd": string, "umask": umask, "rlimits": table(rlimit),

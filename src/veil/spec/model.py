@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from ..errors import UsageError
 from ..layout import Bind
@@ -63,14 +64,14 @@ class Environment(Section):
     """What the program starts with.  ``env`` None: veil's own environment."""
 
     NAME = "environment"
-    argv: Tuple[str, ...] = ()
-    env: Optional[Mapping[str, str]] = None
-    unset: Tuple[str, ...] = ()
+    argv: tuple[str, ...] = ()
+    env: Mapping[str, str] | None = None
+    unset: tuple[str, ...] = ()
     clear_env: bool = False
-    cwd: Optional[str] = None                    # a guest path
-    umask: Optional[int] = None
-    rlimits: Mapping[str, Tuple[int, Optional[int]]] = field(default_factory=dict)
-    argv0: Optional[str] = None
+    cwd: str | None = None                    # a guest path
+    umask: int | None = None
+    rlimits: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
+    argv0: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,17 +79,17 @@ class Layout(Section):
     """The guest's directory tree (PRoot's -r/-b).  Active when anything is set."""
 
     NAME = "layout"
-    root: Optional[str] = None
-    binds: Tuple[Bind, ...] = ()
-    hidden: Tuple[str, ...] = ()
-    readonly: Tuple[str, ...] = ()
+    root: str | None = None
+    binds: tuple[Bind, ...] = ()
+    hidden: tuple[str, ...] = ()
+    readonly: tuple[str, ...] = ()
     private_tmp: bool = False
     keep_tmp: bool = False
     engine: str = "auto"  # how the tree is made: "mount", "ptrace" or the first that can
     # what only the mount engine gives (bubblewrap's --unshare-*, --new-session; PRoot's -q)
-    namespaces: Tuple[str, ...] = ()  # "pid", "ipc", "uts", "cgroup" of the program's own
+    namespaces: tuple[str, ...] = ()  # "pid", "ipc", "uts", "cgroup" of the program's own
     new_session: bool = False         # setsid(2)
-    qemu: Optional[str] = None        # qemu-user runs the programs of its architecture
+    qemu: str | None = None        # qemu-user runs the programs of its architecture
 
     @property
     def active(self) -> bool:
@@ -105,17 +106,17 @@ class System(Section):
     """The system identity the program is shown.  None: the real value."""
 
     NAME = "system"
-    hostname: Optional[str] = None
-    domainname: Optional[str] = None
-    sysname: Optional[str] = None
-    kernel_release: Optional[str] = None
-    kernel_version: Optional[str] = None
-    machine: Optional[str] = None
-    uid: Optional[int] = None
-    gid: Optional[int] = None
+    hostname: str | None = None
+    domainname: str | None = None
+    sysname: str | None = None
+    kernel_release: str | None = None
+    kernel_version: str | None = None
+    machine: str | None = None
+    uid: int | None = None
+    gid: int | None = None
     fake_root: bool = False
-    cpus: Optional[int] = None
-    ownership_db: Optional[str] = None
+    cpus: int | None = None
+    ownership_db: str | None = None
 
     def _consistent(self) -> None:
         if self.fake_root and (self.uid is not None or self.gid is not None):
@@ -126,7 +127,7 @@ class System(Section):
             raise SpecError("system", "ownership_db", "goes with fake_root or uid")
 
     @property
-    def ids(self) -> Optional[Tuple[int, int]]:
+    def ids(self) -> tuple[int, int] | None:
         """(uid, gid) the program is shown, or None for its real ids."""
         if self.fake_root:
             return 0, 0
@@ -141,10 +142,10 @@ class Network(Section):
     and addresses shown to the program in place of others (VIRT=HOST)."""
 
     NAME = "network"
-    allow: Tuple[str, ...] = ()
-    deny: Tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
     default: str = "allow"
-    map: Tuple[str, ...] = ()
+    map: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,13 @@ class Security(Section):
 
     NAME = "security"
     strict: bool = False
-    deny: Tuple[str, ...] = ()
-    seccomp_profile: Tuple[str, ...] = ()
-    inject: Tuple[str, ...] = ()
-    policy: Tuple[str, ...] = ()
-    paths_read: Tuple[str, ...] = ()       # learned by veil prep; enforced when enforce
-    paths_written: Tuple[str, ...] = ()
-    peers: Tuple[str, ...] = ()            # addresses the learning run used (CIDR[:PORTS])
+    deny: tuple[str, ...] = ()
+    seccomp_profile: tuple[str, ...] = ()
+    inject: tuple[str, ...] = ()
+    policy: tuple[str, ...] = ()
+    paths_read: tuple[str, ...] = ()       # learned by veil prep; enforced when enforce
+    paths_written: tuple[str, ...] = ()
+    peers: tuple[str, ...] = ()            # addresses the learning run used (CIDR[:PORTS])
     enforce: bool = False                  # veil.prep.enforce applies the three above
 
 
@@ -172,10 +173,10 @@ class Observation(Section):
     ``sockets_out`` at the end (and on SIGUSR1 to veil)."""
 
     NAME = "observation"
-    trace: Optional[str] = None
-    output: Optional[str] = None
+    trace: str | None = None
+    output: str | None = None
     sockets: bool = False
-    sockets_out: Optional[str] = None
+    sockets_out: str | None = None
     capture_bytes: int = 0
     seccomp: bool = True
     affinity: str = "auto"
@@ -201,8 +202,8 @@ class RunSpec:
     network: Network = field(default_factory=Network)
     security: Security = field(default_factory=Security)
     observation: Observation = field(default_factory=Observation)
-    source: Optional[str] = field(default=None, compare=False)  # the profile it came from
-    bundle: Optional[str] = field(default=None, compare=False)  # the bundle directory
+    source: str | None = field(default=None, compare=False)  # the profile it came from
+    bundle: str | None = field(default=None, compare=False)  # the bundle directory
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():
@@ -215,31 +216,31 @@ class RunSpec:
 
     @classmethod
     def from_profile(cls, path: str, overrides: Sequence[str] = (),
-                     bundle: Optional[str] = None) -> "RunSpec":
+                     bundle: str | None = None) -> RunSpec:
         """Read a profile (TOML); ``overrides`` are ``SECTION.KEY=VALUE`` (``--set``).
         Errors (UsageError) name the file, the line and the key."""
-        def make(values: Mapping[str, Mapping[str, Any]], source: str) -> "RunSpec":
+        def make(values: Mapping[str, Mapping[str, Any]], source: str) -> RunSpec:
             return cls(**{name: SECTIONS[name](**keys) for name, keys in values.items()},
                        source=source, bundle=bundle)
         from . import toml  # a profile's reader and writer: loaded when one is used
         return toml.load_profile(path, overrides, make)
 
     @classmethod
-    def from_bundle(cls, directory: str, overrides: Sequence[str] = ()) -> "RunSpec":
+    def from_bundle(cls, directory: str, overrides: Sequence[str] = ()) -> RunSpec:
         """A bundle made by ``veil prep pack``: its profile, paths relative to it."""
         profile = os.path.join(directory, "profile.toml")
         if not os.path.isfile(profile):
             raise UsageError(f"{directory}: not a bundle (no profile.toml in the directory)")
         return cls.from_profile(profile, overrides, bundle=directory)
 
-    def to_profile(self, relative_to: Optional[str] = None) -> str:
+    def to_profile(self, relative_to: str | None = None) -> str:
         """The spec as a profile (TOML); host paths under ``relative_to`` are written
         relative to it."""
         from . import toml
         return toml.dump_profile({name: getattr(self, name).given() for name in SECTIONS},
                                  relative_to)
 
-    def replace(self, **sections: Any) -> "RunSpec":
+    def replace(self, **sections: Any) -> RunSpec:
         """A copy with sections replaced; a mapping updates the section's keys:
         ``spec.replace(system={"hostname": "db2"})``."""
         new = {}
@@ -251,7 +252,7 @@ class RunSpec:
             new[name] = value
         return dataclasses.replace(self, **new)
 
-    def extended(self, **sections: Mapping[str, Any]) -> "RunSpec":
+    def extended(self, **sections: Mapping[str, Any]) -> RunSpec:
         """A copy with more: lists get these entries after their own, tables are
         updated, other values replaced (how command-line flags add to a profile).
         The identity (uid, gid, fake_root) is replaced as a whole."""

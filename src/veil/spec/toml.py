@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import UsageError
 from ..layout import Bind
@@ -30,7 +31,7 @@ _HEADER = re.compile(rf"\s*\[\[?\s*({_DOTTED})\s*\]")
 _ASSIGN = re.compile(rf"\s*({_DOTTED})\s*=")
 
 
-def _line_of(text: str, keypath: Tuple[str, ...], nth: int = 0) -> Optional[int]:
+def _line_of(text: str, keypath: tuple[str, ...], nth: int = 0) -> int | None:
     """The line that defines ``keypath`` (its ``nth`` ``[[table]]``), or the nearest enclosing
     table's."""
     best, score, table, tables_seen = None, 0, (), 0
@@ -51,11 +52,11 @@ def _line_of(text: str, keypath: Tuple[str, ...], nth: int = 0) -> Optional[int]
     return best
 
 
-def _schema_key(section: str, key: str) -> Tuple[str, str]:
+def _schema_key(section: str, key: str) -> tuple[str, str]:
     return _LEGACY.get((section, key), (section, key))
 
 
-def _parse_set(item: str, data: Dict[str, Any]) -> Tuple[str, ...]:
+def _parse_set(item: str, data: dict[str, Any]) -> tuple[str, ...]:
     name, eq, raw = item.partition("=")
     keypath = tuple(name.strip().split(".", 2))
     if not eq or len(keypath) < 2 or not all(keypath):
@@ -90,7 +91,7 @@ def _parse_set(item: str, data: Dict[str, Any]) -> Tuple[str, ...]:
     return keypath
 
 
-def _read(path: str) -> Tuple[str, Dict[str, Any]]:
+def _read(path: str) -> tuple[str, dict[str, Any]]:
     from .. import tomlread as tomllib
     try:
         with open(path, encoding="utf-8") as f:
@@ -107,7 +108,7 @@ def _read(path: str) -> Tuple[str, Dict[str, Any]]:
         raise UsageError(f"{where}: invalid TOML: {detail}") from None
 
 
-def load_profile(path: str, overrides: Sequence[str], make: Callable[[Dict[str, Dict[str, Any]]], Any]
+def load_profile(path: str, overrides: Sequence[str], make: Callable[[dict[str, dict[str, Any]]], Any]
                  ) -> Any:
     """Read and check a profile (or BUNDLE/profile.toml), apply ``--set`` overrides,
     and return ``make(values)`` (values: section -> key -> canonical value); a
@@ -115,10 +116,10 @@ def load_profile(path: str, overrides: Sequence[str], make: Callable[[Dict[str, 
     if os.path.isdir(path):
         path = os.path.join(path, "profile.toml")
     text, data = _read(path)
-    sets: Dict[Tuple[str, ...], str] = {}
-    written: Dict[Tuple[str, str], Tuple[str, str]] = {}  # schema key -> key as written
+    sets: dict[tuple[str, ...], str] = {}
+    written: dict[tuple[str, str], tuple[str, str]] = {}  # schema key -> key as written
 
-    def fail(keypath: Tuple[str, ...], message: str, index: str = "") -> UsageError:
+    def fail(keypath: tuple[str, ...], message: str, index: str = "") -> UsageError:
         item = next((sets[keypath[:n]] for n in (3, 2) if keypath[:n] in sets), None)
         line = _line_of(text, keypath, int(index[1:-1]) if index else 0)
         where = f"--set {item}" if item else f"{path}:{line}" if line else path
@@ -132,7 +133,7 @@ def load_profile(path: str, overrides: Sequence[str], make: Callable[[Dict[str, 
             raise fail((section,), f"expected a table, got {checks.show(table)}")
     sets.update((_parse_set(item, data), item) for item in overrides)
     base = os.path.dirname(os.path.abspath(path))
-    values: Dict[str, Dict[str, Any]] = {name: {} for name in SCHEMA}
+    values: dict[str, dict[str, Any]] = {name: {} for name in SCHEMA}
     for section, table in data.items():
         for key, value in table.items():
             target = _schema_key(section, key)
@@ -153,7 +154,7 @@ def load_profile(path: str, overrides: Sequence[str], make: Callable[[Dict[str, 
         raise fail(written.get((e.section, e.key), (e.section, e.key)), e.message) from None
 
 
-def dump_profile(sections: Dict[str, Dict[str, Any]], relative_to: Optional[str] = None) -> str:
+def dump_profile(sections: dict[str, dict[str, Any]], relative_to: str | None = None) -> str:
     """Sections (name -> the keys given) as TOML; host paths under ``relative_to``
     are written relative to it."""
     def rel(path: str) -> str:
@@ -162,7 +163,7 @@ def dump_profile(sections: Dict[str, Dict[str, Any]], relative_to: Optional[str]
         base = os.path.abspath(relative_to)
         return os.path.relpath(path, base) if os.path.commonpath([base, path]) == base else path
 
-    out: List[str] = []
+    out: list[str] = []
     for section, values in sections.items():
         values = dict(values)
         for key, value in values.items():
