@@ -3,11 +3,11 @@ EXIT into one :class:`veil.decoders.Call`; process events pass through."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from . import records as R
 from .observers import Observer
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .decoders import Call
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import csv
 import statistics
-from typing import TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 METRICS = ("wall", "user", "sys")
 CSV_FIELDS = (["mode", "status", "runs"] +

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from . import engine_api as API
+from . import engine_features as API
 from ._veil_c import ffi, lib
 from .valueclass import ValueClass
 
@@ -198,7 +198,7 @@ def _check(rc: int, what: str) -> int:
 
 
 class Engine:
-    """The C loop (csrc/): every feature of veil.engine_api."""
+    """The C loop (csrc/): every feature of veil.engine_features (veil.engine_api's Protocols)."""
 
     backend = "c"
     supports = API.FEATURES

@@ -11,21 +11,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+# the optional features, in their own module: the engines import them, not typing
+from .engine_features import (
+    FEATURES,
+    GUEST_TRACE,
+    IDENTITY,
+    LAYOUT,
+    MOUNTNS,
+    PATH_RULES,
+    PIN_PATHS,
+    RUN_AS,
+    SECCOMP,
+    SOCKFD_FILTERS,
+    supports,
+)
+
 if TYPE_CHECKING:
     from .engine import StopEvent, SysAction
 
-# optional features an engine may declare in ``supports``
-SECCOMP = "seccomp"            # the filter: rules settled by the kernel, stops only where asked
-PATH_RULES = "path_rules"      # add_path_rule: paths checked in C at the stop
-LAYOUT = "layout"              # LayoutEngine: a guest directory tree translated per call
-PIN_PATHS = "pin_paths"        # PinningEngine: path calls walk from fds veil opened
-MOUNTNS = "mountns"            # the kernel makes the guest's tree (veil.mountns)
-IDENTITY = "identity"          # the fake identity answered in C (csrc/identity.c)
-SOCKFD_FILTERS = "sockfd_filters"  # per-socket-fd filters (set_sockfd_calls)
-GUEST_TRACE = "guest_trace"    # a traced program may trace its own children (veil.guest_ptrace)
-RUN_AS = "run_as"              # set_ids: the program runs as another user
-FEATURES = frozenset((SECCOMP, PATH_RULES, LAYOUT, PIN_PATHS, MOUNTNS, IDENTITY,
-                      SOCKFD_FILTERS, GUEST_TRACE, RUN_AS))
+__all__ = ["FEATURES", "GUEST_TRACE", "IDENTITY", "LAYOUT", "MOUNTNS", "PATH_RULES", "PIN_PATHS", "RUN_AS",
+           "SECCOMP", "SOCKFD_FILTERS", "supports",
+           "TraceEngine", "LayoutEngine", "PinningEngine", "SocketFdEngine"]
 
 
 @runtime_checkable
@@ -82,10 +88,3 @@ class SocketFdEngine(TraceEngine, Protocol):
     """supports SOCKFD_FILTERS."""
 
     def set_sockfd_calls(self, nrs: Sequence[int]) -> None: ...
-
-
-def supports(engine: TraceEngine, feature: str) -> bool:
-    """Whether ``engine`` declares ``feature`` (one of FEATURES)."""
-    if feature not in FEATURES:
-        raise ValueError(f"unknown engine feature {feature!r}")
-    return feature in engine.supports

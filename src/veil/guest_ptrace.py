@@ -22,13 +22,13 @@ import signal
 import struct
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import engine as E
 from .abi import s32
 from .stop import Stop
 from .verdicts import ALLOW, Deny, Emulate, Hold, Verdict
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .session import Session
 

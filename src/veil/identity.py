@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno as _errno
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .policy import Policy
@@ -20,7 +19,10 @@ from .spec.checks import SpecError
 from .stop import Stop
 from .verdicts import Deny, Emulate, Rewrite, Verdict
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .spec import System
 
 _UTS_FIELDS = ("sysname", "nodename", "release", "version", "machine", "domainname")

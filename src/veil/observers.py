@@ -6,8 +6,7 @@ object; its ``ret``/``ts_exit`` are filled at exit.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:   # the decoders load when a call is first assembled
     from .decoders import Call
 

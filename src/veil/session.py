@@ -20,17 +20,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import (
-    TYPE_CHECKING,
-    Any,
-)
 
 from . import engine as E
 from . import filter as bpf
 from . import records as R
 from .backends import get_engine
 from .errors import CommandNotFound, VeilError
-from .features import Feature, RowTable
+from .features import RowTable
 from .features.paths import PathRules, path_fields
 from .features.placement import Placement, parse_affinity
 from .features.refusals import Refusal, Refusals
@@ -41,8 +37,12 @@ from .stop import Stop
 from .syscalls.lookup import BY_NR, resolve_set, with_prop
 from .valueclass import ValueClass
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .assembler import Assembler
+    from .features import Feature
     from .features.layout import LayoutFeature
     from .layout import GuestTree
     from .sockets import SocketTable

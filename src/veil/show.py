@@ -8,10 +8,13 @@ and Perfetto writers, the -c statistics) as a live trace, so ``veil show``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import IO
 
 from .errors import VeilError
 from .observers import Observer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class TraceFileBroken(VeilError):

@@ -9,10 +9,12 @@ families for all of them.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, NamedTuple, Union
+from collections import namedtuple
 
+TYPE_CHECKING = False   # typing is not imported at run time: start-up (issue 22)
 if TYPE_CHECKING:   # ipaddress is imported where an address is parsed or written
     import ipaddress
+    from typing import NamedTuple
 
 AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
 
@@ -26,27 +28,34 @@ AF = {0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 3: "AF_AX25", 4: "AF_IPX", 5: 
       36: "AF_IEEE802154", 37: "AF_CAIF", 38: "AF_ALG", 39: "AF_NFC", 40: "AF_VSOCK",
       41: "AF_KCM", 42: "AF_QIPCRTR", 43: "AF_SMC", 44: "AF_XDP", 45: "AF_MCTP"}
 
-IPAddress = Union["ipaddress.IPv4Address", "ipaddress.IPv6Address"]
+if TYPE_CHECKING:
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+    class _Fields(NamedTuple):
+        family: int | None            # None: shorter than sa_family
+        raw: bytes
+        ip: IPAddress | None = None   # AF_INET (8+ bytes), AF_INET6 (24+ bytes)
+        port: int | None = None
+        flowinfo: int | None = None   # AF_INET6
+        scope_id: int | None = None   # AF_INET6 of 28+ bytes
+        # AF_UNIX: the name up to its NUL; an abstract name (abstract=True) without its
+        # leading NUL and with all the bytes the length gives; b"": unnamed
+        path: bytes | None = None
+        abstract: bool = False
+        nl_pid: int | None = None     # AF_NETLINK of 8+ bytes
+        nl_groups: int | None = None  # ... of 12+ bytes
+else:   # the same fields, without typing.NamedTuple's import
+    _Fields = namedtuple("SockAddr", "family raw ip port flowinfo scope_id path abstract nl_pid nl_groups",
+                         defaults=(None, None, None, None, None, False, None, None))
 
 
-class SockAddr(NamedTuple):
+class SockAddr(_Fields):
     """What a sockaddr of ``len(raw)`` bytes holds.  A field is None when the
     bytes are too short for it (the kernel takes a length with every address).
-    Immutable and hashable (a NamedTuple: importing dataclasses was a fifth of
-    ``veil trace``'s start-up)."""
+    Immutable and hashable: a named tuple, made without dataclasses or typing,
+    whose imports were a fifth of ``veil trace``'s start-up."""
 
-    family: int | None            # None: shorter than sa_family
-    raw: bytes
-    ip: IPAddress | None = None   # AF_INET (8+ bytes), AF_INET6 (24+ bytes)
-    port: int | None = None
-    flowinfo: int | None = None   # AF_INET6
-    scope_id: int | None = None   # AF_INET6 of 28+ bytes
-    # AF_UNIX: the name up to its NUL; an abstract name (abstract=True) without its
-    # leading NUL and with all the bytes the length gives; b"": unnamed
-    path: bytes | None = None
-    abstract: bool = False
-    nl_pid: int | None = None     # AF_NETLINK of 8+ bytes
-    nl_groups: int | None = None  # ... of 12+ bytes
+    __slots__ = ()
 
     @classmethod
     def parse(cls, raw: bytes) -> SockAddr:

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from . import abi
 from . import engine as E
@@ -26,6 +25,7 @@ from .observers import Observer
 from .sockaddr import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
 from .syscalls.lookup import BY_NAME, with_prop
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .decoders import Call
 

@@ -3,7 +3,9 @@ Refusal, Result), as ``@dataclass`` wrote them: importing dataclasses (with
 inspect, ast, dis and tokenize) was a fifth of ``veil trace``'s start-up."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class ValueClass:

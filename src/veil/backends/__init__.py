@@ -8,8 +8,8 @@ and hooks cannot tell the two apart (except by speed).
 """
 
 
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..engine_api import TraceEngine
 

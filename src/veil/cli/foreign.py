@@ -16,10 +16,13 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from ..errors import UsageError
 from ..layout import sweep_private_tmps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # bubblewrap's options that PRoot and veil do not have: one of them before the
 # command makes a two-word --bind bubblewrap's

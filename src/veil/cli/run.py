@@ -8,7 +8,6 @@ import re
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
@@ -26,6 +25,10 @@ from .foreign import (
     scratch_dir,
     write_fakeroot_save,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,7 +10,6 @@ kind says (``fd``, ``path``, ``flags:NAME``, ``struct:NAME``, ``iovec:N``,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from .. import records as R
 from . import capture, netlink, registry
@@ -31,6 +30,7 @@ from .common import (
 )
 from .sockaddr import sockaddr_or_addr, socket_description
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from . import Call
 

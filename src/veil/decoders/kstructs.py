@@ -10,9 +10,12 @@ from __future__ import annotations
 import struct as _struct
 from collections import namedtuple
 from collections.abc import Sequence
-from typing import Any
 
 from .common import unpack
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class KStruct:

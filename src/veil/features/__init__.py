@@ -12,14 +12,26 @@ it gives the Result.  The Session calls each in turn instead of knowing them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
 
 from ..ruledb import Row
 
+TYPE_CHECKING = False   # typing is not imported at run time: start-up (issue 22)
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from ..engine import SysAction
     from ..engine_api import TraceEngine
     from ..ruledb import RuleDB
+
+    class Feature(Protocol):   # what the Session calls (BaseFeature: each a no-op)
+        def add_rows(self, rows: RowTable) -> None: ...
+        def adjust(self, actions: dict[int, SysAction], filt: dict[int, object],
+                   ruledb: RuleDB) -> None: ...
+        def install(self, eng: TraceEngine) -> None: ...
+        def started(self, eng: TraceEngine) -> None: ...
+        def cleanup(self) -> None: ...
+        def result_fields(self) -> dict[str, Any]: ...
+
 
 Captures = list[tuple[int, int, int, int]]
 
@@ -37,16 +49,6 @@ class RowTable(dict[int, Row]):
 
     def row(self, nr: int) -> Row:
         return self.setdefault(nr, Row())
-
-
-class Feature(Protocol):
-    def add_rows(self, rows: RowTable) -> None: ...
-    def adjust(self, actions: dict[int, SysAction], filt: dict[int, object],
-               ruledb: RuleDB) -> None: ...
-    def install(self, eng: TraceEngine) -> None: ...
-    def started(self, eng: TraceEngine) -> None: ...
-    def cleanup(self) -> None: ...
-    def result_fields(self) -> dict[str, Any]: ...
 
 
 class BaseFeature:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno as _errno
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from .. import engine as E
 from .. import filter as bpf
@@ -14,7 +13,10 @@ from ..syscalls.lookup import BY_NAME, BY_NR
 from ..valueclass import ValueClass
 from . import BaseFeature, RowTable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..ruledb import RuleDB
 
 

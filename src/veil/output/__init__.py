@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import IO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 FORMATS = ("text", "json", "binary", "perfetto")
 

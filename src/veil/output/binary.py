@@ -22,10 +22,13 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO
 
 from .. import records as R
 from .binconst import MAGIC, NR_BITMAP_BYTES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 FORMAT_VERSION = 1
 # the ring record layout this file's chunks hold (csrc/engine.h, veil.records);

@@ -3,7 +3,9 @@ and later writes are dropped, so the traced program runs on unharmed and veil
 can say once, at the end, where the trace stopped."""
 from __future__ import annotations
 
-from typing import IO
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class GuardedStream:

@@ -17,7 +17,6 @@ import json
 import re
 import struct as _struct
 from collections.abc import Callable
-from typing import Any, TextIO
 
 from .. import records as R
 from ..abi import s32, s64
@@ -43,6 +42,10 @@ from ..decoders.kstructs import (
 from ..decoders.signals import SA_FLAGS
 from ..observers import Observer
 from ..sockaddr import AF, AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 AT_FDCWD = -100
 O_CREAT = 0o100

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TextIO
 
 from ..decoders import Call, Ctx, format_args, format_ret
 from ..decoders.common import signal_name
 from ..observers import Observer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 class PerfettoWriter(Observer):

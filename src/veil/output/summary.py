@@ -1,10 +1,12 @@
 """The -c / -C summary table, laid out as strace prints it."""
 from __future__ import annotations
 
-from typing import TextIO
-
 from ..observers import SyscallStats
 from ..syscalls.lookup import BY_NAME
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 _RULE = "------ ----------- ----------- --------- --------- ----------------\n"
 

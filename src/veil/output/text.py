@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection
-from typing import TextIO
 
 from ..decoders import Call, Ctx, DecodeError, format_args, format_ret
 from ..decoders.common import signal_name
@@ -18,6 +17,10 @@ from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, split_of
 from ..decoders.signals import siginfo
 from ..observers import Observer
 from ..syscalls.lookup import BY_NAME
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
 EXIT_NR, EXIT_GROUP_NR = BY_NAME["exit"].nr, BY_NAME["exit_group"].nr

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Any
 
 from ..errors import UsageError
 from .elfheader import ElfError, ElfIdent, check_elf
 from .elfinfo import CANARY_SYMBOLS, DF_1_NOW, DF_1_PIE, DF_BIND_NOW, FORTIFIED, PF_X, ElfInfo, LiefError, read_elf
 from .resolve import Library, resolve_closure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 GLIBC_VERSION = re.compile(r"^GLIBC_(\d+(?:\.\d+)+)$")
 

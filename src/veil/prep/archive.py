@@ -20,12 +20,13 @@ import os
 import shutil
 import stat
 import tempfile
-from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:   # tarfile and hashlib load when an archive is read or written
     import tarfile
+    from typing import Any
 
 INDEX = "veil-archive.json"
 FORMAT = "veil-archive"

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import tomlread as tomllib
 from ..errors import UsageError
@@ -22,6 +21,10 @@ from .archive import is_archive, unpacked
 from .dpkg import NO_PACKAGE
 from .plan import PLAN_FILE, Plan, load_plan
 from .progress import human_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ELF_MAGIC = b"\x7fELF"
 # read by nearly every program: not what a person calls an input

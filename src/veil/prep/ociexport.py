@@ -23,10 +23,13 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from typing import IO, Any
 
 from ..errors import UsageError
 from .inspect import Bundle
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -30,12 +30,12 @@ import socket
 import stat
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from .plan import DEFAULT_SHARE, PACKED_KINDS
 from .progress import Progress, human_size
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .plan import Plan
 

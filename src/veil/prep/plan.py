@@ -24,13 +24,16 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import tomlread as tomllib
 from ..errors import UsageError
 from ..spec import checks
 from ..spec.checks import Bad, array, flag, show, string, toml_key, toml_value
 from .dpkg import NO_PACKAGE, Packages
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_SHARE = ("/proc", "/dev", "/sys")    # always bound from the host
 PLAN_FILE = "plan.toml"

@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from ..errors import VeilError
 from ..hostenv import host_environ
@@ -25,7 +24,10 @@ from ..layout import GuestTree, mount_only
 from .checks import RLIM_INFINITY, SpecError
 from .model import Environment, Layout, RunSpec, System
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..session import Session
 
 

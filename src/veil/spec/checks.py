@@ -12,10 +12,15 @@ import os
 import re
 import resource
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from ..errors import VeilError
 from ..layout import Bind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Check = Callable[[Any, str], Any]
 
 UTS_LEN = 65  # struct utsname fields are 65 bytes, NUL included (uname(2))
 RLIM_INFINITY = resource.RLIM_INFINITY
@@ -39,9 +44,6 @@ class Bad(Exception):
     def __init__(self, message: str, sub: str = ""):
         super().__init__(message)
         self.sub = sub
-
-
-Check = Callable[[Any, str], Any]
 
 
 def show(value: Any) -> str:

@@ -13,12 +13,15 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
 
 from ..errors import UsageError
 from ..layout import Bind
 from . import checks
 from .checks import SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _frozen(value: Any) -> Any:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ..errors import UsageError
 from ..layout import Bind
 from . import checks
 from .checks import SCHEMA, TABLES, SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # profiles written before [network] existed kept its keys in [security]
 _LEGACY = {("security", "net_allow"): ("network", "allow"),

@@ -14,7 +14,7 @@ Everything here is plain data built once at import time.
     !expr               the complement of the whole expression
 """
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from . import table
 from .classes import CLASS_NAMES, class_names
@@ -32,17 +32,27 @@ class UnknownSyscallError(ValueError):
     """A syscall name, number, class or set expression that cannot be resolved."""
 
 
-class Syscall(NamedTuple):
+TYPE_CHECKING = False   # typing is not imported at run time: start-up (issue 22)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class _Fields(NamedTuple):
+        nr: int
+        name: str
+        args: tuple          # ((argname, kind), ...)
+        nargs: int
+        classes: int         # bitmask of veil.syscalls.classes constants
+        ret: str             # return kind
+        support: str         # "decoded" or "passed"
+        props: tuple = ()    # ((property, value), ...): the `@` tokens of its line
+else:   # the same fields, without typing.NamedTuple's import
+    _Fields = namedtuple("Syscall", "nr name args nargs classes ret support props", defaults=((),))
+
+
+class Syscall(_Fields):
     """One row of the x86_64 table."""
 
-    nr: int
-    name: str
-    args: tuple          # ((argname, kind), ...)
-    nargs: int
-    classes: int         # bitmask of veil.syscalls.classes constants
-    ret: str             # return kind
-    support: str         # "decoded" or "passed"
-    props: tuple = ()    # ((property, value), ...): the `@` tokens of its line
+    __slots__ = ()
 
     def prop(self, key, default=None):
         """The value of property *key* (True for a flag), or *default*."""
