@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import IO, TextIO, cast
 
 from .decoders import Ctx
 from .errors import VeilError
 from .observers import Observer, SyscallStats
 from .session import Result, Session
 from .spec import Environment, Layout, Observation, RunSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 
 def trace(argv: Sequence[str], *, follow: bool = True, trace: str | Iterable[int] = "all",
@@ -83,9 +86,10 @@ def run(argv: Sequence[str] | None = None, *, spec: RunSpec | None = None, polic
     stats = SyscallStats()
     obs = [stats, *observers]
     opened = None
+    if isinstance(output, str):
+        output = opened = open(output, "w")
     if output is not None:
-        stream = opened = open(output, "w") if isinstance(output, str) else None
-        obs.append(TextWriter(cast(TextIO, stream or output), follow=follow, to_file=True, ctx=Ctx()))
+        obs.append(TextWriter(output, follow=follow, to_file=True, ctx=Ctx()))
     if traced:  # a set of numbers: the spec holds -e trace= text only
         spec = spec.replace(observation={"trace": None})
     session = Session(argv, spec=spec, policies=policies, follow=follow, observers=obs)

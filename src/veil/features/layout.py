@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, cast
 
 from .. import engine as E
 from .. import filter as bpf
-from ..engine_api import PIN_PATHS, PinningEngine, supports
+from ..engine_features import PIN_PATHS, supports
 from ..layout import (
     CRED_CALLS,
     DENIED,
@@ -26,9 +25,12 @@ from ..spec.checks import SpecError
 from ..syscalls.lookup import BY_NAME, BY_NR
 from . import BaseFeature, RowTable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..engine import Engine
-    from ..engine_api import TraceEngine
+    from ..engine_api import PinningEngine, TraceEngine
     from ..session import Session
 
 PATH_FLAGS = E.F_PATHS | E.F_TRANSLATE   # the row already has its path fields
@@ -118,15 +120,15 @@ class LayoutFeature(BaseFeature):
         # the ptrace engine translates with it; the mount engine's guest paths are
         # resolved with it too (the command, the start directory, ownership)
         s = self.session
-        eng = cast("Engine", eng)   # a layout needs seccomp: the C engine (Session checks)
-        installed = self.tree.install(eng, self.binds)
+        engine: Engine = eng   # type: ignore[assignment]  # a layout needs seccomp: the C engine (Session checks)
+        installed = self.tree.install(engine, self.binds)
         for guest, err, writes_only in self.tree.bind_rules(installed):
             s.add_path_rule(guest, err, writes_only)
         if self.mount:
             from .. import mountns
-            self.mount_steps = mountns.install(eng, self.tree, self.binds, s.kernel_paths)
-        elif s.pin_paths and supports(eng, PIN_PATHS):
-            pinning = cast(PinningEngine, eng)
+            self.mount_steps = mountns.install(engine, self.tree, self.binds, s.kernel_paths)
+        elif s.pin_paths and supports(engine, PIN_PATHS):
+            pinning: PinningEngine = engine
             pinning.layout_pin_paths(True)
             # with it, /proc of veil's threads and of host processes is out of sight
             pinning.layout_proc_scope(True)

@@ -4,18 +4,19 @@ only the traced calls; with per-socket-fd filters (root), file I/O never stops."
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, cast
 
 from .. import engine as E
 from .. import filter as bpf
-from ..engine_api import SocketFdEngine
 from ..sockets import SOCKET_CALLS, SOCKFD_CALLS, SOCKFD_NEWFD, SocketTable, merge_captures
 from ..sockets import captures as socket_captures
 from ..syscalls.lookup import BY_NAME, BY_NR
 from . import BaseFeature, RowTable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ..engine_api import TraceEngine
+    from typing import Any
+
+    from ..engine_api import SocketFdEngine, TraceEngine
     from ..ruledb import RuleDB
 
 
@@ -63,7 +64,8 @@ class Sockets(BaseFeature):
 
     def install(self, eng: TraceEngine) -> None:
         if self.sockfd_filters:   # seccomp: the C engine
-            cast(SocketFdEngine, eng).set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
+            filtering: SocketFdEngine = eng   # type: ignore[assignment]
+            filtering.set_sockfd_calls([BY_NAME[n].nr for n in SOCKFD_CALLS if n in BY_NAME])
 
     def started(self, eng: TraceEngine) -> None:
         self.table.root_pid = eng.main_pid

@@ -20,7 +20,7 @@ from ..syscalls.lookup import BY_NAME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TextIO
+    from typing import IO
 
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
 EXIT_NR, EXIT_GROUP_NR = BY_NAME["exit"].nr, BY_NAME["exit_group"].nr
@@ -34,7 +34,7 @@ def _split_index(call: Call) -> int:
 class TextWriter(Observer):
     """Writes strace's notation to one stream, or one file per process (-ff)."""
 
-    def __init__(self, out: TextIO | None = None, *, path: str | None = None,
+    def __init__(self, out: IO[str] | None = None, *, path: str | None = None,
                  per_process: bool = False, follow: bool = True, to_file: bool = False,
                  timestamps: int = 0, durations=False, ctx: Ctx | None = None,
                  status: str | None = None, quiet: int = 0, column: int = COLUMN + 1,
@@ -73,7 +73,7 @@ class TextWriter(Observer):
             self.ctx.pid_comm = self._comm_of
         self.status = status  # None, "successful", "failed"
         self.quiet = quiet
-        self._files: dict[int, TextIO] = {}
+        self._files: dict[int, IO[str]] = {}
         self._open: Call | None = None      # the call whose line is pending
         self._unfinished: dict[int, Call] = {}  # tid -> call whose line was cut
         self._live = 1
@@ -96,7 +96,7 @@ class TextWriter(Observer):
             return None
 
     # --- output plumbing -------------------------------------------------
-    def _stream(self, tid: int) -> TextIO:
+    def _stream(self, tid: int) -> IO[str]:
         if not self.per_process:
             return self.out
         f = self._files.get(tid)
