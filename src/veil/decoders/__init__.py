@@ -10,13 +10,15 @@ here), never with this package, which imports them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall, call_name
 from . import capture, registry  # noqa: F401  (veil.decoders.capture: part of the package API)
 from .common import RESTART_QUESTION, XLAT, DecodeError, errno_name, errno_text, is_error_return
 from .kinds import Ctx, fd_decoration, fd_target, fmt_fd, format_arg, formatter, iov_text
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
 
 __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError",
            "raw_hex", "capture_environments", "fmt_fd", "fd_decoration", "fd_target", "format_arg", "iov_text"]
@@ -33,12 +35,12 @@ class Call:
         self.tid = tid
         self.arch = arch
         self.nr = nr
-        self.sc: Syscall | None = BY_NR.get(nr) if arch == R.ARCH_X86_64 else None
+        self.sc: Optional[Syscall] = BY_NR.get(nr) if arch == R.ARCH_X86_64 else None
         self.args = args
         self.caps = caps if caps is not None else {}
-        self.ret: int | None = None
+        self.ret: Optional[int] = None
         self.ts_enter = ts_enter
-        self.ts_exit: int | None = None
+        self.ts_exit: Optional[int] = None
         self.finished = False
 
     @property
@@ -50,20 +52,20 @@ class Call:
         return self.ret is not None and is_error_return(self.ret)
 
     @property
-    def errno(self) -> int | None:
+    def errno(self) -> Optional[int]:
         return -self.ret if self.failed else None
 
-    def cap(self, i: int) -> R.Capture | None:
+    def cap(self, i: int) -> Optional[R.Capture]:
         c = self.caps.get(i)
         return None if c is None or c.fault else c
 
 
 # --- what to capture ---------------------------------------------------------
 
-_CAPTURE_OF_KIND: dict[tuple[str, int], tuple[int, int, int] | None] = {}
+_CAPTURE_OF_KIND: Dict[Tuple[str, int], Optional[Tuple[int, int, int]]] = {}
 
 
-def _capture_for_kind(i: int, kind: str, strsize: int) -> tuple[int, int, int, int] | None:
+def _capture_for_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
     key = (kind, strsize)
     try:
         how = _CAPTURE_OF_KIND[key]
@@ -75,7 +77,7 @@ def _capture_for_kind(i: int, kind: str, strsize: int) -> tuple[int, int, int, i
     return (i, *how) if how else None
 
 
-def _capture_of_kind(i: int, kind: str, strsize: int) -> tuple[int, int, int, int] | None:
+def _capture_of_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
     base, _, param = kind.partition(":")
     if base == "path":
         return (i, R.CAP_CSTR, 0, 4096)
@@ -112,9 +114,9 @@ def _capture_of_kind(i: int, kind: str, strsize: int) -> tuple[int, int, int, in
 
 
 def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
-                 ) -> list[tuple[int, int, int, int]]:
+                 ) -> List[Tuple[int, int, int, int]]:
     """(slot, capture kind, param, limit) for each argument worth copying; slot 6 is the result."""
-    out: dict[int, tuple[int, int, int, int]] = {}
+    out: Dict[int, Tuple[int, int, int, int]] = {}
     for i, (_, kind) in enumerate(sc.args):
         c = _capture_for_kind(i, kind, strsize)
         if decorate_fds and kind == "outstruct:int2":  # pipe, pipe2, socketpair
@@ -143,7 +145,7 @@ def capture_environments(on: bool = True) -> None:
 
 # --- formatting ----------------------------------------------------------------
 
-_PLANS: dict[int, tuple[Callable | None, tuple[tuple[int, Callable, str], ...]]] = {}
+_PLANS: Dict[int, Tuple[Optional[Callable], Tuple[Tuple[int, Callable, str], ...]]] = {}
 
 
 def _plan(sc: Syscall):
@@ -159,7 +161,7 @@ def _plan(sc: Syscall):
     return plan
 
 
-def _foreign_args(call: Call) -> list[str]:
+def _foreign_args(call: Call) -> List[str]:
     """An i386/x32 call (or an unknown number): raw values, as many as the
     x86_64 call of the same name takes (all six if there is none)."""
     names = I386_NAMES if call.arch == R.ARCH_I386 else X32_NAMES if call.arch == R.ARCH_X32 else {}
@@ -175,7 +177,7 @@ def raw_hex(v: int) -> str:
     return f"{v:#x}" if v else "0"
 
 
-def format_args(call: Call, ctx: Ctx) -> list[str]:
+def format_args(call: Call, ctx: Ctx) -> List[str]:
     XLAT.style = ctx.xlat
     sc = call.sc
     if sc is None:

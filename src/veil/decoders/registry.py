@@ -6,22 +6,24 @@ import; the argument kinds of the syscall table name the entries:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..syscalls.lookup import with_prop
 from .common import hex_number, s32, styled
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Tuple
+
 # name -> function(value) -> str
-FLAG_SETS: dict[str, Callable[[int], str]] = {}
-ENUM_SETS: dict[str, Callable[[int], str]] = {}
+FLAG_SETS: Dict[str, Callable[[int], str]] = {}
+ENUM_SETS: Dict[str, Callable[[int], str]] = {}
 # name -> (size in bytes, function(data: bytes, call, ctx) -> str)
-STRUCTS: dict[str, tuple[int, Callable]] = {}
+STRUCTS: Dict[str, Tuple[int, Callable]] = {}
 # syscall name -> function(call, ctx) -> list of argument strings (or None: use generic)
-SPECIAL: dict[str, Callable] = {}
+SPECIAL: Dict[str, Callable] = {}
 # syscall name -> function(call, ctx) -> return value string (or None: generic)
-SPECIAL_RET: dict[str, Callable] = {}
+SPECIAL_RET: Dict[str, Callable] = {}
 # syscall name -> {argument index: (capture kind, param, limit)} overriding the kind-derived capture
-EXTRA_CAPTURES: dict[str, dict[int, tuple[int, int, int]]] = {}
+EXTRA_CAPTURES: Dict[str, Dict[int, Tuple[int, int, int]]] = {}
 
 
 def flag_set(name: str):
@@ -73,7 +75,7 @@ FD_RESULT = {"fcntl"}
 
 # syscall name -> index of the first argument only known at exit (for <unfinished ...>
 # lines), where the argument kinds alone do not tell (@split in the syscall table)
-SPLIT: dict[str, int] = with_prop("split")
+SPLIT: Dict[str, int] = with_prop("split")
 # the argument kinds a call fills in: known at its exit
 EXIT_KINDS = ("outbuf", "outstr", "outstruct", "outsockaddr", "outiovec", "outsigset")
 
@@ -93,7 +95,7 @@ def split_of(sc) -> int:
 RESUME_WITH_COMMA = {"clone"}
 # syscall name -> function(call, ctx) -> the text between "<... NAME resumed>" and ")"
 # where it is not the arguments from SPLIT on (clone3's " => {parent_tid=[N]}, 88")
-RESUMED: dict[str, Callable] = {}
+RESUMED: Dict[str, Callable] = {}
 
 
 def _restart_syscall(call, ctx):
