@@ -3,9 +3,12 @@ where a command line is read by argparse (veil.cli.options reads the usual ones)
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn, Optional
 
 from ..errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # argparse asks gettext for each of its own words ("options", "usage: ") as a parser
 # is made, and gettext imports locale to expand $LANG before it finds that Python
@@ -18,7 +21,7 @@ class VeilArgumentParser(argparse.ArgumentParser):
     exit status 2 (a UsageError that main() prints), never argparse's usage block.
     ``prog`` is the command as typed: "veil trace", "veil prep pack"."""
 
-    _width: Optional[int] = None   # the help's width, from the terminal's, asked once
+    _width: int | None = None   # the help's width, from the terminal's, asked once
 
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse makes a formatter at every add_argument, only to check the metavar,
@@ -50,7 +53,7 @@ def qualifier_action() -> type:
     option's const, "=", its value) to the list at dest, as ``-e trace=SET`` does."""
     class Qualifier(argparse.Action):
         def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                     values: Any, option_string: Optional[str] = None) -> None:
+                     values: Any, option_string: str | None = None) -> None:
             items = list(getattr(namespace, self.dest, None) or [])
             items.append(f"{self.const}={values}")
             setattr(namespace, self.dest, items)

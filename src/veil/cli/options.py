@@ -66,7 +66,7 @@ class _Declared:
 class _Group:
     """add_argument_group()'s result: its options are the parser's, shown under a title."""
 
-    def __init__(self, options: "Options", title: str, description: str | None):
+    def __init__(self, options: Options, title: str, description: str | None):
         self._options = options
         self.title = title
         self.description = description
