@@ -1,7 +1,7 @@
 """veil.cli.options: the quick reader of a command line gives what argparse gives.
 
-``veil trace`` reads its usual command lines without argparse (its start-up,
-issue 22) and hands every other one to argparse built from the same
+``veil trace`` and ``veil run`` read their usual command lines without argparse
+(their start-up, issue 22) and hands every other one to argparse built from the same
 declarations.  Whatever line the quick reader accepts, argparse must read the
 same way; a line argparse refuses, the quick reader must leave to it.
 """
@@ -12,10 +12,11 @@ import random
 import pytest
 
 from veil.cli.options import Options
+from veil.cli.run import parser as run_options
 from veil.cli.trace import _parser as trace_options
 from veil.errors import UsageError
 
-COMMANDS = {"trace": trace_options}
+COMMANDS = {"trace": trace_options, "run": run_options}
 
 
 def argparse_reading(options: Options, argv):
@@ -72,9 +73,27 @@ ARGPARSE_TRACE_LINES = [
 ]
 
 
-def test_usual_trace_lines_are_read_quickly_as_argparse_reads_them():
-    options = trace_options()
-    for argv in USUAL_TRACE_LINES:
+USUAL_RUN_LINES = [
+    ["--", "/bin/true"],
+    ["/bin/true"],
+    ["-r", "/srv/root", "-b", "/tmp:/tmp", "-b", "/proc", "--", "sh", "-c", "pwd"],
+    ["-R", "/srv/root", "-w", "/", "-0", "sh"],
+    ["--hostname", "box", "--cpus", "2", "-i", "1000:1000", "uname", "-a"],
+    ["--env", "A=1", "--unset", "B", "--clear-env", "--umask", "022", "env"],
+    ["--net-deny", "0.0.0.0/0", "--net-allow", "127.0.0.1", "--sockets-out", "s.json", "curl"],
+    ["--profile", "p.toml", "--set", "system.hostname=x", "ls"],
+    ["-o", "t.txt", "--trace", "%file", "--deny", "mount", "ls"],
+    ["--private-tmp", "--keep-tmp", "--layout-engine", "ptrace", "-v", "ls"],
+    ["--unshare-net", "--unshare-pid", "--die-with-parent", "--uid", "0", "id"],
+    ["-e", "inject=openat:error=ENOENT", "--strict", "--no-seccomp", "cat", "x"],
+]
+
+
+@pytest.mark.parametrize("command, lines", [("trace", USUAL_TRACE_LINES),
+                                            ("run", USUAL_RUN_LINES)])
+def test_usual_lines_are_read_quickly_as_argparse_reads_them(command, lines):
+    options = COMMANDS[command]()
+    for argv in lines:
         assert agree(options, argv), f"{argv}: left to argparse"
 
 

@@ -58,3 +58,14 @@ def qualifier_action() -> type:
             items.append(f"{self.const}={values}")
             setattr(namespace, self.dest, items)
     return Qualifier
+
+
+class Ordered(argparse.Action):
+    """options' ``action="ordered"``: bubblewrap's filesystem operations, kept in the
+    order given, as (option, [values]) at dest."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        ops = list(getattr(namespace, self.dest) or [])
+        ops.append((option_string, list(values) if isinstance(values, list) else [values]))
+        setattr(namespace, self.dest, ops)

@@ -10,15 +10,14 @@ hold the empty root, ``--tmpfs``, ``--dir``, ``--dev`` and ``--symlink``.
 """
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
-import re
 import sys
 from collections.abc import Sequence
 
 from ..errors import UsageError
 from ..layout import sweep_private_tmps
+from .options import SUPPRESS, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ BWRAP_NAMESPACES = {"--unshare-pid": ("pid",), "--unshare-ipc": ("ipc",),
                     "--unshare-uts": ("uts",), "--unshare-cgroup": ("cgroup",),
                     "--unshare-cgroup-try": ("cgroup",),
                     "--unshare-all": ("pid", "ipc", "uts", "cgroup")}
-_NUMBER = re.compile(r"-?[0-9]+")
 # PRoot's -S: the "safe" set, which leaves the host's files alone (proot --help)
 SAFE_BINDS = ("/etc/host.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf",
               "/dev", "/sys", "/proc", "/tmp", "/run/shm")
@@ -55,12 +53,9 @@ DEV_LINKS = {"stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
 SCRATCH_PREFIX = "veil-tmp-"  # as the private /tmp's: a later veil sweeps a killed one's
 
 
-def _value_counts(p: argparse.ArgumentParser) -> dict[str, int]:
-    counts = {}
-    for name, action in p._option_string_actions.items():
-        n = action.nargs
-        counts[name] = 0 if n == 0 else n if isinstance(n, int) else 1
-    return counts
+def _is_number(word: str) -> bool:
+    digits = word.removeprefix("-")
+    return digits.isascii() and digits.isdigit()
 
 
 def _walk(argv: Sequence[str], counts: dict[str, int], bwrap: bool) -> tuple[list[str], int]:
@@ -73,8 +68,8 @@ def _walk(argv: Sequence[str], counts: dict[str, int], bwrap: bool) -> tuple[lis
             return out + list(argv[i:]), len(out)
         name, eq, value = word.partition("=")
         nxt = argv[i + 1:]
-        if name in ("-v", "--verbose") and (eq and _NUMBER.fullmatch(value)
-                                            or not eq and nxt and _NUMBER.fullmatch(nxt[0])):
+        if name in ("-v", "--verbose") and (eq and _is_number(value)
+                                            or not eq and nxt and _is_number(nxt[0])):
             out.append("--verbosity=" + (value if eq else nxt[0]))   # PRoot's -v N
             i += 1 if eq else 2
             continue
@@ -94,46 +89,36 @@ def _bwrap_dest(word: str) -> bool:
     return word.startswith("/") and not (os.path.isfile(word) and os.access(word, os.X_OK))
 
 
-def respell(argv: Sequence[str], p: argparse.ArgumentParser) -> list[str]:
+def respell(argv: Sequence[str], p: Options) -> list[str]:
     """``argv`` with PRoot's ``-v N`` as ``--verbosity=N`` and bubblewrap's
     two-word ``--bind`` as BWRAP_BIND (always, once any bubblewrap-only option
     comes before the command)."""
-    counts = {**_value_counts(p), **BWRAP_FS, **BWRAP_OTHER}
+    counts = {**p.value_counts(), **BWRAP_FS, **BWRAP_OTHER}
     out, end = _walk(argv, counts, bwrap=False)
     bwrap = any(w.partition("=")[0] in BWRAP_FS or w in BWRAP_OTHER or w == BWRAP_BIND
                 for w in out[:end])
     return _walk(argv, counts, bwrap)[0] if bwrap else out
 
 
-class Ordered(argparse.Action):
-    """Keeps bubblewrap's filesystem operations in the order given."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        ops = list(getattr(namespace, self.dest) or [])
-        ops.append((option_string, list(values) if isinstance(values, list) else [values]))
-        setattr(namespace, self.dest, ops)
-
-
-def add_bwrap_flags(p: argparse.ArgumentParser) -> None:
+def add_bwrap_flags(p: Options) -> None:
     g = p.add_argument_group("bubblewrap's flags (its meaning: the guest starts from an "
                              "empty root and sees only what these give it)")
     for name, what in (("--ro-bind", "read-only"), ("--bind-try", "if SRC exists"),
                        ("--ro-bind-try", "read-only, if SRC exists"),
                        ("--dev-bind", "devices usable (as --bind)"),
                        ("--dev-bind-try", "devices usable, if SRC exists")):
-        g.add_argument(name, nargs=2, dest="bwrap_fs", action=Ordered, metavar=("SRC", "DEST"),
+        g.add_argument(name, nargs=2, dest="bwrap_fs", action="ordered", metavar=("SRC", "DEST"),
                        help=f"show host SRC at DEST, {what}")
-    g.add_argument(BWRAP_BIND, nargs=2, dest="bwrap_fs", action=Ordered, help=argparse.SUPPRESS)
-    g.add_argument("--tmpfs", dest="bwrap_fs", action=Ordered, metavar="DEST",
+    g.add_argument(BWRAP_BIND, nargs=2, dest="bwrap_fs", action="ordered", help=SUPPRESS)
+    g.add_argument("--tmpfs", dest="bwrap_fs", action="ordered", metavar="DEST",
                    help="an empty writable directory at DEST, removed at the end")
-    g.add_argument("--dir", dest="bwrap_fs", action=Ordered, metavar="DEST",
+    g.add_argument("--dir", dest="bwrap_fs", action="ordered", metavar="DEST",
                    help="an empty directory at DEST")
-    g.add_argument("--proc", dest="bwrap_fs", action=Ordered, metavar="DEST",
+    g.add_argument("--proc", dest="bwrap_fs", action="ordered", metavar="DEST",
                    help="/proc at DEST")
-    g.add_argument("--dev", dest="bwrap_fs", action=Ordered, metavar="DEST",
+    g.add_argument("--dev", dest="bwrap_fs", action="ordered", metavar="DEST",
                    help="a minimal /dev at DEST: " + ", ".join(DEV_NODES) + ", pts, shm")
-    g.add_argument("--symlink", nargs=2, dest="bwrap_fs", action=Ordered,
+    g.add_argument("--symlink", nargs=2, dest="bwrap_fs", action="ordered",
                    metavar=("TARGET", "DEST"), help="a symlink at DEST to TARGET")
     g.add_argument("--chdir", dest="cwd", metavar="DIR", help="as -w")
     g.add_argument("--setenv", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -151,7 +136,7 @@ def add_bwrap_flags(p: argparse.ArgumentParser) -> None:
     for name, help in (("--unshare-pid", "a pid namespace of the program's own"),
                        ("--unshare-ipc", "an IPC namespace of its own"),
                        ("--unshare-cgroup", "a cgroup namespace of its own"),
-                       ("--unshare-cgroup-try", argparse.SUPPRESS),
+                       ("--unshare-cgroup-try", SUPPRESS),
                        ("--unshare-uts", "a UTS namespace of its own (under the ptrace "
                                          "engine: veil's view of uname, as --hostname)"),
                        ("--unshare-all", "all of these and --unshare-net")):

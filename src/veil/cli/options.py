@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 SUPPRESS = "==SUPPRESS=="       # argparse.SUPPRESS: no help line, no default
 REMAINDER = "..."               # argparse.REMAINDER: the command and its arguments
-_VALUE_ACTIONS = ("store", "append", "qualifier")
+_VALUE_ACTIONS = ("store", "append", "qualifier", "ordered")
 _NO_VALUE = {"store_true": True, "store_false": False}
 
 
@@ -60,7 +60,7 @@ class _Declared:
     @property
     def has_value(self) -> bool:
         """It reads a value (an optional one with nargs="?")."""
-        return self.action in _VALUE_ACTIONS or self.nargs == "?"
+        return self.action in _VALUE_ACTIONS or self.nargs is not None
 
 
 class _Group:
@@ -78,7 +78,8 @@ class _Group:
 class Options:
     """An argparse-like parser: ``add_argument``/``add_argument_group`` as argparse's
     (plus ``action="qualifier"``: ``--trace=SET`` appends ``trace=SET`` to dest,
-    its const being the key); ``parse_args`` reads the line."""
+    its const being the key, and ``action="ordered"``: (option, [values]) appended
+    to dest, for options whose order matters); ``parse_args`` reads the line."""
 
     def __init__(self, prog: str, description: str | None = None):
         self.prog = prog
@@ -106,6 +107,11 @@ class Options:
                 self._long_single_dash |= len(flag) > 2 and flag[1] != "-"
         else:
             self._positional = d
+
+    def value_counts(self) -> dict[str, int]:
+        """How many words each option reads after it (an optional value: 1)."""
+        return {flag: d.nargs if isinstance(d.nargs, int) else 1 if d.has_value else 0
+                for flag, d in self._by_flag.items()}
 
     # --- reading ---------------------------------------------------------------
     def parse_args(self, argv: Sequence[str]) -> Any:
@@ -208,7 +214,7 @@ class Options:
         the quick reader leaves to it."""
         import argparse
 
-        from .argparser import VeilArgumentParser, qualifier_action
+        from .argparser import Ordered, VeilArgumentParser, qualifier_action
         p = VeilArgumentParser(prog=self.prog, description=self.description)
         groups = {g.title: p.add_argument_group(g.title, g.description) for g in self._groups}
         for d in self._declared:
@@ -218,6 +224,8 @@ class Options:
                 kw["nargs"] = argparse.REMAINDER
             if kw.get("action") == "qualifier":
                 kw["action"] = qualifier_action()
+            elif kw.get("action") == "ordered":
+                kw["action"] = Ordered
             (groups[d.group] if d.group else p).add_argument(*d.flags, **kw)
         return p
 

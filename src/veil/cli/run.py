@@ -2,9 +2,7 @@
 given), run it, print what happened.  What a run means lives in veil.spec."""
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -12,7 +10,6 @@ from collections.abc import Sequence
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
 from . import collect_again
-from .argparser import VeilArgumentParser
 from .common import parse_exprs, strip_dashes
 from .foreign import (
     BWRAP_NAMESPACES,
@@ -25,14 +22,15 @@ from .foreign import (
     scratch_dir,
     write_fakeroot_save,
 )
+from .options import REMAINDER, SUPPRESS, Namespace, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 
-def parser() -> argparse.ArgumentParser:
-    p = VeilArgumentParser(prog="veil run", description="Run a program confined: a directory "
+def parser() -> Options:
+    p = Options(prog="veil run", description="Run a program confined: a directory "
                            "layout, a system identity, network rules and policies.")
     p.add_argument("--policy", action="append", default=[], metavar="FILE.py",
                    help="a Python file that defines `policy` (a veil.Policy or a list of them) "
@@ -122,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
                    default=0, help="say how the run is made (which layout engine, and why); "
                    "PRoot's -v N: N >= 1 as -v, N <= 0 quiet")
-    p.add_argument("--verbosity", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--verbosity", type=int, help=SUPPRESS)
     p.add_argument("--kill-on-exit", action="store_true",
                    help="when the command exits, kill the processes it leaves (PRoot's; "
                         "by default veil waits for them all)")
@@ -143,12 +141,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--affinity", default=None, metavar="auto|off|CPU",
                    help="keep veil on the tracee's core while it has one task (default auto)")
     add_bwrap_flags(p)
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=REMAINDER)
     return p
 
 
 FAKE_ROOT = "-0"  # -0 and -i share a destination: the last one given wins
-IDS = re.compile(r"[0-9]+(:[0-9]+)?")  # -i UID[:GID]; any other value is fakeroot's -i FILE
+
+
+def _is_ids(text: str) -> bool:
+    """-i UID[:GID] (any other value is fakeroot's -i FILE)."""
+    uid, colon, gid = text.partition(":")
+    return all(part.isascii() and part.isdigit() for part in ((uid, gid) if colon else (uid,)))
 
 # PRoot's -R: host files a guest usually wants (those that exist are bound)
 RECOMMENDED_BINDS = ("/proc", "/dev", "/sys", "/tmp", "/run", "/etc/resolv.conf", "/etc/hosts",
@@ -202,7 +205,7 @@ def _pairs(items: Sequence[str], flag: str, form: str) -> dict[str, str]:
     return out
 
 
-def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def flag_sections(args: Namespace) -> dict[str, dict[str, Any]]:
     """What the flags say, section by section (only what was given)."""
     roots = [f for f, v in (("-r", args.layout_root), ("-R", args.layout_root_binds),
                             ("-S", args.layout_root_safe)) if v]
@@ -253,7 +256,7 @@ def flag_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         net = given["network"]
         net.update(default="deny", allow=["127.0.0.0/8", "::1/128", *net["allow"]])
     ids = args.ids
-    fakeroot_in = ids if ids not in (None, FAKE_ROOT) and not IDS.fullmatch(ids) else None
+    fakeroot_in = ids if ids not in (None, FAKE_ROOT) and not _is_ids(ids) else None
     if fakeroot_in or args.fakeroot_save:
         if args.ownership_db:
             raise UsageError("give --ownership-db or fakeroot's -i FILE / -s FILE, not both")

@@ -10,10 +10,10 @@ missing) are SpecErrors naming the key; the command line names its flag.
 """
 from __future__ import annotations
 
+import _signal as signal  # without the signal module's enums
 import dataclasses
 import os
 import resource
-import signal
 import sys
 import threading
 from collections.abc import Sequence
