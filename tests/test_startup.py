@@ -29,9 +29,9 @@ UNUSED_STDLIB = ("json", "socket", "selectors", "traceback", "runpy", "textwrap"
 # typing (~6 ms: annotations are never evaluated; names only they use are imported
 # under ``TYPE_CHECKING = False``, Syscall and SockAddr are collections.namedtuple's),
 # argparse with gettext, re and enum (~11 ms: veil.cli.options reads the usual lines;
-# signal's enums: _signal's ints instead)
+# signal's enums: _signal's ints instead), importlib and contextlib (~1 ms each)
 TRACE_UNUSED_STDLIB = ("dataclasses", "inspect", "ipaddress", "shutil", "locale", "typing",
-                       "argparse", "gettext", "re", "enum", "signal")
+                       "argparse", "gettext", "re", "enum", "signal", "importlib", "contextlib")
 # a plain run has dataclasses (veil.spec's sections, the verdicts; with them re and
 # enum), not the others (argparse: veil.cli.options reads the usual lines)
 # (tempfile and shutil: only a private /tmp, glue, bubblewrap's scratch or served files)

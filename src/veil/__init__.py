@@ -6,8 +6,6 @@ pay only for what a command uses.
 """
 from __future__ import annotations
 
-from importlib import import_module
-
 from .version import VERSION
 
 TYPE_CHECKING = False   # typing itself is not imported: `import veil` stays this cheap
@@ -47,7 +45,9 @@ def __getattr__(name: str) -> object:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    # __import__, not importlib.import_module: importlib's package costs a
+    # millisecond of every command's start-up
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
     globals()[name] = value      # later look-ups skip this function
     return value
 

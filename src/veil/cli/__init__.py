@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from importlib import import_module
 
 from ..errors import VeilError
 
@@ -30,7 +29,9 @@ class Command:
         self.summary = summary      # the line `veil --help` shows
 
     def load(self) -> Callable[[Sequence[str]], int]:
-        return getattr(import_module(self.module, __name__), self.function)
+        # __import__: importlib's package costs a millisecond (veil/__init__.py)
+        return getattr(__import__(f"{__name__}{self.module}", fromlist=[self.function]),
+                       self.function)
 
 
 COMMANDS: dict[str, Command] = {

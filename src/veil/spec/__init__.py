@@ -5,8 +5,6 @@ The names load on first use (PEP 562): ``veil.spec.checks`` (SpecError, which
 a bare trace needs) comes without the model's dataclasses."""
 from __future__ import annotations
 
-from importlib import import_module
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..layout import Bind
@@ -16,15 +14,15 @@ if TYPE_CHECKING:
 __all__ = ["RunSpec", "Environment", "Layout", "System", "Network", "Security", "Observation",
            "Bind", "SpecError"]
 
-_WHERE = {"Bind": "..layout", "SpecError": ".checks",
-          **{name: ".model" for name in __all__[:7]}}
+_WHERE = {"Bind": "veil.layout", "SpecError": "veil.spec.checks",
+          **{name: "veil.spec.model" for name in __all__[:7]}}
 
 
 def __getattr__(name: str) -> object:
     where = _WHERE.get(name)
     if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(where, __name__), name)
+    value = getattr(__import__(where, fromlist=[name]), name)  # as veil/__init__.py
     globals()[name] = value
     return value
 
