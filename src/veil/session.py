@@ -117,7 +117,7 @@ class results_to:   # noqa: N801  (a context manager used as a function)
     def __enter__(self) -> None:
         self._token = _RESULT_LISTENERS.set(_RESULT_LISTENERS.get() + (self._listener,))
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         _RESULT_LISTENERS.reset(self._token)
 
 
