@@ -32,11 +32,10 @@ UNUSED_STDLIB = ("json", "socket", "selectors", "traceback", "runpy", "textwrap"
 # signal's enums: _signal's ints instead), importlib and contextlib (~1 ms each)
 TRACE_UNUSED_STDLIB = ("dataclasses", "inspect", "ipaddress", "shutil", "locale", "typing",
                        "argparse", "gettext", "re", "enum", "signal", "importlib", "contextlib")
-# a plain run has dataclasses (veil.spec's sections, the verdicts; with them re and
-# enum), not the others (argparse: veil.cli.options reads the usual lines)
-# (tempfile and shutil: only a private /tmp, glue, bubblewrap's scratch or served files)
-RUN_UNUSED_STDLIB = ("ipaddress", "shutil", "locale", "tempfile", "typing", "argparse",
-                     "gettext")
+# a plain run has none of these either: veil.spec's sections and RunSpec are
+# veil.record's records, not dataclasses (~20-35 ms with inspect and re); nor
+# tempfile (only a private /tmp, glue, bubblewrap's scratch or served files)
+RUN_UNUSED_STDLIB = TRACE_UNUSED_STDLIB + ("tempfile",)
 # veil's modules a plain `veil run` has no use for: a policy file, an OCI profile,
 # veil's self-protection (only when confined), bundles and archives, the identity
 # (none asked: its Policy, verdicts and fake ids), guest ptrace (the hooks stay

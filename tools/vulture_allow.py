@@ -36,3 +36,5 @@ kill_on, masked, deny_paths, readonly_paths, cmdline, process, has_class, arg_in
 nonblocking, send_queue, recv_queue, accepted, last_sent, last_received, last_state
 # registers set on python-ptrace's regs object, written back to the tracee with setregs
 rax, orig_rax
+# veil.record: the dataclasses module reads a Field's _field_type
+_field_type

@@ -11,9 +11,9 @@ import errno
 import functools
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from . import engine as E
+from .record import Record
 from .syscalls.lookup import BY_NAME, with_prop
 from .syscalls.lookup import SYSCALLS as ALL
 from .valueclass import ValueClass
@@ -136,8 +136,7 @@ def untranslated_calls() -> list[str]:
     return list(_untranslated())
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(Record):
     """The host path ``host`` shown at ``guest`` in the guest's tree."""
 
     host: str

@@ -11,7 +11,6 @@ missing) are SpecErrors naming the key; the command line names its flag.
 from __future__ import annotations
 
 import _signal as signal  # without the signal module's enums
-import dataclasses
 import os
 import resource
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Sequence
 from ..errors import VeilError
 from ..hostenv import host_environ
 from ..layout import GuestTree, mount_only
+from ..record import replace
 from .checks import RLIM_INFINITY, SpecError
 from .model import Environment, Layout, RunSpec, System
 
@@ -108,7 +108,7 @@ def identity_system(spec: RunSpec) -> System:
     layout = spec.layout
     if "uts" in layout.namespaces and mount_only(layout.namespaces, layout.new_session,
                                                  layout.qemu):
-        return dataclasses.replace(spec.system, hostname=None, domainname=None)
+        return replace(spec.system, hostname=None, domainname=None)
     return spec.system
 
 

@@ -9,7 +9,6 @@ Checks are idempotent: a canonical value passes unchanged.
 from __future__ import annotations
 
 import os
-import re
 import resource
 from collections.abc import Callable, Mapping
 
@@ -59,8 +58,12 @@ def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
+# a TOML bare key's characters (no re at a run's start-up: it brings enum)
+_BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
 def toml_key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _quote(name)
+    return name if name and _BARE_KEY.issuperset(name) else _quote(name)
 
 
 def toml_value(value: Any) -> str:
@@ -145,7 +148,7 @@ def table(check: Callable[[str, Any], tuple[str, Any]]) -> Check:
 def umask(value: Any, base: str = "") -> int:
     """An int is the mode itself (TOML ``0o022``); a string is octal (``"022"``)."""
     mode = value if is_int(value) else -1
-    if isinstance(value, str) and re.fullmatch(r"[0-7]{1,4}", value):
+    if isinstance(value, str) and 1 <= len(value) <= 4 and set(value) <= set("01234567"):
         mode = int(value, 8)
     _expect(0 <= mode <= 0o777, 'an octal mode like "022"', value)
     return mode
@@ -174,7 +177,7 @@ def rlimit(name: str, value: Any) -> tuple[str, tuple[int, int | None]]:
     value = str(value) if is_int(value) and value >= 0 else value
     parts = value.split(":") if isinstance(value, str) else []
     numbers = [RLIM_INFINITY if p in ("unlimited", "infinity") else int(p)
-               if re.fullmatch("[0-9]+", p) else None for p in parts]
+               if p.isascii() and p.isdigit() else None for p in parts]
     _expect(1 <= len(parts) <= 2 and None not in numbers,
             'SOFT[:HARD] like 256, "0:0" or "unlimited"', value)
     soft, hard = numbers[0], (numbers[1] if len(numbers) == 2 else None)

@@ -8,14 +8,13 @@ SpecError naming its key.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 
 from ..errors import UsageError
 from ..layout import Bind
+from ..record import Field, Record, field, record_fields, replace
 from . import checks
 from .checks import SpecError
 
@@ -32,13 +31,13 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-class Section:
+class Section(Record):
     """A profile section: checks and freezes its values when made."""
 
     NAME = ""
 
     def __post_init__(self) -> None:
-        for f in fields(self):
+        for f in record_fields(self):
             value = getattr(self, f.name)
             if value is not None and value != _default(f):
                 value = checks.check(self.NAME, f.name, value)
@@ -50,19 +49,15 @@ class Section:
 
     def given(self) -> dict:
         """The keys set to something else than their default."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
+        return {f.name: getattr(self, f.name) for f in record_fields(self)
                 if getattr(self, f.name) is not None and getattr(self, f.name) != _default(f)}
 
 
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return None
+def _default(f: Field) -> Any:
+    value = f.value_when_missing()
+    return None if value is f.MISSING else value
 
 
-@dataclass(frozen=True)
 class Environment(Section):
     """What the program starts with.  ``env`` None: veil's own environment."""
 
@@ -77,7 +72,6 @@ class Environment(Section):
     argv0: str | None = None
 
 
-@dataclass(frozen=True)
 class Layout(Section):
     """The guest's directory tree (PRoot's -r/-b).  Active when anything is set."""
 
@@ -104,7 +98,6 @@ class Layout(Section):
             raise SpecError("layout", "keep_tmp", "goes with private_tmp")
 
 
-@dataclass(frozen=True)
 class System(Section):
     """The system identity the program is shown.  None: the real value."""
 
@@ -139,7 +132,6 @@ class System(Section):
         return None
 
 
-@dataclass(frozen=True)
 class Network(Section):
     """Which addresses connect/bind/sendto reach (rules: CIDR[:PORTS][=ERRNO]),
     and addresses shown to the program in place of others (VIRT=HOST)."""
@@ -151,7 +143,6 @@ class Network(Section):
     map: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class Security(Section):
     """``strict``: every call veil does not know fails; ``deny``: syscall sets that
     fail with EPERM; OCI seccomp profiles, strace-style inject expressions and
@@ -169,7 +160,6 @@ class Security(Section):
     enforce: bool = False                  # veil.prep.enforce applies the three above
 
 
-@dataclass(frozen=True)
 class Observation(Section):
     """What veil records of the run and how it traces: ``trace`` (a -e trace= set)
     written as text to ``output``; the socket table (``sockets``), written to
@@ -192,8 +182,7 @@ class Observation(Section):
 SECTIONS = {cls.NAME: cls for cls in (Environment, Layout, System, Network, Security, Observation)}
 
 
-@dataclass(frozen=True)
-class RunSpec:
+class RunSpec(Record):
     """The whole description of a run.  Make one directly, from a profile
     (``RunSpec.from_profile``) or from a bundle (``RunSpec.from_bundle``);
     ``veil.run(spec=...)``, ``veil.Session(spec=...)`` and ``veil run`` run it
@@ -251,9 +240,9 @@ class RunSpec:
             if name not in SECTIONS:
                 raise SpecError(name, "*", f"no section [{name}] (known: {', '.join(SECTIONS)})")
             if isinstance(value, Mapping):
-                value = dataclasses.replace(getattr(self, name), **value)
+                value = replace(getattr(self, name), **value)
             new[name] = value
-        return dataclasses.replace(self, **new)
+        return replace(self, **new)
 
     def extended(self, **sections: Mapping[str, Any]) -> RunSpec:
         """A copy with more: lists get these entries after their own, tables are
@@ -274,7 +263,7 @@ class RunSpec:
                     value = {**old, **value}
                 values[key] = value
             new[name] = SECTIONS[name](**values)
-        return dataclasses.replace(self, **new)
+        return replace(self, **new)
 
     @property
     def confines(self) -> bool:
