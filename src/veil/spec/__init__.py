@@ -2,7 +2,7 @@
 and the builder that turns it into a Session.
 
 The names load on first use (PEP 562): ``veil.spec.checks`` (SpecError, which
-a bare trace needs) comes without the model's dataclasses."""
+a bare trace needs) comes without the model's records."""
 from __future__ import annotations
 
 TYPE_CHECKING = False
