@@ -141,10 +141,13 @@ def test_identity_and_guest_ptrace_load_when_used(tmp_path, progs):
     """The other side of RUN_UNUSED: an identity option loads the identity and is
     shown; a guest's ptrace call loads the emulation, which answers it as the
     kernel would (the parent traces its child)."""
-    found = loaded(tmp_path, ["run", "--hostname", "lazy-host", "--", "hostname"])
+    found = loaded(tmp_path, ["run", "--hostname", "lazy-host", "--cpus", "2", "--", "hostname"])
     assert found["exit"] == 0, found["stderr"]
     assert found["stdout"] == "lazy-host\n"
     assert {"veil.identity", "veil.policy", "veil.verdicts"} <= set(found["modules"])
+    # its verdicts and fake ids are records and its files' directory is veil.scratch's:
+    # no dataclasses, re or tempfile either
+    assert [m for m in found["modules"] if m in RUN_UNUSED_STDLIB] == []
     want = subprocess.run([progs["ptrace_child"]], capture_output=True, text=True,
                           timeout=DEFAULT_TIMEOUT)
     found = loaded(tmp_path, ["run", "--", progs["ptrace_child"]])

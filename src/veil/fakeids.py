@@ -12,18 +12,17 @@ Nothing changes the real credentials: the calls are answered by veil.
 """
 from __future__ import annotations
 
-import dataclasses
 import errno as _errno
 import os
-import re
+
+from .record import Record, replace
 
 U32 = 0xFFFFFFFF
 KEEP = U32  # an id argument of -1: leave it as it is
 NGROUPS_MAX = 65536
 
 
-@dataclasses.dataclass
-class Creds:
+class Creds(Record, frozen=False):
     """One thread's ids as the program sees them."""
     ruid: int
     euid: int
@@ -190,14 +189,14 @@ class IdTable:
                 return self.threads[p]
         # no traced ancestor changed its ids: the first process, or one whose
         # creator is gone; kept, so that the walk is made once
-        c = self.threads[pid] = dataclasses.replace(self.initial)
+        c = self.threads[pid] = replace(self.initial)
         return c
 
     def own(self, tid: int, pid: int) -> Creds:
         """The entry of this thread, made from what it has now if it had none."""
         c = self.threads.get(tid)
         if c is None:
-            c = self.threads[tid] = dataclasses.replace(self.of(tid, pid), start=start_time(tid))
+            c = self.threads[tid] = replace(self.of(tid, pid), start=start_time(tid))
         return c
 
     def created(self, tid: int, pid: int, child: int) -> None:
@@ -206,7 +205,7 @@ class IdTable:
         known = self.threads.get(child)
         if known is not None and known.start == start:
             return  # the child changed its ids before its creator's clone returned
-        self.threads[child] = dataclasses.replace(self.of(tid, pid), start=start)
+        self.threads[child] = replace(self.of(tid, pid), start=start)
 
     def is_traced(self, pid: int) -> bool:
         """Is the process a descendant of veil (a traced one, not a host process)?"""
@@ -247,6 +246,7 @@ def patched_auxv(raw: bytes, c: Creds) -> bytes:
 
 def patched_status(text: str, c: Creds) -> str:
     """/proc/PID/status with the fake Uid, Gid and Groups lines."""
+    import re  # (with enum) only when the program reads its status
     text = re.sub(r"(?m)^Uid:.*$", f"Uid:\t{c.ruid}\t{c.euid}\t{c.suid}\t{c.fsuid}", text)
     text = re.sub(r"(?m)^Gid:.*$", f"Gid:\t{c.rgid}\t{c.egid}\t{c.sgid}\t{c.fsgid}", text)
     text = re.sub(r"(?m)^Groups:.*$", "Groups:\t" + "".join(f"{g} " for g in c.groups), text)

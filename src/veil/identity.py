@@ -167,7 +167,6 @@ def _virtual_files(policy: Policy, state: dict[str, str | None], cpus: int | Non
     """/proc and /etc files that must agree with the fake identity are served
     by veil: opening one opens a file veil wrote with the virtual content (with
     ``native``, written once and again when the program changes the hostname)."""
-    import atexit
     import os
 
     from .policy import path_of
@@ -188,8 +187,7 @@ def _virtual_files(policy: Policy, state: dict[str, str | None], cpus: int | Non
         """The host's blocks, as many as the CPUs shown (repeated, renumbered, when
         that is more than the host has)."""
         blocks = _real("/proc/cpuinfo").strip("\n").split("\n\n")
-        shown = [_re.sub(r"^processor(\s*):.*$", rf"processor\g<1>: {i}", blocks[i % len(blocks)],
-                         count=1, flags=_re.M) for i in range(cpus or len(blocks))]
+        shown = [_numbered(blocks[i % len(blocks)], i) for i in range(cpus or len(blocks))]
         return "\n\n".join(shown) + "\n\n"
 
     files: dict[str, Callable[[], str]] = {}
@@ -211,11 +209,8 @@ def _virtual_files(policy: Policy, state: dict[str, str | None], cpus: int | Non
         files["/proc/cpuinfo"] = cpuinfo
     if not files:
         return
-    import shutil
-    import tempfile
-    workdir = tempfile.mkdtemp(prefix="veil-files-")
-    os.chmod(workdir, 0o755)  # the program may run as another user (-u)
-    atexit.register(shutil.rmtree, workdir, True)
+    from .scratch import private_dir
+    workdir = private_dir("veil-files-", 0o755)  # the program may run as another user (-u)
 
     def write(path: str) -> str:
         served = os.path.join(workdir, path.strip("/").replace("/", "_"))
@@ -335,13 +330,23 @@ class OwnershipDB:
                 e.get("gid", view.gid if st.st_gid == view.real_gid else st.st_gid))
 
 
+def _numbered(block: str, n: int) -> str:
+    """A /proc/cpuinfo block whose "processor : N" line says ``n``."""
+    lines = block.split("\n")
+    for i, line in enumerate(lines):
+        key, colon, _ = line.partition(":")
+        if colon and key.startswith("processor") and (key[9:] == "" or key[9:].isspace()):
+            lines[i] = f"{key}: {n}"
+            break
+    return "\n".join(lines)
+
+
 # --- fake ids: the hooks --------------------------------------------------------
 
-import dataclasses
-import re as _re
 import stat as _stat
 
 from . import fakeids as _ids
+from .record import replace as _replace
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -353,7 +358,7 @@ CAPS_XATTR = "security.capability"
 # the stat buffer's argument, and where st_uid lies in it (st_gid follows), x86_64
 _STAT_BUF = {"stat": (1, 28), "lstat": (1, 28), "fstat": (1, 28), "newfstatat": (2, 28),
              "statx": (4, 20)}
-_PROC_VIEW = _re.compile(r"/proc/(self|thread-self|\d+)(?:/task/(\d+))?/(status|auxv)")
+_PROC_VIEW = r"/proc/(self|thread-self|\d+)(?:/task/(\d+))?/(status|auxv)"
 _CLONE_THREAD = 0x10000
 
 
@@ -582,7 +587,7 @@ def _track_ids(policy: Policy, table: _ids.IdTable, files: _Files,
         if call.result != 0:
             return None
         c = table.of(call.tid, call.pid)
-        after = dataclasses.replace(c)
+        after = _replace(c)
         _set_id_bits(call.pid, after, files)
         _ids.exec_creds(after)
         if after.secure and _started_by_loader(call.pid):
@@ -590,7 +595,7 @@ def _track_ids(policy: Policy, table: _ids.IdTable, files: _Files,
             # from the stack in secure mode (an assertion in _dl_start_args_adjust)
             after.secure = False
         if after != c:
-            c = table.threads[call.tid] = dataclasses.replace(
+            c = table.threads[call.tid] = _replace(
                 after, start=_ids.start_time(call.tid))
             changed(c)
         _write_stack_auxv(call, c)
@@ -890,15 +895,13 @@ def _opens(policy: Policy, table: _ids.IdTable, files: _Files, tracking: bool,
     the modes of the user's own files and directories that stand in the way get
     the owner's bits for as long as the open takes (restored at its exit).  With
     ``native``, C hands Python only those opens (/proc/..., refused by the modes)."""
-    import atexit
-    import shutil
-    import tempfile
     workdir: list[str] = []
     proc_is_host: list[bool] = []
     opened: dict[int, Granted] = {}  # tid -> what to put back at the open's exit
 
     def serve_proc(call: Stop, path: str) -> Verdict:
-        m = _PROC_VIEW.fullmatch(_os.path.normpath(path))
+        import re  # (with enum) only when the program opens a /proc status or auxv
+        m = re.fullmatch(_PROC_VIEW, _os.path.normpath(path))
         if m is None:
             return None
         if not proc_is_host:  # is the guest's /proc the host's (a layout may not bind it)?
@@ -922,8 +925,8 @@ def _opens(policy: Policy, table: _ids.IdTable, files: _Files, tracking: bool,
         data = (_ids.patched_auxv(real, c) if what == "auxv"
                 else _ids.patched_status(real.decode(), c).encode())
         if not workdir:
-            workdir.append(tempfile.mkdtemp(prefix="veil-ids-"))
-            atexit.register(shutil.rmtree, workdir[0], True)
+            from .scratch import private_dir
+            workdir.append(private_dir("veil-ids-"))
         served = _os.path.join(workdir[0], f"{what}-{call.tid}")
         with open(served + ".new", "wb") as f:
             f.write(data)

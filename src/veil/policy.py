@@ -20,15 +20,13 @@ is wrong.
 from __future__ import annotations
 
 import errno as _errno
-import fnmatch
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 
 from .errors import UsageError
 from .filter import Cond
+from .record import Record, field
 from .ruledb import syscall_numbers
 from .stop import Stop
 from .syscalls.lookup import UnknownSyscallError
@@ -107,14 +105,15 @@ def _nrs(names: Names) -> list[int]:
 class When:
     """strace's ``when=FIRST[..LAST][+[STEP]]``: which invocations (1-based) match."""
 
-    _RE = re.compile(r"^(\d+)(?:\.\.(\d+))?(?:\+(\d*))?$")
+    _FORM = r"^(\d+)(?:\.\.(\d+))?(?:\+(\d*))?$"
 
     def __init__(self, spec: str | None):
         self.spec = spec
         if spec is None:
             self.first, self.last, self.step = 1, None, 1
             return
-        m = self._RE.match(spec)
+        import re  # re (with enum) only where a when= is given
+        m = re.match(self._FORM, spec)
         if not m or int(m.group(1)) < 1:
             raise UsageError(f"invalid when={spec!r}: use FIRST, FIRST..LAST, FIRST+STEP "
                              f"or FIRST..LAST+STEP (counting from 1)")
@@ -136,8 +135,7 @@ class When:
         return (n - self.first) % self.step == 0
 
 
-@dataclass
-class InjectRule:
+class InjectRule(Record, frozen=False):
     """One fault-injection rule (see Policy.inject)."""
 
     nrs: list[int]
@@ -159,7 +157,8 @@ class InjectRule:
     def _selects(self, stop: Stop) -> bool:
         if self.path is not None:
             path = path_of(stop)
-            if path is None or not fnmatch.fnmatchcase(path, self.path):
+            from fnmatch import fnmatchcase  # with re: only for inject's path=
+            if path is None or not fnmatchcase(path, self.path):
                 return False
         if self.fd is not None:
             try:
@@ -381,7 +380,7 @@ def parse_inject(spec: str) -> tuple[str, dict[str, object]]:
         elif key == "signal":
             kw["signal"] = value
         elif key in ("delay_enter", "delay_exit"):
-            if not re.fullmatch(r"[0-9]+", value):
+            if not (value.isascii() and value.isdigit()):
                 raise UsageError(f"invalid {key}={value!r}: microseconds expected")
             kw[key] = int(value) / 1e6
         elif key == "when":
@@ -389,7 +388,7 @@ def parse_inject(spec: str) -> tuple[str, dict[str, object]]:
         elif key == "path":
             kw["path"] = value
         elif key == "fd":
-            if not re.fullmatch(r"-?[0-9]+", value):
+            if not (value.removeprefix("-").isascii() and value.removeprefix("-").isdigit()):
                 raise UsageError(f"invalid fd={value!r}")
             kw["fd"] = int(value)
         else:

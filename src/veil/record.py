@@ -1,8 +1,10 @@
-"""Immutable records declared by their annotations, as ``@dataclass(frozen=True)``
-makes them: veil.spec's sections and RunSpec, and a layout's Bind.
+"""Records declared by their annotations, as ``@dataclass(frozen=True)`` makes
+them: veil.spec's sections and RunSpec, a layout's Bind, the verdicts (and, not
+frozen, a policy's inject rules and the fake ids' credentials).
 
 Importing dataclasses (with inspect, ast, dis, tokenize and re) and making eight
-frozen dataclasses was a third of ``veil run``'s start-up (20-35 ms).  A Record
+frozen dataclasses was a third of ``veil run``'s start-up (20-35 ms), and as much
+again of a run with an identity (the verdicts and fake ids).  A Record
 subclass gets, from its class annotations in order (its bases' first):
 construction by position or keyword with defaults (``field(default_factory=...)``
 for mutable ones, ``field(compare=False)`` for a field left out of ``==`` and the
@@ -91,14 +93,19 @@ def _as_dataclass_fields(fields: dict[str, Field]) -> dict[str, Any]:
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 class Record:
-    """Subclass it and annotate the fields (``name: type = default``)."""
+    """Subclass it and annotate the fields (``name: type = default``); a record whose
+    fields may change: ``class C(Record, frozen=False)``."""
 
     __slots__ = ()
     _record_fields: ClassVar[dict[str, Field]] = {}
     __dataclass_fields__: ClassVar[Any] = _DataclassFields()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, frozen: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if not frozen:   # fields may be assigned; not hashable then (as a dataclass)
+            cls.__setattr__ = object.__setattr__  # type: ignore[method-assign,assignment]
+            cls.__delattr__ = object.__delattr__  # type: ignore[method-assign,assignment]
+            setattr(cls, "__hash__", None)
         fields = {name: f for base in reversed(cls.__mro__[1:])
                   for name, f in getattr(base, "_record_fields", {}).items()}
         for name, kind in cls.__dict__.get("__annotations__", {}).items():

@@ -7,15 +7,14 @@ They are immutable and compare (and hash) by value.
 """
 from __future__ import annotations
 
+import _signal  # the signal module without its enums (start-up)
 import errno as _errno
 import operator
-import re
-import signal as _signal
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .errors import VerdictError
+from .record import Record
 
 __all__ = ["Allow", "ALLOW", "Deny", "Emulate", "Kill", "Detach", "Hold", "Rewrite", "Inject",
            "Verdict",
@@ -26,6 +25,9 @@ MAX_SIGNAL = 64
 ERRNO_NAMES: Mapping[str, int] = types.MappingProxyType(
     {n: v for n, v in vars(_errno).items() if n.startswith("E") and isinstance(v, int)})
 
+# signal names (with their aliases) as the signal module's Signals has them
+_SIGNALS = {name: number for name, number in vars(_signal).items()
+            if name.startswith("SIG") and not name.startswith("SIG_")}
 ErrnoLike = int | str
 SignalLike = int | str
 
@@ -70,7 +72,7 @@ def signal_number(value: SignalLike, lowest: int = 1) -> int:
         else:
             name = value.upper()
             try:
-                return int(_signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+                return _SIGNALS[name if name.startswith("SIG") else "SIG" + name]
             except KeyError:
                 raise ValueError("unknown signal name (use e.g. 'SIGUSR1', 'USR1' or a "
                                  f"number {lowest}..{MAX_SIGNAL})") from None
@@ -120,8 +122,7 @@ class Allow:
 ALLOW = Allow()
 
 
-@dataclass(frozen=True)
-class Deny:
+class Deny(Record):
     """Fail the call with -errno without running it (at entry only).
 
     ``errno``: a number or a name, ``Deny(errno.EACCES)``, ``Deny("EACCES")``,
@@ -138,8 +139,7 @@ class Deny:
         object.__setattr__(self, "errno", number)
 
 
-@dataclass(frozen=True)
-class Emulate:
+class Emulate(Record):
     """Skip the call (at entry) or replace its result (at exit): it returns ``retval``,
     an int of -2**63..2**64-1, kept as the signed value the register reads back."""
 
@@ -153,8 +153,7 @@ class Emulate:
         object.__setattr__(self, "retval", number)
 
 
-@dataclass(frozen=True)
-class Kill:
+class Kill(Record):
     """Kill every traced process (the caller first); ``reason`` (a str) is reported."""
 
     reason: str = ""
@@ -165,21 +164,18 @@ class Kill:
                           f"reason must be a str, not {type(self.reason).__name__}")
 
 
-@dataclass(frozen=True)
-class Detach:
+class Detach(Record):
     """Stop tracing the calling thread: the call and everything after it run
     untraced (strace's -b execve).  Needs a session without the seccomp filter:
     a filtered call of a thread nobody traces fails with ENOSYS."""
 
 
-@dataclass(frozen=True)
-class Hold:
+class Hold(Record):
     """Keep the thread stopped: the hook's owner resumes it later with
     ``session.resume(stop, verdict)`` (a guest tracer held in wait4 until its
     tracee stops, veil.guest_ptrace)."""
 
 
-_ARGN = re.compile(r"arg(\d+)")
 RewriteValue = int | str | bytes | tuple[str, int]
 
 
@@ -234,8 +230,8 @@ class Rewrite:
             raise VerdictError("Rewrite(): give at least one argument, e.g. Rewrite(path='/tmp/x')")
         checked: dict[str, RewriteValue] = {}
         for key, value in args.items():
-            m = _ARGN.fullmatch(key)
-            if m and int(m.group(1)) > 5:
+            n = key[3:] if key.startswith("arg") else ""
+            if n.isascii() and n.isdigit() and int(n) > 5:
                 raise _refuse(_call("Rewrite", **{key: value}), "arguments are arg0..arg5")
             try:
                 checked[key] = _rewrite_value(key, value)
@@ -268,8 +264,7 @@ def _rebuild_rewrite(args: dict[str, RewriteValue]) -> Rewrite:
     return Rewrite(**args)
 
 
-@dataclass(frozen=True)
-class Inject:
+class Inject(Record):
     """Deliver ``signal`` to the caller (the call itself runs, unless ``error`` or
     ``retval`` is given too, which skip it as Deny/Emulate do).
 
@@ -282,7 +277,7 @@ class Inject:
 
     def __post_init__(self) -> None:
         given = {k: getattr(self, k) for k in ("signal", "error", "retval")
-                 if getattr(self, k) != Inject.__dataclass_fields__[k].default}
+                 if getattr(self, k) != Inject._record_fields[k].default}
         call = _call("Inject", **given)
         try:
             sig = signal_number(self.signal, lowest=0)
