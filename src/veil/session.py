@@ -158,11 +158,13 @@ def resolve_command(argv0: str, path_env: str | None = None) -> str:
         if os.path.isdir(argv0) or not os.access(argv0, os.X_OK):
             raise CommandNotFound(argv0, "Permission denied", 126)
         return argv0
-    import shutil  # only for a bare name: a few ms of start-up otherwise
-    found = shutil.which(argv0, path=path_env if path_env is not None else os.environ.get("PATH", os.defpath))
-    if found is None:
-        raise CommandNotFound(argv0, "command not found", 127)
-    return found
+    # shutil.which's search, without shutil's import (with fnmatch, re and enum: ~8 ms)
+    path = path_env if path_env is not None else os.environ.get("PATH", os.defpath)
+    for directory in path.split(os.pathsep) if path else ():
+        found = os.path.join(directory, argv0)
+        if os.access(found, os.X_OK) and not os.path.isdir(found):
+            return found
+    raise CommandNotFound(argv0, "command not found", 127)
 
 
 def resolve_guest_command(eng: E.Engine, argv0: str, path_env: str | None,
