@@ -133,13 +133,8 @@ class Options:
                 d = self._by_flag.get(flag)
                 if d is None or (eq and not d.has_value):
                     return None
-                if eq:
-                    value = attached
-                elif d.has_value:
-                    value, i = _value_after(d, argv, i)
-                else:
-                    value = None
-                if value is _REFUSED or not self._apply(d, flag, value, values):
+                i = self._read(d, flag, attached if eq else None, argv, i, values)
+                if i is None:
                     return None
                 continue
             if self._long_single_dash and len(arg) > 2:
@@ -149,13 +144,9 @@ class Options:
                 d = self._by_flag.get(flag)
                 if d is None:
                     return None
-                if d.has_value and j + 1 < len(arg):
-                    value = arg[j + 1:]
-                elif d.has_value:
-                    value, i = _value_after(d, argv, i)
-                else:
-                    value = None
-                if value is _REFUSED or not self._apply(d, flag, value, values):
+                rest = arg[j + 1:] if d.has_value and j + 1 < len(arg) else None
+                i = self._read(d, flag, rest, argv, i, values)
+                if i is None:
                     return None
                 if d.has_value:
                     break
@@ -167,6 +158,17 @@ class Options:
         elif i < n:
             return None
         return self._with_defaults(values)
+
+    def _read(self, d: _Declared, flag: str, attached: str | None, argv: Sequence[str], i: int,
+              values: dict[str, Any]) -> int | None:
+        """Read option ``d`` (its value attached to its word, else the next word, if it
+        takes one): where the line goes on, or None where argparse must decide."""
+        value: Any = attached
+        if attached is None and d.has_value:
+            value, i = _value_after(d, argv, i)
+        if value is _REFUSED or not self._apply(d, flag, value, values):
+            return None
+        return i
 
     def _apply(self, d: _Declared, flag: str, value: str | None,
                values: dict[str, Any]) -> bool:
