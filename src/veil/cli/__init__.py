@@ -113,7 +113,7 @@ def collect_again() -> None:
     over what is made from now on.  What the start-up made (modules, the syscall
     table, the decoders' tables: tens of thousands of objects that live as long as
     veil) is frozen out of the collector's passes (gc.freeze, Python 3.7), which
-    otherwise walked all of it at every full collection: 5-7 ms of the first
+    otherwise walked all of it at every full collection: 5-9 ms of the first
     steps of a trace, and again and again in a long one."""
     if _paused:
         gc.freeze()
