@@ -1,8 +1,6 @@
 """``veil.trace()`` and ``veil.run()``: the CLI's commands as functions."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from .decoders import Ctx
 from .errors import VeilError
 from .observers import Observer, SyscallStats
@@ -11,6 +9,7 @@ from .spec import Environment, Layout, Observation, RunSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from typing import IO
 
 

@@ -2,13 +2,13 @@
 EXIT into one :class:`veil.decoders.Call`; process events pass through."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from . import records as R
 from .observers import Observer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .decoders import Call
 
 

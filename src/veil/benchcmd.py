@@ -25,9 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 
 from .errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MODES_HELP = ("trace, trace-binary, trace-raw, trace-class:CLASS (e.g. trace-class:%file), run, "
               "layout, sockets, hook:SYSCALL, python")

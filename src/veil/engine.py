@@ -6,11 +6,14 @@ rest of the code.  Policy lives above this module, in the Session.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 from . import engine_features as API
 from ._veil_c import ffi, lib
 from .valueclass import ValueClass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 F_STOP = lib.VEIL_F_STOP
 F_EXIT = lib.VEIL_F_EXIT

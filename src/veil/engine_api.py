@@ -8,7 +8,6 @@ never whether a method happens to exist.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 # the optional features, in their own module: the engines import them, not typing
@@ -27,6 +26,8 @@ from .engine_features import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .engine import StopEvent, SysAction
 
 __all__ = ["FEATURES", "GUEST_TRACE", "IDENTITY", "LAYOUT", "MOUNTNS", "PATH_RULES", "PIN_PATHS", "RUN_AS",

@@ -8,7 +8,10 @@ numbers that share one action.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # seccomp return values (linux/seccomp.h)
 RET_KILL_PROCESS = 0x80000000

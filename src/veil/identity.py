@@ -9,8 +9,6 @@ agree: veil serves them.
 from __future__ import annotations
 
 import errno as _errno
-import functools
-from collections.abc import Callable
 
 from .errors import UsageError
 from .policy import Policy
@@ -21,6 +19,7 @@ from .verdicts import Deny, Emulate, Rewrite, Verdict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .spec import System
@@ -94,12 +93,16 @@ def _tolerant(hook: Callable[[Stop], Verdict]) -> Callable[[Stop], Verdict]:
     """A hook that cannot read or write what it needs (a bad pointer in the
     caller's memory, a process or file gone) leaves the call to the kernel,
     which answers it as it would (EFAULT, ENOENT...)."""
-    @functools.wraps(hook)
     def leave_to_kernel(call: Stop) -> Verdict:
         try:
             return hook(call)
         except OSError:
             return None
+    # functools.wraps's work, without functools (start-up): errors name the hook
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(leave_to_kernel, name, getattr(hook, name, None))
+    leave_to_kernel.__dict__.update(getattr(hook, "__dict__", {}))
+    leave_to_kernel.__wrapped__ = hook   # type: ignore[attr-defined]
     return leave_to_kernel
 
 

@@ -8,15 +8,17 @@ and which calls are answered or denied instead of translated.
 from __future__ import annotations
 
 import errno
-import functools
 import os
-from collections.abc import Sequence
 
 from . import engine as E
 from .record import Record
 from .syscalls.lookup import BY_NAME, with_prop
 from .syscalls.lookup import SYSCALLS as ALL
 from .valueclass import ValueClass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_SYMLINK_FOLLOW = 0x400
@@ -109,14 +111,17 @@ def _has_path(sc) -> bool:
     return any(kind.split(":")[0] == "path" for _, kind in sc.args)
 
 
-@functools.lru_cache(maxsize=None)
+_TRANSLATED: dict[str, Translation] = {}
+
+
 def _translations() -> dict[str, Translation]:
     # the table is fixed: worked out once (a layout's start-up asked it per call: 60 ms);
     # callers get copies
-    out = {sc.name: TRANSLATIONS.get(sc.name, Translation())
-           for sc in ALL if _has_path(sc) and sc.name not in DENIED}
-    out.update({n: t for n, t in TRANSLATIONS.items() if n in BY_NAME})
-    return out
+    if not _TRANSLATED:
+        _TRANSLATED.update({sc.name: TRANSLATIONS.get(sc.name, Translation())
+                            for sc in ALL if _has_path(sc) and sc.name not in DENIED})
+        _TRANSLATED.update({n: t for n, t in TRANSLATIONS.items() if n in BY_NAME})
+    return _TRANSLATED
 
 
 def translated_calls() -> dict[str, Translation]:
@@ -124,16 +129,11 @@ def translated_calls() -> dict[str, Translation]:
     return dict(_translations())
 
 
-@functools.lru_cache(maxsize=None)
-def _untranslated() -> tuple[str, ...]:
-    covered = set(translated_calls()) | set(DENIED)
-    return tuple(sorted(sc.name for sc in ALL if _has_path(sc) and sc.name not in covered))
-
-
 def untranslated_calls() -> list[str]:
     """Calls that take a path but that the layout neither translates nor denies
     (empty when every one is covered; `veil syscalls --untranslated`)."""
-    return list(_untranslated())
+    covered = set(_translations()) | set(DENIED)
+    return sorted(sc.name for sc in ALL if _has_path(sc) and sc.name not in covered)
 
 
 class Bind(Record):

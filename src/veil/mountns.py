@@ -7,12 +7,15 @@ unprivileged user namespaces or the layout is one mounts cannot show.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from functools import lru_cache
 
 from . import engine as E
 from .layout import Bind, GuestTree, depth, mount_only
 from .spec.checks import SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MOUNT, PTRACE = "mount", "ptrace"
 _MAX_SYMLINKS = 40  # path_resolution(7)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -16,6 +15,10 @@ from .policy import Policy
 from .sockaddr import SockAddr, with_inet
 from .stop import Stop
 from .verdicts import Rewrite, Verdict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 Addr = tuple[str, int]
 

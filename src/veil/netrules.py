@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno as _errno
 import ipaddress
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -17,6 +16,10 @@ from .netmap import inet_address, msg_name
 from .policy import Policy
 from .stop import Stop
 from .verdicts import Deny, Verdict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_ERRNO = _errno.EACCES

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import errno as _errno
 import json
-from collections.abc import Iterable
 
 from .errors import UsageError
 from .filter import Cond
 from .observers import Observer
 from .syscalls.lookup import BY_NAME, BY_NR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _ACTIONS = {"SCMP_ACT_ALLOW": "allow", "SCMP_ACT_LOG": "allow", "SCMP_ACT_ERRNO": "deny",
             "SCMP_ACT_KILL": "kill", "SCMP_ACT_KILL_THREAD": "kill",

@@ -22,7 +22,11 @@ from __future__ import annotations
 import errno as _errno
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from _collections_abc import (  # collections.abc without collections (start-up)
+    Callable,
+    Iterable,
+    Sequence,
+)
 
 from .errors import UsageError
 from .filter import Cond

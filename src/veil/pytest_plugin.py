@@ -27,13 +27,13 @@ import pickle
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from .policy import Policy

@@ -7,7 +7,6 @@ for ENTER by six u64 arguments, then by the captures: each a
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 
 # the record types, arches and capture kinds of csrc/engine.h (read from the build)
 from .abi import (  # noqa: F401
@@ -44,6 +43,10 @@ from .abi import (  # noqa: F401
     R_SIGNAL,
     R_STOPPED,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # struct veil_rec, struct veil_rec_enter's arguments, struct veil_cap_hdr
 # (tests/test_abi.py checks their sizes against the build)

@@ -9,7 +9,11 @@ and the filter's entry per number; ``build_filter`` makes the seccomp program.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from _collections_abc import (  # collections.abc without collections (start-up)
+    Callable,
+    Iterable,
+    Sequence,
+)
 
 from . import engine as E
 from . import filter as bpf

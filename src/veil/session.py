@@ -14,10 +14,12 @@ from __future__ import annotations
 import _signal as signal  # without the signal module's enums (~4 ms of start-up)
 import errno as _errno
 import os
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from _collections_abc import (  # collections.abc without collections (start-up)
+    Callable,
+    Iterable,
+    Sequence,
+)
 from contextvars import ContextVar
 
 from . import engine as E
@@ -29,6 +31,7 @@ from .features import RowTable
 from .features.paths import PathRules, path_fields
 from .features.placement import Placement, parse_affinity
 from .features.refusals import Refusal, Refusals
+from .handoff import Backlog, Handoff, start_thread
 from .hostenv import host_environ
 from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
@@ -119,35 +122,6 @@ class results_to:   # noqa: N801  (a context manager used as a function)
 
     def __exit__(self, *_exc: object) -> None:
         _RESULT_LISTENERS.reset(self._token)
-
-
-class _Backlog:
-    """Bytes of records the loop has handed to run()'s thread and that are not
-    formatted yet.  The loop waits while there are more than ``limit``: a trace
-    written slower than the program makes records slows the program (strace
-    writes as it traces) instead of filling veil's memory."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.bytes = 0
-        self._cond = threading.Condition()
-
-    def add(self, n: int) -> None:
-        with self._cond:
-            while self.bytes > self.limit:
-                self._cond.wait()
-            self.bytes += n
-
-    def done(self, n: int) -> None:
-        with self._cond:
-            self.bytes -= n
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Nobody formats any more: never wait again."""
-        with self._cond:
-            self.limit = float("inf")
-            self._cond.notify_all()
 
 
 def resolve_command(argv0: str, path_env: str | None = None) -> str:
@@ -843,11 +817,8 @@ class Session:
         """
         if self._assembler is None and self.observers:   # none: the ring's records go nowhere
             self._assembler = self._make_assembler()
-        # queue.Queue, not SimpleQueue: with Python 3.11, a signal handled while
-        # SimpleQueue.get(timeout=...) waits (SIGUSR1 asks for a socket
-        # snapshot) was seen to leave it waiting for good
-        records: queue.Queue = queue.Queue()
-        backlog = _Backlog(self.BACKLOG_BYTES)
+        records = Handoff()
+        backlog = Backlog(self.BACKLOG_BYTES)
         done = object()
         self._abort = False
 
@@ -864,25 +835,25 @@ class Session:
                     self._engine.kill_all()
                 records.put(e)
             finally:
-                if self._engine is not None:
-                    self._engine.restore_signals()
-                    rest = self._engine.take_ring()
-                    if self._reads_refusals and rest:
-                        self._refusals.read_ring(rest)
-                    deliver(rest)
-                records.put(done)
+                try:
+                    if self._engine is not None:
+                        self._engine.restore_signals()
+                        rest = self._engine.take_ring()
+                        if self._reads_refusals and rest:
+                            self._refusals.read_ring(rest)
+                        deliver(rest)
+                except BaseException as e:
+                    records.put(e)
+                finally:
+                    records.put(done)
 
-        thread = threading.Thread(target=worker, name="veil-loop", daemon=True)
-        thread.start()
+        join = start_thread(worker)
         # signals to veil must interrupt the worker's waitpid, not this thread
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _LOOP_SIGNALS)
         error: BaseException | None = None
         try:
             while True:
-                try:
-                    item = records.get(timeout=0.05)
-                except queue.Empty:
-                    item = None
+                item = records.get(0.05)
                 self._due_snapshots()
                 if item is None:
                     continue
@@ -900,7 +871,7 @@ class Session:
                 backlog.done(len(item))
         finally:
             backlog.close()
-            thread.join()
+            join()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             for feature in self.features:
                 try:

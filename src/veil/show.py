@@ -7,13 +7,12 @@ and Perfetto writers, the -c statistics) as a live trace, so ``veil show``
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .errors import VeilError
 from .observers import Observer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import IO
 
 

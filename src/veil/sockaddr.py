@@ -9,7 +9,8 @@ families for all of them.
 from __future__ import annotations
 
 import struct
-from collections import namedtuple
+
+from .tuples import named_tuple
 
 TYPE_CHECKING = False   # typing is not imported at run time: start-up (issue 22)
 if TYPE_CHECKING:   # ipaddress is imported where an address is parsed or written
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
         abstract: bool = False
         nl_pid: int | None = None     # AF_NETLINK of 8+ bytes
         nl_groups: int | None = None  # ... of 12+ bytes
-else:   # the same fields, without typing.NamedTuple's import
-    _Fields = namedtuple("SockAddr", "family raw ip port flowinfo scope_id path abstract nl_pid nl_groups",
+else:   # the same fields, without typing.NamedTuple's import (nor collections')
+    _Fields = named_tuple("SockAddr", "family raw ip port flowinfo scope_id path abstract nl_pid nl_groups",
                          defaults=(None, None, None, None, None, False, None, None))
 
 

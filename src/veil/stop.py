@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 from . import engine as E
 from .syscalls.lookup import BY_NR, call_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 # arguments a hook may name by the short name people expect

@@ -11,10 +11,13 @@ import _signal  # the signal module without its enums (start-up)
 import errno as _errno
 import operator
 import types
-from collections.abc import Mapping
 
 from .errors import VerdictError
 from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Allow", "ALLOW", "Deny", "Emulate", "Kill", "Detach", "Hold", "Rewrite", "Inject",
            "Verdict",

@@ -24,9 +24,12 @@ import resource
 import signal
 import struct
 import time
-from collections.abc import Sequence
 
 from ..extras import require
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 require("ptrace", "ptrace")
 from ptrace.binding import func as PF  # noqa: E402

@@ -132,10 +132,9 @@ def entry() -> None:
 def exit_quickly(code: int | None) -> None:
     """Exit with ``code`` as entry() does: atexit handlers run, streams flushed,
     no teardown of the interpreter's modules (unless a thread still runs)."""
-    import threading
     if code is None:
         code = 0
-    if not isinstance(code, int) or threading.active_count() > 1:
+    if not isinstance(code, int) or _threads_to_wait_for():
         sys.exit(code)
     import atexit
     atexit._run_exitfuncs()
@@ -152,5 +151,16 @@ def exit_quickly(code: int | None) -> None:
     os._exit(code)
 
 
+def _threads_to_wait_for() -> bool:
+    """True if a normal exit would wait for a thread (one of threading's, not a
+    daemon, still running); veil's own loop thread is a _thread one, done by now."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return False
+    main = threading.main_thread()
+    return any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())
+
+
 if __name__ == "__main__":
     entry()
+

@@ -12,12 +12,15 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
 
 from ..benchcmd import MODES_HELP, PEERS, count_syscalls, make_mode, make_peer, measure, peak_rss
 from ..errors import UsageError
 from .argparser import VeilArgumentParser
 from .common import strip_dashes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:

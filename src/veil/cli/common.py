@@ -3,10 +3,12 @@ policy, the leading ``--`` of a command, and ``-o FILE``.  (Their argparse
 parser: veil.cli.argparser; the options of trace and run: veil.cli.options.)"""
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..errors import UsageError, VeilError
 from ..output import parse_signal_set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["parse_exprs", "raw_set", "inject_policy", "parse_signal_set",
            "syscall_set", "strip_dashes", "open_output", "EXPR_KEYS"]

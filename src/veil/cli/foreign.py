@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import Sequence
 
 from ..errors import UsageError
 from ..layout import sweep_private_tmps
@@ -21,6 +20,7 @@ from .options import SUPPRESS, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 # bubblewrap's options that PRoot and veil do not have: one of them before the

@@ -6,11 +6,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
 
 from ..errors import UsageError, VeilError
 from .argparser import VeilArgumentParser
 from .common import strip_dashes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 USAGE = ("veil prep analyze BINARY [--json]\n"
          "       veil prep trace -o DIR [--share PATH,...] -- CMD ARGS\n"

@@ -2,10 +2,9 @@
 given), run it, print what happened.  What a run means lives in veil.spec."""
 from __future__ import annotations
 
+import _thread  # threading's module costs ~2 ms of start-up
 import os
 import sys
-import threading
-from collections.abc import Sequence
 
 from ..errors import CommandNotFound, UsageError, VeilError
 from ..spec import RunSpec, SpecError
@@ -26,6 +25,7 @@ from .options import REMAINDER, SUPPRESS, Namespace, Options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 
@@ -352,7 +352,7 @@ def _kill_the_others(stop: Any) -> None:
     process veil traces is killed (the command exits with its own status)."""
     if _status(stop.pid).get("PPid") != str(os.getpid()):   # veil's child is the command
         return None
-    tracer = str(threading.get_native_id())   # hooks run in the thread that traces
+    tracer = str(_thread.get_native_id())   # hooks run in the thread that traces
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) != stop.pid and _status(name).get("TracerPid") == tracer:
             try:

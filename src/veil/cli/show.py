@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
 
 from ..errors import UsageError
 from ..observers import Observer
 from .argparser import VeilArgumentParser
 from .common import open_output, parse_exprs, raw_set, syscall_set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 USAGE = ("veil show [-f] [-e EXPR] [-c|-C] [-S SORT] [-T] [-t|-tt|-ttt] [-s N] [-y] [-x] [-q] "
          "[-o FILE] [--format text|json|perfetto] [--info] FILE.veil")

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 from .argparser import VeilArgumentParser
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def cmd_sockets(argv: Sequence[str]) -> int:

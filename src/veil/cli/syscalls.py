@@ -3,10 +3,13 @@ handles the calls that take a path."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from .argparser import VeilArgumentParser
 from .common import syscall_set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def cmd_syscalls(argv: Sequence[str]) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import _signal as signal  # without the signal module's enums (~4 ms of start-up)
 import os
 import sys
-from collections.abc import Sequence
 
 from ..errors import UsageError, VeilError
 from ..syscalls.lookup import BY_NAME
@@ -19,6 +18,10 @@ from .common import (
     syscall_set,
 )
 from .options import REMAINDER, Namespace, Options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def _expr_option(p: Options, *flags: str, key: str, help: str) -> None:

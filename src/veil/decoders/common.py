@@ -6,9 +6,12 @@ from __future__ import annotations
 import _signal
 import errno as _errno
 import os
-from collections.abc import Callable, Iterable, Sequence
 
 from ..abi import s32, s64  # noqa: F401  (the decoders' names for them)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
 
 
 class DecodeError(Exception):

@@ -9,8 +9,6 @@ kind says (``fd``, ``path``, ``flags:NAME``, ``struct:NAME``, ``iovec:N``,
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from .. import records as R
 from . import capture, netlink, registry
 from .common import (
@@ -32,6 +30,8 @@ from .sockaddr import sockaddr_or_addr, socket_description
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from . import Call
 
 __all__ = ["Ctx", "fmt_fd", "fd_decoration", "fd_target", "format_arg", "iov_text", "formatter"]

@@ -8,13 +8,13 @@ bytes are too short (a short or odd struct then prints as its address).
 from __future__ import annotations
 
 import struct as _struct
-from collections import namedtuple
-from collections.abc import Sequence
 
+from ..tuples import named_tuple
 from .common import unpack
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 
@@ -32,7 +32,7 @@ class KStruct:
     def parse(self, data: bytes, offset: int = 0) -> Any:
         make = self._make
         if make is None:
-            make = self._make = namedtuple(self.name, self.fields)._make
+            make = self._make = named_tuple(self.name, " ".join(self.fields))._make
         return make(unpack(self.struct, data, offset))
 
     def head(self, last: str) -> KStruct:

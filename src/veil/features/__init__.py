@@ -11,12 +11,11 @@ it gives the Result.  The Session calls each in turn instead of knowing them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..ruledb import Row
 
 TYPE_CHECKING = False   # typing is not imported at run time: start-up (issue 22)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Protocol
 
     from ..engine import SysAction

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from collections.abc import Callable, Sequence
+from _collections_abc import Callable, Sequence  # collections.abc without collections (start-up)
 
 from .. import engine as E
 from ..errors import VeilError

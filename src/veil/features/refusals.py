@@ -4,7 +4,6 @@ VEIL_R_DENIED records on the loop's thread, and a line of ``veil run``."""
 from __future__ import annotations
 
 import errno as _errno
-from collections.abc import Callable, Sequence
 
 from .. import engine as E
 from .. import filter as bpf
@@ -15,6 +14,7 @@ from . import BaseFeature, RowTable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from ..ruledb import RuleDB

@@ -21,13 +21,13 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
 
 from .. import records as R
 from .binconst import MAGIC, NR_BITMAP_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
     from typing import IO
 
 FORMAT_VERSION = 1

@@ -13,11 +13,14 @@ process becomes the program once the tracer has attached to it).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from .. import records as R
 from ..decoders import Call
 from ..observers import Observer, OnlyCalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _PATH_KINDS = ("path",)
 _FD_KINDS = ("fd", "dirfd")

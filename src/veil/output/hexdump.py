@@ -7,10 +7,12 @@ read data only when the call succeeded (the length it returned).
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-
 from ..decoders import capture
 from ..decoders.common import s32
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator
 
 READS = {"read": "buf", "pread64": "buf", "recvfrom": "buf",
          "readv": "iov", "preadv": "iov", "preadv2": "iov"}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import struct as _struct
-from collections.abc import Callable
 
 from .. import records as R
 from ..abi import s32, s64
@@ -45,6 +44,7 @@ from ..sockaddr import AF, AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, TextIO
 
 AT_FDCWD = -100

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection
 
 from ..decoders import Call, Ctx, DecodeError, format_args, format_ret
 from ..decoders.common import signal_name
@@ -20,6 +19,7 @@ from ..syscalls.lookup import BY_NAME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from typing import IO
 
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)

@@ -12,8 +12,6 @@ that both give the same lines).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from .. import records as R
 from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
 from ..decoders.common import flags
@@ -22,6 +20,10 @@ from ..decoders.kinds import NETLINK_CALLS, formatter
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, split_of
 from ..decoders.signals import CLD_CODES, signal_name
 from ..syscalls.lookup import BY_NR, call_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 _OUT_BYTES = 1 << 18
 

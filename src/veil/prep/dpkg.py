@@ -10,7 +10,10 @@ looked up as given, as its real path, and both with and without ``/usr``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 DPKG_DIR = "/var/lib/dpkg"
 NO_PACKAGE = "not in a package"

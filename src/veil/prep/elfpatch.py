@@ -9,9 +9,12 @@ patchelf does.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
 
 from .elfheader import ELFCLASS64, ElfError, read_ident
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 PT_DYNAMIC = 2
 DT_NULL = 0

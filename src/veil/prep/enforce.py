@@ -27,12 +27,15 @@ records only.
 from __future__ import annotations
 
 import errno as _errno
-from collections.abc import Callable, Sequence
 
 from ..netmap import inet_address, msg_name
 from ..netrules import parse_rule
 from ..stop import Stop
 from ..verdicts import Deny, Verdict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 ERRNO = _errno.EACCES
 HINT = "widen it in the plan, or --set security.enforce=false"

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .. import tomlread as tomllib
@@ -24,6 +23,7 @@ from .progress import human_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 ELF_MAGIC = b"\x7fELF"

@@ -11,8 +11,11 @@ import re
 import shutil
 import struct
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 CACHE_PATH = "/etc/ld.so.cache"
 MAGIC_NEW = b"glibc-ld.so.cache1.1"

@@ -29,7 +29,6 @@ import shutil
 import socket
 import stat
 import sys
-from collections.abc import Sequence
 
 from ..errors import UsageError
 from .plan import DEFAULT_SHARE, PACKED_KINDS
@@ -37,6 +36,8 @@ from .progress import Progress, human_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .plan import Plan
 
 ENV_KEEP = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "USER", "LOGNAME", "SHELL",

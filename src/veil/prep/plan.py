@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .. import tomlread as tomllib
@@ -33,6 +32,7 @@ from .dpkg import NO_PACKAGE, Packages
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 DEFAULT_SHARE = ("/proc", "/dev", "/sys")    # always bound from the host

@@ -19,13 +19,16 @@ DT_NEEDED name of an object X:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .elfheader import ElfIdent
 from .elfinfo import ElfInfo, LiefError, read_elf
 from .ldcache import wanted_flags
 from .searchpath import SearchContext, expand_dst, split_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 @dataclass

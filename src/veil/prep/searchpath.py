@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from .elfheader import ElfIdent, read_ident
 from .ldcache import LdCache, load_cache
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 # Per machine: $LIB, $PLATFORM, the system search directories (Debian multiarch, as
 # `LD_DEBUG=libs` prints them) and the default interpreter for objects without PT_INTERP.

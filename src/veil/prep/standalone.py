@@ -26,9 +26,12 @@ import secrets
 import shlex
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Sequence
 
 from .elfpatch import DT_RPATH, DT_RUNPATH, remove_dynamic_tags
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
 
 TREE = "standalone"
 LAUNCHER = "run"

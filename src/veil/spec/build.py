@@ -14,8 +14,6 @@ import _signal as signal  # without the signal module's enums
 import os
 import resource
 import sys
-import threading
-from collections.abc import Sequence
 
 from ..errors import VeilError
 from ..hostenv import host_environ
@@ -26,6 +24,7 @@ from .model import Environment, Layout, RunSpec, System
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from ..session import Session
@@ -275,10 +274,12 @@ def _sockets_file(session: Session, path: str) -> None:
         if session.sockets is not None:
             session.sockets.write(path, session.sockets.finish())
     session.at_end(write_table)
-    if threading.current_thread() is threading.main_thread():
+    try:
         before = signal.signal(signal.SIGUSR1,
                                lambda _signum, _frame: session.request_snapshot(write_snapshot))
-        session.at_end(lambda: signal.signal(signal.SIGUSR1, before))
+    except ValueError:   # not the main thread: Python runs its signal handlers there only
+        return
+    session.at_end(lambda: signal.signal(signal.SIGUSR1, before))
 
 
 def command_of(spec: RunSpec, argv: Sequence[str] | None) -> list[str]:

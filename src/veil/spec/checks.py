@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Callable, Mapping
+from _collections_abc import Callable, Mapping  # collections.abc without collections (start-up)
 
 from ..errors import VeilError
 from ..layout import Bind

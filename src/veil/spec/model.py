@@ -9,8 +9,7 @@ SpecError naming its key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from _collections_abc import Mapping, Sequence  # collections.abc without collections (start-up)
 
 from ..errors import UsageError
 from ..layout import Bind
@@ -22,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+MappingProxyType = type(type.__dict__)   # types.MappingProxyType, without the types module
 
 def _frozen(value: Any) -> Any:
     if isinstance(value, list):

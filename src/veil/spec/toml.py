@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
 
 from ..errors import UsageError
 from ..layout import Bind
@@ -20,6 +19,7 @@ from .checks import SCHEMA, TABLES, SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 # profiles written before [network] existed kept its keys in [security]

@@ -14,8 +14,7 @@ Everything here is plain data built once at import time.
     !expr               the complement of the whole expression
 """
 
-from collections import namedtuple
-
+from ..tuples import named_tuple
 from . import table
 from .classes import CLASS_NAMES, class_names
 
@@ -45,8 +44,8 @@ if TYPE_CHECKING:
         ret: str             # return kind
         support: str         # "decoded" or "passed"
         props: tuple = ()    # ((property, value), ...): the `@` tokens of its line
-else:   # the same fields, without typing.NamedTuple's import
-    _Fields = namedtuple("Syscall", "nr name args nargs classes ret support props", defaults=((),))
+else:   # the same fields, without typing.NamedTuple's import (nor collections')
+    _Fields = named_tuple("Syscall", "nr name args nargs classes ret support props", defaults=((),))
 
 
 class Syscall(_Fields):
