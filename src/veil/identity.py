@@ -102,7 +102,6 @@ def _tolerant(hook: Callable[[Stop], Verdict]) -> Callable[[Stop], Verdict]:
     for name in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(leave_to_kernel, name, getattr(hook, name, None))
     leave_to_kernel.__dict__.update(getattr(hook, "__dict__", {}))
-    leave_to_kernel.__wrapped__ = hook   # type: ignore[attr-defined]
     return leave_to_kernel
 
 
