@@ -13,9 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from veil import records as R
-from veil.decoders import Call, Ctx, DecodeError, capture, format_args, format_ret, registry
+from veil.decoders import Call, Ctx, DecodeError, capture, format_args, format_ret, load_all, registry
 from veil.decoders.signals import siginfo
 from veil.syscalls.lookup import SYSCALLS
+
+load_all()   # the registry's tables whole: every family's entries are tried
 
 SC_LIST = list(SYSCALLS)
 KINDS = sorted({getattr(R, n) for n in dir(R) if n.startswith("CAP_") and n != "CAP_RESULT"}

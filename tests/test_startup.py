@@ -27,11 +27,15 @@ UNUSED_STDLIB = ("json", "socket", "selectors", "traceback", "runpy", "textwrap"
 # tokenize, 16-25 ms), ipaddress (no address to parse), shutil (no bare command
 # name to look up, no help to fit to the terminal), locale (argparse's gettext),
 # typing (~6 ms: annotations are never evaluated; names only they use are imported
-# under ``TYPE_CHECKING = False``, Syscall and SockAddr are collections.namedtuple's),
-# argparse with gettext, re and enum (~11 ms: veil.cli.options reads the usual lines;
-# signal's enums: _signal's ints instead), importlib and contextlib (~1 ms each)
+# under ``TYPE_CHECKING = False``), argparse with gettext, re and enum (~11 ms:
+# veil.cli.options reads the usual lines; signal's enums: _signal's ints instead),
+# importlib and contextlib (~1 ms each), collections (operator, reprlib, heapq,
+# keyword: veil.tuples makes Syscall and SockAddr, collections.abc is for type
+# checkers), functools, threading and queue (the loop's thread is _thread's,
+# veil.handoff its queue; ~5 ms with collections), types
 TRACE_UNUSED_STDLIB = ("dataclasses", "inspect", "ipaddress", "shutil", "locale", "typing",
-                       "argparse", "gettext", "re", "enum", "signal", "importlib", "contextlib")
+                       "argparse", "gettext", "re", "enum", "signal", "importlib", "contextlib",
+                       "collections", "functools", "threading", "queue", "types")
 # a plain run has none of these either: veil.spec's sections and RunSpec are
 # veil.record's records, not dataclasses (~20-35 ms with inspect and re); nor
 # tempfile (only a private /tmp, glue, bubblewrap's scratch or served files)
@@ -49,7 +53,7 @@ RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep", "veil.
 # so that a new eager import (a whole package at module level) shows here.  The
 # session's features (features/), its rule database, the ABI constants, socket
 # addresses and the syscall table's properties are modules of their own (issue 20)
-BUDGET = {"run": 38, "trace": 55}   # `import veil`, --help: tests/test_imports.py
+BUDGET = {"run": 40, "trace": 52}   # `import veil`, --help: tests/test_imports.py
 
 _COUNT = r"""
 import sys
@@ -111,6 +115,10 @@ def test_trace_loads_the_decoders_and_nothing_heavy(tmp_path):
     assert "exit_group(0)" in (tmp_path / "t").read_text()
     assert heavy(mods) == []                      # construct is for JSON and binary only
     assert "veil.decoders" in mods
+    # the families /bin/true's calls need (veil.decoders.index), not the others
+    assert {"veil.decoders.proc", "veil.decoders.mem", "veil.decoders.fs"} <= set(mods)
+    assert {"veil.decoders.net", "veil.decoders.netlink", "veil.decoders.ipc",
+            "veil.decoders.time", "veil.decoders.sockaddr", "veil.sockaddr"} & set(mods) == set()
     assert "veil.spec.model" not in mods          # a bare trace makes no RunSpec
     # nor a layout, a socket table, verdicts (no hook) or a policy (no inject=)
     assert {"veil.layout", "veil.sockets", "veil.verdicts", "veil.policy"} & set(mods) == set()

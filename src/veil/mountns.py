@@ -7,7 +7,6 @@ unprivileged user namespaces or the layout is one mounts cannot show.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from . import engine as E
 from .layout import Bind, GuestTree, depth, mount_only
@@ -21,14 +20,16 @@ MOUNT, PTRACE = "mount", "ptrace"
 _MAX_SYMLINKS = 40  # path_resolution(7)
 
 
-@lru_cache(maxsize=None)
+_REFUSALS: dict[bool, str | None] = {}
+
+
 def kernel_refusal(userns: bool) -> str | None:
     """Why this process cannot make the namespaces the engine needs (None: it can)."""
-    rc = E.mountns_probe(userns)
-    if rc == 0:
-        return None
-    what = "a user and a mount namespace" if userns else "a mount namespace"
-    return f"the kernel refuses {what} ({os.strerror(-rc)})"
+    if userns not in _REFUSALS:
+        rc = E.mountns_probe(userns)
+        what = "a user and a mount namespace" if userns else "a mount namespace"
+        _REFUSALS[userns] = None if rc == 0 else f"the kernel refuses {what} ({os.strerror(-rc)})"
+    return _REFUSALS[userns]
 
 
 def uses_userns(strict: bool) -> bool:

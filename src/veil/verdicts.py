@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import _signal  # the signal module without its enums (start-up)
 import errno as _errno
-import operator
-import types
+from _operator import index as _index
 
 from .errors import VerdictError
 from .record import Record
+
+_MappingProxy = type(type.__dict__)   # types.MappingProxyType, without the types module
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ __all__ = ["Allow", "ALLOW", "Deny", "Emulate", "Kill", "Detach", "Hold", "Rewri
 
 MAX_ERRNO = 4095  # the kernel's (and seccomp's) largest errno
 MAX_SIGNAL = 64
-ERRNO_NAMES: Mapping[str, int] = types.MappingProxyType(
+ERRNO_NAMES: Mapping[str, int] = _MappingProxy(
     {n: v for n, v in vars(_errno).items() if n.startswith("E") and isinstance(v, int)})
 
 # signal names (with their aliases) as the signal module's Signals has them
@@ -40,7 +41,7 @@ def _integer(value: object, what: str) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{what} must be an int, not a bool")
     try:
-        return operator.index(value)  # type: ignore[arg-type]
+        return _index(value)  # type: ignore[arg-type]
     except TypeError:
         raise ValueError(f"{what} must be an int, not {type(value).__name__}") from None
 
@@ -60,7 +61,7 @@ def errno_number(value: ErrnoLike, lowest: int = 1) -> int:
     elif not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"errno must be an int or a name such as 'EACCES', "
                          f"not {type(value).__name__}")
-    number = operator.index(value)
+    number = _index(value)
     if not lowest <= number <= MAX_ERRNO:
         raise ValueError(f"errno must be {lowest}..{MAX_ERRNO}")
     return number
@@ -82,7 +83,7 @@ def signal_number(value: SignalLike, lowest: int = 1) -> int:
     elif not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"signal must be an int or a name such as 'SIGUSR1', "
                          f"not {type(value).__name__}")
-    number = operator.index(value)
+    number = _index(value)
     if not lowest <= number <= MAX_SIGNAL:
         raise ValueError(f"signal must be {lowest}..{MAX_SIGNAL}")
     return number
@@ -240,7 +241,7 @@ class Rewrite:
                 checked[key] = _rewrite_value(key, value)
             except ValueError as e:
                 raise _refuse(_call("Rewrite", **{key: value}), str(e)) from None
-        object.__setattr__(self, "args", types.MappingProxyType(checked))
+        object.__setattr__(self, "args", _MappingProxy(checked))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Rewrite is immutable: cannot set {name!r}")

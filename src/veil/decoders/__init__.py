@@ -6,22 +6,30 @@ syscall (derived from the argument kinds of the syscall table);
 call into text.  Families (fs, desc, proc, mem, signal, net) register flag
 sets, structs and per-syscall special cases in ``registry``; they format
 arguments with ``kinds`` (one argument by its kind, fds, iovecs; re-exported
-here), never with this package, which imports them.
+here), never with this package.
+
+A family is imported when a syscall it decodes is first planned
+(``load_for``), as the generated ``veil.decoders.index`` says; ``load_all()``
+imports every one.  The index also holds what each syscall captures, so that
+a trace's start (its action table: every syscall) needs no family.
 """
 from __future__ import annotations
 
+from .. import abi
 from .. import records as R
 from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall, call_name
 from . import capture, registry  # noqa: F401  (veil.decoders.capture: part of the package API)
 from .common import RESTART_QUESTION, XLAT, DecodeError, errno_name, errno_text, is_error_return
 from .kinds import Ctx, fd_decoration, fd_target, fmt_fd, format_arg, formatter, iov_text
+from .registry import FAMILIES, load_all, load_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional, Tuple
 
 __all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError",
-           "raw_hex", "capture_environments", "fmt_fd", "fd_decoration", "fd_target", "format_arg", "iov_text"]
+           "raw_hex", "capture_environments", "fmt_fd", "fd_decoration", "fd_target", "format_arg", "iov_text",
+           "load_for", "load_all", "FAMILIES", "capture_template"]
 
 
 class Call:
@@ -60,74 +68,113 @@ class Call:
         return None if c is None or c.fault else c
 
 
+# --- the families ------------------------------------------------------------
+
+def __getattr__(name: str) -> object:
+    if name in FAMILIES:   # veil.decoders.fs and the others, imported when named
+        return __import__(f"{__name__}.{name}", fromlist=["_"])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _index():   # noqa: ANN202
+    from . import index
+    return index
+
+
 # --- what to capture ---------------------------------------------------------
 
-_CAPTURE_OF_KIND: Dict[Tuple[str, int], Optional[Tuple[int, int, int]]] = {}
+# the -s size in a capture template (veil.decoders.index): the size itself, or at least 1
+STRSIZE, STRSIZE_AT_LEAST_1 = -1, -2
 
 
-def _capture_for_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
-    key = (kind, strsize)
-    try:
-        how = _CAPTURE_OF_KIND[key]
-    except KeyError:
-        c = _capture_of_kind(0, kind, strsize)
-        how = c[1:] if c else None
-        if how or "struct:" not in kind:   # a struct may be registered later
-            _CAPTURE_OF_KIND[key] = how
-    return (i, *how) if how else None
-
-
-def _capture_of_kind(i: int, kind: str, strsize: int) -> Optional[Tuple[int, int, int, int]]:
+def _kind_capture(kind: str) -> Optional[Tuple[int, int, int]]:
+    """(capture kind, param, limit) of an argument of ``kind`` (limit maybe STRSIZE)."""
     base, _, param = kind.partition(":")
     if base == "path":
-        return (i, R.CAP_CSTR, 0, 4096)
+        return (R.CAP_CSTR, 0, 4096)
     if base == "str":
-        return (i, R.CAP_CSTR, 0, max(strsize, 1))
+        return (R.CAP_CSTR, 0, STRSIZE_AT_LEAST_1)
     if base == "inbuf":
-        return (i, R.CAP_BUF_ARG, int(param), strsize)
+        return (R.CAP_BUF_ARG, int(param), STRSIZE)
     if base == "outbuf":
-        return (i, R.CAP_BUF_RET, 0, strsize)
+        return (R.CAP_BUF_RET, 0, STRSIZE)
     if base == "outstr":
-        return (i, R.CAP_BUF_RET, 0, 4096)
+        return (R.CAP_BUF_RET, 0, 4096)
     if base == "argv":
-        return (i, R.CAP_STRV, 0, strsize)
+        return (R.CAP_STRV, 0, STRSIZE)
     if base == "envp":
-        return (i, R.CAP_PTRV_LEN, 0, 0)
+        return (R.CAP_PTRV_LEN, 0, 0)
     if base in ("struct", "outstruct"):
         entry = registry.STRUCTS.get(param)
         if entry is None:
             return None
-        return (i, R.CAP_FIXED_IN if base == "struct" else R.CAP_FIXED_OUT, 0, entry[0])
+        return (R.CAP_FIXED_IN if base == "struct" else R.CAP_FIXED_OUT, 0, entry[0])
     if base == "sockaddr":
-        return (i, R.CAP_BUF_ARG, int(param), 128)
+        return (R.CAP_BUF_ARG, int(param), 128)
     if base == "outsockaddr":
-        return (i, R.CAP_LEN_OUT, int(param), 128)
+        return (R.CAP_LEN_OUT, int(param), 128)
     if base == "iovec":
-        return (i, R.CAP_IOV_IN, int(param), strsize)
+        return (R.CAP_IOV_IN, int(param), STRSIZE)
     if base == "outiovec":
-        return (i, R.CAP_IOV_OUT, int(param), strsize)
+        return (R.CAP_IOV_OUT, int(param), STRSIZE)
     if base == "sigset":
-        return (i, R.CAP_FIXED_IN, 0, 8)
+        return (R.CAP_FIXED_IN, 0, 8)
     if base == "outsigset":
-        return (i, R.CAP_FIXED_OUT, 0, 8)
+        return (R.CAP_FIXED_OUT, 0, 8)
     return None
+
+
+if TYPE_CHECKING:
+    Capture = tuple[int, int, int, int]
+    Template = tuple[tuple[Capture, ...], tuple[Capture, ...]]
+
+
+def capture_template(sc: Syscall) -> Template:
+    """What recording ``sc`` captures without -y, for any -s: (slot, kind, param,
+    limit) of its arguments by their kinds, then its family's extra captures
+    (which win); a limit may be STRSIZE or STRSIZE_AT_LEAST_1.  Worked out from
+    the families (imported for it); veil.decoders.index holds the result."""
+    load_for(sc.name)
+    by_kind = []
+    for i, (_, kind) in enumerate(sc.args):
+        how = _kind_capture(kind)
+        if how is not None:
+            by_kind.append((i, *how))
+    extra = [(i, kind, param, limit if limit else STRSIZE)
+             for i, (kind, param, limit) in sorted(registry.EXTRA_CAPTURES.get(sc.name, {}).items())]
+    return tuple(by_kind), tuple(extra)
+
+
+_NO_CAPTURES: Template = ((), ())
+# capture_environments()'s: syscall name -> {slot: (kind, param, limit)}
+_ENVIRONMENTS: Dict[str, Dict[int, Tuple[int, int, int]]] = {}
 
 
 def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
                  ) -> List[Tuple[int, int, int, int]]:
     """(slot, capture kind, param, limit) for each argument worth copying; slot 6 is the result."""
-    out: Dict[int, Tuple[int, int, int, int]] = {}
-    for i, (_, kind) in enumerate(sc.args):
-        c = _capture_for_kind(i, kind, strsize)
-        if decorate_fds and kind == "outstruct:int2":  # pipe, pipe2, socketpair
-            out[i] = (i, R.CAP_FDPAIR, 0, 0)
-        elif c:
-            out[i] = c
-        elif decorate_fds and kind in ("fd", "dirfd"):
-            out[i] = (i, R.CAP_FDPATH, 0, 4096)
-    if decorate_fds and (sc.ret == "fd" or sc.name in registry.FD_RESULT):
-        out[R.CAP_RESULT] = (R.CAP_RESULT, R.CAP_FDPATH_RET, 0, 4096)
-    for i, (kind, param, limit) in registry.EXTRA_CAPTURES.get(sc.name, {}).items():
+    if abi.C_BUILT and BY_NR.get(sc.nr) is sc:   # the index was made with the C module's kinds
+        by_kind, extra = _index().CAPTURES.get(sc.nr, _NO_CAPTURES)
+    else:
+        by_kind, extra = capture_template(sc)
+
+    def sized(c: Tuple[int, int, int, int]) -> Tuple[int, int, int, int]:
+        limit = c[3]
+        if limit >= 0:
+            return c
+        return (c[0], c[1], c[2], strsize if limit == STRSIZE else max(strsize, 1))
+    out = {c[0]: sized(c) for c in by_kind}
+    if decorate_fds:
+        for i, (_, kind) in enumerate(sc.args):
+            if kind == "outstruct:int2":   # pipe, pipe2, socketpair
+                out[i] = (i, R.CAP_FDPAIR, 0, 0)
+            elif kind in ("fd", "dirfd") and i not in out:
+                out[i] = (i, R.CAP_FDPATH, 0, 4096)
+        if sc.ret == "fd" or sc.name in registry.FD_RESULT:
+            out[R.CAP_RESULT] = (R.CAP_RESULT, R.CAP_FDPATH_RET, 0, 4096)
+    for c in extra:
+        out[c[0]] = sized(c)
+    for i, (kind, param, limit) in _ENVIRONMENTS.get(sc.name, {}).items():
         out[i] = (i, kind, param, limit if limit else strsize)
     return [out[i] for i in sorted(out)]
 
@@ -136,7 +183,7 @@ def capture_environments(on: bool = True) -> None:
     """Copy execve's environment strings, not only their number (strace's -v
     prints them): asked before a session starts."""
     for name, slot in (("execve", 2), ("execveat", 3)):
-        extra = registry.EXTRA_CAPTURES.setdefault(name, {})
+        extra = _ENVIRONMENTS.setdefault(name, {})
         if on:
             extra[slot] = (R.CAP_STRV, 0, 0)
         else:
@@ -148,8 +195,12 @@ def capture_environments(on: bool = True) -> None:
 _PLANS: Dict[int, Tuple[Optional[Callable], Tuple[Tuple[int, Callable, str], ...]]] = {}
 
 
+_LOADED_FOR: set = set()   # the syscalls whose families format_ret has seen to
+
+
 def _plan(sc: Syscall):
     """The special decoder (if any) and the per-argument formatters of a syscall, once."""
+    load_for(sc.name)
     steps = []
     for i, (name, kind) in enumerate(sc.args):
         if name[0] == "_":
@@ -217,6 +268,9 @@ def _format_ret(call: Call, ctx: Ctx) -> str:
         return str(ret)
     if call.nr in ctx.raw:
         return raw_hex(ret)
+    if sc.nr not in _LOADED_FOR:
+        load_for(sc.name)
+        _LOADED_FOR.add(sc.nr)
     sp = registry.SPECIAL_RET.get(sc.name)
     if sp is not None:
         out = sp(call, ctx)
@@ -231,6 +285,3 @@ def _format_ret(call: Call, ctx: Ctx) -> str:
         return "?"
     return str(ret)
 
-
-# families register themselves on import
-from . import desc, fs, ipc, mem, net, proc, signals, time  # noqa: E402,F401

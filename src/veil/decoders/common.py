@@ -18,6 +18,11 @@ class DecodeError(Exception):
     """A decoder could not make sense of what it was given."""
 
 
+# (pid, fd) -> protocol of the traced programs' netlink sockets, as their socket()
+# calls said (veil.output.netlinkfds fills it; veil.decoders.netlink reads it)
+NETLINK_SOCKETS: dict[tuple[int, int], int] = {}
+
+
 # --- strings --------------------------------------------------------------
 
 _ESCAPES = {9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 34: '\\"', 92: "\\\\"}

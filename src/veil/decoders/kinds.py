@@ -10,7 +10,7 @@ kind says (``fd``, ``path``, ``flags:NAME``, ``struct:NAME``, ``iovec:N``,
 from __future__ import annotations
 
 from .. import records as R
-from . import capture, netlink, registry
+from . import capture, registry
 from .common import (
     DecodeError,
     escape_bytes,
@@ -26,7 +26,6 @@ from .common import (
     styled,
     u32,
 )
-from .sockaddr import sockaddr_or_addr, socket_description
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -104,6 +103,7 @@ def fd_target(data: bytes) -> str:
     """What an fd capture names, as text (the -yy socket form when C described it)."""
     if b"\0" not in data:
         return escape_bytes(data)
+    from .sockaddr import socket_description
     return socket_description(data)
 
 
@@ -195,6 +195,7 @@ def netlink_data(call: Call, data: bytes, total: int, ctx: Ctx) -> str | None:
     """The data of a send/recv call on a netlink socket as messages, else None."""
     if call.name not in NETLINK_CALLS:
         return None
+    from . import netlink
     protocol = netlink.protocol_of(call.pid, s32(call.args[0]))
     return None if protocol is None else netlink.messages(data, total, protocol, ctx)
 
@@ -209,15 +210,25 @@ def _k_outstr(call, i, v, p, ctx):
     return quote(data, False, ctx.hex_all)
 
 
+def _registered(table: dict, name: str):   # noqa: ANN202
+    """A set or struct of the registry; its family is imported if load_for()
+    has not (a call planned without it)."""
+    entry = table.get(name)
+    if entry is None:
+        registry.load_all()
+        entry = table.get(name)
+    return entry
+
+
 def _k_flags(call, i, v, p, ctx):
-    f = registry.FLAG_SETS.get(p)
+    f = _registered(registry.FLAG_SETS, p)
     if f is not None:
         return f(v)
     return hex_number(v)
 
 
 def _k_enum(call, i, v, p, ctx):
-    f = registry.ENUM_SETS.get(p)
+    f = _registered(registry.ENUM_SETS, p)
     return f(v) if f else str(s32(v))
 
 
@@ -257,7 +268,7 @@ def _k_envp(call, i, v, p, ctx):
 
 def _k_struct(call, i, v, p, ctx):
     c = call.caps.get(i)
-    entry = registry.STRUCTS.get(p)
+    entry = _registered(registry.STRUCTS, p)
     if v == 0:
         return "NULL"
     if c is None or c.fault or entry is None or not c.data or not ctx.dereferenced(call):
@@ -280,6 +291,7 @@ def _k_sockaddr(call, i, v, p, ctx):
         return "NULL"
     if c is None or c.fault:
         return ptr(v)
+    from .sockaddr import sockaddr_or_addr
     return sockaddr_or_addr(c.data, len(c.data), v, ctx.hex_all)
 
 

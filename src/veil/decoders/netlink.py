@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import struct as _struct
 
-from .common import errno_name, flags, hex_number, quote_limited, s32, xval
+from .common import NETLINK_SOCKETS, errno_name, flags, hex_number, quote_limited, s32, xval
 from .sockaddr import AF, IPPROTO
 
 NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
 
 # (pid, fd) -> netlink protocol of the socket the program made there
-SOCKETS: dict[tuple[int, int], int] = {}
+SOCKETS = NETLINK_SOCKETS
 
 _HDR = _struct.Struct("<IHHIi")
 NLMSG = {1: "NLMSG_NOOP", 2: "NLMSG_ERROR", 3: "NLMSG_DONE", 4: "NLMSG_OVERRUN"}

@@ -1,10 +1,13 @@
 """Where decoder families register what they know.
 
 Every family module (fs, desc, proc, mem, net, signal) fills these tables at
-import; the argument kinds of the syscall table name the entries:
+import (``load_for`` imports those a syscall needs, ``load_all`` every one);
+the argument kinds of the syscall table name the entries:
 ``flags:open`` looks up FLAG_SETS["open"], ``outstruct:stat`` STRUCTS["stat"].
 """
 from __future__ import annotations
+
+import sys
 
 from ..syscalls.lookup import with_prop
 from .common import hex_number, s32, styled
@@ -104,3 +107,26 @@ def _restart_syscall(call, ctx):
 
 
 SPECIAL["restart_syscall"] = _restart_syscall
+
+
+# --- the families that fill these tables -------------------------------------
+
+_PACKAGE = __name__.rpartition(".")[0]
+# in the order the index is made in (a family that imports another comes after it)
+FAMILIES = ("fs", "mem", "ipc", "signals", "time", "proc", "net", "desc")
+
+
+def load_for(name: str) -> None:
+    """Import the families that decode the syscall ``name`` (its special cases,
+    flag sets, enums and structs), as veil.decoders.index says."""
+    from .index import FAMILIES_OF
+    for family in FAMILIES_OF.get(name, ()):
+        if f"{_PACKAGE}.{family}" not in sys.modules:
+            __import__(f"{_PACKAGE}.{family}")
+
+
+def load_all() -> None:
+    """Import every family: the tables complete."""
+    for family in FAMILIES:
+        if f"{_PACKAGE}.{family}" not in sys.modules:
+            __import__(f"{_PACKAGE}.{family}")

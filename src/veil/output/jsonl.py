@@ -19,7 +19,7 @@ import struct as _struct
 
 from .. import records as R
 from ..abi import s32, s64
-from ..decoders import Call, Ctx, fd_target, format_args, format_ret, registry
+from ..decoders import Call, Ctx, fd_target, format_args, format_ret, load_all, registry
 from ..decoders.common import errno_name, signal_name
 from ..decoders.desc import EPOLL_EVENTS
 from ..decoders.fs import RESOLVE_FLAGS, S_IFMT_NAMES
@@ -41,6 +41,8 @@ from ..decoders.kstructs import (
 from ..decoders.signals import SA_FLAGS
 from ..observers import Observer
 from ..sockaddr import AF, AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, SockAddr
+
+load_all()   # the JSON objects name flags, enums and structs straight from the registry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,15 +1,19 @@
 """Which fds of the traced programs are netlink sockets (for the netlink decoder)."""
 from __future__ import annotations
 
-from ..decoders import Call, netlink
+from ..decoders.common import NETLINK_SOCKETS as SOCKETS
 from ..decoders.common import s32
 from ..observers import Observer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..decoders import Call
 
 AF_NETLINK = 16
 
 
 class NetlinkSockets(Observer):
-    """Fills veil.decoders.netlink.SOCKETS from the socket() and close() calls seen
+    """Fills veil.decoders.common.NETLINK_SOCKETS from the socket() and close() calls seen
     (a forked process inherits its parent's)."""
 
     def __init__(self) -> None:
@@ -21,16 +25,16 @@ class NetlinkSockets(Observer):
         if call.failed or call.ret is None or name not in ("socket", "close"):
             return
         if name == "close":
-            netlink.SOCKETS.pop((call.pid, s32(call.args[0])), None)
+            SOCKETS.pop((call.pid, s32(call.args[0])), None)
         elif s32(call.args[0]) == AF_NETLINK:
-            netlink.SOCKETS[(call.pid, call.ret)] = s32(call.args[2])
+            SOCKETS[(call.pid, call.ret)] = s32(call.args[2])
         else:
-            netlink.SOCKETS.pop((call.pid, call.ret), None)
+            SOCKETS.pop((call.pid, call.ret), None)
 
     def new_task(self, parent_tid: int, child_tid: int, child_pid: int, how: str, ts: int) -> None:
         parent = self._pid_of.get(parent_tid, parent_tid)
         self._pid_of[child_tid] = child_pid
         if child_pid != parent:
-            for (pid, fd), protocol in list(netlink.SOCKETS.items()):
+            for (pid, fd), protocol in list(SOCKETS.items()):
                 if pid == parent:
-                    netlink.SOCKETS[(child_pid, fd)] = protocol
+                    SOCKETS[(child_pid, fd)] = protocol

@@ -13,7 +13,6 @@ import time
 from ..decoders import Call, Ctx, DecodeError, format_args, format_ret
 from ..decoders.common import signal_name
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, split_of
-from ..decoders.signals import siginfo
 from ..observers import Observer
 from ..syscalls.lookup import BY_NAME
 
@@ -258,6 +257,7 @@ class TextWriter(Observer):
         self._cut_open(tid)
         if self.quiet >= 3:
             return
+        from ..decoders.signals import siginfo
         try:
             detail = siginfo(info)
         except DecodeError:  # a siginfo cut short (a damaged trace file)

@@ -13,12 +13,10 @@ that both give the same lines).
 from __future__ import annotations
 
 from .. import records as R
-from ..decoders import Call, Ctx, format_ret, netlink, proc, registry
-from ..decoders.common import flags
-from ..decoders.fs import STATX_ATTRS, file_mode, statx_mask
+from ..decoders import Call, Ctx, format_ret, load_for, registry
+from ..decoders.common import NETLINK_SOCKETS, flags, signal_name
 from ..decoders.kinds import NETLINK_CALLS, formatter
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, split_of
-from ..decoders.signals import CLD_CODES, signal_name
 from ..syscalls.lookup import BY_NR, call_name
 
 TYPE_CHECKING = False
@@ -51,7 +49,12 @@ _SPECIAL_OPS = {"wait4": {0: OP_INT, 1: OP_WSTATUS, 2: OP_MEMO, 3: OP_NULL},
 SLOT_STX_MASK, SLOT_STX_ATTRS, SLOT_ERRNO, SLOT_FMODE = 252, 253, 254, 255
 NR_SIGNAL, SLOT_SIGNAME, SLOT_CLD_CODE = 1023, 0, 1   # the memo's texts of signal lines
 _SIGNAL_TEXTS: dict[int, Callable[[int], str]] = {
-    SLOT_SIGNAME: signal_name, SLOT_CLD_CODE: lambda code: CLD_CODES.get(code, str(code))}
+    SLOT_SIGNAME: signal_name, SLOT_CLD_CODE: lambda code: _cld_code(code)}
+
+
+def _cld_code(code: int) -> str:
+    from ..decoders.signals import CLD_CODES
+    return CLD_CODES.get(code, str(code))
 END, PYTHON, MISS, FULL, NOPLAN, EVENT, ADOPT = 0, 1, 2, 3, 4, 5, 6
 NO_SPLIT = 255
 # the ops C can print in the entry half of a call it cuts (what they show is known at
@@ -68,6 +71,7 @@ PREFIX_NONE, PREFIX_TID, PREFIX_PID = 0, 1, 2
 def plan_of(sc, ctx: Ctx) -> tuple[list[int], list[int], list[int], int] | None:
     """(ops, argument indexes, params, result kind) of a syscall, or None if C
     cannot print it the way the Python decoders do."""
+    load_for(sc.name)
     if sc.nr in ctx.raw or sc.name in registry.SPECIAL_RET or sc.name in NETLINK_CALLS:
         return None
     ret = _RETS.get(sc.ret)
@@ -103,6 +107,7 @@ def plan_of(sc, ctx: Ctx) -> tuple[list[int], list[int], list[int], int] | None:
 
 def _special_texts() -> dict[str, dict[int, Callable[[int], str]]]:
     """What the specials' decoders print for one value: name -> {memo slot: text of}."""
+    from ..decoders import proc
     return {"wait4": {1: proc.wait_status, 2: proc.wait4_options},
             "arch_prctl": {0: proc.arch_prctl_code},
             "clone": {0: proc.clone_flags}}
@@ -164,7 +169,7 @@ class FastText:
             return
         ops, idx, params, ret = plan
         split = _split_at(sc, ops)
-        texts = _special_texts().get(sc.name, {})
+        texts = _special_texts()[sc.name] if sc.name in _SPECIAL_OPS else {}
         for op, i in zip(ops, idx):
             slot = 0 if op == OP_CLONE else i   # clone's flags
             if slot in texts:
@@ -181,11 +186,12 @@ class FastText:
         """What the Python decoders print for one value."""
         if nr == NR_SIGNAL:
             return _SIGNAL_TEXTS[slot](value)
-        if slot == SLOT_FMODE:
-            return file_mode(value)
-        if slot == SLOT_STX_MASK:
-            return statx_mask(value)
-        if slot == SLOT_STX_ATTRS:
+        if slot in (SLOT_FMODE, SLOT_STX_MASK, SLOT_STX_ATTRS):
+            from ..decoders.fs import STATX_ATTRS, file_mode, statx_mask
+            if slot == SLOT_FMODE:
+                return file_mode(value)
+            if slot == SLOT_STX_MASK:
+                return statx_mask(value)
             return flags(value, STATX_ATTRS, dflt="STATX_ATTR_???")
         if slot == SLOT_ERRNO:
             call = Call(0, 0, 0, nr, (0,) * 6, None, 0)
@@ -233,7 +239,7 @@ class FastText:
         record left to Python (``end`` if none)."""
         w = self.writer
         while pos < end:
-            if netlink.SOCKETS:
+            if NETLINK_SOCKETS:
                 return self._to_python(buf, pos)
             if w._open is not None:
                 # Python holds a line open: another thread's line C writes cuts it
