@@ -165,7 +165,9 @@ def _pid_free(text, strace_name_for_child=None):
         line = re.sub(r"\b\d{2,}<", "PID<", line)
         line = re.sub(r"0x[0-9a-f]{6,}", "0xADDR", line)
         line = re.sub(r"= \d+$", "= N", line)
-        line = re.sub(r"si_pid=\d+", "si_pid=PID", line)
+        # strace -Y names si_pid's process only if it is not reaped yet when the line
+        # is printed (the parent's wait4 may reap it before its SIGCHLD stop): a race
+        line = re.sub(r"si_pid=(PID|\d+)(<[^>]*>)?", "si_pid=PID", line)
         lines.append(line)
     return lines
 

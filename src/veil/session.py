@@ -512,7 +512,9 @@ class Session:
         sc = BY_NR.get(nr)
         if sc is None or nr in self.raw:
             return []
-        from .decoders import captures_for  # loaded when something is traced
+        global captures_for
+        if captures_for is None:
+            from .decoders import captures_for  # loaded when something is traced
         return captures_for(sc, self.strsize, self.decorate_fds)
 
     def _rows(self) -> dict[int, Row]:
@@ -918,6 +920,9 @@ class Session:
             return Result(os.WEXITSTATUS(status), status, None, False, duration, eng.stats())
         sig = os.WTERMSIG(status)
         return Result(128 + sig, status, sig, os.WCOREDUMP(status), duration, eng.stats())
+
+
+captures_for = None   # veil.decoders', imported when something is traced
 
 
 def _load_verdicts() -> None:

@@ -77,8 +77,13 @@ def __getattr__(name: str) -> object:
 
 
 def _index():   # noqa: ANN202
-    from . import index
-    return index
+    global _INDEX
+    if _INDEX is None:
+        from . import index as _INDEX
+    return _INDEX
+
+
+_INDEX = None
 
 
 # --- what to capture ---------------------------------------------------------
@@ -154,16 +159,12 @@ def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
                  ) -> List[Tuple[int, int, int, int]]:
     """(slot, capture kind, param, limit) for each argument worth copying; slot 6 is the result."""
     if abi.C_BUILT and BY_NR.get(sc.nr) is sc:   # the index was made with the C module's kinds
-        by_kind, extra = _index().CAPTURES.get(sc.nr, _NO_CAPTURES)
+        by_kind, extra = (_INDEX or _index()).CAPTURES.get(sc.nr, _NO_CAPTURES)
+        if not (by_kind or extra or decorate_fds or sc.name in _ENVIRONMENTS):
+            return []
     else:
         by_kind, extra = capture_template(sc)
-
-    def sized(c: Tuple[int, int, int, int]) -> Tuple[int, int, int, int]:
-        limit = c[3]
-        if limit >= 0:
-            return c
-        return (c[0], c[1], c[2], strsize if limit == STRSIZE else max(strsize, 1))
-    out = {c[0]: sized(c) for c in by_kind}
+    out = {c[0]: _sized(c, strsize) for c in by_kind}
     if decorate_fds:
         for i, (_, kind) in enumerate(sc.args):
             if kind == "outstruct:int2":   # pipe, pipe2, socketpair
@@ -173,10 +174,17 @@ def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
         if sc.ret == "fd" or sc.name in registry.FD_RESULT:
             out[R.CAP_RESULT] = (R.CAP_RESULT, R.CAP_FDPATH_RET, 0, 4096)
     for c in extra:
-        out[c[0]] = sized(c)
+        out[c[0]] = _sized(c, strsize)
     for i, (kind, param, limit) in _ENVIRONMENTS.get(sc.name, {}).items():
         out[i] = (i, kind, param, limit if limit else strsize)
     return [out[i] for i in sorted(out)]
+
+
+def _sized(c: Capture, strsize: int) -> Capture:
+    limit = c[3]
+    if limit >= 0:
+        return c
+    return (c[0], c[1], c[2], strsize if limit == STRSIZE else max(strsize, 1))
 
 
 def capture_environments(on: bool = True) -> None:
