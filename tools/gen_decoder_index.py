@@ -9,9 +9,9 @@ registry's tables complete.  The index answers both without them:
   * FAMILIES_OF: syscall name -> the families (veil.decoders.FAMILIES) whose
     import registers its special cases, extra captures, resumed text and the
     flag sets, enums and structs its arguments name;
-  * CAPTURES: syscall number -> veil.decoders.capture_template(syscall), the
-    captures with -s left open (needs the built C module: some capture kinds
-    are the C module's).
+  * CAPTURES: syscall number -> veil.decoders.capture_template(syscall),
+    merged: the captures with -s left open (needs the built C module: some
+    capture kinds are the C module's).
 
 Families are imported one at a time in veil.decoders.FAMILIES' order and
 what each adds to the registry is its own (or what a family it imports adds:
@@ -63,8 +63,8 @@ for sc in SYSCALLS:
         families_of[sc.name] = tuple(f for f in D.FAMILIES if f in need)
 captures = {}
 for sc in SYSCALLS:
-    template = D.capture_template(sc)
-    if template != ((), ()):
+    template = D.merged(D.capture_template(sc))
+    if template:
         captures[sc.nr] = template
 print(repr((families_of, captures)))
 '''
@@ -83,8 +83,8 @@ def render() -> str:
              "FAMILIES_OF = {"]
     lines += [f"    {name!r}: {fams!r}," for name, fams in sorted(families_of.items())]
     lines += ["}", "",
-              "# syscall number -> (captures by argument kind, extra captures): (slot, kind,",
-              "# param, limit), a limit of -1 being -s and -2 at least 1 (veil.decoders.STRSIZE)",
+              "# syscall number -> what recording it captures without -y: (slot, kind, param,",
+              "# limit), a limit of -1 being -s and -2 -s but at least 1 (veil.decoders.STRSIZE)",
               "CAPTURES = {"]
     lines += [f"    {nr}: {template!r}," for nr, template in sorted(captures.items())]
     lines += ["}", ""]

@@ -35,7 +35,6 @@ from .handoff import Backlog, Handoff, start_thread
 from .hostenv import host_environ
 from .observers import Observer, OnlyCalls
 from .ruledb import Row, RuleDB, build_filter, syscall_numbers
-from .stop import Stop
 from .syscalls.lookup import BY_NR, resolve_set, with_prop
 from .valueclass import ValueClass
 
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from .sockets import SocketTable
     from .spec import Layout as SpecLayout
     from .spec import RunSpec
+    from .stop import Stop
     from .verdicts import Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite, Verdict
 
 _UNSET: Any = object()  # an argument not given (a spec decides it)
@@ -169,7 +169,7 @@ def resolve_guest_command(eng: E.Engine, argv0: str, path_env: str | None,
     raise CommandNotFound(argv0, "command not found", 127)
 
 
-Hook = Callable[[Stop], "Verdict"]
+Hook = Callable[["Stop"], "Verdict"]
 
 
 class Session:
@@ -681,7 +681,7 @@ class Session:
                 continue
             phase = "enter" if kind == E.EV_ENTER else "exit"
             if "Hold" not in globals():
-                _load_verdicts()
+                _load_verdicts()   # and Stop
             return Stop(phase, ev.pid, ev.tid, ev.arch, ev.nr, ev.args,
                         ev.ret if phase == "exit" else None, ev.ts_ns, ev.sp, ev.scratch)
 
@@ -926,8 +926,10 @@ captures_for = None   # veil.decoders', imported when something is traced
 
 
 def _load_verdicts() -> None:
-    """veil.verdicts, loaded with the first stop handed to Python (a trace has none)."""
-    global Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite
+    """veil.verdicts and veil.stop, loaded with the first stop handed to Python (a
+    trace has none)."""
+    global Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite, Stop
+    from .stop import Stop
     from .verdicts import Allow, Deny, Detach, Emulate, Hold, Inject, Kill, Rewrite
 
 

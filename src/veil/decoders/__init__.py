@@ -138,7 +138,7 @@ def capture_template(sc: Syscall) -> Template:
     """What recording ``sc`` captures without -y, for any -s: (slot, kind, param,
     limit) of its arguments by their kinds, then its family's extra captures
     (which win); a limit may be STRSIZE or STRSIZE_AT_LEAST_1.  Worked out from
-    the families (imported for it); veil.decoders.index holds the result."""
+    the families (imported for it); veil.decoders.index holds the two merged."""
     load_for(sc.name)
     by_kind = []
     for i, (_, kind) in enumerate(sc.args):
@@ -150,7 +150,13 @@ def capture_template(sc: Syscall) -> Template:
     return tuple(by_kind), tuple(extra)
 
 
-_NO_CAPTURES: Template = ((), ())
+def merged(template: Template) -> tuple[Capture, ...]:
+    """A template's captures in slot order, the extra ones winning."""
+    by_slot = {c[0]: c for c in template[0]}
+    by_slot.update((c[0], c) for c in template[1])
+    return tuple(by_slot[i] for i in sorted(by_slot))
+
+
 # capture_environments()'s: syscall name -> {slot: (kind, param, limit)}
 _ENVIRONMENTS: Dict[str, Dict[int, Tuple[int, int, int]]] = {}
 
@@ -158,12 +164,11 @@ _ENVIRONMENTS: Dict[str, Dict[int, Tuple[int, int, int]]] = {}
 def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
                  ) -> List[Tuple[int, int, int, int]]:
     """(slot, capture kind, param, limit) for each argument worth copying; slot 6 is the result."""
-    if abi.C_BUILT and BY_NR.get(sc.nr) is sc:   # the index was made with the C module's kinds
-        by_kind, extra = (_INDEX or _index()).CAPTURES.get(sc.nr, _NO_CAPTURES)
-        if not (by_kind or extra or decorate_fds or sc.name in _ENVIRONMENTS):
-            return []
-    else:
-        by_kind, extra = capture_template(sc)
+    if not decorate_fds and sc.name not in _ENVIRONMENTS and abi.C_BUILT \
+            and BY_NR.get(sc.nr) is sc:   # the index was made with the C module's kinds
+        return [c if c[3] >= 0 else _sized(c, strsize)
+                for c in (_INDEX or _index()).CAPTURES.get(sc.nr, ())]
+    by_kind, extra = capture_template(sc)
     out = {c[0]: _sized(c, strsize) for c in by_kind}
     if decorate_fds:
         for i, (_, kind) in enumerate(sc.args):

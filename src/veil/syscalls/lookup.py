@@ -87,8 +87,9 @@ class Syscall(_Fields):
         return text if self.ret == "int" else f"{text} -> {self.ret}"
 
 
+_new = tuple.__new__   # Syscall(...) without its argument checks: the table is generated
 SYSCALLS = tuple(
-    Syscall(nr, name, args, len(args), bits, ret, support, props)
+    _new(Syscall, (nr, name, args, len(args), bits, ret, support, props))
     for nr, name, args, bits, ret, support, props in table.X86_64
 )
 BY_NR = {sc.nr: sc for sc in SYSCALLS}
