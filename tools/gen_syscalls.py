@@ -32,6 +32,7 @@ import argparse
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -628,6 +629,10 @@ def main(argv=None):
         print("gen_syscalls: out of date (run python3 tools/gen_syscalls.py): "
               + ", ".join(stale), file=sys.stderr)
         return 1
+    if not opts.check and opts.root == REPO:
+        # what a syscall captures follows from its kinds: the decoders' index is redone
+        # (tools/gen_decoder_index.py; tests/test_decoder_index.py checks it)
+        subprocess.run([sys.executable, str(REPO / "tools" / "gen_decoder_index.py")], check=True)
     if opts.check:
         raw = raw_syscall_numbers(opts.root)
         if raw:
