@@ -22,11 +22,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import time
-from _collections_abc import (  # collections.abc without collections (start-up)
-    Callable,
-    Iterable,
-    Sequence,
-)
+from _collections_abc import Callable, Iterable  # collections.abc's, without collections (start-up)
 
 from .errors import UsageError
 from .filter import Cond
@@ -35,6 +31,10 @@ from .ruledb import syscall_numbers
 from .stop import Stop
 from .syscalls.lookup import UnknownSyscallError
 from .verdicts import Inject, Verdict, errno_number, register_value, signal_number
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 Names = str | Iterable[str | int]
 MAX_DELAY = 86400.0 * 365  # seconds; time.sleep() overflows time_t far above this

@@ -9,16 +9,16 @@ and the filter's entry per number; ``build_filter`` makes the seccomp program.
 """
 from __future__ import annotations
 
-from _collections_abc import (  # collections.abc without collections (start-up)
-    Callable,
-    Iterable,
-    Sequence,
-)
+from _collections_abc import Iterable  # collections.abc's, without collections (start-up)
 
 from . import engine as E
 from . import filter as bpf
 from .syscalls.lookup import resolve_set
 from .valueclass import ValueClass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 Action = tuple[str, int]                      # ("allow" | "deny" | "refuse" | "kill", errno)
 Rule = tuple[tuple[bpf.Cond, ...], Action]    # (conditions that must all hold, action)

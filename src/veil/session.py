@@ -15,11 +15,7 @@ import _signal as signal  # without the signal module's enums (~4 ms of start-up
 import errno as _errno
 import os
 import time
-from _collections_abc import (  # collections.abc without collections (start-up)
-    Callable,
-    Iterable,
-    Sequence,
-)
+from _collections_abc import Callable  # collections.abc's, without collections (start-up)
 from contextvars import ContextVar
 
 from . import engine as E
@@ -40,6 +36,7 @@ from .valueclass import ValueClass
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
     from .assembler import Assembler

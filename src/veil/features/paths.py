@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from _collections_abc import Callable, Sequence  # collections.abc without collections (start-up)
+from _collections_abc import Callable  # collections.abc's, without collections (start-up)
 
 from .. import engine as E
 from ..errors import VeilError
 from . import BaseFeature, RowTable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # (pattern, E.PATH_* match, errno, E.PATH_* flags, why) in the order they are tried
 PathRule = tuple[str, int, int, int, str | None]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import resource
-from _collections_abc import Callable, Mapping  # collections.abc without collections (start-up)
+from _collections_abc import Mapping  # collections.abc's, without collections (start-up)
 
 from ..errors import VeilError
 from ..layout import Bind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     Check = Callable[[Any, str], Any]

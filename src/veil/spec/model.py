@@ -9,7 +9,7 @@ SpecError naming its key.
 from __future__ import annotations
 
 import os
-from _collections_abc import Mapping, Sequence  # collections.abc without collections (start-up)
+from _collections_abc import Mapping  # collections.abc's, without collections (start-up)
 
 from ..errors import UsageError
 from ..layout import Bind
@@ -19,6 +19,7 @@ from .checks import SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 MappingProxyType = type(type.__dict__)   # types.MappingProxyType, without the types module
