@@ -388,10 +388,10 @@ class Mintracer(Peer):
         return (sum(int(g) for g in m.groups()) if m else None), None
 
 
-# `python -m veil.cli.bench --child STATS VEIL-ARGS` from a given src/ directory,
+# `python -m veil.cli.benchchild --child STATS VEIL-ARGS` from a given src/ directory,
 # without putting it on the workload's PYTHONPATH
-_FROM_SRC = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
-             "runpy.run_module('veil.cli.bench', run_name='__main__', alter_sys=True)")
+_FROM_SRC = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+             "from veil.cli.benchchild import run; run()")
 
 
 class Veil(Peer):
@@ -399,7 +399,7 @@ class Veil(Peer):
 
     Which veil: --veil CMD if given; else this checkout's src/ (if its C part
     is built), else the installed package, the first that can trace /bin/true.
-    The last two run as `python -m veil.cli.bench --child STATS` (the veil CLI
+    The last two run as `python -m veil.cli.benchchild --child STATS` (the veil CLI
     unchanged; STATS gets the engine's stop count and the time spent inside
     the session, which leaves Python's start-up out of the cost per stop).
     """
@@ -432,7 +432,7 @@ class Veil(Peer):
                            stderr=subprocess.DEVNULL)
             yield "veil from %s" % os.path.relpath(src), [sys.executable, "-c", _FROM_SRC, src], \
                 None, True
-        yield "installed veil", [sys.executable, "-m", "veil.cli.bench"], None, True
+        yield "installed veil", [sys.executable, "-m", "veil.cli.benchchild"], None, True
 
     def probe(self, tmpdir, pin_cpu):
         reasons = []

@@ -279,3 +279,25 @@ def test_the_quick_exit_keeps_status_output_and_cleanup(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[0] == "quick" and len(r.stdout.split()) > 1   # files were there
     assert list(tmp_path.iterdir()) == []                                  # and are gone
+
+
+def test_the_bench_child_starts_as_the_veil_command(tmp_path):
+    """veil bench and bench/run.py time each veil mode through veil.cli.benchchild:
+    it must load no more than the veil command (no argparse, json, shutil or
+    tempfile of veil.cli.bench), and its STATS file is JSON with the stop count."""
+    stats, out = tmp_path / "stats", tmp_path / "t"
+    probe = ("import sys\n"
+             "from veil.cli.benchchild import child\n"
+             f"code = child([{str(stats)!r}, 'trace', '-o', {str(out)!r}, '--', '/bin/true'])\n"
+             "print(' '.join(sorted(sys.modules)))\n"
+             "sys.exit(code)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
+                       timeout=DEFAULT_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    mods = r.stdout.split()
+    assert [m for m in mods if m in TRACE_UNUSED_STDLIB + ("json", "tempfile")] == []
+    assert "veil.benchcmd" not in mods and "veil.cli.bench" not in mods
+    found = json.loads(stats.read_text())
+    assert found["engine"]["stops"] > 10 and found["duration"] > 0
+    assert "exit_group(0)" in out.read_text()

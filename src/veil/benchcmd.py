@@ -5,7 +5,7 @@ measuring behind ``veil bench`` (veil.cli.bench, which parses the flags).
                [--csv F] [--plot F.png] [--json] -- CMD ARGS
 
 Every measured run is a fresh process: the command itself (native), ``strace -f``,
-``proot -r /``, or ``sys.executable -m veil.cli.bench --child STATS VEIL-ARGS`` for the
+``proot -r /``, or ``sys.executable -m veil.cli.benchchild --child STATS VEIL-ARGS`` for the
 veil modes: that is ``veil.cli.main(VEIL-ARGS)`` unchanged, within
 ``veil.session.results_to`` to write ``result.engine_stats`` and ``result.duration``
 to STATS at the end, so every veil run reports its own ptrace stops at no measurable cost.  Runs
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 MODES_HELP = ("trace, trace-binary, trace-raw, trace-class:CLASS (e.g. trace-class:%file), run, "
               "layout, sockets, hook:SYSCALL, python")
 PEERS = ("native", "strace", "proot")
-CHILD_MODULE = "veil.cli.bench"   # python -m CHILD_MODULE --child STATS VEIL-ARGS
+CHILD_MODULE = "veil.cli.benchchild"   # python -m CHILD_MODULE --child STATS VEIL-ARGS
 
 
 class Mode:

@@ -1,9 +1,9 @@
 """``veil bench``: what veil costs YOUR program, side by side with native (and strace,
 PRoot).  The measuring is veil.benchcmd, the tables and charts veil.benchreport.
 
-``python -m veil.cli.bench --child STATS VEIL-ARGS`` is how each veil mode is run:
-the veil command line unchanged, with the engine's stop count and the time spent
-in the session written to STATS at the end.
+Each veil mode runs as ``python -m veil.cli.benchchild --child STATS VEIL-ARGS``
+(veil.cli.benchchild): the veil command line unchanged, with the engine's stop
+count and the time spent in the session written to STATS at the end.
 """
 from __future__ import annotations
 
@@ -87,23 +87,3 @@ def cmd_bench(argv: Sequence[str]) -> int:
         return 1 if any(r["status"] == "failed" for r in report["modes"]) else 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _child(argv: list[str]) -> int:
-    """``--child STATS VEIL-ARGS``: the veil CLI as is, Session.run's result noted in STATS."""
-    from ..session import Result, results_to
-    from . import main
-    stats, rest = argv[0], argv[1:]
-
-    def note(result: Result) -> None:
-        with open(stats, "w") as f:
-            json.dump({"engine": result.engine_stats, "duration": result.duration}, f)
-    with results_to(note):
-        return main(rest)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["--child"] or len(sys.argv) < 3:
-        sys.exit("usage: python -m veil.cli.bench --child STATS VEIL-ARGS (used by veil bench)")
-    from . import exit_quickly
-    exit_quickly(_child(sys.argv[2:]))   # as the veil command ends
