@@ -47,7 +47,7 @@ RUN_UNUSED_STDLIB = TRACE_UNUSED_STDLIB + ("tempfile",)
 # assembler (no observer), the profile reader and socket addresses
 RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep", "veil.identity",
               "veil.policy", "veil.verdicts", "veil.fakeids", "veil.guest_ptrace",
-              "veil.assembler", "veil.spec.toml", "veil.sockaddr")
+              "veil.assembler", "veil.spec.toml", "veil.sockaddr", "veil.fakeroot")
 
 # veil's modules a command may load at most: today's count and a little room,
 # so that a new eager import (a whole package at module level) shows here.  The
@@ -142,7 +142,7 @@ def test_the_unused_modules_load_when_used(tmp_path):
     found = loaded(tmp_path, ["run", "--policy", str(policy), "-0", "--ownership-db",
                               str(tmp_path / "owners.json"), "--", "/bin/true"])
     assert found["exit"] == 0, found["stderr"]
-    assert {"veil.policyfile", "json"} <= set(found["modules"])
+    assert {"veil.policyfile", "json", "veil.fakeroot"} <= set(found["modules"])
 
 
 def test_identity_and_guest_ptrace_load_when_used(tmp_path, progs):
@@ -153,6 +153,7 @@ def test_identity_and_guest_ptrace_load_when_used(tmp_path, progs):
     assert found["exit"] == 0, found["stderr"]
     assert found["stdout"] == "lazy-host\n"
     assert {"veil.identity", "veil.policy", "veil.verdicts"} <= set(found["modules"])
+    assert "veil.fakeroot" not in found["modules"]   # no -0 or -i: no fake ids' hooks
     # its verdicts and fake ids are records and its files' directory is veil.scratch's:
     # no dataclasses, re or tempfile either
     assert [m for m in found["modules"] if m in RUN_UNUSED_STDLIB] == []

@@ -203,8 +203,11 @@ def configure(session: Session, spec: RunSpec, policies: Sequence[Any] = ()) -> 
 
 def _identity(session: Session, system: System) -> None:
     """The hooks (and, with the C engine, the values C serves) of a fake identity."""
-    from ..identity import NativeIdentity, OwnershipDB, identity_policy
-    owners = OwnershipDB(system.ownership_db) if system.ids is not None else None
+    from ..identity import NativeIdentity, identity_policy
+    owners = None
+    if system.ids is not None:
+        from ..fakeroot import OwnershipDB
+        owners = OwnershipDB(system.ownership_db)
     native = NativeIdentity() if session.backend == "c" else None
     identity_policy(system, owners, session.host_path, native).apply(session)
     if native is not None:
