@@ -44,10 +44,12 @@ RUN_UNUSED_STDLIB = TRACE_UNUSED_STDLIB + ("tempfile",)
 # veil's self-protection (only when confined), bundles and archives, the identity
 # (none asked: its Policy, verdicts and fake ids), guest ptrace (the hooks stay
 # watched; the emulation loads at a guest's first ptrace call), the ring's
-# assembler (no observer), the profile reader and socket addresses
+# assembler (no observer), the profile reader, socket addresses, the fake ids'
+# hooks (veil.fakeroot: -0 and -i only) and the translator's tables (a layout only)
 RUN_UNUSED = ("veil.policyfile", "veil.oci", "veil.protect", "veil.prep", "veil.identity",
               "veil.policy", "veil.verdicts", "veil.fakeids", "veil.guest_ptrace",
-              "veil.assembler", "veil.spec.toml", "veil.sockaddr", "veil.fakeroot")
+              "veil.assembler", "veil.spec.toml", "veil.sockaddr", "veil.fakeroot",
+              "veil.translations")
 
 # veil's modules a command may load at most: today's count and a little room,
 # so that a new eager import (a whole package at module level) shows here.  The

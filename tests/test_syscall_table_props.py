@@ -27,7 +27,7 @@ _PROBE = r"""
 import errno, json, sys
 import veil
 from veil.decoders.registry import SPLIT
-from veil.layout import DENIED, SCRATCH_GUARDS, translated_calls
+from veil.translations import DENIED, SCRATCH_GUARDS, translated_calls
 from veil.prep.learn import WRITING
 from veil.session import MUTATING_CALLS
 from veil.sockets import SENDS, SOCKFD_CALLS

@@ -99,8 +99,8 @@ def strict(session) -> None:
     import errno
 
     from . import engine as E
-    from .layout import untranslated_calls
     from .syscalls.lookup import BY_NR
+    from .translations import untranslated_calls
     session.refuse([nr for nr in range(E.NR_MAX) if nr not in BY_NR], errno.ENOSYS,
                    "--strict refuses calls veil does not know")
     if session.layout is not None and untranslated_calls():

@@ -25,7 +25,7 @@ def cmd_syscalls(argv: Sequence[str]) -> int:
                    help="how a layout handles each call that takes or returns a path")
     a = p.parse_args(argv)
     if a.untranslated or a.layout:
-        from ..layout import DENIED, translated_calls, untranslated_calls
+        from ..translations import DENIED, translated_calls, untranslated_calls
         if a.untranslated:
             left = untranslated_calls()
             for name in left:

@@ -10,19 +10,18 @@ import os
 from .. import engine as E
 from .. import filter as bpf
 from ..engine_features import PIN_PATHS, supports
-from ..layout import (
+from ..layout import Bind, GuestTree
+from ..spec.checks import SpecError
+from ..syscalls.lookup import BY_NAME, BY_NR
+from ..translations import (
     CRED_CALLS,
     DENIED,
     SCRATCH_GUARDS,
     UFFDIO_API,
     UFFDIO_REGISTER,
-    Bind,
-    GuestTree,
     action_fields,
     translated_calls,
 )
-from ..spec.checks import SpecError
-from ..syscalls.lookup import BY_NAME, BY_NR
 from . import BaseFeature, RowTable
 
 TYPE_CHECKING = False
