@@ -727,25 +727,40 @@ static int call_caps(const uint8_t *enter, const uint8_t *exit, struct tf_cap *c
     return 0;
 }
 
+/* a call as the three line formats read it: its records, plan and captures */
+struct tf_call {
+    const struct veil_rec_enter *e;
+    const struct veil_rec *x;   /* NULL: only the entry half is known */
+    const struct tf_plan *p;
+    int nr;
+    struct tf_cap caps[TF_SLOTS];
+};
+
+static int open_call(const struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
+                     struct tf_call *c)
+{
+    c->e = (const struct veil_rec_enter *)enter;
+    c->x = (const struct veil_rec *)exit;
+    c->nr = (int)c->e->h.nr;
+    c->p = tf->plans[c->nr];
+    return call_caps(enter, exit, c->caps);
+}
+
 static int format_call(struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
                        int prefix_mode, struct tf_buf *b, struct tf_miss *miss)
 {
-    const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
-    const struct veil_rec *x = (const struct veil_rec *)exit;
-    const struct tf_plan *p = tf->plans[e->h.nr];
-    struct tf_cap caps[TF_SLOTS];
-    if (call_caps(enter, exit, caps) < 0)
+    struct tf_call c;
+    if (open_call(tf, enter, exit, &c) < 0)
         return TO_PYTHON;
     size_t start = b->len;
-    int nr = (int)e->h.nr;
-    put_prefix(b, prefix_mode, e->h.tid);
-    puts_(b, p->name);
+    put_prefix(b, prefix_mode, c.e->h.tid);
+    puts_(b, c.p->name);
     put(b, "(", 1);
-    int rc = put_args(tf, b, p, nr, 0, p->nops, e->args, caps, x->value, miss);
+    int rc = put_args(tf, b, c.p, c.nr, 0, c.p->nops, c.e->args, c.caps, c.x->value, miss);
     if (rc != OK)
         return rc;
     put(b, ")", 1);
-    return put_result(tf, b, p, nr, start, x->value, miss);
+    return put_result(tf, b, c.p, c.nr, start, c.x->value, miss);
 }
 
 /* clone's one op prints its whole argument list */
@@ -758,21 +773,20 @@ static int is_clone(const struct tf_plan *p)
 static int format_head(struct veil_tf *tf, const uint8_t *enter, int prefix_mode,
                        struct tf_buf *b, struct tf_miss *miss)
 {
-    const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
-    const struct tf_plan *p = tf->plans[e->h.nr];
-    struct tf_cap caps[TF_SLOTS];
-    if (call_caps(enter, NULL, caps) < 0)
+    struct tf_call c;
+    if (open_call(tf, enter, NULL, &c) < 0)
         return TO_PYTHON;
+    const struct tf_plan *p = c.p;
     int head = p->split < p->nops ? p->split : p->nops;
-    put_prefix(b, prefix_mode, e->h.tid);
+    put_prefix(b, prefix_mode, c.e->h.tid);
     puts_(b, p->name);
     put(b, "(", 1);
     int rc;
     if (is_clone(p))
-        rc = put_clone(tf, b, (int)e->h.nr, e->args, cap_of(caps, p->argidx[0]), 0,
-                       CLONE_HEAD, miss);
+        rc = put_clone(tf, b, c.nr, c.e->args, cap_of(c.caps, p->argidx[0]), 0, CLONE_HEAD,
+                       miss);
     else
-        rc = put_args(tf, b, p, (int)e->h.nr, 0, head, e->args, caps, 0, miss);
+        rc = put_args(tf, b, p, c.nr, 0, head, c.e->args, c.caps, 0, miss);
     if (rc != OK)
         return rc;
     if (0 < p->split && p->split < p->nops && !is_clone(p))
@@ -785,30 +799,28 @@ static int format_head(struct veil_tf *tf, const uint8_t *enter, int prefix_mode
 static int format_resumed(struct veil_tf *tf, const uint8_t *enter, const uint8_t *exit,
                           int prefix_mode, struct tf_buf *b, struct tf_miss *miss)
 {
-    const struct veil_rec_enter *e = (const struct veil_rec_enter *)enter;
-    const struct veil_rec *x = (const struct veil_rec *)exit;
-    const struct tf_plan *p = tf->plans[e->h.nr];
-    struct tf_cap caps[TF_SLOTS];
-    if (call_caps(enter, exit, caps) < 0)
+    struct tf_call c;
+    if (open_call(tf, enter, exit, &c) < 0)
         return TO_PYTHON;
+    const struct tf_plan *p = c.p;
     size_t start = b->len;
-    int nr = (int)e->h.nr;
-    put_prefix(b, prefix_mode, x->tid);
+    put_prefix(b, prefix_mode, c.x->tid);
     puts_(b, "<... ");
     puts_(b, p->name);
     puts_(b, " resumed>");
     if (is_clone(p)) {
-        int rc = put_clone(tf, b, nr, e->args, cap_of(caps, p->argidx[0]), x->value,
+        int rc = put_clone(tf, b, c.nr, c.e->args, cap_of(c.caps, p->argidx[0]), c.x->value,
                            CLONE_TAIL, miss);
         if (rc != OK)
             return rc;
     } else if (p->split < p->nops) {
-        int rc = put_args(tf, b, p, nr, p->split, p->nops, e->args, caps, x->value, miss);
+        int rc = put_args(tf, b, p, c.nr, p->split, p->nops, c.e->args, c.caps, c.x->value,
+                          miss);
         if (rc != OK)
             return rc;
     }
     put(b, ")", 1);
-    return put_result(tf, b, p, nr, start, x->value, miss);
+    return put_result(tf, b, p, c.nr, start, c.x->value, miss);
 }
 
 /* --- lines of task events ---------------------------------------------------------- */
