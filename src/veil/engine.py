@@ -226,16 +226,19 @@ class Engine:
         # struct assignment per number cost ~2 ms of veil's start-up
         size = ffi.sizeof("struct veil_sysdesc")
         made: dict[tuple, bytes] = {}
-        rows = []
-        for nr in range(NR_MAX):
-            act = actions.get(nr)
+
+        def packed(act: SysAction | None) -> bytes:
             key = _action_key(act)
             data = made.get(key)
             if data is None:
                 row = ffi.new("struct veil_sysdesc *")
                 self._fill(row, act)
                 data = made[key] = ffi.buffer(row, size)[:]
-            rows.append(data)
+            return data
+        rows = [packed(None)] * NR_MAX   # the numbers without an action
+        for nr, act in actions.items():
+            if 0 <= nr < NR_MAX:
+                rows[nr] = packed(act)
         ffi.memmove(lib.veil_table(self._e), b"".join(rows), size * NR_MAX)
         row = ffi.new("struct veil_sysdesc *")
         self._fill(row, foreign)

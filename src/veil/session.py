@@ -527,7 +527,9 @@ class Session:
 
     def _own_rows(self, rows: RowTable) -> None:
         """Hooks and the identity served in C."""
-        for nr in range(E.NR_MAX):
+        for nr in sorted({nr for nr, _ in self._hooks} | set(self._identity_calls)):
+            if not 0 <= nr < E.NR_MAX:
+                continue
             flags = 0
             # hooks that all want only the stops identity.c hands over (F_ID_ASKS)
             asks = nr in self._identity_calls and all(
