@@ -12,6 +12,11 @@ if TYPE_CHECKING:   # the decoders load when a call is first assembled
 
 
 class Observer:
+    def prepare(self) -> None:
+        """Called once, in run()'s thread, while the traced program starts and
+        before its first events: load what they will need (the loop's thread
+        is in the kernel meanwhile)."""
+
     def enter(self, call: Call) -> None:
         pass
 
@@ -80,6 +85,9 @@ class OnlyCalls(Observer):
     def __init__(self, inner: Observer, nrs: set) -> None:
         self.inner = inner
         self.nrs = nrs
+
+    def prepare(self) -> None:
+        self.inner.prepare()
 
     def enter(self, call: Call) -> None:
         if call.arch or call.nr in self.nrs:

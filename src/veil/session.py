@@ -820,7 +820,7 @@ class Session:
             self._assembler = self._make_assembler()
         records = Handoff()
         backlog = Backlog(self.BACKLOG_BYTES)
-        done = object()
+        started, done = object(), object()
         self._abort = False
 
         def deliver(data: bytes) -> None:
@@ -829,6 +829,9 @@ class Session:
 
         def worker() -> None:
             try:
+                if self._engine is None:
+                    self.start()
+                    records.put(started)   # the observers prepare while the program starts
                 while (stop := self._step(deliver)) is not None:
                     self.resume(stop, self.dispatch(stop))
             except BaseException as e:  # a failing hook: fail closed
@@ -860,6 +863,14 @@ class Session:
                     continue
                 if item is done:
                     break
+                if item is started:
+                    try:
+                        for o in self.observers:
+                            o.prepare()
+                    except BaseException as e:
+                        error = e
+                        self._abort = True
+                    continue
                 if isinstance(item, BaseException):
                     error = error or item
                     continue

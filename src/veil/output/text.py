@@ -94,6 +94,13 @@ class TextWriter(Observer):
         except ImportError:   # no C part (python-ptrace backend without it)
             return None
 
+    def prepare(self) -> None:
+        # the decoders of the calls every dynamically linked program starts with
+        # (their families: proc, mem, fs), loaded while it execs
+        from ..decoders import load_for
+        for name in ("execve", "mmap", "openat"):
+            load_for(name)
+
     # --- output plumbing -------------------------------------------------
     def _stream(self, tid: int) -> IO[str]:
         if not self.per_process:
