@@ -211,24 +211,22 @@ def _k_outstr(call, i, v, p, ctx):
 
 
 def _registered(table: dict, name: str):   # noqa: ANN202
-    """A set or struct of the registry; its family is imported if load_for()
-    has not (a call planned without it)."""
-    entry = table.get(name)
-    if entry is None:
-        registry.load_all()
-        entry = table.get(name)
-    return entry
+    """A set or struct the registry does not hold yet: every family is imported
+    (a call formatted without load_for() of its syscall), then it is looked up
+    again.  Callers look up first: this is the miss path only."""
+    registry.load_all()
+    return table.get(name)
 
 
 def _k_flags(call, i, v, p, ctx):
-    f = _registered(registry.FLAG_SETS, p)
+    f = registry.FLAG_SETS.get(p) or _registered(registry.FLAG_SETS, p)
     if f is not None:
         return f(v)
     return hex_number(v)
 
 
 def _k_enum(call, i, v, p, ctx):
-    f = _registered(registry.ENUM_SETS, p)
+    f = registry.ENUM_SETS.get(p) or _registered(registry.ENUM_SETS, p)
     return f(v) if f else str(s32(v))
 
 
@@ -268,7 +266,7 @@ def _k_envp(call, i, v, p, ctx):
 
 def _k_struct(call, i, v, p, ctx):
     c = call.caps.get(i)
-    entry = _registered(registry.STRUCTS, p)
+    entry = registry.STRUCTS.get(p) or _registered(registry.STRUCTS, p)
     if v == 0:
         return "NULL"
     if c is None or c.fault or entry is None or not c.data or not ctx.dereferenced(call):
