@@ -258,6 +258,8 @@ struct veil_engine {
     int32_t main_pid;
     int main_status;     /* raw wait status of main_pid, -1 until known */
     int spawn_err_fd;    /* child's exec errno arrives here */
+    void *spawn_mem;     /* spawn.c: a cloned child's copy of its strings, and its stack */
+    size_t spawn_mem_size;
     int stdio[3];        /* fds the child gets as 0, 1, 2 (-1: inherit) */
     int child_umask;     /* -1: inherit */
     int nlimits;
@@ -312,6 +314,18 @@ uint32_t sockinfo_append(int32_t tid, int fd, const char *link, const char *targ
 /* sockquery.c */
 int fd_is_socket(int32_t tid, uint64_t fd);
 int fd_copy(int32_t tid, int fd);
+
+/* spawn.c: the program's process, seized and told to go on (go[1]) by the caller;
+   an exec failure's errno arrives on err[0].  The pid, or -errno. */
+struct spawn_spec {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    int go[2], err[2], ns_ready[2], ns_mapped[2];
+};
+pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s);
+void spawn_free(struct veil_engine *e);
 
 /* filter.c */
 struct __ptrace_syscall_info;

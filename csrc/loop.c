@@ -71,6 +71,7 @@ void veil_free(struct veil_engine *e)
     guest_free(e);
     if (e->spawn_err_fd >= 0)
         close(e->spawn_err_fd);
+    spawn_free(e);
     free(e->ring.buf);
     free(e);
 }
@@ -159,27 +160,6 @@ static void close_all(const int *fds, int n)
             close(fds[i]);
 }
 
-static void child_fail(int fd, int err)
-{
-    ssize_t unused = write(fd, &err, sizeof err);
-    (void)unused;
-    _exit(127);
-}
-
-static int install_filter(const void *bpf, uint32_t len)
-{
-    struct sock_fprog prog = {(unsigned short)len, (struct sock_filter *)bpf};
-    /* Without CAP_SYS_ADMIN the kernel insists on no_new_privs, which means a
-       setuid program run under veil will not gain its privileges. */
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
-        return 0;
-    if (errno != EACCES)
-        return -1;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        return -1;
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-}
-
 int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
                char *const envp[], const char *cwd, const void *bpf, uint32_t bpf_len,
                int32_t *pid_out)
@@ -214,64 +194,13 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
         return -saved;
     }
 
-    /* a pid namespace is made with its user namespace, at the fork (clone(2)) */
-    pid_t pid = e->mountns.on && e->mountns.pidns
-                    ? (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0)
-                    : fork();
+    struct spawn_spec spec = {path, argv, envp, cwd, {go[0], go[1]}, {err[0], err[1]},
+                              {ns_ready[0], ns_ready[1]}, {ns_mapped[0], ns_mapped[1]}};
+    pid_t pid = spawn_child(e, &spec);
     if (pid < 0) {
-        int saved = errno;
         close_all((int[]){go[0], go[1], err[0], err[1], ns_ready[0], ns_ready[1], ns_mapped[0],
                           ns_mapped[1]}, 8);
-        return -saved;
-    }
-    if (pid == 0) {
-        char c;
-        close(go[1]);
-        close(err[0]);
-        /* Python ignores these; a program started from a shell would not */
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGXFSZ, SIG_DFL);
-        if (read(go[0], &c, 1) != 1)
-            _exit(127);
-        for (int i = 0; i < 3; i++)
-            if (e->stdio[i] >= 0 && e->stdio[i] != i && dup2(e->stdio[i], i) < 0)
-                child_fail(err[1], errno);
-        if (e->mountns.on) {
-            int step;
-            int rc = mountns_enter(e, cwd, ns_ready[1], ns_mapped[0], &step);
-            if (rc < 0)
-                child_fail(err[1], -rc | VEIL_SPAWN_MOUNTNS | ((step + 1) << VEIL_SPAWN_STEP_SHIFT));
-        } else if (identity_child_mounts(e) < 0 || (cwd && chdir(cwd) < 0)) {
-            child_fail(err[1], errno);
-        }
-        if (e->child_umask >= 0)
-            umask((mode_t)e->child_umask);
-        for (int i = 0; i < e->nlimits; i++) {
-            struct rlimit rl = {e->limits[i].soft, e->limits[i].hard};
-            if (setrlimit(e->limits[i].resource, &rl) < 0)
-                child_fail(err[1], errno);
-        }
-        if (ids_apply(e) < 0)
-            child_fail(err[1], errno);
-        if (bpf && install_filter(bpf, bpf_len) < 0)
-            child_fail(err[1], errno);
-        if (caps_apply(e) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
-            child_fail(err[1], errno);
-        execve(path, argv, envp);
-        if (errno == ENOEXEC) {
-            /* a command file without #!: run by the shell, as execvp and PRoot do */
-            int argc = 0;
-            while (argv[argc])
-                argc++;
-            char *shell_argv[argc + 2];
-            shell_argv[0] = (char *)"/bin/sh";
-            shell_argv[1] = (char *)path;
-            for (int i = 1; i <= argc; i++)
-                shell_argv[i + 1] = argv[i];
-            execve("/bin/sh", shell_argv, envp);
-            errno = ENOEXEC;
-        }
-        child_fail(err[1], errno);
+        return pid;
     }
     close(go[0]);
     close(err[1]);

@@ -46,3 +46,28 @@ def test_action_rows_are_shared_only_when_every_field_agrees():
                                                             else value + 7)
         other = SysAction(**{name: changed})
         assert other != base and _action_key(other) != _action_key(base), name
+
+
+def test_packed_rows_are_what_cffi_writes():
+    """set_actions() packs rows with struct from the build's offsets: every field of
+    a SysAction lands where C reads it (checked against cffi's own field writes)."""
+    from veil._veil_c import ffi
+    from veil.engine import SysAction, _row_packer
+    pack = _row_packer()
+    samples = [SysAction(), SysAction(flags=0x1234567, captures=[(6, 14, 0, 4096)])]
+    for i, name in enumerate(n for n in SysAction._fields if n != "captures"):
+        value = True if name == "follow_flag_sets" else (-2 if name.endswith("_arg")
+                                                        or name.endswith("_ptr") else 3 + i)
+        samples.append(SysAction(**{name: value}, captures=[(i % 6, 2 + i, i % 6, 70000)]))
+    samples.append(SysAction(flags=0xFFFFFFFF, deny_errno=-13, follow_flag_mask=0x80000000,
+                             captures=[(0, 1, 0, 0), (2, 3, 2, 65535), (6, 13, 0, 1)]))
+    for act in samples:
+        row = ffi.new("struct veil_sysdesc *")
+        for name in SysAction._fields:
+            if name != "captures":
+                setattr(row, name, getattr(act, name))
+        for arg, kind, param, limit in act.captures:
+            row.cap[arg].kind, row.cap[arg].param = kind, param
+            row.cap[arg].limit = min(limit, 65535)
+        row.ncap = len(act.captures)
+        assert pack(act) == ffi.buffer(row)[:], act

@@ -303,8 +303,13 @@ def test_instruction_pointer_as_strace(strace, env, tmp_path):
     ip = re.compile(r"\[[0-9a-f]{13}([0-9a-f]{3})\]")
     sa, vb = (normalise(ip.sub(r"[IP\1]", (tmp_path / name).read_text()))
               for name in ("strace.txt", "veil.txt"))
-    share = _share(sa, vb)
-    assert share >= MIN_SHARE, "\n".join(f"{a}\n{b}" for a, b in zip(sa, vb) if a != b)
+    # the first execve is made by the tracer's own code (strace's libc call; veil's
+    # spawn makes it without libc), not by the program
+    assert sa[0].startswith("[  59] [IP") and vb[0].startswith("[  59] [IP"), (sa[0], vb[0])
+    sa2, vb2 = ([re.sub(r"\[IP[0-9a-f]{3}\]", "[IP]", lines[0], count=1), *lines[1:]]
+                for lines in (sa, vb))
+    share = _share(sa2, vb2)
+    assert share >= MIN_SHARE, "\n".join(f"{a}\n{b}" for a, b in zip(sa2, vb2) if a != b)
     assert all(re.match(r"\[ *\d+\] \[IP[0-9a-f]{3}\] [a-z]", line) for line in vb[:-1]), vb
     assert vb[-1] == "[ 231] [????????????????] +++ exited with 0 +++"
 

@@ -148,8 +148,55 @@ class SysAction(ValueClass):
 
 
 _NO_ACTION = SysAction()
-# the fields of struct veil_sysdesc that SysAction's fields of the same names fill
-_ROW_FIELDS = tuple(f for f in SysAction._fields if f != "captures")
+
+
+# struct.pack codes of the integer types struct veil_sysdesc is made of
+_STRUCT_CODES = {"uint8_t": "B", "int8_t": "b", "uint16_t": "H", "int16_t": "h",
+                 "uint32_t": "I", "int32_t": "i", "uint64_t": "Q", "int64_t": "q"}
+_packer = None
+
+
+def _row_packer():
+    """SysAction -> the bytes of its struct veil_sysdesc, packed with a struct.Struct
+    laid out from the build's own offsets (cffi's view of csrc/engine.h): its scalar
+    fields are SysAction's of the same names, ``ncap`` the number of captures and
+    ``cap`` the captures indexed by argument slot."""
+    global _packer
+    if _packer is not None:
+        return _packer
+    import struct
+    desc = ffi.typeof("struct veil_sysdesc")
+    fmt, names, at, ncaps = "<", [], 0, 0
+    for name, field in desc.fields:
+        fmt += "x" * (field.offset - at)
+        if field.type.kind == "array":   # cap[]: struct veil_capture's kind, param, limit
+            ncaps = field.type.length
+            item = field.type.item
+            codes = "".join(_STRUCT_CODES[f.type.cname] for _, f in item.fields)
+            assert [n for n, _ in item.fields] == ["kind", "param", "limit"] \
+                and struct.calcsize("<" + codes) == ffi.sizeof(item), "struct veil_capture"
+            fmt += codes * ncaps
+        else:
+            fmt += _STRUCT_CODES[field.type.cname]
+            names.append(name)
+        at = field.offset + ffi.sizeof(field.type)
+    fmt += "x" * (ffi.sizeof(desc) - at)
+    layout = struct.Struct(fmt)
+    assert layout.size == ffi.sizeof(desc), "struct veil_sysdesc"
+    pack = layout.pack
+    scalars = [(name, name == "ncap") for name in names]
+    free_caps = [0] * (3 * ncaps)
+
+    def packed(act: SysAction) -> bytes:
+        caps = free_caps
+        if act.captures:
+            caps = caps.copy()
+            for arg, kind, param, limit in act.captures:
+                caps[3 * arg:3 * arg + 3] = kind, param, min(limit, 65535)
+        return pack(*[len(act.captures) if is_ncap else getattr(act, name)
+                      for name, is_ncap in scalars], *caps)
+    _packer = packed
+    return packed
 
 
 def _action_key(act: SysAction | None) -> tuple:
@@ -221,44 +268,21 @@ class Engine:
         lib.veil_set_options(self._e, int(seccomp), int(follow), affinity, strsize)
 
     def set_actions(self, actions: dict[int, SysAction], foreign: SysAction) -> None:
-        # each distinct row is filled once (a cffi field write costs ~0.3 us, and a
-        # row has ~40 fields), then the whole table is written with one copy: a
-        # struct assignment per number cost ~2 ms of veil's start-up
-        size = ffi.sizeof("struct veil_sysdesc")
+        # each distinct row is packed once with struct (cffi field writes cost ~0.3 us
+        # each), then the whole table is written with one copy
+        pack = _row_packer()
         made: dict[tuple, bytes] = {}
-
-        def packed(act: SysAction | None) -> bytes:
-            key = _action_key(act)
-            data = made.get(key)
-            if data is None:
-                row = ffi.new("struct veil_sysdesc *")
-                self._fill(row, act)
-                data = made[key] = ffi.buffer(row, size)[:]
-            return data
-        rows = [packed(None)] * NR_MAX   # the numbers without an action
+        empty = pack(_NO_ACTION)
+        rows = [empty] * NR_MAX   # the numbers without an action
         for nr, act in actions.items():
             if 0 <= nr < NR_MAX:
-                rows[nr] = packed(act)
-        ffi.memmove(lib.veil_table(self._e), b"".join(rows), size * NR_MAX)
-        row = ffi.new("struct veil_sysdesc *")
-        self._fill(row, foreign)
-        lib.veil_foreign(self._e)[0] = row[0]
-
-    @staticmethod
-    def _fill(row, act: SysAction | None) -> None:
-        """Fill a zeroed row: only its fields that are not 0 are written."""
-        if act is None:
-            act = _NO_ACTION
-        for name in _ROW_FIELDS:
-            value = getattr(act, name)
-            if value:
-                setattr(row, name, value)
-        for arg, kind, param, limit in act.captures:
-            cap = row.cap[arg]
-            cap.kind = kind
-            cap.param = param
-            cap.limit = min(limit, 65535)
-        row.ncap = len(act.captures)
+                key = _action_key(act)
+                data = made.get(key)
+                if data is None:
+                    data = made[key] = pack(act)
+                rows[nr] = data
+        ffi.memmove(lib.veil_table(self._e), b"".join(rows), len(empty) * NR_MAX)
+        ffi.memmove(lib.veil_foreign(self._e), pack(foreign), len(empty))
 
     # --- processes -------------------------------------------------------
     def spawn(self, path: str, argv: Sequence[str], env: dict[str, str],

@@ -604,8 +604,6 @@ class Session:
                 eng.identity_mount_files(True)
         eng.set_decorate(self.decorate_fds)
         self._paths.install_rules(eng, eng.layout_resolve if self.layout is not None else None)
-        if self._assembler is None and self.observers:
-            self._assembler = self._make_assembler()
         self._engine = eng
         self._started = time.monotonic()
         if self.argv:
@@ -816,8 +814,6 @@ class Session:
         this thread at the same time, on the other core.  If a hook or an
         observer fails, every tracee is killed and the error is raised here.
         """
-        if self._assembler is None and self.observers:   # none: the ring's records go nowhere
-            self._assembler = self._make_assembler()
         records = Handoff()
         backlog = Backlog(self.BACKLOG_BYTES)
         started, done = object(), object()
@@ -863,8 +859,10 @@ class Session:
                     continue
                 if item is done:
                     break
-                if item is started:
+                if item is started:   # made while the program starts, as prepare() is
                     try:
+                        if self._assembler is None and self.observers:
+                            self._assembler = self._make_assembler()
                         for o in self.observers:
                             o.prepare()
                     except BaseException as e:

@@ -21,9 +21,15 @@ if TYPE_CHECKING:
     from collections.abc import Collection
     from typing import IO
 
+    from .textfast import FastText
+
 COLUMN = 39  # strace pads "name(args)" to this column before " = result" (-a 40)
 EXIT_NR, EXIT_GROUP_NR = BY_NAME["exit"].nr, BY_NAME["exit_group"].nr
 PRECISION_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}  # -T, -r: --syscall-times=PRECISION
+# what the dynamic loader and libc's start-up call in every dynamically linked program
+STARTING_CALLS = ("execve", "brk", "mmap", "access", "openat", "newfstatat", "fstat", "close",
+                  "read", "pread64", "arch_prctl", "set_tid_address", "set_robust_list", "rseq",
+                  "mprotect", "prlimit64", "munmap", "getrandom", "exit_group")
 
 def _split_index(call: Call) -> int:
     """Arguments before this index are known at entry."""
@@ -78,6 +84,7 @@ class TextWriter(Observer):
         self._live = 1
         self._attached = 0
         self._write = out.write if out is not None else None
+        self._fast: FastText | None = None   # set by fast_path()
 
     def fast_path(self, observers, pending):
         """C formatting of the common calls (veil.output.textfast) when this
@@ -90,16 +97,19 @@ class TextWriter(Observer):
                 or type(self) is not TextWriter or not textfast.eligible(self, self.ctx):
             return None
         try:
-            return textfast.FastText(self, observers, pending)
+            self._fast = textfast.FastText(self, observers, pending)
         except ImportError:   # no C part (python-ptrace backend without it)
             return None
+        return self._fast
 
     def prepare(self) -> None:
-        # the decoders of the calls every dynamically linked program starts with
-        # (their families: proc, mem, fs), loaded while it execs
+        # the decoders (and the C formatter's plans) of the calls every dynamically
+        # linked program starts with, made while it execs
         from ..decoders import load_for
-        for name in ("execve", "mmap", "openat"):
+        for name in STARTING_CALLS:
             load_for(name)
+        if self._fast is not None:
+            self._fast.plan_ahead(STARTING_CALLS)
 
     # --- output plumbing -------------------------------------------------
     def _stream(self, tid: int) -> IO[str]:

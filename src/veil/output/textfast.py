@@ -17,7 +17,7 @@ from ..decoders import Call, Ctx, format_ret, load_for, registry
 from ..decoders.common import NETLINK_SOCKETS, flags, signal_name
 from ..decoders.kinds import NETLINK_CALLS, formatter
 from ..decoders.registry import RESUME_WITH_COMMA, RESUMED, split_of
-from ..syscalls.lookup import BY_NR, call_name
+from ..syscalls.lookup import BY_NAME, BY_NR, call_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -158,9 +158,18 @@ class FastText:
         self._miss = ffi.new("int[2]")
         self._miss_value = ffi.new("uint64_t *")
         self.lines = 0   # lines C wrote
+        self._planned: set[int] = set()
+
+    def plan_ahead(self, names: Sequence[str]) -> None:
+        """Give C the plans of these syscalls before any is seen."""
+        for name in names:
+            sc = BY_NAME.get(name)
+            if sc is not None and sc.nr not in self._planned:
+                self._plan(sc.nr)
 
     def _plan(self, nr: int) -> None:
         """Give C the plan of one syscall, the first time one is seen."""
+        self._planned.add(nr)
         sc = BY_NR.get(nr)
         plan = plan_of(sc, self.ctx) if sc is not None else None
         lib = self.lib

@@ -1,0 +1,267 @@
+/*
+ * The traced program's process, up to its execve(2).
+ *
+ * fork(2) copies the page tables of veil's ~15 MB of Python and write-protects
+ * every page of it: the fork, then a fault at the first write to each page
+ * afterwards, cost ~2 ms of a short run (more on a VM, where faults are dear).
+ * When the child needs nothing only a process of its own can do (user and
+ * mount namespaces, glibc's set*id(2) wrappers, which signal every thread of
+ * the caller's process), it is made as posix_spawn(3) makes its children:
+ * clone(2) with CLONE_VM, on a stack of its own.  Unlike posix_spawn's there is
+ * no CLONE_VFORK: the tracer thread must go on and PTRACE_SEIZE the child
+ * before it goes on.  Until its execve the child shares veil's memory with the
+ * threads that keep running, so it
+ *   - only reads, and only what is kept in its own mapping (struct child below,
+ *     its strings and its stack; unmapped with the engine, veil_free);
+ *   - makes raw system calls: glibc's wrappers write errno, which lives in the
+ *     tracer thread's TLS (the child has no TLS of its own);
+ *   - starts with every signal blocked and sets each caught one back to SIG_DFL
+ *     before it unblocks them: a handler of veil's must not run in it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "arch.h"
+#include "internal.h"
+
+#define CHILD_STACK (64 * 1024)
+
+struct child {
+    struct veil_engine *e;
+    int cloned;            /* shares veil's memory: raw calls only, no libc state */
+    const char *path;
+    char **argv;
+    char **envp;
+    const char *cwd;
+    int go_rd, go_wr, err_rd, err_wr, ns_ready_wr, ns_mapped_rd;
+    uint64_t mask;         /* the signal mask the program starts with */
+};
+
+/* the kernel's struct sigaction (rt_sigaction(2)), not glibc's */
+struct ksigaction {
+    unsigned long handler;
+    unsigned long flags;
+    unsigned long restorer;
+    uint64_t mask;
+};
+
+static long sys(long nr, long a, long b, long c, long d)
+{
+    return veil_arch_raw_syscall(nr, a, b, c, d);
+}
+
+static __attribute__((noreturn)) void child_fail(const struct child *c, long err)
+{
+    int value = (int)err;
+    sys(SYS_write, c->err_wr, (long)&value, sizeof value, 0);
+    for (;;)
+        sys(SYS_exit_group, 127, 0, 0, 0);
+}
+
+/* Every caught signal back to SIG_DFL (execve would do it, but a signal may come
+   before), and the ignored SIGPIPE and SIGXFSZ too: Python ignores them, a
+   program started from a shell would not. */
+static void default_handlers(void)
+{
+    for (long sig = 1; sig <= 64; sig++) {
+        struct ksigaction old, dfl = {(unsigned long)SIG_DFL, 0, 0, 0};
+        if (sig == SIGKILL || sig == SIGSTOP
+            || sys(SYS_rt_sigaction, sig, 0, (long)&old, sizeof old.mask) < 0)
+            continue;
+        int ignored_by_python = sig == SIGPIPE || sig == SIGXFSZ;
+        if (old.handler == (unsigned long)SIG_DFL
+            || (old.handler == (unsigned long)SIG_IGN && !ignored_by_python))
+            continue;
+        sys(SYS_rt_sigaction, sig, (long)&dfl, 0, sizeof dfl.mask);
+    }
+}
+
+static long install_filter(const struct veil_engine *e)
+{
+    struct sock_fprog prog = {(unsigned short)e->prog_len, (struct sock_filter *)e->prog};
+    /* Without CAP_SYS_ADMIN the kernel insists on no_new_privs, which means a
+       setuid program run under veil will not gain its privileges. */
+    long rc = sys(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (long)&prog, 0);
+    if (rc != -EACCES)
+        return rc;
+    rc = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
+    return rc < 0 ? rc : sys(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (long)&prog, 0);
+}
+
+/* What only a forked child may do (libc calls; errno is its own): -errno */
+static long forked_setup(const struct child *c)
+{
+    struct veil_engine *e = c->e;
+    if (e->mountns.on) {
+        int step;
+        int rc = mountns_enter(e, c->cwd, c->ns_ready_wr, c->ns_mapped_rd, &step);
+        if (rc < 0)
+            child_fail(c, -rc | VEIL_SPAWN_MOUNTNS | ((step + 1) << VEIL_SPAWN_STEP_SHIFT));
+        return 0;
+    }
+    return identity_child_mounts(e) < 0 ? -errno : 0;
+}
+
+static int child_main(void *arg)
+{
+    const struct child *c = arg;
+    const struct veil_engine *e = c->e;
+    char go;
+    long rc;
+    default_handlers();
+    sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&c->mask, 0, sizeof c->mask);
+    sys(SYS_close, c->go_wr, 0, 0, 0);
+    sys(SYS_close, c->err_rd, 0, 0, 0);
+    if (sys(SYS_read, c->go_rd, (long)&go, 1, 0) != 1)
+        for (;;)
+            sys(SYS_exit_group, 127, 0, 0, 0);
+    for (int i = 0; i < 3; i++)
+        if (e->stdio[i] >= 0 && e->stdio[i] != i
+            && (rc = sys(SYS_dup3, e->stdio[i], i, 0, 0)) < 0)
+            child_fail(c, -rc);
+    if (!c->cloned && (rc = forked_setup(c)) < 0)
+        child_fail(c, -rc);
+    if (!e->mountns.on && c->cwd && (rc = sys(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
+        child_fail(c, -rc);
+    if (e->child_umask >= 0)
+        sys(SYS_umask, e->child_umask, 0, 0, 0);
+    for (int i = 0; i < e->nlimits; i++) {
+        struct rlimit rl = {e->limits[i].soft, e->limits[i].hard};
+        if ((rc = sys(SYS_prlimit64, 0, e->limits[i].resource, (long)&rl, 0)) < 0)
+            child_fail(c, -rc);
+    }
+    if (!c->cloned && ids_apply(e) < 0)
+        child_fail(c, errno);
+    if (e->prog && (rc = install_filter(e)) < 0)
+        child_fail(c, -rc);
+    if (!c->cloned && caps_apply(e) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
+        child_fail(c, errno);
+    rc = sys(SYS_execve, (long)c->path, (long)c->argv, (long)c->envp, 0);
+    if (rc == -ENOEXEC) {
+        /* a command file without #!: run by the shell, as execvp and PRoot do */
+        int argc = 0;
+        while (c->argv[argc])
+            argc++;
+        char *shell_argv[argc + 2];
+        shell_argv[0] = (char *)"/bin/sh";
+        shell_argv[1] = (char *)c->path;
+        for (int i = 1; i <= argc; i++)
+            shell_argv[i + 1] = c->argv[i];
+        if (sys(SYS_execve, (long)"/bin/sh", (long)shell_argv, (long)c->envp, 0) < 0)
+            rc = -ENOEXEC;
+    }
+    child_fail(c, -rc);
+}
+
+/* A copy of the strings of `strv` at *at (pointers first), moved past them; the
+   room it takes with `strv` NULL is returned by strv_size. */
+static size_t strv_size(char *const strv[], int *count)
+{
+    size_t size = sizeof(char *);
+    int n = 0;
+    for (; strv[n]; n++)
+        size += sizeof(char *) + strlen(strv[n]) + 1;
+    *count = n;
+    return size;
+}
+
+static char **strv_copy(char *const strv[], int n, char **at)
+{
+    char **out = (char **)*at;
+    char *p = *at + (size_t)(n + 1) * sizeof(char *);
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(strv[i]) + 1;
+        memcpy(p, strv[i], len);
+        out[i] = p;
+        p += len;
+    }
+    out[n] = NULL;
+    *at = p;
+    return out;
+}
+
+static char *str_copy(const char *s, char **at)
+{
+    size_t len = strlen(s) + 1;
+    char *out = memcpy(*at, s, len);
+    *at += len;
+    return out;
+}
+
+/* Whether the child needs a process of its own until its execve (see the top) */
+static int needs_fork(const struct veil_engine *e)
+{
+    return e->mountns.on || e->run_as || e->drop_caps || e->identity.mount_files
+           || e->spawn_mem != NULL;
+}
+
+pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
+{
+    struct child local = {e, 0, s->path, (char **)s->argv, (char **)s->envp, s->cwd,
+                          s->go[0], s->go[1], s->err[0], s->err[1], s->ns_ready[1],
+                          s->ns_mapped[0], 0};
+    sigset_t all, old;
+    sigfillset(&all);
+    /* the child starts with every signal blocked (child_main unblocks them) */
+    int rc = pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (rc != 0)
+        return -rc;
+    memcpy(&local.mask, &old, sizeof local.mask);
+    pid_t pid;
+    if (needs_fork(e)) {
+        /* a pid namespace is made with its user namespace, at the fork (clone(2)) */
+        pid = e->mountns.on && e->mountns.pidns
+                  ? (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0)
+                  : fork();
+        if (pid == 0)
+            child_main(&local);
+    } else {
+        int argc, envc;
+        size_t strings = sizeof local + strv_size(s->argv, &argc) + strv_size(s->envp, &envc)
+                         + strlen(s->path) + 1 + (s->cwd ? strlen(s->cwd) + 1 : 0);
+        /* the stack also holds the shell's argv of a command file without #! */
+        size_t size = (strings + CHILD_STACK + (size_t)(argc + 2) * sizeof(char *) + 4095)
+                      & ~(size_t)4095;
+        char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (mem == MAP_FAILED) {
+            int saved = errno;
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return -saved;
+        }
+        e->spawn_mem = mem;
+        e->spawn_mem_size = size;
+        struct child *c = (struct child *)mem;
+        char *at = mem + sizeof *c;
+        *c = local;
+        c->cloned = 1;
+        c->path = str_copy(s->path, &at);
+        c->cwd = s->cwd ? str_copy(s->cwd, &at) : NULL;
+        c->argv = strv_copy(s->argv, argc, &at);
+        c->envp = strv_copy(s->envp, envc, &at);
+        /* the stack grows down to the strings; x86_64's ABI wants it 16-aligned */
+        char *top = (char *)(((uintptr_t)(mem + size)) & ~(uintptr_t)15);
+        pid = clone(child_main, top, CLONE_VM | SIGCHLD, c);
+    }
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return pid < 0 ? -saved : pid;
+}
+
+void spawn_free(struct veil_engine *e)
+{
+    if (e->spawn_mem)
+        munmap(e->spawn_mem, e->spawn_mem_size);
+    e->spawn_mem = NULL;
+}
