@@ -29,6 +29,6 @@ int veil_arch_replace_and_restart(pid_t tid, long nr, const uint64_t args[6], in
                                   int *pending_sig, int *gone_status);
 
 /* a system call made without glibc (no errno, no TLS): its result, or -errno */
-long veil_arch_raw_syscall(long nr, long a, long b, long c, long d);
+long veil_arch_raw_syscall(long nr, long a, long b, long c, long d, long e);
 
 #endif

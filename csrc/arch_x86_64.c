@@ -170,13 +170,14 @@ int veil_arch_replace_and_restart(pid_t tid, long nr, const uint64_t args[6], in
     return 0;
 }
 
-long veil_arch_raw_syscall(long nr, long a, long b, long c, long d)
+long veil_arch_raw_syscall(long nr, long a, long b, long c, long d, long e)
 {
     long ret;
     register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
     __asm__ volatile("syscall"
                      : "=a"(ret)
-                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
                      : "rcx", "r11", "memory");
     return ret;
 }

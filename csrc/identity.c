@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -165,17 +166,27 @@ void veil_identity_mount_files(struct veil_engine *e, int on)
 /* In the spawned child without a layout: a mount namespace of its own (host mounts
    still propagate in) where each served file is bound over its guest path, so an
    open costs no stop.  0, or -1 with errno set. */
-int identity_child_mounts(const struct veil_engine *e)
+/* In the program's child before its execve: a mount namespace of its own, the
+   files bound over their guest paths.  Raw calls: the child may share veil's
+   memory (spawn.c).  0 or -errno. */
+long identity_child_mounts(const struct veil_engine *e)
 {
     const struct identity *id = &e->identity;
     if (!id->mount_files)
         return 0;
-    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-        return -1;
-    for (uint32_t i = 0; i < id->nfiles; i++)
-        if (mount(id->files[i].host, id->files[i].guest, NULL, MS_BIND, NULL) < 0)
-            return -1;
-    return 0;
+    long rc = identity_mount_namespace();
+    for (uint32_t i = 0; rc == 0 && i < id->nfiles; i++)
+        rc = veil_arch_raw_syscall(SYS_mount, (long)id->files[i].host, (long)id->files[i].guest,
+                                   0, MS_BIND, 0);
+    return rc;
+}
+
+/* A mount namespace whose mounts do not reach the host's (and the host's still
+   reach it): 0 or -errno */
+long identity_mount_namespace(void)
+{
+    long rc = veil_arch_raw_syscall(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0);
+    return rc < 0 ? rc : veil_arch_raw_syscall(SYS_mount, 0, (long)"/", 0, MS_REC | MS_SLAVE, 0);
 }
 
 void identity_free(struct veil_engine *e)

@@ -296,7 +296,8 @@ struct veil_engine {
 /* identity.c */
 int identity_enter(struct veil_engine *e, struct task *t, int64_t *value, int *asks);
 int identity_exit(struct veil_engine *e, struct task *t, int64_t ret);
-int identity_child_mounts(const struct veil_engine *e);
+long identity_child_mounts(const struct veil_engine *e);
+long identity_mount_namespace(void);
 void identity_free(struct veil_engine *e);
 
 /* capture.c */
@@ -325,6 +326,9 @@ struct spawn_spec {
     int go[2], err[2], ns_ready[2], ns_mapped[2];
 };
 pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s);
+/* fn(arg) in a child as spawn.c makes them, with every signal blocked and the
+   caller suspended until it ends: its exit code (-errno if it could not run) */
+int spawn_probe(int (*fn)(void *), void *arg);
 void spawn_free(struct veil_engine *e);
 
 /* filter.c */

@@ -522,8 +522,21 @@ int mountns_enter(struct veil_engine *e, const char *cwd, int ready_fd, int mapp
 
 /* 0 when this process can make a user and mount namespace and clone a tree in it
    (what the mount engine needs), else -errno */
+static int probe_mount_namespace(void *unused)
+{
+    (void)unused;
+    long rc = identity_mount_namespace();
+    return rc < 0 ? (int)(-rc & 0xff) : 0;
+}
+
 int veil_mountns_probe(int userns)
 {
+    /* without a user namespace: what the identity's bind mounts need, nothing more
+       (the mount engine always makes one, mountns.uses_userns) */
+    if (!userns) {
+        int rc = spawn_probe(probe_mount_namespace, NULL);
+        return rc > 0 ? -rc : rc;
+    }
     struct mountns m = {.userns = userns, .uid_inside = getuid(), .gid_inside = getgid()};
     int ready[2], mapped[2];
     if (pipe2(ready, O_CLOEXEC) < 0)

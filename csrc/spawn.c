@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -58,7 +59,7 @@ struct ksigaction {
 
 static long sys(long nr, long a, long b, long c, long d)
 {
-    return veil_arch_raw_syscall(nr, a, b, c, d);
+    return veil_arch_raw_syscall(nr, a, b, c, d, 0);
 }
 
 static __attribute__((noreturn)) void child_fail(const struct child *c, long err)
@@ -99,20 +100,6 @@ static long install_filter(const struct veil_engine *e)
     return rc < 0 ? rc : sys(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (long)&prog, 0);
 }
 
-/* What only a forked child may do (libc calls; errno is its own): -errno */
-static long forked_setup(const struct child *c)
-{
-    struct veil_engine *e = c->e;
-    if (e->mountns.on) {
-        int step;
-        int rc = mountns_enter(e, c->cwd, c->ns_ready_wr, c->ns_mapped_rd, &step);
-        if (rc < 0)
-            child_fail(c, -rc | VEIL_SPAWN_MOUNTNS | ((step + 1) << VEIL_SPAWN_STEP_SHIFT));
-        return 0;
-    }
-    return identity_child_mounts(e) < 0 ? -errno : 0;
-}
-
 static int child_main(void *arg)
 {
     const struct child *c = arg;
@@ -130,10 +117,16 @@ static int child_main(void *arg)
         if (e->stdio[i] >= 0 && e->stdio[i] != i
             && (rc = sys(SYS_dup3, e->stdio[i], i, 0, 0)) < 0)
             child_fail(c, -rc);
-    if (!c->cloned && (rc = forked_setup(c)) < 0)
+    if (e->mountns.on) { /* a forked child (needs_fork): libc calls, errno its own */
+        int step;
+        int failed = mountns_enter((struct veil_engine *)e, c->cwd, c->ns_ready_wr,
+                                   c->ns_mapped_rd, &step);
+        if (failed < 0)
+            child_fail(c, -failed | VEIL_SPAWN_MOUNTNS | ((step + 1) << VEIL_SPAWN_STEP_SHIFT));
+    } else if ((rc = identity_child_mounts(e)) < 0
+               || (c->cwd && (rc = sys(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)) {
         child_fail(c, -rc);
-    if (!e->mountns.on && c->cwd && (rc = sys(SYS_chdir, (long)c->cwd, 0, 0, 0)) < 0)
-        child_fail(c, -rc);
+    }
     if (e->child_umask >= 0)
         sys(SYS_umask, e->child_umask, 0, 0, 0);
     for (int i = 0; i < e->nlimits; i++) {
@@ -199,11 +192,11 @@ static char *str_copy(const char *s, char **at)
     return out;
 }
 
-/* Whether the child needs a process of its own until its execve (see the top) */
+/* Whether the child needs a process of its own until its execve (see the top):
+   namespaces of the mount engine, set*id, capability sets (libc calls) */
 static int needs_fork(const struct veil_engine *e)
 {
-    return e->mountns.on || e->run_as || e->drop_caps || e->identity.mount_files
-           || e->spawn_mem != NULL;
+    return e->mountns.on || e->run_as || e->drop_caps || e->spawn_mem != NULL;
 }
 
 pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
@@ -257,6 +250,27 @@ pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
     int saved = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pid < 0 ? -saved : pid;
+}
+
+int spawn_probe(int (*fn)(void *), void *arg)
+{
+    /* the caller is suspended until the child ends (CLONE_VFORK): its stack here */
+    char stack[16384] __attribute__((aligned(16)));
+    sigset_t all, old;
+    sigfillset(&all);
+    int rc = pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (rc != 0)
+        return -rc;
+    pid_t pid = clone(fn, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return -saved;
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
 }
 
 void spawn_free(struct veil_engine *e)
