@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include "arch.h"
 #include "internal.h"
 
 #ifndef PR_CAP_AMBIENT
@@ -59,16 +60,23 @@ void veil_set_caps(struct veil_engine *e, uint64_t keep)
     e->cap_last = e->drop_caps ? last_cap() : 0;
 }
 
-/* In the child, before execve: 0, or -1 with errno set. */
-int caps_apply(const struct veil_engine *e)
+static long sys5(long nr, long a, long b, long c, long d, long e)
+{
+    return veil_arch_raw_syscall(nr, a, b, c, d, e);
+}
+
+/* In the child, before execve: 0 or -errno (raw calls: the child may share veil's
+   memory, errno included, spawn.c). */
+long caps_apply(const struct veil_engine *e)
 {
     if (!e->drop_caps)
         return 0;
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
     memset(data, 0, sizeof data);
-    if (syscall(SYS_capget, &hdr, data) < 0)
-        return -1;
+    long rc = sys5(SYS_capget, (long)&hdr, (long)data, 0, 0, 0);
+    if (rc < 0)
+        return rc;
     /* Dropping from the bounding set takes CAP_SETPCAP: a caller without it
        (veil run by a plain user) has nothing there a program could use, since
        no_new_privs keeps exec from granting it */
@@ -76,16 +84,17 @@ int caps_apply(const struct veil_engine *e)
         for (int cap = 0; cap <= e->cap_last; cap++) {
             if (e->keep_caps & (1ULL << cap))
                 continue;
-            int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+            long in = sys5(SYS_prctl, PR_CAPBSET_READ, cap, 0, 0, 0);
             if (in < 0)
-                return -1;
-            if (in && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-                return -1;
+                return in;
+            if (in && (rc = sys5(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0)) < 0)
+                return rc;
         }
     }
     /* EINVAL: a kernel without ambient capabilities (before 4.3) */
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-        return -1;
+    rc = sys5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (rc < 0 && rc != -EINVAL)
+        return rc;
     for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
         uint32_t keep = (uint32_t)(e->keep_caps >> (32 * i));
         data[i].effective &= keep;
@@ -94,9 +103,8 @@ int caps_apply(const struct veil_engine *e)
     }
     hdr.version = _LINUX_CAPABILITY_VERSION_3;
     hdr.pid = 0;
-    if (syscall(SYS_capset, &hdr, data) < 0)
-        return -1;
-    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -1 : 0;
+    rc = sys5(SYS_capset, (long)&hdr, (long)data, 0, 0, 0);
+    return rc < 0 ? rc : sys5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
 /* --- the thread that names veil's fds for the program ---------------------- */

@@ -6,10 +6,11 @@
  * the user's ids, as it would under any tracer that is not root.
  */
 #include <errno.h>
-#include <grp.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "internal.h"
 
 int veil_set_ids(struct veil_engine *e, uint32_t uid, uint32_t gid, const uint32_t *groups,
@@ -26,17 +27,20 @@ int veil_set_ids(struct veil_engine *e, uint32_t uid, uint32_t gid, const uint32
     return 0;
 }
 
-/* In the child, before execve: 0, or -1 with errno set. */
-int ids_apply(const struct veil_engine *e)
+/* In the child, before execve: 0 or -errno.  Raw calls: glibc's set*id wrappers
+   change every thread of the caller's process, and the child may share veil's
+   (spawn.c); the kernel's calls change the calling task only. */
+long ids_apply(const struct veil_engine *e)
 {
     if (!e->run_as)
         return 0;
     gid_t groups[VEIL_MAX_GROUPS];
     for (int i = 0; i < e->run_ngroups; i++)
         groups[i] = (gid_t)e->run_groups[i];
-    if (setgroups((size_t)e->run_ngroups, groups) < 0)
-        return -1;
-    if (setresgid(e->run_gid, e->run_gid, e->run_gid) < 0)
-        return -1;
-    return setresuid(e->run_uid, e->run_uid, e->run_uid);
+    long rc = veil_arch_raw_syscall(SYS_setgroups, e->run_ngroups, (long)groups, 0, 0, 0);
+    if (rc == 0)
+        rc = veil_arch_raw_syscall(SYS_setresgid, e->run_gid, e->run_gid, e->run_gid, 0, 0);
+    if (rc == 0)
+        rc = veil_arch_raw_syscall(SYS_setresuid, e->run_uid, e->run_uid, e->run_uid, 0, 0);
+    return rc;
 }

@@ -436,10 +436,10 @@ int guest_pop(struct veil_engine *e, struct veil_event *ev);
 void guest_free(struct veil_engine *e);
 
 /* ids.c */
-int ids_apply(const struct veil_engine *e);
+long ids_apply(const struct veil_engine *e);
 
 /* caps.c */
-int caps_apply(const struct veil_engine *e);
+long caps_apply(const struct veil_engine *e);
 void caps_fd_dir(struct veil_engine *e, char *out, size_t size);
 void caps_free(struct veil_engine *e);
 

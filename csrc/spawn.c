@@ -4,9 +4,9 @@
  * fork(2) copies the page tables of veil's ~15 MB of Python and write-protects
  * every page of it: the fork, then a fault at the first write to each page
  * afterwards, cost ~2 ms of a short run (more on a VM, where faults are dear).
- * When the child needs nothing only a process of its own can do (user and
- * mount namespaces, glibc's set*id(2) wrappers, which signal every thread of
- * the caller's process), it is made as posix_spawn(3) makes its children:
+ * When the child needs nothing only a process of its own can do (the mount
+ * engine's namespaces, made with libc's calls), it is made as posix_spawn(3)
+ * makes its children:
  * clone(2) with CLONE_VM, on a stack of its own.  Unlike posix_spawn's there is
  * no CLONE_VFORK: the tracer thread must go on and PTRACE_SEIZE the child
  * before it goes on.  Until its execve the child shares veil's memory with the
@@ -40,7 +40,6 @@
 
 struct child {
     struct veil_engine *e;
-    int cloned;            /* shares veil's memory: raw calls only, no libc state */
     const char *path;
     char **argv;
     char **envp;
@@ -134,12 +133,12 @@ static int child_main(void *arg)
         if ((rc = sys(SYS_prlimit64, 0, e->limits[i].resource, (long)&rl, 0)) < 0)
             child_fail(c, -rc);
     }
-    if (!c->cloned && ids_apply(e) < 0)
-        child_fail(c, errno);
+    if ((rc = ids_apply(e)) < 0)
+        child_fail(c, -rc);
     if (e->prog && (rc = install_filter(e)) < 0)
         child_fail(c, -rc);
-    if (!c->cloned && caps_apply(e) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
-        child_fail(c, errno);
+    if ((rc = caps_apply(e)) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
+        child_fail(c, -rc);
     rc = sys(SYS_execve, (long)c->path, (long)c->argv, (long)c->envp, 0);
     if (rc == -ENOEXEC) {
         /* a command file without #!: run by the shell, as execvp and PRoot do */
@@ -193,15 +192,15 @@ static char *str_copy(const char *s, char **at)
 }
 
 /* Whether the child needs a process of its own until its execve (see the top):
-   namespaces of the mount engine, set*id, capability sets (libc calls) */
+   the mount engine's namespaces (mountns.c makes them with libc's calls) */
 static int needs_fork(const struct veil_engine *e)
 {
-    return e->mountns.on || e->run_as || e->drop_caps || e->spawn_mem != NULL;
+    return e->mountns.on || e->spawn_mem != NULL;
 }
 
 pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
 {
-    struct child local = {e, 0, s->path, (char **)s->argv, (char **)s->envp, s->cwd,
+    struct child local = {e, s->path, (char **)s->argv, (char **)s->envp, s->cwd,
                           s->go[0], s->go[1], s->err[0], s->err[1], s->ns_ready[1],
                           s->ns_mapped[0], 0};
     sigset_t all, old;
@@ -238,7 +237,6 @@ pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
         struct child *c = (struct child *)mem;
         char *at = mem + sizeof *c;
         *c = local;
-        c->cloned = 1;
         c->path = str_copy(s->path, &at);
         c->cwd = s->cwd ? str_copy(s->cwd, &at) : NULL;
         c->argv = strv_copy(s->argv, argc, &at);
