@@ -34,6 +34,8 @@
 #define T_GUEST_RESTART 0x400000 /* veil made the call start again: its new entry stop is not news */
 #define T_GUEST_SECCOMP 0x800000 /* its seccomp stops go to Python first */
 #define T_GUEST_TRACER 0x1000000 /* a guest tracer: Python hears of its exit */
+#define T_EXECS_NEXT 0x2000000 /* spawned without the filter: the SIGSTOP it raises before its
+                                  execve is veil's (the execve's entry stop comes next) */
 
 struct task {
     int32_t tid;      /* 0: free slot */

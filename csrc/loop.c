@@ -117,13 +117,13 @@ int veil_main_status(struct veil_engine *e)
     return e->main_status;
 }
 
-/* Children are always traced: they inherit the seccomp filter, and a
-   SECCOMP_RET_TRACE with no tracer fails the call with ENOSYS.  Without
-   follow they are only kept silent (T_SILENT). */
+/* Under the seccomp filter children are always traced: they inherit it, and a
+   SECCOMP_RET_TRACE with no tracer fails the call with ENOSYS; without follow
+   they are only kept silent (T_SILENT).  Without the filter and without follow
+   they are let go, as strace without -f does. */
 static unsigned options_for(struct veil_engine *e)
 {
-    (void)e;
-    return SEIZE_OPTIONS | FOLLOW_OPTIONS;
+    return SEIZE_OPTIONS | (e->follow || e->use_seccomp ? FOLLOW_OPTIONS : 0);
 }
 
 static struct task *track(struct veil_engine *e, int32_t tid, int32_t pid, uint32_t flags)
@@ -219,6 +219,8 @@ int veil_spawn(struct veil_engine *e, const char *path, char *const argv[],
         close_all((int[]){go[1], err[0], ns_ready[0], ns_mapped[1]}, 4);
         return -ENOMEM;
     }
+    if (!e->use_seccomp && !(e->mountns.on && e->mountns.pidns))
+        t->flags |= T_EXECS_NEXT;
     if (e->pinned_cpu >= 0) {
         cpu_set_t one;
         CPU_ZERO(&one);
@@ -762,6 +764,7 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
     case PTRACE_EVENT_EXEC: {
         if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg) < 0)
             return errno == ESRCH ? 0 : -errno;
+        t->flags &= ~T_EXECS_NEXT;
         int32_t former = (int32_t)msg;
         if (former != t->tid) {
             /* exec in a non-leader thread: it now carries the leader's tid
@@ -823,6 +826,10 @@ static int on_signal_stop(struct veil_engine *e, struct task *t, int sig)
         if (errno == ESRCH)
             return 0;
         /* EINVAL: a group-stop seen as a signal stop (not under SEIZE) */
+        return resume_task(e, t, 0);
+    }
+    if ((t->flags & T_EXECS_NEXT) && sig == SIGSTOP && si.si_pid == t->pid) {
+        t->flags &= ~T_EXECS_NEXT;
         return resume_task(e, t, 0);
     }
     if (!(t->flags & T_SILENT))

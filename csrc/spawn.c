@@ -139,6 +139,11 @@ static int child_main(void *arg)
         child_fail(c, -rc);
     if ((rc = caps_apply(e)) < 0) /* after the filter: it may need CAP_SYS_ADMIN */
         child_fail(c, -rc);
+    /* Without the filter no stop comes before the execve ends: a SIGSTOP first, which
+       veil suppresses and from which it resumes the child to its next syscall (T_EXECS_NEXT).
+       The init of a pid namespace of its own would not get it (pid_namespaces(7)). */
+    if (!e->use_seccomp && !(e->mountns.on && e->mountns.pidns))
+        sys(SYS_kill, sys(SYS_getpid, 0, 0, 0, 0), SIGSTOP, 0, 0);
     rc = sys(SYS_execve, (long)c->path, (long)c->argv, (long)c->envp, 0);
     if (rc == -ENOEXEC) {
         /* a command file without #!: run by the shell, as execvp and PRoot do */

@@ -358,3 +358,32 @@ def test_stack_frames_in_json(tmp_path):
     assert frames[0]["file"].endswith("libc.so.6") and frames[0]["offset"] > 0
     assert frames[-1]["file"] == "/usr/bin/cat" and frames[-1]["symbol"] is None
     assert all(f["address"] >= f["offset"] for f in frames)
+
+
+def test_without_f_the_children_are_let_go(strace, tmp_path):
+    """Without -f, as strace: the program's children are not traced (and not under
+    veil's filter), so a program that traces its own children works under `veil
+    trace`; with -f they are traced."""
+    inner, outer = tmp_path / "inner", tmp_path / "outer"
+    r = run_veil(["trace", "-o", outer, "--", strace, "-o", inner, "/bin/true"])
+    assert r.returncode == 0, r.stderr
+    assert re.search(r'^execve\("/bin/true", \["/bin/true"\], .*\) = 0$', inner.read_text(), re.M)
+    assert re.search(r"^wait4\(", outer.read_text(), re.M)   # strace's own calls
+    assert "/bin/true" not in outer.read_text().split("wait4(")[-1]
+    status = ["sh", "-c", "grep TracerPid /proc/self/status"]
+    alone = run_veil(["trace", "-o", os.devnull, "--", *status])
+    assert alone.stdout == "TracerPid:\t0\n", alone.stderr
+    followed = run_veil(["trace", "-f", "-o", os.devnull, "--", *status])
+    assert re.fullmatch(r"TracerPid:\t[1-9]\d*\n", followed.stdout), followed.stdout
+
+
+@pytest.mark.parametrize("opts", [[], ["-f"], ["-f", "--no-seccomp"], ["--no-seccomp"]])
+def test_the_first_line_is_the_programs_execve(opts):
+    """With or without the filter: without it no stop comes before the execve ends
+    unless veil's child stops itself first (a SIGSTOP veil keeps to itself)."""
+    r = run_veil(["trace", *opts, "--", "/bin/true"])
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert re.match(r'execve\("/bin/true", \["/bin/true"\], 0x[0-9a-f]+ /\* \d+ vars \*/\) = 0$',
+                    lines[0]), lines[:3]
+    assert "SIGSTOP" not in r.stderr and lines[-1] == "+++ exited with 0 +++"

@@ -6,8 +6,6 @@ pay only for what a command uses.
 """
 from __future__ import annotations
 
-from .version import VERSION
-
 TYPE_CHECKING = False   # typing itself is not imported: `import veil` stays this cheap
 if TYPE_CHECKING:   # what type checkers and IDEs see: the same names, eagerly
     from .api import run, trace
@@ -38,10 +36,11 @@ __all__ = ["trace", "run", "Policy", "Arg", "Session", "Stop", "Result", "Observ
            "Deny", "Emulate", "Kill", "Detach", "Hold", "Rewrite", "Inject", "Verdict", "VeilError", "UsageError", "VerdictError",
            "CommandNotFound", "RunSpec", "Environment", "Layout", "System", "Network", "Security",
            "Observation", "Bind", "SpecError"]
-__version__ = VERSION
-
 
 def __getattr__(name: str) -> object:
+    if name == "__version__":
+        from .version import VERSION
+        return VERSION
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -96,12 +96,12 @@ class RuleDB:
     def conditional_hooks(self) -> dict[int, Callable]:
         """Without seccomp, argument conditions are checked by a hook at entry
         instead: nr -> hook(stop) -> verdict."""
-        from .verdicts import ALLOW, Deny, Kill
         hooks: dict[int, Callable] = {}
         for nr, rules in self.rules.items():
             conditional = [r for r in rules if r[0]]
             if not conditional:
                 continue
+            from .verdicts import ALLOW, Deny, Kill
 
             def check(stop, conditional=conditional):
                 for conds, (kind, err) in conditional:

@@ -16,7 +16,7 @@ import errno as _errno
 import os
 import time
 from _collections_abc import Callable  # collections.abc's, without collections (start-up)
-from contextvars import ContextVar
+from _contextvars import ContextVar  # contextvars' own, without its module (start-up)
 
 from . import engine as E
 from . import filter as bpf

@@ -139,7 +139,8 @@ def _parser() -> Options:
                    help="write the least-privilege OCI seccomp profile that allows exactly "
                         "the syscalls this run made")
     p.add_argument("--seccomp-bpf", dest="seccomp_bpf", action="store_true",
-                   help="filter in the kernel with seccomp-bpf (veil's default)")
+                   help="filter in the kernel with seccomp-bpf (veil's default with -f; without "
+                        "-f children are let go and so is the filter, as strace does)")
     p.add_argument("--no-seccomp", dest="seccomp", action="store_false",
                    help="stop at every syscall (PTRACE_SYSCALL) instead of filtering in the kernel")
     p.add_argument("--backend", choices=["c", "python"], default="c",
@@ -456,6 +457,13 @@ def cmd_trace(argv: Sequence[str]) -> int:
             print("veil: --seccomp-bpf is not enabled because it is not compatible with -b",
                   file=sys.stderr)
         args.seccomp = False  # a thread let go would get ENOSYS from the filter
+    elif not args.follow and not pids and args.seccomp:
+        # as strace: children are let go (they may trace their own, as strace or gdb
+        # do), and a child that inherited the filter would get ENOSYS for every call
+        # it sends to a tracer
+        if args.seccomp_bpf:
+            print("veil: --seccomp-bpf is not enabled because it needs -f", file=sys.stderr)
+        args.seccomp = False
     if run_as is not None and args.backend != "c":
         raise UsageError("-u needs the C engine (not --backend python)")
     trace_expr, status, signals = parse_exprs(args.exprs)
