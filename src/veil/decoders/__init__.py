@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .. import abi
 from .. import records as R
-from ..syscalls.lookup import BY_NAME, BY_NR, I386_NAMES, X32_NAMES, Syscall, call_name
+from ..syscalls.lookup import BY_NAME, BY_NR, Syscall, call_name
 from . import capture, registry  # noqa: F401  (veil.decoders.capture: part of the package API)
 from .common import RESTART_QUESTION, XLAT, DecodeError, errno_name, errno_text, is_error_return
 from .kinds import Ctx, fd_decoration, fd_target, fmt_fd, format_arg, formatter, iov_text
@@ -228,7 +228,9 @@ def _plan(sc: Syscall):
 def _foreign_args(call: Call) -> List[str]:
     """An i386/x32 call (or an unknown number): raw values, as many as the
     x86_64 call of the same name takes (all six if there is none)."""
-    names = I386_NAMES if call.arch == R.ARCH_I386 else X32_NAMES if call.arch == R.ARCH_X32 else {}
+    from ..syscalls import lookup  # its i386 and x32 tables load when first named
+    names = (lookup.I386_NAMES if call.arch == R.ARCH_I386 else
+             lookup.X32_NAMES if call.arch == R.ARCH_X32 else {})
     twin = BY_NAME.get(names.get(call.nr, ""))
     n = twin.nargs if twin is not None else 6
     mask = 0xFFFFFFFF if call.arch == R.ARCH_I386 else 0xFFFFFFFFFFFFFFFF

@@ -151,8 +151,9 @@ class FastText:
         if self.tf == ffi.NULL:
             raise MemoryError("veil_tf_new")
         self._texts: dict[tuple[int, int], Callable[[int], str]] = {}
-        self._out = bytearray(_OUT_BYTES)
-        self._outp = ffi.from_buffer("char[]", self._out)
+        # not cleared: a page of it is touched (and faulted in) only once C writes there
+        self._outp = ffi.new_allocator(should_clear_after_alloc=False)("char[]", _OUT_BYTES)
+        self._out = ffi.buffer(self._outp)
         self._pos = ffi.new("size_t *")
         self._len = ffi.new("size_t *")
         self._miss = ffi.new("int[2]")

@@ -7,19 +7,17 @@
 * :mod:`veil.syscalls.lookup`  -- the API: ``BY_NR``, ``BY_NAME``,
   ``resolve_set()``, ...
 
-Importing this package imports only these three small modules.
+Importing this package imports only these three small modules; the i386 and
+x32 names (:mod:`veil.syscalls.foreign`, ``I386_NAMES``, ``X32_NAMES``,
+``I386_BY_NAME``, ``X32_BY_NAME``) load when first named.
 """
 
 from .lookup import (  # noqa: F401
     ARCHES,
     BY_NAME,
     BY_NR,
-    I386_BY_NAME,
-    I386_NAMES,
     MAX_NR,
     SYSCALLS,
-    X32_BY_NAME,
-    X32_NAMES,
     X32_SYSCALL_BIT,
     Syscall,
     UnknownSyscallError,
@@ -30,3 +28,8 @@ from .lookup import (  # noqa: F401
     parse_kind,
     resolve_set,
 )
+
+
+def __getattr__(name):   # the i386 and x32 tables, made when first named (PEP 562)
+    from . import lookup
+    return getattr(lookup, name)

@@ -21,7 +21,8 @@ from .classes import CLASS_NAMES, class_names
 __all__ = [
     "Syscall", "UnknownSyscallError",
     "SYSCALLS", "BY_NR", "BY_NAME", "MAX_NR",
-    "I386_NAMES", "X32_NAMES", "I386_BY_NAME", "X32_BY_NAME", "X32_SYSCALL_BIT",
+    "I386_NAMES", "X32_NAMES", "I386_BY_NAME", "X32_BY_NAME",  # noqa: F822 (__getattr__)
+    "X32_SYSCALL_BIT",
     "ARCHES", "get", "classes_of", "resolve_set", "names_of", "parse_kind",
     "is_known_name", "call_name", "with_prop",
 ]
@@ -97,18 +98,51 @@ BY_NAME = {sc.name: sc for sc in SYSCALLS}
 MAX_NR = max(BY_NR) + 1
 
 X32_SYSCALL_BIT = table.X32_SYSCALL_BIT
-I386_NAMES = dict(table.I386)          # i386 nr -> name
-X32_NAMES = dict(table.X32)            # x32 nr (without X32_SYSCALL_BIT) -> name
-I386_BY_NAME = {name: nr for nr, name in I386_NAMES.items()}
-X32_BY_NAME = {name: nr for nr, name in X32_NAMES.items()}
-
 ARCHES = ("x86_64", "i386", "x32")
-_NAME_TO_NR = {
-    "x86_64": {sc.name: sc.nr for sc in SYSCALLS},
-    "i386": I386_BY_NAME,
-    "x32": X32_BY_NAME,
-}
-_ALL_NAMES = frozenset(BY_NAME) | frozenset(I386_BY_NAME) | frozenset(X32_BY_NAME)
+
+
+class _Foreign:
+    """The i386 and x32 tables (veil.syscalls.foreign), made on first use: a trace
+    of x86_64 programs never needs them (start-up)."""
+
+    def __init__(self) -> None:
+        from . import foreign
+        self.I386_NAMES = dict(foreign.I386)   # i386 nr -> name
+        self.X32_NAMES = dict(foreign.X32)     # x32 nr (without X32_SYSCALL_BIT) -> name
+        self.I386_BY_NAME = {name: nr for nr, name in self.I386_NAMES.items()}
+        self.X32_BY_NAME = {name: nr for nr, name in self.X32_NAMES.items()}
+        self.all_names = frozenset(BY_NAME) | frozenset(self.I386_BY_NAME) \
+            | frozenset(self.X32_BY_NAME)
+
+
+_foreign_tables = None
+_FOREIGN_NAMES = ("I386_NAMES", "X32_NAMES", "I386_BY_NAME", "X32_BY_NAME")
+
+
+def _foreign():
+    global _foreign_tables
+    if _foreign_tables is None:
+        _foreign_tables = _Foreign()
+    return _foreign_tables
+
+
+def __getattr__(name):   # I386_NAMES and the others, made when first named (PEP 562)
+    if name in _FOREIGN_NAMES:
+        return getattr(_foreign(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_X86_64_NRS = {sc.name: sc.nr for sc in SYSCALLS}
+
+
+def _name_to_nr(arch):
+    if arch == "x86_64":
+        return _X86_64_NRS
+    if arch == "i386":
+        return _foreign().I386_BY_NAME
+    if arch == "x32":
+        return _foreign().X32_BY_NAME
+    return None
 
 
 def with_prop(key, value=None, rows=None):
@@ -126,7 +160,7 @@ def with_prop(key, value=None, rows=None):
 
 def is_known_name(name):
     """True if *name* is a syscall on x86_64, i386 or x32."""
-    return name in _ALL_NAMES
+    return name in BY_NAME or name in _foreign().all_names
 
 
 def get(name_or_nr):
@@ -152,7 +186,7 @@ def classes_of(name):
     sc = BY_NAME.get(name)
     if sc is not None:
         return sc.classes
-    if name in _ALL_NAMES:
+    if name in _foreign().all_names:
         return 0
     raise UnknownSyscallError(f"unknown syscall name: {name!r}")
 
@@ -167,9 +201,9 @@ def _nr_to_name(arch):
     if arch == "x86_64":
         return {sc.nr: sc.name for sc in SYSCALLS}
     if arch == "i386":
-        return I386_NAMES
+        return _foreign().I386_NAMES
     if arch == "x32":
-        return X32_NAMES
+        return _foreign().X32_NAMES
     raise ValueError(f"unknown arch {arch!r} (expected one of {', '.join(ARCHES)})")
 
 
@@ -185,7 +219,7 @@ def resolve_set(spec, arch="x86_64"):
     """
     if not isinstance(spec, str):
         raise TypeError(f"syscall set must be a string, not {type(spec).__name__}")
-    name_to_nr = _NAME_TO_NR.get(arch)
+    name_to_nr = _name_to_nr(arch)
     if name_to_nr is None:
         raise ValueError(f"unknown arch {arch!r} (expected one of {', '.join(ARCHES)})")
     text = spec.strip()
@@ -221,7 +255,7 @@ def _resolve_token(tok, arch, name_to_nr):
             rx = re.compile(tok[1:])
         except re.error as e:
             raise UnknownSyscallError(f"invalid regular expression {tok!r}: {e}") from None
-        matched = [name for name in _ALL_NAMES if rx.search(name)]
+        matched = [name for name in _foreign().all_names if rx.search(name)]
         if not matched and not optional:
             raise UnknownSyscallError(f"no syscall name matches regex: {tok!r}")
         return {name_to_nr[n] for n in matched if n in name_to_nr}
@@ -241,7 +275,7 @@ def _resolve_token(tok, arch, name_to_nr):
         raise UnknownSyscallError(f"unknown syscall number: {tok}")
     if tok in name_to_nr:
         return {name_to_nr[tok]}
-    if tok in _ALL_NAMES or optional:
+    if optional or tok in _foreign().all_names:
         return set()
     raise UnknownSyscallError(f"unknown syscall name: {tok!r}")
 
@@ -286,5 +320,5 @@ def call_name(arch, nr):
     if arch == 0:
         sc = BY_NR.get(nr)
         return sc.name if sc else f"syscall_{nr:#x}"
-    names = I386_NAMES if arch == 1 else X32_NAMES
+    names = _foreign().I386_NAMES if arch == 1 else _foreign().X32_NAMES
     return f"{names.get(nr, f'syscall_{nr:#x}')}[{ARCHES[1 if arch == 1 else 2]}]"
