@@ -27,17 +27,15 @@ int veil_set_ids(struct veil_engine *e, uint32_t uid, uint32_t gid, const uint32
     return 0;
 }
 
-/* In the child, before execve: 0 or -errno.  Raw calls: glibc's set*id wrappers
-   change every thread of the caller's process, and the child may share veil's
-   (spawn.c); the kernel's calls change the calling task only. */
+/* In the child, before execve: 0 or -errno.  Raw calls, as the child's others
+   (spawn.c): the kernel's set*id change the calling task only (glibc's signal
+   every thread of the caller's process). */
 long ids_apply(const struct veil_engine *e)
 {
     if (!e->run_as)
         return 0;
-    gid_t groups[VEIL_MAX_GROUPS];
-    for (int i = 0; i < e->run_ngroups; i++)
-        groups[i] = (gid_t)e->run_groups[i];
-    long rc = veil_arch_raw_syscall(SYS_setgroups, e->run_ngroups, (long)groups, 0, 0, 0);
+    /* run_groups is uint32_t[], as the kernel's gid_t */
+    long rc = veil_arch_raw_syscall(SYS_setgroups, e->run_ngroups, (long)e->run_groups, 0, 0, 0);
     if (rc == 0)
         rc = veil_arch_raw_syscall(SYS_setresgid, e->run_gid, e->run_gid, e->run_gid, 0, 0);
     if (rc == 0)

@@ -262,6 +262,7 @@ struct veil_engine {
     int spawn_err_fd;    /* child's exec errno arrives here */
     void *spawn_mem;     /* spawn.c: a cloned child's copy of its strings, and its stack */
     size_t spawn_mem_size;
+    pid_t spawn_pid;     /* that child until its execve or its end, else 0 */
     int stdio[3];        /* fds the child gets as 0, 1, 2 (-1: inherit) */
     int child_umask;     /* -1: inherit */
     int nlimits;
@@ -331,6 +332,8 @@ pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s);
 /* fn(arg) in a child as spawn.c makes them, with every signal blocked and the
    caller suspended until it ends: its exit code (-errno if it could not run) */
 int spawn_probe(int (*fn)(void *), void *arg);
+/* `pid` exec'd or is gone (a cloned child no longer reads veil's memory) */
+void spawn_execd(struct veil_engine *e, pid_t pid);
 void spawn_free(struct veil_engine *e);
 
 /* filter.c */

@@ -765,6 +765,7 @@ static int on_event_stop(struct veil_engine *e, struct task *t, int event, int s
         if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0L, &msg) < 0)
             return errno == ESRCH ? 0 : -errno;
         t->flags &= ~T_EXECS_NEXT;
+        spawn_execd(e, t->pid);
         int32_t former = (int32_t)msg;
         if (former != t->tid) {
             /* exec in a non-leader thread: it now carries the leader's tid
@@ -850,6 +851,7 @@ static void on_gone(struct veil_engine *e, int32_t tid, int status)
                    0, NULL, 0);
     if (tid == e->main_pid)
         e->main_status = status;
+    spawn_execd(e, tid);
     if (t && (t->flags & (T_GUEST | T_GUEST_TRACER)))
         guest_gone(e, t, status);
     if (tid == pid) {

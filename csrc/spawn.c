@@ -27,7 +27,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <stdio.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/filter.h>
@@ -112,9 +114,17 @@ static int child_main(void *arg)
     if (sys(SYS_read, c->go_rd, (long)&go, 1, 0) != 1)
         for (;;)
             sys(SYS_exit_group, 127, 0, 0, 0);
+    /* a new 0, 1 or 2 that is one of the others: moved above 2 first, so that
+       placing one does not overwrite another still to be placed */
+    long fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = e->stdio[i];
+        if (fds[i] >= 0 && fds[i] < 3 && fds[i] != i
+            && (fds[i] = sys(SYS_fcntl, fds[i], F_DUPFD_CLOEXEC, 3, 0)) < 0)
+            child_fail(c, -fds[i]);
+    }
     for (int i = 0; i < 3; i++)
-        if (e->stdio[i] >= 0 && e->stdio[i] != i
-            && (rc = sys(SYS_dup3, e->stdio[i], i, 0, 0)) < 0)
+        if (fds[i] >= 0 && fds[i] != i && (rc = sys(SYS_dup3, fds[i], i, 0, 0)) < 0)
             child_fail(c, -rc);
     if (e->mountns.on) { /* a forked child (needs_fork): libc calls, errno its own */
         int step;
@@ -150,42 +160,27 @@ static int child_main(void *arg)
         int argc = 0;
         while (c->argv[argc])
             argc++;
-        char *shell_argv[argc + 2];
+        char *shell_argv[argc + 3];
         shell_argv[0] = (char *)"/bin/sh";
         shell_argv[1] = (char *)c->path;
-        for (int i = 1; i <= argc; i++)
+        for (int i = 1; i < argc; i++)
             shell_argv[i + 1] = c->argv[i];
+        shell_argv[argc > 0 ? argc + 1 : 2] = NULL;
         if (sys(SYS_execve, (long)"/bin/sh", (long)shell_argv, (long)c->envp, 0) < 0)
             rc = -ENOEXEC;
     }
     child_fail(c, -rc);
 }
 
-/* A copy of the strings of `strv` at *at (pointers first), moved past them; the
-   room it takes with `strv` NULL is returned by strv_size. */
-static size_t strv_size(char *const strv[], int *count)
+/* The bytes of the strings of `strv` (their count in *count) */
+static size_t strv_bytes(char *const strv[], int *count)
 {
-    size_t size = sizeof(char *);
+    size_t size = 0;
     int n = 0;
     for (; strv[n]; n++)
-        size += sizeof(char *) + strlen(strv[n]) + 1;
+        size += strlen(strv[n]) + 1;
     *count = n;
     return size;
-}
-
-static char **strv_copy(char *const strv[], int n, char **at)
-{
-    char **out = (char **)*at;
-    char *p = *at + (size_t)(n + 1) * sizeof(char *);
-    for (int i = 0; i < n; i++) {
-        size_t len = strlen(strv[i]) + 1;
-        memcpy(p, strv[i], len);
-        out[i] = p;
-        p += len;
-    }
-    out[n] = NULL;
-    *at = p;
-    return out;
 }
 
 static char *str_copy(const char *s, char **at)
@@ -196,11 +191,37 @@ static char *str_copy(const char *s, char **at)
     return out;
 }
 
+/* out[] (n + 1 pointers) points at copies of strv's strings, made at *at */
+static void strv_copy(char *const strv[], int n, char **out, char **at)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = str_copy(strv[i], at);
+    out[n] = NULL;
+}
+
+/* Linux before 5.16 kills every process that shares the memory of one that dumps
+   core (a SIGQUIT from the terminal before the child's execve would end veil too) */
+static int old_kernel(void)
+{
+    static int old = -1;
+    if (old < 0) {
+        struct utsname u;
+        int major = 0, minor = 0;
+        old = uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2
+              || major < 5 || (major == 5 && minor < 16);
+    }
+    return old;
+}
+
 /* Whether the child needs a process of its own until its execve (see the top):
-   the mount engine's namespaces (mountns.c makes them with libc's calls) */
+   the mount engine's namespaces (mountns.c makes them with libc's calls); new ids
+   (the kernel makes the memory of a task whose euid changes not dumpable: veil's
+   too, if shared); the ptrace layout engine (it maps its scratch area into the
+   child at its first execve's stop: into veil, if shared) */
 static int needs_fork(const struct veil_engine *e)
 {
-    return e->mountns.on || e->spawn_mem != NULL;
+    return e->mountns.on || e->run_as || e->layout.active || e->spawn_mem != NULL
+           || old_kernel();
 }
 
 pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
@@ -225,11 +246,12 @@ pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
             child_main(&local);
     } else {
         int argc, envc;
-        size_t strings = sizeof local + strv_size(s->argv, &argc) + strv_size(s->envp, &envc)
+        size_t strings = strv_bytes(s->argv, &argc) + strv_bytes(s->envp, &envc)
                          + strlen(s->path) + 1 + (s->cwd ? strlen(s->cwd) + 1 : 0);
+        size_t vectors = (size_t)(argc + 1 + envc + 1) * sizeof(char *);
         /* the stack also holds the shell's argv of a command file without #! */
-        size_t size = (strings + CHILD_STACK + (size_t)(argc + 2) * sizeof(char *) + 4095)
-                      & ~(size_t)4095;
+        size_t size = (sizeof local + vectors + strings + CHILD_STACK
+                       + (size_t)(argc + 3) * sizeof(char *) + 4095) & ~(size_t)4095;
         char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (mem == MAP_FAILED) {
@@ -237,18 +259,28 @@ pid_t spawn_child(struct veil_engine *e, const struct spawn_spec *s)
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             return -saved;
         }
-        e->spawn_mem = mem;
-        e->spawn_mem_size = size;
+        /* the child, its vectors, then the strings (the mapping is page-aligned) */
         struct child *c = (struct child *)mem;
-        char *at = mem + sizeof *c;
         *c = local;
+        c->argv = (char **)(mem + sizeof *c);
+        c->envp = c->argv + argc + 1;
+        char *at = (char *)(c->envp + envc + 1);
         c->path = str_copy(s->path, &at);
         c->cwd = s->cwd ? str_copy(s->cwd, &at) : NULL;
-        c->argv = strv_copy(s->argv, argc, &at);
-        c->envp = strv_copy(s->envp, envc, &at);
+        strv_copy(s->argv, argc, c->argv, &at);
+        strv_copy(s->envp, envc, c->envp, &at);
         /* the stack grows down to the strings; x86_64's ABI wants it 16-aligned */
         char *top = (char *)(((uintptr_t)(mem + size)) & ~(uintptr_t)15);
         pid = clone(child_main, top, CLONE_VM | SIGCHLD, c);
+        if (pid > 0) {
+            e->spawn_mem = mem;
+            e->spawn_mem_size = size;
+            e->spawn_pid = pid;
+        } else {
+            int saved = errno;
+            munmap(mem, size);
+            errno = saved;
+        }
     }
     int saved = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -276,8 +308,22 @@ int spawn_probe(int (*fn)(void *), void *arg)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
 }
 
+void spawn_execd(struct veil_engine *e, pid_t pid)
+{
+    if (pid == e->spawn_pid)
+        e->spawn_pid = 0;
+}
+
 void spawn_free(struct veil_engine *e)
 {
+    if (e->spawn_pid > 0) {
+        /* still before its execve (veil ends early): it reads the engine and the
+           mapping freed next, so it ends first */
+        kill(e->spawn_pid, SIGKILL);
+        while (waitpid(e->spawn_pid, NULL, __WALL) < 0 && errno == EINTR)
+            ;
+        e->spawn_pid = 0;
+    }
     if (e->spawn_mem)
         munmap(e->spawn_mem, e->spawn_mem_size);
     e->spawn_mem = NULL;

@@ -129,3 +129,50 @@ def test_a_signal_to_veil_while_it_starts_the_program_leaves_nothing_behind():
             break
         time.sleep(0.1)
     assert not left, f"processes left running: {left}"
+
+
+def test_stdio_given_as_each_others_fds():
+    """stdout=2, stderr=1 swaps them for the program (each new 0, 1, 2 is placed
+    from the fds as they were, not as the placing of another left them)."""
+    code = ("import sys, veil; "
+            "r = veil.Session(['sh', '-c', 'echo out; echo err >&2'], stdout=2, stderr=1).run(); "
+            "sys.exit(r.exit_code)")
+    r = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (r.stdout, r.stderr) == ("err\n", "out\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="-u (running the program as another user) needs root")
+def test_running_the_program_as_another_user_leaves_veil_dumpable():
+    """The kernel makes a task whose ids change not dumpable, memory and all: the
+    child that takes the user's ids has memory of its own (veil stays dumpable, its
+    /proc files its own)."""
+    code = ("import ctypes, sys, veil; "
+            "s = veil.Session(['id', '-u']); s.run_as = (65534, 65534, []); "
+            "r = s.run(); "
+            "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)); sys.exit(r.exit_code)")
+    r = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["65534", "1"]
+
+
+def test_the_ptrace_layout_maps_its_scratch_area_into_the_program_only(tmp_path):
+    """The ptrace layout engine maps its scratch area into the program at its first
+    execve's stop (a translated path is written there): into the program's own
+    memory, never into veil's (as it would if the child shared veil's memory until
+    its execve)."""
+    from veil.engine import SCRATCH_BASE
+    (tmp_path / "f").write_text("through the bind\n")
+    code = ("import sys, veil; "
+            "spec = veil.RunSpec(layout=veil.Layout(root='/', engine='ptrace', "
+            "binds=(veil.Bind(%r, '/mnt/veil-bind'),))); "
+            "r = veil.run(['cat', '/mnt/veil-bind/f'], spec=spec); "
+            "print(r.layout_engine[0]); "
+            "print(sum(l.startswith('%x-') for l in open('/proc/self/maps'))); "
+            "sys.exit(r.exit_code)") % (str(tmp_path), SCRATCH_BASE)
+    r = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == ["through the bind", "ptrace", "0"]
