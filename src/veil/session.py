@@ -517,9 +517,15 @@ class Session:
     def _rows(self) -> dict[int, Row]:
         """What the session and its features want of each syscall besides its rules."""
         wanted = RowTable(self._captures, path_fields)
-        for nr in self.traced:
-            if 0 <= nr < E.NR_MAX:
-                wanted[nr] = Row(E.F_STOP | E.F_RECORD, self._captures(nr))
+        if self.traced:
+            from .decoders import captures_of  # loaded when something is traced
+            recorded = E.F_STOP | E.F_RECORD
+            traced = [nr for nr in self.traced if 0 <= nr < E.NR_MAX]
+            for nr, caps in captures_of(set(traced) - self.raw, self.strsize,
+                                        self.decorate_fds).items():
+                wanted[nr] = Row(recorded, caps)
+            for nr in self.raw.intersection(traced):
+                wanted[nr] = Row(recorded, [])
         self._own_rows(wanted)
         for feature in self.features:
             feature.add_rows(wanted)

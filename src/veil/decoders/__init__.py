@@ -25,9 +25,9 @@ from .registry import FAMILIES, load_all, load_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Optional, Tuple
+    from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-__all__ = ["Call", "Ctx", "captures_for", "format_args", "format_ret", "call_name", "DecodeError",
+__all__ = ["Call", "Ctx", "captures_for", "captures_of", "format_args", "format_ret", "call_name", "DecodeError",
            "raw_hex", "capture_environments", "fmt_fd", "fd_decoration", "fd_target", "format_arg", "iov_text",
            "load_for", "load_all", "FAMILIES", "capture_template"]
 
@@ -183,6 +183,24 @@ def captures_for(sc: Syscall, strsize: int, decorate_fds: bool = False
     for i, (kind, param, limit) in _ENVIRONMENTS.get(sc.name, {}).items():
         out[i] = (i, kind, param, limit if limit else strsize)
     return [out[i] for i in sorted(out)]
+
+
+def captures_of(nrs: Iterable[int], strsize: int, decorate_fds: bool = False
+                ) -> Dict[int, List[Tuple[int, int, int, int]]]:
+    """captures_for() of each x86_64 syscall number in ``nrs`` (unknown ones: none),
+    at once: the index's templates read in one pass where they apply."""
+    plain = not decorate_fds and abi.C_BUILT
+    templates = (_INDEX or _index()).CAPTURES
+    out: Dict[int, List[Tuple[int, int, int, int]]] = {}
+    for nr in nrs:
+        sc = BY_NR.get(nr)
+        if sc is None:
+            out[nr] = []
+        elif plain and sc.name not in _ENVIRONMENTS:
+            out[nr] = [c if c[3] >= 0 else _sized(c, strsize) for c in templates.get(nr, ())]
+        else:
+            out[nr] = captures_for(sc, strsize, decorate_fds)
+    return out
 
 
 def _sized(c: Capture, strsize: int) -> Capture:
