@@ -622,7 +622,6 @@ class Session:
                                                    guest_cwd)
             else:
                 self._path = resolve_command(self.argv[0], self.env.get("PATH"))
-            prog = build_filter(filt, foreign_ret)
             eng.set_stdio(*self.stdio)
             if self.umask is not None:
                 eng.set_umask(self.umask)
@@ -633,7 +632,8 @@ class Session:
             if self.keep_caps is not None:
                 eng.set_caps(E.caps_mask(self.keep_caps))
             argv = [self.argv0, *self.argv[1:]] if self.argv0 is not None else self.argv
-            self.filter_code = bpf.pack(prog)
+            # no filter without seccomp (the C loop filters with the same table)
+            self.filter_code = bpf.pack(build_filter(filt, foreign_ret)) if self.seccomp else b""
             eng.spawn(self._path, argv, self.env, cwd, self.filter_code)
             for feature in self.features:
                 feature.started(eng)
