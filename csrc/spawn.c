@@ -4,15 +4,14 @@
  * fork(2) copies the page tables of veil's ~15 MB of Python and write-protects
  * every page of it: the fork, then a fault at the first write to each page
  * afterwards, cost ~2 ms of a short run (more on a VM, where faults are dear).
- * When the child needs nothing only a process of its own can do (the mount
- * engine's namespaces, made with libc's calls), it is made as posix_spawn(3)
- * makes its children:
- * clone(2) with CLONE_VM, on a stack of its own.  Unlike posix_spawn's there is
- * no CLONE_VFORK: the tracer thread must go on and PTRACE_SEIZE the child
- * before it goes on.  Until its execve the child shares veil's memory with the
- * threads that keep running, so it
- *   - only reads, and only what is kept in its own mapping (struct child below,
- *     its strings and its stack; unmapped with the engine, veil_free);
+ * Unless the child needs a process of its own (needs_fork), it is made as
+ * posix_spawn(3) makes its children: clone(2) with CLONE_VM, on a stack of its
+ * own.  Unlike posix_spawn's there is no CLONE_VFORK: the tracer thread must go
+ * on and PTRACE_SEIZE the child before it goes on.  Until its execve the child
+ * shares veil's memory with the threads that keep running, so it
+ *   - writes only to its own mapping (struct child below, its copies of argv,
+ *     the environment and the paths, and its stack), and reads that and the
+ *     engine's settings (veil_free kills it first if it has not exec'd yet);
  *   - makes raw system calls: glibc's wrappers write errno, which lives in the
  *     tracer thread's TLS (the child has no TLS of its own);
  *   - starts with every signal blocked and sets each caught one back to SIG_DFL
@@ -22,12 +21,12 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <stdio.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>

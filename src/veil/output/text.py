@@ -31,6 +31,7 @@ STARTING_CALLS = ("execve", "brk", "mmap", "access", "openat", "newfstatat", "fs
                   "read", "pread64", "arch_prctl", "set_tid_address", "set_robust_list", "rseq",
                   "mprotect", "prlimit64", "munmap", "getrandom", "exit_group")
 
+
 def _split_index(call: Call) -> int:
     """Arguments before this index are known at entry."""
     return 6 if call.sc is None else split_of(call.sc)
